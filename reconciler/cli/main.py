@@ -1,0 +1,83 @@
+"""The `reconciler` command (face layer): global options, command registration, error exits."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.output import print_error
+from reconciler.cli.settings import GlobalSettings
+from reconciler.errors import ExitCode, ReconcilerError
+
+# One module per command; each exposes `register(app: typer.Typer) -> None`.
+COMMAND_MODULES = ("sandbox",)
+
+app = typer.Typer(
+    name="reconciler",
+    help="Reconcile Marathon apps and Consul registrations with desired-state spec files.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    marathon: Annotated[str, typer.Option(envvar="RECONCILER_MARATHON", help="Marathon URL.")] = (
+        "http://127.0.0.1:8080"
+    ),
+    marathon_user: Annotated[str | None, typer.Option(envvar="RECONCILER_MARATHON_USER")] = None,
+    marathon_password: Annotated[
+        str | None, typer.Option(envvar="RECONCILER_MARATHON_PASSWORD", show_default=False)
+    ] = None,
+    marathon_token: Annotated[
+        str | None, typer.Option(envvar="RECONCILER_MARATHON_TOKEN", help="DC/OS ACS token.")
+    ] = None,
+    consul: Annotated[str, typer.Option(envvar="RECONCILER_CONSUL", help="Consul URL.")] = (
+        "http://127.0.0.1:8500"
+    ),
+    consul_token: Annotated[str | None, typer.Option(envvar="RECONCILER_CONSUL_TOKEN")] = None,
+    timeout: Annotated[float, typer.Option(envvar="RECONCILER_TIMEOUT", help="Per-request timeout (s).")] = 10.0,
+    insecure: Annotated[bool, typer.Option(help="Skip TLS verification (not recommended).")] = False,
+) -> None:
+    ctx.obj = GlobalSettings(
+        marathon_url=marathon,
+        marathon_user=marathon_user,
+        marathon_password=marathon_password,
+        marathon_token=marathon_token,
+        consul_url=consul,
+        consul_token=consul_token,
+        timeout=timeout,
+        insecure=insecure,
+    )
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"reconciler.cli.{_name}").register(app)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ReconcilerError as exc:
+        print_error(str(exc))
+        raise SystemExit(exc.exit_code) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        print_error("aborted")
+        raise SystemExit(ExitCode.ERROR) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except _click_exceptions() as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+
+
+def _click_exceptions() -> type[Exception]:
+    import click
+
+    return click.ClickException

@@ -1,0 +1,234 @@
+"""The shared vocabulary (pure core): Desired, Actual, Action, Plan.
+
+Desired comes from the spec layer, Actual from the adapters (each translates its wire models into
+these), Plan from the pure planner. Everything here is an immutable value: the plan that `plan`
+prints is the object that `apply` executes and the store records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reconciler.core.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+
+JsonObject = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HealPolicy:
+    """Self-healing settings of one app (defaults documented in docs/spec.md)."""
+
+    critical_for_seconds: float = 30.0
+    max_unavailable: int | None = None  # None: 1 or 25% of instances, whichever is larger
+    backoff_seconds: float = 30.0
+    crash_loop_heals: int = 5
+    crash_loop_window_seconds: float = 600.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class MetricTarget:
+    """One autoscaling metric: `cpu` or `mem` utilisation target as a fraction (0.7 = 70%)."""
+
+    metric: str
+    target: float
+
+
+@dataclass(frozen=True)
+class AutoscalePolicy:
+    min_instances: int
+    max_instances: int
+    metrics: tuple[MetricTarget, ...] = ()
+    tolerance: float = 0.1
+    scale_down_stabilization_seconds: float = 300.0
+    scale_up_stabilization_seconds: float = 0.0
+    max_step_up: int | None = None
+    max_step_down: int | None = None
+
+
+@dataclass(frozen=True)
+class DesiredApp:
+    """One app as the specs want it: a concrete Marathon app definition plus reconciler settings.
+
+    `definition` is the rendered Marathon body (absolute `id`, `instances`, ownership labels but not
+    the hash label, which the planner stamps). `source` is `file:line` of the spec that declared it.
+    """
+
+    app_id: str
+    env: str
+    name: str
+    definition: JsonObject
+    instances: int
+    dependencies: tuple[str, ...] = ()
+    force: bool = False
+    heal: HealPolicy = field(default_factory=HealPolicy)
+    autoscale: AutoscalePolicy | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class DesiredEnvironment:
+    name: str
+    group: str
+    base: str | None = None
+    approval_required: bool = False
+    apps: tuple[str, ...] = ()  # app names this environment runs itself
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Desired:
+    environments: Mapping[str, DesiredEnvironment]
+    apps: Mapping[str, DesiredApp]  # keyed by absolute app id
+    revision: str = ""
+
+
+class TaskState(StrEnum):
+    """Mesos task states as Marathon reports them (`state` of a task)."""
+
+    STAGING = "TASK_STAGING"
+    STARTING = "TASK_STARTING"
+    RUNNING = "TASK_RUNNING"
+    KILLING = "TASK_KILLING"
+    KILLED = "TASK_KILLED"
+    FINISHED = "TASK_FINISHED"
+    FAILED = "TASK_FAILED"
+    LOST = "TASK_LOST"
+    UNREACHABLE = "TASK_UNREACHABLE"
+    GONE = "TASK_GONE"
+    DROPPED = "TASK_DROPPED"
+    ERROR = "TASK_ERROR"
+    UNKNOWN = "TASK_UNKNOWN"
+
+
+@dataclass(frozen=True)
+class ActualTask:
+    task_id: str
+    app_id: str
+    host: str
+    ports: tuple[int, ...] = ()
+    state: TaskState = TaskState.RUNNING
+    healthy: bool | None = None  # None: the app has no health checks or no result yet
+    version: str = ""
+    started_at: str | None = None
+    agent_id: str = ""
+
+
+@dataclass(frozen=True)
+class ActualApp:
+    """One Marathon app as observed: its definition fields (normalised, no status fields) and tasks."""
+
+    app_id: str
+    definition: JsonObject
+    instances: int
+    version: str = ""
+    tasks: tuple[ActualTask, ...] = ()
+    deployment_ids: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        labels = self.definition.get("labels") or {}
+        return labels if isinstance(labels, Mapping) else {}
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+@dataclass(frozen=True)
+class ActualDeployment:
+    deployment_id: str
+    affected_apps: tuple[str, ...]
+    current_step: int = 0
+    total_steps: int = 0
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Actual:
+    """A complete, fresh observation; `complete` is False when any read failed (`problems` say why)."""
+
+    apps: Mapping[str, ActualApp]
+    deployments: tuple[ActualDeployment, ...] = ()
+    complete: bool = True
+    problems: tuple[str, ...] = ()
+
+
+class ActionKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    SCALE = "scale"
+    DELETE = "delete"
+    KILL_TASK = "kill-task"
+    REGISTER = "register"
+    DEREGISTER = "deregister"
+    QUERY_CREATE = "query-create"
+    QUERY_UPDATE = "query-update"
+    QUERY_DELETE = "query-delete"
+    WARN = "warn"
+
+
+class Outcome(StrEnum):
+    PLANNED = "planned"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUSED = "refused"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs: `path` is a JSON-pointer-like path (`/container/docker/image`)."""
+
+    path: str
+    actual: Any
+    desired: Any
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do, with the reason. `body` is what the adapter sends (for Marathon writes)."""
+
+    kind: ActionKind
+    target: str
+    reason: str
+    env: str = ""
+    changes: tuple[FieldChange, ...] = ()
+    body: JsonObject | None = None
+    instances_from: int | None = None
+    instances_to: int | None = None
+    force: bool = False
+    outcome: Outcome = Outcome.PLANNED
+    detail: str = ""
+
+    def line(self) -> str:
+        """One compact, greppable line: `kind target outcome reason`."""
+        text = f"{self.kind} {self.target} outcome={self.outcome} reason={self.reason!r}"
+        if self.instances_to is not None:
+            text += f" instances={self.instances_from}->{self.instances_to}"
+        if self.changes:
+            text += " fields=" + ",".join(change.path for change in self.changes)
+        return text + (f" detail={self.detail!r}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered actions. Refused actions stay in the plan (outcome `refused`) so they are shown."""
+
+    actions: tuple[Action, ...] = ()
+    revision: str = ""
+
+    @property
+    def pending(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.outcome == Outcome.PLANNED and a.kind != ActionKind.WARN)
+
+    @property
+    def refused(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.outcome == Outcome.REFUSED)
+
+    @property
+    def empty(self) -> bool:
+        return not self.pending
