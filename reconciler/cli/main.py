@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Annotated
 
+import click
 import typer
 
 from reconciler.cli.output import print_error
@@ -72,12 +73,6 @@ def main() -> None:
         raise SystemExit(ExitCode.ERROR) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except _click_exceptions() as exc:
+    except click.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
-
-
-def _click_exceptions() -> type[Exception]:
-    import click
-
-    return click.ClickException
