@@ -1,0 +1,87 @@
+"""How a plan looks in a terminal (face layer): a Terraform-like coloured diff and a summary line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from rich.markup import escape
+
+from reconciler.cli.output import console
+from reconciler.core.export import plan_as_dict, summarize
+from reconciler.core.model import Action, ActionKind, Outcome, Plan
+
+MARATHON_KINDS = ("create", "update", "scale", "delete")
+
+SYMBOLS: dict[ActionKind, tuple[str, str]] = {
+    ActionKind.CREATE: ("+", "green"),
+    ActionKind.UPDATE: ("~", "yellow"),
+    ActionKind.SCALE: ("+/-", "cyan"),
+    ActionKind.DELETE: ("-", "red"),
+    ActionKind.KILL_TASK: ("x", "magenta"),
+    ActionKind.REGISTER: ("+", "green"),
+    ActionKind.DEREGISTER: ("-", "red"),
+    ActionKind.QUERY_CREATE: ("+", "green"),
+    ActionKind.QUERY_UPDATE: ("~", "yellow"),
+    ActionKind.QUERY_DELETE: ("-", "red"),
+    ActionKind.WARN: ("!", "bold yellow"),
+}
+
+
+def show_plan(plan: Plan, *, output: str, title: str = "Plan") -> None:
+    if output == "json":
+        console.print_json(json.dumps(plan_as_dict(plan), default=str))
+        return
+    for line in plan_lines(plan.actions):
+        console.print(line, soft_wrap=True)
+    console.print(summary_line(plan, title=title))
+
+
+def plan_lines(actions: Iterable[Action]) -> list[str]:
+    lines: list[str] = []
+    env = None
+    for action in actions:
+        if action.env != env:
+            env = action.env
+            lines.append(f"[bold]{escape(env or '(no environment)')}[/]")
+        lines.extend(action_lines(action))
+    return lines
+
+
+def action_lines(action: Action) -> list[str]:
+    symbol, colour = SYMBOLS.get(action.kind, ("?", "white"))
+    if action.outcome == Outcome.REFUSED:
+        colour = "bold red"
+    head = f"  [{colour}]{escape(symbol):>3} {escape(action.target)}[/] {action.kind}"
+    tail = f"  [dim]{escape(action.reason)}[/]"
+    if action.instances_to is not None and action.kind == ActionKind.SCALE:
+        tail += f" [cyan]({action.instances_from} -> {action.instances_to})[/]"
+    if action.outcome not in (Outcome.PLANNED,):
+        tail += f" [bold]{action.outcome}[/]" + (f": {escape(action.detail)}" if action.detail else "")
+    lines = [head + tail]
+    lines.extend(
+        f"        [yellow]{escape(c.path)}[/]: {escape(_short(c.actual))} -> {escape(_short(c.desired))}"
+        for c in action.changes
+    )
+    return lines
+
+
+def summary_line(plan: Plan, *, title: str) -> str:
+    counts = summarize(plan)
+    if plan.empty and not counts["refused"]:
+        return f"[bold green]{title}: no changes.[/] Marathon matches the specs."
+    parts = [f"{counts[k]} to {k}" for k in MARATHON_KINDS if counts[k]]
+    others = sum(v for k, v in counts.items() if k not in (*MARATHON_KINDS, "refused", "warnings"))
+    if others:
+        parts.append(f"{others} other")
+    if counts["refused"]:
+        parts.append(f"[bold red]{counts['refused']} refused[/]")
+    if counts["warnings"]:
+        parts.append(f"{counts['warnings']} warnings")
+    return f"[bold]{title}:[/] " + (", ".join(parts) or "no changes") + "."
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if value is not None else "(unset)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,228 @@
+"""Execute a plan against Marathon (engine layer).
+
+Per environment, creates, updates and scales go out as one bulk `PUT /v2/apps` (one Marathon
+deployment; Marathon orders it by the apps' `dependencies`), then deletes one by one in the plan's
+order. A 409 from a running deployment splits the batch: apps not locked go out at once, locked apps
+whose spec says `force: true` are forced, the others wait for the blocking deployment (with a
+deadline) and are retried once. Every action comes back with an outcome; nothing raises for a
+remote failure of one action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from itertools import groupby
+from typing import Any
+
+from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.engine.ports import MarathonPort
+from reconciler.errors import DeploymentLocked, RemoteError
+
+log = logging.getLogger("reconciler.engine")
+
+WRITE_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE})
+
+
+@dataclass(frozen=True)
+class ExecuteOptions:
+    wait: bool = True
+    timeout: float = 300.0
+    poll_interval: float = 0.25
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress display shows while deployments run."""
+
+    running: tuple[str, ...]
+    total: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Execution:
+    actions: tuple[Action, ...]
+    deployment_ids: tuple[str, ...] = ()
+    timed_out: bool = False
+
+    @property
+    def failed(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.outcome == Outcome.FAILED)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+
+async def execute_plan(
+    plan: Plan,
+    marathon: MarathonPort,
+    options: ExecuteOptions = ExecuteOptions(),
+    progress: ProgressCallback | None = None,
+) -> Execution:
+    """Send the plan's pending actions; returns every action of the plan with its outcome."""
+    deadline = _Deadline(options.timeout)
+    done: dict[int, Action] = {}
+    deployment_ids: list[str] = []
+    pending = [(i, a) for i, a in enumerate(plan.actions) if a.outcome == Outcome.PLANNED and a.kind != ActionKind.WARN]
+    for _env, group in groupby(pending, key=lambda item: item[1].env):
+        items = list(group)
+        writes = [(i, a) for i, a in items if a.kind in WRITE_KINDS]
+        deletes = [(i, a) for i, a in items if a.kind == ActionKind.DELETE]
+        kills = [(i, a) for i, a in items if a.kind == ActionKind.KILL_TASK]
+        if writes:
+            await _put_batch(marathon, writes, done, deployment_ids, deadline, options)
+        for i, action in deletes:
+            done[i] = await _delete(marathon, action, deployment_ids)
+        for i, action in kills:
+            done[i] = await _kill(marathon, action)
+    timed_out = False
+    if options.wait and deployment_ids:
+        timed_out = not await wait_for_deployments(marathon, deployment_ids, deadline, options, progress)
+    actions = tuple(done.get(i, a) for i, a in enumerate(plan.actions))
+    return Execution(actions=actions, deployment_ids=tuple(deployment_ids), timed_out=timed_out)
+
+
+async def _put_batch(
+    marathon: MarathonPort,
+    writes: list[tuple[int, Action]],
+    done: dict[int, Action],
+    deployment_ids: list[str],
+    deadline: _Deadline,
+    options: ExecuteOptions,
+) -> None:
+    try:
+        deployment = await _put(marathon, [a for _, a in writes], force=False)
+    except DeploymentLocked as exc:
+        await _split_locked(marathon, writes, exc, done, deployment_ids, deadline, options)
+        return
+    except RemoteError as exc:
+        _mark(writes, done, Outcome.FAILED, str(exc))
+        return
+    deployment_ids.append(deployment)
+    _mark(writes, done, Outcome.SUCCEEDED, f"deployment {deployment}")
+
+
+async def _split_locked(
+    marathon: MarathonPort,
+    writes: list[tuple[int, Action]],
+    locked_exc: DeploymentLocked,
+    done: dict[int, Action],
+    deployment_ids: list[str],
+    deadline: _Deadline,
+    options: ExecuteOptions,
+) -> None:
+    locked = await _apps_of_deployments(marathon, locked_exc.deployment_ids)
+    free = [(i, a) for i, a in writes if a.target not in locked]
+    forced = [(i, a) for i, a in writes if a.target in locked and a.force]
+    waiting = [(i, a) for i, a in writes if a.target in locked and not a.force]
+    log.info(
+        "event=deployment-locked deployments=%s free=%d forced=%d waiting=%d",
+        ",".join(locked_exc.deployment_ids), len(free), len(forced), len(waiting),
+    )
+    await _put_once(marathon, free, done, deployment_ids, force=False)
+    await _put_once(marathon, forced, done, deployment_ids, force=True)
+    if not waiting:
+        return
+    if await wait_for_deployments(marathon, list(locked_exc.deployment_ids), deadline, options, None):
+        await _put_once(marathon, waiting, done, deployment_ids, force=False)
+        return
+    ids = ", ".join(locked_exc.deployment_ids)
+    _mark(waiting, done, Outcome.FAILED, f"locked by running deployment {ids} past the deadline; "
+          "wait for it, or set `force: true` on the app")
+
+
+async def _put_once(
+    marathon: MarathonPort,
+    writes: list[tuple[int, Action]],
+    done: dict[int, Action],
+    deployment_ids: list[str],
+    *,
+    force: bool,
+) -> None:
+    if not writes:
+        return
+    try:
+        deployment = await _put(marathon, [a for _, a in writes], force=force)
+    except RemoteError as exc:
+        _mark(writes, done, Outcome.FAILED, str(exc))
+        return
+    deployment_ids.append(deployment)
+    _mark(writes, done, Outcome.SUCCEEDED, f"deployment {deployment}" + (" (forced)" if force else ""))
+
+
+async def _put(marathon: MarathonPort, actions: Sequence[Action], *, force: bool) -> str:
+    bodies = [dict(a.body or {"id": a.target}) for a in actions]
+    result = await marathon.put_apps(bodies, force=force, partial_update=True)
+    return str(result.deployment_id)
+
+
+async def _delete(marathon: MarathonPort, action: Action, deployment_ids: list[str]) -> Action:
+    try:
+        result = await marathon.delete_app(action.target, force=True)
+    except RemoteError as exc:
+        return replace(action, outcome=Outcome.FAILED, detail=str(exc))
+    deployment_ids.append(str(result.deployment_id))
+    return replace(action, outcome=Outcome.SUCCEEDED, detail=f"deployment {result.deployment_id}")
+
+
+async def _kill(marathon: MarathonPort, action: Action) -> Action:
+    body = action.body or {}
+    try:
+        await marathon.delete_app_task(str(body["appId"]), str(body["taskId"]), scale=False)
+    except RemoteError as exc:
+        return replace(action, outcome=Outcome.FAILED, detail=str(exc))
+    return replace(action, outcome=Outcome.SUCCEEDED)
+
+
+def _mark(items: Iterable[tuple[int, Action]], done: dict[int, Action], outcome: Outcome, detail: str) -> None:
+    for i, action in items:
+        done[i] = replace(action, outcome=outcome, detail=detail)
+
+
+async def _running_deployments(marathon: MarathonPort) -> list[Any]:
+    return list(await marathon.get_deployments())
+
+
+async def _apps_of_deployments(marathon: MarathonPort, ids: Sequence[str]) -> set[str]:
+    try:
+        deployments = await _running_deployments(marathon)
+    except RemoteError:
+        return set()
+    return {app for d in deployments if d.id in ids for app in d.affected_apps}
+
+
+async def wait_for_deployments(
+    marathon: MarathonPort,
+    ids: Sequence[str],
+    deadline: _Deadline,
+    options: ExecuteOptions,
+    progress: ProgressCallback | None,
+) -> bool:
+    """Poll `GET /v2/deployments` until none of `ids` is running; False when the deadline passed."""
+    wanted = set(ids)
+    started = time.monotonic()
+    while True:
+        try:
+            running = tuple(sorted(d.id for d in await _running_deployments(marathon) if d.id in wanted))
+        except RemoteError as exc:
+            log.warning("event=deployments-poll-failed error=%r", str(exc))
+            running = tuple(sorted(wanted))
+        if progress:
+            progress(Progress(running=running, total=len(wanted), elapsed=time.monotonic() - started))
+        if not running:
+            return True
+        if deadline.left() <= 0:
+            return False
+        await asyncio.sleep(min(options.poll_interval, deadline.left()))
