@@ -1,0 +1,104 @@
+"""The controller (engine layer): cycles run continuously, one at a time, on triggers.
+
+Triggers (a periodic resync from apscheduler, Marathon's event stream, Consul blocking queries)
+only make the next cycle come sooner: they set one flag, so any number of triggers during a cycle
+coalesce into one more cycle. Stop() lets the running cycle finish, then returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from reconciler.engine.cycle import CycleResult
+
+log = logging.getLogger("reconciler.controller")
+
+CycleFn = Callable[[str], Awaitable[CycleResult]]
+TriggerSource = Callable[[], AsyncIterator[str]]
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    resync_seconds: float = 30.0
+    max_cycles: int | None = None  # stop after this many cycles (demos and tests)
+    retry_seconds: float = 5.0  # sooner resync after a failed cycle
+
+
+class Controller:
+    def __init__(
+        self,
+        cycle: CycleFn,
+        options: ControllerOptions = ControllerOptions(),
+        sources: tuple[TriggerSource, ...] = (),
+        on_cycle: Callable[[CycleResult], None] | None = None,
+    ) -> None:
+        self._cycle = cycle
+        self._options = options
+        self._sources = sources
+        self._on_cycle = on_cycle
+        self._wanted = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._reasons: list[str] = []
+        self.cycles = 0
+
+    def trigger(self, reason: str) -> None:
+        """Ask for a cycle soon; coalesces with every other pending trigger."""
+        self._reasons.append(reason)
+        self._wanted.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+
+    async def run(self) -> None:
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(self.trigger, "interval", seconds=self._options.resync_seconds, args=["resync"])
+        scheduler.start()
+        watchers = [asyncio.create_task(self._watch(source)) for source in self._sources]
+        self.trigger("start")
+        try:
+            await self._loop()
+        finally:
+            scheduler.shutdown(wait=False)
+            for task in watchers:
+                task.cancel()
+            for task in watchers:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._wanted.wait()
+            if self._stopping.is_set():
+                return
+            self._wanted.clear()
+            reasons, self._reasons = self._reasons, []
+            result = await self._cycle(",".join(sorted(set(reasons))) or "resync")
+            self.cycles += 1
+            if self._on_cycle:
+                self._on_cycle(result)
+            if not result.ok:
+                asyncio.get_running_loop().call_later(self._options.retry_seconds, self.trigger, "retry")
+            if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
+                return
+
+    async def _watch(self, source: TriggerSource) -> None:
+        """Feeds one trigger source; a failing source is restarted with a growing pause."""
+        pause = 1.0
+        while not self._stopping.is_set():
+            try:
+                async for reason in source():
+                    self.trigger(reason)
+                    pause = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a trigger source must never take the controller down
+                log.warning("event=trigger-source-failed error=%r retry_in=%.0fs", str(exc), pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
