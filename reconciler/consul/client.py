@@ -1,0 +1,241 @@
+"""The async Consul client (layer 3 adapter): one method per endpoint the reconciler uses.
+
+Methods mirror the remote endpoint (`put_agent_service_register` is `PUT /v1/agent/service/register`)
+and return wire models. Blocking reads take and return a BlockingState. Registration goes through the
+agent on the task's host: `for_agent` gives a client for another agent with the same settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from reconciler.consul import wire
+from reconciler.consul.blocking import BlockingState
+from reconciler.consul.http import Answer, ConsulHttp
+from reconciler.errors import RemoteUnavailable
+
+_SERVICES = TypeAdapter(dict[str, wire.AgentService])
+_CHECKS = TypeAdapter(dict[str, wire.HealthCheck])
+_ENTRIES = TypeAdapter(list[wire.ServiceEntry])
+_CHECK_LIST = TypeAdapter(list[wire.HealthCheck])
+_CATALOG = TypeAdapter(dict[str, list[str]])
+_NODES = TypeAdapter(list[wire.Node])
+_KV = TypeAdapter(list[wire.KVPair])
+_SESSIONS = TypeAdapter(list[wire.Session])
+_QUERIES = TypeAdapter(list[wire.PreparedQuery])
+_T = TypeVar("_T")
+
+
+def _segment(value: str) -> str:
+    """A path segment, URL-encoded (names may hold characters that are unsafe in a URL)."""
+    return quote(value, safe="")
+
+
+def _key_path(key: str) -> str:
+    return "/v1/kv/" + quote(key.lstrip("/"), safe="/")
+
+
+class ConsulClient:
+    """Talks to one Consul agent's HTTP API; close it with `aclose()` or use `async with`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_request: Callable[[str, str], None] | None = None,
+        backoff: float = 0.2,
+    ) -> None:
+        self._settings: dict[str, Any] = {
+            "token": token,
+            "timeout": timeout,
+            "retries": retries,
+            "transport": transport,
+            "on_request": on_request,
+            "backoff": backoff,
+        }
+        self._http = ConsulHttp(base_url, **self._settings)
+        self._agents: dict[str, ConsulClient] = {}
+
+    def __repr__(self) -> str:
+        return f"ConsulClient({self._http.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def for_agent(self, base_url: str) -> ConsulClient:
+        """A client of the agent at `base_url` with the same settings; closed with this one."""
+        key = base_url.rstrip("/")
+        if key == self.base_url:
+            return self
+        if key not in self._agents:
+            self._agents[key] = ConsulClient(key, **self._settings)
+        return self._agents[key]
+
+    async def aclose(self) -> None:
+        for agent in self._agents.values():
+            await agent.aclose()
+        self._agents.clear()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ConsulClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # agent -------------------------------------------------------------------------------------
+
+    async def put_agent_service_register(
+        self, registration: wire.ServiceRegistration, *, replace_existing_checks: bool = True
+    ) -> None:
+        params = {"replace-existing-checks": "true"} if replace_existing_checks else None
+        await self._http.send("PUT", "/v1/agent/service/register", params=params, json_body=registration.to_body())
+
+    async def put_agent_service_deregister(self, service_id: str) -> None:
+        """Removes the instance and its checks; an unknown id raises ConsulNotFound."""
+        await self._http.send("PUT", f"/v1/agent/service/deregister/{_segment(service_id)}")
+
+    async def get_agent_services(self) -> dict[str, wire.AgentService]:
+        answer = await self._http.send("GET", "/v1/agent/services")
+        return self._parse(_SERVICES, answer, "/v1/agent/services")
+
+    async def get_agent_checks(self) -> dict[str, wire.HealthCheck]:
+        answer = await self._http.send("GET", "/v1/agent/checks")
+        return self._parse(_CHECKS, answer, "/v1/agent/checks")
+
+    async def get_agent_self(self) -> wire.AgentSelf:
+        answer = await self._http.send("GET", "/v1/agent/self")
+        return self._parse(TypeAdapter(wire.AgentSelf), answer, "/v1/agent/self")
+
+    # health and catalog (blocking) -------------------------------------------------------------
+
+    async def get_health_service(
+        self, name: str, *, passing: bool = False, tag: str | None = None, block: BlockingState | None = None
+    ) -> tuple[list[wire.ServiceEntry], BlockingState]:
+        params = {"passing": "true"} if passing else {}
+        if tag is not None:
+            params["tag"] = tag
+        path = f"/v1/health/service/{_segment(name)}"
+        answer, state = await self._blocking_get(path, params, block)
+        return self._parse(_ENTRIES, answer, path), state
+
+    async def get_health_state(
+        self, state: str = "any", *, block: BlockingState | None = None
+    ) -> tuple[list[wire.HealthCheck], BlockingState]:
+        path = f"/v1/health/state/{_segment(state)}"
+        answer, next_state = await self._blocking_get(path, {}, block)
+        return self._parse(_CHECK_LIST, answer, path), next_state
+
+    async def get_catalog_services(
+        self, *, block: BlockingState | None = None
+    ) -> tuple[dict[str, list[str]], BlockingState]:
+        answer, state = await self._blocking_get("/v1/catalog/services", {}, block)
+        services = {name: tags or [] for name, tags in (answer.body or {}).items()}
+        return self._parse(_CATALOG, Answer(answer.status, services, answer.index), "/v1/catalog/services"), state
+
+    async def get_catalog_nodes(self) -> list[wire.Node]:
+        answer = await self._http.send("GET", "/v1/catalog/nodes")
+        return self._parse(_NODES, answer, "/v1/catalog/nodes")
+
+    # KV and sessions ---------------------------------------------------------------------------
+
+    async def get_kv(self, key: str, *, block: BlockingState | None = None) -> tuple[wire.KVPair | None, BlockingState]:
+        """The pair at `key`, or None when it does not exist (Consul's 404 with an empty body)."""
+        path = _key_path(key)
+        answer, state = await self._blocking_get(path, {}, block, allow_404=True)
+        if answer.status == 404 or not answer.body:
+            return None, state
+        return self._parse(_KV, answer, path)[0], state
+
+    async def put_kv(
+        self, key: str, value: bytes, *, cas: int | None = None, acquire: str | None = None, release: str | None = None
+    ) -> bool:
+        """Writes `value`; False when a `cas`, `acquire` or `release` condition did not hold."""
+        conditions = (("cas", cas), ("acquire", acquire), ("release", release))
+        params = {name: str(v) for name, v in conditions if v is not None}
+        answer = await self._http.send("PUT", _key_path(key), params=params, content=value)
+        return answer.body is True
+
+    async def delete_kv(self, key: str, *, recurse: bool = False, cas: int | None = None) -> bool:
+        params = {"recurse": "true"} if recurse else {}
+        if cas is not None:
+            params["cas"] = str(cas)
+        answer = await self._http.send("DELETE", _key_path(key), params=params)
+        return answer.body is True
+
+    async def put_session_create(
+        self,
+        *,
+        name: str,
+        ttl: str = "15s",
+        behavior: str = "release",
+        lock_delay: str = "15s",
+        node_checks: list[str] | None = None,
+    ) -> str:
+        """Creates a session and returns its id; `node_checks=None` keeps Consul's default (serfHealth)."""
+        body = wire.SessionCreate(name=name, ttl=ttl, behavior=behavior, lock_delay=lock_delay, checks=node_checks)
+        answer = await self._http.send("PUT", "/v1/session/create", json_body=body.to_body())
+        return self._parse(TypeAdapter(wire.CreatedID), answer, "/v1/session/create").id
+
+    async def put_session_renew(self, session_id: str) -> wire.Session:
+        """Renews the session (honour the returned TTL); ConsulNotFound when it has expired."""
+        path = f"/v1/session/renew/{_segment(session_id)}"
+        sessions = self._parse(_SESSIONS, await self._http.send("PUT", path), path)
+        if not sessions:
+            raise RemoteUnavailable(f"Consul PUT {path} answered an empty list", hint="retry the renewal")
+        return sessions[0]
+
+    async def put_session_destroy(self, session_id: str) -> None:
+        await self._http.send("PUT", f"/v1/session/destroy/{_segment(session_id)}")
+
+    # prepared queries --------------------------------------------------------------------------
+
+    async def get_queries(self) -> list[wire.PreparedQuery]:
+        answer = await self._http.send("GET", "/v1/query")
+        return self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
+
+    async def post_query(self, q: wire.PreparedQueryDefinition) -> str:
+        answer = await self._http.send("POST", "/v1/query", json_body=q.to_body())
+        return self._parse(TypeAdapter(wire.CreatedID), answer, "/v1/query").id
+
+    async def put_query(self, query_id: str, q: wire.PreparedQueryDefinition) -> None:
+        await self._http.send("PUT", f"/v1/query/{_segment(query_id)}", json_body=q.to_body())
+
+    async def delete_query(self, query_id: str) -> None:
+        await self._http.send("DELETE", f"/v1/query/{_segment(query_id)}")
+
+    async def get_query_execute(self, name_or_id: str) -> wire.QueryExecuteResult:
+        path = f"/v1/query/{_segment(name_or_id)}/execute"
+        return self._parse(TypeAdapter(wire.QueryExecuteResult), await self._http.send("GET", path), path)
+
+    # shared ------------------------------------------------------------------------------------
+
+    async def _blocking_get(
+        self, path: str, params: dict[str, str], block: BlockingState | None, *, allow_404: bool = False
+    ) -> tuple[Answer, BlockingState]:
+        state = block or BlockingState()
+        extra_wait = state.wait_seconds if block is not None and state.index > 0 else 0.0
+        params = {**params, **(state.query_params() if block is not None else {})}
+        answer = await self._http.send("GET", path, params=params, extra_wait=extra_wait, allow_404=allow_404)
+        return answer, state.advance(answer.index)
+
+    def _parse(self, adapter: TypeAdapter[_T], answer: Answer, path: str) -> _T:
+        try:
+            return adapter.validate_python(answer.body)
+        except ValidationError as exc:
+            raise RemoteUnavailable(
+                f"Consul {path} answered a body of an unexpected shape: {exc.error_count()} problem(s),"
+                f" first: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
+                status=answer.status,
+                hint="check that the address points at a Consul agent of version 0.9 or later",
+            ) from exc

@@ -1,0 +1,136 @@
+"""The HTTP exchange with one Consul agent (layer 3 adapter): headers, retries, error translation.
+
+Every request of ConsulClient goes through `ConsulHttp.send`. Reads (GET) are retried with exponential
+backoff when Consul is unavailable; writes are sent once, since a retried write may apply twice.
+The ACL token travels in `X-Consul-Token` and is kept out of reprs, logs and error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
+from reconciler.errors import RemoteUnavailable
+
+TOKEN_HEADER = "X-Consul-Token"
+INDEX_HEADER = "X-Consul-Index"
+MAX_BACKOFF_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 2xx (or tolerated 404) answer: status, decoded JSON body (None when empty) and the index."""
+
+    status: int
+    body: Any
+    index: int | None
+
+
+def index_of(response: httpx.Response) -> int | None:
+    """`X-Consul-Index` as an int, or None when the endpoint does not send one."""
+    raw = response.headers.get(INDEX_HEADER)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def body_of(response: httpx.Response) -> Any:
+    """The JSON body, or None for an empty one (a missing KV key answers 404 with no body)."""
+    return json.loads(response.content) if response.content.strip() else None
+
+
+class ConsulHttp:
+    """Sends requests to one Consul agent and turns every failure into a reconciler error."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None,
+        timeout: float,
+        retries: int,
+        backoff: float,
+        transport: httpx.AsyncBaseTransport | None,
+        on_request: Callable[[str, str], None] | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._token = token
+        self._on_request = on_request
+        headers = {TOKEN_HEADER: token} if token else {}
+        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"ConsulHttp(base_url={self.base_url!r}, token={'<redacted>' if self._token else None})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        extra_wait: float = 0.0,
+        allow_404: bool = False,
+    ) -> Answer:
+        """One request; GETs are retried on RemoteUnavailable, `extra_wait` lengthens the timeout."""
+        attempts = 1 + (self.retries if method == "GET" else 0)
+        for attempt in range(attempts):
+            try:
+                return await self._send_once(method, path, params, json_body, content, extra_wait, allow_404)
+            except RemoteUnavailable:
+                if attempt + 1 >= attempts:
+                    raise
+                await asyncio.sleep(min(self.backoff * 2**attempt, MAX_BACKOFF_SECONDS))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        content: bytes | None,
+        extra_wait: float,
+        allow_404: bool,
+    ) -> Answer:
+        if self._on_request is not None:
+            self._on_request(method, path)
+        try:
+            response = await self._client.request(
+                method, path, params=params, json=json_body, content=content, timeout=self.timeout + extra_wait
+            )
+        except httpx.HTTPError as exc:
+            raise unavailable_error(method, path, exc, self._token) from exc
+        return self._answer_of(method, path, response, allow_404)
+
+    def _answer_of(self, method: str, path: str, response: httpx.Response, allow_404: bool) -> Answer:
+        if response.status_code == 404 and allow_404:
+            return Answer(404, None, index_of(response))
+        if not response.is_success:
+            raise status_error(method, path, response, self._token)
+        try:
+            body = body_of(response)
+        except ValueError as exc:
+            raise RemoteUnavailable(
+                f"Consul {method} {path} answered {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+                hint="check that the address points at a Consul agent's HTTP API",
+            ) from exc
+        return Answer(response.status_code, body, index_of(response))
+
+
+__all__ = ["Answer", "ConsulHttp", "ConsulNotFound"]
