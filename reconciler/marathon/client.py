@@ -1,0 +1,333 @@
+"""Async client for Marathon's REST API v2 (adapter layer).
+
+Methods mirror the endpoints (`put_apps` is `PUT /v2/apps`) and return wire models; `observe` reads
+the whole actual state in two requests and translates it. Reads (GET) are retried with exponential
+backoff on RemoteUnavailable, writes never are. Failures become `reconciler.errors` in errors.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from reconciler.core.model import Actual
+from reconciler.errors import RemoteError, RemoteUnavailable, UsageError
+from reconciler.marathon import wire
+from reconciler.marathon.errors import Call, error_from_body, error_from_exception, error_from_response
+from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
+from reconciler.marathon.sse import adecode_lines, to_event
+from reconciler.marathon.translate import to_actual
+
+logger = logging.getLogger("reconciler.marathon")
+
+DEFAULT_EMBED = ("apps.tasks", "apps.counts", "apps.deployments")
+MAX_EVENT_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+Params = list[tuple[str, str]]
+ModelT = TypeVar("ModelT")
+
+
+@functools.cache
+def _adapter(model: Hashable) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(cast(Any, model))
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def app_path(app_id: str, suffix: str = "") -> str:
+    """`/v2/apps/<id>[/suffix]` for an absolute or relative app id."""
+    return "/v2/apps/" + quote(app_id.strip("/"), safe="/") + suffix
+
+
+class MarathonClient:
+    """One Marathon (or a standby, which proxies to the leader). Use `async with` or call `aclose`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: MarathonAuth | None = None,
+        verify: bool = True,
+        timeouts: Timeouts = Timeouts(),
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_request: Callable[[str, str], None] | None = None,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.base_url, url_auth = split_credentials(base_url)
+        self._auth = auth or url_auth or MarathonAuth()
+        self._timeouts = timeouts
+        self._retries = max(0, retries)
+        self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._on_request = on_request
+        headers = {"Accept": "application/json", **self._auth.headers()}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, verify=verify, transport=transport, follow_redirects=False
+        )
+
+    def __repr__(self) -> str:
+        return f"MarathonClient({self.base_url!r}, auth={self._auth!r})"
+
+    async def __aenter__(self) -> MarathonClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- apps ------------------------------------------------------------------------------------
+
+    async def get_apps(
+        self, *, embed: Sequence[str] = DEFAULT_EMBED, app_id: str | None = None, label: str | None = None
+    ) -> list[wire.App]:
+        params: Params = [("embed", e) for e in embed]
+        params += [("id", app_id)] if app_id is not None else []
+        params += [("label", label)] if label is not None else []
+        response = await self._read("/v2/apps", params)
+        return self._parse(response, wire.AppList).apps
+
+    async def get_app(self, app_id: str) -> wire.App:
+        response = await self._read(app_path(app_id))
+        return self._parse_field(response, "app", wire.App)
+
+    async def post_apps(self, body: Mapping[str, Any], *, force: bool = False) -> wire.App:
+        response = await self._write("POST", "/v2/apps", [("force", _flag(force))], body)
+        return self._parse(response, wire.App)
+
+    async def put_app(
+        self, app_id: str, body: Mapping[str, Any], *, force: bool = False, partial_update: bool = True
+    ) -> wire.DeploymentResult:
+        params = [("force", _flag(force)), ("partialUpdate", _flag(partial_update))]
+        response = await self._write("PUT", app_path(app_id), params, body)
+        return self._parse(response, wire.DeploymentResult)
+
+    async def put_apps(
+        self, bodies: Sequence[Mapping[str, Any]], *, force: bool = False, partial_update: bool = True
+    ) -> wire.DeploymentResult:
+        """Create or update several apps in one deployment (every body needs its `id`)."""
+        missing = [i for i, body in enumerate(bodies) if not body.get("id")]
+        if missing:
+            raise UsageError(f"PUT /v2/apps: bodies at positions {missing} have no id", hint="give every app its id")
+        params = [("force", _flag(force)), ("partialUpdate", _flag(partial_update))]
+        response = await self._write("PUT", "/v2/apps", params, list(bodies))
+        return self._parse(response, wire.DeploymentResult)
+
+    async def delete_app(self, app_id: str, *, force: bool = True) -> wire.DeploymentResult:
+        response = await self._write("DELETE", app_path(app_id), [("force", _flag(force))])
+        return self._parse(response, wire.DeploymentResult)
+
+    async def post_app_restart(self, app_id: str, *, force: bool = False) -> wire.DeploymentResult:
+        response = await self._write("POST", app_path(app_id, "/restart"), [("force", _flag(force))])
+        return self._parse(response, wire.DeploymentResult)
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    async def get_app_tasks(self, app_id: str) -> list[wire.Task]:
+        response = await self._read(app_path(app_id, "/tasks"))
+        return self._parse(response, wire.TaskList).tasks
+
+    async def delete_app_task(
+        self, app_id: str, task_id: str, *, scale: bool = False, wipe: bool = False
+    ) -> wire.Task | wire.DeploymentResult:
+        """Kill one task: Marathon replaces it (`scale=False`, answers the task) or lowers `instances`."""
+        path = app_path(app_id, "/tasks/" + quote(task_id, safe=""))
+        params = [("scale", _flag(scale)), ("wipe", _flag(wipe))]
+        response = await self._write("DELETE", path, params)
+        if scale:
+            return self._parse(response, wire.DeploymentResult)
+        # Marathon up to 1.3 wraps the killed task in a one-element list.
+        return self._parse_field(response, "task", wire.Task, first_of_list=True)
+
+    async def post_tasks_delete(self, task_ids: Sequence[str], *, scale: bool = False, wipe: bool = False) -> None:
+        if scale and wipe:
+            raise UsageError("POST /v2/tasks/delete: scale and wipe exclude each other", hint="choose one")
+        params = [("scale", _flag(scale)), ("wipe", _flag(wipe))]
+        await self._write("POST", "/v2/tasks/delete", params, {"ids": list(task_ids)})
+
+    async def get_tasks(self) -> list[wire.Task]:
+        response = await self._read("/v2/tasks")
+        return self._parse(response, wire.TaskList).tasks
+
+    # -- deployments, queue, groups, cluster -----------------------------------------------------
+
+    async def get_deployments(self) -> list[wire.Deployment]:
+        response = await self._read("/v2/deployments")
+        return self._parse(response, list[wire.Deployment])
+
+    async def delete_deployment(self, deployment_id: str, *, force: bool = False) -> wire.DeploymentResult | None:
+        """Cancel a deployment: `force=False` starts a revert deployment (returned), True only stops it."""
+        path = "/v2/deployments/" + quote(deployment_id, safe="")
+        response = await self._write("DELETE", path, [("force", _flag(force))])
+        if response.status_code == 202 or not response.content.strip(b" \r\n{}"):
+            return None
+        return self._parse(response, wire.DeploymentResult)
+
+    async def get_queue(self) -> list[wire.QueueItem]:
+        response = await self._read("/v2/queue")
+        return self._parse(response, wire.QueueList).queue
+
+    async def get_group(self, group_id: str = "/") -> wire.Group:
+        response = await self._read("/v2/groups/" + quote(group_id.strip("/"), safe="/"))
+        return self._parse(response, wire.Group)
+
+    async def get_info(self) -> wire.Info:
+        return self._parse(await self._read("/v2/info"), wire.Info)
+
+    async def get_leader(self) -> str:
+        """The leader's `host:port`."""
+        return str(self._parse_field(await self._read("/v2/leader"), "leader", str))
+
+    async def ping(self) -> bool:
+        """True when Marathon answers `/ping`; never raises for a Marathon that is down."""
+        try:
+            response = await self._send("GET", "/ping", None, None, self._timeouts.for_read())
+        except RemoteError:
+            return False
+        return response.text.strip() == "pong"
+
+    async def observe(self) -> Actual:
+        """The whole actual state in exactly two requests, whatever the number of apps."""
+        apps, deployments = await asyncio.gather(self.get_apps(embed=DEFAULT_EMBED), self.get_deployments())
+        return to_actual(apps, deployments)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def stream_events(self, event_types: Sequence[str] = ()) -> AsyncIterator[wire.Event]:
+        """Events until the stream ends; the caller reconnects. Follows a standby's redirect."""
+        params: Params = [("event_type", t) for t in event_types]
+        async with self._open_event_stream(params) as response:
+            async for frame in adecode_lines(response.aiter_lines()):
+                event = to_event(frame)
+                if event is not None:
+                    yield event
+
+    @contextlib.asynccontextmanager
+    async def _open_event_stream(self, params: Params) -> AsyncIterator[httpx.Response]:
+        url: httpx.URL | str = "/v2/events"
+        headers = {"Accept": "text/event-stream"}
+        for _ in range(MAX_EVENT_REDIRECTS + 1):
+            request = self._http.build_request(
+                "GET",
+                url,
+                params=httpx.QueryParams(tuple(params)),
+                headers=headers,
+                timeout=self._timeouts.for_events(),
+            )
+            call = self._call("GET", self._relative(request.url.path))
+            response = await self._open(call, request)
+            if response.status_code not in _REDIRECTS:
+                break
+            # A standby answers the event stream with a redirect to the leader (Marathon 1.7+).
+            await response.aclose()
+            target = response.url.join(response.headers.get("location", ""))
+            logger.info("event_stream_redirect location=%s", target.copy_with(username=None, password=None))
+            url, params = target, []
+        try:
+            if response.status_code >= 300:
+                await response.aread()
+                raise error_from_response(call, response)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _open(self, call: Call, request: httpx.Request) -> httpx.Response:
+        self._count(call)
+        try:
+            return await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise error_from_exception(call, exc) from exc
+
+    # -- transport -------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str) -> Call:
+        return Call(method, path, self.base_url, self._auth.secrets())
+
+    def _relative(self, path: str) -> str:
+        """`path` without the base URL's own path (Marathon behind a prefix, as on DC/OS)."""
+        prefix = self._http.base_url.path.rstrip("/")
+        return path[len(prefix) :] if prefix and path.startswith(prefix + "/") else path
+
+    def _count(self, call: Call) -> None:
+        if self._on_request is not None:
+            self._on_request(call.method, call.path)
+
+    async def _read(self, path: str, params: Params | None = None) -> httpx.Response:
+        """GET with retries and exponential backoff on RemoteUnavailable."""
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._send("GET", path, params, None, self._timeouts.for_read())
+            except RemoteUnavailable as exc:
+                if attempt == self._retries:
+                    raise
+                delay = min(self._max_backoff, self._backoff * 2**attempt)
+                logger.warning(
+                    "retry method=GET path=%s attempt=%d delay_s=%.2f error=%r", path, attempt + 1, delay, exc.message
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _write(
+        self, method: str, path: str, params: Params, body: Mapping[str, Any] | list[Any] | None = None
+    ) -> httpx.Response:
+        """A state-changing call: sent once, never retried (Marathon may have acted on it)."""
+        return await self._send(method, path, params, body, self._timeouts.for_write())
+
+    async def _send(
+        self, method: str, path: str, params: Params | None, body: Any, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        call = self._call(method, path)
+        self._count(call)
+        started = time.monotonic()
+        try:
+            response = await self._http.request(
+                method, path, params=httpx.QueryParams(tuple(params or ())), json=body, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            logger.info("request method=%s path=%s outcome=failed error=%s", method, path, type(exc).__name__)
+            raise error_from_exception(call, exc) from exc
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.debug(
+            "request method=%s path=%s status=%d elapsed_ms=%.0f", method, path, response.status_code, elapsed_ms
+        )
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise error_from_response(call, response) from exc
+        return response
+
+    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+        return self._validate(response, model, lambda body: body)
+
+    def _parse_field(
+        self, response: httpx.Response, key: str, model: type[ModelT], *, first_of_list: bool = False
+    ) -> ModelT:
+        """Validate `body[key]` (single-object wrappers such as `{"app": ...}` and `{"task": ...}`)."""
+
+        def pick(body: Any) -> Any:
+            value = body[key]
+            return value[0] if first_of_list and isinstance(value, list) and value else value
+
+        return self._validate(response, model, pick)
+
+    def _validate(self, response: httpx.Response, model: type[ModelT], pick: Callable[[Any], Any]) -> ModelT:
+        call = self._call(response.request.method, self._relative(response.request.url.path))
+        try:
+            return cast(ModelT, _adapter(cast(Hashable, model)).validate_python(pick(response.json())))
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise error_from_body(call, response, exc if isinstance(exc, ValueError) else ValueError(str(exc))) from exc

@@ -1,0 +1,73 @@
+"""Marathon wire models -> the core vocabulary (adapter layer).
+
+Pure functions: an app becomes an ActualApp whose `definition` holds only definition fields (the
+status fields Marathon adds are dropped, everything else is kept as sent; normalising is the core's
+job), its tasks become ActualTasks with a TaskState and a health verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.core.model import Actual, ActualApp, ActualDeployment, ActualTask, TaskState
+from reconciler.marathon import wire
+
+_STATES = {state.value: state for state in TaskState}
+
+
+def to_task_state(task: wire.Task) -> TaskState:
+    """The task's Mesos state; Marathon before ~1.2 sends none, so infer it from `startedAt`."""
+    if task.state is None:
+        return TaskState.RUNNING if task.started_at else TaskState.STAGING
+    return _STATES.get(task.state, TaskState.UNKNOWN)
+
+
+def to_health(task: wire.Task) -> bool | None:
+    """True when every health check result is alive, False when any is not, None without results."""
+    if not task.health_check_results:
+        return None
+    return all(result.alive for result in task.health_check_results)
+
+
+def to_actual_task(task: wire.Task, app_id: str = "") -> ActualTask:
+    """`app_id` fills in for tasks that do not name their app (never the case in real responses)."""
+    return ActualTask(
+        task_id=task.id,
+        app_id=task.app_id or app_id,
+        host=task.host,
+        ports=tuple(task.ports),
+        state=to_task_state(task),
+        healthy=to_health(task),
+        version=task.version or "",
+        started_at=task.started_at,
+        agent_id=task.slave_id or "",
+    )
+
+
+def to_actual_app(app: wire.App) -> ActualApp:
+    return ActualApp(
+        app_id=app.id,
+        definition=app.definition(),
+        instances=app.instances,
+        version=app.version or "",
+        tasks=tuple(to_actual_task(task, app.id) for task in app.tasks or ()),
+        deployment_ids=tuple(ref.id for ref in app.deployments),
+    )
+
+
+def to_actual_deployment(d: wire.Deployment) -> ActualDeployment:
+    return ActualDeployment(
+        deployment_id=d.id,
+        affected_apps=tuple(d.affected_apps),
+        current_step=d.current_step,
+        total_steps=d.total_steps or len(d.steps),
+        version=d.version,
+    )
+
+
+def to_actual(apps: Iterable[wire.App], deployments: Iterable[wire.Deployment]) -> Actual:
+    """A complete observation of Marathon, apps keyed by absolute id."""
+    return Actual(
+        apps={app.id: to_actual_app(app) for app in apps},
+        deployments=tuple(to_actual_deployment(d) for d in deployments),
+    )
