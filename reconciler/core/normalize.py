@@ -1,0 +1,261 @@
+"""Normalisation before comparing (pure core): one canonical shape for every Marathon version.
+
+Desired and actual definitions both go through `normalize_definition`, so equal meanings compare
+equal. The rules (docs/glossary.md repeats them with their sources in the reference FACTS):
+- status fields and `instances` are dropped (instances is compared on its own);
+- the hash and revision labels are dropped (the hash is compared on its own);
+- numbers compare as numbers: `1.0` == `1`;
+- absent == null == [] == {} for every collection, at every depth (Marathon 1.5+ omits empties,
+  older versions send `[]`, `{}` or `null`);
+- legacy shapes are rewritten to 1.5+: `uris` -> `fetch`, `ports` -> `portDefinitions`,
+  `container.docker.network` -> `networks`, `container.docker.portMappings` -> `container.portMappings`;
+- values Marathon fills in are stripped where they equal its default (`TOP_LEVEL_DEFAULTS`,
+  `NESTED_DEFAULTS`), so "unset" and "set to the default" are the same;
+- `port: 0` / `servicePort: 0` mean "assign one": equal to whatever port Marathon assigned;
+- set-like lists (constraints, dependencies, acceptedResourceRoles, healthChecks) are sorted,
+  relative dependencies are made absolute against the app's group.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.hashing import UNHASHED_LABELS, canonical_json, canonical_value
+
+# Read-only fields Marathon adds to a GET answer (FACTS §3 "Response app", §14).
+STATUS_FIELDS = frozenset(
+    {
+        "version",
+        "versionInfo",
+        "tasks",
+        "tasksStaged",
+        "tasksRunning",
+        "tasksHealthy",
+        "tasksUnhealthy",
+        "deployments",
+        "lastTaskFailure",
+        "readinessCheckResults",
+        "taskStats",
+        "counts",
+        "instances",
+    }
+)
+
+# Top-level defaults Marathon fills in (FACTS §3, §13): a field holding one of these equals "unset".
+TOP_LEVEL_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
+    "cpus": (1,),
+    "mem": (128,),
+    "disk": (0,),
+    "gpus": (0,),
+    "backoffSeconds": (1,),
+    "backoffFactor": (1.15,),
+    "maxLaunchDelaySeconds": (300, 3600),  # 3600 up to 1.7, 300 from 1.8
+    "killSelection": ("YOUNGEST_FIRST",),
+    "requirePorts": (False,),
+    "executor": ("",),
+    "tty": (False,),
+    "acceptedResourceRoles": (["*"],),
+    "networks": ([{"mode": "host"}],),
+    # 0/0 from 1.4.6 on, 300/600 before the migration (FACTS §13)
+    "unreachableStrategy": (
+        {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
+        {"inactiveAfterSeconds": 300, "expungeAfterSeconds": 600},
+    ),
+}
+
+HEALTH_CHECK_DEFAULTS: Mapping[str, Any] = {
+    "gracePeriodSeconds": 300,
+    "intervalSeconds": 60,
+    "timeoutSeconds": 20,
+    "maxConsecutiveFailures": 3,
+    "protocol": "HTTP",
+    "path": "/",
+    "portIndex": 0,
+    "ignoreHttp1xx": False,
+    "delaySeconds": 15,
+    "ipProtocol": "IPv4",
+}
+PORT_DEFINITION_DEFAULTS: Mapping[str, Any] = {"protocol": "tcp", "port": 0}
+PORT_MAPPING_DEFAULTS: Mapping[str, Any] = {"protocol": "tcp", "hostPort": 0, "servicePort": 0}
+DOCKER_DEFAULTS: Mapping[str, Any] = {"forcePullImage": False, "privileged": False}
+FETCH_DEFAULTS: Mapping[str, Any] = {"executable": False, "extract": True, "cache": False}
+UPGRADE_STRATEGY_DEFAULTS: Mapping[str, Any] = {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}
+
+# What an update sends for a top-level field the spec no longer sets but Marathon holds at another
+# value: with partialUpdate=true an absent field keeps its old value, so it must be reset explicitly.
+RESET_VALUES: Mapping[str, Any] = {
+    "args": [],
+    "constraints": [],
+    "dependencies": [],
+    "env": {},
+    "fetch": [],
+    "healthChecks": [],
+    "readinessChecks": [],
+    "secrets": {},
+    "acceptedResourceRoles": ["*"],
+    "cpus": 1,
+    "mem": 128,
+    "disk": 0,
+    "gpus": 0,
+    "backoffSeconds": 1,
+    "backoffFactor": 1.15,
+    "maxLaunchDelaySeconds": 300,
+    "killSelection": "YOUNGEST_FIRST",
+    "requirePorts": False,
+    "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
+}
+
+# Marathon 0.x/1.4 `container.docker.network` and the 1.5+ `networks` mode it became.
+DOCKER_NETWORK_MODES: Mapping[str, str] = {"HOST": "host", "BRIDGE": "container/bridge", "USER": "container"}
+
+SET_LIKE_FIELDS = ("constraints", "dependencies", "acceptedResourceRoles", "healthChecks")
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, list | dict) and not value)
+
+
+def drop_empty(value: Any) -> Any:
+    """Remove null/empty members of every object, at every depth (list elements stay in place)."""
+    if isinstance(value, dict):
+        kept = {key: drop_empty(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if not is_empty(item)}
+    if isinstance(value, list):
+        return [drop_empty(item) for item in value]
+    return value
+
+
+def strip_defaults(obj: Any, defaults: Mapping[str, Any]) -> Any:
+    """`obj` without the members that equal Marathon's default for them."""
+    if not isinstance(obj, dict):
+        return obj
+    return {key: value for key, value in obj.items() if not (key in defaults and defaults[key] == value)}
+
+
+def strip_each(items: Any, defaults: Mapping[str, Any]) -> Any:
+    return [strip_defaults(item, defaults) for item in items] if isinstance(items, list) else items
+
+
+def rewrite_legacy_top_level(definition: dict[str, Any]) -> None:
+    """Pre-1.5 top-level spellings become their 1.5+ equivalents (in place)."""
+    uris = definition.pop("uris", None)
+    if uris and "fetch" not in definition:
+        definition["fetch"] = [{"uri": uri} for uri in uris]
+    ports = definition.pop("ports", None)
+    if ports and "portDefinitions" not in definition:
+        definition["portDefinitions"] = [{"port": port} for port in ports]
+
+
+def rewrite_legacy_container(definition: dict[str, Any]) -> None:
+    """`container.docker.network/portMappings` (before 1.5) move to `networks`/`container.portMappings`."""
+    container = definition.get("container")
+    if not isinstance(container, dict) or not isinstance(container.get("docker"), dict):
+        return
+    docker = dict(container["docker"])
+    container = {**container, "docker": docker}
+    network = docker.pop("network", None)
+    if network in DOCKER_NETWORK_MODES and "networks" not in definition:
+        definition["networks"] = [{"mode": DOCKER_NETWORK_MODES[network]}]
+    mappings = docker.pop("portMappings", None)
+    if mappings and "portMappings" not in container:
+        container["portMappings"] = mappings
+    definition["container"] = container
+
+
+def strip_container_defaults(container: Any) -> Any:
+    if not isinstance(container, dict):
+        return container
+    container = dict(container)
+    if "docker" in container:
+        container["docker"] = strip_defaults(container["docker"], DOCKER_DEFAULTS)
+        if container.get("type") == "DOCKER":  # Marathon fills the type in when `docker` is given
+            del container["type"]
+    if "portMappings" in container:
+        container["portMappings"] = strip_each(container["portMappings"], PORT_MAPPING_DEFAULTS)
+    return container
+
+
+def strip_nested_defaults(definition: dict[str, Any]) -> None:
+    """Defaults Marathon fills inside nested objects (FACTS §3, §8) are removed (in place)."""
+    nested = {
+        "healthChecks": lambda v: strip_each(v, HEALTH_CHECK_DEFAULTS),
+        "portDefinitions": lambda v: strip_each(v, PORT_DEFINITION_DEFAULTS),
+        "fetch": lambda v: strip_each(v, FETCH_DEFAULTS),
+        "upgradeStrategy": lambda v: strip_defaults(v, UPGRADE_STRATEGY_DEFAULTS),
+        "container": strip_container_defaults,
+    }
+    for key, strip in nested.items():
+        if key in definition:
+            definition[key] = strip(definition[key])
+
+
+def strip_top_level_defaults(definition: dict[str, Any]) -> None:
+    for key, defaults in TOP_LEVEL_DEFAULTS.items():
+        if key in definition and definition[key] in defaults:
+            del definition[key]
+
+
+def resolve_dependency(app_id: str, dependency: str) -> str:
+    """A relative dependency is resolved against the app's group, as Marathon does."""
+    if dependency.startswith("/"):
+        return posixpath.normpath(dependency)
+    return posixpath.normpath(posixpath.join(posixpath.dirname(app_id) or "/", dependency))
+
+
+def sort_set_like(definition: dict[str, Any]) -> None:
+    """Marathon stores these as sets: their order carries no meaning and may come back shuffled."""
+    app_id = str(definition.get("id", "/"))
+    if isinstance(definition.get("dependencies"), list):
+        definition["dependencies"] = [resolve_dependency(app_id, str(d)) for d in definition["dependencies"]]
+    for key in SET_LIKE_FIELDS:
+        if isinstance(definition.get(key), list):
+            definition[key] = sorted(definition[key], key=canonical_json)
+
+
+def drop_unhashed_labels(definition: dict[str, Any]) -> None:
+    labels = definition.get("labels")
+    if isinstance(labels, dict):
+        definition["labels"] = {key: value for key, value in labels.items() if key not in UNHASHED_LABELS}
+
+
+def normalize_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical form of a Marathon app definition (rules in the module docstring)."""
+    result: dict[str, Any] = drop_empty(canonical_value(definition))
+    for key in STATUS_FIELDS:
+        result.pop(key, None)
+    drop_unhashed_labels(result)
+    rewrite_legacy_top_level(result)
+    rewrite_legacy_container(result)
+    strip_nested_defaults(result)
+    result = drop_empty(result)
+    strip_top_level_defaults(result)
+    sort_set_like(result)
+    return result
+
+
+def adopt_each(desired_items: Any, actual_items: Any, key: str) -> Any:
+    """Where a desired item leaves `key` for Marathon to assign, take the value Marathon assigned."""
+    if not isinstance(desired_items, list) or not isinstance(actual_items, list):
+        return desired_items
+    adopted = []
+    for index, item in enumerate(desired_items):
+        actual_item = actual_items[index] if index < len(actual_items) else None
+        if isinstance(item, dict) and isinstance(actual_item, dict) and key not in item and key in actual_item:
+            adopted.append({**item, key: actual_item[key]})
+        else:
+            adopted.append(item)
+    return adopted
+
+
+def adopt_assigned_ports(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalised `desired` with Marathon's assigned ports filled in where the spec asked for any port."""
+    result = dict(desired)
+    if "portDefinitions" in result:
+        result["portDefinitions"] = adopt_each(result["portDefinitions"], actual.get("portDefinitions"), "port")
+    container, actual_container = result.get("container"), actual.get("container")
+    if isinstance(container, dict) and isinstance(actual_container, dict) and "portMappings" in container:
+        mappings = adopt_each(container["portMappings"], actual_container.get("portMappings"), "servicePort")
+        result["container"] = {**container, "portMappings": mappings}
+    return result

@@ -1,0 +1,252 @@
+"""The planner (pure core): Desired x Actual -> Plan, gitops-engine style.
+
+Pair desired and actual apps by id, normalise both, diff, then order the resulting actions and
+pass them through the guards. Each app yields at most one action: create (absent), update (spec
+changed, or drift on a field the spec sets; carries the new instances too), scale (only the
+instance count differs), warn (the id belongs to an app we do not manage), delete (prune only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.core.diff import diff_fields
+from reconciler.core.guards import PruneGuard, guard_actions
+from reconciler.core.hashing import definition_hash
+from reconciler.core.model import Action, ActionKind, Actual, ActualApp, Desired, DesiredApp, FieldChange, Plan
+from reconciler.core.naming import (
+    APP_LABEL,
+    ENV_LABEL,
+    HASH_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    REVISION_LABEL,
+    group_of,
+)
+from reconciler.core.normalize import RESET_VALUES, adopt_assigned_ports, normalize_definition, resolve_dependency
+from reconciler.core.order import order_actions
+
+DRIFT_PATHS_SHOWN = 3  # a reason stays one readable line; `changes` holds the full list
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False
+    force: bool = False  # lifts the prune limit
+    prune_limit_ratio: float = 0.10  # at most max(1, floor(ratio * managed apps)) deletes without force
+    env: str | None = None  # only this environment
+    instances: Mapping[str, int] = field(default_factory=dict)  # app id -> the autoscaler's count
+
+
+DEFAULT_OPTIONS = PlanOptions()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One managed app's desired and actual definitions, normalised and compared."""
+
+    desired_definition: dict[str, Any]
+    desired_hash: str
+    actual_hash: str | None
+    changes: tuple[FieldChange, ...]
+    resets: Mapping[str, Any]
+
+    @property
+    def spec_changed(self) -> bool:
+        return self.desired_hash != self.actual_hash
+
+
+def stamped_definition(app: DesiredApp) -> dict[str, Any]:
+    """The app's definition with its id and ownership labels (the spec layer normally sets them)."""
+    labels = dict(app.definition.get("labels") or {})
+    labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)
+    labels.setdefault(ENV_LABEL, app.env)
+    labels.setdefault(APP_LABEL, app.name)
+    return {**app.definition, "id": app.app_id, "labels": labels}
+
+
+def write_body(definition: Mapping[str, Any], hash_value: str, revision: str, instances: int) -> dict[str, Any]:
+    """What a create or update sends: the definition stamped with hash and revision labels."""
+    labels = {**definition.get("labels", {}), HASH_LABEL: hash_value}
+    if revision:
+        labels[REVISION_LABEL] = revision
+    return {**definition, "labels": labels, "instances": instances}
+
+
+def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
+    definition = stamped_definition(app)
+    desired_hash = definition_hash(definition)
+    actual_hash = actual_app.labels.get(HASH_LABEL)
+    actual_norm = normalize_definition(actual_app.definition)
+    desired_norm = adopt_assigned_ports(normalize_definition(definition), actual_norm)
+    keys = (set(definition) | set(desired_norm)) - {"id", "instances"}
+    changes = diff_fields(desired_norm, actual_norm, keys)
+    resets: dict[str, Any] = {}
+    if desired_hash != actual_hash:  # "no longer sets" only means something when the spec changed
+        resets = {key: RESET_VALUES[key] for key in sorted(actual_norm) if key in RESET_VALUES and key not in keys}
+        changes += tuple(FieldChange(f"/{key}", actual_norm[key], value) for key, value in resets.items())
+        if not changes:  # only the hash label moves (e.g. the spec now spells out a default)
+            changes = (FieldChange(f"/labels/{HASH_LABEL}", actual_hash, desired_hash),)
+    return Comparison(definition, desired_hash, actual_hash, changes, resets)
+
+
+def drift_reason(changes: tuple[FieldChange, ...]) -> str:
+    paths = ", ".join(change.path for change in changes[:DRIFT_PATHS_SHOWN])
+    more = len(changes) - DRIFT_PATHS_SHOWN
+    return f"drift: someone changed {paths}{f' and {more} more' if more > 0 else ''} in Marathon"
+
+
+def instances_reason(actual_count: int, desired_count: int) -> str:
+    return f"instances {actual_count} -> {desired_count}"
+
+
+def update_action(
+    app: DesiredApp, actual_app: ActualApp, comparison: Comparison, instances: int, revision: str
+) -> Action:
+    if comparison.spec_changed:
+        count = len(comparison.changes)
+        reason = f"spec changed: {count} field{'s' if count != 1 else ''}"
+    else:
+        reason = drift_reason(comparison.changes)
+        revision = actual_app.labels.get(REVISION_LABEL, "")  # labels change only with the definition
+    scaled = instances != actual_app.instances
+    if scaled:
+        reason += "; " + instances_reason(actual_app.instances, instances)
+    body = write_body(comparison.desired_definition, comparison.desired_hash, revision, instances)
+    return Action(
+        kind=ActionKind.UPDATE,
+        target=app.app_id,
+        reason=reason,
+        env=app.env,
+        changes=comparison.changes,
+        body={**body, **comparison.resets},
+        instances_from=actual_app.instances if scaled else None,
+        instances_to=instances if scaled else None,
+        force=app.force,
+    )
+
+
+def scale_action(app: DesiredApp, actual_app: ActualApp, instances: int) -> Action:
+    """A pure instance change: Marathon scales without restarting any task."""
+    return Action(
+        kind=ActionKind.SCALE,
+        target=app.app_id,
+        reason=instances_reason(actual_app.instances, instances),
+        env=app.env,
+        body={"id": app.app_id, "instances": instances},
+        instances_from=actual_app.instances,
+        instances_to=instances,
+        force=app.force,
+    )
+
+
+def create_action(app: DesiredApp, instances: int, revision: str) -> Action:
+    definition = stamped_definition(app)
+    return Action(
+        kind=ActionKind.CREATE,
+        target=app.app_id,
+        reason="not in Marathon",
+        env=app.env,
+        body=write_body(definition, definition_hash(definition), revision, instances),
+        instances_from=0,  # Marathon starts a new app at 0 instances, then scales it
+        instances_to=instances,
+        force=app.force,
+    )
+
+
+def warn_action(app: DesiredApp) -> Action:
+    return Action(
+        kind=ActionKind.WARN,
+        target=app.app_id,
+        reason=(
+            f"{app.app_id} exists in Marathon without the {MANAGED_BY_LABEL} label, so it is left alone:"
+            " rename the app in the specs, or delete or label the Marathon app by hand"
+        ),
+        env=app.env,
+    )
+
+
+def plan_app(app: DesiredApp, actual_app: ActualApp | None, instances: int, revision: str) -> Action | None:
+    """The one action (or none) that brings `actual_app` to what `app` wants."""
+    if actual_app is None:
+        return create_action(app, instances, revision)
+    if not actual_app.managed:
+        return warn_action(app)
+    comparison = compare_app(app, actual_app)
+    if comparison.spec_changed or comparison.changes:
+        return update_action(app, actual_app, comparison, instances, revision)
+    if instances != actual_app.instances:
+        return scale_action(app, actual_app, instances)
+    return None
+
+
+def env_of(actual_app: ActualApp) -> str:
+    """The app's environment label, or else the first segment of its id."""
+    label = actual_app.labels.get(ENV_LABEL)
+    return str(label) if label else actual_app.app_id.strip("/").split("/", 1)[0]
+
+
+def actual_in_scope(actual_app: ActualApp, env: str | None, desired: Desired) -> bool:
+    if env is None:
+        return True
+    environment = desired.environments.get(env)
+    group = (environment.group if environment else group_of(env)).rstrip("/")
+    return actual_app.labels.get(ENV_LABEL) == env or actual_app.app_id.startswith(group + "/")
+
+
+def delete_action(actual_app: ActualApp) -> Action:
+    return Action(
+        kind=ActionKind.DELETE, target=actual_app.app_id, reason="left the specs (prune)", env=env_of(actual_app)
+    )
+
+
+def write_actions(desired: Desired, actual: Actual, options: PlanOptions) -> list[Action]:
+    actions: list[Action] = []
+    for app_id in sorted(desired.apps):
+        app = desired.apps[app_id]
+        if options.env is not None and app.env != options.env:
+            continue
+        instances = options.instances.get(app_id, app.instances)
+        action = plan_app(app, actual.apps.get(app_id), instances, desired.revision)
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def prune_actions(desired: Desired, actual: Actual, options: PlanOptions) -> list[Action]:
+    """Managed apps in scope that left the specs; only when pruning was asked for."""
+    if not options.prune:
+        return []
+    return [
+        delete_action(actual.apps[app_id])
+        for app_id in sorted(actual.apps)
+        if app_id not in desired.apps
+        and actual.apps[app_id].managed
+        and actual_in_scope(actual.apps[app_id], options.env, desired)
+    ]
+
+
+def dependency_ids(app_id: str, names: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(resolve_dependency(app_id, str(name)) for name in names)
+
+
+def dependencies_of(desired: Desired, actual: Actual) -> dict[str, tuple[str, ...]]:
+    """Absolute dependency ids per app: the spec's for desired apps, Marathon's for the others."""
+    result = {
+        app_id: dependency_ids(app_id, app.definition.get("dependencies") or []) for app_id, app in actual.apps.items()
+    }
+    for app_id, app in desired.apps.items():
+        names = [*app.dependencies, *(app.definition.get("dependencies") or [])]
+        result[app_id] = dependency_ids(app_id, names)
+    return result
+
+
+def build_plan(desired: Desired, actual: Actual, options: PlanOptions = DEFAULT_OPTIONS) -> Plan:
+    """Everything needed to make Marathon match `desired`, ordered and guarded. Pure and deterministic."""
+    deletes = prune_actions(desired, actual, options)
+    managed = sum(1 for app in actual.apps.values() if app.managed)
+    guard = PruneGuard(len(desired.apps), managed, options.prune_limit_ratio, options.force)
+    actions = guard_actions([*write_actions(desired, actual, options), *deletes], actual, guard)
+    return Plan(actions=order_actions(actions, dependencies_of(desired, actual)), revision=desired.revision)
