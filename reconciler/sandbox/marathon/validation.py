@@ -380,9 +380,10 @@ def constraint_problem(constraint: list[str]) -> str | None:
     if operator not in ("UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"):
         return BAD_OPERATOR
     if operator == "UNIQUE":
-        return "Value specified but not used" if value is not None else None
+        # Marathon 1.x itself answers ["hostname", "UNIQUE", ""] (v2 docs app_list.json): accept it back.
+        return "Value specified but not used" if value else None
     if operator in ("CLUSTER", "IS"):
-        return "Missing value" if not value else None
+        return "Missing value" if value is None else None
     if operator in ("GROUP_BY", "MAX_PER"):
         if value is None or re.fullmatch(r"[+-]?\d+", value):
             return None
