@@ -1,0 +1,219 @@
+"""Consul-watch-style self-healing decisions (pure core): which tasks to kill, what to report.
+
+`decide_heals` reads one observation of Marathon and Consul plus the HealMemory carried from the last
+cycle, and returns actions and the next memory. Time is the `now` parameter. Guard rails: nothing at
+all from an incomplete observation, a kill budget per app, per-app backoff, and crash-loop detection
+that stops healing an app. docs/healing.md explains the rules and their defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from reconciler.core.model import (
+    Action,
+    ActionKind,
+    Actual,
+    ActualApp,
+    ActualTask,
+    Desired,
+    DesiredApp,
+    Outcome,
+    TaskState,
+)
+from reconciler.core.registrations import identity_of, register_action, registration_of
+from reconciler.core.registry import CheckStatus, ConsulObservation, ServiceInstance
+
+
+@dataclass(frozen=True)
+class HealMemory:
+    """What healing remembers between cycles: since when each task is critical, recent heals per app."""
+
+    critical_since: Mapping[str, float] = field(default_factory=dict)  # task id -> first seen critical
+    heals: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # app id -> times of recent kills
+
+
+@dataclass(frozen=True)
+class HealDecisions:
+    actions: tuple[Action, ...]
+    memory: HealMemory
+
+
+@dataclass(frozen=True)
+class TaskHealth:
+    """One running task with the worst status among its instances (None: not registered)."""
+
+    task: ActualTask
+    status: CheckStatus | None
+    registered: bool
+    output: str = ""
+
+
+def default_budget(instances: int) -> int:
+    """How many instances may be down at once unless the app says: 1 or 25%, whichever is larger."""
+    return max(1, instances // 4)
+
+
+def minimum_healthy(app: DesiredApp) -> int:
+    """Running instances to keep: ceil(instances x minimumHealthCapacity) when the app sets it.
+
+    Marathon's own default (1.0) would forbid every heal, so an app without the setting has no floor.
+    """
+    strategy = app.definition.get("upgradeStrategy") or {}
+    capacity = strategy.get("minimumHealthCapacity") if isinstance(strategy, Mapping) else None
+    if not isinstance(capacity, int | float):
+        return 0
+    return math.ceil(app.instances * capacity)
+
+
+_STATUS_RANK = {None: -1, CheckStatus.PASSING: 0, CheckStatus.WARNING: 1, CheckStatus.CRITICAL: 2}
+
+
+def worst_instance(instances: Iterable[ServiceInstance]) -> ServiceInstance | None:
+    """The instance to judge a task by; maintenance is deliberate and ranks as passing."""
+    ranked = sorted(instances, key=lambda i: _STATUS_RANK.get(i.status, 0), reverse=True)
+    return ranked[0] if ranked else None
+
+
+def task_health(app: ActualApp, consul: ConsulObservation) -> list[TaskHealth]:
+    result = []
+    for task in sorted(app.tasks, key=lambda t: t.task_id):
+        if task.state != TaskState.RUNNING:
+            continue
+        worst = worst_instance(consul.instances_of_task(task.task_id))
+        status = worst.status if worst is not None else None
+        result.append(TaskHealth(task, status, worst is not None, worst.output if worst else ""))
+    return result
+
+
+def decide_heals(
+    desired: Desired, actual: Actual, consul: ConsulObservation, memory: HealMemory, now: float
+) -> HealDecisions:
+    """Kills for tasks critical past their app's grace window (within the guards), warnings, repairs."""
+    if not (actual.complete and consul.complete):
+        return HealDecisions((), memory)
+    actions: list[Action] = []
+    critical_since: dict[str, float] = {}
+    heals: dict[str, tuple[float, ...]] = {}
+    for app_id in sorted(desired.apps):
+        wanted, app = desired.apps[app_id], actual.apps.get(app_id)
+        if app is None or not app.managed:
+            continue
+        outcome = decide_app(wanted, app, consul, memory, now, desired)
+        actions.extend(outcome.actions)
+        critical_since.update(outcome.memory.critical_since)
+        if outcome.memory.heals.get(app_id):
+            heals[app_id] = outcome.memory.heals[app_id]
+    return HealDecisions(tuple(actions), HealMemory(critical_since, heals))
+
+
+def decide_app(
+    wanted: DesiredApp, app: ActualApp, consul: ConsulObservation, memory: HealMemory, now: float, desired: Desired
+) -> HealDecisions:
+    """The heal decisions of one managed app; the memory returned holds this app's entries only."""
+    policy = wanted.heal
+    recent = tuple(t for t in memory.heals.get(app.app_id, ()) if now - t <= policy.crash_loop_window_seconds)
+    tasks = task_health(app, consul)
+    since = {
+        h.task.task_id: memory.critical_since.get(h.task.task_id, now)
+        for h in tasks
+        if h.status == CheckStatus.CRITICAL
+    }
+    actions = [*warnings(wanted, app, tasks), *repairs(wanted, app, tasks, desired)]
+    overdue = [
+        h for h in tasks if h.task.task_id in since and now - since[h.task.task_id] > policy.critical_for_seconds
+    ]
+    overdue.sort(key=lambda h: (since[h.task.task_id], h.task.task_id))
+    if policy.enabled and len(recent) >= policy.crash_loop_heals:
+        actions.append(crash_loop_warning(wanted, app, recent))
+    elif policy.enabled and overdue:
+        kills = kill_actions(wanted, app, tasks, overdue, since, recent, now)
+        actions.extend(kills)
+        recent += tuple(now for a in kills if a.kind == ActionKind.KILL_TASK and a.outcome == Outcome.PLANNED)
+    return HealDecisions(tuple(actions), HealMemory(since, {app.app_id: recent} if recent else {}))
+
+
+def warnings(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth]) -> Iterable[Action]:
+    """Reported, never acted on: warning checks, and more instances running than desired."""
+    for health in tasks:
+        if health.status == CheckStatus.WARNING:
+            reason = f"check warning on task {health.task.task_id}" + (f": {health.output}" if health.output else "")
+            yield Action(kind=ActionKind.WARN, target=health.task.task_id, env=wanted.env, reason=reason)
+    if len(tasks) > wanted.instances and not app.deployment_ids:  # deployments run extra instances on purpose
+        yield Action(
+            kind=ActionKind.WARN,
+            target=app.app_id,
+            env=wanted.env,
+            reason=f"{len(tasks)} instances running, {wanted.instances} desired: reported, not killed",
+        )
+
+
+def repairs(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth], desired: Desired) -> Iterable[Action]:
+    """A task Marathon reports healthy with no Consul registration gets it back, without a redeploy."""
+    identity = identity_of(app, desired)
+    for health in tasks:
+        if identity is None or health.registered or health.task.healthy is not True:
+            continue
+        body = registration_of(app, health.task, identity[0], identity[1], wanted.heal)
+        yield register_action(wanted.env, body, f"registration of healthy task {health.task.task_id} was lost")
+
+
+def kill_actions(
+    wanted: DesiredApp,
+    app: ActualApp,
+    tasks: list[TaskHealth],
+    overdue: list[TaskHealth],
+    since: Mapping[str, float],
+    recent: tuple[float, ...],
+    now: float,
+) -> list[Action]:
+    """KILL_TASK actions for overdue tasks: planned within the guards, refused (with why) beyond them."""
+    policy = wanted.heal
+    refusal = guard_refusal(wanted, app, recent, now)
+    allowed = 0 if refusal else kill_allowance(wanted, tasks)
+    actions = []
+    for position, health in enumerate(overdue):
+        critical_for = now - since[health.task.task_id]
+        reason = f"critical for {critical_for:.0f}s > {policy.critical_for_seconds:g}s"
+        if position >= allowed:
+            reason += f"; not killed: {refusal or 'kill budget of the app used up'}"
+        outcome = Outcome.PLANNED if position < allowed else Outcome.REFUSED
+        actions.append(
+            Action(
+                kind=ActionKind.KILL_TASK,
+                target=health.task.task_id,
+                env=wanted.env,
+                reason=reason,
+                body={"scale": False},
+                outcome=outcome,
+                detail=health.output,
+            )
+        )
+    return actions
+
+
+def crash_loop_warning(wanted: DesiredApp, app: ActualApp, recent: tuple[float, ...]) -> Action:
+    """Reported every cycle while the app has had too many heals within its window."""
+    window = f"{wanted.heal.crash_loop_window_seconds:g}s"
+    reason = f"crash-looping: {len(recent)} heals in {window} window, healing stopped"
+    return Action(kind=ActionKind.WARN, target=app.app_id, env=wanted.env, reason=reason, outcome=Outcome.REFUSED)
+
+
+def guard_refusal(wanted: DesiredApp, app: ActualApp, recent: tuple[float, ...], now: float) -> str | None:
+    """Why no task of the app may be killed in this cycle, or None."""
+    if app.deployment_ids:
+        return "a deployment of the app is running"
+    if recent and now - max(recent) < wanted.heal.backoff_seconds:
+        return f"backoff: last heal {now - max(recent):.0f}s ago < {wanted.heal.backoff_seconds:g}s"
+    return None
+
+
+def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth]) -> int:
+    """How many tasks may be killed now: the budget minus instances already down, above the floor."""
+    budget = wanted.heal.max_unavailable
+    budget = default_budget(wanted.instances) if budget is None else budget
+    running = len(tasks)
+    already_down = max(0, wanted.instances - running)
+    return max(0, min(budget - already_down, running - minimum_healthy(wanted)))

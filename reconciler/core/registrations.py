@@ -1,0 +1,296 @@
+"""Consul registrations and per-environment DNS queries (pure core): what to register, deregister,
+create, update and delete in Consul so that it matches Marathon's running tasks and the environments.
+
+Action bodies are Consul's own JSON (PascalCase): a REGISTER body is the agent registration and goes
+to the agent on the task's host (`Address`); DEREGISTER and QUERY_* bodies carry the ids they need.
+Nothing destructive is planned from an incomplete observation. docs/healing.md explains the rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from reconciler.core.model import (
+    Action,
+    ActionKind,
+    Actual,
+    ActualApp,
+    ActualTask,
+    Desired,
+    HealPolicy,
+    Outcome,
+    TaskState,
+)
+from reconciler.core.naming import APP_LABEL, ENV_LABEL, query_name
+from reconciler.core.registry import (
+    MANAGED_TAG,
+    META_APP_ID,
+    META_APP_VERSION,
+    META_ENVIRONMENT,
+    META_TASK_ID,
+    ConsulObservation,
+    DesiredQuery,
+    ServiceInstance,
+)
+
+# States after which a task never runs again: its registration goes.
+TERMINAL_STATES = frozenset(
+    {
+        TaskState.KILLED,
+        TaskState.FINISHED,
+        TaskState.FAILED,
+        TaskState.LOST,
+        TaskState.GONE,
+        TaskState.DROPPED,
+        TaskState.ERROR,
+    }
+)
+HTTP_PROTOCOLS = frozenset({"HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"})
+TCP_PROTOCOLS = frozenset({"TCP", "MESOS_TCP"})
+DEFAULT_INTERVAL_SECONDS = 10  # for the TCP check of an app without a usable Marathon health check
+DEFAULT_TIMEOUT_SECONDS = 5
+MIN_DEREGISTER_SECONDS = 60  # Consul's minimum for DeregisterCriticalServiceAfter
+
+
+def service_id_of(app_id: str, task_id: str) -> str:
+    """The stable Consul service id of a task: `<app id, '/' as '_'>.<task id>`.
+
+    Marathon task ids already start with that prefix (`env_app.instance-...`), so it is not repeated.
+    """
+    prefix = app_id.strip("/").replace("/", "_")
+    return task_id if task_id.startswith(prefix + ".") else f"{prefix}.{task_id}"
+
+
+def is_registrable(task: ActualTask) -> bool:
+    return task.state == TaskState.RUNNING
+
+
+def identity_of(app: ActualApp, desired: Desired) -> tuple[str, str] | None:
+    """(environment, app name) of a managed app: its ownership labels, else its desired entry."""
+    env, name = app.labels.get(ENV_LABEL), app.labels.get(APP_LABEL)
+    if env and name:
+        return env, name
+    wanted = desired.apps.get(app.app_id)
+    return (wanted.env, wanted.name) if wanted else None
+
+
+def _seconds(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, int | float) and value > 0 else default
+
+
+def check_of(definition: Mapping[str, Any], task: ActualTask, heal: HealPolicy) -> dict[str, Any] | None:
+    """The Consul check of a task, from the app's first Marathon health check, else TCP on its port.
+
+    DeregisterCriticalServiceAfter outlives the heal grace window, so healing acts first and Consul's
+    reaper only cleans up what nobody healed. None when the task has no port to check.
+    """
+    health_checks = definition.get("healthChecks") or []
+    first: Mapping[str, Any] = health_checks[0] if health_checks else {}
+    protocol = str(first.get("protocol", "HTTP")).upper() if first else "TCP"
+    index = first.get("portIndex", 0) if isinstance(first.get("portIndex", 0), int) else 0
+    port = first.get("port") or (task.ports[index] if index < len(task.ports) else None)
+    if not port:
+        return None
+    interval = _seconds(first.get("intervalSeconds"), 60) if first else DEFAULT_INTERVAL_SECONDS
+    timeout = _seconds(first.get("timeoutSeconds"), 20) if first else DEFAULT_TIMEOUT_SECONDS
+    check: dict[str, Any] = {"Name": f"marathon {protocol.lower()} check"}
+    if protocol in HTTP_PROTOCOLS:
+        scheme = "https" if protocol.endswith("HTTPS") else "http"
+        check["HTTP"] = f"{scheme}://{task.host}:{port}{first.get('path') or '/'}"
+    else:
+        check["Name"] = "tcp check" if protocol not in TCP_PROTOCOLS else check["Name"]
+        check["TCP"] = f"{task.host}:{port}"
+    deregister_after = max(MIN_DEREGISTER_SECONDS, math.ceil(2 * heal.critical_for_seconds) + interval)
+    check.update(Interval=f"{interval}s", Timeout=f"{timeout}s", DeregisterCriticalServiceAfter=f"{deregister_after}s")
+    if task.healthy:  # Marathon already saw it healthy: do not start critical (Consul's default)
+        check["Status"] = "passing"
+    return check
+
+
+def registration_of(app: ActualApp, task: ActualTask, env: str, name: str, heal: HealPolicy) -> dict[str, Any]:
+    """The body of `PUT /v1/agent/service/register` for one running task."""
+    body: dict[str, Any] = {
+        "ID": service_id_of(app.app_id, task.task_id),
+        "Name": name,
+        "Tags": [env, MANAGED_TAG],
+        "Address": task.host,
+        "Port": task.ports[0] if task.ports else 0,
+        "Meta": {
+            META_APP_ID: app.app_id,
+            META_TASK_ID: task.task_id,
+            META_APP_VERSION: task.version or app.version,
+            META_ENVIRONMENT: env,
+        },
+    }
+    check = check_of(app.definition, task, heal)
+    if check is not None:
+        body["Check"] = check
+    return body
+
+
+def registration_changes(body: Mapping[str, Any], instance: ServiceInstance) -> tuple[str, ...]:
+    """Registration fields whose observed value differs (checks are Consul's to run, not compared)."""
+    observed = {
+        "Name": instance.name,
+        "Tags": sorted(instance.tags),
+        "Address": instance.address,
+        "Port": instance.port,
+        "Meta": dict(instance.meta),
+    }
+    wanted = {**{key: body[key] for key in observed}, "Tags": sorted(body["Tags"])}
+    return tuple(key for key in observed if observed[key] != wanted[key])
+
+
+def wanted_registrations(desired: Desired, actual: Actual) -> Iterator[tuple[str, dict[str, Any], ActualTask]]:
+    """(env, registration body, task) for every running task of every managed app."""
+    for app in sorted(actual.apps.values(), key=lambda a: a.app_id):
+        identity = identity_of(app, desired) if app.managed else None
+        if identity is None:
+            continue
+        wanted = desired.apps.get(app.app_id)
+        heal = wanted.heal if wanted else HealPolicy()
+        for task in sorted(app.tasks, key=lambda t: t.task_id):
+            if is_registrable(task):
+                yield identity[0], registration_of(app, task, identity[0], identity[1], heal), task
+
+
+def register_action(env: str, body: Mapping[str, Any], reason: str) -> Action:
+    return Action(kind=ActionKind.REGISTER, target=body["ID"], reason=reason, env=env, body=body)
+
+
+def deregister_action(instance: ServiceInstance, reason: str) -> Action:
+    body = {"ServiceID": instance.service_id, "Node": instance.node, "AgentAddress": instance.agent_address}
+    return Action(
+        kind=ActionKind.DEREGISTER, target=instance.service_id, reason=reason, env=instance.environment, body=body
+    )
+
+
+def deregister_reason(instance: ServiceInstance, tasks: Mapping[str, ActualTask], wanted_ids: set[str]) -> str | None:
+    """Why a managed instance that matches no wanted registration must go, or None to leave it."""
+    task = tasks.get(instance.task_id)
+    if task is None:
+        return f"task {instance.task_id or '(none)'} of {instance.app_id or '(no app)'} is gone"
+    if task.state == TaskState.KILLING:
+        return f"task {task.task_id} is being killed: deregistered before it dies"
+    if task.state in TERMINAL_STATES:
+        return f"task {task.task_id} is {task.state}"
+    if task.state == TaskState.RUNNING and service_id_of(task.app_id, task.task_id) in wanted_ids:
+        return f"duplicate registration of task {task.task_id} (kept {service_id_of(task.app_id, task.task_id)})"
+    return None
+
+
+def plan_registrations(desired: Desired, actual: Actual, consul: ConsulObservation) -> tuple[Action, ...]:
+    """REGISTER for running tasks without a matching instance, DEREGISTER for instances of gone tasks."""
+    if not consul.complete:
+        return ()
+    existing = {i.service_id: i for i in consul.instances if i.managed}
+    actions: list[Action] = []
+    wanted_ids: set[str] = set()
+    for env, body, task in wanted_registrations(desired, actual):
+        wanted_ids.add(body["ID"])
+        instance = existing.get(body["ID"])
+        if instance is None:
+            actions.append(register_action(env, body, f"task {task.task_id} is running without a registration"))
+        elif changes := registration_changes(body, instance):
+            actions.append(register_action(env, body, "registration differs: " + ", ".join(changes)))
+    if actual.complete:
+        tasks = {t.task_id: t for app in actual.apps.values() for t in app.tasks}
+        for instance in sorted(existing.values(), key=lambda i: i.service_id):
+            reason = None if instance.service_id in wanted_ids else deregister_reason(instance, tasks, wanted_ids)
+            if reason is not None:
+                actions.append(deregister_action(instance, reason))
+    return tuple(actions)
+
+
+# DNS queries -------------------------------------------------------------------------------------
+
+
+def desired_queries(desired: Desired) -> tuple[list[DesiredQuery], list[Action]]:
+    """Every environment's queries, and refusals for functional sets whose base is itself a set."""
+    queries: list[DesiredQuery] = []
+    refusals: list[Action] = []
+    for env in sorted(desired.environments.values(), key=lambda e: e.name):
+        for app in sorted(env.apps):
+            queries.append(query_of(app, env.name, env.name))
+        if env.base is None:
+            continue
+        base = desired.environments.get(env.base)
+        if base is None or base.base is not None:
+            refusals.append(_base_refusal(env.name, env.base, base is None))
+            continue
+        for app in sorted(set(base.apps) - set(env.apps)):
+            queries.append(query_of(app, env.name, base.name))
+    return queries, refusals
+
+
+def _base_refusal(env: str, base: str, missing: bool) -> Action:
+    why = "is not a desired environment" if missing else "is itself a functional set; sets never route to each other"
+    return Action(
+        kind=ActionKind.WARN,
+        target=env,
+        env=env,
+        reason=f"no fallback queries for {env}: its base {base} {why}",
+        outcome=Outcome.REFUSED,
+    )
+
+
+def query_of(app: str, env: str, runs_in: str) -> DesiredQuery:
+    """The query that resolves `app` inside `env` to the passing instances of environment `runs_in`."""
+    return DesiredQuery(name=query_name(app, env), service=app, tags=(runs_in, MANAGED_TAG), env=env)
+
+
+def query_body(query: DesiredQuery, query_id: str | None = None) -> dict[str, Any]:
+    """The prepared query definition (`POST /v1/query`); with `ID` for an update."""
+    body: dict[str, Any] = {
+        "Name": query.name,
+        "Service": {"Service": query.service, "Tags": list(query.tags), "OnlyPassing": query.only_passing},
+    }
+    return {"ID": query_id, **body} if query_id else body
+
+
+def _query_action(kind: ActionKind, query: DesiredQuery, reason: str, query_id: str | None = None) -> Action:
+    return Action(kind=kind, target=query.name, env=query.env, reason=reason, body=query_body(query, query_id))
+
+
+def plan_queries(desired: Desired, consul: ConsulObservation) -> tuple[Action, ...]:
+    """QUERY_CREATE/UPDATE for missing or different queries, QUERY_DELETE for ours that are not wanted."""
+    if not consul.complete:
+        return ()
+    queries, actions = desired_queries(desired)
+    for query in queries:
+        actions.extend(_query_changes(query, consul))
+    if desired.environments:  # an empty spec tree never deletes everything
+        actions.extend(_query_deletions({q.name for q in queries}, consul))
+    return tuple(actions)
+
+
+def _query_changes(query: DesiredQuery, consul: ConsulObservation) -> Iterable[Action]:
+    observed = consul.queries.get(query.name)
+    if observed is None:
+        target = query.tags[0]
+        yield _query_action(ActionKind.QUERY_CREATE, query, f"{query.service} in {query.env} resolves to {target}")
+    elif not observed.managed:
+        yield Action(
+            kind=ActionKind.WARN,
+            target=query.name,
+            env=query.env,
+            reason=f"prepared query {query.name} exists without the {MANAGED_TAG} tag: not ours, left alone",
+            outcome=Outcome.REFUSED,
+        )
+    elif not query.same_as(observed):
+        reason = f"query resolves to tags {list(observed.tags)}, wanted {list(query.tags)}"
+        yield _query_action(ActionKind.QUERY_UPDATE, query, reason, observed.query_id)
+
+
+def _query_deletions(wanted: set[str], consul: ConsulObservation) -> Iterable[Action]:
+    for name in sorted(consul.queries):
+        observed = consul.queries[name]
+        if observed.managed and name not in wanted:
+            yield Action(
+                kind=ActionKind.QUERY_DELETE,
+                target=name,
+                reason="its environment or app is no longer desired",
+                body={"ID": observed.query_id, "Name": name},
+            )
