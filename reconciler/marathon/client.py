@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -66,6 +66,7 @@ class MarathonClient:
         on_request: Callable[[str, str], None] | None = None,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url, url_auth = split_credentials(base_url)
         self._auth = auth or url_auth or MarathonAuth()
@@ -74,6 +75,7 @@ class MarathonClient:
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._on_request = on_request
+        self._sleep = sleep  # injectable so that tests run on fake time
         headers = {"Accept": "application/json", **self._auth.headers()}
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, verify=verify, transport=transport, follow_redirects=False
@@ -279,7 +281,7 @@ class MarathonClient:
                 logger.warning(
                     "retry method=GET path=%s attempt=%d delay_s=%.2f error=%r", path, attempt + 1, delay, exc.message
                 )
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _write(

@@ -62,6 +62,8 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 
 def error_from_exception(call: Call, exc: httpx.HTTPError) -> RemoteError | UsageError:
     """Translate an httpx exception raised while sending `call` (callers chain with `from exc`)."""
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return UsageError(call.describe(f"invalid Marathon URL: {exc}"), hint="use http(s)://host:port")
     if isinstance(exc, httpx.TimeoutException):
         return RemoteUnavailable(
             call.describe(f"no answer in time ({type(exc).__name__})"),
@@ -73,8 +75,6 @@ def error_from_exception(call: Call, exc: httpx.HTTPError) -> RemoteError | Usag
             call.describe(f"cannot reach Marathon: {reason}"),
             hint="check the Marathon URL and that Marathon is running",
         )
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return UsageError(call.describe(f"invalid Marathon URL: {exc}"), hint="use http(s)://host:port")
     return RemoteError(call.describe(f"request failed: {type(exc).__name__}: {exc}"))
 
 

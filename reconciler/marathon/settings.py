@@ -12,6 +12,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from reconciler.errors import UsageError
+
 SECRET_MASK = "***"
 
 
@@ -65,6 +67,8 @@ class Timeouts:
 def split_credentials(url: str) -> tuple[str, MarathonAuth | None]:
     """`url` without its userinfo, and the credentials it carried (`http://user:pw@host` form)."""
     parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"invalid Marathon URL {_without_userinfo(url)!r}", hint="use http(s)://host:port")
     if parts.username is None:
         return url.rstrip("/"), None
     host = parts.hostname or ""
@@ -73,3 +77,8 @@ def split_credentials(url: str) -> tuple[str, MarathonAuth | None]:
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
     password = unquote(parts.password) if parts.password is not None else None
     return clean, MarathonAuth(user=unquote(parts.username), password=password)
+
+
+def _without_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url.rpartition("@")[2]
