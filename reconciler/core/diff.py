@@ -2,7 +2,8 @@
 
 Walks two normalised definitions and lists every difference as a `FieldChange` whose path is a
 JSON pointer (`/container/docker/image`, `/env/JAVA_OPTS`, `/healthChecks/0/path`). Objects are
-compared member by member, lists of equal length element by element, other lists as a whole.
+compared member by member (an absent object counts as `{}`), lists of equal length element by
+element, other lists as a whole.
 A side that is absent shows as Marathon's default at the top level and as None below it.
 """
 
@@ -26,8 +27,10 @@ def same_scalar(desired: Any, actual: Any) -> bool:
 
 
 def diff_values(desired: Any, actual: Any, path: str) -> list[FieldChange]:
-    if isinstance(desired, Mapping) and isinstance(actual, Mapping):
-        return diff_objects(desired, actual, path)
+    if isinstance(desired, Mapping) and isinstance(actual, Mapping | None):
+        return diff_objects(desired, actual or {}, path)  # absent == {}: name the members that differ
+    if desired is None and isinstance(actual, Mapping):
+        return diff_objects({}, actual, path)
     if isinstance(desired, list) and isinstance(actual, list) and len(desired) == len(actual):
         changes: list[FieldChange] = []
         for index, (desired_item, actual_item) in enumerate(zip(desired, actual, strict=True)):
