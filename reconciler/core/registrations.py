@@ -88,19 +88,20 @@ def check_of(definition: Mapping[str, Any], task: ActualTask, heal: HealPolicy) 
     """
     health_checks = definition.get("healthChecks") or []
     first: Mapping[str, Any] = health_checks[0] if health_checks else {}
-    protocol = str(first.get("protocol", "HTTP")).upper() if first else "TCP"
+    protocol = str(first.get("protocol", "HTTP")).upper() if first else ""
     index = first.get("portIndex", 0) if isinstance(first.get("portIndex", 0), int) else 0
     port = first.get("port") or (task.ports[index] if index < len(task.ports) else None)
     if not port:
         return None
     interval = _seconds(first.get("intervalSeconds"), 60) if first else DEFAULT_INTERVAL_SECONDS
     timeout = _seconds(first.get("timeoutSeconds"), 20) if first else DEFAULT_TIMEOUT_SECONDS
-    check: dict[str, Any] = {"Name": f"marathon {protocol.lower()} check"}
+    # COMMAND checks run inside the task's sandbox, which Consul cannot do: a TCP check stands in
+    derived = protocol in HTTP_PROTOCOLS or protocol in TCP_PROTOCOLS
+    check: dict[str, Any] = {"Name": f"marathon {protocol.lower()} check" if derived else "tcp check"}
     if protocol in HTTP_PROTOCOLS:
         scheme = "https" if protocol.endswith("HTTPS") else "http"
         check["HTTP"] = f"{scheme}://{task.host}:{port}{first.get('path') or '/'}"
     else:
-        check["Name"] = "tcp check" if protocol not in TCP_PROTOCOLS else check["Name"]
         check["TCP"] = f"{task.host}:{port}"
     deregister_after = max(MIN_DEREGISTER_SECONDS, math.ceil(2 * heal.critical_for_seconds) + interval)
     check.update(Interval=f"{interval}s", Timeout=f"{timeout}s", DeregisterCriticalServiceAfter=f"{deregister_after}s")
