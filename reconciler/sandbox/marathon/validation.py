@@ -1,10 +1,9 @@
 """Marathon's request validation for the embedded sandbox (sandbox layer).
 
-Two stages, as in Marathon: reading (play-json over the RAML types) raises `JsonTypeError` with
-play-json keys (`error.expected.jsstring`, `error.unknown.enum.literal`, ...); semantic checks
-(accord validators of AppValidation.scala, SchedulingValidation.scala, PathId.scala) return the 422
-`details` list `[{"path", "errors"}]`, worded as Marathon words them. RAML numeric limits are reported
-in accord's words ("got -1.0, expected 0.0 or more") so that range errors are 422, as FACTS.md §7 says.
+Reading (play-json over the RAML types) raises `JsonTypeError` with play-json keys such as
+`error.expected.jsstring`; the semantic rules of AppValidation.scala, SchedulingValidation.scala and
+PathId.scala return the 422 `details` [{"path", "errors"}] in Marathon's words. RAML numeric limits
+are worded as accord words them ("got -1.0, expected 0.0 or more"): range errors are 422 (FACTS.md §7).
 """
 
 from __future__ import annotations
