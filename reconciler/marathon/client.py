@@ -227,7 +227,7 @@ class MarathonClient:
             request = self._http.build_request(
                 "GET",
                 url,
-                params=httpx.QueryParams(tuple(params)),
+                params=httpx.QueryParams(tuple(params)) if params else None,
                 headers=headers,
                 timeout=self._timeouts.for_events(),
             )
