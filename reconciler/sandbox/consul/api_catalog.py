@@ -1,0 +1,201 @@
+"""The catalog and health endpoints (`/v1/catalog/...`, `/v1/health/...`) (sandbox layer, Consul emulator).
+
+Catalog reads carry no health; health reads pair each instance with its node and service checks.
+Reads block on `?index`; the index of a service read moves only when that service's instances,
+their checks or the nodes table change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.sandbox.consul.catalog import CheckStatus, Instance
+from reconciler.sandbox.consul.filtering import apply_filter
+from reconciler.sandbox.consul.http_wire import ConsulHTTPError, block, flag, json_response, read_json
+from reconciler.sandbox.consul.registration import catalog_check, catalog_node, catalog_service, pick
+from reconciler.sandbox.consul.render import (
+    catalog_entry_json,
+    check_json,
+    health_service_json,
+    node_json,
+    node_service_json,
+)
+from reconciler.sandbox.consul.state import ConsulState, state_of
+
+routes = web.RouteTableDef()
+STATES = ("any", "passing", "warning", "critical")
+
+
+def _has_tags(tags: list[str], wanted: list[str]) -> bool:
+    return all(t in tags for t in wanted)
+
+
+@routes.put("/v1/catalog/register")
+async def put_register(request: web.Request) -> web.Response:
+    state = state_of(request)
+    body = await read_json(request)
+    node = catalog_node(body)
+    if not pick(body, "SkipNodeUpdate", False) or node.name not in state.catalog.nodes:
+        known = state.catalog.nodes.get(node.name)
+        node.has_agent = bool(known and known.has_agent)
+        node.id = node.id or (known.id if known else "")
+        state.catalog.upsert_node(node)
+    if pick(body, "Service"):
+        state.catalog.upsert_service(catalog_service(pick(body, "Service"), node.name))
+    checks = ([pick(body, "Check")] if pick(body, "Check") else []) + list(pick(body, "Checks") or [])
+    for check in checks:
+        state.catalog.upsert_check(catalog_check(check, node.name))
+    return json_response(True, request)
+
+
+@routes.put("/v1/catalog/deregister")
+async def put_deregister(request: web.Request) -> web.Response:
+    state = state_of(request)
+    body = await read_json(request)
+    node = pick(body, "Node", "")
+    if not node:
+        raise ConsulHTTPError(400, "Must provide node")
+    if pick(body, "ServiceID"):
+        state.catalog.remove_service(node, pick(body, "ServiceID"))
+    elif pick(body, "CheckID"):
+        state.catalog.remove_check(node, pick(body, "CheckID"))
+    else:
+        state.catalog.remove_node(node)
+    return json_response(True, request)
+
+
+@routes.get("/v1/catalog/datacenters")
+async def get_datacenters(request: web.Request) -> web.Response:
+    return json_response([state_of(request).datacenter], request)
+
+
+@routes.get("/v1/catalog/services")
+async def get_services(request: web.Request) -> web.Response:
+    state = state_of(request)
+    index, names = await block(request, state.raft, lambda: (state.catalog.catalog_index(),
+                                                              state.catalog.service_names()))
+    return json_response(names, request, index)
+
+
+@routes.get("/v1/catalog/service/{name}")
+async def get_service(request: web.Request) -> web.Response:
+    state, name = state_of(request), request.match_info["name"]
+    tags = request.query.getall("tag", [])
+
+    def read() -> tuple[int, list[dict[str, Any]]]:
+        entries = [catalog_entry_json(i.node, i.service, state.datacenter) for i in state.catalog.instances(name)
+                   if _has_tags(i.service.tags, tags)]
+        return state.catalog.service_index(name), entries
+
+    index, entries = await block(request, state.raft, read)
+    return json_response(apply_filter(entries, request.query.get("filter")), request, index)
+
+
+@routes.get("/v1/catalog/nodes")
+async def get_nodes(request: web.Request) -> web.Response:
+    state = state_of(request)
+
+    def read() -> tuple[int, list[dict[str, Any]]]:
+        nodes = sorted(state.catalog.nodes.values(), key=lambda n: n.name)
+        return state.catalog.table_index["nodes"], [node_json(n, state.datacenter) for n in nodes]
+
+    index, nodes = await block(request, state.raft, read)
+    return json_response(apply_filter(nodes, request.query.get("filter")), request, index)
+
+
+def _node_services(state: ConsulState, name: str) -> list[dict[str, Any]]:
+    services = sorted((s for s in state.catalog.services.values() if s.node == name), key=lambda s: s.id)
+    return [node_service_json(s) for s in services]
+
+
+@routes.get("/v1/catalog/node/{node}")
+async def get_node(request: web.Request) -> web.Response:
+    state, name = state_of(request), request.match_info["node"]
+
+    def read() -> tuple[int, dict[str, Any] | None]:
+        node = state.catalog.nodes.get(name)
+        if node is None:
+            return state.catalog.catalog_index(), None
+        services = apply_filter(_node_services(state, name), request.query.get("filter"))
+        return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter),
+                                               "Services": {s["ID"]: s for s in services}}
+
+    index, body = await block(request, state.raft, read)
+    return json_response(body, request, index)
+
+
+@routes.get("/v1/catalog/node-services/{node}")
+async def get_node_services(request: web.Request) -> web.Response:
+    state, name = state_of(request), request.match_info["node"]
+
+    def read() -> tuple[int, dict[str, Any] | None]:
+        node = state.catalog.nodes.get(name)
+        if node is None:
+            return state.catalog.catalog_index(), None
+        services = apply_filter(_node_services(state, name), request.query.get("filter"))
+        return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter), "Services": services}
+
+    index, body = await block(request, state.raft, read)
+    return json_response(body, request, index)
+
+
+def _health_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
+    return {"Node": node_json(instance.node, state.datacenter), "Service": health_service_json(instance.service),
+            "Checks": [check_json(c, state.catalog) for c in instance.checks]}
+
+
+@routes.get("/v1/health/service/{name}")
+async def get_health_service(request: web.Request) -> web.Response:
+    state, name = state_of(request), request.match_info["name"]
+    passing = flag(request, "passing")
+    tags = request.query.getall("tag", [])
+
+    def read() -> tuple[int, list[dict[str, Any]]]:
+        instances = [i for i in state.catalog.instances(name) if _has_tags(i.service.tags, tags)
+                     and (not passing or i.status == CheckStatus.PASSING)]
+        return state.catalog.service_index(name), [_health_entry(state, i) for i in instances]
+
+    index, entries = await block(request, state.raft, read)
+    return json_response(apply_filter(entries, request.query.get("filter")), request, index)
+
+
+@routes.get("/v1/health/checks/{name}")
+async def get_health_checks(request: web.Request) -> web.Response:
+    state, name = state_of(request), request.match_info["name"]
+
+    def read() -> tuple[int, list[dict[str, Any]]]:
+        checks = [check_json(c, state.catalog) for i in state.catalog.instances(name) for c in i.checks
+                  if c.service_id == i.service.id]
+        return state.catalog.service_index(name), checks
+
+    index, checks = await block(request, state.raft, read)
+    return json_response(apply_filter(checks, request.query.get("filter")), request, index)
+
+
+@routes.get("/v1/health/state/{state}")
+async def get_health_state(request: web.Request) -> web.Response:
+    state, wanted = state_of(request), request.match_info["state"]
+    if wanted not in STATES:
+        raise ConsulHTTPError(400, "Invalid check state")
+
+    def read() -> tuple[int, list[dict[str, Any]]]:
+        checks = sorted(state.catalog.checks.values(), key=lambda c: (c.node, c.check_id))
+        found = [check_json(c, state.catalog) for c in checks if wanted in ("any", c.status)]
+        return state.catalog.table_index["checks"], found
+
+    index, checks = await block(request, state.raft, read)
+    return json_response(apply_filter(checks, request.query.get("filter")), request, index)
+
+
+@routes.get("/v1/health/node/{node}")
+async def get_health_node(request: web.Request) -> web.Response:
+    state, name = state_of(request), request.match_info["node"]
+
+    def read() -> tuple[int, list[dict[str, Any]]]:
+        checks = sorted((c for c in state.catalog.checks.values() if c.node == name), key=lambda c: c.check_id)
+        return state.catalog.table_index["checks"], [check_json(c, state.catalog) for c in checks]
+
+    index, checks = await block(request, state.raft, read)
+    return json_response(apply_filter(checks, request.query.get("filter")), request, index)

@@ -1,0 +1,110 @@
+"""Prepared-query and status endpoints (`/v1/query/...`, `/v1/status/...`) (sandbox layer).
+
+Create is POST and answers `{"ID"}`; read, update and delete take the query's UUID; execute and
+explain take a UUID or a name (names may contain dots). Unknown queries answer 404 "Query not found".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.sandbox.consul.catalog import Instance
+from reconciler.sandbox.consul.http_wire import ConsulHTTPError, json_response, read_json, text_response
+from reconciler.sandbox.consul.queries import NOT_FOUND, PreparedQuery
+from reconciler.sandbox.consul.render import check_json, health_service_json, node_json
+from reconciler.sandbox.consul.state import ConsulState, state_of
+
+routes = web.RouteTableDef()
+SERVER_RPC_PORT = 8300
+
+
+@routes.post("/v1/query")
+async def post_query(request: web.Request) -> web.Response:
+    state = state_of(request)
+    body = await read_json(request)
+    session = body.get("Session", "") if isinstance(body, dict) else ""
+    query = state.queries.create(body, known_session=session in state.sessions.sessions)
+    return json_response({"ID": query.id}, request)
+
+
+@routes.get("/v1/query")
+async def get_queries(request: web.Request) -> web.Response:
+    state = state_of(request)
+    queries = sorted(state.queries.queries.values(), key=lambda q: q.create_index)
+    return json_response([q.to_json() for q in queries], request, state.raft.current)
+
+
+def _stored(state: ConsulState, query_id: str) -> PreparedQuery:
+    query = state.queries.queries.get(query_id)
+    if query is None:
+        raise NOT_FOUND
+    return query
+
+
+@routes.get("/v1/query/{query_id}")
+async def get_query(request: web.Request) -> web.Response:
+    state = state_of(request)
+    return json_response([_stored(state, request.match_info["query_id"]).to_json()], request, state.raft.current)
+
+
+@routes.put("/v1/query/{query_id}")
+async def put_query(request: web.Request) -> web.Response:
+    state = state_of(request)
+    state.queries.update(request.match_info["query_id"], await read_json(request))
+    return text_response(200, "")
+
+
+@routes.delete("/v1/query/{query_id}")
+async def delete_query(request: web.Request) -> web.Response:
+    state = state_of(request)
+    if not state.queries.delete(request.match_info["query_id"]):
+        raise NOT_FOUND
+    return text_response(200, "")
+
+
+def _resolve(state: ConsulState, id_or_name: str) -> PreparedQuery:
+    query = state.queries.resolve(id_or_name)
+    if query is None:
+        raise NOT_FOUND
+    return query
+
+
+def _node_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
+    return {"Node": node_json(instance.node, state.datacenter), "Service": health_service_json(instance.service),
+            "Checks": [check_json(c, state.catalog) for c in instance.checks]}
+
+
+@routes.get("/v1/query/{query:.+}/execute")
+async def get_execute(request: web.Request) -> web.Response:
+    state = state_of(request)
+    query = _resolve(state, request.match_info["query"])
+    instances = state.queries.execute(query)
+    if "limit" in request.query:
+        try:
+            instances = instances[: max(int(request.query["limit"]), 0)]
+        except ValueError as exc:
+            raise ConsulHTTPError(400, "Invalid limit") from exc
+    body = {"Service": query.service["Service"], "Nodes": [_node_entry(state, i) for i in instances],
+            "DNS": query.dns, "Datacenter": state.datacenter, "Failovers": 0}
+    return json_response(body, request, state.raft.current)
+
+
+@routes.get("/v1/query/{query:.+}/explain")
+async def get_explain(request: web.Request) -> web.Response:
+    state = state_of(request)
+    query = _resolve(state, request.match_info["query"])
+    return json_response({"Query": query.to_json()}, request, state.raft.current)
+
+
+@routes.get("/v1/status/leader")
+async def get_leader(request: web.Request) -> web.Response:
+    state = state_of(request)
+    return json_response(f"{state.catalog.nodes[state.server_node].address}:{SERVER_RPC_PORT}", request)
+
+
+@routes.get("/v1/status/peers")
+async def get_peers(request: web.Request) -> web.Response:
+    state = state_of(request)
+    return json_response([f"{state.catalog.nodes[state.server_node].address}:{SERVER_RPC_PORT}"], request)

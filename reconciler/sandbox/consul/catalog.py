@@ -1,0 +1,289 @@
+"""The emulated Consul catalog: nodes, service instances and checks (sandbox layer, Consul emulator).
+
+One catalog is shared by every agent listener, the DNS server, prepared queries and the check runner.
+Writes take the next raft index; the per-service-name index lets health blocking queries wake only for
+the service they watch. Observers (check runner, sessions) hear about check and node changes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from reconciler.sandbox.consul.raft import RaftIndex
+
+SERF_CHECK_ID = "serfHealth"
+NODE_MAINTENANCE_ID = "_node_maintenance"
+SERVICE_MAINTENANCE_PREFIX = "_service_maintenance:"
+
+
+class CheckStatus(StrEnum):
+    PASSING = "passing"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+# Worst first: the order Consul's AggregatedStatus uses (maintenance is derived, not stored).
+SEVERITY = {CheckStatus.PASSING: 0, CheckStatus.WARNING: 1, CheckStatus.CRITICAL: 2}
+
+
+@dataclass
+class CheckDefinition:
+    """What an agent runs for a check; catalog-registered checks keep it as data only."""
+
+    http: str = ""
+    method: str = ""
+    header: dict[str, list[str]] | None = None
+    body: str = ""
+    tcp: str = ""
+    interval: float = 0.0
+    timeout: float = 0.0
+    ttl: float = 0.0
+    deregister_after: float = 0.0
+    tls_skip_verify: bool = False
+    tls_server_name: str = ""
+
+    @property
+    def kind(self) -> str:
+        """Consul's check `Type`: http, tcp, ttl, or "" for a check nothing runs."""
+        if self.http:
+            return "http"
+        if self.tcp:
+            return "tcp"
+        return "ttl" if self.ttl else ""
+
+
+@dataclass
+class Node:
+    name: str
+    address: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    meta: dict[str, str] = field(default_factory=dict)
+    tagged_addresses: dict[str, str] | None = None
+    has_agent: bool = False
+    create_index: int = 0
+    modify_index: int = 0
+
+
+@dataclass
+class Service:
+    node: str
+    id: str
+    name: str
+    tags: list[str] = field(default_factory=list)
+    address: str = ""
+    port: int = 0
+    meta: dict[str, str] = field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=lambda: {"Passing": 1, "Warning": 1})
+    tagged_addresses: dict[str, dict[str, object]] = field(default_factory=dict)
+    enable_tag_override: bool = False
+    kind: str = ""
+    create_index: int = 0
+    modify_index: int = 0
+
+
+@dataclass
+class Check:
+    node: str
+    check_id: str
+    name: str
+    status: CheckStatus = CheckStatus.CRITICAL
+    notes: str = ""
+    output: str = ""
+    service_id: str = ""
+    definition: CheckDefinition = field(default_factory=CheckDefinition)
+    runs_on_agent: bool = False
+    critical_since: float | None = None
+    create_index: int = 0
+    modify_index: int = 0
+
+
+@dataclass
+class Instance:
+    """One service instance as health, DNS and prepared queries see it: node + service + all its checks."""
+
+    node: Node
+    service: Service
+    checks: list[Check]
+
+    @property
+    def status(self) -> CheckStatus:
+        return worst_status(self.checks)
+
+
+def worst_status(checks: list[Check]) -> CheckStatus:
+    """Consul's aggregation: critical > warning > passing; no checks is passing."""
+    return max((c.status for c in checks), key=SEVERITY.__getitem__, default=CheckStatus.PASSING)
+
+
+class CatalogObserver(Protocol):
+    def check_changed(self, check: Check, removed: bool) -> None: ...
+
+    def node_removed(self, node: str) -> None: ...
+
+
+class Catalog:
+    """Nodes, services and checks of one datacenter, with Consul's index bookkeeping."""
+
+    def __init__(self, index: RaftIndex, clock: Callable[[], float] = time.monotonic) -> None:
+        self.index = index
+        self.clock = clock
+        self.nodes: dict[str, Node] = {}
+        self.services: dict[tuple[str, str], Service] = {}
+        self.checks: dict[tuple[str, str], Check] = {}
+        self.observers: list[CatalogObserver] = []
+        self.table_index = {"nodes": 1, "services": 1, "checks": 1}
+        self._service_index: dict[str, int] = {}
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    def _write(self, *tables: str, services: tuple[str, ...] = ()) -> int:
+        idx = self.index.advance()
+        for table in tables:
+            self.table_index[table] = idx
+        for name in services:
+            self._service_index[name] = idx
+        return idx
+
+    def service_index(self, name: str) -> int:
+        """The index a health or catalog read of service `name` reports (>= 1)."""
+        return max(self._service_index.get(name, 1), self.table_index["nodes"])
+
+    def catalog_index(self) -> int:
+        return max(self.table_index.values())
+
+    def _names_on_node(self, node: str) -> tuple[str, ...]:
+        return tuple({s.name for s in self.services.values() if s.node == node})
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def upsert_node(self, node: Node) -> None:
+        known = self.nodes.get(node.name)
+        idx = self._write("nodes", services=self._names_on_node(node.name))
+        node.create_index = known.create_index if known else idx
+        node.modify_index = idx
+        if known and not node.id:
+            node.id = known.id
+        self.nodes[node.name] = node
+
+    def add_agent_node(self, name: str, address: str) -> None:
+        """A node that runs an agent: it carries the passing `serfHealth` check."""
+        self.upsert_node(Node(name=name, address=address, has_agent=True, meta={"consul-network-segment": ""},
+                              tagged_addresses={"lan": address, "lan_ipv4": address, "wan": address,
+                                                "wan_ipv4": address}))
+        serf = Check(node=name, check_id=SERF_CHECK_ID, name="Serf Health Status", status=CheckStatus.PASSING,
+                     output="Agent alive and reachable")
+        self.upsert_check(serf)
+
+    def remove_node(self, name: str) -> bool:
+        if name not in self.nodes:
+            return False
+        names = self._names_on_node(name)
+        for key in [k for k in self.checks if k[0] == name]:
+            self._drop_check(key)
+        for key in [k for k in self.services if k[0] == name]:
+            del self.services[key]
+        del self.nodes[name]
+        self._write("nodes", "services", "checks", services=names)
+        for observer in self.observers:
+            observer.node_removed(name)
+        return True
+
+    # -- services --------------------------------------------------------------------------
+
+    def upsert_service(self, service: Service) -> None:
+        key = (service.node, service.id)
+        known = self.services.get(key)
+        renamed = (known.name,) if known and known.name != service.name else ()
+        idx = self._write("services", services=(service.name, *renamed))
+        service.create_index = known.create_index if known else idx
+        service.modify_index = idx
+        self.services[key] = service
+
+    def remove_service(self, node: str, service_id: str) -> bool:
+        service = self.services.pop((node, service_id), None)
+        if service is None:
+            return False
+        for key in [k for k, c in self.checks.items() if k[0] == node and c.service_id == service_id]:
+            self._drop_check(key)
+        self._write("services", "checks", services=(service.name,))
+        return True
+
+    def service_checks(self, node: str, service_id: str) -> list[Check]:
+        return [c for c in self.checks.values() if c.node == node and c.service_id == service_id]
+
+    def node_checks(self, node: str) -> list[Check]:
+        return [c for c in self.checks.values() if c.node == node and not c.service_id]
+
+    def instances(self, name: str) -> list[Instance]:
+        """Every instance of service `name`, in a stable order, with node checks then service checks."""
+        found = [s for s in self.services.values() if s.name == name]
+        found.sort(key=lambda s: (s.node, s.id))
+        return [Instance(self.nodes[s.node], s, self.node_checks(s.node) + self.service_checks(s.node, s.id))
+                for s in found if s.node in self.nodes]
+
+    def service_names(self) -> dict[str, list[str]]:
+        """Service name -> union of its instances' tags (the shape of /v1/catalog/services)."""
+        names: dict[str, list[str]] = {}
+        for service in sorted(self.services.values(), key=lambda s: (s.name, s.node, s.id)):
+            tags = names.setdefault(service.name, [])
+            tags.extend(t for t in service.tags if t not in tags)
+        return names
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def service_name_of(self, check: Check) -> str:
+        service = self.services.get((check.node, check.service_id))
+        return service.name if service else ""
+
+    def _affected_names(self, check: Check) -> tuple[str, ...]:
+        if check.service_id:
+            name = self.service_name_of(check)
+            return (name,) if name else ()
+        return self._names_on_node(check.node)
+
+    def upsert_check(self, check: Check) -> None:
+        key = (check.node, check.check_id)
+        known = self.checks.get(key)
+        idx = self._write("checks", services=self._affected_names(check))
+        check.create_index = known.create_index if known else idx
+        check.modify_index = idx
+        if check.status == CheckStatus.CRITICAL:
+            check.critical_since = known.critical_since if known and known.critical_since else self.clock()
+        self.checks[key] = check
+        for observer in self.observers:
+            observer.check_changed(check, removed=False)
+
+    def _drop_check(self, key: tuple[str, str]) -> None:
+        check = self.checks.pop(key)
+        for observer in self.observers:
+            observer.check_changed(check, removed=True)
+
+    def remove_check(self, node: str, check_id: str) -> bool:
+        check = self.checks.get((node, check_id))
+        if check is None:
+            return False
+        names = self._affected_names(check)
+        self._drop_check((node, check_id))
+        self._write("checks", services=names)
+        return True
+
+    def set_check_status(self, node: str, check_id: str, status: CheckStatus, output: str) -> bool:
+        """Record a check result; only a change of status or output is a write (as in Consul's sync)."""
+        check = self.checks.get((node, check_id))
+        if check is None:
+            return False
+        if check.status == status and check.output == output:
+            return True
+        became_critical = status == CheckStatus.CRITICAL and check.status != CheckStatus.CRITICAL
+        check.status, check.output = status, output
+        check.critical_since = (check.critical_since or self.clock()) if status == CheckStatus.CRITICAL else None
+        check.modify_index = self._write("checks", services=self._affected_names(check))
+        if became_critical or status != CheckStatus.CRITICAL:
+            for observer in self.observers:
+                observer.check_changed(check, removed=False)
+        return True

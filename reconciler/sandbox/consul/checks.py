@@ -1,0 +1,190 @@
+"""Checks that run for real: HTTP and TCP probes, TTL expiry, and the critical-service reaper.
+
+Sandbox layer, Consul emulator. Probes go over real loopback sockets only: a target outside
+127.0.0.0/8 (or ::1, localhost) is never contacted and the check turns critical saying why.
+Interval, TTL and DeregisterCriticalServiceAfter run `scale` times their nominal length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from reconciler.sandbox.consul.catalog import Catalog, Check, CheckStatus
+from reconciler.sandbox.consul.registration import MIN_DEREGISTER_AFTER
+
+REAP_PERIOD = 30.0
+DEFAULT_TIMEOUT = 10.0
+OUTPUT_MAX = 4096
+Key = tuple[str, str]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def http_status(code: int) -> CheckStatus:
+    """Consul's rule: 2xx passing, 429 warning, anything else critical."""
+    if 200 <= code < 300:
+        return CheckStatus.PASSING
+    return CheckStatus.WARNING if code == 429 else CheckStatus.CRITICAL
+
+
+async def probe_tcp(address: str, timeout: float) -> tuple[CheckStatus, str]:
+    host, _, port = address.rpartition(":")
+    if not is_loopback(host):
+        return CheckStatus.CRITICAL, f"sandbox refuses to probe {address}: only loopback targets are checked"
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        return CheckStatus.CRITICAL, f"dial tcp {address}: connect: {_reason(exc)}"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return CheckStatus.PASSING, f"TCP connect {address}: Success"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "i/o timeout"
+    return str(exc) or type(exc).__name__
+
+
+async def probe_http(session: aiohttp.ClientSession, check: Check, timeout: float) -> tuple[CheckStatus, str]:
+    definition = check.definition
+    url, method = definition.http, definition.method or "GET"
+    host = urlsplit(url).hostname or ""
+    if not is_loopback(host):
+        return CheckStatus.CRITICAL, f"sandbox refuses to probe {url}: only loopback targets are checked"
+    headers = {k: ", ".join(v) for k, v in (definition.header or {}).items()}
+    try:
+        async with session.request(method, url, headers=headers, data=definition.body or None,
+                                   timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            body = (await response.read())[:OUTPUT_MAX].decode(errors="replace")
+            output = f"HTTP {method} {url}: {response.status} {response.reason} Output: {body}"
+            return http_status(response.status), output
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return CheckStatus.CRITICAL, f'{method.title()} "{url}": {_reason(exc.__cause__ or exc)}'
+
+
+class CheckRunner:
+    """Runs every agent check of the catalog; observes the catalog to start and stop probes."""
+
+    def __init__(self, catalog: Catalog, scale: float = 1.0) -> None:
+        self.catalog = catalog
+        self.scale = scale
+        self.forced: dict[Key, tuple[CheckStatus, str]] = {}
+        self._running: dict[Key, tuple[asyncio.Task[None], Check]] = {}
+        self._ttl_reset: dict[Key, asyncio.Event] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        catalog.observers.append(self)
+
+    def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        self._reaper = asyncio.create_task(self._reap_forever())
+        for check in list(self.catalog.checks.values()):
+            self.check_changed(check, removed=False)
+
+    async def stop(self) -> None:
+        tasks = [t for t, _ in self._running.values()] + ([self._reaper] if self._reaper else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
+        if self._session is not None:
+            await self._session.close()
+
+    # -- catalog observer --------------------------------------------------------------------
+
+    def check_changed(self, check: Check, removed: bool) -> None:
+        key = (check.node, check.check_id)
+        running = self._running.get(key)
+        if running is not None and (removed or running[1] is not check):
+            running[0].cancel()
+            del self._running[key]
+            running = None
+        if removed:
+            self.forced.pop(key, None)
+        elif running is None and self._session is not None and check.runs_on_agent and check.definition.kind:
+            self._running[key] = (asyncio.create_task(self._run(check)), check)
+
+    def node_removed(self, node: str) -> None:
+        return None
+
+    # -- results -----------------------------------------------------------------------------
+
+    def record(self, check: Check, status: CheckStatus, output: str) -> None:
+        """Store a result unless a fault forces this check's status."""
+        key = (check.node, check.check_id)
+        if key in self.forced:
+            status, output = self.forced[key]
+        self.catalog.set_check_status(check.node, check.check_id, status, output)
+
+    def update_ttl(self, check: Check, status: CheckStatus, output: str) -> None:
+        """A pass/warn/fail/update call: store the status and restart the TTL clock."""
+        self.record(check, status, output)
+        reset = self._ttl_reset.get((check.node, check.check_id))
+        if reset is not None:
+            reset.set()
+
+    def force(self, check: Check, status: CheckStatus | None, output: str) -> None:
+        key = (check.node, check.check_id)
+        if status is None:
+            self.forced.pop(key, None)
+            return
+        self.forced[key] = (status, output)
+        self.catalog.set_check_status(check.node, check.check_id, status, output)
+
+    # -- loops -------------------------------------------------------------------------------
+
+    async def _run(self, check: Check) -> None:
+        if check.definition.kind == "ttl":
+            await self._watch_ttl(check)
+            return
+        interval = check.definition.interval * self.scale
+        timeout = min(check.definition.timeout or DEFAULT_TIMEOUT, max(interval, 1.0))
+        while True:
+            if check.definition.kind == "http" and self._session is not None:
+                status, output = await probe_http(self._session, check, timeout)
+            else:
+                status, output = await probe_tcp(check.definition.tcp, timeout)
+            self.record(check, status, output)
+            await asyncio.sleep(interval)
+
+    async def _watch_ttl(self, check: Check) -> None:
+        key = (check.node, check.check_id)
+        while True:
+            reset = self._ttl_reset[key] = asyncio.Event()
+            try:
+                await asyncio.wait_for(reset.wait(), check.definition.ttl * self.scale)
+            except TimeoutError:
+                self.record(check, CheckStatus.CRITICAL, "TTL expired")
+                await reset.wait()
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_PERIOD * self.scale)
+            self.reap()
+
+    def reap(self) -> None:
+        """Remove services whose check has been critical longer than its DeregisterCriticalServiceAfter."""
+        now = self.catalog.clock()
+        for check in list(self.catalog.checks.values()):
+            after = check.definition.deregister_after
+            if not (after and check.runs_on_agent and check.service_id and check.critical_since is not None):
+                continue
+            if check.status == CheckStatus.CRITICAL and now - check.critical_since > max(
+                    after, MIN_DEREGISTER_AFTER) * self.scale:
+                self.catalog.remove_service(check.node, check.service_id)

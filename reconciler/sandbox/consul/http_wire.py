@@ -1,0 +1,154 @@
+"""Wire conventions shared by every Consul emulator endpoint (sandbox layer, Consul emulator).
+
+Plain-text errors, compact JSON bodies, the always-on ACL policy header, query-meta headers,
+Go `ParseBool` query flags, blocking-query parameters and waits, and the fault middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from reconciler.sandbox.consul.durations import DurationError, parse_duration
+from reconciler.sandbox.consul.faults import HttpFaults
+from reconciler.sandbox.consul.raft import RaftIndex
+
+DEFAULT_WAIT = 300.0
+MAX_WAIT = 600.0
+FAULTS_KEY = web.AppKey("faults", HttpFaults)
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ConsulHTTPError(Exception):
+    """An answer with a plain-text body, as Consul's HTTP layer writes every error."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+def text_response(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain")
+
+
+def json_response(body: Any, request: web.Request, index: int | None = None, status: int = 200) -> web.Response:
+    """A JSON body (indented with `?pretty`), with query-meta headers when an index is given."""
+    pretty = "pretty" in request.query
+    text = json.dumps(body, indent=4) if pretty else json.dumps(body, separators=(",", ":"))
+    response = web.Response(status=status, text=text, content_type="application/json")
+    if index is not None:
+        set_query_meta(response, index)
+    return response
+
+
+def set_query_meta(response: web.StreamResponse, index: int) -> None:
+    response.headers["X-Consul-Index"] = str(max(index, 1))
+    response.headers["X-Consul-KnownLeader"] = "true"
+    response.headers["X-Consul-LastContact"] = "0"
+    response.headers["X-Consul-Effective-Consistency"] = "leader"
+
+
+def parse_bool(text: str) -> bool | None:
+    """Go's strconv.ParseBool; None for anything it refuses."""
+    if text in {"1", "t", "T", "true", "TRUE", "True"}:
+        return True
+    if text in {"0", "f", "F", "false", "FALSE", "False"}:
+        return False
+    return None
+
+
+def flag(request: web.Request, name: str) -> bool:
+    """A presence-or-ParseBool flag such as `?passing`: 400 `Invalid value for ?<name>` on junk."""
+    if name not in request.query:
+        return False
+    raw = request.query[name]
+    value = True if raw == "" else parse_bool(raw)
+    if value is None:
+        raise ConsulHTTPError(400, f"Invalid value for ?{name}")
+    return value
+
+
+async def read_json(request: web.Request, *, optional: bool = False) -> Any:
+    raw = await request.read()
+    if not raw.strip() and optional:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ConsulHTTPError(400, f"Request decode failed: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """The blocking-query state a request carries: `?index` (0 = do not block) and `?wait`."""
+
+    index: int
+    wait: float
+
+    @classmethod
+    def from_request(cls, request: web.Request) -> Blocking:
+        wait = DEFAULT_WAIT
+        if "wait" in request.query:
+            try:
+                wait = parse_duration(request.query["wait"])
+            except DurationError as exc:
+                raise ConsulHTTPError(400, "Invalid wait time") from exc
+        index = 0
+        if "index" in request.query:
+            try:
+                index = int(request.query["index"])
+            except ValueError as exc:
+                raise ConsulHTTPError(400, "Invalid index") from exc
+        if "stale" in request.query and "consistent" in request.query:
+            raise ConsulHTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
+        return cls(index=max(index, 0), wait=min(max(wait, 0.0), MAX_WAIT))
+
+
+async def block(request: web.Request, raft: RaftIndex, read: Callable[[], tuple[int, T]]) -> tuple[int, T]:
+    """Run `read` until its index passes the request's `?index` or `?wait` elapses (then answer anyway)."""
+    blocking = Blocking.from_request(request)
+    index, result = read()
+    if blocking.index <= 0:
+        return index, result
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + blocking.wait
+    while index <= blocking.index and (left := deadline - loop.time()) > 0:
+        await raft.wait_change(left)
+        index, result = read()
+    return index, result
+
+
+@web.middleware
+async def consul_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Faults first, then the handler; every answer gets the ACL policy header and errors are plain text."""
+    faults = request.app[FAULTS_KEY]
+    if faults.latency > 0:
+        await asyncio.sleep(faults.latency)
+    if faults.should_fail():
+        response: web.StreamResponse = text_response(faults.error_status, faults.error_text)
+    else:
+        response = await _answer(request, handler)
+    response.headers["X-Consul-Default-ACL-Policy"] = "allow"
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ConsulHTTPError as exc:
+        return text_response(exc.status, exc.text)
+    except web.HTTPMethodNotAllowed as exc:
+        response = text_response(405, f"method {request.method} not allowed")
+        response.headers["Allow"] = ", ".join(sorted(set(exc.allowed_methods) - {"HEAD"}))
+        return response
+    except web.HTTPNotFound:
+        return text_response(404, "404 page not found")
+    except web.HTTPException as exc:
+        return text_response(exc.status, exc.text or exc.reason)
