@@ -13,7 +13,7 @@ from reconciler.cli.settings import GlobalSettings
 from reconciler.errors import ExitCode, ReconcilerError
 
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("sandbox",)
+COMMAND_MODULES = ("sandbox", "validate", "render", "schema")
 
 app = typer.Typer(
     name="reconciler",

@@ -1,0 +1,58 @@
+"""`reconciler validate` (face layer): load and render a spec tree, print every problem found.
+
+Exit 0 with a one-line summary when the specs are valid, 3 with one `file:line: field: message
+(hint: ...)` line per problem when they are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from reconciler.core.model import Desired
+from reconciler.errors import ExitCode, SpecError
+from reconciler.spec import load_specs, render_desired
+
+T = TypeVar("T")
+
+SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).", exists=True)]
+ChartsOpt = Annotated[
+    Path | None,
+    typer.Option("--charts", help="Charts folder (default: <specs>/../charts if it exists, else <specs>/charts)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate_command)
+
+
+def validate_command(specs: SpecsArg, charts: ChartsOpt = None) -> None:
+    """Check spec files and charts; report every problem at once (exit 3 when any)."""
+    specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts))
+    desired = load_or_exit(lambda: render_desired(specset))
+    typer.echo(summary(desired, files=len(specset.files)))
+
+
+def load_or_exit(load: Callable[[], T]) -> T:
+    """The result of `load`; on SpecError prints every problem (plain text, greppable) and exits 3."""
+    try:
+        return load()
+    except SpecError as exc:
+        for problem in exc.problems:
+            typer.echo(problem.render())
+        count = len(exc.problems)
+        typer.echo(f"invalid: {count} problem{'s' if count != 1 else ''}", err=True)
+        raise typer.Exit(ExitCode.INVALID_SPEC) from None
+
+
+def summary(desired: Desired, *, files: int) -> str:
+    functional = sum(1 for env in desired.environments.values() if env.base)
+    complete = len(desired.environments) - functional
+    names = ", ".join(desired.environments)
+    return (
+        f"valid: {len(desired.environments)} environments ({complete} complete, {functional} functional: {names}), "
+        f"{len(desired.apps)} apps, {files} files"
+    )

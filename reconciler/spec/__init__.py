@@ -1,0 +1,34 @@
+"""The spec layer (layer 1): spec files -> validated SpecSet -> Desired.
+
+load_specs(root)        read and validate a spec tree (every problem at once, with file:line)
+render_desired(specs)   charts + values + overlays -> concrete Marathon app definitions
+load_desired(root)      both in one call
+spec_json_schema()      the JSON Schema of a spec document
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.core.model import Desired
+from reconciler.spec.load import default_charts_dir, load_specs
+from reconciler.spec.render import render_desired
+from reconciler.spec.schema import spec_json_schema
+from reconciler.spec.specset import AppSource, EnvironmentSource, SpecSet
+
+
+def load_desired(root: Path, *, env: str | None = None, revision: str = "", charts_dir: Path | None = None) -> Desired:
+    """The Desired state of the spec tree at `root`; raises SpecError naming every problem."""
+    return render_desired(load_specs(root, charts_dir=charts_dir), env=env, revision=revision)
+
+
+__all__ = [
+    "AppSource",
+    "EnvironmentSource",
+    "SpecSet",
+    "default_charts_dir",
+    "load_desired",
+    "load_specs",
+    "render_desired",
+    "spec_json_schema",
+]

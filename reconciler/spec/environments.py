@@ -1,0 +1,117 @@
+"""Building environments from validated documents (spec layer): a complete Environment as written,
+and a functional environment as overrides over its base (it runs only the apps it lists; each is
+the base's app of that name deep-merged with the override, or a new app).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.naming import group_of, segment_problem
+from reconciler.errors import ProblemList
+from reconciler.spec.documents import Approval, EnvironmentDoc, FunctionalEnvSpec
+from reconciler.spec.overlay import deep_merge, merge_marks
+from reconciler.spec.source import DataPath, Document, Marks
+from reconciler.spec.specset import AppSource, EnvironmentSource
+
+
+def build_environment(
+    document: Document, model: EnvironmentDoc, charts_dir: Path, problems: ProblemList
+) -> EnvironmentSource:
+    """A complete environment from its Environment document."""
+    data: dict[str, Any] = document.data
+    return EnvironmentSource(
+        name=model.name,
+        group=model.group or group_of(model.name),
+        apps=_apps(document, ("apps",), data.get("apps") or {}),
+        mark=document.marks.at(("name",)),
+        charts_dir=charts_dir,
+        approval_required=model.approval == Approval.REQUIRED,
+        values=data.get("values") or {},
+        values_marks=document.marks.below(("values",)),
+        dns=model.dns,
+    )
+
+
+def build_functional(
+    document: Document,
+    prefix: DataPath,
+    name: str,
+    model: EnvironmentDoc | FunctionalEnvSpec | None,
+    base: EnvironmentSource,
+    charts_dir: Path,
+    problems: ProblemList,
+) -> EnvironmentSource:
+    """A functional environment: written at `prefix + (name,)` in a FunctionalSet, at the root of an Environment."""
+    where: DataPath = (*prefix, name) if prefix else ()
+    raw = _at(document.data, where)
+    overrides = _apps(document, (*where, "apps"), raw.get("apps") or {})
+    values = raw.get("values") or {}
+    return EnvironmentSource(
+        name=name,
+        group=(model.group if model else None) or group_of(name),
+        apps={app: _over_base(override, base) for app, override in overrides.items()},
+        mark=document.marks.at(where if prefix else ("name",)),
+        charts_dir=charts_dir,
+        base=base.name,
+        approval_required=bool(model and model.approval == Approval.REQUIRED),
+        values=deep_merge(base.values, values),
+        values_marks=merge_marks(base.values_marks, document.marks.below((*where, "values")), values),
+        dns=(model.dns if model else None) or base.dns,
+    )
+
+
+def _over_base(override: AppSource, base: EnvironmentSource) -> AppSource:
+    base_app = base.apps.get(override.name)
+    if base_app is None:
+        return override
+    return AppSource(
+        name=override.name,
+        data=deep_merge(base_app.data, override.data),
+        marks=merge_marks(base_app.marks, override.marks, override.data),
+        mark=override.mark,
+    )
+
+
+def _apps(document: Document, where: DataPath, apps: dict[str, Any]) -> dict[str, AppSource]:
+    return {
+        name: AppSource(
+            name=name,
+            data=entry or {},
+            marks=document.marks.below((*where, name)),
+            mark=document.marks.at((*where, name)),
+        )
+        for name, entry in apps.items()
+    }
+
+
+def _at(data: Any, path: DataPath) -> dict[str, Any]:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def check_names(environment: EnvironmentSource, problems: ProblemList) -> None:
+    """Environment, group and app names must be valid Marathon id segments (no reserved words)."""
+    mark = environment.mark
+    problem = segment_problem(environment.name)
+    if problem:
+        problems.add(Marks({(): mark}).problem((), f"environment name: {problem}", "rename the environment"))
+    group_problem = _group_problem(environment.group)
+    if group_problem:
+        problems.add(Marks({(): mark}).problem((), f"group: {group_problem}", "use an absolute group like /team/env"))
+    for app in environment.apps.values():
+        problem = segment_problem(app.name)
+        if problem:
+            problems.add(Marks({(): app.mark}).problem((), f"app name: {problem}", "rename the app"))
+
+
+def _group_problem(group: str) -> str | None:
+    if not group.startswith("/") or group == "/":
+        return f"'{group}' is not an absolute Marathon group id"
+    for segment in group.strip("/").split("/"):
+        problem = segment_problem(segment)
+        if problem:
+            return problem
+    return None

@@ -1,0 +1,193 @@
+"""The parts of an inline app definition (spec layer): ports, health checks, volumes, fetch URIs,
+constraints, upgrade strategy and backoff, as pydantic models that refuse unknown keys.
+
+Field names follow Marathon's (camelCase) so that a Marathon user recognises them; the render step
+turns them into the Marathon app body.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from reconciler.spec.units import Duration, Percent
+
+RESERVED_LABEL_PREFIX = "reconciler."
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, YAML keys are camelCase."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class PortProtocol(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+    UDP_TCP = "udp,tcp"
+
+
+class Network(StrEnum):
+    """How a Docker app is networked: `bridge` maps container ports, `host` uses the agent's ports."""
+
+    BRIDGE = "bridge"
+    HOST = "host"
+
+
+class HealthProtocol(StrEnum):
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    TCP = "TCP"
+    COMMAND = "COMMAND"
+    MESOS_HTTP = "MESOS_HTTP"
+    MESOS_HTTPS = "MESOS_HTTPS"
+    MESOS_TCP = "MESOS_TCP"
+
+
+HTTP_PROTOCOLS = frozenset(
+    {HealthProtocol.HTTP, HealthProtocol.HTTPS, HealthProtocol.MESOS_HTTP, HealthProtocol.MESOS_HTTPS}
+)
+
+
+class IpProtocol(StrEnum):
+    IPV4 = "IPv4"
+    IPV6 = "IPv6"
+
+
+class VolumeMode(StrEnum):
+    RO = "RO"
+    RW = "RW"
+
+
+class ConstraintOperator(StrEnum):
+    UNIQUE = "UNIQUE"
+    CLUSTER = "CLUSTER"
+    GROUP_BY = "GROUP_BY"
+    LIKE = "LIKE"
+    UNLIKE = "UNLIKE"
+    MAX_PER = "MAX_PER"
+
+
+def _stringify(value: Any) -> Any:
+    """YAML turns `8080` and `true` into numbers and booleans; env and labels are strings in Marathon."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_stringify)]
+PortName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+
+
+class PortSpec(SpecModel):
+    """A port: `containerPort` for bridge networking, `hostPort` (0 = any) on the agent."""
+
+    name: PortName | None = None
+    container_port: int | None = Field(None, ge=0, le=65535)
+    host_port: int | None = Field(None, ge=0, le=65535)
+    service_port: int | None = Field(None, ge=0, le=65535)
+    protocol: PortProtocol = PortProtocol.TCP
+    labels: dict[str, Text] = Field(default_factory=dict)
+
+
+class HealthCheckSpec(SpecModel):
+    """A Marathon health check; `command` is the shell command of a COMMAND check."""
+
+    protocol: HealthProtocol = HealthProtocol.HTTP
+    path: str | None = None
+    port_index: int | None = Field(None, ge=0)
+    port: int | None = Field(None, ge=0, le=65535)
+    command: str | None = Field(None, min_length=1)
+    grace_period_seconds: int | None = Field(None, ge=0)
+    interval_seconds: int | None = Field(None, ge=0)
+    timeout_seconds: int | None = Field(None, ge=0)
+    max_consecutive_failures: int | None = Field(None, ge=0)
+    delay_seconds: int | None = Field(None, ge=0)
+    ignore_http1xx: bool | None = None
+    ip_protocol: IpProtocol | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_protocol(self) -> HealthCheckSpec:
+        if self.protocol == HealthProtocol.COMMAND and not self.command:
+            raise ValueError("a COMMAND health check needs `command` (the shell command to run)")
+        if self.protocol != HealthProtocol.COMMAND and self.command:
+            raise ValueError(f"`command` belongs to COMMAND health checks, not {self.protocol}")
+        if self.path is not None and self.protocol not in HTTP_PROTOCOLS:
+            raise ValueError(f"`path` applies only to HTTP health checks, not {self.protocol}")
+        if self.port is not None and self.port_index is not None:
+            raise ValueError("give either `port` or `portIndex`, not both")
+        return self
+
+
+def _constraint_list(value: Any) -> Any:
+    """`hostname:UNIQUE` and `rack:GROUP_BY:3` are shorthand for Marathon's list form."""
+    return value.split(":", 2) if isinstance(value, str) else value
+
+
+class ConstraintSpec(SpecModel):
+    field: str = Field(min_length=1)
+    operator: ConstraintOperator
+    value: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        value = _constraint_list(value)
+        if isinstance(value, list):
+            if not 2 <= len(value) <= 3:
+                raise ValueError("a constraint is [field, OPERATOR] or [field, OPERATOR, value]")
+            return dict(zip(("field", "operator", "value"), (_stringify(part) for part in value), strict=False))
+        return value
+
+
+class UpgradeStrategySpec(SpecModel):
+    minimum_health_capacity: Annotated[Percent, Field(le=1)] | None = None
+    maximum_over_capacity: Annotated[Percent, Field(le=1)] | None = None
+
+
+class BackoffSpec(SpecModel):
+    """Marathon's launch backoff: `seconds`, multiplied by `factor` per failure, up to `maxLaunchDelay`."""
+
+    seconds: Duration | None = None
+    factor: float | None = Field(None, ge=1, le=100)
+    max_launch_delay: Duration | None = None
+
+
+class PersistentVolumeSpec(SpecModel):
+    size: int = Field(ge=1, description="size in MiB")
+    type: str | None = Field(None, pattern=r"^(root|path|mount)$")
+
+
+class VolumeSpec(SpecModel):
+    container_path: str = Field(min_length=1)
+    host_path: str | None = Field(None, min_length=1)
+    persistent: PersistentVolumeSpec | None = None
+    mode: VolumeMode = VolumeMode.RW
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VolumeSpec:
+        if (self.host_path is None) == (self.persistent is None):
+            raise ValueError("a volume needs exactly one of `hostPath` or `persistent`")
+        return self
+
+
+def _fetch_entry(value: Any) -> Any:
+    return {"uri": value} if isinstance(value, str) else value
+
+
+class FetchSpec(SpecModel):
+    """A URI for the Mesos fetcher; a plain string is shorthand for `{uri: ...}`."""
+
+    uri: str = Field(min_length=1)
+    executable: bool | None = None
+    extract: bool | None = None
+    cache: bool | None = None
+    dest_path: str | None = None
+
+
+FetchEntry = Annotated[FetchSpec, BeforeValidator(_fetch_entry)]

@@ -1,0 +1,48 @@
+"""The loaded spec tree (spec layer): environments with their apps as written, overlays applied,
+every node still carrying its file:line mark. `load` builds it, `render` turns it into Desired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.spec.documents import DnsSpec
+from reconciler.spec.source import Mark, Marks
+
+
+@dataclass(frozen=True)
+class AppSource:
+    """One app entry as written (for a functional environment: merged over its base's entry)."""
+
+    name: str
+    data: dict[str, Any]
+    marks: Marks
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class EnvironmentSource:
+    name: str
+    group: str
+    apps: dict[str, AppSource]
+    mark: Mark
+    charts_dir: Path
+    base: str | None = None
+    approval_required: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+    values_marks: Marks = field(default_factory=Marks)
+    dns: DnsSpec | None = None
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """Every environment of a spec tree, in the order the files declare them."""
+
+    environments: dict[str, EnvironmentSource]
+    files: tuple[str, ...] = ()
+
+    @property
+    def app_count(self) -> int:
+        return sum(len(env.apps) for env in self.environments.values())

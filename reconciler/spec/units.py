@@ -1,0 +1,61 @@
+"""Durations and percentages as spec authors write them (spec layer).
+
+`30s`, `10m`, `1h30m` become seconds; `70%` becomes the fraction 0.7. Plain numbers are accepted
+too (seconds, or a fraction when written below 1 with no `%`), so generated specs stay simple.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from annotated_types import Ge
+from pydantic import BeforeValidator, WithJsonSchema
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds from `90`, `30s`, `10m`, `1h30m`; anything else is left for pydantic to refuse."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like 30s, 10m, 1h")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if match and any(match.groups()):
+            hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+            return hours * 3600 + minutes * 60 + seconds
+        raise ValueError(f"'{value}' is not a duration: write it like 30s, 10m or 1h30m")
+    raise ValueError("a duration is a number of seconds or a string like 30s, 10m, 1h")
+
+
+def parse_percent(value: Any) -> Any:
+    """A fraction from `70%` (0.7) or a bare number (taken as a fraction when <= 1, else as percent)."""
+    if isinstance(value, bool):
+        raise ValueError("a percentage is written like 70%")
+    if isinstance(value, int | float):
+        return value if value <= 1 else value / 100
+    if isinstance(value, str):
+        match = _PERCENT.match(value.strip())
+        if match:
+            return float(match.group(1)) / 100
+        raise ValueError(f"'{value}' is not a percentage: write it like 70%")
+    raise ValueError("a percentage is written like 70%")
+
+
+_DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?$"},
+    ],
+    "description": "seconds, or a duration like 30s, 10m, 1h30m",
+}
+_PERCENT_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?\s*%$"}],
+    "description": "a percentage like 70% (or a fraction like 0.7)",
+}
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Ge(0), WithJsonSchema(_DURATION_SCHEMA)]
+Percent = Annotated[float, BeforeValidator(parse_percent), Ge(0), WithJsonSchema(_PERCENT_SCHEMA)]
