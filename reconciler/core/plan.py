@@ -59,12 +59,26 @@ class Comparison:
 
 
 def stamped_definition(app: DesiredApp) -> dict[str, Any]:
-    """The app's definition with its id and ownership labels (the spec layer normally sets them)."""
+    """The app's definition with its id, ownership labels and absolute dependencies.
+
+    The spec layer normally sets the labels already. Dependencies go into Marathon's own field so
+    that one bulk PUT is deployed in dependency order and a later prune still knows the order.
+    """
     labels = dict(app.definition.get("labels") or {})
     labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)
     labels.setdefault(ENV_LABEL, app.env)
     labels.setdefault(APP_LABEL, app.name)
-    return {**app.definition, "id": app.app_id, "labels": labels}
+    definition = {**app.definition, "id": app.app_id, "labels": labels}
+    dependencies = desired_dependencies(app)
+    if dependencies:
+        definition["dependencies"] = list(dependencies)
+    return definition
+
+
+def desired_dependencies(app: DesiredApp) -> tuple[str, ...]:
+    """Absolute ids of what `app` depends on: the spec's names and the definition's own field."""
+    names = [*app.dependencies, *(app.definition.get("dependencies") or [])]
+    return tuple(sorted({resolve_dependency(app.app_id, str(name)) for name in names}))
 
 
 def write_body(definition: Mapping[str, Any], hash_value: str, revision: str, instances: int) -> dict[str, Any]:
@@ -238,8 +252,7 @@ def dependencies_of(desired: Desired, actual: Actual) -> dict[str, tuple[str, ..
         app_id: dependency_ids(app_id, app.definition.get("dependencies") or []) for app_id, app in actual.apps.items()
     }
     for app_id, app in desired.apps.items():
-        names = [*app.dependencies, *(app.definition.get("dependencies") or [])]
-        result[app_id] = dependency_ids(app_id, names)
+        result[app_id] = desired_dependencies(app)
     return result
 
 
