@@ -66,7 +66,7 @@ class ServiceRegistration(WireModel):
     address: str = Field("", alias="Address")
     port: int = Field(0, alias="Port")
     meta: dict[str, str] = Field(default_factory=dict, alias="Meta")
-    enable_tag_override: bool = Field(False, alias="EnableTagOverride")
+    enable_tag_override: bool | None = Field(None, alias="EnableTagOverride")
     check: CheckDefinition | None = Field(None, alias="Check")
     weights: Weights | None = Field(None, alias="Weights")
 

@@ -1,0 +1,84 @@
+"""Consul's wire models to the core vocabulary and core actions to Consul requests (layer 3 adapter).
+
+Read side: health entries become ServiceInstances (status aggregated over node and service checks, as
+Consul's own client does) and prepared queries become ObservedQueries. Write side: the bodies that
+the core planned for REGISTER, DEREGISTER and QUERY_* actions become wire models and agent addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.consul import wire
+from reconciler.core.model import Action, ActionKind
+from reconciler.core.registry import CheckStatus, ObservedQuery, ServiceInstance, aggregate_status
+
+
+def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
+    """One health entry as a ServiceInstance; an empty service address means the node's address."""
+    status = aggregate_status((check.check_id, check.status) for check in entry.checks)
+    failing = [c.output for c in entry.checks if c.status != CheckStatus.PASSING and c.output]
+    return ServiceInstance(
+        service_id=entry.service.id,
+        name=entry.service.service,
+        node=entry.node.node,
+        agent_address=entry.node.address,
+        address=entry.service.address or entry.node.address,
+        port=entry.service.port,
+        tags=tuple(entry.service.tags),
+        meta=dict(entry.service.meta),
+        status=status,
+        output="; ".join(failing),
+    )
+
+
+def instances_of(entries: Iterable[wire.ServiceEntry]) -> tuple[ServiceInstance, ...]:
+    return tuple(instance_of(entry) for entry in entries)
+
+
+def observed_query_of(query: wire.PreparedQuery) -> ObservedQuery:
+    return ObservedQuery(
+        query_id=query.id,
+        name=query.name,
+        service=query.service.service,
+        tags=tuple(query.service.tags),
+        only_passing=query.service.only_passing,
+    )
+
+
+def observed_queries_of(queries: Iterable[wire.PreparedQuery]) -> dict[str, ObservedQuery]:
+    """Named prepared queries by name (unnamed ones can never be ours: ours are named `<app>.<env>`)."""
+    return {q.name: observed_query_of(q) for q in queries if q.name}
+
+
+def _body(action: Action, *kinds: ActionKind) -> Mapping[str, Any]:
+    if action.kind not in kinds or action.body is None:
+        raise ValueError(f"{action.kind} {action.target}: expected a {'/'.join(kinds)} action with a body")
+    return action.body
+
+
+def registration_of(action: Action) -> wire.ServiceRegistration:
+    """The registration a REGISTER action carries."""
+    return wire.ServiceRegistration.model_validate(_body(action, ActionKind.REGISTER))
+
+
+def agent_host_of(action: Action) -> str:
+    """The host whose agent must take the action: the task's host (REGISTER), the node's (DEREGISTER)."""
+    body = _body(action, ActionKind.REGISTER, ActionKind.DEREGISTER)
+    return str(body["Address"] if action.kind == ActionKind.REGISTER else body["AgentAddress"])
+
+
+def deregistration_of(action: Action) -> str:
+    """The service id a DEREGISTER action removes."""
+    return str(_body(action, ActionKind.DEREGISTER)["ServiceID"])
+
+
+def query_definition_of(action: Action) -> wire.PreparedQueryDefinition:
+    """The prepared query of a QUERY_CREATE or QUERY_UPDATE action."""
+    return wire.PreparedQueryDefinition.model_validate(_body(action, ActionKind.QUERY_CREATE, ActionKind.QUERY_UPDATE))
+
+
+def query_id_of(action: Action) -> str:
+    """The id of the query a QUERY_UPDATE or QUERY_DELETE action changes."""
+    return str(_body(action, ActionKind.QUERY_UPDATE, ActionKind.QUERY_DELETE)["ID"])
