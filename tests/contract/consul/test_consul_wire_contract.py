@@ -439,8 +439,8 @@ READ_RESPONSES = {
     "recorded": (
         "agent_self",
         "agent_checks",
-        "health_service",
-        "health_state",
+        "_GET_v1_health_service",
+        "_GET_v1_health_state",
         "catalog_services",
         "catalog_nodes",
         "_GET_v1_kv_json",
