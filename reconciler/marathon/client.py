@@ -162,8 +162,9 @@ class MarathonClient:
         params = [("scale", _flag(scale)), ("wipe", _flag(wipe))]
         await self._write("POST", "/v2/tasks/delete", params, {"ids": list(task_ids)})
 
-    async def get_tasks(self) -> list[wire.Task]:
-        response = await self._read("/v2/tasks")
+    async def get_tasks(self, *, status: str | None = None) -> list[wire.Task]:
+        """Every task of every app; `status` filters by `running` or `staging`."""
+        response = await self._read("/v2/tasks", [("status", status)] if status else None)
         return self._parse(response, wire.TaskList).tasks
 
     # -- deployments, queue, groups, cluster -----------------------------------------------------
@@ -185,7 +186,9 @@ class MarathonClient:
         return self._parse(response, wire.QueueList).queue
 
     async def get_group(self, group_id: str = "/") -> wire.Group:
-        response = await self._read("/v2/groups/" + quote(group_id.strip("/"), safe="/"))
+        """A group with its apps and subgroups; `/` is the root group."""
+        path = "/v2/groups/" + quote(group_id.strip("/"), safe="/")
+        response = await self._read(path.rstrip("/"))
         return self._parse(response, wire.Group)
 
     async def get_info(self) -> wire.Info:
