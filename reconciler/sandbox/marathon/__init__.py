@@ -1,0 +1,207 @@
+"""The embedded Marathon sandbox (sandbox layer): Marathon's REST API v2 on loopback, backed by
+simulated agents and tasks, for the local default and every test that needs a Marathon.
+
+    async with MarathonSandbox(MarathonSandboxConfig(start_delay_ms=5)) as sandbox:
+        httpx.get(f"{sandbox.url}/v2/apps")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from aiohttp import web
+
+from reconciler.sandbox.marathon import faults, routes_apps, routes_groups, routes_misc, routes_tasks
+from reconciler.sandbox.marathon.clock import Clock
+from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
+from reconciler.sandbox.marathon.faults import FAULTS, KILL_STATES, FaultSettings
+from reconciler.sandbox.marathon.model import Agent, Task
+from reconciler.sandbox.marathon.routes_apps import CORE
+from reconciler.sandbox.marathon.scheduler import Timings
+from reconciler.sandbox.marathon.state import SandboxState
+from reconciler.sandbox.marathon.wire import ApiError, json_response
+from reconciler.sandbox.runtime.simulated import TaskListeners
+
+RUNTIMES = ("simulated",)
+
+
+@dataclass
+class MarathonSandboxConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    agents: int = 3
+    agent_cpus: float = 4.0
+    agent_mem: float = 8192.0
+    agent_disk: float = 65536.0
+    agent_port_range: tuple[int, int] = (31000, 32000)
+    runtime: str = "simulated"
+    start_delay_ms: int = 50
+    health_delay_ms: int = 50
+    task_listeners: bool = True
+    # App-level seconds (health intervals, grace periods, backoff) times this = sandbox seconds.
+    seconds_scale: float = 1.0
+    offer_retry_ms: int = 50
+    seed: int | None = None
+    keep_event_history: bool = False
+
+    def check(self) -> None:
+        """Refuse impossible settings with one clear sentence each."""
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime {self.runtime!r} is not available; choose one of {', '.join(RUNTIMES)}")
+        if not 0 <= self.agents <= 254:
+            raise ValueError(f"agents must be between 0 and 254 (127.0.0.2-127.0.0.255), not {self.agents}")
+        if min(self.agent_cpus, self.agent_mem, self.agent_disk) < 0:
+            raise ValueError("agent cpus, mem and disk must not be negative")
+        low, high = self.agent_port_range
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"agent port range {low}-{high} must lie within 1-65535, low <= high")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} must lie within 0-65535")
+
+
+@web.middleware
+async def marathon_answers(request: web.Request, handler: Callable[[web.Request], object]) -> web.StreamResponse:
+    """API faults first, then Marathon's error mapping (unknown route = 500 `URI not found`)."""
+    fault = request.app[FAULTS]
+    if not request.path.startswith("/_sandbox/"):
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.next_request_fails():
+            return json_response({"message": "sandbox fault: injected server error"}, fault.error_status)
+    try:
+        response = await handler(request)  # type: ignore[misc]
+    except ApiError as exc:
+        return json_response(exc.body, exc.status)
+    except web.HTTPNotFound:
+        return json_response({"message": "URI not found"}, 500)
+    except web.HTTPMethodNotAllowed:
+        return json_response({"message": "HTTP 405 Method Not Allowed"}, 405)
+    assert isinstance(response, web.StreamResponse)
+    return response
+
+
+async def stamp_leader(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Marathon-Leader"] = f"http://{request.host}"
+
+
+class MarathonSandbox:
+    """Marathon's API on loopback; an async context manager."""
+
+    def __init__(self, config: MarathonSandboxConfig | None = None, clock: Clock | None = None) -> None:
+        self.config = config or MarathonSandboxConfig()
+        self.config.check()
+        timings = Timings(
+            self.config.start_delay_ms,
+            self.config.health_delay_ms,
+            self.config.seconds_scale,
+            self.config.offer_retry_ms,
+        )
+        self.core = MarathonCore(timings, TaskListeners(self.config.task_listeners), clock or Clock(), self.config.seed)
+        self.core.state.bus.keep_history = self.config.keep_event_history
+        self.faults = FaultSettings()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    @property
+    def state(self) -> SandboxState:
+        return self.core.state
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[marathon_answers])
+        app[CORE] = self.core
+        app[FAULTS] = self.faults
+        app.on_response_prepare.append(stamp_leader)
+        for module in (routes_apps, routes_tasks, routes_groups, routes_misc, faults):
+            module.add_routes(app)
+        return app
+
+    async def start(self) -> None:
+        for _ in range(self.config.agents):
+            self.add_agent()
+        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self.config.host}:{port}"
+
+    async def stop(self) -> None:
+        await self.core.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> MarathonSandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # --- waiting ----------------------------------------------------------------------------
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+        """Poll `condition` on the loop until it holds; TimeoutError naming `what` after `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"sandbox: {what} did not happen within {timeout}s")
+            await asyncio.sleep(0.005)
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until no deployment runs and every app has its tasks started."""
+        await self.wait_for(self.core.idle, timeout, "idle (no deployments, no pending launches)")
+
+    # --- faults, in process -----------------------------------------------------------------
+    def kill_task(self, task_id: str, state: str = "TASK_KILLED", message: str = "killed by a test") -> None:
+        task = self._task(task_id)
+        self.core.scheduler.kill(task, KILL_STATES[state], message)
+
+    async def set_task_health(self, task_id: str, healthy: bool) -> None:
+        await self.core.scheduler.set_healthy(self._task(task_id), healthy)
+
+    def lose_agent(self, index: int) -> list[str]:
+        return self.core.lose_agent(index)
+
+    def restore_agent(self, index: int) -> None:
+        self.core.restore_agent(index)
+
+    def add_agent(self, cpus: float | None = None, mem: float | None = None, disk: float | None = None) -> Agent:
+        shape = AgentShape(
+            self.config.agent_cpus if cpus is None else cpus,
+            self.config.agent_mem if mem is None else mem,
+            self.config.agent_disk if disk is None else disk,
+            self.config.agent_port_range,
+        )
+        return self.core.add_agent(shape)
+
+    def set_latency(self, milliseconds: int) -> None:
+        self.faults.latency_ms = milliseconds
+
+    def fail_every(self, nth: int, status: int = 503) -> None:
+        self.faults.error_every, self.faults.error_status = nth, status
+
+    def freeze_deployments(self, frozen: bool = True) -> None:
+        self.core.state.frozen = frozen
+        self.core.scheduler.kick()
+
+    def reset_faults(self) -> None:
+        self.faults.reset()
+        self.freeze_deployments(False)
+
+    def _task(self, task_id: str) -> Task:
+        task = self.core.state.find_task(task_id)
+        if task is None:
+            raise KeyError(f"task {task_id!r} does not exist; list them with GET /v2/tasks")
+        return task
+
+
+__all__ = ["MarathonSandbox", "MarathonSandboxConfig"]

@@ -1,0 +1,203 @@
+"""App definitions as Marathon 1.9 stores and shows them (sandbox layer).
+
+Definitions are plain JSON dicts: `normalise` fills Marathon's defaults (AppNormalization), `render`
+drops empty collections the way the 1.5+ RAML serialiser does, `is_scale_only` tells a scale from
+an upgrade (AppDefinition.isOnlyScaleChange).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from reconciler.sandbox.marathon.model import JsonDict
+
+APP_DEFAULTS: JsonDict = {
+    "instances": 1,
+    "cpus": 1,
+    "mem": 128,
+    "disk": 0,
+    "gpus": 0,
+    "executor": "",
+    "backoffSeconds": 1,
+    "backoffFactor": 1.15,
+    "maxLaunchDelaySeconds": 300,
+    "labels": {},
+    "requirePorts": False,
+    "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
+    "killSelection": "YOUNGEST_FIRST",
+    "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
+    "role": "*",
+}
+HEALTH_DEFAULTS: JsonDict = {
+    "gracePeriodSeconds": 300,
+    "intervalSeconds": 60,
+    "timeoutSeconds": 20,
+    "maxConsecutiveFailures": 3,
+    "delaySeconds": 15,
+}
+HTTP_PROTOCOLS = frozenset({"HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"})
+# Omitted when empty by the 1.5+ serialiser (pragma.raml omitEmpty).
+OMIT_WHEN_EMPTY = ("args", "constraints", "env", "fetch", "healthChecks", "dependencies", "readinessChecks", "secrets")
+# Runtime fields of a GET body; never part of a stored definition.
+RUNTIME_FIELDS = frozenset(
+    {
+        "version",
+        "versionInfo",
+        "tasks",
+        "tasksStaged",
+        "tasksRunning",
+        "tasksHealthy",
+        "tasksUnhealthy",
+        "deployments",
+        "lastTaskFailure",
+        "readinessCheckResults",
+        "taskStats",
+        "counts",
+    }
+)
+
+
+def resolve_id(raw: str, base: str = "/") -> str:
+    """Make `raw` absolute against `base`, resolving `.` and `..` like PathId.canonicalPath."""
+    parts = [] if raw.startswith("/") else [p for p in base.split("/") if p]
+    for segment in raw.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(segment)
+    return "/" + "/".join(parts)
+
+
+def is_host_networked(defn: JsonDict) -> bool:
+    networks = defn.get("networks") or [{"mode": "host"}]
+    modes = {n.get("mode", "container") for n in networks if isinstance(n, dict)}
+    docker = (defn.get("container") or {}).get("docker") or {}
+    return "host" in modes and docker.get("network", "HOST") == "HOST"
+
+
+def normalise(body: JsonDict, app_id: str) -> JsonDict:
+    """A full stored definition from a request body: defaults filled, deprecated fields mapped."""
+    defn = {key: copy.deepcopy(value) for key, value in body.items() if key not in RUNTIME_FIELDS}
+    defn["id"] = app_id
+    for key, value in APP_DEFAULTS.items():
+        if defn.get(key) is None:
+            defn[key] = copy.deepcopy(value)
+    _normalise_ports(defn)
+    _normalise_fetch(defn)
+    defn.setdefault("networks", [{"mode": "host"}])
+    defn["healthChecks"] = [_normalise_health_check(hc) for hc in defn.get("healthChecks") or []]
+    if "upgradeStrategy" in body and isinstance(body["upgradeStrategy"], dict):
+        defn["upgradeStrategy"] = {**APP_DEFAULTS["upgradeStrategy"], **body["upgradeStrategy"]}
+    if "unreachableStrategy" in body and isinstance(body["unreachableStrategy"], dict):
+        defn["unreachableStrategy"] = {**APP_DEFAULTS["unreachableStrategy"], **body["unreachableStrategy"]}
+    return defn
+
+
+def _normalise_ports(defn: JsonDict) -> None:
+    legacy_ports = defn.pop("ports", None)
+    defn.pop("ipAddress", None)
+    if not is_host_networked(defn):
+        defn.pop("portDefinitions", None)
+        return
+    if defn.get("portDefinitions") is None:
+        numbers = legacy_ports if isinstance(legacy_ports, list) else [0]
+        defn["portDefinitions"] = [{"port": int(n)} for n in numbers]
+    for index, port_def in enumerate(defn["portDefinitions"]):
+        port_def.setdefault("port", 0)
+        port_def.setdefault("protocol", "tcp")
+        if index == 0 and len(defn["portDefinitions"]) == 1:
+            port_def.setdefault("name", "default")
+
+
+def _normalise_fetch(defn: JsonDict) -> None:
+    uris = defn.pop("uris", None)
+    if uris and not defn.get("fetch"):
+        defn["fetch"] = [{"uri": uri} for uri in uris]
+    for item in defn.get("fetch") or []:
+        item.setdefault("extract", True)
+        item.setdefault("executable", False)
+        item.setdefault("cache", False)
+
+
+def _normalise_health_check(check: JsonDict) -> JsonDict:
+    result = {**HEALTH_DEFAULTS, **check}
+    protocol = result.setdefault("protocol", "HTTP")
+    if protocol in HTTP_PROTOCOLS:
+        result.setdefault("path", "/")
+        result.setdefault("ignoreHttp1xx", False)
+    if protocol != "COMMAND" and "port" not in result:
+        result.setdefault("portIndex", 0)
+    if protocol in ("HTTP", "HTTPS", "TCP"):
+        result.pop("delaySeconds", None)
+        result.setdefault("ipProtocol", "IPv4")
+    return result
+
+
+def render(defn: JsonDict) -> JsonDict:
+    """The definition part of an app response: empty collections omitted (1.5+)."""
+    out = dict(defn)
+    for key in OMIT_WHEN_EMPTY:
+        if not out.get(key):
+            out.pop(key, None)
+    return out
+
+
+def config_part(defn: JsonDict) -> JsonDict:
+    return {key: value for key, value in defn.items() if key != "instances"}
+
+
+def is_scale_only(stored: JsonDict, target: JsonDict) -> bool:
+    return config_part(stored) == config_part(target) and stored.get("instances") != target.get("instances")
+
+
+def service_ports(defn: JsonDict) -> list[int]:
+    if defn.get("portDefinitions"):
+        return [int(p.get("port", 0)) for p in defn["portDefinitions"]]
+    mappings = (defn.get("container") or {}).get("portMappings") or []
+    return [int(m.get("servicePort", 0)) for m in mappings]
+
+
+def host_port_count(defn: JsonDict) -> int:
+    """How many agent ports one task of this app needs."""
+    if defn.get("portDefinitions"):
+        return len(defn["portDefinitions"])
+    container = defn.get("container") or {}
+    mappings = container.get("portMappings") or (container.get("docker") or {}).get("portMappings") or []
+    return sum(1 for m in mappings if m.get("hostPort") is not None)
+
+
+def assign_service_ports(defn: JsonDict, previous: JsonDict | None, taken: set[int], span: tuple[int, int]) -> None:
+    """Give every `port: 0` a service port; an app keeps its earlier ones (GroupManagerImpl)."""
+    port_defs: list[JsonDict] = defn.get("portDefinitions") or []
+    if defn.get("requirePorts"):
+        return
+    wanted = {int(p["port"]) for p in port_defs if p.get("port")}
+    reusable = [p for p in service_ports(previous or {}) if span[0] <= p < span[1] and p not in wanted]
+    for port_def in port_defs:
+        if port_def.get("port"):
+            continue
+        port = reusable.pop(0) if reusable else _free_port(taken, span)
+        port_def["port"] = port
+        taken.add(port)
+
+
+def _free_port(taken: set[int], span: tuple[int, int]) -> int:
+    for port in range(span[0], span[1]):
+        if port not in taken:
+            return port
+    raise ValueError(f"no free service port left in {span[0]}-{span[1]}; remove apps or widen the range")
+
+
+def merge_partial(stored: JsonDict, body: JsonDict) -> JsonDict:
+    """PUT/PATCH with partialUpdate: each present top-level field replaces the stored one."""
+    merged: dict[str, Any] = {key: copy.deepcopy(value) for key, value in stored.items()}
+    for key, value in body.items():
+        if key not in RUNTIME_FIELDS and key != "id":
+            merged[key] = copy.deepcopy(value)
+    if "ports" in body and "portDefinitions" not in body:
+        merged.pop("portDefinitions", None)
+    return merged

@@ -1,0 +1,112 @@
+"""The simulated Marathon without its HTTP face (sandbox layer): state, scheduler, deployment
+runner, health prober, write path and views wired together, plus agent operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass
+
+from reconciler.sandbox.marathon.clock import Clock
+from reconciler.sandbox.marathon.deployments import DeploymentRunner
+from reconciler.sandbox.marathon.events import EventBus
+from reconciler.sandbox.marathon.health import HealthProber
+from reconciler.sandbox.marathon.model import Agent, TaskState
+from reconciler.sandbox.marathon.scheduler import Scheduler, Timings
+from reconciler.sandbox.marathon.state import SandboxState
+from reconciler.sandbox.marathon.views import AppViews
+from reconciler.sandbox.marathon.writes import Writer
+from reconciler.sandbox.runtime.simulated import TaskListeners
+
+
+@dataclass(frozen=True)
+class AgentShape:
+    cpus: float
+    mem: float
+    disk: float
+    port_range: tuple[int, int]
+
+
+class MarathonCore:
+    def __init__(self, timings: Timings, listeners: TaskListeners, clock: Clock, seed: int | None) -> None:
+        self.framework_id = f"{uuid.uuid4()}-0000"
+        self.state = SandboxState(clock=clock, bus=EventBus(clock.iso), rng=random.Random(seed))
+        self.state.root_version = clock.next_version()
+        self.scheduler = Scheduler(self.state, timings, listeners)
+        self.runner = DeploymentRunner(self.scheduler)
+        self.prober = HealthProber(self.scheduler)
+        self.writer = Writer(self.state, self.runner)
+        self.views = AppViews(self.state, self.scheduler)
+        self._expunge_timers: list[asyncio.TimerHandle] = []
+
+    def add_agent(self, shape: AgentShape) -> Agent:
+        index = max((a.index for a in self.state.agents), default=0) + 1
+        if index > 254:
+            raise ValueError("at most 254 agents fit in 127.0.0.2-127.0.0.255")
+        agent = Agent(
+            index, f"{self.framework_id[:-5]}-S{index - 1}", shape.cpus, shape.mem, shape.disk, shape.port_range
+        )
+        self.state.agents.append(agent)
+        self.scheduler.kick()
+        return agent
+
+    def lose_agent(self, index: int) -> list[str]:
+        """The agent disappears: its tasks become unreachable and are replaced elsewhere."""
+        agent = self.state.agent(index)
+        agent.active = False
+        now = self.state.clock.monotonic()
+        lost = [task for task in self.state.all_tasks() if task.agent is agent and task.active]
+        for task in lost:
+            task.state = TaskState.UNREACHABLE
+            task.unreachable_mono = now
+            self.scheduler.listeners.close(task.id)
+            self.prober.forget(task)
+            self.scheduler.touch_task(task)
+            self.state.bus.status_update(task, "agent lost")
+            self._schedule_expunge(task.id, task.app_id)
+        self.scheduler.kick()
+        return [task.id for task in lost]
+
+    def _schedule_expunge(self, task_id: str, app_id: str) -> None:
+        run = self.state.runs.get(app_id)
+        after = float(run.definition["unreachableStrategy"].get("expungeAfterSeconds", 0)) if run else 0.0
+        loop = asyncio.get_running_loop()
+        self._expunge_timers.append(
+            loop.call_later(self.scheduler.timings.scaled(after), self._expunge, task_id, app_id)
+        )
+        loop.call_later(self.scheduler.timings.scaled(after) + 0.001, self.scheduler.kick)
+
+    def _expunge(self, task_id: str, app_id: str) -> None:
+        run = self.state.runs.get(app_id)
+        task = run.tasks.get(task_id) if run else None
+        if task is not None and task.state == TaskState.UNREACHABLE:
+            self.scheduler.kill(task, TaskState.LOST, "expunged after being unreachable")
+
+    def restore_agent(self, index: int) -> None:
+        """The agent comes back; tasks not yet expunged report running again."""
+        agent = self.state.agent(index)
+        agent.active = True
+        for task in self.state.all_tasks():
+            if task.agent is agent and task.state == TaskState.UNREACHABLE:
+                task.state = TaskState.RUNNING
+                task.unreachable_mono = None
+                self.scheduler.touch_task(task)
+                self.state.bus.status_update(task, "agent restored")
+        self.scheduler.kick()
+
+    def idle(self) -> bool:
+        """No deployment running and nothing waiting to launch or start."""
+        if self.state.deployments or self.scheduler.launching:
+            return False
+        for run in self.state.runs.values():
+            active = [t for t in run.tasks.values() if t.active]
+            if len(active) != run.launch_target or any(t.state == TaskState.STAGING for t in active):
+                return False
+        return True
+
+    async def close(self) -> None:
+        for handle in self._expunge_timers:
+            handle.cancel()
+        await self.scheduler.close()

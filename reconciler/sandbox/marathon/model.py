@@ -1,0 +1,203 @@
+"""The sandbox's runtime records (sandbox layer): agents, tasks, per-app run state, deployments.
+
+App *definitions* are plain JSON dicts (see appdef.py); these records hold what Marathon tracks
+beside them: which tasks run where, in which Mesos state, with which health results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+
+class TaskState(StrEnum):
+    STAGING = "TASK_STAGING"
+    RUNNING = "TASK_RUNNING"
+    KILLED = "TASK_KILLED"
+    FAILED = "TASK_FAILED"
+    FINISHED = "TASK_FINISHED"
+    LOST = "TASK_LOST"
+    UNREACHABLE = "TASK_UNREACHABLE"
+
+
+class Condition(StrEnum):
+    """Instance conditions as `instance_changed_event` names them (Marathon 1.9)."""
+
+    PROVISIONED = "Provisioned"
+    STAGING = "Staging"
+    RUNNING = "Running"
+    KILLED = "Killed"
+    FAILED = "Failed"
+    FINISHED = "Finished"
+    UNREACHABLE = "Unreachable"
+    GONE = "Gone"
+
+
+CONDITION_OF_STATE = {
+    TaskState.STAGING: Condition.STAGING,
+    TaskState.RUNNING: Condition.RUNNING,
+    TaskState.KILLED: Condition.KILLED,
+    TaskState.FAILED: Condition.FAILED,
+    TaskState.FINISHED: Condition.FINISHED,
+    TaskState.LOST: Condition.GONE,
+    TaskState.UNREACHABLE: Condition.UNREACHABLE,
+}
+
+ACTIVE_STATES = frozenset({TaskState.STAGING, TaskState.RUNNING})
+
+
+@dataclass
+class Agent:
+    """A simulated Mesos agent with its own loopback address."""
+
+    index: int
+    slave_id: str
+    cpus: float
+    mem: float
+    disk: float
+    port_range: tuple[int, int]
+    active: bool = True
+    used_cpus: float = 0.0
+    used_mem: float = 0.0
+    used_disk: float = 0.0
+    used_ports: set[int] = field(default_factory=set)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.{self.index + 1}"
+
+
+@dataclass
+class HealthResult:
+    """One health check's running result for one task (Marathon's `Health`)."""
+
+    alive: bool = False
+    consecutive_failures: int = 0
+    first_success: str | None = None
+    last_success: str | None = None
+    last_failure: str | None = None
+    last_failure_cause: str | None = None
+    seen: bool = False
+
+
+@dataclass
+class Task:
+    """One task incarnation of one app instance."""
+
+    id: str
+    instance_id: str
+    app_id: str
+    agent: Agent
+    ports: list[int]
+    service_ports: list[int]
+    version: str
+    config_version: str
+    staged_at: str
+    staged_mono: float
+    cpus: float
+    mem: float
+    disk: float
+    state: TaskState = TaskState.STAGING
+    started_at: str | None = None
+    started_mono: float | None = None
+    healthy_flag: bool = True
+    health: list[HealthResult] = field(default_factory=list)
+    unreachable_mono: float | None = None
+    revision: int = 0
+
+    @property
+    def host(self) -> str:
+        return self.agent.host
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def considered_healthy(self) -> bool:
+        """Running, and every health check (if any) has a result that is alive."""
+        if self.state != TaskState.RUNNING:
+            return False
+        return all(result.seen and result.alive for result in self.health)
+
+
+@dataclass
+class AppRun:
+    """What Marathon tracks for one app beside its definition: tasks, launch target, backoff."""
+
+    app_id: str
+    definition: JsonDict
+    tasks: dict[str, Task] = field(default_factory=dict)
+    launch_target: int = 0
+    restarting: bool = False
+    backoff_delay: float = 0.0
+    delay_until: float = 0.0
+    queued_since: str | None = None
+    last_failure: JsonDict | None = None
+    offers_processed: int = 0
+    offers_unused: int = 0
+    last_unused_at: str | None = None
+    last_used_at: str | None = None
+    reject_counts: dict[str, int] = field(default_factory=dict)
+    last_round_offers: int = 0
+    revision: int = 0
+
+    def touch(self) -> None:
+        self.revision += 1
+
+
+class ActionKind(StrEnum):
+    START = "StartApplication"
+    STOP = "StopApplication"
+    SCALE = "ScaleApplication"
+    RESTART = "RestartApplication"
+
+
+@dataclass(frozen=True)
+class PlanAction:
+    kind: ActionKind
+    app_id: str
+
+    def to_json(self) -> JsonDict:
+        return {"action": self.kind.value, "app": self.app_id}
+
+
+@dataclass
+class Deployment:
+    """A running deployment plan; it disappears from the state when its last step is done."""
+
+    id: str
+    version: str
+    steps: list[list[PlanAction]]
+    original: dict[str, JsonDict | None]
+    current_step: int = 0
+    step_done: set[str] = field(default_factory=set)
+
+    @property
+    def affected_apps(self) -> list[str]:
+        return sorted({action.app_id for step in self.steps for action in step})
+
+    def steps_json(self) -> list[JsonDict]:
+        return [{"actions": [action.to_json() for action in step]} for step in self.steps]
+
+    def light_plan(self) -> JsonDict:
+        return {"id": self.id, "steps": self.steps_json(), "version": self.version}
+
+    def current_actions(self) -> list[PlanAction]:
+        if self.current_step < 1 or self.current_step > len(self.steps):
+            return []
+        return self.steps[self.current_step - 1]
+
+    def to_json(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "affectedApps": self.affected_apps,
+            "affectedPods": [],
+            "steps": self.steps_json(),
+            "currentActions": [{**action.to_json(), "readinessCheckResults": []} for action in self.current_actions()],
+            "currentStep": self.current_step,
+            "totalSteps": len(self.steps),
+        }

@@ -1,0 +1,117 @@
+"""Offer matching (sandbox layer): which agent can take one more task of an app, and why not.
+
+Mirrors Marathon's resource matcher: cpus, mem, disk, ports from the agent's range, and the
+constraint operators on `hostname` (UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reconciler.sandbox.marathon.model import Agent, JsonDict, Task
+
+
+class RejectReason(StrEnum):
+    """Marathon's NoOfferMatchReason names, in the order the queue lists them."""
+
+    UNFULFILLED_ROLE = "UnfulfilledRole"
+    UNFULFILLED_CONSTRAINT = "UnfulfilledConstraint"
+    NO_RESERVATION = "NoCorrespondingReservationFound"
+    AGENT_MAINTENANCE = "AgentMaintenance"
+    INSUFFICIENT_CPUS = "InsufficientCpus"
+    INSUFFICIENT_MEMORY = "InsufficientMemory"
+    INSUFFICIENT_DISK = "InsufficientDisk"
+    INSUFFICIENT_GPUS = "InsufficientGpus"
+    INSUFFICIENT_PORTS = "InsufficientPorts"
+    DECLINED_SCARCE = "DeclinedScarceResources"
+
+
+REASON_ORDER = list(RejectReason)
+
+
+@dataclass(frozen=True)
+class Match:
+    agent: Agent
+    ports: list[int]
+
+
+def match_offer(agent: Agent, defn: JsonDict, placed: list[Task], rng: random.Random) -> Match | list[RejectReason]:
+    """The ports to use on `agent`, or every reason it refuses (placed = the app's active tasks)."""
+    reasons = _resource_reasons(agent, defn)
+    ports = _pick_ports(agent, defn, rng)
+    if ports is None:
+        reasons.append(RejectReason.INSUFFICIENT_PORTS)
+    if not constraints_hold(agent, defn.get("constraints") or [], placed):
+        reasons.insert(0, RejectReason.UNFULFILLED_CONSTRAINT)
+    if reasons or ports is None:
+        return reasons
+    return Match(agent, ports)
+
+
+def _resource_reasons(agent: Agent, defn: JsonDict) -> list[RejectReason]:
+    reasons = []
+    if agent.cpus - agent.used_cpus < float(defn["cpus"]) - 1e-9:
+        reasons.append(RejectReason.INSUFFICIENT_CPUS)
+    if agent.mem - agent.used_mem < float(defn["mem"]) - 1e-9:
+        reasons.append(RejectReason.INSUFFICIENT_MEMORY)
+    if agent.disk - agent.used_disk < float(defn["disk"]) - 1e-9:
+        reasons.append(RejectReason.INSUFFICIENT_DISK)
+    if float(defn.get("gpus") or 0) > 0:
+        reasons.append(RejectReason.INSUFFICIENT_GPUS)
+    return reasons
+
+
+def _pick_ports(agent: Agent, defn: JsonDict, rng: random.Random) -> list[int] | None:
+    from reconciler.sandbox.marathon.appdef import host_port_count, service_ports
+
+    low, high = agent.port_range
+    if defn.get("requirePorts"):
+        wanted = service_ports(defn)
+        fits = all(low <= p <= high and p not in agent.used_ports for p in wanted)
+        return wanted if fits else None
+    count = host_port_count(defn)
+    free = (high - low + 1) - len(agent.used_ports)
+    if count > free:
+        return None
+    chosen: list[int] = []
+    # Random picks spread tasks over the range, so two sandboxes on one machine rarely collide.
+    while len(chosen) < count:
+        port = rng.randint(low, high)
+        if port not in agent.used_ports and port not in chosen:
+            chosen.append(port)
+    return chosen
+
+
+def constraints_hold(agent: Agent, constraints: list[list[str]], placed: list[Task]) -> bool:
+    return all(_constraint_holds(agent, constraint, placed) for constraint in constraints)
+
+
+def _constraint_holds(agent: Agent, constraint: list[str], placed: list[Task]) -> bool:
+    field, operator = constraint[0], constraint[1].upper()
+    value = constraint[2] if len(constraint) > 2 else ""
+    if field != "hostname":
+        # Simulated agents carry no attributes: only operators that accept absence pass.
+        return operator in ("UNLIKE", "GROUP_BY")
+    same_host = [task for task in placed if task.agent.index == agent.index]
+    checks = {
+        "UNIQUE": lambda: not same_host,
+        "CLUSTER": lambda: not value or agent.host == value,
+        "IS": lambda: agent.host == value,
+        "LIKE": lambda: re.fullmatch(value, agent.host) is not None,
+        "UNLIKE": lambda: re.fullmatch(value, agent.host) is None,
+        "MAX_PER": lambda: len(same_host) < int(value or 1),
+        "GROUP_BY": lambda: _group_by_holds(agent, placed),
+    }
+    check = checks.get(operator)
+    return check() if check else False
+
+
+def _group_by_holds(agent: Agent, placed: list[Task]) -> bool:
+    """Accept only agents that hold the fewest tasks of the app, so tasks spread evenly."""
+    counts = Counter(task.agent.index for task in placed)
+    known = {task.agent.index for task in placed} | {agent.index}
+    return counts[agent.index] <= min(counts[index] for index in known)

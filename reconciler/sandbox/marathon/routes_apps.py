@@ -1,0 +1,275 @@
+"""`/v2/apps` routes (sandbox layer): list, create, update, patch, delete, restart, versions.
+
+Ids come from everything after `/v2/apps/`; `/restart`, `/tasks` and `/versions` suffixes are
+routed first, like AppsResource (FACTS.md §2, §3).
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from reconciler.sandbox.marathon.appdef import RUNTIME_FIELDS, merge_partial, normalise, resolve_id
+from reconciler.sandbox.marathon.core import MarathonCore
+from reconciler.sandbox.marathon.label_selector import matches_selector
+from reconciler.sandbox.marathon.model import JsonDict
+from reconciler.sandbox.marathon.views import Embeds
+from reconciler.sandbox.marathon.wire import (
+    LOCKED_MESSAGE,
+    ApiError,
+    deployment_result,
+    flag,
+    json_response,
+    read_json,
+    text_json_response,
+    validate_app,
+    validate_app_update,
+)
+from reconciler.sandbox.marathon.writes import AppLocked
+
+CORE = web.AppKey("marathon_core", MarathonCore)
+ROLLBACK_ONLY = "The 'version' field may only be combined with the 'id' field."
+
+
+def core_of(request: web.Request) -> MarathonCore:
+    return request.app[CORE]
+
+
+def unknown_app(app_id: str) -> ApiError:
+    return ApiError(404, f"App '{app_id}' does not exist")
+
+
+def commit(
+    core: MarathonCore, target: dict[str, JsonDict], force: bool, restarts: frozenset[str] = frozenset()
+) -> tuple[str, str]:
+    try:
+        result = core.writer.commit(target, force=force, restarts=restarts)
+    except AppLocked as exc:
+        raise ApiError(409, LOCKED_MESSAGE, deployments=[{"id": d} for d in exc.deployment_ids]) from exc
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    return result
+
+
+def check_tree(core: MarathonCore, target: dict[str, JsonDict]) -> None:
+    """An app may not share its id with a group, nor sit below another app (Group.scala)."""
+    groups = {g for g in core.state.groups if g != "/"}
+    for app_id in target:
+        parts = app_id.strip("/").split("/")
+        parents = {"/" + "/".join(parts[:depth]) for depth in range(1, len(parts))}
+        if app_id in groups or parents & set(target) or any(g.startswith(app_id + "/") for g in groups):
+            raise ApiError(
+                422,
+                "Object is not valid",
+                details=[
+                    {
+                        "path": "/",
+                        "errors": ["Groups and Applications may not have the same identifier."],
+                    }
+                ],
+            )
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    core = core_of(request)
+    embeds = Embeds.parse(request.query.getall("embed", []))
+    ids = [app_id for app_id in sorted(core.state.apps) if selected(core, app_id, request)]
+    body = ",".join(core.views.app_text(app_id, embeds) for app_id in ids)
+    return text_json_response(f'{{"apps":[{body}]}}')
+
+
+def selected(core: MarathonCore, app_id: str, request: web.Request) -> bool:
+    defn = core.state.apps[app_id].definition
+    id_filter = request.query.get("id")
+    if id_filter and id_filter.lower() not in app_id.lower():
+        return False
+    cmd_filter = request.query.get("cmd")
+    if cmd_filter and cmd_filter.lower() not in str(defn.get("cmd") or "").lower():
+        return False
+    selector = request.query.get("label")
+    return not selector or matches_selector(selector, defn.get("labels") or {})
+
+
+async def create_app(request: web.Request) -> web.Response:
+    core = core_of(request)
+    body = await read_json(request, dict)
+    validate_app(body)
+    if not isinstance(body.get("id"), str) or not body["id"].strip("/"):
+        raise ApiError(422, "Object is not valid", details=[{"path": "/id", "errors": ["error.path.missing"]}])
+    app_id = resolve_id(body["id"])
+    if app_id in core.state.apps:
+        raise ApiError(409, f"An app with id [{app_id}] already exists.")
+    target = core.state.definitions()
+    target[app_id] = normalise(body, app_id)
+    check_tree(core, target)
+    deployment_id, _ = commit(core, target, flag(request, "force"))
+    app = core.views.app_json(app_id, Embeds())
+    location = str(request.url.with_path(f"/v2/apps{app_id}").with_query(None))
+    headers = {"Location": location, "Marathon-Deployment-Id": deployment_id}
+    return json_response(app, 201, headers)
+
+
+SUFFIXES = [
+    ("restart", re.compile(r"^(?P<app>.+)/restart$")),
+    ("tasks", re.compile(r"^(?P<app>.+)/tasks(?:/(?P<task>[^/]+))?$")),
+    ("versions", re.compile(r"^(?P<app>.+)/versions(?:/(?P<version>[^/]+))?$")),
+    ("group", re.compile(r"^(?P<app>.*)/\*$")),
+]
+
+
+def route_of(tail: str) -> tuple[str, dict[str, str]]:
+    for name, pattern in SUFFIXES:
+        found = pattern.match("/" + tail.strip("/") if name != "group" else "/" + tail.lstrip("/"))
+        if found:
+            return name, {k: v for k, v in found.groupdict().items() if v is not None}
+    return "app", {"app": "/" + tail.strip("/")}
+
+
+async def get_app(request: web.Request) -> web.Response:
+    from reconciler.sandbox.marathon.routes_tasks import list_app_tasks
+
+    core = core_of(request)
+    name, parts = route_of(request.match_info["tail"])
+    app_id = resolve_id(parts.get("app", "/"))
+    if name == "tasks":
+        return await list_app_tasks(request, app_id)
+    if name == "versions":
+        return versions(core, app_id, parts.get("version"))
+    if name == "group":
+        prefix = app_id.rstrip("/") + "/"
+        ids = [i for i in sorted(core.state.apps) if i.startswith(prefix)]
+        embeds = Embeds.parse(request.query.getall("embed", []))
+        return text_json_response('{"*":[' + ",".join(core.views.app_text(i, embeds) for i in ids) + "]}")
+    if name != "app" or app_id not in core.state.apps:
+        raise unknown_app(app_id)
+    return text_json_response('{"app":' + core.views.app_text(app_id, Embeds.parse([], single=True)) + "}")
+
+
+def versions(core: MarathonCore, app_id: str, version: str | None) -> web.Response:
+    history = core.state.app_history.get(app_id)
+    if history is None:
+        raise unknown_app(app_id)
+    if version is None:
+        return json_response({"versions": sorted(history, reverse=True)})
+    stored = history.get(version)
+    if stored is None:
+        raise ApiError(404, f"App '{app_id}' does not exist in version {version}")
+    from reconciler.sandbox.marathon.appdef import render
+
+    return json_response({**render(stored.definition), "version": stored.version, "versionInfo": stored.version_info()})
+
+
+def updated_definition(core: MarathonCore, app_id: str, body: JsonDict, partial: bool) -> JsonDict:
+    """The full definition a PUT/PATCH body asks for (rollback, partial merge or replacement)."""
+    if "version" in body:
+        if set(body) - {"id", "version"}:
+            raise ApiError(422, "Object is not valid", details=[{"path": "/", "errors": [ROLLBACK_ONLY]}])
+        stored = core.state.app_history.get(app_id, {}).get(str(body["version"]))
+        if stored is None:
+            raise ApiError(404, f"App '{app_id}' does not exist in version {body['version']}")
+        return dict(stored.definition)
+    existing = core.state.apps.get(app_id)
+    if existing and partial:
+        validate_app_update(body)
+        merged = merge_partial(existing.definition, body)
+    else:
+        merged = dict(body)
+    validate_app({**merged, "id": app_id})
+    return normalise(merged, app_id)
+
+
+async def put_app(request: web.Request) -> web.Response:
+    core = core_of(request)
+    name, parts = route_of(request.match_info["tail"])
+    if name != "app":
+        raise ApiError(405, "Method not allowed")
+    app_id = resolve_id(parts["app"])
+    body = await read_json(request, dict)
+    body.pop("id", None)
+    created = app_id not in core.state.apps
+    target = core.state.definitions()
+    target[app_id] = updated_definition(core, app_id, body, flag(request, "partialUpdate", True))
+    check_tree(core, target)
+    deployment_id, version = commit(core, target, flag(request, "force"))
+    return deployment_result(deployment_id, version, 201 if created else 200)
+
+
+async def patch_app(request: web.Request) -> web.Response:
+    core = core_of(request)
+    app_id = resolve_id(request.match_info["tail"])
+    body = await read_json(request, dict)
+    body.pop("id", None)
+    if app_id not in core.state.apps:
+        raise unknown_app(app_id)
+    target = core.state.definitions()
+    target[app_id] = updated_definition(core, app_id, body, True)
+    deployment_id, version = commit(core, target, flag(request, "force"))
+    return deployment_result(deployment_id, version)
+
+
+async def put_apps(request: web.Request, patch: bool = False) -> web.Response:
+    core = core_of(request)
+    bodies = await read_json(request, list)
+    target = core.state.definitions()
+    partial = patch or flag(request, "partialUpdate", True)
+    for index, body in enumerate(bodies):
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ApiError(
+                422, "Object is not valid", details=[{"path": f"({index})/id", "errors": ["error.path.missing"]}]
+            )
+        app_id = resolve_id(body["id"])
+        if patch and app_id not in core.state.apps:
+            raise unknown_app(app_id)
+        target[app_id] = updated_definition(core, app_id, {k: v for k, v in body.items() if k != "id"}, partial)
+    check_tree(core, target)
+    deployment_id, version = commit(core, target, flag(request, "force"))
+    return deployment_result(deployment_id, version)
+
+
+async def patch_apps(request: web.Request) -> web.Response:
+    return await put_apps(request, patch=True)
+
+
+async def delete_app(request: web.Request) -> web.Response:
+    from reconciler.sandbox.marathon.routes_tasks import delete_app_tasks
+
+    core = core_of(request)
+    name, parts = route_of(request.match_info["tail"])
+    app_id = resolve_id(parts.get("app", "/"))
+    if name == "tasks":
+        return await delete_app_tasks(request, app_id, parts.get("task"))
+    if name != "app" or app_id not in core.state.apps:
+        raise unknown_app(app_id)
+    target = core.state.definitions()
+    del target[app_id]
+    deployment_id, version = commit(core, target, flag(request, "force", True))
+    core.views.forget(app_id)
+    return deployment_result(deployment_id, version)
+
+
+async def post_app(request: web.Request) -> web.Response:
+    core = core_of(request)
+    name, parts = route_of(request.match_info["tail"])
+    app_id = resolve_id(parts.get("app", "/"))
+    if name != "restart":
+        raise ApiError(405, "Method not allowed")
+    if app_id not in core.state.apps:
+        raise unknown_app(app_id)
+    deployment_id, version = commit(core, core.state.definitions(), flag(request, "force"), frozenset({app_id}))
+    return deployment_result(deployment_id, version)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v2/apps", list_apps)
+    app.router.add_post("/v2/apps", create_app)
+    app.router.add_put("/v2/apps", put_apps)
+    app.router.add_patch("/v2/apps", patch_apps)
+    app.router.add_get("/v2/apps/{tail:.+}", get_app)
+    app.router.add_put("/v2/apps/{tail:.+}", put_app)
+    app.router.add_patch("/v2/apps/{tail:.+}", patch_app)
+    app.router.add_delete("/v2/apps/{tail:.+}", delete_app)
+    app.router.add_post("/v2/apps/{tail:.+}", post_app)
+
+
+__all__ = ["CORE", "RUNTIME_FIELDS", "add_routes", "core_of"]

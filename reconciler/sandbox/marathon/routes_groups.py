@@ -1,0 +1,171 @@
+"""`/v2/groups` routes (sandbox layer): the group tree, create, replace, scaleBy, delete, dryRun.
+
+A group body's `apps` (and `groups`) list becomes the exact set of that group's direct apps
+(subgroups); omitted lists leave them untouched (FACTS.md §4).
+"""
+
+from __future__ import annotations
+
+import math
+
+from aiohttp import web
+
+from reconciler.sandbox.marathon.appdef import normalise, resolve_id
+from reconciler.sandbox.marathon.core import MarathonCore
+from reconciler.sandbox.marathon.model import JsonDict
+from reconciler.sandbox.marathon.routes_apps import check_tree, commit, core_of
+from reconciler.sandbox.marathon.views import Embeds
+from reconciler.sandbox.marathon.wire import (
+    ApiError,
+    deployment_result,
+    flag,
+    json_response,
+    read_json,
+    text_json_response,
+    validate_app,
+    validate_group,
+)
+
+
+def parent_of(path: str) -> str:
+    return "/" + "/".join(path.strip("/").split("/")[:-1])
+
+
+def unknown_group(group_id: str) -> ApiError:
+    return ApiError(404, f"Group '{group_id}' does not exist")
+
+
+def group_text(core: MarathonCore, group_id: str, embeds: Embeds) -> str:
+    group_ids = core.state.group_ids()
+    apps = [core.views.app_text(a, embeds) for a in sorted(core.state.apps) if parent_of(a) == group_id]
+    children = [group_text(core, g, embeds) for g in sorted(group_ids) if g != "/" and parent_of(g) == group_id]
+    stored = core.state.groups.get(group_id, {})
+    head = {
+        "id": group_id,
+        "dependencies": stored.get("dependencies", []),
+        "version": stored.get("version", core.state.root_version),
+    }
+    import json
+
+    prefix = json.dumps(head, separators=(",", ":"))[:-1]
+    return f'{prefix},"apps":[{",".join(apps)}],"groups":[{",".join(children)}],"pods":[]}}'
+
+
+async def get_group(request: web.Request) -> web.Response:
+    core = core_of(request)
+    group_id = resolve_id(request.match_info.get("tail", ""))
+    if group_id.endswith("/versions"):
+        return json_response([core.state.root_version])
+    if group_id not in core.state.group_ids():
+        raise unknown_group(group_id)
+    embeds = Embeds.parse([e for e in request.query.getall("embed", []) if e.startswith("group.apps.")])
+    return text_json_response(group_text(core, group_id, embeds))
+
+
+def apply_group(core: MarathonCore, target: dict[str, JsonDict], group_id: str, body: JsonDict) -> None:
+    """Fold one group body into the target apps, recursively for nested groups."""
+    if isinstance(body.get("apps"), list):
+        for app_id in [a for a in target if parent_of(a) == group_id]:
+            del target[app_id]
+        for index, app in enumerate(body["apps"]):
+            if not isinstance(app, dict) or not isinstance(app.get("id"), str):
+                raise ApiError(
+                    422,
+                    "Object is not valid",
+                    details=[{"path": f"/apps({index})/id", "errors": ["error.path.missing"]}],
+                )
+            app_id = resolve_id(app["id"], group_id)
+            if parent_of(app_id) != group_id and not app_id.startswith(group_id.rstrip("/") + "/"):
+                raise ApiError(
+                    422,
+                    "Object is not valid",
+                    details=[{"path": f"/apps({index})/id", "errors": [f"Identifier is not child of '{group_id}'"]}],
+                )
+            validate_app({**app, "id": app_id})
+            target[app_id] = normalise(
+                {**app, "dependencies": [resolve_id(d, group_id) for d in app.get("dependencies") or []]}, app_id
+            )
+    if isinstance(body.get("groups"), list):
+        listed = {resolve_id(str(g.get("id", "")), group_id) for g in body["groups"] if isinstance(g, dict)}
+        prefix = group_id.rstrip("/") + "/"
+        for app_id in [a for a in target if a.startswith(prefix) and parent_of(a) != group_id]:
+            child = prefix + app_id[len(prefix) :].split("/")[0]
+            if child not in listed:
+                del target[app_id]
+        for child_body in body["groups"]:
+            child_id = resolve_id(str(child_body.get("id", "")), group_id)
+            remember_group(core, child_id, child_body)
+            apply_group(core, target, child_id, child_body)
+
+
+def remember_group(core: MarathonCore, group_id: str, body: JsonDict) -> None:
+    deps = [resolve_id(str(d), parent_of(group_id)) for d in body.get("dependencies") or []]
+    core.state.groups[group_id] = {"dependencies": deps, "version": core.state.clock.iso()}
+
+
+def scaled_target(core: MarathonCore, group_id: str, factor: float) -> dict[str, JsonDict]:
+    target = core.state.definitions()
+    prefix = group_id.rstrip("/") + "/"
+    for app_id, defn in target.items():
+        if app_id.startswith(prefix):
+            target[app_id] = {**defn, "instances": math.ceil(int(defn["instances"]) * factor)}
+    return target
+
+
+async def write_group(request: web.Request, creating: bool) -> web.Response:
+    core = core_of(request)
+    path_id = resolve_id(request.match_info.get("tail", ""))
+    body = await read_json(request, dict)
+    group_id = resolve_id(str(body["id"]), path_id) if creating and isinstance(body.get("id"), str) else path_id
+    validate_group(body, group_id)
+    if creating and group_id in core.state.group_ids():
+        raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
+    if "version" in body:
+        raise ApiError(
+            422,
+            "Object is not valid",
+            details=[{"path": "/version", "errors": ["group rollback is not supported by the sandbox"]}],
+        )
+    if "scaleBy" in body and not ({"apps", "groups"} & set(body)):
+        target = scaled_target(core, group_id, float(body["scaleBy"]))
+    else:
+        target = core.state.definitions()
+        apply_group(core, target, group_id, body)
+    check_tree(core, target)
+    if flag(request, "dryRun"):
+        steps = core.writer.plan(target)
+        return json_response({"steps": [{"actions": [a.to_json() for a in step]} for step in steps]})
+    if group_id != "/":
+        remember_group(core, group_id, body)
+    deployment_id, version = commit(core, target, flag(request, "force"))
+    location = str(request.url.with_path(f"/v2/groups{group_id}").with_query(None)) if creating else None
+    return deployment_result(deployment_id, version, 201 if creating else 200, location)
+
+
+async def post_group(request: web.Request) -> web.Response:
+    return await write_group(request, creating=True)
+
+
+async def put_group(request: web.Request) -> web.Response:
+    return await write_group(request, creating=False)
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    core = core_of(request)
+    group_id = resolve_id(request.match_info.get("tail", ""))
+    if group_id not in core.state.group_ids():
+        raise unknown_group(group_id)
+    prefix = group_id.rstrip("/") + "/"
+    target = {a: d for a, d in core.state.definitions().items() if not a.startswith(prefix)}
+    for gid in [g for g in core.state.groups if g == group_id or g.startswith(prefix)]:
+        del core.state.groups[gid]
+    deployment_id, version = commit(core, target, flag(request, "force"))
+    return deployment_result(deployment_id, version)
+
+
+def add_routes(app: web.Application) -> None:
+    for path in ("/v2/groups", "/v2/groups/{tail:.+}"):
+        app.router.add_get(path, get_group)
+        app.router.add_post(path, post_group)
+        app.router.add_put(path, put_group)
+        app.router.add_delete(path, delete_group)

@@ -1,0 +1,109 @@
+"""Deployments, info, leader, ping and the event stream (sandbox layer; FACTS.md §5, §10, §11)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from reconciler.sandbox.marathon.routes_apps import commit, core_of
+from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response
+
+KEEPALIVE_S = 15.0
+
+
+async def list_deployments(request: web.Request) -> web.Response:
+    core = core_of(request)
+    return json_response([d.to_json() for d in core.state.deployments.values()])
+
+
+async def cancel_deployment(request: web.Request) -> web.Response:
+    core = core_of(request)
+    deployment_id = request.match_info["id"]
+    deployment = core.state.deployments.get(deployment_id)
+    if deployment is None:
+        raise ApiError(404, f"DeploymentPlan {deployment_id} does not exist")
+    if flag(request, "force"):
+        core.runner.cancel(deployment, "The deployment was stopped through the API")
+        return web.Response(status=202)
+    target = core.writer.rollback_target(deployment)
+    core.runner.cancel(deployment, "The deployment was rolled back through the API")
+    new_id, version = commit(core, target, force=True)
+    return deployment_result(new_id, version)
+
+
+async def info(request: web.Request) -> web.Response:
+    core = core_of(request)
+    host = request.host
+    port = int(host.rsplit(":", 1)[1]) if ":" in host else 80
+    return json_response(
+        {
+            "name": "marathon",
+            "version": "1.10.26",
+            "buildref": "sandbox",
+            "elected": True,
+            "leader": host,
+            "frameworkId": core.framework_id,
+            "marathon_config": {
+                "master": "sandbox",
+                "framework_name": "marathon",
+                "hostname": host.rsplit(":", 1)[0],
+                "ha": False,
+                "local_port_min": 10000,
+                "local_port_max": 20000,
+                "mesos_role": "*",
+                "features": [],
+                "max_running_deployments": 100,
+                "webui_url": f"http://{host}",
+            },
+            "zookeeper_config": {"zk": "zk://sandbox/marathon", "zk_timeout": 10000, "zk_max_versions": 50},
+            "http_config": {"http_port": port, "https_port": 8443},
+        }
+    )
+
+
+async def leader(request: web.Request) -> web.Response:
+    return json_response({"leader": request.host})
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="pong", content_type="text/plain")
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        return web.Response(
+            status=405, text="<html><body><h2>HTTP ERROR 405</h2></body></html>", content_type="text/html"
+        )
+    core = core_of(request)
+    bus = core.state.bus
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    subscription = bus.subscribe(frozenset(request.query.getall("event_type", [])))
+    remote = request.remote or ""
+    bus.publish("event_stream_attached", {"remoteAddress": remote})
+    try:
+        while True:
+            try:
+                frame = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                frame = "\r\n"
+            await response.write(frame.encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        bus.unsubscribe(subscription)
+        bus.publish("event_stream_detached", {"remoteAddress": remote})
+    with contextlib.suppress(Exception):
+        await response.write_eof()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v2/deployments", list_deployments)
+    app.router.add_delete("/v2/deployments/{id}", cancel_deployment)
+    app.router.add_get("/v2/info", info)
+    app.router.add_get("/v2/leader", leader)
+    app.router.add_get("/ping", ping)
+    app.router.add_get("/v2/events", events)

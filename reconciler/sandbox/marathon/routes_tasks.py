@@ -1,0 +1,136 @@
+"""Task and queue routes (sandbox layer): `/v2/tasks`, `/v2/tasks/delete`, app tasks, `/v2/queue`.
+
+Killing without scale lets Marathon replace the task; with scale it lowers `instances` through a
+deployment (FACTS.md §6, §9).
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from reconciler.sandbox.marathon.core import MarathonCore
+from reconciler.sandbox.marathon.model import Task, TaskState
+from reconciler.sandbox.marathon.routes_apps import commit, core_of, unknown_app
+from reconciler.sandbox.marathon.views import queue_json, task_json
+from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response, read_json
+
+TASK_ID = re.compile(r"^[a-z0-9_.\-]+\.(instance-)?[0-9a-f\-]+(\._app\.\d+)?$")
+STATUS_FILTER = {"running": TaskState.RUNNING, "staging": TaskState.STAGING}
+
+
+def wanted_states(request: web.Request) -> set[TaskState]:
+    names = request.query.getall("status", []) + request.query.getall("status[]", [])
+    return {STATUS_FILTER[name] for name in names if name in STATUS_FILTER}
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    core = core_of(request)
+    states = wanted_states(request)
+    tasks = [t for t in core.state.all_tasks() if not states or t.state in states]
+    if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
+        return web.Response(text=tasks_as_text(core, tasks), content_type="text/plain")
+    return json_response({"tasks": [task_json(task) for task in tasks]})
+
+
+def tasks_as_text(core: MarathonCore, tasks: list[Task]) -> str:
+    """Marathon's text form: app id, service port, then every host:port, tab-separated."""
+    lines = []
+    for app_id, stored in sorted(core.state.apps.items()):
+        mine = [t for t in tasks if t.app_id == app_id]
+        ports = [p.get("port", 0) for p in stored.definition.get("portDefinitions") or []] or [0]
+        for index, service_port in enumerate(ports):
+            hosts = [f"{t.host}:{t.ports[index]}" for t in mine if index < len(t.ports)]
+            lines.append("\t".join([app_id.strip("/").replace("/", "_"), str(service_port), *hosts]))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+async def list_app_tasks(request: web.Request, app_id: str) -> web.Response:
+    core = core_of(request)
+    if app_id not in core.state.apps:
+        raise unknown_app(app_id)
+    run = core.state.runs.get(app_id)
+    tasks = list(run.tasks.values()) if run else []
+    return json_response({"tasks": [task_json(task) for task in tasks]})
+
+
+async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | None) -> web.Response:
+    core = core_of(request)
+    if app_id not in core.state.apps:
+        raise unknown_app(app_id)
+    run = core.state.runs.get(app_id)
+    tasks = list(run.tasks.values()) if run else []
+    if task_id is not None:
+        chosen = [t for t in tasks if t.id == task_id]
+        if not chosen:
+            raise ApiError(404, f"Task '{task_id}' does not exist")
+    else:
+        host = request.query.get("host", "*")
+        chosen = [t for t in tasks if host in ("*", t.host)]
+    if flag(request, "scale"):
+        return kill_and_scale(core, chosen, flag(request, "force"))
+    bodies = [task_json(task) for task in chosen]
+    for task in chosen:
+        core.scheduler.kill(task, TaskState.KILLED, "killed through the API")
+    if task_id is not None:
+        return json_response({"task": bodies[0]})
+    return json_response({"tasks": bodies})
+
+
+def kill_and_scale(core: MarathonCore, tasks: list[Task], force: bool) -> web.Response:
+    """Kill the tasks and lower each app's instances by as many, in one deployment."""
+    target = core.state.definitions()
+    for task in tasks:
+        defn = target.get(task.app_id)
+        if defn is not None:
+            target[task.app_id] = {**defn, "instances": max(0, int(defn["instances"]) - 1)}
+    deployment_id, version = commit(core, target, force)
+    for task in tasks:
+        run = core.state.runs.get(task.app_id)
+        if run is not None:
+            run.launch_target = max(0, run.launch_target - 1)
+        core.scheduler.kill(task, TaskState.KILLED, "killed and scaled through the API")
+    return deployment_result(deployment_id, version)
+
+
+async def delete_tasks(request: web.Request) -> web.Response:
+    core = core_of(request)
+    if flag(request, "scale") and flag(request, "wipe"):
+        raise ApiError(400, "You cannot use scale and wipe at the same time.")
+    body = await read_json(request, dict)
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ApiError(400, "Invalid JSON", details=[{"path": "/ids", "errors": ["error.expected.jsarray"]}])
+    for task_id in ids:
+        if not TASK_ID.match(task_id):
+            raise ApiError(400, f"Invalid task id '{task_id}'. [Task id must be of the form <app>.<uuid>]")
+    tasks = [task for task in (core.state.find_task(i) for i in ids) if task is not None]
+    if flag(request, "scale"):
+        return kill_and_scale(core, tasks, flag(request, "force"))
+    for task in tasks:
+        core.scheduler.kill(task, TaskState.KILLED, "killed through the API")
+    return json_response({"tasks": [task_json(task) for task in tasks]})
+
+
+async def get_queue(request: web.Request) -> web.Response:
+    core = core_of(request)
+    return json_response(queue_json(core.state, core.scheduler, core.views))
+
+
+async def reset_delay(request: web.Request) -> web.Response:
+    core = core_of(request)
+    app_id = "/" + request.match_info["app"].strip("/")
+    run = core.state.runs.get(app_id)
+    queued = queue_json(core.state, core.scheduler, core.views)["queue"]
+    if run is None or not any(entry["app"]["id"] == app_id for entry in queued):
+        raise ApiError(404, f"Application {app_id} not found in tasks queue.")
+    core.scheduler.reset_delay(run)
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v2/tasks", list_tasks)
+    app.router.add_post("/v2/tasks/delete", delete_tasks)
+    app.router.add_get("/v2/queue", get_queue)
+    app.router.add_delete("/v2/queue/{app:.+}/delay", reset_delay)

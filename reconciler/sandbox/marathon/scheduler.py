@@ -1,0 +1,278 @@
+"""The simulated Marathon scheduler (sandbox layer): launches, kills and replaces tasks.
+
+Everything runs on the event loop: timers move tasks from staging to running, a coalesced pass
+keeps every app at its launch target (with backoff and offer matching), and hooks let the
+deployment runner drive its steps from the same pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reconciler.sandbox.marathon.appdef import service_ports
+from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
+from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer
+from reconciler.sandbox.marathon.state import SandboxState
+from reconciler.sandbox.runtime.simulated import TaskListeners
+
+BACKOFF_STATES = frozenset({TaskState.FAILED, TaskState.FINISHED})
+
+
+@dataclass(frozen=True)
+class Timings:
+    start_delay_ms: int = 50
+    health_delay_ms: int = 50
+    seconds_scale: float = 1.0
+    offer_retry_ms: int = 50
+
+    def scaled(self, seconds: float) -> float:
+        """App-level seconds (health intervals, backoff) in sandbox seconds."""
+        return seconds * self.seconds_scale
+
+
+class Scheduler:
+    def __init__(self, state: SandboxState, timings: Timings, listeners: TaskListeners) -> None:
+        self.state = state
+        self.timings = timings
+        self.listeners = listeners
+        self.pass_hooks: list[Callable[[], None]] = []
+        self.on_running: list[Callable[[Task], None]] = []
+        self.on_gone: list[Callable[[Task], None]] = []
+        self._pass_scheduled = False
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.launching = 0
+
+    # --- the pass -------------------------------------------------------------------------
+    def kick(self) -> None:
+        """Run one pass soon; many kicks in one loop iteration make one pass."""
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_pass)
+
+    def _run_pass(self) -> None:
+        self._pass_scheduled = False
+        for hook in self.pass_hooks:
+            hook()
+        starved = False
+        for run in list(self.state.runs.values()):
+            if not run.restarting:
+                starved |= self.keep_instances(run)
+        if starved:
+            self._retry_later(self.timings.offer_retry_ms / 1000)
+
+    def _retry_later(self, delay: float) -> None:
+        if self._retry_handle is None or self._retry_handle.cancelled():
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(max(delay, 0.001), self._retry_fired)
+
+    def _retry_fired(self) -> None:
+        self._retry_handle = None
+        self.kick()
+
+    def keep_instances(self, run: AppRun) -> bool:
+        """Launch or kill so that `launch_target` tasks are active; True if launches are pending."""
+        active = counted_tasks(run, self.state.clock.monotonic(), self.timings)
+        missing = run.launch_target - len(active)
+        if missing < 0:
+            for task in pick_victims(active, -missing, run.definition.get("killSelection", "YOUNGEST_FIRST")):
+                self.kill(task, TaskState.KILLED, "scaled down")
+            return False
+        return self.launch(run, missing) > 0 if missing else self._leave_queue(run)
+
+    def _leave_queue(self, run: AppRun) -> bool:
+        run.queued_since = None
+        return False
+
+    # --- launching ------------------------------------------------------------------------
+    def launch(self, run: AppRun, count: int) -> int:
+        """Start up to `count` tasks now (backoff and offers permitting); returns how many wait."""
+        if count <= 0:
+            return 0
+        run.queued_since = run.queued_since or self.state.clock.iso()
+        now = self.state.clock.monotonic()
+        if now < run.delay_until:
+            self._retry_later(run.delay_until - now)
+            return count
+        while count > 0 and (match := self._offer_for(run)) is not None:
+            self._start_task(run, match)
+            count -= 1
+        return count
+
+    def _offer_for(self, run: AppRun) -> Match | None:
+        placed = [t for t in run.tasks.values() if t.active]
+        on_agent = {a.index: sum(1 for t in placed if t.agent.index == a.index) for a in self.state.agents}
+        candidates = sorted((a for a in self.state.agents if a.active), key=lambda a: (on_agent[a.index], a.index))
+        run.reject_counts = {}
+        run.last_round_offers = len(candidates)
+        for agent in candidates:
+            run.offers_processed += 1
+            result = match_offer(agent, run.definition, placed, self.state.rng)
+            if isinstance(result, Match):
+                run.last_used_at = self.state.clock.iso()
+                return result
+            run.offers_unused += 1
+            run.last_unused_at = self.state.clock.iso()
+            first = min(result, key=REASON_ORDER.index).value if result else RejectReason.DECLINED_SCARCE.value
+            run.reject_counts[first] = run.reject_counts.get(first, 0) + 1
+        return None
+
+    def _start_task(self, run: AppRun, match: Match) -> None:
+        stored = self.state.apps.get(run.app_id)
+        defn = run.definition
+        instance = f"{run.app_id.strip('/').replace('/', '_')}.instance-{uuid.uuid4()}"
+        agent = match.agent
+        task = Task(
+            id=f"{instance}._app.1",
+            instance_id=instance,
+            app_id=run.app_id,
+            agent=agent,
+            ports=match.ports,
+            service_ports=service_ports(defn),
+            version=stored.version if stored else "",
+            config_version=stored.last_config_change_at if stored else "",
+            staged_at=self.state.clock.iso(),
+            staged_mono=self.state.clock.monotonic(),
+            cpus=float(defn["cpus"]),
+            mem=float(defn["mem"]),
+            disk=float(defn["disk"]),
+        )
+        agent.used_cpus += task.cpus
+        agent.used_mem += task.mem
+        agent.used_disk += task.disk
+        agent.used_ports.update(task.ports)
+        run.tasks[task.id] = task
+        run.touch()
+        self.state.bus.status_update(task)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.timings.start_delay_ms / 1000, self._begin_running, task)
+
+    def _begin_running(self, task: Task) -> None:
+        if task.state != TaskState.STAGING:
+            return
+        self.launching += 1
+        job = asyncio.get_running_loop().create_task(self._become_running(task))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    async def _become_running(self, task: Task) -> None:
+        try:
+            failure = await self.listeners.open(task.id, task.host, task.ports) if task.healthy_flag else None
+        finally:
+            self.launching -= 1
+        if task.state != TaskState.STAGING:
+            self.listeners.close(task.id)
+            return
+        if failure:
+            self.kill(task, TaskState.FAILED, failure)
+            return
+        task.state = TaskState.RUNNING
+        task.started_at = self.state.clock.iso()
+        task.started_mono = self.state.clock.monotonic()
+        self.touch_task(task)
+        self.state.bus.status_update(task)
+        for hook in self.on_running:
+            hook(task)
+        self.kick()
+
+    # --- killing --------------------------------------------------------------------------
+    def kill(self, task: Task, state: TaskState, message: str = "") -> None:
+        """End a task in `state`; failures feed the app's backoff and lastTaskFailure."""
+        run = self.state.runs.get(task.app_id)
+        if task.state not in (TaskState.STAGING, TaskState.RUNNING, TaskState.UNREACHABLE):
+            return
+        task.state = state
+        self._release(task)
+        self.state.bus.status_update(task, message)
+        if run is not None:
+            run.tasks.pop(task.id, None)
+            run.touch()
+            if state in BACKOFF_STATES:
+                self._record_failure(run, task, message)
+        self.kick()
+
+    def _release(self, task: Task) -> None:
+        agent = task.agent
+        agent.used_cpus -= task.cpus
+        agent.used_mem -= task.mem
+        agent.used_disk -= task.disk
+        agent.used_ports.difference_update(task.ports)
+        self.listeners.close(task.id)
+        for hook in self.on_gone:
+            hook(task)
+
+    def _record_failure(self, run: AppRun, task: Task, message: str) -> None:
+        defn = run.definition
+        if run.backoff_delay <= 0:
+            run.backoff_delay = float(defn["backoffSeconds"])
+        else:
+            run.backoff_delay = min(
+                run.backoff_delay * float(defn["backoffFactor"]), float(defn["maxLaunchDelaySeconds"])
+            )
+        run.delay_until = self.state.clock.monotonic() + self.timings.scaled(run.backoff_delay)
+        run.last_failure = {
+            "appId": run.app_id,
+            "host": task.host,
+            "message": message,
+            "state": task.state.value,
+            "taskId": task.id,
+            "timestamp": self.state.clock.iso(),
+            "version": task.version,
+            "slaveId": task.agent.slave_id,
+        }
+
+    def reset_delay(self, run: AppRun) -> None:
+        run.backoff_delay = 0.0
+        run.delay_until = 0.0
+        self.kick()
+
+    def touch_task(self, task: Task) -> None:
+        task.revision += 1
+        run = self.state.runs.get(task.app_id)
+        if run is not None:
+            run.touch()
+
+    # --- health flag (fault API) ----------------------------------------------------------
+    async def set_healthy(self, task: Task, healthy: bool) -> None:
+        task.healthy_flag = healthy
+        self.touch_task(task)
+        if not healthy:
+            self.listeners.close(task.id)
+        elif task.state == TaskState.RUNNING:
+            failure = await self.listeners.open(task.id, task.host, task.ports)
+            if failure:
+                self.kill(task, TaskState.FAILED, failure)
+
+    async def close(self) -> None:
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+        for job in list(self._background):
+            job.cancel()
+        await self.listeners.close_all()
+
+
+def counted_tasks(run: AppRun, now: float, timings: Timings) -> list[Task]:
+    """Tasks that count toward the instance target: active, or unreachable but not yet inactive."""
+    inactive_after = timings.scaled(float(run.definition["unreachableStrategy"].get("inactiveAfterSeconds", 0)))
+    return [
+        task
+        for task in run.tasks.values()
+        if task.active
+        or (
+            task.state == TaskState.UNREACHABLE
+            and task.unreachable_mono is not None
+            and now - task.unreachable_mono < inactive_after
+        )
+    ]
+
+
+def pick_victims(tasks: list[Task], count: int, kill_selection: str) -> list[Task]:
+    """Staging tasks go first, then the youngest (or oldest) by staging time."""
+    youngest_first = kill_selection != "OLDEST_FIRST"
+    ordered = sorted(
+        tasks, key=lambda t: (t.state == TaskState.RUNNING, -t.staged_mono if youngest_first else t.staged_mono)
+    )
+    return ordered[:count]

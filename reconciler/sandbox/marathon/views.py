@@ -1,0 +1,170 @@
+"""Response bodies (sandbox layer): apps, tasks, groups and the queue as Marathon 1.9 renders them.
+
+App JSON is cached per app, keyed by its version and its tasks' revision, so listing thousands
+of apps with their tasks joins cached fragments instead of serialising everything again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from reconciler.sandbox.marathon.appdef import render
+from reconciler.sandbox.marathon.model import AppRun, HealthResult, JsonDict, Task, TaskState
+from reconciler.sandbox.marathon.placement import REASON_ORDER
+from reconciler.sandbox.marathon.scheduler import Scheduler, counted_tasks
+from reconciler.sandbox.marathon.state import SandboxState, StoredApp
+
+COMPACT = (",", ":")
+
+
+def task_json(task: Task) -> JsonDict:
+    body: JsonDict = {
+        "id": task.id,
+        "appId": task.app_id,
+        "host": task.host,
+        "slaveId": task.agent.slave_id,
+        "ports": task.ports,
+        "servicePorts": task.service_ports,
+        "ipAddresses": [{"ipAddress": task.host, "protocol": "IPv4"}],
+        "stagedAt": task.staged_at,
+        "version": task.version,
+        "state": task.state.value,
+        "localVolumes": [],
+        "role": "*",
+    }
+    if task.started_at:
+        body["startedAt"] = task.started_at
+    if task.health:
+        body["healthCheckResults"] = [health_json(result, task) for result in task.health if result.seen]
+    return body
+
+
+def health_json(result: HealthResult, task: Task) -> JsonDict:
+    body: JsonDict = {
+        "alive": result.alive,
+        "consecutiveFailures": result.consecutive_failures,
+        "firstSuccess": result.first_success,
+        "lastSuccess": result.last_success,
+        "lastFailure": result.last_failure,
+        "instanceId": task.instance_id,
+    }
+    if result.last_failure_cause:
+        body["lastFailureCause"] = result.last_failure_cause
+    return body
+
+
+def counts(run: AppRun | None) -> JsonDict:
+    tasks = list(run.tasks.values()) if run else []
+    return {
+        "tasksStaged": sum(1 for t in tasks if t.state == TaskState.STAGING),
+        "tasksRunning": sum(1 for t in tasks if t.state == TaskState.RUNNING),
+        "tasksHealthy": sum(1 for t in tasks if t.health and all(r.seen and r.alive for r in t.health)),
+        "tasksUnhealthy": sum(1 for t in tasks if any(r.seen and not r.alive for r in t.health)),
+    }
+
+
+@dataclass(frozen=True)
+class Embeds:
+    tasks: bool = False
+    counts: bool = True
+    last_task_failure: bool = False
+
+    @classmethod
+    def parse(cls, values: list[str], *, single: bool = False) -> Embeds:
+        """embed values with or without `apps.`/`app.` prefixes; unknown ones are ignored."""
+        names = {value.split(".")[-1] for value in values}
+        if single:
+            return cls(tasks=True, counts=True, last_task_failure=True)
+        failures = "failures" in names
+        return cls(
+            tasks="tasks" in names or failures, counts=True, last_task_failure="lastTaskFailure" in names or failures
+        )
+
+
+@dataclass
+class AppViews:
+    state: SandboxState
+    scheduler: Scheduler
+    _cache: dict[str, tuple[tuple[object, ...], str]] = field(default_factory=dict)
+
+    def app_text(self, app_id: str, embeds: Embeds) -> str:
+        """The app's JSON text, `deployments` included (not cached: it moves on its own)."""
+        stored = self.state.apps[app_id]
+        run = self.state.runs.get(app_id)
+        key = (stored.version, run.revision if run else -1, embeds)
+        cached = self._cache.get(app_id)
+        if cached is None or cached[0] != key:
+            text = json.dumps(self._app_body(stored, run, embeds), separators=COMPACT)
+            cached = (key, text[:-1])
+            self._cache[app_id] = cached
+        deployments = [{"id": d.id} for d in self.state.deployments_of(app_id)]
+        return f'{cached[1]},"deployments":{json.dumps(deployments, separators=COMPACT)}}}'
+
+    def app_json(self, app_id: str, embeds: Embeds) -> JsonDict:
+        result: JsonDict = json.loads(self.app_text(app_id, embeds))
+        return result
+
+    def _app_body(self, stored: StoredApp, run: AppRun | None, embeds: Embeds) -> JsonDict:
+        body = render(stored.definition)
+        body["version"] = stored.version
+        body["versionInfo"] = stored.version_info()
+        body.update(counts(run))
+        if embeds.tasks:
+            body["tasks"] = [task_json(task) for task in (run.tasks.values() if run else [])]
+        if embeds.last_task_failure and run is not None and run.last_failure:
+            body["lastTaskFailure"] = run.last_failure
+        return body
+
+    def forget(self, app_id: str) -> None:
+        self._cache.pop(app_id, None)
+
+
+def queue_json(state: SandboxState, scheduler: Scheduler, views: AppViews) -> JsonDict:
+    entries = []
+    now = state.clock.monotonic()
+    for run in state.runs.values():
+        waiting = _waiting(run, scheduler)
+        if waiting <= 0 or run.app_id not in state.apps:
+            continue
+        left = max(0.0, run.delay_until - now) / (scheduler.timings.seconds_scale or 1)
+        entries.append(
+            {
+                "app": views.app_json(run.app_id, Embeds()),
+                "count": waiting,
+                "delay": {"timeLeftSeconds": round(left, 3), "overdue": left <= 0},
+                "since": run.queued_since or state.clock.iso(),
+                "role": "*",
+                "processedOffersSummary": _offers_summary(run),
+            }
+        )
+    return {"queue": entries}
+
+
+def _waiting(run: AppRun, scheduler: Scheduler) -> int:
+    active = counted_tasks(run, scheduler.state.clock.monotonic(), scheduler.timings)
+    return run.launch_target - sum(1 for task in active if task.state != TaskState.UNREACHABLE)
+
+
+def _offers_summary(run: AppRun) -> JsonDict:
+    summary: JsonDict = {
+        "processedOffersCount": run.offers_processed,
+        "unusedOffersCount": run.offers_unused,
+        "rejectSummaryLastOffers": _reject_funnel(run),
+    }
+    if run.last_unused_at:
+        summary["lastUnusedOfferAt"] = run.last_unused_at
+    if run.last_used_at:
+        summary["lastUsedOfferAt"] = run.last_used_at
+    return summary
+
+
+def _reject_funnel(run: AppRun) -> list[JsonDict]:
+    """Each check sees the offers the earlier checks let through (Marathon's summary is a funnel)."""
+    rows = []
+    processed = run.last_round_offers
+    for reason in REASON_ORDER:
+        declined = run.reject_counts.get(reason, 0)
+        rows.append({"reason": reason, "declined": declined, "processed": processed})
+        processed -= declined
+    return rows

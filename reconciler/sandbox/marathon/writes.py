@@ -1,0 +1,105 @@
+"""The write path (sandbox layer): every app or group change becomes a new root state,
+a version, and a deployment plan, with Marathon's locking rules (FACTS.md §3, §5).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from reconciler.sandbox.marathon.appdef import assign_service_ports, service_ports
+from reconciler.sandbox.marathon.deployments import DeploymentRunner
+from reconciler.sandbox.marathon.model import ActionKind, AppRun, Deployment, JsonDict, PlanAction
+from reconciler.sandbox.marathon.plans import build_steps
+from reconciler.sandbox.marathon.state import SandboxState, StoredApp
+
+SERVICE_PORT_SPAN = (10000, 20000)
+FORCED_AWAY = "The upgrade has been cancelled: a forced deployment replaced it"
+
+
+class AppLocked(Exception):
+    """The change touches apps that running deployments hold; carries their ids for the 409 body."""
+
+    def __init__(self, deployment_ids: list[str]) -> None:
+        super().__init__(f"locked by deployments {', '.join(deployment_ids)}")
+        self.deployment_ids = deployment_ids
+
+
+class Writer:
+    def __init__(self, state: SandboxState, runner: DeploymentRunner) -> None:
+        self.state = state
+        self.runner = runner
+
+    def plan(self, target: dict[str, JsonDict], restarts: frozenset[str] = frozenset()) -> list[list[PlanAction]]:
+        """The steps a change would take, without applying it (dryRun)."""
+        self._assign_ports(target)
+        return build_steps(self.state.definitions(), target, restarts)
+
+    def commit(
+        self, target: dict[str, JsonDict], *, force: bool, restarts: frozenset[str] = frozenset()
+    ) -> tuple[str, str]:
+        """Store `target` as the root's apps and start its deployment; returns (deploymentId, version)."""
+        steps = self.plan(target, restarts)
+        affected = {action.app_id for step in steps for action in step}
+        conflicts = [d for d in self.state.deployments.values() if affected & set(d.affected_apps)]
+        if conflicts and not force:
+            raise AppLocked([d.id for d in conflicts])
+        for deployment in conflicts:
+            self.runner.cancel(deployment, FORCED_AWAY)
+        version = self.state.clock.next_version()
+        original = self.state.definitions()
+        self._store(original, target, steps, version)
+        deployment_id = str(uuid.uuid4())
+        if steps:
+            snapshot = {app_id: original.get(app_id) for app_id in affected}
+            self.runner.start(Deployment(deployment_id, version, steps, snapshot))
+        self.state.root_version = version
+        self.state.bus.publish("group_change_success", {"groupId": "/", "version": version})
+        return deployment_id, version
+
+    def _assign_ports(self, target: dict[str, JsonDict]) -> None:
+        stored = self.state.definitions()
+        taken = {port for defn in target.values() for port in service_ports(defn) if port}
+        for app_id, defn in target.items():
+            assign_service_ports(defn, stored.get(app_id), taken, SERVICE_PORT_SPAN)
+
+    def _store(
+        self, original: dict[str, JsonDict], target: dict[str, JsonDict], steps: list[list[PlanAction]], version: str
+    ) -> None:
+        kinds = {action.app_id: action.kind for step in steps for action in step}
+        for app_id in set(original) - set(target):
+            self.state.apps.pop(app_id, None)
+            self.state.app_history.pop(app_id, None)
+        for app_id, defn in target.items():
+            kind = kinds.get(app_id)
+            if kind is None:
+                continue
+            self._store_app(app_id, defn, kind, version)
+
+    def _store_app(self, app_id: str, defn: JsonDict, kind: ActionKind, version: str) -> None:
+        previous = self.state.apps.get(app_id)
+        if previous is None or kind in (ActionKind.START,):
+            stored = StoredApp(defn, version, version, version)
+        elif kind == ActionKind.SCALE:
+            stored = StoredApp(defn, version, version, previous.last_config_change_at)
+        else:
+            stored = StoredApp(defn, version, version, version)
+        self.state.apps[app_id] = stored
+        self.state.app_history.setdefault(app_id, {})[version] = stored
+        run = self.state.runs.get(app_id)
+        if run is None:
+            self.state.runs[app_id] = AppRun(app_id, defn)
+            return
+        run.definition = defn
+        if kind == ActionKind.RESTART:
+            run.backoff_delay, run.delay_until = 0.0, 0.0
+        run.touch()
+
+    def rollback_target(self, deployment: Deployment) -> dict[str, JsonDict]:
+        """The root with every app the deployment touched put back as it was before it."""
+        target = self.state.definitions()
+        for app_id, defn in deployment.original.items():
+            if defn is None:
+                target.pop(app_id, None)
+            else:
+                target[app_id] = defn
+        return target
