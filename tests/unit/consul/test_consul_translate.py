@@ -1,0 +1,124 @@
+"""Unit tests of the translation between Consul's wire models and the core vocabulary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler.consul import wire
+from reconciler.consul.translate import (
+    agent_host_of,
+    deregistration_of,
+    instance_of,
+    observed_queries_of,
+    query_definition_of,
+    query_id_of,
+    registration_of,
+)
+from reconciler.core.model import Action, ActionKind
+from reconciler.core.registrations import deregister_action, query_body, query_of
+from reconciler.core.registry import MANAGED_TAG, CheckStatus, aggregate_status
+from tests.unit.consul.consul_world import instance_of as core_instance
+from tests.unit.consul.consul_world import task
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected"),
+    [
+        ([], CheckStatus.PASSING),
+        ([("serfHealth", "passing"), ("service:a", "passing")], CheckStatus.PASSING),
+        ([("serfHealth", "passing"), ("service:a", "warning")], CheckStatus.WARNING),
+        ([("serfHealth", "critical"), ("service:a", "passing")], CheckStatus.CRITICAL),  # node checks count
+        ([("service:a", "warning"), ("service:a:2", "critical")], CheckStatus.CRITICAL),
+        ([("_service_maintenance:a", "critical"), ("service:a", "passing")], CheckStatus.MAINTENANCE),
+        ([("_node_maintenance", "critical")], CheckStatus.MAINTENANCE),
+        ([("service:a", "bogus")], None),
+    ],
+)
+def test_aggregate_status(checks: list[tuple[str, str]], expected: CheckStatus | None) -> None:
+    assert aggregate_status(checks) == expected
+
+
+def entry(service_address: str = "", checks: list[dict[str, Any]] | None = None) -> wire.ServiceEntry:
+    return wire.ServiceEntry.model_validate(
+        {
+            "Node": {"Node": "agent-2", "Address": "127.0.0.2", "Meta": None},
+            "Service": {
+                "ID": "integration_redis.t1",
+                "Service": "redis",
+                "Tags": ["integration", MANAGED_TAG],
+                "Address": service_address,
+                "Port": 31001,
+                "Meta": {"marathon-task-id": "integration_redis.t1", "environment": "integration"},
+            },
+            "Checks": checks or [],
+        }
+    )
+
+
+def test_instance_of_health_entry() -> None:
+    checks = [
+        {"CheckID": "serfHealth", "Status": "passing", "Output": "Agent alive and reachable"},
+        {"CheckID": "service:integration_redis.t1", "Status": "critical", "Output": "connection refused"},
+    ]
+    instance = instance_of(entry("127.0.0.9", checks))
+    assert instance.service_id == "integration_redis.t1" and instance.name == "redis"
+    assert instance.node == "agent-2" and instance.agent_address == "127.0.0.2" and instance.address == "127.0.0.9"
+    assert instance.status == CheckStatus.CRITICAL and instance.output == "connection refused"
+    assert instance.managed and instance.task_id == "integration_redis.t1" and instance.environment == "integration"
+
+
+def test_instance_without_service_address_uses_the_node_address() -> None:
+    assert instance_of(entry("")).address == "127.0.0.2"
+
+
+def test_observed_queries_by_name_skip_unnamed() -> None:
+    queries = [
+        wire.PreparedQuery.model_validate(
+            {
+                "ID": "q1",
+                "Name": "redis.func-1",
+                "Service": {"Service": "redis", "Tags": ["integration", MANAGED_TAG], "OnlyPassing": True},
+            }
+        ),
+        wire.PreparedQuery.model_validate({"ID": "q2", "Name": "", "Service": {"Service": "web"}}),
+    ]
+    observed = observed_queries_of(queries)
+    assert list(observed) == ["redis.func-1"]
+    assert observed["redis.func-1"].managed and observed["redis.func-1"].only_passing
+
+
+def test_register_action_becomes_a_registration_for_the_task_host() -> None:
+    body = {
+        "ID": "x.t1",
+        "Name": "x",
+        "Tags": ["e", MANAGED_TAG],
+        "Address": "127.0.0.5",
+        "Port": 1,
+        "Meta": {"environment": "e"},
+        "Check": {"TCP": "127.0.0.5:1", "Interval": "10s"},
+    }
+    action = Action(kind=ActionKind.REGISTER, target="x.t1", reason="r", body=body)
+    registration = registration_of(action)
+    assert registration.id == "x.t1" and registration.check is not None and registration.check.tcp == "127.0.0.5:1"
+    assert agent_host_of(action) == "127.0.0.5"
+
+
+def test_deregister_action_goes_to_the_agent_holding_it() -> None:
+    action = deregister_action(core_instance(task("/e/a", 3), "e", "a"), "gone")
+    assert deregistration_of(action) == "e_a.t3" and agent_host_of(action) == "127.0.0.4"
+
+
+def test_query_actions_become_definitions_and_ids() -> None:
+    query = query_of("redis", "func-1", "integration")
+    update = Action(kind=ActionKind.QUERY_UPDATE, target=query.name, reason="r", body=query_body(query, "q-9"))
+    definition = query_definition_of(update)
+    assert definition.name == "redis.func-1" and definition.service.tags == ["integration", MANAGED_TAG]
+    assert definition.service.only_passing is True and query_id_of(update) == "q-9"
+
+
+def test_wrong_action_kind_is_refused_by_name() -> None:
+    action = Action(kind=ActionKind.KILL_TASK, target="t1", reason="r", body={"scale": False})
+    with pytest.raises(ValueError, match="kill-task t1: expected a register action"):
+        registration_of(action)
