@@ -33,7 +33,8 @@ DEFAULT_MAINTENANCE_REASON = (
 
 def _unknown_service(service_id: str) -> ConsulHTTPError:
     return ConsulHTTPError(
-        404, f'Unknown service ID "{service_id}". Ensure that the service ID is passed, not the service name.')
+        404, f'Unknown service ID "{service_id}". Ensure that the service ID is passed, not the service name.'
+    )
 
 
 def _local_service(state: ConsulState, node: str, service_id: str) -> Service:
@@ -55,22 +56,52 @@ def _checks_for(state: ConsulState, service: Service) -> list[Check]:
 def _member(state: ConsulState, node: str) -> dict[str, Any]:
     address = state.catalog.nodes[node].address
     role = "consul" if node == state.server_node else "node"
-    return {"Name": node, "Addr": address, "Port": 8301,
-            "Tags": {"dc": state.datacenter, "role": role, "port": "8300", "build": f"{VERSION}:sandbox",
-                     "id": state.catalog.nodes[node].id, "segment": "", "vsn": "2", "vsn_max": "3", "vsn_min": "2"},
-            "Status": 1, "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
-            "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4}
+    return {
+        "Name": node,
+        "Addr": address,
+        "Port": 8301,
+        "Tags": {
+            "dc": state.datacenter,
+            "role": role,
+            "port": "8300",
+            "build": f"{VERSION}:sandbox",
+            "id": state.catalog.nodes[node].id,
+            "segment": "",
+            "vsn": "2",
+            "vsn_max": "3",
+            "vsn_min": "2",
+        },
+        "Status": 1,
+        "ProtocolMin": 1,
+        "ProtocolMax": 5,
+        "ProtocolCur": 2,
+        "DelegateMin": 2,
+        "DelegateMax": 5,
+        "DelegateCur": 4,
+    }
 
 
 @routes.get("/v1/agent/self")
 async def get_self(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
-    config = {"Datacenter": state.datacenter, "PrimaryDatacenter": state.datacenter, "NodeName": node,
-              "NodeID": state.catalog.nodes[node].id, "Revision": "sandbox", "Server": node == state.server_node,
-              "Version": VERSION, "BuildDate": "2024-01-01T00:00:00Z"}
-    body = {"Config": config, "DebugConfig": {"Domain": f"{state.domain}."},
-            "Coord": {"Adjustment": 0, "Error": 1.5, "Height": 1e-05, "Vec": [0.0] * 8},
-            "Member": _member(state, node), "Stats": {}, "Meta": {"consul-network-segment": ""}}
+    config = {
+        "Datacenter": state.datacenter,
+        "PrimaryDatacenter": state.datacenter,
+        "NodeName": node,
+        "NodeID": state.catalog.nodes[node].id,
+        "Revision": "sandbox",
+        "Server": node == state.server_node,
+        "Version": VERSION,
+        "BuildDate": "2024-01-01T00:00:00Z",
+    }
+    body = {
+        "Config": config,
+        "DebugConfig": {"Domain": f"{state.domain}."},
+        "Coord": {"Adjustment": 0, "Error": 1.5, "Height": 1e-05, "Vec": [0.0] * 8},
+        "Member": _member(state, node),
+        "Stats": {},
+        "Meta": {"consul-network-segment": ""},
+    }
     return json_response(body, request)
 
 
@@ -89,7 +120,7 @@ async def get_services(request: web.Request) -> web.Response:
     return json_response({b["ID"]: b for b in apply_filter(bodies, request.query.get("filter"))}, request)
 
 
-@routes.get("/v1/agent/service/{service_id:.+}")
+@routes.get("/v1/agent/service/{service_id:(?!register$|deregister/|maintenance/).+}")
 async def get_service(request: web.Request) -> web.Response:
     state = state_of(request)
     service = _local_service(state, node_of(request), request.match_info["service_id"])
@@ -141,8 +172,16 @@ async def put_service_maintenance(request: web.Request) -> web.Response:
     check_id = f"{SERVICE_MAINTENANCE_PREFIX}{service.id}"
     if enable:
         reason = request.query.get("reason") or DEFAULT_MAINTENANCE_REASON.format(what="service")
-        state.catalog.upsert_check(Check(node=node, check_id=check_id, name="Service Maintenance Mode", notes=reason,
-                                         service_id=service.id, runs_on_agent=True))
+        state.catalog.upsert_check(
+            Check(
+                node=node,
+                check_id=check_id,
+                name="Service Maintenance Mode",
+                notes=reason,
+                service_id=service.id,
+                runs_on_agent=True,
+            )
+        )
     else:
         state.catalog.remove_check(node, check_id)
     return text_response(200, "")
@@ -153,8 +192,11 @@ async def put_node_maintenance(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
     if _enable(request):
         reason = request.query.get("reason") or DEFAULT_MAINTENANCE_REASON.format(what="node")
-        state.catalog.upsert_check(Check(node=node, check_id=NODE_MAINTENANCE_ID, name="Node Maintenance Mode",
-                                         notes=reason, runs_on_agent=True))
+        state.catalog.upsert_check(
+            Check(
+                node=node, check_id=NODE_MAINTENANCE_ID, name="Node Maintenance Mode", notes=reason, runs_on_agent=True
+            )
+        )
     else:
         state.catalog.remove_check(node, NODE_MAINTENANCE_ID)
     return text_response(200, "")
@@ -163,8 +205,9 @@ async def put_node_maintenance(request: web.Request) -> web.Response:
 @routes.get("/v1/agent/checks")
 async def get_checks(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
-    bodies = [check_json(c, state.catalog, agent=True) for c in sorted(_local_checks(state, node),
-                                                                       key=lambda c: c.check_id)]
+    bodies = [
+        check_json(c, state.catalog, agent=True) for c in sorted(_local_checks(state, node), key=lambda c: c.check_id)
+    ]
     return json_response({b["CheckID"]: b for b in apply_filter(bodies, request.query.get("filter"))}, request)
 
 
@@ -237,15 +280,19 @@ def _health_answer(request: web.Request, status: str, body: Any) -> web.Response
 
 def _health_entry(state: ConsulState, service: Service) -> dict[str, Any]:
     checks = _checks_for(state, service)
-    return {"AggregatedStatus": _aggregated(checks), "Service": agent_service_json(service, state.datacenter),
-            "Checks": [check_json(c, state.catalog, agent=True) for c in checks]}
+    return {
+        "AggregatedStatus": _aggregated(checks),
+        "Service": agent_service_json(service, state.datacenter),
+        "Checks": [check_json(c, state.catalog, agent=True) for c in checks],
+    }
 
 
 @routes.get("/v1/agent/health/service/name/{name}")
 async def get_health_by_name(request: web.Request) -> web.Response:
     state, node, name = state_of(request), node_of(request), request.match_info["name"]
-    services = sorted((s for s in state.catalog.services.values() if s.node == node and s.name == name),
-                      key=lambda s: s.id)
+    services = sorted(
+        (s for s in state.catalog.services.values() if s.node == node and s.name == name), key=lambda s: s.id
+    )
     if not services:
         return _not_found(request, f"ServiceName {name} Not Found")
     entries = [_health_entry(state, s) for s in services]
