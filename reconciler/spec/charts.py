@@ -1,6 +1,8 @@
-"""Charts (spec layer): `charts/<name>/` with Chart.yaml, values.yaml (defaults) and templates/*.yaml,
-rendered with Jinja2 (sandboxed, StrictUndefined: an undefined value is an error naming the template
-file and line; filters `json` and `merge` besides the built-ins). Each rendered template is YAML of one app, or a list / several documents of apps.
+"""Charts (spec layer): `charts/<name>/` with Chart.yaml, values.yaml (defaults) and templates/*.yaml.
+
+Templates are rendered with Jinja2 (sandboxed; StrictUndefined, so an undefined value is an error
+naming the template file and line; filters `json` and `merge` besides the built-ins). Each rendered
+template is YAML of one app, or a list (or several documents) of apps.
 """
 
 from __future__ import annotations
@@ -126,8 +128,11 @@ def _defaults(folder: Path, found: list[SpecProblem]) -> dict[str, Any]:
     return document.data if document is not None else {}
 
 
-def render_chart(chart: Chart, context: dict[str, Any], problems: ProblemList) -> list[Document]:
-    """The documents every template of `chart` renders to (YAML parsed, with marks in the template file)."""
+def render_chart(chart: Chart, context: dict[str, Any], problems: ProblemList, origin: str) -> list[Document]:
+    """The documents every template of `chart` renders to (YAML parsed, with marks in the template file).
+
+    `origin` (`env/app`) names the app being rendered in template problems: one chart serves many apps.
+    """
     environment = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(chart.folder / "templates")),
         undefined=jinja2.StrictUndefined,
@@ -140,53 +145,34 @@ def render_chart(chart: Chart, context: dict[str, Any], problems: ProblemList) -
     environment.filters["merge"] = deep_merge
     documents: list[Document] = []
     for template in chart.templates:
-        text = _render_template(environment, template, context, problems)
+        text = _render_template(environment, template, context, problems, origin)
         if text is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 found: list[SpecProblem] = []
                 documents.extend(parse_documents(text, display(template), found))
             for problem in found:
-                problems.add(_rendered(problem))
+                problems.add(
+                    SpecProblem(problem.file, problem.line, origin, f"rendered {problem.message}", problem.hint)
+                )
     return documents
 
 
-def _rendered(problem: SpecProblem) -> SpecProblem:
-    return SpecProblem(problem.file, problem.line, problem.field, f"rendered template: {problem.message}", problem.hint)
-
-
 def _render_template(
-    environment: SandboxedEnvironment, template: Path, context: dict[str, Any], problems: ProblemList
+    environment: SandboxedEnvironment, template: Path, context: dict[str, Any], problems: ProblemList, origin: str
 ) -> str | None:
-    shown = display(template)
+    line: int | None
     try:
         return environment.get_template(template.name).render(**context)
     except jinja2.TemplateSyntaxError as exc:
-        problems.add(
-            SpecProblem(
-                shown, exc.lineno, "", f"template syntax error: {exc.message}", "check the {{ }} and {% %} tags"
-            )
-        )
+        line, message, hint = exc.lineno, f"template syntax error: {exc.message}", "check the {{ }} and {% %} tags"
     except jinja2.UndefinedError as exc:
-        problems.add(
-            SpecProblem(
-                shown,
-                _template_line(exc.__traceback__, template),
-                "",
-                f"undefined template value: {exc.message}",
-                _undefined_hint(exc.message or "", template),
-            )
-        )
+        line, message = _template_line(exc.__traceback__, template), f"undefined template value: {exc.message}"
+        hint = _undefined_hint(exc.message or "", template)
     except Exception as exc:  # a template may fail any way Python can (a bad filter, a division by zero)
-        problems.add(
-            SpecProblem(
-                shown,
-                _template_line(exc.__traceback__, template),
-                "",
-                f"template error: {type(exc).__name__}: {exc}",
-                "fix the template expression on that line",
-            )
-        )
+        line, message = _template_line(exc.__traceback__, template), f"template error: {type(exc).__name__}: {exc}"
+        hint = "fix the template expression on that line"
+    problems.add(SpecProblem(display(template), line, origin, message, hint))
     return None
 
 

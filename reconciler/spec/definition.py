@@ -24,15 +24,7 @@ def marathon_body(
     dependencies: list[str],
     dns: DnsSpec | None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": app_id, "instances": instances}
-    for name in ("cmd", "args", "env"):
-        value = getattr(app, name)
-        if value is not None:
-            body[name] = value
-    for name in ("cpus", "mem", "disk"):
-        amount = getattr(app, name)
-        if amount is not None:
-            body[name] = int(amount) if float(amount).is_integer() else amount  # 384, not 384.0
+    body: dict[str, Any] = {"id": app_id, "instances": instances, **_command_and_resources(app)}
     body["labels"] = {**(app.labels or {}), **labels}
     body.update(_networking(app))
     if app.image is not None or app.volumes:
@@ -50,6 +42,19 @@ def marathon_body(
         body["dependencies"] = dependencies
     if app.fetch:
         body["fetch"] = [_dump(entry) for entry in app.fetch]
+    return body
+
+
+def _command_and_resources(app: ConcreteApp) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for name in ("cmd", "args", "env"):
+        value = getattr(app, name)
+        if value is not None:
+            body[name] = value
+    for name in ("cpus", "mem", "disk"):
+        amount = getattr(app, name)
+        if amount is not None:
+            body[name] = int(amount) if float(amount).is_integer() else amount  # 384, not 384.0
     return body
 
 

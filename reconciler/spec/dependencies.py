@@ -53,7 +53,7 @@ def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
         path.append(node)
         for target in graph.get(node, []):
             if state.get(target) == 1:
-                cycle = [*path[path.index(target):], target]
+                cycle = [*path[path.index(target) :], target]
                 if frozenset(cycle) not in seen:
                     seen.add(frozenset(cycle))
                     cycles.append(cycle)

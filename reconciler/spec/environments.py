@@ -12,7 +12,7 @@ from reconciler.core.naming import group_of, segment_problem
 from reconciler.errors import ProblemList
 from reconciler.spec.documents import Approval, EnvironmentDoc, FunctionalEnvSpec
 from reconciler.spec.overlay import deep_merge, merge_marks
-from reconciler.spec.source import DataPath, Document, Marks
+from reconciler.spec.source import DataPath, Document
 from reconciler.spec.specset import AppSource, EnvironmentSource
 
 
@@ -92,19 +92,36 @@ def _at(data: Any, path: DataPath) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def check_names(environment: EnvironmentSource, problems: ProblemList) -> None:
-    """Environment, group and app names must be valid Marathon id segments (no reserved words)."""
-    mark = environment.mark
-    problem = segment_problem(environment.name)
+def check_names(document: Document, problems: ProblemList) -> None:
+    """Environment, group and app names must be valid Marathon id segments (no reserved words).
+
+    Checked on the raw document, so that a name problem is reported even when other fields are invalid.
+    """
+    data = document.data
+    if data.get("kind") == "FunctionalSet":
+        sets = data.get("sets")
+        for name, entry in sets.items() if isinstance(sets, dict) else ():
+            _check_environment(document, ("sets", name), name, entry if isinstance(entry, dict) else {}, problems)
+    else:
+        _check_environment(document, (), data.get("name"), data, problems)
+
+
+def _check_environment(
+    document: Document, where: DataPath, name: Any, data: dict[str, Any], problems: ProblemList
+) -> None:
+    marks = document.marks
+    problem = segment_problem(name) if isinstance(name, str) else None
     if problem:
-        problems.add(Marks({(): mark}).problem((), f"environment name: {problem}", "rename the environment"))
-    group_problem = _group_problem(environment.group)
+        problems.add(marks.problem(where or ("name",), f"environment name: {problem}", "rename the environment"))
+    group = data.get("group")
+    group_problem = _group_problem(group) if isinstance(group, str) else None
     if group_problem:
-        problems.add(Marks({(): mark}).problem((), f"group: {group_problem}", "use an absolute group like /team/env"))
-    for app in environment.apps.values():
-        problem = segment_problem(app.name)
+        problems.add(marks.problem((*where, "group"), group_problem, "use an absolute group like /team/env"))
+    apps = data.get("apps")
+    for app in apps if isinstance(apps, dict) else ():
+        problem = segment_problem(app) if isinstance(app, str) else "an app name must be a string"
         if problem:
-            problems.add(Marks({(): app.mark}).problem((), f"app name: {problem}", "rename the app"))
+            problems.add(marks.problem((*where, "apps", app), f"app name: {problem}", "rename the app"))
 
 
 def _group_problem(group: str) -> str | None:

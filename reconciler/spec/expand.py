@@ -97,11 +97,13 @@ def _expand_entry(
         "chart": {"name": chart.meta.name, "version": chart.meta.version},
     }
     rendered = []
-    for document in render_chart(chart, context, problems):
+    for document in render_chart(chart, context, problems, f"{environment.name}/{source.name}"):
         for data, marks in _rendered_apps(document, problems):
             name = _rendered_name(source.name, data, marks, problems)
             if name is not None:
-                rendered.append((name, deep_merge(data, inline), merge_marks(marks, source.marks, inline)))
+                merged_marks = merge_marks(marks, source.marks, inline)
+                merged_marks.table[()] = marks.at(())  # the app itself is where the template wrote it
+                rendered.append((name, deep_merge(data, inline), merged_marks))
     return rendered
 
 

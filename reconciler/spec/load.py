@@ -92,6 +92,7 @@ def validate_document(document: Document, problems: ProblemList) -> EnvironmentD
             )
         )
         return None
+    check_names(document, problems)
     kind = data.get("kind")
     model = DOCUMENT_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -127,8 +128,6 @@ def assemble(
     for document, model in documents:
         for functional in _functional(document, model, complete, charts_dir, problems):
             _add(environments, functional, problems)
-    for environment in environments.values():
-        check_names(environment, problems)
     return environments
 
 

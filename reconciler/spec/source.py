@@ -8,6 +8,7 @@ a merge of an override over its base) can still name `file:line: field.path`.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from reconciler.errors import SpecProblem
 
 PathPart = str | int
+_DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]*)"')
 DataPath = tuple[PathPart, ...]
 
 
@@ -135,7 +137,9 @@ def _yaml_problem(exc: MarkedYAMLError, display: str, first_line: int) -> SpecPr
     line = mark.line + first_line if mark is not None else None
     what = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
     hint = "check indentation, quoting and the ':' after each key"
-    if "duplicate key" in what:
+    duplicate = _DUPLICATE_KEY.search(what)
+    if duplicate:
+        what = f"duplicate key '{duplicate.group(1)}' (the same app, environment field or key twice in one mapping)"
         hint = "each key may appear once in a mapping: merge the two entries or rename one"
     return SpecProblem(display, line, "", f"invalid YAML: {' '.join(what.split())}", hint)
 

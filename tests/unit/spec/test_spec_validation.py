@@ -1,0 +1,351 @@
+"""Every validation rule of the spec layer: each case asserts file, line, field path and message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from spec_tree import HEADER, SVC_CHART, problems_of
+
+from reconciler.errors import SpecProblem
+
+
+def env(body: str, name: str = "integration") -> str:
+    return HEADER + f"name: {name}\n" + body
+
+
+CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | None]]] = [
+    (
+        "bad-yaml",
+        {"specs/a.yaml": env("apps:\n  web: {image: [x\n")},
+        ("specs/a.yaml", 6, "", "invalid YAML", "indentation"),
+    ),
+    (
+        "unknown-key-suggests-closest",
+        {"specs/a.yaml": env("apps:\n  web:\n    imgae: nginx\n")},
+        ("specs/a.yaml", 6, "apps.web.imgae", "unknown key 'imgae'", "did you mean 'image'?"),
+    ),
+    (
+        "unknown-key-deep",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  web:\n    image: x\n    healthChecks:\n      - protocol: HTTP\n        pth: /\n"
+            )
+        },
+        ("specs/a.yaml", 9, "apps.web.healthChecks[0].pth", "unknown key 'pth'", "did you mean 'path'?"),
+    ),
+    (
+        "unknown-top-level-key",
+        {"specs/a.yaml": env("aps: {}\n")},
+        ("specs/a.yaml", 4, "aps", "unknown key 'aps'", "did you mean 'apps'?"),
+    ),
+    (
+        "wrong-type",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    instances: many\n")},
+        ("specs/a.yaml", 7, "apps.web.instances", "valid integer", "whole number"),
+    ),
+    (
+        "wrong-type-mapping",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    env: [A, B]\n")},
+        ("specs/a.yaml", 7, "apps.web.env", "valid dictionary", "mapping"),
+    ),
+    (
+        "invalid-environment-name",
+        {"specs/a.yaml": env("apps: {}\n", name="Integration_1")},
+        ("specs/a.yaml", 3, "name", "not a valid Marathon id segment", "rename"),
+    ),
+    (
+        "invalid-app-name",
+        {"specs/a.yaml": env("apps:\n  -web: {image: x}\n")},
+        ("specs/a.yaml", 5, "apps.-web", "not a valid Marathon id segment", "rename"),
+    ),
+    (
+        "reserved-word",
+        {"specs/a.yaml": env("apps:\n  versions: {image: x}\n")},
+        ("specs/a.yaml", 5, "apps.versions", "reserved word", "rename"),
+    ),
+    (
+        "invalid-group",
+        {"specs/a.yaml": env("group: /Team/int\napps: {}\n")},
+        ("specs/a.yaml", 4, "group", "not a valid Marathon id segment", "absolute group"),
+    ),
+    (
+        "negative-cpus",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    cpus: -0.5\n")},
+        ("specs/a.yaml", 7, "apps.web.cpus", "greater than or equal to 0", "not negative"),
+    ),
+    (
+        "absurd-cpus",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    cpus: 2048\n")},
+        ("specs/a.yaml", 7, "apps.web.cpus", "less than or equal to 1024", "check the unit"),
+    ),
+    (
+        "absurd-mem",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    mem: 2000000\n")},
+        ("specs/a.yaml", 7, "apps.web.mem", "less than or equal to 1048576", "MiB"),
+    ),
+    (
+        "absurd-instances",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    instances: 20000\n")},
+        ("specs/a.yaml", 7, "apps.web.instances", "less than or equal to 10000", None),
+    ),
+    (
+        "duplicate-app",
+        {"specs/a.yaml": env("apps:\n  web: {image: x}\n  web: {image: y}\n")},
+        ("specs/a.yaml", 6, "", "duplicate key 'web'", "each key may appear once"),
+    ),
+    (
+        "duplicate-environment",
+        {"specs/a.yaml": env("apps: {}\n"), "specs/b.yaml": env("apps: {}\n")},
+        ("specs/b.yaml", 3, "name", "environment 'integration' is declared twice", "specs/a.yaml:3"),
+    ),
+    (
+        "dependency-cycle",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  a: {image: a, dependencies: [b]}\n  b: {image: b, dependencies: [c]}\n"
+                "  c: {image: c, dependencies: [a]}\n"
+            )
+        },
+        (
+            "specs/a.yaml",
+            5,
+            "apps.a.dependencies",
+            "dependency cycle in environment 'integration': a -> b -> c -> a",
+            "remove",
+        ),
+    ),
+    (
+        "self-dependency",
+        {"specs/a.yaml": env("apps:\n  a: {image: a, dependencies: [a]}\n")},
+        ("specs/a.yaml", 5, "apps.a.dependencies", "a -> a", None),
+    ),
+    (
+        "unknown-dependency",
+        {"specs/a.yaml": env("apps:\n  api: {image: a}\n  web:\n    image: w\n    dependencies: [apj]\n")},
+        ("specs/a.yaml", 8, "apps.web.dependencies[0]", "dependency on unknown app 'apj'", "did you mean 'api'?"),
+    ),
+    (
+        "functional-base-missing",
+        {
+            "specs/a.yaml": env("apps: {}\n"),
+            "specs/f.yaml": "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integraton\nsets: {func-1: {}}\n",
+        },
+        ("specs/f.yaml", 3, "base", "base environment 'integraton' does not exist", "did you mean 'integration'?"),
+    ),
+    (
+        "environment-base-missing",
+        {"specs/a.yaml": env("base: nowhere\napps: {}\n", name="func-1")},
+        ("specs/a.yaml", 4, "base", "base environment 'nowhere' does not exist", None),
+    ),
+    (
+        "undefined-template-value",
+        {
+            **SVC_CHART,
+            "charts/svc/templates/app.yaml": "cpus: 0.1\n# a comment line\n"
+            'image: "{{ values.image }}:{{ values.version }}"\n',
+            "specs/a.yaml": env("apps:\n  web: {chart: svc}\n"),
+        },
+        ("charts/svc/templates/app.yaml", 3, "integration/web", "undefined template value", "set `version` in"),
+    ),
+    (
+        "template-syntax-error",
+        {
+            **SVC_CHART,
+            "charts/svc/templates/app.yaml": "cpus: 0.1\nimage: {{ values.image \n",
+            "specs/a.yaml": env("apps:\n  web: {chart: svc}\n"),
+        },
+        ("charts/svc/templates/app.yaml", 2, "integration/web", "template syntax error", None),
+    ),
+    (
+        "rendered-template-invalid-field",
+        {
+            **SVC_CHART,
+            "charts/svc/templates/app.yaml": "image: x\ncpus: 0.1\nmemory: 128\n",
+            "specs/a.yaml": env("apps:\n  web: {chart: svc}\n"),
+        },
+        ("charts/svc/templates/app.yaml", 3, "memory", "unknown key 'memory'", "did you mean 'mem'?"),
+    ),
+    (
+        "unknown-chart",
+        {**SVC_CHART, "specs/a.yaml": env("apps:\n  web: {chart: svx}\n")},
+        ("specs/a.yaml", 5, "apps.web.chart", "unknown chart 'svx'", "did you mean 'svc'?"),
+    ),
+    (
+        "chart-name-differs-from-folder",
+        {
+            **SVC_CHART,
+            "charts/svc/Chart.yaml": "name: other\nversion: 1.0.0\n",
+            "specs/a.yaml": env("apps:\n  web: {chart: svc}\n"),
+        },
+        ("charts/svc/Chart.yaml", 1, "name", "differs from its folder", None),
+    ),
+    (
+        "unknown-kind",
+        {"specs/a.yaml": "apiVersion: reconciler/v1\nkind: Enviroment\nname: x\n"},
+        ("specs/a.yaml", 2, "kind", "unknown kind 'Enviroment'", "did you mean 'Environment'?"),
+    ),
+    (
+        "wrong-api-version",
+        {"specs/a.yaml": "apiVersion: reconciler/v2\nkind: Environment\nname: x\n"},
+        ("specs/a.yaml", 1, "apiVersion", "reconciler/v1", None),
+    ),
+    (
+        "missing-api-version",
+        {"specs/a.yaml": "kind: Environment\nname: x\n"},
+        ("specs/a.yaml", 1, "apiVersion", "Field required", "add the field"),
+    ),
+    (
+        "document-not-a-mapping",
+        {"specs/a.yaml": "- just\n- a list\n"},
+        ("specs/a.yaml", 1, "", "must be a mapping", "apiVersion"),
+    ),
+    (
+        "runs-nothing",
+        {"specs/a.yaml": env("apps:\n  web: {cpus: 1}\n")},
+        ("specs/a.yaml", 5, "apps.web", "the app runs nothing", None),
+    ),
+    (
+        "cmd-and-args",
+        {"specs/a.yaml": env("apps:\n  web: {cmd: run, args: [run]}\n")},
+        ("specs/a.yaml", 5, "apps.web", "either `cmd` or `args`", None),
+    ),
+    (
+        "command-check-without-command",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    healthChecks: [{protocol: COMMAND}]\n")},
+        ("specs/a.yaml", 7, "apps.web.healthChecks[0]", "needs `command`", None),
+    ),
+    (
+        "bad-health-protocol",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    healthChecks: [{protocol: MARATHON_HTTP}]\n")},
+        ("specs/a.yaml", 7, "apps.web.healthChecks[0].protocol", "'MESOS_HTTP'", "one of the values"),
+    ),
+    (
+        "reserved-label",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    labels: {reconciler.app: x}\n")},
+        ("specs/a.yaml", 7, "apps.web.labels", "are the reconciler's own", None),
+    ),
+    (
+        "container-port-without-image",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    ports: [{containerPort: 80}]\n")},
+        ("specs/a.yaml", 5, "apps.web", "`containerPort` needs a bridged Docker app", None),
+    ),
+    (
+        "bad-duration",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    heal: {criticalFor: 30 seconds}\n")},
+        ("specs/a.yaml", 7, "apps.web.heal.criticalFor", "'30 seconds' is not a duration", None),
+    ),
+    (
+        "bad-max-unavailable",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    heal: {maxUnavailable: 2.5}\n")},
+        ("specs/a.yaml", 7, "apps.web.heal.maxUnavailable", "a number of instances (1) or a percentage", None),
+    ),
+    (
+        "autoscale-min-above-max",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    autoscale: {min: 5, max: 2, metrics: [{cpu: 70%}]}\n")},
+        ("specs/a.yaml", 7, "apps.web.autoscale", "min (5) is greater than max (2)", None),
+    ),
+    (
+        "autoscale-metric-both",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  web:\n    cmd: run\n    autoscale: {min: 1, max: 2, metrics: [{cpu: 70%, mem: 50%}]}\n"
+            )
+        },
+        ("specs/a.yaml", 7, "apps.web.autoscale.metrics[0]", "exactly one of `cpu` or `mem`", None),
+    ),
+    (
+        "autoscale-unknown-key",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  web:\n    cmd: run\n    autoscale: {min: 1, max: 2, metrics: [{cpu: 70%}], tolerence: 5%}\n"
+            )
+        },
+        ("specs/a.yaml", 7, "apps.web.autoscale.tolerence", "unknown key 'tolerence'", "did you mean 'tolerance'?"),
+    ),
+    (
+        "instances-outside-autoscale",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  web:\n    cmd: run\n    instances: 9\n"
+                "    autoscale: {min: 1, max: 2, metrics: [{mem: 80%}]}\n"
+            )
+        },
+        ("specs/a.yaml", 5, "apps.web", "instances (9) is outside autoscale min..max (1..2)", None),
+    ),
+    (
+        "values-without-chart",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    values: {a: 1}\n")},
+        ("specs/a.yaml", 7, "apps.web.values", "`values` without `chart`", "add `chart: <name>`"),
+    ),
+    (
+        "chart-renders-two-apps-with-one-name",
+        {
+            **SVC_CHART,
+            "charts/svc/templates/app.yaml": "- {image: a}\n- {image: b}\n",
+            "specs/a.yaml": env("apps:\n  web: {chart: svc}\n"),
+        },
+        ("charts/svc/templates/app.yaml", 2, "[1]", "app 'web' is defined twice", "suffix"),
+    ),
+    (
+        "functional-override-invalid",
+        {
+            "specs/a.yaml": env("apps:\n  web: {image: w}\n"),
+            "specs/f.yaml": (
+                "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integration\n"
+                "sets:\n  func-1:\n    apps:\n      web: {cpus: -1}\n"
+            ),
+        },
+        ("specs/f.yaml", 7, "sets.func-1.apps.web.cpus", "greater than or equal to 0", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"), [(files, expected) for _, files, expected in CASES], ids=[c[0] for c in CASES]
+)
+def test_problem_names_file_line_field_and_message(
+    tmp_path: Path, files: dict[str, str], expected: tuple[str, int | None, str, str, str | None]
+) -> None:
+    file, line, field, message, hint = expected
+    problems = problems_of(tmp_path, files)
+    matching = [p for p in problems if message in p.message]
+    assert matching, f"no problem says {message!r}: {[p.render() for p in problems]}"
+    problem = matching[0]
+    assert problem.file.endswith(file), problem.render()
+    assert problem.line == line, problem.render()
+    assert problem.field == field, problem.render()
+    if hint is not None:
+        assert problem.hint is not None and hint in problem.hint, problem.render()
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    files = {
+        "specs/a.yaml": env("apps:\n  web:\n    imgae: x\n    cpus: -1\n  tasks: {image: x}\n"),
+        "specs/b.yaml": "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: nowhere\nsets: {f: {}}\n",
+        "specs/c.yaml": "a: [1\n",
+    }
+    problems = problems_of(tmp_path, files)
+    rendered = "\n".join(p.render() for p in problems)
+    for fragment in (
+        "unknown key 'imgae'",
+        "apps.web.cpus",
+        "reserved word",
+        "'nowhere' does not exist",
+        "invalid YAML",
+    ):
+        assert fragment in rendered
+    assert [p.file for p in problems] == sorted(p.file for p in problems)
+
+
+def test_problem_renders_as_one_greppable_line() -> None:
+    problem = SpecProblem("specs/a.yaml", 7, "apps.web.imgae", "unknown key 'imgae'", "did you mean 'image'?")
+    assert problem.render() == "specs/a.yaml:7: apps.web.imgae: unknown key 'imgae' (hint: did you mean 'image'?)"
+
+
+def test_missing_spec_folder_is_a_problem(tmp_path: Path) -> None:
+    from reconciler.errors import SpecError
+    from reconciler.spec import load_specs
+
+    with pytest.raises(SpecError, match="no such file or folder"):
+        load_specs(tmp_path / "absent")
