@@ -74,7 +74,7 @@ def check_tree(core: MarathonCore, target: dict[str, JsonDict]) -> None:
 async def list_apps(request: web.Request) -> web.Response:
     core = core_of(request)
     embeds = Embeds.parse(request.query.getall("embed", []))
-    ids = [app_id for app_id in sorted(core.state.apps) if selected(core, app_id, request)]
+    ids = [app_id for app_id in core.state.apps if selected(core, app_id, request)]
     body = ",".join(core.views.app_text(app_id, embeds) for app_id in ids)
     return text_json_response(f'{{"apps":[{body}]}}')
 

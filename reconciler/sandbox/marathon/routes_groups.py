@@ -37,7 +37,7 @@ def unknown_group(group_id: str) -> ApiError:
 
 def group_text(core: MarathonCore, group_id: str, embeds: Embeds) -> str:
     group_ids = core.state.group_ids()
-    apps = [core.views.app_text(a, embeds) for a in sorted(core.state.apps) if parent_of(a) == group_id]
+    apps = [core.views.app_text(a, embeds) for a in core.state.apps if parent_of(a) == group_id]
     children = [group_text(core, g, embeds) for g in sorted(group_ids) if g != "/" and parent_of(g) == group_id]
     stored = core.state.groups.get(group_id, {})
     head = {
@@ -164,7 +164,7 @@ async def delete_group(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    for path in ("/v2/groups", "/v2/groups/{tail:.+}"):
+    for path in ("/v2/groups", "/v2/groups/", "/v2/groups/{tail:.+}"):
         app.router.add_get(path, get_group)
         app.router.add_post(path, post_group)
         app.router.add_put(path, put_group)

@@ -1,0 +1,140 @@
+"""The /v2/apps surface of the Marathon sandbox over real HTTP: shapes, versions, errors."""
+
+from __future__ import annotations
+
+import httpx
+
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.sandbox.marathon.fixtures import until
+
+APP = {"id": "/shop/web", "cmd": "serve", "instances": 2, "cpus": 0.1, "mem": 32}
+
+
+async def test_create_answers_201_with_location_defaults_and_deployment(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v2/apps", json=APP)
+    assert response.status_code == 201
+    assert response.headers["Location"].endswith("/v2/apps/shop/web")
+    assert response.headers["X-Marathon-Leader"].startswith("http://127.0.0.1:")
+    app = response.json()
+    assert app["deployments"] == [{"id": response.headers["Marathon-Deployment-Id"]}]
+    assert (app["tasksStaged"], app["tasksRunning"], app["tasksHealthy"], app["tasksUnhealthy"]) == (0, 0, 0, 0)
+    assert app["backoffSeconds"] == 1 and app["backoffFactor"] == 1.15 and app["maxLaunchDelaySeconds"] == 300
+    assert app["upgradeStrategy"] == {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}
+    assert app["killSelection"] == "YOUNGEST_FIRST"
+    assert app["unreachableStrategy"] == {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0}
+    [port_def] = app["portDefinitions"]
+    assert port_def["name"] == "default" and port_def["protocol"] == "tcp" and 10000 <= port_def["port"] < 20000
+    for empty in ("args", "constraints", "env", "fetch", "healthChecks", "dependencies", "secrets", "ports", "uris"):
+        assert empty not in app, empty
+    assert app["version"] == app["versionInfo"]["lastScalingAt"] == app["versionInfo"]["lastConfigChangeAt"]
+
+
+async def test_duplicate_unknown_and_bad_requests_get_marathons_bodies(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/v2/apps", json=APP)).status_code == 201
+    duplicate = await api.post("/v2/apps", json=APP)
+    assert (duplicate.status_code, duplicate.json()) == (409, {"message": "An app with id [/shop/web] already exists."})
+    missing = await api.get("/v2/apps/nope")
+    assert (missing.status_code, missing.json()) == (404, {"message": "App '/nope' does not exist"})
+    route = await api.get("/v2/nothing-here")
+    assert (route.status_code, route.json()) == (500, {"message": "URI not found"})
+    broken = await api.post("/v2/apps", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["message"] == "Invalid JSON"
+    wrong_type = await api.post("/v2/apps", json={"id": "/x", "instances": "two"})
+    assert wrong_type.status_code == 400 and wrong_type.json()["details"][0]["path"] == "/instances"
+    bad_id = await api.post("/v2/apps", json={"id": "/Bad_Id", "cmd": "x"})
+    assert bad_id.status_code == 422 and bad_id.json()["message"] == "Object is not valid"
+    assert bad_id.json()["details"][0]["path"] == "/id"
+    task = await api.delete("/v2/apps/shop/web/tasks/shop_web.instance-0._app.1")
+    assert task.status_code == 404 and task.json() == {"message": "Task 'shop_web.instance-0._app.1' does not exist"}
+    assert (await api.get("/ping")).text == "pong"
+    assert (await api.get("/v2/leader")).json()["leader"].startswith("127.0.0.1:")
+    assert (await api.get("/v2/info")).json()["name"] == "marathon"
+
+
+async def test_scale_moves_last_scaling_only_and_config_change_moves_both(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    created = (await api.post("/v2/apps", json=APP)).json()
+    await marathon_sandbox.wait_idle()
+    scaled = await api.put("/v2/apps/shop/web", json={"instances": 3})
+    assert scaled.status_code == 200 and scaled.headers["Marathon-Deployment-Id"] == scaled.json()["deploymentId"]
+    await marathon_sandbox.wait_idle()
+    app = (await api.get("/v2/apps/shop/web")).json()["app"]
+    assert app["version"] == scaled.json()["version"] == app["versionInfo"]["lastScalingAt"]
+    assert app["versionInfo"]["lastConfigChangeAt"] == created["version"]
+    changed = (await api.put("/v2/apps/shop/web", json={"labels": {"team": "a"}})).json()
+    await marathon_sandbox.wait_idle()
+    app = (await api.get("/v2/apps/shop/web")).json()["app"]
+    assert app["versionInfo"] == {"lastScalingAt": changed["version"], "lastConfigChangeAt": changed["version"]}
+    assert len(app["tasks"]) == 3 and {t["version"] for t in app["tasks"]} == {changed["version"]}
+    versions = (await api.get("/v2/apps/shop/web/versions")).json()["versions"]
+    assert versions == sorted([created["version"], scaled.json()["version"], changed["version"]], reverse=True)
+    old = (await api.get(f"/v2/apps/shop/web/versions/{created['version']}")).json()
+    assert old["instances"] == 2 and "labels" in old and old["labels"] == {}
+
+
+async def test_identical_put_is_an_empty_plan_and_rollback_restores_a_version(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    created = (await api.post("/v2/apps", json=APP)).json()
+    await marathon_sandbox.wait_idle()
+    same = await api.put("/v2/apps/shop/web", json={"cmd": "serve"})
+    assert same.status_code == 200 and (await api.get("/v2/deployments")).json() == []
+    await api.put("/v2/apps/shop/web", json={"cmd": "serve --new"})
+    await marathon_sandbox.wait_idle()
+    mixed = await api.put("/v2/apps/shop/web", json={"version": created["version"], "cmd": "x"})
+    assert mixed.status_code == 422
+    assert await api.put("/v2/apps/shop/web", json={"version": created["version"]})
+    await marathon_sandbox.wait_idle()
+    assert (await api.get("/v2/apps/shop/web")).json()["app"]["cmd"] == "serve"
+
+
+async def test_full_replacement_patch_bulk_put_and_filters(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    bulk = await api.put("/v2/apps", json=[
+        {**APP, "labels": {"tier": "front"}}, {"id": "/shop/db", "cmd": "db", "cpus": 0.1, "mem": 32, "labels": {"tier": "back"}},
+    ])
+    assert bulk.status_code == 200
+    deployments = (await api.get("/v2/deployments")).json()
+    assert [d["id"] for d in deployments] == [bulk.json()["deploymentId"]]
+    assert deployments[0]["affectedApps"] == ["/shop/db", "/shop/web"]
+    await marathon_sandbox.wait_idle()
+    ids = lambda body: sorted(a["id"] for a in body["apps"])  # noqa: E731
+    assert ids((await api.get("/v2/apps", params={"label": "tier==front"})).json()) == ["/shop/web"]
+    assert ids((await api.get("/v2/apps", params={"label": "tier in (front, back)"})).json()) == ["/shop/db", "/shop/web"]
+    assert ids((await api.get("/v2/apps", params={"id": "DB"})).json()) == ["/shop/db"]
+    assert sorted(a["id"] for a in (await api.get("/v2/apps/shop/*")).json()["*"]) == ["/shop/db", "/shop/web"]
+    with_tasks = (await api.get("/v2/apps", params={"embed": "apps.tasks"})).json()["apps"]
+    assert all(len(a["tasks"]) == a["instances"] for a in with_tasks) and all("deployments" in a for a in with_tasks)
+    assert all("tasks" not in a for a in (await api.get("/v2/apps")).json()["apps"])
+    patched = await api.patch("/v2/apps/shop/db", json={"env": {"A": "1"}})
+    assert patched.status_code == 200
+    assert (await api.patch("/v2/apps/shop/none", json={"env": {}})).status_code == 404
+    await marathon_sandbox.wait_idle()
+    replaced = await api.put("/v2/apps/shop/db", params={"partialUpdate": "false"}, json={"cmd": "db2"})
+    assert replaced.status_code == 200
+    await marathon_sandbox.wait_idle()
+    db = (await api.get("/v2/apps/shop/db")).json()["app"]
+    assert db["cmd"] == "db2" and db["cpus"] == 1 and "env" not in db and db["labels"] == {}
+
+
+async def test_put_creates_with_201_and_delete_defaults_to_force(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    created = await api.put("/v2/apps/solo", json={"cmd": "x", "cpus": 0.1, "mem": 16, "instances": 1})
+    assert created.status_code == 201 and set(created.json()) == {"deploymentId", "version"}
+    # The deployment still runs: DELETE (force by default) is never locked out.
+    deleted = await api.delete("/v2/apps/solo")
+    assert deleted.status_code == 200
+    assert (await api.get("/v2/apps/solo")).status_code == 404
+    await until(lambda: not marathon_sandbox.state.all_tasks() and not marathon_sandbox.state.deployments, "app gone")
+    await marathon_sandbox.wait_idle()
+
+
+async def test_restart_moves_config_change_and_replaces_every_task(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    await api.post("/v2/apps", json=APP)
+    await marathon_sandbox.wait_idle()
+    before = {t.id for t in marathon_sandbox.state.all_tasks()}
+    restart = (await api.post("/v2/apps/shop/web/restart")).json()
+    await marathon_sandbox.wait_idle()
+    app = (await api.get("/v2/apps/shop/web")).json()["app"]
+    assert app["versionInfo"]["lastConfigChangeAt"] == restart["version"] == app["version"]
+    after = {t["id"] for t in app["tasks"]}
+    assert len(after) == 2 and not (after & before)
