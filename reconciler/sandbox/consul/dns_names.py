@@ -62,8 +62,9 @@ def parse_lookup(labels: list[str], datacenter: str) -> Lookup | None:
         if srv is not None:
             return Lookup(kind, srv[0], srv[1], dc)
         return Lookup(kind, prefix[-1], ".".join(prefix[:-1]) or None, dc)
-    if kind == LookupKind.QUERY and len(prefix) == 2 and prefix[1] == "_tcp" and prefix[0].startswith("_"):
-        return Lookup(kind, prefix[0][1:], None, dc, (prefix[0][1:],))
+    if kind == LookupKind.QUERY and len(prefix) >= 2 and prefix[-1] == "_tcp" and prefix[0].startswith("_"):
+        name = (prefix[0][1:], *prefix[1:-1])
+        return Lookup(kind, ".".join(name), None, dc, name)
     return Lookup(kind, ".".join(prefix), None, dc, tuple(prefix))
 
 

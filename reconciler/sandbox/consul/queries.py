@@ -113,9 +113,13 @@ class QueryStore:
         clash = [q for q in self.queries.values() if name and q.name == name and q.id != query_id]
         if clash:
             raise ConsulHTTPError(400, f"Name '{name}' aliases an existing query name")
+        ttl = pick(pick(body, "DNS") or {}, "TTL", "") or ""
+        if not isinstance(ttl, str):
+            # DNS.TTL is a Go string field: a number does not decode.
+            raise ConsulHTTPError(400, "Request decode failed: DNS.TTL must be a duration string such as \"10s\"")
         return PreparedQuery(id=query_id, name=name, session=pick(body, "Session", "") or "",
                              token=pick(body, "Token", "") or "", service=_service_block(body),
-                             dns={"TTL": pick(pick(body, "DNS") or {}, "TTL", "") or ""}, template=_template(body))
+                             dns={"TTL": ttl}, template=_template(body))
 
     def create(self, body: dict[str, Any], known_session: bool) -> PreparedQuery:
         query = self._build(body, str(uuid.uuid4()))
