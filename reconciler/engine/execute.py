@@ -85,8 +85,8 @@ async def execute_plan(
             await _put_batch(marathon, writes, done, deployment_ids, deadline, options)
         for i, action in deletes:
             done[i] = await _delete(marathon, action, deployment_ids)
-        for i, action in kills:
-            done[i] = await _kill(marathon, action)
+        if kills:
+            await _kill_tasks(marathon, kills, done)
     timed_out = False
     if options.wait and deployment_ids:
         timed_out = not await wait_for_deployments(marathon, deployment_ids, deadline, options, progress)
@@ -177,13 +177,14 @@ async def _delete(marathon: MarathonPort, action: Action, deployment_ids: list[s
     return replace(action, outcome=Outcome.SUCCEEDED, detail=f"deployment {result.deployment_id}")
 
 
-async def _kill(marathon: MarathonPort, action: Action) -> Action:
-    body = action.body or {}
+async def _kill_tasks(marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]) -> None:
+    """Heals: one `POST /v2/tasks/delete?scale=false` for all of them, so Marathon replaces each task."""
     try:
-        await marathon.delete_app_task(str(body["appId"]), str(body["taskId"]), scale=False)
+        await marathon.post_tasks_delete([a.target for _, a in kills], scale=False)
     except RemoteError as exc:
-        return replace(action, outcome=Outcome.FAILED, detail=str(exc))
-    return replace(action, outcome=Outcome.SUCCEEDED)
+        _mark(kills, done, Outcome.FAILED, str(exc))
+        return
+    _mark(kills, done, Outcome.SUCCEEDED, "killed; Marathon launches a replacement")
 
 
 def _mark(items: Iterable[tuple[int, Action]], done: dict[int, Action], outcome: Outcome, detail: str) -> None:
