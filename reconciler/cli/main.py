@@ -13,7 +13,7 @@ from reconciler.cli.settings import GlobalSettings
 from reconciler.errors import ExitCode, ReconcilerError
 
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("sandbox", "validate", "render", "schema")
+COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run")
 
 app = typer.Typer(
     name="reconciler",
@@ -62,7 +62,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ReconcilerError as exc:
         print_error(str(exc))
         raise SystemExit(exc.exit_code) from None
@@ -76,3 +76,5 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
+    # Without standalone mode, click returns the code of `typer.Exit` instead of raising it.
+    raise SystemExit(code if isinstance(code, int) else ExitCode.OK)
