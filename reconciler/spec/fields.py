@@ -108,7 +108,7 @@ class HealthCheckSpec(SpecModel):
     timeout_seconds: int | None = Field(None, ge=0)
     max_consecutive_failures: int | None = Field(None, ge=0)
     delay_seconds: int | None = Field(None, ge=0)
-    ignore_http1xx: bool | None = None
+    ignore_http1xx: bool | None = Field(None, alias="ignoreHttp1xx")  # to_camel would say ignoreHttp1Xx
     ip_protocol: IpProtocol | None = None
 
     @model_validator(mode="after")
