@@ -117,7 +117,10 @@ async def put_kv(request: web.Request) -> web.Response:
                                    "See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.")
     flags = _uint(request, "flags")
     if acquire is not None:
-        done = acquire in state.sessions.sessions and state.kv.acquire(key, value, flags, acquire)
+        if acquire not in state.sessions.sessions:
+            # Consul's state store refuses the lock outright; the RPC error surfaces as a 500.
+            raise ConsulHTTPError(500, f'rpc error making call: invalid session "{acquire}"')
+        done = state.kv.acquire(key, value, flags, acquire)
     elif release is not None:
         done = state.kv.release(key, value, flags, release)
     elif cas is not None:
