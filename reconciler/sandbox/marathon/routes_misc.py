@@ -11,6 +11,7 @@ from reconciler.sandbox.marathon.routes_apps import commit, core_of
 from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response
 
 KEEPALIVE_S = 15.0
+DISCONNECT_CHECK_S = 0.1
 
 
 async def list_deployments(request: web.Request) -> web.Response:
@@ -84,12 +85,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     remote = request.remote or ""
     bus.publish("event_stream_attached", {"remoteAddress": remote})
     try:
-        while True:
-            try:
-                frame = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                frame = "\r\n"
-            await response.write(frame.encode())
+        await _pump(request, response, subscription.queue)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -98,6 +94,21 @@ async def events(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(Exception):
         await response.write_eof()
     return response
+
+
+async def _pump(request: web.Request, response: web.StreamResponse, queue: asyncio.Queue[str]) -> None:
+    """Forward frames until the client goes away (checked often: aiohttp does not cancel us)."""
+    idle = 0.0
+    while request.transport is not None and not request.transport.is_closing():
+        try:
+            frame = await asyncio.wait_for(queue.get(), DISCONNECT_CHECK_S)
+        except TimeoutError:
+            idle += DISCONNECT_CHECK_S
+            if idle < KEEPALIVE_S:
+                continue
+            frame = "\r\n"
+        idle = 0.0
+        await response.write(frame.encode())
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,0 +1,105 @@
+"""The `/_sandbox/` fault API and the `/v2/events` stream of the Marathon sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.sandbox.marathon.fixtures import until
+
+APP = {"id": "/f", "cmd": "run", "cpus": 0.1, "mem": 16, "instances": 1}
+
+
+async def test_fault_api_kills_tasks_as_failed_or_killed(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    await api.post("/v2/apps", json=APP)
+    await marathon_sandbox.wait_idle()
+    [task] = marathon_sandbox.state.all_tasks()
+    failed = await api.post(f"/_sandbox/tasks/{task.id}/kill", json={"state": "TASK_FAILED"})
+    assert failed.json() == {"taskId": task.id, "state": "TASK_FAILED"}
+    app = (await api.get("/v2/apps/f")).json()["app"]
+    assert app["lastTaskFailure"]["taskId"] == task.id and app["lastTaskFailure"]["state"] == "TASK_FAILED"
+    assert (await api.post("/_sandbox/tasks/nope/kill", json={})).status_code == 404
+    await api.delete("/v2/queue/f/delay")
+    await marathon_sandbox.wait_idle()
+    [replacement] = marathon_sandbox.state.all_tasks()
+    killed = await api.post(f"/_sandbox/tasks/{replacement.id}/kill", json={"state": "TASK_KILLED"})
+    assert killed.status_code == 200
+    await marathon_sandbox.wait_idle()
+    assert len(marathon_sandbox.state.all_tasks()) == 1
+
+
+async def test_unhealthy_task_stops_listening_and_healthy_again_listens(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    await api.post("/v2/apps", json=APP)
+    await marathon_sandbox.wait_idle()
+    [task] = (await api.get("/v2/tasks")).json()["tasks"]
+    address = f"http://{task['host']}:{task['ports'][0]}/health"
+    assert (await api.get(address)).status_code == 200
+    sick = await api.put(f"/_sandbox/tasks/{task['id']}/health", json={"healthy": False})
+    assert sick.json() == {"taskId": task["id"], "healthy": False}
+    try:
+        await api.get(address)
+        raise AssertionError("an unhealthy task still answered")
+    except httpx.ConnectError:
+        pass
+    await api.put(f"/_sandbox/tasks/{task['id']}/health", json={"healthy": True})
+    assert (await api.get(address)).status_code == 200
+
+
+async def test_latency_errors_freeze_state_and_reset(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    settings = await api.put("/_sandbox/faults", json={"latencyMs": 30, "errorEvery": 2, "errorStatus": 502})
+    assert settings.json()["errorEvery"] == 2
+    statuses = [(await api.get("/v2/apps")).status_code for _ in range(4)]
+    assert statuses == [200, 502, 200, 502]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await api.get("/ping")
+    assert loop.time() - began >= 0.03
+    await api.put("/_sandbox/faults", json={"errorEvery": 0, "latencyMs": 0, "freezeDeployments": True})
+    await api.post("/v2/apps", json=APP)
+    state = (await api.get("/_sandbox/state")).json()
+    assert state["deployments"] == 1 and state["faults"]["freezeDeployments"] is True and len(state["agents"]) == 3
+    assert state["agents"][0]["host"] == "127.0.0.2"
+    await api.post("/_sandbox/reset")
+    await marathon_sandbox.wait_idle()
+    assert (await api.get("/_sandbox/faults")).json()["freezeDeployments"] is False
+    added = await api.post("/_sandbox/agents", json={"cpus": 1, "mem": 512})
+    assert added.status_code == 201 and added.json()["host"] == "127.0.0.5"
+    assert (await api.post("/_sandbox/agents/9/lose")).status_code == 404
+
+
+async def read_events(url: str, params: dict[str, Any], stop_after: int, sink: list[dict[str, Any]]) -> None:
+    """Read SSE frames into `sink` until `stop_after` events arrived."""
+    headers = {"Accept": "text/event-stream"}
+    async with httpx.AsyncClient(timeout=10.0) as client, client.stream("GET", url, params=params, headers=headers) as stream:
+        event_name = None
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                event_name = line[len("event: "):]
+            elif line.startswith("data: "):
+                data = json.loads(line[len("data: "):])
+                assert data["eventType"] == event_name and "timestamp" in data
+                sink.append(data)
+                if len(sink) >= stop_after:
+                    return
+
+
+async def test_event_stream_needs_the_accept_header_and_filters_by_type(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    assert (await api.get("/v2/events")).status_code == 405
+    everything: list[dict[str, Any]] = []
+    deployments: list[dict[str, Any]] = []
+    readers = [
+        asyncio.create_task(read_events(f"{marathon_sandbox.url}/v2/events", {}, 6, everything)),
+        asyncio.create_task(read_events(f"{marathon_sandbox.url}/v2/events",
+                                        {"event_type": ["deployment_success", "status_update_event"]}, 3, deployments)),
+    ]
+    await until(lambda: len(marathon_sandbox.state.bus.subscriptions) == 2, "two subscribers")
+    await api.post("/v2/apps", json=APP)
+    await asyncio.wait_for(asyncio.gather(*readers), 10)
+    assert everything[0]["eventType"] == "event_stream_attached" and "remoteAddress" in everything[0]
+    assert [e["eventType"] for e in deployments] == ["status_update_event", "status_update_event", "deployment_success"]
+    assert deployments[-1]["plan"]["steps"][0]["actions"] == [{"action": "StartApplication", "app": "/f"}]
+    await until(lambda: not marathon_sandbox.state.bus.subscriptions, "subscribers detached")
