@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ import requests
 from marathon import MarathonApp, MarathonClient
 from marathon.models.events import MarathonDeploymentSuccess, MarathonStatusUpdateEvent
 
-from tests.sandbox.marathon.test_fidelity import sandbox_config
+from reconciler.sandbox.marathon import MarathonSandbox
 
 DEADLINE_SECONDS = 30.0
 EVENT_TYPES = ["event_stream_attached", "status_update_event", "deployment_success"]
@@ -33,12 +33,8 @@ class BoundedSession(requests.Session):
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[MarathonClient]:
-    config = sandbox_config()
-    from reconciler.sandbox.marathon import MarathonSandbox
-
-    async with MarathonSandbox(config) as sandbox:
-        yield MarathonClient([sandbox.url], timeout=10, sse_session=BoundedSession())
+def client(marathon_sandbox: MarathonSandbox) -> MarathonClient:
+    return MarathonClient([marathon_sandbox.url], timeout=10, sse_session=BoundedSession())
 
 
 async def eventually(probe: Callable[[], Any], what: str) -> Any:
