@@ -49,9 +49,10 @@ def parse_lookup(labels: list[str], datacenter: str) -> Lookup | None:
     """The lookup asked by `labels` (the name without the domain, lower-case), or None if not one."""
     if not labels:
         return None
-    srv = _rfc2782(labels)
-    if srv is not None:
-        return Lookup(LookupKind.SERVICE, srv[0], srv[1])
+    srv = _rfc2782(labels[:2])
+    if srv is not None and (len(labels) == 2 or (len(labels) == 3 and labels[2] not in set(LookupKind))):
+        # `_<service>._<tag>[.<dc>]` with no `.service` label.
+        return Lookup(LookupKind.SERVICE, srv[0], srv[1], labels[2] if len(labels) == 3 else None)
     labels, dc = _strip_datacenter(labels, datacenter)
     if len(labels) < 2 or labels[-1] not in set(LookupKind):
         srv = _rfc2782(labels)
