@@ -27,7 +27,7 @@ def sandbox_process() -> Iterator[subprocess.Popen[str]]:
     yield process
     if process.poll() is None:
         process.kill()
-        process.wait(10)
+    process.communicate(timeout=10)  # reaps the process and closes its pipes
 
 
 def wait_for_url(process: subprocess.Popen[str]) -> str:
