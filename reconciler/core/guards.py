@@ -17,7 +17,7 @@ from reconciler.core.model import Action, ActionKind, Actual, Outcome
 
 @dataclass(frozen=True)
 class PruneGuard:
-    """What the prune guards need to know: spec size, Marathon's managed apps, the limit and force."""
+    """What the prune guards need to know: spec size, managed apps (the limit's base), ratio and force."""
 
     desired_apps: int
     managed_apps: int

@@ -7,8 +7,9 @@ equal. The rules (docs/glossary.md repeats them with their sources in the refere
 - numbers compare as numbers: `1.0` == `1`;
 - absent == null == [] == {} for every collection, at every depth (Marathon 1.5+ omits empties,
   older versions send `[]`, `{}` or `null`);
-- legacy shapes are rewritten to 1.5+: `uris` -> `fetch`, `ports` -> `portDefinitions`,
-  `container.docker.network` -> `networks`, `container.docker.portMappings` -> `container.portMappings`;
+- legacy shapes are rewritten to 1.5+: `uris` -> `fetch`, `ports` -> `portDefinitions` (where the
+  1.5+ field is absent), `container.docker.network` -> `networks`, `container.docker.portMappings`
+  -> `container.portMappings` (these two win over the 1.5+ fields, as on a Marathon write);
 - values Marathon fills in are stripped where they equal its default (`TOP_LEVEL_DEFAULTS`,
   `NESTED_DEFAULTS`), so "unset" and "set to the default" are the same;
 - `port: 0` / `servicePort: 0` mean "assign one": equal to whatever port Marathon assigned;
@@ -149,17 +150,21 @@ def rewrite_legacy_top_level(definition: dict[str, Any]) -> None:
 
 
 def rewrite_legacy_container(definition: dict[str, Any]) -> None:
-    """`container.docker.network/portMappings` (before 1.5) move to `networks`/`container.portMappings`."""
+    """`container.docker.network/portMappings` (before 1.5) move to `networks`/`container.portMappings`.
+
+    Where both spellings are present the legacy one wins: Marathon 1.5+ translates it on every write
+    (so a partial update that sends it replaces the stored `networks`) and never reports it back.
+    """
     container = definition.get("container")
     if not isinstance(container, dict) or not isinstance(container.get("docker"), dict):
         return
     docker = dict(container["docker"])
     container = {**container, "docker": docker}
     network = docker.pop("network", None)
-    if network in DOCKER_NETWORK_MODES and "networks" not in definition:
+    if network in DOCKER_NETWORK_MODES:
         definition["networks"] = [{"mode": DOCKER_NETWORK_MODES[network]}]
     mappings = docker.pop("portMappings", None)
-    if mappings and "portMappings" not in container:
+    if mappings:
         container["portMappings"] = mappings
     definition["container"] = container
 

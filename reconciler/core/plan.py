@@ -256,10 +256,21 @@ def dependencies_of(desired: Desired, actual: Actual) -> dict[str, tuple[str, ..
     return result
 
 
+def managed_after_creates(actual: Actual, writes: Iterable[Action]) -> int:
+    """The prune limit's base: managed apps once this plan's creates exist.
+
+    Counting the creates keeps the limit the same when the plan is made again after it ran, so a
+    delete refused now is refused then too (and one allowed now stays allowed).
+    """
+    creates = sum(1 for action in writes if action.kind == ActionKind.CREATE)
+    return creates + sum(1 for app in actual.apps.values() if app.managed)
+
+
 def build_plan(desired: Desired, actual: Actual, options: PlanOptions = DEFAULT_OPTIONS) -> Plan:
     """Everything needed to make Marathon match `desired`, ordered and guarded. Pure and deterministic."""
-    deletes = prune_actions(desired, actual, options)
-    managed = sum(1 for app in actual.apps.values() if app.managed)
-    guard = PruneGuard(len(desired.apps), managed, options.prune_limit_ratio, options.force)
-    actions = guard_actions([*write_actions(desired, actual, options), *deletes], actual, guard)
+    writes, deletes = write_actions(desired, actual, options), prune_actions(desired, actual, options)
+    guard = PruneGuard(
+        len(desired.apps), managed_after_creates(actual, writes), options.prune_limit_ratio, options.force
+    )
+    actions = guard_actions([*writes, *deletes], actual, guard)
     return Plan(actions=order_actions(actions, dependencies_of(desired, actual)), revision=desired.revision)
