@@ -17,8 +17,9 @@ import typer
 from reconciler.errors import UsageError
 from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
 
-sandbox_app = typer.Typer(name="sandbox", help="Embedded Marathon API on loopback for trying specs locally.",
-                          no_args_is_help=True)
+sandbox_app = typer.Typer(
+    name="sandbox", help="Embedded Marathon API on loopback for trying specs locally.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,8 +38,9 @@ def up(
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
     if not host.startswith("127."):
         raise UsageError(f"--host {host} is not a loopback address", hint="use 127.0.0.1 (or another 127.x address)")
-    config = MarathonSandboxConfig(host=host, port=marathon_port, agents=agents, agent_cpus=agent_cpus,
-                                   agent_mem=agent_mem, runtime=runtime)
+    config = MarathonSandboxConfig(
+        host=host, port=marathon_port, agents=agents, agent_cpus=agent_cpus, agent_mem=agent_mem, runtime=runtime
+    )
     try:
         config.check()
     except ValueError as exc:

@@ -174,10 +174,13 @@ class Deployment:
     original: dict[str, JsonDict | None]
     current_step: int = 0
     step_done: set[str] = field(default_factory=set)
+    affected_apps: list[str] = field(default_factory=list)
+    affected: frozenset[str] = frozenset()
 
-    @property
-    def affected_apps(self) -> list[str]:
-        return sorted({action.app_id for step in self.steps for action in step})
+    def __post_init__(self) -> None:
+        # Computed once: app listings ask every deployment about every app.
+        self.affected = frozenset(action.app_id for step in self.steps for action in step)
+        self.affected_apps = sorted(self.affected)
 
     def steps_json(self) -> list[JsonDict]:
         return [{"actions": [action.to_json() for action in step]} for step in self.steps]

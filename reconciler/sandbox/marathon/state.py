@@ -59,7 +59,7 @@ class SandboxState:
         raise KeyError(f"agent {index} does not exist; agents are {[a.index for a in self.agents]}")
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
-        return [d for d in self.deployments.values() if app_id in d.affected_apps]
+        return [d for d in self.deployments.values() if app_id in d.affected]
 
     def group_ids(self) -> set[str]:
         """Explicit groups plus every group implied by an app id (intermediate groups)."""

@@ -40,7 +40,7 @@ class Writer:
         """Store `target` as the root's apps and start its deployment; returns (deploymentId, version)."""
         steps = self.plan(target, restarts)
         affected = {action.app_id for step in steps for action in step}
-        conflicts = [d for d in self.state.deployments.values() if affected & set(d.affected_apps)]
+        conflicts = [d for d in self.state.deployments.values() if affected & d.affected]
         if conflicts and not force:
             raise AppLocked([d.id for d in conflicts])
         for deployment in conflicts:

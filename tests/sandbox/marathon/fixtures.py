@@ -19,7 +19,11 @@ from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
 def fast_config(**overrides: Any) -> MarathonSandboxConfig:
     """A sandbox config fast enough for tests; any field can be overridden."""
     settings: dict[str, Any] = {
-        "port": 0, "start_delay_ms": 5, "health_delay_ms": 5, "seconds_scale": 0.001, "offer_retry_ms": 5,
+        "port": 0,
+        "start_delay_ms": 5,
+        "health_delay_ms": 5,
+        "seconds_scale": 0.001,
+        "offer_retry_ms": 5,
         "keep_event_history": True,
     }
     settings.update(overrides)

@@ -89,10 +89,16 @@ async def test_identical_put_is_an_empty_plan_and_rollback_restores_a_version(
     assert (await api.get("/v2/apps/shop/web")).json()["app"]["cmd"] == "serve"
 
 
-async def test_full_replacement_patch_bulk_put_and_filters(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
-    bulk = await api.put("/v2/apps", json=[
-        {**APP, "labels": {"tier": "front"}}, {"id": "/shop/db", "cmd": "db", "cpus": 0.1, "mem": 32, "labels": {"tier": "back"}},
-    ])
+async def test_full_replacement_patch_bulk_put_and_filters(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    bulk = await api.put(
+        "/v2/apps",
+        json=[
+            {**APP, "labels": {"tier": "front"}},
+            {"id": "/shop/db", "cmd": "db", "cpus": 0.1, "mem": 32, "labels": {"tier": "back"}},
+        ],
+    )
     assert bulk.status_code == 200
     deployments = (await api.get("/v2/deployments")).json()
     assert [d["id"] for d in deployments] == [bulk.json()["deploymentId"]]
@@ -100,7 +106,10 @@ async def test_full_replacement_patch_bulk_put_and_filters(api: httpx.AsyncClien
     await marathon_sandbox.wait_idle()
     ids = lambda body: sorted(a["id"] for a in body["apps"])  # noqa: E731
     assert ids((await api.get("/v2/apps", params={"label": "tier==front"})).json()) == ["/shop/web"]
-    assert ids((await api.get("/v2/apps", params={"label": "tier in (front, back)"})).json()) == ["/shop/db", "/shop/web"]
+    assert ids((await api.get("/v2/apps", params={"label": "tier in (front, back)"})).json()) == [
+        "/shop/db",
+        "/shop/web",
+    ]
     assert ids((await api.get("/v2/apps", params={"id": "DB"})).json()) == ["/shop/db"]
     assert sorted(a["id"] for a in (await api.get("/v2/apps/shop/*")).json()["*"]) == ["/shop/db", "/shop/web"]
     with_tasks = (await api.get("/v2/apps", params={"embed": "apps.tasks"})).json()["apps"]
@@ -117,7 +126,9 @@ async def test_full_replacement_patch_bulk_put_and_filters(api: httpx.AsyncClien
     assert db["cmd"] == "db2" and db["cpus"] == 1 and "env" not in db and db["labels"] == {}
 
 
-async def test_put_creates_with_201_and_delete_defaults_to_force(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_put_creates_with_201_and_delete_defaults_to_force(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     created = await api.put("/v2/apps/solo", json={"cmd": "x", "cpus": 0.1, "mem": 16, "instances": 1})
     assert created.status_code == 201 and set(created.json()) == {"deploymentId", "version"}
     # The deployment still runs: DELETE (force by default) is never locked out.
@@ -128,7 +139,9 @@ async def test_put_creates_with_201_and_delete_defaults_to_force(api: httpx.Asyn
     await marathon_sandbox.wait_idle()
 
 
-async def test_restart_moves_config_change_and_replaces_every_task(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_restart_moves_config_change_and_replaces_every_task(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     await api.post("/v2/apps", json=APP)
     await marathon_sandbox.wait_idle()
     before = {t.id for t in marathon_sandbox.state.all_tasks()}

@@ -21,7 +21,10 @@ STARTUP_S = 30.0
 @pytest.fixture
 def sandbox_process() -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [*COMMAND, "--marathon-port", "0", "--agents", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*COMMAND, "--marathon-port", "0", "--agents", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     yield process
@@ -56,7 +59,9 @@ def test_port_in_use_is_one_line_and_exit_1() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([*COMMAND, "--marathon-port", str(port)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [*COMMAND, "--marathon-port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "already in use" in lines[0] and "Traceback" not in result.stderr
@@ -64,6 +69,8 @@ def test_port_in_use_is_one_line_and_exit_1() -> None:
 
 @pytest.mark.parametrize("flags", [["--agents", "-1"], ["--runtime", "vm"], ["--host", "10.0.0.1"]])
 def test_bad_flags_are_one_line_and_exit_1(flags: list[str]) -> None:
-    result = subprocess.run([*COMMAND, *flags, "--marathon-port", "0"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*COMMAND, *flags, "--marathon-port", "0"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -12,7 +12,9 @@ def small(app_id: str, **fields: object) -> dict[str, object]:
     return {"id": app_id, "cmd": "run", "cpus": 0.1, "mem": 16, "instances": 1, **fields}
 
 
-async def test_create_is_start_then_scale_with_step_events(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_create_is_start_then_scale_with_step_events(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     marathon_sandbox.freeze_deployments()
     response = await api.post("/v2/apps", json=small("/one"))
     [deployment] = (await api.get("/v2/deployments")).json()
@@ -26,26 +28,42 @@ async def test_create_is_start_then_scale_with_step_events(api: httpx.AsyncClien
     await marathon_sandbox.wait_idle()
     assert (await api.get("/v2/deployments")).json() == []
     kinds = [t for t in event_types(marathon_sandbox) if t.startswith("deployment_")]
-    assert kinds == ["deployment_info", "deployment_step_success", "deployment_info", "deployment_step_success",
-                     "deployment_success"]
+    assert kinds == [
+        "deployment_info",
+        "deployment_step_success",
+        "deployment_info",
+        "deployment_step_success",
+        "deployment_success",
+    ]
     info = events_of(marathon_sandbox, "deployment_info")[1]
     assert info["plan"]["id"] == deployment["id"] and info["plan"]["steps"] == deployment["steps"]
     assert info["currentStep"] == {"actions": [{"action": "ScaleApplication", "app": "/one"}]}
     assert events_of(marathon_sandbox, "deployment_success")[0]["id"] == deployment["id"]
 
 
-async def test_plan_stops_removed_apps_and_orders_by_dependencies(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_plan_stops_removed_apps_and_orders_by_dependencies(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     await api.put("/v2/apps", json=[small("/env/old")])
     await marathon_sandbox.wait_idle()
     marathon_sandbox.freeze_deployments()
-    body = {"id": "/env", "apps": [
-        small("db"), small("api", dependencies=["db"]), small("web", dependencies=["/env/api"]),
-    ]}
+    body = {
+        "id": "/env",
+        "apps": [
+            small("db"),
+            small("api", dependencies=["db"]),
+            small("web", dependencies=["/env/api"]),
+        ],
+    }
     dry = await api.put("/v2/groups/env", params={"dryRun": "true"}, json=body)
     expected = [
         {"actions": [{"action": "StopApplication", "app": "/env/old"}]},
-        {"actions": [{"action": a, "app": f"/env/{n}"} for a, n in
-                     [("StartApplication", "api"), ("StartApplication", "db"), ("StartApplication", "web")]]},
+        {
+            "actions": [
+                {"action": a, "app": f"/env/{n}"}
+                for a, n in [("StartApplication", "api"), ("StartApplication", "db"), ("StartApplication", "web")]
+            ]
+        },
         {"actions": [{"action": "ScaleApplication", "app": "/env/db"}]},
         {"actions": [{"action": "ScaleApplication", "app": "/env/api"}]},
         {"actions": [{"action": "ScaleApplication", "app": "/env/web"}]},
@@ -60,14 +78,16 @@ async def test_plan_stops_removed_apps_and_orders_by_dependencies(api: httpx.Asy
     assert sorted(marathon_sandbox.state.apps) == ["/env/api", "/env/db", "/env/web"]
 
 
-async def test_running_deployment_locks_its_apps_until_forced(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_running_deployment_locks_its_apps_until_forced(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     marathon_sandbox.freeze_deployments()
     first = (await api.post("/v2/apps", json=small("/locked"))).headers["Marathon-Deployment-Id"]
     refused = await api.put("/v2/apps/locked", json={"instances": 2})
     assert refused.status_code == 409
     assert refused.json() == {
         "message": "App is locked by one or more deployments. Override with the option '?force=true'. "
-                   "View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
+        "View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
         "deployments": [{"id": first}],
     }
     other = await api.post("/v2/apps", json=small("/free"))
@@ -82,7 +102,9 @@ async def test_running_deployment_locks_its_apps_until_forced(api: httpx.AsyncCl
     assert len(marathon_sandbox.state.runs["/locked"].tasks) == 2
 
 
-async def test_delete_deployment_rolls_back_or_only_stops_when_forced(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_delete_deployment_rolls_back_or_only_stops_when_forced(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     await api.post("/v2/apps", json=small("/app", instances=1))
     await marathon_sandbox.wait_idle()
     marathon_sandbox.freeze_deployments()

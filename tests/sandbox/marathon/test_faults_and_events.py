@@ -14,7 +14,9 @@ from tests.sandbox.marathon.fixtures import until
 APP = {"id": "/f", "cmd": "run", "cpus": 0.1, "mem": 16, "instances": 1}
 
 
-async def test_fault_api_kills_tasks_as_failed_or_killed(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_fault_api_kills_tasks_as_failed_or_killed(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     await api.post("/v2/apps", json=APP)
     await marathon_sandbox.wait_idle()
     [task] = marathon_sandbox.state.all_tasks()
@@ -32,7 +34,9 @@ async def test_fault_api_kills_tasks_as_failed_or_killed(api: httpx.AsyncClient,
     assert len(marathon_sandbox.state.all_tasks()) == 1
 
 
-async def test_unhealthy_task_stops_listening_and_healthy_again_listens(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_unhealthy_task_stops_listening_and_healthy_again_listens(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     await api.post("/v2/apps", json=APP)
     await marathon_sandbox.wait_idle()
     [task] = (await api.get("/v2/tasks")).json()["tasks"]
@@ -74,27 +78,38 @@ async def test_latency_errors_freeze_state_and_reset(api: httpx.AsyncClient, mar
 async def read_events(url: str, params: dict[str, Any], stop_after: int, sink: list[dict[str, Any]]) -> None:
     """Read SSE frames into `sink` until `stop_after` events arrived."""
     headers = {"Accept": "text/event-stream"}
-    async with httpx.AsyncClient(timeout=10.0) as client, client.stream("GET", url, params=params, headers=headers) as stream:
+    async with (
+        httpx.AsyncClient(timeout=10.0) as client,
+        client.stream("GET", url, params=params, headers=headers) as stream,
+    ):
         event_name = None
         async for line in stream.aiter_lines():
             if line.startswith("event: "):
-                event_name = line[len("event: "):]
+                event_name = line[len("event: ") :]
             elif line.startswith("data: "):
-                data = json.loads(line[len("data: "):])
+                data = json.loads(line[len("data: ") :])
                 assert data["eventType"] == event_name and "timestamp" in data
                 sink.append(data)
                 if len(sink) >= stop_after:
                     return
 
 
-async def test_event_stream_needs_the_accept_header_and_filters_by_type(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_event_stream_needs_the_accept_header_and_filters_by_type(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     assert (await api.get("/v2/events")).status_code == 405
     everything: list[dict[str, Any]] = []
     deployments: list[dict[str, Any]] = []
     readers = [
         asyncio.create_task(read_events(f"{marathon_sandbox.url}/v2/events", {}, 6, everything)),
-        asyncio.create_task(read_events(f"{marathon_sandbox.url}/v2/events",
-                                        {"event_type": ["deployment_success", "status_update_event"]}, 3, deployments)),
+        asyncio.create_task(
+            read_events(
+                f"{marathon_sandbox.url}/v2/events",
+                {"event_type": ["deployment_success", "status_update_event"]},
+                3,
+                deployments,
+            )
+        ),
     ]
     await until(lambda: len(marathon_sandbox.state.bus.subscriptions) == 2, "two subscribers")
     await api.post("/v2/apps", json=APP)

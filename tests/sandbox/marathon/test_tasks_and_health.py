@@ -51,14 +51,22 @@ async def test_unhealthy_task_is_killed_after_max_failures_and_replaced(
     assert replacement.id != task.id
 
 
-async def test_grace_period_ignores_failures_before_first_success(marathon_sandbox: MarathonSandbox, api: httpx.AsyncClient) -> None:
+async def test_grace_period_ignores_failures_before_first_success(
+    marathon_sandbox: MarathonSandbox, api: httpx.AsyncClient
+) -> None:
     marathon_sandbox.core.scheduler.timings = type(marathon_sandbox.core.scheduler.timings)(5, 5, 0.01, 5)
-    await api.post("/v2/apps", json=app("/boot", healthChecks=[{**CHECK, "gracePeriodSeconds": 20, "intervalSeconds": 1}]))
-    task = await until(lambda: marathon_sandbox.state.all_tasks(), "a task")
+    await api.post(
+        "/v2/apps", json=app("/boot", healthChecks=[{**CHECK, "gracePeriodSeconds": 20, "intervalSeconds": 1}])
+    )
+    task = await until(marathon_sandbox.state.all_tasks, "a task")
     await marathon_sandbox.set_task_health(task[0].id, False)
     await until(lambda: task[0].started_at, "running")
     # Grace period is 200 ms here; probes every 10 ms fail but count for nothing inside it.
-    await until(lambda: (task[0].health and task[0].health[0].seen) or task[0].state.value != "TASK_RUNNING", "first counted failure", 5)
+    await until(
+        lambda: (task[0].health and task[0].health[0].seen) or task[0].state.value != "TASK_RUNNING",
+        "first counted failure",
+        5,
+    )
     started = task[0].started_mono or 0.0
     assert marathon_sandbox.state.clock.monotonic() - started >= 0.2
     await until(lambda: events_of(marathon_sandbox, "unhealthy_instance_kill_event"), "kill after grace")
@@ -122,7 +130,9 @@ async def test_scale_down_honours_kill_selection(
     assert survivor.id == by_age[survivor_rank].id
 
 
-async def test_failed_tasks_relaunch_with_growing_backoff(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+async def test_failed_tasks_relaunch_with_growing_backoff(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
     await api.post("/v2/apps", json=app("/crash", backoffSeconds=40, backoffFactor=2, maxLaunchDelaySeconds=100))
     await marathon_sandbox.wait_idle()
     run = marathon_sandbox.state.runs["/crash"]
@@ -135,7 +145,8 @@ async def test_failed_tasks_relaunch_with_growing_backoff(api: httpx.AsyncClient
         assert queue and queue[0]["app"]["id"] == "/crash" and queue[0]["delay"]["overdue"] is False
     assert delays == [40, 80, 100]
     assert (await api.get("/v2/apps", params={"embed": "apps.lastTaskFailure"})).json()["apps"][0]["lastTaskFailure"][
-        "state"] == "TASK_FAILED"
+        "state"
+    ] == "TASK_FAILED"
     reset = await api.delete("/v2/queue/crash/delay")
     assert reset.status_code == 204
     await marathon_sandbox.wait_idle()
