@@ -118,7 +118,7 @@ file_text = st.one_of(
 
 
 @settings(
-    max_examples=int(os.environ.get("SPEC_PROPERTY_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("SPEC_PROPERTY_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
