@@ -5,15 +5,19 @@ from __future__ import annotations
 import importlib
 from typing import Annotated
 
-import click
 import typer
 
+from reconciler.cli.logs import configure_logging
 from reconciler.cli.output import print_error
 from reconciler.cli.settings import GlobalSettings
 from reconciler.errors import ExitCode, ReconcilerError
 
+# Typer 0.29+ ships its own copy of click; take its ClickException from a public class's ancestry
+# instead of importing either a private module or a click that typer no longer uses.
+ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run")
+COMMAND_MODULES = ("validate", "render", "schema", "plan", "apply", "run")
 
 app = typer.Typer(
     name="reconciler",
@@ -43,7 +47,11 @@ def global_options(
     consul_token: Annotated[str | None, typer.Option(envvar="RECONCILER_CONSUL_TOKEN")] = None,
     timeout: Annotated[float, typer.Option(envvar="RECONCILER_TIMEOUT", help="Per-request timeout (s).")] = 10.0,
     insecure: Annotated[bool, typer.Option(help="Skip TLS verification (not recommended).")] = False,
+    log_level: Annotated[str, typer.Option(envvar="RECONCILER_LOG_LEVEL", help="DEBUG, INFO, WARNING, ERROR.")] = (
+        "ERROR"
+    ),
 ) -> None:
+    configure_logging(log_level)
     ctx.obj = GlobalSettings(
         marathon_url=marathon,
         marathon_user=marathon_user,
@@ -73,8 +81,8 @@ def main() -> None:
         raise SystemExit(ExitCode.ERROR) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
+    except ClickException as exc:
+        exc.show()  # type: ignore[attr-defined]
+        raise SystemExit(ExitCode.ERROR) from None  # bad usage is an error (1); 2 means changes pending
     # Without standalone mode, click returns the code of `typer.Exit` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else ExitCode.OK)

@@ -51,10 +51,11 @@ def run_command(
     sandbox: Annotated[bool, typer.Option(help="Start the embedded sandbox on loopback and run against it.")] = False,
     resync: Annotated[float, typer.Option(help="Seconds between periodic resyncs.", min=0.5)] = 30.0,
     cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.", min=1)] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run reconcile cycles continuously (periodic resync, sooner on Marathon events)."""
-    configure_logging(log_level)
+    source = ctx.parent.get_parameter_source("log_level") if ctx.parent else None
+    if source is None or source.name == "DEFAULT":  # a controller logs its cycles unless told otherwise
+        configure_logging("INFO")
     desired_from_folder(specs, env=env)  # refuse to start on invalid specs: exit 3 with every problem
     options = ControllerOptions(resync_seconds=resync, max_cycles=cycles)
     code = asyncio.run(_run(ctx.obj, specs, env, PlanOptions(prune=prune, env=env), options, sandbox=sandbox))

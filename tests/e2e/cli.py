@@ -1,0 +1,46 @@
+"""Runs the real `reconciler` CLI in a subprocess while the sandbox serves on the test's loop (e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+async def run_cli(*args: str, marathon: str, timeout: float = 90.0, cwd: Path | None = None) -> CliResult:
+    """`python -m reconciler --marathon URL ARGS...` without blocking the event loop."""
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reconciler", "--marathon", marathon, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd or PROJECT, env=env,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    return CliResult(process.returncode or 0, stdout.decode(), stderr.decode())
+
+
+def copy_example_tree(destination: Path) -> Path:
+    """A private copy of specs/ and charts/ that a test may edit; returns the specs folder."""
+    shutil.copytree(PROJECT / "specs", destination / "specs")
+    shutil.copytree(PROJECT / "charts", destination / "charts")
+    return destination / "specs"

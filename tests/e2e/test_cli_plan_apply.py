@@ -1,0 +1,177 @@
+"""plan and apply end to end: the real CLI against the Marathon sandbox over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.e2e.cli import copy_example_tree, run_cli
+from tests.sandbox.marathon.fixtures import fast_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[MarathonSandbox]:
+    async with MarathonSandbox(fast_config(keep_event_history=False)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    return copy_example_tree(tmp_path)
+
+
+async def marathon_apps(url: str) -> dict[str, dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get("/v2/apps", params={"embed": "apps.tasks"})
+    response.raise_for_status()
+    return {app["id"]: app for app in response.json()["apps"]}
+
+
+async def test_plan_apply_converges_and_second_apply_sends_no_write(
+    sandbox: MarathonSandbox, specs: Path
+) -> None:
+    planned = await run_cli("plan", str(specs), marathon=sandbox.url)
+    assert planned.code == 2, planned.output
+    assert "+ /integration/redis" in planned.stdout and "Plan: 13 to create." in planned.stdout
+
+    applied = await run_cli("apply", str(specs), "--timeout", "60", marathon=sandbox.url)
+    assert applied.code == 0, applied.output
+    assert "Converged" in applied.stdout
+
+    apps = await marathon_apps(sandbox.url)
+    assert len(apps) == 13
+    for app_id, app in apps.items():
+        running = [t for t in app.get("tasks", []) if t.get("state") == "TASK_RUNNING"]
+        assert len(running) == app["instances"], app_id
+        assert app["labels"]["reconciler.managed-by"] == "marathon-reconciler"
+    versions = {app_id: app["version"] for app_id, app in apps.items()}
+
+    seen_before = sandbox.faults.requests_seen
+    again = await run_cli("apply", str(specs), marathon=sandbox.url)
+    assert again.code == 0, again.output
+    assert "no changes" in again.stdout
+    assert {app_id: app["version"] for app_id, app in (await marathon_apps(sandbox.url)).items()} == versions
+    # Observe is exactly two GETs, plus the marathon_apps read above: anything more would be a write.
+    assert sandbox.faults.requests_seen - seen_before == 3
+
+    planned_again = await run_cli("plan", str(specs), "-o", "json", marathon=sandbox.url)
+    assert planned_again.code == 0, planned_again.output
+    assert json.loads(planned_again.stdout)["changes_pending"] is False
+
+
+async def test_drift_is_detected_field_by_field_and_reverted(sandbox: MarathonSandbox, specs: Path) -> None:
+    assert (await run_cli("apply", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        env = (await client.get("/v2/apps/integration/user-api")).json()["app"]["env"]
+        drifted = {"cpus": 0.9, "env": env | {"REDIS_HOST": "redis.elsewhere"}}
+        response = await client.put("/v2/apps/integration/user-api", json=drifted)
+        assert response.status_code == 200, response.text
+    await sandbox.wait_idle(timeout=20)
+
+    planned = await run_cli("plan", str(specs), "--env", "integration", "-o", "json", marathon=sandbox.url)
+    assert planned.code == 2, planned.output
+    (action,) = json.loads(planned.stdout)["actions"]
+    assert action["kind"] == "update" and action["target"] == "/integration/user-api"
+    assert "drift" in action["reason"]
+    assert {change["path"] for change in action["changes"]} == {"/cpus", "/env/REDIS_HOST"}
+
+    assert (await run_cli("apply", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
+    user_api = (await marathon_apps(sandbox.url))["/integration/user-api"]
+    assert user_api["cpus"] != 0.9 and user_api["env"]["REDIS_HOST"] == "redis"
+    assert (await run_cli("plan", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
+
+
+async def test_unmanaged_app_is_never_touched(sandbox: MarathonSandbox, specs: Path) -> None:
+    unmanaged = {"id": "/integration/legacy-batch", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32, "instances": 1}
+    clash = {"id": "/integration/nginx", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32, "instances": 1}
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        for body in (unmanaged, clash):
+            assert (await client.post("/v2/apps", json=body)).status_code == 201
+    await sandbox.wait_idle(timeout=20)
+    before = await marathon_apps(sandbox.url)
+
+    applied = await run_cli("apply", str(specs), "--prune", "--force", "-o", "json", marathon=sandbox.url)
+    assert applied.code == 0, applied.output
+    kinds = {a["target"]: a["kind"] for a in json.loads(applied.stdout)["actions"]}
+    assert kinds["/integration/nginx"] == "warn"
+    assert "/integration/legacy-batch" not in kinds
+
+    after = await marathon_apps(sandbox.url)
+    for app_id in ("/integration/legacy-batch", "/integration/nginx"):
+        assert after[app_id]["version"] == before[app_id]["version"]
+        assert after[app_id]["cmd"] == "sleep 1000"
+
+
+async def test_prune_guard_refuses_then_force_deletes(sandbox: MarathonSandbox, specs: Path) -> None:
+    assert (await run_cli("apply", str(specs), marathon=sandbox.url)).code == 0
+    (specs / "functional.yaml").unlink()  # five managed apps leave the specs: over the 10% limit
+
+    refused = await run_cli("apply", str(specs), "--prune", marathon=sandbox.url)
+    assert refused.code == 4, refused.output
+    assert "refused" in refused.output and "--force" in refused.output
+    assert len(await marathon_apps(sandbox.url)) == 13
+
+    without_prune = await run_cli("apply", str(specs), marathon=sandbox.url)
+    assert without_prune.code == 0 and len(await marathon_apps(sandbox.url)) == 13
+
+    forced = await run_cli("apply", str(specs), "--prune", "--force", marathon=sandbox.url)
+    assert forced.code == 0, forced.output
+    remaining = await marathon_apps(sandbox.url)
+    assert sorted(remaining) == sorted(a for a in remaining if a.startswith("/integration/"))
+    assert len(remaining) == 8
+
+
+async def test_prune_refuses_from_an_empty_or_invalid_tree(sandbox: MarathonSandbox, specs: Path) -> None:
+    assert (await run_cli("apply", str(specs), marathon=sandbox.url)).code == 0
+    empty = specs.parent / "empty"
+    empty.mkdir()
+    from_empty = await run_cli("apply", str(empty), "--prune", "--force", marathon=sandbox.url)
+    assert from_empty.code in (3, 4), from_empty.output
+    (specs / "integration.yaml").write_text("apiVersion: reconciler/v1\nkind: Environment\nname: [broken\n")
+    from_invalid = await run_cli("apply", str(specs), "--prune", "--force", marathon=sandbox.url)
+    assert from_invalid.code == 3, from_invalid.output
+    assert "integration.yaml:4: invalid YAML" in from_invalid.output
+    assert len(await marathon_apps(sandbox.url)) == 13
+
+
+def bump_tag(specs: Path, old: str, new: str) -> None:
+    path = specs / "integration.yaml"
+    path.write_text(path.read_text().replace(old, new))
+
+
+async def test_locked_app_waits_then_fails_unless_forced(sandbox: MarathonSandbox, specs: Path) -> None:
+    assert (await run_cli("apply", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
+    sandbox.freeze_deployments(True)
+    bump_tag(specs, 'tag: "1.4.2"', 'tag: "1.4.3"')  # user-api: its deployment now never finishes
+    started = await run_cli("apply", str(specs), "--env", "integration", "--no-wait", marathon=sandbox.url)
+    assert started.code == 0, started.output
+
+    bump_tag(specs, 'tag: "1.4.3"', 'tag: "1.4.4"')
+    bump_tag(specs, 'tag: "3.1.0"', 'tag: "3.1.1"')  # payment-api is not locked: it goes out at once
+    blocked = await run_cli(
+        "apply", str(specs), "--env", "integration", "--timeout", "1", "-o", "json", marathon=sandbox.url
+    )
+    assert blocked.code == 1, blocked.output
+    outcomes = {a["target"]: a for a in json.loads(blocked.stdout)["actions"]}
+    assert outcomes["/integration/user-api"]["outcome"] == "failed"
+    assert "locked by running deployment" in outcomes["/integration/user-api"]["detail"]
+    assert outcomes["/integration/payment-api"]["outcome"] == "succeeded"
+
+    path = specs / "integration.yaml"
+    path.write_text(path.read_text().replace("    dependencies: [mysql, redis]\n",
+                                             "    dependencies: [mysql, redis]\n    force: true\n", 1))
+    forced = await run_cli("apply", str(specs), "--env", "integration", "--no-wait", "-o", "json",
+                           marathon=sandbox.url)
+    assert forced.code == 0, forced.output
+    user_api = {a["target"]: a for a in json.loads(forced.stdout)["actions"]}["/integration/user-api"]
+    assert user_api["outcome"] == "succeeded" and "forced" in user_api["detail"]
+    apps = await marathon_apps(sandbox.url)
+    assert apps["/integration/user-api"]["container"]["docker"]["image"].endswith(":1.4.4")
