@@ -7,6 +7,6 @@ listeners. docs/sandbox-consul.md lists what is emulated and where it differs fr
 
 from reconciler.sandbox.consul.catalog import CheckStatus
 from reconciler.sandbox.consul.faults import HttpFaults
-from reconciler.sandbox.consul.server import ConsulSandbox, ConsulSandboxConfig
+from reconciler.sandbox.consul.server import ConsulSandbox, ConsulSandboxConfig, agent_nodes
 
-__all__ = ["CheckStatus", "ConsulSandbox", "ConsulSandboxConfig", "HttpFaults"]
+__all__ = ["CheckStatus", "ConsulSandbox", "ConsulSandboxConfig", "HttpFaults", "agent_nodes"]

@@ -89,7 +89,7 @@ async def get_service(request: web.Request) -> web.Response:
                    if _has_tags(i.service.tags, tags)]
         return state.catalog.service_index(name), entries
 
-    index, entries = await block(request, state.raft, read)
+    index, entries = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
     return json_response(apply_filter(entries, request.query.get("filter")), request, index)
 
 
@@ -157,7 +157,7 @@ async def get_health_service(request: web.Request) -> web.Response:
                      and (not passing or i.status == CheckStatus.PASSING)]
         return state.catalog.service_index(name), [_health_entry(state, i) for i in instances]
 
-    index, entries = await block(request, state.raft, read)
+    index, entries = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
     return json_response(apply_filter(entries, request.query.get("filter")), request, index)
 
 
@@ -170,7 +170,7 @@ async def get_health_checks(request: web.Request) -> web.Response:
                   if c.service_id == i.service.id]
         return state.catalog.service_index(name), checks
 
-    index, checks = await block(request, state.raft, read)
+    index, checks = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
     return json_response(apply_filter(checks, request.query.get("filter")), request, index)
 
 

@@ -221,9 +221,14 @@ class Catalog:
 
     def instances(self, name: str) -> list[Instance]:
         """Every instance of service `name`, in a stable order, with node checks then service checks."""
-        found = [s for s in self.services.values() if s.name == name]
-        found.sort(key=lambda s: (s.node, s.id))
-        return [Instance(self.nodes[s.node], s, self.node_checks(s.node) + self.service_checks(s.node, s.id))
+        found = sorted((s for s in self.services.values() if s.name == name), key=lambda s: (s.node, s.id))
+        wanted = {s.node for s in found}
+        # One pass over the checks, not one per instance: reads of large catalogs stay linear.
+        by_owner: dict[tuple[str, str], list[Check]] = {}
+        for check in self.checks.values():
+            if check.node in wanted:
+                by_owner.setdefault((check.node, check.service_id), []).append(check)
+        return [Instance(self.nodes[s.node], s, by_owner.get((s.node, ""), []) + by_owner.get((s.node, s.id), []))
                 for s in found if s.node in self.nodes]
 
     def service_names(self) -> dict[str, list[str]]:

@@ -111,18 +111,21 @@ class Blocking:
         return cls(index=max(index, 0), wait=min(max(wait, 0.0), MAX_WAIT))
 
 
-async def block(request: web.Request, raft: RaftIndex, read: Callable[[], tuple[int, T]]) -> tuple[int, T]:
-    """Run `read` until its index passes the request's `?index` or `?wait` elapses (then answer anyway)."""
+async def block(request: web.Request, raft: RaftIndex, read: Callable[[], tuple[int, T]],
+                index_of: Callable[[], int] | None = None) -> tuple[int, T]:
+    """Wait until the read's index passes the request's `?index` or `?wait` elapses, then read.
+
+    `index_of` is a cheap way to learn the index alone: with hundreds of watchers, every write wakes
+    them all, and each should only look at a number before going back to sleep.
+    """
     blocking = Blocking.from_request(request)
-    index, result = read()
-    if blocking.index <= 0:
-        return index, result
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + blocking.wait
-    while index <= blocking.index and (left := deadline - loop.time()) > 0:
-        await raft.wait_change(left)
-        index, result = read()
-    return index, result
+    peek = index_of or (lambda: read()[0])
+    if blocking.index > 0:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + blocking.wait
+        while peek() <= blocking.index and (left := deadline - loop.time()) > 0:
+            await raft.wait_change(left)
+    return read()
 
 
 @web.middleware

@@ -39,6 +39,14 @@ class ConsulSandboxConfig:
     faults: HttpFaults = field(default_factory=HttpFaults)
 
 
+def agent_nodes(count: int) -> tuple[tuple[str, str], ...]:
+    """Client agents `agent-1`.. on 127.0.0.2.. (the Marathon sandbox's agent addresses).
+
+    So the Consul agent of a task's host is `http://<task host>:<consul port>`, as marathon-consul expects.
+    """
+    return tuple((f"agent-{n}", f"127.0.0.{n + 1}") for n in range(1, count + 1))
+
+
 def build_app(state: ConsulState, node: str, faults: HttpFaults) -> web.Application:
     app = web.Application(middlewares=[consul_middleware])
     app[STATE_KEY] = state

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from reconciler.sandbox.consul import ConsulSandbox
+from reconciler.sandbox.consul import ConsulSandbox, agent_nodes
+from tests.sandbox.consul.fixtures import SandboxFactory
 
 
 async def register(http: httpx.AsyncClient, base: str, body: dict[str, object], **params: str) -> httpx.Response:
@@ -159,3 +160,16 @@ async def test_self_members_and_wire_conventions(consul_sandbox: ConsulSandbox, 
     assert bad_body.status_code == 400 and bad_body.text.startswith("Request decode failed")
     assert (await http.put(f"{consul_sandbox.url}/v1/agent/service/register", json={"Port": 1})).text == (
         "Missing service name")
+
+
+async def test_agents_of_every_marathon_host_share_one_port(consul_sandbox_factory: SandboxFactory,
+                                                            http: httpx.AsyncClient) -> None:
+    sandbox = await consul_sandbox_factory(nodes=agent_nodes(3))
+    assert [sandbox.agent_url(f"agent-{n}") for n in (1, 2, 3)] == [
+        f"http://127.0.0.{n}:{sandbox.port}" for n in (2, 3, 4)]
+    for n in (1, 2, 3):
+        body = {"Name": "api", "ID": f"api-{n}", "Check": {"TTL": "60s", "Status": "passing"}}
+        await register(http, f"http://127.0.0.{n + 1}:{sandbox.port}", body)
+    entries = (await http.get(f"{sandbox.url}/v1/health/service/api")).json()
+    assert sorted((e["Node"]["Node"], e["Node"]["Address"]) for e in entries) == [
+        ("agent-1", "127.0.0.2"), ("agent-2", "127.0.0.3"), ("agent-3", "127.0.0.4")]
