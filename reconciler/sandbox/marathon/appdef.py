@@ -90,6 +90,8 @@ def normalise(body: JsonDict, app_id: str) -> JsonDict:
     _normalise_fetch(defn)
     defn.setdefault("networks", [{"mode": "host"}])
     defn["healthChecks"] = [_normalise_health_check(hc) for hc in defn.get("healthChecks") or []]
+    parent = app_id.rsplit("/", 1)[0] or "/"
+    defn["dependencies"] = [resolve_id(str(dep), parent) for dep in defn.get("dependencies") or []]
     if "upgradeStrategy" in body and isinstance(body["upgradeStrategy"], dict):
         defn["upgradeStrategy"] = {**APP_DEFAULTS["upgradeStrategy"], **body["upgradeStrategy"]}
     if "unreachableStrategy" in body and isinstance(body["unreachableStrategy"], dict):

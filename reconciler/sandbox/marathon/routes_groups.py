@@ -82,9 +82,7 @@ def apply_group(core: MarathonCore, target: dict[str, JsonDict], group_id: str, 
                     details=[{"path": f"/apps({index})/id", "errors": [f"Identifier is not child of '{group_id}'"]}],
                 )
             validate_app({**app, "id": app_id})
-            target[app_id] = normalise(
-                {**app, "dependencies": [resolve_id(d, group_id) for d in app.get("dependencies") or []]}, app_id
-            )
+            target[app_id] = normalise(app, app_id)
     if isinstance(body.get("groups"), list):
         listed = {resolve_id(str(g.get("id", "")), group_id) for g in body["groups"] if isinstance(g, dict)}
         prefix = group_id.rstrip("/") + "/"
