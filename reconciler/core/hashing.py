@@ -27,9 +27,12 @@ def canonical_number(value: Any) -> Any:
 
 def canonical_value(value: Any) -> Any:
     """A deep copy with integral floats turned into ints (bools untouched: they are not numbers here)."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the common leaves, checked cheaply
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {str(key): canonical_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [canonical_value(item) for item in value]
     return canonical_number(value)
 

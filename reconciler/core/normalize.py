@@ -111,19 +111,24 @@ RESET_VALUES: Mapping[str, Any] = {
 # Marathon 0.x/1.4 `container.docker.network` and the 1.5+ `networks` mode it became.
 DOCKER_NETWORK_MODES: Mapping[str, str] = {"HOST": "host", "BRIDGE": "container/bridge", "USER": "container"}
 
+NESTED_DEFAULT_FIELDS = ("healthChecks", "portDefinitions", "fetch", "upgradeStrategy", "container")
 SET_LIKE_FIELDS = ("constraints", "dependencies", "acceptedResourceRoles", "healthChecks")
 
 
 def is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, list | dict) and not value)
+    return value is None or ((type(value) is list or type(value) is dict) and not value)
 
 
 def drop_empty(value: Any) -> Any:
     """Remove null/empty members of every object, at every depth (list elements stay in place)."""
-    if isinstance(value, dict):
-        kept = {key: drop_empty(item) for key, item in value.items()}
-        return {key: item for key, item in kept.items() if not is_empty(item)}
-    if isinstance(value, list):
+    if type(value) is dict:
+        kept = {}
+        for key, item in value.items():
+            item = drop_empty(item)  # noqa: PLW2901 -- the cleaned value replaces the raw one
+            if not is_empty(item):
+                kept[key] = item
+        return kept
+    if type(value) is list:
         return [drop_empty(item) for item in value]
     return value
 
@@ -234,7 +239,11 @@ def normalize_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     rewrite_legacy_top_level(result)
     rewrite_legacy_container(result)
     strip_nested_defaults(result)
-    result = drop_empty(result)
+    for key in NESTED_DEFAULT_FIELDS:  # stripping defaults may have emptied these
+        if key in result:
+            result[key] = drop_empty(result[key])
+            if is_empty(result[key]):
+                del result[key]
     strip_top_level_defaults(result)
     sort_set_like(result)
     return result
