@@ -125,8 +125,9 @@ def assemble(
                 problems,
             )
     environments = dict(complete)
+    functional_names = _functional_names(documents)
     for document, model in documents:
-        for functional in _functional(document, model, complete, charts_dir, problems):
+        for functional in _functional(document, model, complete, functional_names, charts_dir, problems):
             _add(environments, functional, problems)
     return environments
 
@@ -135,6 +136,7 @@ def _functional(
     document: Document,
     model: EnvironmentDoc | FunctionalSetDoc,
     complete: dict[str, EnvironmentSource],
+    functional: set[str],
     charts_dir: Path,
     problems: ProblemList,
 ) -> list[EnvironmentSource]:
@@ -143,17 +145,35 @@ def _functional(
             return []
         sets: dict[str, Any] = {model.name: model}
         prefix: tuple[str, ...] = ()
-        base_path: tuple[str, ...] = ("base",)
     else:
-        sets = {name: entry for name, entry in model.sets.items()}
-        prefix, base_path = ("sets",), ("base",)
+        sets = dict(model.sets)
+        prefix = ("sets",)
     base = complete.get(model.base or "")
     if base is None:
-        hint = closest_hint(model.base or "", list(complete)) if complete else "declare the base environment first"
-        problems.add(document.marks.problem(base_path, f"base environment '{model.base}' does not exist", hint))
+        problems.add(_missing_base(document, model.base or "", complete, functional))
         return []
     charts = _charts(document, model.charts, base.charts_dir)
     return [build_functional(document, prefix, name, entry, base, charts, problems) for name, entry in sets.items()]
+
+
+def _missing_base(
+    document: Document, base: str, complete: dict[str, EnvironmentSource], functional: set[str]
+) -> SpecProblem:
+    if base in functional:
+        message = f"base environment '{base}' is itself a functional environment"
+        return document.marks.problem(("base",), message, "a base must be a complete environment, e.g. integration")
+    hint = closest_hint(base, list(complete)) if complete else "declare the base environment (kind: Environment)"
+    return document.marks.problem(("base",), f"base environment '{base}' does not exist", hint)
+
+
+def _functional_names(documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]]) -> set[str]:
+    names: set[str] = set()
+    for _, model in documents:
+        if isinstance(model, FunctionalSetDoc):
+            names |= set(model.sets)
+        elif model.base is not None:
+            names.add(model.name)
+    return names
 
 
 def _add(environments: dict[str, EnvironmentSource], environment: EnvironmentSource, problems: ProblemList) -> None:

@@ -134,6 +134,15 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
         ("specs/f.yaml", 3, "base", "base environment 'integraton' does not exist", "did you mean 'integration'?"),
     ),
     (
+        "functional-base-is-functional",
+        {
+            "specs/a.yaml": env("apps: {}\n"),
+            "specs/f.yaml": "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integration\nsets: {func-1: {}}\n",
+            "specs/g.yaml": "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: func-1\nsets: {func-2: {}}\n",
+        },
+        ("specs/g.yaml", 3, "base", "base environment 'func-1' is itself a functional environment", "complete"),
+    ),
+    (
         "environment-base-missing",
         {"specs/a.yaml": env("base: nowhere\napps: {}\n", name="func-1")},
         ("specs/a.yaml", 4, "base", "base environment 'nowhere' does not exist", None),
