@@ -270,3 +270,12 @@ def test_incomplete_observation_refuses_deletes_and_scale_downs() -> None:
     assert plan.empty
     assert {a.target for a in plan.refused} == {"/int/web", "/int/db"}
     assert all("incomplete observation (consul: connection refused)" in a.reason for a in plan.refused)
+
+
+def test_prune_limit_counts_the_apps_this_plan_creates() -> None:
+    """10 managed + 10 created = 20: two deletes fit the 10% limit, and still do when planned again."""
+    actual = applied(desired_of(*[desired_app(f"old{i}") for i in range(10)]))
+    desired = desired_of(*[desired_app(f"old{i}") for i in range(8)], *[desired_app(f"new{i}") for i in range(10)])
+    plan = build_plan(desired, actual, PlanOptions(prune=True))
+    assert [a.target for a in plan.pending if a.kind == ActionKind.DELETE] == ["/int/old9", "/int/old8"]
+    assert not plan.refused
