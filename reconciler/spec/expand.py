@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from reconciler.core.naming import segment_problem
 from reconciler.errors import ProblemList
-from reconciler.spec.charts import ChartShelf, render_chart
+from reconciler.spec.charts import Chart, ChartShelf, render_chart
 from reconciler.spec.documents import AppEntry, ConcreteApp
 from reconciler.spec.overlay import deep_merge, merge_marks
 from reconciler.spec.problems import validation_problems
@@ -77,20 +77,26 @@ def _expand_entry(
     inline = {key: value for key, value in source.data.items() if key not in ENTRY_ONLY_KEYS}
     if entry.chart is None:
         if entry.values is not None:
-            problems.add(
-                source.marks.problem(
-                    ("values",),
-                    "`values` without `chart`",
-                    "values feed a chart: add `chart: <name>` or remove `values`",
-                )
-            )
+            hint = "values feed a chart: add `chart: <name>` or remove `values`"
+            problems.add(source.marks.problem(("values",), "`values` without `chart`", hint))
         return [(source.name, inline, source.marks)]
     chart = shelf.get(environment.charts_dir, entry.chart, Marks({(): source.marks.at(("chart",))}))
     if chart is None:
         return []
-    values = deep_merge(deep_merge(chart.defaults, environment.values), entry.values or {})
+    return _render_entry(source, environment, chart, entry.values or {}, inline, problems)
+
+
+def _render_entry(
+    source: AppSource,
+    environment: EnvironmentSource,
+    chart: Chart,
+    values: dict[str, Any],
+    inline: dict[str, Any],
+    problems: ProblemList,
+) -> list[tuple[str, dict[str, Any], Marks]]:
+    """The apps `chart` renders for this entry, each with the entry's inline fields laid over it."""
     context = {
-        "values": values,
+        "values": deep_merge(deep_merge(chart.defaults, environment.values), values),
         "app": source.name,
         "env": environment.name,
         "environment": {"name": environment.name, "group": environment.group, "base": environment.base},
