@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spec_tree import HEADER, SVC_CHART, render, write_tree
 
 from reconciler.core.model import MetricTarget
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, HASH_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL
 from reconciler.spec import load_specs, render_desired
+from tests.unit.spec.spec_tree import HEADER, SVC_CHART, render, write_tree
 
 LAYERED_CHART = {
     "charts/layers/Chart.yaml": "name: layers\nversion: 0.1.0\n",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spec_tree import HEADER, SVC_CHART, problems_of
 
 from reconciler.errors import SpecProblem
+from tests.unit.spec.spec_tree import HEADER, SVC_CHART, problems_of
 
 
 def env(body: str, name: str = "integration") -> str:
