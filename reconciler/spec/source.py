@@ -20,6 +20,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from reconciler.errors import SpecProblem
 
 PathPart = str | int
+# Aliases let a few lines of YAML expand into billions of nodes; no real spec document comes close.
+MAX_NODES = 100_000
 _DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]*)"')
 DataPath = tuple[PathPart, ...]
 
@@ -127,9 +129,19 @@ def parse_documents(text: str, display: str, problems: list[SpecProblem], first_
         start = _node_line(node, first_line) or first_line
         root = Mark(display, start, "")
         marks = Marks({(): root})
-        data = _plain(node, (), root, marks, first_line)
+        try:
+            data = _plain(node, (), root, marks, first_line)
+        except _TooLarge:
+            message = f"the document expands to more than {MAX_NODES} nodes"
+            hint = "split the document, or use fewer nested aliases (*name)"
+            problems.append(SpecProblem(display, start, "", message, hint))
+            continue
         documents.append(Document(display, start, data, marks))
     return documents
+
+
+class _TooLarge(Exception):
+    """A document expanded past MAX_NODES (alias bombs)."""
 
 
 def _yaml_problem(exc: MarkedYAMLError, display: str, first_line: int) -> SpecProblem:
@@ -151,6 +163,8 @@ def _node_line(node: Any, first_line: int) -> int | None:
 
 def _plain(node: Any, path: DataPath, mark: Mark, marks: Marks, first_line: int) -> Any:
     """Plain data from ruamel's round-trip nodes, recording a mark for every key and item."""
+    if len(marks.table) > MAX_NODES:
+        raise _TooLarge
     if isinstance(node, Mapping):
         result: dict[Any, Any] = {}
         for key, value in node.items():

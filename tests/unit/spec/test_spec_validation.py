@@ -21,6 +21,14 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
         ("specs/a.yaml", 6, "", "invalid YAML", "indentation"),
     ),
     (
+        "alias-bomb",
+        {
+            "specs/a.yaml": "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True))
+        },
+        ("specs/a.yaml", 1, "", "expands to more than 100000 nodes", "aliases"),
+    ),
+    (
         "unknown-key-suggests-closest",
         {"specs/a.yaml": env("apps:\n  web:\n    imgae: nginx\n")},
         ("specs/a.yaml", 6, "apps.web.imgae", "unknown key 'imgae'", "did you mean 'image'?"),
