@@ -1,8 +1,9 @@
 """The controller (engine layer): cycles run continuously, one at a time, on triggers.
 
-Triggers (a periodic resync from apscheduler, Marathon's event stream, Consul blocking queries)
-only make the next cycle come sooner: they set one flag, so any number of triggers during a cycle
-coalesce into one more cycle. Stop() lets the running cycle finish, then returns.
+Triggers (a periodic resync from apscheduler, Marathon's event stream, Consul blocking queries, and
+the moment a heal grace window ends) only make the next cycle come sooner: they set one flag, so any
+number of triggers during a cycle coalesce into one more cycle. Stop() lets the running cycle finish,
+then returns. docs/controller.md describes the loop.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Controller:
         self._wanted = asyncio.Event()
         self._stopping = asyncio.Event()
         self._reasons: list[str] = []
+        self._heal_timer: asyncio.TimerHandle | None = None
         self.cycles = 0
 
     def trigger(self, reason: str) -> None:
@@ -65,6 +67,7 @@ class Controller:
         try:
             await self._loop()
         finally:
+            self._schedule_heal(None)
             scheduler.shutdown(wait=False)
             for task in watchers:
                 task.cancel()
@@ -85,8 +88,17 @@ class Controller:
                 self._on_cycle(result)
             if not result.ok:
                 asyncio.get_running_loop().call_later(self._options.retry_seconds, self.trigger, "retry")
+            self._schedule_heal(result.heal_due_in)
             if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
                 return
+
+    def _schedule_heal(self, due_in: float | None) -> None:
+        """One timer for the next heal moment; a newer cycle's answer replaces the older one."""
+        if self._heal_timer is not None:
+            self._heal_timer.cancel()
+            self._heal_timer = None
+        if due_in is not None:
+            self._heal_timer = asyncio.get_running_loop().call_later(due_in, self.trigger, "heal-due")
 
     async def _watch(self, source: TriggerSource) -> None:
         """Feeds one trigger source; a failing source is restarted with a growing pause."""

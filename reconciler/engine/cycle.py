@@ -1,7 +1,8 @@
 """One level-triggered reconcile pass (engine layer): load -> observe -> plan -> execute.
 
-Each cycle starts from a complete, fresh observation and carries nothing from the event that woke
-it. An incomplete observation plans nothing destructive (the planner is run without prune).
+Each cycle starts from a complete, fresh observation of Marathon and Consul and carries nothing from
+the event that woke it; the one thing kept between cycles is the HealMemory (since when each task is
+critical, recent heals). An incomplete observation plans nothing destructive (engine/planning.py).
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from reconciler.core.model import Actual, Desired, Plan
-from reconciler.core.plan import PlanOptions, build_plan
+from reconciler.core.heal import HealMemory
+from reconciler.core.model import Actual, Desired, Outcome, Plan
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.execute import ExecuteOptions, Execution, execute_plan
-from reconciler.engine.ports import MarathonPort
+from reconciler.engine.healing import heal_due_in
+from reconciler.engine.observe import Observation, observe
+from reconciler.engine.planning import CONSUL_KINDS, plan_cycle
+from reconciler.engine.ports import ConsulPort, MarathonPort
 from reconciler.errors import ReconcilerError, SpecError
 
 log = logging.getLogger("reconciler.engine")
@@ -31,14 +37,88 @@ class CycleResult:
     actual: Actual | None = None
     error: str | None = None
     seconds: float = 0.0
+    observation: Observation | None = None
+    heal_due_in: float | None = None  # seconds until a grace window or backoff ends: cycle again then
 
     @property
     def ok(self) -> bool:
         return self.error is None and not (self.execution and self.execution.failed)
 
 
+@dataclass(frozen=True)
+class CycleOptions:
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    execute: ExecuteOptions = field(default_factory=lambda: ExecuteOptions(wait=False))
+    routing: AgentRouting = AgentRouting.HOST
+
+
 def next_cycle_id() -> str:
     return f"c{next(_cycle_numbers):05d}"
+
+
+async def execute_cycle_plan(
+    plan: Plan, marathon: MarathonPort, consul: ConsulPort | None, options: CycleOptions
+) -> Execution | None:
+    """Marathon's actions first (heals included), then Consul's; None when nothing is pending."""
+    if plan.empty:
+        return None
+    marathon_part = any(a.kind not in CONSUL_KINDS for a in plan.pending)
+    execution = await execute_plan(plan, marathon, options.execute) if marathon_part else Execution(plan.actions)
+    if consul is not None and any(a.kind in CONSUL_KINDS for a in plan.pending):
+        done = await execute_consul(replace(plan, actions=execution.actions), consul, options.routing)
+        execution = replace(execution, actions=done.actions)
+    return execution
+
+
+class Reconciler:
+    """Runs cycles against one Marathon and (optionally) one Consul, carrying the heal memory."""
+
+    def __init__(
+        self,
+        load: Callable[[], Desired],
+        marathon: MarathonPort,
+        consul: ConsulPort | None,
+        options: CycleOptions = CycleOptions(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._marathon = marathon
+        self._consul = consul
+        self._options = options
+        self._clock = clock
+        self.memory = HealMemory()
+
+    async def cycle(self, trigger: str = "manual") -> CycleResult:
+        """One pass. Expected failures come back in `error`; nothing raises for a remote outage."""
+        cycle_id = next_cycle_id()
+        started = time.monotonic()
+        log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
+        try:
+            desired = self._load()
+            observation = await observe(self._marathon, self._consul)
+        except SpecError as exc:
+            first = exc.problems[0].render() if exc.problems else str(exc)
+            log.error("cycle=%s event=spec-invalid problems=%d first=%r", cycle_id, len(exc.problems), first)
+            return CycleResult(cycle_id, trigger, error=f"invalid specs: {first}")
+        except ReconcilerError as exc:
+            log.error("cycle=%s event=observe-failed error=%r", cycle_id, str(exc))
+            return CycleResult(cycle_id, trigger, error=str(exc))
+        for problem in observation.problems:
+            log.warning("cycle=%s event=observation-incomplete problem=%r", cycle_id, problem)
+        now = self._clock()
+        planned = plan_cycle(desired, observation, self._options.plan, self.memory, now)
+        self.memory = planned.memory
+        execution = await execute_cycle_plan(planned.plan, self._marathon, self._consul, self._options)
+        for action in execution.actions if execution else planned.plan.actions:
+            log.info("cycle=%s %s", cycle_id, action.line())
+        seconds = time.monotonic() - started
+        pending = len(planned.plan.pending)
+        log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, pending, seconds)
+        due = heal_due_in(desired, observation.actual, self.memory, now)
+        return CycleResult(
+            cycle_id, trigger, planned.plan, execution, observation.actual, None, seconds, observation, due
+        )
 
 
 async def run_cycle(
@@ -48,27 +128,12 @@ async def run_cycle(
     *,
     trigger: str = "manual",
     execute_options: ExecuteOptions = ExecuteOptions(wait=False),
+    consul: ConsulPort | None = None,
 ) -> CycleResult:
-    """One pass. Expected failures come back in `error`; nothing raises for a remote outage."""
-    cycle_id = next_cycle_id()
-    started = time.monotonic()
-    log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
-    try:
-        desired = load()
-        actual = await marathon.observe()
-    except SpecError as exc:
-        first = exc.problems[0].render() if exc.problems else str(exc)
-        log.error("cycle=%s event=spec-invalid problems=%d first=%r", cycle_id, len(exc.problems), first)
-        return CycleResult(cycle_id, trigger, error=f"invalid specs: {first}")
-    except ReconcilerError as exc:
-        log.error("cycle=%s event=observe-failed error=%r", cycle_id, str(exc))
-        return CycleResult(cycle_id, trigger, error=str(exc))
-    if not actual.complete:
-        options = replace(options, prune=False)
-    plan = build_plan(desired, actual, options)
-    execution = await execute_plan(plan, marathon, execute_options) if not plan.empty else None
-    for action in (execution.actions if execution else plan.actions):
-        log.info("cycle=%s %s", cycle_id, action.line())
-    seconds = time.monotonic() - started
-    log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, len(plan.pending), seconds)
-    return CycleResult(cycle_id, trigger, plan=plan, execution=execution, actual=actual, seconds=seconds)
+    """One pass without a memory carried over (a one-off cycle): see Reconciler for the loop."""
+    reconciler = Reconciler(load, marathon, consul, CycleOptions(plan=options, execute=execute_options))
+    return await reconciler.cycle(trigger)
+
+
+def succeeded(execution: Execution | None) -> int:
+    return sum(1 for a in execution.actions if a.outcome == Outcome.SUCCEEDED) if execution else 0

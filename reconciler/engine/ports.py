@@ -1,10 +1,12 @@
-"""What the engine needs from the Marathon adapter (engine layer), as a Protocol."""
+"""What the engine needs from the Marathon and Consul adapters (engine layer), as Protocols."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from reconciler.consul import wire
+from reconciler.consul.blocking import BlockingState
 from reconciler.core.model import Actual
 
 
@@ -25,3 +27,38 @@ class MarathonPort(Protocol):
     async def post_tasks_delete(self, task_ids: Sequence[str], *, scale: bool = False, wipe: bool = False) -> None: ...
 
     async def get_deployments(self) -> Any: ...
+
+
+class ConsulPort(Protocol):
+    """The Consul endpoints one cycle reads and writes (ConsulClient has them all)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def for_agent(self, base_url: str) -> ConsulPort: ...
+
+    async def get_catalog_services(
+        self, *, block: BlockingState | None = None
+    ) -> tuple[dict[str, list[str]], BlockingState]: ...
+
+    async def get_health_service(
+        self, name: str, *, passing: bool = False, tag: str | None = None, block: BlockingState | None = None
+    ) -> tuple[list[wire.ServiceEntry], BlockingState]: ...
+
+    async def get_health_state(
+        self, state: str = "any", *, block: BlockingState | None = None
+    ) -> tuple[list[wire.HealthCheck], BlockingState]: ...
+
+    async def get_queries(self) -> list[wire.PreparedQuery]: ...
+
+    async def put_agent_service_register(
+        self, registration: wire.ServiceRegistration, *, replace_existing_checks: bool = True
+    ) -> None: ...
+
+    async def put_agent_service_deregister(self, service_id: str) -> None: ...
+
+    async def post_query(self, q: wire.PreparedQueryDefinition) -> str: ...
+
+    async def put_query(self, query_id: str, q: wire.PreparedQueryDefinition) -> None: ...
+
+    async def delete_query(self, query_id: str) -> None: ...

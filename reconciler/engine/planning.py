@@ -1,0 +1,91 @@
+"""One cycle's whole plan (engine layer): Marathon actions, registrations, queries and heals in one Plan.
+
+Order: Marathon's diff (`build_plan`), then registrations (`plan_registrations`), prepared queries
+(`plan_queries`) and heal decisions (`decide_heals`). A heal repair that registers a task the
+registration planner already registers is merged into one action. Nothing destructive comes from an
+incomplete observation: no prune, no deregistration, no query delete, no kill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from reconciler.core.heal import HealMemory, decide_heals
+from reconciler.core.model import Action, ActionKind, Desired, Plan
+from reconciler.core.plan import PlanOptions, build_plan
+from reconciler.core.registrations import plan_queries, plan_registrations
+from reconciler.engine.observe import Observation
+
+CONSUL_KINDS = frozenset(
+    {
+        ActionKind.REGISTER,
+        ActionKind.DEREGISTER,
+        ActionKind.QUERY_CREATE,
+        ActionKind.QUERY_UPDATE,
+        ActionKind.QUERY_DELETE,
+    }
+)
+DESTRUCTIVE_KINDS = frozenset({ActionKind.DELETE, ActionKind.DEREGISTER, ActionKind.QUERY_DELETE, ActionKind.KILL_TASK})
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    plan: Plan
+    memory: HealMemory
+
+
+def plan_cycle(
+    desired: Desired,
+    observation: Observation,
+    options: PlanOptions,
+    memory: HealMemory,
+    now: float,
+    *,
+    consul_desired: Desired | None = None,
+) -> CyclePlan:
+    """The plan of one cycle and the heal memory for the next.
+
+    `consul_desired` is the whole spec tree when `desired` was narrowed to `options.env`: a functional
+    set's fallback queries need its base environment, and Consul actions are then kept to that env.
+    """
+    if not observation.actual.complete:
+        options = replace(options, prune=False)
+    marathon_plan = build_plan(desired, observation.actual, options)
+    actions = list(marathon_plan.actions)
+    if observation.consul_enabled:
+        whole = consul_desired or desired
+        consul_actions = list(plan_registrations(whole, observation.actual, observation.consul))
+        consul_actions.extend(plan_queries(whole, observation.consul))
+        decisions = decide_heals(desired, observation.actual, observation.consul, memory, now)
+        consul_actions.extend(decisions.actions)
+        memory = decisions.memory
+        actions.extend(in_scope(merge_registrations(consul_actions), options.env))
+    if not observation.complete:
+        actions = [a for a in actions if a.kind not in DESTRUCTIVE_KINDS]
+    return CyclePlan(Plan(actions=tuple(actions), revision=marathon_plan.revision), memory)
+
+
+def merge_registrations(actions: Iterable[Action]) -> list[Action]:
+    """One REGISTER per service id: the first wins, later reasons are appended to it."""
+    merged: list[Action] = []
+    first: dict[str, int] = {}
+    for action in actions:
+        if action.kind != ActionKind.REGISTER:
+            merged.append(action)
+            continue
+        if action.target in first:
+            kept = merged[first[action.target]]
+            if action.reason not in kept.reason:
+                merged[first[action.target]] = replace(kept, reason=f"{kept.reason}; {action.reason}")
+            continue
+        first[action.target] = len(merged)
+        merged.append(action)
+    return merged
+
+
+def in_scope(actions: Iterable[Action], env: str | None) -> list[Action]:
+    """The Consul actions of one environment (all when `env` is None); query deletes go by their name."""
+    if env is None:
+        return list(actions)
+    return [a for a in actions if a.env == env or (a.kind == ActionKind.QUERY_DELETE and a.target.endswith(f".{env}"))]
