@@ -16,9 +16,7 @@ from reconciler.spec.source import DataPath, Document
 from reconciler.spec.specset import AppSource, EnvironmentSource
 
 
-def build_environment(
-    document: Document, model: EnvironmentDoc, charts_dir: Path, problems: ProblemList
-) -> EnvironmentSource:
+def build_environment(document: Document, model: EnvironmentDoc, charts_dir: Path) -> EnvironmentSource:
     """A complete environment from its Environment document."""
     data: dict[str, Any] = document.data
     return EnvironmentSource(
@@ -41,7 +39,6 @@ def build_functional(
     model: EnvironmentDoc | FunctionalEnvSpec | None,
     base: EnvironmentSource,
     charts_dir: Path,
-    problems: ProblemList,
 ) -> EnvironmentSource:
     """A functional environment: written at `prefix + (name,)` in a FunctionalSet, at the root of an Environment."""
     where: DataPath = (*prefix, name) if prefix else ()

@@ -121,7 +121,7 @@ def assemble(
         if isinstance(model, EnvironmentDoc) and model.base is None:
             _add(
                 complete,
-                build_environment(document, model, _charts(document, model.charts, charts_dir), problems),
+                build_environment(document, model, _charts(document, model.charts, charts_dir)),
                 problems,
             )
     environments = dict(complete)
@@ -153,7 +153,7 @@ def _functional(
         problems.add(_missing_base(document, model.base or "", complete, functional))
         return []
     charts = _charts(document, model.charts, base.charts_dir)
-    return [build_functional(document, prefix, name, entry, base, charts, problems) for name, entry in sets.items()]
+    return [build_functional(document, prefix, name, entry, base, charts) for name, entry in sets.items()]
 
 
 def _missing_base(
