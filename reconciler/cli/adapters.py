@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.cli.settings import GlobalSettings
+from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Desired
+from reconciler.engine.consul_execute import AgentRouting
 from reconciler.marathon import MarathonAuth, MarathonClient, Timeouts
 from reconciler.sources.folder import folder_revision
 from reconciler.spec import load_desired
+
+# A one-off command asks an unreachable Consul twice, then reports it instead of waiting on it.
+CONSUL_READ_RETRIES = 1
+
+
+@dataclass(frozen=True)
+class ConsulChoice:
+    """Whether and how a command talks to Consul (`--consul URL`, `--no-consul`, `--consul-agent`)."""
+
+    enabled: bool = True
+    url: str | None = None  # None: the global --consul
+    routing: AgentRouting = AgentRouting.HOST
 
 
 def marathon_client(settings: GlobalSettings) -> MarathonClient:
@@ -19,6 +36,33 @@ def marathon_client(settings: GlobalSettings) -> MarathonClient:
         )
     timeouts = Timeouts(read=settings.timeout, write=max(settings.timeout, 30.0))
     return MarathonClient(settings.marathon_url, auth=auth, verify=not settings.insecure, timeouts=timeouts)
+
+
+def consul_client(
+    settings: GlobalSettings,
+    *,
+    url: str | None = None,
+    retries: int = 3,
+    on_request: Callable[[str, str], None] | None = None,
+) -> ConsulClient:
+    """A client of the configured Consul agent; its `for_agent` clients share the token and timeouts."""
+    return ConsulClient(
+        url or settings.consul_url,
+        token=settings.consul_token,
+        timeout=settings.timeout,
+        retries=retries,
+        on_request=on_request,
+    )
+
+
+@contextlib.asynccontextmanager
+async def optional_consul(settings: GlobalSettings, choice: ConsulChoice) -> AsyncIterator[ConsulClient | None]:
+    """The Consul client of a one-off command, or None with `--no-consul`; closed on exit."""
+    if not choice.enabled:
+        yield None
+        return
+    async with consul_client(settings, url=choice.url, retries=CONSUL_READ_RETRIES) as consul:
+        yield consul
 
 
 def desired_from_folder(specs: Path, *, env: str | None) -> Desired:

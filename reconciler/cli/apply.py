@@ -1,27 +1,49 @@
 """`reconciler apply` (face layer): execute the same plan object that `plan` shows.
 
-A plan with refusals (prune guard) sends nothing and exits 4: nothing is half-applied. A plan with
-no pending action sends no write at all.
+Marathon's actions go first (waiting for the deployments with `--wait`), then Consul's. Tasks that
+the deployments started are registered by a second, Consul-only pass over a fresh observation once
+the deployments are done. A plan with Marathon guard refusals (prune) sends nothing and exits 4:
+nothing is half-applied. `--dry-run` and a plan with nothing pending send no write to either system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.adapters import desired_from_folder, marathon_client
+from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
 from reconciler.cli.output import console, print_error
-from reconciler.cli.plan import EnvOpt, ForceOpt, OutputOpt, PruneOpt, SpecsArg, check_output
+from reconciler.cli.plan import (
+    AgentOpt,
+    ConsulOpt,
+    EnvOpt,
+    ForceOpt,
+    NoConsulOpt,
+    OutputOpt,
+    PruneOpt,
+    SpecsArg,
+    blocking_refusals,
+    check_output,
+    load_both,
+    plan_from,
+    report_observation,
+)
 from reconciler.cli.plan_view import plan_lines, show_plan
 from reconciler.cli.settings import GlobalSettings
+from reconciler.consul.client import ConsulClient
 from reconciler.core.export import plan_as_dict
 from reconciler.core.model import Actual, Desired, Plan
-from reconciler.core.plan import PlanOptions, build_plan
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.execute import ExecuteOptions, Execution, Progress, execute_plan
+from reconciler.engine.observe import observe
+from reconciler.engine.planning import CONSUL_KINDS
 from reconciler.errors import ExitCode
+from reconciler.marathon import MarathonClient
 
 
 def register(app: typer.Typer) -> None:
@@ -38,46 +60,83 @@ def apply_command(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the deployments.")] = True,
     timeout: Annotated[float, typer.Option("--timeout", help="Deadline for the deployments (s).")] = 300.0,
     output: OutputOpt = "text",
+    consul: ConsulOpt = None,
+    no_consul: NoConsulOpt = False,
+    consul_agent: AgentOpt = AgentRouting.HOST,
 ) -> None:
-    """Make Marathon match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
+    """Make Marathon and Consul match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
     check_output(output)
-    desired = desired_from_folder(specs, env=env)
-    options = PlanOptions(prune=prune, force=force, env=env)
-    code = asyncio.run(_apply(ctx.obj, desired, options, dry_run=dry_run, wait=wait, timeout=timeout, output=output))
-    raise typer.Exit(code)
+    desired, whole = load_both(specs, env)
+    job = _ApplyJob(
+        settings=ctx.obj,
+        desired=desired,
+        whole=whole,
+        options=PlanOptions(prune=prune, force=force, env=env),
+        choice=ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent),
+        execute=ExecuteOptions(wait=wait, timeout=timeout),
+        output=output,
+    )
+    raise typer.Exit(asyncio.run(job.run(dry_run=dry_run)))
 
 
-async def _apply(
-    settings: GlobalSettings, desired: Desired, options: PlanOptions, *, dry_run: bool, wait: bool, timeout: float,
-    output: str,
-) -> int:
-    async with marathon_client(settings) as marathon:
-        actual = await marathon.observe()
-        plan = build_plan(desired, actual, options)
-        if dry_run or plan.empty or plan.refused:
-            return _show_unexecuted(plan, output=output, dry_run=dry_run)
-        if output == "text":
-            show_plan(plan, output="text", title="Applying")
-        execution = await _execute_with_progress(plan, marathon, ExecuteOptions(wait=wait, timeout=timeout), output)
-        after = await marathon.observe() if wait and not execution.failed else None
-    return _report(plan, execution, desired, after, output=output)
+class _ApplyJob:
+    def __init__(
+        self, *, settings: GlobalSettings, desired: Desired, whole: Desired | None, options: PlanOptions,
+        choice: ConsulChoice, execute: ExecuteOptions, output: str,
+    ) -> None:
+        self.settings, self.desired, self.whole, self.options = settings, desired, whole, options
+        self.choice, self.execute, self.output = choice, execute, output
+
+    async def run(self, *, dry_run: bool) -> int:
+        async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
+            observation = await observe(marathon, consul)
+            report_observation(observation)
+            plan = plan_from(self.desired, observation, self.options, self.whole).plan
+            if dry_run or plan.empty or blocking_refusals(plan):
+                return _show_unexecuted(plan, output=self.output, dry_run=dry_run)
+            if self.output == "text":
+                show_plan(plan, output="text", title="Applying")
+            execution = await _execute_with_progress(plan, marathon, self.execute, self.output)
+            if consul is not None:
+                done = await execute_consul(replace(plan, actions=execution.actions), consul, self.choice.routing)
+                execution = replace(execution, actions=done.actions)
+            after = None
+            if self.execute.wait and not execution.failed:
+                after, execution = await self._follow_up(marathon, consul, execution)
+        return _report(plan, execution, self.desired, after, output=self.output)
+
+    async def _follow_up(
+        self, marathon: MarathonClient, consul: ConsulClient | None, execution: Execution
+    ) -> tuple[Actual, Execution]:
+        """After the deployments: register the tasks they started, from a fresh observation."""
+        observation = await observe(marathon, consul)
+        if consul is None or not execution.deployment_ids:
+            return observation.actual, execution
+        plan = plan_from(self.desired, observation, self.options, self.whole).plan
+        consul_only = Plan(actions=tuple(a for a in plan.pending if a.kind in CONSUL_KINDS))
+        if consul_only.empty:
+            return observation.actual, execution
+        done = await execute_consul(consul_only, consul, self.choice.routing)
+        return observation.actual, replace(execution, actions=execution.actions + done.actions)
 
 
 def _show_unexecuted(plan: Plan, *, output: str, dry_run: bool) -> int:
     show_plan(plan, output=output, title="Dry run" if dry_run else "Plan")
-    if plan.refused:
+    if blocking_refusals(plan):
         print_error("refused by a guard; nothing was applied (see the refused actions above)")
         return ExitCode.REFUSED
     if output == "text" and dry_run:
-        console.print("[dim]dry run: nothing was sent to Marathon.[/]")
+        console.print("[dim]dry run: nothing was sent to Marathon or Consul.[/]")
     if dry_run and not plan.empty:
         return ExitCode.CHANGES_PENDING
     return ExitCode.OK
 
 
-async def _execute_with_progress(plan: Plan, marathon: object, options: ExecuteOptions, output: str) -> Execution:
+async def _execute_with_progress(
+    plan: Plan, marathon: MarathonClient, options: ExecuteOptions, output: str
+) -> Execution:
     if output != "text":
-        return await execute_plan(plan, marathon, options)  # type: ignore[arg-type]
+        return await execute_plan(plan, marathon, options)
     with console.status("sending changes to Marathon...") as status:
 
         def on_progress(progress: Progress) -> None:
@@ -86,7 +145,7 @@ async def _execute_with_progress(plan: Plan, marathon: object, options: ExecuteO
                 f"[dim]({progress.elapsed:.0f}s)[/]"
             )
 
-        return await execute_plan(plan, marathon, options, on_progress)  # type: ignore[arg-type]
+        return await execute_plan(plan, marathon, options, on_progress)
 
 
 def _report(plan: Plan, execution: Execution, desired: Desired, after: Actual | None, *, output: str) -> int:

@@ -1,18 +1,28 @@
-"""`reconciler plan` (face layer): what apply would change, as a diff; exit 2 when changes are pending."""
+"""`reconciler plan` (face layer): what apply would change in Marathon and Consul; exit 2 when pending.
+
+Consul is observed beside Marathon unless `--no-consul`; when it cannot be read the plan says so on
+stderr and holds no Consul action at all (nothing is deregistered or deleted on missing data).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.adapters import desired_from_folder, marathon_client
-from reconciler.cli.plan_view import show_plan
+from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
+from reconciler.cli.plan_view import print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
-from reconciler.core.model import Desired, Plan
-from reconciler.core.plan import PlanOptions, build_plan
+from reconciler.core.heal import HealMemory
+from reconciler.core.model import Action, ActionKind, Desired, Plan
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.consul_execute import AgentRouting
+from reconciler.engine.observe import Observation, observe
+from reconciler.engine.planning import plan_cycle
 from reconciler.errors import ExitCode
 
 SpecsArg = Annotated[Path, typer.Argument(help="Spec tree (a folder).", exists=True, file_okay=False)]
@@ -20,6 +30,23 @@ EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Only this envir
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
 PruneOpt = Annotated[bool, typer.Option(help="Delete managed apps that left the specs (guarded).")]
 ForceOpt = Annotated[bool, typer.Option(help="Lift the prune limit.")]
+ConsulOpt = Annotated[
+    str | None, typer.Option("--consul", help="Consul agent URL for this command (default: the global --consul).")
+]
+NoConsulOpt = Annotated[bool, typer.Option("--no-consul", help="Leave Consul out entirely (Marathon only).")]
+AgentOpt = Annotated[
+    AgentRouting,
+    typer.Option("--consul-agent", help="host: register through the agent on each task's host; single: --consul."),
+]
+
+# Refusals that stop an apply: Marathon's guards. Heal and Consul refusals are reported, not blocking.
+BLOCKING_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE, ActionKind.DELETE})
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    observation: Observation
 
 
 def register(app: typer.Typer) -> None:
@@ -33,19 +60,53 @@ def plan_command(
     output: OutputOpt = "text",
     prune: PruneOpt = False,
     force: ForceOpt = False,
+    consul: ConsulOpt = None,
+    no_consul: NoConsulOpt = False,
+    consul_agent: AgentOpt = AgentRouting.HOST,
 ) -> None:
     """Show what `apply` would change (exit 0: nothing, 2: changes pending, 3: invalid specs)."""
     check_output(output)
+    desired, whole = load_both(specs, env)
+    choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
+    result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
+                                          whole=whole))
+    report_observation(result.observation)
+    show_plan(result.plan, output=output)
+    raise typer.Exit(ExitCode.OK if result.plan.empty and not blocking_refusals(result.plan) else
+                     ExitCode.CHANGES_PENDING)
+
+
+def load_both(specs: Path, env: str | None) -> tuple[Desired, Desired | None]:
+    """The desired state of `env` (or all), and the whole tree when narrowed (for the DNS fallbacks)."""
     desired = desired_from_folder(specs, env=env)
-    plan = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env)))
-    show_plan(plan, output=output)
-    raise typer.Exit(ExitCode.OK if plan.empty and not plan.refused else ExitCode.CHANGES_PENDING)
+    return desired, (desired_from_folder(specs, env=None) if env is not None else None)
 
 
-async def observe_and_plan(settings: GlobalSettings, desired: Desired, options: PlanOptions) -> Plan:
-    async with marathon_client(settings) as marathon:
-        actual = await marathon.observe()
-    return build_plan(desired, actual, options)
+async def observe_and_plan(
+    settings: GlobalSettings, desired: Desired, options: PlanOptions, choice: ConsulChoice = ConsulChoice(),
+    *, whole: Desired | None = None,
+) -> PlanResult:
+    """One observation of both systems and the plan from it (a one-off: no heal memory carried)."""
+    async with marathon_client(settings) as marathon, optional_consul(settings, choice) as consul:
+        observation = await observe(marathon, consul)
+    return plan_from(desired, observation, options, whole)
+
+
+def plan_from(desired: Desired, observation: Observation, options: PlanOptions, whole: Desired | None) -> PlanResult:
+    planned = plan_cycle(desired, observation, options, HealMemory(), time.monotonic(), consul_desired=whole,
+                         strict=False)
+    return PlanResult(planned.plan, observation)
+
+
+def report_observation(observation: Observation) -> None:
+    """Says on stderr what could not be read, and that nothing destructive was planned from it."""
+    if observation.consul_enabled and not observation.consul.complete:
+        for problem in observation.consul.problems:
+            print_warning(f"{problem}; no Consul action planned (nothing is deregistered or deleted on missing data)")
+
+
+def blocking_refusals(plan: Plan) -> tuple[Action, ...]:
+    return tuple(a for a in plan.refused if a.kind in BLOCKING_KINDS)
 
 
 def check_output(output: str) -> None:

@@ -8,11 +8,19 @@ from typing import Any
 
 from rich.markup import escape
 
-from reconciler.cli.output import console
+from reconciler.cli.output import console, err_console
 from reconciler.core.export import plan_as_dict, summarize
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
 
 MARATHON_KINDS = ("create", "update", "scale", "delete")
+CONSUL_WORDS = {
+    "kill-task": "to heal",
+    "register": "to register",
+    "deregister": "to deregister",
+    "query-create": "queries to create",
+    "query-update": "queries to update",
+    "query-delete": "queries to delete",
+}
 
 SYMBOLS: dict[ActionKind, tuple[str, str]] = {
     ActionKind.CREATE: ("+", "green"),
@@ -70,11 +78,9 @@ def action_lines(action: Action) -> list[str]:
 def summary_line(plan: Plan, *, title: str) -> str:
     counts = summarize(plan)
     if plan.empty and not counts["refused"]:
-        return f"[bold green]{title}: no changes.[/] Marathon matches the specs."
+        return f"[bold green]{title}: no changes.[/] Marathon and Consul match the specs."
     parts = [f"{counts[k]} to {k}" for k in MARATHON_KINDS if counts[k]]
-    others = sum(v for k, v in counts.items() if k not in (*MARATHON_KINDS, "refused", "warnings"))
-    if others:
-        parts.append(f"{others} other")
+    parts.extend(f"{counts[k]} {words}" for k, words in CONSUL_WORDS.items() if counts.get(k))
     if counts["refused"]:
         parts.append(f"[bold red]{counts['refused']} refused[/]")
     if counts["warnings"]:
@@ -85,3 +91,8 @@ def summary_line(plan: Plan, *, title: str) -> str:
 def _short(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, sort_keys=True, default=str) if value is not None else "(unset)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def print_warning(message: str) -> None:
+    """One warning line on stderr (a degraded observation, not an error of the command)."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)

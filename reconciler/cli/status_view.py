@@ -1,16 +1,40 @@
-"""The status table (face layer): every desired app with its instances, running and healthy tasks."""
+"""The status tables (face layer): every desired app with its instances, running, healthy and
+Consul-passing tasks, the heal state, and the DNS names each environment resolves."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-from reconciler.core.model import Actual, Desired, TaskState
+from reconciler.core.model import Action, ActionKind, Actual, Desired, Outcome, TaskState
+from reconciler.core.naming import query_name
+from reconciler.core.registry import CheckStatus, ConsulObservation
+
+DNS_DOMAIN = "consul"
 
 
-def status_table(desired: Desired, actual: Actual) -> Table:
+def consul_passing(app_id: str, consul: ConsulObservation | None) -> int | None:
+    """Passing instances of the app in Consul; None when Consul was not (completely) read."""
+    if consul is None or not consul.complete:
+        return None
+    return sum(1 for i in consul.instances if i.managed and i.app_id == app_id and i.status == CheckStatus.PASSING)
+
+
+def heal_notes(actions: tuple[Action, ...]) -> dict[str, str]:
+    """App id -> what healing says about it: crash-looping, or the last heal of this cycle."""
+    notes: dict[str, str] = {}
+    for action in actions:
+        if action.kind == ActionKind.WARN and action.outcome == Outcome.REFUSED and "crash-looping" in action.reason:
+            notes[action.target] = "[bold red]crash-looping: healing stopped[/]"
+    return notes
+
+
+def status_table(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
+) -> Table:
     table = Table(title="Apps", show_lines=False)
-    for column in ("environment", "app", "instances", "running", "healthy", "hosts"):
+    for column in ("environment", "app", "instances", "running", "healthy", "consul passing", "hosts", "heal"):
         table.add_column(column)
+    notes = heal_notes(actions)
     for app_id, app in sorted(desired.apps.items()):
         observed = actual.apps.get(app_id)
         tasks = observed.tasks if observed else ()
@@ -18,22 +42,44 @@ def status_table(desired: Desired, actual: Actual) -> Table:
         healthy = sum(1 for t in running if t.healthy)
         has_checks = bool(app.definition.get("healthChecks"))
         style = "green" if observed and len(running) == observed.instances else "yellow"
+        passing = consul_passing(app_id, consul)
         table.add_row(
             app.env,
             app.name,
             str(observed.instances if observed else app.instances),
             f"[{style}]{len(running)}[/]",
             str(healthy) if has_checks else "-",
+            "?" if passing is None else f"[{'green' if passing == len(running) else 'yellow'}]{passing}[/]",
             ", ".join(sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})[:3]),
+            notes.get(app_id, ""),
         )
     return table
 
 
-def status_rows(desired: Desired, actual: Actual) -> tuple[tuple[str, int, int], ...]:
+def dns_table(desired: Desired, domain: str = DNS_DOMAIN) -> Table:
+    """Per environment, the names its containers resolve: its own apps, and its base's it falls back to."""
+    table = Table(title=f"DNS (prepared queries; containers get dns-search <env>.query.{domain})")
+    for column in ("environment", "own instances", "falls back to"):
+        table.add_column(column)
+    for env in sorted(desired.environments.values(), key=lambda e: e.name):
+        own = ", ".join(f"{query_name(app, env.name)}.query.{domain}" for app in sorted(env.apps))
+        base = desired.environments.get(env.base) if env.base else None
+        fallback = sorted(set(base.apps) - set(env.apps)) if base else []
+        names = ", ".join(f"{query_name(app, env.name)}.query.{domain}" for app in fallback)
+        table.add_row(env.name, own, f"{base.name}: {names}" if base and names else "-")
+    return table
+
+
+def status_rows(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
+) -> tuple[tuple[str, int, int, int, int | None, str], ...]:
     """A compact fingerprint of the table, to print it again only when something changed."""
+    notes = heal_notes(actions)
     rows = []
     for app_id in sorted(desired.apps):
         observed = actual.apps.get(app_id)
-        running = sum(1 for t in observed.tasks if t.state == TaskState.RUNNING) if observed else 0
-        rows.append((app_id, observed.instances if observed else 0, running))
+        running = [t for t in observed.tasks if t.state == TaskState.RUNNING] if observed else []
+        healthy = sum(1 for t in running if t.healthy)
+        instances = observed.instances if observed else 0
+        rows.append((app_id, instances, len(running), healthy, consul_passing(app_id, consul), notes.get(app_id, "")))
     return tuple(rows)

@@ -3,7 +3,7 @@
 Order: Marathon's diff (`build_plan`), then registrations (`plan_registrations`), prepared queries
 (`plan_queries`) and heal decisions (`decide_heals`). A heal repair that registers a task the
 registration planner already registers is merged into one action. Nothing destructive comes from an
-incomplete observation: no prune, no deregistration, no query delete, no kill.
+incomplete observation: no prune, no deregistration, no query delete, no kill (see `strict`).
 """
 
 from __future__ import annotations
@@ -43,11 +43,15 @@ def plan_cycle(
     now: float,
     *,
     consul_desired: Desired | None = None,
+    strict: bool = True,
 ) -> CyclePlan:
     """The plan of one cycle and the heal memory for the next.
 
     `consul_desired` is the whole spec tree when `desired` was narrowed to `options.env`: a functional
     set's fallback queries need its base environment, and Consul actions are then kept to that env.
+    `strict` (the controller): either side incomplete drops every destructive action. Not strict (a
+    one-off plan or apply, whose operator sees the warning): each side's gaps guard that side's
+    actions only, so an explicit `--prune` of Marathon apps does not wait on Consul.
     """
     if not observation.actual.complete:
         options = replace(options, prune=False)
@@ -61,7 +65,7 @@ def plan_cycle(
         consul_actions.extend(decisions.actions)
         memory = decisions.memory
         actions.extend(in_scope(merge_registrations(consul_actions), options.env))
-    if not observation.complete:
+    if strict and not observation.complete:
         actions = [a for a in actions if a.kind not in DESTRUCTIVE_KINDS]
     return CyclePlan(Plan(actions=tuple(actions), revision=marathon_plan.revision), memory)
 
