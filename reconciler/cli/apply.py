@@ -116,6 +116,8 @@ class _ApplyJob:
         consul_only = Plan(actions=tuple(a for a in plan.pending if a.kind in CONSUL_KINDS))
         if consul_only.empty:
             return observation.actual, execution
+        if self.output == "text":
+            show_plan(consul_only, output="text", title="Registering the started tasks")
         done = await execute_consul(consul_only, consul, self.choice.routing)
         return observation.actual, replace(execution, actions=execution.actions + done.actions)
 

@@ -1,0 +1,147 @@
+"""plan and apply with Consul, end to end: the real CLI against the Marathon + Consul sandbox, names
+resolved over real DNS (dnspython against the sandbox's DNS port), dry runs that write nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import dns.asyncquery
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import httpx
+import pytest
+
+from reconciler.sandbox.consul import ConsulSandboxConfig
+from reconciler.sandbox.stack import Sandbox, SandboxConfig
+from tests.e2e.cli import CliResult, copy_example_tree, run_cli
+from tests.sandbox.marathon.fixtures import fast_config, until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    config = SandboxConfig(
+        marathon=fast_config(keep_event_history=False), consul=ConsulSandboxConfig(check_interval_scale=0.01)
+    )
+    async with Sandbox(config) as started:
+        yield started
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    return copy_example_tree(tmp_path)
+
+
+async def cli(sandbox: Sandbox, command: str, *args: str) -> CliResult:
+    assert sandbox.consul_url is not None
+    return await run_cli(command, *args, "--consul", sandbox.consul_url, marathon=sandbox.marathon_url)
+
+
+async def consul_get(sandbox: Sandbox, path: str) -> Any:
+    async with httpx.AsyncClient(base_url=str(sandbox.consul_url)) as client:
+        response = await client.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+async def task_ports(sandbox: Sandbox, app_id: str) -> set[int]:
+    async with httpx.AsyncClient(base_url=sandbox.marathon_url) as client:
+        tasks = (await client.get(f"/v2/apps{app_id}/tasks")).json()["tasks"]
+    return {task["ports"][0] for task in tasks if task["state"] == "TASK_RUNNING"}
+
+
+async def srv_ports(sandbox: Sandbox, name: str) -> set[int]:
+    """The ports of the SRV answer for `name` (empty when Consul's DNS answers NXDOMAIN or nothing)."""
+    query = dns.message.make_query(name, dns.rdatatype.SRV)
+    answer = await dns.asyncquery.udp(query, "127.0.0.1", port=int(sandbox.dns_port or 0), timeout=5)
+    if answer.rcode() != dns.rcode.NOERROR:
+        return set()
+    return {record.port for rrset in answer.answer for record in rrset if rrset.rdtype == dns.rdatatype.SRV}
+
+
+async def test_dns_isolation_and_fallback_over_real_dns(sandbox: Sandbox, specs: Path) -> None:
+    applied = await cli(sandbox, "apply", str(specs), "--timeout", "60")
+    assert applied.code == 0, applied.output
+    assert "register" in applied.stdout and "query-create" in applied.stdout
+
+    own = {
+        "redis.func-1.query.consul": "/func-1/redis",  # func-1 runs its own redis
+        "mysql.func-1.query.consul": "/integration/mysql",  # func-1 does not run mysql: integration's
+        "order-api.func-2.query.consul": "/func-2/order-api",
+        "redis.func-2.query.consul": "/integration/redis",  # never func-1's redis
+        "redis.integration.query.consul": "/integration/redis",
+    }
+    for name, app_id in own.items():
+        wanted = await task_ports(sandbox, app_id)
+        assert wanted, app_id
+        await until(lambda n=name, w=wanted: _equal(srv_ports(sandbox, n), w), f"{name} -> {app_id}", timeout=15)
+
+    # The apps every set was told to fall back to never resolve to another set's instances.
+    func1_redis = await task_ports(sandbox, "/func-1/redis")
+    assert not func1_redis & await srv_ports(sandbox, "redis.func-2.query.consul")
+
+    # Run again: nothing to do in either system.
+    again = await cli(sandbox, "plan", str(specs))
+    assert again.code == 0, again.output
+    assert "no changes" in again.stdout
+
+
+async def _equal(found: Any, wanted: set[int]) -> bool:
+    return bool(await found == wanted)
+
+
+async def test_queries_of_gone_environments_are_deleted(sandbox: Sandbox, specs: Path) -> None:
+    assert (await cli(sandbox, "apply", str(specs), "--timeout", "60")).code == 0
+    names = {q["Name"] for q in await consul_get(sandbox, "/v1/query")}
+    assert {"redis.func-1", "mysql.func-2", "web.integration"} <= names
+
+    (specs / "functional.yaml").unlink()
+    planned = await cli(sandbox, "plan", str(specs))
+    assert planned.code == 2, planned.output
+    assert "query-delete" in planned.stdout and "no longer desired" in planned.stdout
+
+    assert (await cli(sandbox, "apply", str(specs))).code == 0, "apply after the sets left the specs"
+    left = {q["Name"] for q in await consul_get(sandbox, "/v1/query")}
+    assert not {n for n in left if n.endswith((".func-1", ".func-2"))}
+    assert "redis.integration" in left
+
+
+async def test_dry_run_writes_to_neither_system(sandbox: Sandbox, specs: Path) -> None:
+    assert (await cli(sandbox, "apply", str(specs), "--timeout", "60")).code == 0
+    # A lost registration and a spec change: both systems have something to do.
+    instance = next(e for e in await consul_get(sandbox, "/v1/health/service/redis") if "func-1" in e["Service"]["Tags"])
+    agent = f"http://{instance['Node']['Address']}:{sandbox.consul.port if sandbox.consul else 0}"
+    async with httpx.AsyncClient(base_url=agent) as client:
+        gone = await client.put(f"/v1/agent/service/deregister/{instance['Service']['ID']}")
+        assert gone.status_code == 200, gone.text
+    text = (specs / "integration.yaml").read_text().replace("instances: 2\n    values: {upstream", "instances: 3\n    values: {upstream")
+    (specs / "integration.yaml").write_text(text)
+
+    assert sandbox.consul is not None
+    marathon_before, consul_before = sandbox.marathon.faults.requests_seen, sandbox.consul.state.raft.current
+    dry = await cli(sandbox, "apply", str(specs), "--dry-run")
+    assert dry.code == 2, dry.output
+    assert "/integration/nginx" in dry.stdout and "scale" in dry.stdout
+    assert instance["Service"]["ID"] in dry.stdout and "without a registration" in dry.stdout
+    assert "nothing was sent to Marathon or Consul" in dry.stdout
+    assert sandbox.marathon.faults.requests_seen - marathon_before == 2  # observe: two GETs, no write
+    assert sandbox.consul.state.raft.current == consul_before  # no write reached Consul's raft log
+
+
+async def test_unreachable_consul_is_reported_and_plans_nothing_in_consul(sandbox: Sandbox, specs: Path) -> None:
+    assert (await cli(sandbox, "apply", str(specs), "--timeout", "60")).code == 0
+    assert sandbox.consul is not None
+    await sandbox.consul.stop_http()
+    (specs / "functional.yaml").unlink()  # would delete the sets' queries if Consul could be read
+    planned = await cli(sandbox, "plan", str(specs))
+    await sandbox.consul.start_http()
+    assert planned.code == 0, planned.output
+    assert "no Consul action planned" in planned.stderr
+    assert "query-delete" not in planned.stdout and "deregister" not in planned.stdout
+
+    skipped = await cli(sandbox, "plan", str(specs), "--no-consul")
+    assert skipped.code == 0 and "warning" not in skipped.stderr, skipped.output
