@@ -1,0 +1,54 @@
+"""`reconciler run specs --sandbox` in a subprocess: it starts the sandbox, converges, lists the DNS
+names, and stops cleanly (exit 0) on SIGTERM after finishing the running cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli import PROJECT, copy_example_tree
+
+pytestmark = pytest.mark.slow
+
+
+async def read_until(stream: asyncio.StreamReader, needle: str, seen: list[str], timeout: float) -> None:
+    """Collects lines into `seen` until one holds `needle`; fails after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not any(needle in line for line in seen):
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError(f"{needle!r} not printed within {timeout}s; output so far:\n" + "".join(seen))
+        line = await asyncio.wait_for(stream.readline(), left)
+        if not line:
+            raise AssertionError(f"the process ended before printing {needle!r}:\n" + "".join(seen))
+        seen.append(line.decode())
+
+
+async def test_run_with_sandbox_converges_and_stops_on_sigterm(tmp_path: Path) -> None:
+    specs = copy_example_tree(tmp_path)
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reconciler", "--log-level", "WARNING", "run", str(specs), "--sandbox", "--resync", "1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    seen: list[str] = []
+    try:
+        await read_until(process.stdout, "sandbox Consul at http://127.0.0.1:", seen, 30)
+        assert any("DNS on 127.0.0.1:" in line for line in seen)
+        await read_until(process.stdout, "redis.func-1.query.consul", seen, 60)
+        await read_until(process.stdout, "consul passing", seen, 60)
+        process.send_signal(signal.SIGTERM)
+        rest, errors = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = "".join(seen) + rest.decode()
+    assert process.returncode == 0, output + errors.decode()
+    assert "controller stopped after" in output

@@ -1,0 +1,69 @@
+"""Executing Consul actions (engine layer) against httpx.MockTransport: which agent gets what, outcomes."""
+
+from __future__ import annotations
+
+import httpx
+
+from reconciler.consul.client import ConsulClient
+from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.engine.consul_execute import AgentRouting, agent_url, execute_consul
+
+REGISTRATION = {
+    "ID": "shop_web.a", "Name": "web", "Tags": ["shop", "managed-by-reconciler"], "Address": "127.0.0.3", "Port": 31000,
+    "Meta": {"marathon-task-id": "shop_web.a"},
+}
+
+
+def plan() -> Plan:
+    return Plan(actions=(
+        Action(kind=ActionKind.REGISTER, target="shop_web.a", reason="r", body=REGISTRATION),
+        Action(kind=ActionKind.DEREGISTER, target="shop_web.old", reason="gone",
+               body={"ServiceID": "shop_web.old", "Node": "agent-2", "AgentAddress": "127.0.0.4"}),
+        Action(kind=ActionKind.QUERY_DELETE, target="web.gone", reason="gone", body={"ID": "q-1", "Name": "web.gone"}),
+        Action(kind=ActionKind.KILL_TASK, target="shop_web.b", reason="critical", body={"scale": False}),
+    ))
+
+
+def recording(seen: list[str], status_of: dict[str, int] | None = None) -> httpx.MockTransport:
+    def answer(request: httpx.Request) -> httpx.Response:
+        line = f"{request.method} {request.url.host}:{request.url.port}{request.url.path}"
+        seen.append(line)
+        status = (status_of or {}).get(request.url.path, 200)
+        return httpx.Response(status, text="" if status == 200 else "Unknown service ID")
+
+    return httpx.MockTransport(answer)
+
+
+async def test_registrations_go_to_the_task_host_agent_and_queries_to_the_configured_one() -> None:
+    seen: list[str] = []
+    async with ConsulClient("http://127.0.0.1:8500", transport=recording(seen)) as consul:
+        done = await execute_consul(plan(), consul)
+    assert seen == [
+        "PUT 127.0.0.4:8500/v1/agent/service/deregister/shop_web.old",  # deregistrations go first
+        "PUT 127.0.0.3:8500/v1/agent/service/register",
+        "DELETE 127.0.0.1:8500/v1/query/q-1",
+    ]
+    outcomes = [a.outcome for a in done.actions]
+    assert outcomes == [Outcome.SUCCEEDED, Outcome.SUCCEEDED, Outcome.SUCCEEDED, Outcome.PLANNED]  # kill: Marathon's
+
+
+async def test_single_agent_routing_sends_everything_to_the_configured_agent() -> None:
+    seen: list[str] = []
+    async with ConsulClient("http://127.0.0.1:8500", transport=recording(seen)) as consul:
+        await execute_consul(plan(), consul, AgentRouting.SINGLE)
+    assert {line.split()[1].split("/")[0] for line in seen} == {"127.0.0.1:8500"}
+
+
+async def test_an_already_gone_instance_succeeds_and_a_refused_write_fails_with_consuls_words() -> None:
+    seen: list[str] = []
+    transport = recording(seen, {"/v1/agent/service/deregister/shop_web.old": 404, "/v1/agent/service/register": 400})
+    async with ConsulClient("http://127.0.0.1:8500", transport=transport) as consul:
+        done = await execute_consul(plan(), consul)
+    deregister, register = done.actions[1], done.actions[0]
+    assert deregister.outcome == Outcome.SUCCEEDED and "already gone" in deregister.detail
+    assert register.outcome == Outcome.FAILED and "400" in register.detail
+
+
+async def test_the_agent_url_keeps_the_configured_scheme_and_port() -> None:
+    async with ConsulClient("https://consul.example:8501") as consul:
+        assert agent_url(consul, "10.0.0.7") == "https://10.0.0.7:8501"
