@@ -43,12 +43,12 @@ async def measure(count: int) -> None:
     )
     requests: Counter[str] = Counter()
     desired = desired_state(count)
-    def count(method: str, path: str) -> None:
+    def record(method: str, path: str) -> None:
         requests.update([f"{method} {path}"])
 
     timeouts = Timeouts(read=60.0, write=60.0)
     async with MarathonSandbox(config) as sandbox, MarathonClient(
-        sandbox.url, timeouts=timeouts, on_request=count
+        sandbox.url, timeouts=timeouts, on_request=record
     ) as marathon:
         started = time.perf_counter()
         actual = await marathon.observe()
