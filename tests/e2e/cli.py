@@ -23,8 +23,19 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-async def run_cli(*args: str, marathon: str, timeout: float = 90.0, cwd: Path | None = None) -> CliResult:
-    """`python -m reconciler --marathon URL ARGS...` without blocking the event loop."""
+async def run_cli(
+    *args: str, marathon: str, consul: str | None = None, timeout: float = 90.0, cwd: Path | None = None
+) -> CliResult:
+    """`python -m reconciler --marathon URL [--consul URL] ARGS...` without blocking the event loop.
+
+    Without `consul`, commands that talk to Consul get `--no-consul`, so that whatever listens on
+    the default Consul address of the machine cannot change what a Marathon-only test sees.
+    """
+    talks_to_consul = bool(args) and args[0] in ("plan", "apply", "run")
+    if consul is not None:
+        args = ("--consul", consul, *args)
+    elif talks_to_consul and "--consul" not in args and "--no-consul" not in args:
+        args = (args[0], "--no-consul", *args[1:])
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "reconciler", "--marathon", marathon, *args,
