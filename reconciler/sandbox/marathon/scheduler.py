@@ -249,6 +249,10 @@ class Scheduler:
     async def close(self) -> None:
         if self._retry_handle is not None:
             self._retry_handle.cancel()
+        # Binding a listener is not safely cancellable (asyncio.start_server can leak its socket),
+        # so in-flight starts finish first; they take milliseconds.
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5.0)
         for job in list(self._background):
             job.cancel()
         await self.listeners.close_all()

@@ -8,55 +8,73 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 READ_TIMEOUT_S = 2.0
 MAX_REQUEST_BYTES = 65536
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        # A bare TCP connect (TCP check) sends nothing; answer once the request head arrived or on EOF.
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
-        writer.write(RESPONSE)
-        await writer.drain()
-    writer.close()
-
-
 class TaskListeners:
-    """The listeners of every running simulated task, keyed by task id."""
+    """The listeners of every running simulated task, keyed by task id, and their open connections."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._servers: dict[str, list[asyncio.Server]] = {}
+        self._wanted: set[str] = set()
+        self._connections: dict[str, set[asyncio.StreamWriter]] = {}
 
     def is_open(self, task_id: str) -> bool:
         return task_id in self._servers
 
     async def open(self, task_id: str, host: str, ports: list[int]) -> str | None:
         """Listen on every port; returns why it could not (the task then fails), or None."""
-        if not self.enabled or task_id in self._servers:
+        if not self.enabled or task_id in self._wanted:
             return None
+        self._wanted.add(task_id)
         servers: list[asyncio.Server] = []
-        for port in ports:
-            try:
-                servers.append(await asyncio.start_server(_answer, host, port, limit=MAX_REQUEST_BYTES))
-            except OSError as exc:
+        try:
+            for port in ports:
+                servers.append(await asyncio.start_server(self._answerer(task_id), host, port, limit=MAX_REQUEST_BYTES))
+        except OSError as exc:
+            self._wanted.discard(task_id)
+            return f"cannot listen on {host}:{ports}: {exc.strerror or exc}"
+        finally:
+            # Closed (or failed) while we were binding: nothing may stay open behind the caller's back.
+            if task_id not in self._wanted:
                 for server in servers:
                     server.close()
-                return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-        self._servers[task_id] = servers
+        if task_id in self._wanted:
+            self._servers[task_id] = servers
         return None
 
+    def _answerer(self, task_id: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections = self._connections.setdefault(task_id, set())
+            connections.add(writer)
+            try:
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
+                writer.write(RESPONSE)
+                await writer.drain()
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                pass
+            finally:
+                connections.discard(writer)
+                writer.close()
+
+        return answer
+
     def close(self, task_id: str) -> None:
+        self._wanted.discard(task_id)
         for server in self._servers.pop(task_id, []):
             server.close()
+        for writer in self._connections.pop(task_id, set()):
+            writer.transport.abort()
 
     async def close_all(self) -> None:
         servers = [server for group in self._servers.values() for server in group]
-        self._servers.clear()
-        for server in servers:
-            server.close()
+        for task_id in list(self._wanted | set(self._connections)):
+            self.close(task_id)
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
