@@ -55,7 +55,7 @@ async def get_group(request: web.Request) -> web.Response:
     core = core_of(request)
     group_id = resolve_id(request.match_info.get("tail", ""))
     if group_id.endswith("/versions"):
-        return json_response([core.state.root_version])
+        return json_response(list(reversed(core.state.root_history)))
     if group_id not in core.state.group_ids():
         raise unknown_group(group_id)
     embeds = Embeds.parse([e for e in request.query.getall("embed", []) if e.startswith("group.apps.")])
@@ -110,6 +110,28 @@ def scaled_target(core: MarathonCore, group_id: str, factor: float) -> dict[str,
     return target
 
 
+def group_target(core: MarathonCore, group_id: str, body: JsonDict) -> dict[str, JsonDict]:
+    """The root's apps after this group body: a rollback (`version` wins), a scaleBy, or a new tree."""
+    if "version" in body:
+        return rolled_back(core, group_id, str(body["version"]))
+    if "scaleBy" in body and not ({"apps", "groups"} & set(body)):
+        return scaled_target(core, group_id, float(body["scaleBy"]))
+    target = core.state.definitions()
+    apply_group(core, target, group_id, body)
+    return target
+
+
+def rolled_back(core: MarathonCore, group_id: str, version: str) -> dict[str, JsonDict]:
+    """The group's apps as they were at `version`; apps outside the group stay as they are."""
+    snapshot = core.state.root_history.get(version)
+    if snapshot is None:
+        raise ApiError(404, f"Group '{group_id}' does not exist in version {version}")
+    prefix = group_id.rstrip("/") + "/"
+    target = {a: d for a, d in core.state.definitions().items() if not a.startswith(prefix)}
+    target.update({a: d for a, d in snapshot.items() if a.startswith(prefix)})
+    return target
+
+
 async def write_group(request: web.Request, creating: bool) -> web.Response:
     core = core_of(request)
     path_id = resolve_id(request.match_info.get("tail", ""))
@@ -118,22 +140,12 @@ async def write_group(request: web.Request, creating: bool) -> web.Response:
     validate_group(body, group_id)
     if creating and group_id in core.state.group_ids():
         raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
-    if "version" in body:
-        raise ApiError(
-            422,
-            "Object is not valid",
-            details=[{"path": "/version", "errors": ["group rollback is not supported by the sandbox"]}],
-        )
-    if "scaleBy" in body and not ({"apps", "groups"} & set(body)):
-        target = scaled_target(core, group_id, float(body["scaleBy"]))
-    else:
-        target = core.state.definitions()
-        apply_group(core, target, group_id, body)
+    target = group_target(core, group_id, body)
     check_tree(core, target)
     if flag(request, "dryRun"):
         steps = core.writer.plan(target)
         return json_response({"steps": [{"actions": [a.to_json() for a in step]} for step in steps]})
-    if group_id != "/":
+    if group_id != "/" and not {"version", "scaleBy"} & set(body):
         remember_group(core, group_id, body)
     deployment_id, version = commit(core, target, flag(request, "force"))
     location = str(request.url.with_path(f"/v2/groups{group_id}").with_query(None)) if creating else None

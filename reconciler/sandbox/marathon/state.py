@@ -36,6 +36,7 @@ class SandboxState:
     app_history: dict[str, dict[str, StoredApp]] = field(default_factory=dict)
     groups: dict[str, JsonDict] = field(default_factory=dict)
     root_version: str = ""
+    root_history: dict[str, dict[str, JsonDict]] = field(default_factory=dict)
     runs: dict[str, AppRun] = field(default_factory=dict)
     deployments: dict[str, Deployment] = field(default_factory=dict)
     frozen: bool = False

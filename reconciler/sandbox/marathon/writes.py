@@ -13,6 +13,7 @@ from reconciler.sandbox.marathon.plans import build_steps
 from reconciler.sandbox.marathon.state import SandboxState, StoredApp
 
 SERVICE_PORT_SPAN = (10000, 20000)
+ROOT_VERSIONS_KEPT = 50  # Marathon's zk_max_versions default
 FORCED_AWAY = "The upgrade has been cancelled: a forced deployment replaced it"
 
 
@@ -52,9 +53,17 @@ class Writer:
         if steps:
             snapshot = {app_id: original.get(app_id) for app_id in affected}
             self.runner.start(Deployment(deployment_id, version, steps, snapshot))
-        self.state.root_version = version
+        self._remember_root(version)
         self.state.bus.publish("group_change_success", {"groupId": "/", "version": version})
         return deployment_id, version
+
+    def _remember_root(self, version: str) -> None:
+        """Keep the root's apps per version (shared dicts, not copies) for group rollback."""
+        self.state.root_version = version
+        history = self.state.root_history
+        history[version] = self.state.definitions()
+        while len(history) > ROOT_VERSIONS_KEPT:
+            del history[next(iter(history))]
 
     def _assign_ports(self, target: dict[str, JsonDict]) -> None:
         stored = self.state.definitions()

@@ -1,0 +1,62 @@
+"""`/v2/groups` in the Marathon sandbox: exact app sets, create conflicts, scaleBy, rollback, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from reconciler.sandbox.marathon import MarathonSandbox
+
+
+def app(app_id: str, **fields: Any) -> dict[str, Any]:
+    return {"id": app_id, "cmd": "run", "cpus": 0.1, "mem": 16, "instances": 1, **fields}
+
+
+async def test_group_body_apps_become_the_exact_set(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    created = await api.post("/v2/groups", json={"id": "/env", "apps": [app("a"), app("b")]})
+    assert created.status_code == 201 and created.headers["Location"].endswith("/v2/groups/env")
+    assert set(created.json()) == {"deploymentId", "version"}
+    again = await api.post("/v2/groups", json={"id": "/env"})
+    assert again.status_code == 409
+    assert again.json() == {"message": "Group /env is already created. Use PUT to change this group."}
+    await marathon_sandbox.wait_idle()
+    await api.put("/v2/groups/env", json={"id": "/env", "apps": [app("b", instances=2), app("c")]})
+    await marathon_sandbox.wait_idle()
+    group = (await api.get("/v2/groups/env")).json()
+    assert group["id"] == "/env" and sorted(a["id"] for a in group["apps"]) == ["/env/b", "/env/c"]
+    assert {"groups", "pods", "dependencies", "version"} <= set(group)
+    assert len(marathon_sandbox.state.runs["/env/b"].tasks) == 2 and "/env/a" not in marathon_sandbox.state.runs
+    missing = await api.get("/v2/groups/nope")
+    assert (missing.status_code, missing.json()) == (404, {"message": "Group '/nope' does not exist"})
+
+
+async def test_scale_by_and_rollback_to_a_version(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    first = (await api.put("/v2/groups/env", json={"id": "/env", "apps": [app("a", instances=2)]})).json()
+    await marathon_sandbox.wait_idle()
+    await api.put("/v2/groups/env", json={"scaleBy": 1.5})
+    await marathon_sandbox.wait_idle()
+    assert (await api.get("/v2/apps/env/a")).json()["app"]["instances"] == 3
+    assert first["version"] in (await api.get("/v2/groups/env/versions")).json()
+    rollback = await api.put("/v2/groups/env", json={"version": first["version"]})
+    assert rollback.status_code == 200
+    await marathon_sandbox.wait_idle()
+    assert (await api.get("/v2/apps/env/a")).json()["app"]["instances"] == 2
+    assert len(marathon_sandbox.state.runs["/env/a"].tasks) == 2
+    unknown = await api.put("/v2/groups/env", json={"version": "2000-01-01T00:00:00.000Z"})
+    assert unknown.status_code == 404
+
+
+async def test_delete_group_removes_its_subtree(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    await api.put("/v2/apps", json=[app("/env/x/a"), app("/env/b"), app("/other")])
+    await marathon_sandbox.wait_idle()
+    deleted = await api.delete("/v2/groups/env")
+    assert deleted.status_code == 200 and set(deleted.json()) == {"deploymentId", "version"}
+    await marathon_sandbox.wait_idle()
+    assert list(marathon_sandbox.state.apps) == ["/other"]
+    assert [t.app_id for t in marathon_sandbox.state.all_tasks()] == ["/other"]
+    assert (await api.get("/v2/groups/env")).status_code == 404
+    app_terminated = [
+        e["appId"] for e in marathon_sandbox.state.bus.history if e["eventType"] == "app_terminated_event"
+    ]
+    assert sorted(app_terminated) == ["/env/b", "/env/x/a"]
