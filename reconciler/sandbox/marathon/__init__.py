@@ -8,6 +8,9 @@ simulated agents and tasks, for the local default and every test that needs a Ma
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -46,6 +49,13 @@ class MarathonSandboxConfig:
     offer_retry_ms: int = 50
     seed: int | None = None
     keep_event_history: bool = False
+    # "user:password" turns on Jetty-style HTTP Basic auth on the API (FACTS.md §12); never logged.
+    http_credentials: str | None = None
+    http_realm: str = "Mesosphere"
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.__dict__.items() if k != "http_credentials"}
+        return f"MarathonSandboxConfig({shown}, http_credentials={'***' if self.http_credentials else None})"
 
     def check(self) -> None:
         """Refuse impossible settings with one clear sentence each."""
@@ -66,6 +76,9 @@ class MarathonSandboxConfig:
 async def marathon_answers(request: web.Request, handler: Callable[[web.Request], object]) -> web.StreamResponse:
     """API faults first, then Marathon's error mapping (unknown route = 500 `URI not found`)."""
     fault = request.app[FAULTS]
+    refusal = basic_auth_refusal(request)
+    if refusal is not None:
+        return refusal
     if not request.path.startswith("/_sandbox/"):
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
@@ -81,6 +94,28 @@ async def marathon_answers(request: web.Request, handler: Callable[[web.Request]
         return json_response({"message": "HTTP 405 Method Not Allowed"}, 405)
     assert isinstance(response, web.StreamResponse)
     return response
+
+
+AUTH = web.AppKey("marathon_auth", tuple)
+UNAUTHORIZED_PAGE = (
+    "<html><body><h2>HTTP ERROR 401</h2><p>Problem accessing {path}. Reason: Unauthorized</p></body></html>"
+)
+
+
+def basic_auth_refusal(request: web.Request) -> web.Response | None:
+    """401 as Jetty's security handler answers it, when credentials are configured and wrong."""
+    credentials, realm = request.app[AUTH]
+    if not credentials or request.path.startswith("/_sandbox/"):
+        return None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Basic ") and hmac.compare_digest(header[6:].strip(), credentials):
+        return None
+    return web.Response(
+        status=401,
+        text=UNAUTHORIZED_PAGE.format(path=html.escape(request.path)),
+        content_type="text/html",
+        headers={"WWW-Authenticate": f'basic realm="{realm}"'},
+    )
 
 
 async def stamp_leader(request: web.Request, response: web.StreamResponse) -> None:
@@ -113,6 +148,10 @@ class MarathonSandbox:
         app = web.Application(middlewares=[marathon_answers])
         app[CORE] = self.core
         app[FAULTS] = self.faults
+        encoded = (
+            base64.b64encode(self.config.http_credentials.encode()).decode() if self.config.http_credentials else ""
+        )
+        app[AUTH] = (encoded, self.config.http_realm)
         app.on_response_prepare.append(stamp_leader)
         for module in (routes_apps, routes_tasks, routes_groups, routes_misc, faults):
             module.add_routes(app)

@@ -10,7 +10,7 @@ import re
 
 from aiohttp import web
 
-from reconciler.sandbox.marathon.appdef import RUNTIME_FIELDS, merge_partial, normalise, resolve_id
+from reconciler.sandbox.marathon.appdef import RUNTIME_FIELDS, merge_partial, normalise, render, resolve_id
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.label_selector import matches_selector
 from reconciler.sandbox.marathon.model import JsonDict
@@ -50,6 +50,17 @@ def commit(
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
     return result
+
+
+def announce(core: MarathonCore, request: web.Request, app_id: str) -> None:
+    """`api_post_event` for an app created or updated through the API."""
+    stored = core.state.apps.get(app_id)
+    if stored is None or not core.state.bus.listening:
+        return
+    core.state.bus.publish(
+        "api_post_event",
+        {"clientIp": request.remote or "", "uri": request.path, "appDefinition": render(stored.definition)},
+    )
 
 
 def check_tree(core: MarathonCore, target: dict[str, JsonDict]) -> None:
@@ -104,6 +115,7 @@ async def create_app(request: web.Request) -> web.Response:
     target[app_id] = normalise(body, app_id)
     check_tree(core, target)
     deployment_id, _ = commit(core, target, flag(request, "force"))
+    announce(core, request, app_id)
     app = core.views.app_json(app_id, Embeds())
     location = str(request.url.with_path(f"/v2/apps{app_id}").with_query(None))
     headers = {"Location": location, "Marathon-Deployment-Id": deployment_id}
@@ -155,8 +167,6 @@ def versions(core: MarathonCore, app_id: str, version: str | None) -> web.Respon
     stored = history.get(version)
     if stored is None:
         raise ApiError(404, f"App '{app_id}' does not exist in version {version}")
-    from reconciler.sandbox.marathon.appdef import render
-
     return json_response({**render(stored.definition), "version": stored.version, "versionInfo": stored.version_info()})
 
 
@@ -192,6 +202,7 @@ async def put_app(request: web.Request) -> web.Response:
     target[app_id] = updated_definition(core, app_id, body, flag(request, "partialUpdate", True))
     check_tree(core, target)
     deployment_id, version = commit(core, target, flag(request, "force"))
+    announce(core, request, app_id)
     return deployment_result(deployment_id, version, 201 if created else 200)
 
 
@@ -205,6 +216,7 @@ async def patch_app(request: web.Request) -> web.Response:
     target = core.state.definitions()
     target[app_id] = updated_definition(core, app_id, body, True)
     deployment_id, version = commit(core, target, flag(request, "force"))
+    announce(core, request, app_id)
     return deployment_result(deployment_id, version)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.sandbox.marathon.fixtures import until
+from tests.sandbox.marathon.fixtures import fast_config, until
 
 APP = {"id": "/shop/web", "cmd": "serve", "instances": 2, "cpus": 0.1, "mem": 32}
 
@@ -151,3 +151,24 @@ async def test_restart_moves_config_change_and_replaces_every_task(
     assert app["versionInfo"]["lastConfigChangeAt"] == restart["version"] == app["version"]
     after = {t["id"] for t in app["tasks"]}
     assert len(after) == 2 and not (after & before)
+
+
+async def test_api_post_event_carries_the_stored_definition(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    await api.post("/v2/apps", json=APP)
+    await api.put("/v2/apps/shop/web", params={"force": "true"}, json={"instances": 1})
+    posts = [e for e in marathon_sandbox.state.bus.history if e["eventType"] == "api_post_event"]
+    assert [e["uri"] for e in posts] == ["/v2/apps", "/v2/apps/shop/web"]
+    assert posts[1]["appDefinition"]["instances"] == 1 and posts[1]["clientIp"] == "127.0.0.1"
+
+
+async def test_basic_auth_answers_401_like_jetty_and_never_shows_the_password() -> None:
+    config = fast_config(http_credentials="ops:s3cret")
+    assert "s3cret" not in repr(config)
+    async with MarathonSandbox(config) as sandbox, httpx.AsyncClient(base_url=sandbox.url) as client:
+        refused = await client.get("/v2/apps")
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'basic realm="Mesosphere"'
+        assert refused.headers["Content-Type"].startswith("text/html") and "s3cret" not in refused.text
+        assert (await client.get("/v2/apps", auth=("ops", "wrong"))).status_code == 401
+        assert (await client.get("/v2/apps", auth=("ops", "s3cret"))).json() == {"apps": []}
