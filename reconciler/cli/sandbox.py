@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from reconciler.errors import UsageError
-from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
+from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandbox, MarathonSandboxConfig
 
 sandbox_app = typer.Typer(
     name="sandbox", help="Embedded Marathon API on loopback for trying specs locally.", no_args_is_help=True
@@ -33,7 +33,7 @@ def up(
     agents: Annotated[int, typer.Option(help="Simulated agents (127.0.0.2, 127.0.0.3, ...).")] = 3,
     agent_cpus: Annotated[float, typer.Option(help="CPUs per agent.")] = 4.0,
     agent_mem: Annotated[float, typer.Option(help="Memory per agent (MiB).")] = 8192.0,
-    runtime: Annotated[str, typer.Option(help="Task runtime: simulated.")] = "simulated",
+    runtime: Annotated[str, typer.Option(help="Task runtime: simulated or docker.")] = "simulated",
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
     if not host.startswith("127."):
@@ -58,6 +58,8 @@ async def serve(config: MarathonSandboxConfig) -> None:
         await sandbox.start()
     except OSError as exc:
         raise UsageError(describe_bind_error(config, exc), hint="pick another --marathon-port, or 0 for any") from None
+    except DockerUnavailable as exc:
+        raise UsageError(f"cannot start the docker runtime: {exc}", hint="or use --runtime simulated") from None
     try:
         typer.echo(f"Marathon sandbox: {sandbox.url}  ({config.agents} agents, runtime {config.runtime})")
         typer.echo("Press Ctrl-C to stop.")

@@ -26,9 +26,11 @@ from reconciler.sandbox.marathon.routes_apps import CORE
 from reconciler.sandbox.marathon.scheduler import Timings
 from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.wire import ApiError, json_response
+from reconciler.sandbox.runtime import TaskRuntime
+from reconciler.sandbox.runtime.docker import DockerTasks, DockerUnavailable
 from reconciler.sandbox.runtime.simulated import TaskListeners
 
-RUNTIMES = ("simulated",)
+RUNTIMES = ("simulated", "docker")
 
 
 @dataclass
@@ -134,7 +136,10 @@ class MarathonSandbox:
             self.config.seconds_scale,
             self.config.offer_retry_ms,
         )
-        self.core = MarathonCore(timings, TaskListeners(self.config.task_listeners), clock or Clock(), self.config.seed)
+        self.runtime: TaskRuntime = (
+            DockerTasks() if self.config.runtime == "docker" else TaskListeners(self.config.task_listeners)
+        )
+        self.core = MarathonCore(timings, self.runtime, clock or Clock(), self.config.seed)
         self.core.state.bus.keep_history = self.config.keep_event_history
         self.faults = FaultSettings()
         self._runner: web.AppRunner | None = None
@@ -158,6 +163,9 @@ class MarathonSandbox:
         return app
 
     async def start(self) -> None:
+        """Listen on host:port; OSError when the port is taken, DockerUnavailable when docker is missing."""
+        if isinstance(self.runtime, DockerTasks):
+            await self.runtime.prepare()
         for _ in range(self.config.agents):
             self.add_agent()
         self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1.0)
@@ -243,4 +251,4 @@ class MarathonSandbox:
         return task
 
 
-__all__ = ["MarathonSandbox", "MarathonSandboxConfig"]
+__all__ = ["DockerUnavailable", "MarathonSandbox", "MarathonSandboxConfig"]

@@ -18,7 +18,7 @@ from reconciler.sandbox.marathon.scheduler import Scheduler, Timings
 from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.views import AppViews
 from reconciler.sandbox.marathon.writes import Writer
-from reconciler.sandbox.runtime.simulated import TaskListeners
+from reconciler.sandbox.runtime import TaskRuntime
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class AgentShape:
 
 
 class MarathonCore:
-    def __init__(self, timings: Timings, listeners: TaskListeners, clock: Clock, seed: int | None) -> None:
+    def __init__(self, timings: Timings, listeners: TaskRuntime, clock: Clock, seed: int | None) -> None:
         self.framework_id = f"{uuid.uuid4()}-0000"
         self.state = SandboxState(clock=clock, bus=EventBus(clock.iso), rng=random.Random(seed))
         self.state.root_version = clock.next_version()

@@ -16,7 +16,7 @@ from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer
 from reconciler.sandbox.marathon.state import SandboxState
-from reconciler.sandbox.runtime.simulated import TaskListeners
+from reconciler.sandbox.runtime import TaskRuntime
 
 BACKOFF_STATES = frozenset({TaskState.FAILED, TaskState.FINISHED})
 
@@ -34,7 +34,7 @@ class Timings:
 
 
 class Scheduler:
-    def __init__(self, state: SandboxState, timings: Timings, listeners: TaskListeners) -> None:
+    def __init__(self, state: SandboxState, timings: Timings, listeners: TaskRuntime) -> None:
         self.state = state
         self.timings = timings
         self.listeners = listeners
@@ -160,7 +160,11 @@ class Scheduler:
 
     async def _become_running(self, task: Task) -> None:
         try:
-            failure = await self.listeners.open(task.id, task.host, task.ports) if task.healthy_flag else None
+            failure = (
+                await self.listeners.open(task.id, task.host, task.ports, self.check_paths(task))
+                if task.healthy_flag
+                else None
+            )
         finally:
             self.launching -= 1
         if task.state != TaskState.STAGING:
@@ -224,6 +228,12 @@ class Scheduler:
             "slaveId": task.agent.slave_id,
         }
 
+    def check_paths(self, task: Task) -> tuple[str, ...]:
+        """The HTTP paths the app's health checks ask for (a container runtime must serve them)."""
+        run = self.state.runs.get(task.app_id)
+        checks = run.definition.get("healthChecks") or [] if run else []
+        return tuple(str(check.get("path", "/")) for check in checks if "HTTP" in str(check.get("protocol", "")))
+
     def reset_delay(self, run: AppRun) -> None:
         run.backoff_delay = 0.0
         run.delay_until = 0.0
@@ -242,7 +252,7 @@ class Scheduler:
         if not healthy:
             self.listeners.close(task.id)
         elif task.state == TaskState.RUNNING:
-            failure = await self.listeners.open(task.id, task.host, task.ports)
+            failure = await self.listeners.open(task.id, task.host, task.ports, self.check_paths(task))
             if failure:
                 self.kill(task, TaskState.FAILED, failure)
 

@@ -27,8 +27,8 @@ class TaskListeners:
     def is_open(self, task_id: str) -> bool:
         return task_id in self._servers
 
-    async def open(self, task_id: str, host: str, ports: list[int]) -> str | None:
-        """Listen on every port; returns why it could not (the task then fails), or None."""
+    async def open(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = ()) -> str | None:
+        """Listen on every port (any path answers); returns why it could not (the task then fails), or None."""
         if not self.enabled or task_id in self._wanted:
             return None
         self._wanted.add(task_id)

@@ -1,0 +1,71 @@
+"""The docker runtime of the Marathon sandbox: real busybox containers, ports published on the
+agent's loopback address only, health-check paths served, containers removed with their tasks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandbox
+from reconciler.sandbox.runtime.docker import LABEL, container_command
+from tests.sandbox.marathon.fixtures import fast_config, until
+
+pytestmark = pytest.mark.docker
+
+
+def test_container_command_serves_every_port_and_creates_check_paths() -> None:
+    command = container_command([31001, 31002], ("/health", "/v1/ready?full=1"))
+    script = command[-1]
+    assert "echo ok > /www/health" in script and "echo ok > /www/v1/ready" in script
+    assert "httpd -p 31001 -h /www" in script and script.endswith("exec /bin/busybox httpd -f -p 31002 -h /www")
+
+
+@pytest.fixture
+async def docker_sandbox() -> AsyncIterator[MarathonSandbox]:
+    sandbox = MarathonSandbox(fast_config(runtime="docker", agents=2))
+    try:
+        await sandbox.start()
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield sandbox
+    finally:
+        await sandbox.stop()
+
+
+def sandbox_containers() -> list[object]:
+    import docker
+
+    return list(docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=marathon"}))
+
+
+async def test_docker_tasks_answer_on_their_agent_address_and_go_away(docker_sandbox: MarathonSandbox) -> None:
+    app = {
+        "id": "/web",
+        "cmd": "serve",
+        "cpus": 0.1,
+        "mem": 16,
+        "instances": 2,
+        "healthChecks": [{"protocol": "HTTP", "path": "/health"}],
+    }
+    async with httpx.AsyncClient(base_url=docker_sandbox.url, timeout=30) as api:
+        assert (await api.post("/v2/apps", json=app)).status_code == 201
+        await docker_sandbox.wait_idle(60)
+        tasks = (await api.get("/v2/apps/web/tasks")).json()["tasks"]
+        assert len(tasks) == 2 and {t["host"] for t in tasks} <= {"127.0.0.2", "127.0.0.3"}
+        for task in tasks:
+            assert (await api.get(f"http://{task['host']}:{task['ports'][0]}/health")).status_code == 200
+            # Published on the agent's address only, not on every interface.
+            with pytest.raises(httpx.ConnectError):
+                await api.get(f"http://127.0.0.1:{task['ports'][0]}/health")
+        assert len(sandbox_containers()) >= 2
+        await api.delete("/v2/apps/web")
+        await docker_sandbox.wait_idle(60)
+        ids = {t["id"] for t in tasks}
+        await until(
+            lambda: not [c for c in sandbox_containers() if c.labels.get("task-id") in ids],  # type: ignore[attr-defined]
+            "containers removed",
+            60,
+        )
