@@ -35,10 +35,12 @@ async def docker_sandbox() -> AsyncIterator[MarathonSandbox]:
         await sandbox.stop()
 
 
-def sandbox_containers() -> list[object]:
+def sandbox_task_ids() -> set[str]:
+    """Task ids of the sandbox's containers (the low-level list: no inspect races with removals)."""
     import docker
 
-    return list(docker.from_env().containers.list(all=True, filters={"label": f"{LABEL}=marathon"}))
+    listed = docker.from_env().api.containers(all=True, filters={"label": f"{LABEL}=marathon"})
+    return {entry["Labels"].get("task-id", "") for entry in listed}
 
 
 async def test_docker_tasks_answer_on_their_agent_address_and_go_away(docker_sandbox: MarathonSandbox) -> None:
@@ -60,12 +62,8 @@ async def test_docker_tasks_answer_on_their_agent_address_and_go_away(docker_san
             # Published on the agent's address only, not on every interface.
             with pytest.raises(httpx.ConnectError):
                 await api.get(f"http://127.0.0.1:{task['ports'][0]}/health")
-        assert len(sandbox_containers()) >= 2
+        ids = {t["id"] for t in tasks}
+        assert ids <= sandbox_task_ids()
         await api.delete("/v2/apps/web")
         await docker_sandbox.wait_idle(60)
-        ids = {t["id"] for t in tasks}
-        await until(
-            lambda: not [c for c in sandbox_containers() if c.labels.get("task-id") in ids],  # type: ignore[attr-defined]
-            "containers removed",
-            60,
-        )
+        await until(lambda: not ids & sandbox_task_ids(), "containers removed", 60)
