@@ -67,8 +67,7 @@ class HealthProber:
         if was_alive is not result.alive:
             self.scheduler.state.bus.health_changed(task, result.alive)
             self.scheduler.kick()
-        limit = int(check["maxConsecutiveFailures"])
-        if not ok and limit > 0 and result.consecutive_failures >= limit:
+        if not ok and _kills_now(check, result.consecutive_failures):
             self._kill_unhealthy(task, check)
 
     def _in_grace(self, task: Task, check: JsonDict, result: HealthResult) -> bool:
@@ -104,3 +103,11 @@ class HealthProber:
             },
         )
         self.scheduler.kill(task, TaskState.KILLED, "killed: unhealthy")
+
+
+def _kills_now(check: JsonDict, failures: int) -> bool:
+    """0 disables killing for Marathon-level checks; Mesos-level ones then kill on the first failure."""
+    limit = int(check["maxConsecutiveFailures"])
+    if limit == 0:
+        return str(check.get("protocol", "")).startswith("MESOS_")
+    return failures >= limit

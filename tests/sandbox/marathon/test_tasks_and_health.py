@@ -180,3 +180,19 @@ async def test_kill_task_without_and_with_scale(api: httpx.AsyncClient, marathon
     running = (await api.get("/v2/tasks", params={"status": "running"})).json()["tasks"]
     assert [t["appId"] for t in running] == ["/k"]
     assert "TASK_KILLED" in {e["taskStatus"] for e in events_of(marathon_sandbox, "status_update_event")}
+
+
+@pytest.mark.parametrize(("protocol", "killed"), [("HTTP", False), ("MESOS_HTTP", True)])
+async def test_zero_max_failures_disables_kills_only_for_marathon_level_checks(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox, protocol: str, killed: bool
+) -> None:
+    check = {**CHECK, "protocol": protocol, "maxConsecutiveFailures": 0, "gracePeriodSeconds": 0}
+    await api.post("/v2/apps", json=app("/zero", healthChecks=[check]))
+    await marathon_sandbox.wait_idle()
+    [task] = marathon_sandbox.state.all_tasks()
+    await marathon_sandbox.set_task_health(task.id, False)
+    await until(
+        lambda: len(events_of(marathon_sandbox, "failed_health_check_event")) >= 3 or not task.active, "failures"
+    )
+    assert bool(events_of(marathon_sandbox, "unhealthy_instance_kill_event")) is killed
+    assert task.active is not killed
