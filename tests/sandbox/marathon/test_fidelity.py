@@ -42,11 +42,12 @@ CLUSTER_SPECIFIC = {"region", "zone", "role", "affectedPods", "lastTaskFailure",
                     "zookeeper_config", "marathon_config", "buildref", "frameworkId", "localVolumes", "pods"}
 # Maps whose keys are the user's own data: their type is compared, not their keys.
 USER_DATA = {"env", "labels"}
-# AppInfo keys (status, not definition) and definition keys newer than the v1.7.236 schema: exempt
-# from `additionalProperties: false` of AppDefinition.json, which describes definitions only.
-SCHEMA_EXEMPT = {"tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments", "tasks",
-                 "lastTaskFailure", "readinessCheckResults", "taskStats", "tasksStats", "role", "tty", "check",
-                 "resourceLimits"}
+# AppInfo keys: status the server computes, never part of a definition that is posted.
+STATUS_KEYS = {"tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments", "tasks",
+               "lastTaskFailure", "readinessCheckResults", "taskStats", "tasksStats"}
+# Exempt from `additionalProperties: false` of AppDefinition.json (v1.7.236), which describes
+# definitions only: status keys, and definition keys newer than that schema.
+SCHEMA_EXEMPT = STATUS_KEYS | {"role", "tty", "check", "resourceLimits"}
 
 
 # --- the sandbox over real HTTP -------------------------------------------------------------------
@@ -176,7 +177,7 @@ async def test_group_request_example_is_accepted(marathon: httpx.AsyncClient, re
 
 def creatable(app: dict[str, Any]) -> dict[str, Any]:
     """A published app made postable: no status keys, no version, and not both cmd and args."""
-    body = {k: v for k, v in copy.deepcopy(app).items() if k not in SCHEMA_EXEMPT | {"version", "versionInfo"}}
+    body = {k: v for k, v in copy.deepcopy(app).items() if k not in STATUS_KEYS | {"version", "versionInfo"}}
     if body.get("cmd") and body.get("args"):
         del body["args"]
     body.pop("secrets", None)
