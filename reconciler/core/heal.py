@@ -126,6 +126,7 @@ def decide_app(
         h for h in tasks if h.task.task_id in since and now - since[h.task.task_id] > policy.critical_for_seconds
     ]
     overdue.sort(key=lambda h: (since[h.task.task_id], h.task.task_id))
+    actions.extend(waiting_warnings(wanted, tasks, since, overdue, now))
     if policy.enabled and len(recent) >= policy.crash_loop_heals:
         actions.append(crash_loop_warning(wanted, app, recent))
     elif policy.enabled and overdue:
@@ -148,6 +149,21 @@ def warnings(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth]) -> Ite
             env=wanted.env,
             reason=f"{len(tasks)} instances running, {wanted.instances} desired: reported, not killed",
         )
+
+
+def waiting_warnings(
+    wanted: DesiredApp, tasks: list[TaskHealth], since: dict[str, float], overdue: list[TaskHealth], now: float
+) -> Iterable[Action]:
+    """Critical tasks still inside the grace window: shown (plan, status, logs) before any kill."""
+    late = {h.task.task_id for h in overdue}
+    for health in tasks:
+        task_id = health.task.task_id
+        if task_id in since and task_id not in late and wanted.heal.enabled:
+            reason = (
+                f"check critical on task {task_id} (seen for {now - since[task_id]:.0f}s): "
+                f"healed when critical for more than {wanted.heal.critical_for_seconds:g}s"
+            )
+            yield Action(kind=ActionKind.WARN, target=task_id, env=wanted.env, reason=reason)
 
 
 def repairs(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth], desired: Desired) -> Iterable[Action]:

@@ -70,6 +70,16 @@ def test_critical_longer_than_the_grace_window_is_killed(elapsed: float, killed:
     assert kills(decisions.actions) == (["integration_api.t1"] if killed else [])
 
 
+def test_critical_inside_the_grace_window_is_shown_as_a_pending_heal() -> None:
+    desired, actual, consul = world(critical=(1,))
+    decisions = decide_heals(desired, actual, consul, since(1), T0 + 12)
+    (warn,) = decisions.actions
+    assert warn.kind == ActionKind.WARN and warn.target == "integration_api.t1"
+    assert warn.reason == (
+        "check critical on task integration_api.t1 (seen for 12s): healed when critical for more than 30s"
+    )
+
+
 def test_kill_action_shape_and_reason() -> None:
     desired, actual, consul = world(critical=(1,))
     decisions = decide_heals(desired, actual, consul, since(1), T0 + 42)
