@@ -1,7 +1,7 @@
-"""`reconciler sandbox up` (face layer): runs the embedded Marathon sandbox in the foreground.
+"""`reconciler sandbox up` (face layer): runs the embedded Marathon and Consul sandbox in the foreground.
 
-Prints the URL when ready and stops cleanly on Ctrl-C or SIGTERM. New services (a Consul
-sandbox beside it) join as further options and further entries in `start_services`.
+Prints the URLs when ready and stops cleanly on Ctrl-C or SIGTERM. Consul's client agents sit on the
+Marathon agents' loopback addresses (127.0.0.2, ...) on the same HTTP port as the server agent.
 """
 
 from __future__ import annotations
@@ -15,11 +15,18 @@ from typing import Annotated
 import typer
 
 from reconciler.errors import UsageError
-from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandbox, MarathonSandboxConfig
+from reconciler.sandbox.consul import ConsulSandboxConfig
+from reconciler.sandbox.listen import ListenError
+from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandboxConfig
+from reconciler.sandbox.stack import Sandbox, SandboxConfig
 
 sandbox_app = typer.Typer(
-    name="sandbox", help="Embedded Marathon API on loopback for trying specs locally.", no_args_is_help=True
+    name="sandbox", help="Embedded Marathon and Consul APIs on loopback for trying specs locally.",
+    no_args_is_help=True,
 )
+
+# Which flag moves each listener, for the hint when a port is taken.
+PORT_FLAGS = {"Marathon API": "--marathon-port", "Consul HTTP": "--consul-port", "Consul DNS": "--dns-port"}
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +37,9 @@ def register(app: typer.Typer) -> None:
 def up(
     host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
     marathon_port: Annotated[int, typer.Option(help="Marathon API port (0 = any free port).")] = 8080,
+    consul_port: Annotated[int, typer.Option(help="Consul HTTP API port (0 = any free port).")] = 8500,
+    dns_port: Annotated[int, typer.Option(help="Consul DNS port, UDP and TCP (0 = any free port).")] = 8600,
+    consul: Annotated[bool, typer.Option("--consul/--no-consul", help="Run the Consul sandbox too.")] = True,
     agents: Annotated[int, typer.Option(help="Simulated agents (127.0.0.2, 127.0.0.3, ...).")] = 3,
     agent_cpus: Annotated[float, typer.Option(help="CPUs per agent.")] = 4.0,
     agent_mem: Annotated[float, typer.Option(help="Memory per agent (MiB).")] = 8192.0,
@@ -38,42 +48,54 @@ def up(
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
     if not host.startswith("127."):
         raise UsageError(f"--host {host} is not a loopback address", hint="use 127.0.0.1 (or another 127.x address)")
-    config = MarathonSandboxConfig(
+    for flag, port in (("--marathon-port", marathon_port), ("--consul-port", consul_port), ("--dns-port", dns_port)):
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{flag} {port} is not a port number", hint="use 1-65535, or 0 for any free port")
+    marathon = MarathonSandboxConfig(
         host=host, port=marathon_port, agents=agents, agent_cpus=agent_cpus, agent_mem=agent_mem, runtime=runtime
     )
     try:
-        config.check()
+        marathon.check()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    asyncio.run(serve(config))
+    consul_config = ConsulSandboxConfig(host=host, port=consul_port, dns_port=dns_port) if consul else None
+    asyncio.run(serve(SandboxConfig(marathon=marathon, consul=consul_config)))
 
 
-async def serve(config: MarathonSandboxConfig) -> None:
+async def serve(config: SandboxConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    sandbox = MarathonSandbox(config)
     try:
-        await sandbox.start()
-    except OSError as exc:
-        raise UsageError(describe_bind_error(config, exc), hint="pick another --marathon-port, or 0 for any") from None
+        async with Sandbox(config) as sandbox:
+            typer.echo(
+                f"Marathon sandbox: {sandbox.marathon_url}  "
+                f"({config.marathon.agents} agents, runtime {config.marathon.runtime})"
+            )
+            if sandbox.consul is not None:
+                dns = f"{config.marathon.host}:{sandbox.dns_port}"
+                typer.echo(f"Consul sandbox:   {sandbox.consul_url}  (DNS on {dns}, UDP and TCP)")
+            typer.echo("Press Ctrl-C to stop.")
+            await stop.wait()
+    except ListenError as exc:
+        raise UsageError(describe_bind_error(exc), hint=bind_hint(exc)) from None
     except DockerUnavailable as exc:
         raise UsageError(f"cannot start the docker runtime: {exc}", hint="or use --runtime simulated") from None
-    try:
-        typer.echo(f"Marathon sandbox: {sandbox.url}  ({config.agents} agents, runtime {config.runtime})")
-        typer.echo("Press Ctrl-C to stop.")
-        await stop.wait()
     finally:
-        await sandbox.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signum)
-    typer.echo("Marathon sandbox stopped.")
+    typer.echo("Sandbox stopped.")
 
 
-def describe_bind_error(config: MarathonSandboxConfig, exc: OSError) -> str:
-    where = f"{config.host}:{config.port}"
+def describe_bind_error(exc: ListenError) -> str:
+    where = f"{exc.host}:{exc.port}"
     if exc.errno == errno.EADDRINUSE:
-        return f"cannot start the Marathon sandbox: {where} is already in use"
-    return f"cannot start the Marathon sandbox on {where}: {exc.strerror or exc}"
+        return f"cannot start the {exc.what} sandbox listener: {where} is already in use"
+    return f"cannot start the {exc.what} sandbox listener on {where}: {exc.strerror}"
+
+
+def bind_hint(exc: ListenError) -> str:
+    flag = next((flag for name, flag in PORT_FLAGS.items() if exc.what.startswith(name)), "the port option")
+    return f"pick another {flag}, or 0 for any free port"

@@ -29,6 +29,7 @@ from reconciler.sandbox.consul.catalog import CheckStatus, Instance
 from reconciler.sandbox.consul.dns_names import Lookup, LookupKind, addr_label, address_of_label, parse_lookup
 from reconciler.sandbox.consul.durations import DurationError, parse_duration
 from reconciler.sandbox.consul.state import ConsulState
+from reconciler.sandbox.listen import ListenError
 
 UDP_ANSWER_LIMIT = 3
 
@@ -192,12 +193,29 @@ class DnsServer:
         self._tcp: asyncio.Server | None = None
 
     async def start(self) -> None:
-        """Bind TCP first (port 0 picks a free one), then UDP on the same number."""
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
-        self.port = self._tcp.sockets[0].getsockname()[1]
-        loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self.answerer),
-                                                           local_addr=(self.host, self.port))
+        """Bind TCP first (port 0 picks a free one), then UDP on the same number.
+
+        With port 0 a UDP clash on the number TCP got is retried on a new number (a few times);
+        with a fixed port it is a ListenError. A failed start leaves nothing open.
+        """
+        wanted, attempts = self.port, 5 if self.port == 0 else 1
+        for attempt in range(attempts):
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, wanted)
+            except OSError as exc:
+                raise ListenError("Consul DNS (TCP)", self.host, wanted, exc) from exc
+            self.port = self._tcp.sockets[0].getsockname()[1]
+            try:
+                self._udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                    lambda: _UdpProtocol(self.answerer), local_addr=(self.host, self.port)
+                )
+                return
+            except OSError as exc:
+                self._tcp.close()
+                await self._tcp.wait_closed()
+                self._tcp = None
+                if attempt == attempts - 1:
+                    raise ListenError("Consul DNS (UDP)", self.host, self.port, exc) from exc
 
     async def stop(self) -> None:
         if self._udp is not None:

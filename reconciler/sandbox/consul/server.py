@@ -18,6 +18,7 @@ from reconciler.sandbox.consul.dns_server import DnsServer
 from reconciler.sandbox.consul.faults import HttpFaults
 from reconciler.sandbox.consul.http_wire import FAULTS_KEY, consul_middleware
 from reconciler.sandbox.consul.state import NODE_KEY, STATE_KEY, ConsulState
+from reconciler.sandbox.listen import ListenError
 
 SHUTDOWN_TIMEOUT = 0.5
 
@@ -85,8 +86,12 @@ class ConsulSandbox:
         for node, address in self._addresses.items():
             self.state.catalog.add_agent_node(node, address)
         self.state.checks.start()
-        await self._dns.start()
-        await self.start_http()
+        try:
+            await self._dns.start()
+            await self.start_http()
+        except BaseException:
+            await self.stop()  # a failed start leaves no listener or check loop behind
+            raise
 
     async def stop(self) -> None:
         await self.stop_http()
@@ -114,10 +119,12 @@ class ConsulSandbox:
         site = web.TCPSite(runner, address, wanted)
         try:
             await site.start()
-        except OSError:
-            if node in self._ports:
+        except OSError as exc:
+            # A client agent whose port is taken on its address moves to a free one; the server's own
+            # port (the one users and the DNS docs name) and a port already handed out never move.
+            if node in self._ports or node == self.config.server_node:
                 await runner.cleanup()
-                raise
+                raise ListenError(f"Consul HTTP ({node})", address, wanted, exc) from exc
             site = web.TCPSite(runner, address, 0)
             await site.start()
         self._ports[node] = runner.addresses[0][1]

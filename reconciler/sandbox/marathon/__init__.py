@@ -17,6 +17,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from reconciler.sandbox.listen import ListenError
 from reconciler.sandbox.marathon import faults, routes_apps, routes_groups, routes_misc, routes_tasks
 from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
@@ -173,9 +174,10 @@ class MarathonSandbox:
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         try:
             await site.start()
-        except OSError:
+        except OSError as exc:
             await self._runner.cleanup()
-            raise
+            self._runner = None
+            raise ListenError("Marathon API", self.config.host, self.config.port, exc) from exc
         port = self._runner.addresses[0][1]
         self.url = f"http://{self.config.host}:{port}"
 

@@ -1,0 +1,14 @@
+"""One error for every sandbox listener that cannot bind, naming which listener and where."""
+
+from __future__ import annotations
+
+
+class ListenError(OSError):
+    """`what` (e.g. "Consul DNS") could not listen on `host:port`; errno as the bind gave it."""
+
+    def __init__(self, what: str, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.what, self.host, self.port = what, host, port
+
+    def __str__(self) -> str:
+        return f"{self.what} on {self.host}:{self.port}: {self.strerror}"
