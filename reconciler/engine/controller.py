@@ -29,6 +29,9 @@ class ControllerOptions:
     resync_seconds: float = 30.0
     max_cycles: int | None = None  # stop after this many cycles (demos and tests)
     retry_seconds: float = 5.0  # sooner resync after a failed cycle
+    # Cycles start at least this far apart: a burst of events (a deployment's status updates, a
+    # flapping check) costs a few cycles per second at most, never one per event.
+    min_interval_seconds: float = 0.25
 
 
 class Controller:
@@ -47,6 +50,7 @@ class Controller:
         self._stopping = asyncio.Event()
         self._reasons: list[str] = []
         self._heal_timer: asyncio.TimerHandle | None = None
+        self._last_start: float | None = None
         self.cycles = 0
 
     def trigger(self, reason: str) -> None:
@@ -80,8 +84,12 @@ class Controller:
             await self._wanted.wait()
             if self._stopping.is_set():
                 return
+            await self._pace()
+            if self._stopping.is_set():
+                return
             self._wanted.clear()
             reasons, self._reasons = self._reasons, []
+            self._last_start = asyncio.get_running_loop().time()
             result = await self._cycle(",".join(sorted(set(reasons))) or "resync")
             self.cycles += 1
             if self._on_cycle:
@@ -91,6 +99,15 @@ class Controller:
             self._schedule_heal(result.heal_due_in)
             if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
                 return
+
+    async def _pace(self) -> None:
+        """Wait until min_interval_seconds have passed since the last cycle started (or a stop)."""
+        if self._last_start is None:
+            return
+        rest = self._last_start + self._options.min_interval_seconds - asyncio.get_running_loop().time()
+        if rest > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), rest)
 
     def _schedule_heal(self, due_in: float | None) -> None:
         """One timer for the next heal moment; a newer cycle's answer replaces the older one."""

@@ -1,0 +1,119 @@
+"""The controller loop with a recording cycle function: single flight, coalescing, pacing, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from reconciler.engine.controller import Controller, ControllerOptions
+from reconciler.engine.cycle import CycleResult
+
+QUICK = ControllerOptions(resync_seconds=3600, retry_seconds=3600, min_interval_seconds=0.0)
+
+
+class Recorder:
+    """A cycle that takes `duration` seconds and notes when it ran and why."""
+
+    def __init__(self, duration: float = 0.0) -> None:
+        self.duration = duration
+        self.triggers: list[str] = []
+        self.starts: list[float] = []
+        self.running = 0
+        self.most_running = 0
+        self.started = asyncio.Event()
+
+    async def __call__(self, trigger: str) -> CycleResult:
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        self.triggers.append(trigger)
+        self.starts.append(asyncio.get_running_loop().time())
+        self.started.set()
+        await asyncio.sleep(self.duration)
+        self.running -= 1
+        return CycleResult(cycle_id=f"c{len(self.triggers)}", trigger=trigger)
+
+
+async def until(condition: object, what: str, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not callable(condition) or not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+async def test_triggers_during_a_cycle_coalesce_into_one_more_cycle() -> None:
+    cycle = Recorder(duration=0.1)
+    controller = Controller(cycle, QUICK)
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: cycle.triggers == ["start"], "the first cycle")
+    for n in range(20):
+        controller.trigger("event" if n % 2 else "consul")
+    await until(lambda: len(cycle.triggers) == 2 and cycle.running == 0, "the second cycle")
+    await asyncio.sleep(0.2)  # room for a wrong third cycle to show up
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    assert cycle.triggers == ["start", "consul,event"]
+    assert cycle.most_running == 1
+
+
+async def test_cycles_start_at_least_the_minimum_interval_apart() -> None:
+    cycle = Recorder()
+    controller = Controller(cycle, ControllerOptions(resync_seconds=3600, min_interval_seconds=0.15))
+    runner = asyncio.create_task(controller.run())
+    for _ in range(4):
+        await until(lambda: cycle.running == 0 and cycle.triggers, "a finished cycle")
+        before = len(cycle.triggers)
+        controller.trigger("event")
+        await until(lambda: len(cycle.triggers) > before, "the next cycle")  # noqa: B023
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    gaps = [later - earlier for earlier, later in zip(cycle.starts, cycle.starts[1:], strict=False)]
+    assert len(gaps) == 4 and min(gaps) >= 0.15 - 0.01, gaps
+
+
+async def test_stop_lets_the_running_cycle_finish_and_starts_no_other() -> None:
+    cycle = Recorder(duration=0.2)
+    controller = Controller(cycle, QUICK)
+    runner = asyncio.create_task(controller.run())
+    await cycle.started.wait()
+    controller.trigger("event")
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    assert cycle.triggers == ["start"] and cycle.running == 0
+
+
+async def test_stop_during_the_pacing_pause_returns_at_once() -> None:
+    cycle = Recorder()
+    controller = Controller(cycle, ControllerOptions(resync_seconds=3600, min_interval_seconds=30))
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: cycle.triggers == ["start"] and cycle.running == 0, "the first cycle")
+    controller.trigger("event")
+    await asyncio.sleep(0.05)
+    controller.stop()
+    await asyncio.wait_for(runner, 2)
+    assert cycle.triggers == ["start"]
+
+
+async def test_a_failing_trigger_source_is_restarted_and_never_stops_the_controller() -> None:
+    cycle = Recorder()
+    calls = 0
+
+    async def flaky() -> AsyncIterator[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("event stream refused")
+        yield "marathon-event"
+
+    controller = Controller(cycle, QUICK, sources=(flaky,))
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: "marathon-event" in cycle.triggers, "a cycle from the restarted source", timeout=10)
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    assert calls >= 2
+
+
+async def test_max_cycles_ends_the_run() -> None:
+    cycle = Recorder()
+    controller = Controller(cycle, ControllerOptions(resync_seconds=0.01, min_interval_seconds=0.0, max_cycles=3))
+    await asyncio.wait_for(controller.run(), 5)
+    assert len(cycle.triggers) == 3 and controller.cycles == 3
