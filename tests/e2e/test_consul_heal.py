@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -203,6 +203,24 @@ async def test_lost_registration_is_repaired_without_a_redeploy(running: Running
     assert not running.done(ActionKind.KILL_TASK)
 
 
+async def test_a_task_being_killed_is_deregistered_before_it_dies(running: Running) -> None:
+    scheduler = running.sandbox.marathon.core.scheduler
+    scheduler.timings = replace(scheduler.timings, kill_delay_ms=4000)  # SIGTERM grace: 4 s in TASK_KILLING
+    victim = (await running.tasks("/shop/web"))[0]
+    async with httpx.AsyncClient(base_url=running.sandbox.marathon_url) as client:
+        response = await client.delete(f"/v2/apps/shop/web/tasks/{victim}", params={"scale": "false"})
+        assert response.status_code == 200
+        async def deregistered() -> bool:
+            return victim not in await _registered(running)
+
+        await until(deregistered, "the victim's registration gone", 3)
+        listed = {t["id"]: t["state"] for t in (await client.get("/v2/apps/shop/web/tasks")).json()["tasks"]}
+    assert listed.get(victim) == "TASK_KILLING", "deregistered only after the task had died"
+    [gone] = [a for a in running.done(ActionKind.DEREGISTER) if a.target.endswith(victim)]
+    assert gone.reason == f"task {victim} is being killed: deregistered before it dies"
+    await until(running.converged, "a replacement runs and passes", 15)
+
+
 async def test_consul_down_means_no_heal_and_no_deregistration_until_it_returns(running: Running) -> None:
     assert running.sandbox.consul is not None
     victim, gone = (await running.tasks("/shop/web"))[:2]
@@ -223,6 +241,13 @@ async def test_consul_down_means_no_heal_and_no_deregistration_until_it_returns(
                 "the gone task deregistered", 15)
     await until(lambda: any(a.target == victim for a in running.done(ActionKind.KILL_TASK)), "victim healed", 15)
     await until(running.converged, "repaired after Consul returned", 15)
+
+
+async def _registered(running: Running) -> set[str]:
+    """Task ids registered in Consul for `web`, passing or not."""
+    async with httpx.AsyncClient(base_url=str(running.sandbox.consul_url)) as client:
+        entries = (await client.get("/v1/catalog/service/web")).json()
+    return {e["ServiceMeta"]["marathon-task-id"] for e in entries}
 
 
 def _crash_loop_reported(running: Running) -> bool:

@@ -46,6 +46,9 @@ class MarathonSandboxConfig:
     runtime: str = "simulated"
     start_delay_ms: int = 50
     health_delay_ms: int = 50
+    # A kill through the API goes TASK_RUNNING -> TASK_KILLING -> TASK_KILLED, this far apart (the
+    # executor's SIGTERM grace; the task keeps answering meanwhile). 0: straight to TASK_KILLED.
+    kill_delay_ms: int = 0
     task_listeners: bool = True
     # App-level seconds (health intervals, grace periods, backoff) times this = sandbox seconds.
     seconds_scale: float = 1.0
@@ -136,6 +139,7 @@ class MarathonSandbox:
             self.config.health_delay_ms,
             self.config.seconds_scale,
             self.config.offer_retry_ms,
+            self.config.kill_delay_ms,
         )
         self.runtime: TaskRuntime = (
             DockerTasks() if self.config.runtime == "docker" else TaskListeners(self.config.task_listeners)

@@ -104,6 +104,8 @@ class MarathonCore:
             active = [t for t in run.tasks.values() if t.active]
             if len(active) != run.launch_target or any(t.state == TaskState.STAGING for t in active):
                 return False
+            if any(t.state == TaskState.KILLING for t in run.tasks.values()):
+                return False
         return True
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ JsonDict = dict[str, Any]
 class TaskState(StrEnum):
     STAGING = "TASK_STAGING"
     RUNNING = "TASK_RUNNING"
+    KILLING = "TASK_KILLING"
     KILLED = "TASK_KILLED"
     FAILED = "TASK_FAILED"
     FINISHED = "TASK_FINISHED"
@@ -29,6 +30,7 @@ class Condition(StrEnum):
     PROVISIONED = "Provisioned"
     STAGING = "Staging"
     RUNNING = "Running"
+    KILLING = "Killing"
     KILLED = "Killed"
     FAILED = "Failed"
     FINISHED = "Finished"
@@ -39,6 +41,7 @@ class Condition(StrEnum):
 CONDITION_OF_STATE = {
     TaskState.STAGING: Condition.STAGING,
     TaskState.RUNNING: Condition.RUNNING,
+    TaskState.KILLING: Condition.KILLING,
     TaskState.KILLED: Condition.KILLED,
     TaskState.FAILED: Condition.FAILED,
     TaskState.FINISHED: Condition.FINISHED,

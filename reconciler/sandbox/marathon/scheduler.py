@@ -27,6 +27,7 @@ class Timings:
     health_delay_ms: int = 50
     seconds_scale: float = 1.0
     offer_retry_ms: int = 50
+    kill_delay_ms: int = 0
 
     def scaled(self, seconds: float) -> float:
         """App-level seconds (health intervals, backoff) in sandbox seconds."""
@@ -44,6 +45,7 @@ class Scheduler:
         self._pass_scheduled = False
         self._retry_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._kill_timers: dict[str, asyncio.TimerHandle] = {}
         self.launching = 0
 
     # --- the pass -------------------------------------------------------------------------
@@ -184,10 +186,33 @@ class Scheduler:
 
     # --- killing --------------------------------------------------------------------------
     def kill(self, task: Task, state: TaskState, message: str = "") -> None:
-        """End a task in `state`; failures feed the app's backoff and lastTaskFailure."""
-        run = self.state.runs.get(task.app_id)
+        """End a task in `state`; failures feed the app's backoff and lastTaskFailure.
+
+        A running task killed on purpose (state TASK_KILLED) first reports TASK_KILLING for
+        `kill_delay_ms`, as an executor with the TASK_KILLING_STATE capability does: it is no longer
+        active (a replacement launches) but keeps its resources and keeps answering on its ports.
+        """
         if task.state not in (TaskState.STAGING, TaskState.RUNNING, TaskState.UNREACHABLE):
             return
+        if state == TaskState.KILLED and task.state == TaskState.RUNNING and self.timings.kill_delay_ms > 0:
+            task.state = TaskState.KILLING
+            self.touch_task(task)
+            self.state.bus.status_update(task, message)
+            handle = asyncio.get_running_loop().call_later(
+                self.timings.kill_delay_ms / 1000, self._killed, task, message
+            )
+            self._kill_timers[task.id] = handle
+            self.kick()
+            return
+        self._end(task, state, message)
+
+    def _killed(self, task: Task, message: str) -> None:
+        self._kill_timers.pop(task.id, None)
+        if task.state == TaskState.KILLING:
+            self._end(task, TaskState.KILLED, message)
+
+    def _end(self, task: Task, state: TaskState, message: str) -> None:
+        run = self.state.runs.get(task.app_id)
         task.state = state
         self._release(task)
         self.state.bus.status_update(task, message)
@@ -259,6 +284,9 @@ class Scheduler:
     async def close(self) -> None:
         if self._retry_handle is not None:
             self._retry_handle.cancel()
+        for handle in self._kill_timers.values():
+            handle.cancel()
+        self._kill_timers.clear()
         # Binding a listener is not safely cancellable (asyncio.start_server can leak its socket),
         # so in-flight starts finish first; they take milliseconds.
         if self._background:

@@ -3,13 +3,14 @@ restarts per upgradeStrategy (FACTS.md §7), killSelection, backoff."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.sandbox.marathon.fixtures import events_of, until
+from tests.sandbox.marathon.fixtures import events_of, fast_config, until
 
 CHECK = {"protocol": "HTTP", "gracePeriodSeconds": 10, "intervalSeconds": 5, "maxConsecutiveFailures": 3}
 
@@ -196,3 +197,43 @@ async def test_zero_max_failures_disables_kills_only_for_marathon_level_checks(
     )
     assert bool(events_of(marathon_sandbox, "unhealthy_instance_kill_event")) is killed
     assert task.active is not killed
+
+
+async def test_a_killed_task_reports_killing_keeps_answering_then_is_killed() -> None:
+    async with MarathonSandbox(fast_config(kill_delay_ms=300)) as sandbox, httpx.AsyncClient(
+        base_url=sandbox.url, timeout=10.0
+    ) as api:
+        await api.post("/v2/apps", json=app("/k", portDefinitions=[{"port": 0}]))
+        await sandbox.wait_idle()
+        [task] = (await api.get("/v2/apps/k/tasks")).json()["tasks"]
+        response = await api.delete(f"/v2/apps/k/tasks/{task['id']}", params={"scale": "false"})
+        assert response.status_code == 200
+        listed = {t["id"]: t["state"] for t in (await api.get("/v2/apps/k/tasks")).json()["tasks"]}
+        assert listed[task["id"]] == "TASK_KILLING"
+        # still listening on its port while it shuts down, as a process between SIGTERM and exit
+        _, writer = await asyncio.open_connection(task["host"], task["ports"][0])
+        writer.close()
+        await writer.wait_closed()
+        app_view = (await api.get("/v2/apps/k")).json()["app"]
+        assert app_view["tasksRunning"] <= 1  # the killing task no longer counts
+        await sandbox.wait_idle()
+        states = [t["state"] for t in (await api.get("/v2/apps/k/tasks")).json()["tasks"]]
+        assert states == ["TASK_RUNNING"]
+        mine = [e["taskStatus"] for e in events_of(sandbox, "status_update_event") if e["taskId"] == task["id"]]
+        assert mine == ["TASK_STAGING", "TASK_RUNNING", "TASK_KILLING", "TASK_KILLED"]
+        conditions = [e["condition"] for e in events_of(sandbox, "instance_changed_event")
+                      if e["instanceId"] in task["id"]]
+        assert conditions[-2:] == ["Killing", "Killed"]
+        with pytest.raises(OSError):
+            await asyncio.open_connection(task["host"], task["ports"][0])
+
+
+async def test_without_a_kill_delay_a_kill_is_immediate(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    await api.post("/v2/apps", json=app("/now"))
+    await marathon_sandbox.wait_idle()
+    [task] = marathon_sandbox.state.all_tasks()
+    await api.delete(f"/v2/apps/now/tasks/{task.id}")
+    mine = [e["taskStatus"] for e in events_of(marathon_sandbox, "status_update_event") if e["taskId"] == task.id]
+    assert mine == ["TASK_STAGING", "TASK_RUNNING", "TASK_KILLED"]
