@@ -46,6 +46,7 @@ class Scheduler:
         self._retry_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._kill_timers: dict[str, asyncio.TimerHandle] = {}
+        self._closed = False
         self.launching = 0
 
     # --- the pass -------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class Scheduler:
         loop.call_later(self.timings.start_delay_ms / 1000, self._begin_running, task)
 
     def _begin_running(self, task: Task) -> None:
-        if task.state != TaskState.STAGING:
+        if task.state != TaskState.STAGING or self._closed:
             return
         self.launching += 1
         job = asyncio.get_running_loop().create_task(self._become_running(task))
@@ -282,6 +283,7 @@ class Scheduler:
                 self.kill(task, TaskState.FAILED, failure)
 
     async def close(self) -> None:
+        self._closed = True
         if self._retry_handle is not None:
             self._retry_handle.cancel()
         for handle in self._kill_timers.values():

@@ -23,13 +23,14 @@ class TaskListeners:
         self._servers: dict[str, list[asyncio.Server]] = {}
         self._wanted: set[str] = set()
         self._connections: dict[str, set[asyncio.StreamWriter]] = {}
+        self._closed = False  # after close_all nothing opens again (a late start timer must not leak a socket)
 
     def is_open(self, task_id: str) -> bool:
         return task_id in self._servers
 
     async def open(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = ()) -> str | None:
         """Listen on every port (any path answers); returns why it could not (the task then fails), or None."""
-        if not self.enabled or task_id in self._wanted:
+        if not self.enabled or self._closed or task_id in self._wanted:
             return None
         self._wanted.add(task_id)
         servers: list[asyncio.Server] = []
@@ -50,6 +51,9 @@ class TaskListeners:
 
     def _answerer(self, task_id: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if task_id not in self._wanted:  # accepted just before the task's listener closed: the task is gone
+                writer.transport.abort()
+                return
             connections = self._connections.setdefault(task_id, set())
             connections.add(writer)
             try:
@@ -72,9 +76,11 @@ class TaskListeners:
             writer.transport.abort()
 
     async def close_all(self) -> None:
+        self._closed = True
         servers = [server for group in self._servers.values() for server in group]
         for task_id in list(self._wanted | set(self._connections)):
             self.close(task_id)
+        await asyncio.sleep(0)  # connections accepted just before the close start their handler, which aborts them
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
