@@ -33,6 +33,7 @@ class HealMemory:
 
     critical_since: Mapping[str, float] = field(default_factory=dict)  # task id -> first seen critical
     heals: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # app id -> times of recent kills
+    registered: frozenset[str] = frozenset()  # task ids seen registered in Consul: a later absence is a loss
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def decide_heals(
     actions: list[Action] = []
     critical_since: dict[str, float] = {}
     heals: dict[str, tuple[float, ...]] = {}
+    registered: set[str] = set()
     for app_id in sorted(desired.apps):
         wanted, app = desired.apps[app_id], actual.apps.get(app_id)
         if app is None or not app.managed:
@@ -106,7 +108,8 @@ def decide_heals(
         critical_since.update(outcome.memory.critical_since)
         if outcome.memory.heals.get(app_id):
             heals[app_id] = outcome.memory.heals[app_id]
-    return HealDecisions(tuple(actions), HealMemory(critical_since, heals))
+        registered.update(outcome.memory.registered)
+    return HealDecisions(tuple(actions), HealMemory(critical_since, heals, frozenset(registered)))
 
 
 def decide_app(
@@ -121,7 +124,7 @@ def decide_app(
         for h in tasks
         if h.status == CheckStatus.CRITICAL
     }
-    actions = [*warnings(wanted, app, tasks), *repairs(wanted, app, tasks, desired)]
+    actions = [*warnings(wanted, app, tasks), *repairs(wanted, app, tasks, desired, memory.registered)]
     overdue = [
         h for h in tasks if h.task.task_id in since and now - since[h.task.task_id] > policy.critical_for_seconds
     ]
@@ -133,7 +136,8 @@ def decide_app(
         kills = kill_actions(wanted, app, tasks, overdue, since, recent, now)
         actions.extend(kills)
         recent += tuple(now for a in kills if a.kind == ActionKind.KILL_TASK and a.outcome == Outcome.PLANNED)
-    return HealDecisions(tuple(actions), HealMemory(since, {app.app_id: recent} if recent else {}))
+    registered = frozenset(h.task.task_id for h in tasks if h.registered)
+    return HealDecisions(tuple(actions), HealMemory(since, {app.app_id: recent} if recent else {}, registered))
 
 
 def warnings(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth]) -> Iterable[Action]:
@@ -166,14 +170,18 @@ def waiting_warnings(
             yield Action(kind=ActionKind.WARN, target=task_id, env=wanted.env, reason=reason)
 
 
-def repairs(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth], desired: Desired) -> Iterable[Action]:
-    """A task Marathon reports healthy with no Consul registration gets it back, without a redeploy."""
+def repairs(
+    wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth], desired: Desired, seen_registered: frozenset[str]
+) -> Iterable[Action]:
+    """A task Marathon reports healthy whose Consul registration was seen and is now gone gets it back,
+    without a redeploy. A task never seen registered is the registration planner's (a first registration)."""
     identity = identity_of(app, desired)
     for health in tasks:
-        if identity is None or health.registered or health.task.healthy is not True:
+        task_id = health.task.task_id
+        if identity is None or health.registered or health.task.healthy is not True or task_id not in seen_registered:
             continue
         body = registration_of(app, health.task, identity[0], identity[1], wanted.heal)
-        yield register_action(wanted.env, body, f"registration of healthy task {health.task.task_id} was lost")
+        yield register_action(wanted.env, body, f"registration of healthy task {task_id} was lost")
 
 
 def kill_actions(

@@ -192,11 +192,19 @@ async def test_lost_registration_is_repaired_without_a_redeploy(running: Running
     async with httpx.AsyncClient(base_url=str(running.sandbox.consul_url)) as client:
         entry = next(e for e in (await client.get("/v1/health/service/web")).json()
                      if e["Service"]["Meta"]["marathon-task-id"] == task)
+    service_id = entry["Service"]["ID"]
+
+    def registrations() -> list[Action]:
+        return [a for a in running.done(ActionKind.REGISTER) if a.target == service_id]
+
+    first = len(registrations())  # its first registration, when the task started
+    # A registration is "lost" when the controller has seen it: wait for a cycle that observed it.
+    await until(lambda: _observed_registered(running.results[-1], task), "a cycle that saw the registration", 10)
     agent = f"http://{entry['Node']['Address']}:{running.sandbox.consul.port if running.sandbox.consul else 0}"
     async with httpx.AsyncClient(base_url=agent) as client:
-        assert (await client.put(f"/v1/agent/service/deregister/{entry['Service']['ID']}")).status_code == 200
-    await until(lambda: any(a.target == entry["Service"]["ID"] for a in running.done(ActionKind.REGISTER)),
-                "registration repaired", 10)
+        assert (await client.put(f"/v1/agent/service/deregister/{service_id}")).status_code == 200
+    await until(lambda: len(registrations()) > first, "registration repaired", 10)
+    assert f"registration of healthy task {task} was lost" in registrations()[-1].reason
     await until(running.converged, "the task passes in Consul again", 10)
     assert await _version(running, "/shop/web") == version
     assert task in await running.tasks("/shop/web")
@@ -241,6 +249,10 @@ async def test_consul_down_means_no_heal_and_no_deregistration_until_it_returns(
                 "the gone task deregistered", 15)
     await until(lambda: any(a.target == victim for a in running.done(ActionKind.KILL_TASK)), "victim healed", 15)
     await until(running.converged, "repaired after Consul returned", 15)
+
+
+def _observed_registered(result: CycleResult, task_id: str) -> bool:
+    return bool(result.observation and result.observation.consul.instances_of_task(task_id))
 
 
 async def _registered(running: Running) -> set[str]:

@@ -250,12 +250,21 @@ def test_disabled_healing_still_reports() -> None:
 
 def test_lost_registration_of_a_healthy_task_is_repaired() -> None:
     desired, actual, consul = world(instances=2)
+    seen = decide_heals(desired, actual, consul, HealMemory(), T0).memory
+    assert seen.registered == {"integration_api.t1", "integration_api.t2"}
     consul = replace(consul, instances=consul.instances[:1])
-    decisions = decide_heals(desired, actual, consul, HealMemory(), T0)
+    decisions = decide_heals(desired, actual, consul, seen, T0 + 1)
     (repair,) = decisions.actions
     assert repair.kind == ActionKind.REGISTER and repair.target == "integration_api.t2"
     assert repair.reason == "registration of healthy task integration_api.t2 was lost"
     assert repair.body is not None and repair.body["Address"] == "127.0.0.3" and repair.body["Name"] == "api"
+    assert decisions.memory.registered == {"integration_api.t1"}
+
+
+def test_a_task_never_seen_registered_is_not_called_lost() -> None:
+    desired, actual, consul = world(instances=2)
+    consul = replace(consul, instances=consul.instances[:1])  # t2 just started: its first registration is pending
+    assert decide_heals(desired, actual, consul, HealMemory(), T0).actions == ()
 
 
 @pytest.mark.parametrize("healthy", [None, False])
