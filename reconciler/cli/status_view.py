@@ -32,9 +32,16 @@ def status_table(
     desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
 ) -> Table:
     table = Table(title="Apps", show_lines=False)
-    for column in ("environment", "app", "instances", "running", "healthy", "consul passing", "hosts", "heal"):
-        table.add_column(column)
+    # Names never truncate; on a narrow terminal the hosts column folds instead.
+    table.add_column("env", no_wrap=True)
+    table.add_column("app", no_wrap=True)
+    for column in ("want", "run", "healthy"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("passing", justify="right", no_wrap=True)
+    table.add_column("tasks at", overflow="fold", min_width=15)
     notes = heal_notes(actions)
+    if notes:  # only when healing has something to say: the column costs width otherwise
+        table.add_column("heal", overflow="fold")
     for app_id, app in sorted(desired.apps.items()):
         observed = actual.apps.get(app_id)
         tasks = observed.tasks if observed else ()
@@ -50,8 +57,8 @@ def status_table(
             f"[{style}]{len(running)}[/]",
             str(healthy) if has_checks else "-",
             "?" if passing is None else f"[{'green' if passing == len(running) else 'yellow'}]{passing}[/]",
-            ", ".join(sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})[:3]),
-            notes.get(app_id, ""),
+            " ".join(sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})[:3]),
+            *([notes.get(app_id, "")] if notes else []),
         )
     return table
 
