@@ -65,15 +65,19 @@ def status_table(
 
 def dns_table(desired: Desired, domain: str = DNS_DOMAIN) -> Table:
     """Per environment, the names its containers resolve: its own apps, and its base's it falls back to."""
-    table = Table(title=f"DNS (prepared queries; containers get dns-search <env>.query.{domain})")
-    for column in ("environment", "own instances", "falls back to"):
-        table.add_column(column)
+    table = Table(
+        title="DNS",
+        caption=f"in environment E, the name `app` is the prepared query {query_name('app', 'E')}: "
+        f"{query_name('app', 'E')}.query.{domain} (containers get dns-search E.query.{domain})",
+    )
+    table.add_column("env", no_wrap=True)
+    table.add_column("its own instances")
+    table.add_column("from its base")
     for env in sorted(desired.environments.values(), key=lambda e: e.name):
-        own = ", ".join(f"{query_name(app, env.name)}.query.{domain}" for app in sorted(env.apps))
         base = desired.environments.get(env.base) if env.base else None
         fallback = sorted(set(base.apps) - set(env.apps)) if base else []
-        names = ", ".join(f"{query_name(app, env.name)}.query.{domain}" for app in fallback)
-        table.add_row(env.name, own, f"{base.name}: {names}" if base and names else "-")
+        table.add_row(env.name, " ".join(sorted(env.apps)), f"{base.name}: {' '.join(fallback)}" if base and fallback
+                      else "-")
     return table
 
 
