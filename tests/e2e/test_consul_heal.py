@@ -144,6 +144,10 @@ async def test_a_failing_check_is_healed_within_the_grace_window_plus_one_second
 
 
 async def test_kills_stay_within_the_budget_when_half_the_instances_are_critical(running: Running) -> None:
+    scheduler = running.sandbox.marathon.core.scheduler
+    # Replacements take 2.5 s to start: the second victim falls due while the first one's replacement
+    # is still staging, so the budget (one instance down at a time) must hold it back.
+    scheduler.timings = replace(scheduler.timings, start_delay_ms=2500)
     victims = (await running.tasks("/shop/web"))[:2]
     for victim in victims:
         await running.sandbox.marathon.set_task_health(victim, False)
