@@ -41,8 +41,10 @@ async def test_run_with_sandbox_converges_and_stops_on_sigterm(tmp_path: Path) -
     try:
         await read_until(process.stdout, "sandbox Consul at http://127.0.0.1:", seen, 30)
         assert any("DNS on 127.0.0.1:" in line for line in seen)
-        await read_until(process.stdout, "redis.func-1.query.consul", seen, 60)
-        await read_until(process.stdout, "consul passing", seen, 60)
+        await read_until(process.stdout, "app.E.query.consul", seen, 60)  # the DNS table's caption
+        dns_rows = [line for line in seen if line.startswith("│ func-1")]
+        assert dns_rows and "redis user-api" in dns_rows[-1] and "integration: mysql" in dns_rows[-1], seen
+        await read_until(process.stdout, "passing", seen, 60)  # the status table's header
         process.send_signal(signal.SIGTERM)
         rest, errors = await asyncio.wait_for(process.communicate(), 30)
     finally:
