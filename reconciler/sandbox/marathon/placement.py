@@ -42,7 +42,7 @@ class Match:
 def match_offer(agent: Agent, defn: JsonDict, placed: list[Task], rng: random.Random) -> Match | list[RejectReason]:
     """The ports to use on `agent`, or every reason it refuses (placed = the app's active tasks)."""
     reasons = _resource_reasons(agent, defn)
-    ports = _pick_ports(agent, defn, rng)
+    ports = pick_ports(agent, defn, rng)
     if ports is None:
         reasons.append(RejectReason.INSUFFICIENT_PORTS)
     if not constraints_hold(agent, defn.get("constraints") or [], placed):
@@ -65,23 +65,24 @@ def _resource_reasons(agent: Agent, defn: JsonDict) -> list[RejectReason]:
     return reasons
 
 
-def _pick_ports(agent: Agent, defn: JsonDict, rng: random.Random) -> list[int] | None:
+def pick_ports(agent: Agent, defn: JsonDict, rng: random.Random) -> list[int] | None:
     from reconciler.sandbox.marathon.appdef import host_port_count, service_ports
 
     low, high = agent.port_range
+    taken = agent.used_ports | agent.foreign_ports
     if defn.get("requirePorts"):
         wanted = service_ports(defn)
-        fits = all(low <= p <= high and p not in agent.used_ports for p in wanted)
+        fits = all(low <= p <= high and p not in taken for p in wanted)
         return wanted if fits else None
     count = host_port_count(defn)
-    free = (high - low + 1) - len(agent.used_ports)
+    free = (high - low + 1) - len(taken)
     if count > free:
         return None
     chosen: list[int] = []
     # Random picks spread tasks over the range, so two sandboxes on one machine rarely collide.
     while len(chosen) < count:
         port = rng.randint(low, high)
-        if port not in agent.used_ports and port not in chosen:
+        if port not in taken and port not in chosen:
             chosen.append(port)
     return chosen
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
-from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer
+from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
 from reconciler.sandbox.marathon.state import SandboxState
-from reconciler.sandbox.runtime import TaskRuntime
+from reconciler.sandbox.runtime import PortInUse, TaskRuntime
 
 BACKOFF_STATES = frozenset({TaskState.FAILED, TaskState.FINISHED})
+PORT_MOVES = 5  # how often a staging task moves off ports held outside the sandbox before it fails
 
 
 @dataclass(frozen=True)
@@ -163,11 +164,7 @@ class Scheduler:
 
     async def _become_running(self, task: Task) -> None:
         try:
-            failure = (
-                await self.listeners.open(task.id, task.host, task.ports, self.check_paths(task))
-                if task.healthy_flag
-                else None
-            )
+            failure = await self._open(task, movable=True) if task.healthy_flag else None
         finally:
             self.launching -= 1
         if task.state != TaskState.STAGING:
@@ -184,6 +181,24 @@ class Scheduler:
         for hook in self.on_running:
             hook(task)
         self.kick()
+
+    async def _open(self, task: Task, movable: bool) -> str | None:
+        """Open the task's listeners. A port held outside the sandbox is never offered again, and a
+        staging task (movable) moves to other ports of its agent, a few times at most."""
+        for _ in range(PORT_MOVES if movable else 1):
+            try:
+                return await self.listeners.open(task.id, task.host, task.ports, self.check_paths(task))
+            except PortInUse as taken:
+                task.agent.foreign_ports.add(taken.port)
+                run = self.state.runs.get(task.app_id)
+                moved = pick_ports(task.agent, run.definition, self.state.rng) if movable and run else None
+                if moved is None or task.state != TaskState.STAGING:
+                    return f"cannot listen on {taken.host}:{taken.port}: address already in use"
+                task.agent.used_ports.difference_update(task.ports)
+                task.agent.used_ports.update(moved)
+                task.ports = moved
+                self.touch_task(task)
+        return f"cannot listen on {task.host}:{task.ports}: ports kept being taken outside the sandbox"
 
     # --- killing --------------------------------------------------------------------------
     def kill(self, task: Task, state: TaskState, message: str = "") -> None:
@@ -278,7 +293,7 @@ class Scheduler:
         if not healthy:
             self.listeners.close(task.id)
         elif task.state == TaskState.RUNNING:
-            failure = await self.listeners.open(task.id, task.host, task.ports, self.check_paths(task))
+            failure = await self._open(task, movable=False)
             if failure:
                 self.kill(task, TaskState.FAILED, failure)
 

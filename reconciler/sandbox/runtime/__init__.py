@@ -9,11 +9,26 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class PortInUse(OSError):
+    """A task port is held by a process outside this sandbox (another sandbox on the machine, say).
+
+    A real Mesos agent owns its port range, so this never happens on a cluster: the scheduler moves
+    the staging task to other ports of its agent instead of failing it.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"{host}:{port} is in use outside the sandbox")
+        self.host, self.port = host, port
+
+
 class TaskRuntime(Protocol):
     """What the scheduler needs from a runtime: make a task answer on host:ports, or stop it."""
 
     async def open(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = ()) -> str | None:
-        """Start answering; returns why it could not (the task then fails), or None."""
+        """Start answering; returns why it could not (the task then fails), or None.
+
+        Raises PortInUse when a port is taken by something outside the sandbox (nothing stays open).
+        """
         ...
 
     def close(self, task_id: str) -> None: ...

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from collections.abc import Awaitable, Callable
+
+from reconciler.sandbox.runtime import PortInUse
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 READ_TIMEOUT_S = 2.0
@@ -34,11 +37,14 @@ class TaskListeners:
             return None
         self._wanted.add(task_id)
         servers: list[asyncio.Server] = []
+        port = 0
         try:
             for port in ports:
                 servers.append(await asyncio.start_server(self._answerer(task_id), host, port, limit=MAX_REQUEST_BYTES))
         except OSError as exc:
             self._wanted.discard(task_id)
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(host, port) from exc
             return f"cannot listen on {host}:{ports}: {exc.strerror or exc}"
         finally:
             # Closed (or failed) while we were binding: nothing may stay open behind the caller's back.
