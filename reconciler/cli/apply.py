@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import (
+    CONSUL_UNREAD,
     AgentOpt,
     ConsulOpt,
     EnvOpt,
@@ -28,9 +29,11 @@ from reconciler.cli.plan import (
     SpecsArg,
     blocking_refusals,
     check_output,
+    consul_unread,
     load_both,
     plan_from,
     report_observation,
+    view_of,
 )
 from reconciler.cli.plan_view import plan_lines, show_plan
 from reconciler.cli.settings import GlobalSettings
@@ -40,7 +43,7 @@ from reconciler.core.model import Actual, Desired, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.execute import ExecuteOptions, Execution, Progress, execute_plan
-from reconciler.engine.observe import observe
+from reconciler.engine.observe import Observation, observe
 from reconciler.engine.planning import CONSUL_KINDS
 from reconciler.errors import ExitCode
 from reconciler.marathon import MarathonClient
@@ -86,16 +89,19 @@ class _ApplyJob:
     ) -> None:
         self.settings, self.desired, self.whole, self.options = settings, desired, whole, options
         self.choice, self.execute, self.output = choice, execute, output
+        self.view: dict[str, Any] = {}
 
     async def run(self, *, dry_run: bool) -> int:
         async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
             observation = await observe(marathon, consul)
             report_observation(observation)
+            self.view = view_of(observation)
             plan = plan_from(self.desired, observation, self.options, self.whole).plan
             if dry_run or plan.empty or blocking_refusals(plan):
-                return _show_unexecuted(plan, output=self.output, dry_run=dry_run)
+                return _consul_checked(observation, _show_unexecuted(plan, self.view, output=self.output,
+                                                                     dry_run=dry_run))
             if self.output == "text":
-                show_plan(plan, output="text", title="Applying")
+                show_plan(plan, output="text", title="Applying", compared=self.view["compared"])
             execution = await _execute_with_progress(plan, marathon, self.execute, self.output)
             if consul is not None:
                 done = await execute_consul(replace(plan, actions=execution.actions), consul, self.choice.routing)
@@ -103,7 +109,8 @@ class _ApplyJob:
             after = None
             if self.execute.wait and not execution.failed:
                 after, execution = await self._follow_up(marathon, consul, execution)
-        return _report(plan, execution, self.desired, after, output=self.output)
+        return _consul_checked(observation, _report(plan, execution, self.desired, after, self.view,
+                                                    output=self.output))
 
     async def _follow_up(
         self, marathon: MarathonClient, consul: ConsulClient | None, execution: Execution
@@ -122,8 +129,16 @@ class _ApplyJob:
         return observation.actual, replace(execution, actions=execution.actions + done.actions)
 
 
-def _show_unexecuted(plan: Plan, *, output: str, dry_run: bool) -> int:
-    show_plan(plan, output=output, title="Dry run" if dry_run else "Plan")
+def _consul_checked(observation: Observation, code: int) -> int:
+    """An apply that could not read Consul did not converge it: an error, whatever Marathon's outcome."""
+    if consul_unread(observation) and code in (ExitCode.OK, ExitCode.CHANGES_PENDING):
+        print_error(CONSUL_UNREAD)
+        return ExitCode.ERROR
+    return code
+
+
+def _show_unexecuted(plan: Plan, view: dict[str, Any], *, output: str, dry_run: bool) -> int:
+    show_plan(plan, output=output, title="Dry run" if dry_run else "Plan", **view)
     if blocking_refusals(plan):
         print_error("refused by a guard; nothing was applied (see the refused actions above)")
         return ExitCode.REFUSED
@@ -150,11 +165,15 @@ async def _execute_with_progress(
         return await execute_plan(plan, marathon, options, on_progress)
 
 
-def _report(plan: Plan, execution: Execution, desired: Desired, after: Actual | None, *, output: str) -> int:
+def _report(
+    plan: Plan, execution: Execution, desired: Desired, after: Actual | None, view: dict[str, Any], *, output: str
+) -> int:
     done = Plan(actions=execution.actions, revision=plan.revision)
     converged = _unconverged(desired, after) if after is not None else None
     if output == "json":
-        data = plan_as_dict(done) | {"deployments": list(execution.deployment_ids), "timed_out": execution.timed_out}
+        data = plan_as_dict(done) | view["extra"] | {
+            "deployments": list(execution.deployment_ids), "timed_out": execution.timed_out
+        }
         if converged is not None:
             data["unconverged"] = converged
         console.print_json(json.dumps(data, default=str))

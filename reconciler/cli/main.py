@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.logs import configure_logging
-from reconciler.cli.output import print_error
-from reconciler.cli.settings import GlobalSettings
+from reconciler.cli.output import print_error, report_error
+from reconciler.cli.settings import GlobalSettings, check_url
 from reconciler.errors import ExitCode, ReconcilerError
 
 # Typer 0.29+ ships its own copy of click; take its ClickException from a public class's ancestry
@@ -53,11 +53,11 @@ def global_options(
 ) -> None:
     configure_logging(log_level)
     ctx.obj = GlobalSettings(
-        marathon_url=marathon,
+        marathon_url=check_url("--marathon", marathon),
         marathon_user=marathon_user,
         marathon_password=marathon_password,
         marathon_token=marathon_token,
-        consul_url=consul,
+        consul_url=check_url("--consul", consul),
         consul_token=consul_token,
         timeout=timeout,
         insecure=insecure,
@@ -72,7 +72,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ReconcilerError as exc:
-        print_error(str(exc))
+        report_error(exc)
         raise SystemExit(exc.exit_code) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None

@@ -10,11 +10,12 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
+from reconciler.cli.output import print_error, use_json_output
 from reconciler.cli.plan_view import print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
 from reconciler.core.heal import HealMemory
@@ -71,9 +72,31 @@ def plan_command(
     result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
                                           whole=whole))
     report_observation(result.observation)
-    show_plan(result.plan, output=output)
+    show_plan(result.plan, output=output, **view_of(result.observation))
+    if consul_unread(result.observation):
+        print_error(CONSUL_UNREAD)
+        raise typer.Exit(ExitCode.ERROR)
     raise typer.Exit(ExitCode.OK if result.plan.empty and not blocking_refusals(result.plan) else
                      ExitCode.CHANGES_PENDING)
+
+
+CONSUL_UNREAD = (
+    "Consul could not be read, so its part of the plan is unknown (hint: start Consul or point --consul at it; "
+    "--no-consul leaves Consul out)"
+)
+
+
+def consul_unread(observation: Observation) -> bool:
+    return observation.consul_enabled and not observation.consul.complete
+
+
+def view_of(observation: Observation) -> dict[str, Any]:
+    """show_plan's arguments for what was observed: which systems were compared, what was not read."""
+    if not observation.consul_enabled:
+        return {"compared": "Marathon", "extra": {"consul": None}}
+    consul = {"complete": observation.consul.complete, "problems": list(observation.consul.problems)}
+    compared = "Marathon" if consul_unread(observation) else "Marathon and Consul"
+    return {"compared": compared, "extra": {"consul": consul}}
 
 
 def load_both(specs: Path, env: str | None) -> tuple[Desired, Desired | None]:
@@ -112,3 +135,4 @@ def blocking_refusals(plan: Plan) -> tuple[Action, ...]:
 def check_output(output: str) -> None:
     if output not in ("text", "json"):
         raise typer.BadParameter(f"unknown output format {output!r}; use text or json", param_hint="--output")
+    use_json_output(output == "json")

@@ -37,13 +37,18 @@ SYMBOLS: dict[ActionKind, tuple[str, str]] = {
 }
 
 
-def show_plan(plan: Plan, *, output: str, title: str = "Plan") -> None:
+def show_plan(
+    plan: Plan, *, output: str, title: str = "Plan", compared: str = "Marathon and Consul",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """`compared` names the systems the plan was made against (Marathon alone under --no-consul);
+    `extra` joins the JSON document (what could not be read, say)."""
     if output == "json":
-        console.print_json(json.dumps(plan_as_dict(plan), default=str))
+        console.print_json(json.dumps(plan_as_dict(plan) | (extra or {}), default=str))
         return
     for line in plan_lines(plan.actions):
         console.print(line, soft_wrap=True)
-    console.print(summary_line(plan, title=title))
+    console.print(summary_line(plan, title=title, compared=compared))
 
 
 def plan_lines(actions: Iterable[Action]) -> list[str]:
@@ -62,23 +67,28 @@ def action_lines(action: Action) -> list[str]:
     if action.outcome == Outcome.REFUSED:
         colour = "bold red"
     head = f"  [{colour}]{escape(symbol):>3} {escape(action.target)}[/] {action.kind}"
+    if action.outcome == Outcome.REFUSED:
+        # A refused action's reason says why it was refused; its detail keeps why it was planned.
+        why = f"  [dim]{escape(action.detail)}[/]" if action.detail else ""
+        return [head + why + f" [bold red]refused[/]: {escape(action.reason)}", *change_lines(action)]
     tail = f"  [dim]{escape(action.reason)}[/]"
-    if action.instances_to is not None and action.kind == ActionKind.SCALE:
-        tail += f" [cyan]({action.instances_from} -> {action.instances_to})[/]"
-    if action.outcome not in (Outcome.PLANNED,):
+    if action.outcome != Outcome.PLANNED:
         tail += f" [bold]{action.outcome}[/]" + (f": {escape(action.detail)}" if action.detail else "")
-    lines = [head + tail]
-    lines.extend(
+    return [head + tail, *change_lines(action)]
+
+
+def change_lines(action: Action) -> list[str]:
+    return [
         f"        [yellow]{escape(c.path)}[/]: {escape(_short(c.actual))} -> {escape(_short(c.desired))}"
         for c in action.changes
-    )
-    return lines
+    ]
 
 
-def summary_line(plan: Plan, *, title: str) -> str:
+def summary_line(plan: Plan, *, title: str, compared: str = "Marathon and Consul") -> str:
     counts = summarize(plan)
     if plan.empty and not counts["refused"]:
-        return f"[bold green]{title}: no changes.[/] Marathon and Consul match the specs."
+        verb = "match" if " and " in compared else "matches"
+        return f"[bold green]{title}: no changes.[/] {compared} {verb} the specs."
     parts = [f"{counts[k]} to {k}" for k in MARATHON_KINDS if counts[k]]
     parts.extend(f"{counts[k]} {words}" for k, words in CONSUL_WORDS.items() if counts.get(k))
     if counts["refused"]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from reconciler.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -18,3 +21,17 @@ class GlobalSettings:
 
     def __repr__(self) -> str:  # never show credentials, even in a debugger or a traceback
         return f"GlobalSettings(marathon_url={self.marathon_url!r}, consul_url={self.consul_url!r})"
+
+
+def check_url(option: str, url: str) -> str:
+    """The URL when it is a usable http(s) URL; otherwise a UsageError that never repeats its userinfo."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parses the port: ValueError when it is not a number in 0-65535
+    except ValueError as exc:
+        raise UsageError(f"{option}: not a valid URL: {exc}", hint="write it as http://host:port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        where = f"{parts.hostname or ''}{f':{port}' if port else ''}"
+        shown = f"{parts.scheme}://{where}" if parts.scheme else "(no scheme)"
+        raise UsageError(f"{option}: not an http(s) URL with a host: {shown}", hint="write it as http://host:port")
+    return url

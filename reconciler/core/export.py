@@ -41,5 +41,6 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
         "revision": plan.revision,
         "actions": [action_as_dict(a) for a in plan.actions],
         "summary": summarize(plan),
+        "outcomes": dict(sorted(Counter(str(a.outcome) for a in plan.actions).items())),
         "changes_pending": not plan.empty,
     }

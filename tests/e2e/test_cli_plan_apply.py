@@ -116,7 +116,9 @@ async def test_prune_guard_refuses_then_force_deletes(sandbox: MarathonSandbox, 
 
     refused = await run_cli("apply", str(specs), "--prune", marathon=sandbox.url)
     assert refused.code == 4, refused.output
-    assert "refused" in refused.output and "--force" in refused.output
+    [line] = [row for row in refused.stdout.splitlines() if "- /func-1/redis" in row]
+    # why it was planned, then why it was refused
+    assert line.index("left the specs") < line.index("refused: refusing to delete") and "--force" in line
     assert len(await marathon_apps(sandbox.url)) == 13
 
     without_prune = await run_cli("apply", str(specs), marathon=sandbox.url)
@@ -175,3 +177,48 @@ async def test_locked_app_waits_then_fails_unless_forced(sandbox: MarathonSandbo
     assert user_api["outcome"] == "succeeded" and "forced" in user_api["detail"]
     apps = await marathon_apps(sandbox.url)
     assert apps["/integration/user-api"]["container"]["docker"]["image"].endswith(":1.4.4")
+
+
+async def test_json_output_of_a_failed_command_is_a_json_error_document(specs: Path) -> None:
+    unreachable = await run_cli("plan", str(specs), "-o", "json", marathon="http://127.0.0.1:9")
+    assert unreachable.code == 1, unreachable.output
+    error = json.loads(unreachable.stdout)["error"]
+    assert error["code"] == "remote-unavailable" and "127.0.0.1:9" in error["message"] and error["hint"]
+
+    (specs / "integration.yaml").write_text("apiVersion: reconciler/v1\nkind: Environment\nname: [broken\n")
+    result = await run_cli("plan", str(specs), "-o", "json", marathon="http://127.0.0.1:9")
+    assert result.code == 3, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid-spec" and error["exit_code"] == 3
+    assert any(p["file"].endswith("integration.yaml") and p["line"] == 4 for p in error["problems"])
+    assert "invalid YAML" in result.stderr  # the one-line form stays on stderr
+
+
+async def test_apply_json_counts_outcomes_and_a_no_consul_plan_names_only_marathon(
+    sandbox: MarathonSandbox, specs: Path
+) -> None:
+    applied = await run_cli("apply", str(specs), "-o", "json", "--timeout", "60", marathon=sandbox.url)
+    assert applied.code == 0, applied.output
+    document = json.loads(applied.stdout)
+    assert document["outcomes"] == {"succeeded": 13} and document["consul"] is None
+    again = await run_cli("plan", str(specs), marathon=sandbox.url)  # run_cli adds --no-consul
+    assert again.code == 0 and "Plan: no changes. Marathon matches the specs." in again.stdout, again.output
+
+
+async def test_plan_with_consul_unreachable_is_an_error_not_a_clean_plan(sandbox: MarathonSandbox, specs: Path) -> None:
+    assert (await run_cli("apply", str(specs), "--timeout", "60", marathon=sandbox.url)).code == 0
+    closed = "http://127.0.0.1:9"  # discard port: nothing listens on loopback
+    planned = await run_cli("plan", str(specs), marathon=sandbox.url, consul=closed)
+    assert planned.code == 1, planned.output
+    assert "Marathon matches the specs" in planned.stdout and "Consul match" not in planned.stdout
+    assert "Consul could not be read" in planned.stderr
+    as_json = await run_cli("plan", str(specs), "-o", "json", marathon=sandbox.url, consul=closed)
+    assert as_json.code == 1 and json.loads(as_json.stdout)["consul"]["complete"] is False
+
+
+@pytest.mark.parametrize("url", ["http://admin:s3cret@127.0.0.1:notaport", "127.0.0.1:8080", "ftp://admin:s3cret@h"])
+async def test_a_bad_marathon_url_is_one_line_without_its_credentials(url: str, specs: Path) -> None:
+    result = await run_cli("plan", str(specs), marathon=url)
+    assert result.code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --marathon: not") and "s3cret" not in result.output
