@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from reconciler.spec.fields import (
     RESERVED_LABEL_PREFIX,
@@ -19,7 +19,6 @@ from reconciler.spec.fields import (
     FetchEntry,
     HealthCheckSpec,
     Network,
-    PortProtocol,
     PortSpec,
     SpecModel,
     Text,
@@ -99,30 +98,7 @@ class AppEntry(AppFields):
 
 
 class ConcreteApp(AppFields):
-    """A complete app after charts and overlays: it says what to run."""
-
-    @model_validator(mode="after")
-    def _runs_something(self) -> ConcreteApp:
-        if self.image is None and self.cmd is None and not self.args:
-            raise ValueError("the app runs nothing: give `image` (Docker) or `cmd`/`args`")
-        if self.cmd is not None and self.args:
-            raise ValueError("give either `cmd` or `args`, not both (Marathon refuses both)")
-        if self.image is None and self.network is not None:
-            raise ValueError("`network` applies to Docker apps (with `image`) only")
-        self._check_ports()
-        if self.autoscale and self.instances is not None:
-            low, high = self.autoscale.min_instances, self.autoscale.max_instances
-            if not low <= self.instances <= high:
-                raise ValueError(f"instances ({self.instances}) is outside autoscale min..max ({low}..{high})")
-        return self
-
-    def _check_ports(self) -> None:
-        bridged = self.image is not None and self.network != Network.HOST
-        for port in self.ports or ():
-            if not bridged and port.container_port is not None:
-                raise ValueError("`containerPort` needs a bridged Docker app (`image`); use `hostPort` otherwise")
-            if not bridged and port.protocol == PortProtocol.UDP_TCP:
-                raise ValueError("protocol 'udp,tcp' needs a bridged Docker app; declare two host ports instead")
+    """A complete app after charts and overlays; `rules` checks what its fields must satisfy together."""
 
 
 class RenderedApp(AppFields):

@@ -17,6 +17,7 @@ from reconciler.spec.charts import Chart, ChartShelf, render_chart
 from reconciler.spec.documents import AppEntry, ConcreteApp
 from reconciler.spec.overlay import deep_merge, merge_marks
 from reconciler.spec.problems import validation_problems
+from reconciler.spec.rules import app_problems
 from reconciler.spec.source import Document, Marks
 from reconciler.spec.specset import AppSource, EnvironmentSource
 
@@ -52,6 +53,8 @@ def expand_environment(
                 continue
             app = _validate(data, marks, problems)
             if app is not None:
+                for problem in app_problems(app, marks, source.mark):
+                    problems.add(problem)
                 result[name] = ConcreteEntry(name, app, marks, source)
     return result
 

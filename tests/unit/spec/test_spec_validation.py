@@ -225,7 +225,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "cmd-and-args",
         {"specs/a.yaml": env("apps:\n  web: {cmd: run, args: [run]}\n")},
-        ("specs/a.yaml", 5, "apps.web", "either `cmd` or `args`", None),
+        ("specs/a.yaml", 5, "apps.web.args", "either `cmd` or `args`", None),
     ),
     (
         "command-check-without-command",
@@ -245,7 +245,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "container-port-without-image",
         {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    ports: [{containerPort: 80}]\n")},
-        ("specs/a.yaml", 5, "apps.web", "`containerPort` needs a bridged Docker app", None),
+        ("specs/a.yaml", 7, "apps.web.ports[0].containerPort", "`containerPort` needs a bridged Docker app", None),
     ),
     (
         "bad-duration",
@@ -288,7 +288,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
                 "    autoscale: {min: 1, max: 2, metrics: [{mem: 80%}]}\n"
             )
         },
-        ("specs/a.yaml", 5, "apps.web", "instances (9) is outside autoscale min..max (1..2)", None),
+        ("specs/a.yaml", 7, "apps.web.instances", "is outside autoscale min..max (1..2)", "between 1 and 2"),
     ),
     (
         "values-without-chart",
@@ -366,3 +366,22 @@ def test_missing_spec_folder_is_a_problem(tmp_path: Path) -> None:
 
     with pytest.raises(SpecError, match="no such file or folder"):
         load_specs(tmp_path / "absent")
+
+
+def test_chart_app_with_instances_outside_autoscale_is_reported_at_the_spec_and_kept(tmp_path: Path) -> None:
+    files = {
+        **SVC_CHART,
+        "specs/a.yaml": env(
+            "apps:\n"
+            "  user-api:\n"
+            "    chart: svc\n"
+            "    instances: 5\n"
+            "    autoscale: {min: 2, max: 4, metrics: [{cpu: 70%}]}\n"
+            "  web: {image: w, dependencies: [user-api]}\n"
+        ),
+    }
+    problems = problems_of(tmp_path, files)
+    assert [p.render() for p in problems] == [
+        f"{tmp_path}/specs/a.yaml:7: apps.user-api.instances: instances (5) is outside autoscale min..max (2..4)"
+        " (hint: set `instances` between 2 and 4, or leave it out (the app then starts with 2))"
+    ]
