@@ -104,6 +104,7 @@ def _normalise_ports(defn: JsonDict) -> None:
     defn.pop("ipAddress", None)
     if not is_host_networked(defn):
         defn.pop("portDefinitions", None)
+        _normalise_port_mappings(defn)
         return
     if defn.get("portDefinitions") is None:
         numbers = legacy_ports if isinstance(legacy_ports, list) else [0]
@@ -113,6 +114,16 @@ def _normalise_ports(defn: JsonDict) -> None:
         port_def.setdefault("protocol", "tcp")
         if index == 0 and len(defn["portDefinitions"]) == 1:
             port_def.setdefault("name", "default")
+
+
+def _normalise_port_mappings(defn: JsonDict) -> None:
+    """RAML defaults of a mapping: protocol tcp; in bridge mode a missing hostPort is 0
+    (AppNormalization.NetworkedContainer: "when in BRIDGE mode, missing host ports default to zero")."""
+    bridged = any(isinstance(n, dict) and n.get("mode") == "container/bridge" for n in defn.get("networks") or [])
+    for mapping in port_mappings(defn):
+        mapping.setdefault("protocol", "tcp")
+        if bridged and mapping.get("hostPort") is None:
+            mapping["hostPort"] = 0
 
 
 def _normalise_fetch(defn: JsonDict) -> None:
@@ -156,34 +167,45 @@ def is_scale_only(stored: JsonDict, target: JsonDict) -> bool:
     return config_part(stored) == config_part(target) and stored.get("instances") != target.get("instances")
 
 
-def service_ports(defn: JsonDict) -> list[int]:
+def port_mappings(defn: JsonDict) -> list[JsonDict]:
+    """The container's port mappings (1.5+ `container.portMappings`, else the legacy docker ones)."""
+    container = defn.get("container") or {}
+    docker = container.get("docker") or {}
+    mappings: list[JsonDict] = container.get("portMappings") or docker.get("portMappings") or []
+    return mappings
+
+
+def service_port_slots(defn: JsonDict) -> list[tuple[JsonDict, str]]:
+    """Where the app's service ports live: each port definition's `port`, else each mapping's `servicePort`."""
     if defn.get("portDefinitions"):
-        return [int(p.get("port", 0)) for p in defn["portDefinitions"]]
-    mappings = (defn.get("container") or {}).get("portMappings") or []
-    return [int(m.get("servicePort", 0)) for m in mappings]
+        return [(port_def, "port") for port_def in defn["portDefinitions"]]
+    return [(mapping, "servicePort") for mapping in port_mappings(defn)]
+
+
+def service_ports(defn: JsonDict) -> list[int]:
+    return [int(item.get(key) or 0) for item, key in service_port_slots(defn)]
 
 
 def host_port_count(defn: JsonDict) -> int:
     """How many agent ports one task of this app needs."""
     if defn.get("portDefinitions"):
         return len(defn["portDefinitions"])
-    container = defn.get("container") or {}
-    mappings = container.get("portMappings") or (container.get("docker") or {}).get("portMappings") or []
-    return sum(1 for m in mappings if m.get("hostPort") is not None)
+    return sum(1 for m in port_mappings(defn) if m.get("hostPort") is not None)
 
 
 def assign_service_ports(defn: JsonDict, previous: JsonDict | None, taken: set[int], span: tuple[int, int]) -> None:
-    """Give every `port: 0` a service port; an app keeps its earlier ones (GroupManagerImpl)."""
-    port_defs: list[JsonDict] = defn.get("portDefinitions") or []
+    """Give every service port left at 0 (port definitions and container port mappings alike) a free one from
+    `span`; an app keeps its earlier ones (GroupManagerImpl.assignDynamicServicePorts)."""
     if defn.get("requirePorts"):
         return
-    wanted = {int(p["port"]) for p in port_defs if p.get("port")}
+    slots = service_port_slots(defn)
+    wanted = {int(item[key]) for item, key in slots if item.get(key)}
     reusable = [p for p in service_ports(previous or {}) if span[0] <= p < span[1] and p not in wanted]
-    for port_def in port_defs:
-        if port_def.get("port"):
+    for item, key in slots:
+        if item.get(key):
             continue
         port = reusable.pop(0) if reusable else _free_port(taken, span)
-        port_def["port"] = port
+        item[key] = port
         taken.add(port)
 
 

@@ -172,3 +172,34 @@ async def test_basic_auth_answers_401_like_jetty_and_never_shows_the_password() 
         assert refused.headers["Content-Type"].startswith("text/html") and "s3cret" not in refused.text
         assert (await client.get("/v2/apps", auth=("ops", "wrong"))).status_code == 401
         assert (await client.get("/v2/apps", auth=("ops", "s3cret"))).json() == {"apps": []}
+
+
+BRIDGED = {
+    "id": "/d1",
+    "container": {"type": "DOCKER", "docker": {"image": "nginx"},
+                  "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http"}]},
+    "networks": [{"mode": "container/bridge"}],
+}
+
+
+async def test_container_port_mappings_get_service_ports_like_port_definitions(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """GroupManagerImpl.assignDynamicServicePorts fills mappings' servicePort 0 from 10000-20000; protocol tcp."""
+    created = await api.post("/v2/apps", json=BRIDGED)
+    assert created.status_code == 201, created.text
+    [mapping] = created.json()["container"]["portMappings"]
+    assert mapping["protocol"] == "tcp" and mapping["hostPort"] == 0 and mapping["name"] == "http"
+    assert 10000 <= mapping["servicePort"] < 20000
+    other = await api.post("/v2/apps", json={**BRIDGED, "id": "/d2"})
+    assert other.json()["container"]["portMappings"][0]["servicePort"] != mapping["servicePort"]
+    await marathon_sandbox.wait_idle()
+    [task] = (await api.get("/v2/apps/d1/tasks")).json()["tasks"]
+    assert task["servicePorts"] == [mapping["servicePort"]] and len(task["ports"]) == 1
+    await api.put("/v2/apps/d1", json={"labels": {"tier": "web"}, "container": BRIDGED["container"]})
+    kept = (await api.get("/v2/apps/d1")).json()["app"]["container"]["portMappings"][0]["servicePort"]
+    assert kept == mapping["servicePort"]
+    fixed = {**BRIDGED, "id": "/d3", "container": {**BRIDGED["container"],
+                                                   "portMappings": [{"containerPort": 80, "servicePort": 10555}]}}
+    shown = (await api.post("/v2/apps", json=fixed)).json()["container"]["portMappings"][0]
+    assert (shown["servicePort"], shown["hostPort"], shown["protocol"]) == (10555, 0, "tcp")
