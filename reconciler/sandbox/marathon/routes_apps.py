@@ -36,15 +36,24 @@ def core_of(request: web.Request) -> MarathonCore:
     return request.app[CORE]
 
 
+def parent_group(path_id: str) -> str:
+    """The group one level up (`/` for top-level ids and for the root itself)."""
+    return path_id.rstrip("/").rsplit("/", 1)[0] or "/"
+
+
 def unknown_app(app_id: str) -> ApiError:
     return ApiError(404, f"App '{app_id}' does not exist")
 
 
 def commit(
-    core: MarathonCore, target: dict[str, JsonDict], force: bool, restarts: frozenset[str] = frozenset()
+    core: MarathonCore,
+    target: dict[str, JsonDict],
+    force: bool,
+    restarts: frozenset[str] = frozenset(),
+    group_id: str = "/",
 ) -> tuple[str, str]:
     try:
-        result = core.writer.commit(target, force=force, restarts=restarts)
+        result = core.writer.commit(target, force=force, restarts=restarts, group_id=group_id)
     except AppLocked as exc:
         raise ApiError(409, LOCKED_MESSAGE, deployments=[{"id": d} for d in exc.deployment_ids]) from exc
     except ValueError as exc:
@@ -114,7 +123,7 @@ async def create_app(request: web.Request) -> web.Response:
     target = core.state.definitions()
     target[app_id] = normalise(body, app_id)
     check_tree(core, target)
-    deployment_id, _ = commit(core, target, flag(request, "force"))
+    deployment_id, _ = commit(core, target, flag(request, "force"), group_id=parent_group(app_id))
     announce(core, request, app_id)
     app = core.views.app_json(app_id, Embeds())
     location = str(request.url.with_path(f"/v2/apps{app_id}").with_query(None))
@@ -201,7 +210,7 @@ async def put_app(request: web.Request) -> web.Response:
     target = core.state.definitions()
     target[app_id] = updated_definition(core, app_id, body, flag(request, "partialUpdate", True))
     check_tree(core, target)
-    deployment_id, version = commit(core, target, flag(request, "force"))
+    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(app_id))
     announce(core, request, app_id)
     return deployment_result(deployment_id, version, 201 if created else 200)
 
@@ -215,7 +224,7 @@ async def patch_app(request: web.Request) -> web.Response:
         raise unknown_app(app_id)
     target = core.state.definitions()
     target[app_id] = updated_definition(core, app_id, body, True)
-    deployment_id, version = commit(core, target, flag(request, "force"))
+    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(app_id))
     announce(core, request, app_id)
     return deployment_result(deployment_id, version)
 
@@ -255,7 +264,7 @@ async def delete_app(request: web.Request) -> web.Response:
         raise unknown_app(app_id)
     target = core.state.definitions()
     del target[app_id]
-    deployment_id, version = commit(core, target, flag(request, "force", True))
+    deployment_id, version = commit(core, target, flag(request, "force", True), group_id=parent_group(app_id))
     core.views.forget(app_id)
     return deployment_result(deployment_id, version)
 
@@ -268,7 +277,10 @@ async def post_app(request: web.Request) -> web.Response:
         raise ApiError(405, "Method not allowed")
     if app_id not in core.state.apps:
         raise unknown_app(app_id)
-    deployment_id, version = commit(core, core.state.definitions(), flag(request, "force"), frozenset({app_id}))
+    restarts = frozenset({app_id})
+    deployment_id, version = commit(
+        core, core.state.definitions(), flag(request, "force"), restarts, group_id=parent_group(app_id)
+    )
     return deployment_result(deployment_id, version)
 
 

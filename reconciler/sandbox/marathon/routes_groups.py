@@ -13,7 +13,7 @@ from aiohttp import web
 from reconciler.sandbox.marathon.appdef import normalise, resolve_id
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.model import JsonDict
-from reconciler.sandbox.marathon.routes_apps import check_tree, commit, core_of
+from reconciler.sandbox.marathon.routes_apps import check_tree, commit, core_of, parent_group
 from reconciler.sandbox.marathon.views import Embeds
 from reconciler.sandbox.marathon.wire import (
     ApiError,
@@ -147,7 +147,8 @@ async def write_group(request: web.Request, creating: bool) -> web.Response:
         return json_response({"steps": [{"actions": [a.to_json() for a in step]} for step in steps]})
     if group_id != "/" and not {"version", "scaleBy"} & set(body):
         remember_group(core, group_id, body)
-    deployment_id, version = commit(core, target, flag(request, "force"))
+    # GroupsResource.updateOrCreate names the parent of the URL's group in group_change_success.
+    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(path_id))
     location = str(request.url.with_path(f"/v2/groups{group_id}").with_query(None)) if creating else None
     return deployment_result(deployment_id, version, 201 if creating else 200, location)
 
@@ -169,7 +170,7 @@ async def delete_group(request: web.Request) -> web.Response:
     target = {a: d for a, d in core.state.definitions().items() if not a.startswith(prefix)}
     for gid in [g for g in core.state.groups if g == group_id or g.startswith(prefix)]:
         del core.state.groups[gid]
-    deployment_id, version = commit(core, target, flag(request, "force"))
+    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(group_id))
     return deployment_result(deployment_id, version)
 
 

@@ -36,9 +36,18 @@ class Writer:
         return build_steps(self.state.definitions(), target, restarts)
 
     def commit(
-        self, target: dict[str, JsonDict], *, force: bool, restarts: frozenset[str] = frozenset()
+        self,
+        target: dict[str, JsonDict],
+        *,
+        force: bool,
+        restarts: frozenset[str] = frozenset(),
+        group_id: str = "/",
     ) -> tuple[str, str]:
-        """Store `target` as the root's apps and start its deployment; returns (deploymentId, version)."""
+        """Store `target` as the root's apps and start its deployment; returns (deploymentId, version).
+
+        `group_id` is the group `group_change_success` names: the one the caller edits, as each API
+        resource passes it to GroupManager.updateRoot (an app's parent group for one-app changes).
+        """
         steps = self.plan(target, restarts)
         affected = {action.app_id for step in steps for action in step}
         conflicts = [d for d in self.state.deployments.values() if affected & d.affected]
@@ -54,7 +63,7 @@ class Writer:
             snapshot = {app_id: original.get(app_id) for app_id in affected}
             self.runner.start(Deployment(deployment_id, version, steps, snapshot))
         self._remember_root(version)
-        self.state.bus.publish("group_change_success", {"groupId": "/", "version": version})
+        self.state.bus.publish("group_change_success", {"groupId": group_id, "version": version})
         return deployment_id, version
 
     def _remember_root(self, version: str) -> None:

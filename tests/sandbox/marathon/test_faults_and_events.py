@@ -118,3 +118,26 @@ async def test_event_stream_needs_the_accept_header_and_filters_by_type(
     assert [e["eventType"] for e in deployments] == ["status_update_event", "status_update_event", "deployment_success"]
     assert deployments[-1]["plan"]["steps"][0]["actions"] == [{"action": "StartApplication", "app": "/f"}]
     await until(lambda: not marathon_sandbox.state.bus.subscriptions, "subscribers detached")
+
+
+async def test_group_change_success_names_the_group_the_change_edits(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """The id each resource passes to GroupManager.updateRoot: an app's parent group (recorded async-worker
+    stream: /asgard-dev for /asgard-dev/bla), the root for bulk changes, the URL group's parent for groups."""
+    bla = {**APP, "id": "/asgard-dev/bla"}
+    answers = [
+        await api.post("/v2/apps", json=bla),
+        await api.put("/v2/apps/asgard-dev/bla", params={"force": "true"}, json={"instances": 2}),
+        await api.post("/v2/apps", json=APP),
+        await api.put("/v2/apps", params={"force": "true"}, json=[{"id": "/f", "instances": 0}]),
+        await api.put("/v2/groups/prod/web", json={"apps": [{**APP, "id": "api"}]}),
+        await api.delete("/v2/groups/prod/web", params={"force": "true"}),
+        await api.delete("/v2/apps/asgard-dev/bla"),
+    ]
+    changes = [(e["groupId"], e["version"]) for e in marathon_sandbox.state.bus.history
+               if e["eventType"] == "group_change_success"]
+    created_version = answers[0].json()["version"]
+    versions = [created_version] + [answer.json()["version"] for answer in answers[1:]]
+    assert changes == list(zip(["/asgard-dev", "/asgard-dev", "/", "/", "/prod", "/prod", "/asgard-dev"],
+                               versions, strict=True))
