@@ -10,10 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, WithJsonSchema, field_validator
+from pydantic import Field, WithJsonSchema
 
 from reconciler.spec.fields import (
-    RESERVED_LABEL_PREFIX,
     BackoffSpec,
     ConstraintSpec,
     FetchEntry,
@@ -26,6 +25,7 @@ from reconciler.spec.fields import (
     VolumeSpec,
 )
 from reconciler.spec.policies import MAX_INSTANCES, AutoscaleSpec, HealSpec
+from reconciler.spec.problems import RangeHint
 
 API_VERSION = "reconciler/v1"
 MAX_CPUS = 1024
@@ -51,6 +51,8 @@ _CONSTRAINT_SCHEMA: dict[str, Any] = {
     "description": "[field, OPERATOR, value?] or 'field:OPERATOR:value'",
 }
 Constraint = Annotated[ConstraintSpec, WithJsonSchema(_CONSTRAINT_SCHEMA)]
+_UNIT_OF_CPUS = RangeHint(high="that is far beyond any real app: check the unit (cpus are CPU shares: 0.5 is half)")
+_UNIT_OF_MIB = RangeHint(high="that is far beyond any real app: check the unit (MiB: 2048 is 2 GiB)")
 
 
 class AppFields(SpecModel):
@@ -61,9 +63,9 @@ class AppFields(SpecModel):
     network: Network | None = Field(None, description="Docker networking: bridge (default) or host")
     cmd: str | None = Field(None, min_length=1)
     args: list[str] | None = None
-    cpus: float | None = Field(None, ge=0, le=MAX_CPUS)
-    mem: float | None = Field(None, ge=0, le=MAX_MEM_MB, description="memory in MiB")
-    disk: float | None = Field(None, ge=0, le=MAX_DISK_MB, description="disk in MiB")
+    cpus: Annotated[float, _UNIT_OF_CPUS] | None = Field(None, ge=0, le=MAX_CPUS)
+    mem: Annotated[float, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_MEM_MB, description="memory in MiB")
+    disk: Annotated[float, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_DISK_MB, description="disk in MiB")
     instances: int | None = Field(None, ge=0, le=MAX_INSTANCES)
     env: dict[str, Text] | None = None
     labels: dict[str, Text] | None = None
@@ -78,16 +80,6 @@ class AppFields(SpecModel):
     force: bool | None = Field(None, description="let apply force deployments of this app past a lock")
     heal: HealSpec | None = None
     autoscale: AutoscaleSpec | None = None
-
-    @field_validator("labels")
-    @classmethod
-    def _own_labels_reserved(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
-        for key in labels or {}:
-            if key.startswith(RESERVED_LABEL_PREFIX):
-                raise ValueError(
-                    f"label '{key}': labels starting with '{RESERVED_LABEL_PREFIX}' are the reconciler's own"
-                )
-        return labels
 
 
 class AppEntry(AppFields):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from reconciler.spec.problems import RangeHint, rule_error
 from reconciler.spec.units import Duration, Percent
 
 RESERVED_LABEL_PREFIX = "reconciler."
@@ -111,22 +112,13 @@ class HealthCheckSpec(SpecModel):
     ignore_http1xx: bool | None = Field(None, alias="ignoreHttp1xx")  # to_camel would say ignoreHttp1Xx
     ip_protocol: IpProtocol | None = None
 
-    @model_validator(mode="after")
-    def _fields_fit_protocol(self) -> HealthCheckSpec:
-        if self.protocol == HealthProtocol.COMMAND and not self.command:
-            raise ValueError("a COMMAND health check needs `command` (the shell command to run)")
-        if self.protocol != HealthProtocol.COMMAND and self.command:
-            raise ValueError(f"`command` belongs to COMMAND health checks, not {self.protocol}")
-        if self.path is not None and self.protocol not in HTTP_PROTOCOLS:
-            raise ValueError(f"`path` applies only to HTTP health checks, not {self.protocol}")
-        if self.port is not None and self.port_index is not None:
-            raise ValueError("give either `port` or `portIndex`, not both")
-        return self
-
 
 def _constraint_list(value: Any) -> Any:
     """`hostname:UNIQUE` and `rack:GROUP_BY:3` are shorthand for Marathon's list form."""
     return value.split(":", 2) if isinstance(value, str) else value
+
+
+_CONSTRAINT_HINT = "write `field:OPERATOR` or `field:OPERATOR:value`, e.g. hostname:UNIQUE or rack:GROUP_BY:3"
 
 
 class ConstraintSpec(SpecModel):
@@ -140,21 +132,32 @@ class ConstraintSpec(SpecModel):
         value = _constraint_list(value)
         if isinstance(value, list):
             if not 2 <= len(value) <= 3:
-                raise ValueError("a constraint is [field, OPERATOR] or [field, OPERATOR, value]")
+                raise rule_error("a constraint is [field, OPERATOR] or [field, OPERATOR, value]", _CONSTRAINT_HINT)
             return dict(zip(("field", "operator", "value"), (_stringify(part) for part in value), strict=False))
+        if not isinstance(value, dict):
+            raise rule_error("a constraint is a string or a list", _CONSTRAINT_HINT)
         return value
 
 
+_FRACTION = "a fraction of the instance count between 0 and 1: 0.5 or 50%"
+Capacity = Annotated[Percent, Field(le=1), RangeHint(low=_FRACTION, high=_FRACTION)]
+BackoffFactor = Annotated[
+    float,
+    Field(ge=1, le=100),
+    RangeHint(low="a factor >= 1 that multiplies the delay after each failed launch (1: always the same delay)"),
+]
+
+
 class UpgradeStrategySpec(SpecModel):
-    minimum_health_capacity: Annotated[Percent, Field(le=1)] | None = None
-    maximum_over_capacity: Annotated[Percent, Field(le=1)] | None = None
+    minimum_health_capacity: Capacity | None = None
+    maximum_over_capacity: Capacity | None = None
 
 
 class BackoffSpec(SpecModel):
     """Marathon's launch backoff: `seconds`, multiplied by `factor` per failure, up to `maxLaunchDelay`."""
 
     seconds: Duration | None = None
-    factor: float | None = Field(None, ge=1, le=100)
+    factor: BackoffFactor | None = None
     max_launch_delay: Duration | None = None
 
 
@@ -172,7 +175,10 @@ class VolumeSpec(SpecModel):
     @model_validator(mode="after")
     def _one_source(self) -> VolumeSpec:
         if (self.host_path is None) == (self.persistent is None):
-            raise ValueError("a volume needs exactly one of `hostPath` or `persistent`")
+            raise rule_error(
+                "a volume needs exactly one of `hostPath` or `persistent`",
+                "mount a host folder (`hostPath: /srv/data`) or a local persistent volume (`persistent: {size: 1024}`)",
+            )
         return self
 
 

@@ -14,23 +14,28 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from reconciler.core.model import AutoscalePolicy, HealPolicy, MetricTarget
 from reconciler.spec.fields import SpecModel
+from reconciler.spec.problems import RangeHint, rule_error
 from reconciler.spec.units import Duration, Percent
 
 MAX_INSTANCES = 10_000
 _PERCENT_TEXT = re.compile(r"^\d+(\.\d+)?\s*%$")
 
 
+_UNAVAILABLE = "maxUnavailable is a number of instances (1) or a percentage (25%)"
+_UNAVAILABLE_HINT = "write a whole number of instances like 1, or a percentage of `instances` like 25%"
+
+
 def _count_or_percent(value: Any) -> Any:
     """`1` or `"25%"`, kept as text so both forms survive until the instance count is known."""
     if isinstance(value, bool):
-        raise ValueError("maxUnavailable is a number of instances (1) or a percentage (25%)")
+        raise rule_error(_UNAVAILABLE, _UNAVAILABLE_HINT)
     if isinstance(value, int):
         if value < 0:
-            raise ValueError("maxUnavailable must not be negative")
+            raise rule_error("maxUnavailable must not be negative", _UNAVAILABLE_HINT)
         return str(value)
     if isinstance(value, str) and _PERCENT_TEXT.match(value.strip()):
         return value.strip()
-    raise ValueError("maxUnavailable is a number of instances (1) or a percentage (25%)")
+    raise rule_error(_UNAVAILABLE, _UNAVAILABLE_HINT)
 
 
 CountOrPercent = Annotated[
@@ -55,16 +60,23 @@ class HealSpec(SpecModel):
     crash_loop: CrashLoopSpec | None = None
 
 
+_SHARE = "a share above 0 and at most 100%, e.g. 70% (or 0.7)"
+Share = Annotated[Percent, Field(gt=0, le=1), RangeHint(low=_SHARE, high=_SHARE)]
+
+
 class MetricSpec(SpecModel):
     """One target: `{cpu: 70%}` (share of the app's cpus) or `{mem: 80%}` (share of its mem)."""
 
-    cpu: Annotated[Percent, Field(gt=0, le=1)] | None = None
-    mem: Annotated[Percent, Field(gt=0, le=1)] | None = None
+    cpu: Share | None = None
+    mem: Share | None = None
 
     @model_validator(mode="after")
     def _one_metric(self) -> MetricSpec:
         if (self.cpu is None) == (self.mem is None):
-            raise ValueError("a metric names exactly one of `cpu` or `mem`, e.g. {cpu: 70%}")
+            raise rule_error(
+                "a metric names exactly one of `cpu` or `mem`, e.g. {cpu: 70%}",
+                "one target per list item: metrics: [{cpu: 70%}, {mem: 80%}]",
+            )
         return self
 
 
@@ -83,12 +95,15 @@ class AutoscaleSpec(SpecModel):
     max_instances: int = Field(alias="max", ge=1, le=MAX_INSTANCES)
     metrics: list[MetricSpec] = Field(min_length=1)
     behavior: BehaviorSpec | None = None
-    tolerance: Annotated[Percent, Field(le=1)] = 0.1
+    tolerance: Annotated[Percent, Field(le=1), RangeHint(high="a share of the target up to 100%, e.g. 10%")] = 0.1
 
     @model_validator(mode="after")
     def _min_below_max(self) -> AutoscaleSpec:
         if self.min_instances > self.max_instances:
-            raise ValueError(f"min ({self.min_instances}) is greater than max ({self.max_instances})")
+            raise rule_error(
+                f"min ({self.min_instances}) is greater than max ({self.max_instances})",
+                "make `min` at most `max` (equal bounds fix the instance count)",
+            )
         return self
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import difflib
 import types
+from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from reconciler.errors import SpecProblem
 from reconciler.spec.source import DataPath, Marks
@@ -28,14 +30,30 @@ _HINTS = {
     "list_type": "write a list (- item lines, or [a, b])",
     "model_type": "write a mapping (key: value lines)",
     "model_attributes_type": "write a mapping (key: value lines)",
-    "less_than_equal": "that is far beyond any real app: check the unit (mem and disk are MiB, cpus are shares)",
-    "greater_than_equal": "use a value that is not negative",
-    "greater_than": "use a positive value",
     "string_pattern_mismatch": "see docs/spec.md for the allowed form",
     "literal_error": "use the value shown",
     "enum": "use one of the values shown",
     "too_short": "add at least one item",
 }
+
+
+_LOW = ("greater_than", "greater_than_equal")
+_HIGH = ("less_than", "less_than_equal")
+
+
+@dataclass(frozen=True)
+class RangeHint:
+    """What to say when a number is out of bounds, written next to the bounds:
+    `Annotated[float, Field(ge=1), RangeHint(low="...")]` (`low`: below the minimum, `high`: above the maximum).
+    """
+
+    low: str | None = None
+    high: str | None = None
+
+
+def rule_error(message: str, hint: str) -> PydanticCustomError:
+    """The error a model's own validator raises: pydantic keeps the hint in the error's `ctx`."""
+    return PydanticCustomError("spec_rule", message, {"hint": hint})
 
 
 def validation_problems(exc: ValidationError, model: type[BaseModel], data: Any, marks: Marks) -> list[SpecProblem]:
@@ -46,14 +64,50 @@ def validation_problems(exc: ValidationError, model: type[BaseModel], data: Any,
 def _problem(error: ErrorDetails, model: type[BaseModel], data: Any, marks: Marks) -> SpecProblem:
     path = data_path(error["loc"], data)
     message = error["msg"].removeprefix("Value error, ")
-    hint = _HINTS.get(error["type"])
+    context = error.get("ctx") or {}
+    hint = context.get("hint") or _HINTS.get(error["type"])
     if error["type"] == "extra_forbidden":
         known = known_keys(model, path[:-1])
         message = f"unknown key '{path[-1]}'"
         hint = closest_hint(str(path[-1]), known)
-    elif error["type"] == "value_error":
-        hint = None
+    elif error["type"] in _LOW + _HIGH:
+        hint = _range_hint(error["type"], context, model, path)
     return marks.problem(path, message, hint)
+
+
+def _range_hint(kind: str, context: dict[str, Any], model: type[BaseModel], path: DataPath) -> str:
+    written = next((meta for meta in _field_metadata(model, path) if isinstance(meta, RangeHint)), RangeHint())
+    if kind in _LOW:
+        bound = context.get("ge", context.get("gt"))
+        generic = "use a value that is not negative" if bound == 0 else f"use a value of at least {bound}"
+        return written.low or generic
+    return written.high or f"use a value of at most {context.get('le', context.get('lt'))}"
+
+
+def _field_metadata(model: type[BaseModel], path: DataPath) -> list[Any]:
+    """The Annotated metadata of the field at `path` (empty when `path` is not a model's field)."""
+    if not path:
+        return []
+    parent: Any = model
+    for part in path[:-1]:
+        parent = _step(parent, part)
+    parent = _unwrap(parent)
+    if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+        return []
+    info = next((i for n, i in parent.model_fields.items() if path[-1] in (n, i.alias)), None)
+    return [*info.metadata, *_annotated_metadata(info.annotation)] if info is not None else []
+
+
+def _annotated_metadata(annotation: Any) -> list[Any]:
+    found: list[Any] = []
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        found += [meta for meta in annotation.__metadata__ if not isinstance(meta, FieldInfo)]
+        found += _annotated_metadata(get_args(annotation)[0])
+    elif origin in (Union, types.UnionType):
+        for member in get_args(annotation):
+            found += _annotated_metadata(member)
+    return found
 
 
 def closest_hint(word: str, known: list[str]) -> str:

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from reconciler.errors import SpecProblem
 from reconciler.spec.documents import ConcreteApp
-from reconciler.spec.fields import Network, PortProtocol
+from reconciler.spec.fields import (
+    HTTP_PROTOCOLS,
+    RESERVED_LABEL_PREFIX,
+    HealthCheckSpec,
+    HealthProtocol,
+    Network,
+    PortProtocol,
+)
 from reconciler.spec.source import DataPath, Mark, Marks
 
 
@@ -26,11 +33,53 @@ class Finding:
 
 def _command(app: ConcreteApp) -> Iterator[Finding]:
     if app.image is None and app.cmd is None and not app.args:
-        yield Finding(((),), "the app runs nothing: give `image` (Docker) or `cmd`/`args`")
+        yield Finding(
+            ((),),
+            "the app runs nothing: give `image` (Docker) or `cmd`/`args`",
+            "add `image: <docker image>`, or `cmd: <shell command>` for a command on the agent",
+        )
     if app.cmd is not None and app.args:
-        yield Finding((("args",), ("cmd",)), "give either `cmd` or `args`, not both (Marathon refuses both)")
+        yield Finding(
+            (("args",), ("cmd",)),
+            "give either `cmd` or `args`, not both (Marathon refuses both)",
+            "keep `cmd` (one shell line, run by /bin/sh -c) or `args` (the command as a list), remove the other",
+        )
     if app.image is None and app.network is not None:
-        yield Finding((("network",),), "`network` applies to Docker apps (with `image`) only")
+        yield Finding(
+            (("network",),), "`network` applies to Docker apps (with `image`) only", "remove `network`, or add `image`"
+        )
+
+
+def _labels(app: ConcreteApp) -> Iterator[Finding]:
+    for key in app.labels or {}:
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            yield Finding(
+                (("labels", key),),
+                f"label '{key}': labels starting with '{RESERVED_LABEL_PREFIX}' are the reconciler's own",
+                f"rename the label without the `{RESERVED_LABEL_PREFIX}` prefix: the reconciler sets those itself",
+            )
+
+
+def _health_checks(app: ConcreteApp) -> Iterator[Finding]:
+    for index, check in enumerate(app.health_checks or ()):
+        yield from _health_check(check, ("healthChecks", index))
+
+
+def _health_check(check: HealthCheckSpec, where: DataPath) -> Iterator[Finding]:
+    command = HealthProtocol.COMMAND
+    if check.protocol == command and not check.command:
+        message = "a COMMAND health check needs `command` (the shell command to run)"
+        yield Finding(((*where, "command"),), message, "add `command: <shell command>` (exit code 0: healthy)")
+    if check.protocol != command and check.command:
+        message = f"`command` belongs to COMMAND health checks, not {check.protocol}"
+        yield Finding(((*where, "command"),), message, "remove `command`, or set `protocol: COMMAND`")
+    if check.path is not None and check.protocol not in HTTP_PROTOCOLS:
+        message = f"`path` applies only to HTTP health checks, not {check.protocol}"
+        hint = "remove `path`, or use protocol HTTP, HTTPS, MESOS_HTTP or MESOS_HTTPS"
+        yield Finding(((*where, "path"),), message, hint)
+    if check.port is not None and check.port_index is not None:
+        hint = "keep `portIndex` (an index into `ports`) or `port` (a fixed port number), remove the other"
+        yield Finding(((*where, "portIndex"), (*where, "port")), "give either `port` or `portIndex`, not both", hint)
 
 
 def _bridged(app: ConcreteApp) -> bool:
@@ -61,7 +110,7 @@ def _instances(app: ConcreteApp) -> Iterator[Finding]:
         )
 
 
-RULES: tuple[Callable[[ConcreteApp], Iterator[Finding]], ...] = (_command, _ports, _instances)
+RULES: tuple[Callable[[ConcreteApp], Iterator[Finding]], ...] = (_command, _labels, _ports, _health_checks, _instances)
 
 
 def app_problems(app: ConcreteApp, marks: Marks, entry: Mark) -> list[SpecProblem]:

@@ -12,14 +12,18 @@ from typing import Annotated, Any
 from annotated_types import Ge
 from pydantic import BeforeValidator, WithJsonSchema
 
+from reconciler.spec.problems import rule_error
+
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+_DURATION_HINT = "seconds as a number (90), or a duration like 30s, 10m or 1h30m"
+_PERCENT_HINT = "a percentage like 70%, or a fraction like 0.7"
 
 
 def parse_duration(value: Any) -> Any:
     """Seconds from `90`, `30s`, `10m`, `1h30m`; anything else is left for pydantic to refuse."""
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like 30s, 10m, 1h")
+        raise rule_error("a duration is a number of seconds or a string like 30s, 10m, 1h", _DURATION_HINT)
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
@@ -27,22 +31,22 @@ def parse_duration(value: Any) -> Any:
         if match and any(match.groups()):
             hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
             return hours * 3600 + minutes * 60 + seconds
-        raise ValueError(f"'{value}' is not a duration: write it like 30s, 10m or 1h30m")
-    raise ValueError("a duration is a number of seconds or a string like 30s, 10m, 1h")
+        raise rule_error(f"'{value}' is not a duration", _DURATION_HINT)
+    raise rule_error("a duration is a number of seconds or a string like 30s, 10m, 1h", _DURATION_HINT)
 
 
 def parse_percent(value: Any) -> Any:
     """A fraction from `70%` (0.7) or a bare number (taken as a fraction when <= 1, else as percent)."""
     if isinstance(value, bool):
-        raise ValueError("a percentage is written like 70%")
+        raise rule_error("a percentage is written like 70%", _PERCENT_HINT)
     if isinstance(value, int | float):
         return value if value <= 1 else value / 100
     if isinstance(value, str):
         match = _PERCENT.match(value.strip())
         if match:
             return float(match.group(1)) / 100
-        raise ValueError(f"'{value}' is not a percentage: write it like 70%")
-    raise ValueError("a percentage is written like 70%")
+        raise rule_error(f"'{value}' is not a percentage", _PERCENT_HINT)
+    raise rule_error("a percentage is written like 70%", _PERCENT_HINT)
 
 
 _DURATION_SCHEMA: dict[str, Any] = {

@@ -220,17 +220,17 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "runs-nothing",
         {"specs/a.yaml": env("apps:\n  web: {cpus: 1}\n")},
-        ("specs/a.yaml", 5, "apps.web", "the app runs nothing", None),
+        ("specs/a.yaml", 5, "apps.web", "the app runs nothing", "add `image: <docker image>`, or `cmd:"),
     ),
     (
         "cmd-and-args",
         {"specs/a.yaml": env("apps:\n  web: {cmd: run, args: [run]}\n")},
-        ("specs/a.yaml", 5, "apps.web.args", "either `cmd` or `args`", None),
+        ("specs/a.yaml", 5, "apps.web.args", "either `cmd` or `args`", "keep `cmd` (one shell line"),
     ),
     (
         "command-check-without-command",
         {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    healthChecks: [{protocol: COMMAND}]\n")},
-        ("specs/a.yaml", 7, "apps.web.healthChecks[0]", "needs `command`", None),
+        ("specs/a.yaml", 7, "apps.web.healthChecks[0].command", "needs `command`", "add `command: <shell command>`"),
     ),
     (
         "bad-health-protocol",
@@ -240,7 +240,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "reserved-label",
         {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    labels: {reconciler.app: x}\n")},
-        ("specs/a.yaml", 7, "apps.web.labels", "are the reconciler's own", None),
+        ("specs/a.yaml", 7, "apps.web.labels.reconciler.app", "are the reconciler's own", "without the `reconciler.`"),
     ),
     (
         "container-port-without-image",
@@ -260,7 +260,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "autoscale-min-above-max",
         {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    autoscale: {min: 5, max: 2, metrics: [{cpu: 70%}]}\n")},
-        ("specs/a.yaml", 7, "apps.web.autoscale", "min (5) is greater than max (2)", None),
+        ("specs/a.yaml", 7, "apps.web.autoscale", "min (5) is greater than max (2)", "make `min` at most `max`"),
     ),
     (
         "autoscale-metric-both",
@@ -289,6 +289,53 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
             )
         },
         ("specs/a.yaml", 7, "apps.web.instances", "is outside autoscale min..max (1..2)", "between 1 and 2"),
+    ),
+    (
+        "health-capacity-above-one",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    upgradeStrategy: {minimumHealthCapacity: 150%}\n")},
+        (
+            "specs/a.yaml",
+            7,
+            "apps.web.upgradeStrategy.minimumHealthCapacity",
+            "less than or equal to 1",
+            "a fraction of the instance count between 0 and 1",
+        ),
+    ),
+    (
+        "backoff-factor-below-one",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    backoff: {factor: 0.5}\n")},
+        ("specs/a.yaml", 7, "apps.web.backoff.factor", "greater than or equal to 1", "a factor >= 1"),
+    ),
+    (
+        "metric-share-above-one",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    autoscale: {min: 1, max: 2, metrics: [{cpu: 170%}]}\n")},
+        ("specs/a.yaml", 7, "apps.web.autoscale.metrics[0].cpu", "less than or equal to 1", "at most 100%"),
+    ),
+    (
+        "port-number-too-large",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    ports: [{containerPort: 80800}]\n")},
+        ("specs/a.yaml", 7, "apps.web.ports[0].containerPort", "less than or equal to 65535", "at most 65535"),
+    ),
+    (
+        "constraint-shape",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    constraints: [hostname]\n")},
+        (
+            "specs/a.yaml",
+            7,
+            "apps.web.constraints[0]",
+            "[field, OPERATOR] or [field, OPERATOR, value]",
+            "hostname:UNIQUE",
+        ),
+    ),
+    (
+        "path-on-tcp-health-check",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    healthChecks:\n      - {protocol: TCP, path: /}\n")},
+        ("specs/a.yaml", 8, "apps.web.healthChecks[0].path", "`path` applies only to HTTP", "remove `path`, or use"),
+    ),
+    (
+        "volume-without-source",
+        {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    volumes: [{containerPath: /data}]\n")},
+        ("specs/a.yaml", 7, "apps.web.volumes[0]", "exactly one of `hostPath` or `persistent`", "hostPath: /srv/data"),
     ),
     (
         "values-without-chart",
