@@ -55,11 +55,20 @@ async def get_group(request: web.Request) -> web.Response:
     core = core_of(request)
     group_id = resolve_id(request.match_info.get("tail", ""))
     if group_id.endswith("/versions"):
-        return json_response(list(reversed(core.state.root_history)))
+        return group_versions(core, parent_group(group_id))
     if group_id not in core.state.group_ids():
         raise unknown_group(group_id)
     embeds = Embeds.parse([e for e in request.query.getall("embed", []) if e.startswith("group.apps.")])
     return text_json_response(group_text(core, group_id, embeds))
+
+
+def group_versions(core: MarathonCore, group_id: str) -> web.Response:
+    """The kept root versions that hold the group, newest first (GroupManagerImpl.versions keeps a root
+    version only where `group(id)` is defined); 404 when the group does not exist now (GroupsResource)."""
+    if group_id not in core.state.group_ids():
+        raise unknown_group(group_id)
+    held = core.state.root_group_ids
+    return json_response([v for v in reversed(core.state.root_history) if group_id in held.get(v, ())])
 
 
 def apply_group(core: MarathonCore, target: dict[str, JsonDict], group_id: str, body: JsonDict) -> None:

@@ -37,6 +37,8 @@ class SandboxState:
     groups: dict[str, JsonDict] = field(default_factory=dict)
     root_version: str = ""
     root_history: dict[str, dict[str, JsonDict]] = field(default_factory=dict)
+    # The group ids each kept root version holds (GET /v2/groups/{id}/versions lists only those).
+    root_group_ids: dict[str, frozenset[str]] = field(default_factory=dict)
     runs: dict[str, AppRun] = field(default_factory=dict)
     deployments: dict[str, Deployment] = field(default_factory=dict)
     frozen: bool = False

@@ -71,8 +71,11 @@ class Writer:
         self.state.root_version = version
         history = self.state.root_history
         history[version] = self.state.definitions()
+        self.state.root_group_ids[version] = frozenset(self.state.group_ids())
         while len(history) > ROOT_VERSIONS_KEPT:
-            del history[next(iter(history))]
+            oldest = next(iter(history))
+            del history[oldest]
+            self.state.root_group_ids.pop(oldest, None)
 
     def _assign_ports(self, target: dict[str, JsonDict]) -> None:
         stored = self.state.definitions()

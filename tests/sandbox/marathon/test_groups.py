@@ -60,3 +60,19 @@ async def test_delete_group_removes_its_subtree(api: httpx.AsyncClient, marathon
         e["appId"] for e in marathon_sandbox.state.bus.history if e["eventType"] == "app_terminated_event"
     ]
     assert sorted(app_terminated) == ["/env/b", "/env/x/a"]
+
+
+async def test_group_versions_list_only_versions_holding_the_group_and_404_for_unknown(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """GroupManagerImpl.versions keeps the root versions where the group is defined; unknown group -> 404."""
+    before = (await api.put("/v2/apps/other", json=app("/other"))).json()["version"]
+    created = (await api.put("/v2/groups/env", json={"apps": [app("a")]})).json()["version"]
+    scaled = (await api.put("/v2/groups/env", params={"force": "true"}, json={"scaleBy": 2})).json()["version"]
+    assert (await api.get("/v2/groups/env/versions")).json() == [scaled, created]
+    assert (await api.get("/v2/groups/versions")).json() == [scaled, created, before]
+    unknown = await api.get("/v2/groups/x/versions")
+    assert (unknown.status_code, unknown.json()) == (404, {"message": "Group '/x' does not exist"})
+    empty = (await api.post("/v2/groups", json={"id": "/empty"})).json()["version"]
+    assert (await api.get("/v2/groups/empty/versions")).json() == [empty]
+    await marathon_sandbox.wait_idle()
