@@ -98,6 +98,42 @@ def _ports(app: ConcreteApp) -> Iterator[Finding]:
             yield Finding((("ports", index, "protocol"),), message)
 
 
+def _port_names(app: ConcreteApp) -> Iterator[Finding]:
+    first: dict[str, int] = {}
+    for index, port in enumerate(app.ports or ()):
+        if port.name is None:
+            continue
+        if port.name in first:
+            message = (
+                f"port name '{port.name}' is also the name of ports[{first[port.name]}]"
+                ' (Marathon: "Port names must be unique.")'
+            )
+            yield Finding((("ports", index, "name"),), message, "give each port its own name")
+        first.setdefault(port.name, index)
+
+
+def port_count(app: ConcreteApp) -> int:
+    """How many ports a health check's `portIndex` may address, as Marathon counts them: a bridged Docker
+    app has the ports it maps; another app its `ports`, or Marathon's one default port without `ports`.
+    """
+    if _bridged(app):
+        return len(app.ports or ())
+    return 1 if app.ports is None else len(app.ports)
+
+
+def _port_indexes(app: ConcreteApp) -> Iterator[Finding]:
+    count = port_count(app)
+    for index, check in enumerate(app.health_checks or ()):
+        if check.port_index is None or check.protocol == HealthProtocol.COMMAND or check.port_index < count:
+            continue
+        message = (
+            f'portIndex {check.port_index} addresses no port: the app has {count} (Marathon: "Health check port'
+            ' indices must address an element of the ports array or container port mappings.")'
+        )
+        hint = f"use an index below {count} (0 is the first of `ports`)" if count else "add the port to `ports`"
+        yield Finding((("healthChecks", index, "portIndex"),), message, hint)
+
+
 def _instances(app: ConcreteApp) -> Iterator[Finding]:
     if app.autoscale is None or app.instances is None:
         return
@@ -110,7 +146,15 @@ def _instances(app: ConcreteApp) -> Iterator[Finding]:
         )
 
 
-RULES: tuple[Callable[[ConcreteApp], Iterator[Finding]], ...] = (_command, _labels, _ports, _health_checks, _instances)
+RULES: tuple[Callable[[ConcreteApp], Iterator[Finding]], ...] = (
+    _command,
+    _labels,
+    _ports,
+    _port_names,
+    _health_checks,
+    _port_indexes,
+    _instances,
+)
 
 
 def app_problems(app: ConcreteApp, marks: Marks, entry: Mark) -> list[SpecProblem]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import SpecProblem
-from tests.unit.spec.spec_tree import HEADER, SVC_CHART, problems_of
+from tests.unit.spec.spec_tree import HEADER, SVC_CHART, problems_of, render
 
 
 def env(body: str, name: str = "integration") -> str:
@@ -338,6 +338,32 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
         ("specs/a.yaml", 7, "apps.web.volumes[0]", "exactly one of `hostPath` or `persistent`", "hostPath: /srv/data"),
     ),
     (
+        "port-names-not-unique",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    ports:\n      - {name: http}\n      - {name: http}\n")},
+        ("specs/a.yaml", 9, "apps.web.ports[1].name", "Port names must be unique.", "its own name"),
+    ),
+    (
+        "health-check-port-index-beyond-ports",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  web:\n    image: x\n    ports: [{containerPort: 80}]\n"
+                "    healthChecks: [{protocol: HTTP, portIndex: 3}]\n"
+            )
+        },
+        (
+            "specs/a.yaml",
+            8,
+            "apps.web.healthChecks[0].portIndex",
+            "Health check port indices must address an element of the ports array",
+            "use an index below 1",
+        ),
+    ),
+    (
+        "health-check-port-index-of-a-bridged-app-without-ports",
+        {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    healthChecks: [{protocol: MESOS_TCP, portIndex: 0}]\n")},
+        ("specs/a.yaml", 7, "apps.web.healthChecks[0].portIndex", "the app has 0", "add the port to `ports`"),
+    ),
+    (
         "values-without-chart",
         {"specs/a.yaml": env("apps:\n  web:\n    cmd: run\n    values: {a: 1}\n")},
         ("specs/a.yaml", 7, "apps.web.values", "`values` without `chart`", "add `chart: <name>`"),
@@ -432,3 +458,16 @@ def test_chart_app_with_instances_outside_autoscale_is_reported_at_the_spec_and_
         f"{tmp_path}/specs/a.yaml:7: apps.user-api.instances: instances (5) is outside autoscale min..max (2..4)"
         " (hint: set `instances` between 2 and 4, or leave it out (the app then starts with 2))"
     ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "    image: x\n    ports: [{name: a, containerPort: 80}, {name: b, containerPort: 81}]\n"
+        "    healthChecks: [{portIndex: 1}]\n",
+        "    cmd: run\n    healthChecks: [{protocol: TCP, portIndex: 0}]\n",  # Marathon's one default port
+        "    image: x\n    network: host\n    ports: [{hostPort: 0}, {hostPort: 0}]\n    healthChecks: [{portIndex: 1}]\n",
+    ],
+)
+def test_health_check_port_index_within_the_ports_is_valid(tmp_path: Path, fields: str) -> None:
+    render(tmp_path, {"specs/a.yaml": env("apps:\n  web:\n" + fields)})
