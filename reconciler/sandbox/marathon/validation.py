@@ -4,6 +4,8 @@ Reading (play-json over the RAML types) raises `JsonTypeError` with play-json ke
 `error.expected.jsstring`; the semantic rules of AppValidation.scala, SchedulingValidation.scala and
 PathId.scala return the 422 `details` [{"path", "errors"}] in Marathon's words. RAML numeric limits
 are worded as accord words them ("got -1.0, expected 0.0 or more"): range errors are 422 (FACTS.md §7).
+Port fields (RAML numbers.AnyPort, 0-65535) are limits of the generated play-json readers instead:
+`error.min` / `error.max`, which Marathon 1.5+ answers 422 {"message": "Invalid JSON", "details"}.
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ Json = Mapping[str, Any]  # a body that reading has already type-checked
 class JsonTypeError(Exception):
     """A body whose JSON types are wrong; the sandbox answers 400 {"message": "Invalid JSON", "details"}."""
 
+    status = 400
+
     def __init__(self, details: Details) -> None:
         super().__init__(f"Invalid JSON: {details}")
         self.details = details
+
+
+class JsonLimitError(JsonTypeError):
+    """Only reader limits failed (a port above 65535): MarathonExceptionMapper answers a JsResultException
+    whose every path carries validation errors with 422, same body (RestResource.entity)."""
+
+    status = 422
 
 
 class Findings:
@@ -63,12 +74,15 @@ class Obj:
 
 Kind = Union[str, Choice, ListOf, Obj]  # noqa: UP007 - a recursive alias needs the string-free Union form
 
+PORT = "port"  # numbers.AnyPort: an integer from 0 to 65535
+PORT_RANGE = (0, 65535)
+LIMIT_ERRORS = frozenset({"error.min", "error.max"})
 PROTOCOLS = Choice(("HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_TCP", "MESOS_HTTP", "MESOS_HTTPS"))
 LABELS = "labels"
-PORT_MAPPING = Obj({"containerPort": "int", "hostPort": "int", "servicePort": "int", "name": "string",
+PORT_MAPPING = Obj({"containerPort": PORT, "hostPort": PORT, "servicePort": PORT, "name": "string",
                     "protocol": "string", "labels": LABELS, "networkNames": ListOf("string")})
 HEALTH_CHECK = Obj({
-    "protocol": PROTOCOLS, "portIndex": "int", "port": "int", "path": "string", "gracePeriodSeconds": "int",
+    "protocol": PROTOCOLS, "portIndex": PORT, "port": PORT, "path": "string", "gracePeriodSeconds": "int",
     "intervalSeconds": "int", "timeoutSeconds": "int", "maxConsecutiveFailures": "int", "delaySeconds": "int",
     "ignoreHttp1xx": "bool", "command": Obj({"value": "string"}), "ipProtocol": Choice(("IPv4", "IPv6")),
 })
@@ -89,7 +103,7 @@ APP = Obj({
     "acceptedResourceRoles": ListOf("string"), "uris": ListOf("string"), "ports": ListOf("int"),
     "fetch": ListOf(Obj({"uri": "string", "extract": "bool", "executable": "bool", "cache": "bool"})),
     "healthChecks": ListOf(HEALTH_CHECK), "readinessChecks": ListOf("object"),
-    "portDefinitions": ListOf(Obj({"port": "int", "name": "string", "protocol": "string", "labels": LABELS})),
+    "portDefinitions": ListOf(Obj({"port": PORT, "name": "string", "protocol": "string", "labels": LABELS})),
     "networks": ListOf(Obj({"mode": Choice(("container", "container/bridge", "host")), "name": "string",
                             "labels": LABELS})),
     "container": CONTAINER,
@@ -103,6 +117,7 @@ GROUP = Obj({"id": "string", "apps": ListOf(APP), "groups": ListOf("object"), "d
 
 # play-json's key for each JSON type a reader expects.
 EXPECTED = {"string": "error.expected.jsstring", "number": "error.expected.jsnumber", "int": "error.expected.jsnumber",
+            PORT: "error.expected.jsnumber",
             "bool": "error.expected.jsboolean", "object": "error.expected.jsobject", LABELS: "error.expected.jsobject",
             "env": "error.expected.jsobject"}
 
@@ -115,14 +130,24 @@ def _read_scalar(value: object, kind: str, path: str, found: Findings) -> None:
     """One leaf: play-json answers `error.expected.<type>` (ints that are fractions: `error.expected.int`)."""
     ok = {
         "string": isinstance(value, str), "number": _is_number(value), "int": _is_number(value),
-        "bool": isinstance(value, bool), "object": isinstance(value, dict), "any": True,
+        PORT: _is_number(value), "bool": isinstance(value, bool), "object": isinstance(value, dict), "any": True,
     }.get(kind, isinstance(value, dict))
     if not ok:
         found.add(path, EXPECTED[kind])
-    elif kind == "int" and isinstance(value, float) and not value.is_integer():
+    elif kind in ("int", PORT) and isinstance(value, float) and not value.is_integer():
         found.add(path, "error.expected.int")
+    elif kind == PORT and isinstance(value, int | float):
+        _read_limits(value, PORT_RANGE, path, found)
     elif kind in (LABELS, "env") and isinstance(value, dict):
         _read_map(value, kind, path, found)
+
+
+def _read_limits(value: float, limits: tuple[int, int], path: str, found: Findings) -> None:
+    """RAML minimum / maximum as the generated readers check them (play-json Reads.min / Reads.max)."""
+    if value < limits[0]:
+        found.add(path, "error.min")
+    elif value > limits[1]:
+        found.add(path, "error.max")
 
 
 def _read_map(value: Mapping[str, object], kind: str, path: str, found: Findings) -> None:
@@ -162,8 +187,10 @@ def _read_object(value: Mapping[str, object], kind: Obj, path: str, found: Findi
 
 
 def _raise_type_errors(found: Findings) -> None:
-    if found:
-        raise JsonTypeError(found.details())
+    if not found:
+        return
+    only_limits = all(error in LIMIT_ERRORS for errors in found.by_path.values() for error in errors)
+    raise (JsonLimitError if only_limits else JsonTypeError)(found.details())
 
 
 def validate_app(body: object, *, base: str = "/") -> Details:
@@ -225,6 +252,7 @@ CMD_ARGS_CONTAINER = "AppDefinition must either contain one of 'cmd' or 'args', 
 ROLLBACK_ONLY_ID = "The 'version' field may only be combined with the 'id' field."
 BAD_OPERATOR = "Constraint operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER or UNLIKE"
 BAD_PORT_INDEX = "Health check port indices must address an element of the ports array or container port mappings."
+INACTIVE_AFTER_EXPUNGE = "inactiveAfterSeconds ({}) must be less or equal to expungeAfterSeconds, which is {}"
 MARATHON_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
 MESOS_PROTOCOLS = frozenset({"COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"})
 
@@ -420,12 +448,22 @@ def _check_networking(app: Json, path: str, found: Findings) -> None:
         found.add(path or "/", "portDefinitions are only allowed with host-networking")
 
 
+def _check_unreachable_strategy(strategy: Json, path: str, found: Findings) -> None:
+    """UnreachableEnabled's validator (state/UnreachableStrategy.scala); both fields default to 0."""
+    inactive: Any = strategy.get("inactiveAfterSeconds", 0)
+    expunge: Any = strategy.get("expungeAfterSeconds", 0)
+    if _is_number(inactive) and _is_number(expunge) and inactive > expunge:
+        found.add(f"{path}/inactiveAfterSeconds", INACTIVE_AFTER_EXPUNGE.format(int(inactive), int(expunge)))
+
+
 def _check_fields(app: Json, path: str, found: Findings) -> None:
     """The rules that hold for any present field, in full definitions and partial updates alike."""
     for name, minimum in APP_MINIMUMS.items():
         _check_minimum(app, name, minimum, path, found)
     if isinstance(app.get("upgradeStrategy"), dict):
         _check_upgrade_strategy(app["upgradeStrategy"], f"{path}/upgradeStrategy", found)
+    if isinstance(app.get("unreachableStrategy"), dict):
+        _check_unreachable_strategy(app["unreachableStrategy"], f"{path}/unreachableStrategy", found)
     if isinstance(app.get("container"), dict):
         _check_container(app["container"], f"{path}/container", found)
     _check_port_definitions(app, path, found)

@@ -72,7 +72,7 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 def validate_app(body: object, base: str = "/") -> None:
-    """422 with Marathon's details when the app body is invalid; 400 for wrong JSON types."""
+    """422 with Marathon's details when the app body is invalid; 400 for wrong JSON types (422 for limits)."""
     _raise_if_invalid(lambda: validation.validate_app(body, base=base))
 
 
@@ -89,6 +89,6 @@ def _raise_if_invalid(check: Callable[[], list[dict[str, object]]]) -> None:
     try:
         details = check()
     except validation.JsonTypeError as exc:
-        raise ApiError(400, "Invalid JSON", details=exc.details) from exc
+        raise ApiError(exc.status, "Invalid JSON", details=exc.details) from exc
     if details:
         raise invalid(list(details))

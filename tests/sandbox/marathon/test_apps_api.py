@@ -203,3 +203,18 @@ async def test_container_port_mappings_get_service_ports_like_port_definitions(
                                                    "portMappings": [{"containerPort": 80, "servicePort": 10555}]}}
     shown = (await api.post("/v2/apps", json=fixed)).json()["container"]["portMappings"][0]
     assert (shown["servicePort"], shown["hostPort"], shown["protocol"]) == (10555, 0, "tcp")
+
+
+async def test_out_of_range_port_and_unreachable_strategy_are_422_in_marathons_shape(api: httpx.AsyncClient) -> None:
+    port = await api.post("/v2/apps", json={**APP, "portDefinitions": [{"port": 70000}]})
+    assert (port.status_code, port.json()) == (
+        422, {"message": "Invalid JSON", "details": [{"path": "/portDefinitions(0)/port", "errors": ["error.max"]}]})
+    strategy = {"inactiveAfterSeconds": 600, "expungeAfterSeconds": 300}
+    unreachable = await api.post("/v2/apps", json={**APP, "unreachableStrategy": strategy})
+    assert (unreachable.status_code, unreachable.json()) == (422, {"message": "Object is not valid", "details": [
+        {"path": "/unreachableStrategy/inactiveAfterSeconds",
+         "errors": ["inactiveAfterSeconds (600) must be less or equal to expungeAfterSeconds, which is 300"]}]})
+    assert (await api.post("/v2/apps", json=APP)).status_code == 201
+    patched = await api.patch("/v2/apps/shop/web", json={"unreachableStrategy": {"inactiveAfterSeconds": 1}})
+    assert patched.status_code == 422, patched.text
+    assert (await api.get("/v2/apps/shop/web")).json()["app"]["unreachableStrategy"]["inactiveAfterSeconds"] == 0

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.marathon.validation import (
+    JsonLimitError,
     JsonTypeError,
     canonical_path,
     scala_number,
@@ -131,6 +132,35 @@ INVALID_APPS: list[tuple[str, dict[str, Any], str, str]] = [
      "portMappings are not allowed with host-networking"),
     ("port-definitions-on-bridge", app(networks=[{"mode": "container/bridge"}], portDefinitions=[{"port": 0}]), "/",
      "portDefinitions are only allowed with host-networking"),
+    ("unreachable-inactive-above-expunge", app(unreachableStrategy={"inactiveAfterSeconds": 600,
+                                                                    "expungeAfterSeconds": 300}),
+     "/unreachableStrategy/inactiveAfterSeconds",
+     "inactiveAfterSeconds (600) must be less or equal to expungeAfterSeconds, which is 300"),
+    ("unreachable-expunge-defaults-to-zero", app(unreachableStrategy={"inactiveAfterSeconds": 60}),
+     "/unreachableStrategy/inactiveAfterSeconds",
+     "inactiveAfterSeconds (60) must be less or equal to expungeAfterSeconds, which is 0"),
+]
+
+BRIDGE = [{"mode": "container/bridge"}]
+
+
+def mapped(**mapping: Any) -> dict[str, Any]:
+    """A bridged docker app with one port mapping."""
+    return app(networks=BRIDGE, container={"type": "DOCKER", "docker": {"image": "nginx"},
+                                           "portMappings": [{"containerPort": 80, **mapping}]})
+
+
+# (row id, body, path, play-json key) -> JsonLimitError (422 "Invalid JSON"): RAML numbers.AnyPort is 0-65535,
+# checked by the generated readers (Reads.min / Reads.max), not by accord.
+OUT_OF_LIMITS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("port-definition-above-65535", app(portDefinitions=[{"port": 70000}]), "/portDefinitions(0)/port", "error.max"),
+    ("port-definition-negative", app(portDefinitions=[{"port": 0}, {"port": -1}]), "/portDefinitions(1)/port",
+     "error.min"),
+    ("mapping-container-port-above", mapped(containerPort=65536), "/container/portMappings(0)/containerPort",
+     "error.max"),
+    ("mapping-host-port-negative", mapped(hostPort=-5), "/container/portMappings(0)/hostPort", "error.min"),
+    ("mapping-service-port-above", mapped(servicePort=99999), "/container/portMappings(0)/servicePort", "error.max"),
+    ("hc-port-above", app(healthChecks=[{"protocol": "TCP", "port": 70000}]), "/healthChecks(0)/port", "error.max"),
 ]
 
 # (row id, body, path, play-json key) -> JsonTypeError (400 "Invalid JSON")
@@ -186,6 +216,21 @@ def test_wrong_json_type_raises_play_json_key(body: object, path: str, error: st
     assert error in detail_errors(caught.value.details, path), caught.value.details
 
 
+@pytest.mark.parametrize(("body", "path", "error"), [r[1:] for r in OUT_OF_LIMITS], ids=[r[0] for r in OUT_OF_LIMITS])
+def test_value_beyond_a_raml_limit_is_422_invalid_json(body: dict[str, Any], path: str, error: str) -> None:
+    with pytest.raises(JsonLimitError) as caught:
+        validate_app(body)
+    assert caught.value.status == 422
+    assert caught.value.details == [{"path": path, "errors": [error]}]
+
+
+def test_limit_and_type_errors_together_stay_400() -> None:
+    with pytest.raises(JsonTypeError) as caught:
+        validate_app(app(portDefinitions=[{"port": 70000}], cpus="1"))
+    assert caught.value.status == 400 and not isinstance(caught.value, JsonLimitError)
+    assert detail_errors(caught.value.details, "/portDefinitions(0)/port") == ["error.max"]
+
+
 def test_table_is_large_enough_to_mean_something() -> None:
     assert len(INVALID_APPS) + len(WRONG_TYPES) >= 40
 
@@ -206,6 +251,10 @@ VALID_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("hc-port-instead-of-index", app(healthChecks=[{"protocol": "TCP", "port": 8080}])),
     ("hc-command", app(healthChecks=[{"protocol": "COMMAND", "command": {"value": "true"}}])),
     ("nulls-are-absent", app(cpus=None, labels=None)),
+    ("ports-at-the-limits", app(portDefinitions=[{"port": 0}, {"port": 65535}])),
+    ("unreachable-inactive-equal-expunge", app(unreachableStrategy={"inactiveAfterSeconds": 300,
+                                                                    "expungeAfterSeconds": 300})),
+    ("unreachable-disabled", app(unreachableStrategy="disabled")),
     ("bounds-inclusive", app(instances=0, backoffFactor=1.0, upgradeStrategy={
         "minimumHealthCapacity": 0.0, "maximumOverCapacity": 1.0})),
 ]
