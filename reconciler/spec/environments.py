@@ -29,6 +29,7 @@ def build_environment(document: Document, model: EnvironmentDoc, charts_dir: Pat
         values=data.get("values") or {},
         values_marks=document.marks.below(("values",)),
         dns=model.dns,
+        group_mark=document.marks.table.get(("group",)),
     )
 
 
@@ -56,6 +57,7 @@ def build_functional(
         values=deep_merge(base.values, values),
         values_marks=merge_marks(base.values_marks, document.marks.below((*where, "values")), values),
         dns=(model.dns if model else None) or base.dns,
+        group_mark=document.marks.table.get((*where, "group")),
     )
 
 

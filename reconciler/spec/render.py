@@ -11,6 +11,7 @@ from reconciler.spec.charts import ChartShelf
 from reconciler.spec.definition import marathon_body
 from reconciler.spec.dependencies import check_cycles, resolve_dependencies
 from reconciler.spec.expand import ConcreteEntry, expand_environment
+from reconciler.spec.ids import check_ids
 from reconciler.spec.policies import autoscale_policy, heal_policy
 from reconciler.spec.problems import closest_hint
 from reconciler.spec.specset import EnvironmentSource, SpecSet
@@ -20,13 +21,8 @@ def render_desired(specs: SpecSet, *, env: str | None = None, revision: str = ""
     """Desired state of every environment (or of `env` only); raises SpecError naming every problem."""
     problems = ProblemList()
     selected = _selected(specs, env)
-    shelf = ChartShelf(problems)
-    needed = {name for name in selected} | {specs.environments[name].base or name for name in selected}
-    concrete = {
-        name: expand_environment(specs.environments[name], shelf, problems)
-        for name in specs.environments
-        if name in needed
-    }
+    concrete = _expand(specs, selected, problems)
+    check_ids({name: (specs.environments[name], apps) for name, apps in concrete.items()}, selected, problems)
     environments: dict[str, DesiredEnvironment] = {}
     apps: dict[str, DesiredApp] = {}
     for name in selected:
@@ -37,6 +33,19 @@ def render_desired(specs: SpecSet, *, env: str | None = None, revision: str = ""
             apps[app.app_id] = app
     problems.raise_if_any()
     return Desired(environments=environments, apps=apps, revision=revision)
+
+
+def _expand(specs: SpecSet, selected: list[str], problems: ProblemList) -> dict[str, dict[str, ConcreteEntry]]:
+    """The concrete apps of every environment: those of the others too, since their ids may clash with
+    the selected ones' (their own problems are not the selected environments' and are left out).
+    """
+    needed = set(selected) | {specs.environments[name].base or name for name in selected}
+    others = ProblemList()
+    shelf, other_shelf = ChartShelf(problems), ChartShelf(others)
+    return {
+        name: expand_environment(environment, *((shelf, problems) if name in needed else (other_shelf, others)))
+        for name, environment in specs.environments.items()
+    }
 
 
 def _selected(specs: SpecSet, env: str | None) -> list[str]:

@@ -34,6 +34,7 @@ class EnvironmentSource:
     values: dict[str, Any] = field(default_factory=dict)
     values_marks: Marks = field(default_factory=Marks)
     dns: DnsSpec | None = None
+    group_mark: Mark | None = None  # where `group` is written (None: the default /<name>)
 
 
 @dataclass(frozen=True)

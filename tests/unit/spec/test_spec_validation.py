@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import SpecProblem
-from tests.unit.spec.spec_tree import HEADER, SVC_CHART, problems_of, render
+from tests.unit.spec.spec_tree import HEADER, SVC_CHART, problems_of, render, write_tree
 
 
 def env(body: str, name: str = "integration") -> str:
@@ -466,8 +466,71 @@ def test_chart_app_with_instances_outside_autoscale_is_reported_at_the_spec_and_
         "    image: x\n    ports: [{name: a, containerPort: 80}, {name: b, containerPort: 81}]\n"
         "    healthChecks: [{portIndex: 1}]\n",
         "    cmd: run\n    healthChecks: [{protocol: TCP, portIndex: 0}]\n",  # Marathon's one default port
-        "    image: x\n    network: host\n    ports: [{hostPort: 0}, {hostPort: 0}]\n    healthChecks: [{portIndex: 1}]\n",
+        "    image: x\n    network: host\n    ports: [{hostPort: 0}, {hostPort: 0}]\n"
+        "    healthChecks: [{portIndex: 1}]\n",
     ],
 )
 def test_health_check_port_index_within_the_ports_is_valid(tmp_path: Path, fields: str) -> None:
     render(tmp_path, {"specs/a.yaml": env("apps:\n  web:\n" + fields)})
+
+
+def test_two_environments_claiming_one_app_id_are_reported_at_both_apps(tmp_path: Path) -> None:
+    files = {
+        "specs/a.yaml": env("apps:\n  redis: {image: redis}\n  web: {image: web}\n"),
+        "specs/b.yaml": env("group: /integration\napps:\n  redis: {image: redis:7}\n", name="other"),
+    }
+    problems = problems_of(tmp_path, files)
+    assert [(p.file.removeprefix(f"{tmp_path}/"), p.line, p.field) for p in problems] == [
+        ("specs/a.yaml", 5, "apps.redis"),
+        ("specs/b.yaml", 6, "apps.redis"),
+    ]
+    assert "app id '/integration/redis' is also the id of app 'redis' of environment 'other'" in problems[0].message
+    assert f"{tmp_path}/specs/b.yaml:6" in problems[0].message
+    assert f"{tmp_path}/specs/a.yaml:5" in problems[1].message
+    assert all(p.hint and "`group` of its own" in p.hint for p in problems)
+
+
+def test_an_environment_group_that_is_another_environments_app_is_reported_at_both(tmp_path: Path) -> None:
+    files = {
+        "specs/a.yaml": env("apps:\n  redis: {image: redis}\n"),
+        "specs/b.yaml": env("group: /integration/redis\napps:\n  cache: {image: redis:7}\n", name="other"),
+    }
+    problems = problems_of(tmp_path, files)
+    assert [(p.file.removeprefix(f"{tmp_path}/"), p.line, p.field) for p in problems] == [
+        ("specs/a.yaml", 5, "apps.redis"),
+        ("specs/b.yaml", 4, "group"),
+    ]
+    assert all("Groups and Applications may not have the same identifier." in p.message for p in problems)
+    assert all(p.hint and "another `group`" in p.hint for p in problems)
+    assert (
+        "group '/integration/redis' is also the id of app 'redis' of environment 'integration'" in problems[1].message
+    )
+
+
+def test_a_group_below_another_environments_app_clashes_too(tmp_path: Path) -> None:
+    files = {
+        "specs/a.yaml": env("apps:\n  redis: {image: redis}\n"),
+        "specs/b.yaml": env("group: /integration/redis/more\napps:\n  cache: {image: redis:7}\n", name="other"),
+    }
+    problems = problems_of(tmp_path, files)
+    assert "group '/integration/redis/more' lies under '/integration/redis'" in problems[1].message
+
+
+def test_an_id_clash_with_another_environment_fails_rendering_one_environment(tmp_path: Path) -> None:
+    from reconciler.errors import SpecError
+    from reconciler.spec import load_desired
+
+    files = {
+        "specs/a.yaml": env("apps:\n  redis: {image: redis}\n"),
+        "specs/b.yaml": env("group: /integration\napps:\n  redis: {image: redis:7}\n", name="other"),
+    }
+    with pytest.raises(SpecError, match="app id '/integration/redis'"):
+        load_desired(write_tree(tmp_path, files), env="other")
+
+
+def test_environments_may_share_a_group_with_distinct_apps(tmp_path: Path) -> None:
+    files = {
+        "specs/a.yaml": env("apps:\n  redis: {image: redis}\n"),
+        "specs/b.yaml": env("group: /integration\napps:\n  cache: {image: redis:7}\n", name="other"),
+    }
+    assert set(render(tmp_path, files).apps) == {"/integration/redis", "/integration/cache"}
