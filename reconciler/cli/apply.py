@@ -39,7 +39,7 @@ from reconciler.cli.plan_view import plan_lines, show_plan
 from reconciler.cli.settings import GlobalSettings
 from reconciler.consul.client import ConsulClient
 from reconciler.core.export import plan_as_dict
-from reconciler.core.model import Actual, Desired, Plan
+from reconciler.core.model import Actual, Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.execute import ExecuteOptions, Execution, Progress, execute_plan
@@ -181,13 +181,16 @@ def _report(
         for line in plan_lines(a for a in execution.actions if a.outcome != "succeeded"):
             console.print(line, soft_wrap=True)
         _print_outcome(execution, converged)
-    failed = bool(execution.failed) or execution.timed_out or bool(converged)
+    skipped = any(a.outcome == Outcome.SKIPPED for a in execution.actions)  # locked apps under --no-wait
+    failed = bool(execution.failed) or skipped or execution.timed_out or bool(converged)
     return ExitCode.ERROR if failed else ExitCode.OK
 
 
 def _print_outcome(execution: Execution, unconverged: list[str] | None) -> None:
-    ok = sum(1 for a in execution.actions if a.outcome == "succeeded")
-    console.print(f"[bold]Applied:[/] {ok} succeeded, {len(execution.failed)} failed.")
+    ok = sum(1 for a in execution.actions if a.outcome == Outcome.SUCCEEDED)
+    skipped = sum(1 for a in execution.actions if a.outcome == Outcome.SKIPPED)
+    console.print(f"[bold]Applied:[/] {ok} succeeded, {len(execution.failed)} failed"
+                  + (f", {skipped} skipped" if skipped else "") + ".")
     if execution.timed_out:
         print_error("deployments still running at the deadline; raise --timeout or check `GET /v2/deployments`")
     elif unconverged:

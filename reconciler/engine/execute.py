@@ -135,10 +135,16 @@ async def _split_locked(
     await _put_once(marathon, forced, done, deployment_ids, force=True)
     if not waiting:
         return
+    ids = ", ".join(locked_exc.deployment_ids)
+    if not options.wait:
+        # No waiting at all without --wait: the controller's next cycle (Marathon's deployment events
+        # start one) sends these once the deployment ends; a cycle never blocks on someone's deployment.
+        _mark(waiting, done, Outcome.SKIPPED, f"locked by running deployment {ids}: not sent; it goes out "
+              "once that deployment ends (or set `force: true` on the app)")
+        return
     if await wait_for_deployments(marathon, list(locked_exc.deployment_ids), deadline, options, None):
         await _put_once(marathon, waiting, done, deployment_ids, force=False)
         return
-    ids = ", ".join(locked_exc.deployment_ids)
     _mark(waiting, done, Outcome.FAILED, f"locked by running deployment {ids} past the deadline; "
           "wait for it, or set `force: true` on the app")
 

@@ -158,6 +158,15 @@ async def test_locked_app_waits_then_fails_unless_forced(sandbox: MarathonSandbo
 
     bump_tag(specs, 'tag: "1.4.3"', 'tag: "1.4.4"')
     bump_tag(specs, 'tag: "3.1.0"', 'tag: "3.1.1"')  # payment-api is not locked: it goes out at once
+    # Without --wait nothing waits for the lock: the locked app is skipped at once, and said so.
+    skipped = await run_cli("apply", str(specs), "--env", "integration", "--no-wait", "-o", "json",
+                            marathon=sandbox.url, timeout=30)
+    assert skipped.code == 1, skipped.output
+    outcomes = {a["target"]: a for a in json.loads(skipped.stdout)["actions"]}
+    assert outcomes["/integration/user-api"]["outcome"] == "skipped"
+    assert "once that deployment ends" in outcomes["/integration/user-api"]["detail"]
+    assert outcomes["/integration/payment-api"]["outcome"] == "succeeded"
+    bump_tag(specs, 'tag: "3.1.1"', 'tag: "3.1.2"')
     blocked = await run_cli(
         "apply", str(specs), "--env", "integration", "--timeout", "1", "-o", "json", marathon=sandbox.url
     )
