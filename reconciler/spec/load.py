@@ -8,16 +8,18 @@ exists, else `<root>/charts`. A document may name its own with `charts: <dir>` (
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from reconciler.errors import ProblemList, SpecProblem
-from reconciler.spec.documents import API_VERSION, DOCUMENT_MODELS, EnvironmentDoc, FunctionalSetDoc
+from reconciler.spec.documents import API_VERSION, DOCUMENT_MODELS, EnvironmentDoc, FunctionalSetDoc, Kind
 from reconciler.spec.environments import build_environment, build_functional, check_names
 from reconciler.spec.problems import closest_hint, validation_problems
-from reconciler.spec.source import Document, read_documents
+from reconciler.spec.source import Document, Mark, read_documents
 from reconciler.spec.specset import EnvironmentSource, SpecSet
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -62,12 +64,15 @@ def load_specs(root: Path, *, charts_dir: Path | None = None) -> SpecSet:
     charts = charts_dir if charts_dir is not None else default_charts_dir(root)
     files = spec_files(root, charts)
     documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]] = []
+    invalid: dict[str, Mark] = {}
     for path in files:
         for document in _read(path, problems):
             model = validate_document(document, problems)
             if model is not None:
                 documents.append((document, model))
-    environments = assemble(documents, charts, problems)
+            else:
+                invalid.update(_declared_environment(document))
+    environments = assemble(documents, charts, problems, invalid)
     problems.raise_if_any()
     return SpecSet(environments=environments, files=tuple(str(path) for path in files))
 
@@ -112,10 +117,25 @@ def validate_document(document: Document, problems: ProblemList) -> EnvironmentD
         return None
 
 
+def _declared_environment(document: Document) -> dict[str, Mark]:
+    """The complete environment an invalid document declares, if it names one: {name: where}."""
+    data = document.data
+    if not isinstance(data, dict) or data.get("kind") == Kind.FUNCTIONAL_SET or data.get("base") is not None:
+        return {}
+    name = data.get("name")
+    return {name: document.marks.at(("name",))} if isinstance(name, str) else {}
+
+
 def assemble(
-    documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]], charts_dir: Path, problems: ProblemList
+    documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]],
+    charts_dir: Path,
+    problems: ProblemList,
+    invalid: Mapping[str, Mark] | None = None,
 ) -> dict[str, EnvironmentSource]:
-    """Complete environments first, then the functional ones over them (a base may be in any file)."""
+    """Complete environments first, then the functional ones over them (a base may be in any file).
+
+    `invalid`: complete environments whose documents are invalid (their sets get no follow-on problem).
+    """
     complete: dict[str, EnvironmentSource] = {}
     for document, model in documents:
         if isinstance(model, EnvironmentDoc) and model.base is None:
@@ -125,18 +145,26 @@ def assemble(
                 problems,
             )
     environments = dict(complete)
-    functional_names = _functional_names(documents)
+    bases = _Bases(complete, _functional_names(documents), invalid or {})
     for document, model in documents:
-        for functional in _functional(document, model, complete, functional_names, charts_dir, problems):
+        for functional in _functional(document, model, bases, charts_dir, problems):
             _add(environments, functional, problems)
     return environments
+
+
+@dataclass(frozen=True)
+class _Bases:
+    """What a functional set's `base` may name: complete environments, and what it must not."""
+
+    complete: dict[str, EnvironmentSource]
+    functional: set[str]
+    invalid: Mapping[str, Mark]
 
 
 def _functional(
     document: Document,
     model: EnvironmentDoc | FunctionalSetDoc,
-    complete: dict[str, EnvironmentSource],
-    functional: set[str],
+    bases: _Bases,
     charts_dir: Path,
     problems: ProblemList,
 ) -> list[EnvironmentSource]:
@@ -148,21 +176,24 @@ def _functional(
     else:
         sets = dict(model.sets)
         prefix = ("sets",)
-    base = complete.get(model.base or "")
+    base = bases.complete.get(model.base or "")
     if base is None:
-        problems.add(_missing_base(document, model.base or "", complete, functional))
+        problems.add(_missing_base(document, model.base or "", bases))
         return []
     charts = _charts(document, model.charts, base.charts_dir)
     return [build_functional(document, prefix, name, entry, base, charts) for name, entry in sets.items()]
 
 
-def _missing_base(
-    document: Document, base: str, complete: dict[str, EnvironmentSource], functional: set[str]
-) -> SpecProblem:
-    if base in functional:
+def _missing_base(document: Document, base: str, bases: _Bases) -> SpecProblem:
+    if base in bases.functional:
         message = f"base environment '{base}' is itself a functional environment"
         return document.marks.problem(("base",), message, "a base must be a complete environment, e.g. integration")
-    hint = closest_hint(base, list(complete)) if complete else "declare the base environment (kind: Environment)"
+    if base in bases.invalid:
+        message = f"base environment '{base}' is invalid (see its problems at {bases.invalid[base].where})"
+        hint = "fix the base environment's problems: the sets over it are checked once it loads"
+        return document.marks.problem(("base",), message, hint)
+    complete = list(bases.complete)
+    hint = closest_hint(base, complete) if complete else "declare the base environment (kind: Environment)"
     return document.marks.problem(("base",), f"base environment '{base}' does not exist", hint)
 
 

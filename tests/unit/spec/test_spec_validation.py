@@ -534,3 +534,28 @@ def test_environments_may_share_a_group_with_distinct_apps(tmp_path: Path) -> No
         "specs/b.yaml": env("group: /integration\napps:\n  cache: {image: redis:7}\n", name="other"),
     }
     assert set(render(tmp_path, files).apps) == {"/integration/redis", "/integration/cache"}
+
+
+FUNCTIONAL_SET = "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integration\nsets: {func-1: {}}\n"
+
+
+def test_a_functional_set_over_an_invalid_base_says_the_base_is_invalid(tmp_path: Path) -> None:
+    files = {
+        "specs/a.yaml": "apiVersion: reconciler/v2\nkind: Environment\nname: integration\napps: {}\n",
+        "specs/f.yaml": FUNCTIONAL_SET,
+    }
+    problems = problems_of(tmp_path, files)
+    assert not [p for p in problems if "does not exist" in p.message]
+    [follow_on] = [p for p in problems if p.file.endswith("f.yaml")]
+    assert follow_on.field == "base"
+    assert (
+        follow_on.message
+        == f"base environment 'integration' is invalid (see its problems at {tmp_path}/specs/a.yaml:3)"
+    )
+    assert follow_on.hint and "fix the base environment's problems" in follow_on.hint
+
+
+def test_a_base_with_an_invalid_app_is_never_said_not_to_exist(tmp_path: Path) -> None:
+    files = {"specs/a.yaml": env("apps:\n  web: {image: w, cpus: many}\n"), "specs/f.yaml": FUNCTIONAL_SET}
+    problems = problems_of(tmp_path, files)
+    assert not [p for p in problems if "does not exist" in p.message]
