@@ -7,9 +7,11 @@ deployment (FACTS.md §6, §9).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from aiohttp import web
 
+from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.model import Task, TaskState
 from reconciler.sandbox.marathon.routes_apps import commit, core_of, unknown_app
@@ -25,31 +27,48 @@ def wanted_states(request: web.Request) -> set[TaskState]:
     return {STATUS_FILTER[name] for name in names if name in STATUS_FILTER}
 
 
+def wants_text(request: web.Request) -> bool:
+    """`/v2/tasks` and `/v2/apps/{id}/tasks` also produce text/plain (FACTS.md §1); JSON wins when both fit."""
+    accept = request.headers.get("Accept", "")
+    return "text/plain" in accept and "json" not in accept
+
+
 async def list_tasks(request: web.Request) -> web.Response:
     core = core_of(request)
+    if wants_text(request):
+        return text_response(tasks_as_text(core, sorted(core.state.apps)))
     states = wanted_states(request)
     tasks = [t for t in core.state.all_tasks() if not states or t.state in states]
-    if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
-        return web.Response(text=tasks_as_text(core, tasks), content_type="text/plain")
     return json_response({"tasks": [task_json(task) for task in tasks]})
 
 
-def tasks_as_text(core: MarathonCore, tasks: list[Task]) -> str:
-    """Marathon's text form: app id, service port, then every host:port, tab-separated."""
+def text_response(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/plain")
+
+
+def tasks_as_text(core: MarathonCore, app_ids: Iterable[str]) -> str:
+    """EndpointsHelper.appsToEndpointString: a line per service port of each app, `app_id<TAB>port<TAB>` then
+    `host:hostPort<TAB>` for every running task; an app without service ports gets `app_id<TAB> <TAB>host `."""
     lines = []
-    for app_id, stored in sorted(core.state.apps.items()):
-        mine = [t for t in tasks if t.app_id == app_id]
-        ports = [p.get("port", 0) for p in stored.definition.get("portDefinitions") or []] or [0]
+    for app_id in app_ids:
+        run = core.state.runs.get(app_id)
+        running = [t for t in (run.tasks.values() if run else []) if t.state == TaskState.RUNNING]
+        name = app_id.strip("/").replace("/", "_")
+        ports = service_ports(core.state.apps[app_id].definition)
+        if not ports:
+            lines.append(f"{name}\t \t" + "".join(f"{task.host} " for task in running))
         for index, service_port in enumerate(ports):
-            hosts = [f"{t.host}:{t.ports[index]}" for t in mine if index < len(t.ports)]
-            lines.append("\t".join([app_id.strip("/").replace("/", "_"), str(service_port), *hosts]))
-    return "\n".join(lines) + ("\n" if lines else "")
+            hosts = "".join(f"{t.host}:{t.ports[index] if index < len(t.ports) else 0}\t" for t in running)
+            lines.append(f"{name}\t{service_port}\t{hosts}")
+    return "".join(f"{line}\n" for line in lines)
 
 
 async def list_app_tasks(request: web.Request, app_id: str) -> web.Response:
     core = core_of(request)
     if app_id not in core.state.apps:
         raise unknown_app(app_id)
+    if wants_text(request):
+        return text_response(tasks_as_text(core, [app_id]))
     run = core.state.runs.get(app_id)
     tasks = list(run.tasks.values()) if run else []
     return json_response({"tasks": [task_json(task) for task in tasks]})

@@ -237,3 +237,28 @@ async def test_without_a_kill_delay_a_kill_is_immediate(
     await api.delete(f"/v2/apps/now/tasks/{task.id}")
     mine = [e["taskStatus"] for e in events_of(marathon_sandbox, "status_update_event") if e["taskId"] == task.id]
     assert mine == ["TASK_STAGING", "TASK_RUNNING", "TASK_KILLED"]
+
+
+async def test_app_tasks_answer_text_plain_like_v2_tasks(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """AppTasksResource.indexTxt: EndpointsHelper's lines for that one app (app, service port, host:port...)."""
+    two_ports = [{"port": 0, "name": "http"}, {"port": 0, "name": "admin"}]
+    await api.post("/v2/apps", json=app("/shop/web", instances=2, portDefinitions=two_ports))
+    await api.post("/v2/apps", json=app("/other"))
+    await marathon_sandbox.wait_idle()
+    text = {"Accept": "text/plain"}
+    answer = await api.get("/v2/apps/shop/web/tasks", headers=text)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
+    shown = (await api.get("/v2/apps/shop/web")).json()["app"]
+    tasks = (await api.get("/v2/apps/shop/web/tasks")).json()["tasks"]
+    expected = "".join(
+        f"shop_web\t{port_def['port']}\t" + "".join(f"{t['host']}:{t['ports'][index]}\t" for t in tasks) + "\n"
+        for index, port_def in enumerate(shown["portDefinitions"])
+    )
+    assert answer.text == expected
+    everything = (await api.get("/v2/tasks", headers=text)).text.splitlines(keepends=True)
+    assert set(expected.splitlines(keepends=True)) <= set(everything)
+    assert [line.split("\t")[0] for line in everything].count("other") == 1
+    assert (await api.get("/v2/apps/nope/tasks", headers=text)).status_code == 404
+    assert (await api.get("/v2/apps/shop/web/tasks", headers={"Accept": "application/json"})).json()["tasks"]
