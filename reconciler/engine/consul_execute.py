@@ -2,8 +2,10 @@
 
 REGISTER goes to the agent on the task's host and DEREGISTER to the agent of the node that holds the
 instance (as marathon-consul does), both on the configured agent's port; with AgentRouting.SINGLE
-everything goes to the configured agent. Queries always go to the configured agent. Every action
-comes back with an outcome; nothing raises for a remote failure of one action.
+everything goes to the configured agent, except a deregistration it does not know (404): only the
+agent holding the instance can remove it, so that one is asked next. Queries always go to the
+configured agent. Every action comes back with an outcome; nothing raises for a remote failure of one
+action.
 """
 
 from __future__ import annotations
@@ -64,7 +66,16 @@ async def send_consul_action(consul: ConsulPort, action: Action, routing: AgentR
         try:
             await agent.put_agent_service_deregister(deregistration_of(action))
         except ConsulNotFound:
-            return f"already gone from {agent.base_url}"
+            holder = consul.for_agent(agent_url(consul, agent_host_of(action)))
+            if holder.base_url == agent.base_url:
+                return f"already gone from {agent.base_url}"
+            # Only the agent holding an instance can remove it (a registration made in host mode,
+            # seen from single mode): ask that one, and fail if it cannot be reached.
+            try:
+                await holder.put_agent_service_deregister(deregistration_of(action))
+            except ConsulNotFound:
+                return f"already gone from {holder.base_url}"
+            return f"deregistered through {holder.base_url}, the agent holding it"
         return f"deregistered through {agent.base_url}"
     if action.kind == ActionKind.QUERY_CREATE:
         return f"query {await consul.post_query(query_definition_of(action))} created"

@@ -67,3 +67,34 @@ async def test_an_already_gone_instance_succeeds_and_a_refused_write_fails_with_
 async def test_the_agent_url_keeps_the_configured_scheme_and_port() -> None:
     async with ConsulClient("https://consul.example:8501") as consul:
         assert agent_url(consul, "10.0.0.7") == "https://10.0.0.7:8501"
+
+
+async def test_single_agent_asks_the_holding_agent_when_it_does_not_know_the_instance() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.host}:{request.url.port}{request.url.path}")
+        known_here = request.url.host == "127.0.0.4"  # the node holding shop_web.old (a host-mode registration)
+        if "deregister" in request.url.path and not known_here:
+            return httpx.Response(404, text="Unknown service ID")
+        return httpx.Response(200)
+
+    async with ConsulClient("http://127.0.0.1:8500", transport=httpx.MockTransport(answer)) as consul:
+        done = await execute_consul(plan(), consul, AgentRouting.SINGLE)
+    deregister = done.actions[1]
+    assert seen[:2] == [
+        "PUT 127.0.0.1:8500/v1/agent/service/deregister/shop_web.old",
+        "PUT 127.0.0.4:8500/v1/agent/service/deregister/shop_web.old",
+    ]
+    assert deregister.outcome == Outcome.SUCCEEDED and "the agent holding it" in deregister.detail
+
+
+async def test_single_agent_fails_when_the_holding_agent_cannot_be_reached() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "127.0.0.4":
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(404 if "deregister" in request.url.path else 200, text="Unknown service ID")
+
+    async with ConsulClient("http://127.0.0.1:8500", transport=httpx.MockTransport(answer), retries=0) as consul:
+        done = await execute_consul(plan(), consul, AgentRouting.SINGLE)
+    assert done.actions[1].outcome == Outcome.FAILED  # never a false "already gone"
