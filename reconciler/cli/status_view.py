@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from reconciler.core.model import Action, ActionKind, Actual, Desired, Outcome, TaskState
+from reconciler.core.model import Action, ActionKind, Actual, ActualTask, Desired, Outcome, TaskState
 from reconciler.core.naming import query_name
 from reconciler.core.registry import CheckStatus, ConsulObservation
 
@@ -57,10 +57,17 @@ def status_table(
             f"[{style}]{len(running)}[/]",
             str(healthy) if has_checks else "-",
             "?" if passing is None else f"[{'green' if passing == len(running) else 'yellow'}]{passing}[/]",
-            " ".join(sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})[:3]),
+            task_addresses(running),
             *([notes.get(app_id, "")] if notes else []),
         )
     return table
+
+
+def task_addresses(running: list[ActualTask], shown: int = 3) -> str:
+    """The first `shown` task addresses, then how many more there are."""
+    addresses = sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})
+    more = f" (+{len(addresses) - shown} more)" if len(addresses) > shown else ""
+    return " ".join(addresses[:shown]) + more
 
 
 def dns_table(desired: Desired, domain: str = DNS_DOMAIN) -> Table:

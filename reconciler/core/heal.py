@@ -164,10 +164,15 @@ def waiting_warnings(
         task_id = health.task.task_id
         if task_id in since and task_id not in late and wanted.heal.enabled:
             reason = (
-                f"check critical on task {task_id} (seen for {now - since[task_id]:.0f}s): "
+                f"check critical on task {task_id} (seen for {seconds(now - since[task_id])}): "
                 f"healed when critical for more than {wanted.heal.critical_for_seconds:g}s"
             )
             yield Action(kind=ActionKind.WARN, target=task_id, env=wanted.env, reason=reason)
+
+
+def seconds(value: float) -> str:
+    """A duration for a reason: whole seconds from 10 s up, else one decimal (never "3s > 3s")."""
+    return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
 
 
 def repairs(
@@ -200,7 +205,7 @@ def kill_actions(
     actions = []
     for position, health in enumerate(overdue):
         critical_for = now - since[health.task.task_id]
-        reason = f"critical for {critical_for:.0f}s > {policy.critical_for_seconds:g}s"
+        reason = f"critical for {seconds(critical_for)} > {policy.critical_for_seconds:g}s"
         if position >= allowed:
             reason += f"; not killed: {refusal or 'kill budget of the app used up'}"
         outcome = Outcome.PLANNED if position < allowed else Outcome.REFUSED

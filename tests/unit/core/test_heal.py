@@ -80,6 +80,13 @@ def test_critical_inside_the_grace_window_is_shown_as_a_pending_heal() -> None:
     )
 
 
+def test_short_grace_windows_keep_a_decimal_in_the_reason() -> None:
+    policy = replace(POLICY, critical_for_seconds=3)
+    desired, actual, consul = world(critical=(1,), policy=policy)
+    (kill,) = decide_heals(desired, actual, consul, since(1), T0 + 3.46).actions
+    assert kill.reason == "critical for 3.5s > 3s"
+
+
 def test_kill_action_shape_and_reason() -> None:
     desired, actual, consul = world(critical=(1,))
     decisions = decide_heals(desired, actual, consul, since(1), T0 + 42)
