@@ -62,13 +62,14 @@ def commit(
 
 
 def announce(core: MarathonCore, request: web.Request, app_id: str) -> None:
-    """`api_post_event` for an app created or updated through the API."""
+    """`api_post_event` for an app created or updated through the API; the definition carries its
+    version and versionInfo, as the recorded async-worker event shows."""
     stored = core.state.apps.get(app_id)
     if stored is None or not core.state.bus.listening:
         return
+    definition = {**render(stored.definition), "version": stored.version, "versionInfo": stored.version_info()}
     core.state.bus.publish(
-        "api_post_event",
-        {"clientIp": request.remote or "", "uri": request.path, "appDefinition": render(stored.definition)},
+        "api_post_event", {"clientIp": request.remote or "", "uri": request.path, "appDefinition": definition}
     )
 
 

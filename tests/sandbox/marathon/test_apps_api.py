@@ -218,3 +218,16 @@ async def test_out_of_range_port_and_unreachable_strategy_are_422_in_marathons_s
     patched = await api.patch("/v2/apps/shop/web", json={"unreachableStrategy": {"inactiveAfterSeconds": 1}})
     assert patched.status_code == 422, patched.text
     assert (await api.get("/v2/apps/shop/web")).json()["app"]["unreachableStrategy"]["inactiveAfterSeconds"] == 0
+
+
+async def test_api_post_event_definition_carries_version_and_version_info(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """The recorded async-worker api_post_event has appDefinition.version and .versionInfo of the new version."""
+    created = (await api.post("/v2/apps", json=APP)).json()["version"]
+    scaled = (await api.put("/v2/apps/shop/web", params={"force": "true"}, json={"instances": 1})).json()["version"]
+    posts = [e["appDefinition"] for e in marathon_sandbox.state.bus.history if e["eventType"] == "api_post_event"]
+    assert [(p["version"], p["versionInfo"]) for p in posts] == [
+        (created, {"lastScalingAt": created, "lastConfigChangeAt": created}),
+        (scaled, {"lastScalingAt": scaled, "lastConfigChangeAt": created}),
+    ]
