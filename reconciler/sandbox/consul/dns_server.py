@@ -64,7 +64,7 @@ class DnsAnswerer:
 
     def _soa(self) -> dns.rrset.RRset:
         domain = self.origin.to_text()
-        text = f"ns.{domain} hostmaster.{domain} {int(time.time())} 3600 600 86400 0"
+        text = f"ns.{domain} postmaster.{domain} {int(time.time())} 3600 600 86400 0"
         return dns.rrset.from_text(self.origin, 0, dns.rdataclass.IN, dns.rdatatype.SOA, text)
 
     def _fill(self, response: dns.message.Message, qname: dns.name.Name, rdtype: int, lookup: Lookup | None,

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.consul.fixtures import SandboxFactory
 
 
 async def ask(sandbox: ConsulSandbox, name: str, rdtype: str = "A", tcp: bool = False) -> dns.message.Message:
@@ -103,3 +104,16 @@ async def test_udp_trims_tcp_gives_all(consul_sandbox: ConsulSandbox, http: http
         await http.put(f"{consul_sandbox.url}/v1/agent/service/register", json=body)
     assert len(values(await ask(consul_sandbox, "many.service.consul"))) == 3
     assert len(values(await ask(consul_sandbox, "many.service.consul", tcp=True))) == 5
+
+
+@pytest.mark.parametrize("domain", ["consul", "example"])
+async def test_soa_names_ns_and_postmaster_of_the_configured_domain(consul_sandbox_factory: SandboxFactory,
+                                                                    domain: str) -> None:
+    """As FACTS §11 and the DNS_node_lookup dig example show: `consul. SOA ns.consul. postmaster.consul. ...`."""
+    sandbox = await consul_sandbox_factory(domain=domain)
+    answer = await ask(sandbox, f"nope.service.{domain}")
+    assert answer.rcode() == dns.rcode.NXDOMAIN
+    soa = answer.authority[0]
+    assert soa.name.to_text() == f"{domain}."
+    assert (soa[0].mname.to_text(), soa[0].rname.to_text()) == (f"ns.{domain}.", f"postmaster.{domain}.")
+    assert (soa[0].refresh, soa[0].retry, soa[0].expire, soa[0].minimum) == (3600, 600, 86400, 0)
