@@ -111,7 +111,10 @@ def passing_instances(sandbox: Sandbox) -> int:
 
 async def heal_latency(rounds: int) -> list[float]:
     delays: list[float] = []
-    async with running_stack({"web": 4}, check_scale=0.01) as stack:
+    # Checks every 0.5 s; DeregisterCriticalServiceAfter (60 s) scaled to 3 s stays well past the grace
+    # window, so Consul's reaper never removes the critical instance before the heal (that would
+    # restart the grace window and measure the race, not the controller).
+    async with running_stack({"web": 4}, check_scale=0.05) as stack:
         await until(lambda: passing_instances(stack.sandbox) == 4, "4 passing instances", 60)
         for _ in range(rounds):
             victim = next(t.id for t in stack.sandbox.marathon.state.all_tasks() if t.state == "TASK_RUNNING")
