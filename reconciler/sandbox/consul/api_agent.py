@@ -20,7 +20,14 @@ from reconciler.sandbox.consul.catalog import (
     worst_status,
 )
 from reconciler.sandbox.consul.filtering import apply_filter
-from reconciler.sandbox.consul.http_wire import ConsulHTTPError, flag, json_response, read_json, text_response
+from reconciler.sandbox.consul.http_wire import (
+    ConsulHTTPError,
+    flag,
+    json_response,
+    path_param,
+    read_json,
+    text_response,
+)
 from reconciler.sandbox.consul.registration import agent_check, agent_service, pick
 from reconciler.sandbox.consul.render import agent_service_json, check_json, content_hash
 from reconciler.sandbox.consul.state import VERSION, ConsulState, node_of, state_of
@@ -120,7 +127,7 @@ async def get_services(request: web.Request) -> web.Response:
     return json_response({b["ID"]: b for b in apply_filter(bodies, request.query.get("filter"))}, request)
 
 
-@routes.get("/v1/agent/service/{service_id:(?!register$|deregister/|maintenance/).+}")
+@routes.get("/v1/agent/service/{service_id:(?!register$|deregister/|maintenance/).*}")
 async def get_service(request: web.Request) -> web.Response:
     state = state_of(request)
     service = _local_service(state, node_of(request), request.match_info["service_id"])
@@ -150,7 +157,7 @@ async def put_service_register(request: web.Request) -> web.Response:
     return text_response(200, "")
 
 
-@routes.put("/v1/agent/service/deregister/{service_id:.+}")
+@routes.put("/v1/agent/service/deregister/{service_id:.*}")
 async def put_service_deregister(request: web.Request) -> web.Response:
     state, service_id = state_of(request), request.match_info["service_id"]
     if not state.catalog.remove_service(node_of(request), service_id):
@@ -164,11 +171,12 @@ def _enable(request: web.Request) -> bool:
     return flag(request, "enable")
 
 
-@routes.put("/v1/agent/service/maintenance/{service_id:.+}")
+@routes.put("/v1/agent/service/maintenance/{service_id:.*}")
 async def put_service_maintenance(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
+    service_id = path_param(request, "service_id", "Missing service ID")
     enable = _enable(request)
-    service = _local_service(state, node, request.match_info["service_id"])
+    service = _local_service(state, node, service_id)
     check_id = f"{SERVICE_MAINTENANCE_PREFIX}{service.id}"
     if enable:
         reason = request.query.get("reason") or DEFAULT_MAINTENANCE_REASON.format(what="service")
@@ -226,7 +234,7 @@ async def put_check_register(request: web.Request) -> web.Response:
     return text_response(200, "")
 
 
-@routes.put("/v1/agent/check/deregister/{check_id:.+}")
+@routes.put("/v1/agent/check/deregister/{check_id:.*}")
 async def put_check_deregister(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
     check = state.agent_check(node, request.match_info["check_id"])
@@ -237,7 +245,7 @@ async def put_check_deregister(request: web.Request) -> web.Response:
 TTL_VERBS = {"pass": CheckStatus.PASSING, "warn": CheckStatus.WARNING, "fail": CheckStatus.CRITICAL}
 
 
-@routes.put("/v1/agent/check/{verb:pass|warn|fail}/{check_id:.+}")
+@routes.put("/v1/agent/check/{verb:pass|warn|fail}/{check_id:.*}")
 async def put_check_ttl(request: web.Request) -> web.Response:
     state = state_of(request)
     check = state.agent_check(node_of(request), request.match_info["check_id"])
@@ -247,7 +255,7 @@ async def put_check_ttl(request: web.Request) -> web.Response:
     return text_response(200, "")
 
 
-@routes.put("/v1/agent/check/update/{check_id:.+}")
+@routes.put("/v1/agent/check/update/{check_id:.*}")
 async def put_check_update(request: web.Request) -> web.Response:
     state = state_of(request)
     check = state.agent_check(node_of(request), request.match_info["check_id"])
@@ -287,9 +295,10 @@ def _health_entry(state: ConsulState, service: Service) -> dict[str, Any]:
     }
 
 
-@routes.get("/v1/agent/health/service/name/{name}")
+@routes.get("/v1/agent/health/service/name/{name:[^/]*}")
 async def get_health_by_name(request: web.Request) -> web.Response:
-    state, node, name = state_of(request), node_of(request), request.match_info["name"]
+    state, node = state_of(request), node_of(request)
+    name = path_param(request, "name", "Missing service Name")
     services = sorted(
         (s for s in state.catalog.services.values() if s.node == node and s.name == name), key=lambda s: s.id
     )
@@ -301,9 +310,9 @@ async def get_health_by_name(request: web.Request) -> web.Response:
     return _health_answer(request, worst, entries)
 
 
-@routes.get("/v1/agent/health/service/id/{service_id:.+}")
+@routes.get("/v1/agent/health/service/id/{service_id:.*}")
 async def get_health_by_id(request: web.Request) -> web.Response:
-    state, service_id = state_of(request), request.match_info["service_id"]
+    state, service_id = state_of(request), path_param(request, "service_id", "Missing serviceID")
     service = state.catalog.services.get((node_of(request), service_id))
     if service is None:
         return _not_found(request, f"ServiceId {service_id} not found")

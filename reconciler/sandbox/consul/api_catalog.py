@@ -13,7 +13,7 @@ from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import CheckStatus, Instance
 from reconciler.sandbox.consul.filtering import apply_filter
-from reconciler.sandbox.consul.http_wire import ConsulHTTPError, block, flag, json_response, read_json
+from reconciler.sandbox.consul.http_wire import ConsulHTTPError, block, flag, json_response, path_param, read_json
 from reconciler.sandbox.consul.registration import catalog_check, catalog_node, catalog_service, pick
 from reconciler.sandbox.consul.render import (
     catalog_entry_json,
@@ -25,6 +25,7 @@ from reconciler.sandbox.consul.render import (
 from reconciler.sandbox.consul.state import ConsulState, state_of
 
 routes = web.RouteTableDef()
+MISSING_SERVICE, MISSING_NODE = "Missing service name", "Missing node name"
 STATES = ("any", "passing", "warning", "critical")
 
 
@@ -79,9 +80,9 @@ async def get_services(request: web.Request) -> web.Response:
     return json_response(names, request, index)
 
 
-@routes.get("/v1/catalog/service/{name}")
+@routes.get("/v1/catalog/service/{name:[^/]*}")
 async def get_service(request: web.Request) -> web.Response:
-    state, name = state_of(request), request.match_info["name"]
+    state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
     tags = request.query.getall("tag", [])
 
     def read() -> tuple[int, list[dict[str, Any]]]:
@@ -110,9 +111,9 @@ def _node_services(state: ConsulState, name: str) -> list[dict[str, Any]]:
     return [node_service_json(s) for s in services]
 
 
-@routes.get("/v1/catalog/node/{node}")
+@routes.get("/v1/catalog/node/{node:[^/]*}")
 async def get_node(request: web.Request) -> web.Response:
-    state, name = state_of(request), request.match_info["node"]
+    state, name = state_of(request), path_param(request, "node", MISSING_NODE)
 
     def read() -> tuple[int, dict[str, Any] | None]:
         node = state.catalog.nodes.get(name)
@@ -126,9 +127,9 @@ async def get_node(request: web.Request) -> web.Response:
     return json_response(body, request, index)
 
 
-@routes.get("/v1/catalog/node-services/{node}")
+@routes.get("/v1/catalog/node-services/{node:[^/]*}")
 async def get_node_services(request: web.Request) -> web.Response:
-    state, name = state_of(request), request.match_info["node"]
+    state, name = state_of(request), path_param(request, "node", MISSING_NODE)
 
     def read() -> tuple[int, dict[str, Any] | None]:
         node = state.catalog.nodes.get(name)
@@ -146,9 +147,9 @@ def _health_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
             "Checks": [check_json(c, state.catalog) for c in instance.checks]}
 
 
-@routes.get("/v1/health/service/{name}")
+@routes.get("/v1/health/service/{name:[^/]*}")
 async def get_health_service(request: web.Request) -> web.Response:
-    state, name = state_of(request), request.match_info["name"]
+    state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
     passing = flag(request, "passing")
     tags = request.query.getall("tag", [])
 
@@ -161,9 +162,9 @@ async def get_health_service(request: web.Request) -> web.Response:
     return json_response(apply_filter(entries, request.query.get("filter")), request, index)
 
 
-@routes.get("/v1/health/checks/{name}")
+@routes.get("/v1/health/checks/{name:[^/]*}")
 async def get_health_checks(request: web.Request) -> web.Response:
-    state, name = state_of(request), request.match_info["name"]
+    state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         checks = [check_json(c, state.catalog) for i in state.catalog.instances(name) for c in i.checks
@@ -174,9 +175,9 @@ async def get_health_checks(request: web.Request) -> web.Response:
     return json_response(apply_filter(checks, request.query.get("filter")), request, index)
 
 
-@routes.get("/v1/health/state/{state}")
+@routes.get("/v1/health/state/{state:[^/]*}")
 async def get_health_state(request: web.Request) -> web.Response:
-    state, wanted = state_of(request), request.match_info["state"]
+    state, wanted = state_of(request), path_param(request, "state", "Missing check state")
     if wanted not in STATES:
         raise ConsulHTTPError(400, "Invalid check state")
 
@@ -189,9 +190,9 @@ async def get_health_state(request: web.Request) -> web.Response:
     return json_response(apply_filter(checks, request.query.get("filter")), request, index)
 
 
-@routes.get("/v1/health/node/{node}")
+@routes.get("/v1/health/node/{node:[^/]*}")
 async def get_health_node(request: web.Request) -> web.Response:
-    state, name = state_of(request), request.match_info["node"]
+    state, name = state_of(request), path_param(request, "node", MISSING_NODE)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         checks = sorted((c for c in state.catalog.checks.values() if c.node == name), key=lambda c: c.check_id)

@@ -16,6 +16,7 @@ from reconciler.sandbox.consul.http_wire import (
     block,
     flag,
     json_response,
+    path_param,
     read_json,
     set_query_meta,
 )
@@ -24,6 +25,7 @@ from reconciler.sandbox.consul.sessions import Session
 from reconciler.sandbox.consul.state import ConsulState, node_of, state_of
 
 routes = web.RouteTableDef()
+MISSING_SESSION = "Missing session"
 MAX_VALUE = 512 * 1024
 
 
@@ -158,19 +160,19 @@ async def put_session_create(request: web.Request) -> web.Response:
     return json_response({"ID": session.id}, request)
 
 
-@routes.put("/v1/session/renew/{session_id}")
+@routes.put("/v1/session/renew/{session_id:[^/]*}")
 async def put_session_renew(request: web.Request) -> web.Response:
-    state, session_id = state_of(request), request.match_info["session_id"]
+    state, session_id = state_of(request), path_param(request, "session_id", MISSING_SESSION)
     session = state.sessions.renew(session_id)
     if session is None:
         raise ConsulHTTPError(404, f"Session id '{session_id}' not found")
     return json_response([session.to_json()], request, state.sessions.index_of([session]))
 
 
-@routes.put("/v1/session/destroy/{session_id}")
+@routes.put("/v1/session/destroy/{session_id:[^/]*}")
 async def put_session_destroy(request: web.Request) -> web.Response:
     state = state_of(request)
-    state.sessions.invalidate(request.match_info["session_id"])
+    state.sessions.invalidate(path_param(request, "session_id", MISSING_SESSION))
     return json_response(True, request)
 
 
@@ -183,9 +185,9 @@ async def _session_read(request: web.Request, state: ConsulState, select: Any) -
     return json_response([s.to_json() for s in sessions], request, index)
 
 
-@routes.get("/v1/session/info/{session_id}")
+@routes.get("/v1/session/info/{session_id:[^/]*}")
 async def get_session_info(request: web.Request) -> web.Response:
-    wanted = request.match_info["session_id"]
+    wanted = path_param(request, "session_id", MISSING_SESSION)
     return await _session_read(request, state_of(request), lambda s: s.id == wanted)
 
 
@@ -194,7 +196,7 @@ async def get_session_list(request: web.Request) -> web.Response:
     return await _session_read(request, state_of(request), lambda s: True)
 
 
-@routes.get("/v1/session/node/{node}")
+@routes.get("/v1/session/node/{node:[^/]*}")
 async def get_session_node(request: web.Request) -> web.Response:
-    wanted = request.match_info["node"]
+    wanted = path_param(request, "node", "Missing node name")
     return await _session_read(request, state_of(request), lambda s: s.node == wanted)

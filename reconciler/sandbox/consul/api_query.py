@@ -43,20 +43,20 @@ def _stored(state: ConsulState, query_id: str) -> PreparedQuery:
     return query
 
 
-@routes.get("/v1/query/{query_id}")
+@routes.get("/v1/query/{query_id:[^/]*}")
 async def get_query(request: web.Request) -> web.Response:
     state = state_of(request)
     return json_response([_stored(state, request.match_info["query_id"]).to_json()], request, state.raft.current)
 
 
-@routes.put("/v1/query/{query_id}")
+@routes.put("/v1/query/{query_id:[^/]*}")
 async def put_query(request: web.Request) -> web.Response:
     state = state_of(request)
     state.queries.update(request.match_info["query_id"], await read_json(request))
     return text_response(200, "")
 
 
-@routes.delete("/v1/query/{query_id}")
+@routes.delete("/v1/query/{query_id:[^/]*}")
 async def delete_query(request: web.Request) -> web.Response:
     state = state_of(request)
     if not state.queries.delete(request.match_info["query_id"]):

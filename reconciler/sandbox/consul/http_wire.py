@@ -55,6 +55,14 @@ def set_query_meta(response: web.StreamResponse, index: int) -> None:
     response.headers["X-Consul-Effective-Consistency"] = "leader"
 
 
+def path_param(request: web.Request, name: str, missing: str) -> str:
+    """A trailing path parameter; an empty one (`/v1/health/service/`) is Consul's 400 with the `missing` text."""
+    value = request.match_info[name]
+    if not value:
+        raise ConsulHTTPError(400, missing)
+    return value
+
+
 def parse_bool(text: str) -> bool | None:
     """Go's strconv.ParseBool; None for anything it refuses."""
     if text in {"1", "t", "T", "true", "TRUE", "True"}:
