@@ -21,6 +21,7 @@ from reconciler.sandbox.listen import ListenError
 from reconciler.sandbox.marathon import faults, routes_apps, routes_groups, routes_misc, routes_tasks
 from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
+from reconciler.sandbox.marathon.fault_bodies import AGENT_FIELDS, FAULT_FIELDS, check_body
 from reconciler.sandbox.marathon.faults import FAULTS, KILL_STATES, FaultSettings
 from reconciler.sandbox.marathon.model import Agent, Task
 from reconciler.sandbox.marathon.routes_apps import CORE
@@ -228,6 +229,8 @@ class MarathonSandbox:
         self.core.restore_agent(index)
 
     def add_agent(self, cpus: float | None = None, mem: float | None = None, disk: float | None = None) -> Agent:
+        given = {"cpus": cpus, "mem": mem, "disk": disk}
+        check_body({k: v for k, v in given.items() if v is not None}, AGENT_FIELDS, "add_agent")
         shape = AgentShape(
             self.config.agent_cpus if cpus is None else cpus,
             self.config.agent_mem if mem is None else mem,
@@ -237,9 +240,12 @@ class MarathonSandbox:
         return self.core.add_agent(shape)
 
     def set_latency(self, milliseconds: int) -> None:
+        """ValueError (FaultBodyError) for what PUT /_sandbox/faults would refuse."""
+        check_body({"latencyMs": milliseconds}, FAULT_FIELDS, "set_latency")
         self.faults.latency_ms = milliseconds
 
     def fail_every(self, nth: int, status: int = 503) -> None:
+        check_body({"errorEvery": nth, "errorStatus": status}, FAULT_FIELDS, "fail_every")
         self.faults.error_every, self.faults.error_status = nth, status
 
     def freeze_deployments(self, frozen: bool = True) -> None:

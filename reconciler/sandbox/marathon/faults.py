@@ -1,7 +1,8 @@
 """The fault API under `/_sandbox/` (sandbox layer): kill tasks, flip health, lose and add agents,
 slow down or fail API answers, freeze deployments. docs/sandbox.md shows every route.
 
-The same operations are methods of MarathonSandbox for in-process tests.
+The same operations are methods of MarathonSandbox for in-process tests. Bodies are checked by
+fault_bodies: a wrong field is a 400 naming it, and nothing is applied.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.sandbox.marathon.core import AgentShape
+from reconciler.sandbox.marathon.fault_bodies import (
+    AGENT_FIELDS,
+    FAULT_FIELDS,
+    HEALTH_FIELDS,
+    NO_FIELDS,
+    kill_fields,
+    read_body,
+)
 from reconciler.sandbox.marathon.model import TaskState
 from reconciler.sandbox.marathon.routes_apps import core_of
-from reconciler.sandbox.marathon.wire import ApiError, json_response, read_json
+from reconciler.sandbox.marathon.wire import ApiError, json_response
 
 KILL_STATES = {"TASK_FAILED": TaskState.FAILED, "TASK_KILLED": TaskState.KILLED, "TASK_FINISHED": TaskState.FINISHED}
 
@@ -55,10 +64,10 @@ async def read_faults(request: web.Request) -> web.Response:
 
 async def set_faults(request: web.Request) -> web.Response:
     faults = request.app[FAULTS]
-    body = await read_json(request, dict)
-    faults.latency_ms = int(body.get("latencyMs", faults.latency_ms))
-    faults.error_every = int(body.get("errorEvery", faults.error_every))
-    faults.error_status = int(body.get("errorStatus", faults.error_status))
+    body = await read_body(request, FAULT_FIELDS)
+    faults.latency_ms = body.get("latencyMs", faults.latency_ms)
+    faults.error_every = body.get("errorEvery", faults.error_every)
+    faults.error_status = body.get("errorStatus", faults.error_status)
     core = core_of(request)
     if "freezeDeployments" in body:
         core.state.frozen = bool(body["freezeDeployments"])
@@ -67,6 +76,7 @@ async def set_faults(request: web.Request) -> web.Response:
 
 
 async def reset_faults(request: web.Request) -> web.Response:
+    await read_body(request, NO_FIELDS)
     request.app[FAULTS].reset()
     core = core_of(request)
     core.state.frozen = False
@@ -108,11 +118,9 @@ async def kill_task(request: web.Request) -> web.Response:
     task = core.state.find_task(request.match_info["task"])
     if task is None:
         raise ApiError(404, f"Task '{request.match_info['task']}' does not exist")
-    body = await read_json(request, dict) if request.can_read_body else {}
-    state = KILL_STATES.get(str(body.get("state", "TASK_KILLED")))
-    if state is None:
-        raise ApiError(422, f"state must be one of {sorted(KILL_STATES)}")
-    core.scheduler.kill(task, state, str(body.get("message", "killed through the sandbox fault API")))
+    body = await read_body(request, kill_fields(sorted(KILL_STATES)))
+    state = KILL_STATES[body.get("state", "TASK_KILLED")]
+    core.scheduler.kill(task, state, body.get("message", "killed through the sandbox fault API"))
     return json_response({"taskId": task.id, "state": state.value})
 
 
@@ -121,9 +129,7 @@ async def set_task_health(request: web.Request) -> web.Response:
     task = core.state.find_task(request.match_info["task"])
     if task is None:
         raise ApiError(404, f"Task '{request.match_info['task']}' does not exist")
-    body = await read_json(request, dict)
-    if not isinstance(body.get("healthy"), bool):
-        raise ApiError(422, 'body must be {"healthy": true|false}')
+    body = await read_body(request, HEALTH_FIELDS, required=("healthy",))
     await core.scheduler.set_healthy(task, body["healthy"])
     return json_response({"taskId": task.id, "healthy": task.healthy_flag})
 
@@ -137,26 +143,34 @@ def agent_index(request: web.Request) -> int:
 
 
 async def lose_agent(request: web.Request) -> web.Response:
-    lost = core_of(request).lose_agent(agent_index(request))
+    index = agent_index(request)
+    await read_body(request, NO_FIELDS)
+    lost = core_of(request).lose_agent(index)
     return json_response({"unreachableTasks": lost})
 
 
 async def restore_agent(request: web.Request) -> web.Response:
-    core_of(request).restore_agent(agent_index(request))
+    index = agent_index(request)
+    await read_body(request, NO_FIELDS)
+    core_of(request).restore_agent(index)
     return json_response({"restored": True})
 
 
 async def add_agent(request: web.Request) -> web.Response:
     core = core_of(request)
-    body = await read_json(request, dict) if request.can_read_body else {}
+    body = await read_body(request, AGENT_FIELDS)
     template = core.state.agents[0] if core.state.agents else None
+    low, high = body.get("portRange", template.port_range if template else (31000, 32000))
     shape = AgentShape(
         cpus=float(body.get("cpus", template.cpus if template else 4.0)),
         mem=float(body.get("mem", template.mem if template else 8192.0)),
         disk=float(body.get("disk", template.disk if template else 65536.0)),
-        port_range=tuple(body.get("portRange", template.port_range if template else (31000, 32000))),  # type: ignore[arg-type]
+        port_range=(low, high),
     )
-    agent = core.add_agent(shape)
+    try:
+        agent = core.add_agent(shape)
+    except ValueError as exc:
+        raise ApiError(409, str(exc)) from exc
     return json_response({"index": agent.index, "host": agent.host, "slaveId": agent.slave_id}, 201)
 
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.sandbox.marathon import MarathonSandbox
 from tests.sandbox.marathon.fixtures import until
@@ -141,3 +142,65 @@ async def test_group_change_success_names_the_group_the_change_edits(
     versions = [created_version] + [answer.json()["version"] for answer in answers[1:]]
     assert changes == list(zip(["/asgard-dev", "/asgard-dev", "/", "/", "/prod", "/prod", "/asgard-dev"],
                                versions, strict=True))
+
+
+WHOLE_MS = "a whole number of milliseconds from 0 to 3600000"
+# (row id, method, route, body, words the 400 message must carry): every fault route checks its body.
+BAD_FAULT_BODIES: list[tuple[str, str, str, Any, list[str]]] = [
+    ("latency-not-a-number", "PUT", "/_sandbox/faults", {"latencyMs": "abc"}, ["latencyMs", WHOLE_MS, '"abc"']),
+    ("latency-negative", "PUT", "/_sandbox/faults", {"latencyMs": -5}, ["latencyMs", WHOLE_MS]),
+    ("error-every-fraction", "PUT", "/_sandbox/faults", {"errorEvery": 0.5}, ["errorEvery", "whole number", "0.5"]),
+    ("error-every-negative", "PUT", "/_sandbox/faults", {"errorEvery": -1}, ["errorEvery", "n >= 0"]),
+    ("error-status-not-an-error", "PUT", "/_sandbox/faults", {"errorEvery": 2, "errorStatus": 200},
+     ["errorStatus", "400 to 599", "200"]),
+    ("freeze-not-a-flag", "PUT", "/_sandbox/faults", {"freezeDeployments": "yes"},
+     ["freezeDeployments", "true or false"]),
+    ("unknown-key", "PUT", "/_sandbox/faults", {"latencyMs": 10, "latency": 10},
+     ["unknown field 'latency'", "latencyMs"]),
+    ("not-an-object", "PUT", "/_sandbox/faults", [1, 2], ["takes a JSON object", "latencyMs"]),
+    ("not-json", "PUT", "/_sandbox/faults", b"{latencyMs: 5", ["not JSON"]),
+    ("reset-takes-nothing", "POST", "/_sandbox/reset", {"all": True}, ["unknown field 'all'", "no fields"]),
+    ("kill-unknown-state", "POST", "/_sandbox/tasks/{task}/kill", {"state": "TASK_LOST"},
+     ["state", "one of TASK_FAILED, TASK_FINISHED, TASK_KILLED"]),
+    ("kill-message-not-text", "POST", "/_sandbox/tasks/{task}/kill", {"message": 5}, ["message", "a string"]),
+    ("health-missing", "PUT", "/_sandbox/tasks/{task}/health", {}, ["healthy is required", "true or false"]),
+    ("health-not-a-flag", "PUT", "/_sandbox/tasks/{task}/health", {"healthy": "no"}, ["healthy", "true or false"]),
+    ("agent-negative-cpus", "POST", "/_sandbox/agents", {"cpus": -1}, ["cpus", "a number >= 0"]),
+    ("agent-mem-text", "POST", "/_sandbox/agents", {"mem": "lots"}, ["mem", ">= 0"]),
+    ("agent-port-range-reversed", "POST", "/_sandbox/agents", {"portRange": [32000, 31000]},
+     ["portRange", "1 <= low <= high <= 65535"]),
+    ("agent-unknown-key", "POST", "/_sandbox/agents", {"gpus": 1}, ["unknown field 'gpus'", "cpus"]),
+    ("lose-takes-nothing", "POST", "/_sandbox/agents/1/lose", {"now": True}, ["unknown field 'now'"]),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "body", "words"), [r[1:] for r in BAD_FAULT_BODIES],
+                         ids=[r[0] for r in BAD_FAULT_BODIES])
+async def test_fault_api_refuses_bad_bodies_with_400_naming_the_field(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox, method: str, route: str, body: Any, words: list[str]
+) -> None:
+    await api.post("/v2/apps", json=APP)
+    await marathon_sandbox.wait_idle()
+    [task] = marathon_sandbox.state.all_tasks()
+    before = (await api.get("/_sandbox/state")).json()
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    answer = await api.request(method, route.format(task=task.id), content=content)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["Content-Type"].startswith("application/json") and list(answer.json()) == ["message"]
+    for word in words:
+        assert word in answer.json()["message"], answer.json()
+    assert (await api.get("/_sandbox/state")).json() == before  # nothing was applied
+    assert task.healthy_flag and task.state.value == "TASK_RUNNING"
+
+
+async def test_in_process_fault_methods_refuse_what_the_api_refuses(marathon_sandbox: MarathonSandbox) -> None:
+    with pytest.raises(ValueError, match="errorEvery must be a whole number"):
+        marathon_sandbox.fail_every(0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="errorStatus must be an HTTP error status"):
+        marathon_sandbox.fail_every(2, status=200)
+    with pytest.raises(ValueError, match="latencyMs"):
+        marathon_sandbox.set_latency(-1)
+    with pytest.raises(ValueError, match="cpus must be a number >= 0"):
+        marathon_sandbox.add_agent(cpus=-2)
+    assert marathon_sandbox.faults.to_json(False) == {"latencyMs": 0, "errorEvery": 0, "errorStatus": 503,
+                                                      "requestsSeen": 0, "freezeDeployments": False}
