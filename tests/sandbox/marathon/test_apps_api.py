@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from reconciler.sandbox.marathon import MarathonSandbox
@@ -174,7 +176,7 @@ async def test_basic_auth_answers_401_like_jetty_and_never_shows_the_password() 
         assert (await client.get("/v2/apps", auth=("ops", "s3cret"))).json() == {"apps": []}
 
 
-BRIDGED = {
+BRIDGED: dict[str, Any] = {
     "id": "/d1",
     "container": {"type": "DOCKER", "docker": {"image": "nginx"},
                   "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http"}]},
