@@ -128,8 +128,11 @@ def _defaults(folder: Path, found: list[SpecProblem]) -> dict[str, Any]:
     return document.data if document is not None else {}
 
 
-def render_chart(chart: Chart, context: dict[str, Any], problems: ProblemList, origin: str) -> list[Document]:
-    """The documents every template of `chart` renders to (YAML parsed, with marks in the template file).
+def render_chart(
+    chart: Chart, context: dict[str, Any], problems: ProblemList, origin: str
+) -> tuple[list[Document], bool]:
+    """The documents every template of `chart` renders to (YAML parsed, with marks in the template file),
+    and whether every template rendered (False: some had problems, their apps are missing).
 
     `origin` (`env/app`) names the app being rendered in template problems: one chart serves many apps.
     """
@@ -144,18 +147,18 @@ def render_chart(chart: Chart, context: dict[str, Any], problems: ProblemList, o
     environment.filters["json"] = json.dumps  # JSON is YAML: the safe way to write any value
     environment.filters["merge"] = deep_merge
     documents: list[Document] = []
+    complete = True
     for template in chart.templates:
         text = _render_template(environment, template, context, problems, origin)
+        found: list[SpecProblem] = []
         if text is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                found: list[SpecProblem] = []
                 documents.extend(parse_documents(text, display(template), found))
-            for problem in found:
-                problems.add(
-                    SpecProblem(problem.file, problem.line, origin, f"rendered {problem.message}", problem.hint)
-                )
-    return documents
+        for problem in found:
+            problems.add(SpecProblem(problem.file, problem.line, origin, f"rendered {problem.message}", problem.hint))
+        complete = complete and text is not None and not found
+    return documents, complete
 
 
 def _render_template(

@@ -5,40 +5,69 @@ does not run itself is its base's app: callers reach it through DNS, so it is no
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from reconciler.core.naming import app_id_of
 from reconciler.errors import ProblemList
-from reconciler.spec.expand import ConcreteEntry
+from reconciler.spec.expand import ConcreteEntry, Expansion
 from reconciler.spec.problems import closest_hint
-from reconciler.spec.specset import EnvironmentSource
+from reconciler.spec.specset import AppSource, EnvironmentSource
 
 
 def resolve_dependencies(
     environment: EnvironmentSource,
-    apps: Mapping[str, ConcreteEntry],
-    base_apps: Collection[str],
+    expansion: Expansion,
+    base: Expansion | None,
     problems: ProblemList,
 ) -> dict[str, list[str]]:
-    """Absolute dependency ids of every app of `environment` (problems for unknown names)."""
+    """Absolute dependency ids of every app of `environment`, and problems for unknown names (a name
+    an unresolved entry may stand for is none: it has problems of its own). The dependencies an
+    unresolved entry writes itself are checked too.
+    """
+    names = _Names(environment, expansion, base)
     resolved: dict[str, list[str]] = {}
-    for name, entry in apps.items():
-        ids: list[str] = []
-        for index, dependency in enumerate(entry.app.dependencies or ()):
-            if dependency in apps:
-                ids.append(app_id_of(environment.group, dependency))
-            elif dependency not in base_apps:
-                known = sorted({*apps, *base_apps} - {name})
-                hint = closest_hint(dependency, known).replace("known keys here", "apps")
-                problems.add(
-                    entry.marks.problem(
-                        ("dependencies", index),
-                        f"dependency on unknown app '{dependency}' in environment '{environment.name}'",
-                        hint,
-                    )
-                )
-        resolved[name] = ids
+    for name, entry in expansion.apps.items():
+        dependencies = entry.app.dependencies or []
+        for index in names.unknown(dependencies):
+            problems.add(entry.marks.problem(("dependencies", index), *names.describe(name, dependencies[index])))
+        resolved[name] = [app_id_of(environment.group, d) for d in dependencies if d in expansion.apps]
+    for name, source in expansion.unresolved.items():
+        written = _written(source)
+        for index in names.unknown(written):
+            problems.add(source.marks.problem(("dependencies", index), *names.describe(name, written[index])))
     return resolved
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The app names a dependency of `environment` may use: its own, and (functional) its base's."""
+
+    environment: EnvironmentSource
+    expansion: Expansion
+    base: Expansion | None
+
+    def unknown(self, dependencies: list[str]) -> list[int]:
+        """The indexes of the dependencies that name no app."""
+        return [index for index, dependency in enumerate(dependencies) if not self._known(dependency)]
+
+    def _known(self, name: str) -> bool:
+        return self.expansion.may_run(name) or (self.base is not None and self.base.may_run(name))
+
+    def describe(self, app: str, dependency: str) -> tuple[str, str]:
+        own = [*self.expansion.apps, *self.expansion.unresolved]
+        base = [*self.base.apps, *self.base.unresolved] if self.base else []
+        known = sorted({*own, *base} - {app})
+        message = f"dependency on unknown app '{dependency}' in environment '{self.environment.name}'"
+        return message, closest_hint(dependency, known).replace("known keys here", "apps")
+
+
+def _written(source: AppSource) -> list[str]:
+    """The dependencies an entry writes itself (when sound: a list of names)."""
+    dependencies = source.data.get("dependencies")
+    if "dependencies" in source.broken or not isinstance(dependencies, list):
+        return []
+    return [str(dependency) for dependency in dependencies]
 
 
 def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:

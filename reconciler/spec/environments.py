@@ -10,19 +10,26 @@ from typing import Any
 
 from reconciler.core.naming import group_of, segment_problem
 from reconciler.errors import ProblemList
-from reconciler.spec.documents import Approval, EnvironmentDoc, FunctionalEnvSpec
+from reconciler.spec.documents import AppEntry, Approval, EnvironmentDoc, FunctionalEnvSpec
 from reconciler.spec.overlay import deep_merge, merge_marks
+from reconciler.spec.prune import validate_pruned
 from reconciler.spec.source import DataPath, Document
-from reconciler.spec.specset import AppSource, EnvironmentSource
+from reconciler.spec.specset import RENDERING_FIELDS, WHOLE_APP, AppSource, EnvironmentSource
 
 
-def build_environment(document: Document, model: EnvironmentDoc, charts_dir: Path) -> EnvironmentSource:
-    """A complete environment from its Environment document."""
+def build_environment(
+    document: Document,
+    model: EnvironmentDoc,
+    charts_dir: Path,
+    problems: ProblemList,
+    broken: frozenset[str] = frozenset(),
+) -> EnvironmentSource:
+    """A complete environment from its Environment document (`broken`: its fields cut out for problems)."""
     data: dict[str, Any] = document.data
     return EnvironmentSource(
         name=model.name,
         group=model.group or group_of(model.name),
-        apps=_apps(document, ("apps",), data.get("apps") or {}),
+        apps=_apps(document, ("apps",), data.get("apps") or {}, problems),
         mark=document.marks.at(("name",)),
         charts_dir=charts_dir,
         approval_required=model.approval == Approval.REQUIRED,
@@ -30,6 +37,7 @@ def build_environment(document: Document, model: EnvironmentDoc, charts_dir: Pat
         values_marks=document.marks.below(("values",)),
         dns=model.dns,
         group_mark=document.marks.table.get(("group",)),
+        broken=broken,
     )
 
 
@@ -40,11 +48,13 @@ def build_functional(
     model: EnvironmentDoc | FunctionalEnvSpec | None,
     base: EnvironmentSource,
     charts_dir: Path,
+    problems: ProblemList,
+    broken: frozenset[str] = frozenset(),
 ) -> EnvironmentSource:
     """A functional environment: written at `prefix + (name,)` in a FunctionalSet, at the root of an Environment."""
     where: DataPath = (*prefix, name) if prefix else ()
     raw = _at(document.data, where)
-    overrides = _apps(document, (*where, "apps"), raw.get("apps") or {})
+    overrides = _apps(document, (*where, "apps"), raw.get("apps") or {}, problems)
     values = raw.get("values") or {}
     return EnvironmentSource(
         name=name,
@@ -58,6 +68,7 @@ def build_functional(
         values_marks=merge_marks(base.values_marks, document.marks.below((*where, "values")), values),
         dns=(model.dns if model else None) or base.dns,
         group_mark=document.marks.table.get((*where, "group")),
+        broken=broken | (base.broken & RENDERING_FIELDS),
     )
 
 
@@ -70,19 +81,25 @@ def _over_base(override: AppSource, base: EnvironmentSource) -> AppSource:
         data=deep_merge(base_app.data, override.data),
         marks=merge_marks(base_app.marks, override.marks, override.data),
         mark=override.mark,
+        broken=base_app.broken | override.broken,
     )
 
 
-def _apps(document: Document, where: DataPath, apps: dict[str, Any]) -> dict[str, AppSource]:
-    return {
-        name: AppSource(
+def _apps(document: Document, where: DataPath, apps: dict[str, Any], problems: ProblemList) -> dict[str, AppSource]:
+    """The app entries, each validated on its own: a broken field costs only that field (see prune)."""
+    sources = {}
+    for name, entry in apps.items():
+        marks = document.marks.below((*where, name))
+        pruned = validate_pruned(AppEntry, {} if entry is None else entry, marks, problems)
+        sound = pruned.model is not None
+        sources[name] = AppSource(
             name=name,
-            data=entry or {},
-            marks=document.marks.below((*where, name)),
+            data=pruned.data if sound else {},
+            marks=marks,
             mark=document.marks.at((*where, name)),
+            broken=pruned.cut_keys if sound else frozenset({WHOLE_APP}),
         )
-        for name, entry in apps.items()
-    }
+    return sources
 
 
 def _at(data: Any, path: DataPath) -> dict[str, Any]:

@@ -6,41 +6,57 @@ the chart renders; an inline entry is its own concrete app. Names: the entry's k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import ValidationError
 
 from reconciler.core.naming import segment_problem
 from reconciler.errors import ProblemList
 from reconciler.spec.charts import Chart, ChartShelf, render_chart
 from reconciler.spec.documents import AppEntry, ConcreteApp
 from reconciler.spec.overlay import deep_merge, merge_marks
-from reconciler.spec.problems import validation_problems
+from reconciler.spec.prune import validate_pruned
 from reconciler.spec.rules import app_problems
 from reconciler.spec.source import Document, Marks
-from reconciler.spec.specset import AppSource, EnvironmentSource
+from reconciler.spec.specset import RENDERING_FIELDS, WHOLE_APP, AppSource, EnvironmentSource
 
 ENTRY_ONLY_KEYS = ("chart", "values")
 
 
 @dataclass(frozen=True)
 class ConcreteEntry:
-    """One concrete app of an environment, with the marks of its fields and the entry it came from."""
+    """One concrete app of an environment, with the marks of its fields and the entry it came from
+    (`broken`: its fields cut out for problems)."""
 
     name: str
     app: ConcreteApp
     marks: Marks
     source: AppSource
+    broken: frozenset[str] = frozenset()
 
 
-def expand_environment(
-    environment: EnvironmentSource, shelf: ChartShelf, problems: ProblemList
-) -> dict[str, ConcreteEntry]:
+@dataclass(frozen=True)
+class Expansion:
+    """The concrete apps of an environment, and the entries whose apps could not all be worked out
+    (`unresolved`: they have problems of their own; a dependency on them is no further problem).
+    """
+
+    apps: dict[str, ConcreteEntry]
+    unresolved: dict[str, AppSource] = field(default_factory=dict)
+
+    def may_run(self, name: str) -> bool:
+        """Whether `name` is an app here, or may be one of an unresolved entry (`<key>` or `<key>-<suffix>`)."""
+        return name in self.apps or any(name == key or name.startswith(f"{key}-") for key in self.unresolved)
+
+
+def expand_environment(environment: EnvironmentSource, shelf: ChartShelf, problems: ProblemList) -> Expansion:
     """Every concrete app of `environment`, by name; duplicates and invalid apps become problems."""
     result: dict[str, ConcreteEntry] = {}
+    unresolved: dict[str, AppSource] = {}
     for source in environment.apps.values():
-        for name, data, marks in _expand_entry(source, environment, shelf, problems):
+        rendered, complete = _expand_entry(source, environment, shelf, problems)
+        if not complete:
+            unresolved[source.name] = source
+        for name, data, marks in rendered:
             if name in result:
                 first = result[name].source.mark.where
                 problems.add(
@@ -51,42 +67,56 @@ def expand_environment(
                     )
                 )
                 continue
-            app = _validate(data, marks, problems)
-            if app is not None:
-                for problem in app_problems(app, marks, source.mark):
-                    problems.add(problem)
-                result[name] = ConcreteEntry(name, app, marks, source)
-    return result
+            entry = _concrete(name, data, marks, source, problems)
+            if entry is None:
+                unresolved[name] = source
+            else:
+                result[name] = entry
+    return Expansion(result, unresolved)
 
 
-def _validate(data: dict[str, Any], marks: Marks, problems: ProblemList) -> ConcreteApp | None:
-    try:
-        return ConcreteApp.model_validate(data)
-    except ValidationError as exc:
-        for problem in validation_problems(exc, ConcreteApp, data, marks):
-            problems.add(problem)
+def _concrete(
+    name: str, data: dict[str, Any], marks: Marks, source: AppSource, problems: ProblemList
+) -> ConcreteEntry | None:
+    """The concrete app, without the fields that have problems; its rules checked on what is left."""
+    pruned = validate_pruned(ConcreteApp, data, marks, problems)
+    if pruned.model is None:
         return None
+    broken = source.broken | pruned.cut_keys
+    for problem in app_problems(pruned.model, marks, source.mark, broken):
+        problems.add(problem)
+    return ConcreteEntry(name, pruned.model, marks, source, broken)
+
+
+Rendered = list[tuple[str, dict[str, Any], Marks]]
 
 
 def _expand_entry(
     source: AppSource, environment: EnvironmentSource, shelf: ChartShelf, problems: ProblemList
-) -> list[tuple[str, dict[str, Any], Marks]]:
-    try:
-        entry = AppEntry.model_validate(source.data)
-    except ValidationError as exc:
-        for problem in validation_problems(exc, AppEntry, source.data, source.marks):
-            problems.add(problem)
-        return []
-    inline = {key: value for key, value in source.data.items() if key not in ENTRY_ONLY_KEYS}
+) -> tuple[Rendered, bool]:
+    """The entry's apps (name, data, marks), and whether that is all of them (False after problems)."""
+    if _unrenderable(source, environment):
+        return [], False  # its problems are reported: rendering it would only add follow-ons
+    pruned = validate_pruned(AppEntry, source.data, source.marks, problems)
+    entry = pruned.model
+    if entry is None or pruned.cut_keys & set(ENTRY_ONLY_KEYS):
+        return [], False
+    inline = {key: value for key, value in pruned.data.items() if key not in ENTRY_ONLY_KEYS}
     if entry.chart is None:
         if entry.values is not None:
             hint = "values feed a chart: add `chart: <name>` or remove `values`"
             problems.add(source.marks.problem(("values",), "`values` without `chart`", hint))
-        return [(source.name, inline, source.marks)]
+        return [(source.name, inline, source.marks)], True
     chart = shelf.get(environment.charts_dir, entry.chart, Marks({(): source.marks.at(("chart",))}))
     if chart is None:
-        return []
+        return [], False
     return _render_entry(source, environment, chart, entry.values or {}, inline, problems)
+
+
+def _unrenderable(source: AppSource, environment: EnvironmentSource) -> bool:
+    if WHOLE_APP in source.broken or source.broken & set(ENTRY_ONLY_KEYS):
+        return True
+    return "chart" in source.data and bool(environment.broken & RENDERING_FIELDS)
 
 
 def _render_entry(
@@ -96,7 +126,7 @@ def _render_entry(
     values: dict[str, Any],
     inline: dict[str, Any],
     problems: ProblemList,
-) -> list[tuple[str, dict[str, Any], Marks]]:
+) -> tuple[Rendered, bool]:
     """The apps `chart` renders for this entry, each with the entry's inline fields laid over it."""
     context = {
         "values": deep_merge(deep_merge(chart.defaults, environment.values), values),
@@ -106,18 +136,23 @@ def _render_entry(
         "chart": {"name": chart.meta.name, "version": chart.meta.version},
     }
     rendered = []
-    for document in render_chart(chart, context, problems, f"{environment.name}/{source.name}"):
-        for data, marks in _rendered_apps(document, problems):
+    documents, complete = render_chart(chart, context, problems, f"{environment.name}/{source.name}")
+    for document in documents:
+        apps, every = _rendered_apps(document, problems)
+        complete = complete and every
+        for data, marks in apps:
             name = _rendered_name(source.name, data, marks, problems)
+            complete = complete and name is not None
             if name is not None:
                 merged_marks = merge_marks(marks, source.marks, inline)
                 merged_marks.table[()] = marks.at(())  # the app itself is where the template wrote it
                 rendered.append((name, deep_merge(data, inline), merged_marks))
-    return rendered
+    return rendered, complete
 
 
-def _rendered_apps(document: Document, problems: ProblemList) -> list[tuple[dict[str, Any], Marks]]:
-    """The app mappings of one rendered document: a mapping is one app, a list several."""
+def _rendered_apps(document: Document, problems: ProblemList) -> tuple[list[tuple[dict[str, Any], Marks]], bool]:
+    """The app mappings of one rendered document (a mapping is one app, a list several), and whether
+    every item was one."""
     items = document.data if isinstance(document.data, list) else [document.data]
     marks = (
         [document.marks.below((index,)) for index in range(len(items))]
@@ -132,7 +167,7 @@ def _rendered_apps(document: Document, problems: ProblemList) -> list[tuple[dict
             problems.add(
                 item_marks.problem((), "rendered template: an app must be a mapping", "render `key: value` lines")
             )
-    return apps
+    return apps, len(apps) == len(items)
 
 
 def _rendered_name(key: str, data: dict[str, Any], marks: Marks, problems: ProblemList) -> str | None:

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from reconciler.errors import ProblemList, SpecProblem
-from reconciler.spec.documents import API_VERSION, DOCUMENT_MODELS, EnvironmentDoc, FunctionalSetDoc, Kind
-from reconciler.spec.environments import build_environment, build_functional, check_names
-from reconciler.spec.problems import closest_hint, validation_problems
+from reconciler.spec.documents import EnvironmentDoc, FunctionalSetDoc
+from reconciler.spec.environments import build_environment, build_functional
+from reconciler.spec.problems import closest_hint, raise_problems
+from reconciler.spec.render import check_rendering
 from reconciler.spec.source import Document, Mark, read_documents
-from reconciler.spec.specset import EnvironmentSource, SpecSet
+from reconciler.spec.specset import RENDERING_FIELDS, EnvironmentSource, SpecSet
+from reconciler.spec.validation import CheckedDocument, declared_environment, validate_document
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -63,18 +63,20 @@ def load_specs(root: Path, *, charts_dir: Path | None = None) -> SpecSet:
         problems.raise_if_any()
     charts = charts_dir if charts_dir is not None else default_charts_dir(root)
     files = spec_files(root, charts)
-    documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]] = []
+    documents: list[CheckedDocument] = []
     invalid: dict[str, Mark] = {}
     for path in files:
         for document in _read(path, problems):
-            model = validate_document(document, problems)
-            if model is not None:
-                documents.append((document, model))
+            checked = validate_document(document, problems)
+            if checked is not None:
+                documents.append(checked)
             else:
-                invalid.update(_declared_environment(document))
-    environments = assemble(documents, charts, problems, invalid)
-    problems.raise_if_any()
-    return SpecSet(environments=environments, files=tuple(str(path) for path in files))
+                invalid.update(declared_environment(document))
+    assembly = assemble(documents, charts, problems, invalid)
+    if problems.items:  # the specs are invalid: find what rendering would find too, so one run reports all
+        check_rendering(assembly.environments, assembly.shadowed, problems)
+    raise_problems(problems)
+    return SpecSet(environments=assembly.environments, files=tuple(str(path) for path in files))
 
 
 def _read(path: Path, problems: ProblemList) -> list[Document]:
@@ -87,69 +89,37 @@ def _read(path: Path, problems: ProblemList) -> list[Document]:
     return documents
 
 
-def validate_document(document: Document, problems: ProblemList) -> EnvironmentDoc | FunctionalSetDoc | None:
-    """The document's model, or None after adding its problems."""
-    data = document.data
-    if not isinstance(data, dict):
-        problems.add(
-            document.marks.problem(
-                (), "a spec document must be a mapping", f"start it with `apiVersion: {API_VERSION}`"
-            )
-        )
-        return None
-    check_names(document, problems)
-    kind = data.get("kind")
-    model = DOCUMENT_MODELS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        message = "missing `kind`" if kind is None else f"unknown kind '{kind}'"
-        hint = (
-            closest_hint(str(kind), list(DOCUMENT_MODELS))
-            if kind is not None
-            else "use kind: Environment or FunctionalSet"
-        )
-        problems.add(document.marks.problem(("kind",) if "kind" in data else (), message, hint))
-        return None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        for problem in validation_problems(exc, model, data, document.marks):
-            problems.add(problem)
-        return None
+@dataclass(frozen=True)
+class Assembly:
+    """The environments by name, and the later declarations of a name already taken (`shadowed`)."""
 
-
-def _declared_environment(document: Document) -> dict[str, Mark]:
-    """The complete environment an invalid document declares, if it names one: {name: where}."""
-    data = document.data
-    if not isinstance(data, dict) or data.get("kind") == Kind.FUNCTIONAL_SET or data.get("base") is not None:
-        return {}
-    name = data.get("name")
-    return {name: document.marks.at(("name",))} if isinstance(name, str) else {}
+    environments: dict[str, EnvironmentSource]
+    shadowed: list[EnvironmentSource]
 
 
 def assemble(
-    documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]],
+    documents: list[CheckedDocument],
     charts_dir: Path,
     problems: ProblemList,
     invalid: Mapping[str, Mark] | None = None,
-) -> dict[str, EnvironmentSource]:
+) -> Assembly:
     """Complete environments first, then the functional ones over them (a base may be in any file).
 
-    `invalid`: complete environments whose documents are invalid (their sets get no follow-on problem).
+    `invalid`: complete environments whose documents were dropped (their sets get no follow-on problem).
     """
     complete: dict[str, EnvironmentSource] = {}
-    for document, model in documents:
+    shadowed: list[EnvironmentSource] = []
+    for checked in documents:
+        model, document = checked.model, checked.document
         if isinstance(model, EnvironmentDoc) and model.base is None:
-            _add(
-                complete,
-                build_environment(document, model, _charts(document, model.charts, charts_dir)),
-                problems,
-            )
+            charts = _charts(document, model.charts, charts_dir)
+            _add(complete, build_environment(document, model, charts, problems, checked.broken()), shadowed, problems)
     environments = dict(complete)
     bases = _Bases(complete, _functional_names(documents), invalid or {})
-    for document, model in documents:
-        for functional in _functional(document, model, bases, charts_dir, problems):
-            _add(environments, functional, problems)
-    return environments
+    for checked in documents:
+        for functional in _functional(checked, bases, problems):
+            _add(environments, functional, shadowed, problems)
+    return Assembly(environments, shadowed)
 
 
 @dataclass(frozen=True)
@@ -161,13 +131,8 @@ class _Bases:
     invalid: Mapping[str, Mark]
 
 
-def _functional(
-    document: Document,
-    model: EnvironmentDoc | FunctionalSetDoc,
-    bases: _Bases,
-    charts_dir: Path,
-    problems: ProblemList,
-) -> list[EnvironmentSource]:
+def _functional(checked: CheckedDocument, bases: _Bases, problems: ProblemList) -> list[EnvironmentSource]:
+    model, document = checked.model, checked.document
     if isinstance(model, EnvironmentDoc):
         if model.base is None:
             return []
@@ -177,29 +142,39 @@ def _functional(
         sets = dict(model.sets)
         prefix = ("sets",)
     base = bases.complete.get(model.base or "")
-    if base is None:
+    if base is None or "apps" in base.broken:
         problems.add(_missing_base(document, model.base or "", bases))
         return []
     charts = _charts(document, model.charts, base.charts_dir)
-    return [build_functional(document, prefix, name, entry, base, charts) for name, entry in sets.items()]
+    shared = checked.broken() & RENDERING_FIELDS if prefix else frozenset()  # the set document's own `charts`
+    built = []
+    for name, entry in sets.items():
+        broken = checked.broken((*prefix, name) if prefix else ()) | shared
+        built.append(build_functional(document, prefix, name, entry, base, charts, problems, broken))
+    return built
+
+
+_INVALID_BASE_HINT = "fix the base environment's problems: the sets over it are checked once it loads"
 
 
 def _missing_base(document: Document, base: str, bases: _Bases) -> SpecProblem:
+    if base in bases.complete:  # its `apps` is broken: the sets cannot be laid over it
+        message = f"base environment '{base}' is invalid (see its problems at {bases.complete[base].mark.where})"
+        return document.marks.problem(("base",), message, _INVALID_BASE_HINT)
     if base in bases.functional:
         message = f"base environment '{base}' is itself a functional environment"
         return document.marks.problem(("base",), message, "a base must be a complete environment, e.g. integration")
     if base in bases.invalid:
         message = f"base environment '{base}' is invalid (see its problems at {bases.invalid[base].where})"
-        hint = "fix the base environment's problems: the sets over it are checked once it loads"
-        return document.marks.problem(("base",), message, hint)
+        return document.marks.problem(("base",), message, _INVALID_BASE_HINT)
     complete = list(bases.complete)
     hint = closest_hint(base, complete) if complete else "declare the base environment (kind: Environment)"
     return document.marks.problem(("base",), f"base environment '{base}' does not exist", hint)
 
 
-def _functional_names(documents: list[tuple[Document, EnvironmentDoc | FunctionalSetDoc]]) -> set[str]:
+def _functional_names(documents: list[CheckedDocument]) -> set[str]:
     names: set[str] = set()
-    for _, model in documents:
+    for model in (checked.model for checked in documents):
         if isinstance(model, FunctionalSetDoc):
             names |= set(model.sets)
         elif model.base is not None:
@@ -207,7 +182,12 @@ def _functional_names(documents: list[tuple[Document, EnvironmentDoc | Functiona
     return names
 
 
-def _add(environments: dict[str, EnvironmentSource], environment: EnvironmentSource, problems: ProblemList) -> None:
+def _add(
+    environments: dict[str, EnvironmentSource],
+    environment: EnvironmentSource,
+    shadowed: list[EnvironmentSource],
+    problems: ProblemList,
+) -> None:
     first = environments.get(environment.name)
     if first is not None:
         message = f"environment '{environment.name}' is declared twice"
@@ -220,6 +200,7 @@ def _add(environments: dict[str, EnvironmentSource], environment: EnvironmentSou
                 f"the first is at {first.mark.where}: rename or merge one",
             )
         )
+        shadowed.append(environment)
         return
     environments[environment.name] = environment
 

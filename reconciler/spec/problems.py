@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from reconciler.errors import SpecProblem
+from reconciler.errors import ProblemList, SpecProblem
 from reconciler.spec.source import DataPath, Marks
 
 _HINTS = {
@@ -176,3 +176,9 @@ def _unwrap(annotation: Any) -> Any:
             annotation = members[0] if members else None
         else:
             return annotation
+
+
+def raise_problems(problems: ProblemList) -> None:
+    """SpecError with every problem once (an app laid over its base's entry meets the base's problems again)."""
+    problems.items[:] = list(dict.fromkeys(problems.items))
+    problems.raise_if_any()

@@ -4,16 +4,18 @@ ownership labels set, heal and autoscale settings converted. Every problem found
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from reconciler.core.model import Desired, DesiredApp, DesiredEnvironment
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, app_id_of
 from reconciler.errors import ProblemList, SpecError, SpecProblem
 from reconciler.spec.charts import ChartShelf
 from reconciler.spec.definition import marathon_body
 from reconciler.spec.dependencies import check_cycles, resolve_dependencies
-from reconciler.spec.expand import ConcreteEntry, expand_environment
+from reconciler.spec.expand import ConcreteEntry, Expansion, expand_environment
 from reconciler.spec.ids import check_ids
 from reconciler.spec.policies import autoscale_policy, heal_policy
-from reconciler.spec.problems import closest_hint
+from reconciler.spec.problems import closest_hint, raise_problems
 from reconciler.spec.specset import EnvironmentSource, SpecSet
 
 
@@ -21,30 +23,74 @@ def render_desired(specs: SpecSet, *, env: str | None = None, revision: str = ""
     """Desired state of every environment (or of `env` only); raises SpecError naming every problem."""
     problems = ProblemList()
     selected = _selected(specs, env)
-    concrete = _expand(specs, selected, problems)
-    check_ids({name: (specs.environments[name], apps) for name, apps in concrete.items()}, selected, problems)
+    expansions = _expand(specs.environments, selected, problems)
+    check_ids(_id_owners(specs.environments, expansions), selected, problems)
     environments: dict[str, DesiredEnvironment] = {}
     apps: dict[str, DesiredApp] = {}
     for name in selected:
-        environment = specs.environments[name]
-        base_apps = concrete.get(environment.base, {}) if environment.base else {}
-        environments[name] = _desired_environment(environment, concrete[name])
-        for app in _desired_apps(environment, concrete[name], base_apps, problems):
+        environment, expansion = specs.environments[name], expansions[name]
+        environments[name] = _desired_environment(environment, expansion.apps)
+        dependencies = check_dependencies(environment, expansion, _base(environment, expansions), problems)
+        for entry in expansion.apps.values():
+            app = _desired_app(environment, entry, dependencies[entry.name])
             apps[app.app_id] = app
-    problems.raise_if_any()
+    raise_problems(problems)
     return Desired(environments=environments, apps=apps, revision=revision)
 
 
-def _expand(specs: SpecSet, selected: list[str], problems: ProblemList) -> dict[str, dict[str, ConcreteEntry]]:
+def check_rendering(
+    environments: Mapping[str, EnvironmentSource], shadowed: Sequence[EnvironmentSource], problems: ProblemList
+) -> None:
+    """What rendering finds wrong in `environments`, and in `shadowed` (later declarations of a name
+    already taken), without building Desired: load_specs calls it when the documents have problems,
+    so that one run reports every problem.
+    """
+    expansions = _expand(environments, list(environments), problems)
+    check_ids(_id_owners(environments, expansions), list(environments), problems)
+    for name, environment in environments.items():
+        check_dependencies(environment, expansions[name], _base(environment, expansions), problems)
+    shelf = ChartShelf(problems)
+    for environment in shadowed:
+        expansion = expand_environment(environment, shelf, problems)
+        check_dependencies(environment, expansion, _base(environment, expansions), problems)
+
+
+def check_dependencies(
+    environment: EnvironmentSource, expansion: Expansion, base: Expansion | None, problems: ProblemList
+) -> dict[str, list[str]]:
+    """The absolute dependency ids of every app; unknown names and cycles become problems."""
+    dependencies = resolve_dependencies(environment, expansion, base, problems)
+    check_cycles(environment, expansion.apps, problems)
+    return dependencies
+
+
+def _expand(
+    environments: Mapping[str, EnvironmentSource], selected: list[str], problems: ProblemList
+) -> dict[str, Expansion]:
     """The concrete apps of every environment: those of the others too, since their ids may clash with
     the selected ones' (their own problems are not the selected environments' and are left out).
     """
-    needed = set(selected) | {specs.environments[name].base or name for name in selected}
+    needed = set(selected) | {environments[name].base or name for name in selected}
     others = ProblemList()
     shelf, other_shelf = ChartShelf(problems), ChartShelf(others)
     return {
         name: expand_environment(environment, *((shelf, problems) if name in needed else (other_shelf, others)))
-        for name, environment in specs.environments.items()
+        for name, environment in environments.items()
+    }
+
+
+def _base(environment: EnvironmentSource, expansions: Mapping[str, Expansion]) -> Expansion | None:
+    return expansions.get(environment.base) if environment.base else None
+
+
+def _id_owners(
+    environments: Mapping[str, EnvironmentSource], expansions: Mapping[str, Expansion]
+) -> dict[str, tuple[EnvironmentSource, dict[str, ConcreteEntry]]]:
+    """The environments whose app ids are known (not one whose `group` has problems of its own)."""
+    return {
+        name: (environment, expansions[name].apps)
+        for name, environment in environments.items()
+        if "group" not in environment.broken
     }
 
 
@@ -66,17 +112,6 @@ def _desired_environment(environment: EnvironmentSource, apps: dict[str, Concret
         apps=tuple(apps),
         source=environment.mark.where,
     )
-
-
-def _desired_apps(
-    environment: EnvironmentSource,
-    apps: dict[str, ConcreteEntry],
-    base_apps: dict[str, ConcreteEntry],
-    problems: ProblemList,
-) -> list[DesiredApp]:
-    dependencies = resolve_dependencies(environment, apps, base_apps, problems)
-    check_cycles(environment, apps, problems)
-    return [_desired_app(environment, entry, dependencies[name]) for name, entry in apps.items()]
 
 
 def _desired_app(environment: EnvironmentSource, entry: ConcreteEntry, dependencies: list[str]) -> DesiredApp:

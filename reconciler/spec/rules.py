@@ -31,19 +31,25 @@ class Finding:
     hint: str | None = None
 
 
-def _command(app: ConcreteApp) -> Iterator[Finding]:
+def _runs_something(app: ConcreteApp) -> Iterator[Finding]:
     if app.image is None and app.cmd is None and not app.args:
         yield Finding(
             ((),),
             "the app runs nothing: give `image` (Docker) or `cmd`/`args`",
             "add `image: <docker image>`, or `cmd: <shell command>` for a command on the agent",
         )
+
+
+def _cmd_or_args(app: ConcreteApp) -> Iterator[Finding]:
     if app.cmd is not None and app.args:
         yield Finding(
             (("args",), ("cmd",)),
             "give either `cmd` or `args`, not both (Marathon refuses both)",
             "keep `cmd` (one shell line, run by /bin/sh -c) or `args` (the command as a list), remove the other",
         )
+
+
+def _network(app: ConcreteApp) -> Iterator[Finding]:
     if app.image is None and app.network is not None:
         yield Finding(
             (("network",),), "`network` applies to Docker apps (with `image`) only", "remove `network`, or add `image`"
@@ -146,21 +152,33 @@ def _instances(app: ConcreteApp) -> Iterator[Finding]:
         )
 
 
-RULES: tuple[Callable[[ConcreteApp], Iterator[Finding]], ...] = (
-    _command,
-    _labels,
-    _ports,
-    _port_names,
-    _health_checks,
-    _port_indexes,
-    _instances,
+Rule = Callable[[ConcreteApp], Iterator[Finding]]
+EVERY_FIELD = None  # a rule about a field's absence reads every field: a broken one may be the one missing
+
+# Each rule with the fields it reads: it is skipped when one of them was cut out for problems.
+RULES: tuple[tuple[Rule, frozenset[str] | None], ...] = (
+    (_runs_something, EVERY_FIELD),
+    (_cmd_or_args, frozenset({"cmd", "args"})),
+    (_network, EVERY_FIELD),
+    (_labels, frozenset({"labels"})),
+    (_ports, EVERY_FIELD),
+    (_port_names, frozenset({"ports"})),
+    (_health_checks, frozenset({"healthChecks"})),
+    (_port_indexes, EVERY_FIELD),
+    (_instances, frozenset({"instances", "autoscale"})),
 )
 
 
-def app_problems(app: ConcreteApp, marks: Marks, entry: Mark) -> list[SpecProblem]:
-    """Every broken rule of `app` (marks: of its fields; entry: where its spec file lists it)."""
+def app_problems(
+    app: ConcreteApp, marks: Marks, entry: Mark, broken: frozenset[str] = frozenset()
+) -> list[SpecProblem]:
+    """Every broken rule of `app` (marks: of its fields; entry: where its spec file lists it), but for
+    rules that read a field in `broken` (cut out for its own problems).
+    """
     problems = []
-    for rule in RULES:
+    for rule, reads in RULES:
+        if broken and (reads is EVERY_FIELD or reads & broken):
+            continue
         for finding in rule(app):
             mark = _place(finding.paths, marks, entry)
             problems.append(SpecProblem(mark.file, mark.line, mark.path, finding.message, finding.hint))

@@ -11,15 +11,22 @@ from typing import Any
 from reconciler.spec.documents import DnsSpec
 from reconciler.spec.source import Mark, Marks
 
+# Fields cut out for problems are named in `broken`, so that later checks skip what would read them.
+WHOLE_APP = ""  # in AppSource.broken: the entry is not even a mapping
+RENDERING_FIELDS = frozenset({"values", "charts"})  # an environment without them cannot render its charts
+
 
 @dataclass(frozen=True)
 class AppSource:
-    """One app entry as written (for a functional environment: merged over its base's entry)."""
+    """One app entry as written (for a functional environment: merged over its base's entry), without
+    the fields that have problems (named in `broken`).
+    """
 
     name: str
     data: dict[str, Any]
     marks: Marks
     mark: Mark
+    broken: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class EnvironmentSource:
     values_marks: Marks = field(default_factory=Marks)
     dns: DnsSpec | None = None
     group_mark: Mark | None = None  # where `group` is written (None: the default /<name>)
+    broken: frozenset[str] = frozenset()  # its fields cut out for problems (their checks are skipped)
 
 
 @dataclass(frozen=True)

@@ -559,3 +559,101 @@ def test_a_base_with_an_invalid_app_is_never_said_not_to_exist(tmp_path: Path) -
     files = {"specs/a.yaml": env("apps:\n  web: {image: w, cpus: many}\n"), "specs/f.yaml": FUNCTIONAL_SET}
     problems = problems_of(tmp_path, files)
     assert not [p for p in problems if "does not exist" in p.message]
+
+
+SET_OVER_INTEGRATION = "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integration\nsets:\n  func-1:\n"
+ALL_AT_ONCE: list[tuple[str, dict[str, str], list[tuple[str, int, str, str]]]] = [
+    (
+        "environment-declared-twice",
+        {
+            "specs/a.yaml": env("apps:\n  web: {cmd: run, args: [run]}\n"),
+            "specs/b.yaml": env("apps:\n  api: {image: a, dependencies: [ghost]}\n"),
+        },
+        [
+            ("specs/a.yaml", 5, "apps.web.args", "either `cmd` or `args`"),
+            ("specs/b.yaml", 3, "name", "environment 'integration' is declared twice"),
+            ("specs/b.yaml", 5, "apps.api.dependencies[0]", "dependency on unknown app 'ghost'"),
+        ],
+    ),
+    (
+        "type-error-in-one-app-rule-in-another",
+        {"specs/a.yaml": env("apps:\n  a: {image: x, cpus: many}\n  b: {cmd: run, args: [run], dependencies: [a]}\n")},
+        [
+            ("specs/a.yaml", 5, "apps.a.cpus", "valid number"),
+            ("specs/a.yaml", 6, "apps.b.args", "either `cmd` or `args`"),
+        ],
+    ),
+    (
+        "type-error-and-rule-in-one-app",
+        {"specs/a.yaml": env("apps:\n  a: {cmd: run, args: [run], mem: lots, instances: 3, imgae: x}\n")},
+        [
+            ("specs/a.yaml", 5, "apps.a.args", "either `cmd` or `args`"),
+            ("specs/a.yaml", 5, "apps.a.imgae", "unknown key 'imgae'"),
+            ("specs/a.yaml", 5, "apps.a.mem", "valid number"),
+        ],
+    ),
+    (
+        "invalid-base-app-and-set-over-it",
+        {
+            "specs/a.yaml": env("apps:\n  web: {image: w, cpus: many}\n"),
+            "specs/f.yaml": SET_OVER_INTEGRATION + "    apps:\n      web: {cmd: run, args: [run]}\n",
+        },
+        [
+            ("specs/a.yaml", 5, "apps.web.cpus", "valid number"),
+            ("specs/f.yaml", 7, "sets.func-1.apps.web.args", "either `cmd` or `args`"),
+        ],
+    ),
+    (
+        "invalid-environment-field-keeps-its-apps",
+        {
+            **SVC_CHART,
+            "specs/a.yaml": env(
+                "values: [1]\napprovl: none\napps:\n  api: {chart: svc}\n  web: {cmd: run, args: [run]}\n"
+            ),
+            "specs/f.yaml": SET_OVER_INTEGRATION + "    apps:\n      api: {instances: 2, dependencies: [web, ghost]}\n",
+        },
+        [
+            ("specs/a.yaml", 4, "values", "valid dictionary"),
+            ("specs/a.yaml", 5, "approvl", "unknown key 'approvl'"),
+            ("specs/a.yaml", 8, "apps.web.args", "either `cmd` or `args`"),
+            ("specs/f.yaml", 7, "sets.func-1.apps.api.dependencies[1]", "dependency on unknown app 'ghost'"),
+        ],
+    ),
+    (
+        "template-error-then-dependency-on-its-app",
+        {
+            **SVC_CHART,
+            "charts/svc/templates/app.yaml": 'image: "{{ values.imagee }}"\n',
+            "specs/a.yaml": env("apps:\n  api: {chart: svc}\n  web: {image: w, dependencies: [api], cpus: -1}\n"),
+        },
+        [
+            ("charts/svc/templates/app.yaml", 1, "integration/api", "undefined template value"),
+            ("specs/a.yaml", 6, "apps.web.cpus", "greater than or equal to 0"),
+        ],
+    ),
+    (
+        "rendered-field-with-a-problem",
+        {
+            **SVC_CHART,
+            "charts/svc/templates/app.yaml": "image: svc\ncmd: run\nargs: [run]\nmem: lots\n",
+            "specs/a.yaml": env("apps:\n  api: {chart: svc}\n  web: {image: w, dependencies: [api]}\n"),
+        },
+        [
+            ("charts/svc/templates/app.yaml", 3, "args", "either `cmd` or `args`"),
+            ("charts/svc/templates/app.yaml", 4, "mem", "valid number"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"), [(files, expected) for _, files, expected in ALL_AT_ONCE], ids=[c[0] for c in ALL_AT_ONCE]
+)
+def test_one_run_reports_every_independent_problem_and_no_follow_on(
+    tmp_path: Path, files: dict[str, str], expected: list[tuple[str, int, str, str]]
+) -> None:
+    problems = problems_of(tmp_path, files)
+    found = [(p.file.removeprefix(f"{tmp_path}/"), p.line, p.field, p.message) for p in problems]
+    assert len(found) == len(expected), "\n".join(p.render() for p in problems)
+    for (file, line, field, message), want in zip(found, expected, strict=True):
+        assert (file, line, field) == want[:3] and want[3] in message, "\n".join(p.render() for p in problems)
