@@ -19,7 +19,8 @@ from reconciler.sandbox.consul.catalog import (
     Service,
     worst_status,
 )
-from reconciler.sandbox.consul.filtering import apply_filter
+from reconciler.sandbox.consul.filter_selectors import AGENT_SERVICE, CHECK
+from reconciler.sandbox.consul.filtering import apply_filter, compile_request_filter
 from reconciler.sandbox.consul.http_wire import (
     ConsulHTTPError,
     flag,
@@ -122,9 +123,10 @@ async def get_members(request: web.Request) -> web.Response:
 @routes.get("/v1/agent/services")
 async def get_services(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
+    keep = compile_request_filter(request.query.get("filter"), AGENT_SERVICE)
     services = sorted((s for s in state.catalog.services.values() if s.node == node), key=lambda s: s.id)
     bodies = [agent_service_json(s, state.datacenter) for s in services]
-    return json_response({b["ID"]: b for b in apply_filter(bodies, request.query.get("filter"))}, request)
+    return json_response({b["ID"]: b for b in apply_filter(bodies, keep)}, request)
 
 
 @routes.get("/v1/agent/service/{service_id:(?!register$|deregister/|maintenance/).*}")
@@ -213,10 +215,11 @@ async def put_node_maintenance(request: web.Request) -> web.Response:
 @routes.get("/v1/agent/checks")
 async def get_checks(request: web.Request) -> web.Response:
     state, node = state_of(request), node_of(request)
+    keep = compile_request_filter(request.query.get("filter"), CHECK)
     bodies = [
         check_json(c, state.catalog, agent=True) for c in sorted(_local_checks(state, node), key=lambda c: c.check_id)
     ]
-    return json_response({b["CheckID"]: b for b in apply_filter(bodies, request.query.get("filter"))}, request)
+    return json_response({b["CheckID"]: b for b in apply_filter(bodies, keep)}, request)
 
 
 @routes.put("/v1/agent/check/register")

@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import CheckStatus, Instance
-from reconciler.sandbox.consul.filtering import apply_filter
+from reconciler.sandbox.consul.filter_selectors import CATALOG_ENTRY, CHECK, HEALTH_ENTRY, NODE, NODE_SERVICE
+from reconciler.sandbox.consul.filtering import Predicate, Selectors, apply_filter, compile_request_filter
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError, block, flag, json_response, path_param, read_json
 from reconciler.sandbox.consul.registration import catalog_check, catalog_node, catalog_service, pick
 from reconciler.sandbox.consul.render import (
@@ -31,6 +32,10 @@ STATES = ("any", "passing", "warning", "critical")
 
 def _has_tags(tags: list[str], wanted: list[str]) -> bool:
     return all(t in tags for t in wanted)
+
+
+def _filter(request: web.Request, kind: Selectors) -> Predicate | None:
+    return compile_request_filter(request.query.get("filter"), kind)
 
 
 @routes.put("/v1/catalog/register")
@@ -72,18 +77,31 @@ async def get_datacenters(request: web.Request) -> web.Response:
     return json_response([state_of(request).datacenter], request)
 
 
+def _filtered_service_names(state: ConsulState, keep: Predicate | None) -> dict[str, list[str]]:
+    """Consul filters `/catalog/services` on each instance (catalog entry), then unions the tags by name."""
+    if keep is None:
+        return state.catalog.service_names()
+    names: dict[str, list[str]] = {}
+    for name in state.catalog.service_names():
+        entries = [catalog_entry_json(i.node, i.service, state.datacenter) for i in state.catalog.instances(name)]
+        for entry in apply_filter(entries, keep):
+            tags = names.setdefault(name, [])
+            tags.extend(t for t in entry["ServiceTags"] if t not in tags)
+    return names
+
+
 @routes.get("/v1/catalog/services")
 async def get_services(request: web.Request) -> web.Response:
-    state = state_of(request)
+    state, keep = state_of(request), _filter(request, CATALOG_ENTRY)
     index, names = await block(request, state.raft, lambda: (state.catalog.catalog_index(),
-                                                              state.catalog.service_names()))
+                                                              _filtered_service_names(state, keep)))
     return json_response(names, request, index)
 
 
 @routes.get("/v1/catalog/service/{name:[^/]*}")
 async def get_service(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
-    tags = request.query.getall("tag", [])
+    tags, keep = request.query.getall("tag", []), _filter(request, CATALOG_ENTRY)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         entries = [catalog_entry_json(i.node, i.service, state.datacenter) for i in state.catalog.instances(name)
@@ -91,19 +109,19 @@ async def get_service(request: web.Request) -> web.Response:
         return state.catalog.service_index(name), entries
 
     index, entries = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
-    return json_response(apply_filter(entries, request.query.get("filter")), request, index)
+    return json_response(apply_filter(entries, keep), request, index)
 
 
 @routes.get("/v1/catalog/nodes")
 async def get_nodes(request: web.Request) -> web.Response:
-    state = state_of(request)
+    state, keep = state_of(request), _filter(request, NODE)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         nodes = sorted(state.catalog.nodes.values(), key=lambda n: n.name)
         return state.catalog.table_index["nodes"], [node_json(n, state.datacenter) for n in nodes]
 
     index, nodes = await block(request, state.raft, read)
-    return json_response(apply_filter(nodes, request.query.get("filter")), request, index)
+    return json_response(apply_filter(nodes, keep), request, index)
 
 
 def _node_services(state: ConsulState, name: str) -> list[dict[str, Any]]:
@@ -114,12 +132,13 @@ def _node_services(state: ConsulState, name: str) -> list[dict[str, Any]]:
 @routes.get("/v1/catalog/node/{node:[^/]*}")
 async def get_node(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "node", MISSING_NODE)
+    keep = _filter(request, NODE_SERVICE)
 
     def read() -> tuple[int, dict[str, Any] | None]:
         node = state.catalog.nodes.get(name)
         if node is None:
             return state.catalog.catalog_index(), None
-        services = apply_filter(_node_services(state, name), request.query.get("filter"))
+        services = apply_filter(_node_services(state, name), keep)
         return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter),
                                                "Services": {s["ID"]: s for s in services}}
 
@@ -130,12 +149,13 @@ async def get_node(request: web.Request) -> web.Response:
 @routes.get("/v1/catalog/node-services/{node:[^/]*}")
 async def get_node_services(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "node", MISSING_NODE)
+    keep = _filter(request, NODE_SERVICE)
 
     def read() -> tuple[int, dict[str, Any] | None]:
         node = state.catalog.nodes.get(name)
         if node is None:
             return state.catalog.catalog_index(), None
-        services = apply_filter(_node_services(state, name), request.query.get("filter"))
+        services = apply_filter(_node_services(state, name), keep)
         return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter), "Services": services}
 
     index, body = await block(request, state.raft, read)
@@ -151,7 +171,7 @@ def _health_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
 async def get_health_service(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
     passing = flag(request, "passing")
-    tags = request.query.getall("tag", [])
+    tags, keep = request.query.getall("tag", []), _filter(request, HEALTH_ENTRY)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         instances = [i for i in state.catalog.instances(name) if _has_tags(i.service.tags, tags)
@@ -159,12 +179,13 @@ async def get_health_service(request: web.Request) -> web.Response:
         return state.catalog.service_index(name), [_health_entry(state, i) for i in instances]
 
     index, entries = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
-    return json_response(apply_filter(entries, request.query.get("filter")), request, index)
+    return json_response(apply_filter(entries, keep), request, index)
 
 
 @routes.get("/v1/health/checks/{name:[^/]*}")
 async def get_health_checks(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
+    keep = _filter(request, CHECK)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         checks = [check_json(c, state.catalog) for i in state.catalog.instances(name) for c in i.checks
@@ -172,7 +193,7 @@ async def get_health_checks(request: web.Request) -> web.Response:
         return state.catalog.service_index(name), checks
 
     index, checks = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
-    return json_response(apply_filter(checks, request.query.get("filter")), request, index)
+    return json_response(apply_filter(checks, keep), request, index)
 
 
 @routes.get("/v1/health/state/{state:[^/]*}")
@@ -180,6 +201,7 @@ async def get_health_state(request: web.Request) -> web.Response:
     state, wanted = state_of(request), path_param(request, "state", "Missing check state")
     if wanted not in STATES:
         raise ConsulHTTPError(400, "Invalid check state")
+    keep = _filter(request, CHECK)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         checks = sorted(state.catalog.checks.values(), key=lambda c: (c.node, c.check_id))
@@ -187,16 +209,17 @@ async def get_health_state(request: web.Request) -> web.Response:
         return state.catalog.table_index["checks"], found
 
     index, checks = await block(request, state.raft, read)
-    return json_response(apply_filter(checks, request.query.get("filter")), request, index)
+    return json_response(apply_filter(checks, keep), request, index)
 
 
 @routes.get("/v1/health/node/{node:[^/]*}")
 async def get_health_node(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "node", MISSING_NODE)
+    keep = _filter(request, CHECK)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         checks = sorted((c for c in state.catalog.checks.values() if c.node == name), key=lambda c: c.check_id)
         return state.catalog.table_index["checks"], [check_json(c, state.catalog) for c in checks]
 
     index, checks = await block(request, state.raft, read)
-    return json_response(apply_filter(checks, request.query.get("filter")), request, index)
+    return json_response(apply_filter(checks, keep), request, index)

@@ -2,13 +2,15 @@
 
 Supports `==`, `!=`, `in`, `not in`, `contains`, `not contains`, `matches`, `not matches`,
 `is empty`, `is not empty`, combined with `and`, `or`, `not` and parentheses (not > and > or).
-A selector that crosses a list (`Checks.Status`) matches when any element matches.
+A selector that crosses a list (`Checks.Status`) matches when any element matches. As in Consul, a
+selector the endpoint's items cannot have fails the request instead of matching nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError
@@ -38,6 +40,43 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 def _error(text: str, why: str) -> ConsulHTTPError:
     return ConsulHTTPError(400, f"Failed to create boolean expression evaluator: filter {text!r}: {why}")
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """The dotted selectors a filter may name: the fields of one endpoint's items.
+
+    `fields` maps each key to what lies below it (None: a value with nothing inside to select);
+    `fields=None` takes any key and anything below it (maps keyed by data, such as `Meta`).
+    """
+
+    fields: Mapping[str, Selectors | None] | None = None
+
+    @classmethod
+    def of(cls, sample: Mapping[str, Any], free: frozenset[str]) -> Selectors:
+        """The selectors of items shaped like `sample`; keys in `free`, and empty objects, take any key."""
+        fields: dict[str, Selectors | None] = {}
+        for key, value in sample.items():
+            # A list of objects is selected through its elements (`Checks.Status`).
+            element = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else value
+            if key in free or element == {}:
+                fields[key] = cls()
+            else:
+                fields[key] = cls.of(element, free) if isinstance(element, dict) else None
+        return cls(fields)
+
+    def first_unknown(self, parts: list[str]) -> int | None:
+        """The index of the first part no item can have, or None when the whole selector is valid."""
+        below: Selectors | None = self
+        for index, part in enumerate(parts):
+            if below is None:
+                return index
+            if below.fields is None:
+                return None
+            if part not in below.fields:
+                return index
+            below = below.fields[part]
+        return None
 
 
 def _literal(kind: str, value: str) -> str:
@@ -106,8 +145,9 @@ def _match(op: str, selector: str, literal: str) -> Predicate:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, selectors: Selectors | None) -> None:
         self.text = text
+        self.selectors = selectors
         self.tokens = _tokens(text)
         self.at = 0
 
@@ -160,9 +200,16 @@ class _Parser:
             self.at += 1
             negate = self._negated()
             self.take("keyword", "in")
-            return self._maybe_not(_match("in", self.take("word"), _literal(kind, value)), negate)
+            return self._maybe_not(_match("in", self._selector(), _literal(kind, value)), negate)
+        return self._operator(self._selector())
+
+    def _selector(self) -> str:
         selector = self.take("word")
-        return self._operator(selector)
+        parts = _selector_parts(selector)
+        unknown = self.selectors.first_unknown(parts) if self.selectors is not None else None
+        if unknown is not None:
+            raise _error(self.text, f'Selector "{".".join(parts[: unknown + 1])}" is not valid')
+        return selector
 
     def _negated(self) -> bool:
         if self.peek() == ("keyword", "not"):
@@ -199,13 +246,18 @@ class _Parser:
         return _literal(kind, value)
 
 
-def compile_filter(text: str) -> Predicate:
-    """A predicate over one result item, or a 400 error naming the expression and what is wrong."""
-    return _Parser(text).parse()
+def compile_filter(text: str, selectors: Selectors | None = None) -> Predicate:
+    """A predicate over one result item, or a 400 error naming the expression and what is wrong.
+
+    With `selectors`, a selector outside them is such an error too (None checks syntax only).
+    """
+    return _Parser(text, selectors).parse()
 
 
-def apply_filter(items: list[Any], text: str | None) -> list[Any]:
-    if not text:
-        return items
-    predicate = compile_filter(text)
-    return [item for item in items if predicate(item)]
+def compile_request_filter(text: str | None, selectors: Selectors) -> Predicate | None:
+    """The request's `?filter`, compiled before any blocking wait so that a bad one fails at once."""
+    return compile_filter(text, selectors) if text else None
+
+
+def apply_filter(items: list[Any], predicate: Predicate | None) -> list[Any]:
+    return items if predicate is None else [item for item in items if predicate(item)]

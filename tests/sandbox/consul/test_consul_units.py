@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.sandbox.consul.dns_names import Lookup, LookupKind, addr_label, address_of_label, parse_lookup
 from reconciler.sandbox.consul.durations import DurationError, format_duration, parse_duration
-from reconciler.sandbox.consul.filtering import compile_filter
+from reconciler.sandbox.consul.filtering import Selectors, compile_filter
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError
 from reconciler.sandbox.consul.sessions import lock_delay_of, ttl_of
 
@@ -113,3 +113,37 @@ def test_filter_syntax_errors_are_400(expression: str) -> None:
     with pytest.raises(ConsulHTTPError) as error:
         compile_filter(expression)
     assert error.value.status == 400
+
+
+ITEM_SELECTORS = Selectors.of(ITEM, frozenset({"Meta"}))
+
+
+@pytest.mark.parametrize(("selector", "unknown_at"), [
+    ("Service.ID", None),
+    ("Service.Meta.anything", None),
+    ('Service.Meta["odd key"]', None),
+    ("Checks.Status", None),
+    ("Service", None),
+    ("Bogus", 0),
+    ("Service.Bogus", 1),
+    ("Service.ID.Inner", 2),
+    ("Service.Tags.x", 2),
+    ("Checks.Bogus", 1),
+])
+def test_selectors_of_a_sample_item(selector: str, unknown_at: int | None) -> None:
+    parts = [p for p in selector.replace('["', ".").replace('"]', "").split(".") if p]
+    assert ITEM_SELECTORS.first_unknown(parts) == unknown_at
+
+
+@pytest.mark.parametrize(("expression", "named"), [
+    ('Bogus == "x"', "Bogus"),
+    ('"x" in Service.Bogus', "Service.Bogus"),
+    ('Service.ID == "a" or not (Checks.Output is empty)', "Checks.Output"),
+])
+def test_unknown_selector_is_a_400_naming_it(expression: str, named: str) -> None:
+    with pytest.raises(ConsulHTTPError) as error:
+        compile_filter(expression, ITEM_SELECTORS)
+    assert error.value.status == 400
+    assert error.value.text.startswith("Failed to create boolean expression evaluator: ")
+    assert error.value.text.endswith(f'Selector "{named}" is not valid')
+    compile_filter(expression)  # without selectors only the syntax is checked
