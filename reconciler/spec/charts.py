@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from reconciler.errors import ProblemList, SpecProblem
+from reconciler.spec.chart_values import known_values
 from reconciler.spec.documents import ChartMeta
 from reconciler.spec.overlay import deep_merge
 from reconciler.spec.problems import closest_hint, validation_problems
@@ -41,6 +42,7 @@ class Chart:
     meta: ChartMeta
     defaults: dict[str, Any]
     templates: tuple[Path, ...]
+    value_names: frozenset[str] | None = None  # declared or read by a template (None: any may be read)
 
 
 class ChartShelf:
@@ -87,7 +89,14 @@ def read_chart(folder: Path, problems: ProblemList) -> Chart | None:
         problems.add(problem)
     if found or meta is None:
         return None
-    return Chart(name=folder.name, folder=folder, meta=meta, defaults=defaults, templates=templates)
+    return Chart(
+        name=folder.name,
+        folder=folder,
+        meta=meta,
+        defaults=defaults,
+        templates=templates,
+        value_names=known_values(folder / "templates", defaults),
+    )
 
 
 def _single_mapping(path: Path, found: list[SpecProblem]) -> Document | None:

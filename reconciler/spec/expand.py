@@ -11,7 +11,8 @@ from typing import Any
 
 from reconciler.core.naming import segment_problem
 from reconciler.errors import ProblemList
-from reconciler.spec.charts import Chart, ChartShelf, render_chart
+from reconciler.spec.chart_values import unknown_value_problems
+from reconciler.spec.charts import Chart, ChartShelf, display, render_chart
 from reconciler.spec.documents import AppEntry, ConcreteApp
 from reconciler.spec.overlay import deep_merge, merge_marks
 from reconciler.spec.prune import validate_pruned
@@ -95,7 +96,7 @@ def _expand_entry(
     source: AppSource, environment: EnvironmentSource, shelf: ChartShelf, problems: ProblemList
 ) -> tuple[Rendered, bool]:
     """The entry's apps (name, data, marks), and whether that is all of them (False after problems)."""
-    if _unrenderable(source, environment):
+    if WHOLE_APP in source.broken or source.broken & set(ENTRY_ONLY_KEYS):
         return [], False  # its problems are reported: rendering it would only add follow-ons
     pruned = validate_pruned(AppEntry, source.data, source.marks, problems)
     entry = pruned.model
@@ -107,16 +108,17 @@ def _expand_entry(
             hint = "values feed a chart: add `chart: <name>` or remove `values`"
             problems.add(source.marks.problem(("values",), "`values` without `chart`", hint))
         return [(source.name, inline, source.marks)], True
+    if "charts" in environment.broken:
+        return [], False  # which folder holds the chart is not known
     chart = shelf.get(environment.charts_dir, entry.chart, Marks({(): source.marks.at(("chart",))}))
     if chart is None:
         return [], False
+    values_file = display(chart.folder / "values.yaml")
+    for problem in unknown_value_problems(chart.name, values_file, chart.value_names, entry.values or {}, source.marks):
+        problems.add(problem)
+    if environment.broken & RENDERING_FIELDS:
+        return [], False  # without the environment's values, rendering would only add follow-ons
     return _render_entry(source, environment, chart, entry.values or {}, inline, problems)
-
-
-def _unrenderable(source: AppSource, environment: EnvironmentSource) -> bool:
-    if WHOLE_APP in source.broken or source.broken & set(ENTRY_ONLY_KEYS):
-        return True
-    return "chart" in source.data and bool(environment.broken & RENDERING_FIELDS)
 
 
 def _render_entry(

@@ -657,3 +657,37 @@ def test_one_run_reports_every_independent_problem_and_no_follow_on(
     assert len(found) == len(expected), "\n".join(p.render() for p in problems)
     for (file, line, field, message), want in zip(found, expected, strict=True):
         assert (file, line, field) == want[:3] and want[3] in message, "\n".join(p.render() for p in problems)
+
+
+def test_an_app_value_its_chart_does_not_know_is_a_typo(tmp_path: Path) -> None:
+    files = {
+        **SVC_CHART,
+        "specs/a.yaml": env("apps:\n  web:\n    chart: svc\n    values:\n      tga: '1.4.2'\n"),
+        "specs/f.yaml": SET_OVER_INTEGRATION + "    apps:\n      web: {values: {imag: x}}\n",
+    }
+    problems = problems_of(tmp_path, files)
+    assert [p.render().removeprefix(f"{tmp_path}/") for p in problems] == [
+        "specs/a.yaml:8: apps.web.values.tga: chart 'svc' has no value 'tga': "
+        f"{tmp_path}/charts/svc/values.yaml does not declare it and no template reads it (hint: did you mean 'tag'?)",
+        "specs/f.yaml:7: sets.func-1.apps.web.values.imag: chart 'svc' has no value 'imag': "
+        f"{tmp_path}/charts/svc/values.yaml does not declare it and no template reads it (hint: did you mean 'image'?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{% if values.extra is defined %}labels: {x: "{{ values.extra }}"}\n{% endif %}',  # read, not declared
+        "{% if values['extra'] %}labels: {x: y}\n{% endif %}",
+        "{% if values.get('extra') %}labels: {x: y}\n{% endif %}",
+        "labels: {{ values | json }}\n",  # the whole mapping: any key may be read
+        "{% for key, value in values.items() %}# {{ key }}\n{% endfor %}",
+    ],
+)
+def test_app_values_a_template_reads_and_environment_values_are_no_typos(tmp_path: Path, template: str) -> None:
+    files = {
+        **SVC_CHART,
+        "charts/svc/templates/app.yaml": SVC_CHART["charts/svc/templates/app.yaml"] + template,
+        "specs/a.yaml": env("values: {team: shop}\napps:\n  web: {chart: svc, values: {extra: '1'}}\n"),
+    }
+    assert set(render(tmp_path, files).apps) == {"/integration/web"}
