@@ -225,3 +225,12 @@ def merge_partial(stored: JsonDict, body: JsonDict) -> JsonDict:
     if "ports" in body and "portDefinitions" not in body:
         merged.pop("portDefinitions", None)
     return merged
+
+
+def unreachable_after(defn: JsonDict, key: str) -> float | None:
+    """`inactiveAfterSeconds` or `expungeAfterSeconds` of the app's unreachableStrategy; None when the
+    strategy is "disabled" (UnreachableDisabled: unreachable instances are never replaced nor expunged)."""
+    strategy = defn.get("unreachableStrategy")
+    if not isinstance(strategy, dict):
+        return None
+    return float(strategy.get(key, 0))

@@ -9,12 +9,13 @@ import random
 import uuid
 from dataclasses import dataclass
 
+from reconciler.sandbox.marathon.appdef import unreachable_after
 from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.deployments import DeploymentRunner
 from reconciler.sandbox.marathon.events import EventBus
 from reconciler.sandbox.marathon.health import HealthProber
 from reconciler.sandbox.marathon.model import Agent, TaskState
-from reconciler.sandbox.marathon.scheduler import Scheduler, Timings
+from reconciler.sandbox.marathon.scheduler import Scheduler, Timings, counted_tasks
 from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.views import AppViews
 from reconciler.sandbox.marathon.writes import Writer
@@ -71,7 +72,9 @@ class MarathonCore:
 
     def _schedule_expunge(self, task_id: str, app_id: str) -> None:
         run = self.state.runs.get(app_id)
-        after = float(run.definition["unreachableStrategy"].get("expungeAfterSeconds", 0)) if run else 0.0
+        after = unreachable_after(run.definition, "expungeAfterSeconds") if run else 0.0
+        if after is None:  # "disabled": kept unreachable until its agent comes back
+            return
         loop = asyncio.get_running_loop()
         self._expunge_timers.append(
             loop.call_later(self.scheduler.timings.scaled(after), self._expunge, task_id, app_id)
@@ -101,7 +104,8 @@ class MarathonCore:
         if self.state.deployments or self.scheduler.launching:
             return False
         for run in self.state.runs.values():
-            active = [t for t in run.tasks.values() if t.active]
+            # counted: active, or unreachable but not yet inactive (never, with a disabled strategy)
+            active = counted_tasks(run, self.state.clock.monotonic(), self.scheduler.timings)
             if len(active) != run.launch_target or any(t.state == TaskState.STAGING for t in active):
                 return False
             if any(t.state == TaskState.KILLING for t in run.tasks.values()):

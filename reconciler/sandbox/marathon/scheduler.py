@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reconciler.sandbox.marathon.appdef import service_ports
+from reconciler.sandbox.marathon.appdef import service_ports, unreachable_after
 from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
 from reconciler.sandbox.marathon.state import SandboxState
@@ -315,7 +315,8 @@ class Scheduler:
 
 def counted_tasks(run: AppRun, now: float, timings: Timings) -> list[Task]:
     """Tasks that count toward the instance target: active, or unreachable but not yet inactive."""
-    inactive_after = timings.scaled(float(run.definition["unreachableStrategy"].get("inactiveAfterSeconds", 0)))
+    after = unreachable_after(run.definition, "inactiveAfterSeconds")
+    inactive_after = float("inf") if after is None else timings.scaled(after)  # "disabled": never inactive
     return [
         task
         for task in run.tasks.values()

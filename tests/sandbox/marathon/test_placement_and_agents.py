@@ -156,3 +156,21 @@ async def test_a_task_whose_only_ports_are_held_outside_fails_and_waits() -> Non
 
 async def _queued(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     return list((await client.get("/v2/queue")).json()["queue"])
+
+
+async def test_disabled_unreachable_strategy_keeps_lost_tasks_and_replaces_nothing(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    created = await api.post("/v2/apps", json=app("/kept", instances=3, unreachableStrategy="disabled"))
+    assert created.status_code == 201, created.text
+    await marathon_sandbox.wait_idle()
+    lost = set((await api.post("/_sandbox/agents/1/lose")).json()["unreachableTasks"])
+    assert lost
+    await api.post("/v2/apps", json=app("/probe"))  # a later launch: the scheduler has run its passes since
+    await marathon_sandbox.wait_idle()
+    tasks = {t.id: t.state.value for t in marathon_sandbox.state.runs["/kept"].tasks.values()}
+    assert len(tasks) == 3 and {tasks[t] for t in lost} == {"TASK_UNREACHABLE"}
+    await api.post("/_sandbox/agents/1/restore")
+    kept = marathon_sandbox.state.runs["/kept"].tasks
+    await until(lambda: all(t.state.value == "TASK_RUNNING" for t in kept.values()), "the lost tasks running again")
+    assert set(kept) >= lost
