@@ -168,7 +168,11 @@ def _missing_base(document: Document, base: str, bases: _Bases) -> SpecProblem:
         message = f"base environment '{base}' is invalid (see its problems at {bases.invalid[base].where})"
         return document.marks.problem(("base",), message, _INVALID_BASE_HINT)
     complete = list(bases.complete)
-    hint = closest_hint(base, complete) if complete else "declare the base environment (kind: Environment)"
+    hint = (
+        closest_hint(base, complete).replace("known keys here", "complete environments")
+        if complete
+        else "declare the base environment (kind: Environment)"
+    )
     return document.marks.problem(("base",), f"base environment '{base}' does not exist", hint)
 
 

@@ -142,6 +142,14 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
         ("specs/f.yaml", 3, "base", "base environment 'integraton' does not exist", "did you mean 'integration'?"),
     ),
     (
+        "functional-base-far-from-any-name",
+        {
+            "specs/a.yaml": env("apps: {}\n"),
+            "specs/f.yaml": "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: nowhere\nsets: {func-1: {}}\n",
+        },
+        ("specs/f.yaml", 3, "base", "base environment 'nowhere' does not exist", "complete environments: integration"),
+    ),
+    (
         "functional-base-is-functional",
         {
             "specs/a.yaml": env("apps: {}\n"),
