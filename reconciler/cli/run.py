@@ -21,6 +21,7 @@ from reconciler.cli.adapters import consul_client, desired_from_folder, marathon
 from reconciler.cli.logs import configure_logging
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt, SpecsArg
+from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
 from reconciler.cli.status_view import dns_table, status_rows, status_table
 from reconciler.core.model import Desired
@@ -95,12 +96,7 @@ class _RunJob:
 async def _start_sandbox(
     stack: contextlib.AsyncExitStack, settings: GlobalSettings, *, with_consul: bool
 ) -> GlobalSettings:
-    from reconciler.sandbox.consul import ConsulSandboxConfig
-    from reconciler.sandbox.marathon import MarathonSandboxConfig
-    from reconciler.sandbox.stack import Sandbox, SandboxConfig
-
-    config = SandboxConfig(marathon=MarathonSandboxConfig(), consul=ConsulSandboxConfig() if with_consul else None)
-    sandbox = await stack.enter_async_context(Sandbox(config))
+    sandbox = await stack.enter_async_context(embedded_sandbox(with_consul=with_consul))
     console.print(f"sandbox Marathon at {sandbox.marathon_url}")
     if sandbox.consul_url is None:
         return replace(settings, marathon_url=sandbox.marathon_url)

@@ -29,6 +29,13 @@ sandbox_app = typer.Typer(
 PORT_FLAGS = {"Marathon API": "--marathon-port", "Consul HTTP": "--consul-port", "Consul DNS": "--dns-port"}
 
 
+def embedded_sandbox(*, with_consul: bool) -> Sandbox:
+    """The sandbox `run --sandbox` starts on free loopback ports (an async context manager); the one
+    way the rest of the CLI reaches the sandbox package."""
+    consul = ConsulSandboxConfig() if with_consul else None
+    return Sandbox(SandboxConfig(marathon=MarathonSandboxConfig(), consul=consul))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(sandbox_app, name="sandbox")
 
