@@ -205,9 +205,12 @@ def env_of(actual_app: ActualApp) -> str:
 def actual_in_scope(actual_app: ActualApp, env: str | None, desired: Desired) -> bool:
     if env is None:
         return True
+    label = actual_app.labels.get(ENV_LABEL)
+    if label is not None:  # the environment label decides: two environments may share a Marathon group
+        return label == env
     environment = desired.environments.get(env)
     group = (environment.group if environment else group_of(env)).rstrip("/")
-    return actual_app.labels.get(ENV_LABEL) == env or actual_app.app_id.startswith(group + "/")
+    return actual_app.app_id.startswith(group + "/")
 
 
 def delete_action(actual_app: ActualApp) -> Action:

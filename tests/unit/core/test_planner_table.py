@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 
 from reconciler.core.hashing import definition_hash
-from reconciler.core.model import Action, ActionKind, Actual, FieldChange, Outcome
+from reconciler.core.model import (
+    Action,
+    ActionKind,
+    Actual,
+    Desired,
+    DesiredApp,
+    DesiredEnvironment,
+    FieldChange,
+    Outcome,
+)
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, HASH_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL
 from reconciler.core.plan import PlanOptions, build_plan
 from tests.unit.core.planner_builders import (
@@ -279,3 +288,20 @@ def test_prune_limit_counts_the_apps_this_plan_creates() -> None:
     plan = build_plan(desired, actual, PlanOptions(prune=True))
     assert [a.target for a in plan.pending if a.kind == ActionKind.DELETE] == ["/int/old9", "/int/old8"]
     assert not plan.refused
+
+
+def test_prune_of_one_environment_never_deletes_another_environments_app_in_a_shared_group() -> None:
+    def app(env: str, name: str) -> DesiredApp:
+        body = {"id": f"/shared/{name}", "instances": 1, "cmd": "serve"}
+        return DesiredApp(f"/shared/{name}", env, name, body, 1)
+
+    apps = (app("a", "x"), app("b", "y"))
+    environments = {env: DesiredEnvironment(env, "/shared", apps=(name,)) for env, name in (("a", "x"), ("b", "y"))}
+    desired = Desired(environments=environments, apps={a.app_id: a for a in apps}, revision="r1")
+    actual = applied(desired)
+    # `--env b` renders environment b alone: a's app is not in it, yet shares b's group.
+    only_b = Desired(environments={"b": environments["b"]}, apps={"/shared/y": apps[1]}, revision="r2")
+    assert build_plan(only_b, actual, PlanOptions(prune=True, force=True, env="b")).actions == ()
+    b_emptied = Desired(environments={"b": environments["b"]}, apps={}, revision="r3")
+    deleted = build_plan(b_emptied, actual, PlanOptions(prune=True, force=True, env="b")).actions
+    assert [(a.kind, a.target) for a in deleted] == [(ActionKind.DELETE, "/shared/y")]
