@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.cli.validate import ChartsOpt, SpecsArg, load_or_exit
 from reconciler.core.model import Desired
@@ -52,8 +54,15 @@ def yaml_documents(desired: Desired) -> str:
     out = io.StringIO()
     for app in desired.apps.values():
         out.write(f"---\n# Source: {app.source} ({app.env}/{app.name})\n")
-        yaml.dump(_plain(app.definition), out)
+        yaml.dump(_yaml_safe(_plain(app.definition)), out)
     return out.getvalue()
+
+
+# Plain scalars that a YAML 1.1 reader (PyYAML, most tools) takes for a boolean or null, though YAML 1.2
+# (what ruamel writes) calls them strings: `--appendonly no` must not come back as `False`.
+YAML11_SPECIAL = re.compile(
+    r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|null|Null|NULL|~)$"
+)
 
 
 def _plain(value: Any) -> Any:
@@ -62,4 +71,15 @@ def _plain(value: Any) -> Any:
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
+    return value
+
+
+def _yaml_safe(value: Any) -> Any:
+    """`_plain` output with every string a YAML 1.1 reader would misread double-quoted."""
+    if isinstance(value, dict):
+        return {key: _yaml_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_yaml_safe(item) for item in value]
+    if isinstance(value, str) and YAML11_SPECIAL.match(value):
+        return DoubleQuotedScalarString(value)
     return value
