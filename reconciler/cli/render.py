@@ -36,8 +36,8 @@ def render_command(
     specs: SpecsArg, env: EnvOpt = None, output_format: FormatOpt = RenderFormat.YAML, charts: ChartsOpt = None
 ) -> None:
     """Print the Marathon app definitions the specs render to (exit 3 on invalid specs)."""
-    specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts))
-    desired = load_or_exit(lambda: render_desired(specset, env=env))
+    specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts), problems_to_stderr=True)
+    desired = load_or_exit(lambda: render_desired(specset, env=env), problems_to_stderr=True)
     if output_format == RenderFormat.MARATHON_JSON:
         typer.echo(json.dumps(app_bodies(desired), indent=2))
     else:

@@ -36,13 +36,17 @@ def validate_command(specs: SpecsArg, charts: ChartsOpt = None) -> None:
     typer.echo(summary(desired, files=len(specset.files)))
 
 
-def load_or_exit(load: Callable[[], T]) -> T:
-    """The result of `load`; on SpecError prints every problem (plain text, greppable) and exits 3."""
+def load_or_exit(load: Callable[[], T], *, problems_to_stderr: bool = False) -> T:
+    """The result of `load`; on SpecError prints every problem (plain text, greppable) and exits 3.
+
+    `validate` prints the problems on stdout (they are its output); commands whose stdout is data
+    (render) print them on stderr, so `render ... > apps.json` never writes them into the file.
+    """
     try:
         return load()
     except SpecError as exc:
         for problem in exc.problems:
-            typer.echo(problem.render())
+            typer.echo(problem.render(), err=problems_to_stderr)
         count = len(exc.problems)
         typer.echo(f"invalid: {count} problem{'s' if count != 1 else ''}", err=True)
         raise typer.Exit(ExitCode.INVALID_SPEC) from None

@@ -88,14 +88,14 @@ def test_render_marathon_json_for_one_environment() -> None:
 def test_render_unknown_environment_exits_3() -> None:
     result = runner.invoke(app, ["render", "specs", "--env", "func-3"])
     assert result.exit_code == 3
-    assert "no environment named 'func-3'" in result.stdout
+    assert "no environment named 'func-3'" in result.stderr and result.stdout == ""
 
 
 def test_render_invalid_specs_exits_3(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("apiVersion: reconciler/v1\nkind: Environment\nname: e\napps: {web: {}}\n")
     result = runner.invoke(app, ["render", str(tmp_path)])
     assert result.exit_code == 3
-    assert "the app runs nothing" in result.stdout
+    assert "the app runs nothing" in result.stderr and result.stdout == ""  # stdout is data: never problems
 
 
 def test_schema_prints_the_json_schema() -> None:
