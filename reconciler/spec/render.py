@@ -99,7 +99,7 @@ def _selected(specs: SpecSet, env: str | None) -> list[str]:
         return list(specs.environments)
     if env not in specs.environments:
         hint = closest_hint(env, list(specs.environments)).replace("known keys here", "environments")
-        raise SpecError([SpecProblem("<specs>", None, "", f"no environment named '{env}'", hint)])
+        raise SpecError([SpecProblem(f"--env {env}", None, "", f"the specs have no environment named '{env}'", hint)])
     return [env]
 
 
