@@ -7,6 +7,7 @@ routed first, like AppsResource (FACTS.md §2, §3).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -51,9 +52,10 @@ def commit(
     force: bool,
     restarts: frozenset[str] = frozenset(),
     group_id: str = "/",
+    groups: dict[str, JsonDict] | None = None,
 ) -> tuple[str, str]:
     try:
-        result = core.writer.commit(target, force=force, restarts=restarts, group_id=group_id)
+        result = core.writer.commit(target, force=force, restarts=restarts, group_id=group_id, groups=groups)
     except AppLocked as exc:
         raise ApiError(409, LOCKED_MESSAGE, deployments=[{"id": d} for d in exc.deployment_ids]) from exc
     except ValueError as exc:
@@ -73,9 +75,10 @@ def announce(core: MarathonCore, request: web.Request, app_id: str) -> None:
     )
 
 
-def check_tree(core: MarathonCore, target: dict[str, JsonDict]) -> None:
-    """An app may not share its id with a group, nor sit below another app (Group.scala)."""
-    groups = {g for g in core.state.groups if g != "/"}
+def check_tree(core: MarathonCore, target: dict[str, JsonDict], groups_after: Iterable[str] | None = None) -> None:
+    """An app may not share its id with a group, nor sit below another app (Group.scala); `groups_after`
+    are the explicit groups the change leaves (the stored ones when it touches none)."""
+    groups = {g for g in (core.state.groups if groups_after is None else groups_after) if g != "/"}
     for app_id in target:
         parts = app_id.strip("/").split("/")
         parents = {"/" + "/".join(parts[:depth]) for depth in range(1, len(parts))}

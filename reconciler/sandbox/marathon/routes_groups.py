@@ -71,8 +71,8 @@ def group_versions(core: MarathonCore, group_id: str) -> web.Response:
     return json_response([v for v in reversed(core.state.root_history) if group_id in held.get(v, ())])
 
 
-def apply_group(core: MarathonCore, target: dict[str, JsonDict], group_id: str, body: JsonDict) -> None:
-    """Fold one group body into the target apps, recursively for nested groups."""
+def apply_group(target: dict[str, JsonDict], groups: dict[str, JsonDict], group_id: str, body: JsonDict) -> None:
+    """Fold one group body into the target apps and explicit groups, recursively for nested groups."""
     if isinstance(body.get("apps"), list):
         for app_id in [a for a in target if parent_of(a) == group_id]:
             del target[app_id]
@@ -101,13 +101,13 @@ def apply_group(core: MarathonCore, target: dict[str, JsonDict], group_id: str, 
                 del target[app_id]
         for child_body in body["groups"]:
             child_id = resolve_id(str(child_body.get("id", "")), group_id)
-            remember_group(core, child_id, child_body)
-            apply_group(core, target, child_id, child_body)
+            groups[child_id] = group_entry(child_id, child_body)
+            apply_group(target, groups, child_id, child_body)
 
 
-def remember_group(core: MarathonCore, group_id: str, body: JsonDict) -> None:
-    deps = [resolve_id(str(d), parent_of(group_id)) for d in body.get("dependencies") or []]
-    core.state.groups[group_id] = {"dependencies": deps, "version": core.state.clock.iso()}
+def group_entry(group_id: str, body: JsonDict) -> JsonDict:
+    """The explicit group a body describes; the writer stamps it with the change's version."""
+    return {"dependencies": [resolve_id(str(d), parent_of(group_id)) for d in body.get("dependencies") or []]}
 
 
 def scaled_target(core: MarathonCore, group_id: str, factor: float) -> dict[str, JsonDict]:
@@ -119,15 +119,19 @@ def scaled_target(core: MarathonCore, group_id: str, factor: float) -> dict[str,
     return target
 
 
-def group_target(core: MarathonCore, group_id: str, body: JsonDict) -> dict[str, JsonDict]:
-    """The root's apps after this group body: a rollback (`version` wins), a scaleBy, or a new tree."""
+def group_target(core: MarathonCore, group_id: str, body: JsonDict) -> tuple[dict[str, JsonDict], dict[str, JsonDict]]:
+    """The root's apps and explicit groups after this group body: a rollback (`version` wins), a
+    scaleBy, or a new tree. Computed on copies: the state changes only when the writer commits."""
+    groups = dict(core.state.groups)
     if "version" in body:
-        return rolled_back(core, group_id, str(body["version"]))
+        return rolled_back(core, group_id, str(body["version"])), groups
     if "scaleBy" in body and not ({"apps", "groups"} & set(body)):
-        return scaled_target(core, group_id, float(body["scaleBy"]))
+        return scaled_target(core, group_id, float(body["scaleBy"])), groups
     target = core.state.definitions()
-    apply_group(core, target, group_id, body)
-    return target
+    apply_group(target, groups, group_id, body)
+    if group_id != "/":
+        groups[group_id] = group_entry(group_id, body)
+    return target, groups
 
 
 def rolled_back(core: MarathonCore, group_id: str, version: str) -> dict[str, JsonDict]:
@@ -147,19 +151,25 @@ async def write_group(request: web.Request, creating: bool) -> web.Response:
     body = await read_json(request, dict)
     group_id = resolve_id(str(body["id"]), path_id) if creating and isinstance(body.get("id"), str) else path_id
     validate_group(body, group_id)
-    if creating and group_id in core.state.group_ids():
-        raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
-    target = group_target(core, group_id, body)
-    check_tree(core, target)
+    if creating:
+        refuse_existing(core, group_id)
+    target, groups = group_target(core, group_id, body)
+    check_tree(core, target, groups)
     if flag(request, "dryRun"):
         steps = core.writer.plan(target)
         return json_response({"steps": [{"actions": [a.to_json() for a in step]} for step in steps]})
-    if group_id != "/" and not {"version", "scaleBy"} & set(body):
-        remember_group(core, group_id, body)
     # GroupsResource.updateOrCreate names the parent of the URL's group in group_change_success.
-    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(path_id))
+    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(path_id), groups=groups)
     location = str(request.url.with_path(f"/v2/groups{group_id}").with_query(None)) if creating else None
     return deployment_result(deployment_id, version, 201 if creating else 200, location)
+
+
+def refuse_existing(core: MarathonCore, group_id: str) -> None:
+    """POST only creates: 409 when the group, or an app with that path, exists (GroupsResource.createWithPath)."""
+    if group_id in core.state.group_ids():
+        raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
+    if group_id in core.state.apps:
+        raise ApiError(409, f"An app with the path {group_id} already exists.")
 
 
 async def post_group(request: web.Request) -> web.Response:
@@ -177,9 +187,10 @@ async def delete_group(request: web.Request) -> web.Response:
         raise unknown_group(group_id)
     prefix = group_id.rstrip("/") + "/"
     target = {a: d for a, d in core.state.definitions().items() if not a.startswith(prefix)}
-    for gid in [g for g in core.state.groups if g == group_id or g.startswith(prefix)]:
-        del core.state.groups[gid]
-    deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(group_id))
+    groups = {g: meta for g, meta in core.state.groups.items() if g != group_id and not g.startswith(prefix)}
+    deployment_id, version = commit(
+        core, target, flag(request, "force"), group_id=parent_group(group_id), groups=groups
+    )
     return deployment_result(deployment_id, version)
 
 

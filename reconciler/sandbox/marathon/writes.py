@@ -42,11 +42,14 @@ class Writer:
         force: bool,
         restarts: frozenset[str] = frozenset(),
         group_id: str = "/",
+        groups: dict[str, JsonDict] | None = None,
     ) -> tuple[str, str]:
         """Store `target` as the root's apps and start its deployment; returns (deploymentId, version).
 
         `group_id` is the group `group_change_success` names: the one the caller edits, as each API
         resource passes it to GroupManager.updateRoot (an app's parent group for one-app changes).
+        `groups`, when given, replaces the explicit groups; an entry without a `version` gets this
+        change's. Nothing is stored when the change is refused (AppLocked, ValueError).
         """
         steps = self.plan(target, restarts)
         affected = {action.app_id for step in steps for action in step}
@@ -56,6 +59,8 @@ class Writer:
         for deployment in conflicts:
             self.runner.cancel(deployment, FORCED_AWAY)
         version = self.state.clock.next_version()
+        if groups is not None:
+            self.state.groups = {gid: {"version": version, **meta} for gid, meta in groups.items()}
         original = self.state.definitions()
         self._store(original, target, steps, version)
         deployment_id = str(uuid.uuid4())

@@ -76,3 +76,34 @@ async def test_group_versions_list_only_versions_holding_the_group_and_404_for_u
     empty = (await api.post("/v2/groups", json={"id": "/empty"})).json()["version"]
     assert (await api.get("/v2/groups/empty/versions")).json() == [empty]
     await marathon_sandbox.wait_idle()
+
+
+def footprint(sandbox: MarathonSandbox) -> tuple[object, ...]:
+    """What a write may change: explicit groups, apps, the root version and its history."""
+    state = sandbox.state
+    return dict(state.groups), dict(state.apps), state.root_version, list(state.root_history)
+
+
+async def test_refused_group_writes_change_nothing(api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox) -> None:
+    """GroupManager.updateRoot stores the new root only once the plan is accepted: a 409 (existing group, app
+    path, lock) or 422 leaves no group behind, nor does a dryRun."""
+    await api.post("/v2/groups", json={"id": "/k", "apps": [app("a")], "groups": [{"id": "s"}]})
+    await api.put("/v2/apps/h/a", json=app("/h/a"))
+    await marathon_sandbox.wait_idle()
+    marathon_sandbox.freeze_deployments()
+    await api.delete("/v2/apps/h/a")  # its StopApplication keeps running: /h/a stays locked
+    await api.put("/v2/apps/k/a", json=app("/k/a", cmd="changed"))  # a restart of /k/a keeps running
+    before = footprint(marathon_sandbox)
+    refusals = [
+        (await api.post("/v2/groups", json={"id": "/k", "groups": [{"id": "t"}]}), 409),
+        (await api.post("/v2/groups", json={"id": "/k/a", "groups": [{"id": "t"}]}), 409),
+        (await api.post("/v2/groups", json={"id": "/h", "apps": [app("a")], "groups": [{"id": "t"}]}), 409),
+        (await api.put("/v2/groups/k", json={"groups": [{"id": "s"}, {"id": "/other/a"}]}), 422),
+        (await api.put("/v2/groups/x", json={"groups": [{"id": "a"}], "apps": [app("/x/a")]}), 422),
+        (await api.delete("/v2/groups/k"), 409),
+        (await api.put("/v2/groups/k", params={"dryRun": "true"}, json={"groups": [{"id": "s"}, {"id": "t"}]}), 200),
+    ]
+    assert [(r.status_code, expected) for r, expected in refusals] == [(e, e) for _, e in refusals]
+    assert refusals[1][0].json() == {"message": "An app with the path /k/a already exists."}
+    assert footprint(marathon_sandbox) == before
+    assert sorted(marathon_sandbox.state.groups) == ["/k", "/k/s"]
