@@ -6,7 +6,9 @@ Injectable so tests can shift wall time; every timestamp the API shows comes fro
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def format_iso(epoch_seconds: float) -> str:
@@ -17,6 +19,20 @@ def format_iso(epoch_seconds: float) -> str:
 def format_millis(epoch_millis: int) -> str:
     moment = datetime.fromtimestamp(epoch_millis // 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_millis % 1000:03d}Z"
+
+
+def version_key(text: str) -> str:
+    """The version a timestamp names, in the shape versions are kept under (Timestamp(String) parses
+    any ISO-8601 date-time with an offset); ValueError naming the text when it is none."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"Invalid timestamp provided '{text}'. Expecting ISO-8601 datetime string.")
+    micros = (moment - EPOCH) // timedelta(microseconds=1)
+    # A sub-millisecond instant names no kept version (they are whole milliseconds).
+    return format_millis(micros // 1000) if micros % 1000 == 0 else text
 
 
 class Clock:

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from reconciler.sandbox.marathon.appdef import RUNTIME_FIELDS, merge_partial, normalise, render, resolve_id
+from reconciler.sandbox.marathon.appdef import RUNTIME_FIELDS, merge_partial, normalise, resolve_id
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.label_selector import matches_selector
 from reconciler.sandbox.marathon.model import JsonDict
-from reconciler.sandbox.marathon.views import Embeds
+from reconciler.sandbox.marathon.views import Embeds, stored_app_json
 from reconciler.sandbox.marathon.wire import (
     LOCKED_MESSAGE,
     ApiError,
@@ -69,9 +69,9 @@ def announce(core: MarathonCore, request: web.Request, app_id: str) -> None:
     stored = core.state.apps.get(app_id)
     if stored is None or not core.state.bus.listening:
         return
-    definition = {**render(stored.definition), "version": stored.version, "versionInfo": stored.version_info()}
     core.state.bus.publish(
-        "api_post_event", {"clientIp": request.remote or "", "uri": request.path, "appDefinition": definition}
+        "api_post_event",
+        {"clientIp": request.remote or "", "uri": request.path, "appDefinition": stored_app_json(stored)},
     )
 
 
@@ -180,7 +180,7 @@ def versions(core: MarathonCore, app_id: str, version: str | None) -> web.Respon
     stored = history.get(version)
     if stored is None:
         raise ApiError(404, f"App '{app_id}' does not exist in version {version}")
-    return json_response({**render(stored.definition), "version": stored.version, "versionInfo": stored.version_info()})
+    return json_response(stored_app_json(stored))
 
 
 def updated_definition(core: MarathonCore, app_id: str, body: JsonDict, partial: bool) -> JsonDict:

@@ -6,15 +6,20 @@ A group body's `apps` (and `groups`) list becomes the exact set of that group's 
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from reconciler.sandbox.marathon.appdef import normalise, resolve_id
+from reconciler.sandbox.marathon.clock import version_key
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.model import JsonDict
 from reconciler.sandbox.marathon.routes_apps import check_tree, commit, core_of, parent_group
-from reconciler.sandbox.marathon.views import Embeds
+from reconciler.sandbox.marathon.views import COMPACT, Embeds, stored_app_json
 from reconciler.sandbox.marathon.wire import (
     ApiError,
     deployment_result,
@@ -35,31 +40,83 @@ def unknown_group(group_id: str) -> ApiError:
     return ApiError(404, f"Group '{group_id}' does not exist")
 
 
-def group_text(core: MarathonCore, group_id: str, embeds: Embeds) -> str:
-    group_ids = core.state.group_ids()
-    apps = [core.views.app_text(a, embeds) for a in core.state.apps if parent_of(a) == group_id]
-    children = [group_text(core, g, embeds) for g in sorted(group_ids) if g != "/" and parent_of(g) == group_id]
-    stored = core.state.groups.get(group_id, {})
+@dataclass(frozen=True)
+class GroupTree:
+    """A root as the group endpoints show it: the current one, or a kept version of it."""
+
+    app_ids: list[str]
+    group_ids: set[str]
+    groups: Mapping[str, JsonDict]
+    version: str  # the version of the root and of every group it holds implicitly
+    app_text: Callable[[str], str]
+
+
+def current_tree(core: MarathonCore, embeds: Embeds) -> GroupTree:
+    state = core.state
+    return GroupTree(
+        list(state.apps), state.group_ids(), state.groups, state.root_version, lambda a: core.views.app_text(a, embeds)
+    )
+
+
+def kept_tree(core: MarathonCore, version: str) -> GroupTree | None:
+    """The root kept at `version` (None when not kept); 422 when `version` is no timestamp. Its apps
+    carry no runtime fields: GroupInfoService.selectGroupVersion embeds none."""
+    try:
+        key = version_key(version)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    kept = core.state.root_history.get(key)
+    if kept is None:
+        return None
+    return GroupTree(
+        list(kept.apps),
+        set(kept.group_ids),
+        kept.groups,
+        key,
+        lambda a: json.dumps(stored_app_json(kept.apps[a]), separators=COMPACT),
+    )
+
+
+def group_text(tree: GroupTree, group_id: str) -> str:
+    apps = [tree.app_text(a) for a in tree.app_ids if parent_of(a) == group_id]
+    children = [group_text(tree, g) for g in sorted(tree.group_ids) if g != "/" and parent_of(g) == group_id]
+    stored = tree.groups.get(group_id, {})
     head = {
         "id": group_id,
         "dependencies": stored.get("dependencies", []),
-        "version": stored.get("version", core.state.root_version),
+        "version": stored.get("version", tree.version),
     }
-    import json
-
-    prefix = json.dumps(head, separators=(",", ":"))[:-1]
+    prefix = json.dumps(head, separators=COMPACT)[:-1]
     return f'{prefix},"apps":[{",".join(apps)}],"groups":[{",".join(children)}],"pods":[]}}'
+
+
+# GroupsResource's path matchers (Jersey cannot match ids with slashes), tried in this order.
+LIST_VERSIONS = re.compile(r"^(?:(?P<group>.+)/)?versions$")
+GET_VERSION = re.compile(r"^(?:(?P<group>.+)/)?versions/(?P<version>.+)$")
 
 
 async def get_group(request: web.Request) -> web.Response:
     core = core_of(request)
-    group_id = resolve_id(request.match_info.get("tail", ""))
-    if group_id.endswith("/versions"):
-        return group_versions(core, parent_group(group_id))
+    tail = request.match_info.get("tail", "").strip("/")
+    listing, getting = LIST_VERSIONS.match(tail), GET_VERSION.match(tail)
+    if listing:
+        return group_versions(core, resolve_id(listing["group"] or "/"))
+    if getting:
+        return group_version(core, resolve_id(getting["group"] or "/"), getting["version"])
+    group_id = resolve_id(tail)
     if group_id not in core.state.group_ids():
         raise unknown_group(group_id)
     embeds = Embeds.parse([e for e in request.query.getall("embed", []) if e.startswith("group.apps.")])
-    return text_json_response(group_text(core, group_id, embeds))
+    return text_json_response(group_text(current_tree(core, embeds), group_id))
+
+
+def group_version(core: MarathonCore, group_id: str, version: str) -> web.Response:
+    """The group as the root kept at `version` held it; 404 when that root is not kept or did not
+    hold the group (GroupsResource.groupVersionResponse answers unknownGroup for both)."""
+    tree = kept_tree(core, version)
+    if tree is None or group_id not in tree.group_ids:
+        raise unknown_group(group_id)
+    return text_json_response(group_text(tree, group_id))
 
 
 def group_versions(core: MarathonCore, group_id: str) -> web.Response:
@@ -67,8 +124,8 @@ def group_versions(core: MarathonCore, group_id: str) -> web.Response:
     version only where `group(id)` is defined); 404 when the group does not exist now (GroupsResource)."""
     if group_id not in core.state.group_ids():
         raise unknown_group(group_id)
-    held = core.state.root_group_ids
-    return json_response([v for v in reversed(core.state.root_history) if group_id in held.get(v, ())])
+    history = core.state.root_history
+    return json_response([v for v in reversed(history) if group_id in history[v].group_ids])
 
 
 def apply_group(target: dict[str, JsonDict], groups: dict[str, JsonDict], group_id: str, body: JsonDict) -> None:
@@ -141,7 +198,7 @@ def rolled_back(core: MarathonCore, group_id: str, version: str) -> dict[str, Js
         raise ApiError(404, f"Group '{group_id}' does not exist in version {version}")
     prefix = group_id.rstrip("/") + "/"
     target = {a: d for a, d in core.state.definitions().items() if not a.startswith(prefix)}
-    target.update({a: d for a, d in snapshot.items() if a.startswith(prefix)})
+    target.update({a: d for a, d in snapshot.definitions().items() if a.startswith(prefix)})
     return target
 
 

@@ -26,6 +26,19 @@ class StoredApp:
         return {"lastScalingAt": self.last_scaling_at, "lastConfigChangeAt": self.last_config_change_at}
 
 
+@dataclass(frozen=True)
+class RootVersion:
+    """One kept version of the root group: its apps as stored then, its explicit groups and every
+    group id it held (GET /v2/groups/{id}/versions[/{version}], group rollback)."""
+
+    apps: dict[str, StoredApp]
+    groups: dict[str, JsonDict]
+    group_ids: frozenset[str]
+
+    def definitions(self) -> dict[str, JsonDict]:
+        return {app_id: stored.definition for app_id, stored in self.apps.items()}
+
+
 @dataclass
 class SandboxState:
     clock: Clock
@@ -36,9 +49,7 @@ class SandboxState:
     app_history: dict[str, dict[str, StoredApp]] = field(default_factory=dict)
     groups: dict[str, JsonDict] = field(default_factory=dict)
     root_version: str = ""
-    root_history: dict[str, dict[str, JsonDict]] = field(default_factory=dict)
-    # The group ids each kept root version holds (GET /v2/groups/{id}/versions lists only those).
-    root_group_ids: dict[str, frozenset[str]] = field(default_factory=dict)
+    root_history: dict[str, RootVersion] = field(default_factory=dict)
     runs: dict[str, AppRun] = field(default_factory=dict)
     deployments: dict[str, Deployment] = field(default_factory=dict)
     frozen: bool = False

@@ -54,6 +54,12 @@ def health_json(result: HealthResult, task: Task) -> JsonDict:
     return body
 
 
+def stored_app_json(stored: StoredApp) -> JsonDict:
+    """An app as one of its versions stored it: the definition with `version` and `versionInfo`, no
+    runtime fields (AppVersionsResource; group versions embed their apps so, GroupInfoService)."""
+    return {**render(stored.definition), "version": stored.version, "versionInfo": stored.version_info()}
+
+
 def counts(run: AppRun | None) -> JsonDict:
     tasks = list(run.tasks.values()) if run else []
     return {

@@ -10,7 +10,7 @@ from reconciler.sandbox.marathon.appdef import assign_service_ports, service_por
 from reconciler.sandbox.marathon.deployments import DeploymentRunner
 from reconciler.sandbox.marathon.model import ActionKind, AppRun, Deployment, JsonDict, PlanAction
 from reconciler.sandbox.marathon.plans import build_steps
-from reconciler.sandbox.marathon.state import SandboxState, StoredApp
+from reconciler.sandbox.marathon.state import RootVersion, SandboxState, StoredApp
 
 SERVICE_PORT_SPAN = (10000, 20000)
 ROOT_VERSIONS_KEPT = 50  # Marathon's zk_max_versions default
@@ -72,15 +72,14 @@ class Writer:
         return deployment_id, version
 
     def _remember_root(self, version: str) -> None:
-        """Keep the root's apps per version (shared dicts, not copies) for group rollback."""
+        """Keep the root per version (its stored apps and groups are shared, never copied: a change
+        replaces them) for group versions and rollback."""
         self.state.root_version = version
         history = self.state.root_history
-        history[version] = self.state.definitions()
-        self.state.root_group_ids[version] = frozenset(self.state.group_ids())
+        groups = frozenset(self.state.group_ids())
+        history[version] = RootVersion(dict(self.state.apps), dict(self.state.groups), groups)
         while len(history) > ROOT_VERSIONS_KEPT:
-            oldest = next(iter(history))
-            del history[oldest]
-            self.state.root_group_ids.pop(oldest, None)
+            del history[next(iter(history))]
 
     def _assign_ports(self, target: dict[str, JsonDict]) -> None:
         stored = self.state.definitions()

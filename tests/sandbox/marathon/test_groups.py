@@ -107,3 +107,39 @@ async def test_refused_group_writes_change_nothing(api: httpx.AsyncClient, marat
     assert refusals[1][0].json() == {"message": "An app with the path /k/a already exists."}
     assert footprint(marathon_sandbox) == before
     assert sorted(marathon_sandbox.state.groups) == ["/k", "/k/s"]
+
+
+async def test_group_at_a_version_shows_the_kept_root(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """GroupsResource GetVersionRE: the group as the root kept at that version held it, apps without runtime
+    fields; unknownGroup (404) when that root is not kept or did not hold the group; a bad timestamp is 422."""
+    before = (await api.put("/v2/apps/other", json=app("/other"))).json()["version"]
+    body = {"apps": [app("a")], "groups": [{"id": "sub", "apps": [app("b")]}], "dependencies": ["/other"]}
+    first = (await api.put("/v2/groups/env", json=body)).json()["version"]
+    await marathon_sandbox.wait_idle()
+    await api.put("/v2/groups/env", json={**body, "apps": [app("a", instances=2)]})
+    await marathon_sandbox.wait_idle()
+    shown = await api.get(f"/v2/groups/env/versions/{first}")
+    assert shown.status_code == 200, shown.text
+    group = shown.json()
+    assert (group["id"], group["version"], group["dependencies"], group["pods"]) == ("/env", first, ["/other"], [])
+    [a] = group["apps"]
+    assert (a["id"], a["instances"], a["version"], a["versionInfo"]["lastScalingAt"]) == ("/env/a", 1, first, first)
+    assert not {"tasksRunning", "tasks", "deployments"} & set(a)
+    [sub] = group["groups"]
+    assert (sub["id"], [b["id"] for b in sub["apps"]], sub["version"]) == ("/env/sub", ["/env/sub/b"], first)
+    assert (await api.get("/v2/groups/env")).json()["apps"][0]["instances"] == 2
+    root = (await api.get(f"/v2/groups/versions/{first}")).json()
+    assert [a["id"] for a in root["apps"]] == ["/other"] and [g["id"] for g in root["groups"]] == ["/env"]
+    offset = first.replace("Z", "+00:00")
+    assert (await api.get(f"/v2/groups/env/sub/versions/{offset}")).json() == sub
+    await api.delete("/v2/groups/env")
+    assert (await api.get(f"/v2/groups/env/versions/{first}")).json() == group
+    for missing in (f"/v2/groups/env/versions/{before}", "/v2/groups/env/versions/2000-01-01T00:00:00.000Z"):
+        gone = await api.get(missing)
+        assert (gone.status_code, gone.json()) == (404, {"message": "Group '/env' does not exist"})
+    bad = await api.get("/v2/groups/env/versions/yesterday")
+    assert (bad.status_code, bad.json()) == (
+        422, {"message": "Invalid timestamp provided 'yesterday'. Expecting ISO-8601 datetime string."})
+    await marathon_sandbox.wait_idle()
