@@ -36,6 +36,8 @@ HEALTH_DEFAULTS: JsonDict = {
     "maxConsecutiveFailures": 3,
     "delaySeconds": 15,
 }
+# NetworkTranslation of a pre-1.5 `container.docker.network` (NONE has none: Marathon refuses it).
+DOCKER_NETWORK_MODES = {"BRIDGE": "container/bridge", "USER": "container", "HOST": "host"}
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"})
 # Omitted when empty by the 1.5+ serialiser (pragma.raml omitEmpty).
 OMIT_WHEN_EMPTY = ("args", "constraints", "env", "fetch", "healthChecks", "dependencies", "readinessChecks", "secrets")
@@ -86,9 +88,13 @@ def normalise(body: JsonDict, app_id: str) -> JsonDict:
     for key, value in APP_DEFAULTS.items():
         if defn.get(key) is None:
             defn[key] = copy.deepcopy(value)
+    _migrate_docker_networking(defn)
+    if not defn.get("networks"):
+        defn["networks"] = [{"mode": "host"}]
+    if not is_host_networked(defn):
+        defn["requirePorts"] = False  # AppNormalization: requirePorts only applies to host networking
     _normalise_ports(defn)
     _normalise_fetch(defn)
-    defn.setdefault("networks", [{"mode": "host"}])
     defn["healthChecks"] = [_normalise_health_check(hc) for hc in defn.get("healthChecks") or []]
     parent = app_id.rsplit("/", 1)[0] or "/"
     defn["dependencies"] = [resolve_id(str(dep), parent) for dep in defn.get("dependencies") or []]
@@ -99,6 +105,24 @@ def normalise(body: JsonDict, app_id: str) -> JsonDict:
     return defn
 
 
+def _migrate_docker_networking(defn: JsonDict) -> None:
+    """The pre-1.5 places moved where 1.5+ keeps them (AppNormalization.forDeprecated, NetworkTranslation):
+    `container.docker.portMappings` to `container.portMappings`, `container.docker.network` to `networks`.
+    Marathon refuses a body that uses both places; the sandbox keeps the 1.5+ one then."""
+    container = defn.get("container")
+    docker = container.get("docker") if isinstance(container, dict) else None
+    if not isinstance(container, dict) or not isinstance(docker, dict):
+        return
+    legacy_mappings = docker.pop("portMappings", None)
+    if legacy_mappings and not container.get("portMappings"):
+        container["portMappings"] = legacy_mappings
+    mode = DOCKER_NETWORK_MODES.get(str(docker.get("network")).upper())
+    if mode is not None:
+        if not defn.get("networks"):
+            defn["networks"] = [{"mode": mode}]
+        del docker["network"]
+
+
 def _normalise_ports(defn: JsonDict) -> None:
     legacy_ports = defn.pop("ports", None)
     defn.pop("ipAddress", None)
@@ -106,6 +130,8 @@ def _normalise_ports(defn: JsonDict) -> None:
         defn.pop("portDefinitions", None)
         _normalise_port_mappings(defn)
         return
+    if isinstance(defn.get("container"), dict):
+        defn["container"].pop("portMappings", None)  # maybeDropPortMappings: host networking maps no ports
     if defn.get("portDefinitions") is None:
         numbers = legacy_ports if isinstance(legacy_ports, list) else [0]
         defn["portDefinitions"] = [{"port": int(n)} for n in numbers]
@@ -168,10 +194,9 @@ def is_scale_only(stored: JsonDict, target: JsonDict) -> bool:
 
 
 def port_mappings(defn: JsonDict) -> list[JsonDict]:
-    """The container's port mappings (1.5+ `container.portMappings`, else the legacy docker ones)."""
+    """The container's port mappings (`normalise` has moved any pre-1.5 `docker.portMappings` here)."""
     container = defn.get("container") or {}
-    docker = container.get("docker") or {}
-    mappings: list[JsonDict] = container.get("portMappings") or docker.get("portMappings") or []
+    mappings: list[JsonDict] = container.get("portMappings") or []
     return mappings
 
 
@@ -224,6 +249,9 @@ def merge_partial(stored: JsonDict, body: JsonDict) -> JsonDict:
             merged[key] = copy.deepcopy(value)
     if "ports" in body and "portDefinitions" not in body:
         merged.pop("portDefinitions", None)
+    docker = (body.get("container") or {}).get("docker") or {}
+    if docker.get("network") is not None and "networks" not in body:
+        merged.pop("networks", None)  # forDeprecatedUpdates: the update's docker network names the networks
     return merged
 
 

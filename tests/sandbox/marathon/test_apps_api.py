@@ -233,3 +233,23 @@ async def test_api_post_event_definition_carries_version_and_version_info(
         (created, {"lastScalingAt": created, "lastConfigChangeAt": created}),
         (scaled, {"lastScalingAt": scaled, "lastConfigChangeAt": created}),
     ]
+
+
+async def test_a_partial_update_in_pre_15_networking_moves_the_app_off_host_networking(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """AppNormalization.forDeprecatedUpdates: an update's `docker.network` names the networks and its
+    `docker.portMappings` become `container.portMappings`; off host networking requirePorts is false
+    and portDefinitions go. A host-networked app keeps requirePorts."""
+    created = await api.post("/v2/apps", json={**APP, "requirePorts": True, "portDefinitions": [{"port": 10321}]})
+    assert created.json()["requirePorts"] is True
+    legacy = {"type": "DOCKER", "docker": {"image": "nginx", "network": "BRIDGE",
+                                          "portMappings": [{"containerPort": 80, "servicePort": 10321}]}}
+    updated = await api.put("/v2/apps/shop/web", params={"force": "true"}, json={"container": legacy})
+    assert updated.status_code == 200, updated.text
+    shown = (await api.get("/v2/apps/shop/web")).json()["app"]
+    assert (shown["networks"], shown["requirePorts"]) == ([{"mode": "container/bridge"}], False)
+    assert shown["container"]["docker"] == {"image": "nginx"} and "portDefinitions" not in shown
+    assert shown["container"]["portMappings"] == [
+        {"containerPort": 80, "servicePort": 10321, "hostPort": 0, "protocol": "tcp"}]
+    await marathon_sandbox.wait_idle()

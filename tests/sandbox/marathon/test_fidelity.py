@@ -34,6 +34,9 @@ OMITTED_WHEN_EMPTY = {"args", "constraints", "env", "fetch", "healthChecks", "de
                       "deployments", "currentActions", "readinessCheckResults", "affectedPods", "pods", "groups",
                       "apps", "ipAddresses", "healthCheckResults", "servicePorts", "ports", "localVolumes"}
 NOT_EMITTED = {"ports", "uris", "ipAddress", "cmd", "user", "executor", "storeUrls", "taskKillGracePeriodSeconds"}
+# Pre-1.5 places the docs examples still show; AppNormalization moves them to `networks` and
+# `container.portMappings` (FACTS.md §13), as the recorded 1.5 answers show.
+MOVED = ("/container/docker/network", "/container/docker/portMappings")
 # Keys of the 1.5+ examples that depend on what the example cluster had (Mesos attributes, regions,
 # pods, authentication, readiness checks): a sandbox without those features has no value to show.
 CLUSTER_SPECIFIC = {"region", "zone", "role", "affectedPods", "lastTaskFailure", "taskStats", "readinessCheckResults",
@@ -106,7 +109,7 @@ def _key_problems(key: str, value: Any, actual: dict[str, Any], path: str) -> li
     if key in actual:
         return shape_problems(value, actual[key], where)
     omitted_empty = key in OMITTED_WHEN_EMPTY and value in ([], {}, None)
-    if omitted_empty or key in NOT_EMITTED or key in CLUSTER_SPECIFIC:
+    if omitted_empty or key in NOT_EMITTED or key in CLUSTER_SPECIFIC or where.endswith(MOVED):
         return []
     return [f"{where}: missing from the sandbox's answer"]
 
@@ -211,6 +214,9 @@ async def test_app_answer_matches_the_example(marathon: httpx.AsyncClient, refer
     published.pop("args")  # the example has cmd and args together, which Marathon refuses; cmd was kept
     published.pop("portDefinitions")  # 1.5+ omits them for a bridged container (FACTS.md §3)
     assert shape_problems(published, single["app"]) == []
+    docker = published["container"]["docker"]
+    assert single["app"]["networks"] == [{"mode": "container/bridge"}]
+    assert shape_problems(docker["portMappings"], single["app"]["container"]["portMappings"]) == []
 
 
 async def test_task_answers_match_the_examples(marathon: httpx.AsyncClient, reference_dir: Path) -> None:
@@ -324,3 +330,23 @@ async def test_group_with_app_outside_it_over_http_is_422(marathon: httpx.AsyncC
     assert response.status_code == 422, response.text
     assert response.json()["details"] == [
         {"path": "/apps(0)/id", "errors": ["Identifier is not child of /group. Hint: use relative paths."]}]
+
+
+async def test_a_pre_15_app_reads_back_as_marathon_15_showed_it(marathon: httpx.AsyncClient,
+                                                                reference_dir: Path) -> None:
+    """AppNormalization: `docker.portMappings` move to `container.portMappings`, `docker.network` becomes
+    `networks`, requirePorts is false off host networking; the recorded 0.x app, posted, reads back in the
+    shape the recorded 1.5 answer has for it, and its task starts (its service port is no host port)."""
+    def recorded(name: str) -> dict[str, Any]:
+        return dict(json.loads((reference_dir / f"marathon/recorded/{name}").read_text())["apps"][0])
+
+    old, migrated = recorded("marathon-lb__zdd_app_blue.json"), recorded("marathon-lb__zdd_app_blue_marathon1.5.json")
+    response = await marathon.post("/v2/apps", json=creatable(old) | {"instances": 1, "requirePorts": True})
+    assert response.status_code == 201, response.text
+    shown = (await marathon.get("/v2/apps/nginx-green")).json()["app"]
+    assert (shown["networks"], shown["requirePorts"]) == (migrated["networks"], False)
+    assert shown["container"]["docker"] == migrated["container"]["docker"]
+    unlabelled = [{k: v for k, v in m.items() if k != "labels"} for m in migrated["container"]["portMappings"]]
+    assert shown["container"]["portMappings"] == unlabelled and "portDefinitions" not in shown
+    [task] = await running_tasks(marathon, "/nginx-green", 1)
+    assert task["servicePorts"] == [10000]
