@@ -82,8 +82,10 @@ class Writer:
             del history[next(iter(history))]
 
     def _assign_ports(self, target: dict[str, JsonDict]) -> None:
+        """Fill service ports left at 0. Taken are the ports of both roots, the stored one and the target
+        (assignDynamicServicePorts): an app this change removes keeps its ports out of the change."""
         stored = self.state.definitions()
-        taken = {port for defn in target.values() for port in service_ports(defn) if port}
+        taken = {port for defn in (*stored.values(), *target.values()) for port in service_ports(defn) if port}
         for app_id, defn in target.items():
             assign_service_ports(defn, stored.get(app_id), taken, SERVICE_PORT_SPAN)
 

@@ -143,3 +143,21 @@ async def test_group_at_a_version_shows_the_kept_root(
     assert (bad.status_code, bad.json()) == (
         422, {"message": "Invalid timestamp provided 'yesterday'. Expecting ISO-8601 datetime string."})
     await marathon_sandbox.wait_idle()
+
+
+async def test_ports_of_apps_removed_in_a_change_are_not_handed_out_in_it(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """assignDynamicServicePorts counts the service ports of both roots, the original and the target: an
+    app removed by a change keeps its ports out of that change; the next change may hand them out."""
+
+    async def service_port(app_id: str) -> int:
+        return int((await api.get(f"/v2/apps{app_id}")).json()["app"]["portDefinitions"][0]["port"])
+
+    await api.put("/v2/groups/env", json={"apps": [app("a")]})
+    first = await service_port("/env/a")
+    await api.put("/v2/groups/env", params={"force": "true"}, json={"apps": [app("b")]})
+    assert "/env/a" not in marathon_sandbox.state.apps and await service_port("/env/b") != first
+    await api.put("/v2/groups/env", params={"force": "true"}, json={"apps": [app("b"), app("c")]})
+    assert await service_port("/env/c") == first
+    await marathon_sandbox.wait_idle()
