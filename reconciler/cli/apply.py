@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -29,13 +29,13 @@ from reconciler.cli.plan import (
     SpecsArg,
     blocking_refusals,
     check_output,
+    compared_of,
     consul_unread,
     load_both,
     plan_from,
     report_observation,
-    view_of,
 )
-from reconciler.cli.plan_view import plan_lines, show_plan
+from reconciler.cli.plan_view import Compared, plan_lines, show_plan
 from reconciler.cli.settings import GlobalSettings
 from reconciler.consul.client import ConsulClient
 from reconciler.core.export import plan_as_dict
@@ -89,19 +89,18 @@ class _ApplyJob:
     ) -> None:
         self.settings, self.desired, self.whole, self.options = settings, desired, whole, options
         self.choice, self.execute, self.output = choice, execute, output
-        self.view: dict[str, Any] = {}
 
     async def run(self, *, dry_run: bool) -> int:
         async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
             observation = await observe(marathon, consul)
             report_observation(observation)
-            self.view = view_of(observation)
+            compared = compared_of(observation)
             plan = plan_from(self.desired, observation, self.options, self.whole).plan
             if dry_run or plan.empty or blocking_refusals(plan):
-                return _consul_checked(observation, _show_unexecuted(plan, self.view, output=self.output,
+                return _consul_checked(observation, _show_unexecuted(plan, compared, output=self.output,
                                                                      dry_run=dry_run))
             if self.output == "text":
-                show_plan(plan, output="text", title="Applying", compared=self.view["compared"])
+                show_plan(plan, output="text", title="Applying", compared=compared)
             execution = await _execute_with_progress(plan, marathon, self.execute, self.output)
             if consul is not None:
                 done = await execute_consul(replace(plan, actions=execution.actions), consul, self.choice.routing)
@@ -109,7 +108,7 @@ class _ApplyJob:
             after = None
             if self.execute.wait and not execution.failed:
                 after, execution = await self._follow_up(marathon, consul, execution)
-        return _consul_checked(observation, _report(plan, execution, self.desired, after, self.view,
+        return _consul_checked(observation, _report(plan, execution, self.desired, after, compared,
                                                     output=self.output))
 
     async def _follow_up(
@@ -137,8 +136,8 @@ def _consul_checked(observation: Observation, code: int) -> int:
     return code
 
 
-def _show_unexecuted(plan: Plan, view: dict[str, Any], *, output: str, dry_run: bool) -> int:
-    show_plan(plan, output=output, title="Dry run" if dry_run else "Plan", **view)
+def _show_unexecuted(plan: Plan, compared: Compared, *, output: str, dry_run: bool) -> int:
+    show_plan(plan, output=output, title="Dry run" if dry_run else "Plan", compared=compared)
     if blocking_refusals(plan):
         print_error("refused by a guard; nothing was applied (see the refused actions above)")
         return ExitCode.REFUSED
@@ -166,12 +165,12 @@ async def _execute_with_progress(
 
 
 def _report(
-    plan: Plan, execution: Execution, desired: Desired, after: Actual | None, view: dict[str, Any], *, output: str
+    plan: Plan, execution: Execution, desired: Desired, after: Actual | None, compared: Compared, *, output: str
 ) -> int:
     done = Plan(actions=execution.actions, revision=plan.revision)
     converged = _unconverged(desired, after) if after is not None else None
     if output == "json":
-        data = plan_as_dict(done) | view["extra"] | {
+        data = plan_as_dict(done) | compared.document | {
             "deployments": list(execution.deployment_ids), "timed_out": execution.timed_out
         }
         if converged is not None:

@@ -10,13 +10,13 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
 from reconciler.cli.output import print_error, use_json_output
-from reconciler.cli.plan_view import print_warning, show_plan
+from reconciler.cli.plan_view import Compared, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import Action, ActionKind, Desired, Plan
@@ -72,7 +72,7 @@ def plan_command(
     result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
                                           whole=whole))
     report_observation(result.observation)
-    show_plan(result.plan, output=output, **view_of(result.observation))
+    show_plan(result.plan, output=output, compared=compared_of(result.observation))
     if consul_unread(result.observation):
         print_error(CONSUL_UNREAD)
         raise typer.Exit(ExitCode.ERROR)
@@ -90,13 +90,12 @@ def consul_unread(observation: Observation) -> bool:
     return observation.consul_enabled and not observation.consul.complete
 
 
-def view_of(observation: Observation) -> dict[str, Any]:
-    """show_plan's arguments for what was observed: which systems were compared, what was not read."""
+def compared_of(observation: Observation) -> Compared:
+    """Which systems the observation let the plan compare, and what was read of Consul."""
     if not observation.consul_enabled:
-        return {"compared": "Marathon", "extra": {"consul": None}}
+        return Compared("Marathon")
     consul = {"complete": observation.consul.complete, "problems": list(observation.consul.problems)}
-    compared = "Marathon" if consul_unread(observation) else "Marathon and Consul"
-    return {"compared": compared, "extra": {"consul": consul}}
+    return Compared("Marathon" if consul_unread(observation) else "Marathon and Consul", consul)
 
 
 def load_both(specs: Path, env: str | None) -> tuple[Desired, Desired | None]:

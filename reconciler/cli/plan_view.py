@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
@@ -37,18 +38,27 @@ SYMBOLS: dict[ActionKind, tuple[str, str]] = {
 }
 
 
-def show_plan(
-    plan: Plan, *, output: str, title: str = "Plan", compared: str = "Marathon and Consul",
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """`compared` names the systems the plan was made against (Marathon alone under --no-consul);
-    `extra` joins the JSON document (what could not be read, say)."""
+@dataclass(frozen=True)
+class Compared:
+    """The systems a plan was made against (Marathon alone under --no-consul or when Consul could not
+    be read) and, for `-o json`, what was read of Consul (None: left out)."""
+
+    systems: str = "Marathon and Consul"
+    consul: dict[str, Any] | None = None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The keys this adds to a JSON plan document."""
+        return {"consul": self.consul}
+
+
+def show_plan(plan: Plan, *, output: str, title: str = "Plan", compared: Compared = Compared()) -> None:
     if output == "json":
-        console.print_json(json.dumps(plan_as_dict(plan) | (extra or {}), default=str))
+        console.print_json(json.dumps(plan_as_dict(plan) | compared.document, default=str))
         return
     for line in plan_lines(plan.actions):
         console.print(line, soft_wrap=True)
-    console.print(summary_line(plan, title=title, compared=compared))
+    console.print(summary_line(plan, title=title, compared=compared.systems))
 
 
 def plan_lines(actions: Iterable[Action]) -> list[str]:

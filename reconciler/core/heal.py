@@ -159,10 +159,12 @@ def waiting_warnings(
     wanted: DesiredApp, tasks: list[TaskHealth], since: dict[str, float], overdue: list[TaskHealth], now: float
 ) -> Iterable[Action]:
     """Critical tasks still inside the grace window: shown (plan, status, logs) before any kill."""
+    if not wanted.heal.enabled:
+        return
     late = {h.task.task_id for h in overdue}
     for health in tasks:
         task_id = health.task.task_id
-        if task_id in since and task_id not in late and wanted.heal.enabled:
+        if task_id in since and task_id not in late:
             reason = (
                 f"check critical on task {task_id} (seen for {seconds(now - since[task_id])}): "
                 f"healed when critical for more than {wanted.heal.critical_for_seconds:g}s"

@@ -66,7 +66,7 @@ async def send_consul_action(consul: ConsulPort, action: Action, routing: AgentR
         try:
             await agent.put_agent_service_deregister(deregistration_of(action))
         except ConsulNotFound:
-            holder = consul.for_agent(agent_url(consul, agent_host_of(action)))
+            holder = agent_of(consul, action, AgentRouting.HOST)
             if holder.base_url == agent.base_url:
                 return f"already gone from {agent.base_url}"
             # Only the agent holding an instance can remove it (a registration made in host mode,

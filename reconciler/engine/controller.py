@@ -82,9 +82,7 @@ class Controller:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             await self._wanted.wait()
-            if self._stopping.is_set():
-                return
-            await self._pace()
+            await self._pace()  # returns at once when stopping
             if self._stopping.is_set():
                 return
             self._wanted.clear()

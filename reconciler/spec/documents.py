@@ -93,12 +93,6 @@ class ConcreteApp(AppFields):
     """A complete app after charts and overlays; `rules` checks what its fields must satisfy together."""
 
 
-class RenderedApp(AppFields):
-    """One app as a chart template renders it; `suffix` names it `<key>-<suffix>` (charts with several apps)."""
-
-    suffix: str | None = Field(None, min_length=1)
-
-
 class DnsSpec(SpecModel):
     """Container DNS: `dns-search <env>.query.<domain>`, and `servers` as the containers' resolvers."""
 
