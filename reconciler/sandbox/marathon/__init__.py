@@ -18,7 +18,15 @@ from types import TracebackType
 from aiohttp import web
 
 from reconciler.sandbox.listen import ListenError
-from reconciler.sandbox.marathon import faults, routes_apps, routes_groups, routes_misc, routes_tasks
+from reconciler.sandbox.marathon import (
+    faults,
+    negotiation,
+    routes_apps,
+    routes_groups,
+    routes_misc,
+    routes_system,
+    routes_tasks,
+)
 from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
 from reconciler.sandbox.marathon.fault_bodies import AGENT_FIELDS, FAULT_FIELDS, check_body
@@ -59,6 +67,8 @@ class MarathonSandboxConfig:
     # "user:password" turns on Jetty-style HTTP Basic auth on the API (FACTS.md §12); never logged.
     http_credentials: str | None = None
     http_realm: str = "Mesosphere"
+    # Marathon 1.10's deprecated `text_plain_tasks` feature (--deprecated_features): off, as in 1.10.
+    text_plain_tasks: bool = False
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if k != "http_credentials"}
@@ -81,7 +91,8 @@ class MarathonSandboxConfig:
 
 @web.middleware
 async def marathon_answers(request: web.Request, handler: Callable[[web.Request], object]) -> web.StreamResponse:
-    """API faults first, then Marathon's error mapping (unknown route = 500 `URI not found`)."""
+    """API faults first, then content negotiation and Marathon's error mapping (unknown route = 500
+    `URI not found`); answers of 32 bytes or more are gzipped for a client that takes gzip."""
     fault = request.app[FAULTS]
     refusal = basic_auth_refusal(request)
     if refusal is not None:
@@ -91,6 +102,13 @@ async def marathon_answers(request: web.Request, handler: Callable[[web.Request]
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.next_request_fails():
             return json_response({"message": "sandbox fault: injected server error"}, fault.error_status)
+    response = negotiation.refusal(request) or await _answer(request, handler)
+    negotiation.compress_if_accepted(request, response)
+    request.app[routes_system.METERS].count(response.status)
+    return response
+
+
+async def _answer(request: web.Request, handler: Callable[[web.Request], object]) -> web.StreamResponse:
     try:
         response = await handler(request)  # type: ignore[misc]
     except ApiError as exc:
@@ -163,8 +181,9 @@ class MarathonSandbox:
             base64.b64encode(self.config.http_credentials.encode()).decode() if self.config.http_credentials else ""
         )
         app[AUTH] = (encoded, self.config.http_realm)
+        app[negotiation.DEPRECATED] = frozenset({negotiation.TEXT_PLAIN_TASKS} if self.config.text_plain_tasks else ())
         app.on_response_prepare.append(stamp_leader)
-        for module in (routes_apps, routes_tasks, routes_groups, routes_misc, faults):
+        for module in (routes_apps, routes_tasks, routes_groups, routes_misc, routes_system, faults):
             module.add_routes(app)
         return app
 
@@ -217,7 +236,7 @@ class MarathonSandbox:
     # --- faults, in process -----------------------------------------------------------------
     def kill_task(self, task_id: str, state: str = "TASK_KILLED", message: str = "killed by a test") -> None:
         task = self._task(task_id)
-        self.core.scheduler.kill(task, KILL_STATES[state], message)
+        self.core.scheduler.kill(task, KILL_STATES[state], message, reschedule=True)
 
     async def set_task_health(self, task_id: str, healthy: bool) -> None:
         await self.core.scheduler.set_healthy(self._task(task_id), healthy)

@@ -96,6 +96,8 @@ def normalise(body: JsonDict, app_id: str) -> JsonDict:
     _normalise_ports(defn)
     _normalise_fetch(defn)
     defn["healthChecks"] = [_normalise_health_check(hc) for hc in defn.get("healthChecks") or []]
+    # Operators are read case-insensitively and kept as the protobuf enum (ConstraintConversion).
+    defn["constraints"] = [[c[0], str(c[1]).upper(), *c[2:]] for c in defn.get("constraints") or []]
     parent = app_id.rsplit("/", 1)[0] or "/"
     defn["dependencies"] = [resolve_id(str(dep), parent) for dep in defn.get("dependencies") or []]
     if "upgradeStrategy" in body and isinstance(body["upgradeStrategy"], dict):

@@ -120,7 +120,7 @@ async def kill_task(request: web.Request) -> web.Response:
         raise ApiError(404, f"Task '{request.match_info['task']}' does not exist")
     body = await read_body(request, kill_fields(sorted(KILL_STATES)))
     state = KILL_STATES[body.get("state", "TASK_KILLED")]
-    core.scheduler.kill(task, state, body.get("message", "killed through the sandbox fault API"))
+    core.scheduler.kill(task, state, body.get("message", "killed through the sandbox fault API"), reschedule=True)
     return json_response({"taskId": task.id, "state": state.value})
 
 

@@ -102,7 +102,7 @@ class HealthProber:
                 "slaveId": task.agent.slave_id,
             },
         )
-        self.scheduler.kill(task, TaskState.KILLED, "killed: unhealthy")
+        self.scheduler.kill(task, TaskState.KILLED, "killed: unhealthy", reschedule=True)
 
 
 def _kills_now(check: JsonDict, failures: int) -> bool:

@@ -148,6 +148,8 @@ class AppRun:
     reject_counts: dict[str, int] = field(default_factory=dict)
     last_round_offers: int = 0
     revision: int = 0
+    # Instances whose task ended while their goal stayed Running: (instance id, next incarnation).
+    relaunch: list[tuple[str, int]] = field(default_factory=list)
 
     def touch(self) -> None:
         self.revision += 1

@@ -152,23 +152,34 @@ def route_of(tail: str) -> tuple[str, dict[str, str]]:
 
 
 async def get_app(request: web.Request) -> web.Response:
-    from reconciler.sandbox.marathon.routes_tasks import list_app_tasks
+    from reconciler.sandbox.marathon.routes_tasks import list_app_tasks, list_group_tasks
 
     core = core_of(request)
     name, parts = route_of(request.match_info["tail"])
-    app_id = resolve_id(parts.get("app", "/"))
+    raw = parts.get("app", "/")
+    embeds = Embeds.parse(request.query.getall("embed", []), single=True)
+    if name == "tasks" and (raw == "/*" or raw.endswith("/*")):
+        return await list_group_tasks(request, resolve_id(raw[:-1]))
+    app_id = resolve_id(raw)
     if name == "tasks":
         return await list_app_tasks(request, app_id)
     if name == "versions":
         return versions(core, app_id, parts.get("version"))
     if name == "group":
-        prefix = app_id.rstrip("/") + "/"
-        ids = [i for i in sorted(core.state.apps) if i.startswith(prefix)]
-        embeds = Embeds.parse(request.query.getall("embed", []))
-        return text_json_response('{"*":[' + ",".join(core.views.app_text(i, embeds) for i in ids) + "]}")
+        return group_apps(core, app_id, embeds)
     if name != "app" or app_id not in core.state.apps:
         raise unknown_app(app_id)
-    return text_json_response('{"app":' + core.views.app_text(app_id, Embeds.parse([], single=True)) + "}")
+    return text_json_response('{"app":' + core.views.app_text(app_id, embeds) + "}")
+
+
+def group_apps(core: MarathonCore, group_id: str, embeds: Embeds) -> web.Response:
+    """`GET /v2/apps/{group}/*`: the group's apps (transitively) with the single-app embeds, or 404 for an
+    unknown group (AppsResource.show, `ListApps`)."""
+    if group_id not in core.state.group_ids():
+        raise ApiError(404, f"Group '{group_id}' does not exist")
+    prefix = group_id.rstrip("/") + "/"
+    ids = [i for i in sorted(core.state.apps) if i.startswith(prefix)]
+    return text_json_response('{"*":[' + ",".join(core.views.app_text(i, embeds) for i in ids) + "]}")
 
 
 def versions(core: MarathonCore, app_id: str, version: str | None) -> web.Response:

@@ -1,4 +1,4 @@
-"""Deployments, info, leader, ping and the event stream (sandbox layer; FACTS.md §5, §10, §11)."""
+"""Deployments and the event stream (sandbox layer; FACTS.md §5, §10)."""
 
 from __future__ import annotations
 
@@ -32,44 +32,6 @@ async def cancel_deployment(request: web.Request) -> web.Response:
     core.runner.cancel(deployment, "The deployment was rolled back through the API")
     new_id, version = commit(core, target, force=True)
     return deployment_result(new_id, version)
-
-
-async def info(request: web.Request) -> web.Response:
-    core = core_of(request)
-    host = request.host
-    port = int(host.rsplit(":", 1)[1]) if ":" in host else 80
-    return json_response(
-        {
-            "name": "marathon",
-            "version": "1.10.26",
-            "buildref": "sandbox",
-            "elected": True,
-            "leader": host,
-            "frameworkId": core.framework_id,
-            "marathon_config": {
-                "master": "sandbox",
-                "framework_name": "marathon",
-                "hostname": host.rsplit(":", 1)[0],
-                "ha": False,
-                "local_port_min": 10000,
-                "local_port_max": 20000,
-                "mesos_role": "*",
-                "features": [],
-                "max_running_deployments": 100,
-                "webui_url": f"http://{host}",
-            },
-            "zookeeper_config": {"zk": "zk://sandbox/marathon", "zk_timeout": 10000, "zk_max_versions": 50},
-            "http_config": {"http_port": port, "https_port": 8443},
-        }
-    )
-
-
-async def leader(request: web.Request) -> web.Response:
-    return json_response({"leader": request.host})
-
-
-async def ping(request: web.Request) -> web.Response:
-    return web.Response(text="pong", content_type="text/plain")
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -114,7 +76,4 @@ async def _pump(request: web.Request, response: web.StreamResponse, queue: async
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/deployments", list_deployments)
     app.router.add_delete("/v2/deployments/{id}", cancel_deployment)
-    app.router.add_get("/v2/info", info)
-    app.router.add_get("/v2/leader", leader)
-    app.router.add_get("/ping", ping)
     app.router.add_get("/v2/events", events)

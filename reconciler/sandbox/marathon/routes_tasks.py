@@ -14,6 +14,7 @@ from aiohttp import web
 from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.model import Task, TaskState
+from reconciler.sandbox.marathon.negotiation import DEPRECATED, TEXT_PLAIN_DEPRECATED, TEXT_PLAIN_TASKS, prefers_text
 from reconciler.sandbox.marathon.routes_apps import commit, core_of, unknown_app
 from reconciler.sandbox.marathon.views import queue_json, task_json
 from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response, read_json
@@ -27,15 +28,40 @@ def wanted_states(request: web.Request) -> set[TaskState]:
     return {STATUS_FILTER[name] for name in names if name in STATUS_FILTER}
 
 
+SCALE_AND_WIPE = "You cannot use scale and wipe at the same time."
+
+
 def wants_text(request: web.Request) -> bool:
-    """`/v2/tasks` and `/v2/apps/{id}/tasks` also produce text/plain (FACTS.md §1); JSON wins when both fit."""
-    accept = request.headers.get("Accept", "")
-    return "text/plain" in accept and "json" not in accept
+    """`/v2/tasks` and `/v2/apps/{id}/tasks` also produce `text/plain;qs=0.1` (JSON wins when both fit);
+    in 1.10 only with the deprecated `text_plain_tasks` feature, else 406 (TasksResource.indexTxt)."""
+    if not prefers_text(request):
+        return False
+    if TEXT_PLAIN_TASKS not in request.app[DEPRECATED]:
+        raise TextPlainOff
+    return True
+
+
+class TextPlainOff(Exception):
+    """The text/plain task list was asked for while the deprecated feature is off."""
+
+
+def text_plain_off() -> web.Response:
+    return web.Response(status=406, text=TEXT_PLAIN_DEPRECATED, content_type="text/plain")
+
+
+def refuse_scale_and_wipe(request: web.Request) -> None:
+    """AppTasksResource.deleteOne/deleteMany and TasksResource.killTasks refuse the pair before anything else."""
+    if flag(request, "scale") and flag(request, "wipe"):
+        raise ApiError(400, SCALE_AND_WIPE)
 
 
 async def list_tasks(request: web.Request) -> web.Response:
     core = core_of(request)
-    if wants_text(request):
+    try:
+        text = wants_text(request)
+    except TextPlainOff:
+        return text_plain_off()
+    if text:
         return text_response(tasks_as_text(core, sorted(core.state.apps)))
     states = wanted_states(request)
     tasks = [t for t in core.state.all_tasks() if not states or t.state in states]
@@ -65,17 +91,33 @@ def tasks_as_text(core: MarathonCore, app_ids: Iterable[str]) -> str:
 
 async def list_app_tasks(request: web.Request, app_id: str) -> web.Response:
     core = core_of(request)
+    try:
+        text = wants_text(request)
+    except TextPlainOff:
+        return text_plain_off()
     if app_id not in core.state.apps:
         raise unknown_app(app_id)
-    if wants_text(request):
+    if text:
         return text_response(tasks_as_text(core, [app_id]))
     run = core.state.runs.get(app_id)
     tasks = list(run.tasks.values()) if run else []
     return json_response({"tasks": [task_json(task) for task in tasks]})
 
 
+async def list_group_tasks(request: web.Request, group_id: str) -> web.Response:
+    """`GET /v2/apps/{group}/*/tasks`: the tasks of every app below the group (AppTasksResource.indexJson,
+    `GroupTasks`); an unknown group is 404 `Group '<id>' does not exist`."""
+    core = core_of(request)
+    if group_id not in core.state.group_ids():
+        raise ApiError(404, f"Group '{group_id}' does not exist")
+    prefix = group_id.rstrip("/") + "/"
+    tasks = [t for app_id, run in core.state.runs.items() if app_id.startswith(prefix) for t in run.tasks.values()]
+    return json_response({"tasks": [task_json(task) for task in tasks]})
+
+
 async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | None) -> web.Response:
     core = core_of(request)
+    refuse_scale_and_wipe(request)
     if app_id not in core.state.apps:
         raise unknown_app(app_id)
     run = core.state.runs.get(app_id)
@@ -90,11 +132,17 @@ async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | Non
     if flag(request, "scale"):
         return kill_and_scale(core, chosen, flag(request, "force"))
     bodies = [task_json(task) for task in chosen]
-    for task in chosen:
-        core.scheduler.kill(task, TaskState.KILLED, "killed through the API")
+    kill_keeping_instances(core, chosen, wipe=flag(request, "wipe"))
     if task_id is not None:
         return json_response({"task": bodies[0]})
     return json_response({"tasks": bodies})
+
+
+def kill_keeping_instances(core: MarathonCore, tasks: Iterable[Task], wipe: bool) -> None:
+    """Kill without scale: each instance keeps its goal and relaunches as its next incarnation
+    (`._app.2`); `wipe` expunges the instance, so a new one replaces it (TaskKiller.kill)."""
+    for task in tasks:
+        core.scheduler.kill(task, TaskState.KILLED, "killed through the API", reschedule=not wipe)
 
 
 def kill_and_scale(core: MarathonCore, tasks: list[Task], force: bool) -> web.Response:
@@ -115,8 +163,7 @@ def kill_and_scale(core: MarathonCore, tasks: list[Task], force: bool) -> web.Re
 
 async def delete_tasks(request: web.Request) -> web.Response:
     core = core_of(request)
-    if flag(request, "scale") and flag(request, "wipe"):
-        raise ApiError(400, "You cannot use scale and wipe at the same time.")
+    refuse_scale_and_wipe(request)
     body = await read_json(request, dict)
     ids = body.get("ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -127,9 +174,9 @@ async def delete_tasks(request: web.Request) -> web.Response:
     tasks = [task for task in (core.state.find_task(i) for i in ids) if task is not None]
     if flag(request, "scale"):
         return kill_and_scale(core, tasks, flag(request, "force"))
-    for task in tasks:
-        core.scheduler.kill(task, TaskState.KILLED, "killed through the API")
-    return json_response({"tasks": [task_json(task) for task in tasks]})
+    bodies = [task_json(task) for task in tasks]
+    kill_keeping_instances(core, tasks, wipe=flag(request, "wipe"))
+    return json_response({"tasks": bodies})
 
 
 async def get_queue(request: web.Request) -> web.Response:

@@ -81,6 +81,8 @@ class Scheduler:
         """Launch or kill so that `launch_target` tasks are active; True if launches are pending."""
         active = counted_tasks(run, self.state.clock.monotonic(), self.timings)
         missing = run.launch_target - len(active)
+        if missing <= 0:
+            run.relaunch.clear()
         if missing < 0:
             for task in pick_victims(active, -missing, run.definition.get("killSelection", "YOUNGEST_FIRST")):
                 self.kill(task, TaskState.KILLED, "scaled down")
@@ -127,10 +129,14 @@ class Scheduler:
     def _start_task(self, run: AppRun, match: Match) -> None:
         stored = self.state.apps.get(run.app_id)
         defn = run.definition
-        instance = f"{run.app_id.strip('/').replace('/', '_')}.instance-{uuid.uuid4()}"
+        instance, incarnation = (
+            run.relaunch.pop(0)
+            if run.relaunch
+            else (f"{run.app_id.strip('/').replace('/', '_')}.instance-{uuid.uuid4()}", 1)
+        )
         agent = match.agent
         task = Task(
-            id=f"{instance}._app.1",
+            id=f"{instance}._app.{incarnation}",
             instance_id=instance,
             app_id=run.app_id,
             agent=agent,
@@ -201,8 +207,9 @@ class Scheduler:
         return f"cannot listen on {task.host}:{task.ports}: ports kept being taken outside the sandbox"
 
     # --- killing --------------------------------------------------------------------------
-    def kill(self, task: Task, state: TaskState, message: str = "") -> None:
-        """End a task in `state`; failures feed the app's backoff and lastTaskFailure.
+    def kill(self, task: Task, state: TaskState, message: str = "", *, reschedule: bool = False) -> None:
+        """End a task in `state`; failures feed the app's backoff and lastTaskFailure. With `reschedule`
+        the instance keeps its goal, so its replacement is the instance's next incarnation.
 
         A running task killed on purpose (state TASK_KILLED) first reports TASK_KILLING for
         `kill_delay_ms`, as an executor with the TASK_KILLING_STATE capability does: it is no longer
@@ -210,6 +217,9 @@ class Scheduler:
         """
         if task.state not in (TaskState.STAGING, TaskState.RUNNING, TaskState.UNREACHABLE):
             return
+        run = self.state.runs.get(task.app_id)
+        if reschedule and run is not None:
+            run.relaunch.append(next_incarnation(task))
         if state == TaskState.KILLED and task.state == TaskState.RUNNING and self.timings.kill_delay_ms > 0:
             task.state = TaskState.KILLING
             self.touch_task(task)
@@ -327,6 +337,12 @@ def counted_tasks(run: AppRun, now: float, timings: Timings) -> list[Task]:
             and now - task.unreachable_mono < inactive_after
         )
     ]
+
+
+def next_incarnation(task: Task) -> tuple[str, int]:
+    """The task's instance and the incarnation after the task's own (Task.Id: `<instance>._app.<n>`)."""
+    _, _, number = task.id.rpartition("._app.")
+    return task.instance_id, (int(number) if number.isdigit() else 1) + 1
 
 
 def pick_victims(tasks: list[Task], count: int, kill_selection: str) -> list[Task]:

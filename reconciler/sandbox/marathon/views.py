@@ -61,7 +61,11 @@ def stored_app_json(stored: StoredApp) -> JsonDict:
 
 
 def counts(run: AppRun | None) -> JsonDict:
-    tasks = list(run.tasks.values()) if run else []
+    return counts_of(list(run.tasks.values()) if run else [])
+
+
+def counts_of(tasks: list[Task]) -> JsonDict:
+    """TaskCounts as TaskForStatistics counts them."""
     return {
         "tasksStaged": sum(1 for t in tasks if t.state == TaskState.STAGING),
         "tasksRunning": sum(1 for t in tasks if t.state == TaskState.RUNNING),
@@ -70,22 +74,68 @@ def counts(run: AppRun | None) -> JsonDict:
     }
 
 
+EMBED_PREFIXES = ("group.apps.", "apps.", "app.")
+
+
 @dataclass(frozen=True)
 class Embeds:
+    """AppInfo.Embed as InfoEmbedResolver.resolveApp reads `embed` values (one prefix of `group.apps.`,
+    `apps.`, `app.` or none; unknown values ignored; `tasks` brings deployments, `failures` is deprecated)."""
+
     tasks: bool = False
     counts: bool = True
     last_task_failure: bool = False
+    readiness: bool = False
+    task_stats: bool = False
 
     @classmethod
     def parse(cls, values: list[str], *, single: bool = False) -> Embeds:
-        """embed values with or without `apps.`/`app.` prefixes; unknown ones are ignored."""
-        names = {value.split(".")[-1] for value in values}
-        if single:
-            return cls(tasks=True, counts=True, last_task_failure=True)
+        """The list (AppsResource.index) always adds counts and deployments; a single app (AppsResource.show)
+        also tasks and lastTaskFailure."""
+        names = {_unprefixed(value) for value in values}
         failures = "failures" in names
         return cls(
-            tasks="tasks" in names or failures, counts=True, last_task_failure="lastTaskFailure" in names or failures
+            tasks=single or "tasks" in names or failures,
+            counts=True,
+            last_task_failure=single or "lastTaskFailure" in names or failures,
+            readiness="readiness" in names,
+            task_stats="taskStats" in names,
         )
+
+
+def _unprefixed(value: str) -> str:
+    prefix = next((p for p in EMBED_PREFIXES if value.startswith(p)), "")
+    return value[len(prefix) :]
+
+
+def task_stats(run: AppRun | None, stored: StoredApp, now: float) -> JsonDict:
+    """TaskStatsByVersion: counts and life times of all tasks, of those started after the last scaling,
+    with the latest config and with an older config; a bucket without tasks is left out."""
+    tasks = list(run.tasks.values()) if run else []
+    buckets = {
+        "totalSummary": tasks,
+        # Versions are ISO-8601 UTC with milliseconds, so text order is time order.
+        "startedAfterLastScaling": [t for t in tasks if t.version >= stored.last_scaling_at],
+        "withLatestConfig": [t for t in tasks if t.version >= stored.last_config_change_at],
+        "withOutdatedConfig": [t for t in tasks if t.version < stored.last_config_change_at],
+    }
+    return {name: {"stats": _stats(chosen, now)} for name, chosen in buckets.items() if chosen}
+
+
+def _stats(tasks: list[Task], now: float) -> JsonDict:
+    counted = counts_of(tasks)
+    stats: JsonDict = {
+        "counts": {
+            "staged": counted["tasksStaged"],
+            "running": counted["tasksRunning"],
+            "healthy": counted["tasksHealthy"],
+            "unhealthy": counted["tasksUnhealthy"],
+        }
+    }
+    lives = sorted(now - t.started_mono for t in tasks if t.started_mono is not None)
+    if lives:
+        stats["lifeTime"] = {"averageSeconds": sum(lives) / len(lives), "medianSeconds": lives[len(lives) // 2]}
+    return stats
 
 
 @dataclass
@@ -95,7 +145,7 @@ class AppViews:
     _cache: dict[str, tuple[tuple[object, ...], str]] = field(default_factory=dict)
 
     def app_text(self, app_id: str, embeds: Embeds) -> str:
-        """The app's JSON text, `deployments` included (not cached: it moves on its own)."""
+        """The app's JSON text; `deployments` and `tasksStats` are not cached (they move on their own)."""
         stored = self.state.apps[app_id]
         run = self.state.runs.get(app_id)
         key = (stored.version, run.revision if run else -1, embeds)
@@ -104,8 +154,12 @@ class AppViews:
             text = json.dumps(self._app_body(stored, run, embeds), separators=COMPACT)
             cached = (key, text[:-1])
             self._cache[app_id] = cached
-        deployments = [{"id": d.id} for d in self.state.deployments_of(app_id)]
-        return f'{cached[1]},"deployments":{json.dumps(deployments, separators=COMPACT)}}}'
+        extra: JsonDict = {"deployments": [{"id": d.id} for d in self.state.deployments_of(app_id)]}
+        if embeds.readiness:
+            extra["readinessCheckResults"] = []  # readiness checks are not emulated: never a result
+        if embeds.task_stats:
+            extra["tasksStats"] = task_stats(run, stored, self.state.clock.monotonic())
+        return f"{cached[1]},{json.dumps(extra, separators=COMPACT)[1:]}"
 
     def app_json(self, app_id: str, embeds: Embeds) -> JsonDict:
         result: JsonDict = json.loads(self.app_text(app_id, embeds))

@@ -33,7 +33,9 @@ def invalid(details: list[dict[str, Any]]) -> ApiError:
 
 
 def bad_json(path: str, error: str) -> ApiError:
-    return ApiError(400, "Invalid JSON", details=[{"path": path, "errors": [error]}])
+    """A body of the wrong JSON shape: a JsResultException whose every error is a validation error,
+    which MarathonExceptionMapper.exceptionStatusEntity answers 422 (FACTS.md §1, corrected)."""
+    return ApiError(422, "Invalid JSON", details=[{"path": path, "errors": [error]}])
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -65,14 +67,16 @@ async def read_json(request: web.Request, expected: type) -> Any:
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as Jersey reads `@DefaultValue(..) @QueryParam(..) x: Boolean`: absent or
+    blank is the default, anything else is `Boolean.valueOf` (true only for `true`, any case)."""
     value = request.query.get(name)
-    if value is None:
+    if value is None or not value.strip():
         return default
-    return value.strip().lower() in ("true", "1", "yes", "")
+    return value.lower() == "true"
 
 
 def validate_app(body: object, base: str = "/") -> None:
-    """422 with Marathon's details when the app body is invalid; 400 for wrong JSON types (422 for limits)."""
+    """422 with Marathon's details when the app body is invalid; 422 "Invalid JSON" for wrong JSON types."""
     _raise_if_invalid(lambda: validation.validate_app(body, base=base))
 
 

@@ -42,7 +42,8 @@ async def test_duplicate_unknown_and_bad_requests_get_marathons_bodies(api: http
     broken = await api.post("/v2/apps", content=b"{not json", headers={"Content-Type": "application/json"})
     assert broken.status_code == 400 and broken.json()["message"] == "Invalid JSON"
     wrong_type = await api.post("/v2/apps", json={"id": "/x", "instances": "two"})
-    assert wrong_type.status_code == 400 and wrong_type.json()["details"][0]["path"] == "/instances"
+    # Corrected FACTS §1: MarathonExceptionMapper.exceptionStatusEntity answers a JsResultException 422.
+    assert wrong_type.status_code == 422 and wrong_type.json()["details"][0]["path"] == "/instances"
     bad_id = await api.post("/v2/apps", json={"id": "/Bad_Id", "cmd": "x"})
     assert bad_id.status_code == 422 and bad_id.json()["message"] == "Object is not valid"
     assert bad_id.json()["details"][0]["path"] == "/id"

@@ -185,6 +185,9 @@ def creatable(app: dict[str, Any]) -> dict[str, Any]:
         del body["args"]
     body.pop("secrets", None)
     body["env"] = {k: v for k, v in body.get("env", {}).items() if isinstance(v, str)}
+    # The 1.x example lists ["hostname", "UNIQUE", ""]; 1.10 refuses a UNIQUE value, even "" (SchedulingValidation
+    # .complyWithConstraintRules: `c.value.fold(Success)(_ => failure(ConstraintUniqueDoesNotAcceptValue))`).
+    body["constraints"] = [c[:2] if c[1:] == ["UNIQUE", ""] else c for c in body.get("constraints", [])]
     return body
 
 
@@ -303,7 +306,9 @@ async def test_invalid_app_over_http_is_422_with_the_same_details(marathon: http
 async def test_wrong_json_types_over_http_are_invalid_json(marathon: httpx.AsyncClient, body: dict[str, Any],
                                                            path: str, error: str) -> None:
     response = await marathon.post("/v2/apps", json=body)
-    assert response.status_code == 400, response.text
+    # Corrected FACTS §1: MarathonExceptionMapper.exceptionStatusEntity answers a JsResultException whose
+    # every error is a validation error (play-json's `error.expected.*` are) with 422.
+    assert response.status_code == 422, response.text
     answer = response.json()
     assert answer["message"] == "Invalid JSON"
     assert {"path": path, "errors": [error]} in answer["details"]

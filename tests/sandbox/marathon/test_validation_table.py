@@ -29,7 +29,10 @@ SEGMENT_ERROR = (
 )
 RESERVED_ERROR = "must not end with any of the following reserved keywords: restart, tasks, versions"
 CMD_ERROR = "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."
-OPERATOR_ERROR = "Constraint operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER or UNLIKE"
+OPERATOR_ERROR = "operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS"
+IS_ONLY_TEXT = (
+    "IS only supports Mesos text and float values (see http://mesos.apache.org/documentation/latest/attributes-resources/)"
+)
 PORT_INDEX_ERROR = "Health check port indices must address an element of the ports array or container port mappings."
 
 
@@ -99,22 +102,28 @@ INVALID_APPS: list[tuple[str, dict[str, Any], str, str]] = [
      "Each constraint must have either 2 or 3 fields"),
     ("constraint-four-fields", app(constraints=[["hostname", "CLUSTER", "a", "b"]]), "/constraints(0)",
      "Each constraint must have either 2 or 3 fields"),
+    # SchedulingValidation.complyWithAppConstraintRules / complyWithConstraintRules (v1.10.26), their messages.
     ("constraint-unknown-operator", app(constraints=[["hostname", "EVERYWHERE"]]), "/constraints(0)", OPERATOR_ERROR),
-    ("constraint-lowercase-operator", app(constraints=[["hostname", "unique"]]), "/constraints(0)", OPERATOR_ERROR),
+    ("constraint-empty-field", app(constraints=[["", "CLUSTER", "a"]]), "/constraints(0)",
+     "illegal constraint specification"),
     ("constraint-unique-with-value", app(constraints=[["hostname", "UNIQUE", "x"]]), "/constraints(0)",
-     "Value specified but not used"),
-    ("constraint-cluster-no-value", app(constraints=[["rack", "CLUSTER"]]), "/constraints(0)", "Missing value"),
-    ("constraint-is-no-value", app(constraints=[["rack", "IS"]]), "/constraints(0)", "Missing value"),
+     "UNIQUE does not accept a value"),
+    ("constraint-unique-with-empty-value", app(constraints=[["hostname", "UNIQUE", ""]]), "/constraints(0)",
+     "UNIQUE does not accept a value"),
+    ("constraint-is-with-space", app(constraints=[["rack", "IS", "a b"]]), "/constraints(0)", IS_ONLY_TEXT),
+    ("constraint-is-range", app(constraints=[["rack", "is", "[0-9]"]]), "/constraints(0)", IS_ONLY_TEXT),
     ("constraint-group-by-not-number", app(constraints=[["rack", "GROUP_BY", "many"]]), "/constraints(0)",
-     "Value was specified but is not a number"),
+     "GROUP BY must define an integer value or else no value at all"),
     ("constraint-max-per-not-number", app(constraints=[["rack", "MAX_PER", "two"]]), "/constraints(0)",
-     "Value was not specified or is not a number"),
+     "MAX_PER requires an integer value"),
+    ("constraint-max-per-no-value", app(constraints=[["rack", "MAX_PER"]]), "/constraints(0)",
+     "MAX_PER requires an integer value"),
     ("constraint-like-no-value", app(constraints=[["hostname", "LIKE"]]), "/constraints(0)",
-     "A regular expression value must be provided"),
+     "LIKE and UNLIKE require a non-empty, regular expression value"),
     ("constraint-unlike-bad-regex", app(constraints=[["hostname", "UNLIKE", "a["]]), "/constraints(0)",
-     "'a[' is not a valid regular expression"),
-    ("constraint-second-of-two", app(constraints=[["hostname", "UNIQUE"], ["rack", "CLUSTER"]]), "/constraints(1)",
-     "Missing value"),
+     "is not a valid regular expression"),
+    ("constraint-second-of-two", app(constraints=[["hostname", "UNIQUE"], ["rack", "MAX_PER"]]), "/constraints(1)",
+     "MAX_PER requires an integer value"),
     ("dependency-uppercase", app(dependencies=["/Prod/db"]), "/dependencies(0)", SEGMENT_ERROR),
     ("dependency-second-bad", app(dependencies=["/prod/db", "/prod/cache_"]), "/dependencies(1)", SEGMENT_ERROR),
     ("port-names-duplicate", app(portDefinitions=[{"port": 0, "name": "http"}, {"port": 0, "name": "http"}]),
@@ -163,7 +172,7 @@ OUT_OF_LIMITS: list[tuple[str, dict[str, Any], str, str]] = [
     ("hc-port-above", app(healthChecks=[{"protocol": "TCP", "port": 70000}]), "/healthChecks(0)/port", "error.max"),
 ]
 
-# (row id, body, path, play-json key) -> JsonTypeError (400 "Invalid JSON")
+# (row id, body, path, play-json key) -> JsonTypeError (422 "Invalid JSON", MarathonExceptionMapper)
 WRONG_TYPES: list[tuple[str, object, str, str]] = [
     ("body-not-object", ["not", "an", "app"], "/", "error.expected.jsobject"),
     ("id-missing", {"cmd": "sleep 1"}, "/id", "error.path.missing"),
@@ -224,10 +233,12 @@ def test_value_beyond_a_raml_limit_is_422_invalid_json(body: dict[str, Any], pat
     assert caught.value.details == [{"path": path, "errors": [error]}]
 
 
-def test_limit_and_type_errors_together_stay_400() -> None:
+def test_limit_and_type_errors_together_are_422_too() -> None:
+    """MarathonExceptionMapper.exceptionStatusEntity: 422 when every JsResultException error carries a
+    validation error, which play-json's type errors (`error.expected.*`) do (corrected FACTS §1)."""
     with pytest.raises(JsonTypeError) as caught:
         validate_app(app(portDefinitions=[{"port": 70000}], cpus="1"))
-    assert caught.value.status == 400 and not isinstance(caught.value, JsonLimitError)
+    assert caught.value.status == 422 and not isinstance(caught.value, JsonLimitError)
     assert detail_errors(caught.value.details, "/portDefinitions(0)/port") == ["error.max"]
 
 
@@ -247,6 +258,12 @@ VALID_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("constraints-all-operators", app(constraints=[
         ["hostname", "UNIQUE"], ["rack", "CLUSTER", "r1"], ["rack", "GROUP_BY"], ["rack", "GROUP_BY", "3"],
         ["hostname", "LIKE", "srv.*"], ["hostname", "UNLIKE", "db.*"], ["rack", "MAX_PER", "2"], ["zone", "IS", "a"]])),
+    # SchedulingValidationTest: operators in any case; CLUSTER and IS without a value; IS with a Mesos text.
+    ("constraints-lowercase-operators", app(constraints=[["hostname", "unique"], ["rack", "cluster", "r1"],
+                                                         ["rack", "Max_Per", "2"]])),
+    ("constraints-without-values", app(constraints=[["hostname", "CLUSTER"], ["rack", "IS"],
+                                                    ["rack", "CLUSTER", ""], ["hostname", "LIKE", ""]])),
+    ("constraint-is-text", app(constraints=[["attribute", "IS", "value-1.2/3_4"]])),
     ("env-secret-ref", app(env={"DB_PASSWORD": {"secret": "db"}, "MODE": "prod"})),
     ("hc-port-instead-of-index", app(healthChecks=[{"protocol": "TCP", "port": 8080}])),
     ("hc-command", app(healthChecks=[{"protocol": "COMMAND", "command": {"value": "true"}}])),

@@ -14,9 +14,10 @@ from reconciler.sandbox.marathon.validation.findings import Details, Findings, i
 
 
 class JsonTypeError(Exception):
-    """A body whose JSON types are wrong; the sandbox answers 400 {"message": "Invalid JSON", "details"}."""
+    """A body whose JSON types are wrong: play-json's JsResultException, every error a validation error,
+    which MarathonExceptionMapper.exceptionStatusEntity answers 422 {"message": "Invalid JSON", "details"}."""
 
-    status = 400
+    status = 422
 
     def __init__(self, details: Details) -> None:
         super().__init__(f"Invalid JSON: {details}")

@@ -14,7 +14,13 @@ from reconciler.sandbox.marathon.validation.path_ids import canonical_path, chec
 
 CMD_ARGS_CONTAINER = "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."
 ROLLBACK_ONLY_ID = "The 'version' field may only be combined with the 'id' field."
-BAD_OPERATOR = "Constraint operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER or UNLIKE"
+BAD_OPERATOR = "operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS"
+ILLEGAL_CONSTRAINT = "illegal constraint specification"
+IS_ONLY_TEXT = (
+    "IS only supports Mesos text and float values (see http://mesos.apache.org/documentation/latest/attributes-resources/)"
+)
+GROUP_BY_INT = "GROUP BY must define an integer value or else no value at all"
+OPERATORS = frozenset({"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"})
 BAD_PORT_INDEX = "Health check port indices must address an element of the ports array or container port mappings."
 INACTIVE_AFTER_EXPUNGE = "inactiveAfterSeconds ({}) must be less or equal to expungeAfterSeconds, which is {}"
 MARATHON_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
@@ -142,32 +148,41 @@ def _check_health_checks(app: Json, path: str, found: Findings) -> None:
 
 
 def constraint_problem(constraint: list[str]) -> str | None:
-    """SchedulingValidation.complyWithAppConstraintRules (plus IS, whose value is required)."""
+    """SchedulingValidation.complyWithAppConstraintRules and complyWithConstraintRules, in their words:
+    operators are case-insensitive; CLUSTER takes any value or none; IS takes none or a Mesos text."""
     if not 2 <= len(constraint) <= 3:
         return "Each constraint must have either 2 or 3 fields"
-    operator, value = constraint[1], constraint[2] if len(constraint) == 3 else None
-    if operator not in ("UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"):
+    field, operator = constraint[0], constraint[1].upper()
+    value = constraint[2] if len(constraint) == 3 else None
+    if not field:
+        return ILLEGAL_CONSTRAINT
+    if operator not in OPERATORS:
         return BAD_OPERATOR
     if operator == "UNIQUE":
-        # Marathon 1.x itself answers ["hostname", "UNIQUE", ""] (v2 docs app_list.json): accept it back.
-        return "Value specified but not used" if value else None
-    if operator in ("CLUSTER", "IS"):
-        return "Missing value" if value is None else None
-    if operator in ("GROUP_BY", "MAX_PER"):
-        if value is None or re.fullmatch(r"[+-]?\d+", value):
-            return None
-        return ("Value was specified but is not a number" if operator == "GROUP_BY"
-                else "Value was not specified or is not a number")
-    return _regex_problem(value)
+        return None if value is None else "UNIQUE does not accept a value"
+    if operator == "GROUP_BY":
+        return None if value is None or _is_int(value) else GROUP_BY_INT
+    if operator == "MAX_PER":
+        return None if value is not None and _is_int(value) else "MAX_PER requires an integer value"
+    if operator == "IS":
+        return None if re.fullmatch(r"[a-zA-Z0-9_/.-]*", value or "") else IS_ONLY_TEXT
+    if operator in ("LIKE", "UNLIKE"):
+        return _regex_problem(value)
+    return None  # CLUSTER: "value is completely optional"
+
+
+def _is_int(value: str) -> bool:
+    """Scala's `toInt` (Integer.parseInt): an optional sign and decimal digits within 32 bits."""
+    return re.fullmatch(r"[+-]?\d+", value) is not None and -(2**31) <= int(value) < 2**31
 
 
 def _regex_problem(value: str | None) -> str | None:
     if value is None:
-        return "A regular expression value must be provided"
+        return "LIKE and UNLIKE require a non-empty, regular expression value"
     try:
         re.compile(value)
     except re.error:
-        return f"'{value}' is not a valid regular expression"
+        return "is not a valid regular expression"
     return None
 
 
