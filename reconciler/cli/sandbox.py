@@ -51,6 +51,9 @@ def up(
     agent_cpus: Annotated[float, typer.Option(help="CPUs per agent.")] = 4.0,
     agent_mem: Annotated[float, typer.Option(help="Memory per agent (MiB).")] = 8192.0,
     runtime: Annotated[str, typer.Option(help="Task runtime: simulated or docker.")] = "simulated",
+    text_plain_tasks: Annotated[
+        bool, typer.Option(help="Enable Marathon 1.10's deprecated text_plain_tasks feature (text/plain task lists).")
+    ] = False,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
     if not host.startswith("127."):
@@ -59,7 +62,13 @@ def up(
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} {port} is not a port number", hint="use 1-65535, or 0 for any free port")
     marathon = MarathonSandboxConfig(
-        host=host, port=marathon_port, agents=agents, agent_cpus=agent_cpus, agent_mem=agent_mem, runtime=runtime
+        host=host,
+        port=marathon_port,
+        agents=agents,
+        agent_cpus=agent_cpus,
+        agent_mem=agent_mem,
+        runtime=runtime,
+        text_plain_tasks=text_plain_tasks,
     )
     try:
         marathon.check()

@@ -204,7 +204,8 @@ class MarathonClient:
             response = await self._send("GET", "/ping", None, None, self._timeouts.for_read())
         except RemoteError:
             return False
-        return response.text.strip() == "pong"
+        # SystemResource.ping answers the JSON string `"pong"` to our `Accept: application/json`.
+        return response.text.strip() in ("pong", '"pong"')
 
     async def observe(self) -> Actual:
         """The whole actual state in exactly two requests, whatever the number of apps."""

@@ -24,7 +24,8 @@ STARTUP_S = 30.0
 @pytest.fixture
 def sandbox_process() -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [*COMMAND, "--marathon-port", "0", "--consul-port", "0", "--dns-port", "0", "--agents", "2"],
+        [*COMMAND, "--marathon-port", "0", "--consul-port", "0", "--dns-port", "0", "--agents", "2",
+         "--text-plain-tasks"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -57,6 +58,9 @@ def wait_for_urls(process: subprocess.Popen[str]) -> dict[str, str]:
 def test_up_prints_the_urls_answers_and_stops_on_sigterm(sandbox_process: subprocess.Popen[str]) -> None:
     urls = wait_for_urls(sandbox_process)
     assert httpx.get(f"{urls['Marathon']}/ping", timeout=5).text == "pong"
+    # --text-plain-tasks: Marathon 1.10's deprecated feature (TasksResource.indexTxt), off by default
+    tasks = httpx.get(f"{urls['Marathon']}/v2/tasks", headers={"Accept": "text/plain"}, timeout=5)
+    assert tasks.status_code == 200 and tasks.headers["Content-Type"].startswith("text/plain")
     state = httpx.get(f"{urls['Marathon']}/_sandbox/state", timeout=5).json()
     assert [a["host"] for a in state["agents"]] == ["127.0.0.2", "127.0.0.3"]
     consul_port = urls["Consul"].rsplit(":", 1)[1]

@@ -219,6 +219,19 @@ async def test_leader_info_queue_tasks_and_ping() -> None:
         assert await client.ping() is True
 
 
+@pytest.mark.parametrize(("body", "content_type", "up"), [
+    ('"pong"', "application/json", True),  # SystemResource.ping's answer to Accept: application/json
+    ("pong", "text/plain", True),
+    ("", "text/plain", False),
+])
+async def test_ping_takes_the_json_and_the_text_pong(body: str, content_type: str, up: bool) -> None:
+    headers = {"Content-Type": content_type}
+    client, recorder = client_for(lambda request: httpx.Response(200, text=body, headers=headers))
+    async with client:
+        assert await client.ping() is up
+    assert recorder.requests[0].headers["Accept"] == "application/json"
+
+
 async def test_ping_is_false_when_marathon_is_down() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
