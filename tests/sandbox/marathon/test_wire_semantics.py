@@ -75,6 +75,19 @@ async def test_true_in_any_case_is_true_and_a_bare_flag_keeps_the_default(
     assert (await api.delete("/v2/apps/t?force")).status_code == 200
 
 
+async def test_partial_update_and_dry_run_are_booleans_the_same_way(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """AppsResource.replace: `@DefaultValue("true") @QueryParam("partialUpdate")`; GroupsResource: `dryRun`."""
+    await started(api, marathon_sandbox, app("/u", labels={"keep": "me"}))
+    await api.put("/v2/apps/u", params={"partialUpdate": "1"}, json={"cmd": "sleep 5", "cpus": 0.1, "mem": 16})
+    assert (await api.get("/v2/apps/u")).json()["app"]["labels"] == {}  # "1" is false: a full replacement
+    await api.put("/v2/apps/u", params={"partialUpdate": ""}, json={"labels": {"back": "again"}})
+    assert (await api.get("/v2/apps/u")).json()["app"]["cmd"] == "sleep 5"  # blank: the default, partial
+    dry = await api.put("/v2/groups/g", params={"dryRun": "1"}, json={"apps": [app("/g/a")]})
+    assert "deploymentId" in dry.json() and "/g/a" in {a["id"] for a in (await api.get("/v2/apps")).json()["apps"]}
+
+
 async def test_a_body_that_is_not_json_is_415_and_an_accept_without_json_is_406(api: httpx.AsyncClient) -> None:
     """@Consumes/@Produces(APPLICATION_JSON) on the resources; Jersey's NotSupportedException and
     NotAcceptableException, rendered by MarathonExceptionMapper as {"message": <reason phrase>}."""
