@@ -102,7 +102,9 @@ async def marathon_answers(request: web.Request, handler: Callable[[web.Request]
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.next_request_fails():
             return json_response({"message": "sandbox fault: injected server error"}, fault.error_status)
-    response = negotiation.refusal(request) or await _answer(request, handler)
+    response: web.StreamResponse | None = negotiation.refusal(request)
+    if response is None:
+        response = await _answer(request, handler)
     negotiation.compress_if_accepted(request, response)
     request.app[routes_system.METERS].count(response.status)
     return response
