@@ -100,7 +100,8 @@ def _constraint_holds(agent: Agent, constraint: list[str], placed: list[Task]) -
     same_host = [task for task in placed if task.agent.index == agent.index]
     checks = {
         "UNIQUE": lambda: not same_host,
-        "CLUSTER": lambda: not value or agent.host == value,
+        # Constraints.checkCluster: without a value, the first placed task's host is the one for all.
+        "CLUSTER": lambda: agent.host == value if value else not placed or placed[0].agent.index == agent.index,
         "IS": lambda: agent.host == value,
         "LIKE": lambda: re.fullmatch(value, agent.host) is not None,
         "UNLIKE": lambda: re.fullmatch(value, agent.host) is None,

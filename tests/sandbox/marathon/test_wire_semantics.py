@@ -88,6 +88,17 @@ async def test_partial_update_and_dry_run_are_booleans_the_same_way(
     assert "deploymentId" in dry.json() and "/g/a" in {a["id"] for a in (await api.get("/v2/apps")).json()["apps"]}
 
 
+async def test_cluster_without_a_value_keeps_every_task_on_the_first_tasks_host(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """SchedulingValidation lets CLUSTER go without a value; Constraints.checkCluster then accepts only the
+    host of the first placed task. Operators are read in any case and kept upper-case."""
+    await started(api, marathon_sandbox, app("/c", instances=3, constraints=[["hostname", "cluster"]]))
+    tasks = (await api.get("/v2/apps/c/tasks")).json()["tasks"]
+    assert len(tasks) == 3 and len({t["host"] for t in tasks}) == 1
+    assert (await api.get("/v2/apps/c")).json()["app"]["constraints"] == [["hostname", "CLUSTER"]]
+
+
 async def test_a_body_that_is_not_json_is_415_and_an_accept_without_json_is_406(api: httpx.AsyncClient) -> None:
     """@Consumes/@Produces(APPLICATION_JSON) on the resources; Jersey's NotSupportedException and
     NotAcceptableException, rendered by MarathonExceptionMapper as {"message": <reason phrase>}."""
