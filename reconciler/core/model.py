@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from reconciler.core.autoscale_policy import AutoscalePolicy
 from reconciler.core.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 JsonObject = Mapping[str, Any]
@@ -27,26 +28,6 @@ class HealPolicy:
     crash_loop_heals: int = 5
     crash_loop_window_seconds: float = 600.0
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class MetricTarget:
-    """One autoscaling metric: `cpu` or `mem` utilisation target as a fraction (0.7 = 70%)."""
-
-    metric: str
-    target: float
-
-
-@dataclass(frozen=True)
-class AutoscalePolicy:
-    min_instances: int
-    max_instances: int
-    metrics: tuple[MetricTarget, ...] = ()
-    tolerance: float = 0.1
-    scale_down_stabilization_seconds: float = 300.0
-    scale_up_stabilization_seconds: float = 0.0
-    max_step_up: int | None = None
-    max_step_down: int | None = None
 
 
 @dataclass(frozen=True)

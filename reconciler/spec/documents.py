@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
+from reconciler.spec.autoscale import AutoscaleSpec
 from reconciler.spec.fields import (
     BackoffSpec,
     ConstraintSpec,
@@ -24,7 +25,7 @@ from reconciler.spec.fields import (
     UpgradeStrategySpec,
     VolumeSpec,
 )
-from reconciler.spec.policies import MAX_INSTANCES, AutoscaleSpec, HealSpec
+from reconciler.spec.policies import MAX_INSTANCES, HealSpec
 from reconciler.spec.problems import RangeHint
 
 API_VERSION = "reconciler/v1"

@@ -9,12 +9,13 @@ from collections.abc import Mapping, Sequence
 from reconciler.core.model import Desired, DesiredApp, DesiredEnvironment
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, app_id_of
 from reconciler.errors import ProblemList, SpecError, SpecProblem
+from reconciler.spec.autoscale import autoscale_policy
 from reconciler.spec.charts import ChartShelf
 from reconciler.spec.definition import marathon_body
 from reconciler.spec.dependencies import check_cycles, resolve_dependencies
 from reconciler.spec.expand import ConcreteEntry, Expansion, expand_environment
 from reconciler.spec.ids import check_ids
-from reconciler.spec.policies import autoscale_policy, heal_policy
+from reconciler.spec.policies import heal_policy
 from reconciler.spec.problems import closest_hint, raise_problems
 from reconciler.spec.specset import EnvironmentSource, SpecSet
 

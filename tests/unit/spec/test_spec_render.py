@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.core.model import MetricTarget
+from reconciler.core.autoscale_policy import MetricKind, MetricTarget, PolicyType, ScalingPolicy
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, HASH_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL
 from reconciler.spec import load_specs, render_desired
 from tests.unit.spec.spec_tree import HEADER, SVC_CHART, render, write_tree
@@ -235,10 +235,17 @@ apps:
     assert (heal.crash_loop_heals, heal.crash_loop_window_seconds, heal.enabled) == (3, 3600.0, False)
     scale = web.autoscale
     assert scale is not None
-    assert (scale.min_instances, scale.max_instances, scale.tolerance) == (2, 10, 0.05)
-    assert scale.metrics == (MetricTarget("cpu", 0.7), MetricTarget("mem", 0.8))
-    assert (scale.scale_down_stabilization_seconds, scale.max_step_down) == (300.0, 2)
-    assert (scale.scale_up_stabilization_seconds, scale.max_step_up) == (30.0, 4)
+    assert (scale.min_instances, scale.max_instances, scale.tolerance_up, scale.tolerance_down) == (2, 10, 0.05, 0.05)
+    assert scale.metrics == (MetricTarget(MetricKind.CPU, 0.7), MetricTarget(MetricKind.MEM, 0.8))
+    assert scale.behavior is not None
+    assert (scale.scale_down_window, scale.behavior.scale_down.policies) == (
+        300.0,
+        (ScalingPolicy(PolicyType.TASKS, 2, 15.0),),
+    )
+    assert (scale.scale_up_window, scale.behavior.scale_up.policies) == (
+        30.0,
+        (ScalingPolicy(PolicyType.TASKS, 4, 15.0),),
+    )
     idle = desired.apps["/e/idle"]
     assert idle.instances == 3 and not idle.force  # no instances: autoscale's min
     assert idle.heal.max_unavailable is None

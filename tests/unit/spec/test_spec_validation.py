@@ -277,7 +277,13 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
                 "apps:\n  web:\n    cmd: run\n    autoscale: {min: 1, max: 2, metrics: [{cpu: 70%, mem: 50%}]}\n"
             )
         },
-        ("specs/a.yaml", 7, "apps.web.autoscale.metrics[0]", "exactly one of `cpu` or `mem`", None),
+        (
+            "specs/a.yaml",
+            7,
+            "apps.web.autoscale.metrics[0]",
+            "exactly one of `cpu`, `mem`, `taskMetric` or `prometheus`",
+            None,
+        ),
     ),
     (
         "autoscale-unknown-key",
