@@ -225,11 +225,26 @@ def write_actions(desired: Desired, actual: Actual, options: PlanOptions) -> lis
         app = desired.apps[app_id]
         if options.env is not None and app.env != options.env:
             continue
-        instances = options.instances.get(app_id, app.instances)
-        action = plan_app(app, actual.apps.get(app_id), instances, desired.revision)
+        actual_app = actual.apps.get(app_id)
+        instances = options.instances.get(app_id)
+        if instances is None:
+            instances = owned_count(app, actual_app)
+        action = plan_app(app, actual_app, instances, desired.revision)
         if action is not None:
             actions.append(action)
     return actions
+
+
+def owned_count(app: DesiredApp, actual_app: ActualApp | None) -> int:
+    """The count the plan asks for. An autoscaled app's count is the autoscaler's within [min, max]:
+    whatever runs inside the bounds stays (a person's scale included), a count outside them is
+    clamped to the nearest bound, and 0 stays 0 (autoscaling is off at 0, as the HPA has it)."""
+    policy = app.autoscale
+    if policy is None or actual_app is None:
+        return app.instances
+    if actual_app.instances == 0:
+        return 0
+    return min(max(actual_app.instances, policy.min_instances), policy.max_instances)
 
 
 def prune_actions(desired: Desired, actual: Actual, options: PlanOptions) -> list[Action]:
