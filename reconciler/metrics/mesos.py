@@ -1,0 +1,104 @@
+"""Mesos agent statistics (layer 3 adapter): `GET http://<agent>:5051/monitor/statistics`, the
+endpoint mesosphere/marathon-autoscale reads.
+
+The agent answers one entry per executor with cumulative CPU times; CPU usage is the rate between
+two readings of the same executor (`cpus_user_time_secs + cpus_system_time_secs` over the change of
+`timestamp`), so the first reading of a task yields a memory sample only. For Marathon's command
+executor the executor id is the task id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from reconciler.core.autoscale_metrics import TaskSample
+from reconciler.errors import RemoteRejected, RemoteUnavailable
+from reconciler.metrics.sources import TaskRef
+
+MIB = 1024 * 1024
+DEFAULT_AGENT_PORT = 5051
+
+
+@dataclass(frozen=True)
+class ExecutorReading:
+    """One executor's cumulative counters at one moment (agent time, seconds since the epoch)."""
+
+    executor_id: str
+    timestamp: float
+    cpu_seconds: float
+    mem_rss_bytes: float
+
+
+def readings_of(body: Any) -> list[ExecutorReading]:
+    """The readings in a `/monitor/statistics` answer; entries without the counters are skipped."""
+    if not isinstance(body, list):
+        raise ValueError("expected a JSON list of executors")
+    readings = []
+    for entry in body:
+        stats = entry.get("statistics") if isinstance(entry, dict) else None
+        if not isinstance(stats, dict) or "timestamp" not in stats:
+            continue
+        cpu = float(stats.get("cpus_user_time_secs", 0.0)) + float(stats.get("cpus_system_time_secs", 0.0))
+        readings.append(
+            ExecutorReading(
+                str(entry.get("executor_id", "")),
+                float(stats["timestamp"]),
+                cpu,
+                float(stats.get("mem_rss_bytes", 0.0)),
+            )
+        )
+    return readings
+
+
+def cpu_rate(earlier: ExecutorReading | None, later: ExecutorReading) -> tuple[float | None, float]:
+    """Cores used between two readings, and the window they span; None without a usable earlier one."""
+    if earlier is None or later.timestamp <= earlier.timestamp or later.cpu_seconds < earlier.cpu_seconds:
+        return None, 0.0
+    window = later.timestamp - earlier.timestamp
+    return (later.cpu_seconds - earlier.cpu_seconds) / window, window
+
+
+class MesosStatistics:
+    """Samples tasks from their agents' statistics, remembering each executor's previous reading."""
+
+    def __init__(self, client: httpx.AsyncClient, *, port: int = DEFAULT_AGENT_PORT, scheme: str = "http") -> None:
+        self._client = client
+        self._port = port
+        self._scheme = scheme
+        self._previous: dict[str, ExecutorReading] = {}
+
+    async def sample(self, tasks: Sequence[TaskRef]) -> Mapping[str, TaskSample]:
+        hosts = sorted({task.host for task in tasks})
+        answers = await asyncio.gather(*(self.get_statistics(host) for host in hosts))
+        wanted = {task.task_id for task in tasks}
+        samples: dict[str, TaskSample] = {}
+        for reading in (r for readings in answers for r in readings if r.executor_id in wanted):
+            samples[reading.executor_id] = self._sample(reading)
+        self._previous = {k: v for k, v in self._previous.items() if k in wanted}
+        return samples
+
+    def _sample(self, reading: ExecutorReading) -> TaskSample:
+        cpu, window = cpu_rate(self._previous.get(reading.executor_id), reading)
+        self._previous[reading.executor_id] = reading
+        return TaskSample(at=reading.timestamp, window=window or 30.0, cpu=cpu, mem=reading.mem_rss_bytes / MIB)
+
+    async def get_statistics(self, host: str) -> list[ExecutorReading]:
+        """`GET /monitor/statistics` of one agent: its executors' readings."""
+        url = f"{self._scheme}://{host}:{self._port}/monitor/statistics"
+        try:
+            response = await self._client.get(url)
+        except httpx.HTTPError as exc:
+            raise RemoteUnavailable(f"Mesos agent {host}:{self._port} did not answer: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise RemoteUnavailable(f"Mesos agent {host} answered {response.status_code}", status=response.status_code)
+        if response.status_code != 200:
+            raise RemoteRejected(f"Mesos agent {host} answered {response.status_code}", status=response.status_code)
+        try:
+            return readings_of(response.json())
+        except ValueError as exc:
+            raise RemoteRejected(f"Mesos agent {host} sent statistics that are not JSON: {exc}") from exc
