@@ -59,15 +59,16 @@ class KVStore:
         return [self.entries[k] for k in sorted(self.entries) if k.startswith(prefix)]
 
     def put(self, key: str, value: bytes, flags: int | None) -> bool:
-        """A plain write: overwrites even a locked key (locks are advisory)."""
+        """A plain write: overwrites even a locked key (locks are advisory).
+
+        agent/kvs_endpoint.go KVSPut builds a fresh DirEntry with Flags 0: no `?flags` resets them.
+        """
         idx = self._write()
         entry = self.entries.get(key)
         if entry is None:
             self.entries[key] = KVEntry(key, value, flags or 0, idx, idx)
             return True
-        entry.value, entry.modify_index = value, idx
-        if flags is not None:
-            entry.flags = flags
+        entry.value, entry.modify_index, entry.flags = value, idx, flags or 0
         return True
 
     def cas(self, key: str, value: bytes, flags: int | None, index: int) -> bool:

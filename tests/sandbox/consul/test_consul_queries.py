@@ -39,9 +39,12 @@ async def test_crud(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> N
                                                             "Service": {"Service": "redis", "OnlyPassing": True}})
     assert update.status_code == 200
     assert (await http.get(f"{base}/v1/query/{qid}")).json()[0]["Service"]["OnlyPassing"] is True
-    clash = await http.post(f"{base}/v1/query", json={"Name": "redis.integration", "Service": {"Service": "x"}})
-    assert clash.status_code == 400
-    assert (await http.post(f"{base}/v1/query", json={"Name": "empty"})).status_code == 400
+    # Validation errors come back from the PreparedQuery.Apply RPC: 500 with the error text
+    # (agent/consul/prepared_query_endpoint.go parseService, state/prepared_query.go preparedQuerySetTxn).
+    clash = await http.post(f"{base}/v1/query", json={"Name": "REDIS.integration", "Service": {"Service": "x"}})
+    assert (clash.status_code, clash.text) == (500, "name 'REDIS.integration' aliases an existing query name")
+    empty = await http.post(f"{base}/v1/query", json={"Name": "empty"})
+    assert (empty.status_code, empty.text) == (500, "Invalid prepared query: Must provide a Service name to query")
     assert (await http.delete(f"{base}/v1/query/{qid}")).status_code == 200
     assert (await http.get(f"{base}/v1/query")).json() == []
     gone = await http.get(f"{base}/v1/query/{qid}")
