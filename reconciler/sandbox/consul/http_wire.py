@@ -113,11 +113,9 @@ class Blocking:
                 wait = parse_duration(request.query["wait"])
             except DurationError as exc:
                 raise ConsulHTTPError(400, "Invalid wait time") from exc
-        index = 0
-        if request.query.get("index"):
-            index = parse_uint(request.query["index"])
-            if index is None:
-                raise ConsulHTTPError(400, "Invalid index")
+        index = parse_uint(request.query.get("index") or "0")
+        if index is None:
+            raise ConsulHTTPError(400, "Invalid index")
         if "stale" in request.query and "consistent" in request.query:
             raise ConsulHTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
         return cls(index=index, wait=DEFAULT_WAIT if wait <= 0 else min(wait, MAX_WAIT))
