@@ -37,6 +37,8 @@ class ConsulSandboxConfig:
     # Multiplies session TTLs and lock-delays (the nominal values are still shown).
     session_time_scale: float = 1.0
     server_node: str = "consul-server"
+    # dns_config.enable_truncate: set the TC bit on a trimmed UDP answer (off by default, as in Consul).
+    dns_enable_truncate: bool = False
     faults: HttpFaults = field(default_factory=HttpFaults)
 
 
@@ -70,7 +72,7 @@ class ConsulSandbox:
         self._addresses = {cfg.server_node: cfg.host, **dict(cfg.nodes)}
         self._ports: dict[str, int] = {}
         self._runners: dict[str, web.AppRunner] = {}
-        self._dns = DnsServer(self.state, cfg.host, cfg.dns_port)
+        self._dns = DnsServer(self.state, cfg.host, cfg.dns_port, cfg.dns_enable_truncate)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
