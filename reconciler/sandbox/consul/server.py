@@ -12,7 +12,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from reconciler.sandbox.consul import api_agent, api_catalog, api_kv, api_query
+from reconciler.sandbox.consul import api_agent, api_catalog, api_events, api_kv, api_query, api_txn
 from reconciler.sandbox.consul.catalog import Check, CheckStatus
 from reconciler.sandbox.consul.dns_server import DnsServer
 from reconciler.sandbox.consul.faults import HttpFaults
@@ -55,7 +55,7 @@ def build_app(state: ConsulState, node: str, faults: HttpFaults) -> web.Applicat
     app[STATE_KEY] = state
     app[NODE_KEY] = node
     app[FAULTS_KEY] = faults
-    for module in (api_agent, api_catalog, api_kv, api_query):
+    for module in (api_agent, api_catalog, api_kv, api_query, api_events, api_txn):
         app.router.add_routes(module.routes)
     return app
 
