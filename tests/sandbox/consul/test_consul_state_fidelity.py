@@ -180,3 +180,17 @@ async def test_http_checks_start_after_a_stagger(consul_sandbox_factory: Sandbox
     await eventually(passing, lambda n: n == 8, timeout=15, period=0.01)
     # The seeded stagger spreads these 8 first probes over ~0.6 s of the 1 s interval.
     assert max(seen.values()) - min(seen.values()) > 0.2
+
+
+async def test_catalog_rpc_validation_errors_are_500(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> None:
+    """agent/consul/catalog_endpoint.go Register/Deregister validate in the RPC: the HTTP layer answers 500."""
+    base = consul_sandbox.url
+    for path, body, text in (
+        ("register", {"Address": "127.0.0.60"}, "Must provide node"),
+        ("register", {"Node": "n1"}, "Must provide address if SkipNodeUpdate is not set"),
+        ("register", {"Node": "n1", "Address": "127.0.0.60", "Service": {"ID": "x"}},
+         "Must provide service name with ID"),
+        ("deregister", {"ServiceID": "x"}, "Must provide node"),
+    ):
+        answer = await http.put(f"{base}/v1/catalog/{path}", json=body)
+        assert (answer.status_code, answer.text) == (500, text), body
