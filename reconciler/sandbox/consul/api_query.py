@@ -77,16 +77,25 @@ def _node_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
             "Checks": [check_json(c, state.catalog) for c in instance.checks]}
 
 
+def _limit(request: web.Request) -> int:
+    """agent/prepared_query_endpoint.go parseLimit: strconv.Atoi, its error a plain 500; <= 0 is no limit."""
+    raw = request.query.get("limit", "")
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
+    if not raw:
+        return 0
+    if not (digits.isascii() and digits.isdigit()):
+        raise ConsulHTTPError(500, f'Bad limit: strconv.Atoi: parsing "{raw}": invalid syntax')
+    return int(raw)
+
+
 @routes.get("/v1/query/{query:.+}/execute")
 async def get_execute(request: web.Request) -> web.Response:
     state = state_of(request)
     query = _resolve(state, request.match_info["query"])
     instances = state.queries.execute(query)
-    if "limit" in request.query:
-        try:
-            instances = instances[: max(int(request.query["limit"]), 0)]
-        except ValueError as exc:
-            raise ConsulHTTPError(400, "Invalid limit") from exc
+    limit = _limit(request)
+    if limit > 0:
+        instances = instances[:limit]
     body = {"Service": query.service["Service"], "Nodes": [_node_entry(state, i) for i in instances],
             "DNS": query.dns, "Datacenter": state.datacenter, "Failovers": 0}
     return json_response(body, request, state.raft.current)

@@ -66,8 +66,12 @@ async def test_execute_by_id_and_dotted_name_with_tags(consul_sandbox: ConsulSan
     assert await execute(http, base, "redis.func-1.strict") == []
     body = (await http.get(f"{base}/v1/query/redis.func-1/execute")).json()
     assert body["Service"] == "redis" and body["Datacenter"] == "dc1" and body["Failovers"] == 0
-    limited = (await http.get(f"{base}/v1/query/{qid}/execute", params={"limit": "0"})).json()
-    assert limited["Nodes"] == []
+    # agent/prepared_query_endpoint.go parseLimit + PreparedQuery.Execute: only a limit above 0 cuts.
+    unlimited = (await http.get(f"{base}/v1/query/redis.func-1/execute", params={"limit": "0"})).json()
+    assert [n["Service"]["ID"] for n in unlimited["Nodes"]] == ["r3"]
+    assert (await http.get(f"{base}/v1/query/{qid}/execute", params={"limit": "1"})).json()["Nodes"] != []
+    bad = await http.get(f"{base}/v1/query/{qid}/execute", params={"limit": "x"})
+    assert (bad.status_code, bad.text) == (500, 'Bad limit: strconv.Atoi: parsing "x": invalid syntax')
 
 
 async def test_template_and_explain(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> None:
