@@ -127,7 +127,9 @@ class DnsAnswerer:
 
     def _nameservers(self) -> tuple[list[Record], list[Record]]:
         """dns.go getNameserversAndNodeRecord: the servers (here the one server agent) and their addresses."""
-        node = self.state.catalog.nodes[self.state.server_node]
+        node = self.state.catalog.nodes.get(self.state.server_node)
+        if node is None:
+            return [], []  # the server's node was deregistered: dns.go logs "no servers found"
         target = dns.name.from_text(f"{node.name}.node.{self.state.datacenter}.{self.origin.to_text()}".lower())
         glue = _address_record(target, dns.rdatatype.ANY, node.address, 0)
         return [Record(self.origin, 0, _rdata(dns.rdatatype.NS, target.to_text()))], [glue] if glue else []
