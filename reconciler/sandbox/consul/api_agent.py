@@ -149,8 +149,8 @@ async def put_service_register(request: web.Request) -> web.Response:
     state.catalog.upsert_service(service)
     for check in checks:
         previous = known.pop(check.check_id, None)
-        if previous is not None and previous.status != check.status and check.status == CheckStatus.CRITICAL:
-            # Re-registering keeps a check's last result rather than resetting it to critical.
+        if previous is not None:
+            # Re-registering keeps a check's current result whatever `Status` the body carries.
             check.status, check.output = previous.status, previous.output
         state.catalog.upsert_check(check)
     for stale in known.values() if replace else ():

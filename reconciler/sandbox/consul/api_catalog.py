@@ -31,7 +31,9 @@ STATES = ("any", "passing", "warning", "critical")
 
 
 def _has_tags(tags: list[str], wanted: list[str]) -> bool:
-    return all(t in tags for t in wanted)
+    """agent/consul/state/catalog.go serviceTagFilter: `?tag=` compares case-insensitively."""
+    present = {t.lower() for t in tags}
+    return all(t.lower() in present for t in wanted)
 
 
 def _filter(request: web.Request, kind: Selectors) -> Predicate | None:
@@ -62,7 +64,7 @@ async def put_deregister(request: web.Request) -> web.Response:
     body = await read_json(request)
     node = pick(body, "Node", "")
     if not node:
-        raise ConsulHTTPError(400, "Must provide node")
+        raise ConsulHTTPError(500, "Must provide node")  # the Catalog.Deregister RPC's error
     if pick(body, "ServiceID"):
         state.catalog.remove_service(node, pick(body, "ServiceID"))
     elif pick(body, "CheckID"):
@@ -93,8 +95,10 @@ def _filtered_service_names(state: ConsulState, keep: Predicate | None) -> dict[
 @routes.get("/v1/catalog/services")
 async def get_services(request: web.Request) -> web.Response:
     state, keep = state_of(request), _filter(request, CATALOG_ENTRY)
-    index, names = await block(request, state.raft, lambda: (state.catalog.catalog_index(),
-                                                              _filtered_service_names(state, keep)))
+    # catalog.go catalogServicesMaxIndex: the services table's index alone, not the checks' or nodes'.
+    index, names = await block(request, state.raft, lambda: (state.catalog.table_index["services"],
+                                                              _filtered_service_names(state, keep)),
+                               lambda: state.catalog.table_index["services"])
     return json_response(names, request, index)
 
 

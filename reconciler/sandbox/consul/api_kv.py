@@ -1,7 +1,8 @@
 """The KV and session endpoints (`/v1/kv/...`, `/v1/session/...`) (sandbox layer, Consul emulator).
 
 KV values are raw bytes on PUT and with `?raw`, base64 in JSON reads; a missing key is a 404 with
-an empty body that still carries the index headers. Session reads block on `?index`.
+an empty body that still carries the index headers; a PUT without `?flags` stores flags 0. Session
+reads block on `?index`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from aiohttp import web
 from reconciler.sandbox.consul.http_wire import (
     ConsulHTTPError,
     block,
-    flag,
     json_response,
     path_param,
     read_json,
     set_query_meta,
+    uint_param,
 )
 from reconciler.sandbox.consul.kv import KVEntry
 from reconciler.sandbox.consul.sessions import Session
@@ -51,19 +52,6 @@ def _keys(entries: list[KVEntry], prefix: str, separator: str) -> list[str]:
     return keys
 
 
-def _uint(request: web.Request, name: str) -> int | None:
-    if name not in request.query:
-        return None
-    try:
-        value = int(request.query[name])
-    except ValueError as exc:
-        text = f"Invalid {name} value {request.query[name]!r}: must be an unsigned integer"
-        raise ConsulHTTPError(400, text) from exc
-    if value < 0:
-        raise ConsulHTTPError(400, f"Invalid {name} value {value}: must be an unsigned integer")
-    return value
-
-
 def _empty_404(index: int) -> web.Response:
     response = web.Response(status=404)
     set_query_meta(response, index)
@@ -73,8 +61,9 @@ def _empty_404(index: int) -> web.Response:
 @routes.get("/v1/kv/{key:.*}")
 async def get_kv(request: web.Request) -> web.Response:
     state, key = state_of(request), request.match_info["key"]
+    # agent/kvs_endpoint.go: `keys`, `recurse` and `raw` are presence flags (`?recurse=false` recurses).
     listing = "keys" in request.query
-    recurse = listing or flag(request, "recurse")
+    recurse = listing or "recurse" in request.query
     if not key and not recurse:
         raise ConsulHTTPError(400, "Missing key name")
 
@@ -100,7 +89,7 @@ async def get_kv(request: web.Request) -> web.Response:
 
 
 def _lock_flags(request: web.Request) -> tuple[int | None, str | None, str | None]:
-    cas = _uint(request, "cas")
+    cas = uint_param(request, "cas")
     acquire, release = request.query.get("acquire"), request.query.get("release")
     if sum(x is not None for x in (cas, acquire, release)) > 1:
         raise ConsulHTTPError(400, "Conflicting flags: cas=, acquire=, release= are mutually exclusive")
@@ -117,7 +106,7 @@ async def put_kv(request: web.Request) -> web.Response:
     if len(value) > MAX_VALUE:
         raise ConsulHTTPError(413, f"Request body({len(value)} bytes) too large, max size: {MAX_VALUE} bytes. "
                                    "See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.")
-    flags = _uint(request, "flags")
+    flags = uint_param(request, "flags")
     if acquire is not None:
         if acquire not in state.sessions.sessions:
             # Consul's state store refuses the lock outright; the RPC error surfaces as a 500.
@@ -135,8 +124,8 @@ async def put_kv(request: web.Request) -> web.Response:
 @routes.delete("/v1/kv/{key:.*}")
 async def delete_kv(request: web.Request) -> web.Response:
     state, key = state_of(request), request.match_info["key"]
-    recurse = flag(request, "recurse")
-    cas = _uint(request, "cas")
+    recurse = "recurse" in request.query
+    cas = uint_param(request, "cas")
     if recurse and cas is not None:
         raise ConsulHTTPError(400, "Conflicting flags: cas= and recurse= are mutually exclusive")
     if not key and not recurse:

@@ -1,7 +1,8 @@
 """Prepared-query and status endpoints (`/v1/query/...`, `/v1/status/...`) (sandbox layer).
 
 Create is POST and answers `{"ID"}`; read, update and delete take the query's UUID; execute and
-explain take a UUID or a name (names may contain dots). Unknown queries answer 404 "Query not found".
+explain take a UUID or a name (names may contain dots). Reading or executing an unknown query answers
+404 "Query not found"; updating or deleting one is the RPC's 500 (agent/prepared_query_endpoint.go).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import Instance
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError, json_response, read_json, text_response
-from reconciler.sandbox.consul.queries import NOT_FOUND, PreparedQuery
+from reconciler.sandbox.consul.queries import NOT_FOUND, PreparedQuery, not_modifiable
 from reconciler.sandbox.consul.render import check_json, health_service_json, node_json
 from reconciler.sandbox.consul.state import ConsulState, state_of
 
@@ -60,7 +61,7 @@ async def put_query(request: web.Request) -> web.Response:
 async def delete_query(request: web.Request) -> web.Response:
     state = state_of(request)
     if not state.queries.delete(request.match_info["query_id"]):
-        raise NOT_FOUND
+        raise not_modifiable(request.match_info["query_id"])
     return text_response(200, "")
 
 
@@ -76,16 +77,25 @@ def _node_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
             "Checks": [check_json(c, state.catalog) for c in instance.checks]}
 
 
+def _limit(request: web.Request) -> int:
+    """agent/prepared_query_endpoint.go parseLimit: strconv.Atoi, its error a plain 500; <= 0 is no limit."""
+    raw = request.query.get("limit", "")
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
+    if not raw:
+        return 0
+    if not (digits.isascii() and digits.isdigit()):
+        raise ConsulHTTPError(500, f'Bad limit: strconv.Atoi: parsing "{raw}": invalid syntax')
+    return int(raw)
+
+
 @routes.get("/v1/query/{query:.+}/execute")
 async def get_execute(request: web.Request) -> web.Response:
     state = state_of(request)
     query = _resolve(state, request.match_info["query"])
     instances = state.queries.execute(query)
-    if "limit" in request.query:
-        try:
-            instances = instances[: max(int(request.query["limit"]), 0)]
-        except ValueError as exc:
-            raise ConsulHTTPError(400, "Invalid limit") from exc
+    limit = _limit(request)
+    if limit > 0:
+        instances = instances[:limit]
     body = {"Service": query.service["Service"], "Nodes": [_node_entry(state, i) for i in instances],
             "DNS": query.dns, "Datacenter": state.datacenter, "Failovers": 0}
     return json_response(body, request, state.raft.current)

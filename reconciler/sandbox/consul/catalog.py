@@ -2,7 +2,9 @@
 
 One catalog is shared by every agent listener, the DNS server, prepared queries and the check runner.
 Writes take the next raft index; the per-service-name index lets health blocking queries wake only for
-the service they watch. Observers (check runner, sessions) hear about check and node changes.
+the service they watch. As in Consul's state store, a write that changes nothing (an identical
+re-registration) takes no index, and service names match case-insensitively. Observers (check runner,
+sessions) hear about check and node changes.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -146,12 +148,12 @@ class Catalog:
         for table in tables:
             self.table_index[table] = idx
         for name in services:
-            self._service_index[name] = idx
+            self._service_index[name.lower()] = idx
         return idx
 
     def service_index(self, name: str) -> int:
         """The index a health or catalog read of service `name` reports (>= 1)."""
-        return max(self._service_index.get(name, 1), self.table_index["nodes"])
+        return max(self._service_index.get(name.lower(), 1), self.table_index["nodes"])
 
     def catalog_index(self) -> int:
         return max(self.table_index.values())
@@ -163,11 +165,13 @@ class Catalog:
 
     def upsert_node(self, node: Node) -> None:
         known = self.nodes.get(node.name)
+        if known and not node.id:
+            node.id = known.id
+        if known and replace(node, create_index=known.create_index, modify_index=known.modify_index) == known:
+            return  # agent/consul/state/catalog.go ensureNodeTxn: an identical node is no write
         idx = self._write("nodes", services=self._names_on_node(node.name))
         node.create_index = known.create_index if known else idx
         node.modify_index = idx
-        if known and not node.id:
-            node.id = known.id
         self.nodes[node.name] = node
 
     def add_agent_node(self, name: str, address: str) -> None:
@@ -198,6 +202,8 @@ class Catalog:
     def upsert_service(self, service: Service) -> None:
         key = (service.node, service.id)
         known = self.services.get(key)
+        if known and replace(service, create_index=known.create_index, modify_index=known.modify_index) == known:
+            return  # catalog.go ensureServiceTxn: an identical service is no write
         renamed = (known.name,) if known and known.name != service.name else ()
         idx = self._write("services", services=(service.name, *renamed))
         service.create_index = known.create_index if known else idx
@@ -220,8 +226,9 @@ class Catalog:
         return [c for c in self.checks.values() if c.node == node and not c.service_id]
 
     def instances(self, name: str) -> list[Instance]:
-        """Every instance of service `name`, in a stable order, with node checks then service checks."""
-        found = sorted((s for s in self.services.values() if s.name == name), key=lambda s: (s.node, s.id))
+        """Every instance of service `name` (any case), in a stable order, with node checks then service checks."""
+        folded = name.lower()
+        found = sorted((s for s in self.services.values() if s.name.lower() == folded), key=lambda s: (s.node, s.id))
         wanted = {s.node for s in found}
         # One pass over the checks, not one per instance: reads of large catalogs stay linear.
         by_owner: dict[tuple[str, str], list[Check]] = {}
@@ -251,9 +258,17 @@ class Catalog:
             return (name,) if name else ()
         return self._names_on_node(check.node)
 
+    def same_check(self, check: Check) -> bool:
+        """catalog.go ensureCheckTxn (HealthCheck.IsSame): nothing but indexes would change."""
+        known = self.checks.get((check.node, check.check_id))
+        return known is not None and replace(check, create_index=known.create_index, modify_index=known.modify_index,
+                                             critical_since=known.critical_since) == known
+
     def upsert_check(self, check: Check) -> None:
         key = (check.node, check.check_id)
         known = self.checks.get(key)
+        if self.same_check(check):
+            return  # the stored check (and its running probe) stays; no index moves
         idx = self._write("checks", services=self._affected_names(check))
         check.create_index = known.create_index if known else idx
         check.modify_index = idx
@@ -278,11 +293,16 @@ class Catalog:
         return True
 
     def set_check_status(self, node: str, check_id: str, status: CheckStatus, output: str) -> bool:
-        """Record a check result; only a change of status or output is a write (as in Consul's sync)."""
+        """Record a check result; only a change of status is a write.
+
+        agent/local/state.go UpdateCheck defers an output-only change by `check_update_interval` (5m):
+        the new output is kept here at once, but it moves no index and wakes no watcher.
+        """
         check = self.checks.get((node, check_id))
         if check is None:
             return False
-        if check.status == status and check.output == output:
+        if check.status == status:
+            check.output = output
             return True
         became_critical = status == CheckStatus.CRITICAL and check.status != CheckStatus.CRITICAL
         check.status, check.output = status, output

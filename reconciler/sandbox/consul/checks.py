@@ -1,6 +1,7 @@
 """Checks that run for real: HTTP and TCP probes, TTL expiry, and the critical-service reaper.
 
-Sandbox layer, Consul emulator. Probes go over real loopback sockets only: a target outside
+Sandbox layer, Consul emulator. HTTP and TCP probes start after a random stagger within their
+interval, as Consul's do. Probes go over real loopback sockets only: a target outside
 127.0.0.0/8 (or ::1, localhost) is never contacted and the check turns critical saying why.
 Interval, TTL and DeregisterCriticalServiceAfter run `scale` times their nominal length.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import random
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -81,9 +83,10 @@ async def probe_http(session: aiohttp.ClientSession, check: Check, timeout: floa
 class CheckRunner:
     """Runs every agent check of the catalog; observes the catalog to start and stop probes."""
 
-    def __init__(self, catalog: Catalog, scale: float = 1.0) -> None:
+    def __init__(self, catalog: Catalog, scale: float = 1.0, seed: int = 0) -> None:
         self.catalog = catalog
         self.scale = scale
+        self._stagger = random.Random(seed)
         self.forced: dict[Key, tuple[CheckStatus, str]] = {}
         self._running: dict[Key, tuple[asyncio.Task[None], Check]] = {}
         self._ttl_reset: dict[Key, asyncio.Event] = {}
@@ -155,6 +158,9 @@ class CheckRunner:
             return
         interval = check.definition.interval * self.scale
         timeout = min(check.definition.timeout or DEFAULT_TIMEOUT, max(interval, 1.0))
+        # agent/checks/check.go CheckHTTP.run and CheckTCP.run: the first probe waits
+        # lib.RandomStagger(Interval), a uniform pause within one interval, so checks do not fire in step.
+        await asyncio.sleep(self._stagger.uniform(0.0, interval))
         while True:
             if check.definition.kind == "http" and self._session is not None:
                 status, output = await probe_http(self._session, check, timeout)

@@ -1,7 +1,7 @@
 """What a DNS question asks of Consul: parsing names under the Consul domain (sandbox layer).
 
 Forms: `[<tag>.]<service>.service`, RFC 2782 `_<service>._<tag>[.service]` (`_tcp` = any tag),
-`<name>.query` and `_<name>._tcp.query` (names may contain dots), `<node>.node`, `<hex>.addr`, each
+`<name>.query` and `_<name>._<protocol>.query` (names may contain dots), `<node>.node`, `<hex>.addr`, each
 optionally followed by `<dc>.dc` or the older bare `<dc>`, then the domain.
 """
 
@@ -63,7 +63,8 @@ def parse_lookup(labels: list[str], datacenter: str) -> Lookup | None:
         if srv is not None:
             return Lookup(kind, srv[0], srv[1], dc)
         return Lookup(kind, prefix[-1], ".".join(prefix[:-1]) or None, dc)
-    if kind == LookupKind.QUERY and len(prefix) >= 2 and prefix[-1] == "_tcp" and prefix[0].startswith("_"):
+    if kind == LookupKind.QUERY and len(prefix) >= 2 and prefix[-1].startswith("_") and prefix[0].startswith("_"):
+        # agent/dns.go dispatch: `_<name>._<protocol>.query`, the protocol label ignored.
         name = (prefix[0][1:], *prefix[1:-1])
         return Lookup(kind, ".".join(name), None, dc, name)
     return Lookup(kind, ".".join(prefix), None, dc, tuple(prefix))

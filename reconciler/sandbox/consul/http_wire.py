@@ -102,21 +102,46 @@ class Blocking:
 
     @classmethod
     def from_request(cls, request: web.Request) -> Blocking:
-        wait = DEFAULT_WAIT
-        if "wait" in request.query:
+        """agent/http.go parseWait: an empty value is no value; `index` is a Go ParseUint.
+
+        A `wait` of zero or less is the default wait, never "answer at once" (agent/consul/rpc.go
+        blockingQuery sets MaxQueryTime to defaultQueryTime when it is <= 0, and caps it at 10m).
+        """
+        wait = 0.0
+        if request.query.get("wait"):
             try:
                 wait = parse_duration(request.query["wait"])
             except DurationError as exc:
                 raise ConsulHTTPError(400, "Invalid wait time") from exc
-        index = 0
-        if "index" in request.query:
-            try:
-                index = int(request.query["index"])
-            except ValueError as exc:
-                raise ConsulHTTPError(400, "Invalid index") from exc
+        index = parse_uint(request.query.get("index") or "0")
+        if index is None:
+            raise ConsulHTTPError(400, "Invalid index")
         if "stale" in request.query and "consistent" in request.query:
             raise ConsulHTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
-        return cls(index=max(index, 0), wait=min(max(wait, 0.0), MAX_WAIT))
+        return cls(index=index, wait=DEFAULT_WAIT if wait <= 0 else min(wait, MAX_WAIT))
+
+
+def parse_uint(text: str) -> int | None:
+    """Go's strconv.ParseUint(text, 10, 64): ASCII digits only (no sign, space or `_`), below 2**64."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value < 2**64 else None
+
+
+def uint_param(request: web.Request, name: str) -> int | None:
+    """A numeric query parameter the KV endpoint parses with ParseUint and whose error it returns as is.
+
+    agent/kvs_endpoint.go KVSPut returns the strconv error unwrapped, so the HTTP layer answers 500.
+    """
+    if name not in request.query:
+        return None
+    raw = request.query[name]
+    value = parse_uint(raw)
+    if value is None:
+        reason = "value out of range" if raw.isascii() and raw.isdigit() else "invalid syntax"
+        raise ConsulHTTPError(500, f'strconv.ParseUint: parsing "{raw}": {reason}')
+    return value
 
 
 async def block(request: web.Request, raft: RaftIndex, read: Callable[[], tuple[int, T]],

@@ -7,8 +7,10 @@ Deleted keys leave tombstone indexes so prefix reads never see their index go ba
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,10 +43,28 @@ class KVStore:
         self.table_index = 1
         self._tombstones: dict[str, int] = {}
         self._lock_delay_until: dict[str, float] = {}
+        self._batch_index: int | None = None
 
     def _write(self) -> int:
+        if self._batch_index is not None:
+            return self._batch_index  # every write of one transaction shares its raft index
         self.table_index = self.raft.advance()
         return self.table_index
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside share one index; an exception undoes them all (the state store's txn abort)."""
+        saved = (copy.deepcopy(self.entries), dict(self._tombstones), self.table_index)
+        self._batch_index = self.raft.current + 1
+        try:
+            yield
+        except BaseException:
+            self.entries, self._tombstones, self.table_index = saved
+            raise
+        finally:
+            wrote, self._batch_index = self._batch_index, None
+        if any(e.modify_index == wrote for e in self.entries.values()) or wrote in self._tombstones.values():
+            self.table_index = self.raft.advance()
 
     def key_index(self, key: str) -> int:
         entry = self.entries.get(key)
@@ -59,15 +79,16 @@ class KVStore:
         return [self.entries[k] for k in sorted(self.entries) if k.startswith(prefix)]
 
     def put(self, key: str, value: bytes, flags: int | None) -> bool:
-        """A plain write: overwrites even a locked key (locks are advisory)."""
+        """A plain write: overwrites even a locked key (locks are advisory).
+
+        agent/kvs_endpoint.go KVSPut builds a fresh DirEntry with Flags 0: no `?flags` resets them.
+        """
         idx = self._write()
         entry = self.entries.get(key)
         if entry is None:
             self.entries[key] = KVEntry(key, value, flags or 0, idx, idx)
             return True
-        entry.value, entry.modify_index = value, idx
-        if flags is not None:
-            entry.flags = flags
+        entry.value, entry.modify_index, entry.flags = value, idx, flags or 0
         return True
 
     def cas(self, key: str, value: bytes, flags: int | None, index: int) -> bool:

@@ -1,8 +1,9 @@
 """Emulated prepared queries: storage, name resolution, templates and execution (sandbox layer).
 
 Queries resolve by ID, then exact name, then the longest `name_prefix_match` template prefix (the
-empty-named template catches all). Execution keeps passing and warning instances (passing only with
-`OnlyPassing`), honours required and `!excluded` tags; Failover is stored but never used (one DC).
+empty-named template catches all); names match case-insensitively. Validation failures are RPC errors
+(500), as `PreparedQuery.Apply` returns them. Execution keeps passing and warning instances (passing
+only with `OnlyPassing`), honours required and `!excluded` tags; Failover is stored but never used.
 """
 
 from __future__ import annotations
@@ -14,10 +15,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.sandbox.consul.catalog import Catalog, CheckStatus, Instance, worst_status
+from reconciler.sandbox.consul.durations import DurationError, parse_duration
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError
 from reconciler.sandbox.consul.registration import pick
 
 NOT_FOUND = ConsulHTTPError(404, "Query not found")
+# agent/consul/state/prepared_query.go PreparedQueryResolve: a template looked up by its ID is an error.
+TEMPLATE_BY_ID = ConsulHTTPError(500, "prepared query templates can only be resolved up by name, not by ID")
+
+
+def rpc_error(text: str) -> ConsulHTTPError:
+    """An error `PreparedQuery.Apply` returns: the HTTP layer answers it as a 500 with the error text."""
+    return ConsulHTTPError(500, text)
+
+
+def not_modifiable(query_id: str) -> ConsulHTTPError:
+    """agent/consul/prepared_query_endpoint.go Apply: an update or delete of an unknown ID.
+
+    An ID that is not 36 characters long fails earlier, in go-memdb's UUIDFieldIndex lookup.
+    """
+    if len(query_id) != 36:
+        return rpc_error("Prepared Query lookup failed: failed prepared query lookup: UUID must be 36 characters")
+    return rpc_error(f"Cannot modify non-existent prepared query: '{query_id}'")
 
 
 @dataclass
@@ -45,7 +64,7 @@ class PreparedQuery:
 def _service_block(body: dict[str, Any]) -> dict[str, Any]:
     service = pick(body, "Service") or {}
     if not isinstance(service, dict) or not pick(service, "Service"):
-        raise ConsulHTTPError(400, "Must provide a Service name to query")
+        raise rpc_error("Invalid prepared query: Must provide a Service name to query")
     return {
         "Service": pick(service, "Service"),
         "Failover": pick(service, "Failover") or {"NearestN": 0, "Datacenters": None},
@@ -59,15 +78,35 @@ def _service_block(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Python-only syntax RE2 refuses (lookaround, backreferences, possessive/atomic groups).
+_NOT_RE2 = re.compile(r"\(\?[=!]|\(\?<[=!]|\(\?>|\\[1-9]|\(\?P=|[*+?}][+]")
+
+
+def compile_regexp(text: str) -> re.Pattern[str]:
+    """Go's regexp (RE2) as closely as Python allows; a bad one is the state store's compile error."""
+    try:
+        if _NOT_RE2.search(text):
+            raise re.error("invalid or unsupported Perl syntax")
+        return re.compile(text)
+    except re.error as exc:
+        raise rpc_error(f"failed compiling template: Bad Regexp: error parsing regexp: {exc}: `{text}`") from exc
+
+
 def _template(body: dict[str, Any]) -> dict[str, Any] | None:
-    template = pick(body, "Template")
-    if not template:
+    """agent/consul/prepared_query/template.go Compile: only `name_prefix_match`, and the Regexp must compile.
+
+    A Template whose Type is empty is no template at all (IsTemplate looks at Type alone).
+    """
+    template = pick(body, "Template") or {}
+    kind = pick(template, "Type", "") or ""
+    if not kind:
         return None
-    kind = pick(template, "Type", "")
     if kind != "name_prefix_match":
-        raise ConsulHTTPError(400, f"Bad Template.Type '{kind}'")
-    return {"Type": kind, "Regexp": pick(template, "Regexp", "") or "",
-            "RemoveEmptyTags": bool(pick(template, "RemoveEmptyTags", False))}
+        raise rpc_error(f"failed compiling template: Bad Template.Type '{kind}'")
+    regexp = pick(template, "Regexp", "") or ""
+    if regexp:
+        compile_regexp(regexp)
+    return {"Type": kind, "Regexp": regexp, "RemoveEmptyTags": bool(pick(template, "RemoveEmptyTags", False))}
 
 
 def _interpolate(value: Any, name: str, prefix: str, regexp: str) -> Any:
@@ -77,12 +116,25 @@ def _interpolate(value: Any, name: str, prefix: str, regexp: str) -> Any:
         return [_interpolate(v, name, prefix, regexp) for v in value]
     if not isinstance(value, str):
         return value
-    groups = re.match(regexp, name) if regexp else None
+    # template.go Render: FindStringSubmatch, an unanchored search.
+    groups = compile_regexp(regexp).search(name) if regexp else None
     text = value.replace("${name.full}", name).replace("${name.prefix}", prefix)
     text = text.replace("${name.suffix}", name[len(prefix):])
     return re.sub(r"\$\{match\((\d+)\)\}",
                   lambda m: (groups.group(int(m.group(1))) or "") if groups and int(m.group(1)) <= len(
                       groups.groups()) else "", text)
+
+
+def _check_ttl(ttl: str) -> None:
+    """prepared_query_endpoint.go parseDNS: the TTL must parse as a Go duration and not be negative."""
+    if not ttl:
+        return
+    try:
+        seconds = parse_duration(ttl)
+    except DurationError as exc:
+        raise rpc_error(f"Invalid prepared query: Bad DNS TTL '{ttl}': {exc}") from exc
+    if seconds < 0:
+        raise rpc_error(f"Invalid prepared query: DNS TTL '{ttl}', must be >=0")
 
 
 def _has_tags(tags: list[str], wanted: list[str] | None) -> bool:
@@ -110,21 +162,26 @@ class QueryStore:
         if not isinstance(body, dict):
             raise ConsulHTTPError(400, "Request decode failed: body must be a JSON object")
         name = pick(body, "Name", "") or ""
-        clash = [q for q in self.queries.values() if name and q.name == name and q.id != query_id]
-        if clash:
-            raise ConsulHTTPError(400, f"Name '{name}' aliases an existing query name")
         ttl = pick(pick(body, "DNS") or {}, "TTL", "") or ""
         if not isinstance(ttl, str):
             # DNS.TTL is a Go string field: a number does not decode.
             raise ConsulHTTPError(400, "Request decode failed: DNS.TTL must be a duration string such as \"10s\"")
-        return PreparedQuery(id=query_id, name=name, session=pick(body, "Session", "") or "",
-                             token=pick(body, "Token", "") or "", service=_service_block(body),
-                             dns={"TTL": ttl}, template=_template(body))
+        query = PreparedQuery(id=query_id, name=name, session=pick(body, "Session", "") or "",
+                              token=pick(body, "Token", "") or "", service=_service_block(body),
+                              dns={"TTL": ttl}, template=_template(body))
+        if not (query.name or query.template or query.session):
+            raise rpc_error("Invalid prepared query: Must be bound to a session")
+        _check_ttl(ttl)
+        clash = [q for q in self.queries.values() if name and q.name.lower() == name.lower() and q.id != query_id]
+        if clash:
+            # The state store's name index is lower-cased: names differing only in case collide.
+            raise rpc_error(f"name '{name}' aliases an existing query name")
+        return query
 
     def create(self, body: dict[str, Any], known_session: bool) -> PreparedQuery:
         query = self._build(body, str(uuid.uuid4()))
         if query.session and not known_session:
-            raise ConsulHTTPError(400, f"Invalid session {query.session!r}")
+            raise rpc_error(f'invalid session "{query.session}"')
         query.create_index = query.modify_index = self.catalog.index.advance()
         self.queries[query.id] = query
         return query
@@ -132,7 +189,7 @@ class QueryStore:
     def update(self, query_id: str, body: dict[str, Any]) -> None:
         known = self.queries.get(query_id)
         if known is None:
-            raise NOT_FOUND
+            raise not_modifiable(query_id)
         query = self._build(body, query_id)
         query.create_index, query.modify_index = known.create_index, self.catalog.index.advance()
         self.queries[query_id] = query
@@ -148,16 +205,24 @@ class QueryStore:
             self.delete(query.id)
 
     def resolve(self, id_or_name: str) -> PreparedQuery | None:
-        """By ID, by exact static name, then by the longest template prefix; templates are rendered."""
+        """By ID, by exact name, then by the longest template prefix; names fold case; templates are rendered.
+
+        Mirrors agent/consul/state/prepared_query.go PreparedQueryResolve: a template asked for by its
+        ID is refused (TEMPLATE_BY_ID), a template asked for by its exact name is rendered with it.
+        """
         if id_or_name in self.queries:
+            if self.queries[id_or_name].template is not None:
+                raise TEMPLATE_BY_ID
             return self.queries[id_or_name]
-        static = [q for q in self.queries.values() if q.template is None and q.name == id_or_name]
-        if static:
-            return static[0]
-        templates = [q for q in self.queries.values() if q.template is not None and id_or_name.startswith(q.name)]
+        folded = id_or_name.lower()
+        exact = [q for q in self.queries.values() if q.name and q.name.lower() == folded]
+        templates = exact or [q for q in self.queries.values()
+                              if q.template is not None and folded.startswith(q.name.lower())]
         if not templates:
             return None
         template = max(templates, key=lambda q: len(q.name))
+        if template.template is None:
+            return template
         rendered = _interpolate(template.service, id_or_name, template.name, (template.template or {})["Regexp"])
         if (template.template or {}).get("RemoveEmptyTags") and rendered.get("Tags"):
             rendered["Tags"] = [t for t in rendered["Tags"] if t]
@@ -173,7 +238,7 @@ class QueryStore:
         spec = query.service
         ignored = set(spec.get("IgnoreCheckIDs") or [])
         found = []
-        for instance in self.catalog.instances(spec["Service"]):
+        for instance in self.catalog.instances(str(spec["Service"])):
             status = worst_status([c for c in instance.checks if c.check_id not in ignored])
             if status == CheckStatus.CRITICAL or (spec.get("OnlyPassing") and status != CheckStatus.PASSING):
                 continue

@@ -114,11 +114,15 @@ def _service(body: dict[str, Any], node: str, name: str) -> Service:
 
 
 def catalog_node(body: dict[str, Any]) -> Node:
+    """The node of a catalog registration; its validation is the Catalog.Register RPC's, so errors are 500.
+
+    agent/consul/catalog_endpoint.go Register: nodePreApply, then an address unless SkipNodeUpdate.
+    """
     name, address = pick(body, "Node", ""), pick(body, "Address", "")
     if not name:
-        raise ConsulHTTPError(400, "Must provide node")
-    if not address:
-        raise ConsulHTTPError(400, "Must provide address")
+        raise ConsulHTTPError(500, "Must provide node")
+    if not address and not pick(body, "SkipNodeUpdate", False):
+        raise ConsulHTTPError(500, "Must provide address if SkipNodeUpdate is not set")
     return Node(name=name, address=address, id=pick(body, "ID", "") or "", meta=dict(pick(body, "NodeMeta") or {}),
                 tagged_addresses=pick(body, "TaggedAddresses"))
 
@@ -126,7 +130,7 @@ def catalog_node(body: dict[str, Any]) -> Node:
 def catalog_service(body: dict[str, Any], node: str) -> Service:
     name = pick(body, "Service", "")
     if not name:
-        raise ConsulHTTPError(400, "Must provide service name with ID")
+        raise ConsulHTTPError(500, "Must provide service name with ID")  # catalog_endpoint.go servicePreApply
     return _service(body, node, name)
 
 

@@ -12,7 +12,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from reconciler.sandbox.consul import api_agent, api_catalog, api_kv, api_query
+from reconciler.sandbox.consul import api_agent, api_catalog, api_events, api_kv, api_query, api_txn
 from reconciler.sandbox.consul.catalog import Check, CheckStatus
 from reconciler.sandbox.consul.dns_server import DnsServer
 from reconciler.sandbox.consul.faults import HttpFaults
@@ -37,6 +37,8 @@ class ConsulSandboxConfig:
     # Multiplies session TTLs and lock-delays (the nominal values are still shown).
     session_time_scale: float = 1.0
     server_node: str = "consul-server"
+    # dns_config.enable_truncate: set the TC bit on a trimmed UDP answer (off by default, as in Consul).
+    dns_enable_truncate: bool = False
     faults: HttpFaults = field(default_factory=HttpFaults)
 
 
@@ -53,7 +55,7 @@ def build_app(state: ConsulState, node: str, faults: HttpFaults) -> web.Applicat
     app[STATE_KEY] = state
     app[NODE_KEY] = node
     app[FAULTS_KEY] = faults
-    for module in (api_agent, api_catalog, api_kv, api_query):
+    for module in (api_agent, api_catalog, api_kv, api_query, api_events, api_txn):
         app.router.add_routes(module.routes)
     return app
 
@@ -70,7 +72,7 @@ class ConsulSandbox:
         self._addresses = {cfg.server_node: cfg.host, **dict(cfg.nodes)}
         self._ports: dict[str, int] = {}
         self._runners: dict[str, web.AppRunner] = {}
-        self._dns = DnsServer(self.state, cfg.host, cfg.dns_port)
+        self._dns = DnsServer(self.state, cfg.host, cfg.dns_port, cfg.dns_enable_truncate)
 
     # -- lifecycle -------------------------------------------------------------------------------
 

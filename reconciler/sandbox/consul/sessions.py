@@ -1,8 +1,9 @@
 """Emulated Consul sessions: create, renew, destroy, TTL expiry and check binding (sandbox layer).
 
-A session is invalidated by destroy, TTL expiry, its node leaving, or a bound check going critical or
-away; its locks are then released (or their keys deleted) and its prepared queries removed. TTLs and
-lock-delays run `time_scale` times their nominal length so tests need not wait 10 s.
+A session is invalidated by destroy, TTL expiry (after twice the TTL, as Consul's timers run), its
+node leaving, or a bound check going critical or away; its locks are then released (or their keys
+deleted) and its prepared queries removed. TTLs and lock-delays run `time_scale` times their nominal
+length so tests need not wait 10 s.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from reconciler.sandbox.consul.kv import Behavior, KVStore
 from reconciler.sandbox.consul.registration import pick
 
 MIN_TTL, MAX_TTL = 10.0, 86400.0
+# agent/consul/session_ttl.go resetSessionTimer: the timer runs for TTL * structs.SessionTTLMultiplier (2).
+SESSION_TTL_MULTIPLIER = 2
 MAX_LOCK_DELAY = 60.0
 DEFAULT_LOCK_DELAY = 15.0
 
@@ -128,7 +131,8 @@ class SessionStore:
             session.timer.cancel()
         if session.ttl:
             loop = asyncio.get_running_loop()
-            session.timer = loop.call_later(session.ttl * self.time_scale, self.invalidate, session.id)
+            delay = session.ttl * SESSION_TTL_MULTIPLIER * self.time_scale
+            session.timer = loop.call_later(delay, self.invalidate, session.id)
 
     def renew(self, session_id: str) -> Session | None:
         session = self.sessions.get(session_id)

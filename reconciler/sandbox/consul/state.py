@@ -6,12 +6,14 @@ object; `web.AppKey`s give each HTTP app the state and the name of the node its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import Catalog, Check
 from reconciler.sandbox.consul.checks import CheckRunner
+from reconciler.sandbox.consul.events import EventLog
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError
 from reconciler.sandbox.consul.kv import KVStore
 from reconciler.sandbox.consul.queries import QueryStore
@@ -32,6 +34,10 @@ class ConsulState:
     sessions: SessionStore
     queries: QueryStore
     checks: CheckRunner
+    events: EventLog = field(default_factory=EventLog)
+    # Node name -> its network coordinate, and the coordinates table's index.
+    coordinates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    coordinate_index: int = 1
 
     @classmethod
     def build(cls, datacenter: str, domain: str, server_node: str, check_scale: float,

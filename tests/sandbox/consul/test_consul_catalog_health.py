@@ -58,7 +58,7 @@ async def test_catalog_register_external_service_and_deregister(consul_sandbox: 
     assert [c["Status"] for c in entry["Checks"]] == ["passing"]
     assert entry["Checks"][0]["Definition"]["HTTP"] == "http://192.0.2.10/"
     missing = await http.put(f"{base}/v1/catalog/register", json={"Node": "x"})
-    assert missing.status_code == 400
+    assert missing.status_code == 500  # the Catalog.Register RPC's validation (catalog_endpoint.go Register)
     await http.put(f"{base}/v1/catalog/deregister", json={"Node": "ext", "ServiceID": "search"})
     assert (await http.get(f"{base}/v1/catalog/service/search")).json() == []
     await http.put(f"{base}/v1/catalog/deregister", json={"Node": "ext"})

@@ -107,13 +107,16 @@ async def test_udp_trims_tcp_gives_all(consul_sandbox: ConsulSandbox, http: http
 
 
 @pytest.mark.parametrize("domain", ["consul", "example"])
-async def test_soa_names_ns_and_postmaster_of_the_configured_domain(consul_sandbox_factory: SandboxFactory,
+async def test_soa_names_ns_and_hostmaster_of_the_configured_domain(consul_sandbox_factory: SandboxFactory,
                                                                     domain: str) -> None:
-    """As FACTS §11 and the DNS_node_lookup dig example show: `consul. SOA ns.consul. postmaster.consul. ...`."""
+    """agent/dns.go makeSOARecord: `<domain> SOA ns.<domain> hostmaster.<domain> <serial> 3600 600 86400 0`.
+
+    (The corrected FACTS §11: a doc sample shows `postmaster`, every version of the source `hostmaster`.)
+    """
     sandbox = await consul_sandbox_factory(domain=domain)
     answer = await ask(sandbox, f"nope.service.{domain}")
     assert answer.rcode() == dns.rcode.NXDOMAIN
     soa = answer.authority[0]
     assert soa.name.to_text() == f"{domain}."
-    assert (soa[0].mname.to_text(), soa[0].rname.to_text()) == (f"ns.{domain}.", f"postmaster.{domain}.")
+    assert (soa[0].mname.to_text(), soa[0].rname.to_text()) == (f"ns.{domain}.", f"hostmaster.{domain}.")
     assert (soa[0].refresh, soa[0].retry, soa[0].expire, soa[0].minimum) == (3600, 600, 86400, 0)

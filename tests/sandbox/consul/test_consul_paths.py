@@ -17,7 +17,7 @@ from reconciler.sandbox.consul import ConsulSandbox
 UNKNOWN_SERVICE = 'Unknown service ID "". Ensure that the service ID is passed, not the service name.'
 UNKNOWN_CHECK = 'Unknown check ID "". Ensure that the check ID is passed, not the check name.'
 QUERY_BODY = {"Service": {"Service": "web"}}
-
+NO_SUCH_QUERY_ID = "Prepared Query lookup failed: failed prepared query lookup: UUID must be 36 characters"
 EMPTY_PARAMETER: list[tuple[str, str, Any, int, str]] = [
     ("GET", "/v1/catalog/service/", None, 400, "Missing service name"),
     ("GET", "/v1/catalog/node/", None, 400, "Missing node name"),
@@ -43,8 +43,9 @@ EMPTY_PARAMETER: list[tuple[str, str, Any, int, str]] = [
     ("PUT", "/v1/agent/check/fail/", None, 404, UNKNOWN_CHECK),
     ("PUT", "/v1/agent/check/update/", {"Status": "passing"}, 404, UNKNOWN_CHECK),
     ("GET", "/v1/query/", None, 404, "Query not found"),
-    ("PUT", "/v1/query/", QUERY_BODY, 404, "Query not found"),
-    ("DELETE", "/v1/query/", None, 404, "Query not found"),
+    # agent/consul/prepared_query_endpoint.go Apply looks the ID up in go-memdb's UUID index first.
+    ("PUT", "/v1/query/", QUERY_BODY, 500, NO_SUCH_QUERY_ID),
+    ("DELETE", "/v1/query/", None, 500, NO_SUCH_QUERY_ID),
 ]
 
 

@@ -9,6 +9,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 import consul
+import pytest
 
 from reconciler.sandbox.consul import ConsulSandbox
 
@@ -72,7 +73,11 @@ def use_prepared_queries(c: consul.Consul) -> None:
     assert [n["Service"]["ID"] for n in result["Nodes"]] == ["redis-1"]
     assert result["Datacenter"] == "dc1"
     c.query.update(created["ID"], "redis", name="redis.func-1", tags=["func-2"])
-    assert c.query.execute(created["ID"])["Nodes"] == []
+    assert c.query.execute("redis.func-1")["Nodes"] == []
+    # py-consul always sends a name_prefix_match Template, and agent/consul/state/prepared_query.go
+    # PreparedQueryResolve refuses a template looked up by its ID.
+    with pytest.raises(consul.ConsulException, match="can only be resolved up by name"):
+        c.query.execute(created["ID"])
     assert [q["Name"] for q in c.query.list()] == ["redis.func-1"]
     c.query.delete(created["ID"])
     assert c.query.list() == []

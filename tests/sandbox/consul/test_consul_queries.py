@@ -39,9 +39,12 @@ async def test_crud(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> N
                                                             "Service": {"Service": "redis", "OnlyPassing": True}})
     assert update.status_code == 200
     assert (await http.get(f"{base}/v1/query/{qid}")).json()[0]["Service"]["OnlyPassing"] is True
-    clash = await http.post(f"{base}/v1/query", json={"Name": "redis.integration", "Service": {"Service": "x"}})
-    assert clash.status_code == 400
-    assert (await http.post(f"{base}/v1/query", json={"Name": "empty"})).status_code == 400
+    # Validation errors come back from the PreparedQuery.Apply RPC: 500 with the error text
+    # (agent/consul/prepared_query_endpoint.go parseService, state/prepared_query.go preparedQuerySetTxn).
+    clash = await http.post(f"{base}/v1/query", json={"Name": "REDIS.integration", "Service": {"Service": "x"}})
+    assert (clash.status_code, clash.text) == (500, "name 'REDIS.integration' aliases an existing query name")
+    empty = await http.post(f"{base}/v1/query", json={"Name": "empty"})
+    assert (empty.status_code, empty.text) == (500, "Invalid prepared query: Must provide a Service name to query")
     assert (await http.delete(f"{base}/v1/query/{qid}")).status_code == 200
     assert (await http.get(f"{base}/v1/query")).json() == []
     gone = await http.get(f"{base}/v1/query/{qid}")
@@ -63,8 +66,12 @@ async def test_execute_by_id_and_dotted_name_with_tags(consul_sandbox: ConsulSan
     assert await execute(http, base, "redis.func-1.strict") == []
     body = (await http.get(f"{base}/v1/query/redis.func-1/execute")).json()
     assert body["Service"] == "redis" and body["Datacenter"] == "dc1" and body["Failovers"] == 0
-    limited = (await http.get(f"{base}/v1/query/{qid}/execute", params={"limit": "0"})).json()
-    assert limited["Nodes"] == []
+    # agent/prepared_query_endpoint.go parseLimit + PreparedQuery.Execute: only a limit above 0 cuts.
+    unlimited = (await http.get(f"{base}/v1/query/redis.func-1/execute", params={"limit": "0"})).json()
+    assert [n["Service"]["ID"] for n in unlimited["Nodes"]] == ["r3"]
+    assert (await http.get(f"{base}/v1/query/{qid}/execute", params={"limit": "1"})).json()["Nodes"] != []
+    bad = await http.get(f"{base}/v1/query/{qid}/execute", params={"limit": "x"})
+    assert (bad.status_code, bad.text) == (500, 'Bad limit: strconv.Atoi: parsing "x": invalid syntax')
 
 
 async def test_template_and_explain(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> None:
