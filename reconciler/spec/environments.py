@@ -36,7 +36,7 @@ def build_environment(
         values=data.get("values") or {},
         values_marks=document.marks.below(("values",)),
         dns=model.dns,
-        group_mark=document.marks.table.get(("group",)),
+        group_mark=document.marks.written(("group",)),
         broken=broken,
     )
 
@@ -67,7 +67,7 @@ def build_functional(
         values=deep_merge(base.values, values),
         values_marks=merge_marks(base.values_marks, document.marks.below((*where, "values")), values),
         dns=(model.dns if model else None) or base.dns,
-        group_mark=document.marks.table.get((*where, "group")),
+        group_mark=document.marks.written((*where, "group")),
         broken=broken | (base.broken & RENDERING_FIELDS),
     )
 

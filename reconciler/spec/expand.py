@@ -146,8 +146,8 @@ def _render_entry(
             name = _rendered_name(source.name, data, marks, problems)
             complete = complete and name is not None
             if name is not None:
-                merged_marks = merge_marks(marks, source.marks, inline)
-                merged_marks.table[()] = marks.at(())  # the app itself is where the template wrote it
+                # the app itself is where the template wrote it
+                merged_marks = merge_marks(marks, source.marks, inline).with_mark(marks.at(()))
                 rendered.append((name, deep_merge(data, inline), merged_marks))
     return rendered, complete
 

@@ -7,7 +7,8 @@ exists, else `<root>/charts`. A document may name its own with `charts: <dir>` (
 
 from __future__ import annotations
 
-import warnings
+import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,14 @@ from reconciler.spec.documents import EnvironmentDoc, FunctionalSetDoc
 from reconciler.spec.environments import build_environment, build_functional
 from reconciler.spec.problems import closest_hint, raise_problems
 from reconciler.spec.render import check_rendering
-from reconciler.spec.source import Document, Mark, read_documents
+from reconciler.spec.source import MAX_FILE_BYTES, Document, Mark, forget_parsed, read_documents
 from reconciler.spec.specset import RENDERING_FIELDS, EnvironmentSource, SpecSet
 from reconciler.spec.validation import CheckedDocument, declared_environment, validate_document
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+MAX_BYTES_VARIABLE = "RECONCILER_MAX_SPEC_BYTES"
+# The last successful load of each tree: (files and their digests, what they gave).
+_LOADED: dict[tuple[str, str, int], tuple[tuple[tuple[str, str], ...], SpecSet]] = {}
 
 
 def default_charts_dir(root: Path) -> Path:
@@ -56,17 +60,40 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def load_specs(root: Path, *, charts_dir: Path | None = None) -> SpecSet:
-    """The SpecSet of the tree at `root`; raises SpecError naming every problem found."""
+    """The SpecSet of the tree at `root`; raises SpecError naming every problem found.
+
+    A tree whose spec files have the same bytes as at the last successful load gives that load's
+    SpecSet again (a controller re-reads an unchanged tree every cycle); a changed file is parsed again
+    alone (see `read_documents`).
+    """
     problems = ProblemList()
     if not root.exists():
         problems.add(SpecProblem(str(root), None, "", "no such file or folder", "give the spec folder, e.g. specs/"))
         problems.raise_if_any()
     charts = charts_dir if charts_dir is not None else default_charts_dir(root)
-    files = spec_files(root, charts)
+    try:
+        files = spec_files(root, charts)
+    except OSError as exc:  # a folder vanished while it was listed (a checkout being updated)
+        hint = "if the tree is being updated (git pull), the next load retries"
+        problems.add(SpecProblem(str(root), None, "", f"cannot list the spec folder: {exc}", hint))
+        problems.raise_if_any()
+    limit = max_file_bytes()
+    key = (str(root), str(charts), limit)
+    fingerprint = _fingerprint(files)
+    loaded = _LOADED.get(key)
+    if loaded is not None and fingerprint is not None and loaded[0] == fingerprint:
+        return loaded[1]
+    specset = _load(files, charts, limit, problems)
+    if fingerprint is not None and _fingerprint(files) == fingerprint:  # not changed while it was read
+        _LOADED[key] = (fingerprint, specset)
+    return specset
+
+
+def _load(files: list[Path], charts: Path, limit: int, problems: ProblemList) -> SpecSet:
     documents: list[CheckedDocument] = []
     invalid: dict[str, Mark] = {}
     for path in files:
-        for document in _read(path, problems):
+        for document in _read(path, problems, limit):
             checked = validate_document(document, problems)
             if checked is not None:
                 documents.append(checked)
@@ -79,11 +106,23 @@ def load_specs(root: Path, *, charts_dir: Path | None = None) -> SpecSet:
     return SpecSet(environments=assembly.environments, files=tuple(str(path) for path in files))
 
 
-def _read(path: Path, problems: ProblemList) -> list[Document]:
+def max_file_bytes() -> int:
+    """The size limit of one spec file: RECONCILER_MAX_SPEC_BYTES, else MAX_FILE_BYTES (8 MiB)."""
+    text = os.environ.get(MAX_BYTES_VARIABLE, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else MAX_FILE_BYTES
+
+
+def _fingerprint(files: list[Path]) -> tuple[tuple[str, str], ...] | None:
+    """Each file with the digest of its bytes; None when one cannot be read (the load reports it)."""
+    try:
+        return tuple((str(path), hashlib.sha256(path.read_bytes()).hexdigest()) for path in files)
+    except OSError:
+        return None
+
+
+def _read(path: Path, problems: ProblemList, limit: int) -> list[Document]:
     found: list[SpecProblem] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ruamel's warnings (reused anchors) are not spec errors
-        documents = read_documents(path, str(path), found)
+    documents = read_documents(path, str(path), found, max_bytes=limit)
     for problem in found:
         problems.add(problem)
     return documents
@@ -211,3 +250,9 @@ def _add(
 
 def _charts(document: Document, named: str | None, default: Path) -> Path:
     return (Path(document.file).parent / named) if named else default
+
+
+def forget_loaded() -> None:
+    """Drops every cached load and parse (benchmarks and tests measure a cold load with it)."""
+    _LOADED.clear()
+    forget_parsed()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.spec.source import DataPath, Marks
+from reconciler.spec.marks import Marks
 
 
 def deep_merge(under: Any, over: Any) -> Any:
@@ -23,18 +23,24 @@ def deep_merge(under: Any, over: Any) -> Any:
 
 
 def merge_marks(under: Marks, over: Marks, over_data: Any) -> Marks:
-    """Marks of `deep_merge(under, over)`: a node replaced by `over` loses the marks below it."""
-    kept = {path: mark for path, mark in under.table.items() if not _replaced(path, over_data)}
-    return Marks({**kept, **over.table})
+    """Marks of `deep_merge(under, over)`: a node replaced by `over` loses the marks below it.
+
+    Walks only where both trees have nodes; whole subtrees are shared, never copied.
+    """
+    mark = over.mark if over.mark is not None else under.mark
+    children = dict(under.children)
+    for key, marks in over.children.items():
+        written = over_data.get(key, _ABSENT) if isinstance(over_data, dict) else _ABSENT
+        kept = under.children.get(key)
+        if kept is None or (written is not _ABSENT and not isinstance(written, dict)):
+            children[key] = marks
+        else:
+            children[key] = merge_marks(kept, marks, written)
+    for key in under.children.keys() - over.children.keys():
+        written = over_data.get(key, _ABSENT) if isinstance(over_data, dict) else _ABSENT
+        if written is not _ABSENT and not isinstance(written, dict):
+            del children[key]
+    return Marks.node(mark, children)
 
 
-def _replaced(path: DataPath, over: Any) -> bool:
-    """Whether `over` replaces the node at `path` whole (it sets a non-mapping on the way)."""
-    current = over
-    for part in path:
-        if not isinstance(current, dict) or part not in current:
-            return False
-        current = current[part]
-        if not isinstance(current, dict):
-            return True
-    return False
+_ABSENT = object()

@@ -1,93 +1,33 @@
 """Reading spec YAML with its line marks (spec layer).
 
-A YAML file becomes plain Python data (dicts, lists, scalars) plus a table that maps every path inside
-a document to the file and line where it was written, so that any later problem (a pydantic error,
-a merge of an override over its base) can still name `file:line: field.path`.
+A YAML file becomes plain Python data (dicts, lists, scalars) plus a tree of marks that maps every
+path inside a document to the file and line where it was written, so that any later problem (a
+pydantic error, a merge of an override over its base) can still name `file:line: field.path`.
+Parsing is libyaml's (PyYAML's C composer, pure-Python when libyaml is absent); what the nodes mean
+is decided here (see `plain`), and a file whose bytes did not change is not parsed again.
 """
 
 from __future__ import annotations
 
-import datetime
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import contextlib
+import gc
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+import yaml
 
 from reconciler.errors import SpecProblem
+from reconciler.spec.marks import DataPath, Mark, Marks, PathPart, format_path, join_path
+from reconciler.spec.plain import MAX_DEPTH, MAX_NODES, NotPlain, Plain, plain_loader
 
-PathPart = str | int
-# Aliases let a few lines of YAML expand into billions of nodes; no real spec document comes close.
-MAX_NODES = 100_000
-_DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]*)"')
-DataPath = tuple[PathPart, ...]
-
-
-@dataclass(frozen=True)
-class Mark:
-    """Where a node was written: file, 1-based line, and its field path as the author sees it."""
-
-    file: str
-    line: int | None
-    path: str
-
-    def child(self, part: PathPart, line: int | None) -> Mark:
-        return Mark(self.file, line if line is not None else self.line, join_path(self.path, part))
-
-    def descend(self, rest: DataPath) -> Mark:
-        """The same place, for a field below this node that was not written (a missing field)."""
-        path = self.path
-        for part in rest:
-            path = join_path(path, part)
-        return Mark(self.file, self.line, path)
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
-
-
-@dataclass
-class Marks:
-    """Marks of one node and everything below it, keyed by the path relative to that node."""
-
-    table: dict[DataPath, Mark] = field(default_factory=dict)
-
-    def at(self, path: DataPath) -> Mark:
-        """The mark of the deepest written node on `path` (a missing field points at its parent)."""
-        for end in range(len(path), -1, -1):
-            mark = self.table.get(path[:end])
-            if mark is not None:
-                return mark.descend(path[end:]) if end < len(path) else mark
-        return Mark("<unknown>", None, format_path(path))
-
-    def below(self, prefix: DataPath) -> Marks:
-        """The marks under `prefix`, re-keyed relative to it."""
-        size = len(prefix)
-        return Marks({path[size:]: mark for path, mark in self.table.items() if path[:size] == prefix})
-
-    def overlaid(self, other: Marks) -> Marks:
-        """Marks of a deep merge: where `other` wrote a node, its mark wins."""
-        return Marks({**self.table, **other.table})
-
-    def problem(self, path: DataPath, message: str, hint: str | None = None) -> SpecProblem:
-        mark = self.at(path)
-        return SpecProblem(mark.file, mark.line, mark.path, message, hint)
-
-
-def join_path(path: str, part: PathPart) -> str:
-    if isinstance(part, int):
-        return f"{path}[{part}]"
-    return f"{path}.{part}" if path else str(part)
-
-
-def format_path(path: DataPath) -> str:
-    text = ""
-    for part in path:
-        text = join_path(text, part)
-    return text
+# A spec file larger than this is refused (generated trees of thousands of apps stay far below).
+MAX_FILE_BYTES = 8 * 1024 * 1024
+_CACHE_FILES = 4096
 
 
 @dataclass(frozen=True)
@@ -100,117 +40,153 @@ class Document:
     marks: Marks
 
 
-def read_documents(path: Path, display: str, problems: list[SpecProblem]) -> list[Document]:
-    """Every document of the YAML file at `path`; YAML errors become problems with their line."""
+class _Parsed:
+    """The cache of parsed files: (display name, sha256 of the bytes) -> documents and problems.
+
+    Documents are shared between loads: nothing downstream changes a document's data in place.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str, int], tuple[list[Document], list[SpecProblem]]] = OrderedDict()
+
+    def get(self, key: tuple[str, str, int]) -> tuple[list[Document], list[SpecProblem]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple[str, str, int], entry: tuple[list[Document], list[SpecProblem]]) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > _CACHE_FILES:
+                self._entries.popitem(last=False)
+
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_PARSED = _Parsed()
+
+
+def read_documents(
+    path: Path, display: str, problems: list[SpecProblem], *, max_bytes: int = MAX_FILE_BYTES
+) -> list[Document]:
+    """Every document of the YAML file at `path`; YAML errors become problems with their line.
+
+    A file that vanishes or cannot be read while the tree changes (a `git pull`) is a problem too, so
+    a controller retries on its next cycle. A file read before with the same bytes is not parsed again.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        hint = "check the file's permissions and that it is UTF-8"
-        problems.append(SpecProblem(display, None, "", f"cannot read the file: {exc}", hint))
+        size = path.stat().st_size
+        if size > max_bytes:
+            problems.append(_too_big(display, size, max_bytes))
+            return []
+        raw = path.read_bytes()
+    except OSError as exc:
+        hint = "check the file's permissions; if the tree is being updated (git pull), the next load retries"
+        problems.append(SpecProblem(display, None, "", f"cannot read the file: {exc.strerror or exc}", hint))
         return []
-    return parse_documents(text, display, problems)
+    if len(raw) > max_bytes:  # it grew between stat and read
+        problems.append(_too_big(display, len(raw), max_bytes))
+        return []
+    key = (display, hashlib.sha256(raw).hexdigest(), 1)
+    cached = _PARSED.get(key)
+    if cached is None:
+        found: list[SpecProblem] = []
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            found.append(SpecProblem(display, None, "", f"the file is not UTF-8: {exc.reason}", "save it as UTF-8"))
+            cached = ([], found)
+        else:
+            cached = (parse_documents(text, display, found), found)
+        _PARSED.put(key, cached)
+    problems.extend(cached[1])
+    return list(cached[0])
+
+
+def _too_big(display: str, size: int, limit: int) -> SpecProblem:
+    message = f"the file is {size} bytes, more than the limit of {limit} bytes"
+    hint = "split it into several files, or raise the limit (RECONCILER_MAX_SPEC_BYTES)"
+    return SpecProblem(display, None, "", message, hint)
 
 
 def parse_documents(text: str, display: str, problems: list[SpecProblem], first_line: int = 1) -> list[Document]:
     """Documents of a YAML text; line numbers are shifted so that the text's first line is `first_line`."""
-    yaml = YAML(typ="rt", pure=True)
+    with _collection_paused():
+        return _parse(text, display, problems, first_line)
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No garbage collection while a file's nodes are built: they are all alive until the end, and
+    collecting them again and again would make parsing a large file quadratic in its size."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        nodes = list(yaml.load_all(text))
-    except MarkedYAMLError as exc:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse(text: str, display: str, problems: list[SpecProblem], first_line: int) -> list[Document]:
+    try:
+        nodes = list(yaml.compose_all(text, Loader=plain_loader()))  # nodes only: no object is built
+    except yaml.MarkedYAMLError as exc:
         problems.append(_yaml_problem(exc, display, first_line))
         return []
-    except (YAMLError, ValueError, TypeError, RecursionError) as exc:
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         problems.append(SpecProblem(display, None, "", f"invalid YAML: {exc}", "check the file's YAML syntax"))
         return []
     documents: list[Document] = []
     for node in nodes:
-        if node is None:
+        if _is_empty(node):
             continue
-        start = _node_line(node, first_line) or first_line
-        root = Mark(display, start, "")
-        marks = Marks({(): root})
+        start = node.start_mark.line + first_line
         try:
-            data = _plain(node, (), root, marks, first_line)
-        except _TooLarge:
-            message = f"the document expands to more than {MAX_NODES} nodes"
-            hint = "split the document, or use fewer nested aliases (*name)"
-            problems.append(SpecProblem(display, start, "", message, hint))
-            continue
+            data, marks = Plain(display, first_line).document(node)
+        except NotPlain as exc:
+            problems.append(SpecProblem(display, exc.line, exc.path, exc.message, exc.hint))
+            return []  # what follows from a broken document would only add follow-on problems
         documents.append(Document(display, start, data, marks))
     return documents
 
 
-class _TooLarge(Exception):
-    """A document expanded past MAX_NODES (alias bombs)."""
+def _is_empty(node: yaml.Node) -> bool:
+    """A document that is only `~`, `null` or nothing at all (ruamel and PyYAML both skip those)."""
+    return isinstance(node, yaml.ScalarNode) and not node.style and node.value in ("", "~", "null", "Null", "NULL")
 
 
-def _yaml_problem(exc: MarkedYAMLError, display: str, first_line: int) -> SpecProblem:
+def _yaml_problem(exc: yaml.MarkedYAMLError, display: str, first_line: int) -> SpecProblem:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + first_line if mark is not None else None
     what = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
     hint = "check indentation, quoting and the ':' after each key"
-    duplicate = _DUPLICATE_KEY.search(what)
-    if duplicate:
-        what = f"duplicate key '{duplicate.group(1)}' (the same app, environment field or key twice in one mapping)"
-        hint = "each key may appear once in a mapping: merge the two entries or rename one"
+    if "duplicate anchor" in what:
+        hint = "give each anchor (&name) its own name"
     return SpecProblem(display, line, "", f"invalid YAML: {' '.join(what.split())}", hint)
 
 
-def _node_line(node: Any, first_line: int) -> int | None:
-    lc = getattr(node, "lc", None)
-    return lc.line + first_line if lc is not None and lc.line is not None else None
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "DataPath",
+    "Document",
+    "Mark",
+    "Marks",
+    "PathPart",
+    "format_path",
+    "join_path",
+    "parse_documents",
+    "read_documents",
+]
 
 
-def _plain(node: Any, path: DataPath, mark: Mark, marks: Marks, first_line: int) -> Any:
-    """Plain data from ruamel's round-trip nodes, recording a mark for every key and item."""
-    if len(marks.table) > MAX_NODES:
-        raise _TooLarge
-    if isinstance(node, Mapping):
-        result: dict[Any, Any] = {}
-        for key, value in node.items():
-            plain_key = _scalar(key)
-            line = _key_line(node, key, first_line)
-            child = mark.child(str(plain_key), line)
-            marks.table[(*path, plain_key)] = child
-            result[plain_key] = _plain(value, (*path, plain_key), child, marks, first_line)
-        return result
-    if isinstance(node, list):
-        items = []
-        for index, value in enumerate(node):
-            line = _item_line(node, index, first_line)
-            child = mark.child(index, line)
-            marks.table[(*path, index)] = child
-            items.append(_plain(value, (*path, index), child, marks, first_line))
-        return items
-    return _scalar(node)
-
-
-def _key_line(node: Any, key: Any, first_line: int) -> int | None:
-    try:
-        return int(node.lc.key(key)[0]) + first_line
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return None
-
-
-def _item_line(node: Any, index: int, first_line: int) -> int | None:
-    try:
-        return int(node.lc.item(index)[0]) + first_line
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return None
-
-
-def _scalar(value: Any) -> Any:
-    """ruamel's scalar subclasses as the builtin types (dates stay strings: specs have no dates)."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, tuple | frozenset | set):
-        return str(value)
-    return value
+def forget_parsed() -> None:
+    _PARSED.clear()

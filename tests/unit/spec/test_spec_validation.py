@@ -100,7 +100,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "duplicate-app",
         {"specs/a.yaml": env("apps:\n  web: {image: x}\n  web: {image: y}\n")},
-        ("specs/a.yaml", 6, "", "duplicate key 'web'", "each key may appear once"),
+        ("specs/a.yaml", 6, "apps.web", "duplicate key 'web'", "each key may appear once"),
     ),
     (
         "duplicate-environment",
