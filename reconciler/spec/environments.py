@@ -141,9 +141,13 @@ def _check_environment(
 
 
 def _group_problem(group: str) -> str | None:
+    """Marathon normalises `//a`, `/a/` and `/a/./b` to other ids than the one written, so the group
+    would never be found again as written: each segment between single slashes must be valid."""
     if not group.startswith("/") or group == "/":
         return f"'{group}' is not an absolute Marathon group id"
-    for segment in group.strip("/").split("/"):
+    for segment in group[1:].split("/"):
+        if not segment:
+            return f"'{group}' has an empty segment (a doubled or trailing '/')"
         problem = segment_problem(segment)
         if problem:
             return problem

@@ -17,12 +17,17 @@ from reconciler.spec.problems import RangeHint, rule_error
 from reconciler.spec.units import Duration, Percent
 
 RESERVED_LABEL_PREFIX = "reconciler."
+INT32_MAX = 2**31 - 1  # Marathon's `format: int32` fields (raml/v2/types/healthCheck.raml, app.raml)
+INT64_MAX = 2**63 - 1
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: unknown keys are errors, YAML keys are camelCase."""
+    """Base of every spec model: unknown keys are errors, YAML keys are camelCase, and a number is
+    finite (`.inf`, `.nan` and `1e400` mean nothing Marathon or the reconciler can act on)."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class PortProtocol(StrEnum):
@@ -101,14 +106,14 @@ class HealthCheckSpec(SpecModel):
 
     protocol: HealthProtocol = HealthProtocol.HTTP
     path: str | None = None
-    port_index: int | None = Field(None, ge=0)
+    port_index: int | None = Field(None, ge=0, le=INT32_MAX)
     port: int | None = Field(None, ge=0, le=65535)
     command: str | None = Field(None, min_length=1)
-    grace_period_seconds: int | None = Field(None, ge=0)
-    interval_seconds: int | None = Field(None, ge=0)
-    timeout_seconds: int | None = Field(None, ge=0)
-    max_consecutive_failures: int | None = Field(None, ge=0)
-    delay_seconds: int | None = Field(None, ge=0)
+    grace_period_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
+    interval_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
+    timeout_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
+    max_consecutive_failures: int | None = Field(None, ge=0, le=INT32_MAX)
+    delay_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
     ignore_http1xx: bool | None = Field(None, alias="ignoreHttp1xx")  # to_camel would say ignoreHttp1Xx
     ip_protocol: IpProtocol | None = None
 
@@ -162,7 +167,7 @@ class BackoffSpec(SpecModel):
 
 
 class PersistentVolumeSpec(SpecModel):
-    size: int = Field(ge=1, description="size in MiB")
+    size: int = Field(ge=1, le=INT64_MAX, description="size in MiB")
     type: str | None = Field(None, pattern=r"^(root|path|mount)$")
 
 

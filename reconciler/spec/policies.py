@@ -30,10 +30,12 @@ def _count_or_percent(value: Any) -> Any:
     if isinstance(value, bool):
         raise rule_error(_UNAVAILABLE, _UNAVAILABLE_HINT)
     if isinstance(value, int):
-        if value < 0:
-            raise rule_error("maxUnavailable must not be negative", _UNAVAILABLE_HINT)
+        if not 0 <= value <= MAX_INSTANCES:
+            raise rule_error(f"maxUnavailable must be between 0 and {MAX_INSTANCES}", _UNAVAILABLE_HINT)
         return str(value)
     if isinstance(value, str) and _PERCENT_TEXT.match(value.strip()):
+        if float(value.strip().rstrip("% ")) > 100:
+            raise rule_error("maxUnavailable is at most 100%", _UNAVAILABLE_HINT)
         return value.strip()
     raise rule_error(_UNAVAILABLE, _UNAVAILABLE_HINT)
 

@@ -23,6 +23,7 @@ _HINTS = {
     "int_from_float": "write a whole number",
     "float_type": "write a number, without quotes",
     "float_parsing": "write a number, without quotes",
+    "finite_number": "write a finite number (not .inf, .nan or beyond 1e308)",
     "string_type": "write a string (quote it if YAML reads it as something else)",
     "bool_type": "write true or false",
     "bool_parsing": "write true or false",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from annotated_types import Ge
-from pydantic import BeforeValidator, WithJsonSchema
+from annotated_types import Ge, Le
+from pydantic import AllowInfNan, BeforeValidator, WithJsonSchema
 
-from reconciler.spec.problems import rule_error
+from reconciler.spec.problems import RangeHint, rule_error
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
@@ -51,7 +51,7 @@ def parse_percent(value: Any) -> Any:
 
 _DURATION_SCHEMA: dict[str, Any] = {
     "anyOf": [
-        {"type": "number", "minimum": 0},
+        {"type": "number", "minimum": 0, "maximum": 2**31 - 1},
         {"type": "string", "pattern": r"^(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?$"},
     ],
     "description": "seconds, or a duration like 30s, 10m, 1h30m",
@@ -61,5 +61,16 @@ _PERCENT_SCHEMA: dict[str, Any] = {
     "description": "a percentage like 70% (or a fraction like 0.7)",
 }
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Ge(0), WithJsonSchema(_DURATION_SCHEMA)]
-Percent = Annotated[float, BeforeValidator(parse_percent), Ge(0), WithJsonSchema(_PERCENT_SCHEMA)]
+# Marathon's durations are int32 seconds (backoffSeconds, maxLaunchDelaySeconds); about 68 years.
+MAX_SECONDS = 2**31 - 1
+_TOO_LONG = RangeHint(high="a duration is at most 2147483647 seconds (68 years): check the unit")
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Ge(0),
+    Le(MAX_SECONDS),
+    _TOO_LONG,
+    AllowInfNan(False),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+Percent = Annotated[float, BeforeValidator(parse_percent), Ge(0), AllowInfNan(False), WithJsonSchema(_PERCENT_SCHEMA)]
