@@ -26,7 +26,8 @@ from reconciler.engine.observe import Observation, observe
 from reconciler.engine.planning import plan_cycle
 from reconciler.errors import ExitCode
 
-SpecsArg = Annotated[Path, typer.Argument(help="Spec tree (a folder).", exists=True, file_okay=False)]
+# Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), as for validate.
+SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).")]
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
 PruneOpt = Annotated[bool, typer.Option(help="Delete managed apps that left the specs (guarded).")]

@@ -18,7 +18,8 @@ from reconciler.spec import load_specs, render_desired
 
 T = TypeVar("T")
 
-SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).", exists=True)]
+# Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), named in the problem.
+SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).")]
 ChartsOpt = Annotated[
     Path | None,
     typer.Option("--charts", help="Charts folder (default: <specs>/../charts if it exists, else <specs>/charts)."),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,27 +84,44 @@ def load_specs(root: Path, *, charts_dir: Path | None = None) -> SpecSet:
     loaded = _LOADED.get(key)
     if loaded is not None and fingerprint is not None and loaded[0] == fingerprint:
         return loaded[1]
-    specset = _load(files, charts, limit, problems)
+    specset = _load(root, files, charts, limit, problems)
     if fingerprint is not None and _fingerprint(files) == fingerprint:  # not changed while it was read
         _LOADED[key] = (fingerprint, specset)
     return specset
 
 
-def _load(files: list[Path], charts: Path, limit: int, problems: ProblemList) -> SpecSet:
+def _load(root: Path, files: list[Path], charts: Path, limit: int, problems: ProblemList) -> SpecSet:
     documents: list[CheckedDocument] = []
     invalid: dict[str, Mark] = {}
+    unparsed: list[str] = []  # the text of each file that did not parse: it may declare any environment
     for path in files:
-        for document in _read(path, problems, limit):
+        read = _read(path, problems, limit)
+        if read is None:
+            unparsed.append(_text(path, limit))
+        for document in read or ():
             checked = validate_document(document, problems)
             if checked is not None:
                 documents.append(checked)
             else:
                 invalid.update(declared_environment(document))
-    assembly = assemble(documents, charts, problems, invalid)
+    assembly = assemble(documents, charts, problems, invalid, unparsed=unparsed)
     if problems.items:  # the specs are invalid: find what rendering would find too, so one run reports all
         check_rendering(assembly.environments, assembly.shadowed, problems)
+    elif not assembly.environments:
+        problems.add(_nothing_declared(root, files))
     raise_problems(problems)
     return SpecSet(environments=assembly.environments, files=tuple(str(path) for path in files))
+
+
+def _nothing_declared(root: Path, files: list[Path]) -> SpecProblem:
+    """An empty tree is refused: a mistyped checkout path must not look like "nothing to run" (which
+    `apply --prune` would act on)."""
+    if not files:
+        message = "no spec files (*.yaml, *.yml) in this folder"
+        hint = "give the folder of the spec files (hidden files and the charts folder are not read)"
+        return SpecProblem(str(root), None, "", message, hint)
+    hint = "declare one: apiVersion: reconciler/v1, kind: Environment, name: <name>, apps: {...}"
+    return SpecProblem(str(root), None, "", f"no environment is declared in the {len(files)} spec file(s)", hint)
 
 
 def max_file_bytes() -> int:
@@ -120,12 +138,21 @@ def _fingerprint(files: list[Path]) -> tuple[tuple[str, str], ...] | None:
         return None
 
 
-def _read(path: Path, problems: ProblemList, limit: int) -> list[Document]:
+def _text(path: Path, limit: int) -> str:
+    try:
+        with path.open("rb") as file:
+            return file.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _read(path: Path, problems: ProblemList, limit: int) -> list[Document] | None:
+    """The file's documents; None when it could not be read or parsed (its problems are added)."""
     found: list[SpecProblem] = []
     documents = read_documents(path, str(path), found, max_bytes=limit)
     for problem in found:
         problems.add(problem)
-    return documents
+    return None if found and not documents else documents
 
 
 @dataclass(frozen=True)
@@ -141,10 +168,14 @@ def assemble(
     charts_dir: Path,
     problems: ProblemList,
     invalid: Mapping[str, Mark] | None = None,
+    *,
+    unparsed: Sequence[str] = (),
 ) -> Assembly:
     """Complete environments first, then the functional ones over them (a base may be in any file).
 
-    `invalid`: complete environments whose documents were dropped (their sets get no follow-on problem).
+    `invalid`: complete environments whose documents were dropped (their sets get no follow-on problem);
+    `unparsed`: the texts of files that did not parse: a base named there may be declared there (its sets
+    get no follow-on problem either).
     """
     complete: dict[str, EnvironmentSource] = {}
     shadowed: list[EnvironmentSource] = []
@@ -154,7 +185,7 @@ def assemble(
             charts = _charts(document, model.charts, charts_dir)
             _add(complete, build_environment(document, model, charts, problems, checked.broken()), shadowed, problems)
     environments = dict(complete)
-    bases = _Bases(complete, _functional_names(documents), invalid or {})
+    bases = _Bases(complete, _functional_names(documents), invalid or {}, unparsed)
     for checked in documents:
         for functional in _functional(checked, bases, problems):
             _add(environments, functional, shadowed, problems)
@@ -168,6 +199,12 @@ class _Bases:
     complete: dict[str, EnvironmentSource]
     functional: set[str]
     invalid: Mapping[str, Mark]
+    unparsed: Sequence[str] = ()
+
+    def maybe_unparsed(self, name: str) -> bool:
+        """Whether `name` is written in a file that did not parse (it may declare it)."""
+        word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+        return name not in self.functional and any(word.search(text) for text in self.unparsed)
 
 
 def _functional(checked: CheckedDocument, bases: _Bases, problems: ProblemList) -> list[EnvironmentSource]:
@@ -181,6 +218,8 @@ def _functional(checked: CheckedDocument, bases: _Bases, problems: ProblemList) 
         sets = dict(model.sets)
         prefix = ("sets",)
     base = bases.complete.get(model.base or "")
+    if base is None and bases.maybe_unparsed(model.base or ""):
+        return []  # its base may be in a file that did not parse: that file's problem says it all
     if base is None or "apps" in base.broken:
         problems.add(_missing_base(document, model.base or "", bases))
         return []

@@ -14,6 +14,10 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from reconciler.cli.main import app
+from reconciler.errors import ReconcilerError
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.e2e.cli import copy_example_tree, run_cli
+from tests.sandbox.marathon.fixtures import fast_config
 
 PROJECT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -104,3 +108,79 @@ def test_schema_prints_the_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert schema["$schema"].endswith("2020-12/schema")
     assert set(schema["discriminator"]["mapping"]) == {"Environment", "FunctionalSet"}
+
+
+def empty_trees(tmp_path: Path) -> list[tuple[Path, str]]:
+    """A folder with no spec file (hidden and backup files only), a mistyped path, and a folder whose
+    only spec file declares nothing; with what the problem says about each."""
+    empty = tmp_path / "empty"
+    (empty / ".git").mkdir(parents=True)
+    (empty / ".git" / "HEAD.yaml").write_text("a: 1\n")  # hidden: not a spec
+    (empty / "notes.yaml~").write_text("a: 1\n")
+    comments = tmp_path / "comments"
+    comments.mkdir()
+    (comments / "a.yaml").write_text("# nothing yet\n---\n")
+    return [
+        (empty, "no spec files (*.yaml, *.yml) in this folder"),
+        (tmp_path / "chekout" / "specs", "no such file or folder"),
+        (comments, "no environment is declared in the 1 spec file(s)"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "plan", "apply"])
+def test_an_empty_missing_or_environment_less_tree_is_invalid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A mistyped checkout path must not look like "nothing to run": exit 3 naming the path, before
+    any remote is contacted (the Marathon URL here answers nothing)."""
+    for folder, message in empty_trees(tmp_path):
+        extra = ["--no-consul"] if command in ("plan", "apply") else []
+        result = runner.invoke(app, ["--marathon", "http://127.0.0.1:9", command, str(folder), *extra])
+        error = result.exception if isinstance(result.exception, ReconcilerError) else None
+        code = error.exit_code if error is not None else result.exit_code  # as reconciler.cli.main:main maps it
+        assert code == 3, (command, folder, result.output, result.exception)
+        assert f"{folder}: {message}" in result.output + str(error or ""), result.output
+
+
+def test_run_refuses_an_empty_missing_or_environment_less_tree(tmp_path: Path) -> None:
+    """The controller exits 3 at once instead of reconciling "nothing" (bounded: one cycle at most)."""
+    for folder, message in empty_trees(tmp_path):
+        args = ["--marathon", "http://127.0.0.1:9", "run", str(folder), "--no-consul", "--cycles", "1"]
+        result = run_reconciler(*args, cwd=tmp_path)
+        assert result.returncode == 3, (folder, result.stdout + result.stderr)
+        assert f"{folder}: {message}" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_a_yaml_error_in_a_base_file_is_reported_alone(tmp_path: Path) -> None:
+    """The sets over a base whose file does not parse are not reported as "base does not exist"."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a-functional.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integration\nsets: {func-1: {}}\n"
+    )
+    (specs / "b-base.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Environment\nname: integration\napps:\n  web: {image: [x\n"
+    )
+    result = run_reconciler("validate", str(specs), cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(str(specs))]
+    assert len(lines) == 1 and lines[0].startswith(f"{specs}/b-base.yaml:6: invalid YAML"), result.stdout
+
+
+@pytest.mark.slow
+async def test_one_spec_file_is_a_tree_for_plan_apply_and_run(tmp_path: Path) -> None:
+    """docs/spec.md: every command takes SPECS as a folder or one file (the file's environments only)."""
+    specs = copy_example_tree(tmp_path)
+    file = specs / "integration.yaml"
+    async with MarathonSandbox(fast_config(keep_event_history=False)) as sandbox:
+        planned = await run_cli("plan", str(file), marathon=sandbox.url)
+        assert planned.code == 2, planned.output
+        assert "+ /integration/redis" in planned.stdout and "/func-1/" not in planned.stdout
+        assert "Plan: 8 to create." in planned.stdout
+        applied = await run_cli("apply", str(file), marathon=sandbox.url)
+        assert applied.code == 0, applied.output
+        ran = await run_cli("run", str(file), "--cycles", "1", marathon=sandbox.url)
+        assert ran.code == 0, ran.output
+        assert "invalid" not in ran.output
+        again = await run_cli("plan", str(file), marathon=sandbox.url)
+        assert again.code == 0, again.output
