@@ -13,13 +13,23 @@ from reconciler.spec.marks import Marks
 
 
 def deep_merge(under: Any, over: Any) -> Any:
-    """`over` on top of `under`."""
+    """`over` on top of `under`, in new containers: parsed spec data is cached and shared between
+    loads, so what the merge gives (a template's `values`) must not reach into it."""
     if isinstance(under, dict) and isinstance(over, dict):
-        merged = dict(under)
+        merged = {key: fresh(value) for key, value in under.items()}
         for key, value in over.items():
-            merged[key] = deep_merge(under[key], value) if key in under else value
+            merged[key] = deep_merge(under[key], value) if key in under else fresh(value)
         return merged
-    return over
+    return fresh(over)
+
+
+def fresh(value: Any) -> Any:
+    """A copy of the mappings and lists of `value` (scalars are immutable and shared)."""
+    if isinstance(value, dict):
+        return {key: fresh(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fresh(item) for item in value]
+    return value
 
 
 def merge_marks(under: Marks, over: Marks, over_data: Any) -> Marks:

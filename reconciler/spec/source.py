@@ -43,26 +43,26 @@ class Document:
 class _Parsed:
     """The cache of parsed files: (display name, sha256 of the bytes) -> documents and problems.
 
-    Documents are shared between loads: nothing downstream changes a document's data in place.
+    Documents are shared between loads: nothing downstream changes a document's data in place (what a
+    template sees is a copy, see `overlay.deep_merge`).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str, int], tuple[list[Document], list[SpecProblem]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[list[Document], list[SpecProblem]]] = OrderedDict()
 
-    def get(self, key: tuple[str, str, int]) -> tuple[list[Document], list[SpecProblem]] | None:
+    def get(self, key: tuple[str, str]) -> tuple[list[Document], list[SpecProblem]] | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[str, str, int], entry: tuple[list[Document], list[SpecProblem]]) -> None:
+    def put(self, key: tuple[str, str], entry: tuple[list[Document], list[SpecProblem]]) -> None:
         with self._lock:
             self._entries[key] = entry
             while len(self._entries) > _CACHE_FILES:
                 self._entries.popitem(last=False)
-
 
     def clear(self) -> None:
         with self._lock:
@@ -93,7 +93,7 @@ def read_documents(
     if len(raw) > max_bytes:  # it grew between stat and read
         problems.append(_too_big(display, len(raw), max_bytes))
         return []
-    key = (display, hashlib.sha256(raw).hexdigest(), 1)
+    key = (display, hashlib.sha256(raw).hexdigest())
     cached = _PARSED.get(key)
     if cached is None:
         found: list[SpecProblem] = []

@@ -12,7 +12,7 @@ import yaml
 
 from reconciler.errors import SpecError, SpecProblem
 from reconciler.sources.folder import folder_revision
-from reconciler.spec import load_specs
+from reconciler.spec import load_desired, load_specs
 from reconciler.spec.load import MAX_BYTES_VARIABLE, forget_loaded, spec_files
 from reconciler.spec.plain import MAX_NODES, Plain, plain_loader
 from reconciler.spec.source import parse_documents, read_documents
@@ -235,3 +235,21 @@ def test_a_file_deleted_between_listing_and_reading_is_a_spec_error(
             action()
         assert [(p.file, p.line) for p in raised.value.problems] == [(str(doomed), None)]
         assert "cannot read the file" in raised.value.problems[0].message
+
+
+def test_a_template_cannot_change_the_cached_specs(tmp_path: Path) -> None:
+    """Parsed files and loaded trees are cached across loads (a controller's cycles): what a template
+    does to its `values` must not leak into the next load."""
+    from tests.unit.spec.spec_tree import SVC_CHART, write_tree
+
+    files = {
+        **SVC_CHART,
+        "charts/svc/values.yaml": "image: svc\n",  # no `env`: the merge takes the environment's as it is
+        "charts/svc/templates/app.yaml": "image: x\ncmd: \"{{ values.env.pop('A', 'gone') }}\"\n",
+        "specs/a.yaml": HEADER + "name: integration\nvalues: {env: {A: env}}\napps:\n  web:\n    chart: svc\n",
+    }
+    specs = write_tree(tmp_path, files)
+    forget_loaded()
+    first = load_desired(specs).apps["/integration/web"].definition["cmd"]
+    second = load_desired(specs).apps["/integration/web"].definition["cmd"]
+    assert first == second == "env"
