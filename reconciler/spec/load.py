@@ -27,6 +27,7 @@ from reconciler.spec.validation import CheckedDocument, declared_environment, va
 SPEC_SUFFIXES = (".yaml", ".yml")
 MAX_BYTES_VARIABLE = "RECONCILER_MAX_SPEC_BYTES"
 # The last successful load of each tree: (files and their digests, what they gave).
+_TREES_KEPT = 8
 _LOADED: dict[tuple[str, str, int], tuple[tuple[tuple[str, str], ...], SpecSet]] = {}
 
 
@@ -86,7 +87,10 @@ def load_specs(root: Path, *, charts_dir: Path | None = None) -> SpecSet:
         return loaded[1]
     specset = _load(root, files, charts, limit, problems)
     if fingerprint is not None and _fingerprint(files) == fingerprint:  # not changed while it was read
+        _LOADED.pop(key, None)
         _LOADED[key] = (fingerprint, specset)
+        while len(_LOADED) > _TREES_KEPT:
+            del _LOADED[next(iter(_LOADED))]  # the tree loaded longest ago
     return specset
 
 

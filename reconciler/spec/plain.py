@@ -34,6 +34,7 @@ _FLOAT_TEXT = re.compile(
     r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
 _BASES = {"0b": 2, "0o": 8, "0x": 16}
+_LEAF: dict[PathPart, Marks] = {}  # the children of every scalar's marks (marks are never changed once built)
 _TAG_HINT = "write plain data (text, numbers, true/false, lists, mappings); quote text that starts with '!'"
 
 
@@ -95,7 +96,7 @@ class Plain:
             if aliased:
                 self._count()
             value = resolve_plain(node.value) if node.tag == _PLAIN else self._scalar(node, mark)
-            return value, Marks.node(mark, {})
+            return value, Marks.node(mark, _LEAF)
         ident = id(node)
         aliased = aliased or ident in self._seen
         if aliased:
