@@ -1,13 +1,12 @@
 """Charts (spec layer): `charts/<name>/` with Chart.yaml, values.yaml (defaults) and templates/*.yaml.
 
-Templates are rendered with Jinja2 (sandboxed; StrictUndefined, so an undefined value is an error
-naming the template file and line; filters `json` and `merge` besides the built-ins). Each rendered
-template is YAML of one app, or a list (or several documents) of apps.
+Templates render in templating.ChartEnvironment (sandboxed, bounded, StrictUndefined); values reach
+the app as data through placeholders (placeholders.py). Each template renders YAML of one app, or a
+list (or several documents) of apps; one that renders no app is a problem naming chart and app.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -17,15 +16,23 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from reconciler.errors import ProblemList, SpecProblem
 from reconciler.spec.chart_values import known_values
+from reconciler.spec.cpu_watchdog import CpuWatchdog
 from reconciler.spec.documents import ChartMeta
-from reconciler.spec.overlay import deep_merge
+from reconciler.spec.placeholders import Placeholders
 from reconciler.spec.problems import closest_hint, validation_problems
 from reconciler.spec.source import Document, Marks, parse_documents, read_documents
+from reconciler.spec.templating import (
+    LIMITS_HINT,
+    ChartEnvironment,
+    TemplateLimitError,
+    TemplateLimits,
+    TemplateTimeout,
+    limits_from_environ,
+)
 
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|'([^']+)' is undefined")
 
@@ -48,8 +55,9 @@ class Chart:
 class ChartShelf:
     """The charts used by one load, each read once; missing or broken charts become problems."""
 
-    def __init__(self, problems: ProblemList) -> None:
+    def __init__(self, problems: ProblemList, limits: TemplateLimits | None = None) -> None:
         self._problems = problems
+        self.limits = limits if limits is not None else limits_from_environ()
         self._charts: dict[Path, Chart | None] = {}
 
     def get(self, charts_dir: Path, name: str, where: Marks) -> Chart | None:
@@ -64,7 +72,11 @@ class ChartShelf:
             return None
         if folder not in self._charts:
             self._charts[folder] = read_chart(folder, self._problems)
-        return self._charts[folder]
+        chart = self._charts[folder]
+        if chart is None:  # the app is not silently left out: its entry names the broken chart too
+            message = f"chart '{name}' has problems (reported at {display(folder)}), so this app cannot render"
+            self._problems.add(where.problem((), message, "fix the problems reported in the chart's files"))
+        return chart
 
 
 def _chart_hint(charts_dir: Path, name: str) -> str:
@@ -99,11 +111,16 @@ def read_chart(folder: Path, problems: ProblemList) -> Chart | None:
     )
 
 
-def _single_mapping(path: Path, found: list[SpecProblem]) -> Document | None:
+def _single_mapping(path: Path, found: list[SpecProblem], *, required: bool) -> Document | None:
+    """The one mapping in `path`; an empty file (or only comments, or null) is a problem if `required`."""
+    before = len(found)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         documents = read_documents(path, display(path), found)
     if not documents:
+        if required and len(found) == before:
+            message = "the file is empty (or only comments, or null): expected `name` and `version`"
+            found.append(SpecProblem(display(path), None, "", message, "write name: <folder name> and version: 1.0.0"))
         return None
     if len(documents) > 1 or not isinstance(documents[0].data, dict):
         found.append(documents[0].marks.problem((), "expected one YAML mapping", "write key: value lines"))
@@ -112,7 +129,7 @@ def _single_mapping(path: Path, found: list[SpecProblem]) -> Document | None:
 
 
 def _meta(folder: Path, found: list[SpecProblem]) -> ChartMeta | None:
-    document = _single_mapping(folder / "Chart.yaml", found)
+    document = _single_mapping(folder / "Chart.yaml", found, required=True)
     if document is None:
         return None
     try:
@@ -133,58 +150,72 @@ def _defaults(folder: Path, found: list[SpecProblem]) -> dict[str, Any]:
     path = folder / "values.yaml"
     if not path.is_file():
         return {}
-    document = _single_mapping(path, found)
+    document = _single_mapping(path, found, required=False)
     return document.data if document is not None else {}
 
 
 def render_chart(
-    chart: Chart, context: dict[str, Any], problems: ProblemList, origin: str
+    chart: Chart, context: dict[str, Any], problems: ProblemList, origin: str, limits: TemplateLimits | None = None
 ) -> tuple[list[Document], bool]:
-    """The documents every template of `chart` renders to (YAML parsed, with marks in the template file),
-    and whether every template rendered (False: some had problems, their apps are missing).
+    """The documents every template of `chart` renders to (YAML parsed, values put back as data, with
+    marks in the template file), and whether every template rendered (False: some had problems).
 
     `origin` (`env/app`) names the app being rendered in template problems: one chart serves many apps.
     """
-    environment = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(chart.folder / "templates")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    environment.filters["json"] = json.dumps  # JSON is YAML: the safe way to write any value
-    environment.filters["merge"] = deep_merge
+    environment = ChartEnvironment(chart.folder / "templates", limits or TemplateLimits())
     documents: list[Document] = []
     complete = True
     for template in chart.templates:
-        text = _render_template(environment, template, context, problems, origin)
         found: list[SpecProblem] = []
-        if text is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                documents.extend(parse_documents(text, display(template), found))
+        rendered = _render_template(environment, template, context, found)
+        if rendered is not None:
+            documents.extend(_parsed(environment.placeholders, rendered, template, chart, found))
         for problem in found:
-            problems.add(SpecProblem(problem.file, problem.line, origin, f"rendered {problem.message}", problem.hint))
-        complete = complete and text is not None and not found
+            problems.add(SpecProblem(problem.file, problem.line, origin, problem.message, problem.hint))
+        complete = complete and not found
     return documents, complete
 
 
+def _parsed(
+    placeholders: Placeholders, text: str, template: Path, chart: Chart, found: list[SpecProblem]
+) -> list[Document]:
+    parse_problems: list[SpecProblem] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        documents = parse_documents(text, display(template), parse_problems)
+    for problem in parse_problems:
+        found.append(SpecProblem(problem.file, problem.line, "", f"rendered {problem.message}", problem.hint))
+    if parse_problems:
+        return []
+    if not documents:
+        message = f"chart '{chart.name}': the template renders no app (nothing, only comments, or null)"
+        found.append(SpecProblem(display(template), None, "", message, "render one app as `key: value` lines"))
+        return []
+    quoted = placeholders.quoted(text)
+    return [placeholders.resolve(document, quoted, found) for document in documents]
+
+
 def _render_template(
-    environment: SandboxedEnvironment, template: Path, context: dict[str, Any], problems: ProblemList, origin: str
+    environment: ChartEnvironment, template: Path, context: dict[str, Any], found: list[SpecProblem]
 ) -> str | None:
     line: int | None
+    environment.start()
     try:
-        return environment.get_template(template.name).render(**context)
+        with CpuWatchdog(environment.limits.cpu_seconds, TemplateTimeout):
+            return environment.render_template(template.name, context)
     except jinja2.TemplateSyntaxError as exc:
         line, message, hint = exc.lineno, f"template syntax error: {exc.message}", "check the {{ }} and {% %} tags"
     except jinja2.UndefinedError as exc:
         line, message = _template_line(exc.__traceback__, template), f"undefined template value: {exc.message}"
         hint = _undefined_hint(exc.message or "", template)
+    except TemplateLimitError as exc:
+        line = exc.line or _template_line(exc.__traceback__, template)
+        message = environment.timeout_message() if isinstance(exc, TemplateTimeout) else str(exc)
+        hint = f"bound the loops and values on that line, {LIMITS_HINT}"
     except Exception as exc:  # a template may fail any way Python can (a bad filter, a division by zero)
         line, message = _template_line(exc.__traceback__, template), f"template error: {type(exc).__name__}: {exc}"
         hint = "fix the template expression on that line"
-    problems.add(SpecProblem(display(template), line, origin, message, hint))
+    found.append(SpecProblem(display(template), line, "", message, hint))
     return None
 
 

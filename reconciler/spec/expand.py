@@ -19,6 +19,7 @@ from reconciler.spec.prune import validate_pruned
 from reconciler.spec.rules import app_problems
 from reconciler.spec.source import Document, Marks
 from reconciler.spec.specset import RENDERING_FIELDS, WHOLE_APP, AppSource, EnvironmentSource
+from reconciler.spec.templating import TemplateLimits
 
 ENTRY_ONLY_KEYS = ("chart", "values")
 
@@ -118,7 +119,7 @@ def _expand_entry(
         problems.add(problem)
     if environment.broken & RENDERING_FIELDS:
         return [], False  # without the environment's values, rendering would only add follow-ons
-    return _render_entry(source, environment, chart, entry.values or {}, inline, problems)
+    return _render_entry(source, environment, chart, entry.values or {}, inline, problems, shelf.limits)
 
 
 def _render_entry(
@@ -128,6 +129,7 @@ def _render_entry(
     values: dict[str, Any],
     inline: dict[str, Any],
     problems: ProblemList,
+    limits: TemplateLimits,
 ) -> tuple[Rendered, bool]:
     """The apps `chart` renders for this entry, each with the entry's inline fields laid over it."""
     context = {
@@ -138,9 +140,10 @@ def _render_entry(
         "chart": {"name": chart.meta.name, "version": chart.meta.version},
     }
     rendered = []
-    documents, complete = render_chart(chart, context, problems, f"{environment.name}/{source.name}")
+    origin = f"{environment.name}/{source.name}"
+    documents, complete = render_chart(chart, context, problems, origin, limits)
     for document in documents:
-        apps, every = _rendered_apps(document, problems)
+        apps, every = _rendered_apps(document, f"chart '{chart.name}' for app '{origin}'", problems)
         complete = complete and every
         for data, marks in apps:
             name = _rendered_name(source.name, data, marks, problems)
@@ -152,23 +155,28 @@ def _render_entry(
     return rendered, complete
 
 
-def _rendered_apps(document: Document, problems: ProblemList) -> tuple[list[tuple[dict[str, Any], Marks]], bool]:
+def _rendered_apps(
+    document: Document, rendering: str, problems: ProblemList
+) -> tuple[list[tuple[dict[str, Any], Marks]], bool]:
     """The app mappings of one rendered document (a mapping is one app, a list several), and whether
-    every item was one."""
+    every item was one (an empty list is a problem: a chart never makes an app vanish)."""
     items = document.data if isinstance(document.data, list) else [document.data]
     marks = (
         [document.marks.below((index,)) for index in range(len(items))]
         if isinstance(document.data, list)
         else [document.marks]
     )
+    if not items:
+        message = f"rendered template of {rendering}: an empty list, no app"
+        problems.add(document.marks.problem((), message, "render one app as `key: value` lines, or a list of them"))
+        return [], False
     apps = []
     for data, item_marks in zip(items, marks, strict=True):
         if isinstance(data, dict):
             apps.append((data, item_marks))
         else:
-            problems.add(
-                item_marks.problem((), "rendered template: an app must be a mapping", "render `key: value` lines")
-            )
+            message = f"rendered template of {rendering}: an app must be a mapping, not {type(data).__name__}"
+            problems.add(item_marks.problem((), message, "render `key: value` lines"))
     return apps, len(apps) == len(items)
 
 

@@ -1,0 +1,304 @@
+"""The Jinja2 environment charts render in (spec layer): sandboxed, StrictUndefined, and bounded.
+
+Bounds (TemplateLimits, set by RECONCILER_TEMPLATE_CPU_SECONDS and RECONCILER_TEMPLATE_MAX_OUTPUT):
+`**`, `*`, `+`, `%` and `~` refuse results past the limits before computing them, `range` is capped and
+checks the CPU budget as it counts, every call and filter is checked, and a watchdog (cpu_watchdog.py)
+interrupts whatever loop is left when the rendering thread's CPU time runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.filters import do_format
+from jinja2.nodes import Concat
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+from reconciler.errors import UsageError
+from reconciler.spec.overlay import deep_merge
+from reconciler.spec.placeholders import JsonText, Placeholders
+
+CPU_SECONDS_VARIABLE = "RECONCILER_TEMPLATE_CPU_SECONDS"
+MAX_OUTPUT_VARIABLE = "RECONCILER_TEMPLATE_MAX_OUTPUT"
+LIMITS_HINT = f"or raise {CPU_SECONDS_VARIABLE} / {MAX_OUTPUT_VARIABLE}"
+MAX_RANGE = 100_000
+MAX_INT_BITS = 100_000  # about 30,000 decimal digits: far beyond any count, port or size a spec holds
+_TICK = 1_000  # range items between two looks at the CPU clock
+_FORMAT = do_format
+_WIDE_FORMAT = re.compile(r"\d{7,}")  # a width or precision of a million or more in a format string
+
+
+@dataclass(frozen=True)
+class TemplateLimits:
+    """How much work one template may do: CPU seconds, and characters of output (text and values)."""
+
+    cpu_seconds: float = 2.0
+    max_output: int = 1_000_000
+
+
+def limits_from_environ(environ: dict[str, str] | None = None) -> TemplateLimits:
+    """The limits set by RECONCILER_TEMPLATE_* (unset: the defaults); a bad value is a UsageError."""
+    source = os.environ if environ is None else environ
+    defaults = TemplateLimits()
+    cpu = _positive(source, CPU_SECONDS_VARIABLE, float, defaults.cpu_seconds)
+    output = _positive(source, MAX_OUTPUT_VARIABLE, int, defaults.max_output)
+    return TemplateLimits(cpu_seconds=cpu, max_output=int(output))
+
+
+def _positive(source: Any, name: str, kind: Callable[[str], float], default: float) -> float:
+    text = source.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{name}={text!r}: not a positive number", hint=f"unset it for the default ({default})")
+    return value
+
+
+class TemplateLimitError(Exception):
+    """A template went past its limits; `line` when the template line is known without a traceback."""
+
+    def __init__(self, message: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class TemplateTimeout(TemplateLimitError):
+    """Raised into the rendering thread by the watchdog (no arguments: it is raised as a class)."""
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles `a ~ b` to a call the environment can bound (Jinja would join the strings unchecked)."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.join_text((")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class ChartEnvironment(SandboxedEnvironment):
+    """One chart rendering: every `{{ }}` value becomes a placeholder (see placeholders.py), and
+    every operation that can grow without end is bounded by `limits`."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, folder: Path, limits: TemplateLimits) -> None:
+        super().__init__(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+            finalize=_finalize,
+        )
+        self.limits = limits
+        self.placeholders = Placeholders()
+        self.output = 0
+        self.cpu_deadline = time.thread_time() + limits.cpu_seconds
+        self.globals["range"] = self.bounded_range
+        self.filters = {name: self._bounded_filter(function) for name, function in self.filters.items()}
+        self.filters["json"] = self.filters["tojson"] = _json_text
+        self.filters["merge"] = self._bounded_filter(deep_merge)
+
+    def render_template(self, name: str, context: dict[str, Any]) -> str:
+        """The text of template `name`, streamed so that output and CPU time are checked as it grows."""
+        self.placeholders.reset()
+        stream = self.get_template(name).generate(**context)
+        chunks = []
+        for chunk in stream:
+            try:
+                self.count_output(len(chunk))
+                self.check_time()
+            except TemplateLimitError as exc:
+                exc.line = _suspended_line(stream)
+                raise
+            chunks.append(chunk)
+        return "".join(chunks)
+
+    def start(self) -> None:
+        """A fresh CPU budget and output count, for the next template."""
+        self.output = 0
+        self.cpu_deadline = time.thread_time() + self.limits.cpu_seconds
+
+    def check_time(self) -> None:
+        if time.thread_time() > self.cpu_deadline:
+            raise TemplateLimitError(self.timeout_message())
+
+    def timeout_message(self) -> str:
+        return f"template evaluation used more than {self.limits.cpu_seconds:g} s of CPU time"
+
+    def count_output(self, size: int, line: int | None = None) -> None:
+        self.output += size
+        if self.output > self.limits.max_output:
+            raise TemplateLimitError(f"template output exceeds {self.limits.max_output} characters", line)
+
+    def check_size(self, value: Any) -> Any:
+        """`value`, unless it is a string or collection longer than the output limit."""
+        if isinstance(value, str | bytes | list | tuple | dict | set) and len(value) > self.limits.max_output:
+            raise TemplateLimitError(f"a template value exceeds {self.limits.max_output} items or characters")
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise TemplateLimitError(f"a template number exceeds {MAX_INT_BITS} bits")
+        return value
+
+    def check_arguments(self, arguments: tuple[Any, ...], keywords: dict[str, Any]) -> None:
+        """Refuse a width, count or format that would build a value past the output limit."""
+        for argument in (*arguments, *keywords.values()):
+            if isinstance(argument, int) and abs(argument) > self.limits.max_output:
+                raise TemplateLimitError(f"argument {argument} exceeds the template output limit")
+
+    def check_format(self, text: str) -> None:
+        for match in _WIDE_FORMAT.finditer(text):
+            if int(match.group()) > self.limits.max_output:
+                raise TemplateLimitError(f"format width {match.group()} exceeds the template output limit")
+
+    def join_text(self, parts: tuple[Any, ...]) -> str:
+        self.check_time()
+        return str(self.check_size("".join(str(part) for part in parts)))
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        self.check_time()
+        _check_binop(self, operator, left, right)
+        return self.check_size(super().call_binop(context, operator, left, right))
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.check_time()
+        self.check_arguments(args, kwargs)
+        method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
+        if getattr(method, "__name__", "") in ("format", "format_map") and isinstance(
+            getattr(method, "__self__", 0), str
+        ):
+            self.check_format(method.__self__)
+        return self.check_size(super().call(context, obj, *args, **kwargs))
+
+    def bounded_range(self, *arguments: int) -> TickingRange:
+        numbers = range(*arguments)
+        if len(numbers) > MAX_RANGE:
+            raise TemplateLimitError(f"range of {len(numbers)} numbers: at most {MAX_RANGE}")
+        return TickingRange(numbers, self)
+
+    def _bounded_filter(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        skipped = _skipped(function)
+
+        @wraps(function)
+        def bounded(*arguments: Any, **keywords: Any) -> Any:
+            self.check_time()
+            self.check_arguments(arguments[skipped + 1 :], keywords)
+            if function is _FORMAT and len(arguments) > skipped:
+                self.check_format(str(arguments[skipped]))
+            return self.check_size(function(*arguments, **keywords))
+
+        return bounded
+
+
+def _suspended_line(stream: Iterator[str]) -> int | None:
+    """The template line a paused rendering stands at (the innermost template generator's frame)."""
+    line = None
+    generator: Any = stream
+    while generator is not None:
+        frame = getattr(generator, "gi_frame", None)
+        template = frame.f_globals.get("__jinja_template__") if frame is not None else None
+        if template is not None and frame is not None:
+            line = template.get_corresponding_lineno(frame.f_lineno)
+        generator = getattr(generator, "gi_yieldfrom", None)
+    return line
+
+
+def _skipped(function: Callable[..., Any]) -> int:
+    """How many leading arguments Jinja passes before the filtered value (context, environment)."""
+    return 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
+
+
+def _check_binop(environment: ChartEnvironment, operator: str, left: Any, right: Any) -> None:
+    limit = environment.limits.max_output
+    if operator == "**" and _int(left) and _int(right) and right > 0 and abs(left) > 1:
+        if right * math.log2(abs(left)) > MAX_INT_BITS:
+            raise TemplateLimitError(f"{left} ** {right} exceeds {MAX_INT_BITS} bits")
+    elif operator == "*":
+        for sequence, count in ((left, right), (right, left)):
+            if isinstance(sequence, str | list | tuple) and _int(count) and len(sequence) * count > limit:
+                raise TemplateLimitError(f"repeating {len(sequence)} items {count} times exceeds {limit}")
+        if _int(left) and _int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise TemplateLimitError(f"a product exceeds {MAX_INT_BITS} bits")
+    elif operator == "+" and isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+        if len(left) + len(right) > limit:
+            raise TemplateLimitError(f"joining values exceeds {limit} items or characters")
+    elif operator == "%" and isinstance(left, str):
+        environment.check_format(left)
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class TickingRange:
+    """`range` for templates: looks at the CPU budget as it counts, so that nested loops end."""
+
+    def __init__(self, numbers: range, environment: ChartEnvironment) -> None:
+        self._numbers = numbers
+        self._environment = environment
+
+    def __iter__(self) -> Iterator[int]:
+        for index, number in enumerate(self._numbers):
+            if index % _TICK == 0:
+                self._environment.check_time()
+            yield number
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __getitem__(self, index: int) -> int:
+        return self._numbers[index]
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._numbers
+
+    def __reversed__(self) -> Iterator[int]:
+        return iter(TickingRange(self._numbers[::-1], self._environment))
+
+
+@jinja2.pass_context
+def _finalize(context: Context, value: Any) -> str:
+    """Every `{{ }}` value leaves as a placeholder: the rendered text never holds a value's characters."""
+    environment = context.environment
+    assert isinstance(environment, ChartEnvironment)
+    _raise_undefined(value)
+    if isinstance(value, str):
+        environment.count_output(len(value))
+    return environment.placeholders.add(value)
+
+
+def _json_text(value: Any) -> JsonText:
+    """`| json`: the value itself where it stands alone, its JSON text inside a longer string."""
+    return JsonText(json.dumps(value), value)
+
+
+def _raise_undefined(value: Any) -> None:
+    """StrictUndefined raises when printed: a value printed later, as data, must raise here instead."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _raise_undefined(key)
+            _raise_undefined(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _raise_undefined(item)
