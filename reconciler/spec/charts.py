@@ -58,6 +58,7 @@ class ChartShelf:
     def __init__(self, problems: ProblemList, limits: TemplateLimits | None = None) -> None:
         self._problems = problems
         self.limits = limits if limits is not None else limits_from_environ()
+        self._environments: dict[Path, ChartEnvironment] = {}
         self._charts: dict[Path, Chart | None] = {}
 
     def get(self, charts_dir: Path, name: str, where: Marks) -> Chart | None:
@@ -77,6 +78,12 @@ class ChartShelf:
             message = f"chart '{name}' has problems (reported at {display(folder)}), so this app cannot render"
             self._problems.add(where.problem((), message, "fix the problems reported in the chart's files"))
         return chart
+
+    def environment(self, chart: Chart) -> ChartEnvironment:
+        """The chart's template environment, shared by its apps (each template is compiled once)."""
+        if chart.folder not in self._environments:
+            self._environments[chart.folder] = ChartEnvironment(chart.folder / "templates", self.limits)
+        return self._environments[chart.folder]
 
 
 def _chart_hint(charts_dir: Path, name: str) -> str:
@@ -155,14 +162,19 @@ def _defaults(folder: Path, found: list[SpecProblem]) -> dict[str, Any]:
 
 
 def render_chart(
-    chart: Chart, context: dict[str, Any], problems: ProblemList, origin: str, limits: TemplateLimits | None = None
+    chart: Chart,
+    context: dict[str, Any],
+    problems: ProblemList,
+    origin: str,
+    environment: ChartEnvironment | None = None,
 ) -> tuple[list[Document], bool]:
     """The documents every template of `chart` renders to (YAML parsed, values put back as data, with
     marks in the template file), and whether every template rendered (False: some had problems).
 
     `origin` (`env/app`) names the app being rendered in template problems: one chart serves many apps.
+    `environment`: the chart's (ChartShelf.environment), else one with the default limits.
     """
-    environment = ChartEnvironment(chart.folder / "templates", limits or TemplateLimits())
+    environment = environment or ChartEnvironment(chart.folder / "templates", TemplateLimits())
     documents: list[Document] = []
     complete = True
     for template in chart.templates:

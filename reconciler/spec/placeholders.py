@@ -15,10 +15,6 @@ import re
 import secrets
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from reconciler.errors import SpecProblem
 from reconciler.spec.source import DataPath, Document, Mark, Marks, PathPart
 
@@ -85,29 +81,15 @@ class Placeholders:
         return int(match.group(1)) if match else None
 
     def quoted(self, text: str) -> set[int]:
-        """The placeholders that are a whole quoted scalar in the YAML `text` (so they mean text)."""
-        found: set[int] = set()
-        if not self.values:
-            return found
-        try:
-            roots = list(YAML(typ="rt", pure=True).compose_all(text))
-        except (YAMLError, ValueError, TypeError, RecursionError):
-            return found  # parse_documents has reported it
-        seen: set[int] = set()
-        pending: list[Node] = [root for root in roots if root is not None]
-        while pending:
-            node = pending.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if isinstance(node, ScalarNode):
-                index = self.whole(str(node.value))
-                if index is not None and node.style in _QUOTED:
-                    found.add(index)
-            elif isinstance(node, MappingNode):
-                pending.extend(part for pair in node.value for part in pair)
-            elif isinstance(node, SequenceNode):
-                pending.extend(node.value)
+        """The placeholders written between a pair of quotes in the YAML `text`. Where such a scalar is
+        exactly one placeholder, it was quoted (so it means text). The text is not parsed again: each
+        placeholder occurs once, and a scalar that is exactly a placeholder shows the quotes around it
+        only if they delimit it (anything else, escaped quotes too, leaves more in the scalar)."""
+        found = set()
+        for match in self._pattern.finditer(text):
+            before = text[match.start() - 1 : match.start()]
+            if before in _QUOTED and text[match.end() : match.end() + 1] == before:
+                found.add(int(match.group(1)))
         return found
 
     def resolve(self, document: Document, quoted: set[int], problems: list[SpecProblem]) -> Document:
