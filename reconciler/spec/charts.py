@@ -211,7 +211,6 @@ def _render_template(
     environment: ChartEnvironment, template: Path, context: dict[str, Any], found: list[SpecProblem]
 ) -> str | None:
     line: int | None
-    environment.start()
     try:
         with CpuWatchdog(environment.limits.cpu_seconds, TemplateTimeout):
             return environment.render_template(template.name, context)

@@ -36,7 +36,8 @@ LIMITS_HINT = f"or raise {CPU_SECONDS_VARIABLE} / {MAX_OUTPUT_VARIABLE}"
 MAX_RANGE = 100_000
 MAX_INT_BITS = 100_000  # about 30,000 decimal digits: far beyond any count, port or size a spec holds
 _TICK = 1_000  # range items between two looks at the CPU clock
-_FORMAT = do_format
+# Filters and str methods whose number arguments size what they build (`"x" | center(10**9)`).
+_WIDENING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "truncate", "batch"})
 _WIDE_FORMAT = re.compile(r"\d{7,}")  # a width or precision of a million or more in a format string
 
 
@@ -115,13 +116,16 @@ class ChartEnvironment(SandboxedEnvironment):
         self.output = 0
         self.cpu_deadline = time.thread_time() + limits.cpu_seconds
         self.globals["range"] = self.bounded_range
-        self.filters = {name: self._bounded_filter(function) for name, function in self.filters.items()}
+        self.filters = {name: self._bounded_filter(name, function) for name, function in self.filters.items()}
         self.filters["json"] = self.filters["tojson"] = _json_text
-        self.filters["merge"] = self._bounded_filter(deep_merge)
+        self.filters["merge"] = self._bounded_filter("merge", deep_merge)
 
     def render_template(self, name: str, context: dict[str, Any]) -> str:
-        """The text of template `name`, streamed so that output and CPU time are checked as it grows."""
+        """The text of template `name`, streamed so that output and CPU time are checked as it grows
+        (each template has its own budget and placeholders)."""
         self.placeholders.reset()
+        self.output = 0
+        self.cpu_deadline = time.thread_time() + self.limits.cpu_seconds
         stream = self.get_template(name).generate(**context)
         chunks = []
         for chunk in stream:
@@ -134,11 +138,6 @@ class ChartEnvironment(SandboxedEnvironment):
             chunks.append(chunk)
         return "".join(chunks)
 
-    def start(self) -> None:
-        """A fresh CPU budget and output count, for the next template."""
-        self.output = 0
-        self.cpu_deadline = time.thread_time() + self.limits.cpu_seconds
-
     def check_time(self) -> None:
         if time.thread_time() > self.cpu_deadline:
             raise TemplateLimitError(self.timeout_message())
@@ -146,10 +145,10 @@ class ChartEnvironment(SandboxedEnvironment):
     def timeout_message(self) -> str:
         return f"template evaluation used more than {self.limits.cpu_seconds:g} s of CPU time"
 
-    def count_output(self, size: int, line: int | None = None) -> None:
+    def count_output(self, size: int) -> None:
         self.output += size
         if self.output > self.limits.max_output:
-            raise TemplateLimitError(f"template output exceeds {self.limits.max_output} characters", line)
+            raise TemplateLimitError(f"template output exceeds {self.limits.max_output} characters")
 
     def check_size(self, value: Any) -> Any:
         """`value`, unless it is a string or collection longer than the output limit."""
@@ -159,8 +158,10 @@ class ChartEnvironment(SandboxedEnvironment):
             raise TemplateLimitError(f"a template number exceeds {MAX_INT_BITS} bits")
         return value
 
-    def check_arguments(self, arguments: tuple[Any, ...], keywords: dict[str, Any]) -> None:
-        """Refuse a width, count or format that would build a value past the output limit."""
+    def check_widths(self, name: str, arguments: tuple[Any, ...], keywords: dict[str, Any]) -> None:
+        """Refuse a width or count that would build a value past the output limit."""
+        if name not in _WIDENING:
+            return
         for argument in (*arguments, *keywords.values()):
             if isinstance(argument, int) and abs(argument) > self.limits.max_output:
                 raise TemplateLimitError(f"argument {argument} exceeds the template output limit")
@@ -181,12 +182,12 @@ class ChartEnvironment(SandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         self.check_time()
-        self.check_arguments(args, kwargs)
         method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
-        if getattr(method, "__name__", "") in ("format", "format_map") and isinstance(
-            getattr(method, "__self__", 0), str
-        ):
-            self.check_format(method.__self__)
+        name, text = getattr(method, "__name__", ""), getattr(method, "__self__", None)
+        if isinstance(text, str):
+            self.check_widths(name, args, kwargs)
+            if name in ("format", "format_map"):
+                self.check_format(text)
         return self.check_size(super().call(context, obj, *args, **kwargs))
 
     def bounded_range(self, *arguments: int) -> TickingRange:
@@ -195,14 +196,14 @@ class ChartEnvironment(SandboxedEnvironment):
             raise TemplateLimitError(f"range of {len(numbers)} numbers: at most {MAX_RANGE}")
         return TickingRange(numbers, self)
 
-    def _bounded_filter(self, function: Callable[..., Any]) -> Callable[..., Any]:
+    def _bounded_filter(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         skipped = _skipped(function)
 
         @wraps(function)
         def bounded(*arguments: Any, **keywords: Any) -> Any:
             self.check_time()
-            self.check_arguments(arguments[skipped + 1 :], keywords)
-            if function is _FORMAT and len(arguments) > skipped:
+            self.check_widths(name, arguments[skipped + 1 :], keywords)
+            if function is do_format and len(arguments) > skipped:
                 self.check_format(str(arguments[skipped]))
             return self.check_size(function(*arguments, **keywords))
 

@@ -95,3 +95,16 @@ def test_a_limit_that_is_not_a_positive_number_is_refused(text: str) -> None:
         limits_from_environ({"RECONCILER_TEMPLATE_CPU_SECONDS": text})
     with pytest.raises(UsageError, match="RECONCILER_TEMPLATE_MAX_OUTPUT"):
         limits_from_environ({"RECONCILER_TEMPLATE_MAX_OUTPUT": text})
+
+
+def test_big_numbers_that_build_nothing_large_are_fine(tmp_path: Path) -> None:
+    line = 'labels: {t: "{{ values.get(\'t\', 3600000) }}", p: "{{ 2 ** 64 }}", r: "{{ (\'ab\' * 1000) | length }}"}'
+    files = {"charts/c/Chart.yaml": "name: c\nversion: 1.0.0\n", "charts/c/templates/app.yaml": HEAD + line}
+    write_tree(tmp_path, files)
+    problems = ProblemList()
+    chart = read_chart(tmp_path / "charts" / "c", problems)
+    assert chart is not None
+    environment = ChartEnvironment(chart.folder / "templates", FAST)
+    [document], complete = render_chart(chart, {"values": {}}, problems, "e/a", environment)
+    assert complete, [problem.render() for problem in problems.items]
+    assert document.data["labels"] == {"t": "3600000", "p": str(2**64), "r": "2000"}
