@@ -96,11 +96,13 @@ class Placeholders:
         """The document with every placeholder put back as data (its marks re-keyed to match)."""
         resolver = _Resolver(self, quoted, document.marks, problems)
         data = resolver.value(document.data, ())
-        table = {resolver.path(path): self._mark(mark) for path, mark in document.marks.table.items()}
-        return Document(document.file, document.line, data, Marks(table))
+        return Document(document.file, document.line, data, self._remarked(resolver, document.marks))
 
-    def _mark(self, mark: Mark) -> Mark:
-        return Mark(mark.file, mark.line, self.substitute(mark.path))
+    def _remarked(self, resolver: _Resolver, marks: Marks) -> Marks:
+        """The marks tree with its keys and paths resolved like the data they follow."""
+        children = {resolver.part(part): self._remarked(resolver, child) for part, child in marks.children.items()}
+        mark = marks.mark
+        return Marks.node(None if mark is None else Mark(mark.file, mark.line, self.substitute(mark.path)), children)
 
 
 class _Resolver:
@@ -139,8 +141,8 @@ class _Resolver:
                 return typed
         return self._placeholders.substitute(key)
 
-    def path(self, path: DataPath) -> DataPath:
-        return tuple(_part(self.key(part)) for part in path)
+    def part(self, part: PathPart) -> PathPart:
+        return _part(self.key(part))
 
     def _duplicate(self, key: Any, path: DataPath) -> None:
         mark = self._marks.at(path)
