@@ -158,6 +158,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     REFUSED = "refused"
     SKIPPED = "skipped"
+    UNKNOWN = "unknown"  # the connection dropped after the write was sent: it may or may not have landed
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class Plan:
 
     actions: tuple[Action, ...] = ()
     revision: str = ""
+    prunable: tuple[str, ...] = ()  # managed apps in scope that left the specs: --prune deletes them
+    progressing: tuple[str, ...] = ()  # managed apps in scope that a running deployment still changes
 
     @property
     def pending(self) -> tuple[Action, ...]:
@@ -213,3 +216,18 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.pending
+
+    @property
+    def unfinished(self) -> tuple[Action, ...]:
+        """Actions that did not happen although planned: failed, skipped, or of unknown outcome."""
+        return tuple(a for a in self.actions if a.outcome in UNFINISHED_OUTCOMES and a.kind != ActionKind.WARN)
+
+    @property
+    def changes_pending(self) -> bool:
+        """Something still differs: a pending action, a write that did not happen, or a refused Marathon write."""
+        refused = any(a.kind in MARATHON_WRITE_KINDS for a in self.refused)
+        return bool(self.pending or self.unfinished or refused)
+
+
+UNFINISHED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.SKIPPED, Outcome.UNKNOWN})
+MARATHON_WRITE_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE, ActionKind.DELETE})

@@ -202,15 +202,27 @@ def env_of(actual_app: ActualApp) -> str:
     return str(label) if label else actual_app.app_id.strip("/").split("/", 1)[0]
 
 
-def actual_in_scope(actual_app: ActualApp, env: str | None, desired: Desired) -> bool:
-    if env is None:
-        return True
+def scope_of(desired: Desired, env: str | None) -> tuple[str, ...]:
+    """The environments a plan may touch: `env`, else every environment the spec tree declares.
+
+    An environment outside the tree is never the reconciler's to change: a tree holding one
+    environment leaves every other environment in Marathon and Consul alone, whatever it holds.
+    """
+    return (env,) if env is not None else tuple(sorted(desired.environments))
+
+
+def in_environment(actual_app: ActualApp, env: str, desired: Desired) -> bool:
+    """Whether `actual_app` belongs to environment `env` (exactly: `/func-1` never matches `/func-10`)."""
     label = actual_app.labels.get(ENV_LABEL)
     if label is not None:  # the environment label decides: two environments may share a Marathon group
         return label == env
     environment = desired.environments.get(env)
     group = (environment.group if environment else group_of(env)).rstrip("/")
     return actual_app.app_id.startswith(group + "/")
+
+
+def actual_in_scope(actual_app: ActualApp, env: str | None, desired: Desired) -> bool:
+    return any(in_environment(actual_app, name, desired) for name in scope_of(desired, env))
 
 
 def delete_action(actual_app: ActualApp) -> Action:
@@ -247,17 +259,32 @@ def owned_count(app: DesiredApp, actual_app: ActualApp | None) -> int:
     return min(max(actual_app.instances, policy.min_instances), policy.max_instances)
 
 
-def prune_actions(desired: Desired, actual: Actual, options: PlanOptions) -> list[Action]:
-    """Managed apps in scope that left the specs; only when pruning was asked for."""
-    if not options.prune:
-        return []
+def left_the_specs(desired: Desired, actual: Actual, env: str | None) -> list[ActualApp]:
+    """Managed apps of the plan's environments that the specs no longer hold: what prune deletes."""
     return [
-        delete_action(actual.apps[app_id])
+        actual.apps[app_id]
         for app_id in sorted(actual.apps)
         if app_id not in desired.apps
         and actual.apps[app_id].managed
-        and actual_in_scope(actual.apps[app_id], options.env, desired)
+        and actual_in_scope(actual.apps[app_id], env, desired)
     ]
+
+
+def prune_actions(desired: Desired, actual: Actual, options: PlanOptions) -> list[Action]:
+    """Deletes of the managed apps in scope that left the specs; only when pruning was asked for."""
+    if not options.prune:
+        return []
+    return [delete_action(app) for app in left_the_specs(desired, actual, options.env)]
+
+
+def progressing_apps(desired: Desired, actual: Actual, env: str | None) -> tuple[str, ...]:
+    """Managed apps in scope that a running Marathon deployment still changes."""
+    affected = {app_id for deployment in actual.deployments for app_id in deployment.affected_apps}
+    return tuple(
+        app_id
+        for app_id in sorted(affected)
+        if app_id in actual.apps and actual.apps[app_id].managed and actual_in_scope(actual.apps[app_id], env, desired)
+    )
 
 
 def dependency_ids(app_id: str, names: Iterable[Any]) -> tuple[str, ...]:
@@ -291,4 +318,10 @@ def build_plan(desired: Desired, actual: Actual, options: PlanOptions = DEFAULT_
         len(desired.apps), managed_after_creates(actual, writes), options.prune_limit_ratio, options.force
     )
     actions = guard_actions([*writes, *deletes], actual, guard)
-    return Plan(actions=order_actions(actions, dependencies_of(desired, actual)), revision=desired.revision)
+    prunable = () if options.prune or not actual.complete else left_the_specs(desired, actual, options.env)
+    return Plan(
+        actions=order_actions(actions, dependencies_of(desired, actual)),
+        revision=desired.revision,
+        prunable=tuple(app.app_id for app in prunable),
+        progressing=progressing_apps(desired, actual, options.env),
+    )

@@ -1,15 +1,15 @@
-"""Consul registrations and per-environment DNS queries (pure core): what to register, deregister,
-create, update and delete in Consul so that it matches Marathon's running tasks and the environments.
+"""Consul registrations (pure core): what to register and deregister in Consul so that it matches
+Marathon's running tasks (the DNS queries are core/queries.py).
 
 Action bodies are Consul's own JSON (PascalCase): a REGISTER body is the agent registration and goes
-to the agent on the task's host (`Address`); DEREGISTER and QUERY_* bodies carry the ids they need.
-Nothing destructive is planned from an incomplete observation. docs/healing.md explains the rules.
+to the agent on the task's host (`Address`); a DEREGISTER body carries the ids it needs. Nothing
+destructive is planned from an incomplete observation. docs/healing.md explains the rules.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from reconciler.core.model import (
@@ -20,10 +20,9 @@ from reconciler.core.model import (
     ActualTask,
     Desired,
     HealPolicy,
-    Outcome,
     TaskState,
 )
-from reconciler.core.naming import APP_LABEL, ENV_LABEL, query_name
+from reconciler.core.naming import APP_LABEL, ENV_LABEL
 from reconciler.core.registry import (
     MANAGED_TAG,
     META_APP_ID,
@@ -31,7 +30,6 @@ from reconciler.core.registry import (
     META_ENVIRONMENT,
     META_TASK_ID,
     ConsulObservation,
-    DesiredQuery,
     ServiceInstance,
 )
 
@@ -203,95 +201,3 @@ def plan_registrations(desired: Desired, actual: Actual, consul: ConsulObservati
             if reason is not None:
                 actions.append(deregister_action(instance, reason))
     return tuple(actions)
-
-
-# DNS queries -------------------------------------------------------------------------------------
-
-
-def desired_queries(desired: Desired) -> tuple[list[DesiredQuery], list[Action]]:
-    """Every environment's queries, and refusals for functional sets whose base is itself a set."""
-    queries: list[DesiredQuery] = []
-    refusals: list[Action] = []
-    for env in sorted(desired.environments.values(), key=lambda e: e.name):
-        for app in sorted(env.apps):
-            queries.append(query_of(app, env.name, env.name))
-        if env.base is None:
-            continue
-        base = desired.environments.get(env.base)
-        if base is None or base.base is not None:
-            refusals.append(_base_refusal(env.name, env.base, base is None))
-            continue
-        for app in sorted(set(base.apps) - set(env.apps)):
-            queries.append(query_of(app, env.name, base.name))
-    return queries, refusals
-
-
-def _base_refusal(env: str, base: str, missing: bool) -> Action:
-    why = "is not a desired environment" if missing else "is itself a functional set; sets never route to each other"
-    return Action(
-        kind=ActionKind.WARN,
-        target=env,
-        env=env,
-        reason=f"no fallback queries for {env}: its base {base} {why}",
-        outcome=Outcome.REFUSED,
-    )
-
-
-def query_of(app: str, env: str, runs_in: str) -> DesiredQuery:
-    """The query that resolves `app` inside `env` to the passing instances of environment `runs_in`."""
-    return DesiredQuery(name=query_name(app, env), service=app, tags=(runs_in, MANAGED_TAG), env=env)
-
-
-def query_body(query: DesiredQuery, query_id: str | None = None) -> dict[str, Any]:
-    """The prepared query definition (`POST /v1/query`); with `ID` for an update."""
-    body: dict[str, Any] = {
-        "Name": query.name,
-        "Service": {"Service": query.service, "Tags": list(query.tags), "OnlyPassing": query.only_passing},
-    }
-    return {"ID": query_id, **body} if query_id else body
-
-
-def _query_action(kind: ActionKind, query: DesiredQuery, reason: str, query_id: str | None = None) -> Action:
-    return Action(kind=kind, target=query.name, env=query.env, reason=reason, body=query_body(query, query_id))
-
-
-def plan_queries(desired: Desired, consul: ConsulObservation) -> tuple[Action, ...]:
-    """QUERY_CREATE/UPDATE for missing or different queries, QUERY_DELETE for ours that are not wanted."""
-    if not consul.complete:
-        return ()
-    queries, actions = desired_queries(desired)
-    for query in queries:
-        actions.extend(_query_changes(query, consul))
-    if desired.environments:  # an empty spec tree never deletes everything
-        actions.extend(_query_deletions({q.name for q in queries}, consul))
-    return tuple(actions)
-
-
-def _query_changes(query: DesiredQuery, consul: ConsulObservation) -> Iterable[Action]:
-    observed = consul.queries.get(query.name)
-    if observed is None:
-        target = query.tags[0]
-        yield _query_action(ActionKind.QUERY_CREATE, query, f"{query.service} in {query.env} resolves to {target}")
-    elif not observed.managed:
-        yield Action(
-            kind=ActionKind.WARN,
-            target=query.name,
-            env=query.env,
-            reason=f"prepared query {query.name} exists without the {MANAGED_TAG} tag: not ours, left alone",
-            outcome=Outcome.REFUSED,
-        )
-    elif not query.same_as(observed):
-        reason = f"query resolves to tags {list(observed.tags)}, wanted {list(query.tags)}"
-        yield _query_action(ActionKind.QUERY_UPDATE, query, reason, observed.query_id)
-
-
-def _query_deletions(wanted: set[str], consul: ConsulObservation) -> Iterable[Action]:
-    for name in sorted(consul.queries):
-        observed = consul.queries[name]
-        if observed.managed and name not in wanted:
-            yield Action(
-                kind=ActionKind.QUERY_DELETE,
-                target=name,
-                reason="its environment or app is no longer desired",
-                body={"ID": observed.query_id, "Name": name},
-            )

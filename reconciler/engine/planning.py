@@ -2,8 +2,10 @@
 
 Order: Marathon's diff (`build_plan`), then registrations (`plan_registrations`), prepared queries
 (`plan_queries`) and heal decisions (`decide_heals`). A heal repair that registers a task the
-registration planner already registers is merged into one action. Nothing destructive comes from an
-incomplete observation: no prune, no deregistration, no query delete, no kill (see `strict`).
+registration planner already registers is merged into one action. Consul actions stay inside the
+environments in scope (`--env`, else the tree's), and a query of a pruned app goes with its delete.
+Nothing destructive comes from an incomplete observation: no prune, no deregistration, no query
+delete, no kill (see `strict`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from dataclasses import dataclass, replace
 
 from reconciler.core.heal import HealMemory, decide_heals
 from reconciler.core.model import Action, ActionKind, Desired, Plan
-from reconciler.core.plan import PlanOptions, build_plan
-from reconciler.core.registrations import plan_queries, plan_registrations
+from reconciler.core.plan import PlanOptions, build_plan, scope_of
+from reconciler.core.queries import plan_queries, tie_to_deletes
+from reconciler.core.registrations import plan_registrations
 from reconciler.engine.observe import Observation
 
 CONSUL_KINDS = frozenset(
@@ -60,14 +63,15 @@ def plan_cycle(
     if observation.consul_enabled:
         whole = consul_desired or desired
         consul_actions = list(plan_registrations(whole, observation.actual, observation.consul))
-        consul_actions.extend(plan_queries(whole, observation.consul))
+        consul_actions.extend(plan_queries(whole, observation.actual, observation.consul, prune=options.prune))
         decisions = decide_heals(desired, observation.actual, observation.consul, memory, now)
         consul_actions.extend(decisions.actions)
         memory = decisions.memory
-        actions.extend(in_scope(merge_registrations(consul_actions), options.env))
+        scoped = in_scope(merge_registrations(consul_actions), scope_of(whole, options.env))
+        actions.extend(tie_to_deletes(scoped, marathon_plan.actions))
     if strict and not observation.complete:
         actions = [a for a in actions if a.kind not in DESTRUCTIVE_KINDS]
-    return CyclePlan(Plan(actions=tuple(actions), revision=marathon_plan.revision), memory)
+    return CyclePlan(replace(marathon_plan, actions=tuple(actions)), memory)
 
 
 def merge_registrations(actions: Iterable[Action]) -> list[Action]:
@@ -88,8 +92,7 @@ def merge_registrations(actions: Iterable[Action]) -> list[Action]:
     return merged
 
 
-def in_scope(actions: Iterable[Action], env: str | None) -> list[Action]:
-    """The Consul actions of one environment (all when `env` is None); query deletes go by their name."""
-    if env is None:
-        return list(actions)
-    return [a for a in actions if a.env == env or (a.kind == ActionKind.QUERY_DELETE and a.target.endswith(f".{env}"))]
+def in_scope(actions: Iterable[Action], environments: Iterable[str]) -> list[Action]:
+    """The Consul actions of the environments in scope (exactly by name): never another environment's."""
+    scope = set(environments)
+    return [a for a in actions if a.env in scope]

@@ -11,6 +11,7 @@ from reconciler.core.model import (
     Action,
     ActionKind,
     Actual,
+    ActualDeployment,
     Desired,
     DesiredApp,
     DesiredEnvironment,
@@ -221,13 +222,41 @@ def test_orphan_is_left_alone_without_prune_and_deleted_with_it() -> None:
     )
 
 
-def test_prune_from_an_empty_spec_tree_is_refused() -> None:
+def test_prune_from_an_empty_spec_tree_deletes_nothing_and_a_tree_without_apps_is_refused() -> None:
     actual = applied(desired_of(WEB, DB))
-    plan = build_plan(desired_of(), actual, PlanOptions(prune=True, force=True))
+    assert build_plan(desired_of(), actual, PlanOptions(prune=True, force=True)).actions == ()  # no scope at all
+    no_apps = Desired(environments={"int": DesiredEnvironment("int", "/int")}, apps={})
+    plan = build_plan(no_apps, actual, PlanOptions(prune=True, force=True))
     assert [a.kind for a in plan.actions] == [ActionKind.DELETE, ActionKind.DELETE]
     assert all(a.outcome == Outcome.REFUSED for a in plan.actions)
     assert all(a.reason.startswith("refusing to prune from an empty spec tree") for a in plan.actions)
     assert plan.empty and len(plan.refused) == 2
+
+
+def test_prune_never_reaches_an_environment_outside_the_tree_even_by_a_similar_name() -> None:
+    others = [desired_app("web", environment=env) for env in ("func-10", "func-1x", "other")]
+    actual = applied(desired_of(WEB, DB, desired_app("web", environment="func-1"), *others))
+    desired = desired_of(WEB, desired_app("api", environment="func-1"))
+    plan = build_plan(desired, actual, PlanOptions(prune=True, force=True))
+    assert sorted(a.target for a in plan.actions if a.kind == ActionKind.DELETE) == ["/func-1/web", "/int/db"]
+    narrowed = Desired(environments={"func-1": desired.environments["func-1"]}, apps={})
+    scoped = build_plan(narrowed, actual, PlanOptions(env="func-1"))
+    assert scoped.prunable == ("/func-1/web",)
+
+
+def test_a_plan_without_prune_names_the_apps_that_left_the_specs() -> None:
+    actual = applied(desired_of(WEB, DB, desired_app("old")))
+    plan = build_plan(desired_of(WEB), actual)
+    assert plan.actions == () and plan.empty
+    assert plan.prunable == ("/int/db", "/int/old")
+    assert build_plan(desired_of(WEB), actual, PlanOptions(prune=True, force=True)).prunable == ()
+
+
+def test_a_running_deployment_of_a_managed_app_in_scope_is_progressing() -> None:
+    actual = applied(desired_of(WEB, DB, desired_app("web", environment="other")))
+    deployments = (ActualDeployment("d1", ("/int/web", "/other/web", "/int/unknown")),)
+    plan = build_plan(desired_of(WEB, DB), Actual(apps=actual.apps, deployments=deployments))
+    assert plan.empty and plan.progressing == ("/int/web",)
 
 
 def test_prune_limit_refuses_every_delete_and_force_lifts_it() -> None:

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.core.model import Action, ActionKind, DesiredEnvironment, HealPolicy, Outcome, TaskState
+from reconciler.core.model import Action, ActionKind, Actual, DesiredEnvironment, HealPolicy, Outcome, TaskState
+from reconciler.core.queries import plan_queries, tie_to_deletes
 from reconciler.core.registrations import (
     check_of,
-    plan_queries,
     plan_registrations,
     registration_of,
     service_id_of,
@@ -219,8 +219,16 @@ ENVIRONMENTS = [
 ]
 
 
-def queries_of(environments: list[DesiredEnvironment], consul: ConsulObservation | None = None) -> dict[str, Action]:
-    actions = plan_queries(desired_of(environments=environments), consul or ConsulObservation())
+def queries_of(
+    environments: list[DesiredEnvironment],
+    consul: ConsulObservation | None = None,
+    actual: Actual | None = None,
+    *,
+    prune: bool = False,
+) -> dict[str, Action]:
+    actions = plan_queries(
+        desired_of(environments=environments), actual or actual_of(), consul or ConsulObservation(), prune=prune
+    )
     return {a.target: a for a in actions}
 
 
@@ -295,17 +303,69 @@ def test_different_query_is_updated_with_its_id(change: dict[str, object]) -> No
     assert action.body["ID"] == "q-7"
 
 
-def test_query_of_gone_environment_is_deleted_and_foreign_queries_are_kept() -> None:
+def test_query_of_an_app_gone_from_specs_and_marathon_is_deleted_and_foreign_queries_are_kept() -> None:
     env = [DesiredEnvironment(name="integration", group="/integration", apps=("redis",))]
     existing = {
         "redis.integration": observed("redis.integration", "redis", "integration"),
-        "redis.func-old": observed("redis.func-old", "redis", "func-old", query_id="q-old"),
+        "old-api.integration": observed("old-api.integration", "old-api", "integration", query_id="q-old"),
         "someone-elses": observed("someone-elses", "redis", "x", managed=False),
     }
     actions = queries_of(env, ConsulObservation(queries=existing))
-    assert list(actions) == ["redis.func-old"]
-    assert actions["redis.func-old"].kind == ActionKind.QUERY_DELETE
-    assert actions["redis.func-old"].body["ID"] == "q-old"
+    assert list(actions) == ["old-api.integration"]
+    assert actions["old-api.integration"].kind == ActionKind.QUERY_DELETE
+    assert actions["old-api.integration"].env == "integration"
+    assert actions["old-api.integration"].body == {"ID": "q-old", "Name": "old-api.integration"}
+
+
+OLD_API = desired_app("integration", "old-api")
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_query_of_an_app_that_left_the_specs_but_runs_stays_unless_pruned_and_then_follows_it(prune: bool) -> None:
+    env = [DesiredEnvironment(name="integration", group="/integration", apps=("redis",))]
+    existing = {
+        "redis.integration": observed("redis.integration", "redis", "integration"),
+        "old-api.integration": observed("old-api.integration", "old-api", "integration", query_id="q-old"),
+    }
+    running = actual_of(actual_app(OLD_API, [task(OLD_API.app_id, 1)]))
+    actions = queries_of(env, ConsulObservation(queries=existing), running, prune=prune)
+    if not prune:
+        assert actions == {}
+        return
+    delete = actions["old-api.integration"]
+    assert delete.kind == ActionKind.QUERY_DELETE and delete.reason == "goes with /integration/old-api (prune)"
+    assert delete.body is not None and delete.body["Follows"] == ["/integration/old-api"]
+
+
+def test_a_tied_query_delete_shares_the_fate_of_its_app_delete() -> None:
+    query = Action(kind=ActionKind.QUERY_DELETE, target="a.e", reason="goes with /e/a (prune)", env="e",
+                   body={"ID": "q", "Name": "a.e", "Follows": ["/e/a"]})
+    untied = Action(kind=ActionKind.QUERY_DELETE, target="b.e", reason="gone", env="e", body={"ID": "q2"})
+    delete = Action(kind=ActionKind.DELETE, target="/e/a", reason="left the specs (prune)", env="e")
+    refused = replace(delete, outcome=Outcome.REFUSED, reason="refusing to delete 3 apps")
+    assert tie_to_deletes([query, untied], [delete]) == [query, untied]
+    assert tie_to_deletes([query, untied], []) == [untied]  # the app is not deleted: its query stays
+    (kept, _) = tie_to_deletes([query, untied], [refused])
+    assert kept.outcome == Outcome.REFUSED and kept.reason == "refusing to delete 3 apps"
+    assert kept.detail == "goes with /e/a (prune)"
+
+
+def test_queries_of_other_environments_are_never_planned_for_deletion_by_name_alone() -> None:
+    env = [DesiredEnvironment(name="func-1", group="/func-1", apps=("redis",))]
+    existing = {
+        "redis.func-1": observed("redis.func-1", "redis", "func-1"),
+        "redis.func-10": observed("redis.func-10", "redis", "func-10", query_id="q-10"),
+    }
+    # func-10 is not in the tree: the planner may name its query, the scope filter drops it (planning).
+    actions = queries_of(env, ConsulObservation(queries=existing))
+    assert {a.env for a in actions.values()} == {"func-10"}
+
+
+def test_an_incomplete_marathon_observation_deletes_no_query() -> None:
+    env = [DesiredEnvironment(name="integration", group="/integration", apps=("redis",))]
+    existing = {"old-api.integration": observed("old-api.integration", "old-api", "integration")}
+    actions = plan_queries(desired_of(environments=env), actual_of(complete=False), ConsulObservation(queries=existing))
+    assert [a.kind for a in actions] == [ActionKind.QUERY_CREATE]
 
 
 def test_foreign_query_holding_our_name_is_refused_not_overwritten() -> None:
@@ -317,8 +377,6 @@ def test_foreign_query_holding_our_name_is_refused_not_overwritten() -> None:
 
 def test_incomplete_consul_or_empty_specs_delete_nothing() -> None:
     existing = {"redis.func-old": observed("redis.func-old", "redis", "func-old")}
-    assert (
-        plan_queries(desired_of(environments=[ENVIRONMENTS[0]]), ConsulObservation(queries=existing, complete=False))
-        == ()
-    )
-    assert plan_queries(desired_of(environments=[]), ConsulObservation(queries=existing)) == ()
+    incomplete = ConsulObservation(queries=existing, complete=False)
+    assert plan_queries(desired_of(environments=[ENVIRONMENTS[0]]), actual_of(), incomplete) == ()
+    assert plan_queries(desired_of(environments=[]), actual_of(), ConsulObservation(queries=existing)) == ()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import (
     Action,
@@ -117,3 +119,58 @@ def test_consul_actions_of_other_environments_stay_out_of_a_narrowed_plan() -> N
                       PlanOptions(env="shop"), HealMemory(), 0.0).plan
     assert all(a.env == "shop" for a in plan.actions if a.kind != ActionKind.QUERY_DELETE)
     assert not [a for a in plan.actions if a.kind == ActionKind.QUERY_DELETE]
+
+
+def other_environment_app(env: str) -> ActualApp:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, ENV_LABEL: env, APP_LABEL: "web"}
+    body = {"id": f"/{env}/web", "instances": 1, "cmd": "serve", "labels": labels}
+    tasks = (ActualTask(task_id=f"{env}_web.x", app_id=f"/{env}/web", host="127.0.0.3", ports=(31001,)),)
+    return ActualApp(app_id=f"/{env}/web", definition=body, instances=1, tasks=tasks)
+
+
+def test_consul_of_environments_outside_the_tree_is_never_touched_even_with_prune() -> None:
+    """The reproducer: Marathon and Consul hold shop and shop-2 (and shop-20); the tree holds shop."""
+    observed = actual(task("shop_web.b"))
+    apps = {**observed.apps, **{f"/{e}/web": other_environment_app(e) for e in ("shop-2", "shop-20")}}
+    queries = {
+        f"{name}.{env}": ObservedQuery(f"q-{name}-{env}", f"{name}.{env}", name, (env, MANAGED_TAG), True)
+        for env in ("shop", "shop-2", "shop-20") for name in ("web", "gone")
+    }
+    stale = replace(instance("shop-2_web.old"), tags=("shop-2", MANAGED_TAG),
+                    meta={META_APP_ID: "/shop-2/web", META_TASK_ID: "shop-2_web.old", META_ENVIRONMENT: "shop-2"})
+    consul = ConsulObservation(instances=(instance("shop_web.b"), stale), queries=queries)
+    for options in (PlanOptions(), PlanOptions(prune=True, force=True)):
+        plan = plan_cycle(desired(), Observation(replace(observed, apps=apps), consul), options, HealMemory(), 0.0,
+                          strict=False).plan
+        assert {a.env for a in plan.actions} <= {"shop"}, [a.line() for a in plan.actions]
+        # shop's query of an app gone from specs and Marathon goes; shop's own web query stays.
+        assert [(a.kind, a.target) for a in plan.actions] == [(ActionKind.QUERY_DELETE, "gone.shop")]
+
+
+def test_a_query_of_an_app_that_left_the_specs_goes_only_with_the_pruned_app() -> None:
+    observed = actual(task("shop_web.b"))
+    gone = {f"/shop/{name}": other_app("shop", name) for name in ("old", "older")}
+    queries = {
+        f"{name}.shop": ObservedQuery(f"q-{name}", f"{name}.shop", name, ("shop", MANAGED_TAG), True)
+        for name in ("web", "old", "older")
+    }
+    world = Observation(replace(observed, apps={**observed.apps, **gone}),
+                        ConsulObservation(instances=(instance("shop_web.b"),), queries=queries))
+
+    def outcomes(options: PlanOptions) -> dict[tuple[str, str], str]:
+        plan = plan_cycle(desired(), world, options, HealMemory(), 0.0, strict=False).plan
+        return {(a.kind, a.target): a.outcome for a in plan.actions}
+
+    assert outcomes(PlanOptions()) == {}  # both apps still run: their queries stay
+    forced = outcomes(PlanOptions(prune=True, force=True))
+    pairs = [("delete", "/shop/old"), ("delete", "/shop/older"), ("query-delete", "old.shop"),
+             ("query-delete", "older.shop")]
+    assert forced == dict.fromkeys(pairs, "planned")
+    # two deletes of three managed apps are over the limit (1): the queries are refused with their apps
+    refused = outcomes(PlanOptions(prune=True))
+    assert set(refused.values()) == {"refused"} and len(refused) == 4
+
+
+def other_app(env: str, name: str) -> ActualApp:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, ENV_LABEL: env, APP_LABEL: name}
+    return ActualApp(app_id=f"/{env}/{name}", definition={"id": f"/{env}/{name}", "labels": labels}, instances=1)
