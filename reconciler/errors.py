@@ -4,6 +4,7 @@
     +-- SpecError                   exit 3: invalid spec files; carries every SpecProblem found
     +-- RemoteError                 a remote system (Marathon, Consul, ...) failed us
     |   +-- RemoteUnavailable       connection refused, timeout, 5xx: retryable
+    |   |   +-- OutcomeUnknown      a write was sent, then the connection dropped: it may have landed
     |   +-- RemoteRejected          4xx: the remote refused the request (terminal)
     |       +-- DeploymentLocked    409 from Marathon: apps locked by running deployments
     +-- GuardRefused                exit 4: a safety guard refused (prune limit, empty specs)
@@ -78,6 +79,12 @@ class RemoteError(ReconcilerError):
 
 class RemoteUnavailable(RemoteError):
     code = "remote-unavailable"
+
+
+class OutcomeUnknown(RemoteUnavailable):
+    """A write reached the wire, then the connection dropped before an answer: observe before retrying."""
+
+    code = "outcome-unknown"
 
 
 class RemoteRejected(RemoteError):

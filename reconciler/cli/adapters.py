@@ -65,6 +65,6 @@ async def optional_consul(settings: GlobalSettings, choice: ConsulChoice) -> Asy
         yield consul
 
 
-def desired_from_folder(specs: Path, *, env: str | None) -> Desired:
-    """Loads and renders the spec tree; raises SpecError listing every problem."""
-    return load_desired(specs, env=env, revision=folder_revision(specs))
+def desired_from_folder(specs: Path, *, env: str | None, charts: Path | None = None) -> Desired:
+    """Loads and renders the spec tree (charts from `charts`, else the default); raises SpecError."""
+    return load_desired(specs, env=env, revision=folder_revision(specs), charts_dir=charts)

@@ -1,17 +1,19 @@
 """`reconciler apply` (face layer): execute the same plan object that `plan` shows.
 
-Marathon's actions go first (waiting for the deployments with `--wait`), then Consul's. Tasks that
-the deployments started are registered by a second, Consul-only pass over a fresh observation once
-the deployments are done. A plan with Marathon guard refusals (prune) sends nothing and exits 4:
-nothing is half-applied. `--dry-run` and a plan with nothing pending send no write to either system.
+Marathon's actions go first (waiting for the deployments with `--wait`), then Consul's. Writes whose
+connection dropped after sending are settled from a fresh observation. Tasks that the deployments
+started are registered by a second, Consul-only pass over a fresh observation once the deployments
+are done. A plan with Marathon guard refusals (prune) sends nothing and exits 4: nothing is
+half-applied. `--dry-run` and a plan with nothing pending send no write to either system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
-from typing import Annotated
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +22,7 @@ from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import (
     CONSUL_UNREAD,
     AgentOpt,
+    ChartsOpt,
     ConsulOpt,
     EnvOpt,
     ForceOpt,
@@ -27,6 +30,7 @@ from reconciler.cli.plan import (
     OutputOpt,
     PruneOpt,
     SpecsArg,
+    VerboseOpt,
     blocking_refusals,
     check_output,
     compared_of,
@@ -40,12 +44,14 @@ from reconciler.cli.settings import GlobalSettings
 from reconciler.consul.client import ConsulClient
 from reconciler.core.export import plan_as_dict
 from reconciler.core.model import Actual, Desired, Outcome, Plan
+from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.execute import ExecuteOptions, Execution, Progress, execute_plan
 from reconciler.engine.observe import Observation, observe
 from reconciler.engine.planning import CONSUL_KINDS
-from reconciler.errors import ExitCode
+from reconciler.engine.stuck import stuck_reasons
+from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.marathon import MarathonClient
 
 
@@ -61,23 +67,28 @@ def apply_command(
     prune: PruneOpt = False,
     force: ForceOpt = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the deployments.")] = True,
-    timeout: Annotated[float, typer.Option("--timeout", help="Deadline for the deployments (s).")] = 300.0,
+    deadline: Annotated[
+        float, typer.Option("--deadline", help="How long to wait for the deployments in all (s); see --timeout.")
+    ] = 300.0,
     output: OutputOpt = "text",
     consul: ConsulOpt = None,
     no_consul: NoConsulOpt = False,
     consul_agent: AgentOpt = AgentRouting.HOST,
+    charts: ChartsOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Make Marathon and Consul match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
     check_output(output)
-    desired, whole = load_both(specs, env)
+    desired, whole = load_both(specs, env, charts)
     job = _ApplyJob(
         settings=ctx.obj,
         desired=desired,
         whole=whole,
         options=PlanOptions(prune=prune, force=force, env=env),
         choice=ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent),
-        execute=ExecuteOptions(wait=wait, timeout=timeout),
+        execute=ExecuteOptions(wait=wait, timeout=deadline),
         output=output,
+        verbose=verbose,
     )
     raise typer.Exit(asyncio.run(job.run(dry_run=dry_run)))
 
@@ -85,10 +96,10 @@ def apply_command(
 class _ApplyJob:
     def __init__(
         self, *, settings: GlobalSettings, desired: Desired, whole: Desired | None, options: PlanOptions,
-        choice: ConsulChoice, execute: ExecuteOptions, output: str,
+        choice: ConsulChoice, execute: ExecuteOptions, output: str, verbose: bool = False,
     ) -> None:
         self.settings, self.desired, self.whole, self.options = settings, desired, whole, options
-        self.choice, self.execute, self.output = choice, execute, output
+        self.choice, self.execute, self.output, self.verbose = choice, execute, output, verbose
 
     async def run(self, *, dry_run: bool) -> int:
         async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
@@ -98,18 +109,32 @@ class _ApplyJob:
             plan = plan_from(self.desired, observation, self.options, self.whole).plan
             if dry_run or plan.empty or blocking_refusals(plan):
                 return _consul_checked(observation, _show_unexecuted(plan, compared, output=self.output,
-                                                                     dry_run=dry_run))
+                                                                     dry_run=dry_run, verbose=self.verbose))
             if self.output == "text":
-                show_plan(plan, output="text", title="Applying", compared=compared)
+                show_plan(plan, output="text", title="Applying", compared=compared, verbose=self.verbose)
             execution = await _execute_with_progress(plan, marathon, self.execute, self.output)
             if consul is not None:
                 done = await execute_consul(replace(plan, actions=execution.actions), consul, self.choice.routing)
                 execution = replace(execution, actions=done.actions)
+            if execution.unknown:
+                execution = await self._settle(marathon, consul, execution)
             after = None
-            if self.execute.wait and not execution.failed:
+            if self.execute.wait and not execution.failed and not execution.unknown:
                 after, execution = await self._follow_up(marathon, consul, execution)
-        return _consul_checked(observation, _report(plan, execution, self.desired, after, compared,
-                                                    output=self.output))
+            unconverged = _unconverged(self.desired, after) if after is not None else None
+            stuck = await _stuck(marathon, execution, unconverged)
+        return _consul_checked(observation, _report(plan, execution, Convergence(unconverged, stuck), compared,
+                                                    output=self.output, verbose=self.verbose))
+
+    async def _settle(self, marathon: MarathonClient, consul: ConsulClient | None, execution: Execution) -> Execution:
+        """Writes of unknown outcome: a fresh observation tells which landed (never a blind retry)."""
+        try:
+            fresh = await observe(marathon, consul)
+        except ReconcilerError as exc:
+            print_error(f"could not observe again to settle the writes of unknown outcome: {exc}")
+            return execution
+        replanned = plan_from(self.desired, fresh, self.options, self.whole).plan
+        return replace(execution, actions=settle_unknown(execution.actions, replanned))
 
     async def _follow_up(
         self, marathon: MarathonClient, consul: ConsulClient | None, execution: Execution
@@ -136,8 +161,12 @@ def _consul_checked(observation: Observation, code: int) -> int:
     return code
 
 
-def _show_unexecuted(plan: Plan, compared: Compared, *, output: str, dry_run: bool) -> int:
-    show_plan(plan, output=output, title="Dry run" if dry_run else "Plan", compared=compared)
+def _show_unexecuted(plan: Plan, compared: Compared, *, output: str, dry_run: bool, verbose: bool) -> int:
+    if output == "json":
+        console.print_json(json.dumps(apply_document(plan, Execution(plan.actions), Convergence(), compared),
+                                      default=str))
+    else:
+        show_plan(plan, output=output, title="Dry run" if dry_run else "Plan", compared=compared, verbose=verbose)
     if blocking_refusals(plan):
         print_error("refused by a guard; nothing was applied (see the refused actions above)")
         return ExitCode.REFUSED
@@ -164,38 +193,74 @@ async def _execute_with_progress(
         return await execute_plan(plan, marathon, options, on_progress)
 
 
-def _report(
-    plan: Plan, execution: Execution, desired: Desired, after: Actual | None, compared: Compared, *, output: str
-) -> int:
-    done = Plan(actions=execution.actions, revision=plan.revision)
-    converged = _unconverged(desired, after) if after is not None else None
-    if output == "json":
-        data = plan_as_dict(done) | compared.document | {
-            "deployments": list(execution.deployment_ids), "timed_out": execution.timed_out
-        }
-        if converged is not None:
-            data["unconverged"] = converged
-        console.print_json(json.dumps(data, default=str))
-    else:
-        for line in plan_lines(a for a in execution.actions if a.outcome != "succeeded"):
-            console.print(line, soft_wrap=True)
-        _print_outcome(execution, converged)
-    skipped = any(a.outcome == Outcome.SKIPPED for a in execution.actions)  # locked apps under --no-wait
-    failed = bool(execution.failed) or skipped or execution.timed_out or bool(converged)
-    return ExitCode.ERROR if failed else ExitCode.OK
+@dataclass(frozen=True)
+class Convergence:
+    """After the deployments: desired apps not running their instances (None: not checked), and why
+    each app that did not converge is stuck (from the deployments and Marathon's launch queue)."""
+
+    unconverged: list[str] | None = None
+    stuck: dict[str, str] = field(default_factory=dict)
 
 
-def _print_outcome(execution: Execution, unconverged: list[str] | None) -> None:
-    ok = sum(1 for a in execution.actions if a.outcome == Outcome.SUCCEEDED)
-    skipped = sum(1 for a in execution.actions if a.outcome == Outcome.SKIPPED)
-    console.print(f"[bold]Applied:[/] {ok} succeeded, {len(execution.failed)} failed"
-                  + (f", {skipped} skipped" if skipped else "") + ".")
+async def _stuck(marathon: MarathonClient, execution: Execution, unconverged: list[str] | None) -> dict[str, str]:
+    """Why the apps still deploying at the deadline, or not converged, are stuck."""
     if execution.timed_out:
-        print_error("deployments still running at the deadline; raise --timeout or check `GET /v2/deployments`")
-    elif unconverged:
-        print_error("not converged yet: " + ", ".join(unconverged))
-    elif unconverged is not None:
+        running = {a for d in await _our_deployments(marathon, execution.deployment_ids) for a in d.affected_apps}
+        return await stuck_reasons(marathon, running)
+    if unconverged:
+        return await stuck_reasons(marathon, (entry.split(" ", 1)[0] for entry in unconverged))
+    return {}
+
+
+async def _our_deployments(marathon: MarathonClient, ids: tuple[str, ...]) -> list[Any]:
+    try:
+        return [d for d in await marathon.get_deployments() if d.id in ids]
+    except ReconcilerError:
+        return []
+
+
+def apply_document(plan: Plan, execution: Execution, convergence: Convergence, compared: Compared) -> dict[str, Any]:
+    """apply's `-o json`: the plan document with outcomes, plus what the deployments did (docs/plan-apply.md)."""
+    return plan_as_dict(replace(plan, actions=execution.actions)) | compared.document | {
+        "deployments": list(execution.deployment_ids),
+        "timed_out": execution.timed_out,
+        "unconverged": convergence.unconverged,
+        "stuck": convergence.stuck,
+    }
+
+
+def _report(
+    plan: Plan, execution: Execution, convergence: Convergence, compared: Compared, *, output: str, verbose: bool
+) -> int:
+    if output == "json":
+        console.print_json(json.dumps(apply_document(plan, execution, convergence, compared), default=str))
+    else:
+        shown = (a for a in execution.actions if a.outcome != Outcome.SUCCEEDED)
+        for line in plan_lines(shown, verbose=verbose):
+            console.print(line, soft_wrap=True)
+        _print_outcome(execution, convergence)
+    failed = bool(execution.failed or execution.unknown) or execution.timed_out or bool(convergence.unconverged)
+    skipped = any(a.outcome == Outcome.SKIPPED for a in execution.actions)  # locked apps under --no-wait
+    return ExitCode.ERROR if failed or skipped else ExitCode.OK
+
+
+def _print_outcome(execution: Execution, convergence: Convergence) -> None:
+    counts = Counter(a.outcome for a in execution.actions)
+    parts = [f"{counts[Outcome.SUCCEEDED]} succeeded", f"{counts[Outcome.FAILED]} failed"]
+    parts += [f"{counts[o]} {o if o != Outcome.UNKNOWN else 'of unknown outcome'}"
+              for o in (Outcome.SKIPPED, Outcome.UNKNOWN) if counts[o]]
+    console.print(f"[bold]Applied:[/] {', '.join(parts)}.")
+    if execution.timed_out:
+        print_error("deployments still running at the deadline (raise --deadline):" + _stuck_text(convergence))
+    elif convergence.unconverged:
+        print_error("not converged yet: " + ", ".join(convergence.unconverged) + _stuck_text(convergence))
+    elif convergence.unconverged is not None:
         console.print("[bold green]Converged:[/] every desired app runs its instances.")
+
+
+def _stuck_text(convergence: Convergence) -> str:
+    lines = "".join(f"\n  {app_id}: {why}" for app_id, why in convergence.stuck.items())
+    return lines or " (no app of ours named by GET /v2/deployments)"
 
 
 def _unconverged(desired: Desired, after: Actual) -> list[str]:

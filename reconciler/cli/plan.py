@@ -40,6 +40,13 @@ AgentOpt = Annotated[
     AgentRouting,
     typer.Option("--consul-agent", help="host: register through the agent on each task's host; single: --consul."),
 ]
+ChartsOpt = Annotated[
+    Path | None,
+    typer.Option("--charts", help="Charts folder (default: <specs>/../charts if it exists, else <specs>/charts)."),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show every Consul action, not one summary line per app.")
+]
 
 # Refusals that stop an apply: Marathon's guards. Heal and Consul refusals are reported, not blocking.
 BLOCKING_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE, ActionKind.DELETE})
@@ -65,20 +72,21 @@ def plan_command(
     consul: ConsulOpt = None,
     no_consul: NoConsulOpt = False,
     consul_agent: AgentOpt = AgentRouting.HOST,
+    charts: ChartsOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Show what `apply` would change (exit 0: nothing, 2: changes pending, 3: invalid specs)."""
     check_output(output)
-    desired, whole = load_both(specs, env)
+    desired, whole = load_both(specs, env, charts)
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
     result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
                                           whole=whole))
     report_observation(result.observation)
-    show_plan(result.plan, output=output, compared=compared_of(result.observation))
+    show_plan(result.plan, output=output, compared=compared_of(result.observation), verbose=verbose)
     if consul_unread(result.observation):
         print_error(CONSUL_UNREAD)
         raise typer.Exit(ExitCode.ERROR)
-    raise typer.Exit(ExitCode.OK if result.plan.empty and not blocking_refusals(result.plan) else
-                     ExitCode.CHANGES_PENDING)
+    raise typer.Exit(ExitCode.CHANGES_PENDING if result.plan.changes_pending else ExitCode.OK)
 
 
 CONSUL_UNREAD = (
@@ -99,10 +107,10 @@ def compared_of(observation: Observation) -> Compared:
     return Compared("Marathon" if consul_unread(observation) else "Marathon and Consul", consul)
 
 
-def load_both(specs: Path, env: str | None) -> tuple[Desired, Desired | None]:
+def load_both(specs: Path, env: str | None, charts: Path | None = None) -> tuple[Desired, Desired | None]:
     """The desired state of `env` (or all), and the whole tree when narrowed (for the DNS fallbacks)."""
-    desired = desired_from_folder(specs, env=env)
-    return desired, (desired_from_folder(specs, env=None) if env is not None else None)
+    desired = desired_from_folder(specs, env=env, charts=charts)
+    return desired, (desired_from_folder(specs, env=None, charts=charts) if env is not None else None)
 
 
 async def observe_and_plan(

@@ -1,8 +1,13 @@
-"""How a plan looks in a terminal (face layer): a Terraform-like coloured diff and a summary line."""
+"""How a plan looks in a terminal (face layer): a Terraform-like coloured diff and a summary line.
+
+Consul's actions of one app collapse into one line (`--verbose` shows each); refused, failed and
+unknown ones are always shown one by one, with their reasons.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -14,14 +19,20 @@ from reconciler.core.export import plan_as_dict, summarize
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
 
 MARATHON_KINDS = ("create", "update", "scale", "delete")
+# kind -> (singular, plural) of what a count of that kind reads as
 CONSUL_WORDS = {
-    "kill-task": "to heal",
-    "register": "to register",
-    "deregister": "to deregister",
-    "query-create": "queries to create",
-    "query-update": "queries to update",
-    "query-delete": "queries to delete",
+    "kill-task": ("to heal", "to heal"),
+    "register": ("to register", "to register"),
+    "deregister": ("to deregister", "to deregister"),
+    "query-create": ("query to create", "queries to create"),
+    "query-update": ("query to update", "queries to update"),
+    "query-delete": ("query to delete", "queries to delete"),
 }
+COLLAPSED_KINDS = frozenset(
+    {ActionKind.REGISTER, ActionKind.DEREGISTER, ActionKind.QUERY_CREATE, ActionKind.QUERY_UPDATE,
+     ActionKind.QUERY_DELETE}
+)
+LISTED_APPS = 10  # a longer list of apps ends in "and N more"
 
 SYMBOLS: dict[ActionKind, tuple[str, str]] = {
     ActionKind.CREATE: ("+", "green"),
@@ -52,23 +63,79 @@ class Compared:
         return {"consul": self.consul}
 
 
-def show_plan(plan: Plan, *, output: str, title: str = "Plan", compared: Compared = Compared()) -> None:
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """`1 warning`, `2 warnings`: the count with the word in the right number."""
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def show_plan(
+    plan: Plan, *, output: str, title: str = "Plan", compared: Compared = Compared(), verbose: bool = False
+) -> None:
     if output == "json":
         console.print_json(json.dumps(plan_as_dict(plan) | compared.document, default=str))
         return
-    for line in plan_lines(plan.actions):
+    for line in plan_lines(plan.actions, verbose=verbose):
         console.print(line, soft_wrap=True)
     console.print(summary_line(plan, title=title, compared=compared.systems))
+    for line in state_lines(plan):
+        console.print(line, soft_wrap=True)
 
 
-def plan_lines(actions: Iterable[Action]) -> list[str]:
+def state_lines(plan: Plan) -> list[str]:
+    """What the plan does not change but the reader must know: orphans and running deployments."""
+    lines = []
+    if plan.prunable:
+        would = "would be deleted with --prune"
+        lines.append(f"[yellow]{counted(len(plan.prunable), 'app')} {would}:[/] {listed(plan.prunable)}")
+    if plan.progressing:
+        lines.append(f"[cyan]Progressing:[/] a Marathon deployment still changes {listed(plan.progressing)}")
+    return lines
+
+
+def listed(app_ids: Iterable[str]) -> str:
+    ids = list(app_ids)
+    more = len(ids) - LISTED_APPS
+    return escape(", ".join(ids[:LISTED_APPS]) + (f" and {more} more" if more > 0 else ""))
+
+
+def plan_lines(actions: Iterable[Action], *, verbose: bool = True) -> list[str]:
     lines: list[str] = []
     env = None
+    collapsed: dict[str, list[Action]] = {}
     for action in actions:
         if action.env != env:
+            lines.extend(consul_summary_lines(collapsed))
+            collapsed = {}
             env = action.env
             lines.append(f"[bold]{escape(env or '(no environment)')}[/]")
+        if not verbose and action.kind in COLLAPSED_KINDS and action.outcome in (Outcome.PLANNED, Outcome.SUCCEEDED):
+            collapsed.setdefault(consul_app_of(action), []).append(action)
+            continue
         lines.extend(action_lines(action))
+    return lines + consul_summary_lines(collapsed)
+
+
+def consul_app_of(action: Action) -> str:
+    """The app a Consul action is about: the service name of a registration, the app of a query."""
+    body = action.body or {}
+    if action.kind in (ActionKind.REGISTER, ActionKind.DEREGISTER):
+        return str(body.get("Name") or action.target)
+    service = (body.get("Service") or {}).get("Service")
+    if service:
+        return str(service)
+    suffix = f".{action.env}"
+    return action.target[: -len(suffix)] if action.env and action.target.endswith(suffix) else action.target
+
+
+def consul_summary_lines(collapsed: dict[str, list[Action]]) -> list[str]:
+    """One line per app: `* redis consul: 2 to register, 1 query to create` (succeeded ones say done)."""
+    lines = []
+    for app in sorted(collapsed):
+        actions = collapsed[app]
+        counts = Counter(str(a.kind) for a in actions)
+        parts = [counted(counts[k], *words) for k, words in CONSUL_WORDS.items() if counts.get(k)]
+        done = " [bold]succeeded[/]" if all(a.outcome == Outcome.SUCCEEDED for a in actions) else ""
+        lines.append(f"  [blue]  * {escape(app)}[/] consul  [dim]{', '.join(parts)}[/]{done}")
     return lines
 
 
@@ -97,14 +164,18 @@ def change_lines(action: Action) -> list[str]:
 def summary_line(plan: Plan, *, title: str, compared: str = "Marathon and Consul") -> str:
     counts = summarize(plan)
     if plan.empty and not counts["refused"]:
+        if plan.progressing:
+            return f"[bold]{title}: no changes to send.[/] Progressing: a deployment is still running (below)."
+        if plan.prunable:
+            return f"[bold]{title}: no changes without --prune.[/] Some apps left the specs (below)."
         verb = "match" if " and " in compared else "matches"
         return f"[bold green]{title}: no changes.[/] {compared} {verb} the specs."
     parts = [f"{counts[k]} to {k}" for k in MARATHON_KINDS if counts[k]]
-    parts.extend(f"{counts[k]} {words}" for k, words in CONSUL_WORDS.items() if counts.get(k))
+    parts.extend(counted(counts[k], *words) for k, words in CONSUL_WORDS.items() if counts.get(k))
     if counts["refused"]:
         parts.append(f"[bold red]{counts['refused']} refused[/]")
     if counts["warnings"]:
-        parts.append(f"{counts['warnings']} warnings")
+        parts.append(counted(counts["warnings"], "warning"))
     return f"[bold]{title}:[/] " + (", ".join(parts) or "no changes") + "."
 
 

@@ -1,15 +1,16 @@
 """Consul's failures in the reconciler's exception tree (layer 3 adapter): the one translation point.
 
 Connection errors, timeouts and 5xx become RemoteUnavailable (retryable); 4xx become RemoteRejected
-carrying Consul's plain-text body; 404 becomes ConsulNotFound, which callers may ignore where an
-absent object is fine (deregistering an instance that is already gone). Tokens never reach a message.
+carrying Consul's plain-text body; 404 (and the 500 Consul answers for a write to an unknown prepared
+query) becomes ConsulNotFound, which callers may ignore where an absent object is fine; a write whose
+connection dropped after it was sent is OutcomeUnknown. Tokens never reach a message.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from reconciler.errors import RemoteRejected, RemoteUnavailable
+from reconciler.errors import OutcomeUnknown, RemoteRejected, RemoteUnavailable
 
 REDACTED = "<redacted>"
 _BODY_LIMIT = 500  # Consul's error bodies are one line; anything longer is cut for the log line
@@ -26,8 +27,23 @@ def redact(text: str, token: str | None) -> str:
     return text.replace(token, REDACTED) if token else text
 
 
+# Raised once the request may have left: writing it, or waiting for (or reading) the answer.
+SENT_ERRORS = (httpx.WriteError, httpx.WriteTimeout, httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
+# Consul's answer to PUT or DELETE /v1/query/<id> of an unknown id (agent/consul/prepared_query_endpoint.go, Apply)
+MISSING_QUERY_TEXT = "Cannot modify non-existent prepared query"
+
+
 def unavailable_error(method: str, path: str, exc: httpx.HTTPError, token: str | None) -> RemoteUnavailable:
-    """The error for a request that got no answer (connection refused, reset, timeout)."""
+    """The error for a request that got no answer (connection refused, reset, timeout).
+
+    A write that may have left before the connection dropped is OutcomeUnknown: it may have landed.
+    """
+    if method != "GET" and isinstance(exc, SENT_ERRORS):
+        return OutcomeUnknown(
+            redact(f"Consul {method} {path}: the connection dropped after the request was sent"
+                   f" ({type(exc).__name__}): Consul may or may not have applied it", token),
+            hint="observe Consul again before deciding to send it again",
+        )
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__})"
     return RemoteUnavailable(
         redact(f"Consul {method} {path} {kind}: {exc}", token),
@@ -42,10 +58,11 @@ def status_error(
     status = response.status_code
     body = redact(response.text.strip()[:_BODY_LIMIT], token) or "(empty body)"
     message = f"Consul {method} {path} answered {status}: {body}"
+    if status == 404 or (status == 500 and MISSING_QUERY_TEXT in body):
+        # Real Consul answers a write to an unknown prepared query with 500 and this text, not 404.
+        return ConsulNotFound(message, status=status, hint="the object does not exist (any more) in Consul")
     if status >= 500 or status == 429:
         return RemoteUnavailable(message, status=status, hint="Consul is failing or overloaded; the call is retried")
-    if status == 404:
-        return ConsulNotFound(message, status=status, hint="the object does not exist (any more) in Consul")
     if status == 403:
         return RemoteRejected(message, status=status, hint="give the reconciler's Consul token the needed ACL policy")
     return RemoteRejected(message, status=status, hint="the request was refused as invalid; see Consul's message")

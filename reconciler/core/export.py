@@ -42,5 +42,7 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
         "actions": [action_as_dict(a) for a in plan.actions],
         "summary": summarize(plan),
         "outcomes": dict(sorted(Counter(str(a.outcome) for a in plan.actions).items())),
-        "changes_pending": not plan.empty,
+        "changes_pending": plan.changes_pending,
+        "prunable": list(plan.prunable),
+        "progressing": list(plan.progressing),
     }

@@ -160,7 +160,12 @@ def register_action(env: str, body: Mapping[str, Any], reason: str) -> Action:
 
 
 def deregister_action(instance: ServiceInstance, reason: str) -> Action:
-    body = {"ServiceID": instance.service_id, "Node": instance.node, "AgentAddress": instance.agent_address}
+    body = {
+        "ServiceID": instance.service_id,
+        "Node": instance.node,
+        "AgentAddress": instance.agent_address,
+        "Name": instance.name,  # the app's name, for the per-app summary of a plan (not sent)
+    }
     return Action(
         kind=ActionKind.DEREGISTER, target=instance.service_id, reason=reason, env=instance.environment, body=body
     )

@@ -25,9 +25,10 @@ from reconciler.consul.translate import (
     registration_of,
 )
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.core.queries import FOLLOWS_KEY
 from reconciler.engine.planning import CONSUL_KINDS
 from reconciler.engine.ports import ConsulPort
-from reconciler.errors import RemoteError
+from reconciler.errors import OutcomeUnknown, RemoteError, RemoteRejected
 
 log = logging.getLogger("reconciler.engine")
 
@@ -79,23 +80,62 @@ async def send_consul_action(consul: ConsulPort, action: Action, routing: AgentR
         return f"deregistered through {agent.base_url}"
     if action.kind == ActionKind.QUERY_CREATE:
         return f"query {await consul.post_query(query_definition_of(action))} created"
-    if action.kind == ActionKind.QUERY_UPDATE:
-        await consul.put_query(query_id_of(action), query_definition_of(action))
-        return "query updated"
+    return await _change_query(consul, action)
+
+
+async def _change_query(consul: ConsulPort, action: Action) -> str:
+    """QUERY_UPDATE or QUERY_DELETE; an answer saying the query does not exist is checked by a re-read.
+
+    Real Consul answers a write to an unknown query id with 500 (older sandboxes and proxies: 404), and
+    a 500 may mean other things too: only a fresh list of queries tells whether the id is gone.
+    """
+    query_id = query_id_of(action)
     try:
-        await consul.delete_query(query_id_of(action))
-    except ConsulNotFound:
-        return "query already gone"
-    return "query deleted"
+        if action.kind == ActionKind.QUERY_UPDATE:
+            await consul.put_query(query_id, query_definition_of(action))
+            return "query updated"
+        await consul.delete_query(query_id)
+        return "query deleted"
+    except RemoteError as exc:
+        if not isinstance(exc, ConsulNotFound) and exc.status != 500:
+            raise
+        if any(q.id == query_id for q in await consul.get_queries()):
+            raise  # it exists: the refusal was about something else
+        if action.kind == ActionKind.QUERY_DELETE:
+            return "query already gone (a re-read shows no query of that id)"
+        return await _recreate(consul, action)
+
+
+async def _recreate(consul: ConsulPort, action: Action) -> str:
+    """The query to update was deleted meanwhile: create it again unless its name is taken by now."""
+    definition = query_definition_of(action)
+    if any(q.name == definition.name for q in await consul.get_queries()):
+        raise RemoteRejected(
+            f"prepared query {definition.name} was replaced while it was being updated",
+            hint="the next plan reads the new query and decides again",
+        )
+    return f"query {await consul.post_query(definition)} created again (it was gone)"
 
 
 async def _run_one(consul: ConsulPort, action: Action, routing: AgentRouting, limit: asyncio.Semaphore) -> Action:
     async with limit:
         try:
             detail = await send_consul_action(consul, action, routing)
+        except OutcomeUnknown as exc:
+            return replace(action, outcome=Outcome.UNKNOWN, detail=str(exc))
         except RemoteError as exc:
             return replace(action, outcome=Outcome.FAILED, detail=str(exc))
     return replace(action, outcome=Outcome.SUCCEEDED, detail=detail)
+
+
+def without_deleted_apps(action: Action, deleted: dict[str, Action]) -> Action | None:
+    """A tied query delete whose app delete did not succeed is skipped: the query stays with the app."""
+    follows = (action.body or {}).get(FOLLOWS_KEY) if action.kind == ActionKind.QUERY_DELETE else None
+    unfinished = [app for app in follows or () if app in deleted and deleted[app].outcome != Outcome.SUCCEEDED]
+    if not unfinished:
+        return None
+    return replace(action, outcome=Outcome.SKIPPED, detail=f"not sent: the delete of {', '.join(unfinished)} did not "
+                   "succeed, and the query stays as long as its app runs")
 
 
 async def execute_consul(plan: Plan, consul: ConsulPort, routing: AgentRouting = AgentRouting.HOST) -> Plan:
@@ -105,6 +145,10 @@ async def execute_consul(plan: Plan, consul: ConsulPort, routing: AgentRouting =
     """
     limit = asyncio.Semaphore(MAX_CONCURRENT_WRITES)
     done = dict(enumerate(plan.actions))
+    deleted = {a.target: a for a in plan.actions if a.kind == ActionKind.DELETE}
+    for i, action in done.items():
+        skipped = without_deleted_apps(action, deleted) if action.outcome == Outcome.PLANNED else None
+        done[i] = skipped or action
     for kinds in ((ActionKind.DEREGISTER,), (ActionKind.REGISTER,), tuple(CONSUL_KINDS - {ActionKind.REGISTER,
                                                                                            ActionKind.DEREGISTER})):
         wave = [(i, a) for i, a in done.items() if a.kind in kinds and a.outcome == Outcome.PLANNED]

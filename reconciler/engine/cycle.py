@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import Actual, Desired, Outcome, Plan
+from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting, execute_consul
-from reconciler.engine.execute import ExecuteOptions, Execution, execute_plan
+from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution, execute_plan
 from reconciler.engine.healing import heal_due_in
 from reconciler.engine.observe import Observation, observe
 from reconciler.engine.planning import CONSUL_KINDS, plan_cycle
@@ -42,13 +43,13 @@ class CycleResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not (self.execution and self.execution.failed)
+        return self.error is None and not (self.execution and (self.execution.failed or self.execution.unknown))
 
 
 @dataclass(frozen=True)
 class CycleOptions:
     plan: PlanOptions = field(default_factory=PlanOptions)
-    execute: ExecuteOptions = field(default_factory=lambda: ExecuteOptions(wait=False))
+    execute: ExecuteOptions = field(default_factory=lambda: ExecuteOptions(wait=False, later=CONTROLLER_LATER))
     routing: AgentRouting = AgentRouting.HOST
 
 
@@ -110,6 +111,8 @@ class Reconciler:
         planned = plan_cycle(desired, observation, self._options.plan, self.memory, now)
         self.memory = planned.memory
         execution = await execute_cycle_plan(planned.plan, self._marathon, self._consul, self._options)
+        if execution is not None and execution.unknown:
+            execution = await self._settle(cycle_id, desired, execution, now)
         for action in execution.actions if execution else planned.plan.actions:
             log.info("cycle=%s %s", cycle_id, action.line())
         seconds = time.monotonic() - started
@@ -121,13 +124,25 @@ class Reconciler:
         )
 
 
+    async def _settle(self, cycle_id: str, desired: Desired, execution: Execution, now: float) -> Execution:
+        """Writes of unknown outcome: a fresh observation tells which landed (never a blind retry)."""
+        log.warning("cycle=%s event=outcome-unknown actions=%d: observing again", cycle_id, len(execution.unknown))
+        try:
+            fresh = await observe(self._marathon, self._consul)
+        except ReconcilerError as exc:
+            log.error("cycle=%s event=reobserve-failed error=%r", cycle_id, str(exc))
+            return execution
+        replanned = plan_cycle(desired, fresh, self._options.plan, self.memory, now).plan
+        return replace(execution, actions=settle_unknown(execution.actions, replanned))
+
+
 async def run_cycle(
     load: Callable[[], Desired],
     marathon: MarathonPort,
     options: PlanOptions,
     *,
     trigger: str = "manual",
-    execute_options: ExecuteOptions = ExecuteOptions(wait=False),
+    execute_options: ExecuteOptions = ExecuteOptions(wait=False, later=CONTROLLER_LATER),
     consul: ConsulPort | None = None,
 ) -> CycleResult:
     """One pass without a memory carried over (a one-off cycle): see Reconciler for the loop."""

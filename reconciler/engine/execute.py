@@ -4,8 +4,9 @@ Per environment, creates, updates and scales go out as one bulk `PUT /v2/apps` (
 deployment; Marathon orders it by the apps' `dependencies`), then deletes one by one in the plan's
 order. A 409 from a running deployment splits the batch: apps not locked go out at once, locked apps
 whose spec says `force: true` are forced, the others wait for the blocking deployment (with a
-deadline) and are retried once. Every action comes back with an outcome; nothing raises for a
-remote failure of one action.
+deadline) and are retried once. Every action comes back with an outcome (UNKNOWN when the connection
+dropped after a write was sent: core/outcomes.py settles it from a fresh observation); nothing raises
+for a remote failure of one action.
 """
 
 from __future__ import annotations
@@ -20,18 +21,24 @@ from typing import Any
 
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
 from reconciler.engine.ports import MarathonPort
-from reconciler.errors import DeploymentLocked, RemoteError
+from reconciler.errors import DeploymentLocked, OutcomeUnknown, RemoteError
 
 log = logging.getLogger("reconciler.engine")
 
 WRITE_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE})
 
 
+# What happens to a write skipped because a running deployment locks its app: each face says its own.
+APPLY_LATER = "run apply again once that deployment ends, or set `force: true` on the app"
+CONTROLLER_LATER = "the controller sends it in a cycle after that deployment ends (or set `force: true` on the app)"
+
+
 @dataclass(frozen=True)
 class ExecuteOptions:
     wait: bool = True
-    timeout: float = 300.0
+    timeout: float = 300.0  # the deadline of the whole execution (apply's --deadline)
     poll_interval: float = 0.25
+    later: str = APPLY_LATER  # how a skipped write gets sent after all
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,10 @@ class Execution:
     @property
     def failed(self) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.outcome == Outcome.FAILED)
+
+    @property
+    def unknown(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.outcome == Outcome.UNKNOWN)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -108,7 +119,7 @@ async def _put_batch(
         await _split_locked(marathon, writes, exc, done, deployment_ids, deadline, options)
         return
     except RemoteError as exc:
-        _mark(writes, done, Outcome.FAILED, str(exc))
+        _mark(writes, done, outcome_of(exc), str(exc))
         return
     deployment_ids.append(deployment)
     _mark(writes, done, Outcome.SUCCEEDED, f"deployment {deployment}")
@@ -137,10 +148,8 @@ async def _split_locked(
         return
     ids = ", ".join(locked_exc.deployment_ids)
     if not options.wait:
-        # No waiting at all without --wait: the controller's next cycle (Marathon's deployment events
-        # start one) sends these once the deployment ends; a cycle never blocks on someone's deployment.
-        _mark(waiting, done, Outcome.SKIPPED, f"locked by running deployment {ids}: not sent; it goes out "
-              "once that deployment ends (or set `force: true` on the app)")
+        # No waiting at all without --wait: a cycle never blocks on someone's deployment.
+        _mark(waiting, done, Outcome.SKIPPED, f"locked by running deployment {ids}: not sent; {options.later}")
         return
     if await wait_for_deployments(marathon, list(locked_exc.deployment_ids), deadline, options, None):
         await _put_once(marathon, waiting, done, deployment_ids, force=False)
@@ -162,7 +171,7 @@ async def _put_once(
     try:
         deployment = await _put(marathon, [a for _, a in writes], force=force)
     except RemoteError as exc:
-        _mark(writes, done, Outcome.FAILED, str(exc))
+        _mark(writes, done, outcome_of(exc), str(exc))
         return
     deployment_ids.append(deployment)
     _mark(writes, done, Outcome.SUCCEEDED, f"deployment {deployment}" + (" (forced)" if force else ""))
@@ -178,7 +187,7 @@ async def _delete(marathon: MarathonPort, action: Action, deployment_ids: list[s
     try:
         result = await marathon.delete_app(action.target, force=True)
     except RemoteError as exc:
-        return replace(action, outcome=Outcome.FAILED, detail=str(exc))
+        return replace(action, outcome=outcome_of(exc), detail=str(exc))
     deployment_ids.append(str(result.deployment_id))
     return replace(action, outcome=Outcome.SUCCEEDED, detail=f"deployment {result.deployment_id}")
 
@@ -188,9 +197,14 @@ async def _kill_tasks(marathon: MarathonPort, kills: list[tuple[int, Action]], d
     try:
         await marathon.post_tasks_delete([a.target for _, a in kills], scale=False)
     except RemoteError as exc:
-        _mark(kills, done, Outcome.FAILED, str(exc))
+        _mark(kills, done, outcome_of(exc), str(exc))
         return
     _mark(kills, done, Outcome.SUCCEEDED, "killed; Marathon launches a replacement")
+
+
+def outcome_of(exc: RemoteError) -> Outcome:
+    """FAILED, unless the write was sent and its answer lost: then nobody knows (a re-observation decides)."""
+    return Outcome.UNKNOWN if isinstance(exc, OutcomeUnknown) else Outcome.FAILED
 
 
 def _mark(items: Iterable[tuple[int, Action]], done: dict[int, Action], outcome: Outcome, detail: str) -> None:

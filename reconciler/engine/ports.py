@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.core.model import Actual
+from reconciler.marathon import wire as marathon_wire
 
 
 class DeploymentRef(Protocol):
@@ -27,6 +28,8 @@ class MarathonPort(Protocol):
     async def post_tasks_delete(self, task_ids: Sequence[str], *, scale: bool = False, wipe: bool = False) -> None: ...
 
     async def get_deployments(self) -> Any: ...
+
+    async def get_queue(self) -> list[marathon_wire.QueueItem]: ...
 
 
 class ConsulPort(Protocol):

@@ -1,7 +1,8 @@
 """The one place where Marathon failures become reconciler errors (adapter layer).
 
 httpx exceptions, HTTP error statuses and unreadable bodies all turn into `reconciler.errors` here:
-connection failures, timeouts and 5xx are RemoteUnavailable (retryable); 4xx are RemoteRejected
+connection failures, timeouts and 5xx are RemoteUnavailable (retryable), and a write whose connection
+dropped after it was sent is OutcomeUnknown; 4xx are RemoteRejected
 with Marathon's `message` and `details` kept; a 409 naming deployments is DeploymentLocked. Every
 message names the call and Marathon's URL (no userinfo) and is scrubbed of every known secret.
 """
@@ -16,7 +17,14 @@ from typing import Any
 import httpx
 import pydantic
 
-from reconciler.errors import DeploymentLocked, RemoteError, RemoteRejected, RemoteUnavailable, UsageError
+from reconciler.errors import (
+    DeploymentLocked,
+    OutcomeUnknown,
+    RemoteError,
+    RemoteRejected,
+    RemoteUnavailable,
+    UsageError,
+)
 from reconciler.marathon.settings import SECRET_MASK
 
 
@@ -60,8 +68,18 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+# Raised once the request may have left: writing it, or waiting for (or reading) the answer.
+SENT_ERRORS = (httpx.WriteError, httpx.WriteTimeout, httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
+
+
 def error_from_exception(call: Call, exc: httpx.HTTPError) -> RemoteError | UsageError:
     """Translate an httpx exception raised while sending `call` (callers chain with `from exc`)."""
+    if call.method != "GET" and isinstance(exc, SENT_ERRORS):
+        return OutcomeUnknown(
+            call.describe(f"the connection dropped after the request was sent ({type(exc).__name__}):"
+                          " Marathon may or may not have applied it"),
+            hint="observe Marathon again before deciding to send it again",
+        )
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return UsageError(call.describe(f"invalid Marathon URL: {exc}"), hint="use http(s)://host:port")
     if isinstance(exc, httpx.TimeoutException):

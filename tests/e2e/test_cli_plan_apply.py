@@ -42,7 +42,7 @@ async def test_plan_apply_converges_and_second_apply_sends_no_write(
     assert planned.code == 2, planned.output
     assert "+ /integration/redis" in planned.stdout and "Plan: 13 to create." in planned.stdout
 
-    applied = await run_cli("apply", str(specs), "--timeout", "60", marathon=sandbox.url)
+    applied = await run_cli("apply", str(specs), "--deadline", "60", marathon=sandbox.url)
     assert applied.code == 0, applied.output
     assert "Converged" in applied.stdout
 
@@ -110,9 +110,34 @@ async def test_unmanaged_app_is_never_touched(sandbox: MarathonSandbox, specs: P
         assert after[app_id]["cmd"] == "sleep 1000"
 
 
+def drop_apps(specs: Path, *names: str) -> None:
+    """Removes the sets' apps of these names from functional.yaml (the sets stay in the tree)."""
+    path = specs / "functional.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    kept, skipping = [], False
+    for line in lines:
+        stripped = line.strip()
+        if line.startswith("      ") and not line.startswith("       ") and stripped.split(":")[0] in names:
+            skipping = True
+            continue
+        if skipping and line.startswith("        "):
+            continue
+        skipping = False
+        kept.append(line)
+    path.write_text("".join(kept))
+
+
 async def test_prune_guard_refuses_then_force_deletes(sandbox: MarathonSandbox, specs: Path) -> None:
     assert (await run_cli("apply", str(specs), marathon=sandbox.url)).code == 0
-    (specs / "functional.yaml").unlink()  # five managed apps leave the specs: over the 10% limit
+    drop_apps(specs, "redis", "order-api", "mysql")  # three managed apps leave the specs: over the 10% limit
+
+    planned = await run_cli("plan", str(specs), "-o", "json", marathon=sandbox.url)
+    assert planned.code == 0, planned.output  # without --prune, apply would change nothing...
+    gone = ["/func-1/redis", "/func-2/mysql", "/func-2/order-api"]
+    assert json.loads(planned.stdout)["prunable"] == gone  # ...but the plan names what --prune deletes
+    text = await run_cli("plan", str(specs), marathon=sandbox.url)
+    assert "3 apps would be deleted with --prune: " + ", ".join(gone) in text.stdout, text.output
+    assert "match the specs" not in text.stdout
 
     refused = await run_cli("apply", str(specs), "--prune", marathon=sandbox.url)
     assert refused.code == 4, refused.output
@@ -127,8 +152,17 @@ async def test_prune_guard_refuses_then_force_deletes(sandbox: MarathonSandbox, 
     forced = await run_cli("apply", str(specs), "--prune", "--force", marathon=sandbox.url)
     assert forced.code == 0, forced.output
     remaining = await marathon_apps(sandbox.url)
-    assert sorted(remaining) == sorted(a for a in remaining if a.startswith("/integration/"))
-    assert len(remaining) == 8
+    assert not set(gone) & set(remaining) and len(remaining) == 10
+
+
+async def test_an_environment_that_left_the_tree_is_never_pruned(sandbox: MarathonSandbox, specs: Path) -> None:
+    assert (await run_cli("apply", str(specs), marathon=sandbox.url)).code == 0
+    (specs / "functional.yaml").unlink()  # the tree now holds integration alone
+    planned = await run_cli("plan", str(specs), "--prune", "--force", "-o", "json", marathon=sandbox.url)
+    assert planned.code == 0, planned.output
+    assert json.loads(planned.stdout)["actions"] == []
+    assert (await run_cli("apply", str(specs), "--prune", "--force", marathon=sandbox.url)).code == 0
+    assert len(await marathon_apps(sandbox.url)) == 13
 
 
 async def test_prune_refuses_from_an_empty_or_invalid_tree(sandbox: MarathonSandbox, specs: Path) -> None:
@@ -164,11 +198,12 @@ async def test_locked_app_waits_then_fails_unless_forced(sandbox: MarathonSandbo
     assert skipped.code == 1, skipped.output
     outcomes = {a["target"]: a for a in json.loads(skipped.stdout)["actions"]}
     assert outcomes["/integration/user-api"]["outcome"] == "skipped"
-    assert "once that deployment ends" in outcomes["/integration/user-api"]["detail"]
+    assert "run apply again once that deployment ends" in outcomes["/integration/user-api"]["detail"]
+    assert json.loads(skipped.stdout)["changes_pending"] is True
     assert outcomes["/integration/payment-api"]["outcome"] == "succeeded"
     bump_tag(specs, 'tag: "3.1.1"', 'tag: "3.1.2"')
     blocked = await run_cli(
-        "apply", str(specs), "--env", "integration", "--timeout", "1", "-o", "json", marathon=sandbox.url
+        "apply", str(specs), "--env", "integration", "--deadline", "1", "-o", "json", marathon=sandbox.url
     )
     assert blocked.code == 1, blocked.output
     outcomes = {a["target"]: a for a in json.loads(blocked.stdout)["actions"]}
@@ -206,7 +241,7 @@ async def test_json_output_of_a_failed_command_is_a_json_error_document(specs: P
 async def test_apply_json_counts_outcomes_and_a_no_consul_plan_names_only_marathon(
     sandbox: MarathonSandbox, specs: Path
 ) -> None:
-    applied = await run_cli("apply", str(specs), "-o", "json", "--timeout", "60", marathon=sandbox.url)
+    applied = await run_cli("apply", str(specs), "-o", "json", "--deadline", "60", marathon=sandbox.url)
     assert applied.code == 0, applied.output
     document = json.loads(applied.stdout)
     assert document["outcomes"] == {"succeeded": 13} and document["consul"] is None
@@ -215,7 +250,7 @@ async def test_apply_json_counts_outcomes_and_a_no_consul_plan_names_only_marath
 
 
 async def test_plan_with_consul_unreachable_is_an_error_not_a_clean_plan(sandbox: MarathonSandbox, specs: Path) -> None:
-    assert (await run_cli("apply", str(specs), "--timeout", "60", marathon=sandbox.url)).code == 0
+    assert (await run_cli("apply", str(specs), "--deadline", "60", marathon=sandbox.url)).code == 0
     closed = "http://127.0.0.1:9"  # discard port: nothing listens on loopback
     planned = await run_cli("plan", str(specs), marathon=sandbox.url, consul=closed)
     assert planned.code == 1, planned.output

@@ -3,6 +3,7 @@ resolved over real DNS (dnspython against the sandbox's DNS port), dry runs that
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ async def srv_ports(sandbox: Sandbox, name: str) -> set[int]:
 
 
 async def test_dns_isolation_and_fallback_over_real_dns(sandbox: Sandbox, specs: Path) -> None:
-    applied = await cli(sandbox, "apply", str(specs), "--timeout", "60")
+    applied = await cli(sandbox, "apply", str(specs), "--deadline", "60")
     assert applied.code == 0, applied.output
     assert "register" in applied.stdout and "query-create" in applied.stdout
 
@@ -94,24 +95,66 @@ async def _equal(found: Any, wanted: set[int]) -> bool:
     return bool(await found == wanted)
 
 
-async def test_queries_of_gone_environments_are_deleted(sandbox: Sandbox, specs: Path) -> None:
-    assert (await cli(sandbox, "apply", str(specs), "--timeout", "60")).code == 0
-    names = {q["Name"] for q in await consul_get(sandbox, "/v1/query")}
-    assert {"redis.func-1", "mysql.func-2", "web.integration"} <= names
+async def queries(sandbox: Sandbox) -> set[str]:
+    return {q["Name"] for q in await consul_get(sandbox, "/v1/query")}
 
-    (specs / "functional.yaml").unlink()
+
+async def registered_environments(sandbox: Sandbox) -> set[str]:
+    services = await consul_get(sandbox, "/v1/catalog/services")
+    found: set[str] = set()
+    for name in services:
+        entries = await consul_get(sandbox, f"/v1/health/service/{name}")
+        found |= {e["Service"]["Meta"].get("environment", "") for e in entries}
+    return found - {""}
+
+
+async def test_a_tree_holding_one_environment_never_touches_the_others(sandbox: Sandbox, specs: Path) -> None:
+    """The outage: a tree with only integration deleted every other environment's queries."""
+    assert (await cli(sandbox, "apply", str(specs), "--deadline", "60")).code == 0
+    before = await queries(sandbox)
+    assert {"redis.func-1", "mysql.func-2", "web.integration"} <= before
+    assert {"func-1", "func-2"} <= await registered_environments(sandbox)
+
+    (specs / "functional.yaml").unlink()  # the tree now holds integration alone
+    planned = await cli(sandbox, "plan", str(specs), "--prune", "--force")
+    assert planned.code == 0, planned.output
+    assert "func-1" not in planned.stdout and "func-2" not in planned.stdout
+    for args in ((), ("--prune", "--force"), ("--env", "integration", "--prune", "--force")):
+        applied = await cli(sandbox, "apply", str(specs), *args)
+        assert applied.code == 0, applied.output
+    assert await queries(sandbox) == before
+    assert {"func-1", "func-2"} <= await registered_environments(sandbox)
+    async with httpx.AsyncClient(base_url=sandbox.marathon_url) as client:
+        apps = {a["id"] for a in (await client.get("/v2/apps")).json()["apps"]}
+    assert {"/func-1/redis", "/func-2/web"} <= apps
+
+
+async def test_the_queries_of_an_app_that_left_the_specs_go_only_with_its_prune(sandbox: Sandbox, specs: Path) -> None:
+    assert (await cli(sandbox, "apply", str(specs), "--deadline", "60")).code == 0
+    nginx = {"nginx.integration", "nginx.func-1", "nginx.func-2"}  # its own name and the sets' fallbacks
+    assert nginx <= await queries(sandbox)
+    path = specs / "integration.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  nginx:\n")])
+
     planned = await cli(sandbox, "plan", str(specs))
-    assert planned.code == 2, planned.output
-    assert "query-delete" in planned.stdout and "no longer desired" in planned.stdout
+    assert planned.code == 0, planned.output
+    assert "1 app would be deleted with --prune: /integration/nginx" in planned.stdout
+    assert "query-delete" not in planned.stdout
+    assert (await cli(sandbox, "apply", str(specs))).code == 0
+    assert nginx <= await queries(sandbox)  # the app still runs: callers still resolve it
 
-    assert (await cli(sandbox, "apply", str(specs))).code == 0, "apply after the sets left the specs"
-    left = {q["Name"] for q in await consul_get(sandbox, "/v1/query")}
-    assert not {n for n in left if n.endswith((".func-1", ".func-2"))}
-    assert "redis.integration" in left
+    pruned = await cli(sandbox, "apply", str(specs), "--prune", "-o", "json")
+    assert pruned.code == 0, pruned.output
+    done = {(a["kind"], a["target"]): a["outcome"] for a in json.loads(pruned.stdout)["actions"]}
+    assert done[("delete", "/integration/nginx")] == "succeeded"
+    assert {done[("query-delete", name)] for name in nginx} == {"succeeded"}
+    assert not nginx & await queries(sandbox)
+    assert "redis.func-1" in await queries(sandbox)
 
 
 async def test_dry_run_writes_to_neither_system(sandbox: Sandbox, specs: Path) -> None:
-    assert (await cli(sandbox, "apply", str(specs), "--timeout", "60")).code == 0
+    assert (await cli(sandbox, "apply", str(specs), "--deadline", "60")).code == 0
     # A lost registration and a spec change: both systems have something to do.
     entries = await consul_get(sandbox, "/v1/health/service/redis")
     instance = next(e for e in entries if "func-1" in e["Service"]["Tags"])
@@ -135,7 +178,7 @@ async def test_dry_run_writes_to_neither_system(sandbox: Sandbox, specs: Path) -
 
 
 async def test_unreachable_consul_is_reported_and_plans_nothing_in_consul(sandbox: Sandbox, specs: Path) -> None:
-    assert (await cli(sandbox, "apply", str(specs), "--timeout", "60")).code == 0
+    assert (await cli(sandbox, "apply", str(specs), "--deadline", "60")).code == 0
     assert sandbox.consul is not None
     await sandbox.consul.stop_http()
     (specs / "functional.yaml").unlink()  # would delete the sets' queries if Consul could be read

@@ -13,7 +13,8 @@ import pytest
 from reconciler.consul import wire
 from reconciler.consul.client import ConsulClient
 from reconciler.consul.translate import instances_of, observed_queries_of
-from reconciler.core.registrations import query_body, query_of, registration_of
+from reconciler.core.queries import query_body, query_of
+from reconciler.core.registrations import registration_of
 from reconciler.core.registry import CheckStatus
 from tests.unit.consul.consul_world import HTTP_CHECK, actual_app, desired_app, task
 

@@ -17,7 +17,8 @@ from reconciler.consul.translate import (
     registration_of,
 )
 from reconciler.core.model import Action, ActionKind
-from reconciler.core.registrations import deregister_action, query_body, query_of
+from reconciler.core.queries import query_body, query_of
+from reconciler.core.registrations import deregister_action
 from reconciler.core.registry import MANAGED_TAG, CheckStatus, aggregate_status
 from tests.unit.consul.consul_world import instance_of as core_instance
 from tests.unit.consul.consul_world import task

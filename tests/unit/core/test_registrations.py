@@ -170,6 +170,7 @@ def test_instances_of_gone_or_dying_tasks_are_deregistered(state: TaskState | No
         "ServiceID": "integration_redis.t1",
         "Node": "node-127.0.0.2",
         "AgentAddress": "127.0.0.2",
+        "Name": "redis",
     }
 
 

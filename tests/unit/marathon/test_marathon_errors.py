@@ -11,7 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.errors import DeploymentLocked, RemoteError, RemoteRejected, RemoteUnavailable, UsageError
+from reconciler.errors import (
+    DeploymentLocked,
+    OutcomeUnknown,
+    RemoteError,
+    RemoteRejected,
+    RemoteUnavailable,
+    UsageError,
+)
 from reconciler.marathon import MarathonAuth, MarathonClient, NotFound
 
 PASSWORD = "pw-Zq81-never-shown"
@@ -133,10 +140,53 @@ async def test_connect_error_is_unavailable_and_chained() -> None:
     assert "http://marathon.test:8080" in caught.value.message
 
 
-async def test_timeout_is_unavailable() -> None:
+async def test_timeout_before_sending_is_unavailable() -> None:
     with pytest.raises(RemoteUnavailable, match="no answer in time") as caught:
-        await put_redis(client_answering(httpx.WriteTimeout("timed out")))
+        await put_redis(client_answering(httpx.ConnectTimeout("timed out")))
+    assert not isinstance(caught.value, OutcomeUnknown)
     assert caught.value.hint and "timeout" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadTimeout("timed out"),
+        httpx.ReadError("connection reset by peer"),
+        httpx.WriteTimeout("timed out"),
+    ],
+)
+async def test_a_write_whose_connection_drops_after_sending_has_an_unknown_outcome(failure: httpx.HTTPError) -> None:
+    received: list[tuple[str, bytes]] = []
+
+    def drop_after_receiving(request: httpx.Request) -> httpx.Response:
+        received.append((request.url.path, request.read()))  # the request reached the server whole...
+        raise failure  # ...and the connection dropped before the answer
+
+    client = MarathonClient("http://marathon.test:8080", transport=httpx.MockTransport(drop_after_receiving))
+    with pytest.raises(OutcomeUnknown, match="may or may not have applied it") as caught:
+        await put_redis(client)
+    assert received == [("/v2/apps/integration/redis", b'{"instances":2}')]
+    assert caught.value.__cause__ is failure and "observe" in (caught.value.hint or "")
+
+
+async def test_a_read_whose_connection_drops_is_unavailable_and_retried_not_unknown() -> None:
+    calls = []
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    client = MarathonClient("http://marathon.test:8080", transport=httpx.MockTransport(drop), retries=1,
+                            sleep=_no_sleep)
+    with pytest.raises(RemoteUnavailable) as caught:
+        async with client:
+            await client.get_deployments()
+    assert not isinstance(caught.value, OutcomeUnknown) and len(calls) == 2
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
 
 
 async def test_an_answer_that_is_not_marathons_is_a_remote_error() -> None:
