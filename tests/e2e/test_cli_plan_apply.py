@@ -132,9 +132,9 @@ async def test_prune_guard_refuses_then_force_deletes(sandbox: MarathonSandbox, 
     drop_apps(specs, "redis", "order-api", "mysql")  # three managed apps leave the specs: over the 10% limit
 
     planned = await run_cli("plan", str(specs), "-o", "json", marathon=sandbox.url)
-    assert planned.code == 0, planned.output  # without --prune, apply would change nothing...
+    assert planned.code == 2, planned.output  # the sets' apps now depend on integration's
     gone = ["/func-1/redis", "/func-2/mysql", "/func-2/order-api"]
-    assert json.loads(planned.stdout)["prunable"] == gone  # ...but the plan names what --prune deletes
+    assert json.loads(planned.stdout)["prunable"] == gone  # and the plan names what --prune would delete
     text = await run_cli("plan", str(specs), marathon=sandbox.url)
     assert "3 apps would be deleted with --prune: " + ", ".join(gone) in text.stdout, text.output
     assert "match the specs" not in text.stdout
@@ -163,6 +163,15 @@ async def test_an_environment_that_left_the_tree_is_never_pruned(sandbox: Marath
     assert json.loads(planned.stdout)["actions"] == []
     assert (await run_cli("apply", str(specs), "--prune", "--force", marathon=sandbox.url)).code == 0
     assert len(await marathon_apps(sandbox.url)) == 13
+
+    # Retiring an environment (docs/plan-apply.md): keep it in the tree without apps, prune, then remove it.
+    (specs / "functional.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: FunctionalSet\nbase: integration\nsets:\n  func-2:\n    apps: {}\n"
+    )
+    retired = await run_cli("apply", str(specs), "--prune", "--force", marathon=sandbox.url)
+    assert retired.code == 0, retired.output
+    remaining = await marathon_apps(sandbox.url)
+    assert not [a for a in remaining if a.startswith("/func-2/")] and len(remaining) == 10  # func-1 untouched
 
 
 async def test_prune_refuses_from_an_empty_or_invalid_tree(sandbox: MarathonSandbox, specs: Path) -> None:
@@ -266,3 +275,26 @@ async def test_a_bad_marathon_url_is_one_line_without_its_credentials(url: str, 
     assert result.code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --marathon: not") and "s3cret" not in result.output
+
+
+async def test_apply_past_its_deadline_names_the_stuck_app_and_marathons_reason(
+    sandbox: MarathonSandbox, specs: Path
+) -> None:
+    path = specs / "integration.yaml"
+    path.write_text(path.read_text().replace("      heapMb: 200\n", "      heapMb: 200\n      cpus: 64\n", 1))
+    applied = await run_cli("apply", str(specs), "--env", "integration", "--deadline", "3", marathon=sandbox.url)
+    assert applied.code == 1, applied.output
+    assert "Applied: 8 succeeded, 0 failed." in applied.stdout
+    assert "deployments still running at the deadline (raise --deadline)" in applied.stderr
+    [line] = [row for row in applied.stderr.splitlines() if "/integration/payment-api:" in row]
+    assert "waiting to launch" in line and "InsufficientCpus (declined" in line, applied.stderr
+
+    # Everything was sent: nothing is left to change, but "match the specs" would be a lie.
+    planned = await run_cli("plan", str(specs), "--env", "integration", marathon=sandbox.url)
+    assert planned.code == 0, planned.output
+    assert "match the specs" not in planned.stdout
+    assert "Progressing: a Marathon deployment still changes" in planned.stdout
+    assert "/integration/payment-api" in planned.stdout
+    as_json = await run_cli("plan", str(specs), "--env", "integration", "-o", "json", marathon=sandbox.url)
+    document = json.loads(as_json.stdout)
+    assert document["changes_pending"] is False and "/integration/payment-api" in document["progressing"]

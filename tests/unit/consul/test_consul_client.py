@@ -12,7 +12,7 @@ from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.client import ConsulClient
 from reconciler.consul.errors import ConsulNotFound
-from reconciler.errors import RemoteRejected, RemoteUnavailable
+from reconciler.errors import OutcomeUnknown, RemoteRejected, RemoteUnavailable
 
 TOKEN = "s3cr3t-token-value"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -348,3 +348,44 @@ async def test_for_agent_keeps_settings_and_is_closed_with_parent() -> None:
     assert recorder.requests[0].headers["X-Consul-Token"] == TOKEN
     await client.aclose()
     assert other._http._client.is_closed
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        # real Consul: an RPC error (agent/consul/prepared_query_endpoint.go, Apply) answered as 500
+        (500, "Cannot modify non-existent prepared query: 'q-9'"),
+        (404, "Query not found"),
+    ],
+)
+async def test_a_write_to_an_unknown_prepared_query_is_not_found_with_either_answer(status: int, text: str) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, text=text))
+    async with ConsulClient("http://127.0.0.1:8500", transport=transport) as consul:
+        with pytest.raises(ConsulNotFound) as caught:
+            await consul.delete_query("q-9")
+    assert caught.value.status == status and text in caught.value.message
+
+
+async def test_any_other_500_stays_unavailable() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(500, text="No cluster leader"))
+    async with ConsulClient("http://127.0.0.1:8500", transport=transport) as consul:
+        with pytest.raises(RemoteUnavailable) as caught:
+            await consul.delete_query("q-9")
+    assert not isinstance(caught.value, ConsulNotFound)
+
+
+async def test_a_consul_write_dropped_after_sending_is_of_unknown_outcome_and_a_read_is_retried() -> None:
+    calls: list[str] = []
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise httpx.ReadTimeout("timed out")
+
+    async with ConsulClient("http://127.0.0.1:8500", transport=httpx.MockTransport(drop), retries=1,
+                            backoff=0.0) as consul:
+        with pytest.raises(OutcomeUnknown, match="may or may not have applied it"):
+            await consul.put_agent_service_deregister("web.1")
+        with pytest.raises(RemoteUnavailable) as read:
+            await consul.get_queries()
+    assert not isinstance(read.value, OutcomeUnknown)
+    assert calls == ["PUT", "GET", "GET"]  # the write once, the read retried
