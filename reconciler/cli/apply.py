@@ -37,6 +37,7 @@ from reconciler.cli.plan import (
     consul_unread,
     load_both,
     plan_from,
+    refuse_prune_without_environments,
     report_observation,
 )
 from reconciler.cli.plan_view import Compared, plan_lines, show_plan
@@ -80,6 +81,7 @@ def apply_command(
     """Make Marathon and Consul match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
     check_output(output)
     desired, whole = load_both(specs, env, charts)
+    refuse_prune_without_environments(desired, prune)
     job = _ApplyJob(
         settings=ctx.obj,
         desired=desired,

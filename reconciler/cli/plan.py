@@ -24,7 +24,7 @@ from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.observe import Observation, observe
 from reconciler.engine.planning import plan_cycle
-from reconciler.errors import ExitCode
+from reconciler.errors import ExitCode, GuardRefused
 
 # Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), as for validate.
 SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).")]
@@ -78,6 +78,7 @@ def plan_command(
     """Show what `apply` would change (exit 0: nothing, 2: changes pending, 3: invalid specs)."""
     check_output(output)
     desired, whole = load_both(specs, env, charts)
+    refuse_prune_without_environments(desired, prune)
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
     result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
                                           whole=whole))
@@ -105,6 +106,15 @@ def compared_of(observation: Observation) -> Compared:
         return Compared("Marathon")
     consul = {"complete": observation.consul.complete, "problems": list(observation.consul.problems)}
     return Compared("Marathon" if consul_unread(observation) else "Marathon and Consul", consul)
+
+
+def refuse_prune_without_environments(desired: Desired, prune: bool) -> None:
+    """A tree without environments gives prune no scope at all: most likely a wrong path, so say so (exit 4)."""
+    if prune and not desired.environments:
+        raise GuardRefused(
+            "refusing to prune from a spec tree without environments: nothing would be in scope",
+            hint="check the spec path; prune deletes only apps of the environments the tree declares",
+        )
 
 
 def load_both(specs: Path, env: str | None, charts: Path | None = None) -> tuple[Desired, Desired | None]:

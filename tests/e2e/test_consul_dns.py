@@ -67,7 +67,7 @@ async def srv_ports(sandbox: Sandbox, name: str) -> set[int]:
 async def test_dns_isolation_and_fallback_over_real_dns(sandbox: Sandbox, specs: Path) -> None:
     applied = await cli(sandbox, "apply", str(specs), "--deadline", "60")
     assert applied.code == 0, applied.output
-    assert "register" in applied.stdout and "query-create" in applied.stdout
+    assert "to register" in applied.stdout and "queries to create" in applied.stdout  # one line per app
 
     own = {
         "redis.func-1.query.consul": "/func-1/redis",  # func-1 runs its own redis
@@ -168,12 +168,14 @@ async def test_dry_run_writes_to_neither_system(sandbox: Sandbox, specs: Path) -
 
     assert sandbox.consul is not None
     marathon_before, consul_before = sandbox.marathon.faults.requests_seen, sandbox.consul.state.raft.current
-    dry = await cli(sandbox, "apply", str(specs), "--dry-run")
+    dry = await cli(sandbox, "apply", str(specs), "--dry-run", "--verbose")
     assert dry.code == 2, dry.output
     assert "/integration/nginx" in dry.stdout and "scale" in dry.stdout
     assert instance["Service"]["ID"] in dry.stdout and "without a registration" in dry.stdout
     assert "nothing was sent to Marathon or Consul" in dry.stdout
-    assert sandbox.marathon.faults.requests_seen - marathon_before == 2  # observe: two GETs, no write
+    short = await cli(sandbox, "apply", str(specs), "--dry-run")  # without -v: one Consul line per app
+    assert "* redis consul  1 to register" in short.stdout and instance["Service"]["ID"] not in short.stdout
+    assert sandbox.marathon.faults.requests_seen - marathon_before == 4  # observe twice: two GETs each, no write
     assert sandbox.consul.state.raft.current == consul_before  # no write reached Consul's raft log
 
 
