@@ -218,6 +218,7 @@ async def test_locked_app_waits_then_fails_unless_forced(sandbox: MarathonSandbo
     outcomes = {a["target"]: a for a in json.loads(blocked.stdout)["actions"]}
     assert outcomes["/integration/user-api"]["outcome"] == "failed"
     assert "locked by running deployment" in outcomes["/integration/user-api"]["detail"]
+    assert json.loads(blocked.stdout)["changes_pending"] is True  # a failed write is still a pending change
     assert outcomes["/integration/payment-api"]["outcome"] == "succeeded"
 
     path = specs / "integration.yaml"
@@ -230,6 +231,18 @@ async def test_locked_app_waits_then_fails_unless_forced(sandbox: MarathonSandbo
     assert user_api["outcome"] == "succeeded" and "forced" in user_api["detail"]
     apps = await marathon_apps(sandbox.url)
     assert apps["/integration/user-api"]["container"]["docker"]["image"].endswith(":1.4.4")
+
+
+async def test_plan_and_apply_take_the_charts_folder_like_validate(sandbox: MarathonSandbox, specs: Path) -> None:
+    moved = specs.parent / "elsewhere" / "charts"
+    moved.parent.mkdir()
+    (specs.parent / "charts").rename(moved)
+    assert (await run_cli("plan", str(specs), marathon=sandbox.url)).code == 3  # the default place is empty now
+    planned = await run_cli("plan", str(specs), "--charts", str(moved), marathon=sandbox.url)
+    assert planned.code == 2 and "Plan: 13 to create." in planned.stdout, planned.output
+    applied = await run_cli("apply", str(specs), "--charts", str(moved), "--env", "func-1", marathon=sandbox.url)
+    assert applied.code == 0, applied.output
+    assert sorted(await marathon_apps(sandbox.url)) == ["/func-1/redis", "/func-1/user-api"]
 
 
 async def test_json_output_of_a_failed_command_is_a_json_error_document(specs: Path) -> None:
