@@ -165,9 +165,5 @@ def tie_to_deletes(actions: Iterable[Action], marathon: Iterable[Action]) -> lis
         if any(fate is None for fate in fates):
             continue
         refused = next((f for f in fates if f is not None and f.outcome == Outcome.REFUSED), None)
-        tied.append(action if refused is None else _refused_with(action, refused))
+        tied.append(action if refused is None else refuse(action, refused.reason))
     return tied
-
-
-def _refused_with(action: Action, delete: Action) -> Action:
-    return refuse(action, delete.reason)

@@ -351,7 +351,7 @@ def test_a_tied_query_delete_shares_the_fate_of_its_app_delete() -> None:
     assert kept.detail == "goes with /e/a (prune)"
 
 
-def test_queries_of_other_environments_are_never_planned_for_deletion_by_name_alone() -> None:
+def test_a_query_delete_carries_its_exact_environment_for_the_scope_filter() -> None:
     env = [DesiredEnvironment(name="func-1", group="/func-1", apps=("redis",))]
     existing = {
         "redis.func-1": observed("redis.func-1", "redis", "func-1"),
@@ -359,7 +359,7 @@ def test_queries_of_other_environments_are_never_planned_for_deletion_by_name_al
     }
     # func-10 is not in the tree: the planner may name its query, the scope filter drops it (planning).
     actions = queries_of(env, ConsulObservation(queries=existing))
-    assert {a.env for a in actions.values()} == {"func-10"}
+    assert {(a.target, a.env) for a in actions.values()} == {("redis.func-10", "func-10")}
 
 
 def test_an_incomplete_marathon_observation_deletes_no_query() -> None:
