@@ -249,6 +249,25 @@ def normalize_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def host_networked(definition: Mapping[str, Any]) -> bool:
+    """Whether a normalised definition runs on the agent's network (absent `networks` means host)."""
+    networks = definition.get("networks") or [{"mode": "host"}]
+    return all(isinstance(network, dict) and network.get("mode") == "host" for network in networks)
+
+
+def networking_resets(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
+    """What a write must clear for `desired`'s networking to be accepted, both normalised.
+
+    Marathon refuses `portDefinitions` beside a container network ("portDefinitions are only allowed
+    with host-networking"), and a partial update keeps the stored ones of a host-networked app unless
+    the write sends `portDefinitions: []`. Its answers omit them for container networks, so the reset
+    never shows as drift once it has landed.
+    """
+    if not host_networked(desired) and actual.get("portDefinitions"):
+        return {"portDefinitions": []}
+    return {}
+
+
 def adopt_each(desired_items: Any, actual_items: Any, key: str) -> Any:
     """Where a desired item leaves `key` for Marathon to assign, take the value Marathon assigned."""
     if not isinstance(desired_items, list) or not isinstance(actual_items, list):

@@ -25,7 +25,13 @@ from reconciler.core.naming import (
     REVISION_LABEL,
     group_of,
 )
-from reconciler.core.normalize import RESET_VALUES, adopt_assigned_ports, normalize_definition, resolve_dependency
+from reconciler.core.normalize import (
+    RESET_VALUES,
+    adopt_assigned_ports,
+    networking_resets,
+    normalize_definition,
+    resolve_dependency,
+)
 from reconciler.core.order import order_actions
 
 DRIFT_PATHS_SHOWN = 3  # a reason stays one readable line; `changes` holds the full list
@@ -97,12 +103,12 @@ def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
     desired_norm = adopt_assigned_ports(normalize_definition(definition), actual_norm)
     keys = (set(definition) | set(desired_norm)) - {"id", "instances"}
     changes = diff_fields(desired_norm, actual_norm, keys)
-    resets: dict[str, Any] = {}
+    resets = networking_resets(desired_norm, actual_norm)  # also after a hand edit: the write needs it
     if desired_hash != actual_hash:  # "no longer sets" only means something when the spec changed
-        resets = {key: RESET_VALUES[key] for key in sorted(actual_norm) if key in RESET_VALUES and key not in keys}
-        changes += tuple(FieldChange(f"/{key}", actual_norm[key], value) for key, value in resets.items())
-        if not changes:  # only the hash label moves (e.g. the spec now spells out a default)
-            changes = (FieldChange(f"/labels/{HASH_LABEL}", actual_hash, desired_hash),)
+        resets |= {key: RESET_VALUES[key] for key in sorted(actual_norm) if key in RESET_VALUES and key not in keys}
+    changes += tuple(FieldChange(f"/{key}", actual_norm[key], value) for key, value in resets.items())
+    if desired_hash != actual_hash and not changes:  # only the hash label moves (the spec spells out a default)
+        changes = (FieldChange(f"/labels/{HASH_LABEL}", actual_hash, desired_hash),)
     return Comparison(definition, desired_hash, actual_hash, changes, resets)
 
 

@@ -67,7 +67,8 @@ def _bridged(app: ConcreteApp) -> bool:
 
 
 def _networking(app: ConcreteApp) -> dict[str, Any]:
-    """Docker bridge apps map container ports; host-networked apps (and commands) define host ports."""
+    """Docker bridge apps map container ports; host-networked apps (and commands) define host ports,
+    pinned on the agent (`requirePorts`) when the spec gives `hostPort`."""
     if _bridged(app):
         return {"networks": [{"mode": "container/bridge"}]}
     result: dict[str, Any] = {}
@@ -75,11 +76,16 @@ def _networking(app: ConcreteApp) -> dict[str, Any]:
         result["networks"] = [{"mode": "host"}]
     if app.ports is not None:
         result["portDefinitions"] = [_port_definition(port) for port in app.ports]
+        if any(port.host_port for port in app.ports):
+            result["requirePorts"] = True  # the agent port is the definition's port, not any free one
     return result
 
 
 def _port_definition(port: PortSpec) -> dict[str, Any]:
-    definition: dict[str, Any] = {"port": port.host_port or 0, "protocol": str(port.protocol)}
+    """Marathon's `port` is the service port; with `requirePorts` it is the agent port too, so a pinned
+    `hostPort` goes there (rules.py refuses a `servicePort` that differs from it)."""
+    number = port.host_port or port.service_port or 0
+    definition: dict[str, Any] = {"port": number, "protocol": str(port.protocol)}
     if port.name:
         definition["name"] = port.name
     if port.labels:

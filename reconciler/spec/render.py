@@ -17,6 +17,7 @@ from reconciler.spec.expand import ConcreteEntry, Expansion, expand_environment
 from reconciler.spec.ids import check_ids
 from reconciler.spec.policies import heal_policy
 from reconciler.spec.problems import closest_hint, raise_problems
+from reconciler.spec.service_ports import check_service_ports
 from reconciler.spec.specset import EnvironmentSource, SpecSet
 
 
@@ -25,7 +26,9 @@ def render_desired(specs: SpecSet, *, env: str | None = None, revision: str = ""
     problems = ProblemList()
     selected = _selected(specs, env)
     expansions = _expand(specs.environments, selected, problems)
-    check_ids(_id_owners(specs.environments, expansions), selected, problems)
+    owners = _id_owners(specs.environments, expansions)
+    check_ids(owners, selected, problems)
+    check_service_ports(owners, selected, problems)
     environments: dict[str, DesiredEnvironment] = {}
     apps: dict[str, DesiredApp] = {}
     for name in selected:
@@ -47,7 +50,9 @@ def check_rendering(
     so that one run reports every problem.
     """
     expansions = _expand(environments, list(environments), problems)
-    check_ids(_id_owners(environments, expansions), list(environments), problems)
+    owners = _id_owners(environments, expansions)
+    check_ids(owners, list(environments), problems)
+    check_service_ports(owners, list(environments), problems)
     for name, environment in environments.items():
         check_dependencies(environment, expansions[name], _base(environment, expansions), problems)
     shelf = ChartShelf(problems)

@@ -104,6 +104,30 @@ def _ports(app: ConcreteApp) -> Iterator[Finding]:
             yield Finding((("ports", index, "protocol"),), message)
 
 
+def _host_ports(app: ConcreteApp) -> Iterator[Finding]:
+    """On host networking Marathon has one number per port (`portDefinitions[].port`): the service port,
+    and with `requirePorts` (app-wide) the agent port too. A spec that asks for more cannot be written."""
+    if _bridged(app):
+        return
+    ports = list(app.ports or ())
+    pinned = [index for index, port in enumerate(ports) if port.host_port]
+    for index, port in enumerate(ports):
+        if port.host_port and port.service_port and port.service_port != port.host_port:
+            message = (
+                f"servicePort {port.service_port} differs from hostPort {port.host_port}: on host networking a"
+                " pinned agent port is also the service port (Marathon `requirePorts`)"
+            )
+            hint = "remove `servicePort` (it is the hostPort), or use a bridged Docker app to map one to the other"
+            yield Finding((("ports", index, "servicePort"),), message, hint)
+        if pinned and not port.host_port:
+            message = (
+                f"ports[{pinned[0]}] pins hostPort {ports[pinned[0]].host_port}, so Marathon requires every port"
+                " of the app on the agent (`requirePorts`), but this one has no hostPort"
+            )
+            hint = "give every port a `hostPort`, or none (then the agent picks free ports)"
+            yield Finding((("ports", index, "hostPort"),), message, hint)
+
+
 def _port_names(app: ConcreteApp) -> Iterator[Finding]:
     first: dict[str, int] = {}
     for index, port in enumerate(app.ports or ()):
@@ -162,6 +186,7 @@ RULES: tuple[tuple[Rule, frozenset[str] | None], ...] = (
     (_network, EVERY_FIELD),
     (_labels, frozenset({"labels"})),
     (_ports, EVERY_FIELD),
+    (_host_ports, frozenset({"ports", "image", "network"})),
     (_port_names, frozenset({"ports"})),
     (_health_checks, frozenset({"healthChecks"})),
     (_port_indexes, EVERY_FIELD),

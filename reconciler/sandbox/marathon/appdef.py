@@ -213,11 +213,15 @@ def service_ports(defn: JsonDict) -> list[int]:
     return [int(item.get(key) or 0) for item, key in service_port_slots(defn)]
 
 
-def host_port_count(defn: JsonDict) -> int:
-    """How many agent ports one task of this app needs."""
+def requested_host_ports(defn: JsonDict) -> list[int]:
+    """The agent ports one task of this app needs, in order; 0 is any free one. With `requirePorts`
+    each port definition's own port, else any; a container mapping's non-zero `hostPort` is required
+    as it is (Marathon's PortsMatcher), a mapping without `hostPort` needs no agent port."""
     if defn.get("portDefinitions"):
-        return len(defn["portDefinitions"])
-    return sum(1 for m in port_mappings(defn) if m.get("hostPort") is not None)
+        if defn.get("requirePorts"):
+            return service_ports(defn)
+        return [0] * len(defn["portDefinitions"])
+    return [int(m["hostPort"] or 0) for m in port_mappings(defn) if m.get("hostPort") is not None]
 
 
 def assign_service_ports(defn: JsonDict, previous: JsonDict | None, taken: set[int], span: tuple[int, int]) -> None:

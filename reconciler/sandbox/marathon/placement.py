@@ -66,24 +66,27 @@ def _resource_reasons(agent: Agent, defn: JsonDict) -> list[RejectReason]:
 
 
 def pick_ports(agent: Agent, defn: JsonDict, rng: random.Random) -> list[int] | None:
-    from reconciler.sandbox.marathon.appdef import host_port_count, service_ports
+    """The agent ports for one more task: each required one as it is, free ones for the rest; None when
+    a required port is outside the agent's range or taken, or too few are free."""
+    from reconciler.sandbox.marathon.appdef import requested_host_ports
 
     low, high = agent.port_range
     taken = agent.used_ports | agent.foreign_ports
-    if defn.get("requirePorts"):
-        wanted = service_ports(defn)
-        fits = all(low <= p <= high and p not in taken for p in wanted)
-        return wanted if fits else None
-    count = host_port_count(defn)
-    free = (high - low + 1) - len(taken)
-    if count > free:
+    wanted = requested_host_ports(defn)
+    required = [port for port in wanted if port]
+    if len(set(required)) < len(required) or any(not low <= p <= high or p in taken for p in required):
         return None
-    chosen: list[int] = []
-    # Random picks spread tasks over the range, so two sandboxes on one machine rarely collide.
-    while len(chosen) < count:
+    taken = taken | set(required)
+    if wanted.count(0) > (high - low + 1) - len(taken):
+        return None
+    chosen = list(wanted)
+    for index in (index for index, port in enumerate(wanted) if not port):
+        # Random picks spread tasks over the range, so two sandboxes on one machine rarely collide.
         port = rng.randint(low, high)
-        if port not in taken and port not in chosen:
-            chosen.append(port)
+        while port in taken:
+            port = rng.randint(low, high)
+        taken.add(port)
+        chosen[index] = port
     return chosen
 
 
