@@ -14,9 +14,9 @@ import typer
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from reconciler.cli.validate import ChartsOpt, SpecsArg, load_or_exit
+from reconciler.cli.validate import ChartsOpt, SpecsArg, load_or_exit, print_warnings
 from reconciler.core.model import Desired
-from reconciler.spec import load_specs, render_desired
+from reconciler.spec import dns_warnings, load_specs, render_desired
 
 
 class RenderFormat(StrEnum):
@@ -38,6 +38,7 @@ def render_command(
     """Print the Marathon app definitions the specs render to (exit 3 on invalid specs)."""
     specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts), problems_to_stderr=True)
     desired = load_or_exit(lambda: render_desired(specset, env=env), problems_to_stderr=True)
+    print_warnings(dns_warnings(specset, env))
     if output_format == RenderFormat.MARATHON_JSON:
         typer.echo(json.dumps(app_bodies(desired), indent=2))
     else:

@@ -13,8 +13,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from reconciler.core.model import Desired
-from reconciler.errors import ExitCode, SpecError
-from reconciler.spec import load_specs, render_desired
+from reconciler.errors import ExitCode, SpecError, SpecProblem
+from reconciler.spec import dns_warnings, load_specs, render_desired
 
 T = TypeVar("T")
 
@@ -34,7 +34,14 @@ def validate_command(specs: SpecsArg, charts: ChartsOpt = None) -> None:
     """Check spec files and charts; report every problem at once (exit 3 when any)."""
     specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts))
     desired = load_or_exit(lambda: render_desired(specset))
+    print_warnings(dns_warnings(specset))
     typer.echo(summary(desired, files=len(specset.files)))
+
+
+def print_warnings(warnings: list[SpecProblem]) -> None:
+    """Advice on stderr (stdout stays the command's output); the exit code does not change."""
+    for warning in warnings:
+        typer.echo(f"warning: {warning.render()}", err=True)
 
 
 def load_or_exit(load: Callable[[], T], *, problems_to_stderr: bool = False) -> T:

@@ -4,6 +4,7 @@ load_specs(root)        read and validate a spec tree (every problem at once, wi
 render_desired(specs)   charts + values + overlays -> concrete Marathon app definitions
 load_desired(root)      both in one call
 spec_json_schema()      the JSON Schema of a spec document
+dns_warnings(specs)     environments whose bare app names will not resolve (advice, not problems)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from reconciler.core.model import Desired
 from reconciler.spec.load import default_charts_dir, load_specs
+from reconciler.spec.notices import dns_warnings
 from reconciler.spec.render import render_desired
 from reconciler.spec.schema import spec_json_schema
 from reconciler.spec.specset import AppSource, EnvironmentSource, SpecSet
@@ -27,6 +29,7 @@ __all__ = [
     "EnvironmentSource",
     "SpecSet",
     "default_charts_dir",
+    "dns_warnings",
     "load_desired",
     "load_specs",
     "render_desired",

@@ -71,7 +71,7 @@ async def test_drift_is_detected_field_by_field_and_reverted(sandbox: MarathonSa
     assert (await run_cli("apply", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
     async with httpx.AsyncClient(base_url=sandbox.url) as client:
         env = (await client.get("/v2/apps/integration/user-api")).json()["app"]["env"]
-        drifted = {"cpus": 0.9, "env": env | {"REDIS_HOST": "redis.elsewhere"}}
+        drifted = {"cpus": 0.9, "env": env | {"REDIS_SRV": "redis.elsewhere"}}
         response = await client.put("/v2/apps/integration/user-api", json=drifted)
         assert response.status_code == 200, response.text
     await sandbox.wait_idle(timeout=20)
@@ -81,11 +81,11 @@ async def test_drift_is_detected_field_by_field_and_reverted(sandbox: MarathonSa
     (action,) = json.loads(planned.stdout)["actions"]
     assert action["kind"] == "update" and action["target"] == "/integration/user-api"
     assert "drift" in action["reason"]
-    assert {change["path"] for change in action["changes"]} == {"/cpus", "/env/REDIS_HOST"}
+    assert {change["path"] for change in action["changes"]} == {"/cpus", "/env/REDIS_SRV"}
 
     assert (await run_cli("apply", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
     user_api = (await marathon_apps(sandbox.url))["/integration/user-api"]
-    assert user_api["cpus"] != 0.9 and user_api["env"]["REDIS_HOST"] == "redis"
+    assert user_api["cpus"] != 0.9 and user_api["env"]["REDIS_SRV"] == "redis"
     assert (await run_cli("plan", str(specs), "--env", "integration", marathon=sandbox.url)).code == 0
 
 

@@ -125,3 +125,17 @@ def test_example_fits_the_default_sandbox(desired: Desired) -> None:
             assert app.instances <= AGENTS, app.app_id
         if app.autoscale:
             assert app.autoscale.max_instances * app.definition["cpus"] <= AGENT_CPUS
+
+
+def test_example_callers_name_peers_by_srv_never_by_a_guessed_port(desired: Desired) -> None:
+    """A task's port is the agent's, picked at launch: a `name:port` or URL with a port for a peer can
+    never be right. Every variable that names a peer app is a `*_SRV` DNS name (docs/dns.md)."""
+    peers = {app.name for app in desired.apps.values()}
+    named = 0
+    for app_id, app in desired.apps.items():
+        for key, value in (app.definition.get("env") or {}).items():
+            host = str(value).split("://")[-1].split(":")[0].split("/")[0]
+            if host in peers:
+                assert key.endswith("_SRV") and value == host, f"{app_id}: {key}={value}"
+                named += 1
+    assert named >= 10
