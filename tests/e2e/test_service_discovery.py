@@ -85,12 +85,11 @@ async def srv_lookup(sandbox: Sandbox, name: str) -> set[tuple[str, int]]:
         if rrset.rdtype == dns.rdatatype.A
         for record in rrset
     }
-    return {
-        (addresses[record.target.to_text()], record.port)
-        for rrset in answer.answer
-        if rrset.rdtype == dns.rdatatype.SRV
-        for record in rrset
-    }
+    records = [record for rrset in answer.answer if rrset.rdtype == dns.rdatatype.SRV for record in rrset]
+    datacenter = sandbox.consul.state.datacenter if sandbox.consul else ""
+    # docs/dns.md shows the target as `<address in hex>.addr.<dc>.consul.`
+    assert all(r.target.to_text().endswith(f".addr.{datacenter}.consul.") for r in records), records
+    return {(addresses[record.target.to_text()], record.port) for record in records}
 
 
 async def test_a_caller_reaches_its_peer_through_the_srv_record_of_its_bare_name(
