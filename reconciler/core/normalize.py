@@ -258,10 +258,10 @@ def host_networked(definition: Mapping[str, Any]) -> bool:
 def networking_resets(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
     """What a write must clear for `desired`'s networking to be accepted, both normalised.
 
-    Marathon refuses `portDefinitions` beside a container network ("portDefinitions are only allowed
-    with host-networking"), and a partial update keeps the stored ones of a host-networked app unless
-    the write sends `portDefinitions: []`. Its answers omit them for container networks, so the reset
-    never shows as drift once it has landed.
+    Marathon refuses non-empty `portDefinitions` beside a container network ("portDefinitions are only
+    allowed with host-networking", AppValidation.scala), and a partial update keeps the stored ones of
+    a host-networked app unless the write sends `portDefinitions: []`. Its answers omit them for
+    container networks, so the reset never shows as drift once it has landed.
     """
     if not host_networked(desired) and actual.get("portDefinitions"):
         return {"portDefinitions": []}
