@@ -8,8 +8,9 @@ equal. The rules (docs/glossary.md repeats them with their sources in the refere
 - absent == null == [] == {} for every collection, at every depth (Marathon 1.5+ omits empties,
   older versions send `[]`, `{}` or `null`);
 - legacy shapes are rewritten to 1.5+: `uris` -> `fetch`, `ports` -> `portDefinitions` (where the
-  1.5+ field is absent), `container.docker.network` -> `networks`, `container.docker.portMappings`
-  -> `container.portMappings` (these two win over the 1.5+ fields, as on a Marathon write);
+  1.5+ field is absent, on host networking only), `container.docker.network` -> `networks`,
+  `container.docker.portMappings` -> `container.portMappings` (these two win over the 1.5+ fields, as
+  on a Marathon write);
 - values Marathon fills in are stripped where they equal its default (`TOP_LEVEL_DEFAULTS`,
   `NESTED_DEFAULTS`), so "unset" and "set to the default" are the same;
 - `port: 0` / `servicePort: 0` mean "assign one": equal to whatever port Marathon assigned;
@@ -145,12 +146,14 @@ def strip_each(items: Any, defaults: Mapping[str, Any]) -> Any:
 
 
 def rewrite_legacy_top_level(definition: dict[str, Any]) -> None:
-    """Pre-1.5 top-level spellings become their 1.5+ equivalents (in place)."""
+    """Pre-1.5 top-level spellings become their 1.5+ equivalents (in place). Runs after
+    `rewrite_legacy_container`: the legacy `ports` of a bridged app are its mappings' service ports,
+    which Marathon before 1.5 lists there too, not port definitions."""
     uris = definition.pop("uris", None)
     if uris and "fetch" not in definition:
         definition["fetch"] = [{"uri": uri} for uri in uris]
     ports = definition.pop("ports", None)
-    if ports and "portDefinitions" not in definition:
+    if ports and "portDefinitions" not in definition and host_networked(definition):
         definition["portDefinitions"] = [{"port": port} for port in ports]
 
 
@@ -236,8 +239,8 @@ def normalize_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     for key in STATUS_FIELDS:
         result.pop(key, None)
     drop_unhashed_labels(result)
-    rewrite_legacy_top_level(result)
     rewrite_legacy_container(result)
+    rewrite_legacy_top_level(result)
     strip_nested_defaults(result)
     for key in NESTED_DEFAULT_FIELDS:  # stripping defaults may have emptied these
         if key in result:

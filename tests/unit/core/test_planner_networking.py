@@ -59,3 +59,15 @@ def test_no_reset_for_host_networking_or_when_marathon_holds_no_port_definitions
     assert networking_resets(bridge, host) == {"portDefinitions": []}
     command = normalize_definition(desired_app("worker", cmd="run").definition)  # no networks: host
     assert networking_resets(command, host) == {}
+
+
+def test_legacy_ports_of_a_bridged_app_are_its_service_ports_not_port_definitions() -> None:
+    """Marathon before 1.5 lists a bridged app's mapping service ports in `ports`: no reset, no drift."""
+    legacy = {
+        "id": "/int/api",
+        "ports": [10100],
+        "container": {"type": "DOCKER", "docker": {"image": "api:1", "network": "BRIDGE"}},
+    }
+    assert "portDefinitions" not in normalize_definition(legacy)
+    host = {"id": "/int/api", "ports": [10100]}
+    assert normalize_definition(host)["portDefinitions"] == [{"port": 10100}]
