@@ -46,7 +46,7 @@ async def marathon_app(sandbox: MarathonSandbox) -> dict[str, Any]:
 
 
 async def converge(sandbox: MarathonSandbox, specs: Path) -> None:
-    applied = await run_cli("apply", str(specs), "--timeout", "60", marathon=sandbox.url)
+    applied = await run_cli("apply", str(specs), "--deadline", "60", marathon=sandbox.url)
     assert applied.code == 0, applied.output
     planned = await run_cli("plan", str(specs), marathon=sandbox.url)
     assert planned.code == 0 and "no changes" in planned.stdout, planned.output

@@ -99,7 +99,7 @@ async def test_a_caller_reaches_its_peer_through_the_srv_record_of_its_bare_name
     specs.mkdir()
     (specs / "shop.yaml").write_text(SPECS)
     applied = await run_cli(
-        "apply", str(specs), "--timeout", "120", marathon=sandbox.marathon_url, consul=sandbox.consul_url
+        "apply", str(specs), "--deadline", "120", marathon=sandbox.marathon_url, consul=sandbox.consul_url
     )
     assert applied.code == 0, applied.output
 
