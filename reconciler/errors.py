@@ -8,7 +8,7 @@
     |   +-- RemoteRejected          4xx: the remote refused the request (terminal)
     |       +-- DeploymentLocked    409 from Marathon: apps locked by running deployments
     +-- GuardRefused                exit 4: a safety guard refused (prune limit, empty specs)
-    +-- UsageError                  exit 1: bad CLI input (port in use, bad flag values)
+    +-- UsageError                  exit 2: bad CLI input (a flag's value); names the flag
 
 Adapters translate their library's exceptions into these in one place (`raise ... from exc`);
 messages never contain credentials.
@@ -25,6 +25,7 @@ class ExitCode:
     OK = 0
     ERROR = 1
     CHANGES_PENDING = 2
+    USAGE = 2  # a bad flag or argument, as click answers it: nothing was read or sent
     INVALID_SPEC = 3
     REFUSED = 4
 
@@ -105,6 +106,7 @@ class GuardRefused(ReconcilerError):
 
 
 class UsageError(ReconcilerError):
+    exit_code = ExitCode.USAGE
     code = "usage-error"
 
 

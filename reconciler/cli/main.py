@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.logs import configure_logging
-from reconciler.cli.output import print_error, report_error
-from reconciler.cli.settings import GlobalSettings, check_url
+from reconciler.cli.logs import DEFAULT_LEVEL, LEVELS, RUN_DEFAULT_LEVEL, check_level, configure_logging
+from reconciler.cli.output import print_error, protect_secrets, report_error
+from reconciler.cli.settings import GlobalSettings, check_url, secrets_of
 from reconciler.errors import ExitCode, ReconcilerError
 
 # Typer 0.29+ ships its own copy of click; take its ClickException from a public class's ancestry
@@ -47,12 +47,17 @@ def global_options(
     consul_token: Annotated[str | None, typer.Option(envvar="RECONCILER_CONSUL_TOKEN")] = None,
     timeout: Annotated[float, typer.Option(envvar="RECONCILER_TIMEOUT", help="Per-request timeout (s).")] = 10.0,
     insecure: Annotated[bool, typer.Option(help="Skip TLS verification (not recommended).")] = False,
-    log_level: Annotated[str, typer.Option(envvar="RECONCILER_LOG_LEVEL", help="DEBUG, INFO, WARNING, ERROR.")] = (
-        "ERROR"
-    ),
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RECONCILER_LOG_LEVEL",
+            show_default=False,
+            help=f"{', '.join(LEVELS)} (default: {DEFAULT_LEVEL}; {RUN_DEFAULT_LEVEL} for run).",
+        ),
+    ] = None,
 ) -> None:
-    configure_logging(log_level)
-    ctx.obj = GlobalSettings(
+    configure_logging(check_level(log_level) if log_level else DEFAULT_LEVEL)
+    settings = GlobalSettings(
         marathon_url=check_url("--marathon", marathon),
         marathon_user=marathon_user,
         marathon_password=marathon_password,
@@ -61,7 +66,10 @@ def global_options(
         consul_token=consul_token,
         timeout=timeout,
         insecure=insecure,
+        log_level=log_level,
     )
+    protect_secrets(secrets_of(settings))
+    ctx.obj = settings
 
 
 for _name in COMMAND_MODULES:
@@ -83,6 +91,6 @@ def main() -> None:
         raise SystemExit(130) from None
     except ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
-        raise SystemExit(ExitCode.ERROR) from None  # bad usage is an error (1); 2 means changes pending
+        raise SystemExit(ExitCode.USAGE) from None
     # Without standalone mode, click returns the code of `typer.Exit` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else ExitCode.OK)

@@ -1,28 +1,74 @@
-"""Terminal output (face layer): the one module that talks to Rich."""
+"""Terminal output (face layer): the one module that talks to Rich.
+
+Everything written to stdout and stderr through it (text, tables, JSON documents, errors) passes
+through reconciler.redaction with the secrets the command was given (`protect_secrets`).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
 from reconciler.errors import ReconcilerError, SpecError
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+from reconciler.redaction import redact
 
 
 class _Mode:
-    """Set by a command run with `-o json`: its errors then also go to stdout as one JSON document."""
+    """Set by a command run with `-o json`: its errors then also go to stdout as one JSON document.
+    `secrets`: every form of the credentials this process was given, masked wherever they appear."""
 
     json = False
+    secrets: tuple[str, ...] = ()
 
 
 def use_json_output(enabled: bool) -> None:
     _Mode.json = enabled
+
+
+def protect_secrets(secrets: Iterable[str]) -> None:
+    """Mask these values (and any URL userinfo or authorization header) in everything printed."""
+    _Mode.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+
+
+def scrubbed(text: str) -> str:
+    return redact(text, _Mode.secrets)
+
+
+class _ScrubbedStream:
+    """The current sys.stdout or sys.stderr (looked up at each write, as Rich does), scrubbed."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def _stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._name)
+        return stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(scrubbed(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+
+console = Console(file=_ScrubbedStream("stdout"), highlight=False)  # type: ignore[arg-type]
+err_console = Console(file=_ScrubbedStream("stderr"), highlight=False)  # type: ignore[arg-type]
 
 
 def error_document(exc: ReconcilerError) -> dict[str, Any]:

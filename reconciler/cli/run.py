@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.adapters import consul_client, desired_from_folder, marathon_client
-from reconciler.cli.logs import configure_logging
+from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt, SpecsArg
 from reconciler.cli.sandbox import embedded_sandbox
@@ -31,6 +31,7 @@ from reconciler.engine.controller import Controller, ControllerOptions, TriggerS
 from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
 from reconciler.engine.triggers import consul_health_changes, marathon_events
 from reconciler.errors import ExitCode
+from reconciler.redaction import redact_url
 
 
 def register(app: typer.Typer) -> None:
@@ -51,9 +52,8 @@ def run_command(
     watch_wait: Annotated[str, typer.Option(help="Longest wait of a Consul blocking query (Go duration).")] = "5m",
 ) -> None:
     """Run reconcile cycles continuously (periodic resync, sooner on Marathon events and Consul health)."""
-    source = ctx.parent.get_parameter_source("log_level") if ctx.parent else None
-    if source is None or source.name == "DEFAULT":  # a controller logs its cycles unless told otherwise
-        configure_logging("INFO")
+    if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
+        configure_logging(RUN_DEFAULT_LEVEL)
     desired_from_folder(specs, env=env)  # refuse to start on invalid specs: exit 3 with every problem
     settings: GlobalSettings = ctx.obj if consul is None else replace(ctx.obj, consul_url=consul)
     job = _RunJob(
@@ -86,7 +86,8 @@ class _RunJob:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, controller.stop)
-            where = f"Marathon {settings.marathon_url}" + (f", Consul {settings.consul_url}" if consul else "")
+            where = f"Marathon {redact_url(settings.marathon_url)}"
+            where += f", Consul {redact_url(settings.consul_url)}" if consul else ""
             console.print(f"controller running against {where}; Ctrl-C stops it.")
             await controller.run()
             console.print(f"controller stopped after {controller.cycles} cycle(s).")

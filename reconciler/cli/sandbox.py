@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
-from reconciler.errors import UsageError
+from reconciler.errors import ReconcilerError, UsageError
 from reconciler.sandbox.consul import ConsulSandboxConfig
 from reconciler.sandbox.listen import ListenError
-from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandboxConfig
+from reconciler.sandbox.marathon import RUNTIMES, DockerUnavailable, MarathonSandboxConfig
 from reconciler.sandbox.stack import Sandbox, SandboxConfig
 
 sandbox_app = typer.Typer(
@@ -25,6 +25,7 @@ sandbox_app = typer.Typer(
     no_args_is_help=True,
 )
 
+MAX_AGENTS = 254  # agent n listens on 127.0.0.(n+1)
 # Which flag moves each listener, for the hint when a port is taken.
 PORT_FLAGS = {"Marathon API": "--marathon-port", "Consul HTTP": "--consul-port", "Consul DNS": "--dns-port"}
 
@@ -56,11 +57,11 @@ def up(
     ] = False,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
-    if not host.startswith("127."):
-        raise UsageError(f"--host {host} is not a loopback address", hint="use 127.0.0.1 (or another 127.x address)")
-    for flag, port in (("--marathon-port", marathon_port), ("--consul-port", consul_port), ("--dns-port", dns_port)):
-        if not 0 <= port <= 65535:
-            raise UsageError(f"{flag} {port} is not a port number", hint="use 1-65535, or 0 for any free port")
+    check_flags(host, {"--marathon-port": marathon_port, "--consul-port": consul_port, "--dns-port": dns_port})
+    if runtime not in RUNTIMES:
+        raise UsageError(f"--runtime {runtime} is not a task runtime", hint=f"use one of {', '.join(RUNTIMES)}")
+    if not 1 <= agents <= MAX_AGENTS:
+        raise UsageError(f"--agents {agents} is out of range", hint=f"use 1 to {MAX_AGENTS} (127.0.0.2-127.0.0.255)")
     marathon = MarathonSandboxConfig(
         host=host,
         port=marathon_port,
@@ -76,6 +77,15 @@ def up(
         raise UsageError(str(exc)) from None
     consul_config = ConsulSandboxConfig(host=host, port=consul_port, dns_port=dns_port) if consul else None
     asyncio.run(serve(SandboxConfig(marathon=marathon, consul=consul_config)))
+
+
+def check_flags(host: str, ports: dict[str, int]) -> None:
+    """A UsageError (exit 2) naming the flag, for a host off loopback or a port out of range."""
+    if not host.startswith("127."):
+        raise UsageError(f"--host {host} is not a loopback address", hint="use 127.0.0.1 (or another 127.x address)")
+    for flag, port in ports.items():
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{flag} {port} is not a port number", hint="use 1-65535, or 0 for any free port")
 
 
 async def serve(config: SandboxConfig) -> None:
@@ -95,9 +105,10 @@ async def serve(config: SandboxConfig) -> None:
             typer.echo("Press Ctrl-C to stop.")
             await stop.wait()
     except ListenError as exc:
-        raise UsageError(describe_bind_error(exc), hint=bind_hint(exc)) from None
+        # The flags are fine; the machine is not (a port taken): an error (1), not a usage error (2).
+        raise ReconcilerError(describe_bind_error(exc), hint=bind_hint(exc)) from None
     except DockerUnavailable as exc:
-        raise UsageError(f"cannot start the docker runtime: {exc}", hint="or use --runtime simulated") from None
+        raise ReconcilerError(f"cannot start the docker runtime: {exc}", hint="or use --runtime simulated") from None
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):

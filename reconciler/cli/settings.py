@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from reconciler.errors import UsageError
+from reconciler.redaction import redact_url, secret_forms, split_userinfo
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,25 @@ class GlobalSettings:
     consul_token: str | None = None
     timeout: float = 10.0
     insecure: bool = False
+    log_level: str | None = None  # None: not given (each command has its default)
 
     def __repr__(self) -> str:  # never show credentials, even in a debugger or a traceback
-        return f"GlobalSettings(marathon_url={self.marathon_url!r}, consul_url={self.consul_url!r})"
+        marathon, consul = redact_url(self.marathon_url), redact_url(self.consul_url)
+        return f"GlobalSettings(marathon_url={marathon!r}, consul_url={consul!r})"
+
+
+def secrets_of(settings: GlobalSettings) -> tuple[str, ...]:
+    """Every form of every credential in the settings: flags, and the passwords inside the URLs."""
+    _, marathon_user, marathon_password = split_userinfo(settings.marathon_url)
+    _, consul_user, consul_password = split_userinfo(settings.consul_url)
+    flags = secret_forms(
+        user=settings.marathon_user, password=settings.marathon_password, tokens=(settings.marathon_token,)
+    )
+    return (
+        *flags,
+        *secret_forms(user=marathon_user, password=marathon_password),
+        *secret_forms(user=consul_user, password=consul_password, tokens=(settings.consul_token,)),
+    )
 
 
 def check_url(option: str, url: str) -> str:

@@ -53,6 +53,7 @@ class ConsulClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_request: Callable[[str, str], None] | None = None,
         backoff: float = 0.2,
+        basic_auth: tuple[str, str | None] | None = None,
     ) -> None:
         self._settings: dict[str, Any] = {
             "token": token,
@@ -61,8 +62,11 @@ class ConsulClient:
             "transport": transport,
             "on_request": on_request,
             "backoff": backoff,
+            "basic_auth": basic_auth,
         }
         self._http = ConsulHttp(base_url, **self._settings)
+        # Agents of other hosts get the same basic auth as this one (the URL's userinfo, split off).
+        self._settings["basic_auth"] = self._http.basic_auth
         self._agents: dict[str, ConsulClient] = {}
 
     def __repr__(self) -> str:

@@ -3,16 +3,19 @@
 Connection errors, timeouts and 5xx become RemoteUnavailable (retryable); 4xx become RemoteRejected
 carrying Consul's plain-text body; 404 (and the 500 Consul answers for a write to an unknown prepared
 query) becomes ConsulNotFound, which callers may ignore where an absent object is fine; a write whose
-connection dropped after it was sent is OutcomeUnknown. Tokens never reach a message.
+connection dropped after it was sent is OutcomeUnknown. No secret reaches a message: every text is
+scrubbed by reconciler.redaction (the token, the URL's password, echoed headers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 from reconciler.errors import OutcomeUnknown, RemoteRejected, RemoteUnavailable
+from reconciler.redaction import redact
 
-REDACTED = "<redacted>"
 _BODY_LIMIT = 500  # Consul's error bodies are one line; anything longer is cut for the log line
 
 
@@ -22,18 +25,13 @@ class ConsulNotFound(RemoteRejected):
     code = "consul-not-found"
 
 
-def redact(text: str, token: str | None) -> str:
-    """`text` with every occurrence of `token` replaced, so that no message can leak it."""
-    return text.replace(token, REDACTED) if token else text
-
-
 # Raised once the request may have left: writing it, or waiting for (or reading) the answer.
 SENT_ERRORS = (httpx.WriteError, httpx.WriteTimeout, httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
 # Consul's answer to PUT or DELETE /v1/query/<id> of an unknown id (agent/consul/prepared_query_endpoint.go, Apply)
 MISSING_QUERY_TEXT = "Cannot modify non-existent prepared query"
 
 
-def unavailable_error(method: str, path: str, exc: httpx.HTTPError, token: str | None) -> RemoteUnavailable:
+def unavailable_error(method: str, path: str, exc: httpx.HTTPError, secrets: Sequence[str]) -> RemoteUnavailable:
     """The error for a request that got no answer (connection refused, reset, timeout).
 
     A write that may have left before the connection dropped is OutcomeUnknown: it may have landed.
@@ -41,22 +39,23 @@ def unavailable_error(method: str, path: str, exc: httpx.HTTPError, token: str |
     if method != "GET" and isinstance(exc, SENT_ERRORS):
         return OutcomeUnknown(
             redact(f"Consul {method} {path}: the connection dropped after the request was sent"
-                   f" ({type(exc).__name__}): Consul may or may not have applied it", token),
+                   f" ({type(exc).__name__}): Consul may or may not have applied it", secrets),
             hint="observe Consul again before deciding to send it again",
         )
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__})"
     return RemoteUnavailable(
-        redact(f"Consul {method} {path} {kind}: {exc}", token),
+        redact(f"Consul {method} {path} {kind}: {exc}", secrets),
         hint="check that the Consul agent is running and reachable at the configured address",
     )
 
 
 def status_error(
-    method: str, path: str, response: httpx.Response, token: str | None
+    method: str, path: str, response: httpx.Response, secrets: Sequence[str]
 ) -> RemoteUnavailable | RemoteRejected:
     """The error for a non-2xx answer, keeping Consul's plain-text explanation."""
     status = response.status_code
-    body = redact(response.text.strip()[:_BODY_LIMIT], token) or "(empty body)"
+    # Scrubbed before it is cut, so that a cut never leaves half a secret behind.
+    body = redact(response.text.strip(), secrets)[:_BODY_LIMIT] or "(empty body)"
     message = f"Consul {method} {path} answered {status}: {body}"
     if status == 404 or (status == 500 and MISSING_QUERY_TEXT in body):
         # Real Consul answers a write to an unknown prepared query with 500 and this text, not 404.

@@ -2,7 +2,8 @@
 
 Every request of ConsulClient goes through `ConsulHttp.send`. Reads (GET) are retried with exponential
 backoff when Consul is unavailable; writes are sent once, since a retried write may apply twice.
-The ACL token travels in `X-Consul-Token` and is kept out of reprs, logs and error messages.
+The ACL token travels in `X-Consul-Token`, a URL's `user:password@` becomes HTTP basic auth (for a
+proxy in front of Consul); both are kept out of base_url, reprs, logs and error messages.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 
 from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
 from reconciler.errors import RemoteUnavailable
+from reconciler.redaction import secret_forms, split_userinfo
 
 TOKEN_HEADER = "X-Consul-Token"
 INDEX_HEADER = "X-Consul-Index"
@@ -59,15 +61,24 @@ class ConsulHttp:
         backoff: float,
         transport: httpx.AsyncBaseTransport | None,
         on_request: Callable[[str, str], None] | None,
+        basic_auth: tuple[str, str | None] | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        clean, user, password = split_userinfo(base_url)
+        if user is None and basic_auth is not None:
+            user, password = basic_auth
+        self.base_url = clean.rstrip("/")
+        self.basic_auth = (user, password) if user is not None else None
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self._token = token
+        self._secrets = secret_forms(user=user, password=password, tokens=(token,))
         self._on_request = on_request
         headers = {TOKEN_HEADER: token} if token else {}
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+        auth = httpx.BasicAuth(user, password or "") if user is not None else None
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport, auth=auth
+        )
 
     def __repr__(self) -> str:
         return f"ConsulHttp(base_url={self.base_url!r}, token={'<redacted>' if self._token else None})"
@@ -114,14 +125,14 @@ class ConsulHttp:
                 method, path, params=params, json=json_body, content=content, timeout=self.timeout + extra_wait
             )
         except httpx.HTTPError as exc:
-            raise unavailable_error(method, path, exc, self._token) from exc
+            raise unavailable_error(method, path, exc, self._secrets) from exc
         return self._answer_of(method, path, response, allow_404)
 
     def _answer_of(self, method: str, path: str, response: httpx.Response, allow_404: bool) -> Answer:
         if response.status_code == 404 and allow_404:
             return Answer(404, None, index_of(response))
         if not response.is_success:
-            raise status_error(method, path, response, self._token)
+            raise status_error(method, path, response, self._secrets)
         try:
             body = body_of(response)
         except ValueError as exc:

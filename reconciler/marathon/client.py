@@ -26,6 +26,7 @@ from reconciler.marathon.errors import Call, error_from_body, error_from_excepti
 from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
 from reconciler.marathon.sse import adecode_lines, to_event
 from reconciler.marathon.translate import to_actual
+from reconciler.redaction import redact_url
 
 logger = logging.getLogger("reconciler.marathon")
 
@@ -242,7 +243,7 @@ class MarathonClient:
             # A standby answers the event stream with a redirect to the leader (Marathon 1.7+).
             await response.aclose()
             target = response.url.join(response.headers.get("location", ""))
-            logger.info("event_stream_redirect location=%s", target.copy_with(username=None, password=None))
+            logger.info("event_stream_redirect location=%s", redact_url(str(target)))
             url, params = target, []
         try:
             if response.status_code >= 300:

@@ -25,7 +25,7 @@ from reconciler.errors import (
     RemoteUnavailable,
     UsageError,
 )
-from reconciler.marathon.settings import SECRET_MASK
+from reconciler.redaction import redact
 
 
 class NotFound(RemoteRejected):
@@ -63,9 +63,8 @@ class Call:
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, SECRET_MASK)
-    return text
+    """`text` without any of `secrets` or any credential a remote echoed back (reconciler.redaction)."""
+    return redact(text, secrets)
 
 
 # Raised once the request may have left: writing it, or waiting for (or reading) the answer.

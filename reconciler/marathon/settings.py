@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from reconciler.errors import UsageError
+from reconciler.redaction import redact_url, secret_forms, split_userinfo
 
 SECRET_MASK = "***"
 
@@ -40,8 +41,8 @@ class MarathonAuth:
         return {}
 
     def secrets(self) -> tuple[str, ...]:
-        """Every secret value, for scrubbing text that might echo one back."""
-        return tuple(s for s in (self.password, self.token) if s)
+        """Every form of every secret value, for scrubbing text that might echo one back."""
+        return secret_forms(user=self.user, password=self.password, tokens=(self.token,))
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,6 @@ def split_credentials(url: str) -> tuple[str, MarathonAuth | None]:
     """`url` without its userinfo, and the credentials it carried (`http://user:pw@host` form)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"invalid Marathon URL {_without_userinfo(url)!r}", hint="use http(s)://host:port")
-    if parts.username is None:
-        return url.rstrip("/"), None
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    netloc += f":{parts.port}" if parts.port else ""
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
-    password = unquote(parts.password) if parts.password is not None else None
-    return clean, MarathonAuth(user=unquote(parts.username), password=password)
-
-
-def _without_userinfo(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url.rpartition("@")[2]
+        raise UsageError(f"invalid Marathon URL {redact_url(url)!r}", hint="use http(s)://host:port")
+    clean, user, password = split_userinfo(url)
+    return clean.rstrip("/"), MarathonAuth(user=user, password=password) if user is not None else None

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from reconciler.core.model import Desired, DesiredApp, DesiredEnvironment
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, app_id_of
-from reconciler.errors import ProblemList, SpecError, SpecProblem
+from reconciler.errors import ProblemList, UsageError
 from reconciler.spec.autoscale import autoscale_policy
 from reconciler.spec.charts import ChartShelf
 from reconciler.spec.definition import marathon_body
@@ -104,8 +104,11 @@ def _selected(specs: SpecSet, env: str | None) -> list[str]:
     if env is None:
         return list(specs.environments)
     if env not in specs.environments:
-        hint = closest_hint(env, list(specs.environments)).replace("known keys here", "environments")
-        raise SpecError([SpecProblem(f"--env {env}", None, "", f"the specs have no environment named '{env}'", hint)])
+        # A flag naming nothing is a usage error (exit 2), not a fault in the spec files (exit 3).
+        known = ", ".join(sorted(specs.environments)) or "none"
+        close = closest_hint(env, list(specs.environments))
+        hint = f"{close + ' ' if close.startswith('did you') else ''}the environments are: {known}"
+        raise UsageError(f"--env {env}: the specs have no environment named '{env}'", hint=hint)
     return [env]
 
 

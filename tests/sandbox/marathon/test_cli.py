@@ -100,10 +100,16 @@ def test_port_in_use_is_one_line_naming_the_flag_and_exit_1(flag: str, kind: soc
 
 
 @pytest.mark.parametrize(
-    "flags", [["--agents", "-1"], ["--runtime", "vm"], ["--host", "10.0.0.1"], ["--dns-port", "70000"]]
+    "flags",
+    [
+        ["--agents", "-1"], ["--agents", "0"], ["--agents", "255"], ["--runtime", "vm"], ["--runtime", "foo"],
+        ["--host", "10.0.0.1"], ["--dns-port", "70000"],
+    ],
 )
-def test_bad_flags_are_one_line_and_exit_1(flags: list[str]) -> None:
+def test_bad_flags_are_one_line_naming_the_flag_and_exit_2(flags: list[str]) -> None:
     free = ["--marathon-port", "0", "--consul-port", "0", "--dns-port", "0"]
     result = subprocess.run([*COMMAND, *free, *flags], capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert flags[0] in lines[0] and flags[1] in lines[0]

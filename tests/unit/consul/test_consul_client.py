@@ -140,7 +140,7 @@ async def test_token_never_appears_in_errors_or_reprs() -> None:
             await client.get_agent_checks()
         assert TOKEN not in repr(client) and TOKEN not in repr(client._http)
     assert TOKEN not in str(caught.value)
-    assert "<redacted>" in str(caught.value)
+    assert "***" in str(caught.value)
     assert caught.value.hint and "ACL" in caught.value.hint
 
 
