@@ -2,8 +2,10 @@
 
 Triggers (a periodic resync from apscheduler, Marathon's event stream, Consul blocking queries, and
 the moment a heal grace window ends) only make the next cycle come sooner: they set one flag, so any
-number of triggers during a cycle coalesce into one more cycle. Stop() lets the running cycle finish,
-then returns. docs/controller.md describes the loop.
+number of triggers during a cycle coalesce into one more cycle. After a failed cycle the next one
+waits `retry_seconds`, doubling with each failure in a row up to `max_retry_seconds`: one retry timer,
+and no trigger starts a cycle sooner. Stop() lets the running cycle finish, then returns.
+docs/controller.md describes the loop.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ TriggerSource = Callable[[], AsyncIterator[str]]
 class ControllerOptions:
     resync_seconds: float = 30.0
     max_cycles: int | None = None  # stop after this many cycles (demos and tests)
-    retry_seconds: float = 5.0  # sooner resync after a failed cycle
+    # After a failed cycle the next one starts this long after it, doubling per failure in a row, at
+    # most max_retry_seconds; a successful cycle resets it. Triggers meanwhile wait for that retry.
+    retry_seconds: float = 5.0
+    max_retry_seconds: float = 60.0
     # Cycles start at least this far apart: a burst of events (a deployment's status updates, a
     # flapping check) costs a few cycles per second at most, never one per event.
     min_interval_seconds: float = 0.25
@@ -50,8 +55,12 @@ class Controller:
         self._stopping = asyncio.Event()
         self._reasons: list[str] = []
         self._heal_timer: asyncio.TimerHandle | None = None
+        self._retry_timer: asyncio.TimerHandle | None = None
         self._last_start: float | None = None
+        self._not_before: float | None = None  # no cycle before this loop time (failure backoff)
+        self.failures = 0  # failed cycles in a row
         self.cycles = 0
+        self.phase = "idle"  # idle (waiting for a trigger), pacing (waiting to start one), cycling
 
     def trigger(self, reason: str) -> None:
         """Ask for a cycle soon; coalesces with every other pending trigger."""
@@ -72,6 +81,7 @@ class Controller:
             await self._loop()
         finally:
             self._schedule_heal(None)
+            self._schedule_retry(None)
             scheduler.shutdown(wait=False)
             for task in watchers:
                 task.cancel()
@@ -81,31 +91,55 @@ class Controller:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
+            self.phase = "idle"
             await self._wanted.wait()
+            self.phase = "pacing"
             await self._pace()  # returns at once when stopping
             if self._stopping.is_set():
                 return
             self._wanted.clear()
             reasons, self._reasons = self._reasons, []
             self._last_start = asyncio.get_running_loop().time()
+            self.phase = "cycling"
             result = await self._cycle(",".join(sorted(set(reasons))) or "resync")
             self.cycles += 1
             if self._on_cycle:
                 self._on_cycle(result)
-            if not result.ok:
-                asyncio.get_running_loop().call_later(self._options.retry_seconds, self.trigger, "retry")
+            self._schedule_retry(None if result.ok else self.retry_delay(self.failures + 1))
             self._schedule_heal(result.heal_due_in)
             if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
                 return
 
+    def retry_delay(self, failures: int) -> float:
+        """Seconds from a failed cycle's start to the retry, after `failures` failures in a row."""
+        options = self._options
+        return float(min(options.retry_seconds * 2 ** min(failures - 1, 32), options.max_retry_seconds))
+
     async def _pace(self) -> None:
-        """Wait until min_interval_seconds have passed since the last cycle started (or a stop)."""
+        """Wait until min_interval_seconds have passed since the last cycle started, and past a failure
+        backoff (or a stop)."""
         if self._last_start is None:
             return
-        rest = self._last_start + self._options.min_interval_seconds - asyncio.get_running_loop().time()
+        start = max(self._last_start + self._options.min_interval_seconds, self._not_before or 0.0)
+        rest = start - asyncio.get_running_loop().time()
         if rest > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), rest)
+
+    def _schedule_retry(self, delay: float | None) -> None:
+        """The one retry timer: set after a failure (replacing the previous one), cleared on success."""
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+            self._retry_timer = None
+        if delay is None:
+            self.failures, self._not_before = 0, None
+            return
+        self.failures += 1
+        loop = asyncio.get_running_loop()
+        self._not_before = (self._last_start if self._last_start is not None else loop.time()) + delay
+        rest = max(0.0, self._not_before - loop.time())
+        self._retry_timer = loop.call_later(rest, self.trigger, "retry")
+        log.warning("event=cycle-failed failures=%d retry_in=%.1fs", self.failures, rest)
 
     def _schedule_heal(self, due_in: float | None) -> None:
         """One timer for the next heal moment; a newer cycle's answer replaces the older one."""

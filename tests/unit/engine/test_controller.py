@@ -48,10 +48,12 @@ async def test_triggers_during_a_cycle_coalesce_into_one_more_cycle() -> None:
     for n in range(20):
         controller.trigger("event" if n % 2 else "consul")
     await until(lambda: len(cycle.triggers) == 2 and cycle.running == 0, "the second cycle")
-    await asyncio.sleep(0.2)  # room for a wrong third cycle to show up
+    # A wrong third cycle (one per trigger, or a flag left set) would run before this probe's cycle.
+    controller.trigger("probe")
+    await until(lambda: "probe" in cycle.triggers and cycle.running == 0, "the probe's cycle")
     controller.stop()
     await asyncio.wait_for(runner, 5)
-    assert cycle.triggers == ["start", "consul,event"]
+    assert cycle.triggers == ["start", "consul,event", "probe"]
     assert cycle.most_running == 1
 
 
@@ -87,7 +89,7 @@ async def test_stop_during_the_pacing_pause_returns_at_once() -> None:
     runner = asyncio.create_task(controller.run())
     await until(lambda: cycle.triggers == ["start"] and cycle.running == 0, "the first cycle")
     controller.trigger("event")
-    await asyncio.sleep(0.05)
+    await until(lambda: controller.phase == "pacing", "the pause before the next cycle")
     controller.stop()
     await asyncio.wait_for(runner, 2)
     assert cycle.triggers == ["start"]
@@ -117,3 +119,54 @@ async def test_max_cycles_ends_the_run() -> None:
     controller = Controller(cycle, ControllerOptions(resync_seconds=0.01, min_interval_seconds=0.0, max_cycles=3))
     await asyncio.wait_for(controller.run(), 5)
     assert len(cycle.triggers) == 3 and controller.cycles == 3
+
+
+class Failing(Recorder):
+    """A cycle that fails its first `failures` runs, then succeeds."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def __call__(self, trigger: str) -> CycleResult:
+        result = await super().__call__(trigger)
+        failed = len(self.triggers) <= self.failures
+        return CycleResult(cycle_id=result.cycle_id, trigger=trigger, error="Marathon is down" if failed else None)
+
+
+async def test_failed_cycles_are_retried_with_one_capped_exponential_backoff_whatever_the_triggers() -> None:
+    cycle = Failing(failures=5)
+    options = ControllerOptions(resync_seconds=3600, retry_seconds=0.1, max_retry_seconds=0.4, min_interval_seconds=0)
+    controller = Controller(cycle, options)
+    runner = asyncio.create_task(controller.run())
+
+    async def flood() -> None:  # events keep coming while Marathon is down: they must not hasten a retry
+        while True:
+            controller.trigger("event")
+            await asyncio.sleep(0.002)
+
+    flooding = asyncio.create_task(flood())
+    try:
+        await until(lambda: len(cycle.triggers) >= 6, "five failed cycles and a successful one", timeout=30)
+    finally:
+        flooding.cancel()
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    gaps = [later - earlier for earlier, later in zip(cycle.starts, cycle.starts[1:], strict=False)]
+    wanted = [0.1, 0.2, 0.4, 0.4, 0.4]  # doubling from retry_seconds, capped at max_retry_seconds
+    assert all(gap >= want - 0.01 for gap, want in zip(gaps, wanted, strict=False)), gaps
+    assert all("retry" in trigger for trigger in cycle.triggers[1:6]), cycle.triggers
+    assert controller.failures == 0  # the successful cycle reset the backoff
+
+
+async def test_a_successful_cycle_ends_the_backoff() -> None:
+    cycle = Failing(failures=1)
+    controller = Controller(cycle, ControllerOptions(resync_seconds=3600, retry_seconds=0.05, min_interval_seconds=0))
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: len(cycle.triggers) == 2 and cycle.running == 0, "the retry after the failure", timeout=10)
+    assert controller.failures == 0
+    controller.trigger("event")
+    await until(lambda: len(cycle.triggers) == 3, "a cycle on the next event", timeout=10)
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    assert cycle.triggers == ["start", "retry", "event"]
