@@ -69,6 +69,7 @@ class Running:
     controller: Controller | None = None
     executed: list[Action] = field(default_factory=list)
     results: list[CycleResult] = field(default_factory=list)
+    ended: list[float] = field(default_factory=list)  # time.monotonic() when each result came in
 
     def done(self, kind: ActionKind, target_prefix: str = "") -> list[Action]:
         return [
@@ -78,6 +79,7 @@ class Running:
 
     def record(self, result: CycleResult) -> None:
         self.results.append(result)
+        self.ended.append(time.monotonic())
         if result.execution:
             self.executed.extend(result.execution.actions)
 
@@ -228,7 +230,14 @@ async def test_a_task_being_killed_is_deregistered_before_it_dies(running: Runni
         await until(deregistered, "the victim's registration gone", 3)
         listed = {t["id"]: t["state"] for t in (await client.get("/v2/apps/shop/web/tasks")).json()["tasks"]}
     assert listed.get(victim) == "TASK_KILLING", "deregistered only after the task had died"
-    [gone] = [a for a in running.done(ActionKind.DEREGISTER) if a.target.endswith(victim)]
+
+    # Consul saw the deregistration while the cycle that sent it is still running: its actions are
+    # recorded only when that cycle returns.
+    def deregistrations() -> list[Action]:
+        return [a for a in running.done(ActionKind.DEREGISTER) if a.target.endswith(victim)]
+
+    await until(deregistrations, "the cycle that deregistered the victim returned", 10)
+    [gone] = deregistrations()
     assert gone.reason == f"task {victim} is being killed: deregistered before it dies"
     await until(running.converged, "a replacement runs and passes", 15)
 
@@ -242,7 +251,9 @@ async def test_consul_down_means_no_heal_and_no_deregistration_until_it_returns(
     running.sandbox.marathon.kill_task(gone)  # its registration must go, but not while Consul is away
     cycles = len(running.results)
     await until(lambda: len(running.results) >= cycles + 3, "three cycles while Consul is down", 15)
-    await asyncio.sleep(CRITICAL_FOR + 0.5)  # an absence is asserted over a window: past the grace, no heal
+    # An absence is asserted over a window: two cycles that ended past the victim's grace window.
+    past_grace = time.monotonic() + CRITICAL_FOR + 0.5
+    await until(lambda: sum(t > past_grace for t in running.ended) >= 2, "two cycles past the grace window", 20)
     while_down = running.executed[down_from:]
     assert not [a for a in while_down if a.kind in (ActionKind.KILL_TASK, ActionKind.DEREGISTER)
                 and a.outcome == Outcome.SUCCEEDED]

@@ -17,6 +17,7 @@ class RaftIndex:
     def __init__(self) -> None:
         self.current = 1
         self._changed = asyncio.Event()
+        self.waiting = 0  # blocking readers asleep right now: tests wait on it instead of sleeping
 
     def advance(self) -> int:
         """Take the next index for a write and wake every blocking reader."""
@@ -28,5 +29,9 @@ class RaftIndex:
     async def wait_change(self, timeout: float) -> None:
         """Return after the next write or after `timeout` seconds, whichever comes first."""
         event = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            self.waiting -= 1

@@ -8,6 +8,13 @@ import time
 import httpx
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.marathon.fixtures import until
+
+
+async def blocked(consul_sandbox: ConsulSandbox, readers: int = 1) -> None:
+    """Until `readers` blocking queries are asleep in the sandbox: a write after this really wakes them."""
+    raft = consul_sandbox.state.raft
+    await until(lambda: raft.waiting >= readers, f"{readers} blocking reader(s) waiting", timeout=10)
 
 
 async def test_health_blocking_query_wakes_on_check_change(consul_sandbox: ConsulSandbox,
@@ -18,7 +25,7 @@ async def test_health_blocking_query_wakes_on_check_change(consul_sandbox: Consu
     first = await http.get(f"{base}/v1/health/service/api")
     index = int(first.headers["X-Consul-Index"])
     waiting = asyncio.create_task(http.get(f"{base}/v1/health/service/api", params={"index": index, "wait": "30s"}))
-    await asyncio.sleep(0)  # let the request go out before the write, so it really blocks
+    await blocked(consul_sandbox)
     unrelated = await http.put(f"{base}/v1/kv/noise", content=b"x")
     assert unrelated.status_code == 200
     assert not waiting.done()
@@ -33,7 +40,7 @@ async def test_kv_blocking_query_wakes_on_put(consul_sandbox: ConsulSandbox, htt
     await http.put(kv, content=b"1")
     index = int((await http.get(kv)).headers["X-Consul-Index"])
     waiting = asyncio.create_task(http.get(kv, params={"index": index, "wait": "30s"}))
-    await asyncio.sleep(0.05)
+    await blocked(consul_sandbox)
     assert not waiting.done()
     await http.put(kv, content=b"2")
     woken = await asyncio.wait_for(waiting, 10)
@@ -58,7 +65,8 @@ async def test_session_list_blocks_and_bad_parameters(consul_sandbox: ConsulSand
     index = int((await http.get(f"{base}/v1/session/list")).headers["X-Consul-Index"])
     assert index >= 1
     waiting = asyncio.create_task(http.get(f"{base}/v1/session/list", params={"index": index, "wait": "30s"}))
-    await asyncio.sleep(0.05)
+    await blocked(consul_sandbox)
+    assert not waiting.done()
     await http.put(f"{base}/v1/session/create", json={})
     assert len((await asyncio.wait_for(waiting, 10)).json()) == 1
     bad_wait = await http.get(f"{base}/v1/catalog/services", params={"index": "1", "wait": "soon"})
