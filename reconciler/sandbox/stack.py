@@ -1,6 +1,7 @@
 """The whole sandbox (sandbox layer): the Marathon emulator and, beside it, a Consul emulator whose
 client agents sit on the Marathon agents' loopback addresses (agent-1 on 127.0.0.2, ...), so that
-the Consul agent of a task's host is `http://<task host>:<consul port>`, as on a real cluster.
+the Consul agent of a task's host is `http://<task host>:<consul port>`, as on a real cluster. An
+agent added while running (`POST /_sandbox/agents`, or `add_agent` here) gets its Consul agent too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from types import TracebackType
 
 from reconciler.sandbox.consul import ConsulSandbox, ConsulSandboxConfig, agent_nodes
 from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
+from reconciler.sandbox.marathon.model import Agent
 
 
 @dataclass
@@ -30,6 +32,17 @@ class Sandbox:
             if not consul_config.nodes:
                 consul_config.nodes = agent_nodes(self.config.marathon.agents)
             self.consul = ConsulSandbox(consul_config)
+            self.marathon.core.agent_added.append(self._join_consul)
+
+    async def _join_consul(self, agent: Agent) -> None:
+        if self.consul is not None:
+            await self.consul.add_agent_node(f"agent-{agent.index}", agent.host)  # as agent_nodes names them
+
+    async def add_agent(self, cpus: float | None = None, mem: float | None = None, disk: float | None = None) -> Agent:
+        """A Marathon agent and, with Consul, its Consul agent on the same address, listening on return."""
+        agent = self.marathon.add_agent(cpus, mem, disk)
+        await self.marathon.core.announce_agent(agent)
+        return agent
 
     @property
     def marathon_url(self) -> str:

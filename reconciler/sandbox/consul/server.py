@@ -95,6 +95,16 @@ class ConsulSandbox:
             await self.stop()  # a failed start leaves no listener or check loop behind
             raise
 
+    async def add_agent_node(self, node: str, address: str) -> None:
+        """A client agent joins (a Marathon agent added while running): in the catalog at once, and
+        listening on its address when the HTTP listeners are up (or when they come back)."""
+        if node in self._addresses:
+            return
+        self._addresses[node] = address
+        self.state.catalog.add_agent_node(node, address)
+        if self._runners:
+            await self._listen(node, address)
+
     async def stop(self) -> None:
         await self.stop_http()
         await self._dns.stop()

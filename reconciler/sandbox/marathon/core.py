@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from reconciler.sandbox.marathon.appdef import unreachable_after
@@ -41,6 +42,8 @@ class MarathonCore:
         self.writer = Writer(self.state, self.runner)
         self.views = AppViews(self.state, self.scheduler)
         self._expunge_timers: list[asyncio.TimerHandle] = []
+        # Called for an agent added while running (fault API): the stack gives it its Consul agent.
+        self.agent_added: list[Callable[[Agent], Awaitable[None]]] = []
 
     def add_agent(self, shape: AgentShape) -> Agent:
         index = max((a.index for a in self.state.agents), default=0) + 1
@@ -52,6 +55,11 @@ class MarathonCore:
         self.state.agents.append(agent)
         self.scheduler.kick()
         return agent
+
+    async def announce_agent(self, agent: Agent) -> None:
+        """Tell whoever wires agents (the sandbox stack) that `agent` joined; returns once they are done."""
+        for hook in self.agent_added:
+            await hook(agent)
 
     def lose_agent(self, index: int) -> list[str]:
         """The agent disappears: its tasks become unreachable and are replaced elsewhere."""

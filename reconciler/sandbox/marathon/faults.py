@@ -171,6 +171,7 @@ async def add_agent(request: web.Request) -> web.Response:
         agent = core.add_agent(shape)
     except ValueError as exc:
         raise ApiError(409, str(exc)) from exc
+    await core.announce_agent(agent)  # answered once the agent's Consul agent (if any) listens
     return json_response({"index": agent.index, "host": agent.host, "slaveId": agent.slave_id}, 201)
 
 
