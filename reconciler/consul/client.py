@@ -199,8 +199,10 @@ class ConsulClient:
             raise RemoteUnavailable(f"Consul PUT {path} answered an empty list", hint="retry the renewal")
         return sessions[0]
 
-    async def put_session_destroy(self, session_id: str) -> None:
-        await self._http.send("PUT", f"/v1/session/destroy/{_segment(session_id)}")
+    async def put_session_destroy(self, session_id: str) -> bool:
+        """Consul's answer: `true` once the session is gone (its locks released or deleted)."""
+        answer = await self._http.send("PUT", f"/v1/session/destroy/{_segment(session_id)}")
+        return answer.body is True
 
     # prepared queries --------------------------------------------------------------------------
 

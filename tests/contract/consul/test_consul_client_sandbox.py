@@ -73,7 +73,7 @@ async def test_kv_cas_and_session_lock(sandbox: ConsulSandbox) -> None:
         pair, _ = await client.get_kv("reconciler/leader")
         assert pair is not None and pair.session == session
         assert (await client.put_session_renew(session)).id == session
-        await client.put_session_destroy(session)
+        assert await client.put_session_destroy(session) is True
         assert await client.delete_kv("reconciler/leader") is True
         assert (await client.get_kv("reconciler/leader"))[0] is None
 

@@ -304,8 +304,23 @@ async def test_session_renew_answer(consul_dir: Path, path: str, name: str, node
 
 
 async def test_session_destroy_answer(consul_dir: Path) -> None:
-    async with serving(consul_dir / "examples/PUT_v1_session_destroy_UUID.response.json") as client:
-        await client.put_session_destroy("x")
+    """The recorded answer is the JSON literal `true`; the client sends a PUT to the session's path."""
+    recorded = (consul_dir / "examples/PUT_v1_session_destroy_UUID.response.json").read_bytes()
+    assert json.loads(recorded) is True
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=recorded if "adf4238a" in request.url.path else b"false")
+
+    transport = httpx.MockTransport(handler)
+    async with ConsulClient("http://127.0.0.1:8500", transport=transport, retries=0) as client:
+        assert await client.put_session_destroy("adf4238a-882b-9ddc-4a9d-5b6758e4159e") is True
+        assert await client.put_session_destroy("other/id") is False  # whatever is not `true` is no success
+    assert [(r.method, r.url.raw_path.decode()) for r in seen] == [
+        ("PUT", "/v1/session/destroy/adf4238a-882b-9ddc-4a9d-5b6758e4159e"),
+        ("PUT", "/v1/session/destroy/other%2Fid"),
+    ]
 
 
 # prepared queries -------------------------------------------------------------------------------

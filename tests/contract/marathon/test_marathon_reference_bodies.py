@@ -138,11 +138,82 @@ def test_every_reference_file_is_read_or_set_aside(reference_dir: Path) -> None:
     ).stat().st_size == 0
 
 
+def _app_fields(app: ActualApp) -> tuple[Any, ...]:
+    return (app.app_id, app.instances, sorted(t.task_id for t in app.tasks), dict(app.labels))
+
+
+def _raw_app_fields(raw: dict[str, Any]) -> tuple[Any, ...]:
+    task_ids = sorted(t["id"] for t in raw.get("tasks") or [])
+    return (raw["id"], raw.get("instances", 1), task_ids, raw.get("labels") or {})
+
+
+def _raw_steps(body: Any) -> list[list[tuple[str, str | None]]]:
+    steps = [s if isinstance(s, list) else s.get("actions", []) for s in body["steps"]]
+    return [[(a.get("action", a.get("type")), a.get("app")) for a in step] for step in steps]
+
+
+def _raw_task(task: dict[str, Any]) -> tuple[Any, ...]:
+    return (task["id"], task.get("host", ""), task.get("ports") or [])
+
+
+# Per kind: (key fields of the parsed value, the same fields read straight off the raw JSON).
+FIELDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "apps": (
+        lambda apps: [_app_fields(a) for a in apps],
+        lambda body: [_raw_app_fields(a) for a in (body["apps"] if isinstance(body, dict) else body)],
+    ),
+    "app": (_app_fields, lambda body: _raw_app_fields(body["app"])),
+    "definition": (_app_fields, _raw_app_fields),
+    "definitions": (lambda apps: [_app_fields(a) for a in apps], lambda body: [_raw_app_fields(a) for a in body]),
+    "tasks": (
+        lambda tasks: [(t.id, t.host, t.ports) for t in tasks],
+        lambda body: [_raw_task(t) for t in body["tasks"]],
+    ),
+    "task": (
+        lambda t: (t.id, t.host, t.ports),
+        lambda body: _raw_task(body["task"][0] if isinstance(body["task"], list) else body["task"]),
+    ),
+    "deployments": (
+        lambda deployments: [(d.deployment_id, list(d.affected_apps)) for d in deployments],
+        lambda body: [(d["id"], d.get("affectedApps", [])) for d in body],
+    ),
+    "deployment-result": (lambda r: (r.deployment_id, r.version), lambda b: (b["deploymentId"], b.get("version", ""))),
+    "steps": (lambda steps: [[(a.action, a.app) for a in s.actions] for s in steps], _raw_steps),
+    "event": (
+        lambda e: (e.event_type, e.timestamp, e.app_id),
+        lambda b: (b["eventType"], b.get("timestamp", ""), b.get("appId", b.get("runSpecId"))),
+    ),
+    "info": (lambda i: (i.name, i.version, i.leader), lambda b: (b["name"], b["version"], b.get("leader"))),
+    "queue": (
+        lambda queue: [(q.app.id if q.app else None, q.count) for q in queue],
+        lambda body: [(q["app"]["id"] if q.get("app") else None, q.get("count", 0)) for q in body["queue"]],
+    ),
+    "group": (
+        lambda g: (g.id, [a.id for a in g.apps], [sub.id for sub in g.groups]),
+        lambda b: (b["id"], [a["id"] for a in b.get("apps") or []], [sub["id"] for sub in b.get("groups") or []]),
+    ),
+}
+
+
+def raw_sse_types(text: str) -> list[str]:
+    """The `event:` names of the stream, read as text (each frame's data repeats it as eventType)."""
+    return [line.removeprefix("event:").strip() for line in text.splitlines() if line.startswith("event:")]
+
+
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_reference_file_parses(reference_dir: Path, name: str) -> None:
+    """The parsed value holds the key fields of the raw JSON, value for value (not merely something)."""
     kind = KINDS[name]
-    parsed = parse_sse(reference_dir, name) if kind == "sse" else PARSERS[kind](read(reference_dir, name))
-    assert parsed
+    if kind == "sse":
+        events = parse_sse(reference_dir, name)
+        assert [e.event_type for e in events] == raw_sse_types((reference_dir / "marathon" / name).read_text())
+        assert events and all(e.timestamp for e in events)
+        return
+    body = read(reference_dir, name)
+    parsed_fields, raw_fields = FIELDS[kind]
+    expected = raw_fields(body)
+    assert expected not in ([], (), None)
+    assert parsed_fields(PARSERS[kind](body)) == expected
 
 
 # -- apps lists: ids, instances, labels, tasks ----------------------------------------------------------

@@ -254,7 +254,7 @@ async def test_session_create_renew_destroy() -> None:
     async with client_of(recorder) as client:
         session_id = await client.put_session_create(name="leader", ttl="20s", node_checks=[])
         session = await client.put_session_renew(session_id)
-        await client.put_session_destroy(session_id)
+        assert await client.put_session_destroy(session_id) is True
     create, renew, destroy = recorder.requests
     assert json.loads(create.content) == {
         "Name": "leader",
