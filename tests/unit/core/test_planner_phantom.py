@@ -1,8 +1,9 @@
 """No phantom drift: what each Marathon version answers for an app we wrote compares equal to the spec.
 
 Marathon fills defaults, assigns ports, omits (1.5+) or sends (older) empty collections, writes
-numbers as doubles and moved networking fields in 1.5; none of that may become an action. The
-reference test feeds real recorded GET answers through the same check.
+numbers as doubles and moved networking fields in 1.5; none of that may become an action. GET
+answers written for these tests (answers/, from FACTS.md) go through the same check; the contract
+tests feed the real recorded answers of ../shared/reference through it too.
 """
 
 from __future__ import annotations
@@ -94,11 +95,12 @@ def test_real_drift_shows_through_every_shape(version: MarathonVersion) -> None:
     assert any(path.startswith("/healthChecks/") and path.endswith("/timeoutSeconds") for path in paths)
 
 
-# Recorded answers, each with the fields an operator would have written in a spec for that app.
-RECORDED = [
-    ("marathon-lb__marathon15_apps.json", "/pywebserver"),
-    ("marathon-bigip-ctlr__marathon_two_apps_v152.json", "/nginx-app"),
-    ("marathon-consul__app.json", "/myapp"),
+# GET answers, each with the fields an operator would have written in a spec for that app.
+ANSWERS = Path(__file__).parent / "answers"
+OWN_ANSWERS = [
+    ("marathon-1.5-bridge.json", "/shop/web"),
+    ("marathon-0.15-host.json", "/shop/worker"),
+    ("marathon-1.5-bridge-two-checks.json", "/shop/cart"),
 ]
 SPEC_FIELDS = ("id", "cmd", "cpus", "mem", "env", "labels", "constraints", "healthChecks", "instances")
 
@@ -128,10 +130,10 @@ def spec_for(app: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.reference
-@pytest.mark.parametrize(("file_name", "app_id"), RECORDED)
-def test_recorded_marathon_answers_are_not_drift(reference_dir: Path, file_name: str, app_id: str) -> None:
-    (recorded,) = [a for a in recorded_apps(reference_dir / "marathon" / "recorded" / file_name) if a["id"] == app_id]
+def assert_answer_is_not_drift(answer: Path, app_id: str) -> None:
+    """The app of `answer` (a GET /v2/apps or /v2/apps/{id} body) against the spec written for it:
+    no action."""
+    (recorded,) = [a for a in recorded_apps(answer) if a["id"] == app_id]
     spec = spec_for(recorded)
     ownership = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, ENV_LABEL: "ref", APP_LABEL: app_id.strip("/")}
     spec["labels"] = {**spec.get("labels", {}), **ownership}
@@ -140,6 +142,22 @@ def test_recorded_marathon_answers_are_not_drift(reference_dir: Path, file_name:
     actual = Actual(apps={app_id: ActualApp(app_id, observed, int(recorded["instances"]))})
     plan = build_plan(desired_of(app), actual)
     assert plan.actions == (), [a.line() for a in plan.actions]
+
+
+@pytest.mark.parametrize(("file_name", "app_id"), OWN_ANSWERS)
+def test_marathon_answers_are_not_drift(file_name: str, app_id: str) -> None:
+    assert_answer_is_not_drift(ANSWERS / file_name, app_id)
+
+
+def test_a_changed_field_in_an_answer_is_drift() -> None:
+    """The check above can fail: the same answer with a field someone edited in Marathon is an update."""
+    (recorded,) = recorded_apps(ANSWERS / "marathon-0.15-host.json")
+    spec = spec_for(recorded)
+    spec["labels"] = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, ENV_LABEL: "ref", APP_LABEL: "shop/worker"}
+    edited = {**recorded, "env": {"QUEUE": "refunds"}, "labels": {**spec["labels"], HASH_LABEL: definition_hash(spec)}}
+    app = DesiredApp("/shop/worker", "ref", "shop/worker", spec, 3)
+    (action,) = build_plan(desired_of(app), Actual(apps={"/shop/worker": ActualApp("/shop/worker", edited, 3)})).actions
+    assert action.kind == ActionKind.UPDATE and [c.path for c in action.changes] == ["/env/QUEUE"]
 
 
 @pytest.mark.parametrize("version", list(MarathonVersion))
