@@ -17,6 +17,7 @@ from reconciler.core.model import Actual
 from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ServiceInstance
 from reconciler.engine.ports import ConsulPort, MarathonPort
 from reconciler.errors import ReconcilerError
+from reconciler.redaction import redact_url
 
 CONSUL_SKIPPED = "Consul is not observed (--no-consul)"
 
@@ -45,7 +46,7 @@ async def observe_consul(consul: ConsulPort) -> ConsulObservation:
         names = sorted(name for name, tags in services[0].items() if MANAGED_TAG in tags)
         entries = await asyncio.gather(*(consul.get_health_service(name, tag=MANAGED_TAG) for name in names))
     except ReconcilerError as exc:
-        return ConsulObservation(complete=False, problems=(f"Consul at {consul.base_url}: {exc}",))
+        return ConsulObservation(complete=False, problems=(f"Consul at {redact_url(consul.base_url)}: {exc}",))
     instances: list[ServiceInstance] = []
     for found, _state in entries:
         instances.extend(instances_of(found))
