@@ -285,7 +285,7 @@ async def test_plan_with_consul_unreachable_is_an_error_not_a_clean_plan(sandbox
 @pytest.mark.parametrize("url", ["http://admin:s3cret@127.0.0.1:notaport", "127.0.0.1:8080", "ftp://admin:s3cret@h"])
 async def test_a_bad_marathon_url_is_one_line_without_its_credentials(url: str, specs: Path) -> None:
     result = await run_cli("plan", str(specs), marathon=url)
-    assert result.code == 1, result.output
+    assert result.code == 2, result.output  # a usage error
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --marathon: not") and "s3cret" not in result.output
 
