@@ -89,10 +89,12 @@ def test_render_marathon_json_for_one_environment() -> None:
     assert bodies[0]["labels"]["reconciler.environment"] == "func-1"
 
 
-def test_render_unknown_environment_exits_3() -> None:
-    result = runner.invoke(app, ["render", "specs", "--env", "func-3"])
-    assert result.exit_code == 3
-    assert "no environment named 'func-3'" in result.stderr and result.stdout == ""
+def test_render_unknown_environment_is_a_usage_error_exit_2() -> None:
+    """The specs are valid; the flag names nothing: exit 2 (usage), not 3 (invalid specs)."""
+    result = run_reconciler("render", "specs", "--env", "func-3")
+    assert result.returncode == 2
+    assert "--env func-3: the specs have no environment named 'func-3'" in result.stderr and result.stdout == ""
+    assert "the environments are: func-1, func-2, integration" in result.stderr
 
 
 def test_render_invalid_specs_exits_3(tmp_path: Path) -> None:
