@@ -12,6 +12,7 @@ import base64
 import httpx
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.consul.test_consul_blocking import blocked
 
 
 async def test_event_fire_and_blocking_list(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> None:
@@ -53,7 +54,7 @@ async def test_coordinates(consul_sandbox: ConsulSandbox, http: httpx.AsyncClien
     index = nodes.headers["X-Consul-Index"]
     waiting = asyncio.create_task(http.get(f"{base}/v1/coordinate/node/agent-1", params={"index": index}))
     coord = {"Vec": [0.001] * 8, "Error": 0.2, "Adjustment": 0.0, "Height": 0.0001}
-    await asyncio.sleep(0.05)
+    await blocked(consul_sandbox)
     assert (await http.put(f"{base}/v1/coordinate/update", json={"Node": "agent-1", "Coord": coord})).status_code == 200
     woken = await asyncio.wait_for(waiting, 10)
     assert woken.json()[0]["Coord"] == coord
