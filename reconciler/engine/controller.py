@@ -2,9 +2,10 @@
 
 Triggers (a periodic resync from apscheduler, Marathon's event stream, Consul blocking queries, and
 the moment a heal grace window ends) only make the next cycle come sooner: they set one flag, so any
-number of triggers during a cycle coalesce into one more cycle. After a failed cycle the next one
-waits `retry_seconds`, doubling with each failure in a row up to `max_retry_seconds`: one retry timer,
-and no trigger starts a cycle sooner. Stop() lets the running cycle finish, then returns.
+number of triggers during a cycle coalesce into one more cycle. After a cycle that failed as a whole
+(specs or Marathon unreadable) the next one waits `retry_seconds`, doubling with each such failure in
+a row, at most `max_retry_seconds` and never longer than a resync: one retry timer, and no trigger
+starts a cycle sooner. Stop() lets the running cycle finish, then returns.
 docs/controller.md describes the loop.
 """
 
@@ -30,8 +31,10 @@ TriggerSource = Callable[[], AsyncIterator[str]]
 class ControllerOptions:
     resync_seconds: float = 30.0
     max_cycles: int | None = None  # stop after this many cycles (demos and tests)
-    # After a failed cycle the next one starts this long after it, doubling per failure in a row, at
-    # most max_retry_seconds; a successful cycle resets it. Triggers meanwhile wait for that retry.
+    # After a cycle that failed as a whole the next one starts this long after it, doubling per failure
+    # in a row, at most max_retry_seconds (and resync_seconds); triggers meanwhile wait for that retry.
+    # A cycle whose observation worked but some action failed is retried once after retry_seconds,
+    # without holding back other triggers (heals must not wait on an unrelated refused write).
     retry_seconds: float = 5.0
     max_retry_seconds: float = 60.0
     # Cycles start at least this far apart: a burst of events (a deployment's status updates, a
@@ -105,7 +108,7 @@ class Controller:
             self.cycles += 1
             if self._on_cycle:
                 self._on_cycle(result)
-            self._schedule_retry(None if result.ok else self.retry_delay(self.failures + 1))
+            self._after(result)
             self._schedule_heal(result.heal_due_in)
             if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
                 return
@@ -113,7 +116,18 @@ class Controller:
     def retry_delay(self, failures: int) -> float:
         """Seconds from a failed cycle's start to the retry, after `failures` failures in a row."""
         options = self._options
-        return float(min(options.retry_seconds * 2 ** min(failures - 1, 32), options.max_retry_seconds))
+        cap = min(options.max_retry_seconds, options.resync_seconds)
+        return float(max(min(options.retry_seconds * 2 ** min(failures - 1, 32), cap), options.retry_seconds))
+
+    def _after(self, result: CycleResult) -> None:
+        """The retry a cycle's result calls for: backoff (failed as a whole), one plain retry (an action
+        failed), or none."""
+        if result.error is not None:
+            self._schedule_retry(self.retry_delay(self.failures + 1), hold=True)
+        elif not result.ok:
+            self._schedule_retry(self._options.retry_seconds, hold=False)
+        else:
+            self._schedule_retry(None)
 
     async def _pace(self) -> None:
         """Wait until min_interval_seconds have passed since the last cycle started, and past a failure
@@ -126,20 +140,25 @@ class Controller:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), rest)
 
-    def _schedule_retry(self, delay: float | None) -> None:
-        """The one retry timer: set after a failure (replacing the previous one), cleared on success."""
+    def _schedule_retry(self, delay: float | None, *, hold: bool = False) -> None:
+        """The one retry timer: set after a failure (replacing the previous one), cleared on success.
+        `hold`: no other trigger starts a cycle before it fires (the failure backoff)."""
         if self._retry_timer is not None:
             self._retry_timer.cancel()
             self._retry_timer = None
+        self._not_before = None
+        if delay is None or not hold:
+            self.failures = 0
         if delay is None:
-            self.failures, self._not_before = 0, None
             return
-        self.failures += 1
         loop = asyncio.get_running_loop()
-        self._not_before = (self._last_start if self._last_start is not None else loop.time()) + delay
-        rest = max(0.0, self._not_before - loop.time())
+        due = (self._last_start if self._last_start is not None else loop.time()) + delay
+        if hold:
+            self.failures += 1
+            self._not_before = due
+        rest = max(0.0, due - loop.time())
         self._retry_timer = loop.call_later(rest, self.trigger, "retry")
-        log.warning("event=cycle-failed failures=%d retry_in=%.1fs", self.failures, rest)
+        log.warning("event=cycle-failed failures=%d retry_in=%.1fs hold=%s", self.failures, rest, hold)
 
     def _schedule_heal(self, due_in: float | None) -> None:
         """One timer for the next heal moment; a newer cycle's answer replaces the older one."""
