@@ -106,5 +106,5 @@ def test_template_limits_are_read_from_the_environment(monkeypatch: pytest.Monke
     assert small.exit_code == 3, small.output
     assert "charts/web/templates/web.yaml:1: integration/web: template output exceeds 100 characters" in small.output
     bad = run_reconciler("validate", "specs", environ={"RECONCILER_TEMPLATE_CPU_SECONDS": "soon"})
-    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert bad.returncode == 2, bad.stdout + bad.stderr  # a bad setting is a usage error
     assert "RECONCILER_TEMPLATE_CPU_SECONDS='soon': not a positive number" in bad.stderr
