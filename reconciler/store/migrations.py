@@ -1,0 +1,96 @@
+"""Versioned schema migrations of the store (layer 3 adapter, store).
+
+Each step is frozen DDL for one version: once released, a step never changes; a new column or table
+is a new step. Opening a store applies the missing steps in order inside one transaction (on
+PostgreSQL under an advisory lock, so two controllers starting together do not race), and records
+each version in `schema_version`. Rows are never dropped by a step: an upgrade keeps all history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reconciler.errors import ReconcilerError
+
+Step = Callable[[Connection], None]
+_ADVISORY_LOCK_KEY = 0x6D72_6563  # any fixed number: it only has to be the same for every reconciler
+
+
+class StoreError(ReconcilerError):
+    code = "store-error"
+
+
+def _version_1(conn: Connection) -> None:
+    meta = sa.MetaData()
+    when = sa.DateTime(timezone=True)
+    sa.Table("schema_version", meta, sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("applied_at", when, nullable=False))
+    sa.Table("revisions", meta, _id(), _str("env", index=True), _str("revision"), _str("digest"),
+             sa.Column("at", when, nullable=False, index=True))
+    sa.Table("plans", meta, sa.Column("id", sa.String, primary_key=True), _str("env", index=True),
+             _str("revision"), _str("digest"), _str("status"), sa.Column("at", when, nullable=False, index=True),
+             _str("cycle_id"))
+    sa.Table("plan_events", meta, _id(), _str("plan_id", index=True), _str("status"),
+             sa.Column("at", when, nullable=False), _str("detail"))
+    sa.Table("actions", meta, _id(), _str("plan_id", index=True), sa.Column("seq", sa.Integer, nullable=False),
+             _str("env", index=True), _str("app", index=True), _str("kind"), _str("reason"), _str("outcome"),
+             _str("detail"), sa.Column("at", when, nullable=False, index=True))
+    sa.Table("heal_events", meta, _id(), _str("env", index=True), _str("app", index=True), _str("task_id"),
+             _str("reason"), _str("outcome"), sa.Column("at", when, nullable=False, index=True))
+    sa.Table("approvals", meta, _id(), _str("plan_id", index=True), _str("env", index=True), _str("digest"),
+             _str("decision"), _str("by"), sa.Column("at", when, nullable=False, index=True), _str("note"))
+    meta.create_all(conn)
+
+
+def _version_2(conn: Connection) -> None:
+    """Revisions remember their source; autoscale decisions get their table."""
+    conn.execute(sa.text("ALTER TABLE revisions ADD COLUMN source VARCHAR NOT NULL DEFAULT ''"))
+    meta = sa.MetaData()
+    sa.Table("autoscale_decisions", meta, _id(), _str("env", index=True), _str("app", index=True),
+             sa.Column("current", sa.Integer, nullable=False), sa.Column("desired", sa.Integer, nullable=False),
+             _str("reason"), sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True))
+    meta.create_all(conn)
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
+def _str(name: str, *, index: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.String, nullable=False, index=index)
+
+
+MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2)
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    """The highest version recorded, 0 for an empty database."""
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    found = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar()
+    return int(found or 0)
+
+
+def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
+    """Applies the steps the database lacks, in order; returns the version it is at afterwards."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        version = current_version(conn)
+        if version > len(steps):
+            raise StoreError(
+                f"the database's schema is at version {version}, newer than this reconciler knows ({len(steps)})",
+                hint="upgrade the reconciler; an older one must not write to a newer schema",
+            )
+        for number, step in enumerate(steps[version:], start=version + 1):
+            step(conn)
+            conn.execute(
+                sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
+                {"v": number, "at": datetime.now(UTC)},
+            )
+        return max(version, len(steps))

@@ -1,0 +1,211 @@
+"""The store (layer 3 adapter): append-only history of what the reconciler did, in SQL.
+
+A SQLite file by default (its folder is created on first use), PostgreSQL through a
+`postgresql+psycopg://` URL. Opening applies the missing schema migrations. Times are stored and handed
+back as aware UTC datetimes. Errors never carry the database password.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel, col, select
+
+from reconciler.store.history import HistoryEntry, collect_history
+from reconciler.store.migrations import MIGRATIONS, Step, StoreError, migrate
+from reconciler.store.tables import (
+    ActionRecord,
+    AppliedRevision,
+    ApprovalDecision,
+    AutoscaleDecision,
+    HealEvent,
+    PlanEvent,
+    PlanRecord,
+)
+
+Clock = Callable[[], datetime]
+_Row = TypeVar("_Row", bound=SQLModel)
+DEFAULT_FILE = "reconciler/history.db"
+
+
+class ActionLike(Protocol):
+    """What the store keeps of a plan's action (core's Action has these fields)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def env(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
+def default_database() -> Path:
+    """`$XDG_STATE_HOME/reconciler/history.db`, else `~/.local/state/reconciler/history.db`."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / DEFAULT_FILE
+
+
+def database_url(database: str | Path | None) -> sa.URL:
+    """A SQLAlchemy URL for a URL, a file path (SQLite; its folder is created), or None (the default file)."""
+    if isinstance(database, str) and "://" in database:
+        try:
+            return make_url(database)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"--database: {exc}", hint="write sqlite:///PATH or postgresql+psycopg://...") from exc
+    path = Path(database) if database is not None else default_database()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}",
+                         hint="choose a writable --database path") from exc
+    return make_url(f"sqlite:///{path}")
+
+
+def _cause(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's error class and its first line: never the connection string, which may hold a password."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return type(exc).__name__
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
+
+
+def _utc(at: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already."""
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class Store:
+    """Append-only history; every `record_*` is one transaction. Close it with `close()`."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    @classmethod
+    def open(
+        cls, database: str | Path | None = None, *, clock: Clock | None = None, steps: Sequence[Step] = MIGRATIONS
+    ) -> Store:
+        url = database_url(database)
+        where = url.render_as_string(hide_password=True)
+        try:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+            migrate(engine, steps)
+        except sa.exc.SQLAlchemyError as exc:
+            # str(exc) may quote the connection string; name the database without its password instead.
+            cause = _cause(exc).replace(url.password, "***") if url.password else _cause(exc)
+            raise StoreError(f"cannot open the store at {where}: {cause}",
+                             hint="check that the database is reachable and the user may create tables") from None
+        except ModuleNotFoundError as exc:
+            raise StoreError(f"cannot open the store at {where}: driver {exc.name!r} is not installed") from None
+        return cls(engine, clock=clock)
+
+    @property
+    def url(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def now(self) -> datetime:
+        return _utc(self._clock())
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _add(self, rows: Sequence[_Row]) -> list[_Row]:
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                session.add_all(rows)
+                session.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"writing to the store at {self.url} failed: {_cause(exc)}",
+                             hint="the history of this cycle is incomplete; check the database") from None
+        return list(rows)
+
+    def record_revision(self, env: str, revision: str, digest: str, *, source: str = "") -> AppliedRevision:
+        row = AppliedRevision(env=env, revision=revision, digest=digest, source=source, at=self.now())
+        return self._add([row])[0]
+
+    def record_plan(
+        self, plan_id: str, env: str, revision: str, digest: str, status: str, *, cycle_id: str = ""
+    ) -> PlanRecord:
+        row = PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=status,
+                         cycle_id=cycle_id, at=self.now())
+        return self._add([row])[0]
+
+    def record_plan_status(self, plan_id: str, status: str, *, detail: str = "") -> PlanEvent:
+        return self._add([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now())])[0]
+
+    def record_actions(self, plan_id: str, actions: Iterable[ActionLike]) -> list[ActionRecord]:
+        at = self.now()
+        rows = [
+            ActionRecord(plan_id=plan_id, seq=seq, env=a.env, app=a.target, kind=str(a.kind), reason=a.reason,
+                         outcome=str(a.outcome), detail=a.detail, at=at)
+            for seq, a in enumerate(actions)
+        ]
+        return self._add(rows)
+
+    def record_heal(self, env: str, app: str, task_id: str, reason: str, outcome: str) -> HealEvent:
+        row = HealEvent(env=env, app=app, task_id=task_id, reason=reason, outcome=outcome, at=self.now())
+        return self._add([row])[0]
+
+    def record_approval(
+        self, plan_id: str, env: str, digest: str, decision: str, *, by: str, note: str = ""
+    ) -> ApprovalDecision:
+        row = ApprovalDecision(plan_id=plan_id, env=env, digest=digest, decision=decision, by=by, note=note,
+                               at=self.now())
+        return self._add([row])[0]
+
+    def record_autoscale(self, env: str, app: str, current: int, desired: int, reason: str) -> AutoscaleDecision:
+        row = AutoscaleDecision(env=env, app=app, current=current, desired=desired, reason=reason, at=self.now())
+        return self._add([row])[0]
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _all(self, statement: Any) -> list[Any]:
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                return list(session.exec(statement).all())
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"reading the store at {self.url} failed: {_cause(exc)}") from None
+
+    def last_revision(self, env: str) -> AppliedRevision | None:
+        """The revision `env` was last synced to, or None."""
+        statement = (select(AppliedRevision).where(AppliedRevision.env == env)
+                     .order_by(col(AppliedRevision.at).desc(), col(AppliedRevision.id).desc()).limit(1))
+        found = self._all(statement)
+        return found[0] if found else None
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        found = self._all(select(PlanRecord).where(PlanRecord.id == plan_id))
+        return found[0] if found else None
+
+    def plan_status(self, plan_id: str) -> str | None:
+        """The plan's latest status: its last PlanEvent, else the status it was recorded with."""
+        events = self._all(select(PlanEvent).where(PlanEvent.plan_id == plan_id)
+                           .order_by(col(PlanEvent.at).desc(), col(PlanEvent.id).desc()).limit(1))
+        if events:
+            return str(events[0].status)
+        plan = self.plan(plan_id)
+        return plan.status if plan else None
+
+    def actions_of(self, plan_id: str) -> list[ActionRecord]:
+        return self._all(select(ActionRecord).where(ActionRecord.plan_id == plan_id).order_by(col(ActionRecord.seq)))
+
+    def history(
+        self, env: str | None = None, app: str | None = None, since: datetime | None = None
+    ) -> list[HistoryEntry]:
+        """Every record of `env` (and `app`) at or after `since`, oldest first."""
+        return collect_history(self._all, env=env, app=app, since=_utc(since) if since else None)

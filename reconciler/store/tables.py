@@ -1,0 +1,104 @@
+"""The store's tables as sqlmodel classes (layer 3 adapter, store): the schema at its latest version.
+
+History is append-only: rows are inserted, never updated or deleted (a plan's later status is a new
+`plan_events` row). The migration steps in migrations.py build exactly this schema; a test compares
+the two, so a column added here without a migration step fails the suite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION_TABLE = "schema_version"
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = SCHEMA_VERSION_TABLE
+    version: int = Field(primary_key=True)
+    applied_at: datetime
+
+
+class AppliedRevision(SQLModel, table=True):
+    """An environment synced to a revision (a commit sha, or a folder's content hash)."""
+
+    __tablename__ = "revisions"
+    id: int | None = Field(default=None, primary_key=True)
+    env: str = Field(index=True)
+    revision: str
+    digest: str  # of the desired state applied: the same digest means the same definitions
+    at: datetime = Field(index=True)
+    source: str = ""  # where the revision came from (a path or a URL without credentials); since v2
+
+
+class PlanRecord(SQLModel, table=True):
+    __tablename__ = "plans"
+    id: str = Field(primary_key=True)
+    env: str = Field(index=True)
+    revision: str
+    digest: str
+    status: str  # the status it was recorded with; later ones are PlanEvent rows
+    at: datetime = Field(index=True)
+    cycle_id: str = ""
+
+
+class PlanEvent(SQLModel, table=True):
+    """A later status of a plan (approved, applied, failed, superseded): appended, never updated."""
+
+    __tablename__ = "plan_events"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(index=True)
+    status: str
+    at: datetime
+    detail: str = ""
+
+
+class ActionRecord(SQLModel, table=True):
+    __tablename__ = "actions"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(index=True)
+    seq: int  # position in the plan
+    env: str = Field(index=True)
+    app: str = Field(index=True)
+    kind: str
+    reason: str
+    outcome: str
+    detail: str = ""
+    at: datetime = Field(index=True)
+
+
+class HealEvent(SQLModel, table=True):
+    __tablename__ = "heal_events"
+    id: int | None = Field(default=None, primary_key=True)
+    env: str = Field(index=True)
+    app: str = Field(index=True)
+    task_id: str
+    reason: str
+    outcome: str
+    at: datetime = Field(index=True)
+
+
+class ApprovalDecision(SQLModel, table=True):
+    __tablename__ = "approvals"
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: str = Field(index=True)
+    env: str = Field(index=True)
+    digest: str
+    decision: str  # approved | rejected | expired
+    by: str
+    at: datetime = Field(index=True)
+    note: str = ""
+
+
+class AutoscaleDecision(SQLModel, table=True):
+    """An autoscaler's decision (since v2): the desired instance count it chose, and why."""
+
+    __tablename__ = "autoscale_decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    env: str = Field(index=True)
+    app: str = Field(index=True)
+    current: int
+    desired: int
+    reason: str
+    at: datetime = Field(index=True)

@@ -1,0 +1,109 @@
+"""The store against a real PostgreSQL server (started by scripts/ensure-postgres; a skip fails in CI).
+
+Each test gets a database of its own on that server, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from reconciler.store import LATEST, Store
+from reconciler.store.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.postgres
+URL_FILE = Path(os.environ.get("TMPDIR", "/tmp")) / "reconciler-postgres.url"
+
+
+def server_url() -> str:
+    url = os.environ.get("RECONCILER_TEST_POSTGRES_URL") or (URL_FILE.read_text().strip() if URL_FILE.is_file() else "")
+    if not url:
+        pytest.skip(f"no PostgreSQL: run scripts/ensure-postgres (it writes {URL_FILE})")
+    return url
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    server = make_url(server_url())
+    name = f"reconciler_test_{uuid.uuid4().hex[:12]}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {server.render_as_string()} does not answer: {exc}")
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Act:
+    kind: str
+    target: str
+    env: str
+    reason: str
+    outcome: str
+    detail: str = ""
+
+
+def test_records_and_history_on_postgresql(database: str) -> None:
+    store = Store.open(database)
+    try:
+        store.record_revision("integration", "c" * 40, "digest-1", source="file:///repo")
+        store.record_plan("p1", "integration", "c" * 40, "digest-1", "planned", cycle_id="c00007")
+        store.record_actions("p1", [Act("create", "/integration/redis", "integration", "not in Marathon", "succeeded")])
+        store.record_heal("integration", "/integration/redis", "redis.t1", "critical for 40s", "succeeded")
+        history = store.history(env="integration")
+        assert [e.kind for e in history] == ["revision", "plan", "action", "heal"]
+        assert history[0].at.tzinfo is not None
+        assert store.last_revision("integration").revision == "c" * 40  # type: ignore[union-attr]
+        assert [e.kind for e in store.history(env="integration", app="redis")] == ["action", "heal"]
+    finally:
+        store.close()
+
+
+def test_an_upgrade_on_postgresql_keeps_the_rows(database: str) -> None:
+    Store.open(database, steps=MIGRATIONS[:1]).close()
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO revisions (env, revision, digest, at) VALUES ('int', 'abc', 'd', now())"))
+    engine.dispose()
+    store = Store.open(database)
+    try:
+        assert store.last_revision("int").revision == "abc"  # type: ignore[union-attr]
+        store.record_autoscale("int", "/int/web", 2, 4, "cpu")
+        assert [e.kind for e in store.history(env="int")] == ["revision", "autoscale"]
+    finally:
+        store.close()
+
+
+def test_two_controllers_opening_one_new_database_at_once_both_succeed(database: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_and_close() -> None:
+        try:
+            Store.open(database).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    engine = sa.create_engine(database)
+    with engine.connect() as conn:
+        versions = [r[0] for r in conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))]
+    engine.dispose()
+    assert versions == list(range(1, LATEST + 1))

@@ -1,0 +1,170 @@
+"""The store on SQLite files: creation, append-only records, history filters, migrations, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from reconciler.store import LATEST, Store, StoreError
+from reconciler.store.migrations import MIGRATIONS
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = T0
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Act:
+    kind: str
+    target: str
+    env: str
+    reason: str
+    outcome: str
+    detail: str = ""
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Store:
+    opened = Store.open(tmp_path / "history.db", clock=clock)
+    yield opened
+    opened.close()
+
+
+def test_open_creates_the_file_and_its_folders(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "history.db"
+    store = Store.open(path)
+    store.close()
+    assert path.is_file()
+    with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+        versions = [row[0] for row in conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))]
+    assert versions == list(range(1, LATEST + 1))
+    Store.open(path).close()  # opening again applies nothing and keeps the versions
+
+
+def test_records_read_back_as_history_in_time_order(store: Store, clock: Clock) -> None:
+    store.record_revision("integration", "a" * 40, "d1", source="file:///repo")
+    clock.tick()
+    store.record_plan("p1", "integration", "a" * 40, "d1", "awaiting-approval", cycle_id="c00001")
+    clock.tick()
+    store.record_approval("p1", "integration", "d1", "approved", by="alice")
+    clock.tick()
+    store.record_actions("p1", [Act("create", "/integration/redis", "integration", "not in Marathon", "succeeded"),
+                                Act("scale", "/integration/web", "integration", "2 -> 3", "failed", "409")])
+    clock.tick()
+    store.record_plan_status("p1", "applied")
+    clock.tick()
+    store.record_heal("integration", "/integration/web", "web.t1", "critical for 31s", "succeeded")
+    store.record_autoscale("integration", "/integration/web", 3, 5, "cpu 140% of target")
+    store.record_revision("func-1", "b" * 40, "d2")
+
+    kinds = [e.kind for e in store.history(env="integration")]
+    assert kinds == ["revision", "plan", "approval", "action", "action", "plan-status", "heal", "autoscale"]
+    assert store.last_revision("integration").revision == "a" * 40  # type: ignore[union-attr]
+    assert store.last_revision("nowhere") is None
+    assert store.plan_status("p1") == "applied"
+    assert [a.kind for a in store.actions_of("p1")] == ["create", "scale"]
+    assert store.actions_of("p1")[1].detail == "409"
+    entry = store.history(env="integration")[0]
+    assert entry.at == T0 and entry.data["source"] == "file:///repo"
+    assert "synced to " + "a" * 40 in entry.summary
+
+
+def test_history_filters_by_app_and_since(store: Store, clock: Clock) -> None:
+    store.record_actions("p1", [Act("create", "/integration/redis", "integration", "new", "succeeded")])
+    clock.tick(60)
+    store.record_actions("p2", [Act("update", "/integration/web", "integration", "image", "succeeded"),
+                                Act("update", "/func-1/web", "func-1", "image", "succeeded")])
+    store.record_heal("integration", "/integration/web", "web.t9", "critical", "succeeded")
+
+    web = store.history(env="integration", app="web")
+    assert [(e.kind, e.app) for e in web] == [("action", "/integration/web"), ("heal", "/integration/web")]
+    assert {e.env for e in store.history(app="web")} == {"integration", "func-1"}
+    recent = store.history(since=T0 + timedelta(seconds=30))
+    assert all(e.at >= T0 + timedelta(seconds=30) for e in recent) and len(recent) == 3
+    assert store.history(env="integration", since=T0 + timedelta(hours=1)) == []
+
+
+def test_an_upgrade_from_version_1_keeps_every_row(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "old.db"
+    old = Store.open(path, steps=MIGRATIONS[:1])
+    old.close()
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:  # what a version-1 reconciler wrote
+        conn.execute(sa.text("INSERT INTO revisions (env, revision, digest, at) VALUES ('int', 'abc', 'd', :at)"),
+                     {"at": T0.replace(tzinfo=None)})
+        conn.execute(sa.text("INSERT INTO plans (id, env, revision, digest, status, at, cycle_id)"
+                             " VALUES ('p1', 'int', 'abc', 'd', 'applied', :at, 'c1')"), {"at": T0.replace(tzinfo=None)})
+        conn.execute(sa.text("INSERT INTO actions (plan_id, seq, env, app, kind, reason, outcome, detail, at)"
+                             " VALUES ('p1', 0, 'int', '/int/web', 'create', 'new', 'succeeded', '', :at)"),
+                     {"at": T0.replace(tzinfo=None)})
+
+    upgraded = Store.open(path, clock=clock)
+    try:
+        revision = upgraded.last_revision("int")
+        assert revision is not None and (revision.revision, revision.source) == ("abc", "")
+        assert [e.kind for e in upgraded.history(env="int")] == ["revision", "plan", "action"]
+        upgraded.record_autoscale("int", "/int/web", 1, 2, "cpu")  # the version-2 table works
+        upgraded.record_revision("int", "def", "d2", source="git")
+        assert upgraded.last_revision("int").source == "git"  # type: ignore[union-attr]
+    finally:
+        upgraded.close()
+
+
+def test_the_migrations_build_exactly_the_tables_the_models_declare(store: Store, tmp_path: Path) -> None:
+    inspector = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'history.db'}"))
+    for name, table in SQLModel.metadata.tables.items():
+        if name not in {"schema_version", "revisions", "plans", "plan_events", "actions", "heal_events",
+                        "approvals", "autoscale_decisions"}:
+            continue  # another package's model
+        columns = {c["name"]: c["nullable"] for c in inspector.get_columns(name)}
+        assert set(columns) == {c.name for c in table.columns}, name
+        assert {c.name for c in table.columns if not c.nullable and not c.primary_key} <= {
+            n for n, nullable in columns.items() if not nullable}, name
+        indexed = {tuple(i["column_names"]) for i in inspector.get_indexes(name)}
+        assert {tuple(c.name for c in i.columns) for i in table.indexes} <= indexed, name
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    Store.open(path).close()
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
+                     {"v": LATEST + 1, "at": T0.replace(tzinfo=None)})
+    with pytest.raises(StoreError, match=f"version {LATEST + 1}, newer"):
+        Store.open(path)
+
+
+def test_an_unusable_path_or_url_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot create the store's folder"):
+        Store.open(blocker / "sub" / "history.db")
+    with pytest.raises(StoreError, match="--database"):
+        Store.open("://nothing")
+    with pytest.raises(StoreError, match="cannot open the store at nope://x"):
+        Store.open("nope://x")
+
+
+def test_a_database_password_never_appears_in_errors() -> None:
+    with pytest.raises(StoreError) as caught:
+        Store.open("postgresql+psycopg://reconciler:s3cret-pw@127.0.0.1:1/history?connect_timeout=5")
+    assert "s3cret-pw" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
