@@ -1,1 +1,1 @@
-"""Placeholder package: see docs/architecture.md for its layer."""
+"""The HTTP server (face layer): health, readiness, Prometheus metrics, status and the git webhook."""

@@ -111,7 +111,8 @@ def test_an_upgrade_from_version_1_keeps_every_row(tmp_path: Path, clock: Clock)
         conn.execute(sa.text("INSERT INTO revisions (env, revision, digest, at) VALUES ('int', 'abc', 'd', :at)"),
                      {"at": T0.replace(tzinfo=None)})
         conn.execute(sa.text("INSERT INTO plans (id, env, revision, digest, status, at, cycle_id)"
-                             " VALUES ('p1', 'int', 'abc', 'd', 'applied', :at, 'c1')"), {"at": T0.replace(tzinfo=None)})
+                             " VALUES ('p1', 'int', 'abc', 'd', 'applied', :at, 'c1')"),
+                     {"at": T0.replace(tzinfo=None)})
         conn.execute(sa.text("INSERT INTO actions (plan_id, seq, env, app, kind, reason, outcome, detail, at)"
                              " VALUES ('p1', 0, 'int', '/int/web', 'create', 'new', 'succeeded', '', :at)"),
                      {"at": T0.replace(tzinfo=None)})

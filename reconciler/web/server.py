@@ -1,0 +1,137 @@
+"""The controller's HTTP server (face layer): health, readiness, metrics, status and the git webhook.
+
+    GET  /healthz     200 while the process serves requests
+    GET  /readyz      200 once ready (first cycle done; for the leader, the lock held), else 503
+    GET  /metrics     Prometheus text exposition
+    GET  /status      the status document (JSON)
+    POST /hooks/git   asks for a fetch and a cycle; with a secret, only when X-Hub-Signature-256 matches
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from reconciler.engine.telemetry import ControllerMetrics
+from reconciler.errors import UsageError
+from reconciler.web.signature import SIGNATURE_HEADER, signature_valid
+
+log = logging.getLogger("reconciler.web")
+DEFAULT_LISTEN = ("127.0.0.1", 9090)
+MAX_HOOK_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ServerHooks:
+    """What the server asks of the controller; every callable must return at once (no I/O)."""
+
+    status: Callable[[], Mapping[str, Any]]
+    readiness: Callable[[], Readiness]
+    on_git_push: Callable[[str], None]  # the reason, e.g. "webhook:push"
+    metrics: ControllerMetrics
+    webhook_secret: bytes | None = None
+    branch: str | None = None  # pushes to other branches are acknowledged and ignored
+
+
+_HOOKS: web.AppKey[ServerHooks] = web.AppKey("hooks", ServerHooks)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    readiness = request.app[_HOOKS].readiness()
+    return web.Response(status=200 if readiness.ready else 503, text=f"{readiness.reason}\n")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[_HOOKS].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(dict(request.app[_HOOKS].status()), dumps=lambda d: json.dumps(d, default=str))
+
+
+def _pushed_branch(body: bytes) -> str | None:
+    """`main` for a push payload whose ref is `refs/heads/main`; None when the body says nothing."""
+    try:
+        ref = json.loads(body).get("ref") if body else None
+    except (ValueError, AttributeError):
+        return None
+    return ref.removeprefix("refs/heads/") if isinstance(ref, str) and ref.startswith("refs/heads/") else None
+
+
+async def git_hook(request: web.Request) -> web.Response:
+    hooks = request.app[_HOOKS]
+    body = await request.read()
+    if hooks.webhook_secret is not None and not signature_valid(
+        hooks.webhook_secret, body, request.headers.get(SIGNATURE_HEADER)
+    ):
+        log.warning("event=webhook-refused reason=%s", "unsigned" if SIGNATURE_HEADER not in request.headers
+                    else "bad-signature")
+        return web.json_response({"error": f"missing or invalid {SIGNATURE_HEADER}"}, status=401)
+    event = request.headers.get("X-GitHub-Event", "push")
+    if event == "ping":
+        return web.json_response({"triggered": False, "reason": "ping"})
+    branch = _pushed_branch(body)
+    if hooks.branch is not None and branch is not None and branch != hooks.branch:
+        return web.json_response({"triggered": False, "reason": f"push to {branch}, not {hooks.branch}"},
+                                 status=202)
+    hooks.on_git_push(f"webhook:{event}")
+    return web.json_response({"triggered": True}, status=202)
+
+
+def build_app(hooks: ServerHooks) -> web.Application:
+    app = web.Application(client_max_size=MAX_HOOK_BODY)
+    app[_HOOKS] = hooks
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/status", status)
+    app.router.add_post("/hooks/git", git_hook)
+    return app
+
+
+class HttpServer:
+    """Runs the app on host:port (port 0 picks a free one); `start()` returns the bound address."""
+
+    def __init__(self, hooks: ServerHooks, host: str = DEFAULT_LISTEN[0], port: int = DEFAULT_LISTEN[1]) -> None:
+        self._runner = web.AppRunner(build_app(hooks), access_log=None)
+        self._host, self._port = host, port
+
+    async def start(self) -> tuple[str, int]:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise UsageError(f"--listen {self._host}:{self._port}: {exc.strerror}",
+                             hint="choose a free port, or another address") from exc
+        host, port = self._runner.addresses[0][:2]
+        return str(host), int(port)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`) -> (host, port); a ValueError says what is wrong."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"'{text}' is not HOST:PORT (for example 127.0.0.1:9090)")
+    return host.strip("[]") or DEFAULT_LISTEN[0], int(port)
