@@ -12,8 +12,25 @@ import subprocess
 from pathlib import Path
 
 from reconciler.errors import SpecError, SpecProblem
+from reconciler.sources.base import Checkout, SourceError
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".j2", ".json")
+
+
+class FolderSource:
+    """Specs read in place from a folder (or one file); each fetch recomputes the revision."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def fetch(self) -> Checkout:
+        if not self.root.exists():
+            raise SourceError(f"spec folder {self.root} does not exist",
+                              hint="pass --source PATH of the folder (or file) holding the spec files")
+        return Checkout(self.root, folder_revision(self.root))
+
+    def describe(self) -> str:
+        return str(self.root)
 
 
 def folder_revision(root: Path, *, extra: tuple[Path, ...] = ()) -> str:

@@ -1,0 +1,164 @@
+"""Specs from a git remote (layer 3 adapter, sources), through the git command line.
+
+Cloned once into a cache folder, then fetched: each fetch checks out the branch's newest commit,
+whose sha is the revision. A token for https comes from an environment variable or a file and
+reaches git as an `http.<origin>.extraHeader` set through GIT_CONFIG_* environment variables: never in
+the URL, the command line, `.git/config`, a log line or an error message. The git CLI rather than a
+library: it speaks every transport and credential setup an operator already has working.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from reconciler.errors import UsageError
+from reconciler.sources.base import Checkout, SourceError
+
+log = logging.getLogger("reconciler.sources")
+REDACTED = "<redacted>"
+_LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+
+
+@dataclass(frozen=True)
+class GitToken:
+    """Where the https token is read from, at each fetch (so a rotated token is picked up)."""
+
+    env: str | None = None
+    file: Path | None = None
+    username: str = "x-access-token"  # GitHub's; GitLab takes any name with a token as the password
+
+    def read(self) -> str | None:
+        if self.env:
+            value = os.environ.get(self.env, "").strip()
+            if not value:
+                raise SourceError(f"the git token variable {self.env} is not set or empty",
+                                  hint="export it in the controller's environment")
+            return value
+        if self.file:
+            try:
+                value = self.file.read_text().strip()
+            except OSError as exc:
+                raise SourceError(f"cannot read the git token file {self.file}: {exc.strerror}") from None
+            if not value:
+                raise SourceError(f"the git token file {self.file} is empty")
+            return value
+        return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def check_git_url(url: str, token: GitToken) -> None:
+    """Refuses URLs with credentials in them, and tokens that would travel unencrypted off this host."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.password is not None:
+        raise UsageError("--source: the URL carries a password",
+                         hint="remove it from the URL and pass the token with --git-token-env or --git-token-file")
+    has_token = token.env is not None or token.file is not None
+    if has_token and parts.scheme not in ("http", "https"):
+        raise UsageError(f"--source: a git token works with https URLs only, not {parts.scheme or 'this'} URLs")
+    if has_token and parts.scheme == "http" and not (parts.hostname or "").startswith(_LOOPBACK):
+        raise UsageError("--source: a token over plain http would travel unencrypted", hint="use an https URL")
+
+
+class GitSource:
+    """A branch (default: the remote's HEAD) of a git remote, with the specs under `path`."""
+
+    def __init__(
+        self, url: str, *, cache_dir: Path, branch: str | None = None, path: str = ".",
+        token: GitToken = GitToken(), timeout: float = 120.0,
+    ) -> None:
+        check_git_url(url, token)
+        relative = PurePosixPath(path)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise UsageError(f"--path {path}: must be a folder inside the repository", hint="for example --path specs")
+        self.url, self.branch, self.path = url, branch, relative
+        self.token, self.timeout = token, timeout
+        self.workdir = cache_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"{self.url}#{self.branch or 'HEAD'}:{self.path}"
+
+    def fetch(self) -> Checkout:
+        token = self.token.read()
+        self._ensure_clone()
+        if self.branch:
+            self._git(["fetch", "--quiet", "--no-tags", "--prune", "origin",
+                       f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"], token)
+            ref = f"refs/remotes/origin/{self.branch}"
+        else:
+            self._git(["fetch", "--quiet", "--no-tags", "origin", "HEAD"], token)
+            ref = "FETCH_HEAD"
+        sha = self._git(["rev-parse", "--verify", f"{ref}^{{commit}}"], None).strip()
+        self._git(["checkout", "--quiet", "--force", "--detach", sha], None)
+        self._git(["clean", "-ffdxq"], None)
+        specs = self.workdir / self.path
+        if not specs.is_dir():
+            raise SourceError(f"{self.describe()} at {sha[:12]}: the folder {self.path} does not exist",
+                              hint="check --path against the repository's layout")
+        log.info("event=git-fetched source=%s revision=%s", self.describe(), sha[:12])
+        return Checkout(specs, sha)
+
+    def _ensure_clone(self) -> None:
+        """`git init` + remote once; a cache folder holding another remote is started afresh."""
+        if (self.workdir / ".git").is_dir():
+            known = self._git(["config", "--get", "remote.origin.url"], None, check=False).strip()
+            if known == self.url:
+                return
+            shutil.rmtree(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._git(["init", "--quiet"], None)
+        self._git(["remote", "add", "origin", self.url], None)
+
+    def _env(self, token: str | None) -> dict[str, str]:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+        if token is not None:
+            basic = base64.b64encode(f"{self.token.username}:{token}".encode()).decode()
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=f"http.{_origin(self.url)}.extraHeader",
+                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        return env
+
+    def _git(self, args: list[str], token: str | None, *, check: bool = True) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(self.workdir), *args], env=self._env(token), capture_output=True,
+                                  text=True, timeout=self.timeout, check=False, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise SourceError(f"git {args[0]} of {self.describe()} took longer than {self.timeout:.0f}s",
+                              hint="check that the git server is reachable") from None
+        except OSError as exc:
+            raise SourceError(f"cannot run git: {exc.strerror}", hint="install git") from None
+        if check and done.returncode != 0:
+            raise SourceError(f"git {args[0]} of {self.describe()} failed: {self._redact(done.stderr, token)}",
+                              hint=_hint(done.stderr, with_token=token is not None))
+        return done.stdout
+
+    def _redact(self, text: str, token: str | None) -> str:
+        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+        message = " / ".join(lines[-3:]) or "(no message)"
+        if token:
+            basic = base64.b64encode(f"{self.token.username}:{token}".encode()).decode()
+            message = message.replace(basic, REDACTED).replace(token, REDACTED)
+        return message
+
+
+_AUTH_SIGNS = ("Authentication failed", "could not read Username", "could not read Password", " 401", " 403")
+
+
+def _hint(stderr: str, *, with_token: bool) -> str:
+    if "couldn't find remote ref" in stderr:
+        return "check --branch: the remote has no such branch"
+    if any(sign in stderr for sign in _AUTH_SIGNS):
+        if with_token:
+            return "the server refused the token: check the token and its read access to the repository"
+        return "the remote wants credentials: pass a token with --git-token-env or --git-token-file"
+    return "check the URL and that the git server is reachable"
