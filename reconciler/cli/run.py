@@ -1,9 +1,9 @@
 """`reconciler run` (face layer): the controller, running cycles until SIGTERM or Ctrl-C.
 
 Cycles start on a periodic resync, and sooner on a Marathon event, a Consul health change (blocking
-query) or the end of a heal grace window; healing acts inside them. With `--sandbox` it first starts
-the embedded Marathon + Consul (+ DNS) sandbox on loopback and points itself at it: the local
-default that the README's quick start uses.
+query), a new revision of the specs (polled with jitter, or pushed through the git webhook) or the
+end of a heal grace window. It serves /healthz, /readyz, /metrics, /status and POST /hooks/git, and
+appends what it does to the store. With `--sandbox` it first starts the embedded sandbox on loopback.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.adapters import consul_client, desired_from_folder, marathon_client
+from reconciler.cli.adapters import consul_client, marathon_client
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
-from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt, SpecsArg
+from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
+from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
 from reconciler.cli.status_view import dns_table, status_rows, status_table
@@ -29,9 +31,31 @@ from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.controller import Controller, ControllerOptions, TriggerSource
 from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
+from reconciler.engine.reporting import Reporter
+from reconciler.engine.sourcing import SpecFeed
+from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.engine.triggers import consul_health_changes, marathon_events
 from reconciler.errors import ExitCode
 from reconciler.redaction import redact_url
+from reconciler.sources.base import DEFAULT_POLL_SECONDS, Source
+from reconciler.spec import load_desired
+from reconciler.store import Store
+from reconciler.web.server import HttpServer, Readiness, ServerHooks, parse_listen
+
+SpecsOpt = Annotated[Path | None, typer.Argument(help="Spec folder (or use --source).", file_okay=False)]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Spec folder, or git URL (https, ssh, file).")]
+BranchOpt = Annotated[str | None, typer.Option(help="Git branch to follow (default: the remote's HEAD).")]
+PathOpt = Annotated[str | None, typer.Option("--path", help="Folder of the specs inside the git repository.")]
+TokenEnvOpt = Annotated[str | None, typer.Option(help="Environment variable holding an https git token.")]
+TokenFileOpt = Annotated[Path | None, typer.Option(help="File holding an https git token.", dir_okay=False)]
+CacheOpt = Annotated[Path | None, typer.Option(help="Where git clones are kept (default ~/.cache/reconciler/git).")]
+PollOpt = Annotated[float, typer.Option(help="Seconds between fetches of the source (+-20% jitter).", min=1.0)]
+ListenOpt = Annotated[str, typer.Option(help="HOST:PORT of the health, metrics, status and webhook server.")]
+SecretOpt = Annotated[str | None, typer.Option(help="Webhook HMAC secret (better: its variable or a file).",
+                                              envvar="RECONCILER_WEBHOOK_SECRET", show_default=False)]
+SecretFileOpt = Annotated[Path | None, typer.Option(help="File holding the webhook HMAC secret.", dir_okay=False)]
+DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a"
+                                                     " postgresql+psycopg:// URL (default ~/.local/state/...).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +64,18 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     ctx: typer.Context,
-    specs: SpecsArg,
+    specs: SpecsOpt = None,
+    source: SourceOpt = None,
+    branch: BranchOpt = None,
+    path: PathOpt = None,
+    git_token_env: TokenEnvOpt = None,
+    git_token_file: TokenFileOpt = None,
+    git_cache: CacheOpt = None,
+    poll_interval: PollOpt = DEFAULT_POLL_SECONDS,
+    listen: ListenOpt = "127.0.0.1:9090",
+    webhook_secret: SecretOpt = None,
+    webhook_secret_file: SecretFileOpt = None,
+    database: DatabaseOpt = None,
     env: EnvOpt = None,
     prune: PruneOpt = False,
     sandbox: Annotated[bool, typer.Option(help="Start the embedded sandbox on loopback and run against it.")] = False,
@@ -51,47 +86,119 @@ def run_command(
     consul_agent: AgentOpt = AgentRouting.HOST,
     watch_wait: Annotated[str, typer.Option(help="Longest wait of a Consul blocking query (Go duration).")] = "5m",
 ) -> None:
-    """Run reconcile cycles continuously (periodic resync, sooner on Marathon events and Consul health)."""
+    """Run reconcile cycles continuously (periodic resync, sooner on events, new revisions and webhooks)."""
     if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
         configure_logging(RUN_DEFAULT_LEVEL)
-    desired_from_folder(specs, env=env)  # refuse to start on invalid specs: exit 3 with every problem
+    spec_source = build_source(specs, source, branch=branch, path=path, token_env=git_token_env,
+                               token_file=git_token_file, cache=git_cache)
+    try:
+        address = parse_listen(listen)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--listen") from None
+    secret = read_webhook_secret(webhook_secret, webhook_secret_file)
     settings: GlobalSettings = ctx.obj if consul is None else replace(ctx.obj, consul_url=consul)
     job = _RunJob(
-        specs, env, CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
+        _Serving(spec_source, poll_interval, address, secret, branch, database), env,
+        CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
         ControllerOptions(resync_seconds=resync, max_cycles=cycles), use_consul=not no_consul, watch_wait=watch_wait,
     )
     raise typer.Exit(asyncio.run(job.run(settings, sandbox=sandbox)))
 
 
+@dataclass(frozen=True)
+class _Serving:
+    """Where the specs come from, the HTTP server's address and secret, and the store."""
+
+    source: Source
+    poll_seconds: float
+    listen: tuple[str, int]
+    webhook_secret: bytes | None
+    branch: str | None
+    database: str | None
+
+
 class _RunJob:
     def __init__(
-        self, specs: Path, env: str | None, cycle_options: CycleOptions, options: ControllerOptions, *,
+        self, serving: _Serving, env: str | None, cycle_options: CycleOptions, options: ControllerOptions, *,
         use_consul: bool, watch_wait: str,
     ) -> None:
-        self.view = _CycleView(specs, env)
+        self.serving, self.env = serving, env
         self.cycle_options, self.options = cycle_options, options
         self.use_consul, self.watch_wait = use_consul, watch_wait
 
+    def _load(self, root: Path, revision: str) -> Desired:
+        return load_desired(root, env=self.env, revision=revision)
+
     async def run(self, settings: GlobalSettings, *, sandbox: bool) -> int:
+        serving = self.serving
+        wake: list[Controller] = []
+        feed = SpecFeed(serving.source, self._load, poll_seconds=serving.poll_seconds,
+                        on_revision=lambda reason: wake[0].trigger(reason) if wake else None)
+        await feed.prime()  # refuse to start on specs that do not load: exit 3 with every problem
+        store = Store.open(serving.database)
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(store.close)
             if sandbox:
                 settings = await _start_sandbox(stack, settings, with_consul=self.use_consul)
             marathon = await stack.enter_async_context(marathon_client(settings))
             consul = await stack.enter_async_context(consul_client(settings)) if self.use_consul else None
-            reconciler = Reconciler(self.view.load, marathon, consul, self.cycle_options)
+            in_force: list[Desired] = [feed.desired()]
+
+            def load() -> Desired:  # remembered: the reports name the revision this cycle reconciled
+                in_force[0] = feed.desired()
+                return in_force[0]
+
+            reconciler = Reconciler(load, marathon, consul, self.cycle_options)
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
-            controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=self.view.show)
+            reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0])
+            view = _CycleView(lambda: in_force[0])
+
+            def on_cycle(result: CycleResult) -> None:
+                reporter.record(result)
+                view.show(result)
+
+            controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=on_cycle)
+            wake.append(controller)
+            await self._serve(stack, reporter, feed)
+            polling = asyncio.create_task(feed.run())
+            stack.push_async_callback(_cancel, polling)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, controller.stop)
             where = f"Marathon {redact_url(settings.marathon_url)}"
             where += f", Consul {redact_url(settings.consul_url)}" if consul else ""
-            console.print(f"controller running against {where}; Ctrl-C stops it.")
+            console.print(f"controller running against {where}; specs from {redact_url(feed.state.source)} at"
+                          f" {feed.state.revision[:12]}; Ctrl-C stops it.")
             await controller.run()
             console.print(f"controller stopped after {controller.cycles} cycle(s).")
         return ExitCode.OK
+
+    async def _serve(self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed) -> None:
+        """The HTTP server; the webhook asks the feed to fetch, and the feed triggers the cycle."""
+        def readiness() -> Readiness:
+            return Readiness(True, "ready") if reporter.ready else Readiness(False, "first cycle not done")
+
+        hooks = ServerHooks(status=reporter.status, readiness=readiness, on_git_push=lambda _: feed.request_fetch(),
+                            metrics=reporter.metrics, webhook_secret=self.serving.webhook_secret,
+                            branch=self.serving.branch)
+        server = HttpServer(hooks, *self.serving.listen)
+        host, port = await server.start()
+        stack.push_async_callback(server.stop)
+        signed = "signed webhook" if self.serving.webhook_secret else "UNSIGNED webhook (set --webhook-secret-file)"
+        console.print(f"serving /healthz /readyz /metrics /status and {signed} POST /hooks/git on http://{host}:{port}")
+
+
+def _feed_status(feed: SpecFeed) -> dict[str, str]:
+    state = feed.state
+    return {"source": state.source, "revision": state.revision, "latest": state.latest, "error": state.error}
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _start_sandbox(
@@ -107,20 +214,16 @@ async def _start_sandbox(
 
 
 class _CycleView:
-    """Loads the specs for each cycle and prints what each cycle did, and the status when it changed."""
+    """Prints what each cycle did, and the status when it changed."""
 
-    def __init__(self, specs: Path, env: str | None) -> None:
-        self._specs = specs
-        self._env = env
+    def __init__(self, desired: Callable[[], Desired]) -> None:
+        self._desired_of = desired
         self._desired: Desired | None = None
         self._shown: tuple[object, ...] = ()
         self._dns_shown = False
 
-    def load(self) -> Desired:
-        self._desired = desired_from_folder(self._specs, env=self._env)
-        return self._desired
-
     def show(self, result: CycleResult) -> None:
+        self._desired = self._desired_of()
         if result.error:
             print_error(f"cycle {result.cycle_id}: {result.error}")
             return

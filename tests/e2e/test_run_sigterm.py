@@ -34,6 +34,7 @@ async def test_run_with_sandbox_converges_and_stops_on_sigterm(tmp_path: Path) -
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "reconciler", "--log-level", "WARNING", "run", str(specs), "--sandbox", "--resync", "1",
+        "--listen", "127.0.0.1:0", "--database", str(tmp_path / "history.db"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
     )
     assert process.stdout is not None and process.stderr is not None

@@ -1,0 +1,103 @@
+"""Keeping the controller's specs fresh (engine layer): fetch the source on a jittered timer or on demand.
+
+A SpecFeed fetches its Source off the event loop (git runs as a subprocess) every poll interval and
+whenever a webhook asks. A new revision is loaded (off the loop too) and, if it loads, becomes the
+desired state the cycles reconcile; then a cycle is triggered. A revision that fails to load is
+reported once and the last good desired state stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.core.model import Desired
+from reconciler.errors import ReconcilerError, SpecError
+from reconciler.sources.base import Source, next_poll_delay
+
+log = logging.getLogger("reconciler.sources")
+Loader = Callable[[Path, str], Desired]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What status shows of the source: where, the revision in force, the newest seen, the last error."""
+
+    source: str
+    revision: str = ""  # the revision whose desired state is in force
+    latest: str = ""  # the newest revision fetched (differs from `revision` while it fails to load)
+    error: str = ""
+
+
+class SpecFeed:
+    def __init__(
+        self, source: Source, load: Loader, *, poll_seconds: float, on_revision: Callable[[str], None],
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self._source = source
+        self._load = load
+        self._poll_seconds = poll_seconds
+        self._on_revision = on_revision
+        self._draw = draw
+        self._wake = asyncio.Event()
+        self._desired: Desired | None = None
+        self.state = FeedState(source.describe())
+
+    def desired(self) -> Desired:
+        """The desired state in force (the last revision that loaded)."""
+        if self._desired is None:
+            raise ReconcilerError("no revision of the specs has loaded yet")
+        return self._desired
+
+    async def prime(self) -> Desired:
+        """The first fetch and load; raises (SourceError, SpecError) so that `run` refuses to start."""
+        checkout = await asyncio.to_thread(self._source.fetch)
+        self._desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
+        self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
+        return self._desired
+
+    def request_fetch(self) -> None:
+        """Fetch now (a webhook): the next poll happens at once."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Polls until cancelled; every failure is logged and retried at the next poll."""
+        while True:
+            delay = next_poll_delay(self._poll_seconds, self._draw())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            requested = self._wake.is_set()
+            self._wake.clear()
+            changed = await self.poll_once()
+            if changed or requested:
+                self._on_revision(f"revision:{self.state.revision[:12]}" if changed else "webhook")
+
+    async def poll_once(self) -> bool:
+        """Fetches; True when a new revision loaded and is now in force."""
+        try:
+            checkout = await asyncio.to_thread(self._source.fetch)
+        except ReconcilerError as exc:
+            log.warning("event=source-fetch-failed source=%s error=%r", self.state.source, str(exc))
+            self.state = FeedState(self.state.source, self.state.revision, self.state.latest, str(exc))
+            return False
+        if checkout.revision == self.state.latest:
+            if self.state.error and self.state.latest == self.state.revision:  # the fetch works again
+                self.state = FeedState(self.state.source, self.state.revision, self.state.latest)
+            return False
+        try:
+            desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
+        except SpecError as exc:
+            log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", checkout.revision[:12],
+                      len(exc.problems), self.state.revision[:12], exc.problems[0].render() if exc.problems else "")
+            self.state = FeedState(self.state.source, self.state.revision, checkout.revision,
+                                   f"revision {checkout.revision[:12]} is invalid: {exc}")
+            return False
+        self._desired = desired
+        self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
+        log.info("event=revision-loaded revision=%s", checkout.revision[:12])
+        return True
