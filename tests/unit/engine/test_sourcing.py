@@ -1,0 +1,112 @@
+"""The spec feed with an in-memory source: new revisions load, broken ones keep the last good state."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.model import Desired
+from reconciler.engine.sourcing import SpecFeed
+from reconciler.errors import SpecError, SpecProblem
+from reconciler.sources.base import Checkout, SourceError
+
+
+@dataclass
+class Revisions:
+    """A source whose newest revision the test sets; 'broken-*' revisions fail to load."""
+
+    current: str = "r1"
+    failing: bool = False
+    fetches: int = 0
+
+    def fetch(self) -> Checkout:
+        self.fetches += 1
+        if self.failing:
+            raise SourceError("git fetch failed: connection refused")
+        return Checkout(Path("/specs"), self.current)
+
+    def describe(self) -> str:
+        return "memory"
+
+
+def load(path: Path, revision: str) -> Desired:
+    if revision.startswith("broken"):
+        raise SpecError([SpecProblem("specs/env.yaml", 3, "apps.web.chart", "no chart 'nope'")])
+    return Desired(environments={}, apps={}, revision=revision)
+
+
+@dataclass
+class Triggers:
+    reasons: list[str] = field(default_factory=list)
+
+    def __call__(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+
+async def test_new_revisions_load_and_broken_ones_keep_the_last_good() -> None:
+    source, triggers = Revisions(), Triggers()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=triggers)
+    assert (await feed.prime()).revision == "r1"
+    assert not await feed.poll_once()  # nothing new
+    source.current = "broken-2"
+    assert not await feed.poll_once()
+    assert feed.desired().revision == "r1"
+    assert (feed.state.revision, feed.state.latest) == ("r1", "broken-2")
+    assert "broken-2 is invalid" in feed.state.error and "specs/env.yaml:3" in feed.state.error
+    source.failing = True
+    assert not await feed.poll_once() and "connection refused" in feed.state.error
+    source.failing, source.current = False, "r3"
+    assert await feed.poll_once()
+    assert (feed.desired().revision, feed.state.error) == ("r3", "")
+
+
+async def test_a_fetch_error_clears_when_the_fetch_works_again() -> None:
+    source = Revisions()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    source.failing = True
+    await feed.poll_once()
+    assert feed.state.error
+    source.failing = False
+    assert not await feed.poll_once() and feed.state.error == ""
+
+
+async def test_a_webhook_fetches_at_once_and_triggers_a_cycle() -> None:
+    source, triggers = Revisions(), Triggers()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=triggers)
+    await feed.prime()
+    task = asyncio.create_task(feed.run())
+    try:
+        source.current = "r2"
+        feed.request_fetch()
+        deadline = asyncio.get_running_loop().time() + 10
+        while not triggers.reasons and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert triggers.reasons == ["revision:r2"] and feed.desired().revision == "r2"
+        feed.request_fetch()  # nothing new: still a cycle, as a push asks for one
+        while len(triggers.reasons) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert triggers.reasons == ["revision:r2", "webhook"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_polls_come_on_the_jittered_timer() -> None:
+    source = Revisions()
+    feed = SpecFeed(source, load, poll_seconds=0.05, on_revision=Triggers(), draw=lambda: 0.0)
+    await feed.prime()
+    task = asyncio.create_task(feed.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while source.fetches < 4 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert source.fetches >= 4
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

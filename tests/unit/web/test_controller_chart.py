@@ -1,0 +1,26 @@
+"""The controller's chart matches the HTTP server: the port it listens on is the port Marathon checks."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from reconciler.spec import load_desired
+from reconciler.web.server import parse_listen
+
+CHARTS = Path(__file__).resolve().parents[3] / "charts"
+
+
+def test_the_health_check_reaches_the_servers_healthz(tmp_path: Path) -> None:
+    spec = tmp_path / "platform.yaml"
+    spec.write_text("apiVersion: reconciler/v1\nkind: Environment\nname: platform\n"
+                    "apps:\n  reconciler: {chart: marathon-reconciler, values: {port: 9191}}\n")
+    body = json.loads(json.dumps(load_desired(spec, charts_dir=CHARTS).apps["/platform/reconciler"].definition))
+    words = shlex.split(body["cmd"])
+    host, port = parse_listen(words[words.index("--listen") + 1])
+    assert (host, port) == ("0.0.0.0", 9191)  # inside a container: reachable by Marathon's health check
+    mappings = body.get("container", {}).get("portMappings") or body.get("portDefinitions") or []
+    assert [m.get("containerPort", m.get("port")) for m in mappings] == [9191]
+    check = body["healthChecks"][0]
+    assert (check["protocol"], check["path"], check["portIndex"]) == ("HTTP", "/healthz", 0)
