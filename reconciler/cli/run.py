@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +24,7 @@ from reconciler.cli.adapters import consul_client, marathon_client
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
+from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
@@ -35,7 +38,7 @@ from reconciler.engine.reporting import Reporter
 from reconciler.engine.sourcing import SpecFeed
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.engine.triggers import consul_health_changes, marathon_events
-from reconciler.errors import ExitCode
+from reconciler.errors import ExitCode, UsageError
 from reconciler.redaction import redact_url
 from reconciler.sources.base import DEFAULT_POLL_SECONDS, Source
 from reconciler.spec import load_desired
@@ -54,6 +57,11 @@ ListenOpt = Annotated[str, typer.Option(help="HOST:PORT of the health, metrics, 
 SecretOpt = Annotated[str | None, typer.Option(help="Webhook HMAC secret (better: its variable or a file).",
                                               envvar="RECONCILER_WEBHOOK_SECRET", show_default=False)]
 SecretFileOpt = Annotated[Path | None, typer.Option(help="File holding the webhook HMAC secret.", dir_okay=False)]
+ElectionOpt = Annotated[bool, typer.Option(help="Elect one leader among replicas through a Consul lock"
+                                                 " (needs Consul); standbys only serve status.")]
+LeaderKeyOpt = Annotated[str, typer.Option(help="Consul KV key of the leader lock.")]
+LeaderTtlOpt = Annotated[float, typer.Option(help="Session TTL of the leader lock, seconds (10 to 86400).",
+                                             min=10.0, max=86400.0)]
 DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a"
                                                      " postgresql+psycopg:// URL (default ~/.local/state/...).")]
 
@@ -76,6 +84,9 @@ def run_command(
     webhook_secret: SecretOpt = None,
     webhook_secret_file: SecretFileOpt = None,
     database: DatabaseOpt = None,
+    leader_election: ElectionOpt = True,
+    leader_key: LeaderKeyOpt = "service/marathon-reconciler/leader",
+    leader_ttl: LeaderTtlOpt = 15.0,
     env: EnvOpt = None,
     prune: PruneOpt = False,
     sandbox: Annotated[bool, typer.Option(help="Start the embedded sandbox on loopback and run against it.")] = False,
@@ -96,9 +107,13 @@ def run_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--listen") from None
     secret = read_webhook_secret(webhook_secret, webhook_secret_file)
+    explicit = ctx.get_parameter_source("leader_election")
+    if no_consul and leader_election and explicit is not None and explicit.name != "DEFAULT":
+        raise UsageError("--leader-election needs Consul: drop --no-consul or --leader-election")
+    leader = LeaderSettings(enabled=leader_election and not no_consul, key=leader_key, ttl=leader_ttl)
     settings: GlobalSettings = ctx.obj if consul is None else replace(ctx.obj, consul_url=consul)
     job = _RunJob(
-        _Serving(spec_source, poll_interval, address, secret, branch, database), env,
+        _Serving(spec_source, poll_interval, address, secret, branch, database, leader), env,
         CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
         ControllerOptions(resync_seconds=resync, max_cycles=cycles), use_consul=not no_consul, watch_wait=watch_wait,
     )
@@ -115,6 +130,7 @@ class _Serving:
     webhook_secret: bytes | None
     branch: str | None
     database: str | None
+    leader: LeaderSettings
 
 
 class _RunJob:
@@ -159,9 +175,18 @@ class _RunJob:
                 reporter.record(result)
                 view.show(result)
 
-            controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=on_cycle)
+            leadership = Leadership(serving.leader, consul)
+            controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=on_cycle,
+                                    may_cycle=leadership.may_cycle if leadership.enabled else None)
             wake.append(controller)
-            await self._serve(stack, reporter, feed)
+            _, port = await self._serve(stack, reporter, feed, leadership)
+
+            def on_leader_change(leading: bool) -> None:
+                reporter.metrics.set_leader(leading)
+                if leading:
+                    controller.trigger("leader-elected")
+
+            await leadership.start(stack, f"{socket.gethostname()}:{port} pid {os.getpid()}", on_leader_change)
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
             loop = asyncio.get_running_loop()
@@ -175,12 +200,17 @@ class _RunJob:
             console.print(f"controller stopped after {controller.cycles} cycle(s).")
         return ExitCode.OK
 
-    async def _serve(self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed) -> None:
+    async def _serve(
+        self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed, leadership: Leadership
+    ) -> tuple[str, int]:
         """The HTTP server; the webhook asks the feed to fetch, and the feed triggers the cycle."""
         def readiness() -> Readiness:
-            return Readiness(True, "ready") if reporter.ready else Readiness(False, "first cycle not done")
+            return leadership.readiness(reporter.ready)
 
-        hooks = ServerHooks(status=reporter.status, readiness=readiness, on_git_push=lambda _: feed.request_fetch(),
+        def status() -> dict[str, object]:
+            return {**reporter.status(), "leadership": leadership.status()}
+
+        hooks = ServerHooks(status=status, readiness=readiness, on_git_push=lambda _: feed.request_fetch(),
                             metrics=reporter.metrics, webhook_secret=self.serving.webhook_secret,
                             branch=self.serving.branch)
         server = HttpServer(hooks, *self.serving.listen)
@@ -188,6 +218,7 @@ class _RunJob:
         stack.push_async_callback(server.stop)
         signed = "signed webhook" if self.serving.webhook_secret else "UNSIGNED webhook (set --webhook-secret-file)"
         console.print(f"serving /healthz /readyz /metrics /status and {signed} POST /hooks/git on http://{host}:{port}")
+        return host, port
 
 
 def _feed_status(feed: SpecFeed) -> dict[str, str]:

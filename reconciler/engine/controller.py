@@ -49,8 +49,11 @@ class Controller:
         options: ControllerOptions = ControllerOptions(),
         sources: tuple[TriggerSource, ...] = (),
         on_cycle: Callable[[CycleResult], None] | None = None,
+        may_cycle: Callable[[], bool] | None = None,
     ) -> None:
         self._cycle = cycle
+        # False on a standby (leader election): triggers are dropped until it leads, then trigger().
+        self._may_cycle = may_cycle
         self._options = options
         self._sources = sources
         self._on_cycle = on_cycle
@@ -102,6 +105,8 @@ class Controller:
                 return
             self._wanted.clear()
             reasons, self._reasons = self._reasons, []
+            if self._may_cycle is not None and not self._may_cycle():
+                continue
             self._last_start = asyncio.get_running_loop().time()
             self.phase = "cycling"
             result = await self._cycle(",".join(sorted(set(reasons))) or "resync")

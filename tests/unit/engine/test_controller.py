@@ -170,3 +170,23 @@ async def test_a_successful_cycle_ends_the_backoff() -> None:
     controller.stop()
     await asyncio.wait_for(runner, 5)
     assert cycle.triggers == ["start", "retry", "event"]
+
+
+async def test_a_standby_drops_triggers_until_it_may_cycle() -> None:
+    recorder = Recorder()
+    leading = [False]
+    controller = Controller(recorder, QUICK, may_cycle=lambda: leading[0])
+    task = asyncio.create_task(controller.run())
+    try:
+        controller.trigger("event")
+        await asyncio.sleep(0)  # let the loop see the triggers (the start one included) and drop them
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+        assert recorder.triggers == []
+        leading[0] = True
+        controller.trigger("leader-elected")
+        await asyncio.wait_for(recorder.started.wait(), 10)
+        assert recorder.triggers == ["leader-elected"]
+    finally:
+        controller.stop()
+        await asyncio.wait_for(task, 10)
