@@ -46,14 +46,19 @@ class Proxy:
         self.target_port = target_port
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._relays: set[asyncio.Task[None]] = set()
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._relays.add(task)
+        self._writers.append(writer)
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers += [writer, up_writer]
+        self._writers.append(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
@@ -65,10 +70,19 @@ class Proxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     async def cut(self) -> None:
+        """Refuses new connections and drops the open ones; every socket is closed when it returns."""
         if self._server is not None:
             self._server.close()
         for writer in self._writers:
             writer.close()
+        for writer in self._writers:
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+        for task in list(self._relays):
+            task.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
 
 @dataclass
@@ -159,6 +173,13 @@ async def test_one_leader_and_a_takeover_when_it_crashes(sandbox: ConsulSandbox)
 async def test_a_leader_cut_off_from_consul_stops_writing_before_the_standby_starts(sandbox: ConsulSandbox) -> None:
     proxies = [Proxy(int(sandbox.url.rsplit(":", 1)[1])) for _ in range(2)]
     urls = [await proxy.start() for proxy in proxies]
+    async with contextlib.AsyncExitStack() as stack:
+        for proxy in proxies:
+            stack.push_async_callback(proxy.cut)
+        await cut_off_leader(proxies, urls)
+
+
+async def cut_off_leader(proxies: list[Proxy], urls: list[str]) -> None:
     async with cluster_of(urls) as cluster:
         leader = await one_leader(cluster)
         standby = next(r for r in cluster.replicas if r is not leader)
