@@ -47,7 +47,7 @@ def build_source(
         raise UsageError(f"{', '.join(given)}: only with a git --source URL", hint="a folder is read as it is")
     folder = specs if specs is not None else Path(str(source))
     if not folder.is_dir():
-        raise UsageError(f"--source {folder}: no such folder", hint="pass a folder of spec files or a git URL")
+        raise UsageError(f"spec folder {folder}: no such folder", hint="pass a folder of spec files or a git URL")
     return FolderSource(folder)
 
 
