@@ -93,7 +93,9 @@ class Reporter:
                 self._store.record_actions(plan_id, executed)
                 for heal in (a for a in executed if a.kind == ActionKind.KILL_TASK):
                     self._store.record_heal(env, heal.target, heal.target, heal.reason, heal.outcome)
-            if result.ok and self._synced.get(env) != (revision, digest):
+            # Synced: every action this cycle had for the environment succeeded (none waits, none refused).
+            settled = all(a.outcome == Outcome.SUCCEEDED or a.kind == ActionKind.WARN for a in grouped.get(env, ()))
+            if result.ok and settled and self._synced.get(env) != (revision, digest):
                 self._synced[env] = (revision, digest)
                 self.metrics.set_synced(env, revision)
                 if self._store is not None:

@@ -47,11 +47,11 @@ def specs_repo(tmp_path: Path) -> tuple[Repo, str]:
     return repo, repo.commit(files, "the example specs")
 
 
-def set_user_api_instances(repo: Repo, count: int) -> str:
+def set_order_api_instances(repo: Repo, count: int) -> str:
     text = (repo.work / "specs" / "integration.yaml").read_text()
-    changed = re.sub(r"(  user-api:\n    chart: java-service\n    instances: )\d+", rf"\g<1>{count}", text)
+    changed = re.sub(r"(  order-api:\n    chart: java-service\n    instances: )\d+", rf"\g<1>{count}", text)
     assert changed != text
-    return repo.commit({"specs/integration.yaml": changed}, f"user-api x{count}")
+    return repo.commit({"specs/integration.yaml": changed}, f"order-api x{count}")
 
 
 @contextlib.asynccontextmanager
@@ -94,8 +94,8 @@ async def eventually(probe: Callable[[], Awaitable[object]], what: str, timeout:
     raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
-async def user_api_instances(http: httpx.AsyncClient, marathon: str) -> int:
-    answer = await http.get(f"{marathon}/v2/apps/integration/user-api")
+async def order_api_instances(http: httpx.AsyncClient, marathon: str) -> int:
+    answer = await http.get(f"{marathon}/v2/apps/integration/order-api")
     return int(answer.json()["app"]["instances"]) if answer.status_code == 200 else -1
 
 
@@ -112,9 +112,9 @@ async def test_a_commit_converges_within_a_poll_and_a_broken_one_keeps_the_last_
         assert status["source"]["revision"] == first
         await eventually(synced(http, run.server, first), "integration synced to the first commit", 60)
 
-        second = set_user_api_instances(repo, 3)
+        second = set_order_api_instances(repo, 3)
         await eventually(synced(http, run.server, second), "the new commit synced within a poll", 2 * 1.2 + 30)
-        assert await user_api_instances(http, run.marathon) == 3
+        assert await order_api_instances(http, run.marathon) == 3
 
         broken = repo.commit({"specs/integration.yaml": "apiVersion: reconciler/v1\nkind: Environment\n"
                               "name: integration\napps: {web: {chart: nope}}\n"}, "broken")
@@ -124,7 +124,7 @@ async def test_a_commit_converges_within_a_poll_and_a_broken_one_keeps_the_last_
             return source["latest"] == broken and source["revision"] == second and broken[:12] in source["error"]
 
         await eventually(reported, "the broken commit reported", 30)
-        assert await user_api_instances(http, run.marathon) == 3  # nothing changed because of it
+        assert await order_api_instances(http, run.marathon) == 3  # nothing changed because of it
         metrics = (await http.get(f"{run.server}/metrics")).text
         assert f'reconciler_synced_revision_info{{env="integration",revision="{second}"}} 1.0' in metrics
         assert "reconciler_cycles_total" in metrics
@@ -132,7 +132,7 @@ async def test_a_commit_converges_within_a_poll_and_a_broken_one_keeps_the_last_
     store = Store.open(tmp_path / "history.db")
     try:
         revisions = [e.data["revision"] for e in store.history(env="integration") if e.kind == "revision"]
-        actions = [e for e in store.history(env="integration", app="user-api") if e.kind == "action"]
+        actions = [e for e in store.history(env="integration", app="order-api") if e.kind == "action"]
     finally:
         store.close()
     assert revisions[0] == first and revisions[-1] == second and broken not in revisions
@@ -151,7 +151,7 @@ async def test_a_signed_webhook_converges_a_commit_at_once(tmp_path: Path) -> No
     repo, first = specs_repo(tmp_path)
     async with controller(tmp_path, repo, "--poll-interval", "3600") as run, httpx.AsyncClient(timeout=10) as http:
         await eventually(synced(http, run.server, first), "synced to the first commit", 60)
-        second = set_user_api_instances(repo, 4)
+        second = set_order_api_instances(repo, 4)
         body = b'{"ref": "refs/heads/main"}'
         unsigned = await http.post(f"{run.server}/hooks/git", content=body)
         assert unsigned.status_code == 401
@@ -161,5 +161,5 @@ async def test_a_signed_webhook_converges_a_commit_at_once(tmp_path: Path) -> No
         started = time.monotonic()
         await eventually(synced(http, run.server, second), "the pushed commit synced", 30)
         took = time.monotonic() - started
-        assert await user_api_instances(http, run.marathon) == 4
+        assert await order_api_instances(http, run.marathon) == 4
     print(f"webhook to synced: {took:.2f}s")

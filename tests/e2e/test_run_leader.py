@@ -98,11 +98,11 @@ async def test_one_leader_then_the_standby_takes_over_and_converges(tmp_path: Pa
             assert (await standby.leadership(http))["holder"] == (await leader.leadership(http))["holder"]
             assert (await http.get(f"{standby.server}/readyz")).text.startswith("standby")
 
-            async def user_api(count: int) -> bool:
-                app = (await http.get(f"{sandbox.marathon_url}/v2/apps/integration/user-api")).json().get("app", {})
+            async def order_api(count: int) -> bool:
+                app = (await http.get(f"{sandbox.marathon_url}/v2/apps/integration/order-api")).json().get("app", {})
                 return bool(app.get("instances") == count)
 
-            await wait_until(lambda: user_api(2), "the leader converges the specs", 60)
+            await wait_until(lambda: order_api(2), "the leader converges the specs", 60)
             leader.process.kill()  # no release, no destroy: the session has to expire
             await leader.process.wait()
 
@@ -112,6 +112,6 @@ async def test_one_leader_then_the_standby_takes_over_and_converges(tmp_path: Pa
             took = await wait_until(standby_leads, "the standby takes over", TAKEOVER)
             text = (specs / "integration.yaml").read_text()
             (specs / "integration.yaml").write_text(
-                re.sub(r"(  user-api:\n    chart: java-service\n    instances: )\d+", r"\g<1>3", text))
-            await wait_until(lambda: user_api(3), "the new leader converges the next change", 60)
+                re.sub(r"(  order-api:\n    chart: java-service\n    instances: )\d+", r"\g<1>3", text))
+            await wait_until(lambda: order_api(3), "the new leader converges the next change", 60)
     print(f"takeover after the leader was killed: {took:.1f}s")
