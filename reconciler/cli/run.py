@@ -45,7 +45,7 @@ from reconciler.spec import load_desired
 from reconciler.store import Store
 from reconciler.web.server import HttpServer, Readiness, ServerHooks, parse_listen
 
-SpecsOpt = Annotated[Path | None, typer.Argument(help="Spec folder (or use --source).", file_okay=False)]
+SpecsOpt = Annotated[Path | None, typer.Argument(help="Spec folder or file (or use --source).")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Spec folder, or git URL (https, ssh, file).")]
 BranchOpt = Annotated[str | None, typer.Option(help="Git branch to follow (default: the remote's HEAD).")]
 PathOpt = Annotated[str | None, typer.Option("--path", help="Folder of the specs inside the git repository.")]

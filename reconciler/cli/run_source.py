@@ -46,8 +46,9 @@ def build_source(
     if given:
         raise UsageError(f"{', '.join(given)}: only with a git --source URL", hint="a folder is read as it is")
     folder = specs if specs is not None else Path(str(source))
-    if not folder.is_dir():
-        raise UsageError(f"spec folder {folder}: no such folder", hint="pass a folder of spec files or a git URL")
+    if not folder.exists():
+        raise UsageError(f"spec folder {folder}: no such folder or file",
+                         hint="pass a folder (or a file) of spec files, or a git URL")
     return FolderSource(folder)
 
 
