@@ -45,11 +45,8 @@ def build_source(
     given = [flag for flag, value in git_only.items() if value is not None]
     if given:
         raise UsageError(f"{', '.join(given)}: only with a git --source URL", hint="a folder is read as it is")
-    folder = specs if specs is not None else Path(str(source))
-    if not folder.exists():
-        raise UsageError(f"spec folder {folder}: no such folder or file",
-                         hint="pass a folder (or a file) of spec files, or a git URL")
-    return FolderSource(folder)
+    # A missing folder is the spec loader's to report (exit 3, "no such file or folder"), as for every command.
+    return FolderSource(specs if specs is not None else Path(str(source)))
 
 
 def read_webhook_secret(secret: str | None, secret_file: Path | None) -> bytes | None:

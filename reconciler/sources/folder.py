@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from reconciler.errors import SpecError, SpecProblem
-from reconciler.sources.base import Checkout, SourceError
+from reconciler.sources.base import Checkout
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".j2", ".json")
 
@@ -24,9 +24,7 @@ class FolderSource:
         self.root = root
 
     def fetch(self) -> Checkout:
-        if not self.root.exists():
-            raise SourceError(f"spec folder {self.root} does not exist",
-                              hint="pass --source PATH of the folder (or file) holding the spec files")
+        """The folder as it is; a missing or empty tree is left for the spec loader to report."""
         return Checkout(self.root, folder_revision(self.root))
 
     def describe(self) -> str:
