@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,17 +38,29 @@ async def run_cli(
     elif talks_to_consul and "--consul" not in args and "--no-consul" not in args:
         args = (args[0], "--no-consul", *args[1:])
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reconciler", "--marathon", marathon, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd or PROJECT, env=env,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
+    with tempfile.TemporaryDirectory(prefix="reconciler-cli-") as private:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler", "--marathon", marathon, *private_run(args, Path(private)),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd or PROJECT, env=env,
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
     return CliResult(process.returncode or 0, stdout.decode(), stderr.decode())
+
+
+def private_run(args: tuple[str, ...], private: Path) -> tuple[str, ...]:
+    """`run` gets a free port and a history file of its own unless the test names them: its defaults
+    (127.0.0.1:9090, a file in the home folder) are shared by everything on the machine."""
+    if "run" not in args:
+        return args
+    at = args.index("run") + 1
+    extra = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]
+    extra += [] if "--database" in args else ["--database", str(private / "history.db")]
+    return (*args[:at], *extra, *args[at:])
 
 
 def copy_example_tree(destination: Path) -> Path:
