@@ -16,7 +16,7 @@ def consul_passing(app_id: str, consul: ConsulObservation | None) -> int | None:
     """Passing instances of the app in Consul; None when Consul was not (completely) read."""
     if consul is None or not consul.complete:
         return None
-    return sum(1 for i in consul.instances if i.managed and i.app_id == app_id and i.status == CheckStatus.PASSING)
+    return sum(1 for i in consul.instances_of_app(app_id) if i.status == CheckStatus.PASSING)
 
 
 def heal_notes(actions: tuple[Action, ...]) -> dict[str, str]:

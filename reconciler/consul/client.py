@@ -25,6 +25,7 @@ _ENTRIES = TypeAdapter(list[wire.ServiceEntry])
 _CHECK_LIST = TypeAdapter(list[wire.HealthCheck])
 _CATALOG = TypeAdapter(dict[str, list[str]])
 _NODES = TypeAdapter(list[wire.Node])
+_CATALOG_NODE = TypeAdapter(wire.CatalogNode)
 _KV = TypeAdapter(list[wire.KVPair])
 _SESSIONS = TypeAdapter(list[wire.Session])
 _QUERIES = TypeAdapter(list[wire.PreparedQuery])
@@ -147,9 +148,17 @@ class ConsulClient:
         services = {name: tags or [] for name, tags in (answer.body or {}).items()}
         return self._parse(_CATALOG, Answer(answer.status, services, answer.index), "/v1/catalog/services"), state
 
-    async def get_catalog_nodes(self) -> list[wire.Node]:
-        answer = await self._http.send("GET", "/v1/catalog/nodes")
-        return self._parse(_NODES, answer, "/v1/catalog/nodes")
+    async def get_catalog_nodes(self, *, block: BlockingState | None = None) -> tuple[list[wire.Node], BlockingState]:
+        answer, state = await self._blocking_get("/v1/catalog/nodes", {}, block)
+        return self._parse(_NODES, answer, "/v1/catalog/nodes"), state
+
+    async def get_catalog_node(
+        self, node: str, *, block: BlockingState | None = None
+    ) -> tuple[wire.CatalogNode | None, BlockingState]:
+        """The node with its services (Consul 0.9+ has this form); None when the node is gone (`null`)."""
+        path = f"/v1/catalog/node/{_segment(node)}"
+        answer, state = await self._blocking_get(path, {}, block)
+        return (None if answer.body is None else self._parse(_CATALOG_NODE, answer, path)), state
 
     # KV and sessions ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ the core planned for REGISTER, DEREGISTER and QUERY_* actions become wire models
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.consul import wire
@@ -16,18 +16,23 @@ from reconciler.core.registry import CheckStatus, ObservedQuery, ServiceInstance
 
 
 def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
-    """One health entry as a ServiceInstance; an empty service address means the node's address."""
-    status = aggregate_status((check.check_id, check.status) for check in entry.checks)
-    failing = [c.output for c in entry.checks if c.status != CheckStatus.PASSING and c.output]
+    """One health entry as a ServiceInstance."""
+    return instance_from(entry.node, entry.service, entry.checks)
+
+
+def instance_from(node: wire.Node, service: wire.AgentService, checks: Sequence[wire.HealthCheck]) -> ServiceInstance:
+    """An instance from its node, its service and their checks; an empty service address means the node's."""
+    status = aggregate_status((check.check_id, check.status) for check in checks)
+    failing = [c.output for c in checks if c.status != CheckStatus.PASSING and c.output]
     return ServiceInstance(
-        service_id=entry.service.id,
-        name=entry.service.service,
-        node=entry.node.node,
-        agent_address=entry.node.address,
-        address=entry.service.address or entry.node.address,
-        port=entry.service.port,
-        tags=tuple(entry.service.tags),
-        meta=dict(entry.service.meta),
+        service_id=service.id,
+        name=service.service,
+        node=node.node,
+        agent_address=node.address,
+        address=service.address or node.address,
+        port=service.port,
+        tags=tuple(service.tags),
+        meta=dict(service.meta),
         status=status,
         output="; ".join(failing),
     )
@@ -35,6 +40,31 @@ def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
 
 def instances_of(entries: Iterable[wire.ServiceEntry]) -> tuple[ServiceInstance, ...]:
     return tuple(instance_of(entry) for entry in entries)
+
+
+def checks_by_instance(checks: Iterable[wire.HealthCheck]) -> dict[tuple[str, str], list[wire.HealthCheck]]:
+    """Checks grouped by (node, service id); a node's own checks are under (node, "")."""
+    grouped: dict[tuple[str, str], list[wire.HealthCheck]] = {}
+    for check in checks:
+        grouped.setdefault((check.node, check.service_id), []).append(check)
+    return grouped
+
+
+def instances_of_nodes(
+    nodes: Iterable[wire.CatalogNode], checks: Iterable[wire.HealthCheck], *, tag: str
+) -> tuple[ServiceInstance, ...]:
+    """The instances carrying `tag` on `nodes`, each with its node's and its own checks, as
+    `GET /v1/health/service/<name>` would show them: one pass over the checks, one over the services."""
+    grouped = checks_by_instance(checks)
+    instances = []
+    for catalog_node in nodes:
+        node = catalog_node.node
+        node_checks = grouped.get((node.node, ""), [])
+        for service in catalog_node.services.values():
+            if tag in service.tags:
+                own = node_checks + grouped.get((node.node, service.id), [])
+                instances.append(instance_from(node, service, own))
+    return tuple(instances)
 
 
 def observed_query_of(query: wire.PreparedQuery) -> ObservedQuery:

@@ -130,6 +130,15 @@ class ServiceEntry(WireModel):
     checks: Annotated[list[HealthCheck], BeforeValidator(_none_as_list)] = Field(default_factory=list, alias="Checks")
 
 
+class CatalogNode(WireModel):
+    """`GET /v1/catalog/node/<node>`: the node and its service instances keyed by service id."""
+
+    node: Node = Field(alias="Node")
+    services: Annotated[dict[str, AgentService], BeforeValidator(_none_as_dict)] = Field(
+        default_factory=dict, alias="Services"
+    )
+
+
 class AgentConfig(WireModel):
     datacenter: str = Field("", alias="Datacenter")
     node_name: str = Field("", alias="NodeName")

@@ -1,8 +1,9 @@
 """One level-triggered reconcile pass (engine layer): load -> observe -> plan -> execute.
 
 Each cycle starts from a complete, fresh observation of Marathon and Consul and carries nothing from
-the event that woke it; the one thing kept between cycles is the HealMemory (since when each task is
-critical, recent heals). An incomplete observation plans nothing destructive (engine/planning.py).
+the event that woke it; kept between cycles are the HealMemory (since when each task is critical,
+recent heals) and Consul's catalog snapshot with its indexes (re-read when they move). An incomplete
+observation plans nothing destructive (engine/planning.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from reconciler.core.model import Actual, Desired, Outcome, Plan
 from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting, execute_consul
+from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution, execute_plan
 from reconciler.engine.healing import heal_due_in
 from reconciler.engine.observe import Observation, observe
@@ -89,6 +91,7 @@ class Reconciler:
         self._options = options
         self._clock = clock
         self.memory = HealMemory()
+        self.catalog: CatalogSnapshot | None = None  # Consul's node services, re-read only when they moved
 
     async def cycle(self, trigger: str = "manual") -> CycleResult:
         """One pass. Expected failures come back in `error`; nothing raises for a remote outage."""
@@ -97,7 +100,8 @@ class Reconciler:
         log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
         try:
             desired = self._load()
-            observation = await observe(self._marathon, self._consul)
+            observation = await observe(self._marathon, self._consul, self.catalog)
+            self.catalog = observation.catalog
         except SpecError as exc:
             first = exc.problems[0].render() if exc.problems else str(exc)
             log.error("cycle=%s event=spec-invalid problems=%d first=%r", cycle_id, len(exc.problems), first)

@@ -44,6 +44,14 @@ class ConsulPort(Protocol):
         self, *, block: BlockingState | None = None
     ) -> tuple[dict[str, list[str]], BlockingState]: ...
 
+    async def get_catalog_nodes(
+        self, *, block: BlockingState | None = None
+    ) -> tuple[list[wire.Node], BlockingState]: ...
+
+    async def get_catalog_node(
+        self, node: str, *, block: BlockingState | None = None
+    ) -> tuple[wire.CatalogNode | None, BlockingState]: ...
+
     async def get_health_service(
         self, name: str, *, passing: bool = False, tag: str | None = None, block: BlockingState | None = None
     ) -> tuple[list[wire.ServiceEntry], BlockingState]: ...

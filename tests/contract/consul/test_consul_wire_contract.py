@@ -218,7 +218,7 @@ async def test_catalog_services(consul_dir: Path, path: str, expected: dict[str,
 )
 async def test_catalog_nodes(consul_dir: Path, path: str, nodes: list[tuple[str, str]]) -> None:
     async with serving(consul_dir / path) as client:
-        parsed = await client.get_catalog_nodes()
+        parsed, _ = await client.get_catalog_nodes()
     assert [(n.node, n.address) for n in parsed] == nodes
     assert all(isinstance(n.meta, dict) and isinstance(n.tagged_addresses, dict) for n in parsed)
 
