@@ -223,6 +223,27 @@ async def test_catalog_nodes(consul_dir: Path, path: str, nodes: list[tuple[str,
     assert all(isinstance(n.meta, dict) and isinstance(n.tagged_addresses, dict) for n in parsed)
 
 
+@pytest.mark.parametrize(
+    ("path", "node", "services"),
+    [
+        ("examples/GET_v1_catalog_node_NODE_NAME.response.json", "t2-node", ["consul", "redis"]),
+        ("recorded/signalfx__GET_v1_catalog_node_server-1.json", "server-1", ["consul"]),
+        ("recorded/criteo__GET_v1_catalog_node_consul02.prod.json", "consul02.prod", []),
+    ],
+)
+async def test_catalog_node(consul_dir: Path, path: str, node: str, services: list[str]) -> None:
+    async with serving(consul_dir / path) as client:
+        parsed, state = await client.get_catalog_node(node)
+    assert parsed is not None and parsed.node.node == node and sorted(parsed.services) == services
+    assert all(isinstance(s.tags, list) for s in parsed.services.values()) and state.index == 7
+
+
+async def test_catalog_node_of_an_unknown_node_is_none(consul_dir: Path) -> None:
+    async with serving(consul_dir / "recorded/criteo__GET_v1_catalog_node_does_not_exists.json") as client:
+        parsed, _ = await client.get_catalog_node("does-not-exist")
+    assert parsed is None
+
+
 # KV and sessions --------------------------------------------------------------------------------
 
 
