@@ -28,9 +28,10 @@ from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
-from reconciler.cli.status_view import dns_table, status_rows, status_table
-from reconciler.core.model import Desired
+from reconciler.cli.status_view import dns_table, status_rows, status_summary, status_table
+from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
+from reconciler.core.registry import ConsulObservation
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.controller import Controller, ControllerOptions, TriggerSource
 from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
@@ -65,6 +66,11 @@ LeaderTtlOpt = Annotated[float, typer.Option(help="Session TTL of the leader loc
 DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a"
                                                      " postgresql+psycopg:// URL (default ~/.local/state/...).")]
 
+# Above this many apps the status prints as a summary plus the rows needing attention, unless --wide:
+# a 5,000-row table takes seconds to print and nobody reads it.
+COMPACT_ABOVE = 50
+WIDE_HELP = f"Print every app's status row (above {COMPACT_ABOVE} apps: a summary and the rows needing attention)."
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
@@ -96,6 +102,7 @@ def run_command(
     no_consul: NoConsulOpt = False,
     consul_agent: AgentOpt = AgentRouting.HOST,
     watch_wait: Annotated[str, typer.Option(help="Longest wait of a Consul blocking query (Go duration).")] = "5m",
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Run reconcile cycles continuously (periodic resync, sooner on events, new revisions and webhooks)."""
     if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
@@ -113,7 +120,7 @@ def run_command(
     leader = LeaderSettings(enabled=leader_election and not no_consul, key=leader_key, ttl=leader_ttl)
     settings: GlobalSettings = ctx.obj if consul is None else replace(ctx.obj, consul_url=consul)
     job = _RunJob(
-        _Serving(spec_source, poll_interval, address, secret, branch, database, leader), env,
+        _Serving(spec_source, poll_interval, address, secret, branch, database, leader, wide), env,
         CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
         ControllerOptions(resync_seconds=resync, max_cycles=cycles), use_consul=not no_consul, watch_wait=watch_wait,
     )
@@ -131,6 +138,7 @@ class _Serving:
     branch: str | None
     database: str | None
     leader: LeaderSettings
+    wide: bool = False  # every status row, whatever the app count
 
 
 class _RunJob:
@@ -169,7 +177,7 @@ class _RunJob:
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
             reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0])
-            view = _CycleView(lambda: in_force[0])
+            view = _CycleView(lambda: in_force[0], wide=self.serving.wide)
 
             def on_cycle(result: CycleResult) -> None:
                 reporter.record(result)
@@ -247,8 +255,9 @@ async def _start_sandbox(
 class _CycleView:
     """Prints what each cycle did, and the status when it changed."""
 
-    def __init__(self, desired: Callable[[], Desired]) -> None:
+    def __init__(self, desired: Callable[[], Desired], *, wide: bool = False) -> None:
         self._desired_of = desired
+        self._wide = wide
         self._desired: Desired | None = None
         self._shown: tuple[object, ...] = ()
         self._dns_shown = False
@@ -270,7 +279,22 @@ class _CycleView:
         rows = status_rows(self._desired, result.actual, consul, all_actions)
         if rows != self._shown:
             self._shown = rows
-            console.print(status_table(self._desired, result.actual, consul, all_actions))
-        if consul is not None and consul.complete and not self._dns_shown:
+            self._print_status(self._desired, result.actual, consul, all_actions)
+        if consul is not None and consul.complete and not self._dns_shown and self._wide_view(self._desired):
             self._dns_shown = True
             console.print(dns_table(self._desired))
+
+    def _wide_view(self, desired: Desired) -> bool:
+        return self._wide or len(desired.apps) <= COMPACT_ABOVE
+
+    def _print_status(
+        self, desired: Desired, actual: Actual, consul: ConsulObservation | None, actions: tuple[Action, ...]
+    ) -> None:
+        """Every row on a small platform (or with --wide); otherwise a summary and the rows needing attention."""
+        if self._wide_view(desired):
+            console.print(status_table(desired, actual, consul, actions))
+            return
+        summary = status_summary(desired, actual, consul, actions)
+        console.print(summary.line() + " (--wide prints every app)")
+        if summary.attention:
+            console.print(status_table(desired, actual, consul, actions, only_attention=True))

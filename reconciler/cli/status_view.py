@@ -3,6 +3,8 @@ Consul-passing tasks, the heal state, and the DNS names each environment resolve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.table import Table
 
 from reconciler.core.model import Action, ActionKind, Actual, ActualTask, Desired, Outcome, TaskState
@@ -28,10 +30,75 @@ def heal_notes(actions: tuple[Action, ...]) -> dict[str, str]:
     return notes
 
 
-def status_table(
+@dataclass(frozen=True)
+class AppStatus:
+    """One row of the status table."""
+
+    app_id: str
+    env: str
+    name: str
+    want: int
+    running: tuple[ActualTask, ...]
+    healthy: int | None  # None: the app has no Marathon health check
+    passing: int | None  # None: Consul was not (completely) read
+    note: str
+    synced: bool  # in Marathon with the desired count, and nothing of this cycle's plan targets it
+
+    @property
+    def fine(self) -> bool:
+        counts = (self.healthy, self.passing)
+        return self.synced and not self.note and all(n is None or n >= len(self.running) for n in counts)
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    apps: int
+    attention: tuple[str, ...]  # app ids not healthy or not synced
+
+    def line(self) -> str:
+        return f"{self.apps} apps: {self.apps - len(self.attention)} synced and healthy, {len(self.attention)} not"
+
+
+def app_statuses(
     desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
+) -> list[AppStatus]:
+    """Every desired app's status, sorted by app id: one pass over apps, tasks and instances."""
+    notes = heal_notes(actions)
+    targeted = {a.target for a in actions if a.outcome == Outcome.PLANNED and a.kind != ActionKind.WARN}
+    statuses = []
+    for app_id, app in sorted(desired.apps.items()):
+        observed = actual.apps.get(app_id)
+        running = tuple(t for t in (observed.tasks if observed else ()) if t.state == TaskState.RUNNING)
+        has_checks = bool(app.definition.get("healthChecks"))
+        synced = observed is not None and len(running) == observed.instances and app_id not in targeted
+        statuses.append(AppStatus(
+            app_id, app.env, app.name, observed.instances if observed else app.instances, running,
+            sum(1 for t in running if t.healthy) if has_checks else None, consul_passing(app_id, consul),
+            notes.get(app_id, ""), synced,
+        ))
+    return statuses
+
+
+def status_summary(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
+) -> StatusSummary:
+    statuses = app_statuses(desired, actual, consul, actions)
+    return StatusSummary(len(statuses), tuple(s.app_id for s in statuses if not s.fine))
+
+
+def status_table(
+    desired: Desired,
+    actual: Actual,
+    consul: ConsulObservation | None = None,
+    actions: tuple[Action, ...] = (),
+    *,
+    only_attention: bool = False,
 ) -> Table:
-    table = Table(title="Apps", show_lines=False)
+    """The apps table; `only_attention` keeps the rows that are not synced or not healthy."""
+    statuses = app_statuses(desired, actual, consul, actions)
+    shown = [s for s in statuses if not s.fine] if only_attention else statuses
+    title = f"Apps needing attention ({len(shown)} of {len(statuses)})" if only_attention else "Apps"
+    table = Table(title=title, show_lines=False)
     # Names never truncate; on a narrow terminal the hosts column folds instead.
     table.add_column("env", no_wrap=True)
     table.add_column("app", no_wrap=True)
@@ -39,28 +106,22 @@ def status_table(
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("passing", justify="right", no_wrap=True)
     table.add_column("tasks at", overflow="fold", min_width=15)
-    notes = heal_notes(actions)
-    if notes:  # only when healing has something to say: the column costs width otherwise
+    with_notes = any(s.note for s in shown)
+    if with_notes:  # only when healing has something to say: the column costs width otherwise
         table.add_column("heal", overflow="fold")
-    for app_id, app in sorted(desired.apps.items()):
-        observed = actual.apps.get(app_id)
-        tasks = observed.tasks if observed else ()
-        running = [t for t in tasks if t.state == TaskState.RUNNING]
-        healthy = sum(1 for t in running if t.healthy)
-        has_checks = bool(app.definition.get("healthChecks"))
-        style = "green" if observed and len(running) == observed.instances else "yellow"
-        passing = consul_passing(app_id, consul)
-        table.add_row(
-            app.env,
-            app.name,
-            str(observed.instances if observed else app.instances),
-            f"[{style}]{len(running)}[/]",
-            str(healthy) if has_checks else "-",
-            "?" if passing is None else f"[{'green' if passing == len(running) else 'yellow'}]{passing}[/]",
-            task_addresses(running),
-            *([notes.get(app_id, "")] if notes else []),
-        )
+    for status in shown:
+        table.add_row(*_cells(status), *([status.note] if with_notes else []))
     return table
+
+
+def _cells(status: AppStatus) -> tuple[str, ...]:
+    run = len(status.running)
+    style = "green" if run == status.want else "yellow"
+    passing_style = "green" if status.passing == run else "yellow"
+    passing = "?" if status.passing is None else f"[{passing_style}]{status.passing}[/]"
+    healthy = "-" if status.healthy is None else str(status.healthy)
+    return (status.env, status.name, str(status.want), f"[{style}]{run}[/]", healthy, passing,
+            task_addresses(list(status.running)))
 
 
 def task_addresses(running: list[ActualTask], shown: int = 3) -> str:
@@ -92,12 +153,7 @@ def status_rows(
     desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
 ) -> tuple[tuple[str, int, int, int, int | None, str], ...]:
     """A compact fingerprint of the table, to print it again only when something changed."""
-    notes = heal_notes(actions)
-    rows = []
-    for app_id in sorted(desired.apps):
-        observed = actual.apps.get(app_id)
-        running = [t for t in observed.tasks if t.state == TaskState.RUNNING] if observed else []
-        healthy = sum(1 for t in running if t.healthy)
-        instances = observed.instances if observed else 0
-        rows.append((app_id, instances, len(running), healthy, consul_passing(app_id, consul), notes.get(app_id, "")))
-    return tuple(rows)
+    return tuple(
+        (s.app_id, s.want, len(s.running), s.healthy or 0, s.passing, s.note)
+        for s in app_statuses(desired, actual, consul, actions)
+    )
