@@ -11,9 +11,9 @@ import pytest
 
 from reconciler.cli.status_view import status_rows, status_summary
 from reconciler.core.heal import HealMemory
-from reconciler.core.model import ActionKind, Actual, Desired, DesiredEnvironment, HealPolicy
+from reconciler.core.model import ActionKind, Actual, ActualApp, Desired, DesiredApp, DesiredEnvironment, HealPolicy
 from reconciler.core.plan import PlanOptions
-from reconciler.core.registry import CheckStatus, ConsulObservation
+from reconciler.core.registry import CheckStatus, ConsulObservation, ServiceInstance
 from reconciler.engine.observe import Observation
 from reconciler.engine.planning import plan_cycle
 from tests.unit.consul.consul_world import actual_app, desired_app, instance_of, task
@@ -24,7 +24,9 @@ TASKS = 2
 
 
 def world() -> tuple[Desired, Observation]:
-    apps, actual_apps, instances = [], [], []
+    apps: list[DesiredApp] = []
+    actual_apps: list[ActualApp] = []
+    instances: list[ServiceInstance] = []
     for e in range(ENVS):
         env = f"env-{e}"
         for a in range(APPS_PER_ENV):
