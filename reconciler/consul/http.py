@@ -23,6 +23,9 @@ from reconciler.redaction import secret_forms, split_userinfo
 TOKEN_HEADER = "X-Consul-Token"
 INDEX_HEADER = "X-Consul-Index"
 MAX_BACKOFF_SECONDS = 5.0
+# One pooled, kept-alive client per agent. A cycle has at most a handful of reads in flight (the
+# per-node reads are gated in the engine); the long-poll watch holds one more connection.
+LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60.0)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class ConsulHttp:
         headers = {TOKEN_HEADER: token} if token else {}
         auth = httpx.BasicAuth(user, password or "") if user is not None else None
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport, auth=auth
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport, auth=auth, limits=LIMITS
         )
 
     def __repr__(self) -> str:

@@ -37,6 +37,10 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 Params = list[tuple[str, str]]
 ModelT = TypeVar("ModelT")
 
+# One pooled, kept-alive client per Marathon: a cycle reads in two requests and writes one bulk PUT per
+# environment, so a small pool suffices; the event stream holds one more connection.
+LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0)
+
 
 @functools.cache
 def _adapter(model: Hashable) -> pydantic.TypeAdapter[Any]:
@@ -79,7 +83,8 @@ class MarathonClient:
         self._sleep = sleep  # injectable so that tests run on fake time
         headers = {"Accept": "application/json", **self._auth.headers()}
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, verify=verify, transport=transport, follow_redirects=False
+            base_url=self.base_url, headers=headers, verify=verify, transport=transport, follow_redirects=False,
+            limits=LIMITS,
         )
 
     def __repr__(self) -> str:
