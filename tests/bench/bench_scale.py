@@ -1,0 +1,354 @@
+"""Benchmark: the figures of the scale issue at N apps, with and without Consul, in the sandbox, and the
+same apply side by side with marathon-deploy. Prints figures; asserts nothing about time.
+
+    .venv/bin/python -m tests.bench.bench_scale --sizes 1000,5000,10000 --deploy-size 1000
+
+Every command runs as its own process (`python -m reconciler ...`) against the sandbox in this one,
+so that its wall time, CPU (getrusage of children, /proc for the controller) and memory are its own.
+Consul requests are counted at the Consul sandbox; Marathon requests (for the side by side) through a
+counting proxy on loopback (tests/bench/counting_proxy.py) that both tools talk to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from reconciler.consul.client import ConsulClient
+from reconciler.core.heal import HealMemory
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.cycle import CycleOptions, Reconciler
+from reconciler.engine.observe import observe
+from reconciler.engine.planning import plan_cycle
+from reconciler.marathon import MarathonClient
+from reconciler.sandbox.consul import ConsulSandboxConfig
+from reconciler.sandbox.consul.faults import HttpFaults
+from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
+from reconciler.sandbox.stack import Sandbox, SandboxConfig
+from reconciler.spec import load_desired
+from tests.bench.counting_proxy import CountingProxy
+
+ENVIRONMENTS = 10
+PROJECT = Path(__file__).resolve().parents[2]
+DEPLOY_TOOL = (
+    "import collections, collections.abc; collections.Iterable = collections.abc.Iterable; "
+    "from marathon_deploy.deploytool import main; main()"
+)
+Figures = dict[str, str]
+
+
+class CountingFaults(HttpFaults):
+    """The Consul sandbox asks its faults about every request it serves: count them there."""
+
+    served = 0
+
+    def should_fail(self) -> bool:
+        CountingFaults.served += 1
+        return super().should_fail()
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    returncode: int
+    out: str = ""
+    err: str = ""
+
+
+def write_specs(root: Path, apps: int) -> Path:
+    """`apps` apps of one task each, spread over ENVIRONMENTS environment files."""
+    specs = root / "specs"
+    specs.mkdir(parents=True)
+    per_env = math.ceil(apps / ENVIRONMENTS)
+    for env in range(ENVIRONMENTS):
+        lines = [f"  app-{n}: {{cmd: serve, instances: 1, cpus: 0.001, mem: 1, ports: [{{name: http}}]}}"
+                 for n in range(env * per_env, min(apps, (env + 1) * per_env))]
+        if lines:
+            text = f"apiVersion: reconciler/v1\nkind: Environment\nname: env-{env}\napps:\n" + "\n".join(lines) + "\n"
+            (specs / f"env-{env}.yaml").write_text(text)
+    return specs
+
+
+def sandbox_config(apps: int, *, with_consul: bool) -> SandboxConfig:
+    marathon = MarathonSandboxConfig(
+        agents=max(3, math.ceil(apps / 800)), agent_cpus=1000.0, agent_mem=1e6, start_delay_ms=5,
+        health_delay_ms=5, offer_retry_ms=5, seconds_scale=0.01,
+    )
+    # Checks every 30 s instead of 10 s: at 10,000 instances the in-process probes would be the load.
+    consul = ConsulSandboxConfig(check_interval_scale=3.0, faults=CountingFaults()) if with_consul else None
+    return SandboxConfig(marathon=marathon, consul=consul)
+
+
+async def timed(*args: str, stdin: str = "", tool: str | None = None) -> Run:
+    """One process: `python -m reconciler ARGS` (or `python -c TOOL ARGS`): wall time and CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = ("-c", tool) if tool else ("-m", "reconciler")
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command, *args, cwd=PROJECT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ, NO_COLOR="1"),
+    )
+    out, err = await process.communicate(stdin.encode())
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu, process.returncode or 0, out.decode(), err.decode())
+
+
+def consul_args(sandbox: Sandbox) -> list[str]:
+    return ["--consul", str(sandbox.consul_url)] if sandbox.consul_url else []
+
+
+def no_consul(sandbox: Sandbox) -> list[str]:
+    return [] if sandbox.consul_url else ["--no-consul"]
+
+
+async def converge(specs: Path, sandbox: Sandbox, rounds: int = 40) -> int:
+    """In-process cycles until one plans nothing (every task running and registered); the cycles it took."""
+    async with (MarathonClient(sandbox.marathon_url) as marathon,
+                ConsulClient(str(sandbox.consul_url)) if sandbox.consul_url else _Nothing() as consul):
+        reconciler = Reconciler(lambda: load_desired(specs), marathon, consul, CycleOptions(plan=PlanOptions()))
+        for done in range(1, rounds + 1):
+            result = await reconciler.cycle("bench")
+            if result.plan is not None and result.plan.empty and result.error is None:
+                return done
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"not converged after {rounds} cycles")
+
+
+class _Nothing:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def breakdown(specs: Path, sandbox: Sandbox, figures: Figures) -> None:
+    """Load, observe and plan of one idle cycle, timed apart (in this process, beside the sandbox)."""
+    async with (MarathonClient(sandbox.marathon_url) as marathon,
+                ConsulClient(str(sandbox.consul_url)) if sandbox.consul_url else _Nothing() as consul):
+        warm = await observe(marathon, consul)
+        started = time.perf_counter()
+        desired = load_desired(specs)
+        loaded = time.perf_counter()
+        served = CountingFaults.served
+        tracemalloc.start()
+        observation = await observe(marathon, consul, warm.catalog)
+        observed = time.perf_counter()
+        plan_cycle(desired, observation, PlanOptions(), HealMemory(), now=0.0)
+        planned = time.perf_counter()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    figures["spec load (s)"] = f"{loaded - started:.3f}"
+    figures["observe (s)"] = f"{observed - loaded:.3f}"
+    figures["plan, pure (s)"] = f"{planned - observed:.3f}"
+    figures["spec load share of the cycle"] = f"{(loaded - started) / (planned - started):.2f}"
+    figures["Consul requests per idle cycle"] = str(CountingFaults.served - served) if consul else "-"
+    figures["allocated at peak, observe + plan (MiB)"] = f"{peak / 2**20:.1f}"
+
+
+@dataclass
+class Controller:
+    """`reconciler run` as a child process; its log lines (with the time they came) collected."""
+
+    process: asyncio.subprocess.Process
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    async def drain(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self.lines.append((time.monotonic(), line.decode()))
+
+    def cycle_seconds(self, since: float) -> list[float]:
+        return [float(line.split("seconds=")[1].split()[0]) for at, line in self.lines
+                if at >= since and "event=cycle-end" in line]
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mib(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+async def until(probe: Callable[[], object], timeout: float) -> float:
+    """Seconds until `await probe()` is true (fails after `timeout`)."""
+    started = time.monotonic()
+    while not await probe():  # type: ignore[misc]
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"not back in shape within {timeout}s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def controller_figures(specs: Path, sandbox: Sandbox, figures: Figures, idle_seconds: float) -> None:
+    args = ["--marathon", sandbox.marathon_url, *consul_args(sandbox), "--log-level", "INFO", "run", str(specs),
+            "--resync", "10", *no_consul(sandbox)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reconciler", *args, cwd=PROJECT, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    run = Controller(process)
+    drain = asyncio.create_task(run.drain())
+    try:
+        await until(lambda: _async(bool(run.cycle_seconds(0.0))), 600)
+        await asyncio.sleep(2)  # the start's cycles settle
+        began, cpu, served = time.monotonic(), run.cpu_seconds(), CountingFaults.served
+        await asyncio.sleep(idle_seconds)
+        elapsed = time.monotonic() - began
+        figures["idle: Consul req/s"] = f"{(CountingFaults.served - served) / elapsed:.2f}" if sandbox.consul else "-"
+        figures["idle: CPU %"] = f"{100 * (run.cpu_seconds() - cpu) / elapsed:.1f}"
+        figures["idle: RSS (MiB)"] = f"{run.rss_mib():.0f}"
+        idle = run.cycle_seconds(began)
+        figures["one idle cycle (s, median)"] = f"{statistics.median(idle):.3f}" if idle else "-"
+        figures["deleted app back (s)"] = f"{await deleted_back(sandbox):.2f}"
+        figures["drifted count back (s)"] = f"{await drift_back(sandbox):.2f}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 120)
+        await drain
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def app_state(api: httpx.AsyncClient, sandbox: Sandbox, env: str, app: str) -> tuple[str, str] | None:
+    """(version, task id) when the app runs its one task (and, with Consul, that task is registered)."""
+    answer = await api.get(f"{sandbox.marathon_url}/v2/apps/{env}/{app}")
+    body = answer.json().get("app", {}) if answer.status_code == 200 else {}
+    if not (body.get("instances") == 1 and body.get("tasksRunning") == 1 and body.get("tasks")):
+        return None
+    task = body["tasks"][0]["id"]
+    if sandbox.consul_url is not None:
+        entries = (await api.get(f"{sandbox.consul_url}/v1/health/service/{app}", params={"tag": env})).json()
+        if [e["Service"]["Meta"].get("marathon-task-id") for e in entries] != [task]:
+            return None
+    return str(body["version"]), str(task)
+
+
+async def back_in_shape(sandbox: Sandbox, app: str, break_it: Callable[[httpx.AsyncClient, str], object]) -> float:
+    """Seconds from `break_it` until the app runs one registered task again, at another version."""
+    async with httpx.AsyncClient(timeout=30) as api:
+        before = await app_state(api, sandbox, "env-0", app)
+        assert before is not None, f"/env-0/{app} is not in shape before the test"
+        started = time.monotonic()
+        await break_it(api, f"{sandbox.marathon_url}/v2/apps/env-0/{app}")  # type: ignore[misc]
+
+        async def fixed() -> bool:
+            now = await app_state(api, sandbox, "env-0", app)
+            return now is not None and now[0] != before[0]
+
+        await until(fixed, 300)
+        return time.monotonic() - started
+
+
+async def deleted_back(sandbox: Sandbox) -> float:
+    return await back_in_shape(sandbox, "app-0", lambda api, url: api.delete(url, params={"force": "true"}))
+
+
+async def drift_back(sandbox: Sandbox) -> float:
+    return await back_in_shape(
+        sandbox, "app-1", lambda api, url: api.put(url, params={"force": "true"}, json={"instances": 3})
+    )
+
+
+async def one_size(apps: int, with_consul: bool, idle_seconds: float) -> Figures:
+    figures: Figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = write_specs(Path(tmp), apps)
+        if not with_consul:
+            validate = await timed("validate", str(specs))
+            figures["validate (s)"] = f"{validate.wall:.2f}"
+        async with Sandbox(sandbox_config(apps, with_consul=with_consul)) as sandbox:
+            base = ["--marathon", sandbox.marathon_url, *consul_args(sandbox)]
+            applied = await timed(*base, "apply", str(specs), *no_consul(sandbox), "--timeout", "1800")
+            figures["apply, first (s)"] = f"{applied.wall:.2f}"
+            await sandbox.marathon.wait_idle(timeout=1800)
+            await converge(specs, sandbox)
+            plans = [await timed(*base, "plan", str(specs), *no_consul(sandbox)) for _ in range(3)]
+            figures["plan end to end (s, median of 3)"] = f"{statistics.median(p.wall for p in plans):.2f}"
+            figures["plan exit code"] = str(plans[-1].returncode)
+            await breakdown(specs, sandbox, figures)
+            await controller_figures(specs, sandbox, figures, idle_seconds)
+    return figures
+
+
+async def side_by_side(apps: int) -> dict[str, Figures]:
+    """The same rendered apps: marathon-deploy `--put` of a folder vs `reconciler apply`, each through a proxy."""
+    results: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = write_specs(Path(tmp), apps)
+        rendered = await timed("render", str(specs), "--format", "marathon-json")
+        folder = Path(tmp) / "rendered"
+        folder.mkdir()
+        for n, body in enumerate(json.loads(rendered.out)):
+            (folder / f"{n:05d}.json").write_text(json.dumps(body))
+        for tool in ("marathon-deploy --put", "reconciler apply"):
+            async with MarathonSandbox(sandbox_config(apps, with_consul=False).marathon) as sandbox, \
+                    CountingProxy(sandbox.url) as proxy:
+                if tool == "reconciler apply":
+                    run = await timed("--marathon", proxy.url, "apply", str(specs), "--no-consul", "--timeout", "3600")
+                else:
+                    run = await timed("-m", proxy.url, "--put", str(folder), stdin="YES\n", tool=DEPLOY_TOOL)
+                await sandbox.wait_idle(timeout=1800)
+                apps_there = len((await httpx.AsyncClient().get(f"{sandbox.url}/v2/apps")).json()["apps"])
+            results[tool] = {
+                "requests": str(proxy.total), "wall (s)": f"{run.wall:.2f}", "client CPU (s)": f"{run.cpu:.2f}",
+                "exit code": str(run.returncode), "apps in Marathon after": str(apps_there),
+                "busiest request": " ".join(map(str, proxy.requests.most_common(1)[0])) if proxy.total else "-",
+            }
+    return results
+
+
+def table(columns: dict[str, Figures]) -> str:
+    names = list(dict.fromkeys(name for figures in columns.values() for name in figures))
+    lines = ["| Figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(c.get(name, "") for c in columns.values()) + " |" for name in names]
+    return "\n".join(lines)
+
+
+async def main(sizes: list[int], deploy_size: int, idle_seconds: float) -> None:
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    columns: dict[str, Figures] = {}
+    for apps in sizes:
+        for with_consul in (False, True):
+            name = f"{apps:,} apps, Consul {'on' if with_consul else 'off'}"
+            columns[name] = await one_size(apps, with_consul, idle_seconds)
+            print(f"{name}: {columns[name]}", flush=True)
+    print(table(columns))
+    if deploy_size > 0:
+        print(f"\napply of {deploy_size:,} rendered apps to an empty Marathon, through a counting proxy:")
+        print(table(await side_by_side(deploy_size)))
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,5000,10000", help="app counts, comma-separated")
+    parser.add_argument("--deploy-size", type=int, default=1000, help="apps for the side by side (0: skip)")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="how long the idle controller is watched")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    options = arguments(sys.argv[1:])
+    asyncio.run(main([int(s) for s in options.sizes.split(",") if s], options.deploy_size, options.idle_seconds))
