@@ -141,6 +141,18 @@ class ConsulClient:
         answer, next_state = await self._blocking_get(path, {}, block)
         return self._parse(_CHECK_LIST, answer, path), next_state
 
+    async def get_health_state_since(
+        self, index: int, state: str = "any"
+    ) -> tuple[list[wire.HealthCheck] | None, BlockingState]:
+        """`GET /v1/health/state/<state>` without blocking; None (nothing decoded) when its
+        X-Consul-Index is still `index`, i.e. no check changed since the answer read at `index`."""
+        path = f"/v1/health/state/{_segment(state)}"
+        answer = await self._http.send("GET", path, unchanged_at=index if index > 0 else None)
+        next_state = BlockingState().advance(answer.index)
+        if answer.body is None and index > 0 and answer.index == index:
+            return None, next_state
+        return self._parse(_CHECK_LIST, answer, path), next_state
+
     async def get_catalog_services(
         self, *, block: BlockingState | None = None
     ) -> tuple[dict[str, list[str]], BlockingState]:

@@ -3,8 +3,9 @@
 Every cycle reads four things: `GET /v1/catalog/nodes` and `/v1/catalog/services` (for their indexes),
 `/v1/health/state/any` (every check, node and service, in one answer) and `/v1/query`. The services of
 each node (`GET /v1/catalog/node/<node>`, a bounded number at a time) are read again only when the
-nodes' or the services' index moved past the CatalogSnapshot the previous cycle kept, the way
-consul-template keeps its blocking indexes: an idle cycle costs four requests, whatever the app count.
+nodes' or the services' index moved past the ConsulSnapshot the previous cycle kept, and the checks
+are decoded again only when their index moved, the way consul-template keeps its blocking indexes:
+an idle cycle costs four requests and decodes little, whatever the app count.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from reconciler.consul import wire
 from reconciler.consul.translate import instances_of_nodes, observed_queries_of
-from reconciler.core.registry import MANAGED_TAG, ConsulObservation
+from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ServiceInstance
 from reconciler.engine.ports import ConsulPort
 from reconciler.errors import ReconcilerError
 from reconciler.redaction import redact_url
@@ -27,11 +28,15 @@ NODE_READS_AT_ONCE = 8
 
 @dataclass(frozen=True)
 class CatalogSnapshot:
-    """The services of every node as read at the nodes' and services' indexes (X-Consul-Index)."""
+    """The services of every node and every check, as read at the indexes (X-Consul-Index) kept here,
+    with the instances built from them."""
 
     nodes_index: int
     services_index: int
     nodes: tuple[wire.CatalogNode, ...]
+    checks_index: int = 0
+    checks: tuple[wire.HealthCheck, ...] = ()
+    instances: tuple[ServiceInstance, ...] = ()
 
     def current_at(self, nodes_index: int, services_index: int) -> bool:
         """Whether nothing was registered, deregistered or moved since this snapshot was read.
@@ -62,19 +67,30 @@ async def read_nodes(consul: ConsulPort, names: Sequence[str]) -> tuple[wire.Cat
     return tuple(node for node in found if node is not None)
 
 
+async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) -> CatalogSnapshot:
+    """The four reads, then the nodes only if the catalog moved; raises ReconcilerError on any failure."""
+    (nodes, nodes_state), (_, services_state), (checks, checks_state) = await asyncio.gather(
+        consul.get_catalog_nodes(), consul.get_catalog_services(),
+        consul.get_health_state_since(previous.checks_index if previous else 0),
+    )
+    if previous is not None and checks is None and previous.current_at(nodes_state.index, services_state.index):
+        return previous
+    if previous is not None and previous.current_at(nodes_state.index, services_state.index):
+        catalog = previous.nodes
+    else:
+        catalog = await read_nodes(consul, [node.node for node in nodes])
+    kept_checks = tuple(checks) if checks is not None else previous.checks if previous else ()
+    return CatalogSnapshot(
+        nodes_state.index, services_state.index, catalog, checks_state.index, kept_checks,
+        instances_of_nodes(catalog, kept_checks, tag=MANAGED_TAG),
+    )
+
+
 async def read_consul(consul: ConsulPort, previous: CatalogSnapshot | None = None) -> ConsulRead:
     """Our instances (with checks) and the prepared queries; incomplete with the reason on any failure."""
     try:
-        (nodes, nodes_state), (_, services_state), (checks, _), queries = await asyncio.gather(
-            consul.get_catalog_nodes(), consul.get_catalog_services(), consul.get_health_state("any"),
-            consul.get_queries(),
-        )
-        catalog = previous
-        if catalog is None or not catalog.current_at(nodes_state.index, services_state.index):
-            read = await read_nodes(consul, [node.node for node in nodes])
-            catalog = CatalogSnapshot(nodes_state.index, services_state.index, read)
+        snapshot, queries = await asyncio.gather(read_snapshot(consul, previous), consul.get_queries())
     except ReconcilerError as exc:
         problem = f"Consul at {redact_url(consul.base_url)}: {exc}"
         return ConsulRead(ConsulObservation(complete=False, problems=(problem,)), previous)
-    instances = instances_of_nodes(catalog.nodes, checks, tag=MANAGED_TAG)
-    return ConsulRead(ConsulObservation(instances=instances, queries=observed_queries_of(queries)), catalog)
+    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=observed_queries_of(queries)), snapshot)

@@ -60,6 +60,10 @@ class ConsulPort(Protocol):
         self, state: str = "any", *, block: BlockingState | None = None
     ) -> tuple[list[wire.HealthCheck], BlockingState]: ...
 
+    async def get_health_state_since(
+        self, index: int, state: str = "any"
+    ) -> tuple[list[wire.HealthCheck] | None, BlockingState]: ...
+
     async def get_queries(self) -> list[wire.PreparedQuery]: ...
 
     async def put_agent_service_register(

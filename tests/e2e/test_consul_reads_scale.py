@@ -102,7 +102,12 @@ async def test_an_idle_cycle_reads_no_node_and_a_check_change_still_shows(
         assert "/v1/catalog/node" not in requests and sum(requests.values()) == 4
         critical = second.observation.instances_of_task("shop_app-3.1")
         assert [(i.status, i.output) for i in critical] == [(CheckStatus.CRITICAL, "HTTP 503")]
-        assert second.catalog is first.catalog
+        assert second.catalog is not None and first.catalog is not None
+        assert second.catalog.nodes is first.catalog.nodes  # the nodes were not read again
+        requests.clear()
+        third = await read_consul(client, second.catalog)
+        assert sum(requests.values()) == 4 and third.catalog is second.catalog  # nothing decoded again
+        assert third.observation.instances == second.observation.instances
 
 
 async def test_a_new_registration_re_reads_the_nodes(sandbox_with: SandboxFactory) -> None:
