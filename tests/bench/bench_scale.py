@@ -280,7 +280,7 @@ async def one_size(apps: int, with_consul: bool, idle_seconds: float) -> Figures
             figures["validate (s)"] = f"{validate.wall:.2f}"
         async with Sandbox(sandbox_config(apps, with_consul=with_consul)) as sandbox:
             base = ["--marathon", sandbox.marathon_url, *consul_args(sandbox)]
-            applied = await timed(*base, "apply", str(specs), *no_consul(sandbox), "--timeout", "1800")
+            applied = await timed(*base, "apply", str(specs), *no_consul(sandbox), "--deadline", "1800")
             figures["apply, first (s)"] = f"{applied.wall:.2f}"
             await sandbox.marathon.wait_idle(timeout=1800)
             await converge(specs, sandbox)
@@ -306,7 +306,7 @@ async def side_by_side(apps: int) -> dict[str, Figures]:
             async with MarathonSandbox(sandbox_config(apps, with_consul=False).marathon) as sandbox, \
                     CountingProxy(sandbox.url) as proxy:
                 if tool == "reconciler apply":
-                    run = await timed("--marathon", proxy.url, "apply", str(specs), "--no-consul", "--timeout", "3600")
+                    run = await timed("--marathon", proxy.url, "apply", str(specs), "--no-consul", "--deadline", "3600")
                 else:
                     run = await timed("-m", proxy.url, "--put", str(folder), stdin="YES\n", tool=DEPLOY_TOOL)
                 await sandbox.wait_idle(timeout=1800)
