@@ -13,6 +13,7 @@ from reconciler.cli.output import console
 from reconciler.cli.run import COMPACT_ABOVE, _CycleView
 from reconciler.core.model import Actual, ActualApp, ActualTask, TaskState
 from reconciler.engine.cycle import CycleResult
+from reconciler.spec import load_desired
 
 APPS = COMPACT_ABOVE + 10
 
@@ -38,8 +39,8 @@ def actual(missing: str, short: str) -> Actual:
 
 
 def printed(tmp_path: Path, *, wide: bool) -> str:
-    view = _CycleView(specs(tmp_path), None, wide=wide)
-    view.load()
+    desired = load_desired(specs(tmp_path))
+    view = _CycleView(lambda: desired, wide=wide)
     with console.capture() as capture:
         view.show(CycleResult("c00001", "test", actual=actual("/shop/app-3", "/shop/app-40")))
     return capture.get()
@@ -61,7 +62,8 @@ def test_wide_prints_every_row(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("flags", "every_row"), [((), False), (("--wide",), True)])
 def test_run_prints_the_status_it_is_told_to(tmp_path: Path, flags: tuple[str, ...], every_row: bool) -> None:
     """The real command against the sandbox: the first cycle creates every app, none runs yet."""
-    args = ["run", str(specs(tmp_path)), "--sandbox", "--no-consul", "--cycles", "1", *flags]
+    private = ["--listen", "127.0.0.1:0", "--database", str(tmp_path / "history.db")]
+    args = ["run", str(specs(tmp_path)), "--sandbox", "--no-consul", "--cycles", "1", *private, *flags]
     result = CliRunner().invoke(cli_app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
     assert ("synced and healthy" in result.output) is not every_row
