@@ -23,14 +23,17 @@ from reconciler.sandbox.marathon import (
     negotiation,
     routes_apps,
     routes_groups,
+    routes_load,
     routes_misc,
     routes_system,
     routes_tasks,
 )
+from reconciler.sandbox.marathon.agent_stats import AgentStatistics
 from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
 from reconciler.sandbox.marathon.fault_bodies import AGENT_FIELDS, FAULT_FIELDS, check_body
 from reconciler.sandbox.marathon.faults import FAULTS, KILL_STATES, FaultSettings
+from reconciler.sandbox.marathon.load import LoadModel, exposition
 from reconciler.sandbox.marathon.model import Agent, Task
 from reconciler.sandbox.marathon.routes_apps import CORE
 from reconciler.sandbox.marathon.scheduler import Timings
@@ -69,6 +72,9 @@ class MarathonSandboxConfig:
     http_realm: str = "Mesosphere"
     # Marathon 1.10's deprecated `text_plain_tasks` feature (--deprecated_features): off, as in 1.10.
     text_plain_tasks: bool = False
+    # Where every agent serves Mesos' `/monitor/statistics` (a real agent: 5051). 0: one free port
+    # that every agent address can take, so concurrent sandboxes never collide.
+    agent_stats_port: int = 0
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if k != "http_credentials"}
@@ -85,8 +91,9 @@ class MarathonSandboxConfig:
         low, high = self.agent_port_range
         if not 1 <= low <= high <= 65535:
             raise ValueError(f"agent port range {low}-{high} must lie within 1-65535, low <= high")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port {self.port} must lie within 0-65535")
+        for name, port in (("port", self.port), ("agent_stats_port", self.agent_stats_port)):
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name} {port} must lie within 0-65535")
 
 
 @web.middleware
@@ -162,11 +169,14 @@ class MarathonSandbox:
             self.config.offer_retry_ms,
             self.config.kill_delay_ms,
         )
-        self.runtime: TaskRuntime = (
-            DockerTasks() if self.config.runtime == "docker" else TaskListeners(self.config.task_listeners)
-        )
+        self.loads = LoadModel()
+        docker = DockerTasks() if self.config.runtime == "docker" else None
+        self.runtime: TaskRuntime = docker or TaskListeners(self.config.task_listeners, self._exposition)
         self.core = MarathonCore(timings, self.runtime, clock or Clock(), self.config.seed)
         self.core.state.bus.keep_history = self.config.keep_event_history
+        self.agent_statistics = AgentStatistics(
+            self.core, self.loads, self.config.agent_stats_port, docker.usage if docker else None
+        )
         self.faults = FaultSettings()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -175,17 +185,30 @@ class MarathonSandbox:
     def state(self) -> SandboxState:
         return self.core.state
 
+    @property
+    def agent_stats_port(self) -> int:
+        """The port of every agent's `/monitor/statistics` (known once started)."""
+        return self.agent_statistics.port
+
+    def _exposition(self, task_id: str) -> str:
+        task = self.core.state.find_task(task_id)
+        now = self.core.state.clock.monotonic()
+        started = task.started_mono if task is not None and task.started_mono is not None else now
+        return exposition(self.loads.usage(task_id, task.app_id if task else "", started, now))
+
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[marathon_answers])
         app[CORE] = self.core
         app[FAULTS] = self.faults
+        app[routes_load.LOADS] = self.loads
+        app[routes_load.SIMULATED] = self.config.runtime != "docker"
         encoded = (
             base64.b64encode(self.config.http_credentials.encode()).decode() if self.config.http_credentials else ""
         )
         app[AUTH] = (encoded, self.config.http_realm)
         app[negotiation.DEPRECATED] = frozenset({negotiation.TEXT_PLAIN_TASKS} if self.config.text_plain_tasks else ())
         app.on_response_prepare.append(stamp_leader)
-        for module in (routes_apps, routes_tasks, routes_groups, routes_misc, routes_system, faults):
+        for module in (routes_apps, routes_tasks, routes_groups, routes_misc, routes_system, faults, routes_load):
             module.add_routes(app)
         return app
 
@@ -206,8 +229,14 @@ class MarathonSandbox:
             raise ListenError("Marathon API", self.config.host, self.config.port, exc) from exc
         port = self._runner.addresses[0][1]
         self.url = f"http://{self.config.host}:{port}"
+        try:
+            await self.agent_statistics.start()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
+        await self.agent_statistics.stop()
         await self.core.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.sandbox.marathon.core import AgentShape
+from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
 from reconciler.sandbox.marathon.fault_bodies import (
     AGENT_FIELDS,
     FAULT_FIELDS,
@@ -21,8 +21,10 @@ from reconciler.sandbox.marathon.fault_bodies import (
     kill_fields,
     read_body,
 )
+from reconciler.sandbox.marathon.load import LoadModel
 from reconciler.sandbox.marathon.model import TaskState
 from reconciler.sandbox.marathon.routes_apps import core_of
+from reconciler.sandbox.marathon.routes_load import LOADS
 from reconciler.sandbox.marathon.wire import ApiError, json_response
 
 KILL_STATES = {"TASK_FAILED": TaskState.FAILED, "TASK_KILLED": TaskState.KILLED, "TASK_FINISHED": TaskState.FINISHED}
@@ -79,9 +81,20 @@ async def reset_faults(request: web.Request) -> web.Response:
     await read_body(request, NO_FIELDS)
     request.app[FAULTS].reset()
     core = core_of(request)
+    clear_loads(request.app[LOADS], core)
     core.state.frozen = False
     core.scheduler.kick()
     return json_response(request.app[FAULTS].to_json(False))
+
+
+def clear_loads(loads: LoadModel, core: MarathonCore) -> None:
+    """Every task idle from now (counters keep what they counted so far)."""
+    now = core.state.clock.monotonic()
+    running = [(t.id, t.app_id, t.started_mono) for t in core.state.all_tasks() if t.started_mono is not None]
+    for app_id in list(loads.app_loads):
+        loads.set(app_id, app=True, load=None, now=now, running=[r for r in running if r[1] == app_id])
+    for task_id in list(loads.task_loads):
+        loads.set(task_id, app=False, load=None, now=now, running=[r for r in running if r[0] == task_id])
 
 
 async def read_state(request: web.Request) -> web.Response:

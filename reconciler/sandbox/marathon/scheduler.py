@@ -16,7 +16,7 @@ from reconciler.sandbox.marathon.appdef import service_ports, unreachable_after
 from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
 from reconciler.sandbox.marathon.state import SandboxState
-from reconciler.sandbox.runtime import PortInUse, TaskRuntime
+from reconciler.sandbox.runtime import Launch, PortInUse, TaskRuntime
 
 BACKOFF_STATES = frozenset({TaskState.FAILED, TaskState.FINISHED})
 PORT_MOVES = 5  # how often a staging task moves off ports held outside the sandbox before it fails
@@ -193,7 +193,8 @@ class Scheduler:
         staging task (movable) moves to other ports of its agent, a few times at most."""
         for _ in range(PORT_MOVES if movable else 1):
             try:
-                return await self.listeners.open(task.id, task.host, task.ports, self.check_paths(task))
+                paths, launch = self.check_paths(task), self.launch_of(task)
+                return await self.listeners.open(task.id, task.host, task.ports, paths, launch)
             except PortInUse as taken:
                 task.agent.foreign_ports.add(taken.port)
                 run = self.state.runs.get(task.app_id)
@@ -284,6 +285,11 @@ class Scheduler:
         run = self.state.runs.get(task.app_id)
         checks = run.definition.get("healthChecks") or [] if run else []
         return tuple(str(check.get("path", "/")) for check in checks if "HTTP" in str(check.get("protocol", "")))
+
+    def launch_of(self, task: Task) -> Launch:
+        run = self.state.runs.get(task.app_id)
+        command = run.definition.get("cmd") if run else None
+        return Launch(command if isinstance(command, str) and command else None, task.cpus)
 
     def reset_delay(self, run: AppRun) -> None:
         run.backoff_delay = 0.0

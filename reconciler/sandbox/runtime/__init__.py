@@ -6,7 +6,26 @@ runs a busybox container per task with its ports published on that address.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a runtime that runs processes needs of the app: its command and its CPU allocation."""
+
+    command: str | None = None
+    cpus: float = 0.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A task's resource counters at one moment: cumulative CPU seconds, resident MiB, requests served."""
+
+    cpu_user_seconds: float
+    cpu_system_seconds: float
+    mem_mib: float
+    requests_total: float
 
 
 class PortInUse(OSError):
@@ -24,7 +43,9 @@ class PortInUse(OSError):
 class TaskRuntime(Protocol):
     """What the scheduler needs from a runtime: make a task answer on host:ports, or stop it."""
 
-    async def open(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = ()) -> str | None:
+    async def open(
+        self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = (), launch: Launch | None = None
+    ) -> str | None:
         """Start answering; returns why it could not (the task then fails), or None.
 
         Raises PortInUse when a port is taken by something outside the sandbox (nothing stays open).

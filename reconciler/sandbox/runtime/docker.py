@@ -17,10 +17,13 @@ from typing import Any
 
 import httpx
 
+from reconciler.sandbox.runtime import Launch, Usage
+
 IMAGE = "reconciler-sandbox-task:1"
 BUSYBOX = Path("/bin/busybox")
 LABEL = "reconciler.sandbox"
 READY_TIMEOUT_S = 20.0
+MIN_CPUS = 0.01  # the smallest CPU quota docker takes
 
 
 class DockerUnavailable(Exception):
@@ -41,9 +44,10 @@ def image_archive(busybox: Path = BUSYBOX) -> bytes:
     return buffer.getvalue()
 
 
-def container_command(ports: list[int], paths: tuple[str, ...]) -> list[str]:
-    """Create the health-check paths as files, then serve the web root on every port."""
-    steps = []
+def container_command(ports: list[int], paths: tuple[str, ...], command: str | None = None) -> list[str]:
+    """Start the app's command in the background (as a Mesos command executor runs `cmd` with `sh -c`),
+    create the health-check paths as files, then serve the web root on every port."""
+    steps = [f"{{ /bin/busybox sh -c {shlex.quote(command)} >/dev/null 2>&1 & }}"] if command else []
     for path in paths:
         relative = path.split("?", 1)[0].strip("/")
         if relative:
@@ -87,12 +91,14 @@ class DockerTasks:
             return False
         return True
 
-    async def open(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = ()) -> str | None:
+    async def open(
+        self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = (), launch: Launch | None = None
+    ) -> str | None:
         if task_id in self._wanted:
             return None
         self._wanted.add(task_id)
         try:
-            container = await asyncio.to_thread(self._run, task_id, host, ports, paths)
+            container = await asyncio.to_thread(self._run, task_id, host, ports, paths, launch or Launch())
         except Exception as exc:
             self._wanted.discard(task_id)
             return f"container for {task_id} did not start: {exc}"
@@ -105,14 +111,28 @@ class DockerTasks:
             return f"container for {task_id} never answered on {host}:{ports[0]}"
         return None
 
-    def _run(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...]) -> Any:
+    def _run(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...], launch: Launch) -> Any:
+        # The task's cpus as a CFS quota, as a Mesos agent with --cgroups_enable_cfs enforces them.
+        limits = {"nano_cpus": round(max(launch.cpus, MIN_CPUS) * 1e9)} if launch.cpus else {}
         return self._client.containers.run(
             IMAGE,
-            container_command(ports, paths),
+            container_command(ports, paths, launch.command),
             detach=True,
             labels={LABEL: "marathon", "task-id": task_id},
             ports={f"{port}/tcp": (host, port) for port in ports},
+            **limits,
         )
+
+    async def usage(self, task_id: str) -> Usage | None:
+        """The container's cgroup counters now (docker stats, one shot); None when it has none (gone)."""
+        container = self._containers.get(task_id)
+        if container is None:
+            return None
+        try:
+            stats = await asyncio.to_thread(container.stats, stream=False, one_shot=True)
+        except Exception:
+            return None
+        return usage_of(stats)
 
     async def _answers(self, host: str, port: int) -> bool:
         deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
@@ -138,6 +158,20 @@ class DockerTasks:
             self.close(task_id)
         if self._removals:
             await asyncio.wait(list(self._removals), timeout=30.0)
+
+
+def usage_of(stats: dict[str, Any]) -> Usage | None:
+    """CPU seconds (nanoseconds in docker's stats) split into user and system, and resident memory:
+    `rss` (cgroup v1), else `anon` (cgroup v2), else the whole usage."""
+    cpu = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
+    memory = stats.get("memory_stats") or {}
+    if "total_usage" not in cpu:
+        return None
+    total = cpu["total_usage"] / 1e9
+    user = min(total, cpu.get("usage_in_usermode", cpu["total_usage"]) / 1e9)
+    detail = memory.get("stats") or {}
+    rss = detail.get("rss", detail.get("anon", memory.get("usage", 0)))
+    return Usage(user, total - user, rss / (1024 * 1024), 0.0)
 
 
 def _remove(container: Any) -> None:

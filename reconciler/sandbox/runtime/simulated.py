@@ -1,6 +1,7 @@
 """Simulated task runtime (sandbox layer): no processes, one real loopback listener per task port.
 
-A healthy running task answers any HTTP request with 200 on host:port; an unhealthy or stopped
+A healthy running task answers any HTTP request with 200 on host:port (`GET /metrics` with its
+simulated counters in Prometheus' text format); an unhealthy or stopped
 task has no listener, so Consul's real HTTP and TCP checks against it fail as they would.
 """
 
@@ -11,7 +12,7 @@ import contextlib
 import errno
 from collections.abc import Awaitable, Callable
 
-from reconciler.sandbox.runtime import PortInUse
+from reconciler.sandbox.runtime import Launch, PortInUse
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 READ_TIMEOUT_S = 2.0
@@ -21,8 +22,10 @@ MAX_REQUEST_BYTES = 65536
 class TaskListeners:
     """The listeners of every running simulated task, keyed by task id, and their open connections."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, exposition: Callable[[str], str] | None = None) -> None:
         self.enabled = enabled
+        # A task's `/metrics` text (Prometheus exposition) by task id; without it `/metrics` is "ok" too.
+        self.exposition = exposition
         self._servers: dict[str, list[asyncio.Server]] = {}
         self._wanted: set[str] = set()
         self._connections: dict[str, set[asyncio.StreamWriter]] = {}
@@ -31,7 +34,9 @@ class TaskListeners:
     def is_open(self, task_id: str) -> bool:
         return task_id in self._servers
 
-    async def open(self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = ()) -> str | None:
+    async def open(
+        self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = (), launch: Launch | None = None
+    ) -> str | None:
         """Listen on every port (any path answers); returns why it could not (the task then fails), or None."""
         if not self.enabled or self._closed or task_id in self._wanted:
             return None
@@ -63,8 +68,8 @@ class TaskListeners:
             connections = self._connections.setdefault(task_id, set())
             connections.add(writer)
             try:
-                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
-                writer.write(RESPONSE)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
+                writer.write(self._response(task_id, head))
                 await writer.drain()
             except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 pass
@@ -73,6 +78,18 @@ class TaskListeners:
                 writer.close()
 
         return answer
+
+    def _response(self, task_id: str, head: bytes) -> bytes:
+        method, _, rest = head.partition(b" ")
+        path = rest.split(b" ", 1)[0].split(b"?", 1)[0]
+        if self.exposition is None or method != b"GET" or path != b"/metrics":
+            return RESPONSE
+        body = self.exposition(task_id).encode()
+        return (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
 
     def close(self, task_id: str) -> None:
         self._wanted.discard(task_id)
