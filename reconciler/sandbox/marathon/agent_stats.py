@@ -130,19 +130,22 @@ class AgentStatistics:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         host = sockname[0] if sockname else ""
         tasks = [t for t in self.core.state.all_tasks() if t.host == host and t.state in REPORTED]
-        entries = [entry for entry in await asyncio.gather(*(self._entry(t) for t in tasks)) if entry is not None]
-        return web.json_response(entries)
-
-    async def _entry(self, task: Task) -> dict[str, Any] | None:
+        # One instant for the whole answer: the counters' time and the reported timestamp move together.
         clock = self.core.state.clock
+        now, wall = clock.monotonic(), clock.wall()
+        entries = await asyncio.gather(*(self._entry(task, now, wall) for task in tasks))
+        return web.json_response([entry for entry in entries if entry is not None])
+
+    async def _entry(self, task: Task, now: float, wall: float) -> dict[str, Any] | None:
         if self._container_usage is not None:
             usage = await self._container_usage(task.id)
             if usage is None:
                 return None
+            wall = self.core.state.clock.wall()  # the container's counters are read now, not at `now`
         else:
-            started = task.started_mono if task.started_mono is not None else clock.monotonic()
-            usage = self.loads.usage(task.id, task.app_id, started, clock.monotonic())
-        return statistics_entry(task, self.core.framework_id, usage, clock.wall())
+            started = task.started_mono if task.started_mono is not None else now
+            usage = self.loads.usage(task.id, task.app_id, started, now)
+        return statistics_entry(task, self.core.framework_id, usage, wall)
 
 
 def statistics_entry(task: Task, framework_id: str, usage: Usage, timestamp: float) -> dict[str, Any]:
