@@ -187,7 +187,7 @@ async def test_the_statistics_port_is_configurable_and_a_taken_one_is_named() ->
         taken = holder.getsockname()[1]
         holder.listen()
         sandbox = MarathonSandbox(fast_config(agents=2, agent_stats_port=taken))
-        with pytest.raises(OSError, match="Mesos agent statistics on 127.0.0.2"):
+        with pytest.raises(OSError, match=r"Mesos agent statistics on 127\.0\.0\.2"):
             await sandbox.start()
     free = _free_port("127.0.0.3")
     async with MarathonSandbox(fast_config(agents=2, agent_stats_port=free)) as sandbox:
