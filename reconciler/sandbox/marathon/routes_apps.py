@@ -301,6 +301,9 @@ async def post_app(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/apps", list_apps)
+    # Jersey matches a path with or without a trailing slash; Prometheus' marathon_sd_configs asks
+    # for `/v2/apps/?embed=apps.tasks` (discovery/marathon/marathon.go appListPath).
+    app.router.add_get("/v2/apps/", list_apps)
     app.router.add_post("/v2/apps", create_app)
     app.router.add_put("/v2/apps", put_apps)
     app.router.add_patch("/v2/apps", patch_apps)

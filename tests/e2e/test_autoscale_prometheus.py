@@ -1,0 +1,152 @@
+"""Autoscaling on a Prometheus query, end to end with a real Prometheus server (Debian's package,
+scripts/ensure-prometheus): it discovers the sandbox's tasks through its `marathon_sd_configs` against
+the Marathon sandbox (so the sandbox serves a real discovery client), scrapes the `requests_total`
+counter the simulated tasks export (its rate set through the fault API), and PrometheusQueries reads a
+rate over it from which the decision function proposes a scale-up.
+
+Debian's build has no Consul discovery (changelog 2.33.5+ds1-4: "Disable Consul SD until its Debian
+package is back in shape"; 2.42.0+ds-5+deb12u1 refuses `consul_sd_configs`), hence Marathon's."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.core.autoscale import decide
+from reconciler.metrics.prometheus import PrometheusQueries
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.e2e.autoscale_support import app_tasks, policy, views
+from tests.sandbox.marathon.fixtures import fast_config, until
+
+pytestmark = pytest.mark.slow
+
+APP = {"id": "/web", "cmd": "serve", "cpus": 0.1, "mem": 32, "instances": 2}
+QUERY = 'sum(rate(requests_total{job="sandbox-tasks"}[5s]))'
+RATE_PER_TASK = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def prometheus_config(marathon: str) -> dict[str, Any]:
+    """Scrape and discovery every second, so the test waits seconds, not minutes."""
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "sandbox-tasks",
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "marathon_sd_configs": [{"servers": [marathon], "refresh_interval": "1s"}],
+                "relabel_configs": [{"source_labels": ["__meta_marathon_task"], "target_label": "task"}],
+            }
+        ],
+    }
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[MarathonSandbox]:
+    async with MarathonSandbox(fast_config(agents=3)) as running:
+        yield running
+
+
+@pytest.fixture
+def prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        pytest.skip("no prometheus binary; scripts/ensure-prometheus installs Debian's package")
+    return found
+
+
+@pytest.fixture
+def prometheus(sandbox: MarathonSandbox, prometheus_binary: str, tmp_path: Path) -> Iterator[str]:
+    """A Prometheus server of our own on a loopback port; stopped (by its pid) after the test."""
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps(prometheus_config(sandbox.url)))
+    port = free_port()
+    log = (tmp_path / "prometheus.log").open("w")
+    server = subprocess.Popen(
+        [
+            prometheus_binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
+        log.close()
+
+
+async def test_prometheus_discovers_the_tasks_and_its_query_scales_up(
+    sandbox: MarathonSandbox, prometheus: str
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10.0) as api:
+        assert (await api.post("/v2/apps", json=APP)).status_code == 201
+        await sandbox.wait_idle()
+        app, tasks = await app_tasks(api, "/web")
+        await api.put("/_sandbox/load", json={"app": "/web", "requests": RATE_PER_TASK})
+
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        queries = PrometheusQueries(client, prometheus)
+
+        async def scraped_targets() -> list[dict[str, Any]]:
+            try:
+                answer = await client.get(f"{prometheus}/api/v1/targets", params={"state": "active"})
+            except httpx.HTTPError:
+                return []
+            active = answer.json()["data"]["activeTargets"] if answer.status_code == 200 else []
+            every_up = len(active) == len(tasks) and all(t["health"] == "up" for t in active)
+            return list(active) if every_up else []
+
+        targets = await until(scraped_targets, "Prometheus scrapes both tasks it discovered", timeout=90)
+        assert {t["labels"]["task"] for t in targets} == {t["id"] for t in tasks}
+        assert {t["discoveredLabels"]["__meta_marathon_app"] for t in targets} == {"/web"}
+        assert {t["scrapeUrl"] for t in targets} == {f"http://{t['host']}:{t['ports'][0]}/metrics" for t in tasks}
+
+        async def request_rate() -> float | None:
+            value = await queries.query(QUERY)
+            return value if value is not None and value > RATE_PER_TASK * len(tasks) * 0.8 else None
+
+        rate = await until(request_rate, f"{QUERY} reaches the load's rate", timeout=90)
+        assert rate == pytest.approx(RATE_PER_TASK * len(tasks), rel=0.2)
+
+    scaling = policy(
+        {
+            "min": 1,
+            "max": 10,
+            "metrics": [
+                {"prometheus": {"query": QUERY, "target": {"value": 20}}},
+                {"prometheus": {"query": QUERY, "target": {"averageValue": 10}}},
+            ],
+        }
+    )
+    decision = decide(scaling, 2, views(app, tasks, {}), now=0.0, external={QUERY: rate})
+    # value: ceil(rate / 20 x 2 ready tasks); averageValue: ceil(rate / 10); about 6 each for 60 requests
+    # per second. The legacy rule caps a scale-up at max(2 x 2, 4) = 4.
+    expected = [math.ceil(rate / 20 * 2), math.ceil(rate / 10)]
+    assert [p.instances for p in decision.proposals] == expected and min(expected) > 4, decision.proposals
+    assert (decision.instances, decision.limited_by) == (4, "legacy-scale-up-limit"), decision.reason
