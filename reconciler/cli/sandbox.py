@@ -27,7 +27,12 @@ sandbox_app = typer.Typer(
 
 MAX_AGENTS = 254  # agent n listens on 127.0.0.(n+1)
 # Which flag moves each listener, for the hint when a port is taken.
-PORT_FLAGS = {"Marathon API": "--marathon-port", "Consul HTTP": "--consul-port", "Consul DNS": "--dns-port"}
+PORT_FLAGS = {
+    "Marathon API": "--marathon-port",
+    "Consul HTTP": "--consul-port",
+    "Consul DNS": "--dns-port",
+    "Mesos agent statistics": "--agent-stats-port",
+}
 
 
 def embedded_sandbox(*, with_consul: bool) -> Sandbox:
@@ -47,6 +52,9 @@ def up(
     marathon_port: Annotated[int, typer.Option(help="Marathon API port (0 = any free port).")] = 8080,
     consul_port: Annotated[int, typer.Option(help="Consul HTTP API port (0 = any free port).")] = 8500,
     dns_port: Annotated[int, typer.Option(help="Consul DNS port, UDP and TCP (0 = any free port).")] = 8600,
+    agent_stats_port: Annotated[
+        int, typer.Option(help="Every agent's Mesos /monitor/statistics port (0 = one free port; Mesos uses 5051).")
+    ] = 0,
     consul: Annotated[bool, typer.Option("--consul/--no-consul", help="Run the Consul sandbox too.")] = True,
     agents: Annotated[int, typer.Option(help="Simulated agents (127.0.0.2, 127.0.0.3, ...).")] = 3,
     agent_cpus: Annotated[float, typer.Option(help="CPUs per agent.")] = 4.0,
@@ -57,7 +65,10 @@ def up(
     ] = False,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
-    check_flags(host, {"--marathon-port": marathon_port, "--consul-port": consul_port, "--dns-port": dns_port})
+    check_flags(host, {
+        "--marathon-port": marathon_port, "--consul-port": consul_port, "--dns-port": dns_port,
+        "--agent-stats-port": agent_stats_port,
+    })
     if runtime not in RUNTIMES:
         raise UsageError(f"--runtime {runtime} is not a task runtime", hint=f"use one of {', '.join(RUNTIMES)}")
     if not 1 <= agents <= MAX_AGENTS:
@@ -70,6 +81,7 @@ def up(
         agent_mem=agent_mem,
         runtime=runtime,
         text_plain_tasks=text_plain_tasks,
+        agent_stats_port=agent_stats_port,
     )
     try:
         marathon.check()
@@ -99,6 +111,12 @@ async def serve(config: SandboxConfig) -> None:
                 f"Marathon sandbox: {sandbox.marathon_url}  "
                 f"({config.marathon.agents} agents, runtime {config.marathon.runtime})"
             )
+            if config.marathon.agents:
+                last = f"127.0.0.{config.marathon.agents + 1}"
+                typer.echo(
+                    f"Agent statistics: http://127.0.0.2:{sandbox.marathon.agent_stats_port}/monitor/statistics"
+                    f"  (every agent 127.0.0.2-{last}, same port)"
+                )
             if sandbox.consul is not None:
                 dns = f"{config.marathon.host}:{sandbox.dns_port}"
                 typer.echo(f"Consul sandbox:   {sandbox.consul_url}  (DNS on {dns}, UDP and TCP)")

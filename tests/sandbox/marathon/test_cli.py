@@ -48,6 +48,8 @@ def wait_for_urls(process: subprocess.Popen[str]) -> dict[str, str]:
             found[service.group(1)] = service.group(2)
         if dns_at := re.search(r"DNS on (127\.0\.0\.1:\d+)", line):
             found["DNS"] = dns_at.group(1)
+        if stats := re.match(r"Agent statistics: +http://127\.0\.0\.2:(\d+)/monitor/statistics", line):
+            found["statistics"] = stats.group(1)
         if line.startswith("Press Ctrl-C"):
             return found
         if not line and process.poll() is not None:
@@ -63,6 +65,8 @@ def test_up_prints_the_urls_answers_and_stops_on_sigterm(sandbox_process: subpro
     assert tasks.status_code == 200 and tasks.headers["Content-Type"].startswith("text/plain")
     state = httpx.get(f"{urls['Marathon']}/_sandbox/state", timeout=5).json()
     assert [a["host"] for a in state["agents"]] == ["127.0.0.2", "127.0.0.3"]
+    for host in ("127.0.0.2", "127.0.0.3"):  # every agent's Mesos statistics on the one printed port
+        assert httpx.get(f"http://{host}:{urls['statistics']}/monitor/statistics", timeout=5).json() == []
     consul_port = urls["Consul"].rsplit(":", 1)[1]
     assert httpx.get(f"{urls['Consul']}/v1/status/leader", timeout=5).json().startswith("127.0.0.1:")
     nodes = httpx.get(f"{urls['Consul']}/v1/catalog/nodes", timeout=5).json()
@@ -97,6 +101,19 @@ def test_port_in_use_is_one_line_naming_the_flag_and_exit_1(flag: str, kind: soc
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"127.0.0.1:{port} is already in use" in lines[0] and flag in lines[0]
+
+
+def test_agent_statistics_port_in_use_names_its_flag() -> None:
+    free = ["--marathon-port", "0", "--consul-port", "0", "--dns-port", "0"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.2", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*COMMAND, *free, "--agent-stats-port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"127.0.0.2:{port} is already in use" in result.stderr and "--agent-stats-port" in result.stderr
 
 
 @pytest.mark.parametrize(
