@@ -224,3 +224,16 @@ def _free_port(host: str) -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+async def test_dropping_a_tasks_own_load_returns_it_to_its_apps(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    await api.post("/v2/apps", json={**APP, "instances": 1})
+    await marathon_sandbox.wait_idle()
+    [task] = marathon_sandbox.state.all_tasks()
+    await api.put("/_sandbox/load", json={"app": "/busy", "mem": 30})
+    await api.put("/_sandbox/load", json={"task": task.id, "mem": 5})
+    assert (await reading(marathon_sandbox, task.id, task.host))["mem_rss_bytes"] == 5 * 1024 * 1024
+    await api.put("/_sandbox/load", json={"task": task.id})
+    assert (await reading(marathon_sandbox, task.id, task.host))["mem_rss_bytes"] == 30 * 1024 * 1024
