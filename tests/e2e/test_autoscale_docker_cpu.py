@@ -13,9 +13,9 @@ import pytest
 from reconciler.core.autoscale import decide
 from reconciler.core.autoscale_metrics import TaskView
 from reconciler.metrics.mesos import MesosStatistics
-from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandbox
+from reconciler.sandbox.marathon import MarathonSandbox
 from tests.e2e.autoscale_support import policy, sampled_views
-from tests.sandbox.marathon.fixtures import fast_config, until
+from tests.sandbox.marathon.fixtures import docker_marathon, until
 
 pytestmark = pytest.mark.docker
 
@@ -24,15 +24,8 @@ BURNER = {"id": "/burn", "cmd": "sh -c 'while :; do :; done'", "cpus": 0.5, "mem
 
 @pytest.fixture
 async def docker_sandbox() -> AsyncIterator[MarathonSandbox]:
-    sandbox = MarathonSandbox(fast_config(runtime="docker", agents=1))
-    try:
-        await sandbox.start()
-    except DockerUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    async with docker_marathon(agents=1) as sandbox:
         yield sandbox
-    finally:
-        await sandbox.stop()
 
 
 async def test_a_cpu_burning_container_reads_busy_and_the_decision_scales_up(docker_sandbox: MarathonSandbox) -> None:

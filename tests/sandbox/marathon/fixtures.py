@@ -8,12 +8,13 @@ down 1000x (a 60 s health interval takes 60 ms).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
+from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandbox, MarathonSandboxConfig
 
 
 def fast_config(**overrides: Any) -> MarathonSandboxConfig:
@@ -28,6 +29,20 @@ def fast_config(**overrides: Any) -> MarathonSandboxConfig:
     }
     settings.update(overrides)
     return MarathonSandboxConfig(**settings)
+
+
+@contextlib.asynccontextmanager
+async def docker_marathon(agents: int) -> AsyncIterator[MarathonSandbox]:
+    """A sandbox with the docker runtime; the test skips (a failure in CI) when no docker daemon answers."""
+    sandbox = MarathonSandbox(fast_config(runtime="docker", agents=agents))
+    try:
+        await sandbox.start()
+    except DockerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield sandbox
+    finally:
+        await sandbox.stop()
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from reconciler.sandbox.marathon import DockerUnavailable, MarathonSandbox
+from reconciler.sandbox.marathon import MarathonSandbox
 from reconciler.sandbox.runtime.docker import LABEL, container_command
-from tests.sandbox.marathon.fixtures import fast_config, until
+from tests.sandbox.marathon.fixtures import docker_marathon, until
 
 pytestmark = pytest.mark.docker
 
@@ -24,15 +24,8 @@ def test_container_command_serves_every_port_and_creates_check_paths() -> None:
 
 @pytest.fixture
 async def docker_sandbox() -> AsyncIterator[MarathonSandbox]:
-    sandbox = MarathonSandbox(fast_config(runtime="docker", agents=2))
-    try:
-        await sandbox.start()
-    except DockerUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    async with docker_marathon(agents=2) as sandbox:
         yield sandbox
-    finally:
-        await sandbox.stop()
 
 
 def sandbox_task_ids() -> set[str]:
