@@ -17,7 +17,7 @@ from reconciler.errors import ExitCode, ReconcilerError
 ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run", "autoscale")
+COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run", "autoscale", "history")
 
 app = typer.Typer(
     name="reconciler",

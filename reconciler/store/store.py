@@ -57,20 +57,35 @@ def default_database() -> Path:
     return Path(state) / DEFAULT_FILE
 
 
-def database_url(database: str | Path | None) -> sa.URL:
-    """A SQLAlchemy URL for a URL, a file path (SQLite; its folder is created), or None (the default file)."""
+def database_url(database: str | Path | None, *, must_exist: bool = False) -> sa.URL:
+    """A SQLAlchemy URL for a URL, a file path (SQLite; its folder is created), or None (the default file).
+
+    `must_exist`: a reader's open: a SQLite file that is not there is an error, and nothing is created.
+    """
     if isinstance(database, str) and "://" in database:
         try:
-            return make_url(database)
+            url = make_url(database)
         except sa.exc.ArgumentError as exc:
             raise StoreError(f"--database: {exc}", hint="write sqlite:///PATH or postgresql+psycopg://...") from exc
+        if must_exist and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            _check_exists(Path(url.database))
+        return url
     path = Path(database) if database is not None else default_database()
+    if must_exist:
+        _check_exists(path)
+        return make_url(f"sqlite:///{path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}",
                          hint="choose a writable --database path") from exc
     return make_url(f"sqlite:///{path}")
+
+
+def _check_exists(path: Path) -> None:
+    if not path.is_file():
+        raise StoreError(f"no history database at {path}", hint="point at the one `reconciler run` writes:"
+                         " --database PATH, or a postgresql+psycopg:// URL")
 
 
 def _cause(exc: sa.exc.SQLAlchemyError) -> str:
@@ -96,9 +111,11 @@ class Store:
 
     @classmethod
     def open(
-        cls, database: str | Path | None = None, *, clock: Clock | None = None, steps: Sequence[Step] = MIGRATIONS
+        cls, database: str | Path | None = None, *, clock: Clock | None = None, steps: Sequence[Step] = MIGRATIONS,
+        must_exist: bool = False,
     ) -> Store:
-        url = database_url(database)
+        """`must_exist`: refuse a SQLite file that is not there instead of creating it (for readers)."""
+        url = database_url(database, must_exist=must_exist)
         where = url.render_as_string(hide_password=True)
         try:
             engine = sa.create_engine(url, pool_pre_ping=True)

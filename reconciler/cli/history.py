@@ -1,0 +1,82 @@
+"""`reconciler history` (face layer): what the controller recorded in its store, oldest first.
+
+Reads the database `reconciler run` writes (the same default file), filtered by environment, app and
+age; one greppable line per event, or `{"events": [...]}` with `-o json`. Reading never creates a
+database: a missing file is an error naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from pydantic_core import PydanticCustomError
+
+from reconciler.cli.output import console, use_json_output
+from reconciler.cli.plan import OutputOpt
+from reconciler.errors import ExitCode, UsageError
+from reconciler.spec.units import parse_duration
+from reconciler.store import HistoryEntry, Store
+
+DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a postgresql+psycopg://"
+                                                     " URL (default: the file `reconciler run` writes).")]
+EnvFilterOpt = Annotated[str | None, typer.Option("--env", help="Only this environment's events.")]
+AppFilterOpt = Annotated[str | None, typer.Option("--app", help="Only this app's events (name or /env/app).")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events this recent: 30s, 10m, 1h, 1h30m.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("history")(history_command)
+
+
+def history_command(
+    database: DatabaseOpt = None,
+    env: EnvFilterOpt = None,
+    app: AppFilterOpt = None,
+    since: SinceOpt = None,
+    output: OutputOpt = "text",
+) -> None:
+    """Show the history the controller recorded: revisions, plans, actions, heals, approvals, autoscaling."""
+    if output not in ("text", "json"):
+        raise UsageError(f"--output: unknown format {output!r}", hint="use text or json")
+    use_json_output(output == "json")
+    cutoff = datetime.now(UTC) - timedelta(seconds=since_seconds(since)) if since is not None else None
+    store = Store.open(database, must_exist=True)
+    try:
+        entries = store.history(env=env, app=app, since=cutoff)
+    finally:
+        store.close()
+    if output == "json":
+        console.print_json(json.dumps({"events": [event_document(e) for e in entries]}))
+    else:
+        for entry in entries:
+            console.print(event_line(entry), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(ExitCode.OK)
+
+
+def since_seconds(since: str) -> float:
+    """Seconds of a `--since` duration (the spec files' syntax); a usage error naming the flag otherwise."""
+    try:
+        seconds = float(parse_duration(since))
+    except PydanticCustomError as exc:
+        raise UsageError(f"--since: {exc.message()}", hint="write a duration like 30s, 10m, 1h or 1h30m") from None
+    if seconds <= 0:
+        raise UsageError(f"--since: {since!r} is not a positive duration", hint="write a duration like 30s, 10m or 1h")
+    return seconds
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_line(entry: HistoryEntry) -> str:
+    """`AT KIND env=ENV app=APP SUMMARY`: every field on the line, so grep finds an event by any of them."""
+    return f"{_when(entry.at)} {entry.kind} env={entry.env or '-'} app={entry.app or '-'} {entry.summary}"
+
+
+def event_document(entry: HistoryEntry) -> dict[str, Any]:
+    """One event of `-o json`; `record` is the stored row (its keys depend on `kind`, see docs/controller.md)."""
+    return {"at": _when(entry.at), "kind": entry.kind, "env": entry.env, "app": entry.app,
+            "summary": entry.summary, "record": dict(entry.data)}
