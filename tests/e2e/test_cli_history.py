@@ -157,3 +157,22 @@ def test_the_default_database_is_the_one_run_writes(tmp_path: Path) -> None:
     _write_history(state / "reconciler" / "history.db")
     present = _history("--env", "func-2", state=state)
     assert present.returncode == 0 and _kinds(present.stdout) == ["plan", "approval", "plan-status", "action"]
+
+
+def test_history_reads_what_run_recorded(tmp_path: Path) -> None:
+    """A real controller cycle against the sandbox writes the store; history reads its plan and actions."""
+    (tmp_path / "shop.yaml").write_text("apiVersion: reconciler/v1\nkind: Environment\nname: shop\napps:\n"
+                                        "  web: {cmd: serve, instances: 1, cpus: 0.1, mem: 32}\n")
+    db = tmp_path / "history.db"
+    run = subprocess.run([sys.executable, "-m", "reconciler", "run", str(tmp_path), "--sandbox", "--no-consul",
+                          "--cycles", "1", "--listen", "127.0.0.1:0", "--database", str(db)],
+                         capture_output=True, text=True, cwd=PROJECT, timeout=120, check=False,
+                         env=dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = _history("--database", str(db), "--env", "shop", "--app", "web", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    actions = [e for e in json.loads(result.stdout)["events"] if e["kind"] == "action"]
+    assert [(a["app"], a["record"]["kind"], a["record"]["outcome"]) for a in actions] == [
+        ("/shop/web", "create", "succeeded")]
+    text = _history("--database", str(db), "--env", "shop").stdout
+    assert " plan env=shop app=- plan " in text and " action env=shop app=/shop/web create " in text
