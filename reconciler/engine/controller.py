@@ -5,7 +5,9 @@ the moment a heal grace window ends) only make the next cycle come sooner: they 
 number of triggers during a cycle coalesce into one more cycle. After a cycle that failed as a whole
 (specs or Marathon unreadable) the next one waits `retry_seconds`, doubling with each such failure in
 a row, at most `max_retry_seconds` and never longer than a resync: one retry timer, and no trigger
-starts a cycle sooner. Stop() lets the running cycle finish, then returns.
+starts a cycle sooner. A cycle that raises (a bug, never an outage: those come back as errors) is
+logged with its id and traceback, counted in `unexpected`, and retried on that same backoff: no
+exception in a cycle ends the controller. Stop() lets the running cycle finish, then returns.
 docs/controller.md describes the loop.
 """
 
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from reconciler.engine.cycle import CycleResult
+from reconciler.engine.cycle import CycleResult, cycle_scope, next_cycle_id
+from reconciler.redaction import redact
 
 log = logging.getLogger("reconciler.controller")
 
@@ -66,6 +69,7 @@ class Controller:
         self._not_before: float | None = None  # no cycle before this loop time (failure backoff)
         self.failures = 0  # failed cycles in a row
         self.cycles = 0
+        self.unexpected = 0  # cycles (or their reporting) that raised an unexpected exception
         self.phase = "idle"  # idle (waiting for a trigger), pacing (waiting to start one), cycling
 
     def trigger(self, reason: str) -> None:
@@ -109,14 +113,35 @@ class Controller:
                 continue
             self._last_start = asyncio.get_running_loop().time()
             self.phase = "cycling"
-            result = await self._cycle(",".join(sorted(set(reasons))) or "resync")
+            result = await self._guarded_cycle(",".join(sorted(set(reasons))) or "resync")
             self.cycles += 1
-            if self._on_cycle:
-                self._on_cycle(result)
+            self._report(result)
             self._after(result)
             self._schedule_heal(result.heal_due_in)
             if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
                 return
+
+    async def _guarded_cycle(self, trigger: str) -> CycleResult:
+        """The cycle under an id every log line inside it carries; whatever it raises (but a
+        cancellation or an exit, BaseExceptions that pass) becomes a failed result."""
+        with cycle_scope(next_cycle_id()) as cycle_id:
+            try:
+                return await self._cycle(trigger)
+            except Exception as exc:
+                self.unexpected += 1
+                error = redact(f"unexpected {type(exc).__name__}: {exc}")
+                log.error("cycle=%s event=cycle-crashed error=%r", cycle_id, error, exc_info=True)
+                return CycleResult(cycle_id, trigger, error=error, unexpected=True)
+
+    def _report(self, result: CycleResult) -> None:
+        """Hands the result on; a failing report is logged and counted, never the end of the loop."""
+        if self._on_cycle is None:
+            return
+        try:
+            self._on_cycle(result)
+        except Exception as exc:
+            self.unexpected += 1
+            log.error("cycle=%s event=report-crashed error=%r", result.cycle_id, redact(repr(exc)), exc_info=True)
 
     def retry_delay(self, failures: int) -> float:
         """Seconds from a failed cycle's start to the retry, after `failures` failures in a row."""

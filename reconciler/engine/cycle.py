@@ -8,10 +8,12 @@ observation plans nothing destructive (engine/planning.py).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.heal import HealMemory
@@ -29,6 +31,8 @@ from reconciler.errors import ReconcilerError, SpecError
 
 log = logging.getLogger("reconciler.engine")
 _cycle_numbers = itertools.count(1)
+# The id of the cycle this task is running, so that every log line inside it (adapters' too) names it.
+_current_cycle: ContextVar[str | None] = ContextVar("reconciler_cycle", default=None)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class CycleResult:
     seconds: float = 0.0
     observation: Observation | None = None
     heal_due_in: float | None = None  # seconds until a grace window or backoff ends: cycle again then
+    unexpected: bool = False  # the cycle raised something no layer expected (a bug): logged with its traceback
 
     @property
     def ok(self) -> bool:
@@ -57,6 +62,21 @@ class CycleOptions:
 
 def next_cycle_id() -> str:
     return f"c{next(_cycle_numbers):05d}"
+
+
+def current_cycle() -> str | None:
+    """The id of the cycle running in this task, if any."""
+    return _current_cycle.get()
+
+
+@contextlib.contextmanager
+def cycle_scope(cycle_id: str) -> Iterator[str]:
+    """Within it, current_cycle() is `cycle_id` (for this task and the tasks it starts)."""
+    token = _current_cycle.set(cycle_id)
+    try:
+        yield cycle_id
+    finally:
+        _current_cycle.reset(token)
 
 
 async def execute_cycle_plan(
@@ -95,7 +115,10 @@ class Reconciler:
 
     async def cycle(self, trigger: str = "manual") -> CycleResult:
         """One pass. Expected failures come back in `error`; nothing raises for a remote outage."""
-        cycle_id = next_cycle_id()
+        with cycle_scope(current_cycle() or next_cycle_id()) as cycle_id:
+            return await self._cycle(cycle_id, trigger)
+
+    async def _cycle(self, cycle_id: str, trigger: str) -> CycleResult:
         started = time.monotonic()
         log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
         try:

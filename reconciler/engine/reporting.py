@@ -63,6 +63,8 @@ class Reporter:
                       "seconds": round(result.seconds, 3), "at": datetime.now(UTC).isoformat()}
         if result.error:
             self.metrics.error("cycle-failed")
+        if result.unexpected:
+            self.metrics.error("unexpected")
         desired = self._desired()
         actions = result.execution.actions if result.execution else (result.plan.actions if result.plan else ())
         grouped = _by_env(actions)

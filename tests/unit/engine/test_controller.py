@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
+import pytest
+
 from reconciler.engine.controller import Controller, ControllerOptions
-from reconciler.engine.cycle import CycleResult
+from reconciler.engine.cycle import CycleResult, current_cycle
 
 QUICK = ControllerOptions(resync_seconds=3600, retry_seconds=3600, min_interval_seconds=0.0)
 
@@ -190,3 +193,67 @@ async def test_a_standby_drops_triggers_until_it_may_cycle() -> None:
     finally:
         controller.stop()
         await asyncio.wait_for(task, 10)
+
+
+class Crashing(Recorder):
+    """A cycle that raises a plain RuntimeError its first `crashes` runs (a bug), then succeeds."""
+
+    def __init__(self, crashes: int) -> None:
+        super().__init__()
+        self.crashes = crashes
+
+    async def __call__(self, trigger: str) -> CycleResult:
+        result = await super().__call__(trigger)
+        if len(self.triggers) <= self.crashes:
+            raise RuntimeError(f"bug in cycle {len(self.triggers)}")
+        return result
+
+
+async def test_an_unexpected_exception_in_a_cycle_is_logged_counted_and_retried_with_the_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cycle = Crashing(crashes=3)
+    reported: list[CycleResult] = []
+    options = ControllerOptions(resync_seconds=3600, retry_seconds=0.1, max_retry_seconds=0.2, min_interval_seconds=0)
+    controller = Controller(cycle, options, on_cycle=reported.append)
+    caplog.set_level(logging.ERROR, logger="reconciler.controller")
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: len(cycle.triggers) == 4 and cycle.running == 0, "three crashes and a success", timeout=30)
+    assert not runner.done()  # still running: the crashes did not end it
+    assert controller.failures == 0 and controller.unexpected == 3  # the success reset the backoff
+    gaps = [later - earlier for earlier, later in zip(cycle.starts, cycle.starts[1:], strict=False)]
+    assert all(gap >= want - 0.01 for gap, want in zip(gaps, [0.1, 0.2, 0.2], strict=True)), gaps
+    assert cycle.triggers[1:] == ["retry", "retry", "retry"]
+    crashed = [r for r in reported if r.unexpected]
+    assert [r.error for r in crashed] == [f"unexpected RuntimeError: bug in cycle {n}" for n in (1, 2, 3)]
+    assert reported[-1].ok and not reported[-1].unexpected
+    records = [r for r in caplog.records if "event=cycle-crashed" in r.getMessage()]
+    assert len(records) == 3 and all(r.levelno == logging.ERROR and r.exc_info for r in records)
+    assert [f"cycle={r.cycle_id} " in rec.getMessage() for r, rec in zip(crashed, records, strict=True)] == [True] * 3
+    controller.trigger("event")  # and it goes on cycling on triggers
+    await until(lambda: len(cycle.triggers) == 5, "a cycle on the next event")
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+
+
+async def test_a_cancellation_inside_a_cycle_is_not_swallowed() -> None:
+    async def cancelled(trigger: str) -> CycleResult:
+        raise asyncio.CancelledError
+
+    controller = Controller(cancelled, QUICK)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(controller.run(), 5)
+    assert controller.unexpected == 0
+
+
+async def test_every_log_line_inside_a_controller_cycle_knows_its_id() -> None:
+    seen: list[str | None] = []
+
+    async def cycle(trigger: str) -> CycleResult:
+        seen.append(current_cycle())
+        return CycleResult(cycle_id=current_cycle() or "", trigger=trigger)
+
+    await asyncio.wait_for(Controller(cycle, ControllerOptions(max_cycles=2, min_interval_seconds=0,
+                                                               resync_seconds=0.01)).run(), 5)
+    assert len(seen) == 2 and all(s and s.startswith("c") for s in seen) and seen[0] != seen[1]
+    assert current_cycle() is None  # the id is gone once the cycle ends
