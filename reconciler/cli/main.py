@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.logs import DEFAULT_LEVEL, LEVELS, RUN_DEFAULT_LEVEL, check_level, configure_logging
+from reconciler.cli.logs import (
+    DEFAULT_LEVEL,
+    FORMATS,
+    LEVELS,
+    RUN_DEFAULT_LEVEL,
+    check_format,
+    check_level,
+    configure_logging,
+)
 from reconciler.cli.output import print_error, protect_secrets, report_error
 from reconciler.cli.settings import GlobalSettings, check_url, secrets_of
 from reconciler.errors import ExitCode, ReconcilerError
@@ -55,8 +63,14 @@ def global_options(
             help=f"{', '.join(LEVELS)} (default: {DEFAULT_LEVEL}; {RUN_DEFAULT_LEVEL} for run).",
         ),
     ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(envvar="RECONCILER_LOG_FORMAT", help=f"{' or '.join(FORMATS)}: key=value lines, or one JSON"
+                     " object per line."),
+    ] = "text",
 ) -> None:
-    configure_logging(check_level(log_level) if log_level else DEFAULT_LEVEL)
+    log_format = check_format(log_format)
+    configure_logging(check_level(log_level) if log_level else DEFAULT_LEVEL, log_format)
     settings = GlobalSettings(
         marathon_url=check_url("--marathon", marathon),
         marathon_user=marathon_user,
@@ -67,6 +81,7 @@ def global_options(
         timeout=timeout,
         insecure=insecure,
         log_level=log_level,
+        log_format=log_format,
     )
     protect_secrets(secrets_of(settings))
     ctx.obj = settings

@@ -1,7 +1,8 @@
 """Terminal output (face layer): the one module that talks to Rich.
 
 Everything written to stdout and stderr through it (text, tables, JSON documents, errors) passes
-through reconciler.redaction with the secrets the command was given (`protect_secrets`).
+through reconciler.redaction with the secrets the command was given (`protect_secrets`). Into a pipe
+or a file, lines are plain and never wrapped: one status row is one line, whatever the terminal around.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
 from reconciler.errors import ReconcilerError, SpecError
@@ -67,8 +68,26 @@ class _ScrubbedStream:
         return getattr(self._stream, "encoding", None) or "utf-8"
 
 
-console = Console(file=_ScrubbedStream("stdout"), highlight=False)  # type: ignore[arg-type]
-err_console = Console(file=_ScrubbedStream("stderr"), highlight=False)  # type: ignore[arg-type]
+# Wide enough that no table or line is ever cut; tables still print at their natural width.
+UNWRAPPED_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A Console that, writing anywhere but a terminal, never wraps. Rich would wrap at 80 columns,
+    or at the width of whichever of stdin/stdout/stderr is a terminal, and cut a log reader's lines."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(file=_ScrubbedStream("stdout"), highlight=False)  # type: ignore[arg-type]
+err_console = _Console(file=_ScrubbedStream("stderr"), highlight=False)  # type: ignore[arg-type]
 
 
 def error_document(exc: ReconcilerError) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def run_command(
 ) -> None:
     """Run reconcile cycles continuously (periodic resync, sooner on events, new revisions and webhooks)."""
     if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
-        configure_logging(RUN_DEFAULT_LEVEL)
+        configure_logging(RUN_DEFAULT_LEVEL, ctx.obj.log_format)
     spec_source = build_source(specs, source, branch=branch, path=path, token_env=git_token_env,
                                token_file=git_token_file, cache=git_cache)
     try:

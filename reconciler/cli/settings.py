@@ -20,6 +20,7 @@ class GlobalSettings:
     timeout: float = 10.0
     insecure: bool = False
     log_level: str | None = None  # None: not given (each command has its default)
+    log_format: str = "text"
 
     def __repr__(self) -> str:  # never show credentials, even in a debugger or a traceback
         marathon, consul = redact_url(self.marathon_url), redact_url(self.consul_url)

@@ -42,3 +42,11 @@ def test_an_unknown_log_level_is_a_usage_error() -> None:
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert "--log-level 'LOUD'" in line and "DEBUG, INFO, WARNING, ERROR" in line
+
+
+def test_an_unknown_log_format_is_a_usage_error_naming_the_flag() -> None:
+    result = reconciler("--log-format", "yaml", "render", "specs")
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "--log-format 'yaml'" in line and "text, json" in line
+
