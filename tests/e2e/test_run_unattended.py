@@ -33,3 +33,7 @@ def test_a_piped_run_prints_unwrapped_lines_and_json_logs_naming_the_cycle(tmp_p
     assert all({"ts", "level", "logger", "msg"} <= set(d) for d in documents)
     in_cycle = [d for d in documents if d["logger"] == "reconciler.engine"]
     assert in_cycle and all(d["cycle"] == "c00001" for d in in_cycle), in_cycle[:3]
+    # The example in docs/controller.md
+    [start] = [d for d in in_cycle if d.get("event") == "cycle-start"]
+    assert start["msg"] == "cycle=c00001 event=cycle-start trigger=start" and start["level"] == "INFO"
+    assert (start["cycle"], start["trigger"]) == ("c00001", "start") and start["ts"].endswith("+00:00")

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,15 @@ def test_quoted_values_are_unquoted_and_reserved_keys_kept_apart() -> None:
 def test_an_unknown_format_is_a_usage_error_naming_the_flag() -> None:
     with pytest.raises(UsageError, match="--log-format 'yaml'"):
         configure_logging("INFO", "yaml")
+
+
+def test_the_log_examples_in_the_controller_doc_are_what_the_formatters_write(stderr: io.StringIO) -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "controller.md").read_text()
+    [text_example] = [line.strip() for line in doc.splitlines() if line.startswith("    2026-") and "level=" in line]
+    [json_example] = [json.loads(line) for line in doc.splitlines() if line.startswith('    {"ts"')]
+    for log_format in ("text", "json"):
+        configure(stderr, "INFO", log_format)
+        logging.getLogger("reconciler.engine").info("cycle=%s event=cycle-start trigger=%s", "c00001", "start")
+    text, encoded = lines(stderr)
+    assert text.split(" ", 2)[2] == text_example.split(" ", 2)[2]  # the same line after its timestamp
+    assert {**json.loads(encoded), "ts": json_example["ts"]} == json_example
