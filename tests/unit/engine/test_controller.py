@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from reconciler.core.model import Desired
 from reconciler.engine.controller import Controller, ControllerOptions
 from reconciler.engine.cycle import CycleResult, current_cycle
+from reconciler.engine.reporting import Reporter
+from reconciler.engine.telemetry import ControllerMetrics
 
 QUICK = ControllerOptions(resync_seconds=3600, retry_seconds=3600, min_interval_seconds=0.0)
 
@@ -257,3 +260,32 @@ async def test_every_log_line_inside_a_controller_cycle_knows_its_id() -> None:
                                                                resync_seconds=0.01)).run(), 5)
     assert len(seen) == 2 and all(s and s.startswith("c") for s in seen) and seen[0] != seen[1]
     assert current_cycle() is None  # the id is gone once the cycle ends
+
+
+async def test_a_crashed_cycle_is_counted_in_the_errors_metric_and_shown_in_status() -> None:
+    reporter = Reporter(ControllerMetrics(), None, dict, lambda: Desired(environments={}, apps={}))
+    cycle = Crashing(crashes=1)
+    options = ControllerOptions(resync_seconds=3600, retry_seconds=0.05, min_interval_seconds=0)
+    controller = Controller(cycle, options, on_cycle=reporter.record)
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: reporter.cycles == 2, "the crash and the retry", timeout=10)
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    exposition = reporter.metrics.exposition().decode()
+    assert 'reconciler_errors_total{kind="unexpected"} 1.0' in exposition
+    assert 'reconciler_errors_total{kind="cycle-failed"} 1.0' in exposition
+    assert reporter.status()["last_cycle"]["ok"] is True
+
+
+async def test_a_failing_report_does_not_end_the_controller() -> None:
+    reports = 0
+
+    def report(result: CycleResult) -> None:
+        nonlocal reports
+        reports += 1
+        raise ValueError("the store's disk is full")
+
+    controller = Controller(Recorder(), ControllerOptions(max_cycles=2, min_interval_seconds=0, resync_seconds=0.01),
+                            on_cycle=report)
+    await asyncio.wait_for(controller.run(), 5)
+    assert reports == 2 and controller.unexpected == 2
