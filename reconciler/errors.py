@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 
 class ExitCode:
-    """The one table of exit codes (docs/cli.md repeats it)."""
+    """The one table of exit codes (the README's "Exit codes" section repeats it)."""
 
     OK = 0
     ERROR = 1
