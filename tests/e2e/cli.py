@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -68,3 +69,15 @@ def copy_example_tree(destination: Path) -> Path:
     shutil.copytree(PROJECT / "specs", destination / "specs")
     shutil.copytree(PROJECT / "charts", destination / "charts")
     return destination / "specs"
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM a CLI subprocess that is still running and reap it; SIGKILL it after 30 s."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.communicate(), 30)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

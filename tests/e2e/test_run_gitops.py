@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +22,7 @@ import pytest
 
 from reconciler.store import Store
 from reconciler.web.signature import sign
-from tests.e2e.cli import PROJECT, copy_example_tree
+from tests.e2e.cli import PROJECT, copy_example_tree, stop_process
 from tests.e2e.gitrepo import Repo
 from tests.e2e.test_run_sigterm import read_until
 
@@ -74,13 +73,7 @@ async def controller(tmp_path: Path, repo: Repo, *extra: str) -> AsyncIterator[R
         assert server and marathon
         yield Running(process, server.group(1), marathon.group(1), seen)
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.communicate(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
 
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str, timeout: float) -> None:

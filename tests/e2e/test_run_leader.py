@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from reconciler.cli.sandbox import embedded_sandbox
-from tests.e2e.cli import PROJECT, copy_example_tree
+from tests.e2e.cli import PROJECT, copy_example_tree, stop_process
 from tests.e2e.test_run_sigterm import read_until
 
 pytestmark = pytest.mark.slow
@@ -58,13 +57,7 @@ async def replica(tmp_path: Path, name: str, specs: Path, marathon: str, consul:
         yield Replica(process, found.group(1))
         drain.cancel()
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.communicate(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:

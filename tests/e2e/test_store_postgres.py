@@ -9,7 +9,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -17,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 
@@ -46,22 +46,23 @@ def database() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclass(frozen=True)
-class Act:
-    kind: str
-    target: str
-    env: str
-    reason: str
-    outcome: str
-    detail: str = ""
-
-
 def test_records_and_history_on_postgresql(database: str) -> None:
     store = Store.open(database)
     try:
         store.record_revision("integration", "c" * 40, "digest-1", source="file:///repo")
         store.record_plan("p1", "integration", "c" * 40, "digest-1", "planned", cycle_id="c00007")
-        store.record_actions("p1", [Act("create", "/integration/redis", "integration", "not in Marathon", "succeeded")])
+        store.record_actions(
+            "p1",
+            [
+                Action(
+                    kind=ActionKind.CREATE,
+                    target="/integration/redis",
+                    env="integration",
+                    reason="not in Marathon",
+                    outcome=Outcome.SUCCEEDED,
+                )
+            ],
+        )
         store.record_heal("integration", "/integration/redis", "redis.t1", "critical for 40s", "succeeded")
         history = store.history(env="integration")
         assert [e.kind for e in history] == ["revision", "plan", "action", "heal"]

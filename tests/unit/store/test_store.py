@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
+from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store, StoreError
 from reconciler.store.migrations import MIGRATIONS
 
@@ -25,16 +25,6 @@ class Clock:
 
     def tick(self, seconds: float = 1.0) -> None:
         self.at += timedelta(seconds=seconds)
-
-
-@dataclass(frozen=True)
-class Act:
-    kind: str
-    target: str
-    env: str
-    reason: str
-    outcome: str
-    detail: str = ""
 
 
 @pytest.fixture
@@ -67,8 +57,26 @@ def test_records_read_back_as_history_in_time_order(store: Store, clock: Clock) 
     clock.tick()
     store.record_approval("p1", "integration", "d1", "approved", by="alice")
     clock.tick()
-    store.record_actions("p1", [Act("create", "/integration/redis", "integration", "not in Marathon", "succeeded"),
-                                Act("scale", "/integration/web", "integration", "2 -> 3", "failed", "409")])
+    store.record_actions(
+        "p1",
+        [
+            Action(
+                kind=ActionKind.CREATE,
+                target="/integration/redis",
+                env="integration",
+                reason="not in Marathon",
+                outcome=Outcome.SUCCEEDED,
+            ),
+            Action(
+                kind=ActionKind.SCALE,
+                target="/integration/web",
+                env="integration",
+                reason="2 -> 3",
+                outcome=Outcome.FAILED,
+                detail="409",
+            ),
+        ],
+    )
     clock.tick()
     store.record_plan_status("p1", "applied")
     clock.tick()
@@ -89,10 +97,34 @@ def test_records_read_back_as_history_in_time_order(store: Store, clock: Clock) 
 
 
 def test_history_filters_by_app_and_since(store: Store, clock: Clock) -> None:
-    store.record_actions("p1", [Act("create", "/integration/redis", "integration", "new", "succeeded")])
+    store.record_actions(
+        "p1",
+        [
+            Action(
+                kind=ActionKind.CREATE,
+                target="/integration/redis",
+                env="integration",
+                reason="new",
+                outcome=Outcome.SUCCEEDED,
+            )
+        ],
+    )
     clock.tick(60)
-    store.record_actions("p2", [Act("update", "/integration/web", "integration", "image", "succeeded"),
-                                Act("update", "/func-1/web", "func-1", "image", "succeeded")])
+    store.record_actions(
+        "p2",
+        [
+            Action(
+                kind=ActionKind.UPDATE,
+                target="/integration/web",
+                env="integration",
+                reason="image",
+                outcome=Outcome.SUCCEEDED,
+            ),
+            Action(
+                kind=ActionKind.UPDATE, target="/func-1/web", env="func-1", reason="image", outcome=Outcome.SUCCEEDED
+            ),
+        ],
+    )
     store.record_heal("integration", "/integration/web", "web.t9", "critical", "succeeded")
 
     web = store.history(env="integration", app="web")
@@ -108,14 +140,24 @@ def test_an_upgrade_from_version_1_keeps_every_row(tmp_path: Path, clock: Clock)
     old = Store.open(path, steps=MIGRATIONS[:1])
     old.close()
     with sa.create_engine(f"sqlite:///{path}").begin() as conn:  # what a version-1 reconciler wrote
-        conn.execute(sa.text("INSERT INTO revisions (env, revision, digest, at) VALUES ('int', 'abc', 'd', :at)"),
-                     {"at": T0.replace(tzinfo=None)})
-        conn.execute(sa.text("INSERT INTO plans (id, env, revision, digest, status, at, cycle_id)"
-                             " VALUES ('p1', 'int', 'abc', 'd', 'applied', :at, 'c1')"),
-                     {"at": T0.replace(tzinfo=None)})
-        conn.execute(sa.text("INSERT INTO actions (plan_id, seq, env, app, kind, reason, outcome, detail, at)"
-                             " VALUES ('p1', 0, 'int', '/int/web', 'create', 'new', 'succeeded', '', :at)"),
-                     {"at": T0.replace(tzinfo=None)})
+        conn.execute(
+            sa.text("INSERT INTO revisions (env, revision, digest, at) VALUES ('int', 'abc', 'd', :at)"),
+            {"at": T0.replace(tzinfo=None)},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO plans (id, env, revision, digest, status, at, cycle_id)"
+                " VALUES ('p1', 'int', 'abc', 'd', 'applied', :at, 'c1')"
+            ),
+            {"at": T0.replace(tzinfo=None)},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO actions (plan_id, seq, env, app, kind, reason, outcome, detail, at)"
+                " VALUES ('p1', 0, 'int', '/int/web', 'create', 'new', 'succeeded', '', :at)"
+            ),
+            {"at": T0.replace(tzinfo=None)},
+        )
 
     upgraded = Store.open(path, clock=clock)
     try:
@@ -132,13 +174,22 @@ def test_an_upgrade_from_version_1_keeps_every_row(tmp_path: Path, clock: Clock)
 def test_the_migrations_build_exactly_the_tables_the_models_declare(store: Store, tmp_path: Path) -> None:
     inspector = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'history.db'}"))
     for name, table in SQLModel.metadata.tables.items():
-        if name not in {"schema_version", "revisions", "plans", "plan_events", "actions", "heal_events",
-                        "approvals", "autoscale_decisions"}:
+        if name not in {
+            "schema_version",
+            "revisions",
+            "plans",
+            "plan_events",
+            "actions",
+            "heal_events",
+            "approvals",
+            "autoscale_decisions",
+        }:
             continue  # another package's model
         columns = {c["name"]: c["nullable"] for c in inspector.get_columns(name)}
         assert set(columns) == {c.name for c in table.columns}, name
         assert {c.name for c in table.columns if not c.nullable and not c.primary_key} <= {
-            n for n, nullable in columns.items() if not nullable}, name
+            n for n, nullable in columns.items() if not nullable
+        }, name
         indexed = {tuple(i["column_names"]) for i in inspector.get_indexes(name)}
         assert {tuple(c.name for c in i.columns) for i in table.indexes} <= indexed, name
 
@@ -147,8 +198,10 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     Store.open(path).close()
     with sa.create_engine(f"sqlite:///{path}").begin() as conn:
-        conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
-                     {"v": LATEST + 1, "at": T0.replace(tzinfo=None)})
+        conn.execute(
+            sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
+            {"v": LATEST + 1, "at": T0.replace(tzinfo=None)},
+        )
     with pytest.raises(StoreError, match=f"version {LATEST + 1}, newer"):
         Store.open(path)
 
