@@ -56,6 +56,17 @@ def _version_2(conn: Connection) -> None:
     meta.create_all(conn)
 
 
+def _version_3(conn: Connection) -> None:
+    """Desired states kept per revision (rollback, approvals) and environment events (pause, resume)."""
+    meta = sa.MetaData()
+    when = sa.DateTime(timezone=True)
+    sa.Table("desired_states", meta, _id(), _str("env", index=True), _str("revision"), _str("digest", index=True),
+             sa.Column("document", sa.Text, nullable=False), sa.Column("at", when, nullable=False, index=True))
+    sa.Table("env_events", meta, _id(), _str("env", index=True), _str("kind"), _str("revision"), _str("digest"),
+             _str("by"), _str("detail"), sa.Column("at", when, nullable=False, index=True))
+    meta.create_all(conn)
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -64,7 +75,7 @@ def _str(name: str, *, index: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String, nullable=False, index=index)
 
 
-MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2)
+MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3)
 LATEST = len(MIGRATIONS)
 
 

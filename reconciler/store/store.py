@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, select
 
+from reconciler.core.model import Desired
+from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
 from reconciler.store.migrations import MIGRATIONS, Step, StoreError, migrate
 from reconciler.store.tables import (
@@ -24,6 +26,8 @@ from reconciler.store.tables import (
     AppliedRevision,
     ApprovalDecision,
     AutoscaleDecision,
+    DesiredState,
+    EnvEvent,
     HealEvent,
     PlanEvent,
     PlanRecord,
@@ -189,6 +193,18 @@ class Store:
         row = AutoscaleDecision(env=env, app=app, current=current, desired=desired, reason=reason, at=self.now())
         return self._add([row])[0]
 
+    def record_desired_state(self, env: str, revision: str, digest: str, desired: Desired) -> DesiredState:
+        """`env`'s part of `desired` as synced at `revision`; `digest` is reporting.env_digest of it."""
+        row = DesiredState(env=env, revision=revision, digest=digest, document=encode_desired(desired, env),
+                           at=self.now())
+        return self._add([row])[0]
+
+    def record_env_event(
+        self, env: str, kind: str, *, revision: str = "", digest: str = "", by: str = "", detail: str = ""
+    ) -> EnvEvent:
+        row = EnvEvent(env=env, kind=kind, revision=revision, digest=digest, by=by, detail=detail, at=self.now())
+        return self._add([row])[0]
+
     # -- reads ----------------------------------------------------------------------------------
 
     def _all(self, statement: Any) -> list[Any]:
@@ -226,3 +242,20 @@ class Store:
     ) -> list[HistoryEntry]:
         """Every record of `env` (and `app`) at or after `since`, oldest first."""
         return collect_history(self._all, env=env, app=app, since=_utc(since) if since else None)
+
+    def desired_state(self, env: str, *, revision: str | None = None, digest: str | None = None) -> Desired | None:
+        """The latest desired state recorded for `env` (at `revision`, or with `digest`), or None."""
+        statement = select(DesiredState).where(DesiredState.env == env)
+        if revision is not None:
+            statement = statement.where(col(DesiredState.revision).startswith(revision))
+        if digest is not None:
+            statement = statement.where(DesiredState.digest == digest)
+        found = self._all(statement.order_by(col(DesiredState.at).desc(), col(DesiredState.id).desc()).limit(1))
+        return decode_desired(found[0].document) if found else None
+
+    def last_env_event(self, env: str, kinds: Iterable[str]) -> EnvEvent | None:
+        """The latest event of `env` among `kinds` (e.g. the latest of paused/resumed), or None."""
+        statement = (select(EnvEvent).where(EnvEvent.env == env, col(EnvEvent.kind).in_(list(kinds)))
+                     .order_by(col(EnvEvent.at).desc(), col(EnvEvent.id).desc()).limit(1))
+        found = self._all(statement)
+        return found[0] if found else None

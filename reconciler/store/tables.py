@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION_TABLE = "schema_version"
@@ -101,4 +102,31 @@ class AutoscaleDecision(SQLModel, table=True):
     current: int
     desired: int
     reason: str
+    at: datetime = Field(index=True)
+
+
+class DesiredState(SQLModel, table=True):
+    """An environment's whole desired state at a revision (since v3), as store/desired.py encodes it:
+    what `rollback` re-applies and what an approved plan was planned from."""
+
+    __tablename__ = "desired_states"
+    id: int | None = Field(default=None, primary_key=True)
+    env: str = Field(index=True)
+    revision: str
+    digest: str = Field(index=True)
+    document: str = Field(sa_type=Text)
+    at: datetime = Field(index=True)
+
+
+class EnvEvent(SQLModel, table=True):
+    """Something that happened to an environment as a whole (since v3): paused, resumed, rolled-back."""
+
+    __tablename__ = "env_events"
+    id: int | None = Field(default=None, primary_key=True)
+    env: str = Field(index=True)
+    kind: str
+    revision: str = ""
+    digest: str = ""
+    by: str = ""
+    detail: str = ""
     at: datetime = Field(index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,8 +10,18 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from reconciler.core.model import Action, ActionKind, Outcome
+from reconciler.core.autoscale_policy import AutoscalePolicy, MetricKind, MetricTarget
+from reconciler.core.model import (
+    Action,
+    ActionKind,
+    Desired,
+    DesiredApp,
+    DesiredEnvironment,
+    HealPolicy,
+    Outcome,
+)
 from reconciler.store import LATEST, Store, StoreError
+from reconciler.store.desired import environment_only
 from reconciler.store.migrations import MIGRATIONS
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -183,6 +194,8 @@ def test_the_migrations_build_exactly_the_tables_the_models_declare(store: Store
             "heal_events",
             "approvals",
             "autoscale_decisions",
+            "desired_states",
+            "env_events",
         }:
             continue  # another package's model
         columns = {c["name"]: c["nullable"] for c in inspector.get_columns(name)}
@@ -222,3 +235,46 @@ def test_a_database_password_never_appears_in_errors() -> None:
         Store.open("postgresql+psycopg://reconciler:s3cret-pw@127.0.0.1:1/history?connect_timeout=5")
     assert "s3cret-pw" not in str(caught.value)
     assert "127.0.0.1" in str(caught.value)
+
+
+def test_a_desired_state_reads_back_equal_per_environment_and_revision(store: Store, clock: Clock) -> None:
+    desired = _two_environments()
+    store.record_desired_state("integration", "a" * 40, "d1", desired)
+    clock.tick()
+    store.record_desired_state("integration", "b" * 40, "d2", replace(desired, revision="b" * 40))
+    assert store.desired_state("integration", revision="aaaaaaa") == environment_only(desired, "integration")
+    latest = store.desired_state("integration")
+    assert latest is not None and latest.revision == "b" * 40
+    assert set(latest.apps) == {"/int/api"}  # the other environment's apps are not kept with it
+    assert store.desired_state("integration", digest="d1") == environment_only(desired, "integration")
+    assert store.desired_state("integration", revision="c") is None
+    assert store.desired_state("functional") is None
+
+
+def test_the_latest_environment_event_of_the_kinds_asked(store: Store, clock: Clock) -> None:
+    assert store.last_env_event("integration", ["paused", "resumed"]) is None
+    store.record_env_event("integration", "paused", revision="a" * 40, by="alice", detail="rollback")
+    clock.tick()
+    store.record_env_event("functional", "resumed")
+    found = store.last_env_event("integration", ["paused", "resumed"])
+    assert found is not None and (found.kind, found.by, found.revision) == ("paused", "alice", "a" * 40)
+    clock.tick()
+    store.record_env_event("integration", "resumed", by="bob")
+    found = store.last_env_event("integration", ["paused", "resumed"])
+    assert found is not None and found.kind == "resumed"
+
+
+def _two_environments() -> Desired:
+    environments = {
+        "integration": DesiredEnvironment(name="integration", group="/int"),
+        "functional": DesiredEnvironment(name="functional", group="/fn", base="integration", approval_required=True),
+    }
+    policy = AutoscalePolicy(min_instances=1, max_instances=4, metrics=(MetricTarget(MetricKind.CPU, 0.7),))
+    apps = {
+        "/int/api": DesiredApp(app_id="/int/api", env="integration", name="api", instances=2,
+                               definition={"id": "/int/api", "cmd": "serve", "labels": {"a": "b"}},
+                               heal=HealPolicy(), autoscale=policy, source="specs/int.yaml:3"),
+        "/fn/api": DesiredApp(app_id="/fn/api", env="functional", name="api", instances=1,
+                              definition={"id": "/fn/api", "cmd": "serve"}),
+    }
+    return Desired(environments=environments, apps=apps, revision="a" * 40)
