@@ -1,18 +1,20 @@
 """`reconciler apply` (face layer): execute the same plan object that `plan` shows.
 
-Marathon's actions go first (waiting for the deployments with `--wait`), then Consul's. Writes whose
-connection dropped after sending are settled from a fresh observation. Tasks that the deployments
-started are registered by a second, Consul-only pass over a fresh observation once the deployments
-are done. A plan with Marathon guard refusals (prune) sends nothing and exits 4: nothing is
-half-applied. `--dry-run` and a plan with nothing pending send no write to either system.
+The work is one sync (engine/sync.py): Marathon's actions first (waiting for the deployments with
+`--wait`), then Consul's, writes of unknown outcome settled, and the tasks the deployments started
+registered. This module parses the flags and prints. A plan with Marathon guard refusals (prune)
+sends nothing and exits 4: nothing is half-applied. `--dry-run` and a plan with nothing pending send
+no write to either system.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -31,29 +33,24 @@ from reconciler.cli.plan import (
     PruneOpt,
     SpecsArg,
     VerboseOpt,
-    blocking_refusals,
     check_output,
     compared_of,
     consul_unread,
     load_both,
-    plan_from,
     refuse_prune_without_environments,
     report_observation,
 )
 from reconciler.cli.plan_view import Compared, plan_lines, show_plan
 from reconciler.cli.settings import GlobalSettings
-from reconciler.consul.client import ConsulClient
 from reconciler.core.export import plan_as_dict
-from reconciler.core.model import Actual, Desired, Outcome, Plan
-from reconciler.core.outcomes import settle_unknown
+from reconciler.core.model import Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
-from reconciler.engine.consul_execute import AgentRouting, execute_consul
-from reconciler.engine.execute import ExecuteOptions, Execution, Progress, execute_plan
-from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import CONSUL_KINDS
-from reconciler.engine.stuck import stuck_reasons
+from reconciler.engine.consul_execute import AgentRouting
+from reconciler.engine.execute import ExecuteOptions, Execution, Progress, ProgressCallback
+from reconciler.engine.observe import Observation
+from reconciler.engine.stuck import Convergence
+from reconciler.engine.sync import SyncHooks, SyncRequest, blocking_refusals, sync
 from reconciler.errors import ExitCode, ReconcilerError
-from reconciler.marathon import MarathonClient
 
 
 def register(app: typer.Typer) -> None:
@@ -104,55 +101,54 @@ class _ApplyJob:
         self.choice, self.execute, self.output, self.verbose = choice, execute, output, verbose
 
     async def run(self, *, dry_run: bool) -> int:
+        request = SyncRequest(self.desired, self.options, self.execute, self.choice.routing, whole=self.whole,
+                              strict=False, dry_run=dry_run, halt_on_refusal=True)
         async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
-            observation = await observe(marathon, consul)
-            report_observation(observation)
-            compared = compared_of(observation)
-            plan = plan_from(self.desired, observation, self.options, self.whole).plan
-            if dry_run or plan.empty or blocking_refusals(plan):
-                return _consul_checked(observation, _show_unexecuted(plan, compared, output=self.output,
-                                                                     dry_run=dry_run, verbose=self.verbose))
-            if self.output == "text":
-                show_plan(plan, output="text", title="Applying", compared=compared, verbose=self.verbose)
-            execution = await _execute_with_progress(plan, marathon, self.execute, self.output)
-            if consul is not None:
-                done = await execute_consul(replace(plan, actions=execution.actions), consul, self.choice.routing)
-                execution = replace(execution, actions=done.actions)
-            if execution.unknown:
-                execution = await self._settle(marathon, consul, execution)
-            after = None
-            if self.execute.wait and not execution.failed and not execution.unknown:
-                after, execution = await self._follow_up(marathon, consul, execution)
-            unconverged = _unconverged(self.desired, after) if after is not None else None
-            stuck = await _stuck(marathon, execution, unconverged)
-        return _consul_checked(observation, _report(plan, execution, Convergence(unconverged, stuck), compared,
-                                                    output=self.output, verbose=self.verbose))
+            result = await sync(request, marathon, consul, hooks=_ApplyView(self.output, self.verbose))
+        compared = compared_of(result.observation)
+        if result.execution is None:
+            return _consul_checked(result.observation, _show_unexecuted(result.plan, compared, output=self.output,
+                                                                        dry_run=dry_run, verbose=self.verbose))
+        return _consul_checked(result.observation, _report(result.plan, result.execution, result.convergence,
+                                                           compared, output=self.output, verbose=self.verbose))
 
-    async def _settle(self, marathon: MarathonClient, consul: ConsulClient | None, execution: Execution) -> Execution:
-        """Writes of unknown outcome: a fresh observation tells which landed (never a blind retry)."""
-        try:
-            fresh = await observe(marathon, consul)
-        except ReconcilerError as exc:
-            print_error(f"could not observe again to settle the writes of unknown outcome: {exc}")
-            return execution
-        replanned = plan_from(self.desired, fresh, self.options, self.whole).plan
-        return replace(execution, actions=settle_unknown(execution.actions, replanned))
 
-    async def _follow_up(
-        self, marathon: MarathonClient, consul: ConsulClient | None, execution: Execution
-    ) -> tuple[Actual, Execution]:
-        """After the deployments: register the tasks they started, from a fresh observation."""
-        observation = await observe(marathon, consul)
-        if consul is None or not execution.deployment_ids:
-            return observation.actual, execution
-        plan = plan_from(self.desired, observation, self.options, self.whole).plan
-        consul_only = Plan(actions=tuple(a for a in plan.pending if a.kind in CONSUL_KINDS))
-        if consul_only.empty:
-            return observation.actual, execution
+class _ApplyView(SyncHooks):
+    """What apply prints while the sync goes: the plan it sends, the deployments' progress."""
+
+    def __init__(self, output: str, verbose: bool) -> None:
+        self.output, self.verbose = output, verbose
+        self.compared = Compared()
+
+    def observed(self, observation: Observation) -> None:
+        report_observation(observation)
+        self.compared = compared_of(observation)
+
+    def executing(self, plan: Plan) -> None:
         if self.output == "text":
-            show_plan(consul_only, output="text", title="Registering the started tasks")
-        done = await execute_consul(consul_only, consul, self.choice.routing)
-        return observation.actual, replace(execution, actions=execution.actions + done.actions)
+            show_plan(plan, output="text", title="Applying", compared=self.compared, verbose=self.verbose)
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[ProgressCallback | None]:
+        if self.output != "text":
+            yield None
+            return
+        with console.status("sending changes to Marathon...") as status:
+
+            def on_progress(progress: Progress) -> None:
+                status.update(
+                    f"waiting for {len(progress.running)} of {progress.total} deployment(s) "
+                    f"[dim]({progress.elapsed:.0f}s)[/]"
+                )
+
+            yield on_progress
+
+    def settle_failed(self, error: ReconcilerError) -> None:
+        print_error(f"could not observe again to settle the writes of unknown outcome: {error}")
+
+    def following_up(self, plan: Plan) -> None:
+        if self.output == "text":
+            show_plan(plan, output="text", title="Registering the started tasks")
 
 
 def _consul_checked(observation: Observation, code: int) -> int:
@@ -177,48 +173,6 @@ def _show_unexecuted(plan: Plan, compared: Compared, *, output: str, dry_run: bo
     if dry_run and not plan.empty:
         return ExitCode.CHANGES_PENDING
     return ExitCode.OK
-
-
-async def _execute_with_progress(
-    plan: Plan, marathon: MarathonClient, options: ExecuteOptions, output: str
-) -> Execution:
-    if output != "text":
-        return await execute_plan(plan, marathon, options)
-    with console.status("sending changes to Marathon...") as status:
-
-        def on_progress(progress: Progress) -> None:
-            status.update(
-                f"waiting for {len(progress.running)} of {progress.total} deployment(s) "
-                f"[dim]({progress.elapsed:.0f}s)[/]"
-            )
-
-        return await execute_plan(plan, marathon, options, on_progress)
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """After the deployments: desired apps not running their instances (None: not checked), and why
-    each app that did not converge is stuck (from the deployments and Marathon's launch queue)."""
-
-    unconverged: list[str] | None = None
-    stuck: dict[str, str] = field(default_factory=dict)
-
-
-async def _stuck(marathon: MarathonClient, execution: Execution, unconverged: list[str] | None) -> dict[str, str]:
-    """Why the apps still deploying at the deadline, or not converged, are stuck."""
-    if execution.timed_out:
-        running = {a for d in await _our_deployments(marathon, execution.deployment_ids) for a in d.affected_apps}
-        return await stuck_reasons(marathon, running)
-    if unconverged:
-        return await stuck_reasons(marathon, (entry.split(" ", 1)[0] for entry in unconverged))
-    return {}
-
-
-async def _our_deployments(marathon: MarathonClient, ids: tuple[str, ...]) -> list[Any]:
-    try:
-        return [d for d in await marathon.get_deployments() if d.id in ids]
-    except ReconcilerError:
-        return []
 
 
 def apply_document(plan: Plan, execution: Execution, convergence: Convergence, compared: Compared) -> dict[str, Any]:
@@ -263,14 +217,3 @@ def _print_outcome(execution: Execution, convergence: Convergence) -> None:
 def _stuck_text(convergence: Convergence) -> str:
     lines = "".join(f"\n  {app_id}: {why}" for app_id, why in convergence.stuck.items())
     return lines or " (no app of ours named by GET /v2/deployments)"
-
-
-def _unconverged(desired: Desired, after: Actual) -> list[str]:
-    """Desired apps whose running task count differs from their instances after the deployments."""
-    problems = []
-    for app_id, app in sorted(desired.apps.items()):
-        observed = after.apps.get(app_id)
-        running = sum(1 for t in observed.tasks if t.state == "TASK_RUNNING") if observed else 0
-        if observed is None or running < observed.instances:
-            problems.append(f"{app_id} ({running}/{observed.instances if observed else app.instances} running)")
-    return problems

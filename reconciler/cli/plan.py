@@ -7,7 +7,6 @@ stderr and holds no Consul action at all (nothing is deregistered or deleted on 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -18,12 +17,11 @@ from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_
 from reconciler.cli.output import print_error, use_json_output
 from reconciler.cli.plan_view import Compared, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
-from reconciler.core.heal import HealMemory
-from reconciler.core.model import Action, ActionKind, Desired, Plan
+from reconciler.core.model import Desired, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting
-from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import plan_cycle
+from reconciler.engine.observe import Observation
+from reconciler.engine.sync import SyncRequest, sync
 from reconciler.errors import ExitCode, GuardRefused
 
 # Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), as for validate.
@@ -47,10 +45,6 @@ ChartsOpt = Annotated[
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show every Consul action, not one summary line per app.")
 ]
-
-# Refusals that stop an apply: Marathon's guards. Heal and Consul refusals are reported, not blocking.
-BLOCKING_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE, ActionKind.DELETE})
-
 
 @dataclass(frozen=True)
 class PlanResult:
@@ -127,16 +121,11 @@ async def observe_and_plan(
     settings: GlobalSettings, desired: Desired, options: PlanOptions, choice: ConsulChoice = ConsulChoice(),
     *, whole: Desired | None = None,
 ) -> PlanResult:
-    """One observation of both systems and the plan from it (a one-off: no heal memory carried)."""
+    """One observation of both systems and the plan from it: a dry one-off sync (no heal memory carried)."""
+    request = SyncRequest(desired, options, routing=choice.routing, whole=whole, strict=False, dry_run=True)
     async with marathon_client(settings) as marathon, optional_consul(settings, choice) as consul:
-        observation = await observe(marathon, consul)
-    return plan_from(desired, observation, options, whole)
-
-
-def plan_from(desired: Desired, observation: Observation, options: PlanOptions, whole: Desired | None) -> PlanResult:
-    planned = plan_cycle(desired, observation, options, HealMemory(), time.monotonic(), consul_desired=whole,
-                         strict=False)
-    return PlanResult(planned.plan, observation)
+        result = await sync(request, marathon, consul)
+    return PlanResult(result.plan, result.observation)
 
 
 def report_observation(observation: Observation) -> None:
@@ -144,10 +133,6 @@ def report_observation(observation: Observation) -> None:
     if observation.consul_enabled and not observation.consul.complete:
         for problem in observation.consul.problems:
             print_warning(f"{problem}; no Consul action planned (nothing is deregistered or deleted on missing data)")
-
-
-def blocking_refusals(plan: Plan) -> tuple[Action, ...]:
-    return tuple(a for a in plan.refused if a.kind in BLOCKING_KINDS)
 
 
 def check_output(output: str) -> None:

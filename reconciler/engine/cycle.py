@@ -1,4 +1,4 @@
-"""One level-triggered reconcile pass (engine layer): load -> observe -> plan -> execute.
+"""One level-triggered reconcile pass (engine layer): load the specs, then one sync (engine/sync.py).
 
 Each cycle starts from a complete, fresh observation of Marathon and Consul and carries nothing from
 the event that woke it; kept between cycles are the HealMemory (since when each task is critical,
@@ -14,19 +14,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from reconciler.core.heal import HealMemory
-from reconciler.core.model import Actual, Desired, Outcome, Plan
-from reconciler.core.outcomes import settle_unknown
+from reconciler.core.model import Action, Actual, Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
-from reconciler.engine.consul_execute import AgentRouting, execute_consul
+from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.consul_read import CatalogSnapshot
-from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution, execute_plan
+from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution
 from reconciler.engine.healing import heal_due_in
-from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import CONSUL_KINDS, plan_cycle
+from reconciler.engine.observe import Observation
 from reconciler.engine.ports import ConsulPort, MarathonPort
+from reconciler.engine.sync import SyncHooks, SyncRequest, sync
 from reconciler.errors import ReconcilerError, SpecError
 
 log = logging.getLogger("reconciler.engine")
@@ -79,20 +78,6 @@ def cycle_scope(cycle_id: str) -> Iterator[str]:
         _current_cycle.reset(token)
 
 
-async def execute_cycle_plan(
-    plan: Plan, marathon: MarathonPort, consul: ConsulPort | None, options: CycleOptions
-) -> Execution | None:
-    """Marathon's actions first (heals included), then Consul's; None when nothing is pending."""
-    if plan.empty:
-        return None
-    marathon_part = any(a.kind not in CONSUL_KINDS for a in plan.pending)
-    execution = await execute_plan(plan, marathon, options.execute) if marathon_part else Execution(plan.actions)
-    if consul is not None and any(a.kind in CONSUL_KINDS for a in plan.pending):
-        done = await execute_consul(replace(plan, actions=execution.actions), consul, options.routing)
-        execution = replace(execution, actions=done.actions)
-    return execution
-
-
 class Reconciler:
     """Runs cycles against one Marathon and (optionally) one Consul, carrying the heal memory."""
 
@@ -122,9 +107,8 @@ class Reconciler:
         started = time.monotonic()
         log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
         try:
-            desired = self._load()
-            observation = await observe(self._marathon, self._consul, self.catalog)
-            self.catalog = observation.catalog
+            request = self._request(self._load())
+            synced = await sync(request, self._marathon, self._consul, hooks=_CycleLog(cycle_id))
         except SpecError as exc:
             first = exc.problems[0].render() if exc.problems else str(exc)
             log.error("cycle=%s event=spec-invalid problems=%d first=%r", cycle_id, len(exc.problems), first)
@@ -132,35 +116,37 @@ class Reconciler:
         except ReconcilerError as exc:
             log.error("cycle=%s event=observe-failed error=%r", cycle_id, str(exc))
             return CycleResult(cycle_id, trigger, error=str(exc))
-        for problem in observation.problems:
-            log.warning("cycle=%s event=observation-incomplete problem=%r", cycle_id, problem)
-        now = self._clock()
-        planned = plan_cycle(desired, observation, self._options.plan, self.memory, now)
-        self.memory = planned.memory
-        execution = await execute_cycle_plan(planned.plan, self._marathon, self._consul, self._options)
-        if execution is not None and execution.unknown:
-            execution = await self._settle(cycle_id, desired, execution, now)
-        for action in execution.actions if execution else planned.plan.actions:
+        self.catalog, self.memory = synced.observation.catalog, synced.memory
+        for action in synced.execution.actions if synced.execution else synced.plan.actions:
             log.info("cycle=%s %s", cycle_id, action.line())
         seconds = time.monotonic() - started
-        pending = len(planned.plan.pending)
-        log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, pending, seconds)
-        due = heal_due_in(desired, observation.actual, self.memory, now)
-        return CycleResult(
-            cycle_id, trigger, planned.plan, execution, observation.actual, None, seconds, observation, due
-        )
+        log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, len(synced.plan.pending), seconds)
+        due = heal_due_in(request.desired, synced.observation.actual, self.memory, synced.now)
+        return CycleResult(cycle_id, trigger, synced.plan, synced.execution, synced.observation.actual, None,
+                           seconds, synced.observation, due)
+
+    def _request(self, desired: Desired) -> SyncRequest:
+        """The controller's sync: its heal memory and catalog snapshot carried, strict, never waiting."""
+        options = self._options
+        return SyncRequest(desired, options.plan, options.execute, options.routing, memory=self.memory,
+                           clock=self._clock, strict=True, catalog=self.catalog)
 
 
-    async def _settle(self, cycle_id: str, desired: Desired, execution: Execution, now: float) -> Execution:
-        """Writes of unknown outcome: a fresh observation tells which landed (never a blind retry)."""
-        log.warning("cycle=%s event=outcome-unknown actions=%d: observing again", cycle_id, len(execution.unknown))
-        try:
-            fresh = await observe(self._marathon, self._consul)
-        except ReconcilerError as exc:
-            log.error("cycle=%s event=reobserve-failed error=%r", cycle_id, str(exc))
-            return execution
-        replanned = plan_cycle(desired, fresh, self._options.plan, self.memory, now).plan
-        return replace(execution, actions=settle_unknown(execution.actions, replanned))
+class _CycleLog(SyncHooks):
+    """The controller's face on a sync: log lines naming the cycle."""
+
+    def __init__(self, cycle_id: str) -> None:
+        self.cycle_id = cycle_id
+
+    def observed(self, observation: Observation) -> None:
+        for problem in observation.problems:
+            log.warning("cycle=%s event=observation-incomplete problem=%r", self.cycle_id, problem)
+
+    def settling(self, unknown: tuple[Action, ...]) -> None:
+        log.warning("cycle=%s event=outcome-unknown actions=%d: observing again", self.cycle_id, len(unknown))
+
+    def settle_failed(self, error: ReconcilerError) -> None:
+        log.error("cycle=%s event=reobserve-failed error=%r", self.cycle_id, str(error))
 
 
 async def run_cycle(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.cli.apply import Convergence, apply_document
+from reconciler.cli.apply import apply_document
 from reconciler.cli.plan_view import Compared
 from reconciler.core.export import action_as_dict, plan_as_dict
 from reconciler.core.model import Action, ActionKind, FieldChange, Plan
 from reconciler.engine.execute import Execution
+from reconciler.engine.stuck import Convergence
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "plan-apply.md"
 EVERY_FIELD = Action(
