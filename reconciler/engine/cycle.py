@@ -126,7 +126,7 @@ class Reconciler:
                            seconds, synced.observation, due)
 
     def _request(self, desired: Desired) -> SyncRequest:
-        """The controller's sync: its heal memory and catalog snapshot carried, strict, never waiting."""
+        """The controller's sync: its heal memory and Consul catalog snapshot carried, strict."""
         options = self._options
         return SyncRequest(desired, options.plan, options.execute, options.routing, memory=self.memory,
                            clock=self._clock, strict=True, catalog=self.catalog)
