@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Action, ActionKind, Desired, Outcome, Plan
@@ -38,6 +39,7 @@ apps:
   api: {cmd: serve, instances: 1, cpus: 0.01, mem: 8, ports: [{name: http}]}
 """
 WRITES = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+pytestmark = pytest.mark.slow
 
 
 @dataclass
