@@ -119,8 +119,12 @@ class HealthCheckSpec(SpecModel):
 
 
 def _constraint_list(value: Any) -> Any:
-    """`hostname:UNIQUE` and `rack:GROUP_BY:3` are shorthand for Marathon's list form."""
-    return value.split(":", 2) if isinstance(value, str) else value
+    """`hostname:UNIQUE` and `rack:GROUP_BY:3` are shorthand for Marathon's list form. A trailing colon
+    (`hostname:UNIQUE:`) names no value: Marathon 1.10 refuses UNIQUE with one, even an empty one."""
+    if not isinstance(value, str):
+        return value
+    parts = value.split(":", 2)
+    return parts[:2] if len(parts) == 3 and not parts[2] else parts
 
 
 _CONSTRAINT_HINT = "write `field:OPERATOR` or `field:OPERATOR:value`, e.g. hostname:UNIQUE or rack:GROUP_BY:3"

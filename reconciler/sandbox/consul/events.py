@@ -50,6 +50,7 @@ class EventLog:
         self.events: list[UserEvent] = []
         self.ltime = 0
         self._changed = asyncio.Event()
+        self.waiting = 0  # blocking lists asleep right now: tests wait on it instead of sleeping
 
     def fire(self, name: str, payload: bytes | None, node: str, service: str, tag: str) -> UserEvent:
         event = UserEvent(str(uuid.uuid4()), name, payload, node, service, tag)
@@ -66,8 +67,12 @@ class EventLog:
 
     async def wait_change(self, timeout: float) -> None:
         event = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            self.waiting -= 1
 
 
 def origin_coordinate() -> dict[str, Any]:

@@ -13,6 +13,7 @@ import httpx
 
 from reconciler.sandbox.consul import ConsulSandbox
 from tests.sandbox.consul.test_consul_blocking import blocked
+from tests.sandbox.marathon.fixtures import until
 
 
 async def test_event_fire_and_blocking_list(consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> None:
@@ -26,7 +27,8 @@ async def test_event_fire_and_blocking_list(consul_sandbox: ConsulSandbox, http:
     assert [e["ID"] for e in listed.json()] == [event["ID"]] and listed.json()[0]["LTime"] == 1
     index = listed.headers["X-Consul-Index"]
     waiting = asyncio.create_task(http.get(f"{base}/v1/event/list", params={"index": index, "wait": "30s"}))
-    await asyncio.sleep(0.1)
+    events = consul_sandbox.state.events
+    await until(lambda: events.waiting >= 1, "the blocking list asleep", timeout=10)  # the fire below wakes it
     assert not waiting.done()
     await http.put(f"{agent(consul_sandbox)}/v1/event/fire/deploy")
     woken = await asyncio.wait_for(waiting, 10)

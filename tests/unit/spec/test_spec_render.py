@@ -310,6 +310,13 @@ apps:
     ]
 
 
+def test_a_trailing_colon_in_the_constraint_shorthand_names_no_value(tmp_path: Path) -> None:
+    """`hostname:UNIQUE:` is `["hostname", "UNIQUE"]`: with an empty third element Marathon 1.10 refuses it."""
+    spec = HEADER + "name: e\napps:\n  web: {cmd: run, constraints: [\"hostname:UNIQUE:\", \"rack:LIKE:r-1:a\"]}\n"
+    body = render(tmp_path, {"specs/a.yaml": spec}).apps["/e/web"].definition
+    assert body["constraints"] == [["hostname", "UNIQUE"], ["rack", "LIKE", "r-1:a"]]
+
+
 def test_render_one_environment_only(tmp_path: Path) -> None:
     desired = render(tmp_path, FUNCTIONAL, env="func-1")
     assert list(desired.environments) == ["func-1"]
