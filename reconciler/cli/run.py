@@ -179,7 +179,10 @@ class _RunJob:
             reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0])
             view = _CycleView(lambda: in_force[0], wide=self.serving.wide)
 
+            last: list[CycleResult] = []
+
             def on_cycle(result: CycleResult) -> None:
+                last[:] = [result]
                 reporter.record(result)
                 view.show(result)
 
@@ -198,15 +201,16 @@ class _RunJob:
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
             loop = asyncio.get_running_loop()
+            signalled: list[int] = []
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, controller.stop)
+                loop.add_signal_handler(sig, _stopper(controller, signalled, sig))
             where = f"Marathon {redact_url(settings.marathon_url)}"
             where += f", Consul {redact_url(settings.consul_url)}" if consul else ""
             console.print(f"controller running against {where}; specs from {redact_url(feed.state.source)} at"
                           f" {feed.state.revision[:12]}; Ctrl-C stops it.")
             await controller.run()
             console.print(f"controller stopped after {controller.cycles} cycle(s).")
-        return ExitCode.OK
+        return run_exit_code(last[-1] if last else None, signalled=bool(signalled))
 
     async def _serve(
         self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed, leadership: Leadership
@@ -227,6 +231,21 @@ class _RunJob:
         signed = "signed webhook" if self.serving.webhook_secret else "UNSIGNED webhook (set --webhook-secret-file)"
         console.print(f"serving /healthz /readyz /metrics /status and {signed} POST /hooks/git on http://{host}:{port}")
         return host, port
+
+
+def run_exit_code(last: CycleResult | None, *, signalled: bool) -> int:
+    """0 when stopped by SIGTERM/Ctrl-C (the way a controller ends); after --cycles, 1 when the last
+    cycle failed as a whole (specs, Marathon unreadable, a crash), so a script sees that nothing ran."""
+    if signalled or last is None or last.error is None:
+        return ExitCode.OK
+    return ExitCode.ERROR
+
+
+def _stopper(controller: Controller, signalled: list[int], sig: signal.Signals) -> Callable[[], None]:
+    def stop() -> None:
+        signalled.append(sig)
+        controller.stop()
+    return stop
 
 
 def _feed_status(feed: SpecFeed) -> dict[str, str]:
