@@ -91,8 +91,18 @@ def check_format(log_format: str) -> str:
     return log_format.lower()
 
 
+class _Stderr:
+    """sys.stderr as it is at each write: `run`'s live tables in a terminal route it above themselves."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = DEFAULT_LEVEL, log_format: str = DEFAULT_FORMAT) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(JsonFormatter() if check_format(log_format) == "json" else _ScrubbingFormatter(_TEXT))
     handler.addFilter(_CycleFilter())
     root = logging.getLogger()

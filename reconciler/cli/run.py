@@ -13,14 +13,17 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from reconciler.cli.adapters import consul_client, marathon_client
+from reconciler.cli.live_view import LiveTables, cycle_rows
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
@@ -177,7 +180,9 @@ class _RunJob:
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
             reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0])
-            view = _CycleView(lambda: in_force[0], wide=self.serving.wide)
+            live = LiveTables(console, stderr_is_terminal=sys.stderr.isatty()) if console.is_terminal else None
+            view = _CycleView(lambda: in_force[0], wide=self.serving.wide, live=live)
+            stack.callback(view.close)
 
             last: list[CycleResult] = []
 
@@ -209,6 +214,7 @@ class _RunJob:
             console.print(f"controller running against {where}; specs from {redact_url(feed.state.source)} at"
                           f" {feed.state.revision[:12]}; Ctrl-C stops it.")
             await controller.run()
+            view.close()
             console.print(f"controller stopped after {controller.cycles} cycle(s).")
         return run_exit_code(last[-1] if last else None, signalled=bool(signalled))
 
@@ -272,17 +278,25 @@ async def _start_sandbox(
 
 
 class _CycleView:
-    """Prints what each cycle did, and the status when it changed."""
+    """Prints what each cycle did, and the status when it changed; in a terminal, `live` also draws the
+    rollouts in progress and the recent heals below it."""
 
-    def __init__(self, desired: Callable[[], Desired], *, wide: bool = False) -> None:
+    def __init__(self, desired: Callable[[], Desired], *, wide: bool = False, live: LiveTables | None = None) -> None:
         self._desired_of = desired
         self._wide = wide
+        self._live = live
         self._desired: Desired | None = None
         self._shown: tuple[object, ...] = ()
         self._dns_shown = False
 
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.close()
+
     def show(self, result: CycleResult) -> None:
         self._desired = self._desired_of()
+        if self._live is not None:
+            self._live.update(result.cycle_id, *cycle_rows(result, self._desired, datetime.now(UTC)))
         if result.error:
             print_error(f"cycle {result.cycle_id}: {result.error}")
             return

@@ -108,6 +108,9 @@ class ActualApp:
     version: str = ""
     tasks: tuple[ActualTask, ...] = ()
     deployment_ids: tuple[str, ...] = ()
+    # versionInfo.lastConfigChangeAt: a task whose version is not older runs the current definition
+    # (a scale changes `version`, not this). Empty when Marathon does not say.
+    config_version: str = ""
 
     @property
     def labels(self) -> Mapping[str, str]:

@@ -52,6 +52,7 @@ def to_actual_app(app: wire.App) -> ActualApp:
         version=app.version or "",
         tasks=tuple(to_actual_task(task, app.id) for task in app.tasks or ()),
         deployment_ids=tuple(ref.id for ref in app.deployments),
+        config_version=(app.version_info.last_config_change_at if app.version_info else None) or "",
     )
 
 

@@ -52,13 +52,14 @@ def test_definition_drops_status_fields_and_keeps_the_rest_as_sent() -> None:
     assert actual.app_id == "/integration/redis" and actual.instances == 2 and actual.managed
     assert actual.version == "2024-05-01T10:00:00.000Z"
     assert actual.deployment_ids == ("d-1",)
+    assert actual.config_version == "2024-04-30T09:00:00.000Z"  # a scale moved `version`, not this
 
 
 def test_definition_of_a_marathon_15_app_omitting_empty_fields() -> None:
     app = wire.App.model_validate({"id": "/web", "instances": 1, "networks": [{"mode": "container/bridge"}]})
     actual = to_actual_app(app)
     assert actual.definition == {"id": "/web", "instances": 1, "networks": [{"mode": "container/bridge"}]}
-    assert actual.tasks == () and actual.labels == {} and not actual.managed
+    assert actual.tasks == () and actual.labels == {} and not actual.managed and actual.config_version == ""
 
 
 def test_null_collections_of_old_marathons_read_as_empty() -> None:
