@@ -1,0 +1,138 @@
+"""`reconciler run` in a terminal (forced with Rich's TTY_COMPATIBLE=1, stdout still a pipe to read it):
+the live region shows the heal of a task turned critical and the rollout of a changed spec, with its
+tasks of the new definition, step and elapsed time (real CLI in a subprocess, sandbox in this process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.sandbox.consul import ConsulSandboxConfig
+from reconciler.sandbox.stack import Sandbox, SandboxConfig
+from tests.e2e.cli import PROJECT
+from tests.sandbox.marathon.fixtures import fast_config, until
+
+pytestmark = pytest.mark.slow
+
+SPEC = """apiVersion: reconciler/v1
+kind: Environment
+name: shop
+apps:
+  web:
+    cmd: serve {version}
+    instances: 3
+    cpus: 0.1
+    mem: 32
+    ports: [{{name: http}}]
+    healthChecks: [{{protocol: HTTP, path: /, portIndex: 0, gracePeriodSeconds: 0, intervalSeconds: 1,
+                    timeoutSeconds: 1, maxConsecutiveFailures: 0}}]
+    heal: {{criticalFor: 1, backoff: 0.3, maxUnavailable: 1}}
+"""
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+# A row of "Rollouts in progress": app, new running and new healthy of 3, step, elapsed, deployment.
+ROLLOUT_ROW = re.compile(r"│ /shop/web +│ +\d/3 │ +\d/3 │ +\d+/\d+ │ +\d+s │ [0-9a-f-]{8,}")
+
+
+@dataclass
+class Terminal:
+    """What the controller drew so far, control sequences removed."""
+
+    chunks: list[bytes] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return CONTROL.sub("", b"".join(self.chunks).decode(errors="replace")).splitlines()
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self.chunks.append(chunk)
+
+
+@dataclass
+class Running:
+    sandbox: Sandbox
+    specs: Path
+    terminal: Terminal
+
+    async def tasks(self) -> list[str]:
+        async with httpx.AsyncClient(base_url=self.sandbox.marathon_url) as client:
+            tasks = (await client.get("/v2/apps/shop/web/tasks")).json().get("tasks", [])
+        return sorted(t["id"] for t in tasks if t["state"] == "TASK_RUNNING")
+
+    async def passing(self) -> set[str]:
+        async with httpx.AsyncClient(base_url=str(self.sandbox.consul_url)) as client:
+            entries = (await client.get("/v1/health/service/web", params={"passing": "true"})).json()
+        return {e["Service"]["Meta"]["marathon-task-id"] for e in entries}
+
+    async def converged(self) -> bool:
+        tasks = await self.tasks()
+        return len(tasks) == 3 and await self.passing() == set(tasks)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "shop.yaml").write_text(SPEC.format(version="v1"))
+    config = SandboxConfig(marathon=fast_config(keep_event_history=False, seconds_scale=0.01),
+                           consul=ConsulSandboxConfig(check_interval_scale=0.05))
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TTY_INTERACTIVE")}
+    env.update(TTY_COMPATIBLE="1", TERM="xterm", COLUMNS="220", LINES="60")
+    async with Sandbox(config) as sandbox:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler", "--marathon", sandbox.marathon_url, "--consul", str(sandbox.consul_url),
+            "--log-level", "WARNING", "run", str(specs), "--resync", "1", "--poll-interval", "1",
+            "--no-leader-election", "--listen", "127.0.0.1:0", "--database", str(tmp_path / "history.db"),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=PROJECT, env=env,
+        )
+        assert process.stdout is not None
+        terminal = Terminal()
+        reader = asyncio.create_task(terminal.read(process.stdout))
+        try:
+            state = Running(sandbox, specs, terminal)
+            await until(state.converged, "the shop converged with every task passing in Consul", timeout=60)
+            yield state
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 30)
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            await reader
+
+
+async def test_the_live_region_shows_a_heal_and_a_rollout(running: Running) -> None:
+    victim = (await running.tasks())[0]
+    await running.sandbox.marathon.set_task_health(victim, False)
+
+    def heal_rows() -> list[str]:
+        return [line for line in running.terminal.lines if victim in line and "critical for" in line]
+
+    await until(heal_rows, "a Heals row naming the killed task", timeout=30)
+    assert "succeeded" in heal_rows()[-1] and " ago)" in heal_rows()[-1] and "/shop/web" in heal_rows()[-1]
+    await until(running.converged, "the victim replaced", timeout=30)
+
+    # New tasks take 3 s to start: the rollout of the changed spec lasts several cycles.
+    scheduler = running.sandbox.marathon.core.scheduler
+    scheduler.timings = replace(scheduler.timings, start_delay_ms=3000)
+    (running.specs / "shop.yaml").write_text(SPEC.format(version="v2"))
+
+    def rollout_rows() -> list[str]:
+        return [line for line in running.terminal.lines if ROLLOUT_ROW.search(line)]
+
+    await until(rollout_rows, "a Rollouts row for /shop/web", timeout=30)
+    assert any("Rollouts in progress" in line for line in running.terminal.lines)
+    scheduler.timings = replace(scheduler.timings, start_delay_ms=5)
