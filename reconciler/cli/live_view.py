@@ -117,10 +117,11 @@ def rollout_rows(actual: Actual, scope: Collection[str] | None = None) -> tuple[
 
 def cycle_rows(
     result: CycleResult, desired: Desired | None, at: datetime
-) -> tuple[tuple[RolloutRow, ...], tuple[HealRow, ...]]:
-    """The rollouts of the apps in the specs, and the heals the cycle sent (none for a failed cycle)."""
+) -> tuple[tuple[RolloutRow, ...] | None, tuple[HealRow, ...]]:
+    """The rollouts of the apps in the specs, and the heals the cycle sent; a cycle that observed nothing
+    (it failed as a whole) knows no rollouts (None: the last ones shown stay) and sent no heal."""
     if result.actual is None:
-        return (), ()
+        return None, ()
     actions = result.execution.actions if result.execution else ()
     scope = desired.apps.keys() if desired is not None else None
     return rollout_rows(result.actual, scope), heal_rows(actions, result.actual, at)
@@ -187,9 +188,10 @@ class LiveTables:
     def frame(self) -> Frame:
         return self._frame
 
-    def update(self, cycle: str, rollouts: tuple[RolloutRow, ...], heals: tuple[HealRow, ...]) -> None:
+    def update(self, cycle: str, rollouts: tuple[RolloutRow, ...] | None, heals: tuple[HealRow, ...]) -> None:
+        """`rollouts` None: unknown this cycle, the previous ones stay shown."""
         self._heals.extendleft(heals)
-        self._frame = Frame(rollouts, tuple(self._heals), cycle)
+        self._frame = Frame(self._frame.rollouts if rollouts is None else rollouts, tuple(self._heals), cycle)
         if self._live is None:
             # Our console writes through a stream that looks sys.stdout up at each write: redirecting
             # stdout into the Live's proxy would loop back into it, so only stderr is redirected.

@@ -100,8 +100,8 @@ def test_heal_rows_are_the_kills_sent_with_their_app_reason_and_time() -> None:
                                   "succeeded")
 
 
-def test_cycle_rows_of_a_failed_cycle_are_empty() -> None:
-    assert cycle_rows(CycleResult("c00002", "retry", error="Marathon unreachable"), None, NOW) == ((), ())
+def test_a_failed_cycle_knows_no_rollouts_and_sent_no_heal() -> None:
+    assert cycle_rows(CycleResult("c00002", "retry", error="Marathon unreachable"), None, NOW) == (None, ())
 
 
 def test_cycle_rows_take_the_kills_executed_and_the_desired_apps_rollouts() -> None:
@@ -110,7 +110,8 @@ def test_cycle_rows_take_the_kills_executed_and_the_desired_apps_rollouts() -> N
     desired = Desired({}, {"/shop/web": DesiredApp("/shop/web", "shop", "web", {}, 4)})
     result = CycleResult("c00003", "resync", actual=rolling(web((victim,))), execution=Execution((kill,)))
     rollouts, heals = cycle_rows(result, desired, NOW)
-    assert [r.app for r in rollouts] == ["/shop/web"] and [h.task for h in heals] == [victim.task_id]
+    assert rollouts is not None and [r.app for r in rollouts] == ["/shop/web"]
+    assert [h.task for h in heals] == [victim.task_id]
 
 
 def test_durations_read_at_a_glance_and_are_never_negative() -> None:
@@ -149,8 +150,11 @@ def test_the_live_region_keeps_the_newest_heals_first_and_stops_cleanly() -> Non
     second = HealRow("/shop/web", "shop_web.t2", "critical", "succeeded", NOW)
     try:
         live.update("c00001", (), (first,))
-        live.update("c00002", (), (second,))
+        rollout = RolloutRow("/shop/web", "d-1", 2, 1, 4, 1, 2, NOW)
+        live.update("c00002", (rollout,), (second,))
         assert live.frame.heals == (second, first) and live.frame.cycle == "c00002"
+        live.update("c00003", None, ())  # Marathon unreachable: the rollout last seen stays
+        assert live.frame.rollouts == (rollout,) and live.frame.cycle == "c00003"
     finally:
         live.close()
     live.close()  # a second close (the exit stack's) does nothing
