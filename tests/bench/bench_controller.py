@@ -8,7 +8,8 @@
    app of 3 instances and pushes; the clock starts when the push returns and stops when /status names
    the commit synced, and when Marathon runs the app's instances of the new definition with no
    deployment left (converged). With the webhook (`--poll-interval 3600` and a signed `POST /hooks/git`
-   sent right after the push, as a git server does) and with polling only (`--poll-interval`, +-20%).
+   sent right after the push, as a git server does) and with polling only (`--poll-interval`, +-20%;
+   each commit waits a random part of the interval first, so it lands anywhere in the poll period).
 2. Idle. `--apps` apps of one task (bench_scale's tree) with Consul, the controller with its defaults
    (resync 30 s, leader election through Consul); once a cycle plans nothing, `--idle-seconds` of it:
    requests per second to Marathon (through tests/bench/counting_proxy.py, the event stream counted
@@ -21,12 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -129,6 +132,8 @@ async def latency(webhook: bool, runs: int, poll_seconds: float) -> list[tuple[f
                 await until(converged(http, sandbox.marathon_url, "v0"), "the first commit converged", 120)
                 for run in range(1, runs + 1):
                     mark = f"v{run}"
+                    if not webhook:  # a commit lands at any moment of the poll period, not just after a fetch
+                        await asyncio.sleep(random.uniform(0, poll_seconds))
                     sha = await asyncio.to_thread(repo.commit, {"specs/bench.yaml": SPEC.format(mark=mark)}, mark)
                     started = time.monotonic()
                     if webhook:
@@ -183,6 +188,8 @@ async def idle(apps: int, idle_seconds: float) -> Figures:
                 used = run.cpu_seconds() - cpu
                 rss = run.rss_mib()
                 cycles = len(run.cycle_seconds(began))
+                triggers = Counter(line.split("trigger=")[1].split()[0] for at, line in run.lines
+                                   if at >= began and "event=cycle-start" in line)
                 busiest = {k: v - before.get(k, 0) for k, v in proxy.requests.items() if v > before.get(k, 0)}
             finally:
                 process.send_signal(signal.SIGTERM)
@@ -192,6 +199,7 @@ async def idle(apps: int, idle_seconds: float) -> Figures:
         f"idle at {apps} apps: start to a cycle with nothing to do (s)": f"{converge:.1f}",
         f"idle at {apps} apps: window (s)": f"{elapsed:.0f}",
         f"idle at {apps} apps: cycles in the window": str(cycles),
+        f"idle at {apps} apps: cycles by trigger": ", ".join(f"{k} {v}" for k, v in sorted(triggers.items())),
         f"idle at {apps} apps: Marathon req/s": f"{(proxy.total - marathon) / elapsed:.2f}",
         f"idle at {apps} apps: Marathon requests by kind": ", ".join(f"{k} {v}" for k, v in sorted(busiest.items())),
         f"idle at {apps} apps: Consul req/s": f"{(CountingFaults.served - consul) / elapsed:.2f}",
