@@ -101,7 +101,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         reader = asyncio.create_task(terminal.read(process.stdout))
         try:
             state = Running(sandbox, specs, terminal)
-            await until(state.converged, "the shop converged with every task passing in Consul", timeout=60)
+            await until(state.converged, "the shop converged with every task passing in Consul", timeout=120)
             yield state
         finally:
             if process.returncode is None:
@@ -121,9 +121,9 @@ async def test_the_live_region_shows_a_heal_and_a_rollout(running: Running) -> N
     def heal_rows() -> list[str]:
         return [line for line in running.terminal.lines if victim in line and "critical for" in line]
 
-    await until(heal_rows, "a Heals row naming the killed task", timeout=30)
+    await until(heal_rows, "a Heals row naming the killed task", timeout=60)
     assert "succeeded" in heal_rows()[-1] and " ago)" in heal_rows()[-1] and "/shop/web" in heal_rows()[-1]
-    await until(running.converged, "the victim replaced", timeout=30)
+    await until(running.converged, "the victim replaced", timeout=60)
 
     # New tasks take 3 s to start: the rollout of the changed spec lasts several cycles.
     scheduler = running.sandbox.marathon.core.scheduler
@@ -133,6 +133,6 @@ async def test_the_live_region_shows_a_heal_and_a_rollout(running: Running) -> N
     def rollout_rows() -> list[str]:
         return [line for line in running.terminal.lines if ROLLOUT_ROW.search(line)]
 
-    await until(rollout_rows, "a Rollouts row for /shop/web", timeout=30)
+    await until(rollout_rows, "a Rollouts row for /shop/web", timeout=60)
     assert any("Rollouts in progress" in line for line in running.terminal.lines)
     scheduler.timings = replace(scheduler.timings, start_delay_ms=5)
