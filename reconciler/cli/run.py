@@ -28,6 +28,7 @@ from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
 from reconciler.cli.run_leader import LeaderSettings, Leadership
+from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt
 from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
@@ -43,6 +44,7 @@ from reconciler.engine.sourcing import SpecFeed
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.engine.triggers import consul_health_changes, marathon_events
 from reconciler.errors import ExitCode, UsageError
+from reconciler.metrics.mesos import DEFAULT_AGENT_PORT
 from reconciler.redaction import redact_url
 from reconciler.sources.base import DEFAULT_POLL_SECONDS, Source
 from reconciler.spec import load_desired
@@ -106,6 +108,8 @@ def run_command(
     consul_agent: AgentOpt = AgentRouting.HOST,
     watch_wait: Annotated[str, typer.Option(help="Longest wait of a Consul blocking query (Go duration).")] = "5m",
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
+    prometheus: PrometheusOpt = None,
+    agent_port: AgentPortOpt = DEFAULT_AGENT_PORT,
 ) -> None:
     """Run reconcile cycles continuously (periodic resync, sooner on events, new revisions and webhooks)."""
     if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
@@ -126,6 +130,7 @@ def run_command(
         _Serving(spec_source, poll_interval, address, secret, branch, database, leader, wide), env,
         CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
         ControllerOptions(resync_seconds=resync, max_cycles=cycles), use_consul=not no_consul, watch_wait=watch_wait,
+        metrics=MetricsSettings(prometheus, agent_port),
     )
     raise typer.Exit(asyncio.run(job.run(settings, sandbox=sandbox)))
 
@@ -147,14 +152,15 @@ class _Serving:
 class _RunJob:
     def __init__(
         self, serving: _Serving, env: str | None, cycle_options: CycleOptions, options: ControllerOptions, *,
-        use_consul: bool, watch_wait: str,
+        use_consul: bool, watch_wait: str, metrics: MetricsSettings = MetricsSettings(),
     ) -> None:
         self.serving, self.env = serving, env
         self.cycle_options, self.options = cycle_options, options
         self.use_consul, self.watch_wait = use_consul, watch_wait
+        self.metrics = metrics
 
     def _load(self, root: Path, revision: str) -> Desired:
-        return load_desired(root, env=self.env, revision=revision)
+        return self.metrics.check(load_desired(root, env=self.env, revision=revision))
 
     async def run(self, settings: GlobalSettings, *, sandbox: bool) -> int:
         serving = self.serving
@@ -165,8 +171,9 @@ class _RunJob:
         store = Store.open(serving.database)
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(store.close)
+            agent_port = None
             if sandbox:
-                settings = await _start_sandbox(stack, settings, with_consul=self.use_consul)
+                settings, agent_port = await _start_sandbox(stack, settings, with_consul=self.use_consul)
             marathon = await stack.enter_async_context(marathon_client(settings))
             consul = await stack.enter_async_context(consul_client(settings)) if self.use_consul else None
             in_force: list[Desired] = [feed.desired()]
@@ -175,7 +182,8 @@ class _RunJob:
                 in_force[0] = feed.desired()
                 return in_force[0]
 
-            reconciler = Reconciler(load, marathon, consul, self.cycle_options)
+            autoscaler = await self.metrics.autoscaler(stack, agent_port)
+            reconciler = Reconciler(load, marathon, consul, self.cycle_options, autoscaler=autoscaler)
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
@@ -267,14 +275,16 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 async def _start_sandbox(
     stack: contextlib.AsyncExitStack, settings: GlobalSettings, *, with_consul: bool
-) -> GlobalSettings:
+) -> tuple[GlobalSettings, int]:
+    """The settings that reach the sandbox, and its agents' statistics port."""
     sandbox = await stack.enter_async_context(embedded_sandbox(with_consul=with_consul))
     console.print(f"sandbox Marathon at {sandbox.marathon_url}")
+    stats = sandbox.marathon.agent_stats_port
     if sandbox.consul_url is None:
-        return replace(settings, marathon_url=sandbox.marathon_url)
+        return replace(settings, marathon_url=sandbox.marathon_url), stats
     console.print(f"sandbox Consul at {sandbox.consul_url}, DNS on 127.0.0.1:{sandbox.dns_port} (UDP and TCP)")
     console.print(f"  try: dig @127.0.0.1 -p {sandbox.dns_port} redis.func-1.query.consul")
-    return replace(settings, marathon_url=sandbox.marathon_url, consul_url=sandbox.consul_url)
+    return replace(settings, marathon_url=sandbox.marathon_url, consul_url=sandbox.consul_url), stats
 
 
 class _CycleView:

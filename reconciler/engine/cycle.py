@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import Action, Actual, Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
+from reconciler.engine.autoscaling import AppScaling, Autoscaler
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution
@@ -46,6 +47,7 @@ class CycleResult:
     observation: Observation | None = None
     heal_due_in: float | None = None  # seconds until a grace window or backoff ends: cycle again then
     unexpected: bool = False  # the cycle raised something no layer expected (a bug): logged with its traceback
+    autoscale: tuple[AppScaling, ...] = ()  # the autoscaler's decision per autoscaled app
 
     @property
     def ok(self) -> bool:
@@ -89,8 +91,10 @@ class Reconciler:
         options: CycleOptions = CycleOptions(),
         *,
         clock: Callable[[], float] = time.monotonic,
+        autoscaler: Autoscaler | None = None,
     ) -> None:
         self._load = load
+        self.autoscaler = autoscaler
         self._marathon = marathon
         self._consul = consul
         self._options = options
@@ -123,13 +127,13 @@ class Reconciler:
         log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, len(synced.plan.pending), seconds)
         due = heal_due_in(request.desired, synced.observation.actual, self.memory, synced.now)
         return CycleResult(cycle_id, trigger, synced.plan, synced.execution, synced.observation.actual, None,
-                           seconds, synced.observation, due)
+                           seconds, synced.observation, due, autoscale=synced.autoscale)
 
     def _request(self, desired: Desired) -> SyncRequest:
         """The controller's sync: its heal memory and Consul catalog snapshot carried, strict."""
         options = self._options
         return SyncRequest(desired, options.plan, options.execute, options.routing, memory=self.memory,
-                           clock=self._clock, strict=True, catalog=self.catalog)
+                           clock=self._clock, strict=True, catalog=self.catalog, autoscaler=self.autoscaler)
 
 
 class _CycleLog(SyncHooks):

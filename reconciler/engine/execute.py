@@ -193,13 +193,19 @@ async def _delete(marathon: MarathonPort, action: Action, deployment_ids: list[s
 
 
 async def _kill_tasks(marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]) -> None:
-    """Heals: one `POST /v2/tasks/delete?scale=false` for all of them, so Marathon replaces each task."""
-    try:
-        await marathon.post_tasks_delete([a.target for _, a in kills], scale=False)
-    except RemoteError as exc:
-        _mark(kills, done, outcome_of(exc), str(exc))
-        return
-    _mark(kills, done, Outcome.SUCCEEDED, "killed; Marathon launches a replacement")
+    """Heals: one `POST /v2/tasks/delete?scale=false` for all of them, so Marathon replaces each task;
+    the autoscaler's kills (body `{"scale": true}`): one with `scale=true`, so Marathon lowers `instances`."""
+    for scale in (False, True):
+        chosen = [(i, a) for i, a in kills if bool((a.body or {}).get("scale")) == scale]
+        if not chosen:
+            continue
+        try:
+            await marathon.post_tasks_delete([a.target for _, a in chosen], scale=scale)
+        except RemoteError as exc:
+            _mark(chosen, done, outcome_of(exc), str(exc))
+            continue
+        _mark(chosen, done, Outcome.SUCCEEDED,
+              "killed and instances lowered" if scale else "killed; Marathon launches a replacement")
 
 
 def outcome_of(exc: RemoteError) -> Outcome:

@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.core.hashing import canonical_json, definition_hash
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
+from reconciler.engine.autoscaling import AppScaling
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.store import Store, StoreError
@@ -50,6 +51,8 @@ class Reporter:
         self._desired = desired
         self._synced: dict[str, tuple[str, str]] = {}  # env -> (revision, digest)
         self._last: dict[str, Any] = {}
+        # per autoscaled app: the last decision's key (what a new store row needs to differ in) and document
+        self._autoscale: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.cycles = 0
 
     @property
@@ -74,10 +77,13 @@ class Reporter:
         for action in actions:
             if action.outcome != Outcome.PLANNED:
                 self.metrics.action_done(action.kind, action.outcome)
-            if action.kind == ActionKind.KILL_TASK and action.outcome != Outcome.PLANNED:
+            if _is_heal(action) and action.outcome != Outcome.PLANNED:
                 self.metrics.heal_done(action.env, action.outcome)
+        for scaling in result.autoscale:
+            self.metrics.autoscaled(scaling.app_id, scaling.desired, _limit_label(scaling))
         try:
             self._store_cycle(result, desired, grouped)
+            self._store_autoscale(result)
         except StoreError as exc:
             self.metrics.error("store")
             log.warning("cycle=%s event=store-write-failed error=%r", result.cycle_id, str(exc))
@@ -93,7 +99,7 @@ class Reporter:
                 self._store.record_plan(plan_id, env, revision, digest, "failed" if failed else "applied",
                                         cycle_id=result.cycle_id)
                 self._store.record_actions(plan_id, executed)
-                for heal in (a for a in executed if a.kind == ActionKind.KILL_TASK):
+                for heal in (a for a in executed if _is_heal(a)):
                     self._store.record_heal(env, heal.target, heal.target, heal.reason, heal.outcome)
             # Synced: every action this cycle had for the environment succeeded (none waits, none refused).
             settled = all(a.outcome == Outcome.SUCCEEDED or a.kind == ActionKind.WARN for a in grouped.get(env, ()))
@@ -103,10 +109,36 @@ class Reporter:
                 if self._store is not None:
                     self._store.record_revision(env, revision, digest, source=self._source().get("source", ""))
 
+    def _store_autoscale(self, result: CycleResult) -> None:
+        """A decision is recorded when it differs from the app's last recorded one (the count, the rule
+        that limited it, or the recommendation): a steady state adds no rows."""
+        for scaling in result.autoscale:
+            document = {**scaling.document(), "cycle": result.cycle_id, "at": datetime.now(UTC).isoformat()}
+            key = (scaling.current, scaling.desired, scaling.limited_by, scaling.recommendation)
+            previous, self._autoscale[scaling.app_id] = self._autoscale.get(scaling.app_id), (key, document)
+            if self._store is None or (previous is not None and previous[0] == key):
+                continue
+            self._store.record_autoscale(scaling.env, scaling.app_id, scaling.current, scaling.desired,
+                                         scaling.reason, cycle_id=result.cycle_id, limited_by=scaling.limited_by,
+                                         recommendation=scaling.recommendation, metrics=scaling.metrics())
+
     def status(self) -> dict[str, Any]:
-        """The status document of `/status`."""
+        """The status document of `/status`; `autoscale` holds each autoscaled app's last decision."""
         environments = {
             env: {"synced_revision": synced[0], "digest": synced[1]} for env, synced in sorted(self._synced.items())
         }
+        autoscale = {app: entry[1] for app, entry in sorted(self._autoscale.items())}
         return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": dict(self._source()),
-                "environments": environments, "store": self._store.url if self._store else None}
+                "environments": environments, "store": self._store.url if self._store else None,
+                "autoscale": autoscale}
+
+
+def _is_heal(action: Action) -> bool:
+    """A task kill that Marathon replaces (the autoscaler's kills lower `instances` instead)."""
+    return action.kind == ActionKind.KILL_TASK and not (action.body or {}).get("scale")
+
+
+def _limit_label(scaling: AppScaling) -> str:
+    if scaling.decision is None:
+        return "held"
+    return scaling.limited_by or "none"

@@ -1,6 +1,8 @@
 """One sync (engine layer): observe -> plan -> execute Marathon -> Consul -> settle -> follow-up.
 
-The one operation behind `plan` (dry), `apply` and each controller cycle. Marathon's actions go first
+The one operation behind `plan` (dry), `apply` and each controller cycle. With an autoscaler (the
+controller's), the autoscaled apps' counts are decided from the observation before planning
+(engine/autoscaling.py). Marathon's actions go first
 (waiting for the deployments when asked), then Consul's. Writes whose answer was lost are settled from
 a fresh observation, never retried blindly. After waited deployments, a Consul-only pass over a fresh
 observation registers the tasks they started, and the state then observed tells whether every app
@@ -19,6 +21,7 @@ from reconciler.core.heal import HealMemory
 from reconciler.core.model import Action, ActionKind, Actual, Desired, Plan
 from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
+from reconciler.engine.autoscaling import AppScaling, Autoscaler, autoscale_round
 from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import ExecuteOptions, Execution, ProgressCallback, execute_plan
@@ -58,6 +61,7 @@ class SyncRequest:
     dry_run: bool = False
     halt_on_refusal: bool = False
     catalog: CatalogSnapshot | None = None
+    autoscaler: Autoscaler | None = None  # the controller's: decides the autoscaled apps' counts
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class SyncResult:
     execution: Execution | None = None
     after: Actual | None = None
     convergence: Convergence = field(default_factory=Convergence)
+    autoscale: tuple[AppScaling, ...] = ()
 
     @property
     def held(self) -> tuple[Action, ...]:
@@ -122,8 +127,11 @@ async def sync(
     observation = await observe(marathon, consul, request.catalog)
     hooks.observed(observation)
     now = request.clock()
+    scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual, "")
+    request = replace(request, options=scaling.plan_options(request.options))  # every plan of the sync
     planned = plan_observed(request, observation, request.memory, now)
-    result = SyncResult(observation, planned.plan, planned.memory, now)
+    planned = replace(planned, plan=scaling.with_plan(planned.plan))
+    result = SyncResult(observation, planned.plan, planned.memory, now, autoscale=scaling.apps)
     if request.dry_run or planned.plan.empty or (request.halt_on_refusal and result.held):
         return result
     hooks.executing(planned.plan)

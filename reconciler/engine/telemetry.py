@@ -14,7 +14,8 @@ _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 
 
 class ControllerMetrics:
-    """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader, revision."""
+    """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader, revision,
+    autoscaling decisions."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -33,6 +34,12 @@ class ControllerMetrics:
         self.leader = Gauge("reconciler_leader", "1 while this replica holds the leader lock, else 0.", registry=r)
         self.synced = Gauge("reconciler_synced_revision_info", "The revision each environment is synced to"
                             " (value 1; the revision is a label).", ["env", "revision"], registry=r)
+        self.autoscale_desired = Gauge("reconciler_autoscale_desired_instances", "The instance count the"
+                                       " autoscaler last decided for each app.", ["app"], registry=r)
+        self.autoscale_decisions = Counter("reconciler_autoscale_decisions", "Autoscaling decisions, by the rule"
+                                           " that limited them (none, tolerance, stabilization, min, max,"
+                                           " policy:<n>, legacy-scale-up-limit; held: the app was left alone).",
+                                           ["limited_by"], registry=r)
         self._synced_revision: dict[str, str] = {}
 
     def cycle_done(self, seconds: float, *, ok: bool) -> None:
@@ -61,6 +68,10 @@ class ControllerMetrics:
             self.synced.remove(env, previous)
         self._synced_revision[env] = revision
         self.synced.labels(env=env, revision=revision).set(1)
+
+    def autoscaled(self, app: str, desired: int, limited_by: str) -> None:
+        self.autoscale_desired.labels(app=app).set(desired)
+        self.autoscale_decisions.labels(limited_by=limited_by).inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

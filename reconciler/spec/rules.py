@@ -176,6 +176,21 @@ def _instances(app: ConcreteApp) -> Iterator[Finding]:
         )
 
 
+def _task_metrics(app: ConcreteApp) -> Iterator[Finding]:
+    """No metrics source reads named per-task metrics yet: a `taskMetric` would never be read."""
+    for index, metric in enumerate(app.autoscale.metrics if app.autoscale else ()):
+        if metric.task_metric is None:
+            continue
+        where = ("autoscale", "metrics", index, "taskMetric")
+        yield Finding(
+            ((*where, "source"), where),
+            f"taskMetric (source {metric.task_metric.source!r}) is not supported yet: the controller's sources"
+            " read cpu and mem per task (Mesos agent statistics) and Prometheus queries, no named task metric",
+            "use `prometheus: {query: ..., target: {averageValue: N}}` for a per-task average"
+            " (`reconciler autoscale simulate` still replays taskMetric samples)",
+        )
+
+
 Rule = Callable[[ConcreteApp], Iterator[Finding]]
 EVERY_FIELD = None  # a rule about a field's absence reads every field: a broken one may be the one missing
 
@@ -191,6 +206,7 @@ RULES: tuple[tuple[Rule, frozenset[str] | None], ...] = (
     (_health_checks, frozenset({"healthChecks"})),
     (_port_indexes, EVERY_FIELD),
     (_instances, frozenset({"instances", "autoscale"})),
+    (_task_metrics, frozenset({"autoscale"})),
 )
 
 

@@ -67,6 +67,13 @@ def _version_3(conn: Connection) -> None:
     meta.create_all(conn)
 
 
+def _version_4(conn: Connection) -> None:
+    """An autoscale decision keeps its cycle, the rule that limited it, its recommendation and metrics."""
+    for column in ("cycle_id VARCHAR NOT NULL DEFAULT ''", "limited_by VARCHAR NOT NULL DEFAULT ''",
+                   "recommendation INTEGER", "metrics TEXT NOT NULL DEFAULT '[]'"):
+        conn.execute(sa.text(f"ALTER TABLE autoscale_decisions ADD COLUMN {column}"))
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -75,7 +82,7 @@ def _str(name: str, *, index: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String, nullable=False, index=index)
 
 
-MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3)
+MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3, _version_4)
 LATEST = len(MIGRATIONS)
 
 

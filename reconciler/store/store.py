@@ -7,8 +7,9 @@ back as aware UTC datetimes. Errors never carry the database password.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -189,8 +190,14 @@ class Store:
                                at=self.now())
         return self._add([row])[0]
 
-    def record_autoscale(self, env: str, app: str, current: int, desired: int, reason: str) -> AutoscaleDecision:
-        row = AutoscaleDecision(env=env, app=app, current=current, desired=desired, reason=reason, at=self.now())
+    def record_autoscale(
+        self, env: str, app: str, current: int, desired: int, reason: str, *, cycle_id: str = "",
+        limited_by: str | None = None, recommendation: int | None = None, metrics: Sequence[Mapping[str, Any]] = (),
+    ) -> AutoscaleDecision:
+        """One decision; `metrics` holds per metric `name`, `current`, `target` and `proposal`."""
+        row = AutoscaleDecision(env=env, app=app, current=current, desired=desired, reason=reason, at=self.now(),
+                                cycle_id=cycle_id, limited_by=limited_by or "", recommendation=recommendation,
+                                metrics=json.dumps(list(metrics), sort_keys=True))
         return self._add([row])[0]
 
     def record_desired_state(self, env: str, revision: str, digest: str, desired: Desired) -> DesiredState:

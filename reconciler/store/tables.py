@@ -103,6 +103,12 @@ class AutoscaleDecision(SQLModel, table=True):
     desired: int
     reason: str
     at: datetime = Field(index=True)
+    # since v4: the cycle, the rule that limited it, the largest proposal, and per metric
+    # `name`/`current`/`target`/`proposal` as JSON
+    cycle_id: str = ""
+    limited_by: str = ""
+    recommendation: int | None = None
+    metrics: str = Field(default="[]", sa_type=Text)
 
 
 class DesiredState(SQLModel, table=True):

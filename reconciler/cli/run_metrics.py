@@ -1,0 +1,42 @@
+"""The autoscaler's metric sources of `reconciler run` (face layer): its flags, and the real adapters.
+
+Task samples come from each agent's `/monitor/statistics` (`--agent-port`, 5051 as on Mesos; the
+sandbox's own port with `--sandbox`); Prometheus queries from `--prometheus URL`. Specs with a
+Prometheus metric are refused (exit 3) when no Prometheus server is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+import typer
+
+from reconciler.core.model import Desired
+from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources, check_sources
+from reconciler.metrics.mesos import DEFAULT_AGENT_PORT, MesosStatistics
+from reconciler.metrics.prometheus import PrometheusQueries
+
+PrometheusOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus server (http://host:9090)"
+                                                   " that autoscale `prometheus` metrics query.")]
+AgentPortOpt = Annotated[int, typer.Option("--agent-port", help="Port of the Mesos agents' /monitor/statistics"
+                                           " (autoscale cpu and mem).", min=1, max=65535)]
+METRICS_TIMEOUT = 5.0  # a slow agent or Prometheus delays a cycle by at most this much
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    prometheus: str | None = None
+    agent_port: int = DEFAULT_AGENT_PORT
+
+    def check(self, desired: Desired) -> Desired:
+        return check_sources(desired, prometheus=self.prometheus is not None)
+
+    async def autoscaler(self, stack: contextlib.AsyncExitStack, agent_port: int | None = None) -> Autoscaler:
+        """The controller's autoscaler; `agent_port` overrides the flag (the embedded sandbox's port)."""
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=METRICS_TIMEOUT))
+        tasks = MesosStatistics(client, port=agent_port or self.agent_port)
+        prometheus = PrometheusQueries(client, self.prometheus) if self.prometheus else None
+        return Autoscaler(AutoscaleSources(tasks=tasks, prometheus=prometheus))
