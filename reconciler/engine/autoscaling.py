@@ -54,6 +54,7 @@ class AppScaling:
     reason: str
     decision: Decision | None = None
     kills: tuple[str, ...] = ()
+    at: float = 0.0  # when it was decided (wall seconds)
 
     @property
     def limited_by(self) -> str | None:
@@ -236,7 +237,7 @@ class Autoscaler:
     ) -> AppScaling:
         held = self._held(actual_app, actual)
         if held is not None:
-            return AppScaling(app.app_id, app.env, actual_app.instances, actual_app.instances, held)
+            return AppScaling(app.app_id, app.env, actual_app.instances, actual_app.instances, held, at=now)
         assert app.autoscale is not None  # decide() only passes autoscaled apps
         current = actual_app.instances
         decision = decide(app.autoscale, current, task_views(actual_app, samples), now=now,
@@ -250,7 +251,7 @@ class Autoscaler:
         if decision.scaled:
             self._changed.add(app.app_id)
         instances = current if kills else decision.instances
-        return AppScaling(app.app_id, app.env, current, instances, decision.reason, decision, kills)
+        return AppScaling(app.app_id, app.env, current, instances, decision.reason, decision, kills, now)
 
     def _held(self, actual_app: ActualApp, actual: Actual) -> str | None:
         """Why the app is left alone this cycle, or None."""

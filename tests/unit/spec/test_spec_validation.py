@@ -286,6 +286,22 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
         ),
     ),
     (
+        "autoscale-task-metric-not-supported",
+        {
+            "specs/a.yaml": env(
+                "apps:\n  web:\n    cmd: run\n    autoscale:\n      min: 1\n      max: 2\n      metrics:\n"
+                "        - taskMetric: {name: queue_length, source: mesos, target: {averageValue: 30}}\n"
+            )
+        },
+        (
+            "specs/a.yaml",
+            11,
+            "apps.web.autoscale.metrics[0].taskMetric.source",
+            "taskMetric (source 'mesos') is not supported yet",
+            "use `prometheus: {query: ..., target: {averageValue: N}}`",
+        ),
+    ),
+    (
         "autoscale-unknown-key",
         {
             "specs/a.yaml": env(

@@ -1,0 +1,177 @@
+"""Autoscaling through the controller, end to end in the simulated sandbox: the Controller runs the
+Reconciler's cycles (as `reconciler run` does) with an Autoscaler reading every agent's
+`/monitor/statistics` over real HTTP. Load comes from the fault API (`PUT /_sandbox/load`).
+
+- a raised load scales up within one tick (the first cycle whose sampling window follows the change);
+- a lowered load scales down only once the spec's scale-down stabilization window (5s) has passed;
+- a flat load with +-8% noise around the target changes nothing over many ticks;
+- a scale-down kills a task that is not healthy first (`POST /v2/tasks/delete?scale=true`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.core.model import Action, ActionKind, Outcome
+from reconciler.engine.autoscaling import AppScaling, Autoscaler, AutoscaleSources
+from reconciler.engine.controller import Controller, ControllerOptions
+from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
+from reconciler.marathon import MarathonClient
+from reconciler.metrics.mesos import MesosStatistics
+from reconciler.sandbox.marathon import MarathonSandbox
+from reconciler.spec import load_desired
+from tests.sandbox.marathon.fixtures import fast_config, until
+
+pytestmark = pytest.mark.slow
+
+APP = "/shop/web"
+TICK = 0.5  # the controller's resync: one tick
+SPEC = """
+apiVersion: reconciler/v1
+kind: Environment
+name: shop
+apps:
+  web:
+    cmd: serve
+    cpus: 1.0
+    mem: 128
+    autoscale:
+      min: 2
+      max: 6
+      metrics: [{cpu: 50%}]
+      behavior: {scaleDown: {stabilizationWindow: 5s}}
+"""
+CHECKED = (
+    "    healthChecks: [{protocol: COMMAND, command: 'true', gracePeriodSeconds: 0, intervalSeconds: 1,"
+    " maxConsecutiveFailures: 0}]\n"
+)
+
+
+@dataclass
+class Running:
+    """The sandbox, the controller running against it, and what each cycle decided and did."""
+
+    sandbox: MarathonSandbox
+    api: httpx.AsyncClient
+    results: list[CycleResult] = field(default_factory=list)
+
+    def record(self, result: CycleResult) -> None:
+        self.results.append(result)
+
+    def scalings(self, since: int = 0) -> list[AppScaling]:
+        return [s for r in self.results[since:] for s in r.autoscale if s.app_id == APP]
+
+    def executed(self, since: int = 0) -> list[Action]:
+        return [a for r in self.results[since:] if r.execution for a in r.execution.actions
+                if a.outcome == Outcome.SUCCEEDED and (a.target == APP or a.target.startswith("shop_web."))]
+
+    async def running_tasks(self) -> list[dict[str, object]]:
+        app = (await self.api.get(f"/v2/apps{APP}", params={"embed": "app.tasks"})).json().get("app") or {}
+        return [t for t in app.get("tasks", []) if t["state"] == "TASK_RUNNING"]
+
+    async def settled_at(self, count: int) -> bool:
+        """`count` tasks run, no deployment, and the autoscaler has sampled them all at least once."""
+        deployments = (await self.api.get("/v2/deployments")).json()
+        if deployments or len(await self.running_tasks()) != count:
+            return False
+        latest = self.scalings()[-1:] if self.results else []
+        return bool(latest) and latest[0].current == count and latest[0].decision is not None
+
+    async def load(self, cpu: float) -> None:
+        response = await self.api.put("/_sandbox/load", json={"app": APP, "cpu": cpu, "mem": 20})
+        assert response.status_code == 200, response.text
+
+
+@contextlib.asynccontextmanager
+async def controller(tmp_path: Path, spec: str) -> AsyncIterator[Running]:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "shop.yaml").write_text(spec)
+    async with contextlib.AsyncExitStack() as stack:
+        sandbox = await stack.enter_async_context(MarathonSandbox(fast_config(agents=3, keep_event_history=False)))
+        api = await stack.enter_async_context(httpx.AsyncClient(base_url=sandbox.url, timeout=10.0))
+        marathon = await stack.enter_async_context(MarathonClient(sandbox.url))
+        autoscaler = Autoscaler(AutoscaleSources(tasks=MesosStatistics(api, port=sandbox.agent_stats_port)))
+        reconciler = Reconciler(lambda: load_desired(tmp_path / "specs"), marathon, None, CycleOptions(),
+                                autoscaler=autoscaler)
+        state = Running(sandbox, api)
+        loop = Controller(reconciler.cycle, ControllerOptions(resync_seconds=TICK, retry_seconds=0.2),
+                          on_cycle=state.record)
+        task = asyncio.create_task(loop.run())
+        try:
+            await until(state.running_tasks, "the controller created the app", timeout=60)
+            await state.load(0.4)  # 40% of the cpus: below the 50% target, at min already
+            await until(lambda: state.settled_at(2), "the app runs at min (2) and is sampled", timeout=60)
+            yield state
+        finally:
+            loop.stop()
+            await asyncio.wait_for(task, 30)
+
+
+async def test_load_scales_up_within_one_tick_and_down_only_after_the_window(tmp_path: Path) -> None:
+    async with controller(tmp_path, SPEC) as running:
+        mark = len(running.results)
+        raised = time.time()
+        await running.load(0.9)  # 90% of the cpus against 50%: ceil(2 x 1.8) = 4
+        up = await until(lambda: [a for a in running.executed(mark) if a.kind == ActionKind.SCALE],
+                         "a scale-up after the load rose", timeout=60)
+        # Cycles that ended before it: at most one whose sampling window began before the change.
+        decided = [s for s in running.scalings(mark) if s.at >= raised]
+        before = [s for s in decided if s.desired == s.current]
+        assert len(before) <= 1, [s.line() for s in decided]
+        assert up[0].instances_from == 2 and up[0].instances_to in (3, 4), up[0].line()
+        assert up[0].reason.startswith("autoscale: cpu above target: 2 -> "), up[0].reason
+
+        await until(lambda: running.settled_at(up[0].instances_to or 0), "the scale-up done", timeout=60)
+        mark = len(running.results)
+        lowered = time.time()
+        await running.load(0.1)  # 10% against 50%: the recommendation falls to min
+        down = await until(lambda: [a for a in running.executed(mark) if a.kind == ActionKind.SCALE],
+                           "a scale-down after the window", timeout=60)
+        assert down[0].instances_to == 2, down[0].line()
+        scalings = running.scalings(mark)
+        scaled = next(s for s in scalings if s.desired < s.current)
+        held = [s for s in scalings if s.at < scaled.at and s.limited_by == "stabilization"]
+        assert held, [s.line() for s in scalings]  # low recommendations held by the window first
+        high = [s.at for s in running.scalings() if s.recommendation is not None and s.at < lowered
+                and s.recommendation > 2]
+        assert scaled.at - max(high) >= 5.0, (scaled.at, max(high))
+
+
+async def test_flat_noisy_load_changes_nothing_over_many_ticks(tmp_path: Path) -> None:
+    async with controller(tmp_path, SPEC) as running:
+        noise = [0.46, 0.54, 0.5, 0.47, 0.53, 0.49, 0.52, 0.48]  # +-8% around the 50% target
+        profile = [{"after": round(i * 0.25, 2), "cpu": noise[i % len(noise)]} for i in range(100)]
+        assert (await running.api.put("/_sandbox/load", json={"app": APP, "profile": profile})).status_code == 200
+        mark = len(running.results)
+        await until(lambda: len([s for s in running.scalings(mark) if s.decision and s.decision.proposals
+                                 and s.decision.proposals[0].current is not None]) >= 8,
+                    "eight ticks with a CPU reading", timeout=60)
+        assert not [a for a in running.executed(mark) if a.kind in (ActionKind.SCALE, ActionKind.KILL_TASK)]
+        assert all(s.desired == 2 for s in running.scalings(mark))
+        assert {s.limited_by for s in running.scalings(mark) if s.recommendation is not None} == {"tolerance"}
+
+
+async def test_scale_down_kills_a_task_that_is_not_healthy_first(tmp_path: Path) -> None:
+    spec = SPEC.replace("      min: 2\n", "      min: 1\n")
+    spec = spec.replace("    mem: 128\n", "    mem: 128\n    instances: 2\n" + CHECKED)
+    async with controller(tmp_path, spec) as running:
+        tasks = sorted(str(t["id"]) for t in await running.running_tasks())
+        victim = tasks[-1]
+        await running.sandbox.set_task_health(victim, False)
+        mark = len(running.results)
+        await running.load(0.3)  # 30% of the cpus (on the healthy task) against 50%: one task is enough
+        kills = await until(lambda: [a for a in running.executed(mark) if a.kind == ActionKind.KILL_TASK],
+                            "a scale-down by a kill", timeout=60)
+        assert [k.target for k in kills] == [victim]
+        assert kills[0].body == {"scale": True} and kills[0].reason.startswith("autoscale: not healthy")
+        assert not [a for a in running.executed(mark) if a.kind == ActionKind.SCALE]
+        await until(lambda: running.settled_at(1), "one task left", timeout=60)
+        assert [t["id"] for t in await running.running_tasks()] == [tasks[0]]
