@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from reconciler.cli.output import console, use_json_output
+from reconciler.cli.output import console, print_error, use_json_output
 from reconciler.cli.validate import load_or_exit
 from reconciler.core.autoscale import Decision
 from reconciler.core.autoscale_metrics import Proposal
 from reconciler.core.autoscale_policy import MetricKind, TargetType
 from reconciler.core.autoscale_replay import Step, replay
+from reconciler.errors import ExitCode
 from reconciler.spec.simulation import load_simulation
 
 autoscale_app = typer.Typer(help="Autoscaling tools.", no_args_is_help=True)
@@ -25,12 +26,27 @@ def register(app: typer.Typer) -> None:
     app.add_typer(autoscale_app, name="autoscale")
 
 
+FROM_HISTORY = (
+    "--from-history is not supported yet: the store keeps the controller's decisions, not the samples they"
+    " were made from; write the samples into a simulation FILE (docs/autoscaling.md)"
+)
+
+
 @autoscale_app.command("simulate")
 def simulate_command(
-    file: Annotated[Path, typer.Argument(help="Simulation input (YAML or JSON).", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path | None, typer.Argument(help="Simulation input (YAML or JSON).", exists=True, dir_okay=False)
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    from_history: Annotated[str | None, typer.Option("--from-history", help="Not supported yet (refused).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="With --from-history (not supported yet).")] = None,
 ) -> None:
     """Print the decision at each step of FILE: the same function the controller runs (docs/autoscaling.md)."""
+    if from_history is not None or since is not None:
+        print_error(FROM_HISTORY)
+        raise typer.Exit(ExitCode.INVALID_SPEC)
+    if file is None:
+        raise typer.BadParameter("give the simulation FILE", param_hint="FILE")
     if output not in ("text", "json"):
         raise typer.BadParameter(f"unknown output format {output!r}; use text or json", param_hint="--output")
     use_json_output(output == "json")

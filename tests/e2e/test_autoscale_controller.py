@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -113,6 +115,13 @@ async def controller(tmp_path: Path, spec: str) -> AsyncIterator[Running]:
         finally:
             loop.stop()
             await asyncio.wait_for(task, 30)
+
+
+def test_the_app_is_the_one_docs_autoscaling_md_shows() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "autoscaling.md").read_text()
+    section = doc.split("## In the controller", 1)[1]
+    block = re.findall(r"```yaml\n(.*?)```", section, re.S)[0]
+    assert textwrap.indent(block, "  ") in SPEC
 
 
 async def test_load_scales_up_within_one_tick_and_down_only_after_the_window(tmp_path: Path) -> None:

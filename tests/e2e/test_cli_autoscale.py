@@ -29,7 +29,19 @@ def simulate(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def doc_blocks(kind: str) -> list[str]:
-    return re.findall(rf"```{kind}\n(.*?)```", DOC.read_text(), re.S)
+    """The blocks of the doc's `autoscale simulate` section."""
+    section = DOC.read_text().split("## `reconciler autoscale simulate`", 1)[1]
+    return re.findall(rf"```{kind}\n(.*?)```", section, re.S)
+
+
+def test_from_history_is_refused_as_not_supported_yet() -> None:
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "autoscale", "simulate", "--from-history", "web", "--since", "1h"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "--from-history is not supported yet" in result.stderr.replace("\n", " ")
 
 
 def test_the_documented_example_prints_what_the_doc_shows(tmp_path: Path) -> None:
