@@ -1,17 +1,19 @@
 """What the autoscaling end-to-end tests share: Marathon's tasks of an app read over HTTP, sampled
-through a metrics source, as the decision function's TaskViews (times in wall seconds, the axis the
-agents' `timestamp` uses)."""
+through a metrics source, as the decision function's TaskViews through the engine's own conversion
+(engine/autoscaling.py task_views; times in wall seconds, the axis the agents' `timestamp` uses)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from reconciler.core.autoscale_metrics import TaskSample, TaskView
 from reconciler.core.autoscale_policy import AutoscalePolicy
+from reconciler.engine.autoscaling import task_views
+from reconciler.marathon import wire
+from reconciler.marathon.translate import to_actual_app
 from reconciler.metrics.sources import TaskRef, TaskSource
 from reconciler.spec.autoscale import AutoscaleSpec, autoscale_policy
 
@@ -23,32 +25,15 @@ def policy(block: dict[str, Any]) -> AutoscalePolicy:
     return built
 
 
-def epoch(marathon_time: str | None) -> float | None:
-    return datetime.fromisoformat(marathon_time).timestamp() if marathon_time else None
-
-
 async def app_tasks(api: httpx.AsyncClient, app_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     app = (await api.get(f"/v2/apps/{app_id.strip('/')}", params={"embed": "app.tasks"})).json()["app"]
     return app, list(app["tasks"])
 
 
 def views(app: dict[str, Any], tasks: list[dict[str, Any]], samples: Mapping[str, TaskSample]) -> list[TaskView]:
-    result = []
-    for task in tasks:
-        checks = task.get("healthCheckResults") or []
-        result.append(
-            TaskView(
-                task["id"],
-                task.get("state", "TASK_STAGING"),
-                all(check.get("alive") for check in checks) if checks else None,
-                epoch(task.get("startedAt")),
-                epoch(task.get("startedAt")),
-                float(app["cpus"]),
-                float(app["mem"]),
-                samples.get(task["id"]),
-            )
-        )
-    return result
+    """Through the Marathon adapter's translation and the engine's conversion, as the controller does."""
+    observed = to_actual_app(wire.App.model_validate({**app, "tasks": tasks}))
+    return list(task_views(observed, samples))
 
 
 async def sampled_views(api: httpx.AsyncClient, source: TaskSource, app_id: str) -> list[TaskView]:
