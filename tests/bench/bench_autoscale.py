@@ -4,6 +4,8 @@ Run with `.venv/bin/python -m tests.bench.bench_autoscale [RUNS] [TICK]` from th
 1. Reaction time: from a load change through the sandbox's fault API to the first decision that
    scales, sampling every agent's `/monitor/statistics` through MesosStatistics and deciding every
    TICK seconds (default 0.5), over RUNS load changes (default 5) made at random points of a tick.
+   Through the controller: from the load change to the scale request (the cycle that sent the
+   `instances` write), with the Controller resyncing every TICK and its Autoscaler sampling the agents.
 2. Decisions per second: decide() for 1,000 autoscaled apps of 5 synthetic tasks each.
 3. Flaps: replay() of 10 minutes (40 steps of 15 s) of flat load at the target with +-10% noise per
    task; a flap is a change of direction of the instance count (the figure must be 0).
@@ -16,7 +18,9 @@ import itertools
 import random
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
@@ -24,10 +28,11 @@ from reconciler.core.autoscale import decide
 from reconciler.core.autoscale_metrics import TaskSample, TaskView
 from reconciler.core.autoscale_policy import AutoscalePolicy, MetricKind, MetricTarget
 from reconciler.core.autoscale_replay import Step, replay
+from reconciler.core.model import ActionKind
 from reconciler.metrics.mesos import MesosStatistics
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.e2e.autoscale_support import sampled_views
-from tests.sandbox.marathon.fixtures import fast_config
+from tests.e2e.autoscale_support import controller, sampled_views
+from tests.sandbox.marathon.fixtures import fast_config, until
 
 POLICY = AutoscalePolicy(1, 20, (MetricTarget(MetricKind.CPU, 0.5),))
 APP = {"id": "/web", "cmd": "serve", "cpus": 1.0, "mem": 128, "instances": 2}
@@ -66,6 +71,37 @@ async def reaction_times(runs: int, tick: float) -> list[float]:
         await api.post("/v2/apps", json=APP)
         await sandbox.wait_idle()
         return [await one_reaction(api, sandbox, tick, rng) for _ in range(runs)]
+
+
+SPEC = """apiVersion: reconciler/v1
+kind: Environment
+name: shop
+apps:
+  web:
+    cmd: serve
+    cpus: 1.0
+    mem: 128
+    autoscale: {min: 2, max: 6, metrics: [{cpu: 50%}], behavior: {scaleDown: {stabilizationWindow: 1s}}}
+"""
+
+
+async def controller_reactions(runs: int, tick: float) -> list[float]:
+    """Seconds from a load change (at a random point of a tick) to the end of the cycle that sent the scale-up."""
+    rng = random.Random(5)
+    reactions = []
+    with tempfile.TemporaryDirectory(prefix="bench-autoscale-") as folder:
+        async with controller(Path(folder), SPEC, tick) as running:
+            for _ in range(runs):
+                await asyncio.sleep(rng.random() * tick)
+                mark = len(running.results)
+                await running.load(0.95)
+                changed = time.monotonic()
+                await until(lambda at=mark: any(a.kind == ActionKind.SCALE for a in running.executed(at)), "up", 60)
+                reactions.append(time.monotonic() - changed)
+                await until(lambda: running.settled_at(4), "the scale-up done", 60)
+                await running.load(0.2)
+                await until(lambda: running.settled_at(2), "back at 2", 60)
+    return reactions
 
 
 def synthetic_apps(count: int, tasks: int, rng: random.Random) -> list[list[TaskView]]:
@@ -113,6 +149,12 @@ def main(runs: int, tick: float) -> None:
     print(
         f"  median {statistics.median(reactions):.3f}s  max {max(reactions):.3f}s  "
         f"(in ticks: median {statistics.median(reactions) / tick:.2f}, max {max(reactions) / tick:.2f})"
+    )
+    through = asyncio.run(controller_reactions(runs, tick))
+    print(f"reaction time through the controller, load change -> scale request (resync {tick:.2f}s, {runs} runs):")
+    print(
+        f"  median {statistics.median(through):.3f}s  max {max(through):.3f}s  "
+        f"(in ticks: median {statistics.median(through) / tick:.2f}, max {max(through) / tick:.2f})"
     )
     print(f"decisions per second, 1,000 autoscaled apps x 5 tasks: {decisions_per_second():,.0f}")
     flaps, changes = noisy_flaps()

@@ -4,18 +4,29 @@ through a metrics source, as the decision function's TaskViews through the engin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from reconciler.core.autoscale_metrics import TaskSample, TaskView
 from reconciler.core.autoscale_policy import AutoscalePolicy
-from reconciler.engine.autoscaling import task_views
-from reconciler.marathon import wire
+from reconciler.core.model import Action, Outcome
+from reconciler.engine.autoscaling import AppScaling, Autoscaler, AutoscaleSources, task_views
+from reconciler.engine.controller import Controller, ControllerOptions
+from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
+from reconciler.marathon import MarathonClient, wire
 from reconciler.marathon.translate import to_actual_app
+from reconciler.metrics.mesos import MesosStatistics
 from reconciler.metrics.sources import TaskRef, TaskSource
+from reconciler.sandbox.marathon import MarathonSandbox
+from reconciler.spec import load_desired
 from reconciler.spec.autoscale import AutoscaleSpec, autoscale_policy
+from tests.sandbox.marathon.fixtures import fast_config, until
 
 
 def policy(block: dict[str, Any]) -> AutoscalePolicy:
@@ -42,3 +53,69 @@ async def sampled_views(api: httpx.AsyncClient, source: TaskSource, app_id: str)
     running = [t for t in tasks if t.get("state") == "TASK_RUNNING"]
     samples = await source.sample([TaskRef(t["id"], t["host"]) for t in running])
     return views(app, tasks, samples)
+
+
+APP = "/shop/web"
+TICK = 0.5  # the controller's resync: one tick
+
+
+@dataclass
+class Running:
+    """The sandbox, the controller running against it, and what each cycle decided and did."""
+
+    sandbox: MarathonSandbox
+    api: httpx.AsyncClient
+    results: list[CycleResult] = field(default_factory=list)
+
+    def record(self, result: CycleResult) -> None:
+        self.results.append(result)
+
+    def scalings(self, since: int = 0) -> list[AppScaling]:
+        return [s for r in self.results[since:] for s in r.autoscale if s.app_id == APP]
+
+    def executed(self, since: int = 0) -> list[Action]:
+        return [a for r in self.results[since:] if r.execution for a in r.execution.actions
+                if a.outcome == Outcome.SUCCEEDED and (a.target == APP or a.target.startswith("shop_web."))]
+
+    async def running_tasks(self) -> list[dict[str, object]]:
+        app = (await self.api.get(f"/v2/apps{APP}", params={"embed": "app.tasks"})).json().get("app") or {}
+        return [t for t in app.get("tasks", []) if t["state"] == "TASK_RUNNING"]
+
+    async def settled_at(self, count: int) -> bool:
+        """`count` tasks run, no deployment, and the autoscaler has sampled them all at least once."""
+        deployments = (await self.api.get("/v2/deployments")).json()
+        if deployments or len(await self.running_tasks()) != count:
+            return False
+        latest = self.scalings()[-1:] if self.results else []
+        return bool(latest) and latest[0].current == count and latest[0].decision is not None
+
+    async def load(self, cpu: float) -> None:
+        response = await self.api.put("/_sandbox/load", json={"app": APP, "cpu": cpu, "mem": 20})
+        assert response.status_code == 200, response.text
+
+
+@contextlib.asynccontextmanager
+async def controller(tmp_path: Path, spec: str, tick: float = TICK) -> AsyncIterator[Running]:
+    """The Controller (resync every `tick`) running an autoscaling Reconciler against a fresh sandbox
+    with the app of `spec` at min (2 tasks) under a 0.4-core load, sampled at least once."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "shop.yaml").write_text(spec)
+    async with contextlib.AsyncExitStack() as stack:
+        sandbox = await stack.enter_async_context(MarathonSandbox(fast_config(agents=3, keep_event_history=False)))
+        api = await stack.enter_async_context(httpx.AsyncClient(base_url=sandbox.url, timeout=10.0))
+        marathon = await stack.enter_async_context(MarathonClient(sandbox.url))
+        autoscaler = Autoscaler(AutoscaleSources(tasks=MesosStatistics(api, port=sandbox.agent_stats_port)))
+        reconciler = Reconciler(lambda: load_desired(tmp_path / "specs"), marathon, None, CycleOptions(),
+                                autoscaler=autoscaler)
+        state = Running(sandbox, api)
+        loop = Controller(reconciler.cycle, ControllerOptions(resync_seconds=tick, retry_seconds=0.2),
+                          on_cycle=state.record)
+        task = asyncio.create_task(loop.run())
+        try:
+            await until(state.running_tasks, "the controller created the app", timeout=60)
+            await state.load(0.4)  # 40% of the cpus: below the 50% target, at min already
+            await until(lambda: state.settled_at(2), "the app runs at min (2) and is sampled", timeout=60)
+            yield state
+        finally:
+            loop.stop()
+            await asyncio.wait_for(task, 30)

@@ -10,32 +10,19 @@ Reconciler's cycles (as `reconciler run` does) with an Autoscaler reading every 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import textwrap
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
-from reconciler.core.model import Action, ActionKind, Outcome
-from reconciler.engine.autoscaling import AppScaling, Autoscaler, AutoscaleSources
-from reconciler.engine.controller import Controller, ControllerOptions
-from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
-from reconciler.marathon import MarathonClient
-from reconciler.metrics.mesos import MesosStatistics
-from reconciler.sandbox.marathon import MarathonSandbox
-from reconciler.spec import load_desired
-from tests.sandbox.marathon.fixtures import fast_config, until
+from reconciler.core.model import ActionKind
+from tests.e2e.autoscale_support import APP, controller
+from tests.sandbox.marathon.fixtures import until
 
 pytestmark = pytest.mark.slow
 
-APP = "/shop/web"
-TICK = 0.5  # the controller's resync: one tick
 SPEC = """
 apiVersion: reconciler/v1
 kind: Environment
@@ -55,66 +42,6 @@ CHECKED = (
     "    healthChecks: [{protocol: COMMAND, command: 'true', gracePeriodSeconds: 0, intervalSeconds: 1,"
     " maxConsecutiveFailures: 0}]\n"
 )
-
-
-@dataclass
-class Running:
-    """The sandbox, the controller running against it, and what each cycle decided and did."""
-
-    sandbox: MarathonSandbox
-    api: httpx.AsyncClient
-    results: list[CycleResult] = field(default_factory=list)
-
-    def record(self, result: CycleResult) -> None:
-        self.results.append(result)
-
-    def scalings(self, since: int = 0) -> list[AppScaling]:
-        return [s for r in self.results[since:] for s in r.autoscale if s.app_id == APP]
-
-    def executed(self, since: int = 0) -> list[Action]:
-        return [a for r in self.results[since:] if r.execution for a in r.execution.actions
-                if a.outcome == Outcome.SUCCEEDED and (a.target == APP or a.target.startswith("shop_web."))]
-
-    async def running_tasks(self) -> list[dict[str, object]]:
-        app = (await self.api.get(f"/v2/apps{APP}", params={"embed": "app.tasks"})).json().get("app") or {}
-        return [t for t in app.get("tasks", []) if t["state"] == "TASK_RUNNING"]
-
-    async def settled_at(self, count: int) -> bool:
-        """`count` tasks run, no deployment, and the autoscaler has sampled them all at least once."""
-        deployments = (await self.api.get("/v2/deployments")).json()
-        if deployments or len(await self.running_tasks()) != count:
-            return False
-        latest = self.scalings()[-1:] if self.results else []
-        return bool(latest) and latest[0].current == count and latest[0].decision is not None
-
-    async def load(self, cpu: float) -> None:
-        response = await self.api.put("/_sandbox/load", json={"app": APP, "cpu": cpu, "mem": 20})
-        assert response.status_code == 200, response.text
-
-
-@contextlib.asynccontextmanager
-async def controller(tmp_path: Path, spec: str) -> AsyncIterator[Running]:
-    (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "shop.yaml").write_text(spec)
-    async with contextlib.AsyncExitStack() as stack:
-        sandbox = await stack.enter_async_context(MarathonSandbox(fast_config(agents=3, keep_event_history=False)))
-        api = await stack.enter_async_context(httpx.AsyncClient(base_url=sandbox.url, timeout=10.0))
-        marathon = await stack.enter_async_context(MarathonClient(sandbox.url))
-        autoscaler = Autoscaler(AutoscaleSources(tasks=MesosStatistics(api, port=sandbox.agent_stats_port)))
-        reconciler = Reconciler(lambda: load_desired(tmp_path / "specs"), marathon, None, CycleOptions(),
-                                autoscaler=autoscaler)
-        state = Running(sandbox, api)
-        loop = Controller(reconciler.cycle, ControllerOptions(resync_seconds=TICK, retry_seconds=0.2),
-                          on_cycle=state.record)
-        task = asyncio.create_task(loop.run())
-        try:
-            await until(state.running_tasks, "the controller created the app", timeout=60)
-            await state.load(0.4)  # 40% of the cpus: below the 50% target, at min already
-            await until(lambda: state.settled_at(2), "the app runs at min (2) and is sampled", timeout=60)
-            yield state
-        finally:
-            loop.stop()
-            await asyncio.wait_for(task, 30)
 
 
 def test_the_app_is_the_one_docs_autoscaling_md_shows() -> None:
