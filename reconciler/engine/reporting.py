@@ -112,6 +112,9 @@ class Reporter:
     def _store_autoscale(self, result: CycleResult) -> None:
         """A decision is recorded when it differs from the app's last recorded one (the count, the rule
         that limited it, or the recommendation): a steady state adds no rows."""
+        if result.error is None:  # apps no longer autoscaled (or gone) leave the status
+            kept = {scaling.app_id for scaling in result.autoscale}
+            self._autoscale = {app: entry for app, entry in self._autoscale.items() if app in kept}
         for scaling in result.autoscale:
             document = {**scaling.document(), "cycle": result.cycle_id, "at": datetime.now(UTC).isoformat()}
             key = (scaling.current, scaling.desired, scaling.limited_by, scaling.recommendation)

@@ -82,6 +82,7 @@ def collect_history(fetch: Fetch, *, env: str | None, app: str | None, since: da
                 for a in _app_rows(fetch, ActionRecord, env, app, since)]
     entries += [_entry("heal", h, h.env, h.app, f"heal {h.app} task {h.task_id} {h.outcome}: {h.reason}")
                 for h in _app_rows(fetch, HealEvent, env, app, since)]
-    entries += [_entry("autoscale", d, d.env, d.app, f"autoscale {d.app} {d.current}->{d.desired}: {d.reason}")
+    entries += [_entry("autoscale", d, d.env, d.app, f"autoscale {d.app} {d.current}->{d.desired}: {d.reason}"
+                       + (f" (limitedBy {d.limited_by})" if d.limited_by else ""))
                 for d in _app_rows(fetch, AutoscaleDecision, env, app, since)]
     return sorted(entries, key=lambda e: e.at)

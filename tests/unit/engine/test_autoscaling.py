@@ -187,3 +187,26 @@ async def test_a_count_outside_new_bounds_is_clamped_at_once() -> None:
     scaler, _ = autoscaler({t.task_id: 0.5 for t in tasks})
     (app,) = (await scaler.decide(desired, actual)).apps
     assert (app.instances, app.limited_by, app.reason) == (3, "max", "5 instances is above max: 5 -> 3")
+
+
+class QueryTable:
+    """An external source answering from a table; a query missing from it could not be read."""
+
+    def __init__(self, values: Mapping[str, float]) -> None:
+        self.values = dict(values)
+
+    async def query(self, expression: str) -> float | None:
+        return self.values.get(expression)
+
+
+async def test_a_prometheus_query_scales_and_an_unreadable_one_blocks_only_a_scale_down() -> None:
+    query = MetricTarget(MetricKind.PROMETHEUS, 100, TargetType.AVERAGE_VALUE, "sum(rate(requests[1m]))")
+    desired, actual, _ = world(policy=replace(POLICY, metrics=(query,)))
+    prometheus = QueryTable({query.name: 500.0})
+    scaler = Autoscaler(AutoscaleSources(tasks=TableSource({}), prometheus=prometheus), clock=lambda: NOW)
+    (app,) = (await scaler.decide(desired, actual)).apps
+    # ceil(500 / 100) = 5, held to max(2 x 2, 4) by the HPA's legacy rule (no `behavior`)
+    assert (app.instances, app.metrics()[0]["proposal"], app.limited_by) == (4, 5, "legacy-scale-up-limit")
+    prometheus.values = {}
+    (app,) = (await scaler.decide(desired, actual)).apps
+    assert app.instances == 2 and "could not be read" in app.reason
