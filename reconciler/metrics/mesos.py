@@ -10,6 +10,7 @@ executor the executor id is the task id.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 import httpx
 
 from reconciler.core.autoscale_metrics import TaskSample
-from reconciler.errors import RemoteRejected, RemoteUnavailable
+from reconciler.errors import RemoteError, RemoteRejected, RemoteUnavailable
 from reconciler.metrics.sources import TaskRef
 
+log = logging.getLogger("reconciler.metrics")
 MIB = 1024 * 1024
 DEFAULT_AGENT_PORT = 5051
 
@@ -73,11 +75,21 @@ class MesosStatistics:
         self._previous: dict[str, ExecutorReading] = {}
 
     async def sample(self, tasks: Sequence[TaskRef]) -> Mapping[str, TaskSample]:
+        """One reading of every agent that runs one of `tasks`. An agent that fails leaves its tasks
+        without a sample (logged), never the other agents' tasks."""
         hosts = sorted({task.host for task in tasks})
-        answers = await asyncio.gather(*(self.get_statistics(host) for host in hosts))
+        answers = await asyncio.gather(*(self.get_statistics(host) for host in hosts), return_exceptions=True)
         wanted = {task.task_id for task in tasks}
+        readable: list[list[ExecutorReading]] = []
+        for host, answer in zip(hosts, answers, strict=True):
+            if isinstance(answer, RemoteError):
+                log.warning("event=agent-statistics-failed host=%s error=%r", host, str(answer))
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                readable.append(answer)
         samples: dict[str, TaskSample] = {}
-        for reading in (r for readings in answers for r in readings if r.executor_id in wanted):
+        for reading in (r for readings in readable for r in readings if r.executor_id in wanted):
             samples[reading.executor_id] = self._sample(reading)
         self._previous = {k: v for k, v in self._previous.items() if k in wanted}
         return samples

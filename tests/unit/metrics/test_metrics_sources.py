@@ -70,7 +70,18 @@ async def test_a_restarted_executor_gives_no_cpu_rather_than_a_negative_one() ->
 async def test_an_agent_that_fails_is_unavailable() -> None:
     async with client_for(lambda request: httpx.Response(503)) as client:
         with pytest.raises(RemoteUnavailable):
-            await MesosStatistics(client).sample([TaskRef("web.1", "127.0.0.2")])
+            await MesosStatistics(client).get_statistics("127.0.0.2")
+
+
+async def test_an_agent_that_fails_leaves_only_its_own_tasks_without_a_sample() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "127.0.0.3":
+            return httpx.Response(503)
+        return httpx.Response(200, json=[executor("web.1", 1000.0, 1.0, 0.0, MIB)])
+
+    async with client_for(handler) as client:
+        samples = await MesosStatistics(client).sample([TaskRef("web.1", "127.0.0.2"), TaskRef("web.2", "127.0.0.3")])
+    assert set(samples) == {"web.1"}
 
 
 def prometheus(body: object, status: int = 200) -> Callable[[httpx.Request], httpx.Response]:
