@@ -266,11 +266,9 @@ class Autoscaler:
         return f"left alone: deployment {ids}, which the autoscaler did not start, is still running"
 
 
-async def autoscale_round(
-    autoscaler: Autoscaler | None, desired: Desired, actual: Actual, cycle_id: str
-) -> AutoscaleRound:
-    """The cycle's decisions (none without an autoscaler), each logged with the cycle id: at INFO when
-    it differs from the app's previous one, else at DEBUG (a steady state stays quiet)."""
+async def autoscale_round(autoscaler: Autoscaler | None, desired: Desired, actual: Actual) -> AutoscaleRound:
+    """The decisions of a sync (none without an autoscaler), each logged (the log names the cycle): at
+    INFO when it differs from the app's previous one, else at DEBUG (a steady state stays quiet)."""
     if autoscaler is None:
         return AutoscaleRound()
     scaling = await autoscaler.decide(desired, actual)
@@ -278,5 +276,5 @@ async def autoscale_round(
         key = (app.desired, app.limited_by, app.reason)
         level = logging.INFO if autoscaler.logged.get(app.app_id) != key else logging.DEBUG
         autoscaler.logged[app.app_id] = key
-        log.log(level, "cycle=%s event=autoscale %s", cycle_id, app.line())
+        log.log(level, "event=autoscale %s", app.line())
     return scaling

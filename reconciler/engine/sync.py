@@ -127,7 +127,7 @@ async def sync(
     observation = await observe(marathon, consul, request.catalog)
     hooks.observed(observation)
     now = request.clock()
-    scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual, "")
+    scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual)
     request = replace(request, options=scaling.plan_options(request.options))  # every plan of the sync
     planned = plan_observed(request, observation, request.memory, now)
     planned = replace(planned, plan=scaling.with_plan(planned.plan))
