@@ -96,6 +96,7 @@ class ActualTask:
     version: str = ""
     started_at: str | None = None
     agent_id: str = ""
+    health_since: str | None = None  # when `healthy` last changed, as near as Marathon's results tell
 
 
 @dataclass(frozen=True)

@@ -171,13 +171,13 @@ def epoch(marathon_time: str | None) -> float | None:
 
 
 def task_views(actual_app: ActualApp, samples: Mapping[str, TaskSample]) -> tuple[TaskView, ...]:
-    """The app's Marathon tasks as the decision sees them. A task's health transition time is not in
-    Marathon's task JSON, so its start stands for it (the CPU initialization rule then counts from it)."""
+    """The app's Marathon tasks as the decision sees them. A task without health results (no health
+    checks, or none yet) counts its health from its start."""
     cpus = float(actual_app.definition.get("cpus") or 0.0)
     mem = float(actual_app.definition.get("mem") or 0.0)
     return tuple(
-        TaskView(task.task_id, str(task.state), task.healthy, epoch(task.started_at), epoch(task.started_at),
-                 cpus, mem, samples.get(task.task_id))
+        TaskView(task.task_id, str(task.state), task.healthy, epoch(task.started_at),
+                 epoch(task.health_since) or epoch(task.started_at), cpus, mem, samples.get(task.task_id))
         for task in actual_app.tasks
     )
 

@@ -29,6 +29,21 @@ def to_health(task: wire.Task) -> bool | None:
     return all(result.alive for result in task.health_check_results)
 
 
+def to_health_since(task: wire.Task) -> str | None:
+    """When the task's health verdict last changed. Healthy: its first success after the last failure
+    lies between that failure and the next check, so the later of `firstSuccess` and `lastFailure`
+    stands for it; unhealthy: its `lastSuccess` (else `lastFailure`). ISO-8601 strings compare in order."""
+    results = task.health_check_results
+    if not results:
+        return None
+    if all(result.alive for result in results):
+        times = [t for result in results for t in (result.first_success, result.last_failure)]
+    else:
+        times = [result.last_success or result.last_failure for result in results if not result.alive]
+    known = [t for t in times if t]
+    return max(known) if known else None
+
+
 def to_actual_task(task: wire.Task, app_id: str = "") -> ActualTask:
     """`app_id` fills in for tasks that do not name their app (never the case in real responses)."""
     return ActualTask(
@@ -41,6 +56,7 @@ def to_actual_task(task: wire.Task, app_id: str = "") -> ActualTask:
         version=task.version or "",
         started_at=task.started_at,
         agent_id=task.slave_id or "",
+        health_since=to_health_since(task),
     )
 
 

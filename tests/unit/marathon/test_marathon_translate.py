@@ -106,6 +106,25 @@ def test_task_health(results: list[dict[str, Any]] | None, healthy: bool | None)
     assert to_actual_task(wire.Task.model_validate(task(**fields))).healthy is healthy
 
 
+T1, T2, T3 = "2026-03-01T12:00:01.000Z", "2026-03-01T12:00:05.000Z", "2026-03-01T12:00:09.000Z"
+
+
+@pytest.mark.parametrize(
+    ("results", "since"),
+    [
+        (None, None),
+        ([{"alive": True, "firstSuccess": T1, "lastSuccess": T3}], T1),  # healthy since its first success
+        ([{"alive": True, "firstSuccess": T1, "lastFailure": T2, "lastSuccess": T3}], T2),  # healthy again after T2
+        ([{"alive": False, "firstSuccess": T1, "lastSuccess": T2, "lastFailure": T3}], T2),  # unhealthy after T2
+        ([{"alive": False, "lastFailure": T3}], T3),  # never healthy
+        ([{"alive": True, "firstSuccess": T1}, {"alive": False, "lastSuccess": T2, "lastFailure": T3}], T2),
+    ],
+)
+def test_health_since_is_when_the_verdict_last_changed(results: list[dict[str, Any]] | None, since: str | None) -> None:
+    fields = {} if results is None else {"healthCheckResults": results}
+    assert to_actual_task(wire.Task.model_validate(task(**fields))).health_since == since
+
+
 def test_task_fields_reach_the_core() -> None:
     wired = wire.Task.model_validate(
         task(
