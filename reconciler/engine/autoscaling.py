@@ -55,6 +55,7 @@ class AppScaling:
     decision: Decision | None = None
     kills: tuple[str, ...] = ()
     at: float = 0.0  # when it was decided (wall seconds)
+    news: bool = True  # it differs from the app's previous decision (count, limiting rule or reason)
 
     @property
     def limited_by(self) -> str | None:
@@ -194,7 +195,7 @@ class Autoscaler:
         self._clock = clock  # wall time: the agents' samples and Marathon's task times are on that axis
         self._memory: dict[str, ScaleHistory] = {}
         self._changed: set[str] = set()  # apps this autoscaler scaled: a deployment on them is its own
-        self.logged: dict[str, tuple[int, str | None, str]] = {}  # the last decision logged at INFO, per app
+        self._last: dict[str, tuple[int, str | None, str]] = {}  # per app: its previous decision's gist
 
     async def decide(self, desired: Desired, actual: Actual) -> AutoscaleRound:
         apps = [(app, actual.apps[app.app_id]) for app in sorted(desired.apps.values(), key=lambda a: a.app_id)
@@ -203,10 +204,19 @@ class Autoscaler:
         samples = await self._samples([a for _, a in apps])
         external = await self._queries([app for app, _ in apps])
         outcomes = tuple(self._decide_app(app, actual_app, actual, samples, external, now) for app, actual_app in apps)
+        outcomes = tuple(self._news(outcome) for outcome in outcomes)
         kept = {o.app_id for o in outcomes}
         self._memory = {k: v for k, v in self._memory.items() if k in kept}
+        self._last = {k: v for k, v in self._last.items() if k in kept}
         self._changed &= kept
         return AutoscaleRound(outcomes)
+
+    def _news(self, outcome: AppScaling) -> AppScaling:
+        """Marks a decision that differs from the app's previous one (what a log shows at INFO)."""
+        gist = (outcome.desired, outcome.limited_by, outcome.reason)
+        news = self._last.get(outcome.app_id) != gist
+        self._last[outcome.app_id] = gist
+        return replace(outcome, news=news)
 
     async def _samples(self, apps: Sequence[ActualApp]) -> Mapping[str, TaskSample]:
         """One sampling for all apps: the source keeps each task's previous reading for the CPU rate."""
@@ -267,14 +277,5 @@ class Autoscaler:
 
 
 async def autoscale_round(autoscaler: Autoscaler | None, desired: Desired, actual: Actual) -> AutoscaleRound:
-    """The decisions of a sync (none without an autoscaler), each logged (the log names the cycle): at
-    INFO when it differs from the app's previous one, else at DEBUG (a steady state stays quiet)."""
-    if autoscaler is None:
-        return AutoscaleRound()
-    scaling = await autoscaler.decide(desired, actual)
-    for app in scaling.apps:
-        key = (app.desired, app.limited_by, app.reason)
-        level = logging.INFO if autoscaler.logged.get(app.app_id) != key else logging.DEBUG
-        autoscaler.logged[app.app_id] = key
-        log.log(level, "event=autoscale %s", app.line())
-    return scaling
+    """The decisions of a sync; none without an autoscaler."""
+    return AutoscaleRound() if autoscaler is None else await autoscaler.decide(desired, actual)

@@ -146,6 +146,12 @@ class _CycleLog(SyncHooks):
         for problem in observation.problems:
             log.warning("cycle=%s event=observation-incomplete problem=%r", self.cycle_id, problem)
 
+    def autoscaled(self, apps: tuple[AppScaling, ...]) -> None:
+        """At INFO a decision that differs from the app's previous one, else at DEBUG (a steady state stays quiet)."""
+        for app in apps:
+            log.log(logging.INFO if app.news else logging.DEBUG, "cycle=%s event=autoscale %s", self.cycle_id,
+                    app.line())
+
     def settling(self, unknown: tuple[Action, ...]) -> None:
         log.warning("cycle=%s event=outcome-unknown actions=%d: observing again", self.cycle_id, len(unknown))
 

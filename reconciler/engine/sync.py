@@ -91,6 +91,9 @@ class SyncHooks:
     def observed(self, observation: Observation) -> None:
         """The first observation, before anything is planned from it."""
 
+    def autoscaled(self, apps: tuple[AppScaling, ...]) -> None:
+        """The autoscaler's decisions (with an autoscaler), before the plan is made with them."""
+
     def executing(self, plan: Plan) -> None:
         """The plan about to be executed, before its first write."""
 
@@ -128,6 +131,7 @@ async def sync(
     hooks.observed(observation)
     now = request.clock()
     scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual)
+    hooks.autoscaled(scaling.apps)
     request = replace(request, options=scaling.plan_options(request.options))  # every plan of the sync
     planned = plan_observed(request, observation, request.memory, now)
     planned = replace(planned, plan=scaling.with_plan(planned.plan))
