@@ -13,9 +13,8 @@ import typer
 from reconciler.cli.output import console, print_error, use_json_output
 from reconciler.cli.validate import load_or_exit
 from reconciler.core.autoscale import Decision
-from reconciler.core.autoscale_metrics import Proposal
-from reconciler.core.autoscale_policy import MetricKind, TargetType
 from reconciler.core.autoscale_replay import Step, replay
+from reconciler.engine.autoscaling import metric_document
 from reconciler.errors import ExitCode
 from reconciler.spec.simulation import load_simulation
 
@@ -66,20 +65,9 @@ def step_document(step: Step, decision: Decision) -> dict[str, Any]:
         "at": step.at,
         "instances": decision.instances,
         "recommendation": decision.recommendation,
-        "metrics": [_metric_document(p) for p in decision.proposals],
+        "metrics": [metric_document(p) for p in decision.proposals],
         "limitedBy": decision.limited_by,
         "reason": decision.reason,
-    }
-
-
-def _metric_document(proposal: Proposal) -> dict[str, Any]:
-    metric = proposal.metric
-    percent = metric.target_type is TargetType.UTILIZATION and metric.kind in (MetricKind.CPU, MetricKind.MEM)
-    return {
-        "name": metric.label,
-        "current": proposal.current,
-        "target": round(metric.target * 100, 6) if percent else metric.target,
-        "proposal": proposal.instances,
     }
 
 
