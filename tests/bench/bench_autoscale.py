@@ -98,7 +98,7 @@ async def controller_reactions(runs: int, tick: float) -> list[float]:
                 changed = time.monotonic()
                 await until(lambda at=mark: any(a.kind == ActionKind.SCALE for a in running.executed(at)), "up", 60)
                 reactions.append(time.monotonic() - changed)
-                await until(lambda: running.settled_at(4), "the scale-up done", 60)
+                await until(lambda: running.settled_at(6), "the scale-up to max done", 60)
                 await running.load(0.2)
                 await until(lambda: running.settled_at(2), "back at 2", 60)
     return reactions

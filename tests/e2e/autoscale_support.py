@@ -81,13 +81,16 @@ class Running:
         app = (await self.api.get(f"/v2/apps{APP}", params={"embed": "app.tasks"})).json().get("app") or {}
         return [t for t in app.get("tasks", []) if t["state"] == "TASK_RUNNING"]
 
-    async def settled_at(self, count: int) -> bool:
-        """`count` tasks run, no deployment, and the autoscaler has sampled them all at least once."""
-        deployments = (await self.api.get("/v2/deployments")).json()
-        if deployments or len(await self.running_tasks()) != count:
+    def settled_at(self, count: int) -> bool:
+        """At the last cycle: `count` tasks ran, no deployment, and the autoscaler decided from them.
+        (Read from the cycles' own observations: polling Marathon here would compete with the sandbox.)"""
+        last = next((r for r in reversed(self.results) if r.actual is not None), None)
+        app = last.actual.apps.get(APP) if last and last.actual else None
+        if last is None or app is None or app.deployment_ids or app.instances != count:
             return False
-        latest = self.scalings()[-1:] if self.results else []
-        return bool(latest) and latest[0].current == count and latest[0].decision is not None
+        running = [t for t in app.tasks if t.state == "TASK_RUNNING"]
+        decided = [s for s in last.autoscale if s.app_id == APP and s.decision is not None]
+        return len(running) == count and bool(decided)
 
     async def load(self, cpu: float) -> None:
         response = await self.api.put("/_sandbox/load", json={"app": APP, "cpu": cpu, "mem": 20})
