@@ -20,14 +20,14 @@ from typing import Annotated, Any
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
-from reconciler.cli.output import console, print_error
+from reconciler.cli.output import console, print_error, print_warning
 from reconciler.cli.plan import (
     CONSUL_UNREAD,
     AgentOpt,
+    ApplyForceOpt,
     ChartsOpt,
     ConsulOpt,
     EnvOpt,
-    ForceOpt,
     NoConsulOpt,
     OutputOpt,
     PruneOpt,
@@ -48,6 +48,7 @@ from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.execute import ExecuteOptions, Execution, Progress, ProgressCallback
 from reconciler.engine.observe import Observation
+from reconciler.engine.ownership import ownership_guard
 from reconciler.engine.stuck import Convergence
 from reconciler.engine.sync import SyncHooks, SyncRequest, blocking_refusals, sync
 from reconciler.errors import ExitCode, ReconcilerError
@@ -63,7 +64,7 @@ def apply_command(
     env: EnvOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     prune: PruneOpt = False,
-    force: ForceOpt = False,
+    force: ApplyForceOpt = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the deployments.")] = True,
     deadline: Annotated[
         float, typer.Option("--deadline", help="How long to wait for the deployments in all (s); see --timeout.")
@@ -104,6 +105,9 @@ class _ApplyJob:
         request = SyncRequest(self.desired, self.options, self.execute, self.choice.routing, whole=self.whole,
                               strict=False, dry_run=dry_run, halt_on_refusal=True)
         async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
+            guarded = None if dry_run else consul  # a live controller owning these envs refuses (exit 4)
+            if note := await ownership_guard(guarded, self.desired.environments, force=self.options.force):
+                print_warning(note)
             result = await sync(request, marathon, consul, hooks=_ApplyView(self.output, self.verbose))
         compared = compared_of(result.observation)
         if result.execution is None:

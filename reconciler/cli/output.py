@@ -117,5 +117,9 @@ def print_error(message: str) -> None:
         err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True, soft_wrap=True)
 
 
+def print_warning(message: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
 def is_tty() -> bool:
     return sys.stdout.isatty()

@@ -30,6 +30,9 @@ EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Only this envir
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
 PruneOpt = Annotated[bool, typer.Option(help="Delete managed apps that left the specs (guarded).")]
 ForceOpt = Annotated[bool, typer.Option(help="Lift the prune limit.")]
+ApplyForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Lift the prune limit, and apply even to environments a live controller owns (its leader lock)."
+)]
 ConsulOpt = Annotated[
     str | None, typer.Option("--consul", help="Consul agent URL for this command (default: the global --consul).")
 ]

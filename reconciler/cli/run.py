@@ -22,6 +22,7 @@ from typing import Annotated
 
 import typer
 
+from reconciler import __version__
 from reconciler.cli.adapters import consul_client, marathon_client
 from reconciler.cli.live_view import LiveTables, cycle_rows
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
@@ -183,7 +184,8 @@ class _RunJob:
                 return in_force[0]
 
             autoscaler = await self.metrics.autoscaler(stack, agent_port)
-            reconciler = Reconciler(load, marathon, consul, self.cycle_options, autoscaler=autoscaler)
+            leadership = Leadership(serving.leader, consul)
+            reconciler = Reconciler(load, marathon, consul, self._fenced(leadership), autoscaler=autoscaler)
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
@@ -199,7 +201,6 @@ class _RunJob:
                 reporter.record(result)
                 view.show(result)
 
-            leadership = Leadership(serving.leader, consul)
             controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=on_cycle,
                                     may_cycle=leadership.may_cycle if leadership.enabled else None)
             wake.append(controller)
@@ -210,7 +211,11 @@ class _RunJob:
                 if leading:
                     controller.trigger("leader-elected")
 
-            await leadership.start(stack, f"{socket.gethostname()}:{port} pid {os.getpid()}", on_leader_change)
+            identity = f"{socket.gethostname()}:{port} pid {os.getpid()}"
+            for client in (marathon, consul):  # servers' logs can tell the replicas' requests apart
+                if client is not None:
+                    client.identify(f"marathon-reconciler/{__version__} ({identity})")
+            await leadership.start(stack, identity, on_leader_change, lambda: self._owned(in_force[0]))
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
             loop = asyncio.get_running_loop()
@@ -225,6 +230,17 @@ class _RunJob:
             view.close()
             console.print(f"controller stopped after {controller.cycles} cycle(s).")
         return run_exit_code(last[-1] if last else None, signalled=bool(signalled))
+
+    def _fenced(self, leadership: Leadership) -> CycleOptions:
+        """Every write of a cycle asks the leader lock first, at the moment it would go out."""
+        if not leadership.enabled:
+            return self.cycle_options
+        execute = replace(self.cycle_options.execute, may_write=leadership.may_cycle)
+        return replace(self.cycle_options, execute=execute)
+
+    def _owned(self, desired: Desired) -> list[str]:
+        """The environments the lock record names: --env, else every one of the specs in force."""
+        return [self.env] if self.env else sorted(desired.environments)
 
     async def _serve(
         self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed, leadership: Leadership

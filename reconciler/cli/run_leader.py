@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +54,19 @@ class Leadership:
         return {"election": True, "key": self._settings.key, "leader": self._elector.is_leader,
                 "may_write": self._elector.may_write(), "holder": self._elector.holder}
 
-    async def start(self, stack: contextlib.AsyncExitStack, identity: str, on_change: Callable[[bool], None]) -> None:
-        """Campaigns until the stack closes; then steps down (releases the lock) before the client closes."""
+    async def start(
+        self, stack: contextlib.AsyncExitStack, identity: str, on_change: Callable[[bool], None],
+        owned: Callable[[], Sequence[str] | None],
+    ) -> None:
+        """Campaigns until the stack closes; then steps down (releases the lock) before the client closes.
+        `owned` names the environments the lock record says this controller reconciles."""
         if self._consul is None:
             return
         options = LeaderOptions(identity=identity, key=self._settings.key, ttl=self._settings.ttl)
-        self._elector = LeaderElector(self._consul, options, on_change=on_change)
+        self._elector = LeaderElector(self._consul, options, on_change=on_change, owned=owned)
         task = asyncio.create_task(self._elector.run())
-        log.info("event=leader-campaign identity=%s key=%s ttl=%.0fs", identity, options.key, options.ttl)
+        log.info("event=leader-campaign identity=%s key=%s ttl=%.0fs lock_delay=%.1fs beat=%.1fs", identity,
+                 options.key, options.ttl, options.lock_delay, options.beat_every)
 
         async def step_down() -> None:
             assert self._elector is not None

@@ -55,8 +55,10 @@ class ConsulClient:
         on_request: Callable[[str, str], None] | None = None,
         backoff: float = 0.2,
         basic_auth: tuple[str, str | None] | None = None,
+        user_agent: str | None = None,
     ) -> None:
         self._settings: dict[str, Any] = {
+            "user_agent": user_agent,
             "token": token,
             "timeout": timeout,
             "retries": retries,
@@ -76,6 +78,13 @@ class ConsulClient:
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+    def identify(self, user_agent: str) -> None:
+        """The User-Agent of every later request, this agent's and the other agents' clients alike."""
+        self._settings["user_agent"] = user_agent
+        self._http.identify(user_agent)
+        for agent in self._agents.values():
+            agent.identify(user_agent)
 
     def for_agent(self, base_url: str) -> ConsulClient:
         """A client of the agent at `base_url` with the same settings; closed with this one."""

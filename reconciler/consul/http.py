@@ -65,6 +65,7 @@ class ConsulHttp:
         transport: httpx.AsyncBaseTransport | None,
         on_request: Callable[[str, str], None] | None,
         basic_auth: tuple[str, str | None] | None = None,
+        user_agent: str | None = None,
     ) -> None:
         clean, user, password = split_userinfo(base_url)
         if user is None and basic_auth is not None:
@@ -78,6 +79,8 @@ class ConsulHttp:
         self._secrets = secret_forms(user=user, password=password, tokens=(token,))
         self._on_request = on_request
         headers = {TOKEN_HEADER: token} if token else {}
+        if user_agent:
+            headers["User-Agent"] = user_agent
         auth = httpx.BasicAuth(user, password or "") if user is not None else None
         self._client = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport, auth=auth, limits=LIMITS
@@ -85,6 +88,10 @@ class ConsulHttp:
 
     def __repr__(self) -> str:
         return f"ConsulHttp(base_url={self.base_url!r}, token={'<redacted>' if self._token else None})"
+
+    def identify(self, user_agent: str) -> None:
+        """The User-Agent of every later request (a controller names itself, so servers can tell replicas apart)."""
+        self._client.headers["User-Agent"] = user_agent
 
     async def aclose(self) -> None:
         await self._client.aclose()

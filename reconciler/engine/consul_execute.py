@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from reconciler.consul.translate import (
 )
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
 from reconciler.core.queries import FOLLOWS_KEY
+from reconciler.engine.execute import NOT_LEADER, fenced
 from reconciler.engine.planning import CONSUL_KINDS
 from reconciler.engine.ports import ConsulPort
 from reconciler.errors import OutcomeUnknown, RemoteError, RemoteRejected
@@ -117,8 +119,13 @@ async def _recreate(consul: ConsulPort, action: Action) -> str:
     return f"query {await consul.post_query(definition)} created again (it was gone)"
 
 
-async def _run_one(consul: ConsulPort, action: Action, routing: AgentRouting, limit: asyncio.Semaphore) -> Action:
+async def _run_one(
+    consul: ConsulPort, action: Action, routing: AgentRouting, limit: asyncio.Semaphore,
+    may_write: Callable[[], bool] | None,
+) -> Action:
     async with limit:
+        if fenced(may_write):  # asked when the write would go out, not when the wave began
+            return replace(action, outcome=Outcome.SKIPPED, detail=NOT_LEADER)
         try:
             detail = await send_consul_action(consul, action, routing)
         except OutcomeUnknown as exc:
@@ -138,10 +145,14 @@ def without_deleted_apps(action: Action, deleted: dict[str, Action]) -> Action |
                    "succeed, and the query stays as long as its app runs")
 
 
-async def execute_consul(plan: Plan, consul: ConsulPort, routing: AgentRouting = AgentRouting.HOST) -> Plan:
+async def execute_consul(
+    plan: Plan, consul: ConsulPort, routing: AgentRouting = AgentRouting.HOST, *,
+    may_write: Callable[[], bool] | None = None,
+) -> Plan:
     """Sends the plan's planned Consul actions; deregistrations before registrations, queries last.
 
-    Returns the plan with every Consul action's outcome (the other actions unchanged).
+    Returns the plan with every Consul action's outcome (the other actions unchanged); `may_write` is
+    the leader's fence, asked before each action (False: skipped, not the leader).
     """
     limit = asyncio.Semaphore(MAX_CONCURRENT_WRITES)
     done = dict(enumerate(plan.actions))
@@ -152,7 +163,7 @@ async def execute_consul(plan: Plan, consul: ConsulPort, routing: AgentRouting =
     for kinds in ((ActionKind.DEREGISTER,), (ActionKind.REGISTER,), tuple(CONSUL_KINDS - {ActionKind.REGISTER,
                                                                                            ActionKind.DEREGISTER})):
         wave = [(i, a) for i, a in done.items() if a.kind in kinds and a.outcome == Outcome.PLANNED]
-        results = await asyncio.gather(*(_run_one(consul, a, routing, limit) for _, a in wave))
+        results = await asyncio.gather(*(_run_one(consul, a, routing, limit, may_write) for _, a in wave))
         for (i, _), result in zip(wave, results, strict=True):
             done[i] = result
     return replace(plan, actions=tuple(done[i] for i in range(len(plan.actions))))

@@ -31,6 +31,12 @@ WRITE_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE}
 # What happens to a write skipped because a running deployment locks its app: each face says its own.
 APPLY_LATER = "run apply again once that deployment ends, or set `force: true` on the app"
 CONTROLLER_LATER = "the controller sends it in a cycle after that deployment ends (or set `force: true` on the app)"
+NOT_LEADER = "not the leader: not sent (this controller's leader lock lapsed; the leader sends it)"
+
+
+def fenced(may_write: Callable[[], bool] | None) -> bool:
+    """True when a write must not go out now: a controller that is not (or no longer surely) the leader."""
+    return may_write is not None and not may_write()
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class ExecuteOptions:
     timeout: float = 300.0  # the deadline of the whole execution (apply's --deadline)
     poll_interval: float = 0.25
     later: str = APPLY_LATER  # how a skipped write gets sent after all
+    # The leader's fence, asked right before each request that writes: False = not sent (skipped).
+    may_write: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +100,12 @@ async def execute_plan(
         writes = [(i, a) for i, a in items if a.kind in WRITE_KINDS]
         deletes = [(i, a) for i, a in items if a.kind == ActionKind.DELETE]
         kills = [(i, a) for i, a in items if a.kind == ActionKind.KILL_TASK]
-        if writes:
+        if writes and not _refused(writes, done, options):
             await _put_batch(marathon, writes, done, deployment_ids, deadline, options)
         for i, action in deletes:
-            done[i] = await _delete(marathon, action, deployment_ids)
-        if kills:
+            if not _refused([(i, action)], done, options):
+                done[i] = await _delete(marathon, action, deployment_ids)
+        if kills and not _refused(kills, done, options):
             await _kill_tasks(marathon, kills, done)
     timed_out = False
     if options.wait and deployment_ids:
@@ -142,8 +151,9 @@ async def _split_locked(
         "event=deployment-locked deployments=%s free=%d forced=%d waiting=%d",
         ",".join(locked_exc.deployment_ids), len(free), len(forced), len(waiting),
     )
-    await _put_once(marathon, free, done, deployment_ids, force=False)
-    await _put_once(marathon, forced, done, deployment_ids, force=True)
+    for part, force in ((free, False), (forced, True)):
+        if part and not _refused(part, done, options):
+            await _put_once(marathon, part, done, deployment_ids, force=force)
     if not waiting:
         return
     ids = ", ".join(locked_exc.deployment_ids)
@@ -152,7 +162,8 @@ async def _split_locked(
         _mark(waiting, done, Outcome.SKIPPED, f"locked by running deployment {ids}: not sent; {options.later}")
         return
     if await wait_for_deployments(marathon, list(locked_exc.deployment_ids), deadline, options, None):
-        await _put_once(marathon, waiting, done, deployment_ids, force=False)
+        if not _refused(waiting, done, options):  # the wait may have outlived the leadership
+            await _put_once(marathon, waiting, done, deployment_ids, force=False)
         return
     _mark(waiting, done, Outcome.FAILED, f"locked by running deployment {ids} past the deadline; "
           "wait for it, or set `force: true` on the app")
@@ -206,6 +217,15 @@ async def _kill_tasks(marathon: MarathonPort, kills: list[tuple[int, Action]], d
             continue
         _mark(chosen, done, Outcome.SUCCEEDED,
               "killed and instances lowered" if scale else "killed; Marathon launches a replacement")
+
+
+def _refused(items: list[tuple[int, Action]], done: dict[int, Action], options: ExecuteOptions) -> bool:
+    """Asks the fence at the moment of the write; refused items are marked skipped, never sent."""
+    if not fenced(options.may_write):
+        return False
+    log.warning("event=write-fenced actions=%d reason=not-the-leader", len(items))
+    _mark(items, done, Outcome.SKIPPED, NOT_LEADER)
+    return True
 
 
 def outcome_of(exc: RemoteError) -> Outcome:

@@ -1,31 +1,48 @@
-"""Leader election through a Consul session and a KV lock (engine layer).
+"""Leader election through a Consul session and a KV lock, with failover within the TTL (engine layer).
 
-The recipe of Consul's "application leader election" guide: every replica holds a TTL session and
-tries `PUT /v1/kv/<key>?acquire=<session>`; the holder renews its session every TTL/3 and watches the
-key; the others watch the key with blocking queries and try again when it is free (after the
-lock-delay). Only `may_write()` matters to writers: it is true while the lock is held AND the last
-successful renewal is recent enough that Consul cannot have expired the session yet, minus a margin,
-so a leader cut off from Consul stops writing before any standby can take over.
+Consul's recipe (every replica holds a session, `PUT /v1/kv/<key>?acquire=<session>` wins, standbys
+watch the key with blocking queries), tuned so that a standby takes over within the session TTL T:
+
+* The leader beats every P = W/2: it renews its session and re-acquires the key it holds (Consul
+  answers `true` and bumps the key's ModifyIndex, a raft write). Each beat that succeeds proves the
+  session was alive when Consul handled it, after the leader sent it.
+* The session asks for LockDelay L = 0.4 T (at most Consul's 60 s): after ANY invalidation of the
+  session (TTL, destroy, failed check) Consul refuses every acquire of the key for L
+  (agent/consul/kvs_endpoint.go kvsPreApply; agent/consul/state/session.go deleteSessionTxn).
+* `may_write()` holds until (send time of the last successful beat) + W, W = L - L/6. A beat that
+  succeeded was handled before the invalidation, so nobody can hold the lock before send + L: the
+  old leader stops writing at least L/6 (1 s at T = 15 s) before a new one may start, which covers
+  clock-rate drift and a write already on the wire. This holds whoever ends the session and however
+  late Consul's own TTL timer fires (it waits up to 2 T: agent/consul/session_ttl.go).
+* A standby that sees the key unchanged for D = L on its own clock (2.4 beats) re-reads it and, still
+  unchanged, destroys the holder's session, then acquires once the lock-delay ends.
+
+So after a SIGKILL the standby leads within D + L + a retry = 0.8 T + 0.5 s (12.5 s at T = 15 s);
+after a lost session within L + 0.5 s; a leader cut off from Consul stops writing W after its last
+beat. Deposing a live but slow leader is safe (the lock-delay fences it), only needless.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.errors import ConsulNotFound
+from reconciler.engine.ownership import DEFAULT_KEY, LockRecord
 from reconciler.errors import RemoteError
 
 log = logging.getLogger("reconciler.leader")
-DEFAULT_KEY = "service/marathon-reconciler/leader"
+MAX_LOCK_DELAY = 60.0  # Consul refuses a longer LockDelay (structs.MaxLockDelay)
+
+__all__ = ["DEFAULT_KEY", "LeaderElector", "LeaderOptions", "LockPort", "write_deadline"]
 
 
 class LockPort(Protocol):
@@ -58,31 +75,40 @@ class LeaderOptions:
     time_scale: float = 1.0
 
     @property
-    def renew_every(self) -> float:
-        return self.ttl / 3
-
-    @property
-    def write_margin(self) -> float:
-        """Stop writing this long before the earliest moment Consul may expire an unrenewed session."""
-        return self.ttl / 3
-
-    @property
     def lock_delay(self) -> float:
-        """Longer than one renewal period: a leader whose session was destroyed learns it (its renewal
-        gets 404) before anyone else may take the lock."""
-        return self.ttl / 2
+        """L: how long Consul bars the key after the holder's session ends."""
+        return min(0.4 * self.ttl, MAX_LOCK_DELAY)
+
+    @property
+    def write_window(self) -> float:
+        """W: how long after sending a successful beat the leader may write."""
+        return self.lock_delay - self.lock_delay / 6
+
+    @property
+    def beat_every(self) -> float:
+        """P: renew and re-acquire this often (two beats fit in W; never rarer than TTL/6)."""
+        return self.write_window / 2
+
+    @property
+    def depose_after(self) -> float:
+        """D: a holder whose key has not moved for this long (a standby's clock) is presumed dead."""
+        return self.lock_delay
+
+    def scaled(self, nominal_seconds: float) -> float:
+        return nominal_seconds * self.time_scale
 
 
-def write_deadline(renew_sent_at: float, ttl: float, margin: float) -> float:
-    """Until when a leader may write after a renewal sent at `renew_sent_at` (same clock, seconds).
-
-    Consul restarts the TTL when it processes the renewal, which is after it was sent, and never
-    expires before the TTL: so before sent + ttl the session is certainly alive."""
-    return renew_sent_at + ttl - margin
+def write_deadline(beat_sent_at: float, window: float) -> float:
+    """Until when a leader may write after a successful beat sent at `beat_sent_at` (same clock)."""
+    return beat_sent_at + window
 
 
 def _duration(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -91,8 +117,18 @@ class _Term:
 
     session: str | None = None
     held: bool = False
-    renew_sent_at: float = 0.0
+    beat_sent_at: float = float("-inf")  # send time of the last beat Consul accepted
+    since: str = ""  # when this replica took the lock (wall clock, for the record)
     holder: str = ""  # identity of whoever holds the lock, as last seen
+
+
+@dataclass
+class _Watch:
+    """What a standby last saw of someone else's lock, and when it saw it move (its own clock)."""
+
+    session: str = ""
+    index: int = 0
+    moved_at: float = 0.0
 
 
 class LeaderElector:
@@ -100,20 +136,21 @@ class LeaderElector:
 
     def __init__(
         self, consul: LockPort, options: LeaderOptions, *, clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[bool], None] | None = None,
+        on_change: Callable[[bool], None] | None = None, owned: Callable[[], Sequence[str] | None] | None = None,
     ) -> None:
         self._consul = consul
         self._options = options
         self._clock = clock
         self._on_change = on_change
+        self._owned = owned or (lambda: None)  # the environments this replica reconciles (None: all)
         self._term = _Term()
+        self._watch = _Watch()
         self._stopping = asyncio.Event()
 
     # -- what writers and status ask ------------------------------------------------------------
 
     def may_write(self) -> bool:
-        o = self._options
-        deadline = write_deadline(self._term.renew_sent_at, o.ttl * o.time_scale, o.write_margin * o.time_scale)
+        deadline = write_deadline(self._term.beat_sent_at, self._options.scaled(self._options.write_window))
         return self._term.held and self._clock() < deadline
 
     @property
@@ -128,93 +165,139 @@ class LeaderElector:
     # -- the campaign ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Campaigns and renews until stop(); then releases the lock and destroys the session."""
-        renewer = asyncio.create_task(self._renew_loop())
+        """Campaigns and beats until stop(); then releases the lock and destroys the session."""
+        beater = asyncio.create_task(self._beat_loop())
         try:
             await self._campaign_loop()
         finally:
-            renewer.cancel()
+            beater.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+                await beater
         await self._step_down()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def _campaign_loop(self) -> None:
-        state = BlockingState(wait=_duration(self._options.renew_every * self._options.time_scale))
+        state = BlockingState()
         while not self._stopping.is_set():
             try:
                 state = await self._campaign_once(state)
             except RemoteError as exc:  # a leader keeps the lock as last seen; may_write() lapses on its own
                 log.warning("event=leader-campaign-failed error=%r", str(exc))
-                await self._pause(self._options.renew_every)
-                state = BlockingState(wait=state.wait)
+                await self._pause(self._options.beat_every)
+                state = BlockingState()
+
+    def _wait(self) -> str:
+        """Block at most a beat, and wake when a watched holder is due to be deposed."""
+        o = self._options
+        due = o.beat_every
+        if self._watch.session:
+            due = o.depose_after - (self._clock() - self._watch.moved_at) / o.time_scale
+        return _duration(o.scaled(max(0.05, min(o.beat_every, due))))
 
     async def _campaign_once(self, state: BlockingState) -> BlockingState:
         if self._term.session is None:
             await self._create_session()
-        pair, state = await self._consul.get_kv(self._options.key, block=state)
+        pair, state = await self._consul.get_kv(self._options.key, block=replace(state, wait=self._wait()))
         holder_session = pair.session if pair else ""
+        if not (pair is not None and holder_session and holder_session != self._term.session):
+            self._watch = _Watch()  # nobody else holds it: nothing to depose
         if holder_session and holder_session == self._term.session:
             self._set_held(True)
-        elif holder_session:
+        elif pair is not None and holder_session:
             self._set_held(False)
-            self._term.holder = _identity_of(pair)
+            self._term.holder = LockRecord.decode(pair.value).holder
+            await self._watch_holder(pair)
         elif not await self._acquire():
-            # Free but refused: the last holder's lock-delay runs. Nothing else may write the key
-            # meanwhile, so try again after a pause rather than block on its index.
-            await self._pause(min(1.0, self._options.lock_delay))
+            # Free but refused: the last holder's lock-delay runs, and nobody else can take the key
+            # meanwhile: try again shortly rather than block on its index.
+            self._term.holder = ""
+            await self._pause(min(0.5, self._options.lock_delay / 4))
             return replace(state, index=0)
         return state
 
+    async def _watch_holder(self, pair: wire.KVPair) -> None:
+        """Notes when the holder's key last moved; deposes a holder silent for D."""
+        now, watch = self._clock(), self._watch
+        if (pair.session, pair.modify_index) != (watch.session, watch.index):
+            self._watch = _Watch(pair.session, pair.modify_index, now)
+            return
+        if now - watch.moved_at < self._options.scaled(self._options.depose_after):
+            return
+        fresh, _ = await self._consul.get_kv(self._options.key)  # a stale blocking answer must not depose
+        if fresh is None or (fresh.session, fresh.modify_index) != (watch.session, watch.index):
+            return
+        log.warning("event=leader-deposed holder=%r session=%s silent_for=%.1fs", self._term.holder, watch.session,
+                    (now - watch.moved_at) / self._options.time_scale)
+        await self._consul.put_session_destroy(watch.session)
+        self._watch = _Watch()
+
     async def _create_session(self) -> None:
         o = self._options
-        sent = self._clock()
         self._term.session = await self._consul.put_session_create(
             name=f"marathon-reconciler leader {o.identity}", ttl=_duration(o.ttl), behavior="release",
             lock_delay=_duration(o.lock_delay),
         )
-        self._term.renew_sent_at = sent
         log.info("event=leader-session-created session=%s", self._term.session)
 
+    def _record(self) -> bytes:
+        owned = self._owned()
+        return LockRecord(self._options.identity, self._term.since, None if owned is None else tuple(owned)).encode()
+
     async def _acquire(self) -> bool:
+        """Takes the free lock; True when this replica now holds it."""
         session = self._term.session
         if session is None:
             return False
+        self._term.since = _now_iso()
         sent = self._clock()
-        body = json.dumps({"holder": self._options.identity}).encode()
-        if not await self._consul.put_kv(self._options.key, body, acquire=session):
+        if not await self._consul.put_kv(self._options.key, self._record(), acquire=session):
             return False
         # An acquire with a live session proves the session was alive when Consul processed it.
-        self._term.renew_sent_at = max(self._term.renew_sent_at, sent)
+        self._term.beat_sent_at = max(self._term.beat_sent_at, sent)
         self._set_held(True)
         return True
 
-    async def _renew_loop(self) -> None:
+    async def _beat_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._options.renew_every * self._options.time_scale)
+            await asyncio.sleep(self._options.scaled(self._options.beat_every))
             session = self._term.session
             if session is None:
                 continue
-            sent = self._clock()
             try:
-                await self._consul.put_session_renew(session)
+                await self._beat(session)
             except ConsulNotFound:
                 log.warning("event=leader-session-lost session=%s", session)
-                self._term.session = None
-                self._set_held(False)
+                self._lose(session)
             except RemoteError as exc:  # may_write() lapses by itself if this goes on
-                log.warning("event=leader-renew-failed error=%r", str(exc))
-            else:
-                self._term.renew_sent_at = sent
+                log.warning("event=leader-beat-failed error=%r", str(exc))
+
+    async def _beat(self, session: str) -> None:
+        """Renews the session and, while leading, re-acquires the key; each success extends may_write()."""
+        sent = self._clock()
+        await self._consul.put_session_renew(session)
+        if not self._term.held:
+            return
+        if not await self._consul.put_kv(self._options.key, self._record(), acquire=session):
+            log.warning("event=leader-lock-lost session=%s", session)
+            self._set_held(False)
+            return
+        if self._term.session == session:
+            self._term.beat_sent_at = max(self._term.beat_sent_at, sent)
+
+    def _lose(self, session: str) -> None:
+        if self._term.session == session:
+            self._term.session = None
+            self._set_held(False)
 
     async def _pause(self, nominal_seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), nominal_seconds * self._options.time_scale)
+            await asyncio.wait_for(self._stopping.wait(), self._options.scaled(nominal_seconds))
 
     async def _step_down(self) -> None:
-        """Releases the lock and destroys the session, so a standby need not wait for the TTL."""
+        """Releases the lock and destroys the session, so a standby need not wait: a release sets no
+        lock-delay (only an invalidation does), and the session goes with nothing held."""
         session, held = self._term.session, self._term.held
         self._set_held(False)
         self._term.session = None
@@ -229,13 +312,8 @@ class LeaderElector:
         if held == self._term.held:
             return
         self._term.held = held
+        if not held:
+            self._term.beat_sent_at = float("-inf")
         log.info("event=%s identity=%s", "leader-elected" if held else "leader-lost", self._options.identity)
         if self._on_change is not None:
             self._on_change(held)
-
-
-def _identity_of(pair: wire.KVPair | None) -> str:
-    try:
-        return str(json.loads(pair.value or b"{}").get("holder", "")) if pair else ""
-    except (ValueError, AttributeError):
-        return ""

@@ -157,7 +157,8 @@ async def _execute(
     with hooks.sending() as progress:
         execution = await execute_plan(plan, marathon, request.execute, progress)
     if consul is not None and any(a.kind in CONSUL_KINDS for a in plan.pending):
-        done = await execute_consul(replace(plan, actions=execution.actions), consul, request.routing)
+        done = await execute_consul(replace(plan, actions=execution.actions), consul, request.routing,
+                                    may_write=request.execute.may_write)
         execution = replace(execution, actions=done.actions)
     return execution
 
@@ -195,5 +196,6 @@ class _Replanning:
         if consul_only.empty:
             return observation.actual, execution
         self.hooks.following_up(consul_only)
-        done = await execute_consul(consul_only, self.consul, self.request.routing)
+        done = await execute_consul(consul_only, self.consul, self.request.routing,
+                                    may_write=self.request.execute.may_write)
         return observation.actual, replace(execution, actions=execution.actions + done.actions)

@@ -96,6 +96,10 @@ class MarathonClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def identify(self, user_agent: str) -> None:
+        """The User-Agent of every later request (a controller names itself, so servers can tell replicas apart)."""
+        self._http.headers["User-Agent"] = user_agent
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

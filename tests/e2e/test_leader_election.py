@@ -1,8 +1,8 @@
 """Leader election against the Consul sandbox over real HTTP: one leader, takeover, fencing by time.
 
 The sandbox runs sessions 5 times faster (session_time_scale=0.2) and the electors use the same
-factor, so a 10 s TTL lasts 2 s. Consul may expire a session up to 2x its TTL late (FACTS §9): the
-deadlines below allow for either. A sampler checks, every few milliseconds, that two electors never
+factor, so a 10 s TTL lasts 2 s. A crashed leader is deposed by the standby (it destroys the silent
+holder's session), so takeover does not wait for Consul's TTL timer (up to 2x TTL). A sampler checks, every few milliseconds, that two electors never
 both may write.
 """
 
@@ -24,8 +24,9 @@ from tests.sandbox.consul.fixtures import SandboxFactory, consul_sandbox_factory
 
 SCALE = 0.2
 TTL = 10.0
-# Worst case for a crashed leader: expiry at 2x TTL, then the lock-delay, then a campaign pause.
-TAKEOVER = (2 * TTL + TTL / 2 + 1) * SCALE + 10.0  # plus slack for a loaded 2-core machine
+OPTIONS = LeaderOptions(identity="-", ttl=TTL, time_scale=SCALE)
+# A crashed leader: silent for D, deposed, then the lock-delay and an acquire retry (engine/leader.py).
+TAKEOVER = (OPTIONS.depose_after + OPTIONS.lock_delay + 0.5) * SCALE + 10.0  # plus slack for a loaded 2-core machine
 pytestmark = pytest.mark.slow
 
 
@@ -186,8 +187,8 @@ async def cut_off_leader(proxies: list[Proxy], urls: list[str]) -> None:
         await proxies[cluster.replicas.index(leader)].cut()
         cut_at = time.monotonic()
         stopped = await wait_for(lambda: not leader.elector.may_write(), TTL * SCALE + 5, "the cut-off leader stops")
-        # It stops by its own clock, before Consul could expire its session (TTL after its last renewal).
-        assert stopped < TTL * SCALE + 1.0
+        # It stops by its own clock, W after its last beat: before the lock-delay could let anyone in.
+        assert stopped < OPTIONS.write_window * SCALE + 1.0
         await wait_for(standby.elector.may_write, TAKEOVER, "the standby takes over")
         assert time.monotonic() - cut_at >= stopped  # the sampler saw no overlap on the way
 
@@ -209,7 +210,19 @@ async def test_a_destroyed_session_moves_the_lock_and_a_stop_hands_it_over(sandb
         await wait_for(other.elector.may_write, TTL * SCALE + 5, "the other replica takes the released lock")
 
 
-def test_write_deadline_is_a_margin_before_the_earliest_expiry() -> None:
-    assert write_deadline(100.0, 15.0, 5.0) == 110.0
-    sent_at, ttl = 50.0, 15.0
-    assert write_deadline(sent_at, ttl, ttl / 3) < sent_at + ttl  # Consul cannot have expired it by then
+def test_write_deadline_is_the_window_after_the_beat() -> None:
+    assert write_deadline(100.0, 5.0) == 105.0
+
+
+@pytest.mark.parametrize("ttl", [10.0, 15.0, 60.0, 600.0, 86400.0])
+def test_the_timing_keeps_one_writer_and_fails_over_within_the_ttl(ttl: float) -> None:
+    o = LeaderOptions(identity="-", ttl=ttl)
+    # The old leader stops writing a margin before the lock-delay could let a new one in.
+    assert o.write_window <= o.lock_delay - min(1.0, o.lock_delay / 6)
+    # Two beats fit in the window: one lost beat does not stop a healthy leader.
+    assert 2 * o.beat_every <= o.write_window
+    # A standby does not depose a leader that merely missed one beat.
+    assert o.depose_after > 2 * o.beat_every
+    # Consul's bounds: LockDelay at most 60 s; a crashed leader is replaced within the TTL.
+    assert 0 < o.lock_delay <= 60.0
+    assert o.depose_after + o.lock_delay + 0.5 <= ttl

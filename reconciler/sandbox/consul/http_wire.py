@@ -17,10 +17,12 @@ from aiohttp import web
 from reconciler.sandbox.consul.durations import DurationError, parse_duration
 from reconciler.sandbox.consul.faults import HttpFaults
 from reconciler.sandbox.consul.raft import RaftIndex
+from reconciler.sandbox.write_log import WriteLog
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
 FAULTS_KEY = web.AppKey("faults", HttpFaults)
+WRITES_KEY = web.AppKey("writes", WriteLog)
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -172,6 +174,7 @@ async def consul_middleware(request: web.Request, handler: Handler) -> web.Strea
     else:
         response = await _answer(request, handler)
     response.headers["X-Consul-Default-ACL-Policy"] = "allow"
+    request.app[WRITES_KEY].record(request, response.status)
     return response
 
 

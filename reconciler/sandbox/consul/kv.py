@@ -98,11 +98,12 @@ class KVStore:
         return self.put(key, value, flags)
 
     def acquire(self, key: str, value: bytes, flags: int | None, session: str) -> bool:
+        # agent/consul/kvs_endpoint.go kvsPreApply: lock-delay refuses every lock of the key, checked
+        # before the state store looks at who holds it.
+        if self._lock_delay_until.get(key, 0.0) > self.clock():
+            return False
         entry = self.entries.get(key)
         if entry is not None and entry.session and entry.session != session:
-            return False
-        # Lock-delay bars every new holder; the current holder may re-acquire.
-        if (entry is None or entry.session != session) and self._lock_delay_until.get(key, 0.0) > self.clock():
             return False
         self.put(key, value, flags)
         entry = self.entries[key]

@@ -19,6 +19,7 @@ from reconciler.sandbox.consul.kv import KVStore
 from reconciler.sandbox.consul.queries import QueryStore
 from reconciler.sandbox.consul.raft import RaftIndex
 from reconciler.sandbox.consul.sessions import SessionStore
+from reconciler.sandbox.write_log import WriteLog
 
 VERSION = "1.18.2"
 
@@ -38,6 +39,7 @@ class ConsulState:
     # Node name -> its network coordinate, and the coordinates table's index.
     coordinates: dict[str, dict[str, Any]] = field(default_factory=dict)
     coordinate_index: int = 1
+    writes: WriteLog = field(default_factory=WriteLog)  # every write received, any agent (tests' introspection)
 
     @classmethod
     def build(cls, datacenter: str, domain: str, server_node: str, check_scale: float,

@@ -42,8 +42,10 @@ from reconciler.sandbox.marathon.wire import ApiError, json_response
 from reconciler.sandbox.runtime import TaskRuntime
 from reconciler.sandbox.runtime.docker import DockerTasks, DockerUnavailable
 from reconciler.sandbox.runtime.simulated import TaskListeners
+from reconciler.sandbox.write_log import WriteLog
 
 RUNTIMES = ("simulated", "docker")
+WRITE_LOG = web.AppKey("write_log", WriteLog)
 
 
 @dataclass
@@ -114,6 +116,7 @@ async def marathon_answers(request: web.Request, handler: Callable[[web.Request]
         response = await _answer(request, handler)
     negotiation.compress_if_accepted(request, response)
     request.app[routes_system.METERS].count(response.status)
+    request.app[WRITE_LOG].record(request, response.status)
     return response
 
 
@@ -178,6 +181,7 @@ class MarathonSandbox:
             self.core, self.loads, self.config.agent_stats_port, docker.usage if docker else None
         )
         self.faults = FaultSettings()
+        self.writes = WriteLog()  # every write received, with its User-Agent (tests' introspection)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -200,6 +204,7 @@ class MarathonSandbox:
         app = web.Application(middlewares=[marathon_answers])
         app[CORE] = self.core
         app[FAULTS] = self.faults
+        app[WRITE_LOG] = self.writes
         app[routes_load.LOADS] = self.loads
         app[routes_load.SIMULATED] = self.config.runtime != "docker"
         encoded = (
