@@ -2,8 +2,8 @@
 
 The sandbox runs sessions 5 times faster (session_time_scale=0.2) and the electors use the same
 factor, so a 10 s TTL lasts 2 s. A crashed leader is deposed by the standby (it destroys the silent
-holder's session), so takeover does not wait for Consul's TTL timer (up to 2x TTL). A sampler checks, every few milliseconds, that two electors never
-both may write.
+holder's session), so takeover does not wait for Consul's TTL timer (up to 2x TTL). A sampler
+checks, every few milliseconds, that two electors never both may write.
 """
 
 from __future__ import annotations

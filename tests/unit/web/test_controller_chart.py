@@ -1,4 +1,5 @@
-"""The controller's chart matches the HTTP server: the port it listens on is the port Marathon checks."""
+"""The controller's chart matches the HTTP server (the port it listens on is the port Marathon checks) and the
+leader election (two instances on different agents, a leader TTL `run` accepts)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,17 @@ def test_the_health_check_reaches_the_servers_healthz(tmp_path: Path) -> None:
     assert [m.get("containerPort", m.get("port")) for m in mappings] == [9191]
     check = body["healthChecks"][0]
     assert (check["protocol"], check["path"], check["portIndex"]) == ("HTTP", "/healthz", 0)
+
+
+def test_two_instances_on_different_agents_elect_one_leader_with_a_ttl_run_accepts(tmp_path: Path) -> None:
+    spec = tmp_path / "platform.yaml"
+    spec.write_text("apiVersion: reconciler/v1\nkind: Environment\nname: platform\n"
+                    "apps:\n  reconciler: {chart: marathon-reconciler, values: {leaderTtl: 20}}\n")
+    body = load_desired(spec, charts_dir=CHARTS).apps["/platform/reconciler"].definition
+    assert body["instances"] == 2 and ["hostname", "UNIQUE"] in body["constraints"]
+    words = shlex.split(str(body["cmd"]))
+    assert words[words.index("--leader-ttl") + 1] == "20" and "--no-leader-election" not in words
+    spec.write_text("apiVersion: reconciler/v1\nkind: Environment\nname: platform\n"
+                    "apps:\n  reconciler: {chart: marathon-reconciler}\n")
+    words = shlex.split(str(load_desired(spec, charts_dir=CHARTS).apps["/platform/reconciler"].definition["cmd"]))
+    assert 10 <= float(words[words.index("--leader-ttl") + 1]) <= 86400  # the range `run --leader-ttl` accepts
