@@ -1,7 +1,7 @@
 """Leader election against the Consul sandbox over real HTTP: one leader, takeover, fencing by time.
 
-The sandbox runs sessions 5 times faster (session_time_scale=0.2) and the electors use the same
-factor, so a 10 s TTL lasts 2 s. A crashed leader is deposed by the standby (it destroys the silent
+The sandbox runs sessions twice as fast (session_time_scale=0.5) and the electors use the same
+factor, so a 10 s TTL lasts 5 s. A crashed leader is deposed by the standby (it destroys the silent
 holder's session), so takeover does not wait for Consul's TTL timer (up to 2x TTL). A sampler
 checks, every few milliseconds, that two electors never both may write.
 """
@@ -22,7 +22,7 @@ from reconciler.engine.leader import LeaderElector, LeaderOptions, write_deadlin
 from reconciler.sandbox.consul import ConsulSandbox
 from tests.sandbox.consul.fixtures import SandboxFactory, consul_sandbox_factory  # noqa: F401
 
-SCALE = 0.2
+SCALE = 0.5
 TTL = 10.0
 OPTIONS = LeaderOptions(identity="-", ttl=TTL, time_scale=SCALE)
 # A crashed leader: silent for D, deposed, then the lock-delay and an acquire retry (engine/leader.py).
