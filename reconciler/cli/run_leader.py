@@ -52,7 +52,7 @@ class Leadership:
         if self._elector is None:
             return {"election": False}
         return {"election": True, "key": self._settings.key, "leader": self._elector.is_leader,
-                "may_write": self._elector.may_write(), "holder": self._elector.holder}
+                "may_write": self._elector.may_write(), "holder": self._elector.holder, "since": self._elector.since}
 
     async def start(
         self, stack: contextlib.AsyncExitStack, identity: str, on_change: Callable[[bool], None],

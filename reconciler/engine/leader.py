@@ -158,6 +158,11 @@ class LeaderElector:
         return self._term.held
 
     @property
+    def since(self) -> str:
+        """When this replica took the lock (UTC, ISO 8601); '' while it does not hold it."""
+        return self._term.since if self._term.held else ""
+
+    @property
     def holder(self) -> str:
         """The identity of the current leader ('' when nobody holds the lock)."""
         return self._options.identity if self._term.held else self._term.holder

@@ -168,7 +168,8 @@ async def test_one_leader_and_a_takeover_when_it_crashes(sandbox: ConsulSandbox)
         assert cluster.leaders() == [leader.name]
         await leader.crash()
         standby = next(r for r in cluster.replicas if r is not leader)
-        await wait_for(standby.elector.may_write, TAKEOVER, "the standby takes over")
+        took = await wait_for(standby.elector.may_write, TAKEOVER, "the standby takes over")
+        print(f"takeover after a crash: {took / SCALE:.1f} nominal seconds (TTL {TTL:.0f}s)")
 
 
 async def test_a_leader_cut_off_from_consul_stops_writing_before_the_standby_starts(sandbox: ConsulSandbox) -> None:

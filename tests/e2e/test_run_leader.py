@@ -97,6 +97,7 @@ async def test_one_leader_then_the_standby_takes_over_and_converges(tmp_path: Pa
             await wait_until(one_leader, "exactly one leader, named by both", 60)
             leader, standby = (a, b) if (await a.leadership(http))["leader"] else (b, a)
             holder = str((await leader.leadership(http))["holder"])
+            assert str((await leader.leadership(http))["since"]).endswith("Z")  # /status: leading since when
             assert (await standby.leadership(http))["holder"] == holder
             assert (await http.get(f"{standby.server}/readyz")).text.startswith("standby")
 
