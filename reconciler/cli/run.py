@@ -34,6 +34,7 @@ from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
 from reconciler.cli.status_view import dns_table, status_rows, status_summary, status_table
+from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
 from reconciler.core.registry import ConsulObservation
@@ -45,6 +46,7 @@ from reconciler.engine.sourcing import SpecFeed
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.engine.triggers import consul_health_changes, marathon_events
 from reconciler.errors import ExitCode, UsageError
+from reconciler.marathon import MarathonClient
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT
 from reconciler.redaction import redact_url
 from reconciler.sources.base import DEFAULT_POLL_SECONDS, Source
@@ -211,10 +213,7 @@ class _RunJob:
                 if leading:
                     controller.trigger("leader-elected")
 
-            identity = f"{socket.gethostname()}:{port} pid {os.getpid()}"
-            for client in (marathon, consul):  # servers' logs can tell the replicas' requests apart
-                if client is not None:
-                    client.identify(f"marathon-reconciler/{__version__} ({identity})")
+            identity = _identify(port, marathon, consul)
             await leadership.start(stack, identity, on_leader_change, lambda: self._owned(in_force[0]))
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
@@ -276,6 +275,16 @@ def _stopper(controller: Controller, signalled: list[int], sig: signal.Signals) 
         signalled.append(sig)
         controller.stop()
     return stop
+
+
+def _identify(port: int, *clients: MarathonClient | ConsulClient | None) -> str:
+    """This replica's identity (host:port pid), also sent as the clients' User-Agent so that servers'
+    logs can tell the replicas' requests apart."""
+    identity = f"{socket.gethostname()}:{port} pid {os.getpid()}"
+    for client in clients:
+        if client is not None:
+            client.identify(f"marathon-reconciler/{__version__} ({identity})")
+    return identity
 
 
 def _feed_status(feed: SpecFeed) -> dict[str, str]:
