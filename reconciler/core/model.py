@@ -116,7 +116,7 @@ class ActualApp:
     @property
     def labels(self) -> Mapping[str, str]:
         labels = self.definition.get("labels") or {}
-        return labels if isinstance(labels, Mapping) else {}
+        return labels if type(labels) is dict or isinstance(labels, Mapping) else {}
 
     @property
     def managed(self) -> bool:

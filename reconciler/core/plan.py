@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.compare_memo import ComparisonMemo
 from reconciler.core.diff import diff_fields
 from reconciler.core.guards import PruneGuard, guard_actions
 from reconciler.core.hashing import definition_hash
@@ -84,6 +85,8 @@ def stamped_definition(app: DesiredApp) -> dict[str, Any]:
 def desired_dependencies(app: DesiredApp) -> tuple[str, ...]:
     """Absolute ids of what `app` depends on: the spec's names and the definition's own field."""
     names = [*app.dependencies, *(app.definition.get("dependencies") or [])]
+    if not names:
+        return ()
     return tuple(sorted({resolve_dependency(app.app_id, str(name)) for name in names}))
 
 
@@ -110,6 +113,10 @@ def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
     if desired_hash != actual_hash and not changes:  # only the hash label moves (the spec spells out a default)
         changes = (FieldChange(f"/labels/{HASH_LABEL}", actual_hash, desired_hash),)
     return Comparison(definition, desired_hash, actual_hash, changes, resets)
+
+
+# The last comparison of each app, given again while neither side changed (core/compare_memo.py).
+COMPARISONS: ComparisonMemo[Comparison] = ComparisonMemo()
 
 
 def drift_reason(changes: tuple[FieldChange, ...]) -> str:
@@ -194,7 +201,7 @@ def plan_app(app: DesiredApp, actual_app: ActualApp | None, instances: int, revi
         return create_action(app, instances, revision)
     if not actual_app.managed:
         return warn_action(app)
-    comparison = compare_app(app, actual_app)
+    comparison = COMPARISONS.get(app, actual_app, compare_app)
     if comparison.spec_changed or comparison.changes:
         return update_action(app, actual_app, comparison, instances, revision)
     if instances != actual_app.instances:
@@ -294,6 +301,8 @@ def progressing_apps(desired: Desired, actual: Actual, env: str | None) -> tuple
 
 
 def dependency_ids(app_id: str, names: Iterable[Any]) -> tuple[str, ...]:
+    if not names:
+        return ()
     return tuple(resolve_dependency(app_id, str(name)) for name in names)
 
 
