@@ -15,13 +15,15 @@ from reconciler.core.model import Desired
 from reconciler.spec.load import default_charts_dir, load_specs
 from reconciler.spec.notices import dns_warnings
 from reconciler.spec.render import render_desired
+from reconciler.spec.rendered import render_kept
 from reconciler.spec.schema import spec_json_schema
 from reconciler.spec.specset import AppSource, EnvironmentSource, SpecSet
 
 
 def load_desired(root: Path, *, env: str | None = None, revision: str = "", charts_dir: Path | None = None) -> Desired:
-    """The Desired state of the spec tree at `root`; raises SpecError naming every problem."""
-    return render_desired(load_specs(root, charts_dir=charts_dir), env=env, revision=revision)
+    """The Desired state of the spec tree at `root`; raises SpecError naming every problem. An unchanged
+    tree (spec files and charts) gives the same Desired object as its last load (spec/rendered.py)."""
+    return render_kept(load_specs(root, charts_dir=charts_dir), env=env, revision=revision)
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from reconciler.spec.documents import EnvironmentDoc, FunctionalSetDoc
 from reconciler.spec.environments import build_environment, build_functional
 from reconciler.spec.problems import closest_hint, raise_problems
 from reconciler.spec.render import check_rendering
+from reconciler.spec.rendered import forget_renderings
 from reconciler.spec.source import MAX_FILE_BYTES, Document, Mark, forget_parsed, read_documents
 from reconciler.spec.specset import RENDERING_FIELDS, EnvironmentSource, SpecSet
 from reconciler.spec.validation import CheckedDocument, declared_environment, validate_document
@@ -296,6 +297,7 @@ def _charts(document: Document, named: str | None, default: Path) -> Path:
 
 
 def forget_loaded() -> None:
-    """Drops every cached load and parse (benchmarks and tests measure a cold load with it)."""
+    """Drops every cached load, parse and rendering (benchmarks and tests measure a cold load with it)."""
     _LOADED.clear()
     forget_parsed()
+    forget_renderings()
