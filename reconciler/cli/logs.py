@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.cli.output import scrubbed
-from reconciler.engine.cycle import current_cycle
 from reconciler.errors import UsageError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -29,13 +28,17 @@ _TEXT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 # `key=value`, the value bare or quoted as %r quotes it ('...' or "...", with backslash escapes).
 _PAIR = re.compile(r"(?<!\S)(?P<key>[a-z_][a-z0-9_.-]*)=(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S*)")
 _RESERVED = ("ts", "level", "logger", "msg", "exc")
+CYCLE_MODULE = "reconciler.engine.cycle"  # where current_cycle() lives
 
 
 class _CycleFilter(logging.Filter):
     """Adds `cycle=<id>` to a line logged inside a cycle that does not name it (an adapter's line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        cycle_id = current_cycle()
+        # Looked up, not imported: a command that never imports the engine (validate) runs no cycle,
+        # and importing it here would cost every command the engine's imports.
+        engine = sys.modules.get(CYCLE_MODULE)
+        cycle_id = engine.current_cycle() if engine is not None else None
         if cycle_id is not None and "cycle=" not in str(record.msg):
             record.msg = f"cycle={cycle_id} {record.msg}"
         return True

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 
 from reconciler.cli.logs import (
     DEFAULT_LEVEL,
@@ -27,7 +30,38 @@ ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if 
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run", "autoscale", "history")
 
+
+
+class LazyCommands(TyperGroup):
+    """Imports a command's module when that command is asked for, so that `validate` does not pay for
+    the sandbox, the store or the Prometheus client. A name that is not a module's (a typo, or a
+    module registering several commands) and listing the commands (help) import every module."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            self.load([cmd_name] if cmd_name in COMMAND_MODULES else COMMAND_MODULES)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self.load(COMMAND_MODULES)
+        return [name for name in COMMAND_MODULES if name in self.commands] + [
+            name for name in self.commands if name not in COMMAND_MODULES
+        ]
+
+    def load(self, modules: Sequence[str]) -> None:
+        loaded: set[str] = self.__dict__.setdefault("loaded_modules", set())  # typer builds a group per call
+        for name in modules:
+            if name in loaded:
+                continue
+            loaded.add(name)
+            commands = typer.Typer()
+            importlib.import_module(f"reconciler.cli.{name}").register(commands)
+            for command_name, command in typer.main.get_group(commands).commands.items():
+                self.commands.setdefault(command_name, command)
+
+
 app = typer.Typer(
+    cls=LazyCommands,
     name="reconciler",
     help="Reconcile Marathon apps and Consul registrations with desired-state spec files.",
     no_args_is_help=True,
@@ -87,8 +121,6 @@ def global_options(
     ctx.obj = settings
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"reconciler.cli.{_name}").register(app)
 
 
 def main() -> None:

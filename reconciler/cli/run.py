@@ -31,7 +31,6 @@ from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneO
 from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt
 from reconciler.cli.run_source import build_source, read_webhook_secret
-from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.cli.settings import GlobalSettings
 from reconciler.cli.status_view import dns_table, status_rows, status_summary, status_table
 from reconciler.consul.client import ConsulClient
@@ -302,6 +301,8 @@ async def _start_sandbox(
     stack: contextlib.AsyncExitStack, settings: GlobalSettings, *, with_consul: bool
 ) -> tuple[GlobalSettings, int]:
     """The settings that reach the sandbox, and its agents' statistics port."""
+    from reconciler.cli.sandbox import embedded_sandbox  # imported here: only `run --sandbox` pays for it
+
     sandbox = await stack.enter_async_context(embedded_sandbox(with_consul=with_consul))
     console.print(f"sandbox Marathon at {sandbox.marathon_url}")
     stats = sandbox.marathon.agent_stats_port

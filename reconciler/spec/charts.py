@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from reconciler.spec.cpu_watchdog import CpuWatchdog
 from reconciler.spec.documents import ChartMeta
 from reconciler.spec.placeholders import Placeholders
 from reconciler.spec.problems import closest_hint, validation_problems
-from reconciler.spec.source import Document, Marks, parse_documents, read_documents
+from reconciler.spec.source import Document, Marks, parse_text, read_documents
 from reconciler.spec.templating import (
     LIMITS_HINT,
     ChartEnvironment,
@@ -82,8 +83,21 @@ class ChartShelf:
     def environment(self, chart: Chart) -> ChartEnvironment:
         """The chart's template environment, shared by its apps (each template is compiled once)."""
         if chart.folder not in self._environments:
-            self._environments[chart.folder] = ChartEnvironment(chart.folder / "templates", self.limits)
+            self._environments[chart.folder] = shared_environment(chart.folder / "templates", self.limits)
         return self._environments[chart.folder]
+
+
+def shared_environment(folder: Path, limits: TemplateLimits) -> ChartEnvironment:
+    """This thread's environment of a templates folder: each template is compiled once per process (Jinja
+    compiles again a template whose file changed). One per thread: a rendering keeps its state in it."""
+    environments: dict[tuple[Path, TemplateLimits], ChartEnvironment] = _THREAD.__dict__.setdefault("kept", {})
+    key = (folder.resolve(), limits)
+    if key not in environments:
+        environments[key] = ChartEnvironment(folder, limits)
+    return environments[key]
+
+
+_THREAD = threading.local()
 
 
 def _chart_hint(charts_dir: Path, name: str) -> str:
@@ -194,7 +208,7 @@ def _parsed(
     parse_problems: list[SpecProblem] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        documents = parse_documents(text, display(template), parse_problems)
+        documents = parse_text(text, display(template), parse_problems)
     for problem in parse_problems:
         found.append(SpecProblem(problem.file, problem.line, "", f"rendered {problem.message}", problem.hint))
     if parse_problems:

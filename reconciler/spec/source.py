@@ -70,6 +70,7 @@ class _Parsed:
 
 
 _PARSED = _Parsed()
+_RENDERED = _Parsed()  # texts that chart templates rendered, by their digest (see parse_text)
 
 
 def read_documents(
@@ -113,6 +114,20 @@ def _too_big(display: str, size: int, limit: int) -> SpecProblem:
     message = f"the file is {size} bytes, more than the limit of {limit} bytes"
     hint = "split it into several files, or raise the limit (RECONCILER_MAX_SPEC_BYTES)"
     return SpecProblem(display, None, "", message, hint)
+
+
+def parse_text(text: str, display: str, problems: list[SpecProblem]) -> list[Document]:
+    """`parse_documents(text, display, problems)`, not parsed again for a text seen before: the apps of a
+    chart differ in their values only, which a rendering writes as the same placeholders, so the
+    templates of a chart render one text for all its apps."""
+    key = (display, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    cached = _RENDERED.get(key)
+    if cached is None:
+        found: list[SpecProblem] = []
+        cached = (parse_documents(text, display, found), found)
+        _RENDERED.put(key, cached)
+    problems.extend(cached[1])
+    return list(cached[0])
 
 
 def parse_documents(text: str, display: str, problems: list[SpecProblem], first_line: int = 1) -> list[Document]:
@@ -184,9 +199,11 @@ __all__ = [
     "format_path",
     "join_path",
     "parse_documents",
+    "parse_text",
     "read_documents",
 ]
 
 
 def forget_parsed() -> None:
     _PARSED.clear()
+    _RENDERED.clear()

@@ -94,6 +94,22 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+class _ContentLoader(jinja2.FileSystemLoader):
+    """A template is up to date while its file holds the same text (not the same mtime: a file
+    rewritten within the file system's mtime resolution must still be compiled again)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, _ = super().get_source(environment, template)
+
+        def uptodate() -> bool:
+            try:
+                return Path(filename).read_text(encoding="utf-8") == source
+            except (OSError, UnicodeDecodeError):
+                return False
+
+        return source, filename, uptodate
+
+
 class ChartEnvironment(SandboxedEnvironment):
     """One chart rendering: every `{{ }}` value becomes a placeholder (see placeholders.py), and
     every operation that can grow without end is bounded by `limits`."""
@@ -103,7 +119,7 @@ class ChartEnvironment(SandboxedEnvironment):
 
     def __init__(self, folder: Path, limits: TemplateLimits) -> None:
         super().__init__(
-            loader=jinja2.FileSystemLoader(str(folder)),
+            loader=_ContentLoader(str(folder)),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,

@@ -4,11 +4,14 @@ again."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from reconciler.errors import SpecProblem
 from reconciler.spec import load_desired
+from reconciler.spec.source import parse_text
 from reconciler.spec.templating import CPU_SECONDS_VARIABLE
 from tests.unit.spec.spec_tree import HEADER, SVC_CHART, write_tree
 
@@ -65,3 +68,22 @@ def test_other_template_limits_render_again(tmp_path: Path, monkeypatch: pytest.
     first = load_desired(specs)
     monkeypatch.setenv(CPU_SECONDS_VARIABLE, "1.5")
     assert load_desired(specs) is not first
+
+
+def test_a_template_rewritten_within_the_same_mtime_is_compiled_again(tmp_path: Path) -> None:
+    """Jinja would trust the mtime; the loader compares the text (spec/templating.py _ContentLoader)."""
+    specs = write_tree(tmp_path, TREE)
+    template = tmp_path / "charts/svc/templates/app.yaml"
+    assert image(specs) == "svc:1.0"
+    stat = template.stat()
+    template.write_text(SVC_CHART["charts/svc/templates/app.yaml"].replace("{{ values.tag }}", "{{ values.tag }}-c"))
+    os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert image(specs) == "svc:1.0-c"
+
+
+def test_a_rendered_text_seen_before_reports_its_problems_again() -> None:
+    problems: list[SpecProblem] = []
+    assert parse_text("a: [1,\n", "t.yaml", problems) == []
+    assert parse_text("a: [1,\n", "t.yaml", problems) == []
+    assert len(problems) == 2 and problems[0] == problems[1] and problems[0].file == "t.yaml"
+    assert parse_text("a: 1\n", "t.yaml", problems)[0].data == {"a": 1}

@@ -1,0 +1,57 @@
+"""A command imports what it needs only (cli/main.py LazyCommands): `validate` starts without the
+sandbox, the store, the Prometheus client or the Docker SDK, and every command is still listed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from reconciler.cli.main import COMMAND_MODULES, app
+from tests.unit.spec.spec_tree import HEADER, write_tree
+
+HEAVY = ("reconciler.sandbox", "reconciler.store", "sqlmodel", "sqlalchemy", "aiohttp", "prometheus_client", "docker")
+PROBE = """
+import sys
+from reconciler.cli.main import main
+sys.argv = ["reconciler", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("EXIT", code)
+print("LOADED", " ".join(sorted(m for m in sys.modules if m.split(".")[0] in {"reconciler", "sqlmodel",
+      "sqlalchemy", "aiohttp", "prometheus_client", "docker"})))
+"""
+
+
+def loaded_by(*args: str) -> tuple[str, set[str]]:
+    command = [sys.executable, "-c", PROBE, *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("EXIT", "LOADED")))
+    return lines["EXIT"], set(lines["LOADED"].split())
+
+
+def test_validate_imports_none_of_the_heavy_packages(tmp_path: Path) -> None:
+    specs = write_tree(tmp_path, {"specs/a.yaml": HEADER + "name: a\ndns: {domain: consul}\napps:\n  web: {cmd: x}\n"})
+    code, modules = loaded_by("validate", str(specs))
+    assert code == "0"
+    assert not [m for m in modules if m.startswith(HEAVY)]
+
+
+def test_help_lists_every_command_and_a_typo_gets_a_suggestion() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--help"]).output
+    assert all(f" {name} " in listed for name in COMMAND_MODULES)
+    typo = runner.invoke(app, ["valdate"])
+    assert typo.exit_code == 2 and "validate" in typo.output
+
+
+def test_each_invocation_builds_its_commands_again() -> None:
+    """Typer builds a new group per call: a command loaded by an earlier call is there in the next."""
+    runner = CliRunner()
+    for _ in range(2):
+        result = runner.invoke(app, ["schema"])
+        assert result.exit_code == 0 and '"properties"' in result.output
