@@ -71,6 +71,8 @@ class ConsulClient:
         # Agents of other hosts get the same basic auth as this one (the URL's userinfo, split off).
         self._settings["basic_auth"] = self._http.basic_auth
         self._agents: dict[str, ConsulClient] = {}
+        # The last /v1/query answer and what it decoded to: an unchanged list is not validated again.
+        self._queries: tuple[Any, list[wire.PreparedQuery]] | None = None
 
     def __repr__(self) -> str:
         return f"ConsulClient({self._http.base_url!r})"
@@ -238,7 +240,14 @@ class ConsulClient:
 
     async def get_queries(self) -> list[wire.PreparedQuery]:
         answer = await self._http.send("GET", "/v1/query")
-        return self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
+        body = answer.body or []
+        kept = self._queries
+        # repr as well as ==: `1 == True`, and the two validate differently
+        if kept is not None and kept[0] == body and repr(kept[0]) == repr(body):
+            return list(kept[1])
+        queries = self._parse(_QUERIES, Answer(answer.status, body, answer.index), "/v1/query")
+        self._queries = (body, queries)
+        return list(queries)
 
     async def post_query(self, q: wire.PreparedQueryDefinition) -> str:
         answer = await self._http.send("POST", "/v1/query", json_body=q.to_body())

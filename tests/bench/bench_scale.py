@@ -1,7 +1,7 @@
 """Benchmark: the figures of the scale issue at N apps, with and without Consul, in the sandbox, and the
 same apply side by side with marathon-deploy. Prints figures; asserts nothing about time.
 
-    .venv/bin/python -m tests.bench.bench_scale --sizes 1000,5000,10000 --deploy-size 1000
+    .venv/bin/python -m tests.bench.bench_scale --sizes 1000,5000,10000 --deploy-size 1000 --size-budget 1800
 
 Every command runs as its own process (`python -m reconciler ...`) against the sandbox in this one,
 so that its wall time, CPU (getrusage of children, /proc for the controller) and memory are its own.
@@ -156,6 +156,13 @@ async def breakdown(specs: Path, sandbox: Sandbox, figures: Figures) -> None:
         planned = time.perf_counter()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        again = time.perf_counter()
+        load_desired(specs)
+        loaded_again = time.perf_counter()
+        plan_cycle(desired, observation, PlanOptions(), HealMemory(), now=0.0)
+        planned_again = time.perf_counter()
+    figures["spec load, unchanged tree (s)"] = f"{loaded_again - again:.3f}"
+    figures["plan, pure, unchanged apps (s)"] = f"{planned_again - loaded_again:.3f}"
     figures["spec load (s)"] = f"{loaded - started:.3f}"
     figures["observe (s)"] = f"{observed - loaded:.3f}"
     figures["plan, pure (s)"] = f"{planned - observed:.3f}"
@@ -219,6 +226,9 @@ async def controller_figures(specs: Path, sandbox: Sandbox, figures: Figures, id
         figures["idle: RSS (MiB)"] = f"{run.rss_mib():.0f}"
         idle = run.cycle_seconds(began)
         figures["one idle cycle (s, median)"] = f"{statistics.median(idle):.3f}" if idle else "-"
+        # The controller's own CPU per idle cycle: the sandbox answering runs in this process, not in its.
+        idle_cpu = run.cpu_seconds() - cpu
+        figures["one idle cycle, controller CPU (s)"] = f"{idle_cpu / len(idle):.3f}" if idle else "-"
         figures["deleted app back (s)"] = f"{await deleted_back(sandbox):.2f}"
         figures["drifted count back (s)"] = f"{await drift_back(sandbox):.2f}"
     finally:
@@ -271,8 +281,7 @@ async def drift_back(sandbox: Sandbox) -> float:
     )
 
 
-async def one_size(apps: int, with_consul: bool, idle_seconds: float) -> Figures:
-    figures: Figures = {}
+async def one_size(apps: int, with_consul: bool, idle_seconds: float, figures: Figures) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         specs = write_specs(Path(tmp), apps)
         if not with_consul:
@@ -289,7 +298,6 @@ async def one_size(apps: int, with_consul: bool, idle_seconds: float) -> Figures
             figures["plan exit code"] = str(plans[-1].returncode)
             await breakdown(specs, sandbox, figures)
             await controller_figures(specs, sandbox, figures, idle_seconds)
-    return figures
 
 
 async def side_by_side(apps: int) -> dict[str, Figures]:
@@ -326,19 +334,34 @@ def table(columns: dict[str, Figures]) -> str:
     return "\n".join(lines)
 
 
-async def main(sizes: list[int], deploy_size: int, idle_seconds: float) -> None:
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} CPUs"
+
+
+async def bounded_size(apps: int, with_consul: bool, idle_seconds: float, budget: float) -> Figures:
+    """One column within `budget` seconds: past it the column keeps the figures taken so far."""
+    figures: Figures = {}
+    try:
+        await asyncio.wait_for(one_size(apps, with_consul, idle_seconds, figures), budget)
+    except TimeoutError:
+        figures["stopped"] = f"after {budget:.0f} s (--size-budget)"
+    return figures
+
+
+async def main(options: argparse.Namespace) -> None:
+    print(f"load average at start: {load_average()}", flush=True)
     columns: dict[str, Figures] = {}
-    for apps in sizes:
-        for with_consul in (False, True):
+    for apps in [int(s) for s in options.sizes.split(",") if s]:
+        for with_consul in {"off": (False,), "on": (True,), "both": (False, True)}[options.consul]:
             name = f"{apps:,} apps, Consul {'on' if with_consul else 'off'}"
-            columns[name] = await one_size(apps, with_consul, idle_seconds)
-            print(f"{name}: {columns[name]}", flush=True)
+            columns[name] = await bounded_size(apps, with_consul, options.idle_seconds, options.size_budget)
+            print(f"{name}: {columns[name]} (load average {load_average()})", flush=True)
     print(table(columns))
-    if deploy_size > 0:
-        print(f"\napply of {deploy_size:,} rendered apps to an empty Marathon, through a counting proxy:")
-        print(table(await side_by_side(deploy_size)))
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    if options.deploy_size > 0:
+        print(f"\napply of {options.deploy_size:,} rendered apps to an empty Marathon, through a counting proxy:")
+        print(table(await side_by_side(options.deploy_size)))
+    print(f"load average at end: {load_average()}")
 
 
 def arguments(argv: list[str]) -> argparse.Namespace:
@@ -346,9 +369,10 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,5000,10000", help="app counts, comma-separated")
     parser.add_argument("--deploy-size", type=int, default=1000, help="apps for the side by side (0: skip)")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="how long the idle controller is watched")
+    parser.add_argument("--consul", choices=("both", "on", "off"), default="both", help="columns with Consul, without")
+    parser.add_argument("--size-budget", type=float, default=1800.0, help="seconds one column may take at most")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    options = arguments(sys.argv[1:])
-    asyncio.run(main([int(s) for s in options.sizes.split(",") if s], options.deploy_size, options.idle_seconds))
+    asyncio.run(main(arguments(sys.argv[1:])))

@@ -389,3 +389,17 @@ async def test_a_consul_write_dropped_after_sending_is_of_unknown_outcome_and_a_
             await consul.get_queries()
     assert not isinstance(read.value, OutcomeUnknown)
     assert calls == ["PUT", "GET", "GET"]  # the write once, the read retried
+
+
+async def test_an_unchanged_query_list_gives_the_same_queries_and_a_changed_one_is_read_anew() -> None:
+    def listed(only_passing: object, tags: list[str]) -> list[dict[str, object]]:
+        service = {"Service": "redis", "OnlyPassing": only_passing, "Tags": tags}
+        return [{"ID": "q1", "Name": "redis.int", "Service": service}]
+
+    answers = [listed(True, ["int"]), listed(True, ["int"]), listed(True, ["int", "x"]), listed(False, ["int"])]
+    recorder = Recorder(*(ok(body) for body in answers))
+    async with client_of(recorder) as client:
+        first, again, tagged, failing = [await client.get_queries() for _ in answers]
+    assert again == first and again[0] is first[0]  # decoded once
+    assert tagged[0].service.tags == ["int", "x"]
+    assert failing[0].service.only_passing is False and len(recorder.requests) == 4
