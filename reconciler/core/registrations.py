@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core.model import (
@@ -110,7 +111,17 @@ def check_of(definition: Mapping[str, Any], task: ActualTask, heal: HealPolicy) 
 
 def registration_of(app: ActualApp, task: ActualTask, env: str, name: str, heal: HealPolicy) -> dict[str, Any]:
     """The body of `PUT /v1/agent/service/register` for one running task."""
-    body: dict[str, Any] = {
+    return with_check(registration_fields(app, task, env, name), app, task, heal)
+
+
+def with_check(body: dict[str, Any], app: ActualApp, task: ActualTask, heal: HealPolicy) -> dict[str, Any]:
+    check = check_of(app.definition, task, heal)
+    return {**body, "Check": check} if check is not None else body
+
+
+def registration_fields(app: ActualApp, task: ActualTask, env: str, name: str) -> dict[str, Any]:
+    """A registration without its check: what is compared with the observed instance."""
+    return {
         "ID": service_id_of(app.app_id, task.task_id),
         "Name": name,
         "Tags": [env, MANAGED_TAG],
@@ -123,10 +134,6 @@ def registration_of(app: ActualApp, task: ActualTask, env: str, name: str, heal:
             META_ENVIRONMENT: env,
         },
     }
-    check = check_of(app.definition, task, heal)
-    if check is not None:
-        body["Check"] = check
-    return body
 
 
 def registration_changes(body: Mapping[str, Any], instance: ServiceInstance) -> tuple[str, ...]:
@@ -142,8 +149,23 @@ def registration_changes(body: Mapping[str, Any], instance: ServiceInstance) -> 
     return tuple(key for key in observed if observed[key] != wanted[key])
 
 
-def wanted_registrations(desired: Desired, actual: Actual) -> Iterator[tuple[str, dict[str, Any], ActualTask]]:
-    """(env, registration body, task) for every running task of every managed app."""
+@dataclass(frozen=True)
+class Wanted:
+    """One running task's registration, its check left out until an action needs it (an idle cycle
+    compares every task's registration, and the check is not compared)."""
+
+    env: str
+    fields: dict[str, Any]
+    task: ActualTask
+    app: ActualApp
+    heal: HealPolicy
+
+    def body(self) -> dict[str, Any]:
+        return with_check(self.fields, self.app, self.task, self.heal)
+
+
+def wanted_registrations(desired: Desired, actual: Actual) -> Iterator[Wanted]:
+    """The registration of every running task of every managed app."""
     for app in sorted(actual.apps.values(), key=lambda a: a.app_id):
         identity = identity_of(app, desired) if app.managed else None
         if identity is None:
@@ -152,7 +174,7 @@ def wanted_registrations(desired: Desired, actual: Actual) -> Iterator[tuple[str
         heal = wanted.heal if wanted else HealPolicy()
         for task in sorted(app.tasks, key=lambda t: t.task_id):
             if is_registrable(task):
-                yield identity[0], registration_of(app, task, identity[0], identity[1], heal), task
+                yield Wanted(identity[0], registration_fields(app, task, identity[0], identity[1]), task, app, heal)
 
 
 def register_action(env: str, body: Mapping[str, Any], reason: str) -> Action:
@@ -192,13 +214,15 @@ def plan_registrations(desired: Desired, actual: Actual, consul: ConsulObservati
     existing = {i.service_id: i for i in consul.instances if i.managed}
     actions: list[Action] = []
     wanted_ids: set[str] = set()
-    for env, body, task in wanted_registrations(desired, actual):
-        wanted_ids.add(body["ID"])
-        instance = existing.get(body["ID"])
+    for wanted in wanted_registrations(desired, actual):
+        service_id = wanted.fields["ID"]
+        wanted_ids.add(service_id)
+        instance = existing.get(service_id)
         if instance is None:
-            actions.append(register_action(env, body, f"task {task.task_id} is running without a registration"))
-        elif changes := registration_changes(body, instance):
-            actions.append(register_action(env, body, "registration differs: " + ", ".join(changes)))
+            missing = f"task {wanted.task.task_id} is running without a registration"
+            actions.append(register_action(wanted.env, wanted.body(), missing))
+        elif changes := registration_changes(wanted.fields, instance):
+            actions.append(register_action(wanted.env, wanted.body(), "registration differs: " + ", ".join(changes)))
     if actual.complete:
         tasks = {t.task_id: t for app in actual.apps.values() for t in app.tasks}
         for instance in sorted(existing.values(), key=lambda i: i.service_id):

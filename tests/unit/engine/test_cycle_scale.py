@@ -55,6 +55,9 @@ def test_planning_and_status_of_10000_apps_stay_linear() -> None:
     assert sum(1 for a in planned.plan.pending if a.kind == ActionKind.QUERY_CREATE) == ENVS * APPS_PER_ENV
     # The critical tasks are remembered, to be healed once their grace window has passed.
     assert len(planned.memory.critical_since) == ENVS
+    # A second cycle over the same objects goes through the planner's memo: the same plan comes out.
+    again = plan_cycle(desired, observation, PlanOptions(), HealMemory(), now=100.0)
+    assert again.plan == planned.plan
     rows = status_rows(desired, observation.actual, observation.consul)
     assert len(rows) == ENVS * APPS_PER_ENV and sum(row[4] or 0 for row in rows) == len(rows) * TASKS - ENVS
     summary = status_summary(desired, observation.actual, observation.consul)
