@@ -74,8 +74,7 @@ _STATUS_RANK = {None: -1, CheckStatus.PASSING: 0, CheckStatus.WARNING: 1, CheckS
 
 def worst_instance(instances: Iterable[ServiceInstance]) -> ServiceInstance | None:
     """The instance to judge a task by; maintenance is deliberate and ranks as passing."""
-    ranked = sorted(instances, key=lambda i: _STATUS_RANK.get(i.status, 0), reverse=True)
-    return ranked[0] if ranked else None
+    return max(instances, key=lambda i: _STATUS_RANK.get(i.status, 0), default=None)  # the first of the worst
 
 
 def task_health(app: ActualApp, consul: ConsulObservation) -> list[TaskHealth]:
@@ -182,10 +181,11 @@ def repairs(
 ) -> Iterable[Action]:
     """A task Marathon reports healthy whose Consul registration was seen and is now gone gets it back,
     without a redeploy. A task never seen registered is the registration planner's (a first registration)."""
-    identity = identity_of(app, desired)
-    for health in tasks:
+    lost = [h for h in tasks if not h.registered and h.task.healthy is True and h.task.task_id in seen_registered]
+    identity = identity_of(app, desired) if lost else None
+    for health in lost:
         task_id = health.task.task_id
-        if identity is None or health.registered or health.task.healthy is not True or task_id not in seen_registered:
+        if identity is None:
             continue
         body = registration_of(app, health.task, identity[0], identity[1], wanted.heal)
         yield register_action(wanted.env, body, f"registration of healthy task {task_id} was lost")
