@@ -32,6 +32,18 @@ def env_digest(desired: Desired, env: str) -> str:
     return hashlib.sha256(canonical_json(apps).encode()).hexdigest()[:16]
 
 
+_DIGESTS: list[tuple[Desired, dict[str, str]]] = []  # the last Desired's digests (the loader hands it back)
+
+
+def env_digests(desired: Desired) -> dict[str, str]:
+    """`env_digest` of every environment, hashed once per Desired object rather than once per cycle."""
+    if _DIGESTS and _DIGESTS[0][0] is desired:
+        return _DIGESTS[0][1]
+    digests = {env: env_digest(desired, env) for env in desired.environments}
+    _DIGESTS[:] = [(desired, digests)]
+    return digests
+
+
 def _by_env(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
     grouped: dict[str, list[Action]] = defaultdict(list)
     for action in actions:
@@ -90,8 +102,9 @@ class Reporter:
 
     def _store_cycle(self, result: CycleResult, desired: Desired, grouped: dict[str, list[Action]]) -> None:
         revision = desired.revision
+        digests = env_digests(desired)
         for env in desired.environments:
-            digest = env_digest(desired, env)
+            digest = digests[env]
             executed = [a for a in grouped.get(env, ()) if a.outcome != Outcome.PLANNED]
             if self._store is not None and executed:
                 failed = any(a.outcome == Outcome.FAILED for a in executed)
