@@ -235,6 +235,9 @@ def in_environment(actual_app: ActualApp, env: str, desired: Desired) -> bool:
 
 
 def actual_in_scope(actual_app: ActualApp, env: str | None, desired: Desired) -> bool:
+    label = actual_app.labels.get(ENV_LABEL)
+    if label is not None:  # in_environment's first rule, without a loop over every environment
+        return label == env if env is not None else label in desired.environments
     return any(in_environment(actual_app, name, desired) for name in scope_of(desired, env))
 
 
