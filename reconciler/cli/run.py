@@ -30,6 +30,16 @@ from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
 from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt
+from reconciler.cli.run_notify import (
+    Notifications,
+    NotifyCooldownOpt,
+    NotifyDeadlineOpt,
+    NotifyFormatOpt,
+    NotifySettings,
+    NotifyUrlFileOpt,
+    NotifyUrlOpt,
+    notify_settings,
+)
 from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.settings import GlobalSettings
 from reconciler.cli.status_view import dns_table, status_rows, status_summary, status_table
@@ -40,6 +50,7 @@ from reconciler.core.registry import ConsulObservation
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.controller import Controller, ControllerOptions, TriggerSource
 from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
+from reconciler.engine.notify_format import NotifyFormat
 from reconciler.engine.reporting import Reporter
 from reconciler.engine.sourcing import SpecFeed
 from reconciler.engine.telemetry import ControllerMetrics
@@ -100,6 +111,11 @@ def run_command(
     leader_election: ElectionOpt = True,
     leader_key: LeaderKeyOpt = "service/marathon-reconciler/leader",
     leader_ttl: LeaderTtlOpt = 15.0,
+    notify_url: NotifyUrlOpt = None,
+    notify_url_file: NotifyUrlFileOpt = None,
+    notify_format: NotifyFormatOpt = NotifyFormat.JSON,
+    notify_cooldown: NotifyCooldownOpt = 600.0,
+    notify_deadline: NotifyDeadlineOpt = 600.0,
     env: EnvOpt = None,
     prune: PruneOpt = False,
     sandbox: Annotated[bool, typer.Option(help="Start the embedded sandbox on loopback and run against it.")] = False,
@@ -128,8 +144,9 @@ def run_command(
         raise UsageError("--leader-election needs Consul: drop --no-consul or --leader-election")
     leader = LeaderSettings(enabled=leader_election and not no_consul, key=leader_key, ttl=leader_ttl)
     settings: GlobalSettings = ctx.obj if consul is None else replace(ctx.obj, consul_url=consul)
+    notify = notify_settings(ctx, notify_url, notify_url_file, notify_format, notify_cooldown, notify_deadline)
     job = _RunJob(
-        _Serving(spec_source, poll_interval, address, secret, branch, database, leader, wide), env,
+        _Serving(spec_source, poll_interval, address, secret, branch, database, leader, wide, notify), env,
         CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
         ControllerOptions(resync_seconds=resync, max_cycles=cycles), use_consul=not no_consul, watch_wait=watch_wait,
         metrics=MetricsSettings(prometheus, agent_port),
@@ -149,6 +166,7 @@ class _Serving:
     database: str | None
     leader: LeaderSettings
     wide: bool = False  # every status row, whatever the app count
+    notify: NotifySettings | None = None  # the alert webhook, if any
 
 
 class _RunJob:
@@ -195,17 +213,19 @@ class _RunJob:
             view = _CycleView(lambda: in_force[0], wide=self.serving.wide, live=live)
             stack.callback(view.close)
 
+            notifications = Notifications(serving.notify, reporter.metrics)
             last: list[CycleResult] = []
 
             def on_cycle(result: CycleResult) -> None:
                 last[:] = [result]
                 reporter.record(result)
+                notifications.cycle_done(result, in_force[0], reconciler.memory)
                 view.show(result)
 
             controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=on_cycle,
                                     may_cycle=leadership.may_cycle if leadership.enabled else None)
             wake.append(controller)
-            _, port = await self._serve(stack, reporter, feed, leadership)
+            port = await self._serve(stack, reporter, feed, leadership, notifications)
 
             def on_leader_change(leading: bool) -> None:
                 reporter.metrics.set_leader(leading)
@@ -214,16 +234,11 @@ class _RunJob:
 
             identity = _identify(port, marathon, consul)
             await leadership.start(stack, identity, on_leader_change, lambda: self._owned(in_force[0]))
+            notifications.start(stack, identity, lambda: feed.state, leadership, serving.leader.key, serving.leader.ttl)
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
-            loop = asyncio.get_running_loop()
-            signalled: list[int] = []
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, _stopper(controller, signalled, sig))
-            where = f"Marathon {redact_url(settings.marathon_url)}"
-            where += f", Consul {redact_url(settings.consul_url)}" if consul else ""
-            console.print(f"controller running against {where}; specs from {redact_url(feed.state.source)} at"
-                          f" {feed.state.revision[:12]}; Ctrl-C stops it.")
+            signalled = _stop_on_signals(controller)
+            _announce(settings, with_consul=consul is not None, feed=feed)
             await controller.run()
             view.close()
             console.print(f"controller stopped after {controller.cycles} cycle(s).")
@@ -241,14 +256,17 @@ class _RunJob:
         return [self.env] if self.env else sorted(desired.environments)
 
     async def _serve(
-        self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed, leadership: Leadership
-    ) -> tuple[str, int]:
-        """The HTTP server; the webhook asks the feed to fetch, and the feed triggers the cycle."""
+        self, stack: contextlib.AsyncExitStack, reporter: Reporter, feed: SpecFeed, leadership: Leadership,
+        notifications: Notifications,
+    ) -> int:
+        """The HTTP server; the webhook asks the feed to fetch, and the feed triggers the cycle. Returns the
+        port it listens on."""
         def readiness() -> Readiness:
             return leadership.readiness(reporter.ready)
 
         def status() -> dict[str, object]:
-            return {**reporter.status(), "leadership": leadership.status()}
+            extra = {"notifications": notifications.status()} if notifications.enabled else {}
+            return {**reporter.status(), "leadership": leadership.status(), **extra}
 
         hooks = ServerHooks(status=status, readiness=readiness, on_git_push=lambda _: feed.request_fetch(),
                             metrics=reporter.metrics, webhook_secret=self.serving.webhook_secret,
@@ -258,7 +276,7 @@ class _RunJob:
         stack.push_async_callback(server.stop)
         signed = "signed webhook" if self.serving.webhook_secret else "UNSIGNED webhook (set --webhook-secret-file)"
         console.print(f"serving /healthz /readyz /metrics /status and {signed} POST /hooks/git on http://{host}:{port}")
-        return host, port
+        return port
 
 
 def run_exit_code(last: CycleResult | None, *, signalled: bool) -> int:
@@ -274,6 +292,22 @@ def _stopper(controller: Controller, signalled: list[int], sig: signal.Signals) 
         signalled.append(sig)
         controller.stop()
     return stop
+
+
+def _stop_on_signals(controller: Controller) -> list[int]:
+    """SIGTERM and SIGINT stop the controller; the list they fill tells that a signal stopped it."""
+    loop = asyncio.get_running_loop()
+    signalled: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stopper(controller, signalled, sig))
+    return signalled
+
+
+def _announce(settings: GlobalSettings, *, with_consul: bool, feed: SpecFeed) -> None:
+    where = f"Marathon {redact_url(settings.marathon_url)}"
+    where += f", Consul {redact_url(settings.consul_url)}" if with_consul else ""
+    console.print(f"controller running against {where}; specs from {redact_url(feed.state.source)} at"
+                  f" {feed.state.revision[:12]}; Ctrl-C stops it.")
 
 
 def _identify(port: int, *clients: MarathonClient | ConsulClient | None) -> str:

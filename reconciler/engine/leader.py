@@ -319,6 +319,7 @@ class LeaderElector:
         self._term.held = held
         if not held:
             self._term.beat_sent_at = float("-inf")
+        self._term.holder = ""  # whoever held it before this change is no news
         log.info("event=%s identity=%s", "leader-elected" if held else "leader-lost", self._options.identity)
         if self._on_change is not None:
             self._on_change(held)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler.core.model import Desired
@@ -32,6 +32,7 @@ class FeedState:
     revision: str = ""  # the revision whose desired state is in force
     latest: str = ""  # the newest revision fetched (differs from `revision` while it fails to load)
     error: str = ""
+    problems: tuple[str, ...] = ()  # every problem of `latest` (file:line: field: message) while it fails to load
 
 
 class SpecFeed:
@@ -83,7 +84,7 @@ class SpecFeed:
             checkout = await asyncio.to_thread(self._source.fetch)
         except ReconcilerError as exc:
             log.warning("event=source-fetch-failed source=%s error=%r", self.state.source, str(exc))
-            self.state = FeedState(self.state.source, self.state.revision, self.state.latest, str(exc))
+            self.state = replace(self.state, error=str(exc))  # an invalid latest revision stays reported
             return False
         if checkout.revision == self.state.latest:
             if self.state.error and self.state.latest == self.state.revision:  # the fetch works again
@@ -95,7 +96,8 @@ class SpecFeed:
             log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", checkout.revision[:12],
                       len(exc.problems), self.state.revision[:12], exc.problems[0].render() if exc.problems else "")
             self.state = FeedState(self.state.source, self.state.revision, checkout.revision,
-                                   f"revision {checkout.revision[:12]} is invalid: {exc}")
+                                   f"revision {checkout.revision[:12]} is invalid: {exc}",
+                                   tuple(p.render() for p in exc.problems))
             return False
         self._desired = desired
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)

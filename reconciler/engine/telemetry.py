@@ -15,7 +15,7 @@ _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 
 class ControllerMetrics:
     """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader, revision,
-    autoscaling decisions."""
+    autoscaling decisions, notifications."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -40,6 +40,8 @@ class ControllerMetrics:
                                            " that limited them (none, tolerance, stabilization, min, max,"
                                            " policy:<n>, legacy-scale-up-limit; held: the app was left alone).",
                                            ["limited_by"], registry=r)
+        self.notifications = Counter("reconciler_notifications", "Alert notifications to the webhook, by alert kind"
+                                     " and outcome (sent, failed, dropped).", ["kind", "outcome"], registry=r)
         self._synced_revision: dict[str, str] = {}
 
     def cycle_done(self, seconds: float, *, ok: bool) -> None:
@@ -57,6 +59,9 @@ class ControllerMetrics:
 
     def error(self, kind: str) -> None:
         self.errors.labels(kind=kind).inc()
+
+    def notification(self, kind: str, outcome: str) -> None:
+        self.notifications.labels(kind=kind, outcome=outcome).inc()
 
     def set_leader(self, leader: bool) -> None:
         self.leader.set(1 if leader else 0)

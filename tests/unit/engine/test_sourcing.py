@@ -110,3 +110,18 @@ async def test_polls_come_on_the_jittered_timer() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_an_invalid_revision_keeps_its_problems_while_fetches_fail() -> None:
+    source = Revisions()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    source.current = "broken-2"
+    await feed.poll_once()
+    assert feed.state.problems == ("specs/env.yaml:3: apps.web.chart: no chart 'nope'",)
+    source.failing = True
+    await feed.poll_once()
+    assert feed.state.latest == "broken-2" and feed.state.problems  # still the newest, still invalid
+    source.failing, source.current = False, "r3"
+    await feed.poll_once()
+    assert feed.state.problems == ()

@@ -1,0 +1,144 @@
+"""Alert notifications of `reconciler run` (face layer): the --notify-* flags and the wiring.
+
+The webhook URL comes from --notify-url, RECONCILER_NOTIFY_URL or --notify-url-file (a URL may hold
+a token: better from a file or the environment); it is never printed. Without a URL nothing is sent,
+and a --notify-* flag given anyway is refused, never ignored. docs/notifications.md describes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from reconciler.cli.output import console
+from reconciler.cli.run_leader import Leadership
+from reconciler.core.alerts import Alert, AlertOptions
+from reconciler.core.heal import HealMemory
+from reconciler.core.model import Desired
+from reconciler.engine.alerting import CycleAlerts, LeaderWatch, feed_alerts
+from reconciler.engine.cycle import CycleResult
+from reconciler.engine.notify import Notifier, NotifyOptions
+from reconciler.engine.notify_format import NotifyFormat
+from reconciler.engine.sourcing import FeedState
+from reconciler.engine.telemetry import ControllerMetrics
+from reconciler.errors import UsageError
+
+NotifyUrlOpt = Annotated[str | None, typer.Option(
+    help="Webhook that receives alert notifications (better: RECONCILER_NOTIFY_URL or --notify-url-file).",
+    envvar="RECONCILER_NOTIFY_URL", show_default=False, show_envvar=True)]
+NotifyUrlFileOpt = Annotated[Path | None, typer.Option(help="File holding the notification webhook URL.",
+                                                       dir_okay=False)]
+NotifyFormatOpt = Annotated[NotifyFormat, typer.Option(
+    help="Notification body: generic JSON, or Slack-compatible {\"text\": ...}.")]
+NotifyCooldownOpt = Annotated[float, typer.Option(
+    help="Seconds before an alert still active is notified again.", min=0.0)]
+NotifyDeadlineOpt = Annotated[float, typer.Option(
+    help="Seconds a deployment may run before it is notified as past its deadline.", min=1.0)]
+_TUNING = ("notify_format", "notify_cooldown", "notify_deadline")
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    options: NotifyOptions
+    alerts: AlertOptions
+
+
+def notify_settings(
+    ctx: typer.Context, url: str | None, url_file: Path | None, fmt: NotifyFormat, cooldown: float, deadline: float,
+) -> NotifySettings | None:
+    """The settings the flags describe, or None (no webhook); a UsageError for flags that do nothing."""
+    if url and url_file:
+        raise UsageError("--notify-url (or RECONCILER_NOTIFY_URL) and --notify-url-file: give one of them")
+    if url_file is not None:
+        url = _read_url(url_file)
+    if not url:
+        given = [name for name in _TUNING if _explicit(ctx, name)]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise UsageError(f"{flags} without a webhook: add --notify-url-file (or --notify-url)")
+        return None
+    _check_url(url)
+    return NotifySettings(NotifyOptions(url, fmt, cooldown), AlertOptions(deployment_deadline_seconds=deadline))
+
+
+def _explicit(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
+
+
+def _read_url(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"--notify-url-file {path}: cannot read it ({exc.strerror})") from None
+
+
+def _check_url(url: str) -> None:
+    """An http(s) URL with a host; the message never repeats the value (it may hold a token)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError("the notification webhook is not an http(s) URL with a host (value not shown: it may"
+                         " hold a token)")
+
+
+class Notifications:
+    """The notifier of one `run`, or nothing at all when no webhook is configured."""
+
+    def __init__(self, settings: NotifySettings | None, metrics: ControllerMetrics) -> None:
+        self._notifier = Notifier(settings.options, metrics.notification) if settings else None
+        self._cycles = CycleAlerts(settings.alerts) if settings else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._notifier is not None
+
+    def cycle_done(self, result: CycleResult, desired: Desired, heals: HealMemory) -> None:
+        if self._notifier is None or self._cycles is None:
+            return
+        alerts = self._cycles.judge(result, desired, heals)
+        if alerts is not None:
+            self._notifier.update("cycle", alerts)
+
+    def status(self) -> dict[str, Any] | None:
+        return self._notifier.status() if self._notifier else None
+
+    def start(
+        self, stack: contextlib.AsyncExitStack, identity: str, feed: Callable[[], FeedState], leadership: Leadership,
+        key: str, ttl: float,
+    ) -> None:
+        """Starts sending (until the stack closes) and says where to, as the webhook may be shown."""
+        notifier = self._notifier
+        if notifier is None:
+            return
+        notifier.identity = identity
+        notifier.add_source("feed", lambda: feed_alerts(feed()))
+        if leadership.enabled:
+            watch = LeaderWatch(key, ttl)
+
+            def lock() -> tuple[Alert, ...]:
+                state = leadership.status()
+                if not state.get("election"):
+                    return ()
+                return watch.judge(identity, leading=bool(state["leader"] and state["may_write"]),
+                                   holder=str(state["holder"]))
+
+            notifier.add_source("leader", lock)
+        task = asyncio.create_task(notifier.run())
+        stack.push_async_callback(_cancel, task)
+        console.print(f"alert notifications go to {notifier.target} ({notifier.status()['format']})")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

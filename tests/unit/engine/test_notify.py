@@ -1,0 +1,194 @@
+"""The notifier: de-duplication and cooldown with an injected clock, the two body formats, delivery
+through an injected httpx transport (retries, failures counted, never raising), and the webhook URL
+kept out of logs and status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from reconciler.core.alerts import Alert, AlertKind, Severity
+from reconciler.engine.notify import FIRING, RESOLVED, AlertBook, Message, Notifier, NotifyOptions, describe_target
+from reconciler.engine.notify_format import NotifyFormat, payload
+
+SINCE = datetime(2026, 12, 7, 1, 2, 3, tzinfo=UTC)
+URL = "https://hooks.example.invalid/services/T000/B000/s3cr3t-t0ken?sig=abcdef123"
+
+
+def alert(key: str = "crash-loop:/shop/web", summary: str = "/shop/web is crash-looping") -> Alert:
+    return Alert(AlertKind.CRASH_LOOP, key, Severity.CRITICAL, summary, "look at its checks")
+
+
+def statuses(messages: list[Message]) -> list[tuple[str, str, int]]:
+    return [(m.status, m.alert.key, m.repeat) for m in messages]
+
+
+def test_an_alert_that_stays_active_is_sent_once_then_again_after_the_cooldown() -> None:
+    book = AlertBook(cooldown=600, wall=lambda: SINCE)
+    a = alert()
+    assert statuses(book.update("cycle", [a], 0)) == [(FIRING, a.key, 0)]
+    for now in (1, 10, 599.9):
+        assert book.update("cycle", [a], now) == []
+    assert statuses(book.update("cycle", [a], 600)) == [(FIRING, a.key, 1)]
+    assert book.update("cycle", [a], 700) == []
+    assert statuses(book.update("cycle", [a], 1200)) == [(FIRING, a.key, 2)]
+    assert statuses(book.update("cycle", [], 1201)) == [(RESOLVED, a.key, 3)]
+    assert book.update("cycle", [], 1202) == [] and book.active == ()
+
+
+def test_a_flapping_alert_fires_at_most_once_per_cooldown() -> None:
+    book = AlertBook(cooldown=600, wall=lambda: SINCE)
+    a = alert()
+    book.update("cycle", [a], 0)
+    assert [m.status for m in book.update("cycle", [], 5)] == [RESOLVED]
+    assert book.update("cycle", [a], 10) == []  # back within the cooldown: held back...
+    assert book.update("cycle", [], 15) == []  # ...so its clearing is no news either
+    assert book.update("cycle", [a], 20) == []
+    assert statuses(book.update("cycle", [a], 600)) == [(FIRING, a.key, 0)]  # still active after the cooldown
+
+
+def test_sources_clear_only_their_own_alerts_and_text_changes_are_not_new_alerts() -> None:
+    book = AlertBook(cooldown=600, wall=lambda: SINCE)
+    mine, theirs = alert("crash-loop:/a"), alert("invalid-commit:abc")
+    book.update("cycle", [mine], 0)
+    book.update("feed", [theirs], 0)
+    assert book.update("feed", [], 1) != [] and [a.key for a in book.active] == ["crash-loop:/a"]
+    assert book.update("cycle", [alert("crash-loop:/a", "other words")], 2) == []
+    assert book.active[0].summary == "other words"
+
+
+def test_a_zero_cooldown_sends_every_time() -> None:
+    book = AlertBook(cooldown=0, wall=lambda: SINCE)
+    assert len(book.update("cycle", [alert()], 0)) == 1 and len(book.update("cycle", [alert()], 0)) == 1
+
+
+def test_json_and_slack_bodies() -> None:
+    message = Message(FIRING, alert(summary="/shop/web <is> crash-looping & more"), SINCE, repeat=0)
+    body = payload(message, NotifyFormat.JSON, "host:9090 pid 7")
+    assert body == {"source": "marathon-reconciler", "status": "firing", "kind": "crash-loop",
+                    "key": "crash-loop:/shop/web", "severity": "critical",
+                    "summary": "/shop/web <is> crash-looping & more", "detail": "look at its checks",
+                    "since": "2026-12-07T01:02:03+00:00", "repeat": 0, "controller": "host:9090 pid 7"}
+    slack = payload(message, NotifyFormat.SLACK, "host:9090 pid 7")
+    assert slack == {"text": "[FIRING critical] crash-loop: /shop/web &lt;is&gt; crash-looping &amp; more\n"
+                             "look at its checks\n(marathon-reconciler host:9090 pid 7)"}
+    resolved = payload(Message(RESOLVED, alert(), SINCE, 1), NotifyFormat.SLACK, "")
+    assert resolved == {"text": "[RESOLVED critical] crash-loop: /shop/web is crash-looping (reminder 1, active"
+                                " since 2026-12-07T01:02:03+00:00)"}
+
+
+def test_the_target_shows_scheme_host_and_port_only() -> None:
+    assert describe_target(URL) == "https://hooks.example.invalid/…"
+    assert describe_target("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+
+
+class Receiver:
+    """An httpx transport answering from a list of statuses (the last one repeats), or hanging."""
+
+    def __init__(self, statuses: list[int | str]) -> None:
+        self.statuses = statuses
+        self.bodies: list[dict[str, object]] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        answer = self.statuses[min(len(self.bodies), len(self.statuses) - 1)]
+        self.bodies.append(json.loads(request.content))
+        if answer == "hang":
+            await asyncio.sleep(3600)
+        if answer == "refuse":
+            raise httpx.ConnectError(f"cannot connect to {request.url}")
+        return httpx.Response(int(answer))
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, kind: str, outcome: str) -> None:
+        self.seen.append((kind, outcome))
+
+
+@contextlib.asynccontextmanager
+async def running(receiver: Receiver, counts: Counts, **options: object) -> AsyncIterator[Notifier]:
+    settings = NotifyOptions(URL, retry_seconds=0.01, tick_seconds=0.01, **options)  # type: ignore[arg-type]
+    notifier = Notifier(settings, counts, transport=httpx.MockTransport(receiver))
+    task = asyncio.create_task(notifier.run())
+    try:
+        yield notifier
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.005)
+
+
+async def test_a_message_is_retried_on_5xx_and_counted_once(caplog: pytest.LogCaptureFixture) -> None:
+    receiver, counts = Receiver([500, 503, 200]), Counts()
+    caplog.set_level(logging.INFO, "reconciler.notify")
+    async with running(receiver, counts) as notifier:
+        notifier.update("cycle", [alert()])
+        await until(lambda: counts.seen == [("crash-loop", "sent")], "sent after two retries")
+    assert len(receiver.bodies) == 3 and receiver.bodies[0]["key"] == "crash-loop:/shop/web"
+    assert notifier.status()["sent"] == 1
+
+
+async def test_failures_are_counted_logged_without_the_url_and_never_raise(caplog: pytest.LogCaptureFixture) -> None:
+    receiver, counts = Receiver(["refuse"]), Counts()
+    caplog.set_level(logging.INFO, "reconciler.notify")
+    async with running(receiver, counts, attempts=2) as notifier:
+        notifier.update("cycle", [alert()])
+        await until(lambda: counts.seen == [("crash-loop", "failed")], "failed after the attempts")
+        status = notifier.status()
+    assert len(receiver.bodies) == 2 and status["failed"] == 1
+    assert "event=notification-failed" in caplog.text and "attempts=2" in caplog.text
+    text = caplog.text + json.dumps(status)
+    for secret in ("s3cr3t-t0ken", "abcdef123", "services/T000", URL):
+        assert secret not in text
+
+
+async def test_a_client_error_is_not_retried() -> None:
+    receiver, counts = Receiver([404]), Counts()
+    async with running(receiver, counts) as notifier:
+        notifier.update("cycle", [alert()])
+        await until(lambda: counts.seen == [("crash-loop", "failed")], "failed at once")
+    assert len(receiver.bodies) == 1
+
+
+async def test_a_hanging_receiver_times_out_and_the_queue_stays_bounded() -> None:
+    receiver, counts = Receiver(["hang"]), Counts()
+    async with running(receiver, counts, timeout_seconds=0.2, attempts=1, queue_limit=2) as notifier:
+        notifier.update("source", [alert("crash-loop:/first")])
+        await until(lambda: len(receiver.bodies) == 1, "the first post hanging")
+        for n in range(4):  # while it hangs, four more arrive: the oldest waiting ones go
+            notifier.update(f"source-{n}", [alert(f"crash-loop:/app-{n}")])
+        await until(lambda: ("crash-loop", "failed") in counts.seen, "the hanging post given up")
+        assert counts.seen.count(("crash-loop", "dropped")) == 2
+        assert notifier.status()["dropped"] == 2
+
+
+async def test_standing_sources_are_judged_every_tick_and_a_crashing_one_is_logged() -> None:
+    receiver, counts = Receiver([200]), Counts()
+    active: list[Alert] = [alert("invalid-commit:abc")]
+
+    def broken() -> list[Alert]:
+        raise RuntimeError("bug")
+
+    async with running(receiver, counts) as notifier:
+        notifier.add_source("feed", lambda: active)
+        notifier.add_source("broken", broken)
+        await until(lambda: len(receiver.bodies) == 1, "the feed's alert sent")
+        active.clear()
+        await until(lambda: len(receiver.bodies) == 2, "its resolution sent")
+    assert [b["status"] for b in receiver.bodies] == ["firing", "resolved"]
