@@ -157,9 +157,10 @@ def exhausted_budgets(facts: CycleFacts) -> Iterable[Alert]:
         if len(late) > allowed:
             tasks = ", ".join(a.target for a in late)
             yield Alert(AlertKind.HEAL_BUDGET_EXHAUSTED, f"heal-budget-exhausted:{app_id}", Severity.CRITICAL,
-                        f"{app_id}: {len(late)} tasks critical past their grace window, the heal budget"
-                        f" allows {allowed} kill(s) now",
-                        f"critical tasks: {tasks}; raise heal.maxUnavailable or look at why they fail")
+                        f"{app_id}: {len(late)} task{'s' if len(late) != 1 else ''} critical past the grace"
+                        f" window, the heal budget allows {allowed} kill{'s' if allowed != 1 else ''} now",
+                        f"critical tasks: {tasks}; look at why they fail, or let more instances be down at once"
+                        " (heal.maxUnavailable, upgradeStrategy.minimumHealthCapacity)")
 
 
 def late_deployments(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler.core.model import Desired
-from reconciler.errors import ReconcilerError, SpecError
+from reconciler.errors import ReconcilerError, SpecError, SpecProblem
 from reconciler.sources.base import Source, next_poll_delay
 
 log = logging.getLogger("reconciler.sources")
@@ -97,9 +97,17 @@ class SpecFeed:
                       len(exc.problems), self.state.revision[:12], exc.problems[0].render() if exc.problems else "")
             self.state = FeedState(self.state.source, self.state.revision, checkout.revision,
                                    f"revision {checkout.revision[:12]} is invalid: {exc}",
-                                   tuple(p.render() for p in exc.problems))
+                                   tuple(_relative(p, checkout.path).render() for p in exc.problems))
             return False
         self._desired = desired
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
         log.info("event=revision-loaded revision=%s", checkout.revision[:12])
         return True
+
+
+def _relative(problem: SpecProblem, root: Path) -> SpecProblem:
+    """The problem with its file named inside the checkout (`specs/app.yaml`), not where the clone lives."""
+    path = Path(problem.file)
+    if path.is_absolute() and path.is_relative_to(root):
+        return replace(problem, file=str(path.relative_to(root)))
+    return problem

@@ -54,7 +54,7 @@ def test_more_overdue_tasks_than_the_budget_allows_is_an_exhausted_budget() -> N
     alerts, _ = cycle_alerts(facts, AlertMemory(), T0 + 31, OPTIONS)
     (alert,) = alerts
     assert alert.kind == AlertKind.HEAL_BUDGET_EXHAUSTED and alert.key == "heal-budget-exhausted:/integration/api"
-    assert "2 tasks critical" in alert.summary and "allows 1 kill(s) now" in alert.summary
+    assert "2 tasks critical past the grace window" in alert.summary and "allows 1 kill now" in alert.summary
     assert "integration_api.t1, integration_api.t2" in alert.detail
 
 
