@@ -192,9 +192,9 @@ def invalid_commit_alert(source: str, in_force: str, latest: str, problems: Sequ
     shown = list(problems[:MAX_PROBLEMS])
     if len(problems) > MAX_PROBLEMS:
         shown.append(f"... and {len(problems) - MAX_PROBLEMS} more")
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
     return Alert(AlertKind.INVALID_COMMIT, f"invalid-commit:{latest}", Severity.CRITICAL,
-                 f"commit {latest[:12]} of {source} is invalid ({len(problems)} problem(s)); "
-                 f"{in_force[:12]} stays in force",
+                 f"commit {latest[:12]} of {source} is invalid ({count}); {in_force[:12]} stays in force",
                  "\n".join(shown))
 
 

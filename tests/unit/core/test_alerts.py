@@ -164,7 +164,7 @@ def test_an_invalid_commit_names_its_sha_and_its_first_problems() -> None:
     problems = [f"specs/shop.yaml:{n}: apps.web.cpus: not a number" for n in range(1, 14)]
     alert = invalid_commit_alert("file:///repo#main:specs", "a" * 40, "b" * 40, problems)
     assert alert is not None and alert.key == f"invalid-commit:{'b' * 40}"
-    assert alert.summary == (f"commit {'b' * 12} of file:///repo#main:specs is invalid (13 problem(s)); "
+    assert alert.summary == (f"commit {'b' * 12} of file:///repo#main:specs is invalid (13 problems); "
                              f"{'a' * 12} stays in force")
     lines = alert.detail.splitlines()
     assert lines[:MAX_PROBLEMS] == problems[:MAX_PROBLEMS] and lines[-1] == "... and 3 more"

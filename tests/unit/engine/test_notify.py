@@ -8,13 +8,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
-from reconciler.core.alerts import Alert, AlertKind, Severity
+from reconciler.core.alerts import Alert, AlertKind, Severity, invalid_commit_alert
 from reconciler.engine.notify import FIRING, RESOLVED, AlertBook, Message, Notifier, NotifyOptions, describe_target
 from reconciler.engine.notify_format import NotifyFormat, payload
 
@@ -192,3 +194,21 @@ async def test_standing_sources_are_judged_every_tick_and_a_crashing_one_is_logg
         active.clear()
         await until(lambda: len(receiver.bodies) == 2, "its resolution sent")
     assert [b["status"] for b in receiver.bodies] == ["firing", "resolved"]
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "notifications.md"
+
+
+def test_the_documented_examples_are_what_the_notifier_posts() -> None:
+    text = DOCS.read_text()
+    blocks = dict(re.findall(r"```(json|text)\n(.*?)```", text, re.S))
+    problem = ("integration.yaml:7: apps.web.cpus: Input should be a valid number, unable to parse string as a"
+               " number (hint: write a number, without quotes)")
+    documented = invalid_commit_alert("https://git.example/specs.git#main:specs",
+                                      "9e2d41c07a1b5c3e8f0a2b4d6c8e0f1a3b5c7d9e",
+                                      "4b1c0e9a7d2f6c8e1a3b5d7f9e0c2a4b6d8f0e1c", [problem])
+    assert documented is not None
+    message = Message(FIRING, documented, SINCE)
+    assert payload(message, NotifyFormat.JSON, "reconciler-7f9c:9090 pid 1") == json.loads(blocks["json"])
+    slack = payload(message, NotifyFormat.SLACK, "reconciler-7f9c:9090 pid 1")
+    assert slack == {"text": blocks["text"].rstrip("\n")}
