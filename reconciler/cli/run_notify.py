@@ -42,6 +42,7 @@ NotifyCooldownOpt = Annotated[float, typer.Option(
 NotifyDeadlineOpt = Annotated[float, typer.Option(
     help="Seconds a deployment may run before it is notified as past its deadline.", min=1.0)]
 _TUNING = ("notify_format", "notify_cooldown", "notify_deadline")
+STOP_DRAIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -129,16 +130,20 @@ class Notifications:
                 state = leadership.status()
                 if not state.get("election"):
                     return ()
-                return watch.judge(identity, leading=bool(state["leader"] and state["may_write"]),
-                                   holder=str(state["holder"]))
+                leading = bool(state["leader"] and state["may_write"])
+                if not leading:  # a standby runs no cycles: what the last ones saw is dropped, unsent
+                    notifier.forget("cycle")
+                return watch.judge(identity, leading=leading, holder=str(state["holder"]))
 
             notifier.add_source("leader", lock)
         task = asyncio.create_task(notifier.run())
-        stack.push_async_callback(_cancel, task)
+        stack.push_async_callback(_stop, notifier, task)
         console.print(f"alert notifications go to {notifier.target} ({notifier.status()['format']})")
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
+async def _stop(notifier: Notifier, task: asyncio.Task[None]) -> None:
+    """What is queued gets a moment to go out (a hanging receiver does not hold the exit up for long)."""
+    await notifier.drain(STOP_DRAIN_SECONDS)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

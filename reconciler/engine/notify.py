@@ -92,6 +92,11 @@ class AlertBook:
         self._forget(now)
         return messages
 
+    def forget(self, source: str) -> None:
+        """Drops the source's alerts without a word: they are no longer known, not resolved."""
+        for key in [k for k, entry in self._active.items() if entry.source == source]:
+            del self._active[key]
+
     def _forget(self, now: float) -> None:
         """Cooldowns of cleared keys are kept only as long as they may still hold a firing back."""
         for key in [k for k, at in self._fired.items() if k not in self._active and now - at >= self._cooldown]:
@@ -115,6 +120,7 @@ class Notifier:
         self._transport = transport
         self._book = AlertBook(options.cooldown_seconds)
         self._queue: collections.deque[Message] = collections.deque()
+        self._in_flight: Message | None = None
         self._ready = asyncio.Event()
         self._sources: dict[str, Source] = {}
         self.identity = ""  # who sends (host:port pid), once known
@@ -136,6 +142,11 @@ class Notifier:
                 self._enqueue(message)
         except Exception as exc:
             log.error("event=notify-update-crashed source=%s error=%r", source, self._safe(repr(exc)), exc_info=True)
+
+    def forget(self, source: str) -> None:
+        """The source cannot judge any more (a replica that stopped cycling): its alerts are dropped
+        silently, neither repeated nor resolved; the replica that cycles now reports them itself."""
+        self._book.forget(source)
 
     def status(self) -> dict[str, Any]:
         active = [{"kind": a.kind.value, "key": a.key, "severity": a.severity.value, "summary": a.summary}
@@ -172,10 +183,20 @@ class Notifier:
         while True:
             await self._ready.wait()
             while self._queue:
-                message = self._queue.popleft()
-                outcome = await self._deliver(client, message)
+                message = self._in_flight = self._queue.popleft()
+                try:
+                    outcome = await self._deliver(client, message)
+                finally:
+                    self._in_flight = None
                 self._count(message.alert.kind.value, outcome)
             self._ready.clear()
+
+    async def drain(self, seconds: float) -> None:
+        """Waits (at most `seconds`) for the queued messages to go out: a stopping controller says what it knew."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while self._queue or self._in_flight is not None:
+                    await asyncio.sleep(0.05)
 
     def _enqueue(self, message: Message) -> None:
         if len(self._queue) >= self._options.queue_limit:

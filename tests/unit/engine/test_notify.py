@@ -66,6 +66,14 @@ def test_sources_clear_only_their_own_alerts_and_text_changes_are_not_new_alerts
     assert book.active[0].summary == "other words"
 
 
+def test_a_forgotten_source_sends_no_resolution_and_fires_anew_later() -> None:
+    book = AlertBook(cooldown=0, wall=lambda: SINCE)
+    book.update("cycle", [alert()], 0)
+    book.forget("cycle")
+    assert book.active == () and book.update("cycle", [], 1) == []
+    assert statuses(book.update("cycle", [alert()], 2)) == [(FIRING, alert().key, 0)]
+
+
 def test_a_zero_cooldown_sends_every_time() -> None:
     book = AlertBook(cooldown=0, wall=lambda: SINCE)
     assert len(book.update("cycle", [alert()], 0)) == 1 and len(book.update("cycle", [alert()], 0)) == 1
@@ -212,3 +220,17 @@ def test_the_documented_examples_are_what_the_notifier_posts() -> None:
     assert payload(message, NotifyFormat.JSON, "reconciler-7f9c:9090 pid 1") == json.loads(blocks["json"])
     slack = payload(message, NotifyFormat.SLACK, "reconciler-7f9c:9090 pid 1")
     assert slack == {"text": blocks["text"].rstrip("\n")}
+
+
+async def test_a_stop_waits_for_the_queue_but_not_for_a_hanging_receiver() -> None:
+    receiver, counts = Receiver([200]), Counts()
+    async with running(receiver, counts) as notifier:
+        notifier.update("cycle", [alert("crash-loop:/a"), alert("crash-loop:/b")])
+        await notifier.drain(10)
+        assert len(receiver.bodies) == 2 and counts.seen == [("crash-loop", "sent")] * 2
+    hanging = Receiver(["hang"])
+    async with running(hanging, counts, timeout_seconds=30) as notifier:
+        notifier.update("cycle", [alert()])
+        started = asyncio.get_running_loop().time()
+        await notifier.drain(0.2)
+        assert asyncio.get_running_loop().time() - started < 5
