@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from reconciler.engine.notify_format import NotifyFormat
 from reconciler.engine.sourcing import FeedState
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.errors import UsageError
+from reconciler.redaction import redact
 
 NotifyUrlOpt = Annotated[str | None, typer.Option(
     help="Webhook that receives alert notifications (better: RECONCILER_NOTIFY_URL or --notify-url-file).",
@@ -41,6 +43,7 @@ NotifyCooldownOpt = Annotated[float, typer.Option(
     help="Seconds before an alert still active is notified again.", min=0.0)]
 NotifyDeadlineOpt = Annotated[float, typer.Option(
     help="Seconds a deployment may run before it is notified as past its deadline.", min=1.0)]
+log = logging.getLogger("reconciler.notify")
 _TUNING = ("notify_format", "notify_cooldown", "notify_deadline")
 STOP_DRAIN_SECONDS = 3.0
 
@@ -106,7 +109,12 @@ class Notifications:
     def cycle_done(self, result: CycleResult, desired: Desired, heals: HealMemory) -> None:
         if self._notifier is None or self._cycles is None:
             return
-        alerts = self._cycles.judge(result, desired, heals)
+        try:
+            alerts = self._cycles.judge(result, desired, heals)
+        except Exception as exc:  # a bug in detection costs the alerts of this cycle, never the report
+            log.error("cycle=%s event=alert-detection-crashed error=%r", result.cycle_id, redact(repr(exc)),
+                      exc_info=True)
+            return
         if alerts is not None:
             self._notifier.update("cycle", alerts)
 

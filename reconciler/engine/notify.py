@@ -252,7 +252,8 @@ def describe_target(url: str) -> str:
     parts = httpx.URL(url)
     port = f":{parts.port}" if parts.port else ""
     hidden = "/…" if parts.raw_path not in (b"", b"/") else ""
-    return f"{parts.scheme}://{parts.host}{port}{hidden}"
+    host = f"[{parts.host}]" if ":" in parts.host else parts.host
+    return f"{parts.scheme}://{host}{port}{hidden}"
 
 
 def secret_parts(url: str) -> tuple[str, ...]:

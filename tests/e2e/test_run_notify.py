@@ -252,6 +252,11 @@ async def test_notify_flags_without_a_webhook_or_with_a_bad_one_are_refused(tmp_
     bad = await run_cli("run", str(specs), "--notify-url", f"ftp://example.invalid/{TOKEN}",
                         marathon="http://127.0.0.1:9")
     assert bad.code == 2 and "not an http(s) URL" in bad.output and TOKEN not in bad.output
+    url_file = tmp_path / "url"
+    url_file.write_text(f"https://hooks.example.invalid/{TOKEN}\n")
+    both = await run_cli("run", str(specs), "--notify-url", "https://example.invalid/x", "--notify-url-file",
+                         str(url_file), marathon="http://127.0.0.1:9")
+    assert both.code == 2 and "give one of them" in both.output and TOKEN not in both.output
 
 
 async def _set_health(http: httpx.AsyncClient, marathon: str, tasks: list[str], *, healthy: bool) -> None:

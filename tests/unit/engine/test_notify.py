@@ -97,6 +97,7 @@ def test_json_and_slack_bodies() -> None:
 def test_the_target_shows_scheme_host_and_port_only() -> None:
     assert describe_target(URL) == "https://hooks.example.invalid/…"
     assert describe_target("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert describe_target("http://user:pa55word@[::1]:8080/x") == "http://[::1]:8080/…"
 
 
 class Receiver:
