@@ -203,8 +203,7 @@ apps:
     ports: [{name: http}]
     healthChecks: [{protocol: HTTP, path: /, portIndex: 0, gracePeriodSeconds: 0, intervalSeconds: 1,
                     timeoutSeconds: 1, maxConsecutiveFailures: 0}]
-    upgradeStrategy: {minimumHealthCapacity: 1}
-    heal: {criticalFor: 1, backoff: 600, maxUnavailable: 1}
+    heal: {criticalFor: 1, backoff: 600, maxUnavailable: 0}
 """
 
 
@@ -217,7 +216,7 @@ async def test_a_used_up_heal_budget_and_a_late_deployment_arrive_as_slack_text(
                 httpx.AsyncClient(timeout=10) as http):
         await eventually(lambda: _ready(http, run.server), "ready", 60)
         await eventually(lambda: _passing_in_consul(http, run.consul, 2), "two tasks registered and passing", 60)
-        # minimumHealthCapacity 1 keeps both instances: no critical task may be killed, whatever the budget.
+        # maxUnavailable 0: no critical task may be killed, the budget is used up by the first one.
         tasks = await _tasks(http, run.marathon)
         await _set_health(http, run.marathon, tasks[:1], healthy=False)
         prefix = "[FIRING critical] heal-budget-exhausted: /shop/web: 1 task critical past the grace window,"
@@ -235,10 +234,11 @@ async def test_a_used_up_heal_budget_and_a_late_deployment_arrive_as_slack_text(
 
         # A deployment that never ends (the sandbox freezes deployments), started behind the controller's back.
         assert (await http.put(f"{run.marathon}/_sandbox/faults", json={"freezeDeployments": True})).status_code == 200
-        assert (await http.put(f"{run.marathon}/v2/apps/shop/web", json={"instances": 3})).status_code == 200
-        await eventually(_async(lambda: _texts(hook, "[FIRING warning] deployment-past-deadline:")),
-                         "the late deployment notified", 60)
-        (late,) = _texts(hook, "[FIRING warning] deployment-past-deadline:")
+        scaled = await http.put(f"{run.marathon}/v2/apps/shop/web", json={"instances": 3})
+        assert scaled.status_code == 200
+        prefix = f"[FIRING warning] deployment-past-deadline: deployment {scaled.json()['deploymentId']} "
+        await eventually(_async(lambda: _texts(hook, prefix)), "the late deployment notified", 60)
+        (late,) = _texts(hook, prefix)
         assert "of /shop/web running for" in late and "past its deadline of 2s" in late
         await http.put(f"{run.marathon}/_sandbox/faults", json={"freezeDeployments": False})
 
