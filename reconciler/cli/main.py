@@ -28,7 +28,8 @@ from reconciler.errors import ExitCode, ReconcilerError
 ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run", "autoscale", "history")
+COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run", "autoscale", "history", "status",
+                   "rollback")
 
 
 

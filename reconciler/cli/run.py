@@ -51,6 +51,7 @@ from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.controller import Controller, ControllerOptions, TriggerSource
 from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
 from reconciler.engine.notify_format import NotifyFormat
+from reconciler.engine.pins import Pins
 from reconciler.engine.reporting import Reporter
 from reconciler.engine.sourcing import SpecFeed
 from reconciler.engine.telemetry import ControllerMetrics
@@ -196,10 +197,11 @@ class _RunJob:
                 settings, agent_port = await _start_sandbox(stack, settings, with_consul=self.use_consul)
             marathon = await stack.enter_async_context(marathon_client(settings))
             consul = await stack.enter_async_context(consul_client(settings)) if self.use_consul else None
-            in_force: list[Desired] = [feed.desired()]
+            # Environments paused by a rollback are reconciled at their pinned state.
+            pins, in_force = Pins(store), [feed.desired()]
 
             def load() -> Desired:  # remembered: the reports name the revision this cycle reconciled
-                in_force[0] = feed.desired()
+                in_force[0] = pins.in_force(feed.desired())
                 return in_force[0]
 
             autoscaler = await self.metrics.autoscaler(stack, agent_port)
@@ -208,7 +210,7 @@ class _RunJob:
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
-            reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0])
+            reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0], pins)
             live = LiveTables(console, stderr_is_terminal=sys.stderr.isatty()) if console.is_terminal else None
             view = _CycleView(lambda: in_force[0], wide=self.serving.wide, live=live)
             stack.callback(view.close)

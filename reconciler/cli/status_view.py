@@ -1,89 +1,18 @@
 """The status tables (face layer): every desired app with its instances, running, healthy and
-Consul-passing tasks, the heal state, and the DNS names each environment resolves."""
+Consul-passing tasks, the heal state, and the DNS names each environment resolves. The rows come from
+core/app_status.py; this module only prints them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.table import Table
 
-from reconciler.core.model import Action, ActionKind, Actual, ActualTask, Desired, Outcome, TaskState
+from reconciler.core.app_status import AppStatus, app_statuses, status_rows, status_summary, task_addresses
+from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.naming import query_name
-from reconciler.core.registry import CheckStatus, ConsulObservation
+from reconciler.core.registry import ConsulObservation
 
 DNS_DOMAIN = "consul"
-
-
-def consul_passing(app_id: str, consul: ConsulObservation | None) -> int | None:
-    """Passing instances of the app in Consul; None when Consul was not (completely) read."""
-    if consul is None or not consul.complete:
-        return None
-    return sum(1 for i in consul.instances_of_app(app_id) if i.status == CheckStatus.PASSING)
-
-
-def heal_notes(actions: tuple[Action, ...]) -> dict[str, str]:
-    """App id -> what healing says about it: crash-looping, or the last heal of this cycle."""
-    notes: dict[str, str] = {}
-    for action in actions:
-        if action.kind == ActionKind.WARN and action.outcome == Outcome.REFUSED and "crash-looping" in action.reason:
-            notes[action.target] = "[bold red]crash-looping: healing stopped[/]"
-    return notes
-
-
-@dataclass(frozen=True)
-class AppStatus:
-    """One row of the status table."""
-
-    app_id: str
-    env: str
-    name: str
-    want: int
-    running: tuple[ActualTask, ...]
-    healthy: int | None  # None: the app has no Marathon health check
-    passing: int | None  # None: Consul was not (completely) read
-    note: str
-    synced: bool  # in Marathon with the desired count, and nothing of this cycle's plan targets it
-
-    @property
-    def fine(self) -> bool:
-        counts = (self.healthy, self.passing)
-        return self.synced and not self.note and all(n is None or n >= len(self.running) for n in counts)
-
-
-@dataclass(frozen=True)
-class StatusSummary:
-    apps: int
-    attention: tuple[str, ...]  # app ids not healthy or not synced
-
-    def line(self) -> str:
-        return f"{self.apps} apps: {self.apps - len(self.attention)} synced and healthy, {len(self.attention)} not"
-
-
-def app_statuses(
-    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
-) -> list[AppStatus]:
-    """Every desired app's status, sorted by app id: one pass over apps, tasks and instances."""
-    notes = heal_notes(actions)
-    targeted = {a.target for a in actions if a.outcome == Outcome.PLANNED and a.kind != ActionKind.WARN}
-    statuses = []
-    for app_id, app in sorted(desired.apps.items()):
-        observed = actual.apps.get(app_id)
-        running = tuple(t for t in (observed.tasks if observed else ()) if t.state == TaskState.RUNNING)
-        has_checks = bool(app.definition.get("healthChecks"))
-        synced = observed is not None and len(running) == observed.instances and app_id not in targeted
-        statuses.append(AppStatus(
-            app_id, app.env, app.name, observed.instances if observed else app.instances, running,
-            sum(1 for t in running if t.healthy) if has_checks else None, consul_passing(app_id, consul),
-            notes.get(app_id, ""), synced,
-        ))
-    return statuses
-
-
-def status_summary(
-    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
-) -> StatusSummary:
-    statuses = app_statuses(desired, actual, consul, actions)
-    return StatusSummary(len(statuses), tuple(s.app_id for s in statuses if not s.fine))
+__all__ = ["dns_table", "status_rows", "status_summary", "status_table", "task_addresses"]
 
 
 def status_table(
@@ -110,7 +39,7 @@ def status_table(
     if with_notes:  # only when healing has something to say: the column costs width otherwise
         table.add_column("heal", overflow="fold")
     for status in shown:
-        table.add_row(*_cells(status), *([status.note] if with_notes else []))
+        table.add_row(*_cells(status), *([f"[bold red]{status.note}[/]" if status.note else ""] if with_notes else []))
     return table
 
 
@@ -122,13 +51,6 @@ def _cells(status: AppStatus) -> tuple[str, ...]:
     healthy = "-" if status.healthy is None else str(status.healthy)
     return (status.env, status.name, str(status.want), f"[{style}]{run}[/]", healthy, passing,
             task_addresses(list(status.running)))
-
-
-def task_addresses(running: list[ActualTask], shown: int = 3) -> str:
-    """The first `shown` task addresses, then how many more there are."""
-    addresses = sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})
-    more = f" (+{len(addresses) - shown} more)" if len(addresses) > shown else ""
-    return " ".join(addresses[:shown]) + more
 
 
 def dns_table(desired: Desired, domain: str = DNS_DOMAIN) -> Table:
@@ -147,13 +69,3 @@ def dns_table(desired: Desired, domain: str = DNS_DOMAIN) -> Table:
         table.add_row(env.name, " ".join(sorted(env.apps)), f"{base.name}: {' '.join(fallback)}" if base and fallback
                       else "-")
     return table
-
-
-def status_rows(
-    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
-) -> tuple[tuple[str, int, int, int, int | None, str], ...]:
-    """A compact fingerprint of the table, to print it again only when something changed."""
-    return tuple(
-        (s.app_id, s.want, len(s.running), s.healthy or 0, s.passing, s.note)
-        for s in app_statuses(desired, actual, consul, actions)
-    )

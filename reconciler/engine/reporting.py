@@ -1,8 +1,9 @@
 """What the running controller tells the outside (engine layer): metrics, history in the store, status.
 
 After each cycle the Reporter updates the Prometheus families, appends the cycle's plans, actions,
-heals and newly synced revisions to the store (when one is configured), and keeps the status document
-that `/status` serves. A store that fails is logged and counted; it never stops the controller.
+heals, newly synced revisions (with the desired state of a new digest) and invalid revisions to the
+store (when one is configured), and keeps what the status document of `/status` is built from. It
+starts from what the store knows. A store that fails is logged and counted; it never stops the controller.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.core.hashing import canonical_json, definition_hash
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
+from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
 from reconciler.engine.autoscaling import AppScaling
 from reconciler.engine.cycle import CycleResult
+from reconciler.engine.pins import Pins
+from reconciler.engine.status import INVALID, Snapshot, build_status, facts_from_store, iso, pause_of, with_specs
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.store import Store, StoreError
 
@@ -54,14 +59,19 @@ def _by_env(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
 class Reporter:
     def __init__(
         self, metrics: ControllerMetrics, store: Store | None, source: Callable[[], Mapping[str, str]],
-        desired: Callable[[], Desired],
+        desired: Callable[[], Desired], pins: Pins | None = None,
     ) -> None:
-        """`desired` must answer the desired state the cycle being recorded reconciled."""
+        """`desired` must answer the desired state the cycle being recorded reconciled; `pins` the
+        paused environments it held at their rolled-back state."""
         self.metrics = metrics
         self._store = store
         self._source = source
         self._desired = desired
+        self._pins = pins or Pins(None)
         self._synced: dict[str, tuple[str, str]] = {}  # env -> (revision, digest)
+        self._facts: dict[str, EnvFacts] = {}  # env -> what status shows besides the observation
+        self._invalid: dict[str, str] = {}  # env -> the last invalid revision recorded for it
+        self._snapshot: Snapshot | None = None
         self._last: dict[str, Any] = {}
         # per autoscaled app: the last decision's key (what a new store row needs to differ in) and document
         self._autoscale: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
@@ -93,17 +103,65 @@ class Reporter:
                 self.metrics.heal_done(action.env, action.outcome)
         for scaling in result.autoscale:
             self.metrics.autoscaled(scaling.app_id, scaling.desired, _limit_label(scaling))
+        consul = result.observation.consul if result.observation and result.observation.consul_enabled else None
+        self._snapshot = Snapshot(desired, result.actual, consul, result.plan)
         try:
+            for env in desired.environments:
+                self._seed(env)
             self._store_cycle(result, desired, grouped)
+            self._remember(result, desired, grouped)
             self._store_autoscale(result)
         except StoreError as exc:
             self.metrics.error("store")
             log.warning("cycle=%s event=store-write-failed error=%r", result.cycle_id, str(exc))
 
+    def _seed(self, env: str) -> None:
+        """At the first sight of `env`: what the store knows of it (a restarted controller does not record
+        again the revision it is synced to)."""
+        if env in self._facts:
+            return
+        if self._store is None:
+            self._facts[env] = EnvFacts()
+            return
+        try:
+            facts = facts_from_store(self._store, env)
+            invalid = self._store.last_env_event(env, [INVALID])
+        except StoreError as exc:  # seeded at a later cycle, once the store answers
+            log.warning("event=store-read-failed env=%s error=%r", env, str(exc))
+            return
+        self._facts[env] = facts
+        self._invalid[env] = invalid.revision if invalid else ""
+        if facts.synced_revision:
+            self._synced[env] = (facts.synced_revision, facts.digest)
+
+    def _remember(self, result: CycleResult, desired: Desired, grouped: dict[str, list[Action]]) -> None:
+        """The last error, heal, approval and pause of each environment, for status."""
+        now = iso(datetime.now(UTC))
+        source = self._source()
+        invalid = source.get("latest", "") != source.get("revision", "") and bool(source.get("error"))
+        for env in desired.environments:
+            facts = self._facts.get(env, EnvFacts())
+            error = _last_error(result, grouped.get(env, ()), now)
+            if invalid and self._invalid.get(env) != source["latest"]:
+                self._invalid[env] = source["latest"]
+                error = LastError(source["error"], now, source["latest"])
+                if self._store is not None:
+                    detail = source["error"].removeprefix(f"revision {source['latest'][:12]} is invalid: ")
+                    self._store.record_env_event(env, INVALID, revision=source["latest"], detail=detail[:4000])
+            heal = _last_heal(result, grouped.get(env, ()), now)
+            plan = self._store.awaiting_approval(env) if self._store is not None else None
+            self._facts[env] = replace(
+                facts, last_error=error or facts.last_error, last_heal=heal or facts.last_heal,
+                approval=Pending(plan.revision, "awaiting-approval", plan_id=plan.id, digest=plan.digest)
+                if plan else None,
+                pause=pause_of(self._pins.current.get(env)),
+            )
+
     def _store_cycle(self, result: CycleResult, desired: Desired, grouped: dict[str, list[Action]]) -> None:
-        revision = desired.revision
         digests = env_digests(desired)
         for env in desired.environments:
+            pin = self._pins.current.get(env)
+            revision = pin.revision if pin else desired.revision
             digest = digests[env]
             executed = [a for a in grouped.get(env, ()) if a.outcome != Outcome.PLANNED]
             if self._store is not None and executed:
@@ -117,10 +175,21 @@ class Reporter:
             # Synced: every action this cycle had for the environment succeeded (none waits, none refused).
             settled = all(a.outcome == Outcome.SUCCEEDED or a.kind == ActionKind.WARN for a in grouped.get(env, ()))
             if result.ok and settled and self._synced.get(env) != (revision, digest):
-                self._synced[env] = (revision, digest)
-                self.metrics.set_synced(env, revision)
-                if self._store is not None:
-                    self._store.record_revision(env, revision, digest, source=self._source().get("source", ""))
+                self._record_synced(env, revision, digest, desired, pinned=pin is not None)
+
+    def _record_synced(self, env: str, revision: str, digest: str, desired: Desired, *, pinned: bool) -> None:
+        """A newly synced revision: metrics, status, and in the store its row and (for a digest not
+        recorded yet, what a later rollback re-applies) the environment's desired state."""
+        previous = self._synced.get(env)
+        self._synced[env] = (revision, digest)
+        self._facts[env] = replace(self._facts.get(env, EnvFacts()), synced_revision=revision, digest=digest)
+        self.metrics.set_synced(env, revision)
+        if self._store is None:
+            return
+        self._store.record_revision(env, revision, digest, source=self._source().get("source", ""))
+        if not pinned and (previous is None or previous[1] != digest) and \
+                self._store.desired_state(env, digest=digest) is None:
+            self._store.record_desired_state(env, revision, digest, desired)
 
     def _store_autoscale(self, result: CycleResult) -> None:
         """A decision is recorded when it differs from the app's last recorded one (the count, the rule
@@ -139,14 +208,35 @@ class Reporter:
                                          recommendation=scaling.recommendation, metrics=scaling.metrics())
 
     def status(self) -> dict[str, Any]:
-        """The status document of `/status`; `autoscale` holds each autoscaled app's last decision."""
-        environments = {
-            env: {"synced_revision": synced[0], "digest": synced[1]} for env, synced in sorted(self._synced.items())
-        }
-        autoscale = {app: entry[1] for app, entry in sorted(self._autoscale.items())}
-        return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": dict(self._source()),
-                "environments": environments, "store": self._store.url if self._store else None,
-                "autoscale": autoscale}
+        """The status document of `/status`: the controller's state, each autoscaled app's last decision
+        (`autoscale`), then core/status.py's document."""
+        source = dict(self._source())
+        invalid = Pending(source["latest"], INVALID, source.get("error", "")) \
+            if source.get("error") and source.get("latest") != source.get("revision") else None
+        facts = {env: with_specs(f, source.get("revision", ""), invalid) for env, f in sorted(self._facts.items())}
+        built = build_status(self._snapshot, facts) if self._snapshot is not None else {"environments": {}, "apps": {}}
+        return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": source,
+                "store": self._store.url if self._store else None, "from": "controller",
+                "autoscale": {app: entry[1] for app, entry in sorted(self._autoscale.items())}, **built}
+
+
+def _last_error(result: CycleResult, actions: Iterable[Action], now: str) -> LastError | None:
+    """This cycle's error for an environment: the cycle's own, else its last failed action."""
+    if result.error:
+        return LastError(result.error, now)
+    failed = [a for a in actions if a.outcome == Outcome.FAILED]
+    return LastError(f"{failed[-1].kind} {failed[-1].target} failed: {failed[-1].detail or failed[-1].reason}", now) \
+        if failed else None
+
+
+def _last_heal(result: CycleResult, actions: Iterable[Action], now: str) -> LastHeal | None:
+    """This cycle's last heal of an environment (a kill that was sent), with the app of its task."""
+    heals = [a for a in actions if _is_heal(a) and a.outcome not in (Outcome.PLANNED, Outcome.REFUSED)]
+    if not heals:
+        return None
+    apps = result.actual.apps.values() if result.actual else ()
+    app = next((a.app_id for a in apps for t in a.tasks if t.task_id == heals[-1].target), "")
+    return LastHeal(app, heals[-1].target, heals[-1].reason, str(heals[-1].outcome), now)
 
 
 def _is_heal(action: Action) -> bool:

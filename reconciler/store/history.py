@@ -18,6 +18,7 @@ from reconciler.store.tables import (
     AppliedRevision,
     ApprovalDecision,
     AutoscaleDecision,
+    EnvEvent,
     HealEvent,
     PlanEvent,
     PlanRecord,
@@ -31,7 +32,7 @@ class HistoryEntry:
     """One line of history: when, what kind of record, where, and a one-line summary."""
 
     at: datetime
-    kind: str  # revision | plan | plan-status | action | heal | approval | autoscale
+    kind: str  # revision | plan | plan-status | action | heal | approval | autoscale | env-event
     env: str
     app: str
     summary: str
@@ -72,7 +73,16 @@ def _env_entries(fetch: Fetch, env: str | None, since: datetime | None) -> list[
                        + (f": {e.detail}" if e.detail else "")) for e in events if since is None or e.at >= since]
     entries += [_entry("approval", a, a.env, "", f"plan {a.plan_id} {a.decision} by {a.by}")
                 for a in fetch(_where(select(ApprovalDecision), ApprovalDecision, env, since))]
+    entries += [_entry("env-event", e, e.env, "", _env_summary(e))
+                for e in fetch(_where(select(EnvEvent), EnvEvent, env, since))]
     return entries
+
+
+def _env_summary(event: EnvEvent) -> str:
+    """`paused at abc123def456 by alice@host: rollback`: what happened to the environment as a whole."""
+    text = event.kind + (f" at {event.revision[:12]}" if event.revision else "")
+    text += f" by {event.by}" if event.by else ""
+    return text + (f": {event.detail}" if event.detail else "")
 
 
 def collect_history(fetch: Fetch, *, env: str | None, app: str | None, since: datetime | None) -> list[HistoryEntry]:

@@ -266,3 +266,39 @@ class Store:
                      .order_by(col(EnvEvent.at).desc(), col(EnvEvent.id).desc()).limit(1))
         found = self._all(statement)
         return found[0] if found else None
+
+    # -- what status, rollback and resume read ------------------------------------------------------
+
+    def environments(self) -> list[str]:
+        """Every environment the store knows (synced, paused or with a recorded desired state), sorted."""
+        names: set[str] = set()
+        for table in (AppliedRevision, DesiredState, EnvEvent):
+            names.update(self._all(select(table.env).distinct()))  # type: ignore[attr-defined]
+        return sorted(names)
+
+    def revisions(self, env: str, *, prefix: str = "", limit: int | None = None) -> list[AppliedRevision]:
+        """`env`'s synced revisions (starting with `prefix`), newest first."""
+        statement = select(AppliedRevision).where(AppliedRevision.env == env)
+        if prefix:
+            statement = statement.where(col(AppliedRevision.revision).startswith(prefix))
+        statement = statement.order_by(col(AppliedRevision.at).desc(), col(AppliedRevision.id).desc())
+        return self._all(statement.limit(limit) if limit is not None else statement)
+
+    def awaiting_approval(self, env: str) -> PlanRecord | None:
+        """`env`'s newest plan recorded as awaiting approval, if its latest status still is."""
+        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == "awaiting-approval")
+                     .order_by(col(PlanRecord.at).desc()).limit(1))
+        found = self._all(statement)
+        if not found or self.plan_status(found[0].id) != "awaiting-approval":
+            return None
+        return found[0]  # type: ignore[no-any-return]
+
+    def last_heal(self, env: str) -> HealEvent | None:
+        found = self._all(select(HealEvent).where(HealEvent.env == env)
+                          .order_by(col(HealEvent.at).desc(), col(HealEvent.id).desc()).limit(1))
+        return found[0] if found else None
+
+    def last_failed_action(self, env: str) -> ActionRecord | None:
+        found = self._all(select(ActionRecord).where(ActionRecord.env == env, ActionRecord.outcome == "failed")
+                          .order_by(col(ActionRecord.at).desc(), col(ActionRecord.id).desc()).limit(1))
+        return found[0] if found else None

@@ -52,6 +52,7 @@ def _write_history(path: Path) -> None:
         store.record_approval("p-new", "func-2", "d2", "approved", by="alice")
         store.record_plan_status("p-new", "applied", detail="1 action")
         store.record_actions("p-new", [_Action("update", "/func-2/web", "func-2", "image changed", "failed", "500")])
+        store.record_env_event("func-1", "paused", revision="abc123", digest="d1", by="bob@ops", detail="rollback")
     finally:
         store.close()
 
@@ -80,13 +81,14 @@ def test_every_event_one_line_oldest_first(database: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert _kinds(result.stdout) == ["plan", "action", "revision", "heal", "autoscale", "plan", "approval",
-                                     "plan-status", "action"]
+                                     "plan-status", "action", "env-event"]
     stamps = [line.split()[0] for line in lines]
     assert stamps == sorted(stamps) and all(s.endswith("Z") for s in stamps)
     assert "action env=func-1 app=/func-1/redis create /func-1/redis succeeded: not in Marathon" in lines[1]
     assert "revision env=func-1 app=- synced to abc123 (digest d1)" in lines[2]
     assert "autoscale /func-1/redis 2->4: cpu 90% above 70%" in lines[4]
     assert "plan p-new applied: 1 action" in lines[7]
+    assert "env-event env=func-1 app=- paused at abc123 by bob@ops: rollback" in lines[9]
 
 
 def test_filters_by_env_app_and_since(database: Path) -> None:
@@ -96,7 +98,7 @@ def test_filters_by_env_app_and_since(database: Path) -> None:
     by_app = _history("--database", str(database), "--app", "redis")
     assert _kinds(by_app.stdout) == ["action", "heal", "autoscale"]
     recent = _history("--database", str(database), "--env", "func-1", "--since", "1h")
-    assert _kinds(recent.stdout) == ["heal", "autoscale"]
+    assert _kinds(recent.stdout) == ["heal", "autoscale", "env-event"]
     wide = _history("--database", str(database), "--app", "/func-1/redis", "--since", "3h")
     assert _kinds(wide.stdout) == ["action", "heal", "autoscale"]
 

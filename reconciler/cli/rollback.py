@@ -1,0 +1,137 @@
+"""`reconciler rollback ENV --to REVISION` and `reconciler resume ENV` (face layer).
+
+Rollback pauses the environment at a recorded revision (env events "paused" and "rolled-back" in the
+store, by user@host), then applies that revision's recorded desired state to Marathon and Consul. A
+running controller on the same store reconciles the pinned state from its next cycle on and never
+undoes it; `resume` records "resumed", and the controller follows the specs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.history import DatabaseOpt
+from reconciler.cli.output import console, print_error
+from reconciler.cli.plan import AgentOpt, ConsulOpt, NoConsulOpt
+from reconciler.cli.settings import GlobalSettings
+from reconciler.core.model import Desired, Outcome
+from reconciler.engine.consul_execute import AgentRouting
+from reconciler.engine.pins import PAUSE_KINDS, Pin, apply_pinned, read_pin, recorded_whole
+from reconciler.engine.sync import SyncResult
+from reconciler.errors import ExitCode, UsageError
+from reconciler.store import Store
+from reconciler.store.tables import AppliedRevision
+
+EnvArg = Annotated[str, typer.Argument(help="The environment.")]
+RECENT = 10  # revisions listed when --to names none
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rollback")(rollback_command)
+    app.command("resume")(resume_command)
+
+
+def operator() -> str:
+    """Who ran the command: user@host, as the store records it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def rollback_command(
+    ctx: typer.Context,
+    env: EnvArg,
+    to: Annotated[str, typer.Option("--to", help="A recorded revision of ENV: its sha or a unique prefix.")],
+    database: DatabaseOpt = None,
+    deadline: Annotated[float, typer.Option(help="How long to wait for the deployments (s).")] = 300.0,
+    consul: ConsulOpt = None,
+    no_consul: NoConsulOpt = False,
+    consul_agent: AgentOpt = AgentRouting.HOST,
+) -> None:
+    """Re-apply a recorded revision of ENV and pause its automatic sync until `reconciler resume ENV`."""
+    store = Store.open(database, must_exist=True)
+    try:
+        revision = find_revision(store, env, to)
+        if store.desired_state(env, digest=revision.digest) is None:
+            raise UsageError(f"--to: no desired state of {env} at {revision.revision[:12]} is recorded",
+                             hint="only revisions synced by this version of the controller can be rolled back to")
+        by = operator()
+        store.record_env_event(env, "paused", revision=revision.revision, digest=revision.digest, by=by,
+                               detail="rollback")
+        store.record_env_event(env, "rolled-back", revision=revision.revision, digest=revision.digest, by=by)
+        pin = read_pin(store, env)
+        assert pin is not None  # just recorded, with a desired state that exists
+        whole = recorded_whole(store, pin)
+    finally:
+        store.close()
+    console.print(f"{env} paused at {revision.revision[:12]} by {by}; applying its recorded desired state"
+                  f" ({len(pin.desired.apps)} apps)")
+    choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
+    result = asyncio.run(_apply(ctx.obj, pin, whole, choice, deadline))
+    raise typer.Exit(_report(result, env))
+
+
+async def _apply(settings: GlobalSettings, pin: Pin, whole: Desired, choice: ConsulChoice, deadline: float
+                 ) -> SyncResult:
+    async with marathon_client(settings) as marathon, optional_consul(settings, choice) as consul:
+        return await apply_pinned(pin, whole, marathon, consul, routing=choice.routing, deadline=deadline)
+
+
+def _report(result: SyncResult, env: str) -> int:
+    """Each action sent with its outcome, and why an app did not converge; 0 when all went well."""
+    actions = result.execution.actions if result.execution else ()
+    for action in actions:
+        if action.outcome != Outcome.PLANNED:
+            console.print(action.line(), soft_wrap=True, markup=False, highlight=False)
+    execution = result.execution
+    failed = bool(execution and (execution.failed or execution.unknown or execution.timed_out))
+    for app_id, why in result.convergence.stuck.items():
+        print_error(f"{app_id}: {why}")
+    if result.convergence.unconverged:
+        print_error("not converged yet: " + ", ".join(result.convergence.unconverged))
+    done = sum(1 for a in actions if a.outcome == Outcome.SUCCEEDED)
+    console.print(f"rolled back: {done} action(s) succeeded; {env} stays paused until `reconciler resume {env}`")
+    return ExitCode.ERROR if failed or result.convergence.unconverged else ExitCode.OK
+
+
+def find_revision(store: Store, env: str, prefix: str) -> AppliedRevision:
+    """The one recorded revision of `env` starting with `prefix`; a usage error listing the recent ones."""
+    known = store.environments()
+    if env not in known:
+        raise UsageError(f"no environment {env!r} in the store at {store.url}",
+                         hint=f"the environments are: {', '.join(known) or 'none recorded yet'}")
+    matches = store.revisions(env, prefix=prefix) if prefix else []
+    if len({m.revision for m in matches}) == 1:
+        return matches[0]
+    recent = list(dict.fromkeys(r.revision[:12] for r in store.revisions(env, limit=RECENT * 4)))[:RECENT]
+    why = "matches several revisions" if matches else "is not a recorded revision"
+    raise UsageError(f"--to: {prefix!r} {why} of {env}",
+                     hint=f"recent revisions of {env}, newest first: {', '.join(recent) or 'none'}")
+
+
+def resume_command(env: EnvArg, database: DatabaseOpt = None) -> None:
+    """Resume automatic sync of ENV: the controller follows the specs again from its next cycle."""
+    store = Store.open(database, must_exist=True)
+    try:
+        known = store.environments()
+        if env not in known:
+            raise UsageError(f"no environment {env!r} in the store at {store.url}",
+                             hint=f"the environments are: {', '.join(known) or 'none recorded yet'}")
+        last = store.last_env_event(env, PAUSE_KINDS)
+        if last is None or last.kind != "paused":
+            console.print(f"{env} is not paused; nothing to resume")
+            raise typer.Exit(ExitCode.OK)
+        store.record_env_event(env, "resumed", revision=last.revision, digest=last.digest, by=operator())
+    finally:
+        store.close()
+    console.print(f"{env} resumed: the controller follows the specs again from its next cycle"
+                  f" (it was paused at {last.revision[:12]} by {last.by})")
+    raise typer.Exit(ExitCode.OK)

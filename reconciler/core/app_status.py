@@ -1,0 +1,158 @@
+"""Each desired app's status row (pure core): instances wanted, running, healthy, Consul-passing, and
+the app's sync state and health.
+
+The live table of `run`, `reconciler status` and the controller's `/status` all build their rows here,
+from one desired state, one observation and the plan made from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reconciler.core.model import Action, ActionKind, Actual, ActualTask, Desired, Outcome, Plan, TaskState
+from reconciler.core.registry import CheckStatus, ConsulObservation
+
+CRASH_LOOPING = "crash-looping: healing stopped"
+_SYNC_KINDS = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE, ActionKind.DELETE})
+
+
+class SyncState(StrEnum):
+    """Whether the live state matches the desired state (never whether it works: that is Health)."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    PROGRESSING = "Progressing"
+    REQUIRES_PRUNING = "RequiresPruning"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    PAUSED = "Paused"
+
+
+class Health(StrEnum):
+    """Whether what runs works, in increasing severity (Argo CD's order: Missing before Degraded)."""
+
+    HEALTHY = "Healthy"
+    MISSING = "Missing"
+    DEGRADED = "Degraded"
+
+
+def consul_passing(app_id: str, consul: ConsulObservation | None) -> int | None:
+    """Passing instances of the app in Consul; None when Consul was not (completely) read."""
+    if consul is None or not consul.complete:
+        return None
+    return sum(1 for i in consul.instances_of_app(app_id) if i.status == CheckStatus.PASSING)
+
+
+def heal_notes(actions: tuple[Action, ...]) -> dict[str, str]:
+    """App id -> what healing says about it (crash-looping)."""
+    notes: dict[str, str] = {}
+    for action in actions:
+        if action.kind == ActionKind.WARN and action.outcome == Outcome.REFUSED and "crash-looping" in action.reason:
+            notes[action.target] = CRASH_LOOPING
+    return notes
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    """One app's row."""
+
+    app_id: str
+    env: str
+    name: str
+    want: int
+    running: tuple[ActualTask, ...]
+    healthy: int | None  # None: the app has no Marathon health check
+    passing: int | None  # None: Consul was not (completely) read
+    note: str
+    synced: bool  # in Marathon with the desired count, and nothing of this cycle's plan targets it
+    sync: SyncState = SyncState.SYNCED
+    health: Health = Health.HEALTHY
+
+    @property
+    def fine(self) -> bool:
+        counts = (self.healthy, self.passing)
+        return self.synced and not self.note and all(n is None or n >= len(self.running) for n in counts)
+
+
+def app_health(observed: bool, want: int, running: int, counts: tuple[int | None, ...], note: str) -> Health:
+    """Missing: not in Marathon. Degraded: fewer running, healthy or passing than wanted, or crash-looping."""
+    if not observed:
+        return Health.MISSING
+    if note or running < want or any(n is not None and n < running for n in counts):
+        return Health.DEGRADED
+    return Health.HEALTHY
+
+
+def app_sync(observed: bool, targeted: bool, progressing: bool) -> SyncState:
+    if not observed or targeted:
+        return SyncState.OUT_OF_SYNC
+    return SyncState.PROGRESSING if progressing else SyncState.SYNCED
+
+
+def app_statuses(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = (),
+    progressing: tuple[str, ...] = (),
+) -> list[AppStatus]:
+    """Every desired app's status, sorted by app id: one pass over apps, tasks and instances.
+    `progressing`: the apps a running Marathon deployment still changes (Plan.progressing)."""
+    notes = heal_notes(actions)
+    targeted = {a.target for a in actions if a.outcome == Outcome.PLANNED and a.kind in _SYNC_KINDS}
+    moving = set(progressing)
+    statuses = []
+    for app_id, app in sorted(desired.apps.items()):
+        observed = actual.apps.get(app_id)
+        running = tuple(t for t in (observed.tasks if observed else ()) if t.state == TaskState.RUNNING)
+        has_checks = bool(app.definition.get("healthChecks"))
+        healthy = sum(1 for t in running if t.healthy) if has_checks else None
+        passing = consul_passing(app_id, consul)
+        want = observed.instances if observed else app.instances
+        note = notes.get(app_id, "")
+        synced = observed is not None and len(running) == observed.instances and app_id not in targeted
+        statuses.append(AppStatus(
+            app_id, app.env, app.name, want, running, healthy, passing, note, synced,
+            app_sync(observed is not None, app_id in targeted, app_id in moving),
+            app_health(observed is not None, want, len(running), (healthy, passing), note),
+        ))
+    return statuses
+
+
+def plan_statuses(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None, plan: Plan | None
+) -> list[AppStatus]:
+    """app_statuses with the actions and the progressing apps of `plan` (None: no plan was made)."""
+    if plan is None:
+        return app_statuses(desired, actual, consul)
+    return app_statuses(desired, actual, consul, plan.actions, plan.progressing)
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    apps: int
+    attention: tuple[str, ...]  # app ids not healthy or not synced
+
+    def line(self) -> str:
+        return f"{self.apps} apps: {self.apps - len(self.attention)} synced and healthy, {len(self.attention)} not"
+
+
+def status_summary(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
+) -> StatusSummary:
+    statuses = app_statuses(desired, actual, consul, actions)
+    return StatusSummary(len(statuses), tuple(s.app_id for s in statuses if not s.fine))
+
+
+def status_rows(
+    desired: Desired, actual: Actual, consul: ConsulObservation | None = None, actions: tuple[Action, ...] = ()
+) -> tuple[tuple[str, int, int, int, int | None, str], ...]:
+    """A compact fingerprint of the table, to print it again only when something changed."""
+    return tuple(
+        (s.app_id, s.want, len(s.running), s.healthy or 0, s.passing, s.note)
+        for s in app_statuses(desired, actual, consul, actions)
+    )
+
+
+def task_addresses(running: list[ActualTask], shown: int = 3) -> str:
+    """The first `shown` task addresses, then how many more there are."""
+    addresses = sorted({f"{t.host}:{t.ports[0]}" if t.ports else t.host for t in running})
+    more = f" (+{len(addresses) - shown} more)" if len(addresses) > shown else ""
+    return " ".join(addresses[:shown]) + more
