@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.approve import DatabaseOpt, approval_notes, refuse_unapproved, unapproved
 from reconciler.cli.output import console, print_error, print_warning
 from reconciler.cli.plan import (
     CONSUL_UNREAD,
@@ -75,6 +76,7 @@ def apply_command(
     consul_agent: AgentOpt = AgentRouting.HOST,
     charts: ChartsOpt = None,
     verbose: VerboseOpt = False,
+    database: DatabaseOpt = None,
 ) -> None:
     """Make Marathon and Consul match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
     check_output(output)
@@ -89,6 +91,7 @@ def apply_command(
         execute=ExecuteOptions(wait=wait, timeout=deadline),
         output=output,
         verbose=verbose,
+        database=database,
     )
     raise typer.Exit(asyncio.run(job.run(dry_run=dry_run)))
 
@@ -96,10 +99,11 @@ def apply_command(
 class _ApplyJob:
     def __init__(
         self, *, settings: GlobalSettings, desired: Desired, whole: Desired | None, options: PlanOptions,
-        choice: ConsulChoice, execute: ExecuteOptions, output: str, verbose: bool = False,
+        choice: ConsulChoice, execute: ExecuteOptions, output: str, verbose: bool = False, database: str | None = None,
     ) -> None:
         self.settings, self.desired, self.whole, self.options = settings, desired, whole, options
         self.choice, self.execute, self.output, self.verbose = choice, execute, output, verbose
+        self.database = database  # where a plan awaiting approval is recorded (cli/approve.py)
 
     async def run(self, *, dry_run: bool) -> int:
         request = SyncRequest(self.desired, self.options, self.execute, self.choice.routing, whole=self.whole,
@@ -108,6 +112,10 @@ class _ApplyJob:
             guarded = None if dry_run else consul  # a live controller owning these envs refuses (exit 4)
             if note := await ownership_guard(guarded, self.desired.environments, force=self.options.force):
                 print_warning(note)
+            if dry_run:
+                approval_notes(self.desired, self.options.env)
+            elif held := await unapproved(self.database, self.desired, marathon, self.options):
+                refuse_unapproved(held, self.desired)
             result = await sync(request, marathon, consul, hooks=_ApplyView(self.output, self.verbose))
         compared = compared_of(result.observation)
         if result.execution is None:

@@ -29,7 +29,7 @@ ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if 
 
 # One module per command; each exposes `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = ("sandbox", "validate", "render", "schema", "plan", "apply", "run", "autoscale", "history", "status",
-                   "rollback")
+                   "rollback", "approve")
 
 
 

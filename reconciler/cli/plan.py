@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
+from reconciler.cli.approve import approval_notes
 from reconciler.cli.output import print_error, use_json_output
 from reconciler.cli.plan_view import Compared, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
@@ -80,6 +81,7 @@ def plan_command(
     result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
                                           whole=whole))
     report_observation(result.observation)
+    approval_notes(desired, env)
     show_plan(result.plan, output=output, compared=compared_of(result.observation), verbose=verbose)
     if consul_unread(result.observation):
         print_error(CONSUL_UNREAD)

@@ -47,10 +47,12 @@ from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
 from reconciler.core.registry import ConsulObservation
+from reconciler.engine.approvals import ApprovalGate
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.controller import Controller, ControllerOptions, TriggerSource
-from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
+from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler, current_cycle
 from reconciler.engine.notify_format import NotifyFormat
+from reconciler.engine.observe import Observation
 from reconciler.engine.pins import Pins
 from reconciler.engine.reporting import Reporter
 from reconciler.engine.sourcing import SpecFeed
@@ -206,7 +208,8 @@ class _RunJob:
 
             autoscaler = await self.metrics.autoscaler(stack, agent_port)
             leadership = Leadership(serving.leader, consul)
-            reconciler = Reconciler(load, marathon, consul, self._fenced(leadership), autoscaler=autoscaler)
+            reconciler = Reconciler(load, marathon, consul, self._fenced(leadership), autoscaler=autoscaler,
+                                    in_force=_approval_gate(store, self.cycle_options.plan, in_force))
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
@@ -320,6 +323,19 @@ def _identify(port: int, *clients: MarathonClient | ConsulClient | None) -> str:
         if client is not None:
             client.identify(f"marathon-reconciler/{__version__} ({identity})")
     return identity
+
+
+def _approval_gate(
+    store: Store, options: PlanOptions, in_force: list[Desired]
+) -> Callable[[Desired, Observation], Desired]:
+    """The cycle's approval gate (engine/approvals.py); what it leaves in force is what the reports name."""
+    gate = ApprovalGate(store, options)
+
+    def approved(specs: Desired, observation: Observation) -> Desired:
+        in_force[0] = gate.in_force(specs, observation.actual, current_cycle() or "")
+        return in_force[0]
+
+    return approved
 
 
 def _feed_status(feed: SpecFeed) -> dict[str, str]:

@@ -58,6 +58,8 @@ class DesiredEnvironment:
     approval_required: bool = False
     apps: tuple[str, ...] = ()  # app names this environment runs itself
     source: str = ""
+    # The revision its apps come from when not the tree's: an approved state older than the specs.
+    revision: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class Desired:
     environments: Mapping[str, DesiredEnvironment]
     apps: Mapping[str, DesiredApp]  # keyed by absolute app id
     revision: str = ""
+
+    def revision_of(self, env: str) -> str:
+        """The revision environment `env`'s apps come from (core/approvals.py keeps older ones in force)."""
+        environment = self.environments.get(env)
+        return (environment.revision if environment else "") or self.revision
 
 
 class TaskState(StrEnum):

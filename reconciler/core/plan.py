@@ -257,7 +257,7 @@ def write_actions(desired: Desired, actual: Actual, options: PlanOptions) -> lis
         instances = options.instances.get(app_id)
         if instances is None:
             instances = owned_count(app, actual_app)
-        action = plan_app(app, actual_app, instances, desired.revision)
+        action = plan_app(app, actual_app, instances, desired.revision_of(app.env))
         if action is not None:
             actions.append(action)
     return actions

@@ -92,9 +92,13 @@ class Reconciler:
         *,
         clock: Callable[[], float] = time.monotonic,
         autoscaler: Autoscaler | None = None,
+        in_force: Callable[[Desired, Observation], Desired] | None = None,
     ) -> None:
+        """`in_force`: what of the loaded specs this cycle reconciles, given the observation (the approval
+        gate keeps approval environments at their approved state: engine/approvals.py)."""
         self._load = load
         self.autoscaler = autoscaler
+        self._in_force = in_force
         self._marathon = marathon
         self._consul = consul
         self._options = options
@@ -112,7 +116,8 @@ class Reconciler:
         log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
         try:
             request = self._request(self._load())
-            synced = await sync(request, self._marathon, self._consul, hooks=_CycleLog(cycle_id))
+            hooks = _CycleLog(cycle_id, self._in_force)
+            synced = await sync(request, self._marathon, self._consul, hooks=hooks)
         except SpecError as exc:
             first = exc.problems[0].render() if exc.problems else str(exc)
             log.error("cycle=%s event=spec-invalid problems=%d first=%r", cycle_id, len(exc.problems), first)
@@ -125,7 +130,7 @@ class Reconciler:
             log.info("cycle=%s %s", cycle_id, action.line())
         seconds = time.monotonic() - started
         log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, len(synced.plan.pending), seconds)
-        due = heal_due_in(request.desired, synced.observation.actual, self.memory, synced.now)
+        due = heal_due_in(hooks.desired or request.desired, synced.observation.actual, self.memory, synced.now)
         return CycleResult(cycle_id, trigger, synced.plan, synced.execution, synced.observation.actual, None,
                            seconds, synced.observation, due, autoscale=synced.autoscale)
 
@@ -137,10 +142,16 @@ class Reconciler:
 
 
 class _CycleLog(SyncHooks):
-    """The controller's face on a sync: log lines naming the cycle."""
+    """The controller's face on a sync: log lines naming the cycle, and the approval gate (`in_force`)."""
 
-    def __init__(self, cycle_id: str) -> None:
+    def __init__(self, cycle_id: str, in_force: Callable[[Desired, Observation], Desired] | None = None) -> None:
         self.cycle_id = cycle_id
+        self._in_force = in_force
+        self.desired: Desired | None = None  # what the sync planned, once known
+
+    def in_force(self, desired: Desired, observation: Observation) -> Desired:
+        self.desired = self._in_force(desired, observation) if self._in_force is not None else desired
+        return self.desired
 
     def observed(self, observation: Observation) -> None:
         for problem in observation.problems:

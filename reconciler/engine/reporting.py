@@ -161,7 +161,7 @@ class Reporter:
         digests = env_digests(desired)
         for env in desired.environments:
             pin = self._pins.current.get(env)
-            revision = pin.revision if pin else desired.revision
+            revision = pin.revision if pin else desired.revision_of(env)
             digest = digests[env]
             executed = [a for a in grouped.get(env, ()) if a.outcome != Outcome.PLANNED]
             if self._store is not None and executed:

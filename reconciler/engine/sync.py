@@ -91,6 +91,11 @@ class SyncHooks:
     def observed(self, observation: Observation) -> None:
         """The first observation, before anything is planned from it."""
 
+    def in_force(self, desired: Desired, observation: Observation) -> Desired:
+        """What of `desired` this sync plans, decided once the first observation is in (the controller's
+        approval gate: engine/approvals.py); all of it unless overridden."""
+        return desired
+
     def autoscaled(self, apps: tuple[AppScaling, ...]) -> None:
         """The autoscaler's decisions (with an autoscaler), before the plan is made with them."""
 
@@ -129,6 +134,7 @@ async def sync(
     hooks = hooks or SyncHooks()
     observation = await observe(marathon, consul, request.catalog)
     hooks.observed(observation)
+    request = replace(request, desired=hooks.in_force(request.desired, observation))
     now = request.clock()
     scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual)
     hooks.autoscaled(scaling.apps)

@@ -241,6 +241,13 @@ class Store:
         plan = self.plan(plan_id)
         return plan.status if plan else None
 
+    def plans_still(self, env: str, status: str) -> list[PlanRecord]:
+        """The plans of `env` recorded with `status` whose latest status still is `status`, newest first:
+        `plans_still(env, "awaiting-approval")` are the plans waiting for an approval."""
+        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == status)
+                     .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
+        return [plan for plan in self._all(statement) if self.plan_status(plan.id) == status]
+
     def actions_of(self, plan_id: str) -> list[ActionRecord]:
         return self._all(select(ActionRecord).where(ActionRecord.plan_id == plan_id).order_by(col(ActionRecord.seq)))
 

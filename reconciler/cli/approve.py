@@ -1,0 +1,140 @@
+"""`reconciler approve ENV PLAN-ID` (face layer): apply a plan awaiting approval, exactly as shown.
+
+The plan comes from the store `reconciler run` (or a refused `apply`) recorded it in. Marathon is
+observed afresh and the plan made again: only with an unchanged digest is it approved and applied;
+otherwise nothing is sent and the new plan's id is printed to approve instead (exit 4). An id that
+awaits nothing is a usage error (exit 2) listing the ids that do. docs/approvals.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.adapters import marathon_client
+from reconciler.cli.output import console, err_console, print_error
+from reconciler.cli.plan_view import plan_lines, print_warning
+from reconciler.cli.settings import GlobalSettings
+from reconciler.core.approvals import approval_environments
+from reconciler.core.model import Desired
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.approvals import Pending, hold_unapproved
+from reconciler.engine.approving import Approval, approve
+from reconciler.engine.execute import ExecuteOptions
+from reconciler.engine.ports import MarathonPort
+from reconciler.errors import ExitCode, GuardRefused
+from reconciler.store import Store
+
+DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a postgresql+psycopg://"
+                                                     " URL (default: the file `reconciler run` writes).")]
+EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="The environment the plan belongs to.")]
+PlanArg = Annotated[str, typer.Argument(metavar="PLAN-ID",
+                                        help="The id of the plan awaiting approval (status, history, apply show it).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("approve")(approve_command)
+
+
+def approve_command(
+    ctx: typer.Context,
+    env: EnvArg,
+    plan_id: PlanArg,
+    database: DatabaseOpt = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the deployments.")] = True,
+    deadline: Annotated[float, typer.Option("--deadline", help="How long to wait for the deployments (s).")] = 300.0,
+) -> None:
+    """Apply a plan awaiting approval if Marathon has not changed since (exit 0 applied, 1 failed, 2 no such
+    pending plan, 4 the actual state changed: approve the new plan)."""
+    raise typer.Exit(asyncio.run(_approve(ctx.obj, env, plan_id, database, ExecuteOptions(wait=wait,
+                                                                                          timeout=deadline))))
+
+
+def approver() -> str:
+    """user@host, as the store records who approved."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+async def _approve(settings: GlobalSettings, env: str, plan_id: str, database: str | None,
+                   execute: ExecuteOptions) -> int:
+    store = Store.open(database, must_exist=True)
+    try:
+        async with marathon_client(settings) as marathon:
+            approval = await approve(store, marathon, env, plan_id, by=approver(), execute=execute)
+    finally:
+        store.close()
+    return _report(env, approval)
+
+
+async def unapproved(
+    database: str | None, desired: Desired, marathon: MarathonPort, options: PlanOptions
+) -> list[Pending]:
+    """The plans awaiting approval that stop an apply of `desired` (recorded in the store), or none."""
+    if not approval_environments(desired, options.env):
+        return []  # no store is opened (nor created) for an apply that needs no approval
+    store = Store.open(database)
+    try:
+        return await hold_unapproved(store, desired, marathon, options)
+    finally:
+        store.close()
+
+
+def show_pending(pending: Pending) -> None:
+    """A plan awaiting approval, its actions and the command approving it (on stderr)."""
+    err_console.print(f"Plan {pending.plan_id} of {pending.env} awaits approval ({len(pending.actions)} action(s),"
+                      f" digest {pending.digest}):", soft_wrap=True, markup=False)
+    for line in plan_lines(pending.actions):
+        err_console.print(line, soft_wrap=True)
+    err_console.print(f"  approve it: reconciler approve {pending.env} {pending.plan_id}", soft_wrap=True, markup=False)
+
+
+def refuse_unapproved(held: list[Pending], desired: Desired) -> None:
+    """apply's answer when an environment in scope waits for an approval: the plans, how to approve them,
+    and a refusal (exit 4). Nothing was sent, to any environment."""
+    for pending in held:
+        show_pending(pending)
+    names = [p.env for p in held]
+    others = sorted(set(desired.environments) - set(names))
+    hint = "approve the plan above, then apply again"
+    if others:
+        hint += "; the environments that need no approval: " + " ".join(f"`reconciler apply --env {e}`" for e in others)
+    raise GuardRefused(f"refused: {', '.join(names)} {'requires' if len(names) == 1 else 'require'} an approval"
+                       " (`approval: required`); nothing was sent, to any environment", hint=hint)
+
+
+def approval_notes(desired: Desired, env: str | None) -> None:
+    """plan's (and a dry run's) word on the environments whose changes need an approval."""
+    for name in approval_environments(desired, env):
+        print_warning(f"{name} requires an approval: a change to it waits for `reconciler approve {name} PLAN-ID`;"
+                      " apply records the plan and refuses (docs/approvals.md)")
+
+
+def _report(env: str, approval: Approval) -> int:
+    if approval.replaced_by is not None:
+        new = approval.replaced_by
+        show_pending(new)
+        print_error(f"Marathon changed since plan {approval.plan.id} was made, so it was not applied: nothing was"
+                    f" sent. Approve the plan from the state now instead: reconciler approve {env} {new.plan_id}")
+        return ExitCode.REFUSED
+    execution = approval.execution
+    assert execution is not None
+    for line in plan_lines(a for a in execution.actions if a.outcome != "succeeded"):
+        console.print(line, soft_wrap=True)
+    done = sum(1 for a in execution.actions if a.outcome == "succeeded")
+    if approval.failed:
+        unfinished = len(execution.failed) + len(execution.unknown)
+        late = " and the deadline passed" if execution.timed_out else ""
+        print_error(f"plan {approval.plan.id} of {env} was approved, but {unfinished} action(s) failed or were of"
+                    f" unknown outcome{late}; the controller (or the next apply) retries them from the approved state")
+        return ExitCode.ERROR
+    console.print(f"[bold]Approved and applied:[/] plan {approval.plan.id} of {env} (digest {approval.plan.digest},"
+                  f" revision {approval.plan.revision[:12]}): {done} action(s) succeeded.", soft_wrap=True)
+    return ExitCode.OK

@@ -1,0 +1,134 @@
+"""The approval gate (engine layer): what an `approval: required` environment runs, and what waits.
+
+Such an environment runs its last approved desired state (the store's desired state named by its latest
+"approved" or "rolled-back" environment event), so healing, registrations, DNS and drift correction go
+on whatever the specs say meanwhile. When the specs' state of it differs, the plan from the approved
+state to the specs' is recorded once as a pending plan ("awaiting-approval", with its desired state and
+actions); a plan with another digest supersedes it. `reconciler approve` (engine/approving.py) applies
+one. With nothing approved yet, nothing of the environment is touched. docs/approvals.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reconciler.core.approvals import Review, approval_environments, in_force, matches_approved, review
+from reconciler.core.model import Action, Actual, Desired
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.ports import MarathonPort
+from reconciler.store import Store, StoreError
+
+log = logging.getLogger("reconciler.approvals")
+
+AWAITING = "awaiting-approval"
+SUPERSEDED = "superseded"
+APPROVED_EVENT = "approved"
+# A rollback names the state to run as explicitly as an approval does.
+APPROVAL_EVENTS = (APPROVED_EVENT, "rolled-back")
+
+
+def new_plan_id() -> str:
+    """A short id a person types: 8 hex digits."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A plan waiting for an approval."""
+
+    plan_id: str
+    env: str
+    revision: str
+    digest: str
+    actions: tuple[Action, ...]
+    recorded: bool  # recorded just now (False: the same plan was already waiting)
+
+
+class ApprovalGate:
+    """Reads approved states and records pending plans in `store`; one per controller or command."""
+
+    def __init__(self, store: Store, options: PlanOptions, *, new_id: Callable[[], str] = new_plan_id) -> None:
+        self._store = store
+        self._options = options
+        self._new_id = new_id
+        self._approved: dict[str, tuple[int | None, Desired | None]] = {}  # env -> (event id, approved state)
+        self._approved_digest: dict[str, str] = {}  # env -> the digest its approved state was recorded under
+
+    def approved_state(self, env: str) -> Desired | None:
+        """`env`'s last approved desired state, or None (read again only when a newer decision exists)."""
+        event = self._store.last_env_event(env, APPROVAL_EVENTS)
+        key = event.id if event is not None else None
+        cached = self._approved.get(env)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        state = None
+        if event is not None:
+            state = self._store.desired_state(env, revision=event.revision or None, digest=event.digest or None)
+            if state is None and event.revision:
+                state = self._store.desired_state(env, revision=event.revision)
+            if state is None:
+                log.error("event=approved-state-missing env=%s revision=%s digest=%s", env, event.revision[:12],
+                          event.digest)
+        self._approved[env] = (key, state)
+        self._approved_digest[env] = event.digest if event is not None else ""
+        return state
+
+    def in_force(self, specs: Desired, actual: Actual, cycle_id: str = "") -> Desired:
+        """`specs` with every approval environment at its approved state; records what waits for approval.
+        A store that fails keeps the approved states read before (never the specs' unapproved ones)."""
+        approved: dict[str, Desired | None] = {}
+        for env in approval_environments(specs, self._options.env):
+            try:
+                state = self.approved_state(env)
+                if matches_approved(specs, state, env):
+                    self._settle(env, specs.revision)
+                    continue
+                approved[env] = state
+                if actual.complete:  # a plan from a partial observation would not be the one to approve
+                    self.hold(review(specs, state, actual, self._options, env), specs.revision, cycle_id)
+            except StoreError as exc:
+                log.warning("event=approval-store-failed env=%s error=%r", env, str(exc))
+                approved[env] = self._approved.get(env, (None, None))[1]
+        return in_force(specs, approved) if approved else specs
+
+    def hold(self, reviewed: Review, revision: str, cycle_id: str = "") -> Pending:
+        """Records `reviewed` as the plan awaiting approval, unless the same plan already waits; an older
+        one waiting is superseded."""
+        store, env = self._store, reviewed.env
+        older = store.plans_still(env, AWAITING)
+        for plan in older:
+            if plan.digest == reviewed.digest:
+                return Pending(plan.id, env, plan.revision, plan.digest, reviewed.actions, recorded=False)
+        plan_id = self._new_id()
+        store.record_desired_state(env, revision, reviewed.digest, reviewed.desired)
+        store.record_plan(plan_id, env, revision, reviewed.digest, AWAITING, cycle_id=cycle_id)
+        store.record_actions(plan_id, reviewed.actions)
+        for plan in older:
+            store.record_plan_status(plan.id, SUPERSEDED, detail=f"by plan {plan_id} (revision {revision[:12]})")
+        log.warning("event=approval-pending env=%s plan=%s digest=%s revision=%s actions=%d", env, plan_id,
+                    reviewed.digest, revision[:12], len(reviewed.actions))
+        return Pending(plan_id, env, revision, reviewed.digest, reviewed.actions, recorded=True)
+
+    def _settle(self, env: str, revision: str) -> None:
+        """The specs are the approved state again (a revert): what waited is no longer wanted. The plan
+        just approved is left to `approve`, which records its own statuses."""
+        approved_digest = self._approved_digest.get(env, "")
+        for plan in self._store.plans_still(env, AWAITING):
+            if plan.digest != approved_digest:
+                self._store.record_plan_status(plan.id, SUPERSEDED, detail=f"the specs at {revision[:12]} are the"
+                                               " approved state")
+
+async def hold_unapproved(store: Store, specs: Desired, marathon: MarathonPort, options: PlanOptions) -> list[Pending]:
+    """For a one-off apply, before anything is sent: the pending plan of every approval environment in scope
+    whose specs are not its approved state (recorded, or the same one found waiting); Marathon is read
+    only when there is one. Empty: the apply may go ahead."""
+    gate = ApprovalGate(store, options)
+    approved = {env: gate.approved_state(env) for env in approval_environments(specs, options.env)}
+    unapproved = {env: state for env, state in approved.items() if not matches_approved(specs, state, env)}
+    if not unapproved:
+        return []
+    actual = await marathon.observe()
+    return [gate.hold(review(specs, state, actual, options, env), specs.revision) for env, state in unapproved.items()]

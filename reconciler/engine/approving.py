@@ -1,0 +1,91 @@
+"""Approving a pending plan (engine layer): re-plan it from a fresh observation, then apply exactly it.
+
+The plan's desired state comes back from the store and is planned again against Marathon as it is now.
+Only when that plan has the digest that was shown is it approved and applied; otherwise nothing is sent
+and the new plan is recorded to be approved instead. The approval is recorded before the writes go
+out, so a running controller from then on reconciles the approved state and never undoes them.
+Consul follows Marathon: the controller (or the next apply) registers the tasks started here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.core.approvals import narrowed, review
+from reconciler.core.model import ActionKind, Plan
+from reconciler.core.plan import PlanOptions, build_plan
+from reconciler.engine.approvals import APPROVED_EVENT, AWAITING, ApprovalGate, Pending
+from reconciler.engine.execute import ExecuteOptions, Execution, execute_plan
+from reconciler.engine.ports import MarathonPort
+from reconciler.errors import ExitCode, ReconcilerError
+from reconciler.store import Store, StoreError
+from reconciler.store.tables import PlanRecord
+
+
+class NotPending(ReconcilerError):
+    """The plan id names no plan of the environment that awaits approval (exit 2, a usage error)."""
+
+    exit_code = ExitCode.USAGE
+    code = "not-pending"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What `approve` did: applied (`execution`), or found the actual state changed (`replaced_by`)."""
+
+    plan: PlanRecord
+    execution: Execution | None = None
+    replaced_by: Pending | None = None
+
+    @property
+    def failed(self) -> bool:
+        done = self.execution
+        return done is not None and bool(done.failed or done.unknown or done.timed_out)
+
+
+def pending_plan(store: Store, env: str, plan_id: str) -> PlanRecord:
+    """The plan `plan_id` of `env` if it awaits approval; else NotPending naming the ones that do."""
+    plan = store.plan(plan_id)
+    status = store.plan_status(plan_id) if plan is not None else None
+    if plan is not None and plan.env == env and status == AWAITING:
+        return plan
+    waiting = [p.id for p in store.plans_still(env, AWAITING)]
+    why = "is not a plan of" if plan is None or plan.env != env else f"is {status}, not awaiting approval, in"
+    listed = ", ".join(waiting) if waiting else "none"
+    raise NotPending(f"plan {plan_id} {why} environment {env}; awaiting approval there: {listed}",
+                     hint="`reconciler history --env ENV` shows every plan")
+
+
+async def approve(
+    store: Store, marathon: MarathonPort, env: str, plan_id: str, *, by: str, execute: ExecuteOptions
+) -> Approval:
+    """Applies pending plan `plan_id` of `env` if Marathon still gives it the same digest."""
+    plan = pending_plan(store, env, plan_id)
+    desired = store.desired_state(env, digest=plan.digest)
+    if desired is None:
+        raise StoreError(f"the desired state of plan {plan_id} is not in the store",
+                         hint="the plan cannot be applied; a new commit (or `apply`) records a new one")
+    prune = any(a.kind == ActionKind.DELETE for a in store.actions_of(plan_id))
+    options = PlanOptions(prune=prune, env=env)
+    gate = ApprovalGate(store, options)
+    actual = await marathon.observe()
+    fresh = review(desired, gate.approved_state(env), actual, options, env)
+    if fresh.digest != plan.digest:
+        return Approval(plan, replaced_by=gate.hold(fresh, plan.revision))
+    # The approved state first: a controller cycle in between already runs it (and supersedes nothing).
+    store.record_env_event(env, APPROVED_EVENT, revision=plan.revision, digest=plan.digest, by=by,
+                           detail=f"plan {plan_id}")
+    store.record_approval(plan_id, env, plan.digest, "approved", by=by)
+    store.record_plan_status(plan_id, "approved", detail=f"by {by}")
+    writes = build_plan(narrowed(desired, env), actual, options)
+    execution = await execute_plan(writes, marathon, execute) if not writes.empty else Execution(writes.actions)
+    approval = Approval(plan, execution)
+    store.record_actions(plan_id, [a for a in execution.actions if a.kind != ActionKind.WARN])
+    store.record_plan_status(plan_id, "failed" if approval.failed else "applied",
+                             detail=_summary(writes, execution))
+    return approval
+
+
+def _summary(plan: Plan, execution: Execution) -> str:
+    done = sum(1 for a in execution.actions if a.outcome == "succeeded")
+    return f"{done} of {len(plan.pending)} action(s) succeeded" + (" (deadline passed)" if execution.timed_out else "")
