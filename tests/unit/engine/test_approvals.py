@@ -1,0 +1,106 @@
+"""The approval gate over a real SQLite store: what an approval environment runs, and the pending plan
+recorded once, superseded by a newer one, dropped when the specs are the approved state again."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.approvals import desired_digest
+from reconciler.core.model import Desired
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.approvals import AWAITING, ApprovalGate
+from reconciler.store import Store
+from tests.unit.core.planner_builders import EMPTY, applied, desired_app, desired_of
+
+
+class Ticking:
+    """A store clock that moves one second per read: every record is later than the one before."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.at += timedelta(seconds=1)
+        return self.at
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(tmp_path / "history.db", clock=Ticking())
+    yield opened
+    opened.close()
+
+
+def _specs(tag: str = "1.0", revision: str = "r1") -> Desired:
+    desired = desired_of(desired_app("web", "prod", 2, cmd=f"web {tag}"), desired_app("web", "test", 1, cmd="web"),
+                         revision=revision)
+    prod = replace(desired.environments["prod"], approval_required=True)
+    return replace(desired, environments={**desired.environments, "prod": prod})
+
+
+def _gate(store: Store) -> ApprovalGate:
+    ids = (f"p{n}" for n in itertools.count(1))
+    return ApprovalGate(store, PlanOptions(), new_id=lambda: next(ids))
+
+
+def _approve(store: Store, plan_id: str) -> None:
+    plan = store.plan(plan_id)
+    assert plan is not None
+    store.record_plan_status(plan_id, "approved")
+    store.record_env_event("prod", "approved", revision=plan.revision, digest=plan.digest, by="test")
+
+
+def test_nothing_of_an_environment_never_approved_runs_and_its_plan_is_recorded_once(store: Store) -> None:
+    gate = _gate(store)
+    running = gate.in_force(_specs(), EMPTY, "c00001")
+    assert set(running.apps) == {"/test/web"}
+    assert gate.in_force(_specs(), EMPTY, "c00002") == running
+    [plan] = store.plans_still("prod", AWAITING)
+    assert (plan.id, plan.revision, plan.cycle_id) == ("p1", "r1", "c00001")
+    assert [(a.kind, a.app) for a in store.actions_of("p1")] == [("create", "/prod/web")]
+    recorded = store.desired_state("prod", digest=plan.digest)
+    assert recorded is not None and desired_digest(recorded, "prod") == desired_digest(_specs(), "prod")
+
+
+def test_an_approved_state_runs_while_a_newer_commit_waits_and_supersedes_the_older_plan(store: Store) -> None:
+    gate = _gate(store)
+    gate.in_force(_specs(), EMPTY)
+    _approve(store, "p1")
+    approved = gate.in_force(_specs(revision="r1"), EMPTY)
+    assert approved.apps["/prod/web"].definition["cmd"] == "web 1.0" and store.plans_still("prod", AWAITING) == []
+    actual = applied(approved)
+    running = gate.in_force(_specs("2.0", "r2"), actual)
+    assert running.apps["/prod/web"].definition["cmd"] == "web 1.0" and running.revision_of("prod") == "r1"
+    assert [p.id for p in store.plans_still("prod", AWAITING)] == ["p2"]
+    assert [(a.kind, a.app) for a in store.actions_of("p2")] == [("update", "/prod/web")]
+    gate.in_force(_specs("3.0", "r3"), actual)
+    assert [p.id for p in store.plans_still("prod", AWAITING)] == ["p3"]
+    assert store.plan_status("p2") == "superseded"
+    running = gate.in_force(_specs("1.0", "r4"), actual)  # reverted: the specs are the approved state again
+    assert running.apps["/prod/web"].definition["cmd"] == "web 1.0" and running.revision_of("prod") == "r4"
+    assert store.plans_still("prod", AWAITING) == [] and store.plan_status("p3") == "superseded"
+
+
+def test_a_partial_observation_records_no_plan(store: Store) -> None:
+    gate = _gate(store)
+    running = gate.in_force(_specs(), replace(EMPTY, complete=False, problems=("tasks unreadable",)))
+    assert set(running.apps) == {"/test/web"} and store.plans_still("prod", AWAITING) == []
+
+
+def test_a_cycle_between_the_approval_and_its_statuses_supersedes_nothing(store: Store) -> None:
+    """`approve` records the approved state first, then the plan's statuses: a controller cycle in between
+    already runs the approved state and leaves the plan to `approve`."""
+    gate = _gate(store)
+    gate.in_force(_specs(), EMPTY)
+    plan = store.plan("p1")
+    assert plan is not None
+    store.record_env_event("prod", "approved", revision=plan.revision, digest=plan.digest, by="test")
+    running = gate.in_force(_specs(), EMPTY)
+    assert set(running.apps) == {"/prod/web", "/test/web"}
+    assert store.plan_status("p1") == AWAITING and [p.id for p in store.plans_still("prod", AWAITING)] == ["p1"]
