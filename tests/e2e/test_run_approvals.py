@@ -96,8 +96,12 @@ async def test_the_controller_holds_an_approval_environment_until_approve(tmp_pa
         assert (await instances(http, run.marathon))["/func-2/web"] == 1
         environments = (await http.get(f"{run.server}/status")).json()["environments"]
         assert environments["func-2"]["synced_revision"] == first  # the approved revision stays in force
-
         [waiting] = pending(db)
+        # status names the waiting plan, as `reconciler approve` needs it (docs/status.md)
+        assert environments["func-2"]["sync"] == "AwaitingApproval", environments["func-2"]
+        assert environments["func-2"]["approval"]["plan_id"] == waiting.id, environments["func-2"]
+        assert environments["integration"]["sync"] != "AwaitingApproval"
+
         approved = await run_cli("approve", "func-2", waiting.id, "--database", str(db), "--deadline", "120",
                                   marathon=run.marathon, timeout=180)
         assert approved.code == 0, approved.output
