@@ -67,8 +67,6 @@ class Agent:
     used_mem: float = 0.0
     used_disk: float = 0.0
     used_ports: set[int] = field(default_factory=set)
-    # Ports of the range found held by processes outside the sandbox: never offered again.
-    foreign_ports: set[int] = field(default_factory=set)
 
     @property
     def host(self) -> str:

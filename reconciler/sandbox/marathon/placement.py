@@ -9,10 +9,14 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from reconciler.sandbox.marathon.model import Agent, JsonDict, Task
+
+PortFree = Callable[[str, int], bool]  # whether host:port is free on this machine (nothing outside holds it)
+RANDOM_PICKS = 16
 
 
 class RejectReason(StrEnum):
@@ -39,10 +43,12 @@ class Match:
     ports: list[int]
 
 
-def match_offer(agent: Agent, defn: JsonDict, placed: list[Task], rng: random.Random) -> Match | list[RejectReason]:
+def match_offer(
+    agent: Agent, defn: JsonDict, placed: list[Task], rng: random.Random, port_free: PortFree
+) -> Match | list[RejectReason]:
     """The ports to use on `agent`, or every reason it refuses (placed = the app's active tasks)."""
     reasons = _resource_reasons(agent, defn)
-    ports = pick_ports(agent, defn, rng)
+    ports = pick_ports(agent, defn, rng, port_free)
     if ports is None:
         reasons.append(RejectReason.INSUFFICIENT_PORTS)
     if not constraints_hold(agent, defn.get("constraints") or [], placed):
@@ -65,29 +71,50 @@ def _resource_reasons(agent: Agent, defn: JsonDict) -> list[RejectReason]:
     return reasons
 
 
-def pick_ports(agent: Agent, defn: JsonDict, rng: random.Random) -> list[int] | None:
+def pick_ports(agent: Agent, defn: JsonDict, rng: random.Random, port_free: PortFree) -> list[int] | None:
     """The agent ports for one more task: each required one as it is, free ones for the rest; None when
-    a required port is outside the agent's range or taken, or too few are free."""
+    a required port is outside the agent's range or taken, or too few are free.
+
+    Like a Mesos agent that owns its range, a port held outside the sandbox (`port_free` says no) is
+    never offered: a required one keeps the task waiting, as it could not bind on a real agent either.
+    """
     from reconciler.sandbox.marathon.appdef import requested_host_ports
 
     low, high = agent.port_range
-    taken = agent.used_ports | agent.foreign_ports
     wanted = requested_host_ports(defn)
     required = [port for port in wanted if port]
-    if len(set(required)) < len(required) or any(not low <= p <= high or p in taken for p in required):
+    if len(set(required)) < len(required) or any(not low <= p <= high or p in agent.used_ports for p in required):
         return None
-    taken = taken | set(required)
+    taken = agent.used_ports | set(required)
     if wanted.count(0) > (high - low + 1) - len(taken):
+        return None
+    if not all(port_free(agent.host, port) for port in required):
         return None
     chosen = list(wanted)
     for index in (index for index, port in enumerate(wanted) if not port):
-        # Random picks spread tasks over the range, so two sandboxes on one machine rarely collide.
-        port = rng.randint(low, high)
-        while port in taken:
-            port = rng.randint(low, high)
+        port = _free_port(agent, taken, rng, port_free)
+        if port is None:
+            return None
         taken.add(port)
         chosen[index] = port
     return chosen
+
+
+def _free_port(agent: Agent, taken: set[int], rng: random.Random, port_free: PortFree) -> int | None:
+    """A random port of the range that is neither `taken` nor held outside; random picks spread tasks
+    over the range, so two sandboxes on one machine rarely reach for the same port."""
+    low, high = agent.port_range
+    for _ in range(RANDOM_PICKS):
+        port = rng.randint(low, high)
+        if port not in taken and port_free(agent.host, port):
+            return port
+    # A crowded range: walk it once from a random place rather than guess on.
+    start = rng.randint(low, high)
+    for offset in range(high - low + 1):
+        port = low + (start - low + offset) % (high - low + 1)
+        if port not in taken and port_free(agent.host, port):
+            return port
+    return None
 
 
 def constraints_hold(agent: Agent, constraints: list[list[str]], placed: list[Task]) -> bool:

@@ -116,7 +116,7 @@ class Scheduler:
         run.last_round_offers = len(candidates)
         for agent in candidates:
             run.offers_processed += 1
-            result = match_offer(agent, run.definition, placed, self.state.rng)
+            result = match_offer(agent, run.definition, placed, self.state.rng, self.listeners.port_free)
             if isinstance(result, Match):
                 run.last_used_at = self.state.clock.iso()
                 return result
@@ -189,16 +189,19 @@ class Scheduler:
         self.kick()
 
     async def _open(self, task: Task, movable: bool) -> str | None:
-        """Open the task's listeners. A port held outside the sandbox is never offered again, and a
-        staging task (movable) moves to other ports of its agent, a few times at most."""
+        """Open the task's listeners. When a port was taken outside the sandbox since placement picked
+        it, a staging task (movable) moves to other free ports of its agent, a few times at most."""
         for _ in range(PORT_MOVES if movable else 1):
             try:
                 paths, launch = self.check_paths(task), self.launch_of(task)
                 return await self.listeners.open(task.id, task.host, task.ports, paths, launch)
             except PortInUse as taken:
-                task.agent.foreign_ports.add(taken.port)
                 run = self.state.runs.get(task.app_id)
-                moved = pick_ports(task.agent, run.definition, self.state.rng) if movable and run else None
+                moved = (
+                    pick_ports(task.agent, run.definition, self.state.rng, self.listeners.port_free)
+                    if movable and run
+                    else None
+                )
                 if moved is None or task.state != TaskState.STAGING:
                     return f"cannot listen on {taken.host}:{taken.port}: address already in use"
                 task.agent.used_ports.difference_update(task.ports)

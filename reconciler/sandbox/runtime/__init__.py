@@ -31,8 +31,9 @@ class Usage:
 class PortInUse(OSError):
     """A task port is held by a process outside this sandbox (another sandbox on the machine, say).
 
-    A real Mesos agent owns its port range, so this never happens on a cluster: the scheduler moves
-    the staging task to other ports of its agent instead of failing it.
+    A real Mesos agent owns its port range, so this never happens on a cluster: placement skips held
+    ports, and when one is taken between the pick and the bind the scheduler moves the staging task
+    to other ports of its agent instead of failing it.
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -50,6 +51,10 @@ class TaskRuntime(Protocol):
 
         Raises PortInUse when a port is taken by something outside the sandbox (nothing stays open).
         """
+        ...
+
+    def port_free(self, host: str, port: int) -> bool:
+        """Whether a task could take host:port now (nothing outside the sandbox holds it)."""
         ...
 
     def close(self, task_id: str) -> None: ...

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from reconciler.sandbox.runtime import Launch, Usage
+from reconciler.sandbox.runtime.ports import HostPorts
 
 IMAGE = "reconciler-sandbox-task:1"
 BUSYBOX = Path("/bin/busybox")
@@ -69,6 +70,7 @@ class DockerTasks:
         self._containers: dict[str, Any] = {}
         self._wanted: set[str] = set()
         self._removals: set[asyncio.Task[None]] = set()
+        self._host_ports = HostPorts()
 
     async def prepare(self) -> None:
         """Connect to the daemon and build the image once; DockerUnavailable when impossible."""
@@ -90,6 +92,9 @@ class DockerTasks:
         except Exception:
             return False
         return True
+
+    def port_free(self, host: str, port: int) -> bool:
+        return self._host_ports.free(host, port)
 
     async def open(
         self, task_id: str, host: str, ports: list[int], paths: tuple[str, ...] = (), launch: Launch | None = None

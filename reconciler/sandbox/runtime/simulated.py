@@ -13,6 +13,7 @@ import errno
 from collections.abc import Awaitable, Callable
 
 from reconciler.sandbox.runtime import Launch, PortInUse
+from reconciler.sandbox.runtime.ports import HostPorts
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 READ_TIMEOUT_S = 2.0
@@ -30,6 +31,11 @@ class TaskListeners:
         self._wanted: set[str] = set()
         self._connections: dict[str, set[asyncio.StreamWriter]] = {}
         self._closed = False  # after close_all nothing opens again (a late start timer must not leak a socket)
+        self._host_ports = HostPorts()
+
+    def port_free(self, host: str, port: int) -> bool:
+        # Without listeners no task binds, so nothing outside the sandbox can be in its way.
+        return not self.enabled or self._host_ports.free(host, port)
 
     def is_open(self, task_id: str) -> bool:
         return task_id in self._servers

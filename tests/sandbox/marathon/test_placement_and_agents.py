@@ -3,13 +3,12 @@ with reject reasons, hostname constraints, and agent loss with replacement elsew
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpx
 
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.sandbox.marathon.fixtures import events_of, fast_config, until
+from tests.sandbox.marathon.fixtures import events_of, until
 
 
 def app(app_id: str, **fields: Any) -> dict[str, Any]:
@@ -115,47 +114,6 @@ async def test_lost_agent_makes_tasks_unreachable_and_they_are_replaced(
 async def _queue(api: httpx.AsyncClient) -> list[dict[str, Any]]:
     queue: list[dict[str, Any]] = (await api.get("/v2/queue")).json()["queue"]
     return queue
-
-
-SEED_OFFERING_THE_HELD_PORT = 0  # with this seed a placement offers 31555 (asserted below)
-
-
-def held(host: str, port: int) -> socket.socket:
-    """A listening socket outside the sandbox (as another sandbox's task would hold it)."""
-    outsider = socket.socket()
-    outsider.bind((host, port))
-    outsider.listen()
-    return outsider
-
-
-async def test_a_port_held_outside_the_sandbox_is_avoided_without_a_task_failure() -> None:
-    with held("127.0.0.2", 31555):
-        config = fast_config(agents=1, agent_port_range=(31555, 31557), seed=SEED_OFFERING_THE_HELD_PORT)
-        async with MarathonSandbox(config) as sandbox, httpx.AsyncClient(base_url=sandbox.url) as client:
-            await client.post("/v2/apps", json=app("/p", instances=2, portDefinitions=[{"port": 0}]))
-            await sandbox.wait_idle()
-            ports = sorted(t["ports"][0] for t in (await client.get("/v2/tasks")).json()["tasks"])
-            assert ports == [31556, 31557]  # both free ports, whichever each task was first offered
-            statuses = [e["taskStatus"] for e in events_of(sandbox, "status_update_event")]
-            assert "TASK_FAILED" not in statuses
-            assert sandbox.state.agents[0].foreign_ports == {31555}  # it was offered, found held, and moved off
-
-
-async def test_a_task_whose_only_ports_are_held_outside_fails_and_waits() -> None:
-    with held("127.0.0.2", 31555):
-        config = fast_config(agents=1, agent_port_range=(31555, 31555))
-        async with MarathonSandbox(config) as sandbox, httpx.AsyncClient(base_url=sandbox.url) as client:
-            await client.post("/v2/apps", json=app("/stuck", portDefinitions=[{"port": 0}]))
-            failure = await until(
-                lambda: sandbox.state.runs["/stuck"].last_failure, "the task failing on the held port"
-            )
-            assert "127.0.0.2:31555: address already in use" in failure["message"]
-            queue = await until(lambda: _queued(client), "the app waiting in the queue")
-            assert queue[0]["app"]["id"] == "/stuck"
-
-
-async def _queued(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    return list((await client.get("/v2/queue")).json()["queue"])
 
 
 async def test_disabled_unreachable_strategy_keeps_lost_tasks_and_replaces_nothing(
