@@ -107,7 +107,17 @@ RESET_VALUES: Mapping[str, Any] = {
     "killSelection": "YOUNGEST_FIRST",
     "requirePorts": False,
     "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
+    # No value clears a container in a partial update (`update.container.orElse(app.container)`,
+    # AppConversion.appUpdateRamlReader): null marks a write that must replace the whole app.
+    "container": None,
 }
+
+
+def replaces_whole(body: Mapping[str, Any]) -> bool:
+    """Whether a write body clears a field (null) and so goes out with `partialUpdate=false`: Marathon
+    then reads it as a complete app (AppsResource.canonicalAppUpdateFromJson, CompleteReplacement),
+    where null is absent and absent is the default; in a partial update null would keep the old value."""
+    return any(value is None for value in body.values())
 
 # Marathon 0.x/1.4 `container.docker.network` and the 1.5+ `networks` mode it became.
 DOCKER_NETWORK_MODES: Mapping[str, str] = {"HOST": "host", "BRIDGE": "container/bridge", "USER": "container"}

@@ -1,7 +1,8 @@
 """Execute a plan against Marathon (engine layer).
 
 Per environment, creates, updates and scales go out as one bulk `PUT /v2/apps` (one Marathon
-deployment; Marathon orders it by the apps' `dependencies`), then deletes one by one in the plan's
+deployment; Marathon orders it by the apps' `dependencies`; updates that clear a field go in a second
+one with `partialUpdate=false`), then deletes one by one in the plan's
 order. A 409 from a running deployment splits the batch: apps not locked go out at once, locked apps
 whose spec says `force: true` are forced, the others wait for the blocking deployment (with a
 deadline) and are retried once. Every action comes back with an outcome (UNKNOWN when the connection
@@ -20,6 +21,7 @@ from itertools import groupby
 from typing import Any
 
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.core.normalize import replaces_whole
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import DeploymentLocked, OutcomeUnknown, RemoteError
 
@@ -98,10 +100,13 @@ async def execute_plan(
     for _env, group in groupby(pending, key=lambda item: item[1].env):
         items = list(group)
         writes = [(i, a) for i, a in items if a.kind in WRITE_KINDS]
+        # A write that clears a field replaces the whole app: it cannot share a partial update's request.
+        whole = [(i, a) for i, a in writes if replaces_whole(a.body or {})]
         deletes = [(i, a) for i, a in items if a.kind == ActionKind.DELETE]
         kills = [(i, a) for i, a in items if a.kind == ActionKind.KILL_TASK]
-        if writes and not _refused(writes, done, options):
-            await _put_batch(marathon, writes, done, deployment_ids, deadline, options)
+        for batch in ([w for w in writes if w not in whole], whole):
+            if batch and not _refused(batch, done, options):
+                await _put_batch(marathon, batch, done, deployment_ids, deadline, options)
         for i, action in deletes:
             if not _refused([(i, action)], done, options):
                 done[i] = await _delete(marathon, action, deployment_ids)
@@ -190,7 +195,8 @@ async def _put_once(
 
 async def _put(marathon: MarathonPort, actions: Sequence[Action], *, force: bool) -> str:
     bodies = [dict(a.body or {"id": a.target}) for a in actions]
-    result = await marathon.put_apps(bodies, force=force, partial_update=True)
+    whole = any(replaces_whole(body) for body in bodies)  # execute_plan never mixes the two kinds in one batch
+    result = await marathon.put_apps(bodies, force=force, partial_update=not whole)
     return str(result.deployment_id)
 
 

@@ -73,3 +73,23 @@ async def test_host_and_bridge_networking_switch_both_ways(sandbox: MarathonSand
     app = await marathon_app(sandbox)
     assert app["networks"] == [{"mode": "host"}] and not app["container"].get("portMappings")
     assert all(t["ports"] == [port] for t in app["tasks"] if t["state"] == "TASK_RUNNING")
+
+
+async def test_a_docker_app_that_becomes_a_command_loses_its_container(
+    sandbox: MarathonSandbox, tmp_path: Path
+) -> None:
+    """A partial update would keep the Docker container (AppConversion: `update.container.orElse(app.container)`),
+    so the write replaces the whole app (partialUpdate=false) and the next plan has nothing to do."""
+    specs = tmp_path / "specs"
+    write_spec(specs, BRIDGE)
+    await converge(sandbox, specs)
+    assert (await marathon_app(sandbox))["container"]["docker"]["image"] == "api:1"
+
+    command = "apiVersion: reconciler/v1\nkind: Environment\nname: shop\napps:\n"
+    command += "  api:\n    cmd: serve\n    cpus: 0.1\n    mem: 32\n    instances: 2\n"
+    (specs / "shop.yaml").write_text(command)
+    await converge(sandbox, specs)
+    app = await marathon_app(sandbox)
+    assert app.get("container") is None and app["cmd"] == "serve"
+    assert app["networks"] == [{"mode": "host"}]
+    assert len([t for t in app["tasks"] if t["state"] == "TASK_RUNNING"]) == 2

@@ -83,7 +83,8 @@ def is_host_networked(defn: JsonDict) -> bool:
 
 def normalise(body: JsonDict, app_id: str) -> JsonDict:
     """A full stored definition from a request body: defaults filled, deprecated fields mapped."""
-    defn = {key: copy.deepcopy(value) for key, value in body.items() if key not in RUNTIME_FIELDS}
+    # null reads as absent (optional RAML fields): a replacing PUT with `container: null` has no container.
+    defn = {key: copy.deepcopy(value) for key, value in body.items() if key not in RUNTIME_FIELDS and value is not None}
     defn["id"] = app_id
     for key, value in APP_DEFAULTS.items():
         if defn.get(key) is None:
@@ -248,10 +249,12 @@ def _free_port(taken: set[int], span: tuple[int, int]) -> int:
 
 
 def merge_partial(stored: JsonDict, body: JsonDict) -> JsonDict:
-    """PUT/PATCH with partialUpdate: each present top-level field replaces the stored one."""
+    """PUT/PATCH with partialUpdate: each present top-level field replaces the stored one. A null one
+    keeps it: every AppUpdate field is optional and merges as `update.x.orElse(app.x)`
+    (AppConversion.appUpdateRamlReader), so no value clears e.g. a container."""
     merged: dict[str, Any] = {key: copy.deepcopy(value) for key, value in stored.items()}
     for key, value in body.items():
-        if key not in RUNTIME_FIELDS and key != "id":
+        if key not in RUNTIME_FIELDS and key != "id" and value is not None:
             merged[key] = copy.deepcopy(value)
     if "ports" in body and "portDefinitions" not in body:
         merged.pop("portDefinitions", None)

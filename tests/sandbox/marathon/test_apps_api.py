@@ -254,3 +254,24 @@ async def test_a_partial_update_in_pre_15_networking_moves_the_app_off_host_netw
     assert shown["container"]["portMappings"] == [
         {"containerPort": 80, "servicePort": 10321, "hostPort": 0, "protocol": "tcp"}]
     await marathon_sandbox.wait_idle()
+
+
+async def test_a_null_container_keeps_it_in_a_partial_update_and_drops_it_in_a_replacement(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    """Every AppUpdate field merges as `update.x.orElse(app.x)` (AppConversion.appUpdateRamlReader, line 220
+    for `container` in mesosphere/marathon v1.10.26), so null keeps the field; partialUpdate=false reads the
+    body as a complete app (AppsResource.canonicalAppUpdatesFromJson), where null is absent."""
+    docker = {"id": "/shop/api", "cpus": 0.1, "mem": 16, "container": {"type": "DOCKER", "docker": {"image": "api:1"}}}
+    assert (await api.post("/v2/apps", json=docker)).status_code == 201
+    await marathon_sandbox.wait_idle()
+    command = {"id": "/shop/api", "cmd": "serve", "cpus": 0.1, "mem": 16, "container": None}
+    assert (await api.put("/v2/apps", json=[command])).status_code == 200
+    await marathon_sandbox.wait_idle()
+    kept = (await api.get("/v2/apps/shop/api")).json()["app"]
+    assert kept["container"]["docker"]["image"] == "api:1" and kept["cmd"] == "serve"
+    replaced = await api.put("/v2/apps", params={"partialUpdate": "false"}, json=[command])
+    assert replaced.status_code == 200, replaced.text
+    await marathon_sandbox.wait_idle()
+    app = (await api.get("/v2/apps/shop/api")).json()["app"]
+    assert app.get("container") is None and app["cmd"] == "serve"

@@ -4,8 +4,9 @@ beside a container network (its stored port definitions), and Marathon's answer 
 from __future__ import annotations
 
 from reconciler.core.model import ActionKind, Actual, ActualApp
-from reconciler.core.normalize import networking_resets, normalize_definition
+from reconciler.core.normalize import networking_resets, normalize_definition, replaces_whole
 from reconciler.core.plan import build_plan
+from reconciler.core.simulate import simulate_apply
 from tests.unit.core.planner_builders import MarathonVersion, applied, desired_app, desired_of, marathon_state
 
 DOCKER = {"type": "DOCKER", "docker": {"image": "api:1"}}
@@ -71,3 +72,27 @@ def test_legacy_ports_of_a_bridged_app_are_its_service_ports_not_port_definition
     assert "portDefinitions" not in normalize_definition(legacy)
     host = {"id": "/int/api", "ports": [10100]}
     assert normalize_definition(host)["portDefinitions"] == [{"port": 10100}]
+
+
+def test_a_spec_that_drops_its_docker_container_replaces_the_whole_app() -> None:
+    """A partial update keeps any field its body leaves out or sends as null (`container =
+    update.container.orElse(app.container)`, src/main/scala/mesosphere/marathon/raml/AppConversion.scala
+    line 220, mesosphere/marathon v1.10.26), so the write clears the container with null and goes out
+    with partialUpdate=false (replaces_whole), where Marathon reads the body as a complete app."""
+    command = desired_app("api", cmd="serve")
+    observed = marathon_state(applied(desired_of(BRIDGE)), MarathonVersion.V1_5)
+    (action,) = build_plan(desired_of(command), observed).actions
+    assert action.kind == ActionKind.UPDATE and action.body is not None
+    assert action.body["container"] is None and replaces_whole(action.body)
+    assert "/container" in [change.path for change in action.changes]
+    after = marathon_state(simulate_apply(build_plan(desired_of(command), observed), observed), MarathonVersion.V1_5)
+    assert "container" not in after.apps["/int/api"].definition
+    assert build_plan(desired_of(command), after).actions == ()  # Marathon's answer afterwards is no drift
+
+
+def test_only_a_cleared_field_makes_a_write_replace_the_whole_app() -> None:
+    observed = marathon_state(applied(desired_of(BRIDGE)), MarathonVersion.V1_5)
+    image = {**DOCKER, "docker": {"image": "api:2"}}
+    moved = desired_app("api", container=image, networks=[{"mode": "container/bridge"}])
+    (action,) = build_plan(desired_of(moved), observed).actions
+    assert action.body is not None and not replaces_whole(action.body)
