@@ -311,7 +311,14 @@ apps:
 
 
 def test_a_trailing_colon_in_the_constraint_shorthand_names_no_value(tmp_path: Path) -> None:
-    """`hostname:UNIQUE:` is `["hostname", "UNIQUE"]`: with an empty third element Marathon 1.10 refuses it."""
+    """`hostname:UNIQUE:` is `["hostname", "UNIQUE"]`: with an empty third element Marathon 1.10 refuses it.
+
+    mesosphere/marathon v1.10.26 (0513cddcac), src/main/scala/mesosphere/marathon/api/v2/validation/
+    SchedulingValidation.scala: complyWithAppConstraintRules (line 143, applied to every app constraint by
+    AppValidation.scala line 391) passes `value = c.lift(2)`, i.e. Some("") for an empty third element, and
+    line 92 `case Unique => c.value.fold[Result](Success) { _ => failure(ConstraintUniqueDoesNotAcceptValue) }`
+    refuses any value, the empty one included ("UNIQUE does not accept a value").
+    """
     spec = HEADER + "name: e\napps:\n  web: {cmd: run, constraints: [\"hostname:UNIQUE:\", \"rack:LIKE:r-1:a\"]}\n"
     body = render(tmp_path, {"specs/a.yaml": spec}).apps["/e/web"].definition
     assert body["constraints"] == [["hostname", "UNIQUE"], ["rack", "LIKE", "r-1:a"]]
