@@ -101,10 +101,10 @@ async def execute_plan(
         items = list(group)
         writes = [(i, a) for i, a in items if a.kind in WRITE_KINDS]
         # A write that clears a field replaces the whole app: it cannot share a partial update's request.
-        whole = [(i, a) for i, a in writes if replaces_whole(a.body or {})]
+        whole = {i for i, a in writes if replaces_whole(a.body or {})}
         deletes = [(i, a) for i, a in items if a.kind == ActionKind.DELETE]
         kills = [(i, a) for i, a in items if a.kind == ActionKind.KILL_TASK]
-        for batch in ([w for w in writes if w not in whole], whole):
+        for batch in ([w for w in writes if w[0] not in whole], [w for w in writes if w[0] in whole]):
             if batch and not _refused(batch, done, options):
                 await _put_batch(marathon, batch, done, deployment_ids, deadline, options)
         for i, action in deletes:
