@@ -32,7 +32,11 @@ DEADLINE_SECONDS = 30.0
 OMITTED_WHEN_EMPTY = {"args", "constraints", "env", "fetch", "healthChecks", "dependencies", "readinessChecks",
                       "secrets", "labels", "volumes", "parameters", "portMappings", "portDefinitions", "tasks",
                       "deployments", "currentActions", "readinessCheckResults", "affectedPods", "pods", "groups",
-                      "apps", "ipAddresses", "healthCheckResults", "servicePorts", "ports", "localVolumes"}
+                      "apps", "ipAddresses", "healthCheckResults", "servicePorts", "ports", "localVolumes",
+                      # An absent optional object, e.g. a command app's container: the generated RAML writer
+                      # drops every JsNull field (type-generator .../treehugger/ObjectVisitor.scala line 155,
+                      # mesosphere/marathon v1.10.26); the old docs example still shows `"container": null`.
+                      "container"}
 NOT_EMITTED = {"ports", "uris", "ipAddress", "cmd", "user", "executor", "storeUrls", "taskKillGracePeriodSeconds"}
 # Pre-1.5 places the docs examples still show; AppNormalization moves them to `networks` and
 # `container.portMappings` (FACTS.md §13), as the recorded 1.5 answers show.
