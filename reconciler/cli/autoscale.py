@@ -1,5 +1,6 @@
-"""`reconciler autoscale simulate` (face layer): replay an autoscaling policy over recorded or
-invented samples and print the decision at each step (exit 0, or 3 for an invalid input file).
+"""`reconciler autoscale simulate` (face layer): replay an autoscaling policy over invented samples
+(a FILE) or the ones the controller recorded (`--from-history APP`), and print the decision at each
+step (exit 0; 3 for an invalid input file; 2 for a usage error or an app without samples).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from reconciler.cli.output import console, print_error, use_json_output
+from reconciler.cli.autoscale_history import history_input
+from reconciler.cli.autoscale_history import write_input as write_input_file
+from reconciler.cli.output import console, use_json_output
 from reconciler.cli.validate import load_or_exit
 from reconciler.core.autoscale import Decision
 from reconciler.core.autoscale_replay import Step, replay
 from reconciler.engine.autoscaling import metric_document
-from reconciler.errors import ExitCode
-from reconciler.spec.simulation import load_simulation
+from reconciler.errors import UsageError
+from reconciler.spec.simulation import load_simulation, simulation_from_data
 
 autoscale_app = typer.Typer(help="Autoscaling tools.", no_args_is_help=True)
 
@@ -25,31 +28,33 @@ def register(app: typer.Typer) -> None:
     app.add_typer(autoscale_app, name="autoscale")
 
 
-FROM_HISTORY = (
-    "--from-history is not supported yet: the store keeps the controller's decisions, not the samples they"
-    " were made from; write the samples into a simulation FILE (docs/autoscaling.md)"
-)
-
-
 @autoscale_app.command("simulate")
 def simulate_command(
     file: Annotated[
         Path | None, typer.Argument(help="Simulation input (YAML or JSON).", exists=True, dir_okay=False)
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
-    from_history: Annotated[str | None, typer.Option("--from-history", help="Not supported yet (refused).")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="With --from-history (not supported yet).")] = None,
+    from_history: Annotated[str | None, typer.Option(
+        "--from-history", help="Replay the samples the controller recorded for APP (its Marathon id).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="With --from-history: samples this recent (1h).")] = None,
+    database: Annotated[str | None, typer.Option(help="With --from-history: the store `run` writes.")] = None,
+    write_input: Annotated[Path | None, typer.Option(
+        "--write-input", help="With --from-history: also write the rebuilt input as YAML.", dir_okay=False)] = None,
 ) -> None:
-    """Print the decision at each step of FILE: the same function the controller runs (docs/autoscaling.md)."""
-    if from_history is not None or since is not None:
-        print_error(FROM_HISTORY)
-        raise typer.Exit(ExitCode.INVALID_SPEC)
-    if file is None:
-        raise typer.BadParameter("give the simulation FILE", param_hint="FILE")
+    """Print the decision at each step of FILE, or of the recorded samples of an app: the same function
+    the controller runs (docs/autoscaling.md)."""
     if output not in ("text", "json"):
         raise typer.BadParameter(f"unknown output format {output!r}; use text or json", param_hint="--output")
+    _check_arguments(file, from_history, (since, database, write_input))
     use_json_output(output == "json")
-    simulation = load_or_exit(lambda: load_simulation(file))
+    if from_history is not None:
+        data = history_input(from_history, since, database)
+        if write_input is not None:
+            write_input_file(write_input, data)
+        simulation = load_or_exit(lambda: simulation_from_data(data, f"the samples of {from_history}"))
+    else:
+        assert file is not None  # _check_arguments
+        simulation = load_or_exit(lambda: load_simulation(file))
     outcomes = replay(simulation.policy, simulation.instances, simulation.steps, simulation.history)
     steps = [step_document(step, decision) for step, decision in outcomes]
     if output == "json":
@@ -57,6 +62,15 @@ def simulate_command(
     else:
         for step in steps:
             console.print(_line(step), soft_wrap=True, markup=False)
+
+
+def _check_arguments(file: Path | None, from_history: str | None, history_options: tuple[object, ...]) -> None:
+    if file is not None and from_history is not None:
+        raise UsageError("give a simulation FILE or --from-history APP, not both")
+    if file is None and from_history is None:
+        raise typer.BadParameter("give the simulation FILE (or --from-history APP)", param_hint="FILE")
+    if from_history is None and any(option is not None for option in history_options):
+        raise UsageError("--since, --database and --write-input go with --from-history APP")
 
 
 def step_document(step: Step, decision: Decision) -> dict[str, Any]:

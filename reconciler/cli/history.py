@@ -56,14 +56,14 @@ def history_command(
     raise typer.Exit(ExitCode.OK)
 
 
-def since_seconds(since: str) -> float:
-    """Seconds of a `--since` duration (the spec files' syntax); a usage error naming the flag otherwise."""
+def since_seconds(since: str, flag: str = "--since") -> float:
+    """Seconds of a `--since` (or `flag`) duration (the spec files' syntax); a usage error naming the flag."""
     try:
         seconds = float(parse_duration(since))
     except PydanticCustomError as exc:
-        raise UsageError(f"--since: {exc.message()}", hint="write a duration like 30s, 10m, 1h or 1h30m") from None
+        raise UsageError(f"{flag}: {exc.message()}", hint="write a duration like 30s, 10m, 1h or 1h30m") from None
     if seconds <= 0:
-        raise UsageError(f"--since: {since!r} is not a positive duration", hint="write a duration like 30s, 10m or 1h")
+        raise UsageError(f"{flag}: {since!r} is not a positive duration", hint="write a duration like 30s, 10m or 1h")
     return seconds
 
 

@@ -24,12 +24,13 @@ import typer
 
 from reconciler import __version__
 from reconciler.cli.adapters import consul_client, marathon_client
+from reconciler.cli.history import since_seconds
 from reconciler.cli.live_view import LiveTables, cycle_rows
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
 from reconciler.cli.run_leader import LeaderSettings, Leadership
-from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt
+from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt, SamplesKeepOpt
 from reconciler.cli.run_notify import (
     Notifications,
     NotifyCooldownOpt,
@@ -131,6 +132,7 @@ def run_command(
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
     prometheus: PrometheusOpt = None,
     agent_port: AgentPortOpt = DEFAULT_AGENT_PORT,
+    autoscale_samples_keep: SamplesKeepOpt = "6h",
 ) -> None:
     """Run reconcile cycles continuously (periodic resync, sooner on events, new revisions and webhooks)."""
     if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
@@ -152,7 +154,8 @@ def run_command(
         _Serving(spec_source, poll_interval, address, secret, branch, database, leader, wide, notify), env,
         CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),
         ControllerOptions(resync_seconds=resync, max_cycles=cycles), use_consul=not no_consul, watch_wait=watch_wait,
-        metrics=MetricsSettings(prometheus, agent_port),
+        metrics=MetricsSettings(prometheus, agent_port,
+                                since_seconds(autoscale_samples_keep, "--autoscale-samples-keep")),
     )
     raise typer.Exit(asyncio.run(job.run(settings, sandbox=sandbox)))
 
@@ -213,7 +216,8 @@ class _RunJob:
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
-            reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0], pins)
+            reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0], pins,
+                                samples_keep=self.metrics.samples_keep)
             live = LiveTables(console, stderr_is_terminal=sys.stderr.isatty()) if console.is_terminal else None
             view = _CycleView(lambda: in_force[0], wide=self.serving.wide, live=live)
             stack.callback(view.close)

@@ -18,11 +18,15 @@ from reconciler.core.model import Desired
 from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources, check_sources
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT, MesosStatistics
 from reconciler.metrics.prometheus import PrometheusQueries
+from reconciler.store import DEFAULT_SAMPLES_KEEP
 
 PrometheusOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus server (http://host:9090)"
                                                    " that autoscale `prometheus` metrics query.")]
 AgentPortOpt = Annotated[int, typer.Option("--agent-port", help="Port of the Mesos agents' /monitor/statistics"
                                            " (autoscale cpu and mem).", min=1, max=65535)]
+SamplesKeepOpt = Annotated[str, typer.Option("--autoscale-samples-keep", help="How long the store keeps the"
+                                             " samples autoscale decisions were made from (for"
+                                             " `autoscale simulate --from-history`): 30m, 6h, 48h.")]
 METRICS_TIMEOUT = 5.0  # a slow agent or Prometheus delays a cycle by at most this much
 
 
@@ -30,6 +34,7 @@ METRICS_TIMEOUT = 5.0  # a slow agent or Prometheus delays a cycle by at most th
 class MetricsSettings:
     prometheus: str | None = None
     agent_port: int = DEFAULT_AGENT_PORT
+    samples_keep: float = DEFAULT_SAMPLES_KEEP  # seconds
 
     def check(self, desired: Desired) -> Desired:
         return check_sources(desired, prometheus=self.prometheus is not None)

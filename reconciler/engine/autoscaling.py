@@ -25,6 +25,7 @@ from reconciler.core.model import Action, ActionKind, Actual, ActualApp, ActualT
 from reconciler.core.plan import PlanOptions
 from reconciler.errors import RemoteError, SpecError, SpecProblem
 from reconciler.metrics.sources import ExternalSource, TaskRef, TaskSource
+from reconciler.spec.simulation_record import sample_record
 
 log = logging.getLogger("reconciler.engine")
 
@@ -56,6 +57,7 @@ class AppScaling:
     kills: tuple[str, ...] = ()
     at: float = 0.0  # when it was decided (wall seconds)
     news: bool = True  # it differs from the app's previous decision (count, limiting rule or reason)
+    inputs: Mapping[str, Any] | None = None  # what the decision was made from (spec/simulation_record.py)
 
     @property
     def limited_by(self) -> str | None:
@@ -249,9 +251,9 @@ class Autoscaler:
         if held is not None:
             return AppScaling(app.app_id, app.env, actual_app.instances, actual_app.instances, held, at=now)
         assert app.autoscale is not None  # decide() only passes autoscaled apps
-        current = actual_app.instances
-        decision = decide(app.autoscale, current, task_views(actual_app, samples), now=now,
-                          history=self._memory.get(app.app_id), external=external)
+        current, views, memory = actual_app.instances, task_views(actual_app, samples), self._memory.get(app.app_id)
+        decision = decide(app.autoscale, current, views, now=now, history=memory, external=external)
+        inputs = sample_record(app.autoscale, current, now, memory, views, external)
         kills = tuple(_unhealthy(actual_app.tasks)[: max(0, current - decision.instances)])
         history = decision.history
         if kills:  # the scale event is what the kills do this cycle; the rest comes in a later cycle
@@ -261,7 +263,8 @@ class Autoscaler:
         if decision.scaled:
             self._changed.add(app.app_id)
         instances = current if kills else decision.instances
-        return AppScaling(app.app_id, app.env, current, instances, decision.reason, decision, kills, now)
+        return AppScaling(app.app_id, app.env, current, instances, decision.reason, decision, kills, now,
+                          inputs=inputs)
 
     def _held(self, actual_app: ActualApp, actual: Actual) -> str | None:
         """Why the app is left alone this cycle, or None."""

@@ -25,7 +25,7 @@ from reconciler.engine.cycle import CycleResult
 from reconciler.engine.pins import Pins
 from reconciler.engine.status import INVALID, Snapshot, build_status, facts_from_store, iso, pause_of, with_specs
 from reconciler.engine.telemetry import ControllerMetrics
-from reconciler.store import Store, StoreError
+from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
 _DRIFT_KINDS = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE)
@@ -59,15 +59,17 @@ def _by_env(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
 class Reporter:
     def __init__(
         self, metrics: ControllerMetrics, store: Store | None, source: Callable[[], Mapping[str, str]],
-        desired: Callable[[], Desired], pins: Pins | None = None,
+        desired: Callable[[], Desired], pins: Pins | None = None, *, samples_keep: float = DEFAULT_SAMPLES_KEEP,
     ) -> None:
         """`desired` must answer the desired state the cycle being recorded reconciled; `pins` the
-        paused environments it held at their rolled-back state."""
+        paused environments it held at their rolled-back state; `samples_keep` is how many seconds of
+        autoscale samples the store keeps."""
         self.metrics = metrics
         self._store = store
         self._source = source
         self._desired = desired
         self._pins = pins or Pins(None)
+        self._samples_keep = samples_keep
         self._synced: dict[str, tuple[str, str]] = {}  # env -> (revision, digest)
         self._facts: dict[str, EnvFacts] = {}  # env -> what status shows besides the observation
         self._invalid: dict[str, str] = {}  # env -> the last invalid revision recorded for it
@@ -197,6 +199,9 @@ class Reporter:
         if result.error is None:  # apps no longer autoscaled (or gone) leave the status
             kept = {scaling.app_id for scaling in result.autoscale}
             self._autoscale = {app: entry for app, entry in self._autoscale.items() if app in kept}
+        samples = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
+        if self._store is not None and samples:  # every app's inputs, one insert per cycle
+            self._store.record_autoscale_samples(result.cycle_id, samples, keep_seconds=self._samples_keep)
         for scaling in result.autoscale:
             document = {**scaling.document(), "cycle": result.cycle_id, "at": datetime.now(UTC).isoformat()}
             key = (scaling.current, scaling.desired, scaling.limited_by, scaling.recommendation)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -19,6 +19,7 @@ from reconciler.core.autoscale_replay import Step
 from reconciler.errors import ProblemList, SpecProblem
 from reconciler.spec.autoscale import AutoscaleSpec, autoscale_policy
 from reconciler.spec.fields import SpecModel
+from reconciler.spec.marks import Mark, Marks
 from reconciler.spec.problems import rule_error, validation_problems
 from reconciler.spec.source import read_documents
 
@@ -124,10 +125,19 @@ def load_simulation(path: Path) -> Simulation:
         problems.add(SpecProblem(str(path), None, "", "a simulation file holds exactly one document", hint))
     problems.raise_if_any()
     document = documents[0]
+    return _checked(document.data, document.marks, problems)
+
+
+def simulation_from_data(data: Any, name: str) -> Simulation:
+    """The simulation in already-parsed `data` (rebuilt from the store); problems are named `name`."""
+    return _checked(data, Marks({(): Mark(name, None, "")}), ProblemList())
+
+
+def _checked(data: Any, marks: Marks, problems: ProblemList) -> Simulation:
     try:
-        spec = SimulationSpec.model_validate(document.data)
+        spec = SimulationSpec.model_validate(data)
     except ValidationError as exc:
-        problems.items.extend(validation_problems(exc, SimulationSpec, document.data, document.marks))
+        problems.items.extend(validation_problems(exc, SimulationSpec, data, marks))
         problems.raise_if_any()
         raise  # not reached: a ValidationError always has at least one error
     return Simulation(spec)

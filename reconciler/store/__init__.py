@@ -2,6 +2,9 @@
 
 from reconciler.store.history import HistoryEntry
 from reconciler.store.migrations import LATEST, StoreError
-from reconciler.store.store import Store, database_url, default_database
+from reconciler.store.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, database_url, default_database
 
-__all__ = ["LATEST", "HistoryEntry", "Store", "StoreError", "database_url", "default_database"]
+__all__ = [
+    "DEFAULT_SAMPLES_KEEP", "LATEST", "HistoryEntry", "SampleRow", "Store", "StoreError", "database_url",
+    "default_database",
+]

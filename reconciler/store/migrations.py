@@ -3,7 +3,8 @@
 Each step is frozen DDL for one version: once released, a step never changes; a new column or table
 is a new step. Opening a store applies the missing steps in order inside one transaction (on
 PostgreSQL under an advisory lock, so two controllers starting together do not race), and records
-each version in `schema_version`. Rows are never dropped by a step: an upgrade keeps all history.
+each version in `schema_version`. Rows are never dropped by a step: an upgrade keeps all history
+(autoscale samples, measurements rather than history, are pruned by age by the controller).
 """
 
 from __future__ import annotations
@@ -74,6 +75,16 @@ def _version_4(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE autoscale_decisions ADD COLUMN {column}"))
 
 
+def _version_5(conn: Connection) -> None:
+    """What each autoscale decision was made from (its samples), kept for a bounded time for replays."""
+    meta = sa.MetaData()
+    sa.Table("autoscale_samples", meta, _id(), _str("env"), _str("app", index=True), _str("cycle_id"),
+             sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+             sa.Column("instances", sa.Integer, nullable=False), _str("policy_digest"),
+             sa.Column("document", sa.Text, nullable=False))
+    meta.create_all(conn)
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -82,7 +93,7 @@ def _str(name: str, *, index: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String, nullable=False, index=index)
 
 
-MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3, _version_4)
+MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3, _version_4, _version_5)
 LATEST = len(MIGRATIONS)
 
 

@@ -7,10 +7,12 @@ back as aware UTC datetimes. Errors never carry the database password.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -27,6 +29,7 @@ from reconciler.store.tables import (
     AppliedRevision,
     ApprovalDecision,
     AutoscaleDecision,
+    AutoscaleSample,
     DesiredState,
     EnvEvent,
     HealEvent,
@@ -37,6 +40,17 @@ from reconciler.store.tables import (
 Clock = Callable[[], datetime]
 _Row = TypeVar("_Row", bound=SQLModel)
 DEFAULT_FILE = "reconciler/history.db"
+DEFAULT_SAMPLES_KEEP = 6 * 3600.0  # seconds of autoscale samples kept (`run --autoscale-samples-keep`)
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """One autoscaled app's decision inputs in a cycle: `document` is spec/simulation_record.py's record."""
+
+    env: str
+    app: str
+    instances: int
+    document: Mapping[str, Any]
 
 
 class ActionLike(Protocol):
@@ -100,6 +114,10 @@ def _cause(exc: sa.exc.SQLAlchemyError) -> str:
         return type(exc).__name__
     first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
     return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
+
+
+def _digest(policy: Any) -> str:
+    return hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _utc(at: datetime) -> datetime:
@@ -200,6 +218,25 @@ class Store:
                                 metrics=json.dumps(list(metrics), sort_keys=True))
         return self._add([row])[0]
 
+    def record_autoscale_samples(
+        self, cycle_id: str, samples: Sequence[SampleRow], *, keep_seconds: float = DEFAULT_SAMPLES_KEEP
+    ) -> None:
+        """A cycle's samples in one transaction, which also drops the samples older than `keep_seconds`."""
+        at = self.now()
+        rows = [AutoscaleSample(env=s.env, app=s.app, cycle_id=cycle_id, at=at, instances=s.instances,
+                                policy_digest=_digest(s.document.get("policy")),
+                                document=json.dumps(s.document, sort_keys=True, separators=(",", ":")))
+                for s in samples]
+        cutoff = at - timedelta(seconds=keep_seconds)
+        try:
+            with Session(self._engine) as session:
+                session.add_all(rows)
+                session.execute(sa.delete(AutoscaleSample).where(col(AutoscaleSample.at) < cutoff))
+                session.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"writing to the store at {self.url} failed: {_cause(exc)}",
+                             hint="this cycle's autoscale samples are missing; check the database") from None
+
     def record_desired_state(self, env: str, revision: str, digest: str, desired: Desired) -> DesiredState:
         """`env`'s part of `desired` as synced at `revision`; `digest` is reporting.env_digest of it."""
         row = DesiredState(env=env, revision=revision, digest=digest, document=encode_desired(desired, env),
@@ -266,6 +303,17 @@ class Store:
             statement = statement.where(DesiredState.digest == digest)
         found = self._all(statement.order_by(col(DesiredState.at).desc(), col(DesiredState.id).desc()).limit(1))
         return decode_desired(found[0].document) if found else None
+
+    def autoscale_samples(self, app: str, *, since: datetime | None = None) -> list[AutoscaleSample]:
+        """The samples of `app` (its Marathon id) at or after `since`, oldest first."""
+        statement = select(AutoscaleSample).where(AutoscaleSample.app == app)
+        if since is not None:
+            statement = statement.where(col(AutoscaleSample.at) >= _utc(since))
+        return self._all(statement.order_by(col(AutoscaleSample.at), col(AutoscaleSample.id)))
+
+    def autoscale_sample_apps(self) -> list[str]:
+        """Every app with samples kept, sorted."""
+        return sorted(self._all(select(AutoscaleSample.app).distinct()))
 
     def last_env_event(self, env: str, kinds: Iterable[str]) -> EnvEvent | None:
         """The latest event of `env` among `kinds` (e.g. the latest of paused/resumed), or None."""

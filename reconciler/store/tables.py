@@ -1,8 +1,10 @@
 """The store's tables as sqlmodel classes (layer 3 adapter, store): the schema at its latest version.
 
 History is append-only: rows are inserted, never updated or deleted (a plan's later status is a new
-`plan_events` row). The migration steps in migrations.py build exactly this schema; a test compares
-the two, so a column added here without a migration step fails the suite.
+`plan_events` row). The one exception is `autoscale_samples`: measurements, not a record of what was
+done, kept for a bounded time (`reconciler run --autoscale-samples-keep`). The migration steps in
+migrations.py build exactly this schema; a test compares the two, so a column added here without a
+migration step fails the suite.
 """
 
 from __future__ import annotations
@@ -136,3 +138,21 @@ class EnvEvent(SQLModel, table=True):
     by: str = ""
     detail: str = ""
     at: datetime = Field(index=True)
+
+
+class AutoscaleSample(SQLModel, table=True):
+    """What one autoscale decision was made from (since v5): one row per autoscaled app per cycle.
+
+    `document` is spec/simulation_record.py's record (policy, count, decision memory, tasks with their
+    samples, Prometheus values); `policy_digest` tells a replay where the policy changed. Pruned by age.
+    """
+
+    __tablename__ = "autoscale_samples"
+    id: int | None = Field(default=None, primary_key=True)
+    env: str
+    app: str = Field(index=True)
+    cycle_id: str
+    at: datetime = Field(index=True)
+    instances: int
+    policy_digest: str
+    document: str = Field(sa_type=Text)

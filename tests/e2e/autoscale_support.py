@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +97,20 @@ class Running:
         assert response.status_code == 200, response.text
 
 
+def _both(first: Callable[[CycleResult], None], then: Callable[[CycleResult], None]) -> Callable[[CycleResult], None]:
+    def both(result: CycleResult) -> None:
+        first(result)
+        then(result)
+    return both
+
+
 @contextlib.asynccontextmanager
-async def controller(tmp_path: Path, spec: str, tick: float = TICK) -> AsyncIterator[Running]:
+async def controller(
+    tmp_path: Path, spec: str, tick: float = TICK, also: Callable[[CycleResult], None] | None = None
+) -> AsyncIterator[Running]:
     """The Controller (resync every `tick`) running an autoscaling Reconciler against a fresh sandbox
-    with the app of `spec` at min (2 tasks) under a 0.4-core load, sampled at least once."""
+    with the app of `spec` at min (2 tasks) under a 0.4-core load, sampled at least once. `also` sees
+    every cycle's result too (a Reporter writing a store)."""
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "shop.yaml").write_text(spec)
     async with contextlib.AsyncExitStack() as stack:
@@ -112,7 +122,7 @@ async def controller(tmp_path: Path, spec: str, tick: float = TICK) -> AsyncIter
                                 autoscaler=autoscaler)
         state = Running(sandbox, api)
         loop = Controller(reconciler.cycle, ControllerOptions(resync_seconds=tick, retry_seconds=0.2),
-                          on_cycle=state.record)
+                          on_cycle=state.record if also is None else _both(state.record, also))
         task = asyncio.create_task(loop.run())
         try:
             await until(state.running_tasks, "the controller created the app", timeout=60)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.store import Store
+
 PROJECT = Path(__file__).resolve().parents[2]
 DOC = PROJECT / "docs" / "autoscaling.md"
 
@@ -34,14 +36,26 @@ def doc_blocks(kind: str) -> list[str]:
     return re.findall(rf"```{kind}\n(.*?)```", section, re.S)
 
 
-def test_from_history_is_refused_as_not_supported_yet() -> None:
+def test_history_options_without_from_history_or_with_a_file_are_usage_errors(tmp_path: Path) -> None:
+    example = tmp_path / "load.yaml"
+    example.write_text(doc_blocks("yaml")[0])
+    both = simulate(example, "--from-history", "/shop/web")
+    assert both.returncode == 2 and "not both" in both.stderr, both.stderr
+    alone = simulate(example, "--since", "1h")
+    assert alone.returncode == 2 and "go with --from-history" in alone.stderr, alone.stderr
+
+
+def test_from_history_of_a_store_without_samples_names_none(tmp_path: Path) -> None:
+    Store.open(tmp_path / "history.db").close()
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
     result = subprocess.run(
-        [sys.executable, "-m", "reconciler", "autoscale", "simulate", "--from-history", "web", "--since", "1h"],
+        [sys.executable, "-m", "reconciler", "autoscale", "simulate", "--from-history", "web", "--since", "1h",
+         "--database", str(tmp_path / "history.db")],
         capture_output=True, text=True, timeout=60, env=env, check=False,
     )
-    assert result.returncode == 3, result.stderr
-    assert "--from-history is not supported yet" in result.stderr.replace("\n", " ")
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "no autoscale samples of web in the last 1h" in message and "none (no autoscale samples" in message
 
 
 def test_the_documented_example_prints_what_the_doc_shows(tmp_path: Path) -> None:
