@@ -210,3 +210,18 @@ async def test_a_prometheus_query_scales_and_an_unreadable_one_blocks_only_a_sca
     prometheus.values = {}
     (app,) = (await scaler.decide(desired, actual)).apps
     assert app.instances == 2 and "could not be read" in app.reason
+
+
+async def test_the_reporter_stores_every_decided_cycles_inputs_and_none_of_a_held_app() -> None:
+    desired, actual, tasks = world()
+    scaler, _ = autoscaler({t.task_id: 0.9 for t in tasks})
+    store = Store.open("sqlite://")
+    reporter = Reporter(ControllerMetrics(), store, lambda: {}, lambda: desired, samples_keep=3600)
+    for number in (1, 2):  # the same decision twice: one decision row, but a sample row per cycle
+        reporter.record(CycleResult(f"c{number}", "resync", autoscale=(await scaler.decide(desired, actual)).apps))
+    held = replace(actual, complete=False)
+    reporter.record(CycleResult("c3", "resync", autoscale=(await scaler.decide(desired, held)).apps))
+    rows = store.autoscale_samples("/shop/web")
+    assert [(r.cycle_id, r.instances, r.env) for r in rows] == [("c1", 2, "shop"), ("c2", 2, "shop")]
+    assert '"cpu":0.9' in rows[0].document and '"history":null' in rows[0].document  # the first sight
+    assert '"history":{' in rows[1].document  # the memory the second decision started from
