@@ -136,3 +136,16 @@ def test_bad_input_is_exit_3_with_file_line_and_field(
     assert f"{path}:{line}: {field}: " in result.stdout, result.stdout
     assert message in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_run_refuses_a_samples_retention_that_is_not_a_duration(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "run", str(tmp_path / "specs"), "--autoscale-samples-keep", "soon",
+         "--database", str(tmp_path / "history.db")],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--autoscale-samples-keep: 'soon' is not a duration" in " ".join(result.stderr.split())
+    assert not (tmp_path / "history.db").exists()  # refused before anything ran
