@@ -22,10 +22,11 @@ import pydantic
 from reconciler.core.model import Actual
 from reconciler.errors import RemoteError, RemoteUnavailable, UsageError
 from reconciler.marathon import wire
+from reconciler.marathon.app_memo import AppMemo
 from reconciler.marathon.errors import Call, error_from_body, error_from_exception, error_from_response
 from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
 from reconciler.marathon.sse import adecode_lines, to_event
-from reconciler.marathon.translate import to_actual
+from reconciler.marathon.translate import to_actual_deployment
 from reconciler.redaction import redact_url
 
 logger = logging.getLogger("reconciler.marathon")
@@ -36,6 +37,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Params = list[tuple[str, str]]
 ModelT = TypeVar("ModelT")
+DecodedT = TypeVar("DecodedT")
 
 # One pooled, kept-alive client per Marathon: a cycle reads in two requests and writes one bulk PUT per
 # environment, so a small pool suffices; the event stream holds one more connection.
@@ -49,6 +51,11 @@ def _adapter(model: Hashable) -> pydantic.TypeAdapter[Any]:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _apps_of(body: Any) -> Any:
+    # AppList's rule: a body without `apps` has none.
+    return body.get("apps", []) if isinstance(body, dict) else body
 
 
 def app_path(app_id: str, suffix: str = "") -> str:
@@ -81,6 +88,7 @@ class MarathonClient:
         self._max_backoff = max_backoff_seconds
         self._on_request = on_request
         self._sleep = sleep  # injectable so that tests run on fake time
+        self._apps = AppMemo()
         headers = {"Accept": "application/json", **self._auth.headers()}
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, verify=verify, transport=transport, follow_redirects=False,
@@ -218,9 +226,12 @@ class MarathonClient:
         return response.text.strip() in ("pong", '"pong"')
 
     async def observe(self) -> Actual:
-        """The whole actual state in exactly two requests, whatever the number of apps."""
-        apps, deployments = await asyncio.gather(self.get_apps(embed=DEFAULT_EMBED), self.get_deployments())
-        return to_actual(apps, deployments)
+        """The whole actual state in exactly two requests, whatever the number of apps; an app whose
+        JSON is the same as at the previous observe is not decoded again (app_memo.py)."""
+        params: Params = [("embed", e) for e in DEFAULT_EMBED]
+        response, deployments = await asyncio.gather(self._read("/v2/apps", params), self.get_deployments())
+        apps = self._decode(response, lambda body: self._apps.translate(_apps_of(body)))
+        return Actual(apps=apps, deployments=tuple(to_actual_deployment(d) for d in deployments))
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -342,8 +353,13 @@ class MarathonClient:
         return self._validate(response, model, pick)
 
     def _validate(self, response: httpx.Response, model: type[ModelT], pick: Callable[[Any], Any]) -> ModelT:
+        adapter = _adapter(cast(Hashable, model))
+        return self._decode(response, lambda body: cast(ModelT, adapter.validate_python(pick(body))))
+
+    def _decode(self, response: httpx.Response, decode: Callable[[Any], DecodedT]) -> DecodedT:
+        """`decode(parsed JSON body)`; a body it cannot decode becomes the error naming the call."""
         call = self._call(response.request.method, self._relative(response.request.url.path))
         try:
-            return cast(ModelT, _adapter(cast(Hashable, model)).validate_python(pick(response.json())))
+            return decode(response.json())
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise error_from_body(call, response, exc if isinstance(exc, ValueError) else ValueError(str(exc))) from exc

@@ -1,0 +1,161 @@
+"""AppMemo and MarathonClient.observe: an app whose JSON is unchanged is not decoded again, and any
+change to an app or to one of its tasks (state, health, version, a task added or gone) is seen on the next read."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.core.model import TaskState
+from reconciler.errors import RemoteError
+from reconciler.marathon import MarathonClient, wire
+from reconciler.marathon.app_memo import AppMemo
+from reconciler.marathon.translate import to_actual_app
+
+
+def task(app_id: str, n: int, *, state: str = "TASK_RUNNING", alive: bool = True) -> dict[str, Any]:
+    return {
+        "id": f"{app_id.strip('/').replace('/', '_')}.{n}",
+        "appId": app_id,
+        "host": "agent-1",
+        "ports": [31000 + n],
+        "state": state,
+        "version": "2026-01-01T00:00:00.000Z",
+        "startedAt": "2026-01-01T00:00:01.000Z",
+        "healthCheckResults": [{"alive": alive, "firstSuccess": "2026-01-01T00:00:02.000Z", "taskId": f"t{n}"}],
+    }
+
+
+def app(app_id: str, instances: int = 2, **extra: Any) -> dict[str, Any]:
+    body = {
+        "id": app_id,
+        "instances": instances,
+        "cmd": "serve",
+        "cpus": 0.1,
+        "mem": 32,
+        "labels": {"team": "a"},
+        "version": "2026-01-01T00:00:00.000Z",
+        "versionInfo": {"lastConfigChangeAt": "2026-01-01T00:00:00.000Z"},
+        "tasks": [task(app_id, n) for n in range(instances)],
+        "deployments": [],
+    }
+    return body | extra
+
+
+def fresh(apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Each read parses a new body: the memo never sees the same objects twice.
+    return copy.deepcopy(apps)
+
+
+def test_an_unchanged_app_is_handed_back_without_decoding_and_equals_a_fresh_translation() -> None:
+    memo = AppMemo()
+    apps = [app("/e/a"), app("/e/b", 1)]
+    first = memo.translate(fresh(apps))
+    second = memo.translate(fresh(apps))
+    assert second["/e/a"] is first["/e/a"] and second["/e/b"] is first["/e/b"]
+    assert second["/e/a"] == to_actual_app(wire.App.model_validate(apps[0]))
+
+
+def change_task_state(apps: list[dict[str, Any]]) -> None:
+    apps[0]["tasks"][1]["state"] = "TASK_FAILED"
+
+
+def change_task_health(apps: list[dict[str, Any]]) -> None:
+    apps[0]["tasks"][0]["healthCheckResults"][0]["alive"] = False
+
+
+def add_task(apps: list[dict[str, Any]]) -> None:
+    apps[0]["tasks"].append(task("/e/a", 7))
+
+
+def drop_task(apps: list[dict[str, Any]]) -> None:
+    apps[0]["tasks"].pop()
+
+
+def change_definition(apps: list[dict[str, Any]]) -> None:
+    apps[0]["labels"]["team"] = "b"
+
+
+def change_instances(apps: list[dict[str, Any]]) -> None:
+    apps[0]["instances"] = 5
+
+
+def start_deployment(apps: list[dict[str, Any]]) -> None:
+    apps[0]["deployments"] = [{"id": "d-1"}]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [change_task_state, change_task_health, add_task, drop_task, change_definition, change_instances, start_deployment],
+)
+def test_a_changed_app_or_task_is_seen_on_the_next_read(change: Any) -> None:
+    memo = AppMemo()
+    apps = [app("/e/a"), app("/e/b", 1)]
+    first = memo.translate(fresh(apps))
+    change(apps)
+    second = memo.translate(fresh(apps))
+    assert second["/e/a"] == to_actual_app(wire.App.model_validate(apps[0]))
+    assert second["/e/a"] != first["/e/a"]
+    assert second["/e/b"] is first["/e/b"]
+
+
+def test_a_task_state_change_reaches_the_translated_task() -> None:
+    memo = AppMemo()
+    apps = [app("/e/a")]
+    memo.translate(fresh(apps))
+    change_task_state(apps)
+    states = [t.state for t in memo.translate(fresh(apps))["/e/a"].tasks]
+    assert states == [TaskState.RUNNING, TaskState.FAILED]
+
+
+def test_gone_apps_are_forgotten_and_a_returning_app_is_decoded_again() -> None:
+    memo = AppMemo()
+    memo.translate(fresh([app("/e/a"), app("/e/b")]))
+    assert set(memo.translate(fresh([app("/e/b")]))) == {"/e/b"} and len(memo) == 1
+    back = memo.translate(fresh([app("/e/a", 3), app("/e/b")]))
+    assert back["/e/a"].instances == 3 and len(back["/e/a"].tasks) == 3
+
+
+def test_an_invalid_app_is_refused_even_after_a_valid_one_was_remembered() -> None:
+    memo = AppMemo()
+    memo.translate(fresh([app("/e/a")]))
+    broken = app("/e/a")
+    broken["instances"] = "many"
+    with pytest.raises(ValueError, match=r"apps\.0\.instances"):
+        memo.translate([broken])
+    with pytest.raises(ValueError, match="apps"):
+        memo.translate({"id": "/e/a"})
+
+
+async def test_observe_sees_a_task_change_between_two_reads_of_the_same_client() -> None:
+    apps = [app("/e/a"), app("/e/b", 1)]
+    client = MarathonClient(
+        "http://marathon.test:8080",
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(200, json={"apps": apps} if request.url.path == "/v2/apps" else [])
+        ),
+    )
+    async with client:
+        first = await client.observe()
+        change_task_health(apps)
+        second = await client.observe()
+        third = await client.observe()
+    assert [t.healthy for t in first.apps["/e/a"].tasks] == [True, True]
+    assert [t.healthy for t in second.apps["/e/a"].tasks] == [False, True]
+    assert third.apps["/e/a"] is second.apps["/e/a"] and third.apps["/e/b"] is first.apps["/e/b"]
+
+
+async def test_observe_names_the_call_when_the_apps_body_is_not_a_list() -> None:
+    client = MarathonClient(
+        "http://marathon.test:8080",
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(200, json={"apps": {"x": 1}} if request.url.path == "/v2/apps" else [])
+        ),
+        backoff_seconds=0.0,
+    )
+    async with client:
+        with pytest.raises(RemoteError, match=r"/v2/apps.*apps: Input should be a valid list"):
+            await client.observe()
