@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +84,49 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+async def read_until(stream: asyncio.StreamReader, needle: str, seen: list[str], timeout: float) -> None:
+    """Collects lines into `seen` until one holds `needle`; fails after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not any(needle in line for line in seen):
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError(f"{needle!r} not printed within {timeout}s; output so far:\n" + "".join(seen))
+        line = await asyncio.wait_for(stream.readline(), left)
+        if not line:
+            raise AssertionError(f"the process ended before printing {needle!r}:\n" + "".join(seen))
+        seen.append(line.decode())
+
+
+@contextlib.asynccontextmanager
+async def serving_controller(
+    *args: str, env: dict[str, str]
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`python -m reconciler *args` (a `run` given `--listen 127.0.0.1:0`) once its server listens: the
+    process and the server's URL. Its output is drained meanwhile, since a full pipe would block it; it is
+    stopped on the way out."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reconciler", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    try:
+        await read_until(process.stdout, "POST /hooks/git on http://", seen, 60)
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", seen[-1])
+        assert found, seen[-1]
+        drain = asyncio.create_task(_drain(process.stdout))
+        try:
+            yield process, found.group(1)
+        finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+    finally:
+        await stop_process(process)
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass

@@ -60,7 +60,8 @@ async def test_the_controller_holds_an_approval_environment_until_approve(tmp_pa
     repo, _ = specs_repo(tmp_path)
     first = require_approval(repo)
     db = tmp_path / "history.db"
-    async with controller(tmp_path, repo, "--poll-interval", "2") as run, httpx.AsyncClient(timeout=10) as http:
+    async with controller(tmp_path, repo, "--poll-interval", "2", "--resync", "2") as run, \
+            httpx.AsyncClient(timeout=10) as http:
         await eventually(synced(http, run.server, first), "integration synced to the first commit", 90)
 
         async def one_pending() -> list[PlanRecord]:

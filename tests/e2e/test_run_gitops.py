@@ -22,9 +22,8 @@ import pytest
 
 from reconciler.store import Store
 from reconciler.web.signature import sign
-from tests.e2e.cli import PROJECT, copy_example_tree, stop_process
+from tests.e2e.cli import PROJECT, copy_example_tree, read_until, stop_process
 from tests.e2e.gitrepo import Repo
-from tests.e2e.test_run_sigterm import read_until
 
 pytestmark = pytest.mark.slow
 SECRET = "webhook-secret-for-tests"

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,8 +21,7 @@ import pytest
 
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.sandbox.write_log import Write
-from tests.e2e.cli import PROJECT, copy_example_tree, run_cli, stop_process
-from tests.e2e.test_run_sigterm import read_until
+from tests.e2e.cli import copy_example_tree, run_cli, serving_controller
 
 pytestmark = pytest.mark.slow
 TTL = 10.0
@@ -49,29 +47,12 @@ class Replica:
 @contextlib.asynccontextmanager
 async def replica(tmp_path: Path, name: str, specs: Path, marathon: str, consul: str) -> AsyncIterator[Replica]:
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reconciler", "--log-level", "WARNING", "--marathon", marathon, "--consul", consul,
+    async with serving_controller(
+        "--log-level", "WARNING", "--marathon", marathon, "--consul", consul,
         "run", str(specs), "--listen", "127.0.0.1:0", "--database", str(tmp_path / f"{name}.db"),
-        "--leader-ttl", str(TTL), "--poll-interval", "1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
-    )
-    assert process.stdout is not None
-    seen: list[str] = []
-    try:
-        await read_until(process.stdout, "POST /hooks/git on http://", seen, 60)
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", seen[-1])
-        assert found
-        drain = asyncio.create_task(_drain(process.stdout))
-        yield Replica(process, found.group(1))
-        drain.cancel()
-    finally:
-        await stop_process(process)
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    """Keeps reading the replica's output so that a full pipe never blocks it."""
-    while await stream.readline():
-        pass
+        "--leader-ttl", str(TTL), "--poll-interval", "1", env=env,
+    ) as (process, server):
+        yield Replica(process, server)
 
 
 async def wait_until(probe: object, what: str, timeout: float) -> float:

@@ -24,9 +24,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.e2e.cli import PROJECT, run_cli
+from tests.e2e.cli import PROJECT, read_until, run_cli
 from tests.e2e.test_run_gitops import eventually, specs_repo
-from tests.e2e.test_run_sigterm import read_until
 
 pytestmark = pytest.mark.slow
 TOKEN = "T0KEN-s3cr3t-9f8e7d"

@@ -11,22 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import PROJECT, copy_example_tree
+from tests.e2e.cli import PROJECT, copy_example_tree, read_until
 
 pytestmark = pytest.mark.slow
-
-
-async def read_until(stream: asyncio.StreamReader, needle: str, seen: list[str], timeout: float) -> None:
-    """Collects lines into `seen` until one holds `needle`; fails after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not any(needle in line for line in seen):
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise AssertionError(f"{needle!r} not printed within {timeout}s; output so far:\n" + "".join(seen))
-        line = await asyncio.wait_for(stream.readline(), left)
-        if not line:
-            raise AssertionError(f"the process ended before printing {needle!r}:\n" + "".join(seen))
-        seen.append(line.decode())
 
 
 async def test_run_with_sandbox_converges_and_stops_on_sigterm(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import os
 import re
 import shlex
 import sqlite3
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,9 +29,8 @@ import pytest
 
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.store import Store
-from tests.e2e.cli import PROJECT, run_cli, stop_process
+from tests.e2e.cli import PROJECT, run_cli, serving_controller
 from tests.e2e.gitrepo import Repo
-from tests.e2e.test_run_sigterm import read_until
 
 pytestmark = pytest.mark.slow
 NOBODY = "http://127.0.0.1:9"  # the discard port: no controller answers there
@@ -66,33 +64,12 @@ async def controller(tmp_path: Path, repo: Repo, marathon: str, consul: str | No
     """A controller following `repo`; with `consul`, registering in it (and electing itself leader)."""
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb", XDG_CACHE_HOME=str(tmp_path / "cache"))
     consul_flags = ["--consul", consul] if consul else []
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reconciler", "--log-level", "WARNING", "--marathon", marathon, *consul_flags, "run",
+    async with serving_controller(
+        "--log-level", "WARNING", "--marathon", marathon, *consul_flags, "run",
         "--source", repo.url, *([] if consul else ["--no-consul"]), "--listen", "127.0.0.1:0",
-        "--database", str(tmp_path / "history.db"),
-        "--poll-interval", "1", "--resync", "1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
-    )
-    assert process.stdout is not None
-    seen: list[str] = []
-    try:
-        await read_until(process.stdout, "POST /hooks/git on http://", seen, 60)
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", seen[-1])
-        assert found
-        drain = asyncio.create_task(_drain(process.stdout))
-        try:
-            yield Controller(process, found.group(1))
-        finally:
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
-    finally:
-        await stop_process(process)
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
+        "--database", str(tmp_path / "history.db"), "--poll-interval", "1", "--resync", "1", env=env,
+    ) as (process, server):
+        yield Controller(process, server)
 
 
 MARATHON: list[str] = []  # the sandbox of the running test, for the diagnosis of a failed wait
