@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from reconciler.core.heal import HealMemory
-from reconciler.core.model import Action, Actual, Desired, Outcome, Plan
+from reconciler.core.model import Action, Actual, Desired, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.autoscaling import AppScaling, Autoscaler
 from reconciler.engine.consul_execute import AgentRouting
@@ -168,21 +168,3 @@ class _CycleLog(SyncHooks):
 
     def settle_failed(self, error: ReconcilerError) -> None:
         log.error("cycle=%s event=reobserve-failed error=%r", self.cycle_id, str(error))
-
-
-async def run_cycle(
-    load: Callable[[], Desired],
-    marathon: MarathonPort,
-    options: PlanOptions,
-    *,
-    trigger: str = "manual",
-    execute_options: ExecuteOptions = ExecuteOptions(wait=False, later=CONTROLLER_LATER),
-    consul: ConsulPort | None = None,
-) -> CycleResult:
-    """One pass without a memory carried over (a one-off cycle): see Reconciler for the loop."""
-    reconciler = Reconciler(load, marathon, consul, CycleOptions(plan=options, execute=execute_options))
-    return await reconciler.cycle(trigger)
-
-
-def succeeded(execution: Execution | None) -> int:
-    return sum(1 for a in execution.actions if a.outcome == Outcome.SUCCEEDED) if execution else 0
