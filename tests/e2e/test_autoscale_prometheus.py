@@ -5,15 +5,12 @@ counter the simulated tasks export (its rate set through the fault API), and Pro
 rate over it from which the decision function proposes a scale-up.
 
 Debian's build has no Consul discovery (changelog 2.33.5+ds1-4: "Disable Consul SD until its Debian
-package is back in shape"; 2.42.0+ds-5+deb12u1 refuses `consul_sd_configs`), hence Marathon's."""
+package is back in shape"; 2.42.0+ds-5+deb12u1 refuses `consul_sd_configs`), hence Marathon's here;
+test_autoscale_prometheus_consul.py discovers through Consul with vmagent."""
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from reconciler.core.autoscale import decide
 from reconciler.metrics.prometheus import PrometheusQueries
 from reconciler.sandbox.marathon import MarathonSandbox
 from tests.e2e.autoscale_support import app_tasks, policy, views
+from tests.e2e.prometheus_support import active_targets, prometheus_server
 from tests.sandbox.marathon.fixtures import fast_config, until
 
 pytestmark = pytest.mark.slow
@@ -32,13 +30,6 @@ pytestmark = pytest.mark.slow
 APP = {"id": "/web", "cmd": "serve", "cpus": 0.1, "mem": 32, "instances": 2}
 QUERY = 'sum(rate(requests_total{job="sandbox-tasks"}[5s]))'
 RATE_PER_TASK = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def prometheus_config(marathon: str) -> dict[str, Any]:
@@ -64,41 +55,10 @@ async def sandbox() -> AsyncIterator[MarathonSandbox]:
 
 
 @pytest.fixture
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        pytest.skip("no prometheus binary; scripts/ensure-prometheus installs Debian's package")
-    return found
-
-
-@pytest.fixture
-def prometheus(sandbox: MarathonSandbox, prometheus_binary: str, tmp_path: Path) -> Iterator[str]:
+def prometheus(sandbox: MarathonSandbox, tmp_path: Path) -> Iterator[str]:
     """A Prometheus server of our own on a loopback port; stopped (by its pid) after the test."""
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps(prometheus_config(sandbox.url)))
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    server = subprocess.Popen(
-        [
-            prometheus_binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
-        log.close()
+    with prometheus_server(tmp_path, prometheus_config(sandbox.url)) as url:
+        yield url
 
 
 async def test_prometheus_discovers_the_tasks_and_its_query_scales_up(
@@ -114,11 +74,7 @@ async def test_prometheus_discovers_the_tasks_and_its_query_scales_up(
         queries = PrometheusQueries(client, prometheus)
 
         async def scraped_targets() -> list[dict[str, Any]]:
-            try:
-                answer = await client.get(f"{prometheus}/api/v1/targets", params={"state": "active"})
-            except httpx.HTTPError:
-                return []
-            active = answer.json()["data"]["activeTargets"] if answer.status_code == 200 else []
+            active = await active_targets(client, prometheus)
             every_up = len(active) == len(tasks) and all(t["health"] == "up" for t in active)
             return list(active) if every_up else []
 
