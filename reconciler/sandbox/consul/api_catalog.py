@@ -23,6 +23,7 @@ from reconciler.sandbox.consul.render import (
     node_json,
     node_service_json,
 )
+from reconciler.sandbox.consul.scoping import node_meta_filters, satisfies
 from reconciler.sandbox.consul.state import ConsulState, state_of
 
 routes = web.RouteTableDef()
@@ -34,6 +35,11 @@ def _has_tags(tags: list[str], wanted: list[str]) -> bool:
     """agent/consul/state/catalog.go serviceTagFilter: `?tag=` compares case-insensitively."""
     present = {t.lower() for t in tags}
     return all(t.lower() in present for t in wanted)
+
+
+def _node_meta(state: ConsulState, node: str) -> dict[str, str]:
+    known = state.catalog.nodes.get(node)
+    return known.meta if known else {}
 
 
 def _filter(request: web.Request, kind: Selectors) -> Predicate | None:
@@ -79,14 +85,16 @@ async def get_datacenters(request: web.Request) -> web.Response:
     return json_response([state_of(request).datacenter], request)
 
 
-def _filtered_service_names(state: ConsulState, keep: Predicate | None) -> dict[str, list[str]]:
-    """Consul filters `/catalog/services` on each instance (catalog entry), then unions the tags by name."""
-    if keep is None:
+def _filtered_service_names(state: ConsulState, keep: Predicate | None, meta: dict[str, str]) -> dict[str, list[str]]:
+    """Consul filters `/catalog/services` on each instance (catalog entry), then unions the tags by name;
+    with `?node-meta`, only instances on nodes whose meta matches (state/catalog.go ServicesByNodeMeta)."""
+    if keep is None and not meta:
         return state.catalog.service_names()
     names: dict[str, list[str]] = {}
     for name in state.catalog.service_names():
-        entries = [catalog_entry_json(i.node, i.service, state.datacenter) for i in state.catalog.instances(name)]
-        for entry in apply_filter(entries, keep):
+        entries = [catalog_entry_json(i.node, i.service, state.datacenter) for i in state.catalog.instances(name)
+                   if satisfies(i.node.meta, meta)]
+        for entry in apply_filter(entries, keep) if keep is not None else entries:
             tags = names.setdefault(name, [])
             tags.extend(t for t in entry["ServiceTags"] if t not in tags)
     return names
@@ -94,22 +102,27 @@ def _filtered_service_names(state: ConsulState, keep: Predicate | None) -> dict[
 
 @routes.get("/v1/catalog/services")
 async def get_services(request: web.Request) -> web.Response:
-    state, keep = state_of(request), _filter(request, CATALOG_ENTRY)
-    # catalog.go catalogServicesMaxIndex: the services table's index alone, not the checks' or nodes'.
-    index, names = await block(request, state.raft, lambda: (state.catalog.table_index["services"],
-                                                              _filtered_service_names(state, keep)),
-                               lambda: state.catalog.table_index["services"])
-    return json_response(names, request, index)
+    state, keep, meta = state_of(request), _filter(request, CATALOG_ENTRY), node_meta_filters(request)
+
+    def index() -> int:
+        """catalog.go catalogServicesMaxIndex: the services table's index alone, not the checks' or
+        nodes'; ServicesByNodeMeta (`?node-meta`) takes the nodes table's too."""
+        tables = state.catalog.table_index
+        return max(tables["services"], tables["nodes"]) if meta else tables["services"]
+
+    index_now, names = await block(request, state.raft, lambda: (index(), _filtered_service_names(state, keep, meta)),
+                                   index)
+    return json_response(names, request, index_now)
 
 
 @routes.get("/v1/catalog/service/{name:[^/]*}")
 async def get_service(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
-    tags, keep = request.query.getall("tag", []), _filter(request, CATALOG_ENTRY)
+    tags, keep, meta = request.query.getall("tag", []), _filter(request, CATALOG_ENTRY), node_meta_filters(request)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         entries = [catalog_entry_json(i.node, i.service, state.datacenter) for i in state.catalog.instances(name)
-                   if _has_tags(i.service.tags, tags)]
+                   if _has_tags(i.service.tags, tags) and satisfies(i.node.meta, meta)]
         return state.catalog.service_index(name), entries
 
     index, entries = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
@@ -118,10 +131,10 @@ async def get_service(request: web.Request) -> web.Response:
 
 @routes.get("/v1/catalog/nodes")
 async def get_nodes(request: web.Request) -> web.Response:
-    state, keep = state_of(request), _filter(request, NODE)
+    state, keep, meta = state_of(request), _filter(request, NODE), node_meta_filters(request)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
-        nodes = sorted(state.catalog.nodes.values(), key=lambda n: n.name)
+        nodes = sorted((n for n in state.catalog.nodes.values() if satisfies(n.meta, meta)), key=lambda n: n.name)
         return state.catalog.table_index["nodes"], [node_json(n, state.datacenter) for n in nodes]
 
     index, nodes = await block(request, state.raft, read)
@@ -175,11 +188,11 @@ def _health_entry(state: ConsulState, instance: Instance) -> dict[str, Any]:
 async def get_health_service(request: web.Request) -> web.Response:
     state, name = state_of(request), path_param(request, "name", MISSING_SERVICE)
     passing = flag(request, "passing")
-    tags, keep = request.query.getall("tag", []), _filter(request, HEALTH_ENTRY)
+    tags, keep, meta = request.query.getall("tag", []), _filter(request, HEALTH_ENTRY), node_meta_filters(request)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         instances = [i for i in state.catalog.instances(name) if _has_tags(i.service.tags, tags)
-                     and (not passing or i.status == CheckStatus.PASSING)]
+                     and satisfies(i.node.meta, meta) and (not passing or i.status == CheckStatus.PASSING)]
         return state.catalog.service_index(name), [_health_entry(state, i) for i in instances]
 
     index, entries = await block(request, state.raft, read, lambda: state.catalog.service_index(name))
@@ -205,11 +218,12 @@ async def get_health_state(request: web.Request) -> web.Response:
     state, wanted = state_of(request), path_param(request, "state", "Missing check state")
     if wanted not in STATES:
         raise ConsulHTTPError(400, "Invalid check state")
-    keep = _filter(request, CHECK)
+    keep, meta = _filter(request, CHECK), node_meta_filters(request)
 
     def read() -> tuple[int, list[dict[str, Any]]]:
         checks = sorted(state.catalog.checks.values(), key=lambda c: (c.node, c.check_id))
-        found = [check_json(c, state.catalog) for c in checks if wanted in ("any", c.status)]
+        found = [check_json(c, state.catalog) for c in checks if wanted in ("any", c.status)
+                 and (not meta or satisfies(_node_meta(state, c.node), meta))]
         return state.catalog.table_index["checks"], found
 
     index, checks = await block(request, state.raft, read)

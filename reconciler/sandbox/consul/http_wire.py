@@ -57,6 +57,14 @@ def set_query_meta(response: web.StreamResponse, index: int) -> None:
     response.headers["X-Consul-Effective-Consistency"] = "leader"
 
 
+def consistency_of(request: web.Request) -> str:
+    """agent/structs/structs.go QueryOptions.ConsistencyLevel: `?consistent`, else `?stale` (vmagent's
+    and Prometheus' Consul discovery send it by default), else `leader`; presence is enough."""
+    if "consistent" in request.query:
+        return "consistent"
+    return "stale" if "stale" in request.query else "leader"
+
+
 def path_param(request: web.Request, name: str, missing: str) -> str:
     """A trailing path parameter; an empty one (`/v1/health/service/`) is Consul's 400 with the `missing` text."""
     value = request.match_info[name]
@@ -173,6 +181,8 @@ async def consul_middleware(request: web.Request, handler: Handler) -> web.Strea
         response: web.StreamResponse = text_response(faults.error_status, faults.error_text)
     else:
         response = await _answer(request, handler)
+    if "X-Consul-Effective-Consistency" in response.headers:
+        response.headers["X-Consul-Effective-Consistency"] = consistency_of(request)
     response.headers["X-Consul-Default-ACL-Policy"] = "allow"
     request.app[WRITES_KEY].record(request, response.status)
     return response

@@ -17,6 +17,7 @@ from reconciler.sandbox.consul.catalog import Check, CheckStatus
 from reconciler.sandbox.consul.dns_server import DnsServer
 from reconciler.sandbox.consul.faults import HttpFaults
 from reconciler.sandbox.consul.http_wire import FAULTS_KEY, WRITES_KEY, consul_middleware
+from reconciler.sandbox.consul.scoping import datacenter_guard
 from reconciler.sandbox.consul.state import NODE_KEY, STATE_KEY, ConsulState
 from reconciler.sandbox.listen import ListenError
 
@@ -51,7 +52,7 @@ def agent_nodes(count: int) -> tuple[tuple[str, str], ...]:
 
 
 def build_app(state: ConsulState, node: str, faults: HttpFaults) -> web.Application:
-    app = web.Application(middlewares=[consul_middleware])
+    app = web.Application(middlewares=[consul_middleware, datacenter_guard])
     app[STATE_KEY] = state
     app[NODE_KEY] = node
     app[FAULTS_KEY] = faults
