@@ -41,6 +41,7 @@ pytestmark = pytest.mark.slow
 DOC = Path(__file__).resolve().parents[2] / "docs" / "autoscaling.md"
 QUERY = 'sum(rate(requests_total{job="shop-web"}[5s]))'
 RATE_PER_TASK = 30.0  # requests per second: 60 for 2 tasks, against an average of 10 a task
+METRIC = f"{{prometheus: {{query: '{QUERY}', target: {{averageValue: 10}}}}}}"
 SPEC = f"""\
 apiVersion: reconciler/v1
 kind: Environment
@@ -55,7 +56,7 @@ apps:
     autoscale:
       min: 2
       max: 4
-      metrics: [{{prometheus: {{query: '{QUERY}', target: {{averageValue: 10}}}}}}]
+      metrics: [{METRIC}]
 """
 # vmagent's flags besides addresses and paths, each shown in the doc's command: Consul every second.
 VMAGENT_FLAGS = ["-promscrape.consulSDCheckInterval=1s"]
@@ -140,7 +141,7 @@ def test_the_scrape_config_and_flags_are_the_ones_docs_autoscaling_md_shows() ->
     assert config["scrape_configs"][0]["job_name"] == "shop-web" and 'job="shop-web"' in QUERY
     command = doc_blocks("sh")[0]
     assert all(flag in command for flag in [*VMAGENT_FLAGS, "--web.enable-remote-write-receiver", "/api/v1/write"])
-    assert f"query: '{QUERY}'" in DOC.read_text() and "averageValue: 10" in SPEC
+    assert f"`{METRIC}`" in DOC.read_text()
 
 
 async def test_vmagent_discovers_the_tasks_in_consul_and_the_query_scales_the_app_up(tmp_path: Path) -> None:
