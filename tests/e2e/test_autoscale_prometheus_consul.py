@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import re
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,16 @@ def test_the_scrape_config_and_flags_are_the_ones_docs_autoscaling_md_shows() ->
     command = doc_blocks("sh")[0]
     assert all(flag in command for flag in [*VMAGENT_FLAGS, "--web.enable-remote-write-receiver", "/api/v1/write"])
     assert f"`{METRIC}`" in DOC.read_text()
+
+
+def test_debians_prometheus_refuses_consul_sd_configs_hence_vmagent(tmp_path: Path) -> None:
+    """Why vmagent at all: should Debian's build ever take the doc's configuration, Prometheus itself
+    can discover through Consul and this test says so."""
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps(scrape_config("127.0.0.1:1")))
+    checked = subprocess.run([binary("promtool", "prometheus"), "check", "config", str(config)],
+                             check=False, capture_output=True, text=True, timeout=60)
+    assert checked.returncode != 0 and "field consul_sd_configs not found" in checked.stdout + checked.stderr, checked
 
 
 async def test_vmagent_discovers_the_tasks_in_consul_and_the_query_scales_the_app_up(tmp_path: Path) -> None:
