@@ -21,15 +21,14 @@ import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
 from reconciler.cli.approve import DatabaseOpt, approval_notes, refuse_unapproved, unapproved
+from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.output import console, print_error, print_warning
 from reconciler.cli.plan import (
     CONSUL_UNREAD,
     AgentOpt,
     ApplyForceOpt,
     ChartsOpt,
-    ConsulOpt,
     EnvOpt,
-    NoConsulOpt,
     OutputOpt,
     PruneOpt,
     SpecsArg,
@@ -49,7 +48,7 @@ from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.execute import ExecuteOptions, Execution, Progress, ProgressCallback
 from reconciler.engine.observe import Observation
-from reconciler.engine.ownership import ownership_guard
+from reconciler.engine.ownership import DEFAULT_KEY, ownership_guard
 from reconciler.engine.stuck import Convergence
 from reconciler.engine.sync import SyncHooks, SyncRequest, blocking_refusals, sync
 from reconciler.errors import ExitCode, ReconcilerError
@@ -77,6 +76,7 @@ def apply_command(
     charts: ChartsOpt = None,
     verbose: VerboseOpt = False,
     database: DatabaseOpt = None,
+    leader_key: LeaderKeyOpt = DEFAULT_KEY,
 ) -> None:
     """Make Marathon and Consul match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
     check_output(output)
@@ -92,6 +92,7 @@ def apply_command(
         output=output,
         verbose=verbose,
         database=database,
+        leader_key=leader_key,
     )
     raise typer.Exit(asyncio.run(job.run(dry_run=dry_run)))
 
@@ -100,17 +101,20 @@ class _ApplyJob:
     def __init__(
         self, *, settings: GlobalSettings, desired: Desired, whole: Desired | None, options: PlanOptions,
         choice: ConsulChoice, execute: ExecuteOptions, output: str, verbose: bool = False, database: str | None = None,
+        leader_key: str = DEFAULT_KEY,
     ) -> None:
         self.settings, self.desired, self.whole, self.options = settings, desired, whole, options
         self.choice, self.execute, self.output, self.verbose = choice, execute, output, verbose
         self.database = database  # where a plan awaiting approval is recorded (cli/approve.py)
+        self.leader_key = leader_key
 
     async def run(self, *, dry_run: bool) -> int:
         request = SyncRequest(self.desired, self.options, self.execute, self.choice.routing, whole=self.whole,
                               strict=False, dry_run=dry_run, halt_on_refusal=True)
         async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
             guarded = None if dry_run else consul  # a live controller owning these envs refuses (exit 4)
-            if note := await ownership_guard(guarded, self.desired.environments, force=self.options.force):
+            if note := await ownership_guard(guarded, self.desired.environments, force=self.options.force,
+                                             key=self.leader_key):
                 print_warning(note)
             if dry_run:
                 approval_notes(self.desired, self.options.env)

@@ -3,7 +3,9 @@
 The plan comes from the store `reconciler run` (or a refused `apply`) recorded it in. Marathon is
 observed afresh and the plan made again: only with an unchanged digest is it approved and applied;
 otherwise nothing is sent and the new plan's id is printed to approve instead (exit 4). An id that
-awaits nothing is a usage error (exit 2) listing the ids that do. docs/approvals.md.
+awaits nothing is a usage error (exit 2) listing the ids that do. When a live controller owns the
+environment (its leader lock, `--leader-key`), the approval is handed to it through the store and
+nothing is sent from here, unless `--force`. docs/approvals.md.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 import socket
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.adapters import marathon_client
+from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.output import console, err_console, print_error
 from reconciler.cli.plan_view import plan_lines, print_warning
 from reconciler.cli.settings import GlobalSettings
@@ -25,6 +29,7 @@ from reconciler.core.plan import PlanOptions
 from reconciler.engine.approvals import Pending, hold_unapproved
 from reconciler.engine.approving import Approval, approve
 from reconciler.engine.execute import ExecuteOptions
+from reconciler.engine.ownership import DEFAULT_KEY, forced_over, read_owner
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import ExitCode, GuardRefused
 from reconciler.store import Store
@@ -47,11 +52,26 @@ def approve_command(
     database: DatabaseOpt = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the deployments.")] = True,
     deadline: Annotated[float, typer.Option("--deadline", help="How long to wait for the deployments (s).")] = 300.0,
+    consul: ConsulOpt = None,
+    no_consul: NoConsulOpt = False,
+    leader_key: LeaderKeyOpt = DEFAULT_KEY,
+    force: Annotated[bool, typer.Option("--force", help="Send the writes from here even when a live controller"
+                                                      " owns ENV (it would otherwise apply the approval).")] = False,
 ) -> None:
-    """Apply a plan awaiting approval if Marathon has not changed since (exit 0 applied, 1 failed, 2 no such
-    pending plan, 4 the actual state changed: approve the new plan)."""
+    """Apply a plan awaiting approval if Marathon has not changed since (exit 0 applied or handed to the live
+    controller, 1 failed, 2 no such pending plan, 4 the actual state changed: approve the new plan)."""
+    lock = _Lock(ConsulChoice(enabled=not no_consul, url=consul), leader_key, force)
     raise typer.Exit(asyncio.run(_approve(ctx.obj, env, plan_id, database, ExecuteOptions(wait=wait,
-                                                                                          timeout=deadline))))
+                                                                                          timeout=deadline), lock)))
+
+
+@dataclass(frozen=True)
+class _Lock:
+    """Where the leader lock is read, and whether `--force` sends the writes over a live controller."""
+
+    consul: ConsulChoice
+    key: str
+    force: bool
 
 
 def approver() -> str:
@@ -64,11 +84,16 @@ def approver() -> str:
 
 
 async def _approve(settings: GlobalSettings, env: str, plan_id: str, database: str | None,
-                   execute: ExecuteOptions) -> int:
+                   execute: ExecuteOptions, lock: _Lock) -> int:
     store = Store.open(database, must_exist=True)
     try:
-        async with marathon_client(settings) as marathon:
-            approval = await approve(store, marathon, env, plan_id, by=approver(), execute=execute)
+        async with marathon_client(settings) as marathon, optional_consul(settings, lock.consul) as consul:
+            owner, unread = await read_owner(consul, [env], key=lock.key)
+            if note := unread or (forced_over(owner, "approving and applying") if lock.force else None):
+                print_warning(note)
+            handed_to = owner.describe() if owner is not None and not lock.force else ""
+            approval = await approve(store, marathon, env, plan_id, by=approver(), execute=execute,
+                                     handed_to=handed_to)
     finally:
         store.close()
     return _report(env, approval)
@@ -124,6 +149,12 @@ def _report(env: str, approval: Approval) -> int:
         print_error(f"Marathon changed since plan {approval.plan.id} was made, so it was not applied: nothing was"
                     f" sent. Approve the plan from the state now instead: reconciler approve {env} {new.plan_id}")
         return ExitCode.REFUSED
+    if approval.handed_to:
+        console.print(f"[bold]Approved:[/] plan {approval.plan.id} of {env} (digest {approval.plan.digest}, revision"
+                      f" {approval.plan.revision[:12]}). The live controller {approval.handed_to} owns {env}: its"
+                      f" next cycle sends the {approval.pending} action(s); nothing was sent from here.",
+                      soft_wrap=True)
+        return ExitCode.OK
     execution = approval.execution
     assert execution is not None
     for line in plan_lines(a for a in execution.actions if a.outcome != "succeeded"):

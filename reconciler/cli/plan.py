@@ -15,6 +15,7 @@ import typer
 
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
 from reconciler.cli.approve import approval_notes
+from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.output import print_error, use_json_output
 from reconciler.cli.plan_view import Compared, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
@@ -34,10 +35,6 @@ ForceOpt = Annotated[bool, typer.Option(help="Lift the prune limit.")]
 ApplyForceOpt = Annotated[bool, typer.Option(
     "--force", help="Lift the prune limit, and apply even to environments a live controller owns (its leader lock)."
 )]
-ConsulOpt = Annotated[
-    str | None, typer.Option("--consul", help="Consul agent URL for this command (default: the global --consul).")
-]
-NoConsulOpt = Annotated[bool, typer.Option("--no-consul", help="Leave Consul out entirely (Marathon only).")]
 AgentOpt = Annotated[
     AgentRouting,
     typer.Option("--consul-agent", help="host: register through the agent on each task's host; single: --consul."),

@@ -16,9 +16,10 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_error
-from reconciler.cli.plan import AgentOpt, ConsulOpt, NoConsulOpt
+from reconciler.cli.plan import AgentOpt
 from reconciler.cli.settings import GlobalSettings
 from reconciler.core.model import Desired, Outcome
 from reconciler.engine.consul_execute import AgentRouting

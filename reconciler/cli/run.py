@@ -24,11 +24,12 @@ import typer
 
 from reconciler import __version__
 from reconciler.cli.adapters import consul_client, marathon_client
+from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.history import since_seconds
 from reconciler.cli.live_view import LiveTables, cycle_rows
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
 from reconciler.cli.output import console, print_error
-from reconciler.cli.plan import AgentOpt, ConsulOpt, EnvOpt, NoConsulOpt, PruneOpt
+from reconciler.cli.plan import AgentOpt, EnvOpt, PruneOpt
 from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt, SamplesKeepOpt
 from reconciler.cli.run_notify import (
@@ -82,7 +83,6 @@ SecretOpt = Annotated[str | None, typer.Option(help="Webhook HMAC secret (better
 SecretFileOpt = Annotated[Path | None, typer.Option(help="File holding the webhook HMAC secret.", dir_okay=False)]
 ElectionOpt = Annotated[bool, typer.Option(help="Elect one leader among replicas through a Consul lock"
                                                  " (needs Consul); standbys only serve status.")]
-LeaderKeyOpt = Annotated[str, typer.Option(help="Consul KV key of the leader lock.")]
 LeaderTtlOpt = Annotated[float, typer.Option(help="Session TTL of the leader lock, seconds (10 to 86400).",
                                              min=10.0, max=86400.0)]
 DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a"
@@ -242,7 +242,8 @@ class _RunJob:
                     controller.trigger("leader-elected")
 
             identity = _identify(port, marathon, consul)
-            await leadership.start(stack, identity, on_leader_change, lambda: self._owned(in_force[0]))
+            # The specs, not what the approval gate lets run: an environment awaiting approval is ours too.
+            await leadership.start(stack, identity, on_leader_change, lambda: self._owned(feed.desired()))
             notifications.start(stack, identity, lambda: feed.state, leadership, serving.leader.key, serving.leader.ttl)
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
@@ -261,7 +262,7 @@ class _RunJob:
         return replace(self.cycle_options, execute=execute)
 
     def _owned(self, desired: Desired) -> list[str]:
-        """The environments the lock record names: --env, else every one of the specs in force."""
+        """The environments the lock record names: --env, else every one of the specs (approvals pending too)."""
         return [self.env] if self.env else sorted(desired.environments)
 
     async def _serve(

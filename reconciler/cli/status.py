@@ -16,9 +16,10 @@ import typer
 from rich.table import Table
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console
-from reconciler.cli.plan import ConsulOpt, NoConsulOpt, OutputOpt, check_output
+from reconciler.cli.plan import OutputOpt, check_output
 from reconciler.cli.run import COMPACT_ABOVE, WIDE_HELP
 from reconciler.cli.settings import GlobalSettings
 from reconciler.engine.status import observed_status

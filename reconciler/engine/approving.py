@@ -2,9 +2,11 @@
 
 The plan's desired state comes back from the store and is planned again against Marathon as it is now.
 Only when that plan has the digest that was shown is it approved and applied; otherwise nothing is sent
-and the new plan is recorded to be approved instead. The approval is recorded before the writes go
-out, so a running controller from then on reconciles the approved state and never undoes them.
-Consul follows Marathon: the controller (or the next apply) registers the tasks started here.
+and the new plan is recorded to be approved instead. When a live controller owns the environment, the
+approval is handed to it through the store (it reconciles the approved state: its next cycle sends the
+writes) and nothing is sent from here, so that two writers never fight. Otherwise the approval is
+recorded before the writes go out. Consul follows Marathon: the controller (or the next apply) registers
+the tasks started here.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Approval:
     plan: PlanRecord
     execution: Execution | None = None
     replaced_by: Pending | None = None
+    handed_to: str = ""  # the live controller that sends the writes (nothing was sent from here)
+    pending: int = 0  # how many writes the approved plan makes
 
     @property
     def failed(self) -> bool:
@@ -57,9 +61,11 @@ def pending_plan(store: Store, env: str, plan_id: str) -> PlanRecord:
 
 
 async def approve(
-    store: Store, marathon: MarathonPort, env: str, plan_id: str, *, by: str, execute: ExecuteOptions
+    store: Store, marathon: MarathonPort, env: str, plan_id: str, *, by: str, execute: ExecuteOptions,
+    handed_to: str = "",
 ) -> Approval:
-    """Applies pending plan `plan_id` of `env` if Marathon still gives it the same digest."""
+    """Applies pending plan `plan_id` of `env` if Marathon still gives it the same digest; with `handed_to`
+    (the live controller owning `env`), approves it and leaves the writes to that controller."""
     plan = pending_plan(store, env, plan_id)
     desired = store.desired_state(env, digest=plan.digest)
     if desired is None:
@@ -76,10 +82,13 @@ async def approve(
     store.record_env_event(env, APPROVED_EVENT, revision=plan.revision, digest=plan.digest, by=by,
                            detail=f"plan {plan_id}")
     store.record_approval(plan_id, env, plan.digest, "approved", by=by)
-    store.record_plan_status(plan_id, "approved", detail=f"by {by}")
     writes = build_plan(narrowed(desired, env), actual, options)
+    if handed_to:
+        store.record_plan_status(plan_id, "approved", detail=f"by {by}; the live controller {handed_to} applies it")
+        return Approval(plan, handed_to=handed_to, pending=len(writes.pending))
+    store.record_plan_status(plan_id, "approved", detail=f"by {by}")
     execution = await execute_plan(writes, marathon, execute) if not writes.empty else Execution(writes.actions)
-    approval = Approval(plan, execution)
+    approval = Approval(plan, execution, pending=len(writes.pending))
     store.record_actions(plan_id, [a for a in execution.actions if a.kind != ActionKind.WARN])
     store.record_plan_status(plan_id, "failed" if approval.failed else "applied",
                              detail=_summary(writes, execution))

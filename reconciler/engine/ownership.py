@@ -3,7 +3,8 @@
 The leader writes a JSON record as the lock key's value (its identity, since when it leads, the
 environments it reconciles) and rewrites it at every heartbeat. A one-off `apply` reads the key: a
 live session holding it for an environment in the apply's scope means a controller would fight the
-hand-made change, so the apply is refused unless forced.
+hand-made change, so the apply is refused unless forced. `approve` reads it too and hands its approval
+to such a controller instead of writing (engine/approving.py).
 """
 
 from __future__ import annotations
@@ -82,19 +83,16 @@ async def live_owner(consul: LockReader, envs: Iterable[str], key: str = DEFAULT
     return Owner(record, pair.session, owned, key) if owned else None
 
 
-async def refuse_when_owned(
-    consul: LockReader, envs: Iterable[str], *, force: bool, key: str = DEFAULT_KEY
-) -> Owner | None:
-    """Raises GuardRefused (exit 4) when a live controller owns one of `envs`, unless `force`; returns
-    the owner that `force` overrode (for a warning), else None."""
-    owner = await live_owner(consul, envs, key)
-    if owner is None or force:
-        return owner
-    raise GuardRefused(
-        f"environment(s) {', '.join(owner.envs)} are reconciled by the live controller {owner.describe()}"
-        f" (Consul lock {key}); a hand-run apply would fight it",
-        hint="change the specs the controller follows, stop it, or pass --force to apply anyway",
-    )
+async def read_owner(consul: LockReader | None, envs: Iterable[str], *, key: str = DEFAULT_KEY
+                     ) -> tuple[Owner | None, str | None]:
+    """The live controller owning one of `envs` (none without Consul), and a warning to print when the lock
+    could not be read (the command goes on: a controller cannot lead through a Consul it cannot read either)."""
+    if consul is None:
+        return None, None
+    try:
+        return await live_owner(consul, envs, key), None
+    except RemoteError as exc:
+        return None, f"could not read the leader lock {key} to check for a live controller: {exc}"
 
 
 async def ownership_guard(
@@ -104,12 +102,18 @@ async def ownership_guard(
     when a live controller owns one of `envs`; returns a warning to print when `force` overrode one,
     or when the lock could not be read (the apply goes on: a controller cannot lead through a Consul
     this apply cannot read either)."""
-    if consul is None:
-        return None
-    try:
-        owner = await refuse_when_owned(consul, envs, force=force, key=key)
-    except RemoteError as exc:
-        return f"could not read the leader lock {key} to check for a live controller: {exc}"
+    owner, unread = await read_owner(consul, envs, key=key)
+    if owner is None or force:
+        return unread or forced_over(owner, "applying to")
+    raise GuardRefused(
+        f"environment(s) {', '.join(owner.envs)} are reconciled by the live controller {owner.describe()}"
+        f" (Consul lock {key}); a hand-run apply would fight it",
+        hint="change the specs the controller follows, stop it, or pass --force to apply anyway",
+    )
+
+
+def forced_over(owner: Owner | None, doing: str) -> str | None:
+    """The warning of a command that `--force` let write over a live controller's environments."""
     if owner is None:
         return None
-    return f"--force: applying to {', '.join(owner.envs)} although the live controller {owner.describe()} owns them"
+    return f"--force: {doing} {', '.join(owner.envs)} although the live controller {owner.describe()} owns them"

@@ -36,7 +36,7 @@ async def run_cli(
     Without `consul`, commands that talk to Consul get `--no-consul`, so that whatever listens on
     the default Consul address of the machine cannot change what a Marathon-only test sees.
     """
-    talks_to_consul = bool(args) and args[0] in ("plan", "apply", "run")
+    talks_to_consul = bool(args) and args[0] in ("plan", "apply", "run", "approve")
     if consul is not None:
         args = ("--consul", consul, *args)
     elif talks_to_consul and "--consul" not in args and "--no-consul" not in args:
