@@ -7,6 +7,7 @@ turns them into the Marathon app body.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -120,7 +121,8 @@ class HealthCheckSpec(SpecModel):
 
 def _constraint_list(value: Any) -> Any:
     """`hostname:UNIQUE` and `rack:GROUP_BY:3` are shorthand for Marathon's list form. A trailing colon
-    (`hostname:UNIQUE:`) names no value: Marathon 1.10 refuses UNIQUE with one, even an empty one."""
+    (`hostname:UNIQUE:`) names no value, whatever the operator: Marathon 1.10 refuses UNIQUE with one, even
+    an empty one; an operator that needs a value is then refused by ConstraintSpec, not sent without it."""
     if not isinstance(value, str):
         return value
     parts = value.split(":", 2)
@@ -146,6 +148,33 @@ class ConstraintSpec(SpecModel):
         if not isinstance(value, dict):
             raise rule_error("a constraint is a string or a list", _CONSTRAINT_HINT)
         return value
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> ConstraintSpec:
+        if problem := _value_problem(self.operator, self.value):
+            raise rule_error(problem[0], problem[1])
+        return self
+
+
+def _value_problem(operator: ConstraintOperator, value: str | None) -> tuple[str, str] | None:
+    """Marathon's value rules per operator, refused here (file:line) rather than by its 422: mesosphere/marathon
+    SchedulingValidation.complyWithConstraintRules. CLUSTER takes any value or none."""
+    op = ConstraintOperator
+    if operator == op.UNIQUE and value is not None:
+        return "UNIQUE takes no value", "write `hostname:UNIQUE`"
+    if operator in (op.LIKE, op.UNLIKE) and value is None:
+        return (f"{operator} needs a value, a regular expression",
+                f"write e.g. `rack:{operator}:rack-[12]` (a trailing colon names no value)")
+    if operator == op.MAX_PER and not _is_int32(value):
+        return "MAX_PER needs an integer value", "write e.g. `rack:MAX_PER:2` (a trailing colon names no value)"
+    if operator == op.GROUP_BY and value is not None and not _is_int32(value):
+        return "GROUP_BY takes an integer value or none", "write `rack:GROUP_BY` or e.g. `rack:GROUP_BY:3`"
+    return None
+
+
+def _is_int32(value: str | None) -> bool:
+    """Scala's `toInt` (Integer.parseInt), as Marathon reads the number: a sign, decimal digits, 32 bits."""
+    return value is not None and re.fullmatch(r"[+-]?[0-9]+", value) is not None and -(2**31) <= int(value) < 2**31
 
 
 _FRACTION = "a fraction of the instance count between 0 and 1: 0.5 or 50%"
