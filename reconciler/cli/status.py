@@ -3,25 +3,29 @@
 Asks a running controller's `/status` first (`--controller`, default http://127.0.0.1:9090); when none
 answers, builds the same document from the store (`--database`: each environment's last synced desired
 state, pause, last error and heal) and a fresh observation of Marathon and Consul, and says which it used.
+Given the spec tree (SPECS), it lists every environment of it too: one never applied at the specs' state,
+and a paused one with the specs' revision and digest it is not applying.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.table import Table
 
-from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.history import DatabaseOpt
-from reconciler.cli.output import console
-from reconciler.cli.plan import OutputOpt, check_output
+from reconciler.cli.output import console, print_warning
+from reconciler.cli.plan import ChartsOpt, OutputOpt, check_output
 from reconciler.cli.run import COMPACT_ABOVE, WIDE_HELP
 from reconciler.cli.settings import GlobalSettings
+from reconciler.core.model import Desired
 from reconciler.engine.status import observed_status
 from reconciler.errors import ExitCode, UsageError
 from reconciler.redaction import redact_url
@@ -30,6 +34,8 @@ from reconciler.store import Store, StoreError
 DEFAULT_CONTROLLER = "http://127.0.0.1:9090"
 ControllerOpt = Annotated[str, typer.Option("--controller", help="URL of a running controller's HTTP server.")]
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")]
+SpecsOpt = Annotated[Path | None, typer.Argument(
+    help="Spec tree: without a controller, list its environments too (never applied, paused behind it).")]
 _STYLE = {"Synced": "green", "Healthy": "green", "Degraded": "red", "Missing": "yellow", "OutOfSync": "yellow",
           "Progressing": "cyan", "Paused": "magenta", "AwaitingApproval": "magenta", "RequiresPruning": "yellow"}
 
@@ -40,6 +46,7 @@ def register(app: typer.Typer) -> None:
 
 def status_command(
     ctx: typer.Context,
+    specs: SpecsOpt = None,
     env: EnvOpt = None,
     output: OutputOpt = "text",
     controller: ControllerOpt = DEFAULT_CONTROLLER,
@@ -47,10 +54,13 @@ def status_command(
     consul: ConsulOpt = None,
     no_consul: NoConsulOpt = False,
     wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
+    charts: ChartsOpt = None,
 ) -> None:
     """Show each environment's sync state and health, and each app's (from the controller, else the store)."""
     check_output(output)
-    document = asyncio.run(_document(ctx.obj, controller, database, ConsulChoice(enabled=not no_consul, url=consul)))
+    tree = desired_from_folder(specs, env=None, charts=charts) if specs is not None else None
+    document = asyncio.run(_document(ctx.obj, controller, database, ConsulChoice(enabled=not no_consul, url=consul),
+                                     tree))
     document = only_env(document, env)
     if output == "json":
         console.print_json(json.dumps(document, default=str))
@@ -59,10 +69,13 @@ def status_command(
     raise typer.Exit(ExitCode.OK)
 
 
-async def _document(settings: GlobalSettings, controller: str, database: str | None, choice: ConsulChoice
-                    ) -> dict[str, Any]:
+async def _document(settings: GlobalSettings, controller: str, database: str | None, choice: ConsulChoice,
+                    tree: Desired | None) -> dict[str, Any]:
     answered = await from_controller(controller, settings.timeout)
     if answered is not None:
+        if tree is not None:
+            print_warning("the controller answered: its status names the environments of the specs it follows;"
+                          " SPECS is read only without a controller")
         return answered | {"from": f"controller at {redact_url(controller)}"}
     try:
         store = Store.open(database, must_exist=True)
@@ -72,7 +85,7 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
     try:
         envs = store.environments()
         async with marathon_client(settings) as marathon, optional_consul(settings, choice) as client:
-            built = await observed_status(store, envs, marathon, client)
+            built = await observed_status(store, envs, marathon, client, tree)
         observed = "Marathon and Consul" if client is not None else "Marathon"
         return built | {"from": f"store at {store.url} and a fresh observation of {observed}"
                         f" (no controller answered at {redact_url(controller)})"}
@@ -122,8 +135,11 @@ def env_notes(env: dict[str, Any]) -> str:
         approval = env["approval"]
         notes.append(f"plan {approval['plan_id']} (digest {approval['digest']}) awaits approval")
     pending = env.get("pending")
-    if pending and pending["reason"] != "awaiting-approval":
-        notes.append(f"{_short(pending['revision'])} pending ({pending['reason']})")
+    if pending and pending["reason"] == "never-applied":
+        notes.append(f"never applied: the specs at {_short(pending['revision'])} (digest {pending['digest']})")
+    elif pending and pending["reason"] != "awaiting-approval":
+        digest = f", digest {pending['digest']}" if pending.get("digest") else ""
+        notes.append(f"{_short(pending['revision'])} pending ({pending['reason']}{digest})")
     return "; ".join(notes) or "-"
 
 

@@ -3,6 +3,7 @@
 The hash covers the rendered definition without `instances` (the autoscaler owns that count) and
 without the hash and revision labels themselves, so it changes exactly when the spec changes.
 Canonical JSON: sorted keys, no spaces, integral floats written as integers (YAML's `1.0` == `1`).
+An environment's digest covers its apps' hashes and instances: the revision the store records with it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.core.naming import HASH_LABEL, REVISION_LABEL
+
+if TYPE_CHECKING:
+    from reconciler.core.model import Desired
 
 HASH_LENGTH = 16  # hex digits: 64 bits is plenty to tell one app's definitions apart
 UNHASHED_LABELS = frozenset({HASH_LABEL, REVISION_LABEL})
@@ -54,3 +58,9 @@ def definition_hash(definition: Mapping[str, Any]) -> str:
     """Stable sha256 prefix of the canonical JSON of `definition` (see the module docstring)."""
     digest = hashlib.sha256(canonical_json(hashed_content(definition)).encode("utf-8")).hexdigest()
     return digest[:HASH_LENGTH]
+
+
+def env_digest(desired: Desired, env: str) -> str:
+    """A digest of an environment's desired definitions: the same digest means the same apps."""
+    apps = {a.app_id: [definition_hash(a.definition), a.instances] for a in desired.apps.values() if a.env == env}
+    return hashlib.sha256(canonical_json(apps).encode()).hexdigest()[:16]

@@ -22,7 +22,7 @@ _SEVERITY = {Health.HEALTHY: 0, Health.MISSING: 1, Health.DEGRADED: 2}
 
 @dataclass(frozen=True)
 class Pending:
-    """A revision seen but not in force, and why: invalid, awaiting-approval or paused."""
+    """A revision seen but not in force, and why: invalid, awaiting-approval, never-applied or paused."""
 
     revision: str
     reason: str
@@ -62,6 +62,8 @@ class EnvFacts:
     synced_revision: str = ""
     digest: str = ""
     specs_revision: str = ""  # the newest revision of the specs that loaded
+    specs_digest: str = ""  # the digest of the environment at specs_revision, where known
+    never_applied: bool = False  # in the specs, and no revision of it recorded
     invalid: Pending | None = None  # the newest revision that did not load, when newer than specs_revision
     approval: Pending | None = None  # the environment's plan awaiting approval
     pause: Pause | None = None
@@ -82,13 +84,16 @@ class EnvStatus:
 
 def pending_of(facts: EnvFacts) -> Pending | None:
     """The newest revision not in force: one awaiting approval, else an invalid one, else the specs'
-    revision that a pause holds back."""
+    revision of an environment never applied, or that a pause holds back."""
     if facts.approval is not None:
         return facts.approval
     if facts.invalid is not None:
         return facts.invalid
+    if facts.never_applied and facts.specs_revision:
+        return Pending(facts.specs_revision, "never-applied", "no revision of it is recorded: Marathon is compared"
+                       " with the specs", digest=facts.specs_digest)
     if facts.pause is not None and facts.specs_revision and facts.specs_revision != facts.pause.revision:
-        return Pending(facts.specs_revision, "paused")
+        return Pending(facts.specs_revision, "paused", digest=facts.specs_digest)
     return None
 
 

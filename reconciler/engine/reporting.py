@@ -8,7 +8,6 @@ starts from what the store knows. A store that fails is logged and counted; it n
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections import defaultdict
@@ -17,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.core.hashing import canonical_json, definition_hash
+from reconciler.core.hashing import env_digest
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
 from reconciler.engine.autoscaling import AppScaling
@@ -29,12 +28,6 @@ from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
 _DRIFT_KINDS = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE)
-
-
-def env_digest(desired: Desired, env: str) -> str:
-    """A digest of an environment's desired definitions: the same digest means the same apps."""
-    apps = {a.app_id: [definition_hash(a.definition), a.instances] for a in desired.apps.values() if a.env == env}
-    return hashlib.sha256(canonical_json(apps).encode()).hexdigest()[:16]
 
 
 _DIGESTS: list[tuple[Desired, dict[str, str]]] = []  # the last Desired's digests (the loader hands it back)

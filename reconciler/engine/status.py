@@ -3,7 +3,8 @@
 `EnvBook` keeps, between the controller's cycles, each environment's synced revision, last error, last
 heal and approval; it starts from the store, so a restarted controller knows what it did before.
 `facts_from_store` is the same for `reconciler status` without a controller, and `observed_status`
-builds that command's whole document from a fresh observation and the store.
+builds that command's whole document from a fresh observation, the store and, when given, the spec
+tree (its environments never applied, and the revision a paused one is not applying).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.core.app_status import plan_statuses
+from reconciler.core.approvals import narrowed
+from reconciler.core.hashing import env_digest
 from reconciler.core.model import Actual, Desired, Plan
 from reconciler.core.registry import ConsulObservation
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pause, Pending, status_document
@@ -91,15 +94,24 @@ def recorded_desired(store: Store, envs: Iterable[str]) -> Desired:
 
 
 async def observed_status(
-    store: Store, envs: list[str], marathon: MarathonPort, consul: ConsulPort | None
+    store: Store, envs: list[str], marathon: MarathonPort, consul: ConsulPort | None, specs: Desired | None = None
 ) -> dict[str, Any]:
-    """The status document without a controller: the store's desired states against a fresh observation."""
+    """The status document without a controller: the store's desired states against a fresh observation;
+    with `specs`, every environment of theirs too (one never applied at the specs' state)."""
+    envs = sorted(set(envs) | set(specs.environments if specs else ()))
     desired = recorded_desired(store, envs)
+    unrecorded = [e for e in (specs.environments if specs else ()) if e not in desired.environments]
+    if specs is not None:
+        desired = overlay(desired, [narrowed(specs, env) for env in unrecorded])
     seen = await sync(SyncRequest(desired, strict=False, dry_run=True), marathon, consul)
     observation = seen.observation
     snapshot = Snapshot(desired, observation.actual, observation.consul if observation.consul_enabled else None,
                         seen.plan)
-    return build_status(snapshot, {env: facts_from_store(store, env) for env in envs})
+    facts = {env: facts_from_store(store, env) for env in envs}
+    if specs is not None:
+        facts |= {env: replace(facts[env], specs_revision=specs.revision_of(env), specs_digest=env_digest(specs, env),
+                               never_applied=env in unrecorded) for env in specs.environments}
+    return build_status(snapshot, facts)
 
 
 def with_specs(facts: EnvFacts, specs_revision: str, invalid: Pending | None) -> EnvFacts:

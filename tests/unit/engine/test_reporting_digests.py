@@ -3,7 +3,8 @@ changed Desired gets its own."""
 
 from __future__ import annotations
 
-from reconciler.engine.reporting import env_digest, env_digests
+from reconciler.core.hashing import env_digest
+from reconciler.engine.reporting import env_digests
 from tests.unit.core.planner_builders import desired_app, desired_of
 
 
