@@ -31,7 +31,7 @@ from reconciler.core.autoscale_replay import Step, replay
 from reconciler.core.model import ActionKind
 from reconciler.metrics.mesos import MesosStatistics
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.e2e.autoscale_support import controller, sampled_views
+from tests.e2e.autoscale_support import autoscaled_shop, controller, sampled_views
 from tests.sandbox.marathon.fixtures import fast_config, until
 
 POLICY = AutoscalePolicy(1, 20, (MetricTarget(MetricKind.CPU, 0.5),))
@@ -73,16 +73,7 @@ async def reaction_times(runs: int, tick: float) -> list[float]:
         return [await one_reaction(api, sandbox, tick, rng) for _ in range(runs)]
 
 
-SPEC = """apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve
-    cpus: 1.0
-    mem: 128
-    autoscale: {min: 2, max: 6, metrics: [{cpu: 50%}], behavior: {scaleDown: {stabilizationWindow: 1s}}}
-"""
+SPEC = autoscaled_shop("1s")
 
 
 async def controller_reactions(runs: int, tick: float) -> list[float]:

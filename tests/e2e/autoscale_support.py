@@ -56,6 +56,26 @@ async def sampled_views(api: httpx.AsyncClient, source: TaskSource, app_id: str)
 
 
 APP = "/shop/web"
+AUTOSCALED_SHOP = """apiVersion: reconciler/v1
+kind: Environment
+name: shop
+apps:
+  web:
+    cmd: serve
+    cpus: 1.0
+    mem: 128
+    autoscale:
+      min: 2
+      max: 6
+      metrics: [{{cpu: 50%}}]
+      behavior: {{scaleDown: {{stabilizationWindow: {window}}}}}
+"""
+
+
+def autoscaled_shop(window: str) -> str:
+    """shop's web at 1 cpu, autoscaled from 2 to 6 on cpu at 50%, scaling down after `window` of
+    stabilization (the app docs/autoscaling.md shows, with its 5s window)."""
+    return AUTOSCALED_SHOP.format(window=window)
 TICK = 0.5  # the controller's resync: one tick
 
 

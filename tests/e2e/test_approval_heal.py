@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from reconciler.consul.client import ConsulClient
-from reconciler.core.model import Action, ActionKind, Desired, Outcome, TaskState
+from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.approvals import AWAITING, ApprovalGate
 from reconciler.engine.approving import approve
@@ -26,30 +26,13 @@ from reconciler.engine.execute import ExecuteOptions
 from reconciler.engine.observe import Observation
 from reconciler.engine.triggers import consul_health_changes, marathon_events
 from reconciler.marathon import MarathonClient
-from reconciler.sandbox.consul import ConsulSandboxConfig
-from reconciler.sandbox.stack import Sandbox, SandboxConfig
+from reconciler.sandbox.stack import Sandbox
 from reconciler.spec import load_desired
 from reconciler.store import Store
-from tests.sandbox.marathon.fixtures import fast_config, until
+from tests.e2e.healing_shop import converged, fast_sandbox, running_tasks, shop_spec
+from tests.sandbox.marathon.fixtures import until
 
 pytestmark = pytest.mark.slow
-
-SPEC = """
-apiVersion: reconciler/v1
-kind: Environment
-name: shop
-approval: required
-apps:
-  web:
-    cmd: serve {version}
-    instances: 2
-    cpus: 0.1
-    mem: 32
-    ports: [{{name: http}}]
-    healthChecks: [{{protocol: HTTP, path: /, portIndex: 0, gracePeriodSeconds: 0, intervalSeconds: 1,
-                    timeoutSeconds: 1, maxConsecutiveFailures: 0}}]
-    heal: {{criticalFor: 1, backoff: 0.3, maxUnavailable: 1}}
-"""
 
 
 @dataclass
@@ -64,22 +47,13 @@ class Running:
         self.executed.extend(result.execution.actions if result.execution else ())
 
     def write_specs(self, version: str) -> None:
-        (self.specs / "shop.yaml").write_text(SPEC.format(version=version))
+        (self.specs / "shop.yaml").write_text(shop_spec(version, instances=2, approval=True))
 
     async def tasks(self) -> list[str]:
-        async with httpx.AsyncClient(base_url=self.sandbox.marathon_url) as client:
-            response = await client.get("/v2/apps/shop/web/tasks")
-        tasks = response.json().get("tasks", []) if response.status_code == 200 else []
-        return sorted(t["id"] for t in tasks if t["state"] == TaskState.RUNNING)
-
-    async def passing(self) -> set[str]:
-        async with httpx.AsyncClient(base_url=str(self.sandbox.consul_url)) as client:
-            entries = (await client.get("/v1/health/service/web", params={"passing": "true"})).json()
-        return {e["Service"]["Meta"]["marathon-task-id"] for e in entries}
+        return await running_tasks(self.sandbox)
 
     async def converged(self) -> bool:
-        tasks = await self.tasks()
-        return len(tasks) == 2 and await self.passing() == set(tasks)
+        return await converged(self.sandbox, 2)
 
     async def command(self) -> str:
         async with httpx.AsyncClient(base_url=self.sandbox.marathon_url) as client:
@@ -92,8 +66,7 @@ class Running:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     (tmp_path / "specs").mkdir()
-    config = SandboxConfig(marathon=fast_config(keep_event_history=False, seconds_scale=0.01),
-                           consul=ConsulSandboxConfig(check_interval_scale=0.05))
+    config = fast_sandbox()
     async with contextlib.AsyncExitStack() as stack:
         sandbox = await stack.enter_async_context(Sandbox(config))
         marathon = await stack.enter_async_context(MarathonClient(sandbox.marathon_url))

@@ -18,26 +18,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.model import ActionKind
-from tests.e2e.autoscale_support import APP, controller
+from tests.e2e.autoscale_support import APP, autoscaled_shop, controller
 from tests.sandbox.marathon.fixtures import until
 
 pytestmark = pytest.mark.slow
 
-SPEC = """
-apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve
-    cpus: 1.0
-    mem: 128
-    autoscale:
-      min: 2
-      max: 6
-      metrics: [{cpu: 50%}]
-      behavior: {scaleDown: {stabilizationWindow: 5s}}
-"""
+SPEC = autoscaled_shop("5s")
 CHECKED = (
     "    healthChecks: [{protocol: COMMAND, command: 'true', gracePeriodSeconds: 0, intervalSeconds: 1,"
     " maxConsecutiveFailures: 0}]\n"

@@ -14,30 +14,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import httpx
 import pytest
 
-from reconciler.sandbox.consul import ConsulSandboxConfig
-from reconciler.sandbox.stack import Sandbox, SandboxConfig
+from reconciler.sandbox.stack import Sandbox
 from tests.e2e.cli import PROJECT
-from tests.sandbox.marathon.fixtures import fast_config, until
+from tests.e2e.healing_shop import converged, fast_sandbox, running_tasks, shop_spec
+from tests.sandbox.marathon.fixtures import until
 
 pytestmark = pytest.mark.slow
 
-SPEC = """apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve {version}
-    instances: 3
-    cpus: 0.1
-    mem: 32
-    ports: [{{name: http}}]
-    healthChecks: [{{protocol: HTTP, path: /, portIndex: 0, gracePeriodSeconds: 0, intervalSeconds: 1,
-                    timeoutSeconds: 1, maxConsecutiveFailures: 0}}]
-    heal: {{criticalFor: 1, backoff: 0.3, maxUnavailable: 1}}
-"""
 CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 # A row of "Rollouts in progress": app, new running and new healthy of 3, step, elapsed, deployment.
 ROLLOUT_ROW = re.compile(r"│ /shop/web +│ +\d/3 │ +\d/3 │ +\d+/\d+ │ +\d+s │ [0-9a-f-]{8,}")
@@ -65,27 +50,18 @@ class Running:
     terminal: Terminal
 
     async def tasks(self) -> list[str]:
-        async with httpx.AsyncClient(base_url=self.sandbox.marathon_url) as client:
-            tasks = (await client.get("/v2/apps/shop/web/tasks")).json().get("tasks", [])
-        return sorted(t["id"] for t in tasks if t["state"] == "TASK_RUNNING")
-
-    async def passing(self) -> set[str]:
-        async with httpx.AsyncClient(base_url=str(self.sandbox.consul_url)) as client:
-            entries = (await client.get("/v1/health/service/web", params={"passing": "true"})).json()
-        return {e["Service"]["Meta"]["marathon-task-id"] for e in entries}
+        return await running_tasks(self.sandbox)
 
     async def converged(self) -> bool:
-        tasks = await self.tasks()
-        return len(tasks) == 3 and await self.passing() == set(tasks)
+        return await converged(self.sandbox, 3)
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     specs = tmp_path / "specs"
     specs.mkdir()
-    (specs / "shop.yaml").write_text(SPEC.format(version="v1"))
-    config = SandboxConfig(marathon=fast_config(keep_event_history=False, seconds_scale=0.01),
-                           consul=ConsulSandboxConfig(check_interval_scale=0.05))
+    (specs / "shop.yaml").write_text(shop_spec("v1", instances=3))
+    config = fast_sandbox()
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TTY_INTERACTIVE")}
     env.update(TTY_COMPATIBLE="1", TERM="xterm", COLUMNS="220", LINES="60")
     async with Sandbox(config) as sandbox:
@@ -128,7 +104,7 @@ async def test_the_live_region_shows_a_heal_and_a_rollout(running: Running) -> N
     # New tasks take 3 s to start: the rollout of the changed spec lasts several cycles.
     scheduler = running.sandbox.marathon.core.scheduler
     scheduler.timings = replace(scheduler.timings, start_delay_ms=3000)
-    (running.specs / "shop.yaml").write_text(SPEC.format(version="v2"))
+    (running.specs / "shop.yaml").write_text(shop_spec("v2", instances=3))
 
     def rollout_rows() -> list[str]:
         return [line for line in running.terminal.lines if ROLLOUT_ROW.search(line)]

@@ -3,34 +3,10 @@ in the same transaction, and a policy digest that changes with the policy only."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import UTC, timedelta
 
 from reconciler.store import SampleRow, Store
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Store:
-    opened = Store.open(tmp_path / "history.db", clock=clock)
-    yield opened
-    opened.close()
+from tests.unit.store.clocked import T0, Clock
 
 
 def row(app: str, instances: int, at: float, policy_max: int = 6) -> SampleRow:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,31 +23,7 @@ from reconciler.core.model import (
 from reconciler.store import LATEST, Store, StoreError
 from reconciler.store.desired import environment_only
 from reconciler.store.migrations import MIGRATIONS
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def tick(self, seconds: float = 1.0) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Store:
-    opened = Store.open(tmp_path / "history.db", clock=clock)
-    yield opened
-    opened.close()
+from tests.unit.store.clocked import T0, Clock
 
 
 def test_open_creates_the_file_and_its_folders(tmp_path: Path) -> None:
