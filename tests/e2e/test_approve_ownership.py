@@ -2,7 +2,8 @@
 and a leader lock at a key of its own (`--leader-key`) against the embedded sandbox over loopback HTTP.
 apply, told the key (flag or RECONCILER_LEADER_KEY), is refused (exit 4) naming the controller; approve
 hands the approval to the controller through the store and sends nothing itself: every Marathon write the
-sandbox received carries the controller's User-Agent (docs/approvals.md, docs/controller.md)."""
+sandbox received carries the controller's User-Agent; with --force it writes itself, warning whom it overrode
+(docs/approvals.md, docs/controller.md)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,14 @@ async def test_apply_sees_a_controller_at_another_key_and_approve_hands_the_appr
             assert awaiting(db) == []
             writers = {w.user_agent for w in sandbox.marathon.writes.writes()}
             assert writers and all(f"pid {process.pid})" in agent for agent in writers), writers
+
+            # --force: approve sends the writes itself, with a warning naming the controller it overrode.
+            (specs / "prod.yaml").write_text(doc_spec().replace("instances: 2", "instances: 3"))
+            await eventually(prod_awaits, "the next plan of prod awaiting approval", 90)
+            [later] = awaiting(db)
+            forced = await run_cli("approve", "prod", later.id, "--database", str(db), "--leader-key", KEY, "--force",
+                                   marathon=marathon, consul=consul)
+            assert forced.code == 0, forced.output
+            assert "--force: approving and applying prod although the live controller" in forced.stderr, forced.output
+            assert "Approved and applied: plan" in forced.stdout, forced.output
+            assert (await marathon_instances(marathon))["/prod/web"] == 3
