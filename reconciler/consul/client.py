@@ -72,7 +72,7 @@ class ConsulClient:
         self._settings["basic_auth"] = self._http.basic_auth
         self._agents: dict[str, ConsulClient] = {}
         # The last /v1/query answer and what it decoded to: an unchanged list is not validated again.
-        self._queries: tuple[Any, list[wire.PreparedQuery]] | None = None
+        self._queries: tuple[bytes, list[wire.PreparedQuery]] | None = None
 
     def __repr__(self) -> str:
         return f"ConsulClient({self._http.base_url!r})"
@@ -171,6 +171,12 @@ class ConsulClient:
         services = {name: tags or [] for name, tags in (answer.body or {}).items()}
         return self._parse(_CATALOG, Answer(answer.status, services, answer.index), "/v1/catalog/services"), state
 
+    async def get_catalog_services_index(self) -> int | None:
+        """`GET /v1/catalog/services` for its X-Consul-Index alone: the body (every service with its tags)
+        is not decoded."""
+        answer = await self._http.send("GET", "/v1/catalog/services", decode=False)
+        return answer.index
+
     async def get_catalog_nodes(self, *, block: BlockingState | None = None) -> tuple[list[wire.Node], BlockingState]:
         answer, state = await self._blocking_get("/v1/catalog/nodes", {}, block)
         return self._parse(_NODES, answer, "/v1/catalog/nodes"), state
@@ -239,14 +245,14 @@ class ConsulClient:
     # prepared queries --------------------------------------------------------------------------
 
     async def get_queries(self) -> list[wire.PreparedQuery]:
-        answer = await self._http.send("GET", "/v1/query")
-        body = answer.body or []
+        """Every prepared query; an answer byte for byte the previous one is not decoded again (its
+        index moves with every write to the datacenter's state, so it cannot tell)."""
         kept = self._queries
-        # repr as well as ==: `1 == True`, and the two validate differently
-        if kept is not None and kept[0] == body and repr(kept[0]) == repr(body):
+        answer = await self._http.send("GET", "/v1/query", same_as=kept[0] if kept else None)
+        if kept is not None and answer.body is None and answer.content == kept[0]:
             return list(kept[1])
-        queries = self._parse(_QUERIES, Answer(answer.status, body, answer.index), "/v1/query")
-        self._queries = (body, queries)
+        queries = self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
+        self._queries = (answer.content, queries)
         return list(queries)
 
     async def post_query(self, q: wire.PreparedQueryDefinition) -> str:

@@ -18,6 +18,7 @@ import httpx
 
 from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
 from reconciler.errors import RemoteUnavailable
+from reconciler.gc_pause import gc_paused
 from reconciler.redaction import secret_forms, split_userinfo
 
 TOKEN_HEADER = "X-Consul-Token"
@@ -30,11 +31,13 @@ LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepaliv
 
 @dataclass(frozen=True)
 class Answer:
-    """A 2xx (or tolerated 404) answer: status, decoded JSON body (None when empty) and the index."""
+    """A 2xx (or tolerated 404) answer: status, decoded JSON body (None when empty or not decoded), the
+    index, and the raw body (`content`) for a caller that compares answers before decoding them."""
 
     status: int
     body: Any
     index: int | None
+    content: bytes = b""
 
 
 def index_of(response: httpx.Response) -> int | None:
@@ -48,7 +51,10 @@ def index_of(response: httpx.Response) -> int | None:
 
 def body_of(response: httpx.Response) -> Any:
     """The JSON body, or None for an empty one (a missing KV key answers 404 with no body)."""
-    return json.loads(response.content) if response.content.strip() else None
+    if not response.content.strip():
+        return None
+    with gc_paused():
+        return json.loads(response.content)
 
 
 class ConsulHttp:
@@ -107,17 +113,22 @@ class ConsulHttp:
         extra_wait: float = 0.0,
         allow_404: bool = False,
         unchanged_at: int | None = None,
+        same_as: bytes | None = None,
+        decode: bool = True,
     ) -> Answer:
         """One request; GETs are retried on RemoteUnavailable, `extra_wait` lengthens the timeout.
 
         With `unchanged_at`, an answer whose X-Consul-Index is still that value comes back with no
         body: decoding a large unchanged answer (every check of a cluster) is the cost being saved.
+        With `same_as`, so does an answer whose body is byte for byte `same_as` (an endpoint whose index
+        moves with unrelated writes); `decode=False` never decodes it (a caller that needs the index only).
         """
         attempts = 1 + (self.retries if method == "GET" else 0)
         for attempt in range(attempts):
             try:
                 return await self._send_once(
-                    method, path, params, json_body, content, extra_wait, allow_404, unchanged_at
+                    method, path, params, json_body, content, extra_wait, allow_404,
+                    _Undecoded(unchanged_at, same_as, decode),
                 )
             except RemoteUnavailable:
                 if attempt + 1 >= attempts:
@@ -134,7 +145,7 @@ class ConsulHttp:
         content: bytes | None,
         extra_wait: float,
         allow_404: bool,
-        unchanged_at: int | None = None,
+        undecoded: _Undecoded | None = None,
     ) -> Answer:
         if self._on_request is not None:
             self._on_request(method, path)
@@ -144,8 +155,8 @@ class ConsulHttp:
             )
         except httpx.HTTPError as exc:
             raise unavailable_error(method, path, exc, self._secrets) from exc
-        if unchanged_at is not None and response.is_success and index_of(response) == unchanged_at:
-            return Answer(response.status_code, None, unchanged_at)
+        if undecoded is not None and response.is_success and undecoded.skips(response):
+            return Answer(response.status_code, None, index_of(response), response.content)
         return self._answer_of(method, path, response, allow_404)
 
     def _answer_of(self, method: str, path: str, response: httpx.Response, allow_404: bool) -> Answer:
@@ -161,7 +172,23 @@ class ConsulHttp:
                 status=response.status_code,
                 hint="check that the address points at a Consul agent's HTTP API",
             ) from exc
-        return Answer(response.status_code, body, index_of(response))
+        return Answer(response.status_code, body, index_of(response), response.content)
+
+
+@dataclass(frozen=True)
+class _Undecoded:
+    """When a successful answer is handed back without decoding its body (see `ConsulHttp.send`)."""
+
+    unchanged_at: int | None
+    same_as: bytes | None
+    decode: bool
+
+    def skips(self, response: httpx.Response) -> bool:
+        if not self.decode:
+            return True
+        if self.unchanged_at is not None and index_of(response) == self.unchanged_at:
+            return True
+        return self.same_as is not None and response.content == self.same_as
 
 
 __all__ = ["Answer", "ConsulHttp", "ConsulNotFound"]

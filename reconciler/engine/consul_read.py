@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.consul import wire
+from reconciler.consul.blocking import BlockingState
 from reconciler.consul.translate import instances_of_nodes, observed_queries_of
 from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ServiceInstance
 from reconciler.engine.ports import ConsulPort
@@ -69,19 +70,20 @@ async def read_nodes(consul: ConsulPort, names: Sequence[str]) -> tuple[wire.Cat
 
 async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) -> CatalogSnapshot:
     """The four reads, then the nodes only if the catalog moved; raises ReconcilerError on any failure."""
-    (nodes, nodes_state), (_, services_state), (checks, checks_state) = await asyncio.gather(
-        consul.get_catalog_nodes(), consul.get_catalog_services(),
+    (nodes, nodes_state), services_index, (checks, checks_state) = await asyncio.gather(
+        consul.get_catalog_nodes(), consul.get_catalog_services_index(),
         consul.get_health_state_since(previous.checks_index if previous else 0),
     )
-    if previous is not None and checks is None and previous.current_at(nodes_state.index, services_state.index):
+    services_at = BlockingState().advance(services_index).index
+    if previous is not None and checks is None and previous.current_at(nodes_state.index, services_at):
         return previous
-    if previous is not None and previous.current_at(nodes_state.index, services_state.index):
+    if previous is not None and previous.current_at(nodes_state.index, services_at):
         catalog = previous.nodes
     else:
         catalog = await read_nodes(consul, [node.node for node in nodes])
     kept_checks = tuple(checks) if checks is not None else previous.checks if previous else ()
     return CatalogSnapshot(
-        nodes_state.index, services_state.index, catalog, checks_state.index, kept_checks,
+        nodes_state.index, services_at, catalog, checks_state.index, kept_checks,
         instances_of_nodes(catalog, kept_checks, tag=MANAGED_TAG),
     )
 

@@ -21,6 +21,7 @@ import pydantic
 
 from reconciler.core.model import Actual
 from reconciler.errors import RemoteError, RemoteUnavailable, UsageError
+from reconciler.gc_pause import gc_paused
 from reconciler.marathon import wire
 from reconciler.marathon.app_memo import AppMemo
 from reconciler.marathon.errors import Call, error_from_body, error_from_exception, error_from_response
@@ -360,6 +361,7 @@ class MarathonClient:
         """`decode(parsed JSON body)`; a body it cannot decode becomes the error naming the call."""
         call = self._call(response.request.method, self._relative(response.request.url.path))
         try:
-            return decode(response.json())
+            with gc_paused():
+                return decode(response.json())
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise error_from_body(call, response, exc if isinstance(exc, ValueError) else ValueError(str(exc))) from exc

@@ -403,3 +403,18 @@ async def test_an_unchanged_query_list_gives_the_same_queries_and_a_changed_one_
     assert again == first and again[0] is first[0]  # decoded once
     assert tagged[0].service.tags == ["int", "x"]
     assert failing[0].service.only_passing is False and len(recorder.requests) == 4
+
+
+async def test_a_query_list_byte_for_byte_unchanged_is_not_decoded_again_whatever_its_index() -> None:
+    body = [{"ID": "q1", "Name": "redis.int", "Service": {"Service": "redis", "OnlyPassing": True, "Tags": ["int"]}}]
+    recorder = Recorder(ok(body, index=7), ok(body, index=9), ok([], index=9))
+    async with client_of(recorder) as client:
+        first, again, emptied = [await client.get_queries() for _ in range(3)]
+    assert again[0] is first[0]  # the index moved (an unrelated write), the bytes did not: nothing decoded
+    assert emptied == []
+
+
+async def test_the_catalog_services_index_is_read_without_decoding_the_services() -> None:
+    not_json = httpx.Response(200, content=b"{not json", headers={"X-Consul-Index": "42"})
+    async with client_of(Recorder(not_json)) as client:
+        assert await client.get_catalog_services_index() == 42
