@@ -3,7 +3,8 @@
 A source is an async iterator of reasons; each reason only asks for a cycle soon (it carries no
 state). The Consul source long-polls `GET /v1/health/state/any` with `index`/`wait` (FACTS §5: an
 index that goes backwards resets to 0, the index never stays 0, the loop is rate-limited by a token
-bucket) and yields when the status of one of our checks changed, not on every spurious wake-up.
+bucket) and yields when the status of one of our checks changed, not on every spurious wake-up; a
+check that only recovered to passing asks for its cycle a few seconds later, with the others of then.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
-from reconciler.core.registry import MANAGED_TAG
+from reconciler.core.registry import MANAGED_TAG, CheckStatus
 from reconciler.engine.ports import ConsulPort
 
 # Marathon events after which the actual state may have left the desired one.
@@ -48,27 +50,58 @@ class TokenBucket:
         self._tokens -= 1
 
 
-def health_fingerprint(checks: Sequence[wire.HealthCheck]) -> frozenset[tuple[str, str, str]]:
+Fingerprint = frozenset[tuple[str, str, str]]
+# A recovery needs no action (a heal decision reads a fresh observation anyway), only a fresher status:
+# recoveries within this many seconds share one cycle. After a registration burst, every new check
+# passes at its first probe, staggered over one interval: one cycle each would keep the controller busy.
+RECOVERY_DELAY_SECONDS = 5.0
+
+
+def health_fingerprint(checks: Sequence[wire.HealthCheck]) -> Fingerprint:
     """The statuses that matter to us: node checks, and service checks of our instances."""
     return frozenset(
         (c.node, c.check_id, c.status) for c in checks if not c.service_id or MANAGED_TAG in c.service_tags
     )
 
 
+def only_recoveries(before: Fingerprint, after: Fingerprint) -> bool:
+    """Whether every change from `before` to `after` is a check that went back to passing (none came,
+    went, or left passing)."""
+    was = {(node, check): status for node, check, status in before}
+    now = {(node, check): status for node, check, status in after}
+    return was.keys() == now.keys() and all(status == CheckStatus.PASSING for status in
+                                            (now[key] for key in now if now[key] != was[key]))
+
+
 async def consul_health_changes(
-    consul: ConsulPort, *, wait: str = "5m", bucket: TokenBucket | None = None
+    consul: ConsulPort, *, wait: str = "5m", bucket: TokenBucket | None = None,
+    recovery_delay: float = RECOVERY_DELAY_SECONDS,
 ) -> AsyncIterator[str]:
-    """Yields `consul:health` whenever one of our checks (or a node check) changes status."""
+    """Yields `consul:health` whenever one of our checks (or a node check) changes status: at once for a
+    check that came, went or left passing; `recovery_delay` seconds after the first of recoveries alone."""
     bucket = bucket or TokenBucket(rate=5.0, burst=5)
     state = BlockingState(wait=wait)
-    seen: frozenset[tuple[str, str, str]] | None = None
+    seen: Fingerprint | None = None
+    recovered_at: float | None = None  # the first recovery not reported yet
     while True:
         await bucket.take()
-        checks, state = await consul.get_health_state("any", block=state)
+        block = state
+        if recovered_at is not None:  # wake up when the recoveries are due, whatever else happens
+            due = max(recovery_delay - (time.monotonic() - recovered_at), 0.001)
+            block = replace(state, wait=f"{max(int(due * 1000), 1)}ms")
+        checks, state = await consul.get_health_state("any", block=block)
+        state = replace(state, wait=wait)
         fingerprint = health_fingerprint(checks)
         if seen is not None and fingerprint != seen:
-            yield "consul:health"
+            if not only_recoveries(seen, fingerprint):
+                recovered_at = None
+                yield "consul:health"
+            elif recovered_at is None:
+                recovered_at = time.monotonic()
         seen = fingerprint
+        if recovered_at is not None and time.monotonic() - recovered_at >= recovery_delay:
+            recovered_at = None
+            yield "consul:health"
 
 
 class EventStream(Protocol):

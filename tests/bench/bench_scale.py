@@ -225,6 +225,7 @@ async def controller_figures(specs: Path, sandbox: Sandbox, figures: Figures, id
     drain = asyncio.create_task(run.drain())
     try:
         await until(lambda: _async(bool(run.cycle_seconds(0.0))), 600)
+        await checks_settled(sandbox)
         await asyncio.sleep(2)  # the start's cycles settle
         began, cpu, served = time.monotonic(), run.cpu_seconds(), CountingFaults.served
         await asyncio.sleep(idle_seconds)
@@ -247,6 +248,19 @@ async def controller_figures(specs: Path, sandbox: Sandbox, figures: Figures, id
 
 async def _async(value: object) -> object:
     return value
+
+
+async def checks_settled(sandbox: Sandbox) -> None:
+    """Until no check is critical: a check registered last starts critical (Consul's default) and passes
+    at its first probe, up to one interval later (agent/checks/check.go staggers the first run), so an
+    idle window opened earlier times the controller's cycles on those status changes, not idle ones."""
+    if sandbox.consul_url is None:
+        return
+    async with httpx.AsyncClient(timeout=60) as api:
+        async def settled() -> bool:
+            return not (await api.get(f"{sandbox.consul_url}/v1/health/state/critical")).json()
+
+        await until(settled, 600)
 
 
 async def app_state(api: httpx.AsyncClient, sandbox: Sandbox, env: str, app: str) -> tuple[str, str] | None:
