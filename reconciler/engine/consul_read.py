@@ -11,13 +11,15 @@ an idle cycle costs four requests and decodes little, whatever the app count.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import operator
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.translate import instances_of_nodes, observed_queries_of
-from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ServiceInstance
+from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ObservedQuery, ServiceInstance
 from reconciler.engine.ports import ConsulPort
 from reconciler.errors import ReconcilerError
 from reconciler.redaction import redact_url
@@ -88,6 +90,21 @@ async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) ->
     )
 
 
+# The last query list translated and its translation: the client hands back the same objects while
+# Consul's answer is unchanged (ConsulClient.get_queries), so an idle cycle translates nothing.
+_QUERIES: list[tuple[tuple[wire.PreparedQuery, ...], Mapping[str, ObservedQuery]]] = []
+
+
+def observed_queries(queries: Sequence[wire.PreparedQuery]) -> Mapping[str, ObservedQuery]:
+    """`observed_queries_of` (read-only), translated again only when the list holds other query objects."""
+    kept = _QUERIES[0] if _QUERIES else None
+    if kept is not None and len(kept[0]) == len(queries) and all(map(operator.is_, kept[0], queries)):
+        return kept[1]
+    translated = MappingProxyType(observed_queries_of(queries))
+    _QUERIES[:] = [(tuple(queries), translated)]
+    return translated
+
+
 async def read_consul(consul: ConsulPort, previous: CatalogSnapshot | None = None) -> ConsulRead:
     """Our instances (with checks) and the prepared queries; incomplete with the reason on any failure."""
     try:
@@ -95,4 +112,4 @@ async def read_consul(consul: ConsulPort, previous: CatalogSnapshot | None = Non
     except ReconcilerError as exc:
         problem = f"Consul at {redact_url(consul.base_url)}: {exc}"
         return ConsulRead(ConsulObservation(complete=False, problems=(problem,)), previous)
-    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=observed_queries_of(queries)), snapshot)
+    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=observed_queries(queries)), snapshot)
