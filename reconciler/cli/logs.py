@@ -9,6 +9,7 @@ key=value pairs as fields. A line logged while a cycle runs carries `cycle=<id>`
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import logging
 import re
@@ -31,24 +32,26 @@ _RESERVED = ("ts", "level", "logger", "msg", "exc")
 CYCLE_MODULE = "reconciler.engine.cycle"  # where current_cycle() lives
 
 
-class _CycleFilter(logging.Filter):
-    """Adds `cycle=<id>` to a line logged inside a cycle that does not name it (an adapter's line)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Looked up, not imported: a command that never imports the engine (validate) runs no cycle,
-        # and importing it here would cost every command the engine's imports.
-        engine = sys.modules.get(CYCLE_MODULE)
-        cycle_id = engine.current_cycle() if engine is not None else None
-        if cycle_id is not None and "cycle=" not in str(record.msg):
-            record.msg = f"cycle={cycle_id} {record.msg}"
-        return True
+def _in_cycle(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with `cycle=<id>` before its message when it is logged inside a cycle that it does not
+    name (an adapter's line). A copy: other handlers (pytest's capture, a library's) see the record as
+    it was logged, and a record formatted twice is not prefixed twice."""
+    # Looked up, not imported: a command that never imports the engine (validate) runs no cycle,
+    # and importing it here would cost every command the engine's imports.
+    engine = sys.modules.get(CYCLE_MODULE)
+    cycle_id = engine.current_cycle() if engine is not None else None
+    if cycle_id is None or "cycle=" in str(record.msg):
+        return record
+    prefixed = copy.copy(record)
+    prefixed.msg = f"cycle={cycle_id} {record.msg}"
+    return prefixed
 
 
 class _ScrubbingFormatter(logging.Formatter):
     """The whole formatted line (message, arguments, traceback) passes through the redaction."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrubbed(super().format(record))
+        return scrubbed(super().format(_in_cycle(record)))
 
 
 def fields_of(message: str) -> dict[str, str]:
@@ -70,7 +73,7 @@ class JsonFormatter(logging.Formatter):
     encoded, not the encoded line: a pattern ending on a JSON escape would cut it and break the line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = scrubbed(record.getMessage())
+        message = scrubbed(_in_cycle(record).getMessage())
         document: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname, "logger": record.name, "msg": message, **fields_of(message),
@@ -107,7 +110,6 @@ class _Stderr:
 def configure_logging(level: str = DEFAULT_LEVEL, log_format: str = DEFAULT_FORMAT) -> None:
     handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(JsonFormatter() if check_format(log_format) == "json" else _ScrubbingFormatter(_TEXT))
-    handler.addFilter(_CycleFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(check_level(level))

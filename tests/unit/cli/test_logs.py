@@ -79,6 +79,21 @@ def test_a_line_logged_inside_a_cycle_names_it_whoever_logs_it(stderr: io.String
     assert "cycle=" not in outside
 
 
+def test_the_cycle_prefix_is_ours_alone_other_handlers_see_the_record_as_logged(stderr: io.StringIO) -> None:
+    # A handler beside ours (pytest's log capture, a library's) once got the prefixed message too, as
+    # the prefix was written into the record itself: a test matching a message exactly failed when an
+    # earlier test in the same process had configured logging.
+    configure(stderr, "INFO", "text")
+    seen: list[logging.LogRecord] = []
+    beside = logging.Handler()
+    beside.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(beside)
+    with cycle_scope("c00043"):
+        logging.getLogger("reconciler.approvals").warning("event=approval-pending env=%s", "shop")
+    assert lines(stderr)[0].endswith("cycle=c00043 event=approval-pending env=shop")
+    assert [r.getMessage() for r in seen] == ["event=approval-pending env=shop"]
+
+
 def test_quoted_values_are_unquoted_and_reserved_keys_kept_apart() -> None:
     fields = fields_of("event=x error=\"can't read\" first='a b' level=bad reason=''")
     assert fields == {"event": "x", "error": "can't read", "first": "a b", "field_level": "bad", "reason": ""}
