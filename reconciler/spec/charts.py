@@ -61,11 +61,13 @@ class ChartShelf:
         self.limits = limits if limits is not None else limits_from_environ()
         self._environments: dict[Path, ChartEnvironment] = {}
         self._charts: dict[Path, Chart | None] = {}
+        self._folders: dict[tuple[Path, str], Path | None] = {}
 
     def get(self, charts_dir: Path, name: str, where: Marks) -> Chart | None:
         """The chart `name` in `charts_dir`; `where` marks the `chart:` reference for problems."""
-        folder = charts_dir / name
-        if not (folder / "Chart.yaml").is_file():
+        folder = self._folder(charts_dir, name)
+        if folder is None:
+            folder = charts_dir / name
             self._problems.add(
                 where.problem(
                     (), f"unknown chart '{name}' (no {display(folder / 'Chart.yaml')})", _chart_hint(charts_dir, name)
@@ -80,10 +82,21 @@ class ChartShelf:
             self._problems.add(where.problem((), message, "fix the problems reported in the chart's files"))
         return chart
 
+    def _folder(self, charts_dir: Path, name: str) -> Path | None:
+        """The chart's folder if it has a Chart.yaml (looked at once per load, not once per app)."""
+        key = (charts_dir, name)
+        if key not in self._folders:
+            folder = charts_dir / name
+            self._folders[key] = folder if (folder / "Chart.yaml").is_file() else None
+        return self._folders[key]
+
     def environment(self, chart: Chart) -> ChartEnvironment:
-        """The chart's template environment, shared by its apps (each template is compiled once)."""
+        """The chart's template environment, shared by its apps (each template is compiled once, and
+        compiled again when its file changed since an earlier load)."""
         if chart.folder not in self._environments:
-            self._environments[chart.folder] = shared_environment(chart.folder / "templates", self.limits)
+            environment = shared_environment(chart.folder / "templates", self.limits)
+            environment.forget_changed()
+            self._environments[chart.folder] = environment
         return self._environments[chart.folder]
 
 

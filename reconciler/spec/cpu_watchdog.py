@@ -49,6 +49,7 @@ class _Watcher:
         self.lock = threading.Condition()
         self.armed: dict[int, _Armed] = {}
         self._thread: threading.Thread | None = None
+        self._idle = False  # the watcher waits for a notify (nothing was armed when it last looked)
 
     def arm(self, ident: int, armed: _Armed) -> None:
         with self.lock:
@@ -56,7 +57,11 @@ class _Watcher:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="template-watchdog", daemon=True)
                 self._thread.start()
-            self.lock.notify()
+            elif self._idle:
+                # Only an idle watcher is woken: one that polls finds the new arming by itself, and
+                # waking a thread for every template rendered (thousands a load) cost more than the
+                # renderings.
+                self.lock.notify()
 
     def disarm(self, ident: int) -> None:
         with self.lock:
@@ -67,7 +72,9 @@ class _Watcher:
         while True:
             with self.lock:
                 while not self.armed:
+                    self._idle = True
                     self.lock.wait()
+                self._idle = False
                 for ident, armed in self.armed.items():
                     if armed.clock() > armed.deadline:
                         _raise_into(ident, armed.exception)

@@ -19,6 +19,7 @@ from reconciler.errors import SpecProblem
 from reconciler.spec.source import DataPath, Document, Mark, Marks, PathPart
 
 _QUOTED = ("'", '"')
+_PLAIN_MARKS_KEPT = 64
 
 
 class JsonText(str):
@@ -38,8 +39,12 @@ class Placeholders:
 
     def __init__(self) -> None:
         self._nonce = secrets.token_hex(8)
+        self._prefix = f"__rcv{self._nonce}_"
         self._pattern = re.compile(rf"__rcv{self._nonce}_(\d+)__")
         self.values: list[Any] = []
+        # Marks trees (of parsed texts, shared by every app a template renders) whose paths hold no
+        # placeholder: resolving changes nothing in them, so they are handed back as they are.
+        self._plain_marks: dict[int, Marks] = {}
 
     def add(self, value: Any) -> str:
         self.values.append(value)
@@ -59,6 +64,8 @@ class Placeholders:
         return str(value)
 
     def substitute(self, text: str, below: int | None = None) -> str:
+        if self._prefix not in text:
+            return text
         limit = len(self.values) if below is None else below
 
         def replace(match: re.Match[str]) -> str:
@@ -77,6 +84,8 @@ class Placeholders:
 
     def whole(self, text: str) -> int | None:
         """The index of the placeholder that is all of `text`, if it is one."""
+        if not text.startswith(self._prefix):
+            return None
         match = self._pattern.fullmatch(text)
         return int(match.group(1)) if match else None
 
@@ -96,7 +105,28 @@ class Placeholders:
         """The document with every placeholder put back as data (its marks re-keyed to match)."""
         resolver = _Resolver(self, quoted, document.marks, problems)
         data = resolver.value(document.data, ())
-        return Document(document.file, document.line, data, self._remarked(resolver, document.marks))
+        return Document(document.file, document.line, data, self._resolved_marks(resolver, document.marks))
+
+    def _resolved_marks(self, resolver: _Resolver, marks: Marks) -> Marks:
+        """`marks` itself when no key or path in it holds a placeholder (found once per parsed text: the
+        apps a template renders share its text and its marks), else the tree remarked."""
+        if self._plain_marks.get(id(marks)) is marks:
+            return marks
+        if self._in_keys(marks):
+            return self._remarked(resolver, marks)
+        if len(self._plain_marks) >= _PLAIN_MARKS_KEPT:
+            self._plain_marks.clear()
+        self._plain_marks[id(marks)] = marks
+        return marks
+
+    def _in_keys(self, marks: Marks) -> bool:
+        """Whether a placeholder is in a key or a mark's path anywhere in the tree."""
+        if marks.mark is not None and self._prefix in marks.mark.path:
+            return True
+        return any(
+            (isinstance(part, str) and self._prefix in part) or self._in_keys(child)
+            for part, child in marks.children.items()
+        )
 
     def _remarked(self, resolver: _Resolver, marks: Marks) -> Marks:
         """The marks tree with its keys and paths resolved like the data they follow."""

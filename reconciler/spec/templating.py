@@ -96,7 +96,8 @@ class _BoundedCodeGenerator(CodeGenerator):
 
 class _ContentLoader(jinja2.FileSystemLoader):
     """A template is up to date while its file holds the same text (not the same mtime: a file
-    rewritten within the file system's mtime resolution must still be compiled again)."""
+    rewritten within the file system's mtime resolution must still be compiled again). Jinja does not
+    ask on each rendering (`auto_reload=False`): `ChartEnvironment.forget_changed` asks once per load."""
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         source, filename, _ = super().get_source(environment, template)
@@ -126,6 +127,7 @@ class ChartEnvironment(SandboxedEnvironment):
             lstrip_blocks=True,
             autoescape=False,
             finalize=_finalize,
+            auto_reload=False,
         )
         self.limits = limits
         self.placeholders = Placeholders()
@@ -135,6 +137,16 @@ class ChartEnvironment(SandboxedEnvironment):
         self.filters = {name: self._bounded_filter(name, function) for name, function in self.filters.items()}
         self.filters["json"] = self.filters["tojson"] = _json_text
         self.filters["merge"] = self._bounded_filter("merge", deep_merge)
+
+    def forget_changed(self) -> None:
+        """Drops each compiled template whose file no longer holds the text it was compiled from: a
+        load asks once, not once per app it renders (reading the file back for each app cost more than
+        rendering it)."""
+        if self.cache is None:
+            return
+        for key, template in list(self.cache.items()):
+            if not template.is_up_to_date:
+                del self.cache[key]
 
     def render_template(self, name: str, context: dict[str, Any]) -> str:
         """The text of template `name`, streamed so that output and CPU time are checked as it grows
