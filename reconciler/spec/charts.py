@@ -20,6 +20,7 @@ import jinja2
 from pydantic import ValidationError
 
 from reconciler.errors import ProblemList, SpecProblem
+from reconciler.spec.chart_memo import RenderMemo
 from reconciler.spec.chart_values import known_values
 from reconciler.spec.cpu_watchdog import CpuWatchdog
 from reconciler.spec.documents import ChartMeta
@@ -62,6 +63,7 @@ class ChartShelf:
         self._environments: dict[Path, ChartEnvironment] = {}
         self._charts: dict[Path, Chart | None] = {}
         self._folders: dict[tuple[Path, str], Path | None] = {}
+        self._memos: dict[Path, RenderMemo] = {}
 
     def get(self, charts_dir: Path, name: str, where: Marks) -> Chart | None:
         """The chart `name` in `charts_dir`; `where` marks the `chart:` reference for problems."""
@@ -98,6 +100,12 @@ class ChartShelf:
             environment.forget_changed()
             self._environments[chart.folder] = environment
         return self._environments[chart.folder]
+
+    def memo(self, chart: Chart) -> RenderMemo:
+        """The chart's renderings in this load, by template and input (see chart_memo.py)."""
+        if chart.folder not in self._memos:
+            self._memos[chart.folder] = RenderMemo(self.environment(chart))
+        return self._memos[chart.folder]
 
 
 def shared_environment(folder: Path, limits: TemplateLimits) -> ChartEnvironment:
@@ -194,21 +202,31 @@ def render_chart(
     problems: ProblemList,
     origin: str,
     environment: ChartEnvironment | None = None,
+    memo: RenderMemo | None = None,
 ) -> tuple[list[Document], bool]:
     """The documents every template of `chart` renders to (YAML parsed, values put back as data, with
     marks in the template file), and whether every template rendered (False: some had problems).
 
     `origin` (`env/app`) names the app being rendered in template problems: one chart serves many apps.
-    `environment`: the chart's (ChartShelf.environment), else one with the default limits.
+    `environment`: the chart's (ChartShelf.environment), else one with the default limits; `memo`: the
+    chart's (ChartShelf.memo), so that each distinct input of a template is rendered once per load.
     """
     environment = environment or ChartEnvironment(chart.folder / "templates", TemplateLimits())
     documents: list[Document] = []
     complete = True
     for template in chart.templates:
         found: list[SpecProblem] = []
+        key = memo.key(template.name, context) if memo is not None else None
+        kept = memo.get(key) if memo is not None else None
+        if kept is not None:
+            documents.extend(kept)
+            continue
         rendered = _render_template(environment, template, context, found)
         if rendered is not None:
-            documents.extend(_parsed(environment.placeholders, rendered, template, chart, found))
+            parsed = _parsed(environment.placeholders, rendered, template, chart, found)
+            documents.extend(parsed)
+            if memo is not None and not found:
+                memo.put(key, parsed)
         for problem in found:
             problems.add(SpecProblem(problem.file, problem.line, origin, problem.message, problem.hint))
         complete = complete and not found

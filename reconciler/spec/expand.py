@@ -19,7 +19,6 @@ from reconciler.spec.prune import validate_pruned
 from reconciler.spec.rules import app_problems
 from reconciler.spec.source import Document, Marks
 from reconciler.spec.specset import RENDERING_FIELDS, WHOLE_APP, AppSource, EnvironmentSource
-from reconciler.spec.templating import ChartEnvironment
 
 ENTRY_ONLY_KEYS = ("chart", "values")
 
@@ -119,7 +118,7 @@ def _expand_entry(
         problems.add(problem)
     if environment.broken & RENDERING_FIELDS:
         return [], False  # without the environment's values, rendering would only add follow-ons
-    return _render_entry(source, environment, chart, entry.values or {}, inline, problems, shelf.environment(chart))
+    return _render_entry(source, environment, chart, entry.values or {}, inline, problems, shelf)
 
 
 def _render_entry(
@@ -129,7 +128,7 @@ def _render_entry(
     values: dict[str, Any],
     inline: dict[str, Any],
     problems: ProblemList,
-    templates: ChartEnvironment,
+    shelf: ChartShelf,
 ) -> tuple[Rendered, bool]:
     """The apps `chart` renders for this entry, each with the entry's inline fields laid over it."""
     context = {
@@ -141,7 +140,7 @@ def _render_entry(
     }
     rendered = []
     origin = f"{environment.name}/{source.name}"
-    documents, complete = render_chart(chart, context, problems, origin, templates)
+    documents, complete = render_chart(chart, context, problems, origin, shelf.environment(chart), shelf.memo(chart))
     for document in documents:
         apps, every = _rendered_apps(document, f"chart '{chart.name}' for app '{origin}'", problems)
         complete = complete and every
