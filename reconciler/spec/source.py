@@ -132,12 +132,12 @@ def parse_text(text: str, display: str, problems: list[SpecProblem]) -> list[Doc
 
 def parse_documents(text: str, display: str, problems: list[SpecProblem], first_line: int = 1) -> list[Document]:
     """Documents of a YAML text; line numbers are shifted so that the text's first line is `first_line`."""
-    with _collection_paused():
+    with collection_paused():
         return _parse(text, display, problems, first_line)
 
 
 @contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
+def collection_paused() -> Iterator[None]:
     """No garbage collection while a file's nodes are built: they are all alive until the end, and
     collecting them again and again would make parsing a large file quadratic in its size."""
     enabled = gc.isenabled()
@@ -196,6 +196,7 @@ __all__ = [
     "Mark",
     "Marks",
     "PathPart",
+    "collection_paused",
     "format_path",
     "join_path",
     "parse_documents",
