@@ -5,7 +5,8 @@ watch the key with blocking queries), tuned so that a standby takes over within 
 
 * The leader beats every P = W/2: it renews its session and re-acquires the key it holds (Consul
   answers `true` and bumps the key's ModifyIndex, a raft write). Each beat that succeeds proves the
-  session was alive when Consul handled it, after the leader sent it.
+  session was alive when Consul handled it, after the leader sent it. The leader does not watch its
+  own key: its beats tell it of a loss, so an idle leader costs Consul two requests per beat.
 * The session asks for LockDelay L = 0.4 T (at most Consul's 60 s): after ANY invalidation of the
   session (TTL, destroy, failed check) Consul refuses every acquire of the key for L
   (agent/consul/kvs_endpoint.go kvsPreApply; agent/consul/state/session.go deleteSessionTxn).
@@ -146,6 +147,7 @@ class LeaderElector:
         self._term = _Term()
         self._watch = _Watch()
         self._stopping = asyncio.Event()
+        self._released = asyncio.Event()  # set when this replica stops holding the lock
 
     # -- what writers and status ask ------------------------------------------------------------
 
@@ -210,6 +212,7 @@ class LeaderElector:
             self._watch = _Watch()  # nobody else holds it: nothing to depose
         if holder_session and holder_session == self._term.session:
             self._set_held(True)
+            await self._while_held()
         elif pair is not None and holder_session:
             self._set_held(False)
             self._term.holder = LockRecord.decode(pair.value).holder
@@ -221,6 +224,18 @@ class LeaderElector:
             await self._pause(min(0.5, self._options.lock_delay / 4))
             return replace(state, index=0)
         return state
+
+    async def _while_held(self) -> None:
+        """A leader learns of a lost lock from its own beats (a refused re-acquire, a lost session), and
+        may_write() lapses by its clock whatever happens; a blocking read of the key would only wake on
+        each of its own beats' writes, a request per beat for nothing. So it waits until it no longer
+        holds the lock, or stops."""
+        waits = [asyncio.ensure_future(self._released.wait()), asyncio.ensure_future(self._stopping.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _watch_holder(self, pair: wire.KVPair) -> None:
         """Notes when the holder's key last moved; deposes a holder silent for D."""
@@ -317,8 +332,11 @@ class LeaderElector:
         if held == self._term.held:
             return
         self._term.held = held
-        if not held:
+        if held:
+            self._released.clear()
+        else:
             self._term.beat_sent_at = float("-inf")
+            self._released.set()
         self._term.holder = ""  # whoever held it before this change is no news
         log.info("event=%s identity=%s", "leader-elected" if held else "leader-lost", self._options.identity)
         if self._on_change is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -209,6 +210,26 @@ async def test_a_destroyed_session_moves_the_lock_and_a_stop_hands_it_over(sandb
         await asyncio.wait_for(current.task, 10)
         # A clean stop releases the lock: no waiting for a TTL.
         await wait_for(other.elector.may_write, TTL * SCALE + 5, "the other replica takes the released lock")
+
+
+async def test_an_idle_leader_costs_consul_its_beats_alone(sandbox: ConsulSandbox) -> None:
+    # Its own blocking read of the key used to wake on each of its beats' writes: a third request per
+    # beat, 0.4 req/s at TTL 15 s, for nothing a beat does not already tell it.
+    requests: Counter[str] = Counter()
+    client = ConsulClient(sandbox.url, retries=0, timeout=2.0,
+                          on_request=lambda method, path: requests.update([f"{method} {path.split('/')[2]}"]))
+    elector = LeaderElector(client, options("alone"))
+    task = asyncio.create_task(elector.run())
+    try:
+        await wait_for(elector.may_write, 15.0, "the lone replica leads")
+        requests.clear()
+        await wait_for(lambda: requests["PUT session"] >= 4, 30.0, "four beats")
+        assert elector.may_write()
+        assert requests["PUT kv"] >= 3 and requests["GET kv"] <= 1, dict(requests)
+    finally:
+        elector.stop()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()
 
 
 def test_write_deadline_is_the_window_after_the_beat() -> None:
