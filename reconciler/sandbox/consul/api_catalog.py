@@ -137,7 +137,7 @@ async def get_nodes(request: web.Request) -> web.Response:
         nodes = sorted((n for n in state.catalog.nodes.values() if satisfies(n.meta, meta)), key=lambda n: n.name)
         return state.catalog.table_index["nodes"], [node_json(n, state.datacenter) for n in nodes]
 
-    index, nodes = await block(request, state.raft, read)
+    index, nodes = await block(request, state.raft, read, lambda: state.catalog.table_index["nodes"])
     return json_response(apply_filter(nodes, keep), request, index)
 
 
@@ -159,7 +159,7 @@ async def get_node(request: web.Request) -> web.Response:
         return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter),
                                                "Services": {s["ID"]: s for s in services}}
 
-    index, body = await block(request, state.raft, read)
+    index, body = await block(request, state.raft, read, state.catalog.catalog_index)
     return json_response(body, request, index)
 
 
@@ -175,7 +175,7 @@ async def get_node_services(request: web.Request) -> web.Response:
         services = apply_filter(_node_services(state, name), keep)
         return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter), "Services": services}
 
-    index, body = await block(request, state.raft, read)
+    index, body = await block(request, state.raft, read, state.catalog.catalog_index)
     return json_response(body, request, index)
 
 
@@ -226,7 +226,7 @@ async def get_health_state(request: web.Request) -> web.Response:
                  and (not meta or satisfies(_node_meta(state, c.node), meta))]
         return state.catalog.table_index["checks"], found
 
-    index, checks = await block(request, state.raft, read)
+    index, checks = await block(request, state.raft, read, lambda: state.catalog.table_index["checks"])
     return json_response(apply_filter(checks, keep), request, index)
 
 
@@ -239,5 +239,5 @@ async def get_health_node(request: web.Request) -> web.Response:
         checks = sorted((c for c in state.catalog.checks.values() if c.node == name), key=lambda c: c.check_id)
         return state.catalog.table_index["checks"], [check_json(c, state.catalog) for c in checks]
 
-    index, checks = await block(request, state.raft, read)
+    index, checks = await block(request, state.raft, read, lambda: state.catalog.table_index["checks"])
     return json_response(apply_filter(checks, keep), request, index)

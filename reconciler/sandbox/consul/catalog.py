@@ -137,6 +137,9 @@ class Catalog:
         self.nodes: dict[str, Node] = {}
         self.services: dict[tuple[str, str], Service] = {}
         self.checks: dict[tuple[str, str], Check] = {}
+        # (node, service id or "" for a node check) -> check id -> check: a registration looks up its
+        # own checks without a scan of every check (10,000 registrations would make it quadratic).
+        self._owned: dict[tuple[str, str], dict[str, Check]] = {}
         self.observers: list[CatalogObserver] = []
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self._service_index: dict[str, int] = {}
@@ -214,16 +217,16 @@ class Catalog:
         service = self.services.pop((node, service_id), None)
         if service is None:
             return False
-        for key in [k for k, c in self.checks.items() if k[0] == node and c.service_id == service_id]:
-            self._drop_check(key)
+        for check_id in list(self._owned.get((node, service_id), {})):
+            self._drop_check((node, check_id))
         self._write("services", "checks", services=(service.name,))
         return True
 
     def service_checks(self, node: str, service_id: str) -> list[Check]:
-        return [c for c in self.checks.values() if c.node == node and c.service_id == service_id]
+        return list(self._owned.get((node, service_id), {}).values())
 
     def node_checks(self, node: str) -> list[Check]:
-        return [c for c in self.checks.values() if c.node == node and not c.service_id]
+        return list(self._owned.get((node, ""), {}).values())
 
     def instances(self, name: str) -> list[Instance]:
         """Every instance of service `name` (any case), in a stable order, with node checks then service checks."""
@@ -274,12 +277,26 @@ class Catalog:
         check.modify_index = idx
         if check.status == CheckStatus.CRITICAL:
             check.critical_since = known.critical_since if known and known.critical_since else self.clock()
-        self.checks[key] = check
+        self._store_check(check, known)
         for observer in self.observers:
             observer.check_changed(check, removed=False)
 
+    def _store_check(self, check: Check, known: Check | None) -> None:
+        if known is not None and known.service_id != check.service_id:
+            self._unown(known)
+        self.checks[(check.node, check.check_id)] = check
+        self._owned.setdefault((check.node, check.service_id), {})[check.check_id] = check
+
+    def _unown(self, check: Check) -> None:
+        owner = (check.node, check.service_id)
+        owned = self._owned.get(owner, {})
+        owned.pop(check.check_id, None)
+        if not owned:
+            self._owned.pop(owner, None)
+
     def _drop_check(self, key: tuple[str, str]) -> None:
         check = self.checks.pop(key)
+        self._unown(check)
         for observer in self.observers:
             observer.check_changed(check, removed=True)
 

@@ -156,6 +156,8 @@ class QueryStore:
     def __init__(self, catalog: Catalog, seed: int = 0) -> None:
         self.catalog = catalog
         self.queries: dict[str, PreparedQuery] = {}
+        # Lower-cased name -> id, as the state store's name index: a create looks one name up, not all.
+        self._named: dict[str, str] = {}
         self.rng = random.Random(seed)
 
     def _build(self, body: dict[str, Any], query_id: str) -> PreparedQuery:
@@ -172,8 +174,7 @@ class QueryStore:
         if not (query.name or query.template or query.session):
             raise rpc_error("Invalid prepared query: Must be bound to a session")
         _check_ttl(ttl)
-        clash = [q for q in self.queries.values() if name and q.name.lower() == name.lower() and q.id != query_id]
-        if clash:
+        if name and self._named.get(name.lower(), query_id) != query_id:
             # The state store's name index is lower-cased: names differing only in case collide.
             raise rpc_error(f"name '{name}' aliases an existing query name")
         return query
@@ -183,7 +184,7 @@ class QueryStore:
         if query.session and not known_session:
             raise rpc_error(f'invalid session "{query.session}"')
         query.create_index = query.modify_index = self.catalog.index.advance()
-        self.queries[query.id] = query
+        self._store(query)
         return query
 
     def update(self, query_id: str, body: dict[str, Any]) -> None:
@@ -192,11 +193,19 @@ class QueryStore:
             raise not_modifiable(query_id)
         query = self._build(body, query_id)
         query.create_index, query.modify_index = known.create_index, self.catalog.index.advance()
-        self.queries[query_id] = query
+        self._named.pop(known.name.lower(), None)
+        self._store(query)
+
+    def _store(self, query: PreparedQuery) -> None:
+        self.queries[query.id] = query
+        if query.name:
+            self._named[query.name.lower()] = query.id
 
     def delete(self, query_id: str) -> bool:
-        if self.queries.pop(query_id, None) is None:
+        query = self.queries.pop(query_id, None)
+        if query is None:
             return False
+        self._named.pop(query.name.lower(), None)
         self.catalog.index.advance()
         return True
 
@@ -215,7 +224,7 @@ class QueryStore:
                 raise TEMPLATE_BY_ID
             return self.queries[id_or_name]
         folded = id_or_name.lower()
-        exact = [q for q in self.queries.values() if q.name and q.name.lower() == folded]
+        exact = [self.queries[self._named[folded]]] if folded in self._named else []
         templates = exact or [q for q in self.queries.values()
                               if q.template is not None and folded.startswith(q.name.lower())]
         if not templates:
