@@ -1,12 +1,22 @@
-"""Executing Consul actions (engine layer) against httpx.MockTransport: which agent gets what, outcomes."""
+"""Executing Consul actions (engine layer) against httpx.MockTransport: which agent gets what, outcomes, and how
+many writes are in flight at once (in all and to one agent)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections import Counter
 
 import httpx
 
 from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Action, ActionKind, Outcome, Plan
-from reconciler.engine.consul_execute import AgentRouting, agent_url, execute_consul
+from reconciler.engine.consul_execute import (
+    MAX_CONCURRENT_WRITES,
+    MAX_WRITES_PER_AGENT,
+    AgentRouting,
+    agent_url,
+    execute_consul,
+)
 
 REGISTRATION = {
     "ID": "shop_web.a", "Name": "web", "Tags": ["shop", "managed-by-reconciler"], "Address": "127.0.0.3", "Port": 31000,
@@ -98,3 +108,54 @@ async def test_single_agent_fails_when_the_holding_agent_cannot_be_reached() -> 
     async with ConsulClient("http://127.0.0.1:8500", transport=httpx.MockTransport(answer), retries=0) as consul:
         done = await execute_consul(plan(), consul, AgentRouting.SINGLE)
     assert done.actions[1].outcome == Outcome.FAILED  # never a false "already gone"
+
+
+def registration_on(host: str, n: int) -> Action:
+    body = dict(REGISTRATION, ID=f"shop_web.{host}.{n}", Address=host, Meta={"marathon-task-id": f"shop_web.{n}"})
+    return Action(kind=ActionKind.REGISTER, target=f"shop_web.{host}.{n}", reason="r", body=body)
+
+
+async def test_writes_in_flight_are_bounded_per_agent_and_in_all() -> None:
+    in_flight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        in_flight[host] += 1
+        most[host], most["all"] = max(most[host], in_flight[host]), max(most["all"], in_flight.total())
+        for _ in range(5):  # let the other writes start meanwhile
+            await asyncio.sleep(0)
+        in_flight[host] -= 1
+        return httpx.Response(200)
+
+    hosts = [f"127.0.0.{n}" for n in range(2, 8)]
+    actions = tuple(registration_on(host, n) for host in hosts for n in range(10))
+    async with ConsulClient("http://127.0.0.1:8500", transport=httpx.MockTransport(answer)) as consul:
+        done = await execute_consul(Plan(actions=actions), consul)
+    assert {a.outcome for a in done.actions} == {Outcome.SUCCEEDED}
+    assert [most[host] for host in hosts] == [MAX_WRITES_PER_AGENT] * len(hosts)
+    assert MAX_WRITES_PER_AGENT < most["all"] <= MAX_CONCURRENT_WRITES
+
+
+async def test_a_stuck_agent_does_not_hold_back_the_writes_to_the_others() -> None:
+    released = asyncio.Event()
+    answered: Counter[str] = Counter()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "127.0.0.2":
+            await released.wait()
+        answered[request.url.host] += 1
+        return httpx.Response(200)
+
+    # More writes to the stuck agent than there are shared slots, listed first.
+    actions = tuple(registration_on("127.0.0.2", n) for n in range(2 * MAX_CONCURRENT_WRITES))
+    actions += tuple(registration_on("127.0.0.3", n) for n in range(20))
+    async with ConsulClient("http://127.0.0.1:8500", transport=httpx.MockTransport(answer)) as consul:
+        running = asyncio.create_task(execute_consul(Plan(actions=actions), consul))
+        async with asyncio.timeout(30):
+            while answered["127.0.0.3"] < 20:
+                await asyncio.sleep(0.01)
+        assert answered["127.0.0.2"] == 0
+        released.set()
+        done = await asyncio.wait_for(running, 30)
+    assert {a.outcome for a in done.actions} == {Outcome.SUCCEEDED}
