@@ -20,6 +20,12 @@ from reconciler.sandbox.consul.catalog import Catalog, Check, CheckStatus
 from reconciler.sandbox.consul.registration import MIN_DEREGISTER_AFTER
 
 REAP_PERIOD = 30.0
+# Probes in flight at once, for every agent together. Real Consul runs each agent in its own process
+# (agent/checks/check.go: one goroutine per check); here one process holds every agent, every task's
+# listener and both ends of every probe's socket, so at 10,000 checks a loop falling behind opened
+# probes until the process ran out of file descriptors. A probe waiting for a slot has not started:
+# its timeout runs from the connect, as Consul's does.
+MAX_PROBES_IN_FLIGHT = 256
 DEFAULT_TIMEOUT = 10.0
 OUTPUT_MAX = 4096
 Key = tuple[str, str]
@@ -92,6 +98,7 @@ class CheckRunner:
         self._ttl_reset: dict[Key, asyncio.Event] = {}
         self._session: aiohttp.ClientSession | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._probing = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
         catalog.observers.append(self)
 
     def start(self) -> None:
@@ -162,12 +169,15 @@ class CheckRunner:
         # lib.RandomStagger(Interval), a uniform pause within one interval, so checks do not fire in step.
         await asyncio.sleep(self._stagger.uniform(0.0, interval))
         while True:
-            if check.definition.kind == "http" and self._session is not None:
-                status, output = await probe_http(self._session, check, timeout)
-            else:
-                status, output = await probe_tcp(check.definition.tcp, timeout)
+            async with self._probing:
+                status, output = await self._probe(check, timeout)
             self.record(check, status, output)
             await asyncio.sleep(interval)
+
+    async def _probe(self, check: Check, timeout: float) -> tuple[CheckStatus, str]:
+        if check.definition.kind == "http" and self._session is not None:
+            return await probe_http(self._session, check, timeout)
+        return await probe_tcp(check.definition.tcp, timeout)
 
     async def _watch_ttl(self, check: Check) -> None:
         key = (check.node, check.check_id)
