@@ -53,6 +53,14 @@ DEPLOY_TOOL = (
 Figures = dict[str, str]
 
 
+class ShownFigures(dict[str, str]):
+    """A column's figures, each printed as it is taken: a column that hangs past its budget keeps them in the log."""
+
+    def __setitem__(self, name: str, value: str) -> None:
+        super().__setitem__(name, value)
+        print(f"  {name}: {value}", flush=True)
+
+
 class CountingFaults(HttpFaults):
     """The Consul sandbox asks its faults about every request it serves: count them there."""
 
@@ -363,7 +371,7 @@ def load_average() -> str:
 
 async def bounded_size(apps: int, with_consul: bool, idle_seconds: float, budget: float) -> Figures:
     """One column within `budget` seconds: past it the column keeps the figures taken so far."""
-    figures: Figures = {}
+    figures: Figures = ShownFigures()
     try:
         await asyncio.wait_for(one_size(apps, with_consul, idle_seconds, figures), budget)
     except TimeoutError:
