@@ -96,8 +96,8 @@ def register(count: int) -> tuple[Catalog, float]:
 def test_ten_thousand_registrations_cost_linear_time() -> None:
     _, small = register(2_000)
     catalog, large = register(10_000)
-    # Five times the registrations: about five times the CPU when each is linear, about 25 times when
-    # each scans every check (measured: 2.8 against 31.7). CPU time, so a loaded machine does not skew it.
-    assert large < 12 * small, f"2,000 registrations took {small:.3f} s of CPU, 10,000 took {large:.3f} s"
+    # Five times the registrations: about five times the CPU when each is linear (measured 4.5-5.0), 14
+    # times and more when each scans every check. CPU time, so a loaded machine does not skew it.
+    assert large < 9 * small, f"2,000 registrations took {small:.3f} s of CPU, 10,000 took {large:.3f} s"
     assert ids(catalog.service_checks("agent-1", "app-9999")) == ["service:app-9999"]
     assert len(catalog.checks) == 10_001
