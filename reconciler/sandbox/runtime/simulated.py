@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from reconciler.sandbox.runtime import Launch, PortInUse
 from reconciler.sandbox.runtime.ports import HostPorts
@@ -18,6 +20,32 @@ from reconciler.sandbox.runtime.ports import HostPorts
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 READ_TIMEOUT_S = 2.0
 MAX_REQUEST_BYTES = 65536
+SETTLE_DEADLINE_S = 2.0
+
+
+def _count_late_accepts(server: asyncio.Server) -> asyncio.Server:
+    """CPython 3.11: a connection the kernel accepted just before its server closed gets its transport
+    after the close, where `Server._attach` asserts the server is open; `_accept_connection2` swallows
+    the AssertionError and drops the socket unclosed (a ResourceWarning at the next garbage collection).
+    Counted instead, the transport is made, its handler starts and aborts it: the task is gone."""
+    attach = getattr(server, "_attach", None)
+    if sys.version_info >= (3, 12) or attach is None:
+        return server
+
+    def attach_even_closed() -> None:
+        state = vars(server)
+        if state.get("_sockets") is None:
+            state["_active_count"] = state.get("_active_count", 0) + 1
+        else:
+            attach()
+
+    vars(server)["_attach"] = attach_even_closed
+    return server
+
+
+def _accepting(task: asyncio.Task[Any]) -> bool:
+    """An asyncio task that accepted a connection and is making its transport (its handler not started)."""
+    return getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
 
 
 class TaskListeners:
@@ -32,6 +60,7 @@ class TaskListeners:
         self._connections: dict[str, set[asyncio.StreamWriter]] = {}
         self._closed = False  # after close_all nothing opens again (a late start timer must not leak a socket)
         self._host_ports = HostPorts()
+        self._handlers: set[asyncio.Task[Any]] = set()  # connections being answered
 
     def port_free(self, host: str, port: int) -> bool:
         # Without listeners no task binds, so nothing outside the sandbox can be in its way.
@@ -51,7 +80,8 @@ class TaskListeners:
         port = 0
         try:
             for port in ports:
-                servers.append(await asyncio.start_server(self._answerer(task_id), host, port, limit=MAX_REQUEST_BYTES))
+                servers.append(_count_late_accepts(
+                    await asyncio.start_server(self._answerer(task_id), host, port, limit=MAX_REQUEST_BYTES)))
         except OSError as exc:
             self._wanted.discard(task_id)
             if exc.errno == errno.EADDRINUSE:
@@ -68,6 +98,15 @@ class TaskListeners:
 
     def _answerer(self, task_id: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            handler = asyncio.current_task()
+            assert handler is not None  # start_server runs each handler in a task of its own
+            self._handlers.add(handler)
+            try:
+                await serve(reader, writer)
+            finally:
+                self._handlers.discard(handler)
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if task_id not in self._wanted:  # accepted just before the task's listener closed: the task is gone
                 writer.transport.abort()
                 return
@@ -97,6 +136,19 @@ class TaskListeners:
             + body
         )
 
+    async def _settled(self) -> None:
+        """Waits (bounded) until no accepted connection is on its way to its handler or in it.
+
+        asyncio accepts in a task of its own, which makes the transport; the handler starts later
+        still. A connection accepted just before its listener closed would otherwise get its handler
+        (which aborts it) only after the sandbox stopped, and its socket would outlive the loop.
+        Python 3.11's `Server.wait_closed()` returns at once after `close()`, so it cannot tell."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_DEADLINE_S
+        while loop.time() < deadline and (self._handlers or any(_accepting(t) for t in asyncio.all_tasks())):
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0)  # the last abort closes its socket one iteration later
+
     def close(self, task_id: str) -> None:
         self._wanted.discard(task_id)
         for server in self._servers.pop(task_id, []):
@@ -109,7 +161,7 @@ class TaskListeners:
         servers = [server for group in self._servers.values() for server in group]
         for task_id in list(self._wanted | set(self._connections)):
             self.close(task_id)
-        await asyncio.sleep(0)  # connections accepted just before the close start their handler, which aborts them
+        await self._settled()
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
