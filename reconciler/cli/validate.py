@@ -14,8 +14,8 @@ import typer
 
 from reconciler.core.model import Desired
 from reconciler.errors import ExitCode, SpecError, SpecProblem
+from reconciler.gc_pause import gc_paused
 from reconciler.spec import dns_warnings, load_specs, render_desired
-from reconciler.spec.source import collection_paused
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def validate_command(specs: SpecsArg, charts: ChartsOpt = None) -> None:
     """Check spec files and charts; report every problem at once (exit 3 when any)."""
     # The process ends after one load: collecting garbage cycles among thousands of live apps again
     # and again would cost a fifth of it (reference counting still frees everything else).
-    with collection_paused():
+    with gc_paused():
         specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts))
         desired = load_or_exit(lambda: render_desired(specset))
     print_warnings(dns_warnings(specset))

@@ -9,12 +9,9 @@ is decided here (see `plain`), and a file whose bytes did not change is not pars
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import SpecProblem
+from reconciler.gc_pause import gc_paused
 from reconciler.spec.marks import DataPath, Mark, Marks, PathPart, format_path, join_path
 from reconciler.spec.plain import MAX_DEPTH, MAX_NODES, NotPlain, Plain, plain_loader
 
@@ -132,21 +130,10 @@ def parse_text(text: str, display: str, problems: list[SpecProblem]) -> list[Doc
 
 def parse_documents(text: str, display: str, problems: list[SpecProblem], first_line: int = 1) -> list[Document]:
     """Documents of a YAML text; line numbers are shifted so that the text's first line is `first_line`."""
-    with collection_paused():
+    # No collection while a file's nodes are built: they all live until the end, and collecting them
+    # again and again would make parsing a large file quadratic in its size.
+    with gc_paused():
         return _parse(text, display, problems, first_line)
-
-
-@contextlib.contextmanager
-def collection_paused() -> Iterator[None]:
-    """No garbage collection while a file's nodes are built: they are all alive until the end, and
-    collecting them again and again would make parsing a large file quadratic in its size."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse(text: str, display: str, problems: list[SpecProblem], first_line: int) -> list[Document]:
@@ -196,7 +183,6 @@ __all__ = [
     "Mark",
     "Marks",
     "PathPart",
-    "collection_paused",
     "format_path",
     "join_path",
     "parse_documents",
