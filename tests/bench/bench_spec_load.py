@@ -44,11 +44,16 @@ def chart_app(index: int) -> str:
     return f"  svc-{index:05d}:\n    chart: svc\n    values: {{tag: '2.{index % 9}'}}\n"
 
 
-def write_tree(root: Path, apps: int) -> Path:
+def write_charts(root: Path) -> None:
+    """The chart the benchmark's trees render apps from, under `root`."""
     for relative, text in CHART.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+def write_tree(root: Path, apps: int) -> Path:
+    write_charts(root)
     specs = root / "specs"
     specs.mkdir()
     header = "apiVersion: reconciler/v1\nkind: Environment\n"

@@ -22,14 +22,11 @@ import time
 from pathlib import Path
 
 from tests.bench.bench_scale import PROJECT, write_specs
-from tests.bench.bench_spec_load import CHART, chart_app
+from tests.bench.bench_spec_load import chart_app, write_charts
 
 
 def write_chart_tree(root: Path, apps: int) -> Path:
-    for relative, text in CHART.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write_charts(root)
     specs = root / "specs"
     specs.mkdir()
     header = "apiVersion: reconciler/v1\nkind: Environment\nname: staging\napps:\n"
