@@ -79,7 +79,12 @@ async def test_flat_noisy_load_changes_nothing_over_many_ticks(tmp_path: Path) -
                     "eight ticks with a CPU reading", timeout=60)
         assert not [a for a in running.executed(mark) if a.kind in (ActionKind.SCALE, ActionKind.KILL_TASK)]
         assert all(s.desired == 2 for s in running.scalings(mark))
-        assert {s.limited_by for s in running.scalings(mark) if s.recommendation is not None} == {"tolerance"}
+        # Each full reading is within the tolerance. A tick where one task's sample came late (a loaded
+        # machine) keeps the count by the HPA's rule for missing tasks instead (a rescale that would
+        # change direction is cancelled, limited by nothing), never by a rate limit or a bound.
+        limits = [s.limited_by for s in running.scalings(mark) if s.recommendation is not None]
+        assert set(limits) <= {"tolerance", None}, limits
+        assert limits.count("tolerance") > len(limits) // 2, limits
 
 
 async def test_scale_down_kills_a_task_that_is_not_healthy_first(tmp_path: Path) -> None:
