@@ -27,6 +27,7 @@ REAP_PERIOD = 30.0
 # its timeout runs from the connect, as Consul's does.
 MAX_PROBES_IN_FLIGHT = 256
 DEFAULT_TIMEOUT = 10.0
+STOP_ROUNDS = 30  # seconds at most to end the check loops
 OUTPUT_MAX = 4096
 Key = tuple[str, str]
 
@@ -99,19 +100,29 @@ class CheckRunner:
         self._session: aiohttp.ClientSession | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._probing = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
+        self._stopped = False
         catalog.observers.append(self)
 
     def start(self) -> None:
+        self._stopped = False
         self._session = aiohttp.ClientSession()
         self._reaper = asyncio.create_task(self._reap_forever())
         for check in list(self.catalog.checks.values()):
             self.check_changed(check, removed=False)
 
     async def stop(self) -> None:
-        tasks = [t for t, _ in self._running.values()] + ([self._reaper] if self._reaper else [])
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Ends every check loop. Python 3.11's asyncio.wait_for can swallow a cancellation that arrives
+        as its inner await completes (cpython gh-86296): a probe loop that missed one would run on, and
+        waiting for it would never end. So the loops also stop at their next turn, and are cancelled
+        again, for a bounded time, until they are all done."""
+        self._stopped = True
+        tasks = {t for t, _ in self._running.values()} | ({self._reaper} if self._reaper else set())
+        for _ in range(STOP_ROUNDS):
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            _, tasks = await asyncio.wait(tasks, timeout=1.0)
         self._running.clear()
         if self._session is not None:
             await self._session.close()
@@ -168,7 +179,7 @@ class CheckRunner:
         # agent/checks/check.go CheckHTTP.run and CheckTCP.run: the first probe waits
         # lib.RandomStagger(Interval), a uniform pause within one interval, so checks do not fire in step.
         await asyncio.sleep(self._stagger.uniform(0.0, interval))
-        while True:
+        while not self._stopped:
             async with self._probing:
                 status, output = await self._probe(check, timeout)
             self.record(check, status, output)
@@ -181,7 +192,7 @@ class CheckRunner:
 
     async def _watch_ttl(self, check: Check) -> None:
         key = (check.node, check.check_id)
-        while True:
+        while not self._stopped:
             reset = self._ttl_reset[key] = asyncio.Event()
             try:
                 await asyncio.wait_for(reset.wait(), check.definition.ttl * self.scale)
@@ -190,7 +201,7 @@ class CheckRunner:
                 await reset.wait()
 
     async def _reap_forever(self) -> None:
-        while True:
+        while not self._stopped:
             await asyncio.sleep(REAP_PERIOD * self.scale)
             self.reap()
 
