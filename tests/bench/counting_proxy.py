@@ -69,7 +69,10 @@ class CountingProxy:
                 k: v for k, v in upstream.headers.items() if k.lower() not in _DROPPED
             })
             await answer.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await answer.write(chunk)
-            await answer.write_eof()
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await answer.write(chunk)
+                await answer.write_eof()
+            except ConnectionResetError:
+                pass  # the client went away (a controller stopping leaves its event stream): nothing to forward to
             return answer
