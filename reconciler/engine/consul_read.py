@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from reconciler.consul import wire
@@ -40,6 +40,7 @@ class CatalogSnapshot:
     checks_index: int = 0
     checks: tuple[wire.HealthCheck, ...] = ()
     instances: tuple[ServiceInstance, ...] = ()
+    queries: QueryTranslation | None = None  # the prepared queries read with it
 
     def current_at(self, nodes_index: int, services_index: int) -> bool:
         """Whether nothing was registered, deregistered or moved since this snapshot was read.
@@ -90,19 +91,21 @@ async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) ->
     )
 
 
-# The last query list translated and its translation: the client hands back the same objects while
-# Consul's answer is unchanged (ConsulClient.get_queries), so an idle cycle translates nothing.
-_QUERIES: list[tuple[tuple[wire.PreparedQuery, ...], Mapping[str, ObservedQuery]]] = []
+@dataclass(frozen=True)
+class QueryTranslation:
+    """A prepared-query list as the client handed it back, and its read-only translation."""
+
+    queries: tuple[wire.PreparedQuery, ...]
+    observed: Mapping[str, ObservedQuery]
 
 
-def observed_queries(queries: Sequence[wire.PreparedQuery]) -> Mapping[str, ObservedQuery]:
-    """`observed_queries_of` (read-only), translated again only when the list holds other query objects."""
-    kept = _QUERIES[0] if _QUERIES else None
-    if kept is not None and len(kept[0]) == len(queries) and all(map(operator.is_, kept[0], queries)):
-        return kept[1]
-    translated = MappingProxyType(observed_queries_of(queries))
-    _QUERIES[:] = [(tuple(queries), translated)]
-    return translated
+def translate_queries(queries: Sequence[wire.PreparedQuery], kept: QueryTranslation | None) -> QueryTranslation:
+    """`observed_queries_of`, translated again only when the list holds other query objects than `kept`:
+    the client hands back the same objects while Consul's answer is unchanged (ConsulClient.get_queries),
+    so an idle cycle translates nothing."""
+    if kept is not None and len(kept.queries) == len(queries) and all(map(operator.is_, kept.queries, queries)):
+        return kept
+    return QueryTranslation(tuple(queries), MappingProxyType(observed_queries_of(queries)))
 
 
 async def read_consul(consul: ConsulPort, previous: CatalogSnapshot | None = None) -> ConsulRead:
@@ -112,4 +115,7 @@ async def read_consul(consul: ConsulPort, previous: CatalogSnapshot | None = Non
     except ReconcilerError as exc:
         problem = f"Consul at {redact_url(consul.base_url)}: {exc}"
         return ConsulRead(ConsulObservation(complete=False, problems=(problem,)), previous)
-    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=observed_queries(queries)), snapshot)
+    translation = translate_queries(queries, previous.queries if previous else None)
+    if snapshot.queries is not translation:  # an idle read hands back the very snapshot it was given
+        snapshot = replace(snapshot, queries=translation)
+    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=translation.observed), snapshot)

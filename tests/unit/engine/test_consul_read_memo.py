@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.consul import wire
-from reconciler.engine.consul_read import observed_queries
+from reconciler.engine.consul_read import translate_queries
 
 
 def query(name: str, tags: list[str]) -> wire.PreparedQuery:
@@ -16,14 +16,14 @@ def query(name: str, tags: list[str]) -> wire.PreparedQuery:
 
 def test_the_same_query_objects_are_not_translated_again_and_a_new_one_is() -> None:
     kept = [query("redis.int", ["int"]), query("web.int", ["int"])]
-    first = observed_queries(kept)
-    assert observed_queries(list(kept)) is first
-    changed = observed_queries([kept[0], query("web.int", ["int", "blue"])])
-    assert changed is not first and changed["web.int"].tags == ("int", "blue")
-    assert observed_queries([kept[0]]).keys() == {"redis.int"}
+    first = translate_queries(kept, None)
+    assert translate_queries(list(kept), first).observed is first.observed
+    changed = translate_queries([kept[0], query("web.int", ["int", "blue"])], first)
+    assert changed.observed is not first.observed and changed.observed["web.int"].tags == ("int", "blue")
+    assert translate_queries([kept[0]], changed).observed.keys() == {"redis.int"}
 
 
 def test_the_translation_handed_to_every_cycle_cannot_be_changed_by_one() -> None:
-    translated = observed_queries([query("redis.int", ["int"])])
+    translated = translate_queries([query("redis.int", ["int"])], None).observed
     with pytest.raises(TypeError):
         translated["redis.int"] = translated["redis.int"]  # type: ignore[index]
