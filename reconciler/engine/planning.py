@@ -19,6 +19,7 @@ from reconciler.core.plan import PlanOptions, build_plan, scope_of
 from reconciler.core.queries import plan_queries, tie_to_deletes
 from reconciler.core.registrations import plan_registrations
 from reconciler.engine.observe import Observation
+from reconciler.engine.plan_memo import PlanInputs, PlanMemo
 
 CONSUL_KINDS = frozenset(
     {
@@ -30,6 +31,7 @@ CONSUL_KINDS = frozenset(
     }
 )
 DESTRUCTIVE_KINDS = frozenset({ActionKind.DELETE, ActionKind.DEREGISTER, ActionKind.QUERY_DELETE, ActionKind.KILL_TASK})
+PLANS = PlanMemo()  # the last plan: an idle cycle, whose inputs are the previous cycle's objects, reuses it
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,21 @@ def plan_cycle(
     one-off plan or apply, whose operator sees the warning): each side's gaps guard that side's
     actions only, so an explicit `--prune` of Marathon apps does not wait on Consul.
     """
+    actual = observation.actual
+    inputs = PlanInputs(
+        desired, consul_desired, options, strict, memory, actual.apps,
+        (actual.deployments, actual.complete, actual.problems), observation.consul, observation.consul_enabled,
+    )
+    return PLANS.get(
+        inputs, lambda: _plan_cycle(desired, observation, options, memory, now, consul_desired, strict),
+        lambda planned: planned.memory,
+    )
+
+
+def _plan_cycle(
+    desired: Desired, observation: Observation, options: PlanOptions, memory: HealMemory, now: float,
+    consul_desired: Desired | None, strict: bool,
+) -> CyclePlan:
     if not observation.actual.complete:
         options = replace(options, prune=False)
     marathon_plan = build_plan(desired, observation.actual, options)
