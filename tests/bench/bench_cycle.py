@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import resource
 import statistics
 import sys
@@ -66,12 +65,14 @@ async def record(apps: int) -> None:
         await sandbox.marathon.wait_idle(timeout=1800)
         print(f"converged in {await converge(specs, sandbox)} cycles", flush=True)
         await checks_settled(sandbox)
-        async with RecordingProxy(sandbox.marathon_url) as marathon_proxy, \
-                RecordingProxy(str(sandbox.consul_url)) as consul_proxy:
-            async with MarathonClient(marathon_proxy.url) as marathon, ConsulClient(consul_proxy.url) as consul:
-                first = await observe(marathon, consul)
-                await observe(marathon, consul, first.catalog)
-                await plan_end_to_end(specs, marathon_proxy.url, consul_proxy.url)
+        async with AsyncExitStack() as stack:
+            marathon_proxy = await stack.enter_async_context(RecordingProxy(sandbox.marathon_url))
+            consul_proxy = await stack.enter_async_context(RecordingProxy(str(sandbox.consul_url)))
+            marathon = await stack.enter_async_context(MarathonClient(marathon_proxy.url))
+            consul = await stack.enter_async_context(ConsulClient(consul_proxy.url))
+            first = await observe(marathon, consul)
+            await observe(marathon, consul, first.catalog)
+            await plan_end_to_end(specs, marathon_proxy.url, consul_proxy.url)
     save_recording(folder / "marathon", marathon_proxy.answers)
     save_recording(folder / "consul", consul_proxy.answers)
     print(f"recorded {len(marathon_proxy.answers)} Marathon and {len(consul_proxy.answers)} Consul answers"
@@ -132,7 +133,7 @@ def show(figures: dict[str, str], name: str, wall: float, cpu: float | None = No
 
 
 async def measure(apps: int, rounds: int) -> dict[str, str]:
-    folder, figures = folder_of(apps), {}
+    folder, figures = folder_of(apps), dict[str, str]()
     specs = folder / "specs"
     async with AsyncExitStack() as stack:
         marathon_server = await stack.enter_async_context(Static(folder / "marathon"))
