@@ -2,15 +2,17 @@
 
 An idle controller reads the same `GET /v2/apps?embed=...` answer every cycle, and validating each
 app with pydantic and translating it (`App.definition()`, its tasks) is most of that read's cost.
-`AppMemo` keeps each app's raw JSON object next to its ActualApp and hands the ActualApp back while
-Marathon sends an equal object: translation is a function of that object alone, so an equal object
-translates to an equal ActualApp. Dict equality is a deep comparison done in C, far cheaper than decoding.
+`AppMemo` keeps each app's JSON object, serialised compactly (orjson: it tells `1` from `1.0` and
+`true`), next to its ActualApp and hands the ActualApp back while Marathon sends an object that
+serialises to the same bytes: translation is a function of that object alone. The bytes are a fraction
+of the parsed tree's memory (about 1.3 KB against 8 KB an app) and compare in one memcmp.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pydantic
 
 from reconciler.core.model import ActualApp
@@ -24,27 +26,37 @@ class AppMemo:
     """Each app's last raw JSON object and its translation, by app id (one per Marathon client)."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[Any, ActualApp]] = {}
+        self._seen: dict[str, tuple[bytes, ActualApp]] = {}
+        # The last whole answer and its apps: an answer byte for byte the same is not even parsed.
+        self._answer: tuple[bytes, dict[str, ActualApp]] | None = None
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def translate(self, raw_apps: Any) -> dict[str, ActualApp]:
+    def unchanged(self, content: bytes) -> dict[str, ActualApp] | None:
+        """The apps of the last answer when `content` is byte for byte that answer, else None."""
+        kept = self._answer
+        return dict(kept[1]) if kept is not None and kept[0] == content else None
+
+    def translate(self, raw_apps: Any, content: bytes | None = None) -> dict[str, ActualApp]:
         """The apps of one `/v2/apps` answer (`body["apps"]`, parsed JSON) keyed by id; raises
         ValueError (pydantic's ValidationError) or TypeError on a body that is not a list of apps.
-        Apps Marathon no longer sends are forgotten."""
+        Apps Marathon no longer sends are forgotten. `content`: the answer they were parsed from, kept
+        for `unchanged`."""
         if not isinstance(raw_apps, list):
             _refuse(raw_apps)
-        seen: dict[str, tuple[Any, ActualApp]] = {}
+        seen: dict[str, tuple[bytes, ActualApp]] = {}
         apps: dict[str, ActualApp] = {}
         for raw in raw_apps:
-            actual = self._known(raw)
+            mark = fingerprint(raw)
+            actual = self._known(raw, mark)
             if actual is None:
                 actual = self._decoded(raw, raw_apps)
-            # The object kept is the one just parsed: nothing else holds it on a hit, so nothing can change it.
-            seen[actual.app_id] = (raw, actual)
+            if mark is not None:
+                seen[actual.app_id] = (mark, actual)
             apps[actual.app_id] = actual
         self._seen = seen
+        self._answer = (content, dict(apps)) if content is not None else None
         return apps
 
     @staticmethod
@@ -55,12 +67,23 @@ class AppMemo:
             _refuse(raw_apps)
             raise
 
-    def _known(self, raw: Any) -> ActualApp | None:
-        if not isinstance(raw, dict):
+    def _known(self, raw: Any, mark: bytes | None) -> ActualApp | None:
+        if mark is None:
             return None
         app_id = raw.get("id")
         hit = self._seen.get(app_id) if isinstance(app_id, str) else None
-        return hit[1] if hit is not None and hit[0] == raw else None
+        return hit[1] if hit is not None and hit[0] == mark else None
+
+
+def fingerprint(raw: Any) -> bytes | None:
+    """An app object's compact JSON; None (never memoised) for what is not an object or will not serialise
+    (an integer beyond 64 bits)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _refuse(raw_apps: Any) -> None:

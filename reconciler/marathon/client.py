@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pydantic
 
 from reconciler.core.model import Actual
@@ -52,6 +53,15 @@ def _adapter(model: Hashable) -> pydantic.TypeAdapter[Any]:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _json_of(response: httpx.Response) -> Any:
+    """The parsed body: orjson (about 1.5 times as fast on Marathon's answers), else the standard
+    parser, whose error (or whose leniency: NaN, big integers, other charsets) stays the rule."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def _apps_of(body: Any) -> Any:
@@ -228,10 +238,14 @@ class MarathonClient:
 
     async def observe(self) -> Actual:
         """The whole actual state in exactly two requests, whatever the number of apps; an app whose
-        JSON is the same as at the previous observe is not decoded again (app_memo.py)."""
+        JSON is the same as at the previous observe is not decoded again, an answer byte for byte the
+        previous one is not even parsed (app_memo.py)."""
         params: Params = [("embed", e) for e in DEFAULT_EMBED]
         response, deployments = await asyncio.gather(self._read("/v2/apps", params), self.get_deployments())
-        apps = self._decode(response, lambda body: self._apps.translate(_apps_of(body)))
+        content = response.content
+        apps = self._apps.unchanged(content)
+        if apps is None:
+            apps = self._decode(response, lambda body: self._apps.translate(_apps_of(body), content))
         return Actual(apps=apps, deployments=tuple(to_actual_deployment(d) for d in deployments))
 
     # -- events ----------------------------------------------------------------------------------
@@ -362,6 +376,6 @@ class MarathonClient:
         call = self._call(response.request.method, self._relative(response.request.url.path))
         try:
             with gc_paused():
-                return decode(response.json())
+                return decode(_json_of(response))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise error_from_body(call, response, exc if isinstance(exc, ValueError) else ValueError(str(exc))) from exc

@@ -159,3 +159,46 @@ async def test_observe_names_the_call_when_the_apps_body_is_not_a_list() -> None
     async with client:
         with pytest.raises(RemoteError, match=r"/v2/apps.*apps: Input should be a valid list"):
             await client.observe()
+
+
+def test_a_number_that_changes_type_only_is_decoded_again() -> None:
+    """`1` and `1.0` are equal in Python; the fingerprint (compact JSON) tells them apart."""
+    memo = AppMemo()
+    apps = [app("/e/a")]
+    first = memo.translate(fresh(apps))
+    apps[0]["mem"] = 32.0
+    second = memo.translate(fresh(apps))
+    assert second["/e/a"] is not first["/e/a"]
+    assert second["/e/a"] == to_actual_app(wire.App.model_validate(apps[0]))
+
+
+def test_an_app_beyond_what_the_fingerprint_serialises_is_translated_every_time() -> None:
+    memo = AppMemo()
+    apps = [app("/e/a"), app("/e/b", 1)]
+    apps[0]["fetch"] = [{"uri": "http://x", "size": 2**70}]  # beyond 64 bits: orjson will not write it
+    first = memo.translate(fresh(apps))
+    second = memo.translate(fresh(apps))
+    assert second["/e/a"] == first["/e/a"] and second["/e/a"] is not first["/e/a"]
+    assert second["/e/b"] is first["/e/b"]
+
+
+async def test_an_answer_byte_for_byte_the_previous_one_is_not_parsed_and_any_other_is() -> None:
+    apps = [app("/e/a"), app("/e/b", 1)]
+    parsed: list[int] = []
+    client = MarathonClient(
+        "http://marathon.test:8080",
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(200, json={"apps": apps} if request.url.path == "/v2/apps" else [])
+        ),
+    )
+    async with client:
+        real = client._apps.translate
+        client._apps.translate = lambda raw, content=None: parsed.append(1) or real(raw, content)  # type: ignore[method-assign]
+        first = await client.observe()
+        second = await client.observe()
+        change_task_state(apps)
+        third = await client.observe()
+    assert len(parsed) == 2  # the first read and the changed one
+    assert second.apps == first.apps and second.apps["/e/a"] is first.apps["/e/a"]
+    assert second.apps is not first.apps  # a mapping of its own: a caller changing it changes no other read
+    assert [t.state for t in third.apps["/e/a"].tasks] == [TaskState.RUNNING, TaskState.FAILED]
