@@ -8,22 +8,47 @@ the core planned for REGISTER, DEREGISTER and QUERY_* actions become wire models
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from reconciler.consul import wire
 from reconciler.core.model import Action, ActionKind
 from reconciler.core.registry import CheckStatus, ObservedQuery, ServiceInstance, aggregate_status
 
 
+class CheckState(NamedTuple):
+    """Of one check, what an instance's status is made of: kept between reads instead of the whole
+    check (its definition, tags and indexes), the output only of a check that is not passing."""
+
+    node: str
+    service_id: str
+    check_id: str
+    status: str
+    output: str
+
+
+def check_states(checks: Iterable[wire.HealthCheck]) -> tuple[CheckState, ...]:
+    return tuple(
+        CheckState(c.node, c.service_id, c.check_id, c.status, "" if c.status == CheckStatus.PASSING else c.output)
+        for c in checks
+    )
+
+
 def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
     """One health entry as a ServiceInstance."""
-    return instance_from(entry.node, entry.service, entry.checks)
+    return instance_from(entry.node, entry.service, check_states(entry.checks))
 
 
-def instance_from(node: wire.Node, service: wire.AgentService, checks: Sequence[wire.HealthCheck]) -> ServiceInstance:
-    """An instance from its node, its service and their checks; an empty service address means the node's."""
+def status_of(checks: Sequence[CheckState]) -> tuple[CheckStatus | None, str]:
+    """The aggregated status of an instance's checks (its node's and its own) and their failing output."""
     status = aggregate_status((check.check_id, check.status) for check in checks)
     failing = [c.output for c in checks if c.status != CheckStatus.PASSING and c.output]
+    return status, "; ".join(failing)
+
+
+def instance_from(node: wire.Node, service: wire.AgentService, checks: Sequence[CheckState]) -> ServiceInstance:
+    """An instance from its node, its service and their checks; an empty service address means the node's."""
+    status, output = status_of(checks)
     return ServiceInstance(
         service_id=service.id,
         name=service.service,
@@ -34,7 +59,7 @@ def instance_from(node: wire.Node, service: wire.AgentService, checks: Sequence[
         tags=tuple(service.tags),
         meta=dict(service.meta),
         status=status,
-        output="; ".join(failing),
+        output=output,
     )
 
 
@@ -42,16 +67,16 @@ def instances_of(entries: Iterable[wire.ServiceEntry]) -> tuple[ServiceInstance,
     return tuple(instance_of(entry) for entry in entries)
 
 
-def checks_by_instance(checks: Iterable[wire.HealthCheck]) -> dict[tuple[str, str], list[wire.HealthCheck]]:
+def checks_by_instance(checks: Iterable[CheckState]) -> dict[tuple[str, str], list[CheckState]]:
     """Checks grouped by (node, service id); a node's own checks are under (node, "")."""
-    grouped: dict[tuple[str, str], list[wire.HealthCheck]] = {}
+    grouped: dict[tuple[str, str], list[CheckState]] = {}
     for check in checks:
         grouped.setdefault((check.node, check.service_id), []).append(check)
     return grouped
 
 
 def instances_of_nodes(
-    nodes: Iterable[wire.CatalogNode], checks: Iterable[wire.HealthCheck], *, tag: str
+    nodes: Iterable[wire.CatalogNode], checks: Iterable[CheckState], *, tag: str
 ) -> tuple[ServiceInstance, ...]:
     """The instances carrying `tag` on `nodes`, each with its node's and its own checks, as
     `GET /v1/health/service/<name>` would show them: one pass over the checks, one over the services."""
@@ -65,6 +90,19 @@ def instances_of_nodes(
                 own = node_checks + grouped.get((node.node, service.id), [])
                 instances.append(instance_from(node, service, own))
     return tuple(instances)
+
+
+def with_statuses(instances: Iterable[ServiceInstance], checks: Iterable[CheckState]) -> tuple[ServiceInstance, ...]:
+    """The same instances with the statuses `checks` give them (the catalog did not move, the checks did),
+    as `instances_of_nodes` would build them again; an instance whose status stands is the same object."""
+    grouped = checks_by_instance(checks)
+    result = []
+    for instance in instances:
+        own = grouped.get((instance.node, ""), []) + grouped.get((instance.node, instance.service_id), [])
+        status, output = status_of(own)
+        same = instance.status == status and instance.output == output
+        result.append(instance if same else replace(instance, status=status, output=output))
+    return tuple(result)
 
 
 def observed_query_of(query: wire.PreparedQuery) -> ObservedQuery:

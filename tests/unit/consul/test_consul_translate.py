@@ -9,12 +9,15 @@ import pytest
 from reconciler.consul import wire
 from reconciler.consul.translate import (
     agent_host_of,
+    check_states,
     deregistration_of,
     instance_of,
+    instances_of_nodes,
     observed_queries_of,
     query_definition_of,
     query_id_of,
     registration_of,
+    with_statuses,
 )
 from reconciler.core.model import Action, ActionKind
 from reconciler.core.queries import query_body, query_of
@@ -123,3 +126,46 @@ def test_wrong_action_kind_is_refused_by_name() -> None:
     action = Action(kind=ActionKind.KILL_TASK, target="t1", reason="r", body={"scale": False})
     with pytest.raises(ValueError, match="kill-task t1: expected a register action"):
         registration_of(action)
+
+
+def catalog_node(name: str, address: str, services: int) -> wire.CatalogNode:
+    return wire.CatalogNode.model_validate({
+        "Node": {"Node": name, "Address": address},
+        "Services": {f"{name}-s{n}": {"ID": f"{name}-s{n}", "Service": "web", "Tags": ["prod", MANAGED_TAG],
+                                      "Port": 31000 + n} for n in range(services)},
+    })
+
+
+def check(node: str, service_id: str, status: str, output: str = "") -> wire.HealthCheck:
+    check_id = f"service:{service_id}" if service_id else "serfHealth"
+    return wire.HealthCheck.model_validate({"Node": node, "CheckID": check_id, "Status": status, "Output": output,
+                                            "ServiceID": service_id, "Definition": {"TCP": "x:1"}})
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        [check("n1", "n1-s0", "critical", "refused")],  # one service check fails
+        [check("n1", "", "critical", "agent gone")],  # a node check fails: every instance on it
+        [check("n2", "n2-s1", "warning", "slow"), check("n1", "n1-s1", "passing", "fine again")],
+    ],
+)
+def test_statuses_from_new_checks_are_those_a_fresh_build_gives(changed: list[wire.HealthCheck]) -> None:
+    """with_statuses (the catalog stood still, the checks moved) builds what instances_of_nodes builds."""
+    nodes = [catalog_node("n1", "10.0.0.1", 2), catalog_node("n2", "10.0.0.2", 2)]
+    before = [check(node, sid, "passing", "ok") for node in ("n1", "n2") for sid in ("", f"{node}-s0", f"{node}-s1")]
+    replaced = {(x.node, x.service_id) for x in changed}
+    after = [c for c in before if (c.node, c.service_id) not in replaced] + changed
+    first = instances_of_nodes(nodes, check_states(before), tag=MANAGED_TAG)
+    updated = with_statuses(first, check_states(after))
+    assert updated == instances_of_nodes(nodes, check_states(after), tag=MANAGED_TAG)
+    assert updated != first
+    unchanged = [a is b for a, b in zip(first, updated, strict=True) if a == b]
+    assert unchanged and all(unchanged)  # an instance whose status stands is the same object
+
+
+def test_a_passing_check_keeps_no_output() -> None:
+    (state,) = check_states([check("n1", "s", "passing", "HTTP 200 OK, a long body")])
+    assert state.output == "" and state.check_id == "service:s"
+    (state,) = check_states([check("n1", "s", "critical", "HTTP 503")])
+    assert state.output == "HTTP 503"
