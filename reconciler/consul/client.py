@@ -7,7 +7,8 @@ agent on the task's host: `for_agent` gives a client for another agent with the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,6 +18,8 @@ from pydantic import TypeAdapter, ValidationError
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.http import Answer, ConsulHttp
+from reconciler.consul.translate import observed_queries_of
+from reconciler.core.registry import ObservedQuery
 from reconciler.errors import RemoteUnavailable
 
 _SERVICES = TypeAdapter(dict[str, wire.AgentService])
@@ -71,8 +74,9 @@ class ConsulClient:
         # Agents of other hosts get the same basic auth as this one (the URL's userinfo, split off).
         self._settings["basic_auth"] = self._http.basic_auth
         self._agents: dict[str, ConsulClient] = {}
-        # The last /v1/query answer and what it decoded to: an unchanged list is not validated again.
-        self._queries: tuple[bytes, list[wire.PreparedQuery]] | None = None
+        # The last /v1/query answer and its translation: an unchanged list is not validated again, and
+        # only the translation is kept (the models of 10,000 queries were 35 MB).
+        self._queries: tuple[bytes, Mapping[str, ObservedQuery]] | None = None
 
     def __repr__(self) -> str:
         return f"ConsulClient({self._http.base_url!r})"
@@ -245,15 +249,22 @@ class ConsulClient:
     # prepared queries --------------------------------------------------------------------------
 
     async def get_queries(self) -> list[wire.PreparedQuery]:
-        """Every prepared query; an answer byte for byte the previous one is not decoded again (its
-        index moves with every write to the datacenter's state, so it cannot tell)."""
+        """Every prepared query."""
+        answer = await self._http.send("GET", "/v1/query")
+        return self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
+
+    async def get_observed_queries(self) -> Mapping[str, ObservedQuery]:
+        """The named prepared queries as ObservedQuery by name (a read-only mapping); an answer byte for
+        byte the previous one is not decoded again and gives back the same mapping (its index moves
+        with every write to the datacenter's state, so it cannot tell)."""
         kept = self._queries
         answer = await self._http.send("GET", "/v1/query", same_as=kept[0] if kept else None)
         if kept is not None and answer.body is None and answer.content == kept[0]:
-            return list(kept[1])
+            return kept[1]
         queries = self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
-        self._queries = (answer.content, queries)
-        return list(queries)
+        observed = MappingProxyType(observed_queries_of(queries))
+        self._queries = (answer.content, observed)
+        return observed
 
     async def post_query(self, q: wire.PreparedQueryDefinition) -> str:
         answer = await self._http.send("POST", "/v1/query", json_body=q.to_body())

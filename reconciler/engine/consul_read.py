@@ -11,10 +11,8 @@ an idle cycle costs four requests and decodes little, whatever the app count.
 from __future__ import annotations
 
 import asyncio
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
@@ -22,7 +20,6 @@ from reconciler.consul.translate import (
     CheckState,
     check_states,
     instances_of_nodes,
-    observed_queries_of,
     with_statuses,
 )
 from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ObservedQuery, ServiceInstance
@@ -47,7 +44,7 @@ class CatalogSnapshot:
     checks_index: int = 0
     checks: tuple[CheckState, ...] = ()
     instances: tuple[ServiceInstance, ...] = ()
-    queries: QueryTranslation | None = None  # the prepared queries read with it
+    queries: Mapping[str, ObservedQuery] | None = None  # the prepared queries read with it
 
     def current_at(self, nodes_index: int, services_index: int) -> bool:
         """Whether nothing was registered, deregistered or moved since this snapshot was read.
@@ -97,31 +94,13 @@ async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) ->
     return CatalogSnapshot(nodes_state.index, services_at, checks_state.index, states, instances)
 
 
-@dataclass(frozen=True)
-class QueryTranslation:
-    """A prepared-query list as the client handed it back, and its read-only translation."""
-
-    queries: tuple[wire.PreparedQuery, ...]
-    observed: Mapping[str, ObservedQuery]
-
-
-def translate_queries(queries: Sequence[wire.PreparedQuery], kept: QueryTranslation | None) -> QueryTranslation:
-    """`observed_queries_of`, translated again only when the list holds other query objects than `kept`:
-    the client hands back the same objects while Consul's answer is unchanged (ConsulClient.get_queries),
-    so an idle cycle translates nothing."""
-    if kept is not None and len(kept.queries) == len(queries) and all(map(operator.is_, kept.queries, queries)):
-        return kept
-    return QueryTranslation(tuple(queries), MappingProxyType(observed_queries_of(queries)))
-
-
 async def read_consul(consul: ConsulPort, previous: CatalogSnapshot | None = None) -> ConsulRead:
     """Our instances (with checks) and the prepared queries; incomplete with the reason on any failure."""
     try:
-        snapshot, queries = await asyncio.gather(read_snapshot(consul, previous), consul.get_queries())
+        snapshot, queries = await asyncio.gather(read_snapshot(consul, previous), consul.get_observed_queries())
     except ReconcilerError as exc:
         problem = f"Consul at {redact_url(consul.base_url)}: {exc}"
         return ConsulRead(ConsulObservation(complete=False, problems=(problem,)), previous)
-    translation = translate_queries(queries, previous.queries if previous else None)
-    if snapshot.queries is not translation:  # an idle read hands back the very snapshot it was given
-        snapshot = replace(snapshot, queries=translation)
-    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=translation.observed), snapshot)
+    if snapshot.queries is not queries:  # an idle read hands back the very snapshot it was given
+        snapshot = replace(snapshot, queries=queries)
+    return ConsulRead(ConsulObservation(instances=snapshot.instances, queries=queries), snapshot)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.core.model import Actual
+from reconciler.core.registry import ObservedQuery
 from reconciler.marathon import wire as marathon_wire
 
 
@@ -67,6 +68,8 @@ class ConsulPort(Protocol):
     ) -> tuple[list[wire.HealthCheck] | None, BlockingState]: ...
 
     async def get_queries(self) -> list[wire.PreparedQuery]: ...
+
+    async def get_observed_queries(self) -> Mapping[str, ObservedQuery]: ...
 
     async def put_agent_service_register(
         self, registration: wire.ServiceRegistration, *, replace_existing_checks: bool = True

@@ -391,7 +391,7 @@ async def test_a_consul_write_dropped_after_sending_is_of_unknown_outcome_and_a_
     assert calls == ["PUT", "GET", "GET"]  # the write once, the read retried
 
 
-async def test_an_unchanged_query_list_gives_the_same_queries_and_a_changed_one_is_read_anew() -> None:
+async def test_an_unchanged_query_list_gives_the_same_translation_and_a_changed_one_is_read_anew() -> None:
     def listed(only_passing: object, tags: list[str]) -> list[dict[str, object]]:
         service = {"Service": "redis", "OnlyPassing": only_passing, "Tags": tags}
         return [{"ID": "q1", "Name": "redis.int", "Service": service}]
@@ -399,19 +399,29 @@ async def test_an_unchanged_query_list_gives_the_same_queries_and_a_changed_one_
     answers = [listed(True, ["int"]), listed(True, ["int"]), listed(True, ["int", "x"]), listed(False, ["int"])]
     recorder = Recorder(*(ok(body) for body in answers))
     async with client_of(recorder) as client:
-        first, again, tagged, failing = [await client.get_queries() for _ in answers]
-    assert again == first and again[0] is first[0]  # decoded once
-    assert tagged[0].service.tags == ["int", "x"]
-    assert failing[0].service.only_passing is False and len(recorder.requests) == 4
+        first, again, tagged, failing = [await client.get_observed_queries() for _ in answers]
+    assert again is first  # decoded and translated once
+    assert tagged["redis.int"].tags == ("int", "x")
+    assert failing["redis.int"].only_passing is False and len(recorder.requests) == 4
 
 
 async def test_a_query_list_byte_for_byte_unchanged_is_not_decoded_again_whatever_its_index() -> None:
     body = [{"ID": "q1", "Name": "redis.int", "Service": {"Service": "redis", "OnlyPassing": True, "Tags": ["int"]}}]
     recorder = Recorder(ok(body, index=7), ok(body, index=9), ok([], index=9))
     async with client_of(recorder) as client:
-        first, again, emptied = [await client.get_queries() for _ in range(3)]
-    assert again[0] is first[0]  # the index moved (an unrelated write), the bytes did not: nothing decoded
-    assert emptied == []
+        first, again, emptied = [await client.get_observed_queries() for _ in range(3)]
+    assert again is first  # the index moved (an unrelated write), the bytes did not: nothing decoded
+    assert emptied == {}
+
+
+async def test_the_translation_handed_to_every_cycle_cannot_be_changed_by_one() -> None:
+    body = [{"ID": "q1", "Name": "redis.int", "Service": {"Service": "redis", "OnlyPassing": True, "Tags": ["int"]}},
+            {"ID": "q2", "Service": {"Service": "unnamed"}}]
+    async with client_of(Recorder(ok(body))) as client:
+        translated = await client.get_observed_queries()
+    assert list(translated) == ["redis.int"]  # an unnamed query is never ours
+    with pytest.raises(TypeError):
+        translated["redis.int"] = translated["redis.int"]  # type: ignore[index]
 
 
 async def test_the_catalog_services_index_is_read_without_decoding_the_services() -> None:
