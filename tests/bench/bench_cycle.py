@@ -24,6 +24,7 @@ import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from reconciler.consul.client import ConsulClient
 from reconciler.core.heal import HealMemory
 from reconciler.core.plan import COMPARISONS, PlanOptions
 from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import plan_cycle
+from reconciler.engine.planning import PLANS, plan_cycle
 from reconciler.marathon import MarathonClient
 from reconciler.spec import load_desired
 from reconciler.spec.load import forget_loaded
@@ -160,6 +161,9 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
             walls = [r[2 * n] if n < 2 else r[0] + r[2] for r in idle]
             cpus = [r[2 * n + 1] if n < 2 else r[1] + r[3] for r in idle]
             show(figures, f"{name} (s, median of {rounds})", statistics.median(walls), statistics.median(cpus))
+        changed = [await one_change(desired, marathon, consul, observation, planned.memory) for _ in range(rounds)]
+        show(figures, f"observe + plan, one change (s, median of {rounds})", statistics.median(c[0] for c in changed),
+             statistics.median(c[1] for c in changed))
         gc.collect()
         figures["RSS holding one observation + plan (MiB)"] = f"{rss_mib():.0f}"
         tracemalloc.start()
@@ -174,6 +178,25 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
         figures["reconciler plan exit code"] = str(ends[-1][2])
     figures["max RSS of this process (MiB)"] = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
     return figures
+
+
+async def one_change(
+    desired: Any, marathon: MarathonClient, consul: ConsulClient, previous: Observation, memory: HealMemory
+) -> tuple[float, float]:
+    """A cycle after one app or check changed, as near as recorded answers allow: Marathon's answer is
+    parsed again (its digest forgotten; each app's fingerprint still matches but one), every check decoded
+    and restated (the snapshot's checks index forgotten), and everything planned again (the plan memo
+    cleared; the per-app comparisons still hold)."""
+    marathon._apps._answer = None
+    PLANS.clear()
+    catalog = replace(previous.catalog, checks_index=0) if previous.catalog else None
+
+    async def cycle() -> Any:
+        observation = await observe(marathon, consul, catalog)
+        return plan_cycle(desired, observation, PlanOptions(), memory, 0.0)
+
+    _, wall, cpu = await clocked(cycle)
+    return wall, cpu
 
 
 async def idle_cycle(
