@@ -18,9 +18,10 @@ from pydantic import TypeAdapter, ValidationError
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.http import Answer, ConsulHttp
-from reconciler.consul.translate import observed_queries_of
+from reconciler.consul.translate import CheckState, check_states, check_states_of_json, observed_queries_of
 from reconciler.core.registry import ObservedQuery
 from reconciler.errors import RemoteUnavailable
+from reconciler.gc_pause import gc_paused
 
 _SERVICES = TypeAdapter(dict[str, wire.AgentService])
 _CHECKS = TypeAdapter(dict[str, wire.HealthCheck])
@@ -156,17 +157,24 @@ class ConsulClient:
         answer, next_state = await self._blocking_get(path, {}, block)
         return self._parse(_CHECK_LIST, answer, path), next_state
 
-    async def get_health_state_since(
+    async def get_check_states_since(
         self, index: int, state: str = "any"
-    ) -> tuple[list[wire.HealthCheck] | None, BlockingState]:
-        """`GET /v1/health/state/<state>` without blocking; None (nothing decoded) when its
-        X-Consul-Index is still `index`, i.e. no check changed since the answer read at `index`."""
+    ) -> tuple[tuple[CheckState, ...] | None, BlockingState]:
+        """`GET /v1/health/state/<state>` without blocking, as each check's CheckState; None (nothing
+        decoded) when its X-Consul-Index is still `index`, i.e. no check changed since the answer read
+        at `index`. The states are read straight from the JSON; an answer that is not plainly of the
+        expected shape is validated as `wire.HealthCheck`s (and fails as they do)."""
         path = f"/v1/health/state/{_segment(state)}"
         answer = await self._http.send("GET", path, unchanged_at=index if index > 0 else None)
         next_state = BlockingState().advance(answer.index)
         if answer.body is None and index > 0 and answer.index == index:
             return None, next_state
-        return self._parse(_CHECK_LIST, answer, path), next_state
+        with gc_paused():
+            states = check_states_of_json(answer.body)
+        if states is None:
+            checks: list[wire.HealthCheck] = self._parse(_CHECK_LIST, answer, path)
+            states = check_states(checks)
+        return states, next_state
 
     async def get_catalog_services(
         self, *, block: BlockingState | None = None

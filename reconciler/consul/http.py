@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
 from reconciler.errors import RemoteUnavailable
@@ -54,7 +55,10 @@ def body_of(response: httpx.Response) -> Any:
     if not response.content.strip():
         return None
     with gc_paused():
-        return json.loads(response.content)
+        try:
+            return orjson.loads(response.content)  # about twice as fast on a 10,000-check answer
+        except orjson.JSONDecodeError:
+            return json.loads(response.content)  # the standard parser's leniency (NaN, big integers) or error
 
 
 class ConsulHttp:

@@ -34,6 +34,44 @@ def check_states(checks: Iterable[wire.HealthCheck]) -> tuple[CheckState, ...]:
     )
 
 
+# Every key a HealthCheck is read from by pydantic under its field name (`populate_by_name`): an answer
+# using one is left to pydantic, whose reading of it is the rule.
+_FIELD_NAMES = frozenset(wire.HealthCheck.model_fields)
+_REQUIRED_TEXT = ("CheckID", "Status")
+_TEXT = ("Node", "Name", "Notes", "Output", "ServiceID", "ServiceName", "Type")
+_COUNTS = ("CreateIndex", "ModifyIndex")
+
+
+def check_states_of_json(body: Any) -> tuple[CheckState, ...] | None:
+    """The states of a decoded `/v1/health/state/<state>` answer without building its models, or None
+    when any check is not plainly what `wire.HealthCheck` takes (a missing field, another type, a
+    value pydantic would convert): the caller then validates the whole answer with pydantic, so that
+    a malformed answer fails as it always did and a convertible one reads as it always did."""
+    if type(body) is not list:
+        return None
+    states = []
+    for item in body:
+        if type(item) is not dict or not _FIELD_NAMES.isdisjoint(item) or not _plain(item):
+            return None
+        status = item["Status"]
+        output = "" if status == CheckStatus.PASSING else item.get("Output", "")
+        states.append(CheckState(item.get("Node", ""), item.get("ServiceID", ""), item["CheckID"], status, output))
+    return tuple(states)
+
+
+def _plain(item: dict[str, Any]) -> bool:
+    """Whether every field of one check has the exact JSON type its model field takes as it is."""
+    get = item.get
+    if not all(type(get(key)) is str for key in _REQUIRED_TEXT):
+        return False
+    if not all(type(get(key, "")) is str for key in _TEXT) or not all(type(get(key, 0)) is int for key in _COUNTS):
+        return False
+    tags, definition = get("ServiceTags"), get("Definition")
+    if tags is not None and (type(tags) is not list or not all(type(tag) is str for tag in tags)):
+        return False
+    return definition is None or type(definition) is dict
+
+
 def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
     """One health entry as a ServiceInstance."""
     return instance_from(entry.node, entry.service, check_states(entry.checks))
@@ -92,14 +130,24 @@ def instances_of_nodes(
     return tuple(instances)
 
 
-def with_statuses(instances: Iterable[ServiceInstance], checks: Iterable[CheckState]) -> tuple[ServiceInstance, ...]:
+def with_statuses(
+    instances: Iterable[ServiceInstance], checks: Iterable[CheckState], before: Iterable[CheckState] | None = None
+) -> tuple[ServiceInstance, ...]:
     """The same instances with the statuses `checks` give them (the catalog did not move, the checks did),
-    as `instances_of_nodes` would build them again; an instance whose status stands is the same object."""
+    as `instances_of_nodes` would build them again; an instance whose status stands is the same object.
+    `before`: the checks the instances' statuses were made from; an instance whose own checks and
+    node's checks are equal to those is not aggregated again."""
     grouped = checks_by_instance(checks)
+    previous = checks_by_instance(before) if before is not None else None
     result = []
     for instance in instances:
-        own = grouped.get((instance.node, ""), []) + grouped.get((instance.node, instance.service_id), [])
-        status, output = status_of(own)
+        node_key, own_key = (instance.node, ""), (instance.node, instance.service_id)
+        node_checks, own_checks = grouped.get(node_key, []), grouped.get(own_key, [])
+        unchanged = previous is not None and previous.get(node_key, []) == node_checks
+        if unchanged and previous is not None and previous.get(own_key, []) == own_checks:
+            result.append(instance)
+            continue
+        status, output = status_of(node_checks + own_checks)
         same = instance.status == status and instance.output == output
         result.append(instance if same else replace(instance, status=status, output=output))
     return tuple(result)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from reconciler.core.decision_memo import IdentityMemo
 from reconciler.core.model import (
     Action,
     ActionKind,
@@ -89,26 +90,56 @@ def task_health(app: ActualApp, consul: ConsulObservation) -> list[TaskHealth]:
 
 
 def decide_heals(
-    desired: Desired, actual: Actual, consul: ConsulObservation, memory: HealMemory, now: float
+    desired: Desired,
+    actual: Actual,
+    consul: ConsulObservation,
+    memory: HealMemory,
+    now: float,
+    memo: IdentityMemo[HealDecisions] | None = None,
 ) -> HealDecisions:
-    """Kills for tasks critical past their app's grace window (within the guards), warnings, repairs."""
+    """Kills for tasks critical past their app's grace window (within the guards), warnings, repairs.
+
+    With `memo`, an app decided without the clock (no recent heal, no critical task, no lost
+    registration) whose DesiredApp, ActualApp and instances are the previous call's objects is not
+    decided again."""
     if not (actual.complete and consul.complete):
         return HealDecisions((), memory)
     actions: list[Action] = []
     critical_since: dict[str, float] = {}
     heals: dict[str, tuple[float, ...]] = {}
     registered: set[str] = set()
-    for app_id in sorted(desired.apps):
-        wanted, app = desired.apps[app_id], actual.apps.get(app_id)
-        if app is None or not app.managed:
-            continue
-        outcome = decide_app(wanted, app, consul, memory, now, desired)
-        actions.extend(outcome.actions)
-        critical_since.update(outcome.memory.critical_since)
-        if outcome.memory.heals.get(app_id):
-            heals[app_id] = outcome.memory.heals[app_id]
-        registered.update(outcome.memory.registered)
+    memo = IdentityMemo() if memo is None else memo
+    with memo.pass_():
+        for app_id in sorted(desired.apps):
+            wanted, app = desired.apps[app_id], actual.apps.get(app_id)
+            if app is None or not app.managed:
+                continue
+            outcome = _decided(memo, wanted, app, consul, memory, now, desired)
+            actions.extend(outcome.actions)
+            critical_since.update(outcome.memory.critical_since)
+            if outcome.memory.heals.get(app_id):
+                heals[app_id] = outcome.memory.heals[app_id]
+            registered.update(outcome.memory.registered)
     return HealDecisions(tuple(actions), HealMemory(critical_since, heals, frozenset(registered)))
+
+
+def _decided(
+    memo: IdentityMemo[HealDecisions], wanted: DesiredApp, app: ActualApp, consul: ConsulObservation,
+    memory: HealMemory, now: float, desired: Desired,
+) -> HealDecisions:
+    """`decide_app`, remembered while it is a function of its objects alone: the clock and the heal
+    memory play a part only through a recent heal, a critical task or a registration seen and lost."""
+    instances = [consul.instances_of_task(task.task_id) for task in app.tasks]
+    seen = memory.registered
+    lost = any(not found and task.task_id in seen for task, found in zip(app.tasks, instances, strict=True))
+    if lost or memory.heals.get(app.app_id):
+        memo.skip(app.app_id)
+        return decide_app(wanted, app, consul, memory, now, desired)
+    inputs = (wanted, app, *(instance for found in instances for instance in found))
+    outcome = memo.get(app.app_id, inputs, lambda: decide_app(wanted, app, consul, memory, now, desired))
+    if outcome.memory.critical_since or outcome.memory.heals:
+        memo.skip(app.app_id)  # made with the clock: never given back
+    return outcome
 
 
 def decide_app(

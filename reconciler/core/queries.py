@@ -9,8 +9,11 @@ with its app). The planner's caller keeps every action to the environments in sc
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
+from functools import partial
 from typing import Any
 
+from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.guards import refuse
 from reconciler.core.model import Action, ActionKind, Actual, ActualApp, Desired, Outcome
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, query_name
@@ -36,6 +39,11 @@ def desired_queries(desired: Desired) -> tuple[list[DesiredQuery], list[Action]]
         for app in sorted(set(base.apps) - set(env.apps)):
             queries.append(query_of(app, env.name, base.name))
     return queries, refusals
+
+
+def _listed(desired: Desired) -> tuple[list[DesiredQuery], list[Action], frozenset[str]]:
+    queries, refusals = desired_queries(desired)
+    return queries, refusals, frozenset(q.name for q in queries)
 
 
 def _base_refusal(env: str, base: str, missing: bool) -> Action:
@@ -68,24 +76,36 @@ def _query_action(kind: ActionKind, query: DesiredQuery, reason: str, query_id: 
 
 
 def plan_queries(
-    desired: Desired, actual: Actual, consul: ConsulObservation, *, prune: bool = False
+    desired: Desired, actual: Actual, consul: ConsulObservation, *, prune: bool = False,
+    memos: DecisionMemos | None = None,
 ) -> tuple[Action, ...]:
     """QUERY_CREATE/UPDATE for missing or different queries, QUERY_DELETE for ours that are not wanted.
 
     A query still serving a managed app that runs in Marathon is deleted only with `prune`, tied to
     that app's delete; one whose apps are all gone from Marathon and the specs is deleted at once.
+    With `memos`, the same Desired's queries are not listed again, nor a query compared again with the
+    same observed query.
     """
     if not consul.complete:
         return ()
-    queries, actions = desired_queries(desired)
-    for query in queries:
-        actions.extend(_query_changes(query, consul))
+    memos = DecisionMemos() if memos is None else memos
+    with memos.desired_queries.pass_():
+        queries, refusals, wanted = memos.desired_queries.get("", (desired,), lambda: _listed(desired))
+    actions = list(refusals)
+    with memos.queries.pass_():
+        for query in queries:
+            observed = consul.queries.get(query.name)
+            actions.extend(memos.queries.get(query.name, (query, observed), partial(_query_changes, query, consul)))
     if desired.environments and actual.complete:  # an empty spec tree never deletes everything
-        actions.extend(_query_deletions({q.name for q in queries}, actual, consul, prune))
+        actions.extend(_query_deletions(wanted, actual, consul, prune))
     return tuple(actions)
 
 
-def _query_changes(query: DesiredQuery, consul: ConsulObservation) -> Iterable[Action]:
+def _query_changes(query: DesiredQuery, consul: ConsulObservation) -> tuple[Action, ...]:
+    return tuple(_changes_of(query, consul))
+
+
+def _changes_of(query: DesiredQuery, consul: ConsulObservation) -> Iterator[Action]:
     observed = consul.queries.get(query.name)
     if observed is None:
         target = query.tags[0]
@@ -128,7 +148,9 @@ def serving_apps(observed: ObservedQuery, env: str, actual: Actual) -> tuple[str
     )
 
 
-def _query_deletions(wanted: set[str], actual: Actual, consul: ConsulObservation, prune: bool) -> Iterator[Action]:
+def _query_deletions(
+    wanted: AbstractSet[str], actual: Actual, consul: ConsulObservation, prune: bool
+) -> Iterator[Action]:
     for name in sorted(consul.queries):
         observed = consul.queries[name]
         env = environment_of_query(observed)

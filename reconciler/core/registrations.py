@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from reconciler.core.decision_memo import IdentityMemo
 from reconciler.core.model import (
     Action,
     ActionKind,
@@ -167,14 +169,19 @@ class Wanted:
 def wanted_registrations(desired: Desired, actual: Actual) -> Iterator[Wanted]:
     """The registration of every running task of every managed app."""
     for app in sorted(actual.apps.values(), key=lambda a: a.app_id):
-        identity = identity_of(app, desired) if app.managed else None
-        if identity is None:
-            continue
-        wanted = desired.apps.get(app.app_id)
-        heal = wanted.heal if wanted else HealPolicy()
-        for task in sorted(app.tasks, key=lambda t: t.task_id):
-            if is_registrable(task):
-                yield Wanted(identity[0], registration_fields(app, task, identity[0], identity[1]), task, app, heal)
+        yield from wanted_of_app(app, desired)
+
+
+def wanted_of_app(app: ActualApp, desired: Desired) -> Iterator[Wanted]:
+    """The registrations of one app's running tasks (none for an app that is not managed)."""
+    identity = identity_of(app, desired) if app.managed else None
+    if identity is None:
+        return
+    wanted = desired.apps.get(app.app_id)
+    heal = wanted.heal if wanted else HealPolicy()
+    for task in sorted(app.tasks, key=lambda t: t.task_id):
+        if is_registrable(task):
+            yield Wanted(identity[0], registration_fields(app, task, identity[0], identity[1]), task, app, heal)
 
 
 def register_action(env: str, body: Mapping[str, Any], reason: str) -> Action:
@@ -207,22 +214,25 @@ def deregister_reason(instance: ServiceInstance, tasks: Mapping[str, ActualTask]
     return None
 
 
-def plan_registrations(desired: Desired, actual: Actual, consul: ConsulObservation) -> tuple[Action, ...]:
-    """REGISTER for running tasks without a matching instance, DEREGISTER for instances of gone tasks."""
+def plan_registrations(
+    desired: Desired, actual: Actual, consul: ConsulObservation, memo: IdentityMemo[AppRegistrations] | None = None
+) -> tuple[Action, ...]:
+    """REGISTER for running tasks without a matching instance, DEREGISTER for instances of gone tasks.
+
+    With `memo`, an app whose ActualApp, desired entry and matching instances are the objects of the
+    previous call is not decided again."""
     if not consul.complete:
         return ()
     existing = {i.service_id: i for i in consul.instances if i.managed}
     actions: list[Action] = []
     wanted_ids: set[str] = set()
-    for wanted in wanted_registrations(desired, actual):
-        service_id = wanted.fields["ID"]
-        wanted_ids.add(service_id)
-        instance = existing.get(service_id)
-        if instance is None:
-            missing = f"task {wanted.task.task_id} is running without a registration"
-            actions.append(register_action(wanted.env, wanted.body(), missing))
-        elif changes := registration_changes(wanted.fields, instance):
-            actions.append(register_action(wanted.env, wanted.body(), "registration differs: " + ", ".join(changes)))
+    memo = IdentityMemo() if memo is None else memo
+    with memo.pass_():
+        for app in sorted(actual.apps.values(), key=lambda a: a.app_id):
+            inputs = (app, desired.apps.get(app.app_id), *_instances_of(app, existing))
+            decided = memo.get(app.app_id, inputs, partial(app_registrations, app, desired, existing))
+            wanted_ids.update(decided.service_ids)
+            actions.extend(decided.actions)
     if actual.complete:
         tasks = {t.task_id: t for app in actual.apps.values() for t in app.tasks}
         for instance in sorted(existing.values(), key=lambda i: i.service_id):
@@ -230,3 +240,34 @@ def plan_registrations(desired: Desired, actual: Actual, consul: ConsulObservati
             if reason is not None:
                 actions.append(deregister_action(instance, reason))
     return tuple(actions)
+
+
+@dataclass(frozen=True)
+class AppRegistrations:
+    """One app's wanted service ids and the REGISTER actions they need."""
+
+    service_ids: tuple[str, ...]
+    actions: tuple[Action, ...]
+
+
+def _instances_of(app: ActualApp, existing: Mapping[str, ServiceInstance]) -> Iterator[ServiceInstance | None]:
+    """The instance each task's service id names (None: none), what an app's registrations compare with."""
+    if app.managed:
+        for task in app.tasks:
+            yield existing.get(service_id_of(app.app_id, task.task_id))
+
+
+def app_registrations(app: ActualApp, desired: Desired, existing: Mapping[str, ServiceInstance]) -> AppRegistrations:
+    """The REGISTER actions of one app's running tasks whose instance is missing or differs."""
+    ids: list[str] = []
+    actions: list[Action] = []
+    for wanted in wanted_of_app(app, desired):
+        service_id = wanted.fields["ID"]
+        ids.append(service_id)
+        instance = existing.get(service_id)
+        if instance is None:
+            missing = f"task {wanted.task.task_id} is running without a registration"
+            actions.append(register_action(wanted.env, wanted.body(), missing))
+        elif changes := registration_changes(wanted.fields, instance):
+            actions.append(register_action(wanted.env, wanted.body(), "registration differs: " + ", ".join(changes)))
+    return AppRegistrations(tuple(ids), tuple(actions))

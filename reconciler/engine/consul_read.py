@@ -18,7 +18,6 @@ from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.translate import (
     CheckState,
-    check_states,
     instances_of_nodes,
     with_statuses,
 )
@@ -79,15 +78,15 @@ async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) ->
     """The four reads, then the nodes only if the catalog moved; raises ReconcilerError on any failure."""
     (nodes, nodes_state), services_index, (checks, checks_state) = await asyncio.gather(
         consul.get_catalog_nodes(), consul.get_catalog_services_index(),
-        consul.get_health_state_since(previous.checks_index if previous else 0),
+        consul.get_check_states_since(previous.checks_index if previous else 0),
     )
     services_at = BlockingState().advance(services_index).index
     current = previous is not None and previous.current_at(nodes_state.index, services_at)
     if previous is not None and checks is None and current:
         return previous
-    states = check_states(checks) if checks is not None else previous.checks if previous else ()
+    states = checks if checks is not None else previous.checks if previous else ()
     if previous is not None and current:
-        instances = with_statuses(previous.instances, states)
+        instances = with_statuses(previous.instances, states, previous.checks)
     else:
         catalog = await read_nodes(consul, [node.node for node in nodes])
         instances = instances_of_nodes(catalog, states, tag=MANAGED_TAG)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.heal import HealMemory, decide_heals
 from reconciler.core.model import Action, ActionKind, Desired, Plan
 from reconciler.core.plan import PlanOptions, build_plan, scope_of
@@ -20,6 +21,7 @@ from reconciler.core.queries import plan_queries, tie_to_deletes
 from reconciler.core.registrations import plan_registrations
 from reconciler.engine.observe import Observation
 from reconciler.engine.plan_memo import PlanInputs, PlanMemo
+from reconciler.gc_pause import gc_paused
 
 CONSUL_KINDS = frozenset(
     {
@@ -32,6 +34,8 @@ CONSUL_KINDS = frozenset(
 )
 DESTRUCTIVE_KINDS = frozenset({ActionKind.DELETE, ActionKind.DEREGISTER, ActionKind.QUERY_DELETE, ActionKind.KILL_TASK})
 PLANS = PlanMemo()  # the last plan: an idle cycle, whose inputs are the previous cycle's objects, reuses it
+# Each app's last Consul decisions, beside the last plan: a cycle after one change decides that app again
+DECISIONS = DecisionMemos()
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,11 @@ def plan_cycle(
         desired, consul_desired, options, strict, memory, actual.apps,
         (actual.deployments, actual.complete, actual.problems), observation.consul, observation.consul_enabled,
     )
-    return PLANS.get(
-        inputs, lambda: _plan_cycle(desired, observation, options, memory, now, consul_desired, strict),
-        lambda planned: planned.memory,
-    )
+    with gc_paused():  # a plan's short-lived objects would set off full collections of the memos' heap
+        return PLANS.get(
+            inputs, lambda: _plan_cycle(desired, observation, options, memory, now, consul_desired, strict),
+            lambda planned: planned.memory,
+        )
 
 
 def _plan_cycle(
@@ -79,9 +84,12 @@ def _plan_cycle(
     actions = list(marathon_plan.actions)
     if observation.consul_enabled:
         whole = consul_desired or desired
-        consul_actions = list(plan_registrations(whole, observation.actual, observation.consul))
-        consul_actions.extend(plan_queries(whole, observation.actual, observation.consul, prune=options.prune))
-        decisions = decide_heals(desired, observation.actual, observation.consul, memory, now)
+        registrations = plan_registrations(whole, observation.actual, observation.consul, DECISIONS.registrations)
+        consul_actions = list(registrations)
+        consul_actions.extend(
+            plan_queries(whole, observation.actual, observation.consul, prune=options.prune, memos=DECISIONS)
+        )
+        decisions = decide_heals(desired, observation.actual, observation.consul, memory, now, DECISIONS.heals)
         consul_actions.extend(decisions.actions)
         memory = decisions.memory
         scoped = in_scope(merge_registrations(consul_actions), scope_of(whole, options.env))

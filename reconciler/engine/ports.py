@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
+from reconciler.consul.translate import CheckState
 from reconciler.core.model import Actual
 from reconciler.core.registry import ObservedQuery
 from reconciler.marathon import wire as marathon_wire
@@ -63,10 +64,9 @@ class ConsulPort(Protocol):
         self, state: str = "any", *, block: BlockingState | None = None
     ) -> tuple[list[wire.HealthCheck], BlockingState]: ...
 
-    async def get_health_state_since(
+    async def get_check_states_since(
         self, index: int, state: str = "any"
-    ) -> tuple[list[wire.HealthCheck] | None, BlockingState]: ...
-
+    ) -> tuple[tuple[CheckState, ...] | None, BlockingState]: ...
     async def get_queries(self) -> list[wire.PreparedQuery]: ...
 
     async def get_observed_queries(self) -> Mapping[str, ObservedQuery]: ...
