@@ -6,7 +6,6 @@ stderr and holds no Consul action at all (nothing is deregistered or deleted on 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +15,7 @@ import typer
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
 from reconciler.cli.approve import approval_notes
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
+from reconciler.cli.event_loop import run_returning
 from reconciler.cli.output import print_error, use_json_output
 from reconciler.cli.plan_view import Compared, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
@@ -75,8 +75,8 @@ def plan_command(
     desired, whole = load_both(specs, env, charts)
     refuse_prune_without_environments(desired, prune)
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
-    result = asyncio.run(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
-                                          whole=whole))
+    result = run_returning(observe_and_plan(ctx.obj, desired, PlanOptions(prune=prune, force=force, env=env), choice,
+                                            whole=whole))
     report_observation(result.observation)
     approval_notes(desired, env)
     show_plan(result.plan, output=output, compared=compared_of(result.observation), verbose=verbose)

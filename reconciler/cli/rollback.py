@@ -8,7 +8,6 @@ undoes it; `resume` records "resumed", and the controller follows the specs agai
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import socket
 from typing import Annotated
@@ -17,6 +16,7 @@ import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
+from reconciler.cli.event_loop import run_returning
 from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt
@@ -76,7 +76,7 @@ def rollback_command(
     console.print(f"{env} paused at {revision.revision[:12]} by {by}; applying its recorded desired state"
                   f" ({len(pin.desired.apps)} apps)")
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
-    result = asyncio.run(_apply(ctx.obj, pin, whole, choice, deadline))
+    result = run_returning(_apply(ctx.obj, pin, whole, choice, deadline))
     raise typer.Exit(_report(result, env))
 
 
