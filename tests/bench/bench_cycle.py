@@ -32,7 +32,7 @@ from reconciler.consul.client import ConsulClient
 from reconciler.core.heal import HealMemory
 from reconciler.core.plan import COMPARISONS, PlanOptions
 from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import PLANS, plan_cycle
+from reconciler.engine.planning import DECISIONS, PLANS, plan_cycle
 from reconciler.marathon import MarathonClient
 from reconciler.spec import load_desired
 from reconciler.spec.load import forget_loaded
@@ -147,6 +147,7 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
         _, wall, cpu = await clocked(lambda: _now(load_desired(specs)))
         show(figures, "spec load, unchanged tree (s)", wall, cpu)
         COMPARISONS.clear()
+        DECISIONS.clear()
         observation, wall, cpu = await clocked(lambda: observe(marathon, consul))
         show(figures, "observe, first (s)", wall, cpu)
         memory = HealMemory()
@@ -162,8 +163,10 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
             cpus = [r[2 * n + 1] if n < 2 else r[1] + r[3] for r in idle]
             show(figures, f"{name} (s, median of {rounds})", statistics.median(walls), statistics.median(cpus))
         changed = [await one_change(desired, marathon, consul, observation, planned.memory) for _ in range(rounds)]
-        show(figures, f"observe + plan, one change (s, median of {rounds})", statistics.median(c[0] for c in changed),
-             statistics.median(c[1] for c in changed))
+        for n, name in enumerate(("observe, one change", "plan, one change", "observe + plan, one change")):
+            walls = [c[2 * n] if n < 2 else c[0] + c[2] for c in changed]
+            cpus = [c[2 * n + 1] if n < 2 else c[1] + c[3] for c in changed]
+            show(figures, f"{name} (s, median of {rounds})", statistics.median(walls), statistics.median(cpus))
         gc.collect()
         figures["RSS holding one observation + plan (MiB)"] = f"{rss_mib():.0f}"
         tracemalloc.start()
@@ -182,21 +185,17 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
 
 async def one_change(
     desired: Any, marathon: MarathonClient, consul: ConsulClient, previous: Observation, memory: HealMemory
-) -> tuple[float, float]:
+) -> tuple[float, float, float, float]:
     """A cycle after one app or check changed, as near as recorded answers allow: Marathon's answer is
     parsed again (its digest forgotten; each app's fingerprint still matches but one), every check decoded
     and restated (the snapshot's checks index forgotten), and everything planned again (the plan memo
-    cleared; the per-app comparisons still hold)."""
+    cleared; the per-app comparisons and Consul decisions still hold). Observe's and plan's wall and CPU."""
     marathon._apps._answer = None
     PLANS.clear()
     catalog = replace(previous.catalog, checks_index=0) if previous.catalog else None
-
-    async def cycle() -> Any:
-        observation = await observe(marathon, consul, catalog)
-        return plan_cycle(desired, observation, PlanOptions(), memory, 0.0)
-
-    _, wall, cpu = await clocked(cycle)
-    return wall, cpu
+    observation, o_wall, o_cpu = await clocked(lambda: observe(marathon, consul, catalog))
+    _, p_wall, p_cpu = await clocked(lambda: _now(plan_cycle(desired, observation, PlanOptions(), memory, 0.0)))
+    return o_wall, o_cpu, p_wall, p_cpu
 
 
 async def idle_cycle(
