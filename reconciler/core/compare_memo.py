@@ -13,6 +13,7 @@ Whatever it holds is what the computation would give again, so the planner stays
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -53,21 +54,26 @@ class ComparisonMemo(Generic[T]):
     def __init__(self, limit: int = MEMO_APPS) -> None:
         self._limit = limit
         self._entries: dict[str, _Entry[T]] = {}
+        # A controller plans in a worker thread (engine/sync.py) while its loop may plan too (an approval
+        # review): the entries are read and evicted under this lock, never half-way.
+        self._lock = threading.Lock()
         self.computed = 0  # how many times `compute` ran (the tests check that a change is compared again)
 
     def get(self, app: DesiredApp, actual: ActualApp, compute: Callable[[DesiredApp, ActualApp], T]) -> T:
-        entry = self._entries.get(app.app_id)
-        if entry is not None and self._fits(entry, app) and same_actual(entry, actual):
-            if entry.desired is not app.definition or entry.actual is not actual.definition:
-                self._keep(app, actual, entry.value)  # the next cycle's objects are these: match by identity
-            return entry.value
-        self.computed += 1
-        value = compute(app, actual)
-        self._keep(app, actual, value)
-        return value
+        with self._lock:
+            entry = self._entries.get(app.app_id)
+            if entry is not None and self._fits(entry, app) and same_actual(entry, actual):
+                if entry.desired is not app.definition or entry.actual is not actual.definition:
+                    self._keep(app, actual, entry.value)  # the next cycle's objects are these: match by identity
+                return entry.value
+            self.computed += 1
+            value = compute(app, actual)
+            self._keep(app, actual, value)
+            return value
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     @staticmethod
     def _fits(entry: _Entry[T], app: DesiredApp) -> bool:

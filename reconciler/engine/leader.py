@@ -18,6 +18,9 @@ watch the key with blocking queries), tuned so that a standby takes over within 
 * A standby that sees the key unchanged for D = L on its own clock (2.4 beats) re-reads it and, still
   unchanged, destroys the holder's session, then acquires once the lock-delay ends.
 
+The beats run on the controller's event loop, so that they also prove the loop runs (a wedged
+controller loses the lock); a cycle's CPU work runs in a worker thread (engine/sync.py) to keep their pace.
+
 So after a SIGKILL the standby leads within D + L + a retry = 0.8 T + 0.5 s (12.5 s at T = 15 s);
 after a lost session within L + 0.5 s; a leader cut off from Consul stops writing W after its last
 beat. Deposing a live but slow leader is safe (the lock-delay fences it), only needless.
@@ -280,8 +283,11 @@ class LeaderElector:
         return True
 
     async def _beat_loop(self) -> None:
+        every = self._options.scaled(self._options.beat_every)
         while True:
-            await asyncio.sleep(self._options.scaled(self._options.beat_every))
+            due = self._clock() + every
+            await asyncio.sleep(every)
+            self._note_late(self._clock() - due)
             session = self._term.session
             if session is None:
                 continue
@@ -305,6 +311,12 @@ class LeaderElector:
             return
         if self._term.session == session:
             self._term.beat_sent_at = max(self._term.beat_sent_at, sent)
+
+    def _note_late(self, late: float) -> None:
+        """A beat woken half a beat late: something held the event loop (a beat a whole beat late lets
+        may_write() lapse). The CPU work of a cycle runs in a worker thread (engine/sync.py) for this."""
+        if late > self._options.scaled(self._options.beat_every) / 2:
+            log.warning("event=leader-beat-late late=%.1fs", late / self._options.time_scale)
 
     def _lose(self, session: str) -> None:
         if self._term.session == session:

@@ -11,6 +11,7 @@ converged and, if not, why. The faces print through SyncHooks; nothing here prin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -120,10 +121,17 @@ def blocking_refusals(plan: Plan) -> tuple[Action, ...]:
     return tuple(a for a in plan.refused if a.kind in BLOCKING_KINDS)
 
 
-def plan_observed(request: SyncRequest, observation: Observation, memory: HealMemory, now: float) -> CyclePlan:
-    """The plan of `request` from `observation`, and the heal memory for the next plan."""
-    return plan_cycle(request.desired, observation, request.options, memory, now, consul_desired=request.whole,
-                      strict=request.strict)
+async def plan_observed(request: SyncRequest, observation: Observation, memory: HealMemory, now: float) -> CyclePlan:
+    """The plan of `request` from `observation`, and the heal memory for the next plan.
+
+    Planned in a worker thread: at 10,000 apps a plan is seconds of CPU, and on the event loop it held
+    back everything else the loop runs, the leader's lock beats first (a leader whose beats starve
+    fences its own writes: engine/leader.py). The loop gets the interpreter back at every switch
+    interval meanwhile. The inputs are immutable values nothing changes while the sync awaits its plan,
+    and the result comes back whole: the thread shares no state with the loop but the planner's memos,
+    each safe to share."""
+    return await asyncio.to_thread(plan_cycle, request.desired, observation, request.options, memory, now,
+                                   consul_desired=request.whole, strict=request.strict)
 
 
 async def sync(
@@ -139,7 +147,7 @@ async def sync(
     scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual)
     hooks.autoscaled(scaling.apps)
     request = replace(request, options=scaling.plan_options(request.options))  # every plan of the sync
-    planned = plan_observed(request, observation, request.memory, now)
+    planned = await plan_observed(request, observation, request.memory, now)
     planned = replace(planned, plan=scaling.with_plan(planned.plan))
     result = SyncResult(observation, planned.plan, planned.memory, now, autoscale=scaling.apps)
     if request.dry_run or planned.plan.empty or (request.halt_on_refusal and result.held):
@@ -189,7 +197,7 @@ class _Replanning:
         except ReconcilerError as exc:
             self.hooks.settle_failed(exc)
             return execution
-        replanned = plan_observed(self.request, fresh, self.memory, self.now).plan
+        replanned = (await plan_observed(self.request, fresh, self.memory, self.now)).plan
         return replace(execution, actions=settle_unknown(execution.actions, replanned))
 
     async def follow_up(self, execution: Execution) -> tuple[Actual, Execution]:
@@ -197,7 +205,7 @@ class _Replanning:
         observation = await observe(self.marathon, self.consul)
         if self.consul is None or not execution.deployment_ids:
             return observation.actual, execution
-        plan = plan_observed(self.request, observation, self.memory, self.now).plan
+        plan = (await plan_observed(self.request, observation, self.memory, self.now)).plan
         consul_only = Plan(actions=tuple(a for a in plan.pending if a.kind in CONSUL_KINDS))
         if consul_only.empty:
             return observation.actual, execution
