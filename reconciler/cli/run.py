@@ -44,7 +44,7 @@ from reconciler.cli.run_notify import (
 )
 from reconciler.cli.run_source import build_source, read_webhook_secret
 from reconciler.cli.settings import GlobalSettings
-from reconciler.cli.status_view import dns_table, status_rows, status_summary, status_table
+from reconciler.cli.status_view import StatusMemo, dns_table, status_rows, status_summary, status_table
 from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
@@ -381,6 +381,7 @@ class _CycleView:
         self._desired: Desired | None = None
         self._shown: tuple[object, ...] = ()
         self._dns_shown = False
+        self._rows = StatusMemo()  # each app's row, computed again only when its inputs changed
 
     def close(self) -> None:
         if self._live is not None:
@@ -402,7 +403,7 @@ class _CycleView:
             return
         consul = result.observation.consul if result.observation and result.observation.consul_enabled else None
         all_actions = result.plan.actions if result.plan else ()
-        rows = status_rows(self._desired, result.actual, consul, all_actions)
+        rows = status_rows(self._desired, result.actual, consul, all_actions, memo=self._rows)
         if rows != self._shown:
             self._shown = rows
             self._print_status(self._desired, result.actual, consul, all_actions)
@@ -418,9 +419,9 @@ class _CycleView:
     ) -> None:
         """Every row on a small platform (or with --wide); otherwise a summary and the rows needing attention."""
         if self._wide_view(desired):
-            console.print(status_table(desired, actual, consul, actions))
+            console.print(status_table(desired, actual, consul, actions, memo=self._rows))
             return
-        summary = status_summary(desired, actual, consul, actions)
+        summary = status_summary(desired, actual, consul, actions, memo=self._rows)
         console.print(summary.line() + " (--wide prints every app)")
         if summary.attention:
-            console.print(status_table(desired, actual, consul, actions, only_attention=True))
+            console.print(status_table(desired, actual, consul, actions, only_attention=True, memo=self._rows))

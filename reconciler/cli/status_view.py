@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from reconciler.core.app_status import AppStatus, app_statuses, status_rows, status_summary, task_addresses
+from reconciler.core.app_status import (
+    AppStatus,
+    StatusMemo,
+    app_statuses,
+    status_rows,
+    status_summary,
+    task_addresses,
+)
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.naming import query_name
 from reconciler.core.registry import ConsulObservation
 
 DNS_DOMAIN = "consul"
-__all__ = ["dns_table", "status_rows", "status_summary", "status_table", "task_addresses"]
+__all__ = ["StatusMemo", "dns_table", "status_rows", "status_summary", "status_table", "task_addresses"]
 
 
 def status_table(
@@ -22,9 +29,10 @@ def status_table(
     actions: tuple[Action, ...] = (),
     *,
     only_attention: bool = False,
+    memo: StatusMemo | None = None,
 ) -> Table:
     """The apps table; `only_attention` keeps the rows that are not synced or not healthy."""
-    statuses = app_statuses(desired, actual, consul, actions)
+    statuses = app_statuses(desired, actual, consul, actions, memo=memo)
     shown = [s for s in statuses if not s.fine] if only_attention else statuses
     title = f"Apps needing attention ({len(shown)} of {len(statuses)})" if only_attention else "Apps"
     table = Table(title=title, show_lines=False)

@@ -7,6 +7,7 @@ MANAGED_TAG; nothing else in Consul is ever changed or deleted.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -148,19 +149,58 @@ class ConsulObservation:
     # Indexed once per observation, so that per-task and per-app lookups stay O(1) at 10,000 apps.
     @cached_property
     def _by_task(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
-        return _grouped(self.instances, lambda i: i.task_id)
+        return _INDEXES.of(self.instances).by_task
 
     @cached_property
     def _by_app(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
-        return _grouped(self.instances, lambda i: i.app_id)
+        return _INDEXES.of(self.instances).by_app
+
+
+@dataclass(frozen=True)
+class _Index:
+    instances: tuple[ServiceInstance, ...]  # held, so that its identity stays its own
+    by_task: Mapping[str, tuple[ServiceInstance, ...]]
+    by_app: Mapping[str, tuple[ServiceInstance, ...]]
+
+
+class _LastIndex:
+    """The grouping of the last instances tuple indexed. A controller's Consul read hands each cycle the
+    very tuple of the cycle before while nothing moved, and keeps each unchanged instance the same
+    object when something did (engine/consul_read.py): the same immutable instances group the same way,
+    and a group of the very same instances stays the same tuple (core/app_status.py's memo matches the
+    per-app groups by identity). Safe from any thread: one value is read, one assigned."""
+
+    def __init__(self) -> None:
+        self._last: _Index | None = None
+
+    def of(self, instances: tuple[ServiceInstance, ...]) -> _Index:
+        last = self._last
+        if last is not None and last.instances is instances:
+            return last
+        by_task = _grouped(instances, lambda i: i.task_id, last.by_task if last else {})
+        index = _Index(instances, by_task, _grouped(instances, lambda i: i.app_id, last.by_app if last else {}))
+        if isinstance(instances, tuple):  # only an immutable sequence is the same while it is the same object
+            self._last = index
+        return index
+
+
+_INDEXES = _LastIndex()
 
 
 def _grouped(
-    instances: Iterable[ServiceInstance], key: Callable[[ServiceInstance], str]
+    instances: Iterable[ServiceInstance], key: Callable[[ServiceInstance], str],
+    previous: Mapping[str, tuple[ServiceInstance, ...]],
 ) -> dict[str, tuple[ServiceInstance, ...]]:
-    """Our (managed) instances grouped by `key`, in their observed order."""
+    """Our (managed) instances grouped by `key`, in their observed order; a group of the very objects
+    of its `previous` group is that tuple."""
     grouped: dict[str, list[ServiceInstance]] = {}
     for instance in instances:
         if instance.managed:
             grouped.setdefault(key(instance), []).append(instance)
-    return {name: tuple(found) for name, found in grouped.items()}
+    return {name: _same_or_new(previous.get(name), found) for name, found in grouped.items()}
+
+
+def _same_or_new(kept: tuple[ServiceInstance, ...] | None, found: list[ServiceInstance]) -> tuple[ServiceInstance, ...]:
+    if kept is not None and len(kept) == len(found) and all(map(operator.is_, kept, found)):
+        return kept
+    return tuple(found)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.core.app_status import StatusMemo
 from reconciler.core.hashing import env_digest
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
@@ -67,6 +68,7 @@ class Reporter:
         self._facts: dict[str, EnvFacts] = {}  # env -> what status shows besides the observation
         self._invalid: dict[str, str] = {}  # env -> the last invalid revision recorded for it
         self._snapshot: Snapshot | None = None
+        self._rows = StatusMemo()  # the app rows of the last /status, computed again only where inputs changed
         self._last: dict[str, Any] = {}
         # per autoscaled app: the last decision's key (what a new store row needs to differ in) and document
         self._autoscale: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
@@ -212,7 +214,8 @@ class Reporter:
         invalid = Pending(source["latest"], INVALID, source.get("error", "")) \
             if source.get("error") and source.get("latest") != source.get("revision") else None
         facts = {env: with_specs(f, source.get("revision", ""), invalid) for env, f in sorted(self._facts.items())}
-        built = build_status(self._snapshot, facts) if self._snapshot is not None else {"environments": {}, "apps": {}}
+        built = build_status(self._snapshot, facts, self._rows) if self._snapshot is not None \
+            else {"environments": {}, "apps": {}}
         return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": source,
                 "store": self._store.url if self._store else None, "from": "controller",
                 "autoscale": {app: entry[1] for app, entry in sorted(self._autoscale.items())}, **built}

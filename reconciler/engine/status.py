@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.core.app_status import plan_statuses
+from reconciler.core.app_status import StatusMemo, plan_statuses
 from reconciler.core.approvals import narrowed
 from reconciler.core.hashing import env_digest
 from reconciler.core.model import Actual, Desired, Plan
@@ -74,10 +74,11 @@ class Snapshot:
     plan: Plan | None = None
 
 
-def build_status(snapshot: Snapshot, facts: Mapping[str, EnvFacts]) -> dict[str, Any]:
-    """`{"environments": ..., "apps": ...}` (core/status.py) from a snapshot and each environment's facts."""
+def build_status(snapshot: Snapshot, facts: Mapping[str, EnvFacts], memo: StatusMemo | None = None) -> dict[str, Any]:
+    """`{"environments": ..., "apps": ...}` (core/status.py) from a snapshot and each environment's facts;
+    `memo` keeps the app rows of the previous document (a controller's /status)."""
     actual = snapshot.actual or Actual(apps={}, complete=False, problems=("not observed yet",))
-    rows = plan_statuses(snapshot.desired, actual, snapshot.consul, snapshot.plan)
+    rows = plan_statuses(snapshot.desired, actual, snapshot.consul, snapshot.plan, memo=memo)
     return status_document(facts, rows, snapshot.plan, snapshot.actual)
 
 
