@@ -101,7 +101,7 @@ class Reporter:
         for scaling in result.autoscale:
             self.metrics.autoscaled(scaling.app_id, scaling.desired, _limit_label(scaling))
         consul = result.observation.consul if result.observation and result.observation.consul_enabled else None
-        self._snapshot = Snapshot(desired, result.actual, consul, result.plan)
+        self._snapshot = Snapshot(desired, result.actual, consul, result.plan, self._rows)
         try:
             for env in desired.environments:
                 self._seed(env)
@@ -214,8 +214,7 @@ class Reporter:
         invalid = Pending(source["latest"], INVALID, source.get("error", "")) \
             if source.get("error") and source.get("latest") != source.get("revision") else None
         facts = {env: with_specs(f, source.get("revision", ""), invalid) for env, f in sorted(self._facts.items())}
-        built = build_status(self._snapshot, facts, self._rows) if self._snapshot is not None \
-            else {"environments": {}, "apps": {}}
+        built = build_status(self._snapshot, facts) if self._snapshot is not None else {"environments": {}, "apps": {}}
         return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": source,
                 "store": self._store.url if self._store else None, "from": "controller",
                 "autoscale": {app: entry[1] for app, entry in sorted(self._autoscale.items())}, **built}

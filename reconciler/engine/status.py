@@ -72,13 +72,13 @@ class Snapshot:
     actual: Actual | None = None
     consul: ConsulObservation | None = None
     plan: Plan | None = None
+    rows: StatusMemo | None = None  # the app rows of the previous document (a controller's /status), kept
 
 
-def build_status(snapshot: Snapshot, facts: Mapping[str, EnvFacts], memo: StatusMemo | None = None) -> dict[str, Any]:
-    """`{"environments": ..., "apps": ...}` (core/status.py) from a snapshot and each environment's facts;
-    `memo` keeps the app rows of the previous document (a controller's /status)."""
+def build_status(snapshot: Snapshot, facts: Mapping[str, EnvFacts]) -> dict[str, Any]:
+    """`{"environments": ..., "apps": ...}` (core/status.py) from a snapshot and each environment's facts."""
     actual = snapshot.actual or Actual(apps={}, complete=False, problems=("not observed yet",))
-    rows = plan_statuses(snapshot.desired, actual, snapshot.consul, snapshot.plan, memo=memo)
+    rows = plan_statuses(snapshot.desired, actual, snapshot.consul, snapshot.plan, memo=snapshot.rows)
     return status_document(facts, rows, snapshot.plan, snapshot.actual)
 
 
