@@ -96,6 +96,7 @@ def register(count: int) -> tuple[Catalog, int]:
         lines += event == "line"
         return count_line
 
+    previous = sys.gettrace()  # a coverage tool's or debugger's, back afterwards
     sys.settrace(in_sandbox)
     try:
         for n in range(count):
@@ -105,7 +106,7 @@ def register(count: int) -> tuple[Catalog, int]:
             catalog.upsert_check(Check(node="agent-1", check_id=f"service:app-{n}", name="tcp",
                                        service_id=f"app-{n}", status=CheckStatus.PASSING))
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return catalog, lines
 
 
