@@ -217,7 +217,7 @@ class _RunJob:
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
             reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0], pins,
-                                samples_keep=self.metrics.samples_keep)
+                                samples_keep=self.metrics.samples_keep, specs=feed.desired)
             live = LiveTables(console, stderr_is_terminal=sys.stderr.isatty()) if console.is_terminal else None
             view = _CycleView(lambda: in_force[0], wide=self.serving.wide, live=live)
             stack.callback(view.close)

@@ -54,14 +54,17 @@ class Reporter:
     def __init__(
         self, metrics: ControllerMetrics, store: Store | None, source: Callable[[], Mapping[str, str]],
         desired: Callable[[], Desired], pins: Pins | None = None, *, samples_keep: float = DEFAULT_SAMPLES_KEEP,
+        specs: Callable[[], Desired] | None = None,
     ) -> None:
         """`desired` must answer the desired state the cycle being recorded reconciled; `pins` the
         paused environments it held at their rolled-back state; `samples_keep` is how many seconds of
-        autoscale samples the store keeps."""
+        autoscale samples the store keeps; `specs` the specs' own state (what a pause holds back)."""
         self.metrics = metrics
         self._store = store
         self._source = source
         self._desired = desired
+        self._specs = specs
+        self._specs_digests: tuple[Desired | None, dict[str, str]] = (None, {})  # per env, of one specs object
         self._pins = pins or Pins(None)
         self._samples_keep = samples_keep
         self._synced: dict[str, tuple[str, str]] = {}  # env -> (revision, digest)
@@ -213,11 +216,25 @@ class Reporter:
         source = dict(self._source())
         invalid = Pending(source["latest"], INVALID, source.get("error", "")) \
             if source.get("error") and source.get("latest") != source.get("revision") else None
-        facts = {env: with_specs(f, source.get("revision", ""), invalid) for env, f in sorted(self._facts.items())}
+        facts = {env: with_specs(f, source.get("revision", ""), invalid, self._held_back(env) if f.pause else "")
+                 for env, f in sorted(self._facts.items())}
         built = build_status(self._snapshot, facts) if self._snapshot is not None else {"environments": {}, "apps": {}}
         return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": source,
                 "store": self._store.url if self._store else None, "from": "controller",
                 "autoscale": {app: entry[1] for app, entry in sorted(self._autoscale.items())}, **built}
+
+    def _held_back(self, env: str) -> str:
+        """The digest of the specs' state of paused `env` (what `status SPECS` shows too), hashed once
+        per specs object; "" without the specs or when they lack `env`."""
+        specs = self._specs() if self._specs is not None else None
+        if specs is None or env not in specs.environments:
+            return ""
+        if self._specs_digests[0] is not specs:
+            self._specs_digests = (specs, {})
+        digests = self._specs_digests[1]
+        if env not in digests:
+            digests[env] = env_digest(specs, env)
+        return digests[env]
 
 
 def _last_error(result: CycleResult, actions: Iterable[Action], now: str) -> LastError | None:

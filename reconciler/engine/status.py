@@ -115,5 +115,5 @@ async def observed_status(
     return build_status(snapshot, facts)
 
 
-def with_specs(facts: EnvFacts, specs_revision: str, invalid: Pending | None) -> EnvFacts:
-    return replace(facts, specs_revision=specs_revision, invalid=invalid)
+def with_specs(facts: EnvFacts, specs_revision: str, invalid: Pending | None, specs_digest: str = "") -> EnvFacts:
+    return replace(facts, specs_revision=specs_revision, invalid=invalid, specs_digest=specs_digest)

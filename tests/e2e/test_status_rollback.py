@@ -28,6 +28,8 @@ import httpx
 import pytest
 
 from reconciler.cli.sandbox import embedded_sandbox
+from reconciler.core.hashing import env_digest
+from reconciler.spec import load_desired
 from reconciler.store import Store
 from tests.e2e.cli import PROJECT, run_cli, serving_controller
 from tests.e2e.gitrepo import Repo
@@ -152,15 +154,22 @@ async def test_rollback_holds_against_the_controller_until_resume(tmp_path: Path
             assert await runs(http, marathon, "serve v1", 1)()  # the controller did not undo the rollback
             shown = (await status_of(http, run.server))["environments"]["shop"]
             assert shown["pause"]["revision"] == v1 and "@" in shown["pause"]["by"]
+            # What the pause holds back, as `status SPECS` without a controller shows it too.
+            held_back = env_digest(load_desired(repo.work), "shop")
             assert shown["pending"] == {"revision": v2, "reason": "paused", "detail": "", "plan_id": "",
-                                        "digest": ""}
+                                        "digest": held_back}
             assert shown["synced_revision"] == v1 and shown["health"] == "Healthy"
+            alone = await run_cli("status", str(repo.work), "--controller", NOBODY, "--database", db, "--no-consul",
+                                  "-o", "json", marathon=marathon)
+            assert alone.code == 0, alone.output
+            assert json.loads(alone.stdout)["environments"]["shop"]["pending"]["digest"] == held_back
 
             text = await run_cli(*documented("status"), "--controller", run.server, marathon=marathon)
             assert text.code == 0, text.output
             assert f"controller at {run.server}" in text.stdout
             assert re.search(r"│ shop\s+│ Paused\s+│ Healthy", text.stdout), text.stdout
             assert f"paused by {shown['pause']['by']} at {v1[:12]}" in text.stdout
+            assert f"{v2[:12]} pending (paused, digest {held_back})" in text.stdout
 
             resumed = await run_cli(*documented("resume"), "--database", db, marathon=marathon)
             assert resumed.code == 0 and "shop resumed" in resumed.stdout, resumed.output
