@@ -5,7 +5,9 @@ Such an environment runs its last approved desired state (the store's desired st
 on whatever the specs say meanwhile. When the specs' state of it differs, the plan from the approved
 state to the specs' is recorded once as a pending plan ("awaiting-approval", with its desired state and
 actions); a plan with another digest supersedes it. `reconciler approve` (engine/approving.py) applies
-one. With nothing approved yet, nothing of the environment is touched. docs/approvals.md.
+one. With nothing approved yet, nothing of the environment is touched. When `approve` handed the writes
+to the controller, the controller marks the plan applied or failed after the cycle that sent them
+(`record_outcome`). docs/approvals.md.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger("reconciler.approvals")
 
 AWAITING = "awaiting-approval"
 SUPERSEDED = "superseded"
+APPROVED, APPLIED, FAILED = "approved", "applied", "failed"
 APPROVED_EVENT = "approved"
 # A rollback names the state to run as explicitly as an approval does.
 APPROVAL_EVENTS = (APPROVED_EVENT, "rolled-back")
@@ -132,3 +135,22 @@ async def hold_unapproved(store: Store, specs: Desired, marathon: MarathonPort, 
         return []
     actual = await marathon.observe()
     return [gate.hold(review(specs, state, actual, options, env), specs.revision) for env, state in unapproved.items()]
+
+
+def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | None, detail: str) -> None:
+    """After a controller cycle of approval environment `env` that reconciled `in_force`: each plan of it
+    approved (or failed before) whose state that was is marked `outcome` (APPLIED: the cycle's writes all
+    succeeded; FAILED: one failed, and the controller retries; None: still on its way, nothing marked).
+    One whose approval a later approval or a rollback replaced is marked superseded."""
+    plans = store.plans_now(env, AWAITING, (APPROVED, FAILED))
+    latest = store.last_env_event(env, APPROVAL_EVENTS) if plans else None
+    for plan, status in plans:
+        if latest is None:
+            continue
+        if latest.digest != plan.digest:
+            what = "the approval" if latest.kind == APPROVED_EVENT else "the rollback"
+            replaced = f"by {what} of revision {latest.revision[:12]}" + (f" ({latest.detail})" * bool(latest.detail))
+            store.record_plan_status(plan.id, SUPERSEDED, detail=replaced)
+        elif outcome is not None and (status, outcome) != (FAILED, FAILED) and \
+                matches_approved(in_force, store.desired_state(env, digest=plan.digest), env):
+            store.record_plan_status(plan.id, outcome, detail=detail)

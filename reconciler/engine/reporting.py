@@ -20,6 +20,7 @@ from reconciler.core.app_status import StatusMemo
 from reconciler.core.hashing import env_digest
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
+from reconciler.engine.approvals import APPLIED, FAILED, record_outcome
 from reconciler.engine.autoscaling import AppScaling
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.pins import Pins
@@ -172,10 +173,12 @@ class Reporter:
                 self._store.record_actions(plan_id, executed)
                 for heal in (a for a in executed if _is_heal(a)):
                     self._store.record_heal(env, heal.target, heal.target, heal.reason, heal.outcome)
-            # Synced: every action this cycle had for the environment succeeded (none waits, none refused).
-            settled = all(a.outcome == Outcome.SUCCEEDED or a.kind == ActionKind.WARN for a in grouped.get(env, ()))
-            if result.ok and settled and self._synced.get(env) != (revision, digest):
+            settled = result.ok and _settled(grouped.get(env, ()))
+            if settled and self._synced.get(env) != (revision, digest):
                 self._record_synced(env, revision, digest, desired, pinned=pin is not None)
+            if self._store is not None and desired.environments[env].approval_required:
+                outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled)
+                record_outcome(self._store, env, desired, outcome, detail)
 
     def _record_synced(self, env: str, revision: str, digest: str, desired: Desired, *, pinned: bool) -> None:
         """A newly synced revision: metrics, status, and in the store its row and (for a digest not
@@ -254,6 +257,22 @@ def _last_heal(result: CycleResult, actions: Iterable[Action], now: str) -> Last
     apps = result.actual.apps.values() if result.actual else ()
     app = next((a.app_id for a in apps for t in a.tasks if t.task_id == heals[-1].target), "")
     return LastHeal(app, heals[-1].target, heals[-1].reason, str(heals[-1].outcome), now)
+
+
+def _approval_outcome(result: CycleResult, actions: list[Action], *, settled: bool) -> tuple[str | None, str]:
+    """What a cycle makes of a plan `approve` handed to the controller (engine/approvals.py): applied once
+    a cycle of the approved state settled, failed while one of its writes fails, else nothing yet."""
+    failed = [a for a in actions if a.outcome == Outcome.FAILED]
+    done = sum(1 for a in actions if a.outcome == Outcome.SUCCEEDED)
+    detail = f"by the controller in cycle {result.cycle_id}: {done} action(s) succeeded"
+    if failed:
+        return FAILED, f"{detail}, {len(failed)} failed ({failed[-1].kind} {failed[-1].target}); the controller retries"
+    return (APPLIED if settled else None), detail
+
+
+def _settled(actions: Iterable[Action]) -> bool:
+    """Synced: every action this cycle had for the environment succeeded (none waits, none refused)."""
+    return all(a.outcome == Outcome.SUCCEEDED or a.kind == ActionKind.WARN for a in actions)
 
 
 def _is_heal(action: Action) -> bool:

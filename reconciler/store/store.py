@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
 from reconciler.core.model import Desired
@@ -284,6 +285,18 @@ class Store:
         statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == status)
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
         return [plan for plan in self._all(statement) if self.plan_status(plan.id) == status]
+
+    def plans_now(self, env: str, recorded: str, statuses: Iterable[str]) -> list[tuple[PlanRecord, str]]:
+        """The plans of `env` recorded with `recorded` whose latest status (a later PlanEvent) is one of
+        `statuses`, each with that status, newest first: one query, however long the history."""
+        later = aliased(PlanEvent)
+        newer = select(later.id).where(later.plan_id == PlanEvent.plan_id, sa.or_(
+            col(later.at) > PlanEvent.at, sa.and_(col(later.at) == PlanEvent.at, col(later.id) > PlanEvent.id)))
+        statement = (select(PlanRecord, PlanEvent.status).join(PlanEvent, col(PlanEvent.plan_id) == PlanRecord.id)
+                     .where(PlanRecord.env == env, PlanRecord.status == recorded,
+                            col(PlanEvent.status).in_(list(statuses)), ~newer.exists())
+                     .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
+        return [(plan, str(status)) for plan, status in self._all(statement)]
 
     def actions_of(self, plan_id: str) -> list[ActionRecord]:
         return self._all(select(ActionRecord).where(ActionRecord.plan_id == plan_id).order_by(col(ActionRecord.seq)))

@@ -2,8 +2,8 @@
 and a leader lock at a key of its own (`--leader-key`) against the embedded sandbox over loopback HTTP.
 apply, told the key (flag or RECONCILER_LEADER_KEY), is refused (exit 4) naming the controller; approve
 hands the approval to the controller through the store and sends nothing itself: every Marathon write the
-sandbox received carries the controller's User-Agent; with --force it writes itself, warning whom it overrode
-(docs/approvals.md, docs/controller.md)."""
+sandbox received carries the controller's User-Agent, and the controller marks the plan applied; with
+--force it writes itself, warning whom it overrode (docs/approvals.md, docs/controller.md)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,17 @@ def awaiting(db: Path) -> list[PlanRecord]:
         return store.plans_still("prod", "awaiting-approval")
     finally:
         store.close()
+
+
+def statuses(db: Path, plan_id: str) -> list[str]:
+    """Every status plan `plan_id` was given, oldest first (the one it was recorded with, then its events)."""
+    store = Store.open(db, must_exist=True)
+    try:
+        entries = store.history(env="prod")
+    finally:
+        store.close()
+    keys = {"plan": "id", "plan-status": "plan_id"}
+    return [e.data["status"] for e in entries if e.kind in keys and e.data[keys[e.kind]] == plan_id]
 
 
 async def test_apply_sees_a_controller_at_another_key_and_approve_hands_the_approval_to_it(
@@ -80,6 +91,13 @@ async def test_apply_sees_a_controller_at_another_key_and_approve_hands_the_appr
 
             await eventually(prod_created, "the controller applies the approved plan", 90)
             assert awaiting(db) == []
+
+            async def marked_applied() -> bool:
+                return statuses(db, plan.id)[-1:] == ["applied"]
+
+            # The controller records the outcome of the writes it was handed (docs/approvals.md).
+            await eventually(marked_applied, "the handed plan marked applied by the controller", 60)
+            assert statuses(db, plan.id) == ["awaiting-approval", "approved", "applied"]
             writers = {w.user_agent for w in sandbox.marathon.writes.writes()}
             assert writers and all(f"pid {process.pid})" in agent for agent in writers), writers
 

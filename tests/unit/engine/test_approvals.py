@@ -14,7 +14,7 @@ import pytest
 from reconciler.core.approvals import desired_digest
 from reconciler.core.model import Desired
 from reconciler.core.plan import PlanOptions
-from reconciler.engine.approvals import AWAITING, ApprovalGate
+from reconciler.engine.approvals import APPLIED, AWAITING, FAILED, ApprovalGate, record_outcome
 from reconciler.store import Store
 from tests.unit.core.planner_builders import EMPTY, applied, desired_app, desired_of
 
@@ -104,3 +104,34 @@ def test_a_cycle_between_the_approval_and_its_statuses_supersedes_nothing(store:
     running = gate.in_force(_specs(), EMPTY)
     assert set(running.apps) == {"/prod/web", "/test/web"}
     assert store.plan_status("p1") == AWAITING and [p.id for p in store.plans_still("prod", AWAITING)] == ["p1"]
+
+
+def test_a_handed_approval_is_marked_by_the_cycles_that_reconcile_its_state(store: Store) -> None:
+    """`approve` handed plan p1 to the controller: a cycle of the state before it marks nothing; one of its
+    state marks it failed once (not again), then applied; p2, approved but replaced by p3's approval
+    before any cycle ran it, is marked superseded."""
+    gate = _gate(store)
+    gate.in_force(_specs(), EMPTY)
+    before = gate.in_force(_specs(), EMPTY)  # nothing approved yet: prod is left out
+    _approve(store, "p1")
+    record_outcome(store, "prod", before, APPLIED, "cycle 1")
+    assert store.plan_status("p1") == "approved"
+    running = gate.in_force(_specs(), EMPTY)
+    record_outcome(store, "prod", running, None, "cycle 2: the writes are on their way")
+    assert store.plan_status("p1") == "approved"
+    record_outcome(store, "prod", running, FAILED, "cycle 3")
+    record_outcome(store, "prod", running, FAILED, "cycle 4")
+    record_outcome(store, "prod", running, APPLIED, "cycle 5")
+    assert [(e.data["status"], e.data["detail"]) for e in store.history(env="prod") if e.kind == "plan-status"
+            and e.data["plan_id"] == "p1"][-3:] == [("approved", ""), ("failed", "cycle 3"), ("applied", "cycle 5")]
+
+    actual = applied(running)
+    gate.in_force(_specs("2.0", "r2"), actual)
+    _approve(store, "p2")
+    gate.in_force(_specs("3.0", "r3"), actual)
+    _approve(store, "p3")
+    record_outcome(store, "prod", gate.in_force(_specs("3.0", "r3"), actual), APPLIED, "cycle 6")
+    assert (store.plan_status("p2"), store.plan_status("p3")) == ("superseded", "applied")
+    assert [e.data["detail"] for e in store.history(env="prod") if e.kind == "plan-status"
+            and e.data["plan_id"] == "p2"][-1] == "by the approval of revision r3"
+    assert store.plan_status("p1") == "applied"

@@ -121,3 +121,21 @@ def test_overlay_replaces_only_the_pinned_environment() -> None:
                     {**specs.apps, blog.app_id: blog}, "r2")
     merged = overlay(specs, [shop("serve v1", "r1")])
     assert merged.apps["/shop/web"].definition["cmd"] == "serve v1" and merged.apps["/blog/web"] == blog
+
+
+def test_the_approval_plans_by_their_latest_status(store: Store) -> None:
+    store.record_plan("p1", "shop", "r1", "d1", "awaiting-approval")
+    store.record_plan("p2", "shop", "r2", "d2", "awaiting-approval")
+    store.record_plan("p3", "blog", "r3", "d3", "awaiting-approval")
+    store.record_plan("c1", "shop", "r2", "d0", "failed")  # a controller's own plan, not an approval's
+    assert store.plans_now("shop", "awaiting-approval", ["approved", "failed"]) == []
+    for plan_id in ("p1", "p2", "p3"):
+        store.record_plan_status(plan_id, "approved")
+    store.record_plan_status("p1", "failed")
+    store.record_plan_status("p2", "superseded")
+    store.record_plan_status("p2", "approved")  # the latest status counts, not the first
+    found = store.plans_now("shop", "awaiting-approval", ["approved", "failed"])
+    assert [(plan.id, status) for plan, status in found] == [("p2", "approved"), ("p1", "failed")]
+    store.record_plan_status("p1", "applied")
+    assert [p.id for p, _ in store.plans_now("shop", "awaiting-approval", ["approved", "failed"])] == ["p2"]
+    assert [s for _, s in store.plans_now("shop", "awaiting-approval", ["applied"])] == ["applied"]
