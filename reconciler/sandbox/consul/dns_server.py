@@ -16,7 +16,7 @@ import dns.message
 
 from reconciler.sandbox.consul.dns_answer import DnsAnswerer
 from reconciler.sandbox.consul.state import ConsulState
-from reconciler.sandbox.listen import ListenError
+from reconciler.sandbox.listen import ListenError, StreamConnections, count_late_accepts
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -44,6 +44,7 @@ class DnsServer:
         self.host, self.port = host, port
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self._tcp_connections = StreamConnections()
 
     async def start(self) -> None:
         """Bind TCP first (port 0 picks a free one), then UDP on the same number.
@@ -54,7 +55,8 @@ class DnsServer:
         wanted, attempts = self.port, 5 if self.port == 0 else 1
         for attempt in range(attempts):
             try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, wanted)
+                self._tcp = count_late_accepts(await asyncio.start_server(
+                    self._tcp_connections.serving(self._serve_tcp), self.host, wanted))
             except OSError as exc:
                 raise ListenError("Consul DNS (TCP)", self.host, wanted, exc) from exc
             self.port = self._tcp.sockets[0].getsockname()[1]
@@ -74,8 +76,7 @@ class DnsServer:
         if self._udp is not None:
             self._udp.close()
         if self._tcp is not None:
-            self._tcp.close()
-            await self._tcp.wait_closed()
+            await self._tcp_connections.close(self._tcp)  # the open queries' connections too
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, dns.exception.DNSException):

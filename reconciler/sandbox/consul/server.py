@@ -19,7 +19,7 @@ from reconciler.sandbox.consul.faults import HttpFaults
 from reconciler.sandbox.consul.http_wire import FAULTS_KEY, WRITES_KEY, consul_middleware
 from reconciler.sandbox.consul.scoping import datacenter_guard
 from reconciler.sandbox.consul.state import NODE_KEY, STATE_KEY, ConsulState
-from reconciler.sandbox.listen import ListenError
+from reconciler.sandbox.listen import ListenError, start_site, stop_runners
 
 SHUTDOWN_TIMEOUT = 0.5
 
@@ -122,8 +122,7 @@ class ConsulSandbox:
     async def stop_http(self) -> None:
         """Close every HTTP listener: connections are refused until `start_http`; state is kept."""
         runners, self._runners = self._runners, {}
-        for runner in runners.values():
-            await runner.cleanup()
+        await stop_runners(*runners.values())
 
     async def _listen(self, node: str, address: str) -> None:
         runner = web.AppRunner(build_app(self.state, node, self.faults), shutdown_timeout=SHUTDOWN_TIMEOUT,
@@ -132,7 +131,7 @@ class ConsulSandbox:
         wanted = self._ports.get(node, self.config.port if node == self.config.server_node else self.port)
         site = web.TCPSite(runner, address, wanted)
         try:
-            await site.start()
+            await start_site(site)
         except OSError as exc:
             # A client agent whose port is taken on its address moves to a free one; the server's own
             # port (the one users and the DNS docs name) and a port already handed out never move.
@@ -140,7 +139,7 @@ class ConsulSandbox:
                 await runner.cleanup()
                 raise ListenError(f"Consul HTTP ({node})", address, wanted, exc) from exc
             site = web.TCPSite(runner, address, 0)
-            await site.start()
+            await start_site(site)
         self._ports[node] = runner.addresses[0][1]
         self._runners[node] = runner
 

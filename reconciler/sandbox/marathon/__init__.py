@@ -17,7 +17,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from reconciler.sandbox.listen import ListenError
+from reconciler.sandbox.listen import ListenError, start_site, stop_runners
 from reconciler.sandbox.marathon import (
     faults,
     negotiation,
@@ -227,7 +227,7 @@ class MarathonSandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         try:
-            await site.start()
+            await start_site(site)
         except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
@@ -244,7 +244,7 @@ class MarathonSandbox:
         await self.agent_statistics.stop()
         await self.core.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await stop_runners(self._runner)
             self._runner = None
 
     async def __aenter__(self) -> MarathonSandbox:

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.sandbox.listen import ListenError
+from reconciler.sandbox.listen import ListenError, start_site, stop_runners
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.load import LoadModel
 from reconciler.sandbox.marathon.model import Task, TaskState
@@ -81,7 +81,7 @@ class AgentStatistics:
         assert self._runner is not None
         site = web.TCPSite(self._runner, host, self.port)
         try:
-            await site.start()
+            await start_site(site)
         except OSError as exc:
             raise ListenError("Mesos agent statistics", host, self.port, exc) from exc
         self._sites[index] = site
@@ -121,9 +121,9 @@ class AgentStatistics:
             self._syncing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._syncing
-        await self._close_sites()
+        self._sites = {}
         if self._runner is not None:
-            await self._runner.cleanup()
+            await stop_runners(self._runner)  # its sites, and the connections they accepted
             self._runner = None
 
     async def answer(self, request: web.Request) -> web.Response:

@@ -10,42 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from reconciler.sandbox.listen import accepts_settled, count_late_accepts
 from reconciler.sandbox.runtime import Launch, PortInUse
 from reconciler.sandbox.runtime.ports import HostPorts
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 READ_TIMEOUT_S = 2.0
 MAX_REQUEST_BYTES = 65536
-SETTLE_DEADLINE_S = 2.0
-
-
-def _count_late_accepts(server: asyncio.Server) -> asyncio.Server:
-    """CPython 3.11: a connection the kernel accepted just before its server closed gets its transport
-    after the close, where `Server._attach` asserts the server is open; `_accept_connection2` swallows
-    the AssertionError and drops the socket unclosed (a ResourceWarning at the next garbage collection).
-    Counted instead, the transport is made, its handler starts and aborts it: the task is gone."""
-    attach = getattr(server, "_attach", None)
-    if sys.version_info >= (3, 12) or attach is None:
-        return server
-
-    def attach_even_closed() -> None:
-        state = vars(server)
-        if state.get("_sockets") is None:
-            state["_active_count"] = state.get("_active_count", 0) + 1
-        else:
-            attach()
-
-    vars(server)["_attach"] = attach_even_closed
-    return server
-
-
-def _accepting(task: asyncio.Task[Any]) -> bool:
-    """An asyncio task that accepted a connection and is making its transport (its handler not started)."""
-    return getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
 
 
 class TaskListeners:
@@ -80,7 +54,7 @@ class TaskListeners:
         port = 0
         try:
             for port in ports:
-                servers.append(_count_late_accepts(
+                servers.append(count_late_accepts(
                     await asyncio.start_server(self._answerer(task_id), host, port, limit=MAX_REQUEST_BYTES)))
         except OSError as exc:
             self._wanted.discard(task_id)
@@ -137,17 +111,10 @@ class TaskListeners:
         )
 
     async def _settled(self) -> None:
-        """Waits (bounded) until no accepted connection is on its way to its handler or in it.
-
-        asyncio accepts in a task of its own, which makes the transport; the handler starts later
-        still. A connection accepted just before its listener closed would otherwise get its handler
-        (which aborts it) only after the sandbox stopped, and its socket would outlive the loop.
-        Python 3.11's `Server.wait_closed()` returns at once after `close()`, so it cannot tell."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SETTLE_DEADLINE_S
-        while loop.time() < deadline and (self._handlers or any(_accepting(t) for t in asyncio.all_tasks())):
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0)  # the last abort closes its socket one iteration later
+        """Waits (bounded) until no accepted connection is on its way to its handler or in it: one
+        accepted just before its listener closed gets its handler (which aborts it) only then
+        (reconciler/sandbox/listen.py)."""
+        await accepts_settled(lambda: bool(self._handlers))
 
     def close(self, task_id: str) -> None:
         self._wanted.discard(task_id)

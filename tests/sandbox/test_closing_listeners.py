@@ -1,0 +1,102 @@
+"""Every sandbox listener closes the connections it accepted, however late, when it stops.
+
+A client (a Consul TCP check, a resolver over TCP, the controller's HTTP pool, the autoscaler reading
+agent statistics) that connects just as a listener stops is accepted by the kernel before asyncio
+makes its transport; on Python 3.11 that transport came after the listener's close, and asyncio dropped
+the socket unclosed (a ResourceWarning at some later garbage collection, failing whichever test ran
+then). Here clients connect to each server of the sandboxes, the loop runs `yields` iterations, then
+the server stops: no socket may be left behind, and every client sees its connection end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import socket
+import sys
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from reconciler.sandbox.consul import ConsulSandbox
+from reconciler.sandbox.consul.dns_server import DnsServer
+from reconciler.sandbox.consul.server import ConsulSandboxConfig
+from reconciler.sandbox.consul.state import ConsulState
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.sandbox.marathon.fixtures import fast_config
+
+CLIENTS = 4
+YIELDS = range(8)
+
+Stop = Callable[[], Awaitable[None]]
+Server = Callable[[], contextlib.AbstractAsyncContextManager[tuple[tuple[str, int], Stop]]]
+
+
+@contextlib.asynccontextmanager
+async def consul_dns() -> AsyncIterator[tuple[tuple[str, int], Stop]]:
+    server = DnsServer(ConsulState.build("dc1", "consul", "consul-server", 1.0, 1.0), "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield ("127.0.0.1", server.port), server.stop
+    finally:
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def consul_http() -> AsyncIterator[tuple[tuple[str, int], Stop]]:
+    async with ConsulSandbox(ConsulSandboxConfig()) as sandbox:
+        yield ("127.0.0.1", sandbox.port), sandbox.stop_http
+
+
+@contextlib.asynccontextmanager
+async def marathon_api() -> AsyncIterator[tuple[tuple[str, int], Stop]]:
+    async with MarathonSandbox(fast_config(task_listeners=False)) as sandbox:
+        yield ("127.0.0.1", int(sandbox.url.rsplit(":", 1)[1])), sandbox.stop
+
+
+@contextlib.asynccontextmanager
+async def agent_statistics() -> AsyncIterator[tuple[tuple[str, int], Stop]]:
+    async with MarathonSandbox(fast_config(task_listeners=False, agents=1)) as sandbox:
+        host = sandbox.state.agents[0].host
+        yield (host, sandbox.agent_stats_port), sandbox.agent_statistics.stop
+
+
+SERVERS: dict[str, Server] = {"consul-dns-tcp": consul_dns, "consul-http": consul_http,
+                              "marathon-api": marathon_api, "agent-statistics": agent_statistics}
+
+
+async def server_end_closed(client: socket.socket) -> bool:
+    """True when the server's end of the connection is gone: end of stream or a reset, within 5 s."""
+    client.settimeout(5.0)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, client.recv, 16) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("yields", YIELDS)
+@pytest.mark.parametrize("name", sorted(SERVERS))
+async def test_a_stopping_server_closes_connections_accepted_at_any_stage(name: str, yields: int) -> None:
+    unraisable: list[Any] = []
+    previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            async with SERVERS[name]() as (address, stop):
+                clients = [socket.create_connection(address) for _ in range(CLIENTS)]
+                for _ in range(yields):
+                    await asyncio.sleep(0)
+                await stop()
+                closed = [await server_end_closed(client) for client in clients]
+            gc.collect()  # a socket dropped unclosed warns here
+    finally:
+        sys.unraisablehook = previous
+    assert [f"{u.exc_type.__name__}: {u.exc_value}" for u in unraisable] == []
+    assert closed == [True] * CLIENTS
