@@ -144,12 +144,12 @@ def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | Non
     One whose approval a later approval or a rollback replaced is marked superseded."""
     plans = store.plans_now(env, AWAITING, (APPROVED, FAILED))
     latest = store.last_env_event(env, APPROVAL_EVENTS) if plans else None
+    if latest is None:
+        return
+    what = "the approval" if latest.kind == APPROVED_EVENT else "the rollback"
+    replaced = f"by {what} of revision {latest.revision[:12]}" + (f" ({latest.detail})" if latest.detail else "")
     for plan, status in plans:
-        if latest is None:
-            continue
         if latest.digest != plan.digest:
-            what = "the approval" if latest.kind == APPROVED_EVENT else "the rollback"
-            replaced = f"by {what} of revision {latest.revision[:12]}" + (f" ({latest.detail})" * bool(latest.detail))
             store.record_plan_status(plan.id, SUPERSEDED, detail=replaced)
         elif outcome is not None and (status, outcome) != (FAILED, FAILED) and \
                 matches_approved(in_force, store.desired_state(env, digest=plan.digest), env):
