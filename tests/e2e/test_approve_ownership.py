@@ -97,7 +97,8 @@ async def test_apply_sees_a_controller_at_another_key_and_approve_hands_the_appr
 
             # The controller records the outcome of the writes it was handed (docs/approvals.md).
             await eventually(marked_applied, "the handed plan marked applied by the controller", 60)
-            assert statuses(db, plan.id) == ["awaiting-approval", "approved", "applied"]
+            marked = statuses(db, plan.id)  # a write that failed under load is `failed` until a retry succeeds
+            assert marked[:2] == ["awaiting-approval", "approved"] and set(marked[2:]) <= {"failed", "applied"}, marked
             writers = {w.user_agent for w in sandbox.marathon.writes.writes()}
             assert writers and all(f"pid {process.pid})" in agent for agent in writers), writers
 
