@@ -3,10 +3,12 @@ same apply side by side with marathon-deploy. Prints figures; asserts nothing ab
 
     .venv/bin/python -m tests.bench.bench_scale --sizes 1000,5000,10000 --deploy-size 1000 --size-budget 1800
 
-Every command runs as its own process (`python -m reconciler ...`) against the sandbox in this one,
-so that its wall time, CPU (getrusage of children, /proc for the controller) and memory are its own.
-Consul requests are counted at the Consul sandbox; Marathon requests (for the side by side) through a
-counting proxy on loopback (tests/bench/counting_proxy.py) that both tools talk to.
+Every command runs as its own process (`python -m reconciler ...`), and so does the sandbox
+(tests/bench/sandbox_process.py), so that each one's wall time, CPU (getrusage of children, /proc for
+the controller and the sandbox) and memory are its own; this process only drives and times. Consul
+requests are counted by the Consul sandbox (every agent's listener) and asked of its process; Marathon
+requests (for the side by side) through a counting proxy on loopback (tests/bench/counting_proxy.py)
+that both tools talk to.
 """
 
 from __future__ import annotations
@@ -36,13 +38,12 @@ from reconciler.engine.cycle import CycleOptions, Reconciler
 from reconciler.engine.observe import observe
 from reconciler.engine.planning import plan_cycle
 from reconciler.marathon import MarathonClient
-from reconciler.sandbox.consul import ConsulSandboxConfig
-from reconciler.sandbox.consul.faults import HttpFaults
-from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
-from reconciler.sandbox.stack import Sandbox, SandboxConfig
 from reconciler.spec import load_desired
 from reconciler.spec.load import forget_loaded
 from tests.bench.counting_proxy import CountingProxy
+from tests.bench.sandbox_process import CountingFaults, SandboxProcess, sandbox_config
+
+__all__ = ["PROJECT", "Controller", "CountingFaults", "Figures", "sandbox_config", "write_specs"]
 
 ENVIRONMENTS = 10
 PROJECT = Path(__file__).resolve().parents[2]
@@ -59,16 +60,6 @@ class ShownFigures(dict[str, str]):
     def __setitem__(self, name: str, value: str) -> None:
         super().__setitem__(name, value)
         print(f"  {name}: {value}", flush=True)
-
-
-class CountingFaults(HttpFaults):
-    """The Consul sandbox asks its faults about every request it serves: count them there."""
-
-    served = 0
-
-    def should_fail(self) -> bool:
-        CountingFaults.served += 1
-        return super().should_fail()
 
 
 @dataclass
@@ -94,16 +85,6 @@ def write_specs(root: Path, apps: int) -> Path:
     return specs
 
 
-def sandbox_config(apps: int, *, with_consul: bool) -> SandboxConfig:
-    marathon = MarathonSandboxConfig(
-        agents=max(3, math.ceil(apps / 800)), agent_cpus=1000.0, agent_mem=1e6, start_delay_ms=5,
-        health_delay_ms=5, offer_retry_ms=5, seconds_scale=0.01,
-    )
-    # Checks every 30 s instead of 10 s: at 10,000 instances the in-process probes would be the load.
-    consul = ConsulSandboxConfig(check_interval_scale=3.0, faults=CountingFaults()) if with_consul else None
-    return SandboxConfig(marathon=marathon, consul=consul)
-
-
 async def timed(*args: str, stdin: str = "", tool: str | None = None) -> Run:
     """One process: `python -m reconciler ARGS` (or `python -c TOOL ARGS`): wall time and CPU time."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -120,15 +101,15 @@ async def timed(*args: str, stdin: str = "", tool: str | None = None) -> Run:
     return Run(wall, cpu, process.returncode or 0, out.decode(), err.decode())
 
 
-def consul_args(sandbox: Sandbox) -> list[str]:
+def consul_args(sandbox: SandboxProcess) -> list[str]:
     return ["--consul", str(sandbox.consul_url)] if sandbox.consul_url else []
 
 
-def no_consul(sandbox: Sandbox) -> list[str]:
+def no_consul(sandbox: SandboxProcess) -> list[str]:
     return [] if sandbox.consul_url else ["--no-consul"]
 
 
-async def converge(specs: Path, sandbox: Sandbox, rounds: int = 40) -> int:
+async def converge(specs: Path, sandbox: SandboxProcess, rounds: int = 40) -> int:
     """In-process cycles until one plans nothing (every task running and registered); the cycles it took."""
     async with (MarathonClient(sandbox.marathon_url) as marathon,
                 ConsulClient(str(sandbox.consul_url)) if sandbox.consul_url else _Nothing() as consul):
@@ -149,18 +130,18 @@ class _Nothing:
         return None
 
 
-async def breakdown(specs: Path, sandbox: Sandbox, figures: Figures) -> None:
-    """Load, observe and plan of one idle cycle, timed apart in this process (observe includes the sandbox
-    answering, which runs in this process too); then the allocations of observe + plan, traced apart."""
+async def breakdown(specs: Path, sandbox: SandboxProcess, figures: Figures) -> None:
+    """Load, observe and plan of one idle cycle, timed apart in this process (observe includes waiting for
+    the sandbox's answers, from its own process); then the allocations of observe + plan, traced apart."""
     async with (MarathonClient(sandbox.marathon_url) as marathon,
                 ConsulClient(str(sandbox.consul_url)) if sandbox.consul_url else _Nothing() as consul):
         warm = await observe(marathon, consul)
         forget_loaded()
         cold_load = await _seconds(lambda: _async(load_desired(specs)))
         load = await _seconds(lambda: _async(load_desired(specs)))
-        desired, served = load_desired(specs), CountingFaults.served
+        desired, served = load_desired(specs), await sandbox.served()
         observation = await observe(marathon, consul, warm.catalog)
-        figures["Consul requests per idle cycle"] = str(CountingFaults.served - served) if consul else "-"
+        figures["Consul requests per idle cycle"] = str(await sandbox.served() - served) if consul else "-"
         observed = await _seconds(lambda: observe(marathon, consul, warm.catalog))
         COMPARISONS.clear()
         first = await _seconds(lambda: _async(plan_cycle(desired, observation, PlanOptions(), HealMemory(), now=0.0)))
@@ -174,7 +155,7 @@ async def breakdown(specs: Path, sandbox: Sandbox, figures: Figures) -> None:
         tracemalloc.stop()
     figures["spec load, first (s)"] = f"{cold_load:.3f}"
     figures["spec load, unchanged tree (s)"] = f"{load:.3f}"
-    figures["observe, sandbox in process (s)"] = f"{observed:.3f}"
+    figures["observe (s)"] = f"{observed:.3f}"
     figures["plan, pure, first (s)"] = f"{first:.3f}"
     figures["plan, pure, idle (s)"] = f"{idle:.3f}"
     figures["spec load share of an idle cycle"] = f"{load / (load + observed + idle):.2f}"
@@ -222,7 +203,7 @@ async def until(probe: Callable[[], object], timeout: float) -> float:
     return time.monotonic() - started
 
 
-async def controller_figures(specs: Path, sandbox: Sandbox, figures: Figures, idle_seconds: float) -> None:
+async def controller_figures(specs: Path, sandbox: SandboxProcess, figures: Figures, idle_seconds: float) -> None:
     args = ["--marathon", sandbox.marathon_url, *consul_args(sandbox), "--log-level", "INFO", "run", str(specs),
             "--resync", "10", *no_consul(sandbox)]
     process = await asyncio.create_subprocess_exec(
@@ -230,21 +211,27 @@ async def controller_figures(specs: Path, sandbox: Sandbox, figures: Figures, id
         stderr=asyncio.subprocess.PIPE,
     )
     run = Controller(process)
+    print(f"  (controller pid {process.pid}, sandbox pid {sandbox.pid})", flush=True)
     drain = asyncio.create_task(run.drain())
     try:
         await until(lambda: _async(bool(run.cycle_seconds(0.0))), 600)
         await checks_settled(sandbox)
         await asyncio.sleep(2)  # the start's cycles settle
-        began, cpu, served = time.monotonic(), run.cpu_seconds(), CountingFaults.served
+        began, cpu, served = time.monotonic(), run.cpu_seconds(), await sandbox.served()
+        sandbox_cpu, _ = await sandbox.usage()
         await asyncio.sleep(idle_seconds)
         elapsed = time.monotonic() - began
-        figures["idle: Consul req/s"] = f"{(CountingFaults.served - served) / elapsed:.2f}" if sandbox.consul else "-"
-        figures["idle: CPU %"] = f"{100 * (run.cpu_seconds() - cpu) / elapsed:.1f}"
+        idle_cpu = run.cpu_seconds() - cpu
+        figures["idle: Consul req/s"] = (f"{(await sandbox.served() - served) / elapsed:.2f}"
+                                         if sandbox.consul_url else "-")
+        figures["idle: CPU %"] = f"{100 * idle_cpu / elapsed:.1f}"
         figures["idle: RSS (MiB)"] = f"{run.rss_mib():.0f}"
+        sandbox_after, sandbox_rss = await sandbox.usage()
+        figures["idle: sandbox CPU %"] = f"{100 * (sandbox_after - sandbox_cpu) / elapsed:.1f}"
+        figures["idle: sandbox RSS (MiB)"] = f"{sandbox_rss:.0f}"
         idle = run.cycle_seconds(began)
         figures["one idle cycle (s, median)"] = f"{statistics.median(idle):.3f}" if idle else "-"
-        # The controller's own CPU per idle cycle: the sandbox answering runs in this process, not in its.
-        idle_cpu = run.cpu_seconds() - cpu
+        # The controller's own CPU per idle cycle: the sandbox answering runs in its own process.
         figures["one idle cycle, controller CPU (s)"] = f"{idle_cpu / len(idle):.3f}" if idle else "-"
         figures["deleted app back (s)"] = f"{await deleted_back(sandbox):.2f}"
         figures["drifted count back (s)"] = f"{await drift_back(sandbox):.2f}"
@@ -258,7 +245,7 @@ async def _async(value: object) -> object:
     return value
 
 
-async def checks_settled(sandbox: Sandbox) -> None:
+async def checks_settled(sandbox: SandboxProcess) -> None:
     """Until no check is critical: a check registered last starts critical (Consul's default) and passes
     at its first probe, up to one interval later (agent/checks/check.go staggers the first run), so an
     idle window opened earlier times the controller's cycles on those status changes, not idle ones."""
@@ -271,7 +258,7 @@ async def checks_settled(sandbox: Sandbox) -> None:
         await until(settled, 600)
 
 
-async def app_state(api: httpx.AsyncClient, sandbox: Sandbox, env: str, app: str) -> tuple[str, str] | None:
+async def app_state(api: httpx.AsyncClient, sandbox: SandboxProcess, env: str, app: str) -> tuple[str, str] | None:
     """(version, task id) when the app runs its one task (and, with Consul, that task is registered)."""
     answer = await api.get(f"{sandbox.marathon_url}/v2/apps/{env}/{app}")
     body = answer.json().get("app", {}) if answer.status_code == 200 else {}
@@ -285,7 +272,9 @@ async def app_state(api: httpx.AsyncClient, sandbox: Sandbox, env: str, app: str
     return str(body["version"]), str(task)
 
 
-async def back_in_shape(sandbox: Sandbox, app: str, break_it: Callable[[httpx.AsyncClient, str], object]) -> float:
+async def back_in_shape(
+    sandbox: SandboxProcess, app: str, break_it: Callable[[httpx.AsyncClient, str], object]
+) -> float:
     """Seconds from `break_it` until the app runs one registered task again, at another version."""
     async with httpx.AsyncClient(timeout=30) as api:
         before = await app_state(api, sandbox, "env-0", app)
@@ -301,11 +290,11 @@ async def back_in_shape(sandbox: Sandbox, app: str, break_it: Callable[[httpx.As
         return time.monotonic() - started
 
 
-async def deleted_back(sandbox: Sandbox) -> float:
+async def deleted_back(sandbox: SandboxProcess) -> float:
     return await back_in_shape(sandbox, "app-0", lambda api, url: api.delete(url, params={"force": "true"}))
 
 
-async def drift_back(sandbox: Sandbox) -> float:
+async def drift_back(sandbox: SandboxProcess) -> float:
     return await back_in_shape(
         sandbox, "app-1", lambda api, url: api.put(url, params={"force": "true"}, json={"instances": 3})
     )
@@ -317,11 +306,11 @@ async def one_size(apps: int, with_consul: bool, idle_seconds: float, figures: F
         if not with_consul:
             validate = await timed("validate", str(specs))
             figures["validate (s)"] = f"{validate.wall:.2f}"
-        async with Sandbox(sandbox_config(apps, with_consul=with_consul)) as sandbox:
+        async with SandboxProcess(apps, with_consul=with_consul) as sandbox:
             base = ["--marathon", sandbox.marathon_url, *consul_args(sandbox)]
             applied = await timed(*base, "apply", str(specs), *no_consul(sandbox), "--deadline", "1800")
             figures["apply, first (s)"] = f"{applied.wall:.2f}"
-            await sandbox.marathon.wait_idle(timeout=1800)
+            await sandbox.wait_idle()
             await converge(specs, sandbox)
             plans = [await timed(*base, "plan", str(specs), *no_consul(sandbox)) for _ in range(3)]
             figures["plan end to end (s, median of 3)"] = f"{statistics.median(p.wall for p in plans):.2f}"
@@ -341,14 +330,15 @@ async def side_by_side(apps: int) -> dict[str, Figures]:
         for n, body in enumerate(json.loads(rendered.out)):
             (folder / f"{n:05d}.json").write_text(json.dumps(body))
         for tool in ("marathon-deploy --put", "reconciler apply"):
-            async with MarathonSandbox(sandbox_config(apps, with_consul=False).marathon) as sandbox, \
-                    CountingProxy(sandbox.url) as proxy:
+            async with SandboxProcess(apps, with_consul=False) as sandbox, \
+                    CountingProxy(sandbox.marathon_url) as proxy:
                 if tool == "reconciler apply":
                     run = await timed("--marathon", proxy.url, "apply", str(specs), "--no-consul", "--deadline", "3600")
                 else:
                     run = await timed("-m", proxy.url, "--put", str(folder), stdin="YES\n", tool=DEPLOY_TOOL)
-                await sandbox.wait_idle(timeout=1800)
-                apps_there = len((await httpx.AsyncClient().get(f"{sandbox.url}/v2/apps")).json()["apps"])
+                await sandbox.wait_idle()
+                async with httpx.AsyncClient(timeout=60) as api:
+                    apps_there = len((await api.get(f"{sandbox.marathon_url}/v2/apps")).json()["apps"])
             results[tool] = {
                 "requests": str(proxy.total), "wall (s)": f"{run.wall:.2f}", "client CPU (s)": f"{run.cpu:.2f}",
                 "exit code": str(run.returncode), "apps in Marathon after": str(apps_there),
