@@ -11,10 +11,18 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.sandbox.consul.catalog import CheckStatus, Instance
+from reconciler.sandbox.consul.catalog import Check, CheckStatus, Instance
 from reconciler.sandbox.consul.filter_selectors import CATALOG_ENTRY, CHECK, HEALTH_ENTRY, NODE, NODE_SERVICE
 from reconciler.sandbox.consul.filtering import Predicate, Selectors, apply_filter, compile_request_filter
-from reconciler.sandbox.consul.http_wire import ConsulHTTPError, block, flag, json_response, path_param, read_json
+from reconciler.sandbox.consul.http_wire import (
+    ConsulHTTPError,
+    block,
+    flag,
+    json_response,
+    json_text_response,
+    path_param,
+    read_json,
+)
 from reconciler.sandbox.consul.registration import catalog_check, catalog_node, catalog_service, pick
 from reconciler.sandbox.consul.render import (
     catalog_entry_json,
@@ -220,14 +228,21 @@ async def get_health_state(request: web.Request) -> web.Response:
         raise ConsulHTTPError(400, "Invalid check state")
     keep, meta = _filter(request, CHECK), node_meta_filters(request)
 
-    def read() -> tuple[int, list[dict[str, Any]]]:
+    def chosen() -> list[Check]:
         checks = sorted(state.catalog.checks.values(), key=lambda c: (c.node, c.check_id))
-        found = [check_json(c, state.catalog) for c in checks if wanted in ("any", c.status)
-                 and (not meta or satisfies(_node_meta(state, c.node), meta))]
-        return state.catalog.table_index["checks"], found
+        return [c for c in checks if wanted in ("any", c.status)
+                and (not meta or satisfies(_node_meta(state, c.node), meta))]
 
-    index, checks = await block(request, state.raft, read, lambda: state.catalog.table_index["checks"])
-    return json_response(apply_filter(checks, keep), request, index)
+    def index() -> int:
+        return state.catalog.table_index["checks"]
+
+    if keep is None and "pretty" not in request.query:
+        # What a watch reads on every wake-up: the kept texts of the checks, joined (encoded.py).
+        at, text = await block(request, state.raft, lambda: (index(), state.check_texts.array(chosen())), index)
+        return json_text_response(text, request, at)
+    at, checks = await block(request, state.raft, lambda: (index(), [check_json(c, state.catalog) for c in chosen()]),
+                             index)
+    return json_response(apply_filter(checks, keep), request, at)
 
 
 @routes.get("/v1/health/node/{node:[^/]*}")

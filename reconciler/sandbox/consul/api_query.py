@@ -12,7 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import Instance
-from reconciler.sandbox.consul.http_wire import ConsulHTTPError, json_response, read_json, text_response
+from reconciler.sandbox.consul.http_wire import (
+    ConsulHTTPError,
+    json_response,
+    json_text_response,
+    read_json,
+    text_response,
+)
 from reconciler.sandbox.consul.queries import NOT_FOUND, PreparedQuery, not_modifiable
 from reconciler.sandbox.consul.render import check_json, health_service_json, node_json
 from reconciler.sandbox.consul.state import ConsulState, state_of
@@ -34,7 +40,9 @@ async def post_query(request: web.Request) -> web.Response:
 async def get_queries(request: web.Request) -> web.Response:
     state = state_of(request)
     queries = sorted(state.queries.queries.values(), key=lambda q: q.create_index)
-    return json_response([q.to_json() for q in queries], request, state.raft.current)
+    if "pretty" in request.query:
+        return json_response([q.to_json() for q in queries], request, state.raft.current)
+    return json_text_response(state.query_texts.array(queries), request, state.raft.current)
 
 
 def _stored(state: ConsulState, query_id: str) -> PreparedQuery:

@@ -143,6 +143,7 @@ class Catalog:
         self.observers: list[CatalogObserver] = []
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self._service_index: dict[str, int] = {}
+        self._names: tuple[int, dict[str, list[str]]] | None = None
 
     # -- indexes ---------------------------------------------------------------------------
 
@@ -242,12 +243,16 @@ class Catalog:
                 for s in found if s.node in self.nodes]
 
     def service_names(self) -> dict[str, list[str]]:
-        """Service name -> union of its instances' tags (the shape of /v1/catalog/services)."""
-        names: dict[str, list[str]] = {}
-        for service in sorted(self.services.values(), key=lambda s: (s.name, s.node, s.id)):
-            tags = names.setdefault(service.name, [])
-            tags.extend(t for t in service.tags if t not in tags)
-        return names
+        """Service name -> union of its instances' tags (the shape of /v1/catalog/services); callers do not
+        change it. Kept until the services table's index moves: every write of a service moves it."""
+        at = self.table_index["services"]
+        if self._names is None or self._names[0] != at:
+            names: dict[str, list[str]] = {}
+            for service in sorted(self.services.values(), key=lambda s: (s.name, s.node, s.id)):
+                tags = names.setdefault(service.name, [])
+                tags.extend(t for t in service.tags if t not in tags)
+            self._names = (at, names)
+        return self._names[1]
 
     # -- checks ----------------------------------------------------------------------------
 

@@ -50,6 +50,13 @@ def json_response(body: Any, request: web.Request, index: int | None = None, sta
     return response
 
 
+def json_text_response(text: str, request: web.Request, index: int) -> web.Response:
+    """A body already encoded compactly (kept texts joined); `?pretty` asks for `json_response` instead."""
+    response = web.Response(status=200, text=text, content_type="application/json")
+    set_query_meta(response, index)
+    return response
+
+
 def set_query_meta(response: web.StreamResponse, index: int) -> None:
     response.headers["X-Consul-Index"] = str(max(index, 1))
     response.headers["X-Consul-KnownLeader"] = "true"

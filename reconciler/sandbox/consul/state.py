@@ -13,6 +13,7 @@ from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import Catalog, Check
 from reconciler.sandbox.consul.checks import CheckRunner
+from reconciler.sandbox.consul.encoded import CheckTexts, QueryTexts
 from reconciler.sandbox.consul.events import EventLog
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError
 from reconciler.sandbox.consul.kv import KVStore
@@ -35,7 +36,9 @@ class ConsulState:
     sessions: SessionStore
     queries: QueryStore
     checks: CheckRunner
+    check_texts: CheckTexts
     events: EventLog = field(default_factory=EventLog)
+    query_texts: QueryTexts = field(default_factory=QueryTexts)
     # Node name -> its network coordinate, and the coordinates table's index.
     coordinates: dict[str, dict[str, Any]] = field(default_factory=dict)
     coordinate_index: int = 1
@@ -51,7 +54,7 @@ class ConsulState:
         queries = QueryStore(catalog)
         sessions.invalidation_listeners.append(queries.drop_session)
         return cls(datacenter, domain, server_node, raft, catalog, kv, sessions, queries,
-                   CheckRunner(catalog, check_scale))
+                   CheckRunner(catalog, check_scale), CheckTexts(catalog))
 
     def agent_check(self, node: str, check_id: str) -> Check:
         """A check of `node`'s agent, or Consul's 404 text for an unknown id."""

@@ -79,10 +79,11 @@ def check_tree(core: MarathonCore, target: dict[str, JsonDict], groups_after: It
     """An app may not share its id with a group, nor sit below another app (Group.scala); `groups_after`
     are the explicit groups the change leaves (the stored ones when it touches none)."""
     groups = {g for g in (core.state.groups if groups_after is None else groups_after) if g != "/"}
+    # Each id is looked up in sets built once: checked against every app and group, a write of one app
+    # among 10,000 took seconds (it runs for every app of the target, on every write).
+    above_groups = {parent for g in groups for parent in _parents(g)}
     for app_id in target:
-        parts = app_id.strip("/").split("/")
-        parents = {"/" + "/".join(parts[:depth]) for depth in range(1, len(parts))}
-        if app_id in groups or parents & set(target) or any(g.startswith(app_id + "/") for g in groups):
+        if app_id in groups or app_id in above_groups or any(parent in target for parent in _parents(app_id)):
             raise ApiError(
                 422,
                 "Object is not valid",
@@ -93,6 +94,12 @@ def check_tree(core: MarathonCore, target: dict[str, JsonDict], groups_after: It
                     }
                 ],
             )
+
+
+def _parents(path: str) -> list[str]:
+    """`/a`, `/a/b` for `/a/b/c`: the groups above an id."""
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
 async def list_apps(request: web.Request) -> web.Response:
