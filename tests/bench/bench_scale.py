@@ -258,35 +258,45 @@ async def checks_settled(sandbox: SandboxProcess) -> None:
         await until(settled, 600)
 
 
-async def app_state(api: httpx.AsyncClient, sandbox: SandboxProcess, env: str, app: str) -> tuple[str, str] | None:
-    """(version, task id) when the app runs its one task (and, with Consul, that task is registered)."""
+async def marathon_state(api: httpx.AsyncClient, sandbox: SandboxProcess, env: str, app: str) -> tuple[str, str] | None:
+    """(version, task id) when the app runs its one task in Marathon."""
     answer = await api.get(f"{sandbox.marathon_url}/v2/apps/{env}/{app}")
     body = answer.json().get("app", {}) if answer.status_code == 200 else {}
     if not (body.get("instances") == 1 and body.get("tasksRunning") == 1 and body.get("tasks")):
         return None
-    task = body["tasks"][0]["id"]
-    if sandbox.consul_url is not None:
-        entries = (await api.get(f"{sandbox.consul_url}/v1/health/service/{app}", params={"tag": env})).json()
-        if [e["Service"]["Meta"].get("marathon-task-id") for e in entries] != [task]:
-            return None
-    return str(body["version"]), str(task)
+    return str(body["version"]), str(body["tasks"][0]["id"])
+
+
+async def registered(api: httpx.AsyncClient, sandbox: SandboxProcess, env: str, app: str, task: str) -> bool:
+    """With Consul: the app's one registration is that task's (without Consul: always)."""
+    if sandbox.consul_url is None:
+        return True
+    entries = (await api.get(f"{sandbox.consul_url}/v1/health/service/{app}", params={"tag": env})).json()
+    return [e["Service"]["Meta"].get("marathon-task-id") for e in entries] == [task]
 
 
 async def back_in_shape(
     sandbox: SandboxProcess, app: str, break_it: Callable[[httpx.AsyncClient, str], object]
 ) -> float:
-    """Seconds from `break_it` until the app runs one registered task again, at another version."""
+    """Seconds from `break_it` until the app runs one registered task again, at another version. Prints
+    when Marathon was back in shape, to tell the Marathon side's part from the Consul registrations'."""
     async with httpx.AsyncClient(timeout=30) as api:
-        before = await app_state(api, sandbox, "env-0", app)
-        assert before is not None, f"/env-0/{app} is not in shape before the test"
+        before = await marathon_state(api, sandbox, "env-0", app)
+        assert before is not None and await registered(api, sandbox, "env-0", app, before[1]), \
+            f"/env-0/{app} is not in shape before the test"
         started = time.monotonic()
         await break_it(api, f"{sandbox.marathon_url}/v2/apps/env-0/{app}")  # type: ignore[misc]
+        marathon_back: list[float] = []
 
         async def fixed() -> bool:
-            now = await app_state(api, sandbox, "env-0", app)
-            return now is not None and now[0] != before[0]
+            now = await marathon_state(api, sandbox, "env-0", app)
+            if now is None or now[0] == before[0]:
+                return False
+            marathon_back[:] = marathon_back or [time.monotonic() - started]
+            return await registered(api, sandbox, "env-0", app, now[1])
 
         await until(fixed, 300)
+        print(f"  (/env-0/{app}: in shape in Marathon after {marathon_back[0]:.2f} s)", flush=True)
         return time.monotonic() - started
 
 
