@@ -203,7 +203,9 @@ async def until(probe: Callable[[], object], timeout: float) -> float:
     return time.monotonic() - started
 
 
-async def controller_figures(specs: Path, sandbox: SandboxProcess, figures: Figures, idle_seconds: float) -> None:
+async def controller_figures(
+    specs: Path, sandbox: SandboxProcess, figures: Figures, idle_seconds: float, log: Path | None = None
+) -> None:
     args = ["--marathon", sandbox.marathon_url, *consul_args(sandbox), "--log-level", "INFO", "run", str(specs),
             "--resync", "10", *no_consul(sandbox)]
     process = await asyncio.create_subprocess_exec(
@@ -211,14 +213,14 @@ async def controller_figures(specs: Path, sandbox: SandboxProcess, figures: Figu
         stderr=asyncio.subprocess.PIPE,
     )
     run = Controller(process)
-    print(f"  (controller pid {process.pid}, sandbox pid {sandbox.pid})", flush=True)
+    print(f"  (controller pid {process.pid}, sandbox pid {sandbox.pid}, at {time.monotonic():.3f})", flush=True)
     drain = asyncio.create_task(run.drain())
     try:
         await until(lambda: _async(bool(run.cycle_seconds(0.0))), 600)
         await checks_settled(sandbox)
         await asyncio.sleep(2)  # the start's cycles settle
         began, cpu, served = time.monotonic(), run.cpu_seconds(), await sandbox.served()
-        sandbox_cpu, _ = await sandbox.usage()
+        sandbox_cpu, _, sandbox_gc = await sandbox.usage()
         await asyncio.sleep(idle_seconds)
         elapsed = time.monotonic() - began
         idle_cpu = run.cpu_seconds() - cpu
@@ -226,8 +228,9 @@ async def controller_figures(specs: Path, sandbox: SandboxProcess, figures: Figu
                                          if sandbox.consul_url else "-")
         figures["idle: CPU %"] = f"{100 * idle_cpu / elapsed:.1f}"
         figures["idle: RSS (MiB)"] = f"{run.rss_mib():.0f}"
-        sandbox_after, sandbox_rss = await sandbox.usage()
+        sandbox_after, sandbox_rss, sandbox_gc_after = await sandbox.usage()
         figures["idle: sandbox CPU %"] = f"{100 * (sandbox_after - sandbox_cpu) / elapsed:.1f}"
+        figures["idle: sandbox garbage collection %"] = f"{100 * (sandbox_gc_after - sandbox_gc) / elapsed:.1f}"
         figures["idle: sandbox RSS (MiB)"] = f"{sandbox_rss:.0f}"
         idle = run.cycle_seconds(began)
         figures["one idle cycle (s, median)"] = f"{statistics.median(idle):.3f}" if idle else "-"
@@ -239,6 +242,8 @@ async def controller_figures(specs: Path, sandbox: SandboxProcess, figures: Figu
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 120)
         await drain
+        if log:
+            log.write_text("".join(f"{at:.3f} {line}" for at, line in run.lines))
 
 
 async def _async(value: object) -> object:
@@ -296,7 +301,8 @@ async def back_in_shape(
             return await registered(api, sandbox, "env-0", app, now[1])
 
         await until(fixed, 300)
-        print(f"  (/env-0/{app}: in shape in Marathon after {marathon_back[0]:.2f} s)", flush=True)
+        print(f"  (/env-0/{app}: broken at {started:.3f}, in shape in Marathon after {marathon_back[0]:.2f} s)",
+              flush=True)
         return time.monotonic() - started
 
 
@@ -310,7 +316,7 @@ async def drift_back(sandbox: SandboxProcess) -> float:
     )
 
 
-async def one_size(apps: int, with_consul: bool, idle_seconds: float, figures: Figures) -> None:
+async def one_size(apps: int, with_consul: bool, idle_seconds: float, figures: Figures, log: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         specs = write_specs(Path(tmp), apps)
         if not with_consul:
@@ -326,7 +332,7 @@ async def one_size(apps: int, with_consul: bool, idle_seconds: float, figures: F
             figures["plan end to end (s, median of 3)"] = f"{statistics.median(p.wall for p in plans):.2f}"
             figures["plan exit code"] = str(plans[-1].returncode)
             await breakdown(specs, sandbox, figures)
-            await controller_figures(specs, sandbox, figures, idle_seconds)
+            await controller_figures(specs, sandbox, figures, idle_seconds, log)
 
 
 async def side_by_side(apps: int) -> dict[str, Figures]:
@@ -369,13 +375,15 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} CPUs"
 
 
-async def bounded_size(apps: int, with_consul: bool, idle_seconds: float, budget: float) -> Figures:
-    """One column within `budget` seconds: past it the column keeps the figures taken so far."""
+async def bounded_size(apps: int, with_consul: bool, options: argparse.Namespace) -> Figures:
+    """One column within `--size-budget` seconds: past it the column keeps the figures taken so far."""
     figures: Figures = ShownFigures()
     try:
-        await asyncio.wait_for(one_size(apps, with_consul, idle_seconds, figures), budget)
+        log = options.controller_logs / f"controller-{apps}-{'on' if with_consul else 'off'}.log" \
+            if options.controller_logs else None
+        await asyncio.wait_for(one_size(apps, with_consul, options.idle_seconds, figures, log), options.size_budget)
     except TimeoutError:
-        figures["stopped"] = f"after {budget:.0f} s (--size-budget)"
+        figures["stopped"] = f"after {options.size_budget:.0f} s (--size-budget)"
     return figures
 
 
@@ -385,7 +393,7 @@ async def main(options: argparse.Namespace) -> None:
     for apps in [int(s) for s in options.sizes.split(",") if s]:
         for with_consul in {"off": (False,), "on": (True,), "both": (False, True)}[options.consul]:
             name = f"{apps:,} apps, Consul {'on' if with_consul else 'off'}"
-            columns[name] = await bounded_size(apps, with_consul, options.idle_seconds, options.size_budget)
+            columns[name] = await bounded_size(apps, with_consul, options)
             print(f"{name}: {columns[name]} (load average {load_average()})", flush=True)
     print(table(columns))
     if options.deploy_size > 0:
@@ -401,6 +409,7 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="how long the idle controller is watched")
     parser.add_argument("--consul", choices=("both", "on", "off"), default="both", help="columns with Consul, without")
     parser.add_argument("--size-budget", type=float, default=1800.0, help="seconds one column may take at most")
+    parser.add_argument("--controller-logs", type=Path, help="folder for each column's controller log")
     return parser.parse_args(argv)
 
 

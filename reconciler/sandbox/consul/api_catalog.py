@@ -120,6 +120,8 @@ async def get_services(request: web.Request) -> web.Response:
 
     index_now, names = await block(request, state.raft, lambda: (index(), _filtered_service_names(state, keep, meta)),
                                    index)
+    if keep is None and not meta and "pretty" not in request.query:
+        return json_text_response(state.names_text.text(names), request, index_now)
     return json_response(names, request, index_now)
 
 

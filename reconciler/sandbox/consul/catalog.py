@@ -144,6 +144,9 @@ class Catalog:
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self._service_index: dict[str, int] = {}
         self._names: tuple[int, dict[str, list[str]]] | None = None
+        # Lower-cased service name -> its instances, as the state store's service index: a read of one
+        # service (health, DNS, a prepared query) looks its instances up instead of scanning them all.
+        self._by_name: dict[str, dict[tuple[str, str], Service]] = {}
 
     # -- indexes ---------------------------------------------------------------------------
 
@@ -194,7 +197,7 @@ class Catalog:
         for key in [k for k in self.checks if k[0] == name]:
             self._drop_check(key)
         for key in [k for k in self.services if k[0] == name]:
-            del self.services[key]
+            self._unname(self.services.pop(key))
         del self.nodes[name]
         self._write("nodes", "services", "checks", services=names)
         for observer in self.observers:
@@ -212,16 +215,26 @@ class Catalog:
         idx = self._write("services", services=(service.name, *renamed))
         service.create_index = known.create_index if known else idx
         service.modify_index = idx
+        if known is not None:
+            self._unname(known)
         self.services[key] = service
+        self._by_name.setdefault(service.name.lower(), {})[key] = service
 
     def remove_service(self, node: str, service_id: str) -> bool:
         service = self.services.pop((node, service_id), None)
         if service is None:
             return False
+        self._unname(service)
         for check_id in list(self._owned.get((node, service_id), {})):
             self._drop_check((node, check_id))
         self._write("services", "checks", services=(service.name,))
         return True
+
+    def _unname(self, service: Service) -> None:
+        named = self._by_name.get(service.name.lower(), {})
+        named.pop((service.node, service.id), None)
+        if not named:
+            self._by_name.pop(service.name.lower(), None)
 
     def service_checks(self, node: str, service_id: str) -> list[Check]:
         return list(self._owned.get((node, service_id), {}).values())
@@ -231,15 +244,8 @@ class Catalog:
 
     def instances(self, name: str) -> list[Instance]:
         """Every instance of service `name` (any case), in a stable order, with node checks then service checks."""
-        folded = name.lower()
-        found = sorted((s for s in self.services.values() if s.name.lower() == folded), key=lambda s: (s.node, s.id))
-        wanted = {s.node for s in found}
-        # One pass over the checks, not one per instance: reads of large catalogs stay linear.
-        by_owner: dict[tuple[str, str], list[Check]] = {}
-        for check in self.checks.values():
-            if check.node in wanted:
-                by_owner.setdefault((check.node, check.service_id), []).append(check)
-        return [Instance(self.nodes[s.node], s, by_owner.get((s.node, ""), []) + by_owner.get((s.node, s.id), []))
+        found = sorted(self._by_name.get(name.lower(), {}).values(), key=lambda s: (s.node, s.id))
+        return [Instance(self.nodes[s.node], s, self.node_checks(s.node) + self.service_checks(s.node, s.id))
                 for s in found if s.node in self.nodes]
 
     def service_names(self) -> dict[str, list[str]]:

@@ -77,3 +77,16 @@ class QueryTexts:
             made[query.id] = known
         self._made = made  # what the whole list no longer holds is forgotten
         return "[" + ",".join(text for _, _, text in made.values()) + "]"
+
+
+class NamesText:
+    """`/v1/catalog/services` unfiltered: the catalog keeps its name -> tags map while no service changes
+    (Catalog.service_names hands back the same object), and this keeps that map's text."""
+
+    def __init__(self) -> None:
+        self._made: tuple[dict[str, list[str]], str] | None = None
+
+    def text(self, names: dict[str, list[str]]) -> str:
+        if self._made is None or self._made[0] is not names:
+            self._made = (names, json.dumps(names, separators=COMPACT))
+        return self._made[1]

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from reconciler.sandbox.consul.catalog import Catalog, Check
 from reconciler.sandbox.consul.checks import CheckRunner
-from reconciler.sandbox.consul.encoded import CheckTexts, QueryTexts
+from reconciler.sandbox.consul.encoded import CheckTexts, NamesText, QueryTexts
 from reconciler.sandbox.consul.events import EventLog
 from reconciler.sandbox.consul.http_wire import ConsulHTTPError
 from reconciler.sandbox.consul.kv import KVStore
@@ -39,6 +39,7 @@ class ConsulState:
     check_texts: CheckTexts
     events: EventLog = field(default_factory=EventLog)
     query_texts: QueryTexts = field(default_factory=QueryTexts)
+    names_text: NamesText = field(default_factory=NamesText)
     # Node name -> its network coordinate, and the coordinates table's index.
     coordinates: dict[str, dict[str, Any]] = field(default_factory=dict)
     coordinate_index: int = 1

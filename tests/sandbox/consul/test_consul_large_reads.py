@@ -1,6 +1,8 @@
-"""Large reads answered from kept texts (encoded.py, the catalog's service names) give the bytes a fresh
-encoding gives, after every kind of change: a status, an output alone, a service's tags, a removal, a
-prepared query's update and deletion. `?pretty` still encodes everything, so it is the reference here.
+"""Reads kept fast at 10,000 instances give what they gave before. Answers from kept texts (encoded.py,
+the catalog's service names) are the bytes a fresh encoding gives after every kind of change: a status,
+an output alone, a service's tags, a removal, a prepared query's update and deletion (`?pretty` still
+encodes everything, so it is the reference here). A service read looks its instances up by name,
+case-insensitively, and follows a rename and a deregistration.
 """
 
 from __future__ import annotations
@@ -67,3 +69,21 @@ async def test_query_list_follows_creates_updates_and_deletes(consul_sandbox: Co
     assert isinstance(listed, list) and listed[1]["Service"]["Service"] == "other"
     await http.delete(f"{queries}/{made[0]}")
     assert [q["ID"] for q in await same_as_fresh(http, queries)] == made[1:]  # type: ignore[attr-defined]
+
+
+async def test_service_reads_follow_renames_and_removals(consul_sandbox: ConsulSandbox,
+                                                         http: httpx.AsyncClient) -> None:
+    agent, health = f"{consul_sandbox.url}/v1/agent", f"{consul_sandbox.url}/v1/health/service"
+    for n, name in enumerate(["Web", "web", "api"]):
+        await http.put(f"{agent}/service/register", json={"ID": f"s-{n}", "Name": name, "Port": 9000 + n})
+
+    async def ids(name: str) -> list[str]:
+        return [e["Service"]["ID"] for e in (await http.get(f"{health}/{name}")).json()]
+
+    assert await ids("WEB") == ["s-0", "s-1"]  # names match in any case (state/catalog.go, service index)
+    await http.put(f"{agent}/service/register", json={"ID": "s-1", "Name": "api", "Port": 9001})
+    assert (await ids("web"), await ids("api")) == (["s-0"], ["s-1", "s-2"])
+    await http.put(f"{agent}/service/deregister/s-0")
+    assert await ids("web") == []
+    await http.put(f"{agent}/service/register", json={"ID": "s-0", "Name": "web", "Port": 9000})
+    assert await ids("web") == ["s-0"]
