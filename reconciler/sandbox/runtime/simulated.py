@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from reconciler.sandbox.listen import accepts_settled, count_late_accepts
 from reconciler.sandbox.runtime import Launch, PortInUse
@@ -31,10 +30,9 @@ class TaskListeners:
         self.exposition = exposition
         self._servers: dict[str, list[asyncio.Server]] = {}
         self._wanted: set[str] = set()
-        self._connections: dict[str, set[asyncio.StreamWriter]] = {}
+        self._connections: dict[str, set[asyncio.Transport]] = {}
         self._closed = False  # after close_all nothing opens again (a late start timer must not leak a socket)
         self._host_ports = HostPorts()
-        self._handlers: set[asyncio.Task[Any]] = set()  # connections being answered
 
     def port_free(self, host: str, port: int) -> bool:
         # Without listeners no task binds, so nothing outside the sandbox can be in its way.
@@ -54,8 +52,8 @@ class TaskListeners:
         port = 0
         try:
             for port in ports:
-                servers.append(count_late_accepts(
-                    await asyncio.start_server(self._answerer(task_id), host, port, limit=MAX_REQUEST_BYTES)))
+                server = await asyncio.get_running_loop().create_server(lambda: _Answer(self, task_id), host, port)
+                servers.append(count_late_accepts(server))
         except OSError as exc:
             self._wanted.discard(task_id)
             if exc.errno == errno.EADDRINUSE:
@@ -70,35 +68,19 @@ class TaskListeners:
             self._servers[task_id] = servers
         return None
 
-    def _answerer(self, task_id: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            handler = asyncio.current_task()
-            assert handler is not None  # start_server runs each handler in a task of its own
-            self._handlers.add(handler)
-            try:
-                await serve(reader, writer)
-            finally:
-                self._handlers.discard(handler)
+    def answered(self, task_id: str, transport: asyncio.Transport) -> bool:
+        """A connection accepted for `task_id`: kept to be closed with its task, or aborted when the task
+        is gone (accepted just before its listener closed)."""
+        if task_id not in self._wanted:
+            transport.abort()
+            return False
+        self._connections.setdefault(task_id, set()).add(transport)
+        return True
 
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if task_id not in self._wanted:  # accepted just before the task's listener closed: the task is gone
-                writer.transport.abort()
-                return
-            connections = self._connections.setdefault(task_id, set())
-            connections.add(writer)
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
-                writer.write(self._response(task_id, head))
-                await writer.drain()
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-                pass
-            finally:
-                connections.discard(writer)
-                writer.close()
+    def hung_up(self, task_id: str, transport: asyncio.Transport) -> None:
+        self._connections.get(task_id, set()).discard(transport)
 
-        return answer
-
-    def _response(self, task_id: str, head: bytes) -> bytes:
+    def answer_for(self, task_id: str, head: bytes) -> bytes:
         method, _, rest = head.partition(b" ")
         path = rest.split(b" ", 1)[0].split(b"?", 1)[0]
         if self.exposition is None or method != b"GET" or path != b"/metrics":
@@ -111,17 +93,16 @@ class TaskListeners:
         )
 
     async def _settled(self) -> None:
-        """Waits (bounded) until no accepted connection is on its way to its handler or in it: one
-        accepted just before its listener closed gets its handler (which aborts it) only then
-        (reconciler/sandbox/listen.py)."""
-        await accepts_settled(lambda: bool(self._handlers))
+        """Waits (bounded) until no accepted connection is on its way to its protocol: one accepted just
+        before its listener closed meets its protocol (which aborts it) only then (reconciler/sandbox/listen.py)."""
+        await accepts_settled()
 
     def close(self, task_id: str) -> None:
         self._wanted.discard(task_id)
         for server in self._servers.pop(task_id, []):
             server.close()
-        for writer in self._connections.pop(task_id, set()):
-            writer.transport.abort()
+        for transport in self._connections.pop(task_id, set()):
+            transport.abort()
 
     async def close_all(self) -> None:
         self._closed = True
@@ -132,3 +113,42 @@ class TaskListeners:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+
+
+class _Answer(asyncio.Protocol):
+    """One connection to a task's port: the first request head gets its answer, then the connection closes;
+    a peer that only connects (a TCP check) and hangs up costs nothing more. A protocol, not a stream
+    handler: at 10,000 checks a handler task, a stream pair and a timeout per probe were most of the
+    listening side's CPU."""
+
+    def __init__(self, listeners: TaskListeners, task_id: str) -> None:
+        self.listeners, self.task_id = listeners, task_id
+        self.transport: asyncio.Transport | None = None
+        self.head = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        if self.listeners.answered(self.task_id, transport):
+            self.transport = transport
+            self.timer = asyncio.get_running_loop().call_later(READ_TIMEOUT_S, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.head += data
+        end = self.head.find(b"\r\n\r\n")
+        if end >= 0:
+            self.transport.write(self.listeners.answer_for(self.task_id, bytes(self.head[: end + 4])))
+            self.transport.close()
+        elif len(self.head) > MAX_REQUEST_BYTES:
+            self.transport.close()
+
+    def eof_received(self) -> bool:
+        return False  # the peer is done: close our end too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.listeners.hung_up(self.task_id, self.transport)
