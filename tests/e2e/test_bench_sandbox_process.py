@@ -1,0 +1,44 @@
+"""The scale benchmark's sandbox in a process of its own (tests/bench/sandbox_process.py) answers the
+benchmark's commands over its pipes, counts the Consul requests it serves, and goes away with its
+context; the bench_scale commands docs/performance.md shows are ones its parser takes.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import httpx
+
+from tests.bench.bench_scale import arguments
+from tests.bench.sandbox_process import SandboxProcess
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
+
+
+async def test_the_sandbox_process_serves_counts_and_stops() -> None:
+    async with SandboxProcess(3, with_consul=True) as sandbox, httpx.AsyncClient(timeout=30) as api:
+        assert sandbox.consul_url is not None
+        app = {"id": "/bench/app", "cmd": "serve", "instances": 2, "cpus": 0.01, "mem": 1}
+        assert (await api.post(f"{sandbox.marathon_url}/v2/apps", json=app)).status_code == 201
+        await sandbox.wait_idle()
+        tasks = (await api.get(f"{sandbox.marathon_url}/v2/apps/bench/app")).json()["app"]["tasks"]
+        assert [t["state"] for t in tasks] == ["TASK_RUNNING"] * 2
+
+        before = await sandbox.served()
+        for _ in range(3):
+            await api.get(f"{sandbox.consul_url}/v1/catalog/services")
+        assert await sandbox.served() == before + 3
+        cpu, rss, collected = await sandbox.usage()
+        assert cpu > 0 and rss > 10 and collected >= 0
+        pid = sandbox.pid
+    assert not Path(f"/proc/{pid}").exists()  # stopped and reaped with its context
+
+
+def test_the_documented_bench_scale_commands_parse() -> None:
+    commands = re.findall(r"\.venv/bin/python -m tests\.bench\.bench_scale ([^`\n]*)", DOC.read_text())
+    assert commands, "docs/performance.md shows no bench_scale command"
+    for command in commands:
+        options = arguments(shlex.split(command))
+        assert options.sizes and options.consul in ("on", "off", "both")
