@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from reconciler.sandbox.marathon.appdef import assign_service_ports, service_ports
+from reconciler.sandbox.marathon.appdef import ServicePorts, assign_service_ports, service_ports
 from reconciler.sandbox.marathon.deployments import DeploymentRunner
 from reconciler.sandbox.marathon.model import ActionKind, AppRun, Deployment, JsonDict, PlanAction
 from reconciler.sandbox.marathon.plans import build_steps
@@ -86,8 +86,9 @@ class Writer:
         (assignDynamicServicePorts): an app this change removes keeps its ports out of the change."""
         stored = self.state.definitions()
         taken = {port for defn in (*stored.values(), *target.values()) for port in service_ports(defn) if port}
+        ports = ServicePorts(taken, SERVICE_PORT_SPAN)
         for app_id, defn in target.items():
-            assign_service_ports(defn, stored.get(app_id), taken, SERVICE_PORT_SPAN)
+            assign_service_ports(defn, stored.get(app_id), ports)
 
     def _store(
         self, original: dict[str, JsonDict], target: dict[str, JsonDict], steps: list[list[PlanAction]], version: str
