@@ -132,6 +132,9 @@ def test_ten_thousand_registrations_cost_linear_time() -> None:
     assert small <= 3 * 2_000 and large <= 3 * 10_000, f"2,000 registrations visited {small} entries, 10,000 {large}"
     before = visits(catalog)
     assert [i.service.id for i in catalog.instances("app-9999")] == ["app-9999"]
+    assert visits(catalog) - before <= 3  # a service read goes through the name index
+    before = visits(catalog)
+    assert "app-9999" in catalog.service_names()
     assert visits(catalog) - before >= 10_000  # a read that scans the tables is counted
     assert ids(catalog.service_checks("agent-1", "app-9999")) == ["service:app-9999"]
     assert len(catalog.checks) == 10_001
