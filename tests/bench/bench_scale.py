@@ -398,7 +398,8 @@ async def main(options: argparse.Namespace) -> None:
             name = f"{apps:,} apps, Consul {'on' if with_consul else 'off'}"
             columns[name] = await bounded_size(apps, with_consul, options)
             print(f"{name}: {columns[name]} (load average {load_average()})", flush=True)
-    print(table(columns))
+    if columns:  # `--sizes ""`: the side by side alone
+        print(table(columns))
     if options.deploy_size > 0:
         print(f"\napply of {options.deploy_size:,} rendered apps to an empty Marathon, through a counting proxy:")
         print(table(await side_by_side(options.deploy_size)))

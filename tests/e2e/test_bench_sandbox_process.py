@@ -41,4 +41,5 @@ def test_the_documented_bench_scale_commands_parse() -> None:
     assert commands, "docs/performance.md shows no bench_scale command"
     for command in commands:
         options = arguments(shlex.split(command))
-        assert options.sizes and options.consul in ("on", "off", "both")
+        assert options.consul in ("on", "off", "both")
+        assert options.sizes or options.deploy_size > 0, f"{command!r} measures nothing"
