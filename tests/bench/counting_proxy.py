@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from types import TracebackType
+from typing import Self
 
 import aiohttp
 from aiohttp import web
@@ -22,10 +23,14 @@ def request_key(method: str, path: str, depth: int = 3) -> str:
     return f"{method} " + "/".join(path.split("/")[: depth + 1])
 
 
-class CountingProxy:
+class LoopbackProxy:
+    """A proxy to `upstream` on a free loopback port, `async with` it; subclasses say what `_forward` does.
+    `DECOMPRESS`: whether the upstream's answers are decompressed on their way (a recording keeps them)."""
+
+    DECOMPRESS = False
+
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
-        self.requests: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
@@ -34,18 +39,15 @@ class CountingProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def total(self) -> int:
-        return sum(self.requests.values())
-
-    async def __aenter__(self) -> CountingProxy:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False)
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None), auto_decompress=self.DECOMPRESS
+        )
         app = web.Application(client_max_size=1 << 30)
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.port = self._runner.addresses[0][1]
         return self
 
@@ -56,6 +58,19 @@ class CountingProxy:
             await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+class CountingProxy(LoopbackProxy):
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.requests: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None

@@ -13,10 +13,10 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-import aiohttp
 from aiohttp import web
+
+from tests.bench.counting_proxy import LoopbackProxy
 
 # Hop-by-hop headers and those aiohttp sets itself; the rest (X-Consul-Index above all) is kept.
 _DROPPED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length", "date",
@@ -34,38 +34,15 @@ def key_of(method: str, path_qs: str) -> str:
     return f"{method} {path_qs}"
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackProxy):
     """`async with RecordingProxy(upstream) as proxy:` point a client at `proxy.url`; `proxy.answers` holds
     the last answer of each request key."""
 
+    DECOMPRESS = True
+
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
+        super().__init__(upstream)
         self.answers: dict[str, Recorded] = {}
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> RecordingProxy:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
-        app = web.Application(client_max_size=1 << 30)
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
 
     async def _forward(self, request: web.Request) -> web.Response:
         assert self._session is not None

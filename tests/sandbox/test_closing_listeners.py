@@ -26,7 +26,7 @@ from reconciler.sandbox.consul.dns_server import DnsServer
 from reconciler.sandbox.consul.server import ConsulSandboxConfig
 from reconciler.sandbox.consul.state import ConsulState
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.sandbox.marathon.fixtures import fast_config
+from tests.sandbox.marathon.fixtures import fast_config, server_end_closed
 
 CLIENTS = 4
 YIELDS = range(8)
@@ -66,19 +66,6 @@ async def agent_statistics() -> AsyncIterator[tuple[tuple[str, int], Stop]]:
 
 SERVERS: dict[str, Server] = {"consul-dns-tcp": consul_dns, "consul-http": consul_http,
                               "marathon-api": marathon_api, "agent-statistics": agent_statistics}
-
-
-async def server_end_closed(client: socket.socket) -> bool:
-    """True when the server's end of the connection is gone: end of stream or a reset, within 5 s."""
-    client.settimeout(5.0)
-    try:
-        return await asyncio.get_running_loop().run_in_executor(None, client.recv, 16) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("yields", YIELDS)

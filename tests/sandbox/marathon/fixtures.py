@@ -3,12 +3,15 @@
     from tests.sandbox.marathon.fixtures import marathon_sandbox, fast_config  # noqa: F401
 
 Function-scoped, on a free loopback port, with millisecond delays and app-level seconds scaled
-down 1000x (a 60 s health interval takes 60 ms).
+down 1000x (a 60 s health interval takes 60 ms). `server_end_closed` tells whether a listener that
+stopped ended a client's connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,3 +77,16 @@ def event_types(sandbox: MarathonSandbox) -> list[str]:
 
 def events_of(sandbox: MarathonSandbox, event_type: str) -> list[dict[str, Any]]:
     return [event for event in sandbox.state.bus.history if event["eventType"] == event_type]
+
+
+async def server_end_closed(client: socket.socket) -> bool:
+    """True when the listener's end of the connection is gone: end of stream or a reset, within 5 s."""
+    client.settimeout(5.0)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, client.recv, 16) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        client.close()

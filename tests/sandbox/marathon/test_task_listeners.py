@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from reconciler.sandbox.runtime.simulated import TaskListeners
+from tests.sandbox.marathon.fixtures import server_end_closed
 
 CLIENTS = 4
 
@@ -26,19 +27,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-async def server_end_closed(client: socket.socket) -> bool:
-    """True when the listener's end of the connection is gone: end of stream or a reset, within 5 s."""
-    client.settimeout(5.0)
-    try:
-        return await asyncio.get_running_loop().run_in_executor(None, client.recv, 16) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        client.close()
 
 
 async def close_meeting_the_accepts(yields: int, close: Callable[[TaskListeners], Awaitable[None]]) -> None:
