@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 from collections.abc import Iterator
+from typing import Any
+
+import orjson
 
 
 @contextlib.contextmanager
@@ -23,3 +27,14 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def parsed_json(content: bytes) -> Any:
+    """`content` parsed as JSON with the collector paused: by orjson (about twice as fast on a 10,000-app
+    or 10,000-check answer), else by the standard parser, whose leniency (NaN, integers beyond 64 bits,
+    UTF-16 or UTF-32) or error stays the rule."""
+    with gc_paused():
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return json.loads(content)

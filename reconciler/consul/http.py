@@ -9,17 +9,15 @@ proxy in front of Consul); both are kept out of base_url, reprs, logs and error 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 
 from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
 from reconciler.errors import RemoteUnavailable
-from reconciler.gc_pause import gc_paused
+from reconciler.gc_pause import parsed_json
 from reconciler.redaction import secret_forms, split_userinfo
 
 TOKEN_HEADER = "X-Consul-Token"
@@ -54,11 +52,7 @@ def body_of(response: httpx.Response) -> Any:
     """The JSON body, or None for an empty one (a missing KV key answers 404 with no body)."""
     if not response.content.strip():
         return None
-    with gc_paused():
-        try:
-            return orjson.loads(response.content)  # about twice as fast on a 10,000-check answer
-        except orjson.JSONDecodeError:
-            return json.loads(response.content)  # the standard parser's leniency (NaN, big integers) or error
+    return parsed_json(response.content)
 
 
 class ConsulHttp:
