@@ -8,7 +8,9 @@ cycles until nothing is planned and no check is critical) and keeps every answer
 gets, headers (X-Consul-Index) included, in /tmp/bench-cycle-<N>/. `measure` serves those answers from
 a static loopback server in another process (tests/bench/recorded_http.py), so the figures are this
 process's alone: spec load, observe and plan (first and idle), their CPU time, the tracemalloc peak,
-the RSS of a process holding an observation and a plan, and `reconciler plan` end to end.
+the RSS of a process holding an observation and a plan, and `reconciler plan` end to end. Last, a
+fresh process times the phases of that command one by one (tests/bench/cold_plan.py): the cold figures
+that nothing remembered from an earlier cycle helps.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import resource
 import statistics
 import sys
@@ -40,13 +43,14 @@ from tests.bench.bench_scale import (
     checks_settled,
     converge,
     load_average,
-    sandbox_config,
     timed,
     write_specs,
 )
 from tests.bench.recorded_http import RecordingProxy, save_recording
+from tests.bench.sandbox_process import SandboxProcess
 
 PROJECT = Path(__file__).resolve().parents[2]
+COLD_PLAN = "import runpy; runpy.run_module('tests.bench.cold_plan', run_name='__main__')"  # a fresh process
 
 
 def folder_of(apps: int) -> Path:
@@ -55,15 +59,13 @@ def folder_of(apps: int) -> Path:
 
 async def record(apps: int) -> None:
     """The sandbox at `apps` apps with Consul, converged; every answer of two observations kept."""
-    from reconciler.sandbox.stack import Sandbox  # the sandbox is only needed to record
-
     folder = folder_of(apps)
     specs = write_specs(folder, apps)
-    async with Sandbox(sandbox_config(apps, with_consul=True)) as sandbox:
+    async with SandboxProcess(apps, with_consul=True) as sandbox:  # its own process, as in bench_scale
         base = ["--marathon", sandbox.marathon_url, "--consul", str(sandbox.consul_url)]
         applied = await timed(*base, "apply", str(specs), "--deadline", "1800")
         print(f"apply: {applied.wall:.1f} s, exit {applied.returncode}", flush=True)
-        await sandbox.marathon.wait_idle(timeout=1800)
+        await sandbox.wait_idle()
         print(f"converged in {await converge(specs, sandbox)} cycles", flush=True)
         await checks_settled(sandbox)
         async with AsyncExitStack() as stack:
@@ -179,8 +181,24 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
         show(figures, "reconciler plan end to end (s, median of 3)", statistics.median(e[0] for e in ends),
              statistics.median(e[1] for e in ends))
         figures["reconciler plan exit code"] = str(ends[-1][2])
+        await cold_phases(figures, specs, marathon_server.url, consul_server.url)
     figures["max RSS of this process (MiB)"] = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
     return figures
+
+
+async def cold_phases(figures: dict[str, str], specs: Path, marathon_url: str, consul_url: str) -> None:
+    """`reconciler plan`'s phases, each timed inside a fresh process (tests/bench/cold_plan.py), 3 runs."""
+    runs = []
+    for _ in range(3):
+        run = await timed(str(specs), marathon_url, consul_url, tool=COLD_PLAN)
+        if run.returncode != 0:
+            raise RuntimeError(f"cold_plan failed: {run.err[-2000:]}")
+        runs.append(json.loads(run.out))
+    for phase in ("import", "spec load", "observe", "plan"):
+        show(figures, f"cold process: {phase} (s, median of 3)", statistics.median(r[phase][0] for r in runs),
+             statistics.median(r[phase][1] for r in runs))
+    both = [r["observe"][0] + r["plan"][0] for r in runs]
+    show(figures, "cold process: observe + plan (s, median of 3)", statistics.median(both))
 
 
 async def one_change(
