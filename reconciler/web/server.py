@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.errors import UsageError
+from reconciler.listeners import start_site, stop_runners
 from reconciler.web.signature import SIGNATURE_HEADER, signature_valid
 
 log = logging.getLogger("reconciler.web")
@@ -117,7 +118,7 @@ class HttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         try:
-            await site.start()
+            await start_site(site)
         except OSError as exc:
             await self._runner.cleanup()
             raise UsageError(f"--listen {self._host}:{self._port}: {exc.strerror}",
@@ -126,7 +127,8 @@ class HttpServer:
         return str(host), int(port)
 
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        """Closes every connection, those a scraper or webhook opened just as the server stopped included."""
+        await stop_runners(self._runner)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

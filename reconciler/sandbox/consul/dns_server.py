@@ -14,9 +14,10 @@ from typing import cast
 import dns.exception
 import dns.message
 
+from reconciler.listeners import StreamConnections, count_late_accepts
 from reconciler.sandbox.consul.dns_answer import DnsAnswerer
 from reconciler.sandbox.consul.state import ConsulState
-from reconciler.sandbox.listen import ListenError, StreamConnections, count_late_accepts
+from reconciler.sandbox.listen import ListenError
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

@@ -12,6 +12,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from reconciler.listeners import start_site, stop_runners
 from reconciler.sandbox.consul import api_agent, api_catalog, api_events, api_kv, api_query, api_txn
 from reconciler.sandbox.consul.catalog import Check, CheckStatus
 from reconciler.sandbox.consul.dns_server import DnsServer
@@ -19,7 +20,7 @@ from reconciler.sandbox.consul.faults import HttpFaults
 from reconciler.sandbox.consul.http_wire import FAULTS_KEY, WRITES_KEY, consul_middleware
 from reconciler.sandbox.consul.scoping import datacenter_guard
 from reconciler.sandbox.consul.state import NODE_KEY, STATE_KEY, ConsulState
-from reconciler.sandbox.listen import ListenError, start_site, stop_runners
+from reconciler.sandbox.listen import ListenError
 
 SHUTDOWN_TIMEOUT = 0.5
 

@@ -17,7 +17,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from reconciler.sandbox.listen import ListenError, start_site, stop_runners
+from reconciler.listeners import start_site, stop_runners
+from reconciler.sandbox.listen import ListenError
 from reconciler.sandbox.marathon import (
     faults,
     negotiation,

@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.sandbox.listen import ListenError, start_site, stop_runners
+from reconciler.listeners import start_site, stop_runners
+from reconciler.sandbox.listen import ListenError
 from reconciler.sandbox.marathon.core import MarathonCore
 from reconciler.sandbox.marathon.load import LoadModel
 from reconciler.sandbox.marathon.model import Task, TaskState

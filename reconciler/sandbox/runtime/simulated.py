@@ -12,7 +12,7 @@ import contextlib
 import errno
 from collections.abc import Callable
 
-from reconciler.sandbox.listen import accepts_settled, count_late_accepts
+from reconciler.listeners import accepts_settled, count_late_accepts
 from reconciler.sandbox.runtime import Launch, PortInUse
 from reconciler.sandbox.runtime.ports import HostPorts
 
@@ -94,7 +94,7 @@ class TaskListeners:
 
     async def _settled(self) -> None:
         """Waits (bounded) until no accepted connection is on its way to its protocol: one accepted just
-        before its listener closed meets its protocol (which aborts it) only then (reconciler/sandbox/listen.py)."""
+        before its listener closed meets its protocol (which aborts it) only then (reconciler/listeners.py)."""
         await accepts_settled()
 
     def close(self, task_id: str) -> None:
