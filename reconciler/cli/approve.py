@@ -159,6 +159,11 @@ def _report(env: str, approval: Approval) -> int:
     assert execution is not None
     for line in plan_lines(a for a in execution.actions if a.outcome != "succeeded"):
         console.print(line, soft_wrap=True)
+    if (other := approval.marked_by_other) is not None:
+        by = f" ({other.detail})" if other.detail else ""
+        print_warning(f"plan {approval.plan.id} was marked {other.state} by another reconciler while these writes"
+                      f" went out{by}: its status stays as that one recorded it; what follows is this command's own"
+                      " outcome")
     done = sum(1 for a in execution.actions if a.outcome == "succeeded")
     if approval.failed:
         unfinished = len(execution.failed) + len(execution.unknown)

@@ -7,7 +7,8 @@ state to the specs' is recorded once as a pending plan ("awaiting-approval", wit
 actions); a plan with another digest supersedes it. `reconciler approve` (engine/approving.py) applies
 one. With nothing approved yet, nothing of the environment is touched. When `approve` handed the writes
 to the controller, the controller marks the plan applied or failed after the cycle that sent them
-(`record_outcome`). docs/approvals.md.
+(`record_outcome`). Every status is a compare-and-set from the one read (store/plans.py): a plan that
+another reconciler decided meanwhile keeps that decision. docs/approvals.md.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class ApprovalGate:
         store.record_plan(plan_id, env, revision, reviewed.digest, AWAITING, cycle_id=cycle_id)
         store.record_actions(plan_id, reviewed.actions)
         for plan in older:
-            store.record_plan_status(plan.id, SUPERSEDED, detail=f"by plan {plan_id} (revision {revision[:12]})")
+            _move(store, plan.id, AWAITING, SUPERSEDED, f"by plan {plan_id} (revision {revision[:12]})")
         log.warning("event=approval-pending env=%s plan=%s digest=%s revision=%s actions=%d", env, plan_id,
                     reviewed.digest, revision[:12], len(reviewed.actions))
         return Pending(plan_id, env, revision, reviewed.digest, reviewed.actions, recorded=True)
@@ -121,8 +122,9 @@ class ApprovalGate:
         approved_digest = self._approved_digest.get(env, "")
         for plan in self._store.plans_still(env, AWAITING):
             if plan.digest != approved_digest:
-                self._store.record_plan_status(plan.id, SUPERSEDED, detail=f"the specs at {revision[:12]} are the"
-                                               " approved state")
+                _move(self._store, plan.id, AWAITING, SUPERSEDED,
+                      f"the specs at {revision[:12]} are the approved state")
+
 
 async def hold_unapproved(store: Store, specs: Desired, marathon: MarathonPort, options: PlanOptions) -> list[Pending]:
     """For a one-off apply, before anything is sent: the pending plan of every approval environment in scope
@@ -150,7 +152,16 @@ def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | Non
     replaced = f"by {what} of revision {latest.revision[:12]}" + (f" ({latest.detail})" if latest.detail else "")
     for plan, status in plans:
         if latest.digest != plan.digest:
-            store.record_plan_status(plan.id, SUPERSEDED, detail=replaced)
+            _move(store, plan.id, status, SUPERSEDED, replaced)
         elif outcome is not None and (status, outcome) != (FAILED, FAILED) and \
                 matches_approved(in_force, store.desired_state(env, digest=plan.digest), env):
-            store.record_plan_status(plan.id, outcome, detail=detail)
+            _move(store, plan.id, status, outcome, detail)
+
+
+def _move(store: Store, plan_id: str, expected: str, status: str, detail: str) -> None:
+    """Marks plan `plan_id` `status` if it still is `expected`; another reconciler (`approve`, another
+    controller) that decided it first keeps its word, and the log says so."""
+    move = store.move_plan(plan_id, expected, status, detail=detail)
+    if not move.moved:
+        log.info("event=plan-status-taken plan=%s wanted=%s found=%s detail=%r", plan_id, status, move.state,
+                 move.detail)

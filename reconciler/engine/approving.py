@@ -5,22 +5,24 @@ Only when that plan has the digest that was shown is it approved and applied; ot
 and the new plan is recorded to be approved instead. When a live controller owns the environment, the
 approval is handed to it through the store (it reconciles the approved state: its next cycle sends the
 writes) and nothing is sent from here, so that two writers never fight. Otherwise the approval is
-recorded before the writes go out. Consul follows Marathon: the controller (or the next apply) registers
-the tasks started here.
+recorded before the writes go out. Each status is a compare-and-set in the store: of two reconcilers
+deciding the plan at once (two `approve`s, or `approve --force` beside the controller), one does, and the
+other says what it found. Consul follows Marathon: the controller (or the next apply) registers the tasks
+started here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reconciler.core.approvals import narrowed, review
 from reconciler.core.model import ActionKind, Plan
 from reconciler.core.plan import PlanOptions, build_plan
-from reconciler.engine.approvals import APPROVED_EVENT, AWAITING, ApprovalGate, Pending
+from reconciler.engine.approvals import APPLIED, APPROVED, APPROVED_EVENT, AWAITING, FAILED, ApprovalGate, Pending
 from reconciler.engine.execute import ExecuteOptions, Execution, execute_plan
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import ExitCode, ReconcilerError
-from reconciler.store import Store, StoreError
+from reconciler.store import PlanMove, Store, StoreError
 from reconciler.store.tables import PlanRecord
 
 
@@ -40,6 +42,9 @@ class Approval:
     replaced_by: Pending | None = None
     handed_to: str = ""  # the live controller that sends the writes (nothing was sent from here)
     pending: int = 0  # how many writes the approved plan makes
+    # Another reconciler (a live controller, with --force) marked the plan's outcome before these writes
+    # ended: its status stays what that one found, not this execution's.
+    marked_by_other: PlanMove | None = None
 
     @property
     def failed(self) -> bool:
@@ -53,11 +58,15 @@ def pending_plan(store: Store, env: str, plan_id: str) -> PlanRecord:
     status = store.plan_status(plan_id) if plan is not None else None
     if plan is not None and plan.env == env and status == AWAITING:
         return plan
-    waiting = [p.id for p in store.plans_still(env, AWAITING)]
     why = "is not a plan of" if plan is None or plan.env != env else f"is {status}, not awaiting approval, in"
+    raise _not_pending(store, env, f"plan {plan_id} {why} environment {env}")
+
+
+def _not_pending(store: Store, env: str, what: str) -> NotPending:
+    waiting = [p.id for p in store.plans_still(env, AWAITING)]
     listed = ", ".join(waiting) if waiting else "none"
-    raise NotPending(f"plan {plan_id} {why} environment {env}; awaiting approval there: {listed}",
-                     hint="`reconciler history --env ENV` shows every plan")
+    return NotPending(f"{what}; awaiting approval there: {listed}",
+                      hint="`reconciler history --env ENV` shows every plan")
 
 
 async def approve(
@@ -78,21 +87,27 @@ async def approve(
     fresh = review(desired, gate.approved_state(env), actual, options, env)
     if fresh.digest != plan.digest:
         return Approval(plan, replaced_by=gate.hold(fresh, plan.revision))
-    # The approved state first: a controller cycle in between already runs it (and supersedes nothing).
-    store.record_env_event(env, APPROVED_EVENT, revision=plan.revision, digest=plan.digest, by=by,
-                           detail=f"plan {plan_id}")
-    store.record_approval(plan_id, env, plan.digest, "approved", by=by)
     writes = build_plan(narrowed(desired, env), actual, options)
+    handing = f"; the live controller {handed_to} applies it" if handed_to else ""
+    # The approved state and the plan's status in one transaction: a controller cycle never sees one without
+    # the other, and of two reconcilers approving (or superseding) the plan at once, one does.
+    approved = store.approve_plan(plan, AWAITING, APPROVED, by=by, event=APPROVED_EVENT, detail=f"by {by}{handing}",
+                                  event_detail=f"plan {plan_id}")
+    if not approved.moved:
+        raise _not_pending(store, env, f"plan {plan_id} was marked {approved.state} meanwhile{_by(approved)}: it was"
+                                       " not approved from here and nothing was sent")
     if handed_to:
-        store.record_plan_status(plan_id, "approved", detail=f"by {by}; the live controller {handed_to} applies it")
         return Approval(plan, handed_to=handed_to, pending=len(writes.pending))
-    store.record_plan_status(plan_id, "approved", detail=f"by {by}")
     execution = await execute_plan(writes, marathon, execute) if not writes.empty else Execution(writes.actions)
     approval = Approval(plan, execution, pending=len(writes.pending))
     store.record_actions(plan_id, [a for a in execution.actions if a.kind != ActionKind.WARN])
-    store.record_plan_status(plan_id, "failed" if approval.failed else "applied",
-                             detail=_summary(writes, execution))
-    return approval
+    outcome = store.move_plan(plan_id, APPROVED, FAILED if approval.failed else APPLIED,
+                              detail=_summary(writes, execution))
+    return approval if outcome.moved else replace(approval, marked_by_other=outcome)
+
+
+def _by(move: PlanMove) -> str:
+    return f", {move.detail}" if move.detail else ""
 
 
 def _summary(plan: Plan, execution: Execution) -> str:

@@ -85,6 +85,16 @@ def _version_5(conn: Connection) -> None:
     meta.create_all(conn)
 
 
+def _version_6(conn: Connection) -> None:
+    """A plan keeps its latest status in `state`, the column a compare-and-set moves: each plan gets it
+    from its latest event, else the status it was recorded with."""
+    conn.execute(sa.text("ALTER TABLE plans ADD COLUMN state VARCHAR NOT NULL DEFAULT ''"))
+    conn.execute(sa.text(
+        "UPDATE plans SET state = COALESCE((SELECT e.status FROM plan_events e WHERE e.plan_id = plans.id"
+        " ORDER BY e.at DESC, e.id DESC LIMIT 1), status)"
+    ))
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -93,7 +103,7 @@ def _str(name: str, *, index: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String, nullable=False, index=index)
 
 
-MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3, _version_4, _version_5)
+MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3, _version_4, _version_5, _version_6)
 LATEST = len(MIGRATIONS)
 
 

@@ -1,4 +1,5 @@
-"""The store (layer 3 adapter): append-only history of what the reconciler did, in SQL.
+"""The store (layer 3 adapter): append-only history of what the reconciler did, in SQL (plans.py: plans
+and the compare-and-set of their states).
 
 A SQLite file by default (its folder is created on first use), PostgreSQL through a
 `postgresql+psycopg://` URL. Opening applies the missing schema migrations. Times are stored and handed
@@ -10,21 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from reconciler.core.model import Desired
 from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
 from reconciler.store.migrations import MIGRATIONS, Step, StoreError, migrate
+from reconciler.store.plans import PlanStore
+from reconciler.store.sessions import Clock, as_utc, cause_of
 from reconciler.store.tables import (
     ActionRecord,
     AppliedRevision,
@@ -34,12 +36,8 @@ from reconciler.store.tables import (
     DesiredState,
     EnvEvent,
     HealEvent,
-    PlanEvent,
-    PlanRecord,
 )
 
-Clock = Callable[[], datetime]
-_Row = TypeVar("_Row", bound=SQLModel)
 DEFAULT_FILE = "reconciler/history.db"
 DEFAULT_SAMPLES_KEEP = 6 * 3600.0  # seconds of autoscale samples kept (`run --autoscale-samples-keep`)
 
@@ -108,30 +106,12 @@ def _check_exists(path: Path) -> None:
                          " --database PATH, or a postgresql+psycopg:// URL")
 
 
-def _cause(exc: sa.exc.SQLAlchemyError) -> str:
-    """The driver's error class and its first line: never the connection string, which may hold a password."""
-    orig = getattr(exc, "orig", None)
-    if orig is None:
-        return type(exc).__name__
-    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
-    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
-
-
 def _digest(policy: Any) -> str:
     return hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _utc(at: datetime) -> datetime:
-    """Aware UTC; a naive datetime is taken to be UTC already."""
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-class Store:
+class Store(PlanStore):
     """Append-only history; every `record_*` is one transaction. Close it with `close()`."""
-
-    def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
-        self._engine = engine
-        self._clock = clock or (lambda: datetime.now(UTC))
 
     @classmethod
     def open(
@@ -146,48 +126,18 @@ class Store:
             migrate(engine, steps)
         except sa.exc.SQLAlchemyError as exc:
             # str(exc) may quote the connection string; name the database without its password instead.
-            cause = _cause(exc).replace(url.password, "***") if url.password else _cause(exc)
+            cause = cause_of(exc).replace(url.password, "***") if url.password else cause_of(exc)
             raise StoreError(f"cannot open the store at {where}: {cause}",
                              hint="check that the database is reachable and the user may create tables") from None
         except ModuleNotFoundError as exc:
             raise StoreError(f"cannot open the store at {where}: driver {exc.name!r} is not installed") from None
         return cls(engine, clock=clock)
 
-    @property
-    def url(self) -> str:
-        return self._engine.url.render_as_string(hide_password=True)
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    def now(self) -> datetime:
-        return _utc(self._clock())
-
     # -- writes ---------------------------------------------------------------------------------
-
-    def _add(self, rows: Sequence[_Row]) -> list[_Row]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session:
-                session.add_all(rows)
-                session.commit()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"writing to the store at {self.url} failed: {_cause(exc)}",
-                             hint="the history of this cycle is incomplete; check the database") from None
-        return list(rows)
 
     def record_revision(self, env: str, revision: str, digest: str, *, source: str = "") -> AppliedRevision:
         row = AppliedRevision(env=env, revision=revision, digest=digest, source=source, at=self.now())
         return self._add([row])[0]
-
-    def record_plan(
-        self, plan_id: str, env: str, revision: str, digest: str, status: str, *, cycle_id: str = ""
-    ) -> PlanRecord:
-        row = PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=status,
-                         cycle_id=cycle_id, at=self.now())
-        return self._add([row])[0]
-
-    def record_plan_status(self, plan_id: str, status: str, *, detail: str = "") -> PlanEvent:
-        return self._add([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now())])[0]
 
     def record_actions(self, plan_id: str, actions: Iterable[ActionLike]) -> list[ActionRecord]:
         at = self.now()
@@ -235,8 +185,7 @@ class Store:
                 session.execute(sa.delete(AutoscaleSample).where(col(AutoscaleSample.at) < cutoff))
                 session.commit()
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"writing to the store at {self.url} failed: {_cause(exc)}",
-                             hint="this cycle's autoscale samples are missing; check the database") from None
+            raise self.write_failed(exc, "this cycle's autoscale samples are missing; check the database") from None
 
     def record_desired_state(self, env: str, revision: str, digest: str, desired: Desired) -> DesiredState:
         """`env`'s part of `desired` as synced at `revision`; `digest` is reporting.env_digest of it."""
@@ -252,51 +201,12 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def _all(self, statement: Any) -> list[Any]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session:
-                return list(session.exec(statement).all())
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"reading the store at {self.url} failed: {_cause(exc)}") from None
-
     def last_revision(self, env: str) -> AppliedRevision | None:
         """The revision `env` was last synced to, or None."""
         statement = (select(AppliedRevision).where(AppliedRevision.env == env)
                      .order_by(col(AppliedRevision.at).desc(), col(AppliedRevision.id).desc()).limit(1))
         found = self._all(statement)
         return found[0] if found else None
-
-    def plan(self, plan_id: str) -> PlanRecord | None:
-        found = self._all(select(PlanRecord).where(PlanRecord.id == plan_id))
-        return found[0] if found else None
-
-    def plan_status(self, plan_id: str) -> str | None:
-        """The plan's latest status: its last PlanEvent, else the status it was recorded with."""
-        events = self._all(select(PlanEvent).where(PlanEvent.plan_id == plan_id)
-                           .order_by(col(PlanEvent.at).desc(), col(PlanEvent.id).desc()).limit(1))
-        if events:
-            return str(events[0].status)
-        plan = self.plan(plan_id)
-        return plan.status if plan else None
-
-    def plans_still(self, env: str, status: str) -> list[PlanRecord]:
-        """The plans of `env` recorded with `status` whose latest status still is `status`, newest first:
-        `plans_still(env, "awaiting-approval")` are the plans waiting for an approval."""
-        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == status)
-                     .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
-        return [plan for plan in self._all(statement) if self.plan_status(plan.id) == status]
-
-    def plans_now(self, env: str, recorded: str, statuses: Iterable[str]) -> list[tuple[PlanRecord, str]]:
-        """The plans of `env` recorded with `recorded` whose latest status (a later PlanEvent) is one of
-        `statuses`, each with that status, newest first: one query, however long the history."""
-        later = aliased(PlanEvent)
-        newer = select(later.id).where(later.plan_id == PlanEvent.plan_id, sa.or_(
-            col(later.at) > PlanEvent.at, sa.and_(col(later.at) == PlanEvent.at, col(later.id) > PlanEvent.id)))
-        statement = (select(PlanRecord, PlanEvent.status).join(PlanEvent, col(PlanEvent.plan_id) == PlanRecord.id)
-                     .where(PlanRecord.env == env, PlanRecord.status == recorded,
-                            col(PlanEvent.status).in_(list(statuses)), ~newer.exists())
-                     .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
-        return [(plan, str(status)) for plan, status in self._all(statement)]
 
     def actions_of(self, plan_id: str) -> list[ActionRecord]:
         return self._all(select(ActionRecord).where(ActionRecord.plan_id == plan_id).order_by(col(ActionRecord.seq)))
@@ -305,7 +215,7 @@ class Store:
         self, env: str | None = None, app: str | None = None, since: datetime | None = None
     ) -> list[HistoryEntry]:
         """Every record of `env` (and `app`) at or after `since`, oldest first."""
-        return collect_history(self._all, env=env, app=app, since=_utc(since) if since else None)
+        return collect_history(self._all, env=env, app=app, since=as_utc(since) if since else None)
 
     def desired_state(self, env: str, *, revision: str | None = None, digest: str | None = None) -> Desired | None:
         """The latest desired state recorded for `env` (at `revision`, or with `digest`), or None."""
@@ -321,7 +231,7 @@ class Store:
         """The samples of `app` (its Marathon id) at or after `since`, oldest first."""
         statement = select(AutoscaleSample).where(AutoscaleSample.app == app)
         if since is not None:
-            statement = statement.where(col(AutoscaleSample.at) >= _utc(since))
+            statement = statement.where(col(AutoscaleSample.at) >= as_utc(since))
         return self._all(statement.order_by(col(AutoscaleSample.at), col(AutoscaleSample.id)))
 
     def autoscale_sample_apps(self) -> list[str]:
@@ -351,15 +261,6 @@ class Store:
             statement = statement.where(col(AppliedRevision.revision).startswith(prefix))
         statement = statement.order_by(col(AppliedRevision.at).desc(), col(AppliedRevision.id).desc())
         return self._all(statement.limit(limit) if limit is not None else statement)
-
-    def awaiting_approval(self, env: str) -> PlanRecord | None:
-        """`env`'s newest plan recorded as awaiting approval, if its latest status still is."""
-        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == "awaiting-approval")
-                     .order_by(col(PlanRecord.at).desc()).limit(1))
-        found = self._all(statement)
-        if not found or self.plan_status(found[0].id) != "awaiting-approval":
-            return None
-        return found[0]  # type: ignore[no-any-return]
 
     def last_heal(self, env: str) -> HealEvent | None:
         found = self._all(select(HealEvent).where(HealEvent.env == env)

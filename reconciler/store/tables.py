@@ -1,8 +1,9 @@
 """The store's tables as sqlmodel classes (layer 3 adapter, store): the schema at its latest version.
 
 History is append-only: rows are inserted, never updated or deleted (a plan's later status is a new
-`plan_events` row). The one exception is `autoscale_samples`: measurements, not a record of what was
-done, kept for a bounded time (`reconciler run --autoscale-samples-keep`). The migration steps in
+`plan_events` row). Two exceptions: a plan's `state`, its latest status, which a reconciler moves with a
+compare-and-set (plans.py); and `autoscale_samples`, measurements rather than a record of what was done,
+kept for a bounded time (`reconciler run --autoscale-samples-keep`). The migration steps in
 migrations.py build exactly this schema; a test compares the two, so a column added here without a
 migration step fails the suite.
 """
@@ -44,6 +45,7 @@ class PlanRecord(SQLModel, table=True):
     status: str  # the status it was recorded with; later ones are PlanEvent rows
     at: datetime = Field(index=True)
     cycle_id: str = ""
+    state: str = ""  # its latest status, moved only by a compare-and-set (store/plans.py); since v6
 
 
 class PlanEvent(SQLModel, table=True):

@@ -50,7 +50,7 @@ def _write_history(path: Path) -> None:
         store.record_autoscale("func-1", "/func-1/redis", 2, 4, "cpu 90% above 70%")
         store.record_plan("p-new", "func-2", "def456", "d2", "awaiting-approval")
         store.record_approval("p-new", "func-2", "d2", "approved", by="alice")
-        store.record_plan_status("p-new", "applied", detail="1 action")
+        store.move_plan("p-new", "awaiting-approval", "applied", detail="1 action")
         store.record_actions("p-new", [_Action("update", "/func-2/web", "func-2", "image changed", "failed", "500")])
         store.record_env_event("func-1", "paused", revision="abc123", digest="d1", by="bob@ops", detail="rollback")
     finally:

@@ -52,8 +52,7 @@ def _gate(store: Store) -> ApprovalGate:
 def _approve(store: Store, plan_id: str) -> None:
     plan = store.plan(plan_id)
     assert plan is not None
-    store.record_plan_status(plan_id, "approved")
-    store.record_env_event("prod", "approved", revision=plan.revision, digest=plan.digest, by="test")
+    assert store.approve_plan(plan, AWAITING, "approved", by="test", event="approved").moved
 
 
 def test_nothing_of_an_environment_never_approved_runs_and_its_plan_is_recorded_once(store: Store) -> None:

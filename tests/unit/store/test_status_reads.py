@@ -52,7 +52,7 @@ def test_the_plan_awaiting_approval_until_its_status_moves_on(store: Store) -> N
     store.record_plan("h1", "shop", "r1", "d0", "applied")  # a heal's plan meanwhile hides nothing
     found = store.awaiting_approval("shop")
     assert found is not None and (found.id, found.digest) == ("p1", "d1")
-    store.record_plan_status("p1", "superseded")
+    store.move_plan("p1", "awaiting-approval", "superseded")
     assert store.awaiting_approval("shop") is None
 
 
@@ -130,12 +130,12 @@ def test_the_approval_plans_by_their_latest_status(store: Store) -> None:
     store.record_plan("c1", "shop", "r2", "d0", "failed")  # a controller's own plan, not an approval's
     assert store.plans_now("shop", "awaiting-approval", ["approved", "failed"]) == []
     for plan_id in ("p1", "p2", "p3"):
-        store.record_plan_status(plan_id, "approved")
-    store.record_plan_status("p1", "failed")
-    store.record_plan_status("p2", "superseded")
-    store.record_plan_status("p2", "approved")  # the latest status counts, not the first
+        store.move_plan(plan_id, "awaiting-approval", "approved")
+    store.move_plan("p1", "approved", "failed")
+    store.move_plan("p2", "approved", "superseded")
+    store.move_plan("p2", "superseded", "approved")  # the latest status counts, not the first
     found = store.plans_now("shop", "awaiting-approval", ["approved", "failed"])
     assert [(plan.id, status) for plan, status in found] == [("p2", "approved"), ("p1", "failed")]
-    store.record_plan_status("p1", "applied")
+    store.move_plan("p1", "failed", "applied")
     assert [p.id for p, _ in store.plans_now("shop", "awaiting-approval", ["approved", "failed"])] == ["p2"]
     assert [s for _, s in store.plans_now("shop", "awaiting-approval", ["applied"])] == ["applied"]

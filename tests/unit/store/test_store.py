@@ -65,7 +65,7 @@ def test_records_read_back_as_history_in_time_order(store: Store, clock: Clock) 
         ],
     )
     clock.tick()
-    store.record_plan_status("p1", "applied")
+    store.move_plan("p1", "awaiting-approval", "applied")
     clock.tick()
     store.record_heal("integration", "/integration/web", "web.t1", "critical for 31s", "succeeded")
     store.record_autoscale("integration", "/integration/web", 3, 5, "cpu 140% of target")

@@ -1,0 +1,112 @@
+"""Plans and their states in the store (layer 3 adapter, store).
+
+A plan is recorded with a status; each later one is appended as a `plan_events` row, and the plan's
+`state` column holds the latest. A reconciler moves a plan from the state it read to the next one with
+a compare-and-set (one UPDATE ... WHERE state = the state read, in the transaction that appends the
+event), so two of them (a controller and `approve --force`, two `approve`s) never both decide a plan's
+fate: the one that finds the state changed is told what it is now, and records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, col, select
+
+from reconciler.store.sessions import Sessions
+from reconciler.store.tables import ApprovalDecision, EnvEvent, PlanEvent, PlanRecord
+
+AWAITING = "awaiting-approval"
+
+
+@dataclass(frozen=True)
+class PlanMove:
+    """A compare-and-set of a plan's state: `moved`, else the `state` the plan was found in (None: no such
+    plan) and the `detail` the reconciler that moved it there recorded."""
+
+    moved: bool
+    state: str | None
+    detail: str = ""
+
+
+class PlanStore(Sessions):
+    """The plan half of the store (Store adds the rest)."""
+
+    def record_plan(
+        self, plan_id: str, env: str, revision: str, digest: str, status: str, *, cycle_id: str = ""
+    ) -> PlanRecord:
+        row = PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=status, state=status,
+                         cycle_id=cycle_id, at=self.now())
+        return self._add([row])[0]
+
+    def move_plan(self, plan_id: str, expected: str, status: str, *, detail: str = "") -> PlanMove:
+        """Plan `plan_id` from state `expected` to `status`, with `detail`; not moved when it is not (or no
+        longer) `expected`."""
+        return self._move(plan_id, expected, status, detail, ())
+
+    def approve_plan(
+        self, plan: PlanRecord, expected: str, status: str, *, by: str, event: str, detail: str = "",
+        event_detail: str = "",
+    ) -> PlanMove:
+        """Moves `plan` from `expected` to `status` and, in the same transaction, records the decision by `by`
+        and the environment event `event` naming the plan's desired state (what a controller runs from then
+        on): all of it, or nothing when the plan is no longer `expected`."""
+        at = self.now()
+        rows = [EnvEvent(env=plan.env, kind=event, revision=plan.revision, digest=plan.digest, by=by,
+                         detail=event_detail, at=at),
+                ApprovalDecision(plan_id=plan.id, env=plan.env, digest=plan.digest, decision=status, by=by, at=at)]
+        return self._move(plan.id, expected, status, detail, rows)
+
+    def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel]) -> PlanMove:
+        compare_and_set = (sa.update(PlanRecord).where(col(PlanRecord.id) == plan_id, col(PlanRecord.state) == expected)
+                           .values(state=status).execution_options(synchronize_session=False))
+        try:
+            with Session(self._engine) as session:
+                # The UPDATE takes the row's (SQLite: the database's) write lock before it compares: a second
+                # writer waits, then finds the state changed and matches no row.
+                moved = session.exec(compare_and_set).rowcount == 1
+                if moved:
+                    session.add_all([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now()), *rows])
+                    session.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self.write_failed(exc, f"plan {plan_id} was not marked {status}; check the database") from None
+        return PlanMove(True, status, detail) if moved else self._found(plan_id)
+
+    def _found(self, plan_id: str) -> PlanMove:
+        plan = self.plan(plan_id)
+        if plan is None:
+            return PlanMove(False, None)
+        last = self._all(select(PlanEvent).where(PlanEvent.plan_id == plan_id)
+                         .order_by(col(PlanEvent.at).desc(), col(PlanEvent.id).desc()).limit(1))
+        return PlanMove(False, plan.state, last[0].detail if last and last[0].status == plan.state else "")
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        found = self._all(select(PlanRecord).where(PlanRecord.id == plan_id))
+        return found[0] if found else None
+
+    def plan_status(self, plan_id: str) -> str | None:
+        """The plan's state: its latest status."""
+        plan = self.plan(plan_id)
+        return plan.state if plan else None
+
+    def plans_still(self, env: str, status: str) -> list[PlanRecord]:
+        """The plans of `env` recorded with `status` whose state still is `status`, newest first:
+        `plans_still(env, "awaiting-approval")` are the plans waiting for an approval."""
+        return [plan for plan, _ in self.plans_now(env, status, (status,))]
+
+    def plans_now(self, env: str, recorded: str, statuses: Iterable[str]) -> list[tuple[PlanRecord, str]]:
+        """The plans of `env` recorded with `recorded` whose state is one of `statuses`, each with that state,
+        newest first."""
+        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == recorded,
+                                              col(PlanRecord.state).in_(list(statuses)))
+                     .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
+        return [(plan, plan.state) for plan in self._all(statement)]
+
+    def awaiting_approval(self, env: str) -> PlanRecord | None:
+        """`env`'s newest plan recorded as awaiting approval, if it still does."""
+        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == AWAITING)
+                     .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()).limit(1))
+        found = self._all(statement)
+        return found[0] if found and found[0].state == AWAITING else None
