@@ -40,7 +40,8 @@ class HistoryEntry:
 
 
 def _entry(kind: str, row: SQLModel, env: str, app: str, summary: str) -> HistoryEntry:
-    data = row.model_dump()
+    # A plan's `state` is its status now, not a record of then: its later statuses are entries of their own.
+    data = row.model_dump(exclude={"state"})
     at = data.pop("at")
     return HistoryEntry(at.replace(tzinfo=UTC), kind, env, app, summary, data)
 

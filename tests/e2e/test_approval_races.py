@@ -24,12 +24,18 @@ from reconciler.sandbox.marathon import MarathonSandbox
 from reconciler.spec import load_desired
 from reconciler.store import PlanMove, Store
 from tests.e2e.cli import run_cli
-from tests.e2e.test_cli_approve import TEST_ENV, doc_spec, marathon_instances
+from tests.e2e.test_cli_approve import DOC, TEST_ENV, doc_spec, marathon_instances
 from tests.sandbox.marathon.fixtures import fast_config, until
 
 pytestmark = pytest.mark.slow
 CREATED = {"/prod/db": 1, "/prod/web": 2}
 BY_CONTROLLER = "by the controller in cycle c00007: 2 action(s) succeeded"
+
+
+def doc_line(start: str) -> str:
+    """The line of docs/approvals.md that starts with `start`."""
+    [line] = [line for line in DOC.read_text().splitlines() if line.startswith(start)]
+    return line
 
 
 @dataclass
@@ -139,13 +145,13 @@ async def test_a_plan_superseded_while_approve_checks_it_is_not_approved_nor_sen
         await asyncio.sleep(0)  # approve ran up to its first await: Marathon's answer, after the plan's check
         assert not approving.done()
         (running.specs / "prod.yaml").write_text(doc_spec().replace("instances: 2", "instances: 3"))
-        ApprovalGate(running.controller, PlanOptions()).in_force(load_desired(running.specs), actual)
+        commit = "5d1c0e7b2a44" + "0" * 28
+        ApprovalGate(running.controller, PlanOptions()).in_force(load_desired(running.specs, revision=commit), actual)
         [newer] = running.cli.plans_still("prod", AWAITING)
         with pytest.raises(NotPending) as refused:
             await asyncio.wait_for(approving, 60)
-        assert str(refused.value).startswith(
-            f"plan {plan_id} was marked superseded meanwhile, by plan {newer.id} (revision ): it was not approved"
-            f" from here and nothing was sent; awaiting approval there: {newer.id}"), str(refused.value)
+        shown = doc_line("error: plan a423034e was marked superseded meanwhile")  # docs/approvals.md's example
+        assert f"error: {refused.value}" == shown.replace("a423034e", plan_id).replace("d25b9868", newer.id)
         assert refused.value.exit_code == 2
         assert running.statuses(plan_id) == [AWAITING, "superseded"]
         assert running.cli.last_env_event("prod", ("approved",)) is None
@@ -174,9 +180,8 @@ async def test_what_approve_says_when_the_controller_marked_the_plan_while_its_w
         running.sandbox.add_agent()
         done = await asyncio.wait_for(approving, 90)
         assert done.code == 0, done.output
-        assert f"warning: plan {plan_id} was marked applied by another reconciler while these writes went out" \
-               f" ({BY_CONTROLLER}): its status stays as that one recorded it; what follows is this command's own" \
-               " outcome" in done.stderr, done.output
+        shown = doc_line("warning: plan 5b0d7e21 was marked applied")  # docs/approvals.md's example
+        assert shown.replace("5b0d7e21", plan_id) in done.stderr.splitlines(), done.output
         assert re.search(rf"^Approved and applied: plan {plan_id} of prod .*: 2 action\(s\) succeeded\.$", done.stdout,
                          re.M), done.output
         assert running.statuses(plan_id) == [AWAITING, "approved", APPLIED]

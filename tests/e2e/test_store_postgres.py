@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
+from tests.unit.store.plan_races import one_approval_wins, one_mark_wins
 
 pytestmark = pytest.mark.postgres
 URL_FILE = Path(os.environ.get("TMPDIR", "/tmp")) / "reconciler-postgres.url"
@@ -108,3 +109,30 @@ def test_two_controllers_opening_one_new_database_at_once_both_succeed(database:
         versions = [r[0] for r in conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))]
     engine.dispose()
     assert versions == list(range(1, LATEST + 1))
+
+
+def test_of_three_marks_of_an_approved_plan_at_once_one_is_recorded_on_postgresql(database: str) -> None:
+    """The compare-and-set of a plan's state (store/plans.py) under PostgreSQL's row locks."""
+    one_mark_wins(database, rounds=5)
+
+
+def test_of_four_approvals_of_one_plan_at_once_one_is_recorded_on_postgresql(database: str) -> None:
+    one_approval_wins(database, contenders=4)
+
+
+def test_an_upgrade_on_postgresql_takes_each_plans_state_from_its_latest_status(database: str) -> None:
+    Store.open(database, steps=MIGRATIONS[:5]).close()
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO plans (id, env, revision, digest, status, at, cycle_id)"
+                             " VALUES ('p1', 'prod', 'r', 'd', 'awaiting-approval', now() - interval '1 minute', ''),"
+                             " ('p2', 'prod', 'r', 'd', 'awaiting-approval', now(), '')"))
+        conn.execute(sa.text("INSERT INTO plan_events (plan_id, status, at, detail) VALUES"
+                             " ('p1', 'approved', now() - interval '30 seconds', ''), ('p1', 'applied', now(), '')"))
+    engine.dispose()
+    store = Store.open(database)
+    try:
+        assert [store.plan_status(p) for p in ("p1", "p2")] == ["applied", "awaiting-approval"]
+        assert [p.id for p in store.plans_still("prod", "awaiting-approval")] == ["p2"]
+    finally:
+        store.close()

@@ -1,0 +1,94 @@
+"""Reconcilers racing to decide one plan, each with a store of its own on one database (a SQLite file or a
+PostgreSQL URL), released together by a barrier; shared by the SQLite and the PostgreSQL tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from reconciler.store import PlanMove, Store
+from reconciler.store.tables import PlanRecord
+
+Contender = Callable[[Store], PlanMove]
+JOIN_DEADLINE_S = 60.0
+
+
+def race(database: str | Path, contenders: Sequence[Contender]) -> list[PlanMove]:
+    """What each contender's move gave, in their order; every one started at once."""
+    stores = [Store.open(database) for _ in contenders]
+    barrier = threading.Barrier(len(contenders))
+    results: list[PlanMove | BaseException | None] = [None] * len(contenders)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=JOIN_DEADLINE_S)
+            results[index] = contenders[index](stores[index])
+        except BaseException as exc:  # collected and raised below, in the test's thread
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(contenders))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=JOIN_DEADLINE_S)
+    finally:
+        for store in stores:
+            store.close()
+    assert not any(t.is_alive() for t in threads), "a contender never finished"
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, PlanMove)]
+
+
+def statuses(store: Store, env: str, plan_id: str) -> list[str]:
+    """Every status plan `plan_id` was given, oldest first (the one it was recorded with, then its events)."""
+    keys = {"plan": "id", "plan-status": "plan_id"}
+    return [e.data["status"] for e in store.history(env=env) if e.kind in keys and e.data[keys[e.kind]] == plan_id]
+
+
+def one_mark_wins(database: str | Path, rounds: int) -> None:
+    """An approved plan marked at once applied (`approve --force`), failed (the controller) and superseded (a
+    later approval's cycle): one mark is recorded, and the others are told that one, `rounds` times."""
+    wanted = ("applied", "failed", "superseded")
+    for round_ in range(rounds):
+        plan_id = f"p{round_}"
+        store = Store.open(database)
+        try:
+            store.record_plan(plan_id, "prod", "r1", "d1", "approved")
+            moves = race(database, [_marking(plan_id, status) for status in wanted])
+            marked = statuses(store, "prod", plan_id)
+        finally:
+            store.close()
+        [won] = [m for m in moves if m.moved]
+        assert marked == ["approved", won.state], marked
+        lost = [m for m in moves if not m.moved]
+        assert lost == [PlanMove(False, won.state, f"by {won.state}")] * 2, moves
+
+
+def one_approval_wins(database: str | Path, contenders: int) -> None:
+    """A plan awaiting approval approved by `contenders` at once: one approval, one approved state (the
+    environment event) and one status are recorded; the others record nothing and are told who approved."""
+    store = Store.open(database)
+    try:
+        plan = store.record_plan("p1", "prod", "r1", "d1", "awaiting-approval")
+        moves = race(database, [_approving(plan, f"user{n}@host") for n in range(contenders)])
+        [won] = [m for m in moves if m.moved]
+        assert [m for m in moves if not m.moved] == [PlanMove(False, "approved", won.detail)] * (contenders - 1)
+        assert statuses(store, "prod", "p1") == ["awaiting-approval", "approved"]
+        history = store.history(env="prod")
+        assert [e.data["by"] for e in history if e.kind == "approval"] == [won.detail.removeprefix("by ")]
+        assert [e.data["by"] for e in history if e.kind == "env-event"] == [won.detail.removeprefix("by ")], history
+    finally:
+        store.close()
+
+
+def _marking(plan_id: str, status: str) -> Contender:
+    return lambda store: store.move_plan(plan_id, "approved", status, detail=f"by {status}")
+
+
+def _approving(plan: PlanRecord, by: str) -> Contender:
+    return lambda store: store.approve_plan(plan, "awaiting-approval", "approved", by=by, event="approved",
+                                            detail=f"by {by}")
