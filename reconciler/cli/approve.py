@@ -3,7 +3,9 @@
 The plan comes from the store `reconciler run` (or a refused `apply`) recorded it in. Marathon is
 observed afresh and the plan made again: only with an unchanged digest is it approved and applied;
 otherwise nothing is sent and the new plan's id is printed to approve instead (exit 4). An id that
-awaits nothing is a usage error (exit 2) listing the ids that do. When a live controller owns the
+awaits nothing (or that another reconciler approved or superseded meanwhile) is a usage error (exit 2)
+listing the ids that do; when another reconciler marked the plan's outcome while the writes from here went
+out, a warning says so and the exit code is that of those writes. When a live controller owns the
 environment (its leader lock, `--leader-key`), the approval is handed to it through the store and
 nothing is sent from here, unless `--force`. docs/approvals.md.
 """

@@ -93,8 +93,8 @@ def test_a_partial_observation_records_no_plan(store: Store) -> None:
 
 
 def test_a_cycle_between_the_approval_and_its_statuses_supersedes_nothing(store: Store) -> None:
-    """`approve` records the approved state first, then the plan's statuses: a controller cycle in between
-    already runs the approved state and leaves the plan to `approve`."""
+    """An approved state whose plan still awaits approval (as a reconciler before the compare-and-set wrote
+    them, one after the other): a controller cycle runs the approved state and leaves the plan alone."""
     gate = _gate(store)
     gate.in_force(_specs(), EMPTY)
     plan = store.plan("p1")
