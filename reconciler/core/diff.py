@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from reconciler.core.model import FieldChange
 from reconciler.core.normalize import TOP_LEVEL_DEFAULTS
 
@@ -54,6 +56,37 @@ def top_level_value(definition: Mapping[str, Any], key: str) -> Any:
         return definition[key]
     defaults = TOP_LEVEL_DEFAULTS.get(key)
     return defaults[0] if defaults else None
+
+
+# Types orjson would write like a dict or a str while Python compares them otherwise: refused, so not "same".
+STRICT_WRITE = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def fields_view(definition: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The top-level `keys` as `diff_fields` sees them, absent ones (None on both sides: equal) left out."""
+    view = {}
+    for key in keys:
+        value = top_level_value(definition, key)
+        if value is not None:
+            view[key] = value
+    return view
+
+
+def same_fields(desired: Mapping[str, Any], actual: Mapping[str, Any], keys: Iterable[str]) -> bool:
+    """Whether `diff_fields` finds nothing, told without its walk: equal in Python (so `1.0` is `1`) and
+    written alike as JSON (so `true` is not `1`). A null (NaN writes as one, yet never equals itself),
+    a type orjson refuses: not told, the walk decides."""
+    desired_view, actual_view = fields_view(desired, keys), fields_view(actual, keys)
+    if desired_view != actual_view:
+        return False
+    try:
+        written = orjson.dumps(desired_view, option=STRICT_WRITE)
+        return b"null" not in written and written == orjson.dumps(actual_view, option=STRICT_WRITE)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return False
 
 
 def diff_fields(desired: Mapping[str, Any], actual: Mapping[str, Any], keys: Iterable[str]) -> tuple[FieldChange, ...]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from reconciler.core.naming import HASH_LABEL, REVISION_LABEL
 
@@ -42,7 +45,55 @@ def canonical_value(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
+    written = orjson_json(value)
+    return written.decode("utf-8") if written is not None else standard_json(value)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """`canonical_json(value)` in UTF-8 (a lone surrogate raises UnicodeEncodeError, as its encoding would)."""
+    written = orjson_json(value)
+    return written if written is not None else standard_json(value).encode("utf-8")
+
+
+def standard_json(value: Any) -> str:
     return json.dumps(canonical_value(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def orjson_json(value: Any) -> bytes | None:
+    """What `standard_json` writes, by orjson (ten times faster), or None where orjson is not proven to agree.
+
+    Proven (tests/unit/core/test_canonical_json.py): every str (all code points, escapes included), the
+    order of sorted keys, ints of 64 bits. Left to json.dumps: a float orjson would spell its own way
+    (`0.00001` for json's `1e-05`, so finite floats reach orjson already written by `float.__repr__`,
+    json's spelling), a bigger int, a non-finite float, a subclass, any other type.
+    """
+    try:
+        return orjson.dumps(orjson_ready(value), option=orjson.OPT_SORT_KEYS)
+    except (Unproven, TypeError):  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+class Unproven(Exception):
+    """A value whose canonical JSON orjson is not known to write as json.dumps does."""
+
+
+def orjson_ready(value: Any) -> Any:
+    """`canonical_value(value)` for orjson, floats already written as json.dumps writes them."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        ready = {}
+        for key, item in value.items():
+            if type(key) is not str:  # str(key) may make two keys one: json.dumps settles which wins
+                raise Unproven
+            ready[key] = orjson_ready(item)
+        return ready
+    if kind is list or kind is tuple:
+        return [orjson_ready(item) for item in value]
+    if kind is float and math.isfinite(value):
+        return int(value) if value.is_integer() else orjson.Fragment(float.__repr__(value).encode())
+    raise Unproven
 
 
 def hashed_content(definition: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,7 +107,7 @@ def hashed_content(definition: Mapping[str, Any]) -> dict[str, Any]:
 
 def definition_hash(definition: Mapping[str, Any]) -> str:
     """Stable sha256 prefix of the canonical JSON of `definition` (see the module docstring)."""
-    digest = hashlib.sha256(canonical_json(hashed_content(definition)).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(canonical_bytes(hashed_content(definition))).hexdigest()
     return digest[:HASH_LENGTH]
 
 

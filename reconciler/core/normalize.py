@@ -21,10 +21,11 @@ equal. The rules (docs/glossary.md repeats them with their sources in the refere
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.core.hashing import UNHASHED_LABELS, canonical_json, canonical_value
+from reconciler.core.compact import compact_members, compact_value, is_empty
+from reconciler.core.hashing import UNHASHED_LABELS, canonical_json
 
 # Read-only fields Marathon adds to a GET answer (FACTS §3 "Response app", §14).
 STATUS_FIELDS = frozenset(
@@ -126,24 +127,6 @@ NESTED_DEFAULT_FIELDS = ("healthChecks", "portDefinitions", "fetch", "upgradeStr
 SET_LIKE_FIELDS = ("constraints", "dependencies", "acceptedResourceRoles", "healthChecks")
 
 
-def is_empty(value: Any) -> bool:
-    return value is None or ((type(value) is list or type(value) is dict) and not value)
-
-
-def drop_empty(value: Any) -> Any:
-    """Remove null/empty members of every object, at every depth (list elements stay in place)."""
-    if type(value) is dict:
-        kept = {}
-        for key, item in value.items():
-            item = drop_empty(item)  # noqa: PLW2901 -- the cleaned value replaces the raw one
-            if not is_empty(item):
-                kept[key] = item
-        return kept
-    if type(value) is list:
-        return [drop_empty(item) for item in value]
-    return value
-
-
 def strip_defaults(obj: Any, defaults: Mapping[str, Any]) -> Any:
     """`obj` without the members that equal Marathon's default for them."""
     if not isinstance(obj, dict):
@@ -202,16 +185,18 @@ def strip_container_defaults(container: Any) -> Any:
 
 def strip_nested_defaults(definition: dict[str, Any]) -> None:
     """Defaults Marathon fills inside nested objects (FACTS §3, §8) are removed (in place)."""
-    nested = {
-        "healthChecks": lambda v: strip_each(v, HEALTH_CHECK_DEFAULTS),
-        "portDefinitions": lambda v: strip_each(v, PORT_DEFINITION_DEFAULTS),
-        "fetch": lambda v: strip_each(v, FETCH_DEFAULTS),
-        "upgradeStrategy": lambda v: strip_defaults(v, UPGRADE_STRATEGY_DEFAULTS),
-        "container": strip_container_defaults,
-    }
-    for key, strip in nested.items():
+    for key, strip in NESTED_STRIPS.items():
         if key in definition:
             definition[key] = strip(definition[key])
+
+
+NESTED_STRIPS: Mapping[str, Callable[[Any], Any]] = {
+    "healthChecks": lambda v: strip_each(v, HEALTH_CHECK_DEFAULTS),
+    "portDefinitions": lambda v: strip_each(v, PORT_DEFINITION_DEFAULTS),
+    "fetch": lambda v: strip_each(v, FETCH_DEFAULTS),
+    "upgradeStrategy": lambda v: strip_defaults(v, UPGRADE_STRATEGY_DEFAULTS),
+    "container": strip_container_defaults,
+}
 
 
 def strip_top_level_defaults(definition: dict[str, Any]) -> None:
@@ -245,16 +230,17 @@ def drop_unhashed_labels(definition: dict[str, Any]) -> None:
 
 def normalize_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical form of a Marathon app definition (rules in the module docstring)."""
-    result: dict[str, Any] = drop_empty(canonical_value(definition))
-    for key in STATUS_FIELDS:
-        result.pop(key, None)
+    if type(definition) is dict:
+        result = compact_members(definition, STATUS_FIELDS)
+    else:
+        result = {key: value for key, value in compact_value(definition).items() if key not in STATUS_FIELDS}
     drop_unhashed_labels(result)
     rewrite_legacy_container(result)
     rewrite_legacy_top_level(result)
     strip_nested_defaults(result)
     for key in NESTED_DEFAULT_FIELDS:  # stripping defaults may have emptied these
         if key in result:
-            result[key] = drop_empty(result[key])
+            result[key] = compact_value(result[key])
             if is_empty(result[key]):
                 del result[key]
     strip_top_level_defaults(result)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core.compare_memo import ComparisonMemo
-from reconciler.core.diff import diff_fields
+from reconciler.core.diff import diff_fields, same_fields
 from reconciler.core.guards import PruneGuard, guard_actions
 from reconciler.core.hashing import definition_hash
 from reconciler.core.model import Action, ActionKind, Actual, ActualApp, Desired, DesiredApp, FieldChange, Plan
@@ -105,7 +105,7 @@ def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
     actual_norm = normalize_definition(actual_app.definition)
     desired_norm = adopt_assigned_ports(normalize_definition(definition), actual_norm)
     keys = (set(definition) | set(desired_norm)) - {"id", "instances"}
-    changes = diff_fields(desired_norm, actual_norm, keys)
+    changes = () if same_fields(desired_norm, actual_norm, keys) else diff_fields(desired_norm, actual_norm, keys)
     resets = networking_resets(desired_norm, actual_norm)  # also after a hand edit: the write needs it
     if desired_hash != actual_hash:  # "no longer sets" only means something when the spec changed
         resets |= {key: RESET_VALUES[key] for key in sorted(actual_norm) if key in RESET_VALUES and key not in keys}
