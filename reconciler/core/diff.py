@@ -9,7 +9,7 @@ A side that is absent shows as Marathon's default at the top level and as None b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -58,33 +58,19 @@ def top_level_value(definition: Mapping[str, Any], key: str) -> Any:
     return defaults[0] if defaults else None
 
 
-# Types orjson would write like a dict or a str while Python compares them otherwise: refused, so not "same".
-STRICT_WRITE = (
-    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
-def fields_view(definition: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
-    """The top-level `keys` as `diff_fields` sees them, absent ones (None on both sides: equal) left out."""
-    view = {}
-    for key in keys:
-        value = top_level_value(definition, key)
-        if value is not None:
-            view[key] = value
-    return view
-
-
-def same_fields(desired: Mapping[str, Any], actual: Mapping[str, Any], keys: Iterable[str]) -> bool:
-    """Whether `diff_fields` finds nothing, told without its walk: equal in Python (so `1.0` is `1`) and
-    written alike as JSON (so `true` is not `1`). A null (NaN writes as one, yet never equals itself),
-    a type orjson refuses: not told, the walk decides."""
-    desired_view, actual_view = fields_view(desired, keys), fields_view(actual, keys)
+def same_fields(desired: Mapping[str, Any], actual: Mapping[str, Any], keys: Collection[str]) -> bool:
+    """Whether `diff_fields` finds nothing, told without its walk: the members present on each side equal in
+    Python (so `1.0` is `1`) and written alike as JSON (so `true` is not `1`). Both absent is equal there
+    too (one default); one absent is not told (normalised, that is a change). A null (NaN writes as one,
+    yet never equals itself), a type orjson refuses: not told either. The walk decides what is not told.
+    Sound for any input: where this says same, each member pair is equal to the walk's `==` as well."""
+    desired_view = {key: desired[key] for key in keys if key in desired}
+    actual_view = {key: actual[key] for key in keys if key in actual}
     if desired_view != actual_view:
         return False
     try:
-        written = orjson.dumps(desired_view, option=STRICT_WRITE)
-        return b"null" not in written and written == orjson.dumps(actual_view, option=STRICT_WRITE)
+        written = orjson.dumps(desired_view, option=orjson.OPT_SORT_KEYS)
+        return b"null" not in written and written == orjson.dumps(actual_view, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return False
 

@@ -87,7 +87,8 @@ def orjson_ready(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str:  # str(key) may make two keys one: json.dumps settles which wins
                 raise Unproven
-            ready[key] = orjson_ready(item)
+            kind = type(item)
+            ready[key] = item if kind is str or kind is int or kind is bool or item is None else orjson_ready(item)
         return ready
     if kind is list or kind is tuple:
         return [orjson_ready(item) for item in value]

@@ -21,8 +21,8 @@ equal. The rules (docs/glossary.md repeats them with their sources in the refere
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Container, Mapping
+from typing import Any, Final
 
 from reconciler.core.compact import compact_members, compact_value, is_empty
 from reconciler.core.hashing import UNHASHED_LABELS, canonical_json
@@ -228,8 +228,95 @@ def drop_unhashed_labels(definition: dict[str, Any]) -> None:
         definition["labels"] = {key: value for key, value in labels.items() if key not in UNHASHED_LABELS}
 
 
-def normalize_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical form of a Marathon app definition (rules in the module docstring)."""
+def normalize_definition(definition: Mapping[str, Any], members: Container[str] | None = None) -> dict[str, Any]:
+    """The canonical form of a Marathon app definition (rules in the module docstring); given `members`,
+    only those top-level members of it. Without a legacy shape each member's form is its own."""
+    app_id = member_wise_id(definition)
+    result = None if app_id is None else normal_members(definition, members, app_id)
+    if result is None:
+        whole = normalize_whole(definition)
+        result = whole if members is None else {key: value for key, value in whole.items() if key in members}
+    return result
+
+
+def normal_members(definition: Mapping[str, Any], members: Container[str] | None, app_id: str) -> dict[str, Any] | None:
+    """Each member's normal form, one by one; None for a key that is not a str (str(key) may make two keys
+    one: `normalize_whole` settles which wins)."""
+    result: dict[str, Any] = {}
+    for key, value in definition.items():
+        if type(key) is not str:
+            return None
+        if members is not None and key not in members:
+            continue
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or kind is float:  # most members: only a default removes one
+            if kind is float and value.is_integer():
+                value = int(value)  # noqa: PLW2901 -- the canonical number replaces the raw one
+            if key not in STATUS_FIELDS and value not in TOP_LEVEL_DEFAULTS.get(key, ()):
+                result[key] = value
+            continue
+        normal = normal_member(key, value, app_id)
+        if normal is not ABSENT:
+            result[key] = normal
+    return result
+
+
+ABSENT: Final[Any] = object()  # a member normalisation removes
+
+
+def member_wise_id(definition: Mapping[str, Any]) -> str | None:
+    """The id `dependencies` resolve against, when no rule reads two members at once; else None.
+
+    Those rules: the legacy `uris`, `ports` and `container.docker.network/portMappings` move to other
+    members, and an id that is not a string is read only once it is normalised.
+    """
+    if type(definition) is not dict or "uris" in definition or "ports" in definition:
+        return None
+    container = definition.get("container")
+    if container is not None and not plain_container(container):
+        return None
+    app_id = definition.get("id")
+    if app_id is None:
+        return "/"
+    return app_id if type(app_id) is str else None
+
+
+def plain_container(container: Any) -> bool:
+    """A container without the legacy docker `network` and `portMappings` (and a dict: a Mapping goes whole)."""
+    if type(container) is not dict:
+        return False
+    docker = container.get("docker")
+    return docker is None or (
+        type(docker) is dict and docker.get("network") is None and docker.get("portMappings") is None
+    )
+
+
+def normal_member(key: str, value: Any, app_id: str) -> Any:
+    """One member's normal form (the steps of `normalize_whole`, in its order), or ABSENT."""
+    if key in STATUS_FIELDS:
+        return ABSENT
+    value = compact_value(value)
+    if is_empty(value):
+        return ABSENT
+    if key == "labels" and type(value) is dict:
+        value = {name: label for name, label in value.items() if name not in UNHASHED_LABELS}
+    strip = NESTED_STRIPS.get(key)
+    if strip is not None:
+        value = compact_value(strip(value))
+        if is_empty(value):
+            return ABSENT
+    defaults = TOP_LEVEL_DEFAULTS.get(key)
+    if defaults is not None and value in defaults:
+        return ABSENT
+    if key in SET_LIKE_FIELDS and type(value) is list:
+        if key == "dependencies":
+            value = [resolve_dependency(app_id, str(dependency)) for dependency in value]
+        value = sorted(value, key=canonical_json)
+    return value
+
+
+def normalize_whole(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """`normalize_definition` step by step over the whole definition, legacy shapes included."""
     if type(definition) is dict:
         result = compact_members(definition, STATUS_FIELDS)
     else:

@@ -35,6 +35,7 @@ from reconciler.core.normalize import (
 )
 from reconciler.core.order import order_actions
 
+PORTS = frozenset({"portDefinitions", "container"})  # the members port adoption and networking resets read
 DRIFT_PATHS_SHOWN = 3  # a reason stays one readable line; `changes` holds the full list
 
 
@@ -102,9 +103,11 @@ def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
     definition = stamped_definition(app)
     desired_hash = definition_hash(definition)
     actual_hash = actual_app.labels.get(HASH_LABEL)
-    actual_norm = normalize_definition(actual_app.definition)
-    desired_norm = adopt_assigned_ports(normalize_definition(definition), actual_norm)
+    desired_norm = normalize_definition(definition)
     keys = (set(definition) | set(desired_norm)) - {"id", "instances"}
+    # An unchanged spec reads only the members it compares and those port adoption reads: no resets below
+    actual_norm = normalize_definition(actual_app.definition, None if desired_hash != actual_hash else keys | PORTS)
+    desired_norm = adopt_assigned_ports(desired_norm, actual_norm)
     changes = () if same_fields(desired_norm, actual_norm, keys) else diff_fields(desired_norm, actual_norm, keys)
     resets = networking_resets(desired_norm, actual_norm)  # also after a hand edit: the write needs it
     if desired_hash != actual_hash:  # "no longer sets" only means something when the spec changed
