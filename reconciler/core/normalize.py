@@ -295,6 +295,10 @@ def normal_member(key: str, value: Any, app_id: str) -> Any:
     """One member's normal form (the steps of `normalize_whole`, in its order), or ABSENT."""
     if key in STATUS_FIELDS:
         return ABSENT
+    if key == "labels" and type(value) is dict and value:
+        labels = plain_labels(value)
+        if labels is not None:
+            return labels
     value = compact_value(value)
     if is_empty(value):
         return ABSENT
@@ -302,17 +306,35 @@ def normal_member(key: str, value: Any, app_id: str) -> Any:
         value = {name: label for name, label in value.items() if name not in UNHASHED_LABELS}
     strip = NESTED_STRIPS.get(key)
     if strip is not None:
-        value = compact_value(strip(value))
+        # Leaving out members of compact objects leaves them compact, lists keep their elements: only a
+        # container's docker can become an empty member, and any value an empty one
+        value = compact_value(strip(value)) if key == "container" else strip(value)
         if is_empty(value):
             return ABSENT
     defaults = TOP_LEVEL_DEFAULTS.get(key)
     if defaults is not None and value in defaults:
         return ABSENT
-    if key in SET_LIKE_FIELDS and type(value) is list:
-        if key == "dependencies":
-            value = [resolve_dependency(app_id, str(dependency)) for dependency in value]
-        value = sorted(value, key=canonical_json)
-    return value
+    return sorted_set(key, value, app_id) if key in SET_LIKE_FIELDS else value
+
+
+def sorted_set(key: str, value: Any, app_id: str) -> Any:
+    """A set-like member in `sort_set_like`'s order, dependencies absolute."""
+    if type(value) is not list:
+        return value
+    if key == "dependencies":
+        value = [resolve_dependency(app_id, str(dependency)) for dependency in value]
+    return sorted(value, key=canonical_json)
+
+
+def plain_labels(labels: dict[Any, Any]) -> dict[str, str] | None:
+    """Labels of strings (Marathon's are) without ours, as compaction then normalisation leave them; else None."""
+    kept = {}
+    for name, label in labels.items():
+        if type(label) is not str or type(name) is not str:
+            return None
+        if name not in UNHASHED_LABELS:
+            kept[name] = label
+    return kept
 
 
 def normalize_whole(definition: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,42 +361,3 @@ def host_networked(definition: Mapping[str, Any]) -> bool:
     """Whether a normalised definition runs on the agent's network (absent `networks` means host)."""
     networks = definition.get("networks") or [{"mode": "host"}]
     return all(isinstance(network, dict) and network.get("mode") == "host" for network in networks)
-
-
-def networking_resets(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
-    """What a write must clear for `desired`'s networking to be accepted, both normalised.
-
-    Marathon refuses non-empty `portDefinitions` beside a container network ("portDefinitions are only
-    allowed with host-networking", AppValidation.scala), and a partial update keeps the stored ones of
-    a host-networked app unless the write sends `portDefinitions: []`. Its answers omit them for
-    container networks, so the reset never shows as drift once it has landed.
-    """
-    if not host_networked(desired) and actual.get("portDefinitions"):
-        return {"portDefinitions": []}
-    return {}
-
-
-def adopt_each(desired_items: Any, actual_items: Any, key: str) -> Any:
-    """Where a desired item leaves `key` for Marathon to assign, take the value Marathon assigned."""
-    if not isinstance(desired_items, list) or not isinstance(actual_items, list):
-        return desired_items
-    adopted = []
-    for index, item in enumerate(desired_items):
-        actual_item = actual_items[index] if index < len(actual_items) else None
-        if isinstance(item, dict) and isinstance(actual_item, dict) and key not in item and key in actual_item:
-            adopted.append({**item, key: actual_item[key]})
-        else:
-            adopted.append(item)
-    return adopted
-
-
-def adopt_assigned_ports(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalised `desired` with Marathon's assigned ports filled in where the spec asked for any port."""
-    result = dict(desired)
-    if "portDefinitions" in result:
-        result["portDefinitions"] = adopt_each(result["portDefinitions"], actual.get("portDefinitions"), "port")
-    container, actual_container = result.get("container"), actual.get("container")
-    if isinstance(container, dict) and isinstance(actual_container, dict) and "portMappings" in container:
-        mappings = adopt_each(container["portMappings"], actual_container.get("portMappings"), "servicePort")
-        result["container"] = {**container, "portMappings": mappings}
-    return result

@@ -26,14 +26,9 @@ from reconciler.core.naming import (
     REVISION_LABEL,
     group_of,
 )
-from reconciler.core.normalize import (
-    RESET_VALUES,
-    adopt_assigned_ports,
-    networking_resets,
-    normalize_definition,
-    resolve_dependency,
-)
+from reconciler.core.normalize import RESET_VALUES, normalize_definition, resolve_dependency
 from reconciler.core.order import order_actions
+from reconciler.core.ports import adopt_assigned_ports, networking_resets
 
 PORTS = frozenset({"portDefinitions", "container"})  # the members port adoption and networking resets read
 DRIFT_PATHS_SHOWN = 3  # a reason stays one readable line; `changes` holds the full list

@@ -29,9 +29,7 @@ from reconciler.core.normalize import (
     NESTED_DEFAULT_FIELDS,
     RESET_VALUES,
     STATUS_FIELDS,
-    adopt_assigned_ports,
     drop_unhashed_labels,
-    networking_resets,
     normalize_definition,
     rewrite_legacy_container,
     rewrite_legacy_top_level,
@@ -40,6 +38,7 @@ from reconciler.core.normalize import (
     strip_top_level_defaults,
 )
 from reconciler.core.plan import Comparison, compare_app, stamped_definition
+from reconciler.core.ports import adopt_assigned_ports, networking_resets
 from tests.unit.core.planner_builders import MarathonVersion, marathon_shape
 
 
@@ -161,8 +160,9 @@ members = st.sampled_from(
 )
 containers = st.fixed_dictionaries(
     {"docker": st.fixed_dictionaries(
-        {"image": st.just("i")},
+        {},
         optional={
+            "image": st.just("i"),
             "network": st.sampled_from(["BRIDGE", "HOST", "USER"]),
             "portMappings": st.lists(st.fixed_dictionaries({"containerPort": st.just(80)},
                                                            optional={"servicePort": st.sampled_from([0, 10001])}),

@@ -4,8 +4,9 @@ beside a container network (its stored port definitions), and Marathon's answer 
 from __future__ import annotations
 
 from reconciler.core.model import ActionKind, Actual, ActualApp
-from reconciler.core.normalize import networking_resets, normalize_definition, replaces_whole
+from reconciler.core.normalize import normalize_definition, replaces_whole
 from reconciler.core.plan import build_plan
+from reconciler.core.ports import networking_resets
 from reconciler.core.simulate import simulate_apply
 from tests.unit.core.planner_builders import MarathonVersion, applied, desired_app, desired_of, marathon_state
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.core.normalize import adopt_assigned_ports, normalize_definition, resolve_dependency
+from reconciler.core.normalize import normalize_definition, resolve_dependency
+from reconciler.core.ports import adopt_assigned_ports
 
 SAME: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
