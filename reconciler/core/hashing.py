@@ -91,7 +91,7 @@ def orjson_ready(value: Any) -> Any:
             ready[key] = item if kind is str or kind is int or kind is bool or item is None else orjson_ready(item)
         return ready
     if kind is list or kind is tuple:
-        return [orjson_ready(item) for item in value]
+        return [item if type(item) is str or type(item) is int else orjson_ready(item) for item in value]
     if kind is float and math.isfinite(value):
         return int(value) if value.is_integer() else orjson.Fragment(float.__repr__(value).encode())
     raise Unproven
@@ -108,8 +108,26 @@ def hashed_content(definition: Mapping[str, Any]) -> dict[str, Any]:
 
 def definition_hash(definition: Mapping[str, Any]) -> str:
     """Stable sha256 prefix of the canonical JSON of `definition` (see the module docstring)."""
-    digest = hashlib.sha256(canonical_bytes(hashed_content(definition))).hexdigest()
-    return digest[:HASH_LENGTH]
+    written = hashed_json(definition) if type(definition) is dict else None
+    if written is None:
+        written = canonical_bytes(hashed_content(definition))
+    return hashlib.sha256(written).hexdigest()[:HASH_LENGTH]
+
+
+def hashed_json(definition: dict[Any, Any]) -> bytes | None:
+    """`orjson_json(hashed_content(definition))` without building the content first."""
+    ready = {}
+    try:
+        for key, item in definition.items():
+            if type(key) is not str or (key == "labels" and type(item) is not dict and isinstance(item, Mapping)):
+                raise Unproven  # a key json.dumps may merge, labels hashed_content copies first
+            if key == "labels" and type(item) is dict:
+                ready[key] = orjson_ready({name: label for name, label in item.items() if name not in UNHASHED_LABELS})
+            elif key != "instances":
+                ready[key] = orjson_ready(item)
+        return orjson.dumps(ready, option=orjson.OPT_SORT_KEYS)
+    except (Unproven, TypeError):  # orjson.JSONEncodeError is a TypeError
+        return None
 
 
 def env_digest(desired: Desired, env: str) -> str:

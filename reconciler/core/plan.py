@@ -107,7 +107,8 @@ def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
     resets = networking_resets(desired_norm, actual_norm)  # also after a hand edit: the write needs it
     if desired_hash != actual_hash:  # "no longer sets" only means something when the spec changed
         resets |= {key: RESET_VALUES[key] for key in sorted(actual_norm) if key in RESET_VALUES and key not in keys}
-    changes += tuple(FieldChange(f"/{key}", actual_norm[key], value) for key, value in resets.items())
+    if resets:
+        changes += tuple(FieldChange(f"/{key}", actual_norm[key], value) for key, value in resets.items())
     if desired_hash != actual_hash and not changes:  # only the hash label moves (the spec spells out a default)
         changes = (FieldChange(f"/labels/{HASH_LABEL}", actual_hash, desired_hash),)
     return Comparison(definition, desired_hash, actual_hash, changes, resets)

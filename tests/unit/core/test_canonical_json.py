@@ -7,6 +7,7 @@ hash is an update of every app after an upgrade. `orjson_json` either writes exa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -18,7 +19,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.core.hashing import canonical_bytes, canonical_json, definition_hash, orjson_json, standard_json
+from reconciler.core.hashing import (
+    HASH_LENGTH,
+    canonical_bytes,
+    canonical_json,
+    definition_hash,
+    hashed_content,
+    orjson_json,
+    standard_json,
+)
+from reconciler.core.naming import HASH_LABEL, REVISION_LABEL
 
 
 def assert_written_alike(value: Any) -> None:
@@ -137,3 +147,12 @@ json_values = st.recursive(
 def test_any_json_value_is_written_alike(value: Any) -> None:
     assert_written_alike(value)
     assert_written_alike({"wrapped": value, "also": [value]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "cmd", "instances", "labels", "env", "cpus"]), json_values, max_size=5),
+       st.dictionaries(st.sampled_from(["team", HASH_LABEL, REVISION_LABEL]), json_values, max_size=3))
+def test_a_definition_hashes_as_json_dumps_writes_it(definition: dict[str, Any], labels: dict[str, Any]) -> None:
+    for value in (definition, {**definition, "labels": labels}):
+        written = standard_json(hashed_content(value)).encode("utf-8")
+        assert definition_hash(value) == hashlib.sha256(written).hexdigest()[:HASH_LENGTH]
