@@ -2,7 +2,8 @@
 
 The hash covers the rendered definition without `instances` (the autoscaler owns that count) and
 without the hash and revision labels themselves, so it changes exactly when the spec changes.
-Canonical JSON: sorted keys, no spaces, integral floats written as integers (YAML's `1.0` == `1`).
+Canonical JSON: sorted keys, no spaces, integral floats written as integers (YAML's `1.0` == `1`), by
+orjson wherever it is proven to write json.dumps's bytes (the hash must never move), else by json.dumps.
 An environment's digest covers its apps' hashes and instances: the revision the store records with it.
 """
 
