@@ -18,6 +18,7 @@ import pydantic
 
 from reconciler.core.model import ActualApp
 from reconciler.marathon import wire
+from reconciler.marathon.plain_json import actual_app_of_json
 from reconciler.marathon.translate import to_actual_app
 
 _APP: pydantic.TypeAdapter[wire.App] = pydantic.TypeAdapter(wire.App)
@@ -63,6 +64,10 @@ class AppMemo:
 
     @staticmethod
     def _decoded(raw: Any, raw_apps: list[Any]) -> ActualApp:
+        """The app read from its JSON as it is (plain_json.py), else validated by pydantic."""
+        actual = actual_app_of_json(raw)
+        if actual is not None:
+            return actual
         try:
             return to_actual_app(_APP.validate_python(raw))
         except pydantic.ValidationError:

@@ -7,7 +7,7 @@ job), its tasks become ActualTasks with a TaskState and a health verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from reconciler.core.model import Actual, ActualApp, ActualDeployment, ActualTask, TaskState
 from reconciler.marathon import wire
@@ -15,48 +15,67 @@ from reconciler.marathon import wire
 _STATES = {state.value: state for state in TaskState}
 
 
+def task_state(state: str | None, started_at: str | None) -> TaskState:
+    """A task's Mesos state; Marathon before ~1.2 sends none, so infer it from `startedAt`."""
+    if state is None:
+        return TaskState.RUNNING if started_at else TaskState.STAGING
+    return _STATES.get(state, TaskState.UNKNOWN)
+
+
 def to_task_state(task: wire.Task) -> TaskState:
-    """The task's Mesos state; Marathon before ~1.2 sends none, so infer it from `startedAt`."""
-    if task.state is None:
-        return TaskState.RUNNING if task.started_at else TaskState.STAGING
-    return _STATES.get(task.state, TaskState.UNKNOWN)
+    return task_state(task.state, task.started_at)
+
+
+# What the health verdict reads of one health check result: alive, firstSuccess, lastSuccess, lastFailure.
+HealthTimes = tuple[bool, str | None, str | None, str | None]
+
+
+def health_of(results: Sequence[HealthTimes]) -> tuple[bool | None, str | None]:
+    """The task's health verdict and since when it holds, from its health check results.
+
+    Healthy when every result is alive, unhealthy when any is not, None without results. Since when:
+    healthy, its first success after the last failure lies between that failure and the next check, so
+    the later of `firstSuccess` and `lastFailure` stands for it; unhealthy, its `lastSuccess` (else
+    `lastFailure`). ISO-8601 strings compare in order."""
+    if not results:
+        return None, None
+    healthy = all(result[0] for result in results)
+    if healthy:
+        times = [t for result in results for t in (result[1], result[3])]
+    else:
+        times = [result[2] or result[3] for result in results if not result[0]]
+    known = [t for t in times if t]
+    return healthy, max(known) if known else None
+
+
+def _health_times(task: wire.Task) -> list[HealthTimes]:
+    return [(r.alive, r.first_success, r.last_success, r.last_failure) for r in task.health_check_results]
 
 
 def to_health(task: wire.Task) -> bool | None:
     """True when every health check result is alive, False when any is not, None without results."""
-    if not task.health_check_results:
-        return None
-    return all(result.alive for result in task.health_check_results)
+    return health_of(_health_times(task))[0]
 
 
 def to_health_since(task: wire.Task) -> str | None:
-    """When the task's health verdict last changed. Healthy: its first success after the last failure
-    lies between that failure and the next check, so the later of `firstSuccess` and `lastFailure`
-    stands for it; unhealthy: its `lastSuccess` (else `lastFailure`). ISO-8601 strings compare in order."""
-    results = task.health_check_results
-    if not results:
-        return None
-    if all(result.alive for result in results):
-        times = [t for result in results for t in (result.first_success, result.last_failure)]
-    else:
-        times = [result.last_success or result.last_failure for result in results if not result.alive]
-    known = [t for t in times if t]
-    return max(known) if known else None
+    """When the task's health verdict last changed (`health_of`)."""
+    return health_of(_health_times(task))[1]
 
 
 def to_actual_task(task: wire.Task, app_id: str = "") -> ActualTask:
     """`app_id` fills in for tasks that do not name their app (never the case in real responses)."""
+    healthy, since = health_of(_health_times(task))
     return ActualTask(
         task_id=task.id,
         app_id=task.app_id or app_id,
         host=task.host,
         ports=tuple(task.ports),
         state=to_task_state(task),
-        healthy=to_health(task),
+        healthy=healthy,
         version=task.version or "",
         started_at=task.started_at,
         agent_id=task.slave_id or "",
-        health_since=to_health_since(task),
+        health_since=since,
     )
 
 
