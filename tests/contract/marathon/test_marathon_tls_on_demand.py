@@ -1,0 +1,74 @@
+"""A Marathon client for an http:// URL over real HTTP on loopback: it loads no CA bundle (about 25 ms of a
+cold command) to read Marathon, and still prepares verified TLS the moment a redirect sends it to https.
+An https:// client loads the bundle as it always did. Small aiohttp servers play Marathon.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from reconciler.errors import RemoteUnavailable
+from reconciler.marathon import MarathonClient
+from tests.unit.marathon.app_readings import full_app
+
+
+@pytest.fixture
+def ca_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every CA bundle a TLS context loads from now on (httpx loads certifi's for a verifying client)."""
+    loads: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    return loads
+
+
+@pytest.fixture
+async def marathon() -> AsyncIterator[str]:
+    """A Marathon over plain HTTP whose standby role redirects the event stream to an https leader."""
+
+    async def apps(request: web.Request) -> web.Response:
+        return web.json_response({"apps": [full_app()]})
+
+    async def deployments(request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    async def events(request: web.Request) -> web.Response:
+        # The "leader" is this very server, which speaks no TLS: the handshake must fail.
+        raise web.HTTPTemporaryRedirect(f"https://{request.host}/v2/events")
+
+    app = web.Application()
+    app.add_routes([web.get("/v2/apps", apps), web.get("/v2/deployments", deployments), web.get("/v2/events", events)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}"
+    await runner.cleanup()
+
+
+async def test_reading_marathon_over_http_loads_no_ca_bundle(marathon: str, ca_loads: list[object]) -> None:
+    async with MarathonClient(marathon) as client:
+        actual = await client.observe()
+    assert list(actual.apps) == ["/e/web"] and len(actual.apps["/e/web"].tasks) == 2
+    assert ca_loads == []
+
+
+async def test_a_redirect_to_https_gets_verified_tls(marathon: str, ca_loads: list[object]) -> None:
+    async with MarathonClient(marathon) as client:
+        with pytest.raises(RemoteUnavailable, match="SSL"):
+            async for _ in client.stream_events():
+                pass
+    assert len(ca_loads) == 1
+
+
+async def test_an_https_client_loads_the_ca_bundle_as_before(ca_loads: list[object]) -> None:
+    async with MarathonClient("https://127.0.0.1:1"):
+        assert len(ca_loads) == 1
