@@ -28,14 +28,21 @@ class ConsulChoice:
     routing: AgentRouting = AgentRouting.HOST
 
 
-def marathon_client(settings: GlobalSettings) -> MarathonClient:
+def marathon_client(settings: GlobalSettings, *, observes_once: bool = False) -> MarathonClient:
+    """`observes_once`: a dry one-off sync (plan, status) keeps nothing of its read for a later one."""
     auth = None
     if settings.marathon_user or settings.marathon_token:
         auth = MarathonAuth(
             user=settings.marathon_user, password=settings.marathon_password, token=settings.marathon_token
         )
     timeouts = Timeouts(read=settings.timeout, write=max(settings.timeout, 30.0))
-    return MarathonClient(settings.marathon_url, auth=auth, verify=not settings.insecure, timeouts=timeouts)
+    return MarathonClient(
+        settings.marathon_url,
+        auth=auth,
+        verify=not settings.insecure,
+        timeouts=timeouts,
+        remember_apps=not observes_once,
+    )
 
 
 def consul_client(

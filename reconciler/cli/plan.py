@@ -129,7 +129,7 @@ async def observe_and_plan(
 ) -> PlanResult:
     """One observation of both systems and the plan from it: a dry one-off sync (no heal memory carried)."""
     request = SyncRequest(desired, options, routing=choice.routing, whole=whole, strict=False, dry_run=True)
-    async with marathon_client(settings) as marathon, optional_consul(settings, choice) as consul:
+    async with marathon_client(settings, observes_once=True) as marathon, optional_consul(settings, choice) as consul:
         result = await sync(request, marathon, consul)
     return PlanResult(result.plan, result.observation)
 

@@ -66,7 +66,10 @@ def app_path(app_id: str, suffix: str = "") -> str:
 
 
 class MarathonClient:
-    """One Marathon (or a standby, which proxies to the leader). Use `async with` or call `aclose`."""
+    """One Marathon (or a standby, which proxies to the leader). Use `async with` or call `aclose`.
+
+    `remember_apps=False` for a command that observes once: observe then keeps nothing for the next read
+    (app_memo.py)."""
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class MarathonClient:
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        remember_apps: bool = True,
     ) -> None:
         self.base_url, url_auth = split_credentials(base_url)
         self._auth = auth or url_auth or MarathonAuth()
@@ -90,7 +94,7 @@ class MarathonClient:
         self._max_backoff = max_backoff_seconds
         self._on_request = on_request
         self._sleep = sleep  # injectable so that tests run on fake time
-        self._apps = AppMemo()
+        self._apps = AppMemo(remember=remember_apps)
         headers = {"Accept": "application/json", **self._auth.headers()}
         if transport is None and httpx.URL(self.base_url).scheme == "http":
             transport = TlsOnDemand(verify=verify, limits=LIMITS)

@@ -202,3 +202,20 @@ async def test_an_answer_byte_for_byte_the_previous_one_is_not_parsed_and_any_ot
     assert second.apps == first.apps and second.apps["/e/a"] is first.apps["/e/a"]
     assert second.apps is not first.apps  # a mapping of its own: a caller changing it changes no other read
     assert [t.state for t in third.apps["/e/a"].tasks] == [TaskState.RUNNING, TaskState.FAILED]
+
+
+async def test_a_client_that_observes_once_remembers_nothing_and_reads_the_same() -> None:
+    apps = [app("/e/a"), app("/e/b", 1)]
+    answered = httpx.MockTransport(
+        lambda request: httpx.Response(200, json={"apps": apps} if request.url.path == "/v2/apps" else [])
+    )
+    async with MarathonClient("http://marathon.test:8080", transport=answered, remember_apps=False) as once:
+        first = await once.observe()
+        second = await once.observe()
+        assert len(once._apps) == 0
+    async with MarathonClient("http://marathon.test:8080", transport=answered) as remembering:
+        remembered = await remembering.observe()
+    assert first.apps == second.apps == remembered.apps
+    assert repr(first.apps) == repr(remembered.apps)
+    # Read again from the answer each time: nothing was kept to tell it was the same.
+    assert second.apps["/e/a"] is not first.apps["/e/a"]
