@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
-from reconciler.cli.approve import DatabaseOpt, approval_notes, refuse_unapproved, unapproved
 from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.output import console, print_error, print_warning
 from reconciler.cli.plan import (
@@ -40,8 +39,10 @@ from reconciler.cli.plan import (
     refuse_prune_without_environments,
     report_observation,
 )
-from reconciler.cli.plan_view import Compared, plan_lines, show_plan
+from reconciler.cli.plan_view import Compared, approval_notes, plan_lines, show_plan
 from reconciler.cli.settings import GlobalSettings
+from reconciler.cli.store_opts import DatabaseOpt
+from reconciler.core.approvals import approval_environments
 from reconciler.core.export import plan_as_dict
 from reconciler.core.model import Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
@@ -52,6 +53,7 @@ from reconciler.engine.ownership import DEFAULT_KEY, ownership_guard
 from reconciler.engine.stuck import Convergence
 from reconciler.engine.sync import SyncHooks, SyncRequest, blocking_refusals, sync
 from reconciler.errors import ExitCode, ReconcilerError
+from reconciler.marathon import MarathonClient
 
 
 def register(app: typer.Typer) -> None:
@@ -118,8 +120,8 @@ class _ApplyJob:
                 print_warning(note)
             if dry_run:
                 approval_notes(self.desired, self.options.env)
-            elif held := await unapproved(self.database, self.desired, marathon, self.options):
-                refuse_unapproved(held, self.desired)
+            elif approval_environments(self.desired, self.options.env):
+                await self.refuse_unapproved(marathon)
             result = await sync(request, marathon, consul, hooks=_ApplyView(self.output, self.verbose))
         compared = compared_of(result.observation)
         if result.execution is None:
@@ -127,6 +129,15 @@ class _ApplyJob:
                                                                         dry_run=dry_run, verbose=self.verbose))
         return _consul_checked(result.observation, _report(result.plan, result.execution, result.convergence,
                                                            compared, output=self.output, verbose=self.verbose))
+
+    async def refuse_unapproved(self, marathon: MarathonClient) -> None:
+        """Refuses (exit 4) when a plan of an environment in scope awaits approval in the store."""
+        # Imported here: the store (SQLModel, SQLAlchemy) costs a third of a second to import, and only an
+        # apply to an environment that requires an approval reads it.
+        from reconciler.cli.approve import refuse_unapproved, unapproved
+
+        if held := await unapproved(self.database, self.desired, marathon, self.options):
+            refuse_unapproved(held, self.desired)
 
 
 class _ApplyView(SyncHooks):

@@ -25,6 +25,7 @@ from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.output import console, err_console, print_error
 from reconciler.cli.plan_view import plan_lines, print_warning
 from reconciler.cli.settings import GlobalSettings
+from reconciler.cli.store_opts import DatabaseOpt
 from reconciler.core.approvals import approval_environments
 from reconciler.core.model import Desired
 from reconciler.core.plan import PlanOptions
@@ -36,8 +37,6 @@ from reconciler.engine.ports import MarathonPort
 from reconciler.errors import ExitCode, GuardRefused
 from reconciler.store import Store
 
-DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a postgresql+psycopg://"
-                                                     " URL (default: the file `reconciler run` writes).")]
 EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="The environment the plan belongs to.")]
 PlanArg = Annotated[str, typer.Argument(metavar="PLAN-ID",
                                         help="The id of the plan awaiting approval (status, history, apply show it).")]
@@ -135,13 +134,6 @@ def refuse_unapproved(held: list[Pending], desired: Desired) -> None:
         hint += "; the environments that need no approval: " + " ".join(f"`reconciler apply --env {e}`" for e in others)
     raise GuardRefused(f"refused: {', '.join(names)} {'requires' if len(names) == 1 else 'require'} an approval"
                        " (`approval: required`); nothing was sent, to any environment", hint=hint)
-
-
-def approval_notes(desired: Desired, env: str | None) -> None:
-    """plan's (and a dry run's) word on the environments whose changes need an approval."""
-    for name in approval_environments(desired, env):
-        print_warning(f"{name} requires an approval: a change to it waits for `reconciler approve {name} PLAN-ID`;"
-                      " apply records the plan and refuses (docs/approvals.md)")
 
 
 def _report(env: str, approval: Approval) -> int:

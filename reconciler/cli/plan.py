@@ -13,11 +13,10 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
-from reconciler.cli.approve import approval_notes
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.event_loop import run_returning
 from reconciler.cli.output import print_error, use_json_output
-from reconciler.cli.plan_view import Compared, print_warning, show_plan
+from reconciler.cli.plan_view import Compared, approval_notes, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
 from reconciler.core.model import Desired, Plan
 from reconciler.core.plan import PlanOptions

@@ -15,8 +15,9 @@ from typing import Any
 from rich.markup import escape
 
 from reconciler.cli.output import console, err_console
+from reconciler.core.approvals import approval_environments
 from reconciler.core.export import plan_as_dict, summarize
-from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.core.model import Action, ActionKind, Desired, Outcome, Plan
 
 MARATHON_KINDS = ("create", "update", "scale", "delete")
 # kind -> (singular, plural) of what a count of that kind reads as
@@ -187,3 +188,10 @@ def _short(value: Any, limit: int = 80) -> str:
 def print_warning(message: str) -> None:
     """One warning line on stderr (a degraded observation, not an error of the command)."""
     err_console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def approval_notes(desired: Desired, env: str | None) -> None:
+    """plan's (and a dry run's) word on the environments whose changes need an approval."""
+    for name in approval_environments(desired, env):
+        print_warning(f"{name} requires an approval: a change to it waits for `reconciler approve {name} PLAN-ID`;"
+                      " apply records the plan and refuses (docs/approvals.md)")

@@ -55,3 +55,14 @@ def test_each_invocation_builds_its_commands_again() -> None:
     for _ in range(2):
         result = runner.invoke(app, ["schema"])
         assert result.exit_code == 0 and '"properties"' in result.output
+
+
+def test_plan_and_apply_import_no_store_when_no_environment_requires_an_approval(tmp_path: Path) -> None:
+    """The store is what an approval reads; an apply in scope of none, and every plan, start without it
+    (Marathon is a closed loopback port here: the command fails after the imports, exit 1)."""
+    specs = write_tree(tmp_path, {"specs/a.yaml": HEADER + "name: a\napps:\n  web: {cmd: x}\n"})
+    closed = ("--marathon", "http://127.0.0.1:9")
+    for command in (("plan", "--no-consul"), ("apply", "--no-consul"), ("apply", "--dry-run", "--no-consul")):
+        code, modules = loaded_by(*closed, *command, str(specs))
+        assert code == "1", command
+        assert "reconciler.cli.plan" in modules and not [m for m in modules if m.startswith(HEAVY)], command
