@@ -8,9 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from reconciler.core.naming import group_of, segment_problem
 from reconciler.errors import ProblemList
-from reconciler.spec.documents import AppEntry, Approval, EnvironmentDoc, FunctionalEnvSpec
+from reconciler.spec.documents import AppEntry, Approval, ConcreteApp, EnvironmentDoc, FunctionalEnvSpec
 from reconciler.spec.overlay import deep_merge, merge_marks
 from reconciler.spec.prune import validate_pruned
 from reconciler.spec.source import DataPath, Document
@@ -90,6 +92,10 @@ def _apps(document: Document, where: DataPath, apps: dict[str, Any], problems: P
     sources = {}
     for name, entry in apps.items():
         marks = document.marks.below((*where, name))
+        concrete = inline_app(entry)
+        if concrete is not None:
+            sources[name] = AppSource(name, entry, marks, document.marks.at((*where, name)), concrete=concrete)
+            continue
         pruned = validate_pruned(AppEntry, {} if entry is None else entry, marks, problems)
         sound = pruned.model is not None
         sources[name] = AppSource(
@@ -100,6 +106,17 @@ def _apps(document: Document, where: DataPath, apps: dict[str, Any], problems: P
             broken=pruned.cut_keys if sound else frozenset({WHOLE_APP}),
         )
     return sources
+
+
+def inline_app(entry: Any) -> ConcreteApp | None:
+    """The concrete app of an inline entry that is valid as written; None for any other entry (a chart
+    entry, or one with problems: the entry's own validation then reports them, as AppEntry)."""
+    if not isinstance(entry, dict) or "chart" in entry or "values" in entry:
+        return None
+    try:
+        return ConcreteApp.model_validate(entry)
+    except ValidationError:
+        return None
 
 
 def _at(data: Any, path: DataPath) -> dict[str, Any]:

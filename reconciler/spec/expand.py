@@ -54,6 +54,9 @@ def expand_environment(environment: EnvironmentSource, shelf: ChartShelf, proble
     result: dict[str, ConcreteEntry] = {}
     unresolved: dict[str, AppSource] = {}
     for source in environment.apps.values():
+        if source.concrete is not None and source.name not in result:
+            result[source.name] = _checked(source.name, source.concrete, source.marks, source, frozenset(), problems)
+            continue
         rendered, complete = _expand_entry(source, environment, shelf, problems)
         if not complete:
             unresolved[source.name] = source
@@ -83,10 +86,17 @@ def _concrete(
     pruned = validate_pruned(ConcreteApp, data, marks, problems)
     if pruned.model is None:
         return None
-    broken = source.broken | pruned.cut_keys
-    for problem in app_problems(pruned.model, marks, source.mark, broken):
+    return _checked(name, pruned.model, marks, source, pruned.cut_keys, problems)
+
+
+def _checked(
+    name: str, app: ConcreteApp, marks: Marks, source: AppSource, cut: frozenset[str], problems: ProblemList
+) -> ConcreteEntry:
+    """The concrete entry, its rules checked on the fields that are not cut out for problems."""
+    broken = source.broken | cut
+    for problem in app_problems(app, marks, source.mark, broken):
         problems.add(problem)
-    return ConcreteEntry(name, pruned.model, marks, source, broken)
+    return ConcreteEntry(name, app, marks, source, broken)
 
 
 Rendered = list[tuple[str, dict[str, Any], Marks]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.spec.documents import DnsSpec
+from reconciler.spec.documents import ConcreteApp, DnsSpec
 from reconciler.spec.source import Mark, Marks
 
 # Fields cut out for problems are named in `broken`, so that later checks skip what would read them.
@@ -27,6 +27,9 @@ class AppSource:
     marks: Marks
     mark: Mark
     broken: frozenset[str] = frozenset()
+    # An inline entry (no `chart`, no `values`) valid as written is already its concrete app: validated
+    # once here, not again as an entry and as a concrete app when expanded (None: expand validates it).
+    concrete: ConcreteApp | None = None
 
 
 @dataclass(frozen=True)
