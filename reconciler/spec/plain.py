@@ -36,6 +36,11 @@ _FLOAT_TEXT = re.compile(
 _BASES = {"0b": 2, "0o": 8, "0x": 16}
 _LEAF: dict[PathPart, Marks] = {}  # the children of every scalar's marks (marks are never changed once built)
 _TAG_HINT = "write plain data (text, numbers, true/false, lists, mappings); quote text that starts with '!'"
+_SCALAR = yaml.ScalarNode
+# A Mark and a Marks are made for every node of a file: built directly (tuple's constructor, no
+# NamedTuple argument parsing; no __init__ table walk), as `Mark(...)` and `Marks.node` would.
+_new_mark = tuple.__new__
+_new_marks = object.__new__
 
 
 def _resolve(_loader: Any, kind: type[yaml.Node], _value: str, implicit: tuple[bool, bool]) -> str:
@@ -121,11 +126,24 @@ class Plain:
             message = f"the document expands to more than {MAX_NODES} nodes"
             raise NotPlain(self._start, "", message, "split the document, or use fewer nested aliases (*name)")
 
+    def _child(self, node: yaml.Node, mark: Mark, depth: int, aliased: bool) -> tuple[Any, Marks]:
+        """`_value` of a node one level below: a scalar, most of any file, is done here directly (the
+        same steps, without three calls per value)."""
+        if node.__class__ is not _SCALAR or depth >= MAX_DEPTH:
+            return self._value(node, mark, depth + 1, aliased=aliased)
+        if aliased:
+            self._count()
+        leaf = _new_marks(Marks)
+        leaf.mark, leaf.children = mark, _LEAF
+        return (resolve_plain(node.value) if node.tag == _PLAIN else self._scalar(node, mark)), leaf
+
     def _sequence(self, node: yaml.SequenceNode, mark: Mark, depth: int, aliased: bool) -> tuple[Any, Marks]:
         items: list[Any] = []
         children: dict[PathPart, Marks] = {}
+        display, first, path = self._display, self._first, mark.path
         for index, item in enumerate(node.value):
-            value, marks = self._value(item, mark.child(index, self._line(item)), depth + 1, aliased=aliased)
+            child = _new_mark(Mark, (display, item.start_mark.line + first, f"{path}[{index}]"))
+            value, marks = self._child(item, child, depth, aliased)
             items.append(value)
             children[index] = marks
         return items, Marks.node(mark, children)
@@ -134,20 +152,23 @@ class Plain:
         data: dict[Any, Any] = {}
         children: dict[PathPart, Marks] = {}
         merges: list[yaml.Node] = []
+        display, first, path = self._display, self._first, mark.path
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE or (key_node.tag == _PLAIN and key_node.value == "<<"):
+            tag = key_node.tag
+            if tag == _MERGE or (tag == _PLAIN and key_node.value == "<<"):
                 merges.append(value_node)
                 continue
-            if key_node.__class__ is not yaml.ScalarNode:
+            if key_node.__class__ is not _SCALAR:
                 raise self._complex_key(key_node, mark)
-            key = resolve_plain(key_node.value) if key_node.tag == _PLAIN else self._scalar(key_node, mark)
-            line = key_node.start_mark.line + self._first
+            key = resolve_plain(key_node.value) if tag == _PLAIN else self._scalar(key_node, mark)
+            line = key_node.start_mark.line + first
             if key in data:
                 message = f"invalid YAML: duplicate key '{key}' (the same app, environment field or key twice)"
                 hint = "each key may appear once in a mapping: merge the two entries or rename one"
-                raise NotPlain(line, join_path(mark.path, str(key)), message, hint)
-            child = Mark(self._display, line, join_path(mark.path, str(key)))
-            data[key], children[key] = self._value(value_node, child, depth + 1, aliased=aliased)
+                raise NotPlain(line, join_path(path, str(key)), message, hint)
+            text = key if key.__class__ is str else str(key)
+            child = _new_mark(Mark, (display, line, f"{path}.{text}" if path else text))
+            data[key], children[key] = self._child(value_node, child, depth, aliased)
         for source in merges:
             self._merge(source, mark, depth, data, children)
         return data, Marks.node(mark, children)

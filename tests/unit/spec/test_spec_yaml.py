@@ -14,7 +14,7 @@ from reconciler.errors import SpecError, SpecProblem
 from reconciler.sources.folder import folder_revision
 from reconciler.spec import load_desired, load_specs
 from reconciler.spec.load import MAX_BYTES_VARIABLE, forget_loaded, spec_files
-from reconciler.spec.plain import MAX_NODES, Plain, plain_loader
+from reconciler.spec.plain import MAX_DEPTH, MAX_NODES, Plain, plain_loader
 from reconciler.spec.source import parse_documents, read_documents
 from tests.unit.spec.spec_tree import HEADER, problems_of
 
@@ -253,3 +253,21 @@ def test_a_template_cannot_change_the_cached_specs(tmp_path: Path) -> None:
     first = load_desired(specs).apps["/integration/web"].definition["cmd"]
     second = load_desired(specs).apps["/integration/web"].definition["cmd"]
     assert first == second == "env"
+
+
+@pytest.mark.parametrize(
+    ("opening", "closing"), [("[", "]"), ("{k: ", "}"), ("- ", "")], ids=["flow-lists", "flow-mappings", "block-lists"]
+)
+def test_the_depth_limit_holds_for_a_scalar_at_its_edge(opening: str, closing: str) -> None:
+    """A scalar sits one level below its container: at MAX_DEPTH it is data, one level deeper a problem
+    (the scalars of a mapping or a list are converted in place, not through the general path)."""
+
+    def nested(levels: int) -> str:
+        if opening == "- ":
+            return "a:\n" + "".join("  " * (n + 1) + "-\n" for n in range(levels - 1)) + "  " * levels + "- 1\n"
+        return "a: " + opening * levels + "1" + closing * levels + "\n"
+
+    documents, problems = parsed(nested(MAX_DEPTH - 1))
+    assert problems == [] and documents
+    problem = only_problem(nested(MAX_DEPTH))
+    assert f"nested deeper than {MAX_DEPTH} levels" in problem.message and problem.field.startswith("a")
