@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +20,7 @@ import typer
 
 from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
-from reconciler.cli.output import console, print_error, print_warning
+from reconciler.cli.output import console, print_error, print_json_document, print_lines, print_warning
 from reconciler.cli.plan import (
     CONSUL_UNREAD,
     AgentOpt,
@@ -188,8 +187,7 @@ def _consul_checked(observation: Observation, code: int) -> int:
 
 def _show_unexecuted(plan: Plan, compared: Compared, *, output: str, dry_run: bool, verbose: bool) -> int:
     if output == "json":
-        console.print_json(json.dumps(apply_document(plan, Execution(plan.actions), Convergence(), compared),
-                                      default=str))
+        print_json_document(apply_document(plan, Execution(plan.actions), Convergence(), compared))
     else:
         show_plan(plan, output=output, title="Dry run" if dry_run else "Plan", compared=compared, verbose=verbose)
     if blocking_refusals(plan):
@@ -216,11 +214,9 @@ def _report(
     plan: Plan, execution: Execution, convergence: Convergence, compared: Compared, *, output: str, verbose: bool
 ) -> int:
     if output == "json":
-        console.print_json(json.dumps(apply_document(plan, execution, convergence, compared), default=str))
+        print_json_document(apply_document(plan, execution, convergence, compared))
     else:
-        shown = (a for a in execution.actions if a.outcome != Outcome.SUCCEEDED)
-        for line in plan_lines(shown, verbose=verbose):
-            console.print(line, soft_wrap=True)
+        print_lines(plan_lines((a for a in execution.actions if a.outcome != Outcome.SUCCEEDED), verbose=verbose))
         _print_outcome(execution, convergence)
     failed = bool(execution.failed or execution.unknown) or execution.timed_out or bool(convergence.unconverged)
     skipped = any(a.outcome == Outcome.SKIPPED for a in execution.actions)  # locked apps under --no-wait

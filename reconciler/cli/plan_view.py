@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from reconciler.cli.output import console, err_console
+from reconciler.cli.output import console, err_console, print_json_document, print_lines
 from reconciler.core.approvals import approval_environments
 from reconciler.core.export import plan_as_dict, summarize
 from reconciler.core.model import Action, ActionKind, Desired, Outcome, Plan
@@ -73,13 +73,11 @@ def show_plan(
     plan: Plan, *, output: str, title: str = "Plan", compared: Compared = Compared(), verbose: bool = False
 ) -> None:
     if output == "json":
-        console.print_json(json.dumps(plan_as_dict(plan) | compared.document, default=str))
+        print_json_document(plan_as_dict(plan) | compared.document)
         return
-    for line in plan_lines(plan.actions, verbose=verbose):
-        console.print(line, soft_wrap=True)
+    print_lines(plan_lines(plan.actions, verbose=verbose))
     console.print(summary_line(plan, title=title, compared=compared.systems))
-    for line in state_lines(plan):
-        console.print(line, soft_wrap=True)
+    print_lines(state_lines(plan))
 
 
 def state_lines(plan: Plan) -> list[str]:

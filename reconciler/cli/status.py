@@ -10,7 +10,6 @@ and a paused one with the specs' revision and digest it is not applying.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ from rich.table import Table
 from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.history import DatabaseOpt
-from reconciler.cli.output import console, print_warning
+from reconciler.cli.output import console, print_json_document, print_warning
 from reconciler.cli.plan import ChartsOpt, OutputOpt, check_output
 from reconciler.cli.run import COMPACT_ABOVE, WIDE_HELP
 from reconciler.cli.settings import GlobalSettings
@@ -63,7 +62,7 @@ def status_command(
                                      tree))
     document = only_env(document, env)
     if output == "json":
-        console.print_json(json.dumps(document, default=str))
+        print_json_document(document)
     else:
         print_status(document, wide=wide)
     raise typer.Exit(ExitCode.OK)
