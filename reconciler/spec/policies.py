@@ -62,10 +62,13 @@ class HealSpec(SpecModel):
     crash_loop: CrashLoopSpec | None = None
 
 
+_DEFAULT_HEAL = HealPolicy()  # frozen: one shared by every app without `heal`
+
+
 def heal_policy(spec: HealSpec | None, instances: int) -> HealPolicy:
     """The core HealPolicy; a percentage `maxUnavailable` is taken of `instances` (at least 1)."""
     if spec is None:
-        return HealPolicy()
+        return _DEFAULT_HEAL
     crash_loop = spec.crash_loop or CrashLoopSpec()
     return HealPolicy(
         critical_for_seconds=spec.critical_for,
