@@ -51,7 +51,7 @@ def test_plan_lines_print_the_same_in_one_call_as_line_by_line(capsys: pytest.Ca
 DOCUMENTS: list[Any] = [
     {"actions": [{"target": text, "changes": [{"path": "/x", "actual": text, "desired": None}]} for text in TRICKY]},
     {"floats": [0.1, 1e300, -0.0, 3.0, math.inf, -math.inf], "ints": [2**70, -1], "empty": {}, "list": []},
-    {"non-string keys": {1: "one", True: "yes", None: "none", 2.5: "x"}, "tuple": (1, 2), "set-like": {"a"}},
+    {"non-string keys": {1: "one", False: "no", None: "none", 2.5: "x"}, "tuple": (1, 2), "set-like": {"a"}},
     {"unicode": "ü € 漢字 \u2028 \u007f", "escapes": "\"quoted\" \\ \n \u0001", "nested": [[[{"a": [{}]}]]]},
     [],
     "just text",
