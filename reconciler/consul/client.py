@@ -18,7 +18,16 @@ from pydantic import TypeAdapter, ValidationError
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.http import Answer, ConsulHttp
-from reconciler.consul.translate import CheckState, check_states, check_states_of_json, observed_queries_of
+from reconciler.consul.translate import (
+    CheckState,
+    NodeServices,
+    check_states,
+    check_states_of_json,
+    node_services,
+    node_services_of_json,
+    observed_queries_of,
+    observed_queries_of_json,
+)
 from reconciler.core.registry import ObservedQuery
 from reconciler.errors import RemoteUnavailable
 from reconciler.gc_pause import gc_paused
@@ -201,6 +210,19 @@ class ConsulClient:
         answer, state = await self._blocking_get(path, {}, block)
         return (None if answer.body is None else self._parse(_CATALOG_NODE, answer, path)), state
 
+    async def get_catalog_node_services(self, node: str, tag: str) -> tuple[NodeServices | None, BlockingState]:
+        """`get_catalog_node`'s services that carry `tag`, read straight from the JSON when it is plainly
+        a catalog node (consul/plain.py), else through its model (and failing as it does)."""
+        path = f"/v1/catalog/node/{_segment(node)}"
+        answer, state = await self._blocking_get(path, {}, None)
+        if answer.body is None:
+            return None, state
+        with gc_paused():
+            found = node_services_of_json(answer.body, tag)
+        if found is None:
+            found = node_services(self._parse(_CATALOG_NODE, answer, path), tag)
+        return found, state
+
     # KV and sessions ---------------------------------------------------------------------------
 
     async def get_kv(self, key: str, *, block: BlockingState | None = None) -> tuple[wire.KVPair | None, BlockingState]:
@@ -269,8 +291,13 @@ class ConsulClient:
         answer = await self._http.send("GET", "/v1/query", same_as=kept[0] if kept else None)
         if kept is not None and answer.body is None and answer.content == kept[0]:
             return kept[1]
-        queries = self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
-        observed = MappingProxyType(observed_queries_of(queries))
+        body = answer.body or []
+        with gc_paused():
+            found = observed_queries_of_json(body)
+        if found is None:
+            queries = self._parse(_QUERIES, Answer(answer.status, body, answer.index), "/v1/query")
+            found = observed_queries_of(queries)
+        observed = MappingProxyType(found)
         self._queries = (answer.content, observed)
         return observed
 

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from reconciler.consul import wire
+from reconciler.consul import plain, wire
 from reconciler.core.model import Action, ActionKind
-from reconciler.core.registry import CheckStatus, ObservedQuery, ServiceInstance, aggregate_status
+from reconciler.core.registry import (
+    NODE_MAINTENANCE_CHECK,
+    SERVICE_MAINTENANCE_PREFIX,
+    CheckStatus,
+    ObservedQuery,
+    ServiceInstance,
+    aggregate_status,
+)
+
+_PASSING = CheckStatus.PASSING.value
 
 
 class CheckState(NamedTuple):
@@ -34,42 +45,23 @@ def check_states(checks: Iterable[wire.HealthCheck]) -> tuple[CheckState, ...]:
     )
 
 
-# Every key a HealthCheck is read from by pydantic under its field name (`populate_by_name`): an answer
-# using one is left to pydantic, whose reading of it is the rule.
-_FIELD_NAMES = frozenset(wire.HealthCheck.model_fields)
-_REQUIRED_TEXT = ("CheckID", "Status")
-_TEXT = ("Node", "Name", "Notes", "Output", "ServiceID", "ServiceName", "Type")
-_COUNTS = ("CreateIndex", "ModifyIndex")
-
-
 def check_states_of_json(body: Any) -> tuple[CheckState, ...] | None:
     """The states of a decoded `/v1/health/state/<state>` answer without building its models, or None
-    when any check is not plainly what `wire.HealthCheck` takes (a missing field, another type, a
-    value pydantic would convert): the caller then validates the whole answer with pydantic, so that
-    a malformed answer fails as it always did and a convertible one reads as it always did."""
-    if type(body) is not list:
+    when any check is not plainly what `wire.HealthCheck` takes (consul/plain.py): the caller then
+    validates the whole answer with pydantic, so that a malformed answer fails as it always did and a
+    convertible one reads as it always did."""
+    if type(body) is not list or not plain.CHECK.all_plain(body):
         return None
-    states = []
-    for item in body:
-        if type(item) is not dict or not _FIELD_NAMES.isdisjoint(item) or not _plain(item):
-            return None
-        status = item["Status"]
-        output = "" if status == CheckStatus.PASSING else item.get("Output", "")
-        states.append(CheckState(item.get("Node", ""), item.get("ServiceID", ""), item["CheckID"], status, output))
-    return tuple(states)
-
-
-def _plain(item: dict[str, Any]) -> bool:
-    """Whether every field of one check has the exact JSON type its model field takes as it is."""
-    get = item.get
-    if not all(type(get(key)) is str for key in _REQUIRED_TEXT):
-        return False
-    if not all(type(get(key, "")) is str for key in _TEXT) or not all(type(get(key, 0)) is int for key in _COUNTS):
-        return False
-    tags, definition = get("ServiceTags"), get("Definition")
-    if tags is not None and (type(tags) is not list or not all(type(tag) is str for tag in tags)):
-        return False
-    return definition is None or type(definition) is dict
+    count, get = len(body), dict.get
+    statuses = list(map(itemgetter("Status"), body))
+    outputs = map(get, body, repeat("Output", count), repeat("", count))
+    kept = ["" if status == _PASSING else output for status, output in zip(statuses, outputs, strict=True)]
+    fields = zip(
+        map(get, body, repeat("Node", count), repeat("", count)),
+        map(get, body, repeat("ServiceID", count), repeat("", count)),
+        map(itemgetter("CheckID"), body), statuses, kept, strict=True,
+    )
+    return tuple(map(tuple.__new__, repeat(CheckState, count), fields))  # no Python call per check
 
 
 def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
@@ -113,21 +105,92 @@ def checks_by_instance(checks: Iterable[CheckState]) -> dict[tuple[str, str], li
     return grouped
 
 
-def instances_of_nodes(
-    nodes: Iterable[wire.CatalogNode], checks: Iterable[CheckState], *, tag: str
-) -> tuple[ServiceInstance, ...]:
-    """The instances carrying `tag` on `nodes`, each with its node's and its own checks, as
-    `GET /v1/health/service/<name>` would show them: one pass over the checks, one over the services."""
-    grouped = checks_by_instance(checks)
+class TaggedService(NamedTuple):
+    """One service instance of a catalog node, of the tag asked for; `address` is the node's when its own is empty."""
+
+    service_id: str
+    name: str
+    address: str
+    port: int
+    tags: tuple[str, ...]
+    meta: dict[str, str]
+
+
+class NodeServices(NamedTuple):
+    """A catalog node (`GET /v1/catalog/node/<node>`): its name, its address, its services of one tag."""
+
+    node: str
+    address: str
+    services: tuple[TaggedService, ...]
+
+
+def node_services(catalog_node: wire.CatalogNode, tag: str) -> NodeServices:
+    """The services of a validated catalog node that carry `tag`."""
+    node = catalog_node.node
+    services = tuple(
+        TaggedService(s.id, s.service, s.address or node.address, s.port, tuple(s.tags), dict(s.meta))
+        for s in catalog_node.services.values()
+        if tag in s.tags
+    )
+    return NodeServices(node.node, node.address, services)
+
+
+def node_services_of_json(body: Any, tag: str) -> NodeServices | None:
+    """`node_services` of a decoded `/v1/catalog/node/<node>` answer without building its models, or None
+    when it is not plainly what `wire.CatalogNode` takes (the caller then validates it with pydantic)."""
+    if not plain.CATALOG_NODE.plain(body):
+        return None
+    node = body["Node"]
+    address = node.get("Address", "")
+    tagged = []
+    for service in (body.get("Services") or {}).values():
+        tags = service.get("Tags") or ()
+        if tag in tags:
+            meta = service.get("Meta") or {}
+            tagged.append(TaggedService(
+                service["ID"], service["Service"], service.get("Address") or address, service.get("Port", 0),
+                tuple(tags), meta,
+            ))
+    return NodeServices(node["Node"], address, tuple(tagged))
+
+
+def _not_passing(checks: Iterable[CheckState]) -> set[tuple[str, str]]:
+    """The (node, service id) of every check that does not pass or is a maintenance mode (whose status does
+    not matter): an instance under none of them passes, with no output, and is not aggregated check by check."""
+    return {
+        (c.node, c.service_id) for c in checks
+        if c.status != _PASSING or c.check_id == NODE_MAINTENANCE_CHECK
+        or c.check_id.startswith(SERVICE_MAINTENANCE_PREFIX)
+    }
+
+
+def instances_of_services(nodes: Iterable[NodeServices], checks: Sequence[CheckState]) -> tuple[ServiceInstance, ...]:
+    """The instances of `nodes`, each with its node's and its own checks, as `GET /v1/health/service/<name>`
+    would show them: one pass over the checks, one over the services."""
+    failing = _not_passing(checks)
+    grouped = checks_by_instance(checks) if failing else {}
     instances = []
-    for catalog_node in nodes:
-        node = catalog_node.node
-        node_checks = grouped.get((node.node, ""), [])
-        for service in catalog_node.services.values():
-            if tag in service.tags:
-                own = node_checks + grouped.get((node.node, service.id), [])
-                instances.append(instance_from(node, service, own))
+    passing: CheckStatus | None = CheckStatus.PASSING
+    for node in nodes:
+        name, node_checks = node.node, grouped.get((node.node, ""), [])
+        node_passing = (name, "") not in failing
+        for s in node.services:
+            if node_passing and (name, s.service_id) not in failing:
+                status, output = passing, ""
+            else:
+                status, output = status_of(node_checks + grouped.get((name, s.service_id), []))
+            instances.append(
+                ServiceInstance(s.service_id, s.name, name, node.address, s.address, s.port, s.tags, s.meta,
+                                status, output)
+            )
     return tuple(instances)
+
+
+def instances_of_nodes(
+    nodes: Iterable[wire.CatalogNode], checks: Sequence[CheckState], *, tag: str
+) -> tuple[ServiceInstance, ...]:
+    """The instances carrying `tag` on validated catalog nodes (see `instances_of_services`)."""
+    return instances_of_services((node_services(node, tag) for node in nodes), checks)
 
 
 def with_statuses(
@@ -166,6 +229,22 @@ def observed_query_of(query: wire.PreparedQuery) -> ObservedQuery:
 def observed_queries_of(queries: Iterable[wire.PreparedQuery]) -> dict[str, ObservedQuery]:
     """Named prepared queries by name (unnamed ones can never be ours: ours are named `<app>.<env>`)."""
     return {q.name: observed_query_of(q) for q in queries if q.name}
+
+
+def observed_queries_of_json(body: Any) -> dict[str, ObservedQuery] | None:
+    """`observed_queries_of` a decoded `/v1/query` answer without building its models, or None when any
+    query is not plainly what `wire.PreparedQuery` takes (the caller then validates it with pydantic)."""
+    if type(body) is not list or not plain.QUERY.all_plain(body):
+        return None
+    named = [query for query in body if query.get("Name")]
+    count, services = len(named), list(map(itemgetter("Service"), named))
+    names = list(map(itemgetter("Name"), named))
+    tags = [tuple(found) if found else () for found in map(dict.get, services, repeat("Tags", count))]
+    observed = map(
+        ObservedQuery, map(itemgetter("ID"), named), names, map(itemgetter("Service"), services), tags,
+        map(dict.get, services, repeat("OnlyPassing", count), repeat(False, count)),
+    )
+    return dict(zip(names, observed, strict=True))
 
 
 def _body(action: Action, *kinds: ActionKind) -> Mapping[str, Any]:

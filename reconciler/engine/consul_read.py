@@ -14,11 +14,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.translate import (
     CheckState,
-    instances_of_nodes,
+    NodeServices,
+    instances_of_services,
     with_statuses,
 )
 from reconciler.core.registry import MANAGED_TAG, ConsulObservation, ObservedQuery, ServiceInstance
@@ -61,13 +61,14 @@ class ConsulRead:
     catalog: CatalogSnapshot | None
 
 
-async def read_nodes(consul: ConsulPort, names: Sequence[str]) -> tuple[wire.CatalogNode, ...]:
-    """`GET /v1/catalog/node/<name>` for every name, NODE_READS_AT_ONCE at a time; gone nodes are left out."""
+async def read_nodes(consul: ConsulPort, names: Sequence[str]) -> tuple[NodeServices, ...]:
+    """`GET /v1/catalog/node/<name>` for every name, NODE_READS_AT_ONCE at a time, as each node's services
+    carrying MANAGED_TAG; gone nodes are left out."""
     gate = asyncio.Semaphore(NODE_READS_AT_ONCE)
 
-    async def one(name: str) -> wire.CatalogNode | None:
+    async def one(name: str) -> NodeServices | None:
         async with gate:
-            found, _state = await consul.get_catalog_node(name)
+            found, _state = await consul.get_catalog_node_services(name, MANAGED_TAG)
             return found
 
     found = await asyncio.gather(*(one(name) for name in names))
@@ -89,7 +90,7 @@ async def read_snapshot(consul: ConsulPort, previous: CatalogSnapshot | None) ->
         instances = with_statuses(previous.instances, states, previous.checks)
     else:
         catalog = await read_nodes(consul, [node.node for node in nodes])
-        instances = instances_of_nodes(catalog, states, tag=MANAGED_TAG)
+        instances = instances_of_services(catalog, states)
     return CatalogSnapshot(nodes_state.index, services_at, checks_state.index, states, instances)
 
 

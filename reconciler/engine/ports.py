@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
-from reconciler.consul.translate import CheckState
+from reconciler.consul.translate import CheckState, NodeServices
 from reconciler.core.model import Actual
 from reconciler.core.registry import ObservedQuery
 from reconciler.marathon import wire as marathon_wire
@@ -55,6 +55,8 @@ class ConsulPort(Protocol):
     async def get_catalog_node(
         self, node: str, *, block: BlockingState | None = None
     ) -> tuple[wire.CatalogNode | None, BlockingState]: ...
+
+    async def get_catalog_node_services(self, node: str, tag: str) -> tuple[NodeServices | None, BlockingState]: ...
 
     async def get_health_service(
         self, name: str, *, passing: bool = False, tag: str | None = None, block: BlockingState | None = None
