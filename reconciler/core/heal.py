@@ -116,7 +116,8 @@ def decide_heals(
                 continue
             outcome = _decided(memo, wanted, app, consul, memory, now, desired)
             actions.extend(outcome.actions)
-            critical_since.update(outcome.memory.critical_since)
+            if outcome.memory.critical_since:
+                critical_since.update(outcome.memory.critical_since)
             if outcome.memory.heals.get(app_id):
                 heals[app_id] = outcome.memory.heals[app_id]
             registered.update(outcome.memory.registered)
@@ -129,17 +130,47 @@ def _decided(
 ) -> HealDecisions:
     """`decide_app`, remembered while it is a function of its objects alone: the clock and the heal
     memory play a part only through a recent heal, a critical task or a registration seen and lost."""
-    instances = [consul.instances_of_task(task.task_id) for task in app.tasks]
+    of_task = consul.instances_of_task
+    instances = [of_task(task.task_id) for task in app.tasks]
     seen = memory.registered
-    lost = any(not found and task.task_id in seen for task, found in zip(app.tasks, instances, strict=True))
+    lost = bool(seen) and any(
+        not found and task.task_id in seen for task, found in zip(app.tasks, instances, strict=True)
+    )
     if lost or memory.heals.get(app.app_id):
         memo.skip(app.app_id)
         return decide_app(wanted, app, consul, memory, now, desired)
     inputs = (wanted, app, *(instance for found in instances for instance in found))
-    outcome = memo.get(app.app_id, inputs, lambda: decide_app(wanted, app, consul, memory, now, desired))
+    outcome = memo.get(
+        app.app_id, inputs,
+        lambda: _quiet(wanted, app, instances) or decide_app(wanted, app, consul, memory, now, desired),
+    )
     if outcome.memory.critical_since or outcome.memory.heals:
         memo.skip(app.app_id)  # made with the clock: never given back
     return outcome
+
+
+def _quiet(wanted: DesiredApp, app: ActualApp, instances: list[tuple[ServiceInstance, ...]]) -> HealDecisions | None:
+    """The common case decided without the clock nor the memory: no running task of the app has a
+    critical or warning instance, no more run than desired, no crash loop to report (no heal is
+    remembered for the app and no registration lost: the caller saw to it). `decide_app` would find
+    nothing to do and remember only which tasks are registered. None: `decide_app` decides."""
+    policy = wanted.heal
+    if policy.enabled and policy.crash_loop_heals <= 0:
+        return None
+    running = 0
+    registered = []
+    for task, found in zip(app.tasks, instances, strict=True):
+        if task.state != TaskState.RUNNING:
+            continue
+        running += 1
+        for instance in found:
+            if instance.status in (CheckStatus.CRITICAL, CheckStatus.WARNING):
+                return None
+        if found:
+            registered.append(task.task_id)
+    if running > wanted.instances and not app.deployment_ids:
+        return None
+    return HealDecisions((), HealMemory({}, {}, frozenset(registered)))
 
 
 def decide_app(

@@ -102,7 +102,14 @@ def plan_queries(
 
 
 def _query_changes(query: DesiredQuery, consul: ConsulObservation) -> tuple[Action, ...]:
+    if _as_wanted(query, consul.queries.get(query.name)):
+        return ()
     return tuple(_changes_of(query, consul))
+
+
+def _as_wanted(query: DesiredQuery, observed: ObservedQuery | None) -> bool:
+    """The common case, where `_changes_of` finds nothing: the query is ours and resolves as wanted."""
+    return observed is not None and observed.managed and query.same_as(observed)
 
 
 def _changes_of(query: DesiredQuery, consul: ConsulObservation) -> Iterator[Action]:
@@ -151,7 +158,7 @@ def serving_apps(observed: ObservedQuery, env: str, actual: Actual) -> tuple[str
 def _query_deletions(
     wanted: AbstractSet[str], actual: Actual, consul: ConsulObservation, prune: bool
 ) -> Iterator[Action]:
-    for name in sorted(consul.queries):
+    for name in sorted(consul.queries.keys() - wanted):  # a wanted query is never deleted: not even looked at
         observed = consul.queries[name]
         env = environment_of_query(observed)
         if not observed.managed or name in wanted or env is None:

@@ -12,7 +12,8 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from reconciler.core.decision_memo import IdentityMemo
 from reconciler.core.model import (
@@ -223,38 +224,96 @@ def plan_registrations(
     previous call is not decided again."""
     if not consul.complete:
         return ()
-    existing = {i.service_id: i for i in consul.instances if i.managed}
+    existing = consul.managed_by_id
     actions: list[Action] = []
     wanted_ids: set[str] = set()
     memo = IdentityMemo() if memo is None else memo
     with memo.pass_():
-        for app in sorted(actual.apps.values(), key=lambda a: a.app_id):
-            inputs = (app, desired.apps.get(app.app_id), *_instances_of(app, existing))
-            decided = memo.get(app.app_id, inputs, partial(app_registrations, app, desired, existing))
+        for app in sorted(actual.apps.values(), key=_APP_ID):
+            found = _instances_of(app, existing)
+            inputs = (app, desired.apps.get(app.app_id), *found)
+            decided = memo.get(app.app_id, inputs, partial(_app_registrations, app, desired, existing, found))
             wanted_ids.update(decided.service_ids)
             actions.extend(decided.actions)
-    if actual.complete:
+    stale = existing.keys() - wanted_ids
+    if actual.complete and stale:
         tasks = {t.task_id: t for app in actual.apps.values() for t in app.tasks}
-        for instance in sorted(existing.values(), key=lambda i: i.service_id):
-            reason = None if instance.service_id in wanted_ids else deregister_reason(instance, tasks, wanted_ids)
+        for service_id in sorted(stale):
+            instance = existing[service_id]
+            reason = deregister_reason(instance, tasks, wanted_ids)
             if reason is not None:
                 actions.append(deregister_action(instance, reason))
     return tuple(actions)
 
 
-@dataclass(frozen=True)
-class AppRegistrations:
-    """One app's wanted service ids and the REGISTER actions they need."""
+_APP_ID = attrgetter("app_id")
+_ABSENT = object()
+
+
+class AppRegistrations(NamedTuple):
+    """One app's wanted service ids and the REGISTER actions they need (a tuple: one per app, cheap to make)."""
 
     service_ids: tuple[str, ...]
     actions: tuple[Action, ...]
 
 
-def _instances_of(app: ActualApp, existing: Mapping[str, ServiceInstance]) -> Iterator[ServiceInstance | None]:
+_NOTHING_WANTED = AppRegistrations((), ())
+
+
+def _by_task_id(pair: tuple[ActualTask, ServiceInstance | None]) -> str:
+    return pair[0].task_id
+
+
+def _instances_of(app: ActualApp, existing: Mapping[str, ServiceInstance]) -> list[ServiceInstance | None]:
     """The instance each task's service id names (None: none), what an app's registrations compare with."""
-    if app.managed:
-        for task in app.tasks:
-            yield existing.get(service_id_of(app.app_id, task.task_id))
+    if not app.managed:
+        return []
+    get, app_id = existing.get, app.app_id
+    return [get(service_id_of(app_id, task.task_id)) for task in app.tasks]
+
+
+def _app_registrations(
+    app: ActualApp, desired: Desired, existing: Mapping[str, ServiceInstance], found: list[ServiceInstance | None]
+) -> AppRegistrations:
+    return _all_registered(app, desired, found) or app_registrations(app, desired, existing)
+
+
+def _all_registered(app: ActualApp, desired: Desired, found: list[ServiceInstance | None]) -> AppRegistrations | None:
+    """The common case decided without building any registration: every running task of the app has its
+    instance (`found`, task by task) registered as `app_registrations` wants it, so there is nothing to
+    register. None when any is missing or differs: `app_registrations` decides, and says why."""
+    identity = identity_of(app, desired) if app.managed else None
+    if identity is None:
+        return _NOTHING_WANTED
+    env, name = identity
+    tasks = app.tasks
+    pairs: Iterator[tuple[ActualTask, ServiceInstance | None]] = zip(tasks, found, strict=True)
+    if len(tasks) > 1:
+        pairs = iter(sorted(pairs, key=_by_task_id))
+    ids = []
+    for task, instance in pairs:
+        if task.state != TaskState.RUNNING:  # is_registrable
+            continue
+        if instance is None or not _registered_as_wanted(instance, app, task, env, name):
+            return None
+        ids.append(instance.service_id)
+    return AppRegistrations(tuple(ids), ())
+
+
+def _registered_as_wanted(instance: ServiceInstance, app: ActualApp, task: ActualTask, env: str, name: str) -> bool:
+    """`registration_changes(registration_fields(app, task, env, name), instance)` is empty, field by field."""
+    tags, meta = instance.tags, instance.meta
+    return (
+        instance.name == name
+        and instance.address == task.host
+        and instance.port == (task.ports[0] if task.ports else 0)
+        and tags in ((env, MANAGED_TAG), (MANAGED_TAG, env))
+        and len(meta) == 4
+        and meta.get(META_APP_ID, _ABSENT) == app.app_id
+        and meta.get(META_TASK_ID, _ABSENT) == task.task_id
+        and meta.get(META_APP_VERSION, _ABSENT) == (task.version or app.version)
+        and meta.get(META_ENVIRONMENT, _ABSENT) == env
+    )
 
 
 def app_registrations(app: ActualApp, desired: Desired, existing: Mapping[str, ServiceInstance]) -> AppRegistrations:

@@ -8,7 +8,7 @@ MANAGED_TAG; nothing else in Consul is ever changed or deleted.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -110,7 +110,7 @@ class DesiredQuery:
         """Whether `other` already resolves like this query (tag order does not matter to Consul)."""
         return (
             other.service == self.service
-            and sorted(other.tags) == sorted(self.tags)
+            and (other.tags == self.tags or sorted(other.tags) == sorted(self.tags))
             and other.only_passing == self.only_passing
         )
 
@@ -146,58 +146,68 @@ class ConsulObservation:
         """Our instances registered for the Marathon app `app_id`."""
         return self._by_app.get(app_id, ())
 
-    # Indexed once per observation, so that per-task and per-app lookups stay O(1) at 10,000 apps.
+    # Indexed once per observation, so that per-task and per-app lookups stay O(1) at 10,000 apps. Each
+    # grouping only when asked: a plan asks for tasks, a status for apps.
     @cached_property
     def _by_task(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
-        return _INDEXES.of(self.instances).by_task
+        return _BY_TASK.of(self.instances).groups
 
     @cached_property
     def _by_app(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
-        return _INDEXES.of(self.instances).by_app
+        return _BY_APP.of(self.instances).groups
+
+    @cached_property
+    def managed_by_id(self) -> Mapping[str, ServiceInstance]:
+        """Our instances by service id (of two with one id, the later one observed)."""
+        return _BY_TASK.of(self.instances).by_id
 
 
 @dataclass(frozen=True)
 class _Index:
     instances: tuple[ServiceInstance, ...]  # held, so that its identity stays its own
-    by_task: Mapping[str, tuple[ServiceInstance, ...]]
-    by_app: Mapping[str, tuple[ServiceInstance, ...]]
+    groups: Mapping[str, tuple[ServiceInstance, ...]]  # by the value of one meta key
+    by_id: Mapping[str, ServiceInstance]
 
 
 class _LastIndex:
-    """The grouping of the last instances tuple indexed. A controller's Consul read hands each cycle the
-    very tuple of the cycle before while nothing moved, and keeps each unchanged instance the same
-    object when something did (engine/consul_read.py): the same immutable instances group the same way,
-    and a group of the very same instances stays the same tuple (core/app_status.py's memo matches the
-    per-app groups by identity). Safe from any thread: one value is read, one assigned."""
+    """The grouping of the last instances tuple indexed by the meta key `key`. A controller's Consul read
+    hands each cycle the very tuple of the cycle before while nothing moved, and keeps each unchanged
+    instance the same object when something did (engine/consul_read.py): the same immutable instances
+    group the same way, and a group of the very same instances stays the same tuple (core/app_status.py's
+    memo matches the per-app groups by identity). Safe from any thread: one value is read, one assigned."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: str) -> None:
+        self._key = key
         self._last: _Index | None = None
 
     def of(self, instances: tuple[ServiceInstance, ...]) -> _Index:
         last = self._last
         if last is not None and last.instances is instances:
             return last
-        by_task = _grouped(instances, lambda i: i.task_id, last.by_task if last else {})
-        index = _Index(instances, by_task, _grouped(instances, lambda i: i.app_id, last.by_app if last else {}))
+        index = _indexed(instances, self._key, last.groups if last else {})
         if isinstance(instances, tuple):  # only an immutable sequence is the same while it is the same object
             self._last = index
         return index
 
 
-_INDEXES = _LastIndex()
+_BY_TASK = _LastIndex(META_TASK_ID)
+_BY_APP = _LastIndex(META_APP_ID)
 
 
-def _grouped(
-    instances: Iterable[ServiceInstance], key: Callable[[ServiceInstance], str],
-    previous: Mapping[str, tuple[ServiceInstance, ...]],
-) -> dict[str, tuple[ServiceInstance, ...]]:
-    """Our (managed) instances grouped by `key`, in their observed order; a group of the very objects
-    of its `previous` group is that tuple."""
+def _indexed(
+    instances: tuple[ServiceInstance, ...], key: str, previous: Mapping[str, tuple[ServiceInstance, ...]]
+) -> _Index:
+    """Our (managed) instances grouped by the meta value of `key`, in their observed order, and by service
+    id; a group of the very objects of its `previous` group is that tuple."""
     grouped: dict[str, list[ServiceInstance]] = {}
+    by_id: dict[str, ServiceInstance] = {}
     for instance in instances:
-        if instance.managed:
-            grouped.setdefault(key(instance), []).append(instance)
-    return {name: _same_or_new(previous.get(name), found) for name, found in grouped.items()}
+        if MANAGED_TAG in instance.tags:
+            grouped.setdefault(instance.meta.get(key, ""), []).append(instance)
+            by_id[instance.service_id] = instance
+    if not previous:
+        return _Index(instances, {name: tuple(found) for name, found in grouped.items()}, by_id)
+    return _Index(instances, {name: _same_or_new(previous.get(name), found) for name, found in grouped.items()}, by_id)
 
 
 def _same_or_new(kept: tuple[ServiceInstance, ...] | None, found: list[ServiceInstance]) -> tuple[ServiceInstance, ...]:
