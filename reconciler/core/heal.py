@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 
 from reconciler.core.decision_memo import IdentityMemo
 from reconciler.core.model import (
@@ -95,7 +96,7 @@ def decide_heals(
     consul: ConsulObservation,
     memory: HealMemory,
     now: float,
-    memo: IdentityMemo[HealDecisions] | None = None,
+    memo: IdentityMemo[Decided] | None = None,
 ) -> HealDecisions:
     """Kills for tasks critical past their app's grace window (within the guards), warnings, repairs.
 
@@ -115,23 +116,33 @@ def decide_heals(
             if app is None or not app.managed:
                 continue
             outcome = _decided(memo, wanted, app, consul, memory, now, desired)
+            if isinstance(outcome, frozenset):  # a quiet app: nothing to do, these tasks registered
+                registered.update(outcome)
+                continue
+            kept = outcome.memory
             actions.extend(outcome.actions)
-            if outcome.memory.critical_since:
-                critical_since.update(outcome.memory.critical_since)
-            if outcome.memory.heals.get(app_id):
-                heals[app_id] = outcome.memory.heals[app_id]
-            registered.update(outcome.memory.registered)
+            critical_since.update(kept.critical_since)
+            if kept.heals.get(app_id):
+                heals[app_id] = kept.heals[app_id]
+            registered.update(kept.registered)
     return HealDecisions(tuple(actions), HealMemory(critical_since, heals, frozenset(registered)))
 
 
+# An app's decisions as remembered: in full, or (a quiet app, the common case) the ids of its registered
+# tasks alone, which is all its decisions hold (no action, no clock): no two objects made per app.
+Decided = HealDecisions | frozenset[str]
+_RUNNING = TaskState.RUNNING  # an enum member read once: each read costs as much as the test it is for
+_TROUBLED = (CheckStatus.CRITICAL, CheckStatus.WARNING)
+
+
 def _decided(
-    memo: IdentityMemo[HealDecisions], wanted: DesiredApp, app: ActualApp, consul: ConsulObservation,
+    memo: IdentityMemo[Decided], wanted: DesiredApp, app: ActualApp, consul: ConsulObservation,
     memory: HealMemory, now: float, desired: Desired,
-) -> HealDecisions:
+) -> Decided:
     """`decide_app`, remembered while it is a function of its objects alone: the clock and the heal
     memory play a part only through a recent heal, a critical task or a registration seen and lost."""
-    of_task = consul.instances_of_task
-    instances = [of_task(task.task_id) for task in app.tasks]
+    of_task = consul.instances_by_task.get
+    instances = [of_task(task.task_id, ()) for task in app.tasks]
     seen = memory.registered
     lost = bool(seen) and any(
         not found and task.task_id in seen for task, found in zip(app.tasks, instances, strict=True)
@@ -139,38 +150,45 @@ def _decided(
     if lost or memory.heals.get(app.app_id):
         memo.skip(app.app_id)
         return decide_app(wanted, app, consul, memory, now, desired)
-    inputs = (wanted, app, *(instance for found in instances for instance in found))
+    inputs = (wanted, app, *chain.from_iterable(instances))
     outcome = memo.get(
-        app.app_id, inputs,
-        lambda: _quiet(wanted, app, instances) or decide_app(wanted, app, consul, memory, now, desired),
+        app.app_id, inputs, lambda: _quiet_or_decided(wanted, app, instances, consul, memory, now, desired)
     )
-    if outcome.memory.critical_since or outcome.memory.heals:
+    if isinstance(outcome, HealDecisions) and (outcome.memory.critical_since or outcome.memory.heals):
         memo.skip(app.app_id)  # made with the clock: never given back
     return outcome
 
 
-def _quiet(wanted: DesiredApp, app: ActualApp, instances: list[tuple[ServiceInstance, ...]]) -> HealDecisions | None:
+def _quiet_or_decided(
+    wanted: DesiredApp, app: ActualApp, instances: list[tuple[ServiceInstance, ...]], consul: ConsulObservation,
+    memory: HealMemory, now: float, desired: Desired,
+) -> Decided:
+    quiet = _quiet(wanted, app, instances)
+    return quiet if quiet is not None else decide_app(wanted, app, consul, memory, now, desired)
+
+
+def _quiet(wanted: DesiredApp, app: ActualApp, instances: list[tuple[ServiceInstance, ...]]) -> frozenset[str] | None:
     """The common case decided without the clock nor the memory: no running task of the app has a
     critical or warning instance, no more run than desired, no crash loop to report (no heal is
     remembered for the app and no registration lost: the caller saw to it). `decide_app` would find
-    nothing to do and remember only which tasks are registered. None: `decide_app` decides."""
+    nothing to do and remember only which tasks are registered: their ids. None: `decide_app` decides."""
     policy = wanted.heal
     if policy.enabled and policy.crash_loop_heals <= 0:
         return None
     running = 0
     registered = []
     for task, found in zip(app.tasks, instances, strict=True):
-        if task.state != TaskState.RUNNING:
+        if task.state != _RUNNING:
             continue
         running += 1
         for instance in found:
-            if instance.status in (CheckStatus.CRITICAL, CheckStatus.WARNING):
+            if instance.status in _TROUBLED:
                 return None
         if found:
             registered.append(task.task_id)
     if running > wanted.instances and not app.deployment_ids:
         return None
-    return HealDecisions((), HealMemory({}, {}, frozenset(registered)))
+    return frozenset(registered)
 
 
 def decide_app(

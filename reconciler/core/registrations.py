@@ -248,6 +248,7 @@ def plan_registrations(
 
 _APP_ID = attrgetter("app_id")
 _ABSENT = object()
+_RUNNING = TaskState.RUNNING  # an enum member read once: each read costs as much as the test it is for
 
 
 class AppRegistrations(NamedTuple):
@@ -292,7 +293,7 @@ def _all_registered(app: ActualApp, desired: Desired, found: list[ServiceInstanc
         pairs = iter(sorted(pairs, key=_by_task_id))
     ids = []
     for task, instance in pairs:
-        if task.state != TaskState.RUNNING:  # is_registrable
+        if task.state != _RUNNING:  # is_registrable
             continue
         if instance is None or not _registered_as_wanted(instance, app, task, env, name):
             return None

@@ -156,6 +156,11 @@ class ConsulObservation:
     def _by_app(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
         return _BY_APP.of(self.instances).groups
 
+    @property
+    def instances_by_task(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
+        """Our instances by the task id of their meta (`instances_of_task` for every task at once)."""
+        return self._by_task
+
     @cached_property
     def managed_by_id(self) -> Mapping[str, ServiceInstance]:
         """Our instances by service id (of two with one id, the later one observed)."""
