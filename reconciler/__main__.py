@@ -1,5 +1,5 @@
 """Entry point for `python -m reconciler`: the CLI face."""
 
-from reconciler.cli.main import main
+from reconciler.cli.main import entry
 
-main()
+entry()

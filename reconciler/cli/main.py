@@ -20,6 +20,7 @@ from reconciler.cli.logs import (
     configure_logging,
 )
 from reconciler.cli.output import print_error, protect_secrets, report_error
+from reconciler.cli.process_exit import exit_quickly
 from reconciler.cli.settings import GlobalSettings, check_url, secrets_of
 from reconciler.errors import ExitCode, ReconcilerError
 
@@ -122,6 +123,12 @@ def global_options(
     ctx.obj = settings
 
 
+
+
+def entry() -> None:
+    """The process's entry point (the `reconciler` script, `python -m reconciler`): `main`, then the end of
+    the process without the interpreter's teardown (cli/process_exit.py)."""
+    exit_quickly(main)
 
 
 def main() -> None:
