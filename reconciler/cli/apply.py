@@ -112,7 +112,9 @@ class _ApplyJob:
     async def run(self, *, dry_run: bool) -> int:
         request = SyncRequest(self.desired, self.options, self.execute, self.choice.routing, whole=self.whole,
                               strict=False, dry_run=dry_run, halt_on_refusal=True)
-        async with marathon_client(self.settings) as marathon, optional_consul(self.settings, self.choice) as consul:
+        # A dry run observes once; a real one reads Marathon again while it waits for its deployments.
+        async with (marathon_client(self.settings, observes_once=dry_run) as marathon,
+                    optional_consul(self.settings, self.choice) as consul):
             guarded = None if dry_run else consul  # a live controller owning these envs refuses (exit 4)
             if note := await ownership_guard(guarded, self.desired.environments, force=self.options.force,
                                              key=self.leader_key):

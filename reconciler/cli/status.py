@@ -83,7 +83,8 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
                          hint=exc.hint) from None
     try:
         envs = store.environments()
-        async with marathon_client(settings) as marathon, optional_consul(settings, choice) as client:
+        async with (marathon_client(settings, observes_once=True) as marathon,
+                    optional_consul(settings, choice) as client):
             built = await observed_status(store, envs, marathon, client, tree)
         observed = "Marathon and Consul" if client is not None else "Marathon"
         return built | {"from": f"store at {store.url} and a fresh observation of {observed}"
