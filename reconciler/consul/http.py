@@ -19,6 +19,7 @@ from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_e
 from reconciler.errors import RemoteUnavailable
 from reconciler.gc_pause import parsed_json
 from reconciler.redaction import secret_forms, split_userinfo
+from reconciler.tls_on_demand import tls_on_demand
 
 TOKEN_HEADER = "X-Consul-Token"
 INDEX_HEADER = "X-Consul-Index"
@@ -86,6 +87,8 @@ class ConsulHttp:
         if user_agent:
             headers["User-Agent"] = user_agent
         auth = httpx.BasicAuth(user, password or "") if user is not None else None
+        if transport is None:  # an http:// agent loads no CA bundle unless a request asks for https
+            transport = tls_on_demand(self.base_url, verify=True, limits=LIMITS)
         self._client = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport, auth=auth, limits=LIMITS
         )

@@ -28,8 +28,8 @@ from reconciler.marathon.errors import Call, error_from_body, error_from_excepti
 from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
 from reconciler.marathon.sse import adecode_lines, to_event
 from reconciler.marathon.translate import to_actual_deployment
-from reconciler.marathon.transport import TlsOnDemand
 from reconciler.redaction import redact_url
+from reconciler.tls_on_demand import tls_on_demand
 
 logger = logging.getLogger("reconciler.marathon")
 
@@ -96,8 +96,8 @@ class MarathonClient:
         self._sleep = sleep  # injectable so that tests run on fake time
         self._apps = AppMemo(remember=remember_apps)
         headers = {"Accept": "application/json", **self._auth.headers()}
-        if transport is None and httpx.URL(self.base_url).scheme == "http":
-            transport = TlsOnDemand(verify=verify, limits=LIMITS)
+        if transport is None:
+            transport = tls_on_demand(self.base_url, verify=verify, limits=LIMITS)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, verify=verify, transport=transport, follow_redirects=False,
             limits=LIMITS,

@@ -5,7 +5,6 @@ An https:// client loads the bundle as it always did. Small aiohttp servers play
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,20 +13,6 @@ from aiohttp import web
 from reconciler.errors import RemoteUnavailable
 from reconciler.marathon import MarathonClient
 from tests.unit.marathon.app_readings import full_app
-
-
-@pytest.fixture
-def ca_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every CA bundle a TLS context loads from now on (httpx loads certifi's for a verifying client)."""
-    loads: list[object] = []
-    original = ssl.SSLContext.load_verify_locations
-
-    def counted(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
-        loads.append(args or kwargs)
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
-    return loads
 
 
 @pytest.fixture

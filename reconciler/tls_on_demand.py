@@ -1,9 +1,10 @@
-"""The HTTP transport of a Marathon client whose URL is plain http:// (adapter layer).
+"""The HTTP transport of a client whose URL is plain http:// (shared by the Marathon and Consul clients,
+like errors.py: it imports no layer).
 
 httpx prepares TLS for every client it builds, and loading the CA bundle is about 25 ms of a cold
-command's CPU: spent for nothing when Marathon is reached over plain HTTP. `TlsOnDemand` sends plain
-HTTP through a pool that never opens a TLS connection, and prepares TLS only when a request asks for
-https (a standby redirecting the event stream to a leader reached over https).
+command's CPU: spent for nothing when Marathon or Consul is reached over plain HTTP. `TlsOnDemand` sends
+plain HTTP through a pool that never opens a TLS connection, and prepares TLS only when a request asks
+for https (a standby redirecting the event stream to a leader reached over https).
 """
 
 from __future__ import annotations
@@ -35,3 +36,8 @@ class TlsOnDemand(httpx.AsyncBaseTransport):
         await self._plain.aclose()
         if self._tls is not None:
             await self._tls.aclose()
+
+
+def tls_on_demand(url: str, *, verify: bool, limits: httpx.Limits) -> TlsOnDemand | None:
+    """The transport of a client of `url`: TlsOnDemand for plain http://, None (httpx's own) otherwise."""
+    return TlsOnDemand(verify=verify, limits=limits) if httpx.URL(url).scheme == "http" else None
