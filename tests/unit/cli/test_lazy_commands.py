@@ -1,5 +1,6 @@
 """A command imports what it needs only (cli/main.py LazyCommands): `validate` starts without the
-sandbox, the store, the Prometheus client or the Docker SDK, and every command is still listed."""
+sandbox, the store, the Prometheus client or the Docker SDK, `--help` lists every command without
+importing any command module, and its list is the real commands' names and help."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import typer.main
 from typer.testing import CliRunner
 
-from reconciler.cli.main import COMMAND_MODULES, app
+from reconciler.cli.main import COMMAND_MODULES, LISTED_COMMANDS, LazyCommands, app
 from tests.unit.spec.spec_tree import HEADER, write_tree
 
 HEAVY = ("reconciler.sandbox", "reconciler.store", "sqlmodel", "sqlalchemy", "aiohttp", "prometheus_client", "docker")
@@ -66,3 +68,35 @@ def test_plan_and_apply_import_no_store_when_no_environment_requires_an_approval
         code, modules = loaded_by(*closed, *command, str(specs))
         assert code == "1", command
         assert "reconciler.cli.plan" in modules and not [m for m in modules if m.startswith(HEAVY)], command
+
+
+def test_the_listed_commands_are_the_real_ones_with_their_help() -> None:
+    """Every command the modules register, in the order help always gave (the modules', then the ones a
+    module adds), each with the help its module declares: the table must follow a command's docstring."""
+    group = typer.main.get_group(app)
+    assert isinstance(group, LazyCommands)
+    group.load(COMMAND_MODULES)
+    names = [n for n in COMMAND_MODULES if n in group.commands]
+    names += [n for n in group.commands if n not in COMMAND_MODULES]
+    real = {name: group.commands[name] for name in names}
+    assert list(LISTED_COMMANDS) == names
+    assert {name: command.short_help or command.help for name, command in real.items()} == LISTED_COMMANDS
+    assert not [name for name, command in real.items() if command.hidden or command.deprecated
+                or getattr(command, "rich_help_panel", None)]
+
+
+def test_help_imports_no_command_module_and_shows_each_help() -> None:
+    code, modules = loaded_by("--help")
+    assert code == "0"
+    assert not [m for m in modules if m.startswith("reconciler.cli.") and m.split(".")[2] in COMMAND_MODULES]
+    runner = CliRunner()
+    listed = " ".join(runner.invoke(app, ["--help"]).output.replace("│", " ").split())  # rows of a boxed table
+    for name, text in LISTED_COMMANDS.items():
+        assert f" {name} {' '.join(text.split())}" in listed, name
+
+
+def test_a_command_listed_by_help_still_runs_and_shows_its_own_help() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["autoscale", "--help"])
+    assert result.exit_code == 0 and "simulate" in result.output
+    assert runner.invoke(app, ["plan", "--help"]).exit_code == 0
