@@ -1,17 +1,21 @@
 """The scale benchmark's sandbox in a process of its own (tests/bench/sandbox_process.py) answers the
 benchmark's commands over its pipes, counts the Consul requests it serves, and goes away with its
-context; the bench_scale commands docs/performance.md shows are ones its parser takes.
+context; the bench_scale and bench_cycle commands docs/performance.md shows are ones their parsers take,
+and bench_cycle's cold split times every phase of a plan in a fresh process.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
 
 import httpx
 
-from tests.bench.bench_scale import arguments
+from tests.bench.bench_cycle import COLD_PLAN, PROJECT
+from tests.bench.bench_cycle import arguments as cycle_arguments
+from tests.bench.bench_scale import arguments, timed
 from tests.bench.sandbox_process import SandboxProcess
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
@@ -43,3 +47,24 @@ def test_the_documented_bench_scale_commands_parse() -> None:
         options = arguments(shlex.split(command))
         assert options.consul in ("on", "off", "both")
         assert options.sizes or options.deploy_size > 0, f"{command!r} measures nothing"
+
+
+def test_the_documented_bench_cycle_commands_parse() -> None:
+    commands = re.findall(r"\.venv/bin/python -m tests\.bench\.bench_cycle ([^`\n]*)", DOC.read_text())
+    assert commands, "docs/performance.md shows no bench_cycle command"
+    for command in commands:
+        options = cycle_arguments(shlex.split(command))
+        assert options.command in ("record", "measure") and options.apps > 0
+
+
+async def test_the_cold_plan_phases_are_timed_in_a_fresh_process() -> None:
+    """bench_cycle's cold split (tests/bench/cold_plan.py), against a small sandbox and the example specs:
+    every phase timed, and the plan is the one those specs need (every app to create)."""
+    async with SandboxProcess(3, with_consul=True) as sandbox:
+        run = await timed(str(PROJECT / "specs"), sandbox.marathon_url, str(sandbox.consul_url), tool=COLD_PLAN)
+    assert run.returncode == 0, run.err
+    figures = json.loads(run.out)
+    for phase in ("import", "spec load", "observe", "plan"):
+        wall, cpu = figures[phase]
+        assert wall > 0 and cpu > 0, phase
+    assert figures["actions"][0] >= 13  # the example tree's 13 apps, all absent from the new sandbox
