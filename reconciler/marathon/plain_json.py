@@ -13,24 +13,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from reconciler.core.model import ActualApp, ActualTask
+from reconciler.marathon import wire
 from reconciler.marathon.translate import HealthTimes, health_of, task_state
 
-# wire.App's status fields as Marathon names them; the rest of an app is its definition.
-_STATUS = frozenset(
-    {
-        "version",
-        "versionInfo",
-        "tasks",
-        "tasksStaged",
-        "tasksRunning",
-        "tasksHealthy",
-        "tasksUnhealthy",
-        "deployments",
-        "lastTaskFailure",
-        "readinessCheckResults",
-        "taskStats",
-    }
-)
+# wire.App's status fields as Marathon names them (their aliases); the rest of an app is its definition.
+_STATUS = frozenset(wire.App.model_fields[name].alias or name for name in wire.APP_STATUS_FIELDS)
 _TEXT_OR_NULL = frozenset({str, type(None)})
 _LIST_OR_NULL = frozenset({list, type(None)})
 _OBJECT_OR_NULL = frozenset({dict, type(None)})

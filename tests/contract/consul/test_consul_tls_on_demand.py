@@ -12,6 +12,7 @@ from aiohttp import web
 
 from reconciler.consul.client import ConsulClient
 from reconciler.errors import RemoteUnavailable
+from tests.contract.conftest import serving
 
 SERVICE = {"web-1": {"ID": "web-1", "Service": "web", "Address": "10.0.0.1", "Port": 8080, "Tags": ["a"]}}
 
@@ -25,12 +26,8 @@ async def agent() -> AsyncIterator[str]:
 
     app = web.Application()
     app.add_routes([web.get("/v1/agent/services", services)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_reading_an_http_agent_loads_no_ca_bundle(agent: str, ca_loads: list[object]) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from reconciler.errors import RemoteUnavailable
 from reconciler.marathon import MarathonClient
+from tests.contract.conftest import serving
 from tests.unit.marathon.app_readings import full_app
 
 
@@ -31,12 +32,8 @@ async def marathon() -> AsyncIterator[str]:
 
     app = web.Application()
     app.add_routes([web.get("/v2/apps", apps), web.get("/v2/deployments", deployments), web.get("/v2/events", events)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_reading_marathon_over_http_loads_no_ca_bundle(marathon: str, ca_loads: list[object]) -> None:
