@@ -206,8 +206,9 @@ def with_statuses(
     for instance in instances:
         node_key, own_key = (instance.node, ""), (instance.node, instance.service_id)
         node_checks, own_checks = grouped.get(node_key, []), grouped.get(own_key, [])
-        unchanged = previous is not None and previous.get(node_key, []) == node_checks
-        if unchanged and previous is not None and previous.get(own_key, []) == own_checks:
+        if previous is not None and (
+            previous.get(node_key, []) == node_checks and previous.get(own_key, []) == own_checks
+        ):
             result.append(instance)
             continue
         status, output = status_of(node_checks + own_checks)

@@ -161,7 +161,7 @@ def _query_deletions(
     for name in sorted(consul.queries.keys() - wanted):  # a wanted query is never deleted: not even looked at
         observed = consul.queries[name]
         env = environment_of_query(observed)
-        if not observed.managed or name in wanted or env is None:
+        if not observed.managed or env is None:
             continue
         apps = serving_apps(observed, env, actual)
         if not apps:
