@@ -52,10 +52,6 @@ class ConsulPort(Protocol):
         self, *, block: BlockingState | None = None
     ) -> tuple[list[wire.Node], BlockingState]: ...
 
-    async def get_catalog_node(
-        self, node: str, *, block: BlockingState | None = None
-    ) -> tuple[wire.CatalogNode | None, BlockingState]: ...
-
     async def get_catalog_node_services(self, node: str, tag: str) -> tuple[NodeServices | None, BlockingState]: ...
 
     async def get_health_service(
