@@ -22,7 +22,8 @@ from reconciler.core.approvals import Review, approval_environments, in_force, m
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.ports import MarathonPort
-from reconciler.store import Store, StoreError
+from reconciler.store import Held, PlanMove, Store, StoreError
+from reconciler.store.tables import PlanRecord
 
 log = logging.getLogger("reconciler.approvals")
 
@@ -100,21 +101,33 @@ class ApprovalGate:
 
     def hold(self, reviewed: Review, revision: str, cycle_id: str = "") -> Pending:
         """Records `reviewed` as the plan awaiting approval, unless the same plan already waits; an older
-        one waiting is superseded."""
-        store, env = self._store, reviewed.env
-        older = store.plans_still(env, AWAITING)
-        for plan in older:
+        one waiting is superseded. The check and the record are one store transaction: of reconcilers
+        holding one plan at once (controllers, `apply`, `approve`), one records it and the others find it."""
+        for plan in self._store.plans_still(reviewed.env, AWAITING):  # each cycle while it waits: no lock taken
             if plan.digest == reviewed.digest:
-                return Pending(plan.id, env, plan.revision, plan.digest, reviewed.actions, recorded=False)
-        plan_id = self._new_id()
-        store.record_desired_state(env, revision, reviewed.digest, reviewed.desired)
-        store.record_plan(plan_id, env, revision, reviewed.digest, AWAITING, cycle_id=cycle_id)
-        store.record_actions(plan_id, reviewed.actions)
-        for plan in older:
-            _move(store, plan.id, AWAITING, SUPERSEDED, f"by plan {plan_id} (revision {revision[:12]})")
-        log.warning("event=approval-pending env=%s plan=%s digest=%s revision=%s actions=%d", env, plan_id,
-                    reviewed.digest, revision[:12], len(reviewed.actions))
-        return Pending(plan_id, env, revision, reviewed.digest, reviewed.actions, recorded=True)
+                return _pending(plan, reviewed, recorded=False)
+        held = self._record(reviewed, revision, cycle_id, replacing="")
+        assert held.plan is not None, "only a plan to replace is ever found decided"
+        return _pending(held.plan, reviewed, held.recorded)
+
+    def replace_plan(self, plan_id: str, reviewed: Review, revision: str) -> Pending | PlanMove:
+        """`hold` in place of plan `plan_id`, only while that one still awaits approval (a compare-and-set);
+        else nothing is recorded and the answer is what that plan became, and by whom."""
+        held = self._record(reviewed, revision, "", replacing=plan_id)
+        if held.plan is None:
+            assert held.replaced is not None
+            return held.replaced
+        return _pending(held.plan, reviewed, held.recorded)
+
+    def _record(self, reviewed: Review, revision: str, cycle_id: str, *, replacing: str) -> Held:
+        plan_id, env = self._new_id(), reviewed.env
+        held = self._store.record_pending(plan_id, env, revision, reviewed.digest, reviewed.desired, reviewed.actions,
+                                          detail=f"by plan {plan_id} (revision {revision[:12]})", cycle_id=cycle_id,
+                                          replacing=replacing)
+        if held.recorded:
+            log.warning("event=approval-pending env=%s plan=%s digest=%s revision=%s actions=%d", env, plan_id,
+                        reviewed.digest, revision[:12], len(reviewed.actions))
+        return held
 
     def _settle(self, env: str, revision: str) -> None:
         """The specs are the approved state again (a revert): what waited is no longer wanted. The plan
@@ -156,6 +169,10 @@ def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | Non
         elif outcome is not None and (status, outcome) != (FAILED, FAILED) and \
                 matches_approved(in_force, store.desired_state(env, digest=plan.digest), env):
             _move(store, plan.id, status, outcome, detail)
+
+
+def _pending(plan: PlanRecord, reviewed: Review, recorded: bool) -> Pending:
+    return Pending(plan.id, plan.env, plan.revision, plan.digest, reviewed.actions, recorded)
 
 
 def _move(store: Store, plan_id: str, expected: str, status: str, detail: str) -> None:

@@ -86,7 +86,12 @@ async def approve(
     actual = await marathon.observe()
     fresh = review(desired, gate.approved_state(env), actual, options, env)
     if fresh.digest != plan.digest:
-        return Approval(plan, replaced_by=gate.hold(fresh, plan.revision))
+        # Only while the plan still awaits: when another reconciler approved it meanwhile, its writes may be
+        # what changed Marathon, and a plan from that state would ask to approve nothing.
+        replaced = gate.replace_plan(plan_id, fresh, plan.revision)
+        if isinstance(replaced, PlanMove):
+            raise _decided_meanwhile(store, env, plan_id, replaced)
+        return Approval(plan, replaced_by=replaced)
     writes = build_plan(narrowed(desired, env), actual, options)
     handing = f"; the live controller {handed_to} applies it" if handed_to else ""
     # The approved state and the plan's status in one transaction: a controller cycle never sees one without
@@ -94,8 +99,7 @@ async def approve(
     approved = store.approve_plan(plan, AWAITING, APPROVED, by=by, event=APPROVED_EVENT, detail=f"by {by}{handing}",
                                   event_detail=f"plan {plan_id}")
     if not approved.moved:
-        raise _not_pending(store, env, f"plan {plan_id} was marked {approved.state} meanwhile{_by(approved)}: it was"
-                                       " not approved from here and nothing was sent")
+        raise _decided_meanwhile(store, env, plan_id, approved)
     if handed_to:
         return Approval(plan, handed_to=handed_to, pending=len(writes.pending))
     execution = await execute_plan(writes, marathon, execute) if not writes.empty else Execution(writes.actions)
@@ -106,8 +110,10 @@ async def approve(
     return approval if outcome.moved else replace(approval, marked_by_other=outcome)
 
 
-def _by(move: PlanMove) -> str:
-    return f", {move.detail}" if move.detail else ""
+def _decided_meanwhile(store: Store, env: str, plan_id: str, found: PlanMove) -> NotPending:
+    by = f", {found.detail}" if found.detail else ""
+    return _not_pending(store, env, f"plan {plan_id} was marked {found.state} meanwhile{by}: it was not approved"
+                                    " from here and nothing was sent")
 
 
 def _summary(plan: Plan, execution: Execution) -> str:

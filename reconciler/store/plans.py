@@ -4,7 +4,9 @@ A plan is recorded with a status; each later one is appended as a `plan_events` 
 `state` column holds the latest. A reconciler moves a plan from the state it read to the next one with
 a compare-and-set (one UPDATE ... WHERE state = the state read, in the transaction that appends the
 event), so two of them (a controller and `approve --force`, two `approve`s) never both decide a plan's
-fate: the one that finds the state changed is told what it is now, and records nothing.
+fate: the one that finds the state changed is told what it is now, and records nothing. A plan awaiting
+approval is recorded in one transaction holding the environment's lock (`hold_plan`): the check for the
+same plan waiting, the record, and the superseding of the older ones.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from reconciler.store.sessions import Sessions
 from reconciler.store.tables import ApprovalDecision, EnvEvent, PlanEvent, PlanRecord
 
 AWAITING = "awaiting-approval"
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,18 @@ class PlanMove:
     moved: bool
     state: str | None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Held:
+    """What `hold_plan` did: `plan` awaits approval, recorded just now (`recorded`; it superseded the plans
+    `superseded`) or found waiting with the same digest; or nothing was recorded because the plan it was
+    to replace no longer awaits approval (`plan` None; `replaced`: what that plan is now, and why)."""
+
+    plan: PlanRecord | None
+    recorded: bool = False
+    superseded: tuple[str, ...] = ()
+    replaced: PlanMove | None = None
 
 
 class PlanStore(Sessions):
@@ -59,14 +74,44 @@ class PlanStore(Sessions):
                 ApprovalDecision(plan_id=plan.id, env=plan.env, digest=plan.digest, decision=status, by=by, at=at)]
         return self._move(plan.id, expected, status, detail, rows)
 
+    def hold_plan(self, plan: PlanRecord, rows: Sequence[SQLModel], *, detail: str, replacing: str = "") -> Held:
+        """Records `plan` (awaiting approval; `rows`: its desired state and actions) unless a plan of its digest
+        awaits already, and marks the older plans awaiting superseded (`detail`), in one transaction that holds
+        the environment's lock: of reconcilers recording one plan at once, one does and the others find it.
+        With `replacing` (a plan id): only while that plan still awaits approval (it is superseded too)."""
+        try:
+            with self.serialised(f"plans/{plan.env}") as session:
+                held = self._hold(session, plan, rows, detail, replacing)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self.write_failed(exc, f"plan {plan.id} was not recorded; check the database") from None
+        return held if held is not None else Held(None, replaced=self._found(replacing))
+
+    def _hold(self, session: Session, plan: PlanRecord, rows: Sequence[SQLModel], detail: str,
+              replacing: str) -> Held | None:
+        """hold_plan's transaction; None: `replacing` no longer awaits, and nothing is written."""
+        awaiting = list(session.exec(select(PlanRecord).where(
+            PlanRecord.env == plan.env, PlanRecord.status == AWAITING, PlanRecord.state == AWAITING,
+        ).order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc())).all())
+        if replacing and replacing not in {p.id for p in awaiting}:
+            return None
+        same = [p for p in awaiting if p.digest == plan.digest]
+        if same:
+            return Held(same[0])
+        session.add_all([plan, *rows])
+        superseded = []
+        for older in awaiting:
+            if _compare_and_set(session, older.id, AWAITING, SUPERSEDED):
+                session.add(PlanEvent(plan_id=older.id, status=SUPERSEDED, detail=detail, at=self.now()))
+                superseded.append(older.id)
+            elif older.id == replacing:  # decided by a reconciler that does not take the lock (approve_plan)
+                return None
+        session.commit()
+        return Held(plan, recorded=True, superseded=tuple(superseded))
+
     def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel]) -> PlanMove:
-        compare_and_set = (sa.update(PlanRecord).where(col(PlanRecord.id) == plan_id, col(PlanRecord.state) == expected)
-                           .values(state=status).execution_options(synchronize_session=False))
         try:
             with Session(self._engine) as session:
-                # The UPDATE takes the row's (SQLite: the database's) write lock before it compares: a second
-                # writer waits, then finds the state changed and matches no row.
-                moved = session.exec(compare_and_set).rowcount == 1
+                moved = _compare_and_set(session, plan_id, expected, status)
                 if moved:
                     session.add_all([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now()), *rows])
                     session.commit()
@@ -75,6 +120,7 @@ class PlanStore(Sessions):
         return PlanMove(True, status, detail) if moved else self._found(plan_id)
 
     def _found(self, plan_id: str) -> PlanMove:
+        """What plan `plan_id` is now (it was not moved), and the detail of the status that put it there."""
         plan = self.plan(plan_id)
         if plan is None:
             return PlanMove(False, None)
@@ -110,3 +156,12 @@ class PlanStore(Sessions):
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()).limit(1))
         found = self._all(statement)
         return found[0] if found and found[0].state == AWAITING else None
+
+
+def _compare_and_set(session: Session, plan_id: str, expected: str, status: str) -> bool:
+    """Moves plan `plan_id` from `expected` to `status` in `session`'s transaction; False: it is not `expected`.
+    The UPDATE takes the row's (SQLite: the database's) write lock before it compares: a second writer waits,
+    then finds the state changed and matches no row."""
+    statement = (sa.update(PlanRecord).where(col(PlanRecord.id) == plan_id, col(PlanRecord.state) == expected)
+                 .values(state=status).execution_options(synchronize_session=False))
+    return bool(session.exec(statement).rowcount == 1)

@@ -1,10 +1,15 @@
 """The store's sessions (layer 3 adapter, store): each write one transaction, each read a session of its
-own, and every SQLAlchemy error a StoreError that names the database without its password.
+own, and every SQLAlchemy error a StoreError that names the database without its password. A store is
+safe to use from several threads at once (the controller's event loop and its worker thread): each call
+takes a connection of its own from the engine's pool, and a SQLite file's pool lets a connection move
+between threads. `serialised` is a transaction that holds a key's write lock from its first statement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -15,6 +20,14 @@ from reconciler.store.migrations import StoreError
 
 Clock = Callable[[], datetime]
 Row = TypeVar("Row", bound=SQLModel)
+# PostgreSQL's advisory locks of `serialised` (two int4 keys: a space apart from the migrations' bigint one).
+_LOCK_SPACE = 0x6D72
+
+
+def _lock_key(key: str) -> int:
+    """`key` as a signed int4, the same in every reconciler (two keys that collide only share a lock)."""
+    value = zlib.crc32(key.encode())
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def cause_of(exc: sa.exc.SQLAlchemyError) -> str:
@@ -50,6 +63,22 @@ class Sessions:
 
     def write_failed(self, exc: sa.exc.SQLAlchemyError, hint: str) -> StoreError:
         return StoreError(f"writing to the store at {self.url} failed: {cause_of(exc)}", hint=hint)
+
+    @contextlib.contextmanager
+    def serialised(self, key: str) -> Iterator[Session]:
+        """A session whose transaction holds `key`'s write lock from its first statement to its end: of two
+        such transactions on one key (in any reconciler), the second reads only once the first committed or
+        rolled back. SQLite: BEGIN IMMEDIATE, the database's write lock (it serialises every writer);
+        PostgreSQL: a transaction-scoped advisory lock on the key. Commit inside; leaving rolls back."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            connection = session.connection()
+            if connection.dialect.name == "sqlite":
+                # pysqlite would begin a deferred transaction only at the first write, after the reads.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                                   {"space": _LOCK_SPACE, "key": _lock_key(key)})
+            yield session
 
     def _add(self, rows: Sequence[Row]) -> list[Row]:
         try:

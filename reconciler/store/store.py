@@ -25,7 +25,7 @@ from reconciler.core.model import Desired
 from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
 from reconciler.store.migrations import MIGRATIONS, Step, StoreError, migrate
-from reconciler.store.plans import PlanStore
+from reconciler.store.plans import AWAITING, Held, PlanStore
 from reconciler.store.sessions import Clock, as_utc, cause_of
 from reconciler.store.tables import (
     ActionRecord,
@@ -36,6 +36,7 @@ from reconciler.store.tables import (
     DesiredState,
     EnvEvent,
     HealEvent,
+    PlanRecord,
 )
 
 DEFAULT_FILE = "reconciler/history.db"
@@ -106,6 +107,11 @@ def _check_exists(path: Path) -> None:
                          " --database PATH, or a postgresql+psycopg:// URL")
 
 
+def _action_rows(plan_id: str, actions: Iterable[ActionLike], at: datetime) -> list[ActionRecord]:
+    return [ActionRecord(plan_id=plan_id, seq=seq, env=a.env, app=a.target, kind=str(a.kind), reason=a.reason,
+                         outcome=str(a.outcome), detail=a.detail, at=at) for seq, a in enumerate(actions)]
+
+
 def _digest(policy: Any) -> str:
     return hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -140,13 +146,20 @@ class Store(PlanStore):
         return self._add([row])[0]
 
     def record_actions(self, plan_id: str, actions: Iterable[ActionLike]) -> list[ActionRecord]:
+        return self._add(_action_rows(plan_id, actions, self.now()))
+
+    def record_pending(
+        self, plan_id: str, env: str, revision: str, digest: str, desired: Desired, actions: Iterable[ActionLike],
+        *, detail: str, cycle_id: str = "", replacing: str = "",
+    ) -> Held:
+        """Plan `plan_id` of `env` awaiting approval, with its desired state and actions, unless a plan of
+        `digest` awaits already; the older ones awaiting are superseded (`detail`). One transaction under the
+        environment's lock (plans.py's hold_plan); with `replacing`, only while that plan still awaits."""
         at = self.now()
-        rows = [
-            ActionRecord(plan_id=plan_id, seq=seq, env=a.env, app=a.target, kind=str(a.kind), reason=a.reason,
-                         outcome=str(a.outcome), detail=a.detail, at=at)
-            for seq, a in enumerate(actions)
-        ]
-        return self._add(rows)
+        plan = PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=AWAITING, state=AWAITING,
+                          cycle_id=cycle_id, at=at)
+        state = DesiredState(env=env, revision=revision, digest=digest, document=encode_desired(desired, env), at=at)
+        return self.hold_plan(plan, [state, *_action_rows(plan_id, actions, at)], detail=detail, replacing=replacing)
 
     def record_heal(self, env: str, app: str, task_id: str, reason: str, outcome: str) -> HealEvent:
         row = HealEvent(env=env, app=app, task_id=task_id, reason=reason, outcome=outcome, at=self.now())

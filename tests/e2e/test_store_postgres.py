@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
-from tests.unit.store.plan_races import one_approval_wins, one_mark_wins
+from tests.unit.store.plan_races import one_approval_wins, one_mark_wins, one_plan_awaits
 
 pytestmark = pytest.mark.postgres
 URL_FILE = Path(os.environ.get("TMPDIR", "/tmp")) / "reconciler-postgres.url"
@@ -136,3 +136,14 @@ def test_an_upgrade_on_postgresql_takes_each_plans_state_from_its_latest_status(
         assert [p.id for p in store.plans_still("prod", "awaiting-approval")] == ["p2"]
     finally:
         store.close()
+
+
+def test_of_reconcilers_recording_one_plan_at_once_one_does_and_the_others_find_it_on_postgresql(
+    database: str,
+) -> None:
+    """ApprovalGate.hold's check and record in one transaction under the environment's advisory lock."""
+    one_plan_awaits(database, rounds=3)
+
+
+def test_threads_sharing_one_store_record_one_plan_at_once_on_postgresql(database: str) -> None:
+    one_plan_awaits(database, rounds=3, shared=True)

@@ -1,29 +1,38 @@
-"""Reconcilers racing to decide one plan, each with a store of its own on one database (a SQLite file or a
-PostgreSQL URL), released together by a barrier; shared by the SQLite and the PostgreSQL tests."""
+"""Reconcilers racing over one database (a SQLite file or a PostgreSQL URL), released together by a
+barrier: deciding one plan, or recording the plan that awaits approval. Each contender has a store of its
+own (as two processes do), or all share one store from their threads (as the controller's event loop and
+its worker thread do). Shared by the SQLite and the PostgreSQL tests."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+from reconciler.core.approvals import Review, review
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.approvals import AWAITING, ApprovalGate, Pending
 from reconciler.store import PlanMove, Store
 from reconciler.store.tables import PlanRecord
+from tests.unit.core.planner_builders import EMPTY, desired_app, desired_of
 
-Contender = Callable[[Store], PlanMove]
+T = TypeVar("T")
+Contender = Callable[[Store], T]
 JOIN_DEADLINE_S = 60.0
 
 
-def race(database: str | Path, contenders: Sequence[Contender]) -> list[PlanMove]:
-    """What each contender's move gave, in their order; every one started at once."""
-    stores = [Store.open(database) for _ in contenders]
+def race(database: str | Path, contenders: Sequence[Contender[T]], *, shared: bool = False) -> list[T]:
+    """What each contender gave, in their order; every one started at once, each on a store of its own
+    (`shared`: all on one store, from their own threads)."""
+    stores = [Store.open(database)] if shared else [Store.open(database) for _ in contenders]
     barrier = threading.Barrier(len(contenders))
-    results: list[PlanMove | BaseException | None] = [None] * len(contenders)
+    results: list[tuple[T] | BaseException | None] = [None] * len(contenders)
 
     def run(index: int) -> None:
         try:
             barrier.wait(timeout=JOIN_DEADLINE_S)
-            results[index] = contenders[index](stores[index])
+            results[index] = (contenders[index](stores[0 if shared else index]),)
         except BaseException as exc:  # collected and raised below, in the test's thread
             results[index] = exc
 
@@ -40,7 +49,7 @@ def race(database: str | Path, contenders: Sequence[Contender]) -> list[PlanMove
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return [r for r in results if isinstance(r, PlanMove)]
+    return [r[0] for r in results if isinstance(r, tuple)]
 
 
 def statuses(store: Store, env: str, plan_id: str) -> list[str]:
@@ -85,10 +94,39 @@ def one_approval_wins(database: str | Path, contenders: int) -> None:
         store.close()
 
 
-def _marking(plan_id: str, status: str) -> Contender:
+def _marking(plan_id: str, status: str) -> Contender[PlanMove]:
     return lambda store: store.move_plan(plan_id, "approved", status, detail=f"by {status}")
 
 
-def _approving(plan: PlanRecord, by: str) -> Contender:
+def _approving(plan: PlanRecord, by: str) -> Contender[PlanMove]:
     return lambda store: store.approve_plan(plan, "awaiting-approval", "approved", by=by, event="approved",
                                             detail=f"by {by}")
+
+
+def _reviewed(env: str, tag: str) -> Review:
+    """The plan that creates `env`'s app at version `tag`, as a controller cycle reviews it."""
+    return review(desired_of(desired_app("web", env, 2, cmd=f"web {tag}")), None, EMPTY, PlanOptions(), env)
+
+
+def _holding(reviewed: Review) -> Contender[Pending]:
+    return lambda store: ApprovalGate(store, PlanOptions()).hold(reviewed, "r1", "c00001")
+
+
+def one_plan_awaits(database: str | Path, rounds: int, *, shared: bool = False) -> None:
+    """Three reconcilers (controllers, `apply`, `approve`) recording one plan at once, `rounds` times: it is
+    recorded once, the two others find it waiting (recorded=False); and of two different plans recorded at
+    once, one awaits approval and the other is superseded by it."""
+    for round_ in range(rounds):
+        env = f"prod{round_}"
+        held = race(database, [_holding(_reviewed(env, "1.0"))] * 3, shared=shared)
+        assert sorted(p.recorded for p in held) == [False, False, True], [(p.plan_id, p.recorded) for p in held]
+        assert len({p.plan_id for p in held}) == 1, held
+        two = race(database, [_holding(_reviewed(env, "2.0")), _holding(_reviewed(env, "3.0"))], shared=shared)
+        store = Store.open(database)
+        try:
+            [waiting] = store.plans_still(env, AWAITING)
+            assert all(p.recorded for p in two) and waiting.id in {p.plan_id for p in two}, two
+            others = [p for p in (*held[:1], *two) if p.plan_id != waiting.id]
+            assert [store.plan_status(p.plan_id) for p in others] == ["superseded"] * 2, others
+        finally:
+            store.close()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from reconciler.store import PlanMove, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.unit.store.clocked import T0, Clock
-from tests.unit.store.plan_races import one_approval_wins, one_mark_wins, statuses
+from tests.unit.store.plan_races import one_approval_wins, one_mark_wins, one_plan_awaits, statuses
 
 
 def test_a_move_from_a_state_left_already_records_nothing_and_names_the_state_now(store: Store, clock: Clock) -> None:
@@ -43,6 +43,17 @@ def test_of_three_marks_of_an_approved_plan_at_once_one_is_recorded(tmp_path: Pa
 
 def test_of_four_approvals_of_one_plan_at_once_one_is_recorded(tmp_path: Path) -> None:
     one_approval_wins(tmp_path / "history.db", contenders=4)
+
+
+def test_of_reconcilers_recording_one_plan_at_once_one_does_and_the_others_find_it(tmp_path: Path) -> None:
+    """ApprovalGate.hold's check for the same plan and its record are one transaction (BEGIN IMMEDIATE)."""
+    one_plan_awaits(tmp_path / "history.db", rounds=3)
+
+
+def test_threads_sharing_one_store_record_one_plan_at_once_as_reconcilers_do(tmp_path: Path) -> None:
+    """The controller's approval gate runs in a worker thread beside the event loop's store writes: one
+    store (one engine, one pool of file connections) used from several threads at once."""
+    one_plan_awaits(tmp_path / "history.db", rounds=3, shared=True)
 
 
 def test_an_upgraded_store_takes_each_plans_state_from_its_latest_status(tmp_path: Path) -> None:
