@@ -111,9 +111,13 @@ async def approve(
 
 
 def _decided_meanwhile(store: Store, env: str, plan_id: str, found: PlanMove) -> NotPending:
-    by = f", {found.detail}" if found.detail else ""
-    return _not_pending(store, env, f"plan {plan_id} was marked {found.state} meanwhile{by}: it was not approved"
-                                    " from here and nothing was sent")
+    """What another reconciler made of the plan since it was read awaiting approval, and who."""
+    what = f"marked {found.state} meanwhile" + (f", {found.detail}" if found.detail else "")
+    decision = store.decision_on(plan_id) if found.state in (APPLIED, FAILED) else None
+    if decision is not None:  # the outcome's detail tells what the writes did; the approval, by whom
+        what = f"approved meanwhile by {decision.by} and marked {found.state}" + (
+            f" ({found.detail})" if found.detail else "")
+    return _not_pending(store, env, f"plan {plan_id} was {what}: it was not approved from here and nothing was sent")
 
 
 def _summary(plan: Plan, execution: Execution) -> str:

@@ -132,6 +132,12 @@ class PlanStore(Sessions):
         found = self._all(select(PlanRecord).where(PlanRecord.id == plan_id))
         return found[0] if found else None
 
+    def decision_on(self, plan_id: str) -> ApprovalDecision | None:
+        """The latest decision recorded on plan `plan_id` (who approved it), or None."""
+        found = self._all(select(ApprovalDecision).where(ApprovalDecision.plan_id == plan_id)
+                          .order_by(col(ApprovalDecision.at).desc(), col(ApprovalDecision.id).desc()).limit(1))
+        return found[0] if found else None
+
     def plan_status(self, plan_id: str) -> str | None:
         """The plan's state: its latest status."""
         plan = self.plan(plan_id)

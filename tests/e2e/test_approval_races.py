@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core.model import Actual
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.approvals import APPLIED, AWAITING, FAILED, ApprovalGate, record_outcome
 from reconciler.engine.approving import Approval, NotPending, approve
@@ -63,6 +64,21 @@ class Stage:
     def approving(self, store: Store, plan_id: str, by: str) -> asyncio.Task[Approval]:
         return asyncio.create_task(approve(store, self.marathon, "prod", plan_id, by=by,
                                            execute=ExecuteOptions(wait=True, timeout=60)))
+
+
+class LateRead:
+    """The Marathon client of a reconciler whose next observation waits for `go`: its read made to follow
+    another reconciler's writes. Only `observe` is reached (the reconciler it serves sends nothing)."""
+
+    def __init__(self, marathon: MarathonClient) -> None:
+        self._marathon = marathon
+        self.reading = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def observe(self) -> Actual:
+        self.reading.set()
+        await self.go.wait()
+        return await self._marathon.observe()
 
 
 @contextlib.contextmanager
@@ -185,3 +201,29 @@ async def test_what_approve_says_when_the_controller_marked_the_plan_while_its_w
         assert re.search(rf"^Approved and applied: plan {plan_id} of prod .*: 2 action\(s\) succeeded\.$", done.stdout,
                          re.M), done.output
         assert running.statuses(plan_id) == [AWAITING, "approved", APPLIED]
+
+
+async def test_an_approve_reading_marathon_after_anothers_writes_says_who_approved_and_records_no_plan(
+    tmp_path: Path,
+) -> None:
+    """Two `approve`s of one plan: the second checked it awaiting, and reads Marathon only once the first
+    approved and applied it. The plan from that state has another digest (those writes made Marathon match
+    it) and would ask to approve nothing: it is not recorded; the second says who approved the plan meanwhile
+    and what came of it (exit 2)."""
+    async with stage(tmp_path, agents=3) as running:
+        plan_id = await running.pending()
+        late = LateRead(running.marathon)
+        second = asyncio.create_task(approve(running.controller, late, "prod", plan_id,  # type: ignore[arg-type]
+                                             by="bob@desk", execute=ExecuteOptions(wait=True, timeout=60)))
+        await until(late.reading.is_set, "the second approve at its Marathon read", 30)
+        first = await asyncio.wait_for(running.approving(running.cli, plan_id, "alice@laptop"), 60)
+        assert not first.failed and await marathon_instances(running.sandbox.url) == CREATED
+        late.go.set()
+        with pytest.raises(NotPending) as refused:
+            await asyncio.wait_for(second, 60)
+        shown = doc_line("error: plan 5b0d7e21 was approved meanwhile")  # docs/approvals.md's example
+        assert f"error: {refused.value}" == shown.replace("5b0d7e21", plan_id)
+        assert refused.value.exit_code == 2
+        assert [e.data["id"] for e in running.cli.history(env="prod") if e.kind == "plan"] == [plan_id]
+        assert running.statuses(plan_id) == [AWAITING, "approved", APPLIED]
+        assert [e.data["by"] for e in running.cli.history(env="prod") if e.kind == "approval"] == ["alice@laptop"]
