@@ -94,7 +94,8 @@ class SyncHooks:
 
     def in_force(self, desired: Desired, observation: Observation) -> Desired:
         """What of `desired` this sync plans, decided once the first observation is in (the controller's
-        approval gate: engine/approvals.py); all of it unless overridden."""
+        approval gate: engine/approvals.py, store reads and a review plan); all of it unless overridden.
+        Called in a worker thread, as the plan is made (`plan_observed`), so that the loop runs meanwhile."""
         return desired
 
     def autoscaled(self, apps: tuple[AppScaling, ...]) -> None:
@@ -142,7 +143,7 @@ async def sync(
     hooks = hooks or SyncHooks()
     observation = await observe(marathon, consul, request.catalog)
     hooks.observed(observation)
-    request = replace(request, desired=hooks.in_force(request.desired, observation))
+    request = replace(request, desired=await asyncio.to_thread(hooks.in_force, request.desired, observation))
     now = request.clock()
     scaling = await autoscale_round(request.autoscaler, request.desired, observation.actual)
     hooks.autoscaled(scaling.apps)

@@ -107,6 +107,16 @@ def _check_exists(path: Path) -> None:
                          " --database PATH, or a postgresql+psycopg:// URL")
 
 
+def _pool_of(url: sa.URL) -> dict[str, Any]:
+    """An in-memory SQLite database lives in its connection, and SQLAlchemy's default gives each thread its
+    own: the controller's worker thread would find an empty database. One connection instead, taken by one
+    thread at a time. A file or a server: the default pool (a connection per call, any thread)."""
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return {"poolclass": sa.pool.QueuePool, "pool_size": 1, "max_overflow": 0,
+                "connect_args": {"check_same_thread": False}}
+    return {}
+
+
 def _action_rows(plan_id: str, actions: Iterable[ActionLike], at: datetime) -> list[ActionRecord]:
     return [ActionRecord(plan_id=plan_id, seq=seq, env=a.env, app=a.target, kind=str(a.kind), reason=a.reason,
                          outcome=str(a.outcome), detail=a.detail, at=at) for seq, a in enumerate(actions)]
@@ -128,7 +138,7 @@ class Store(PlanStore):
         url = database_url(database, must_exist=must_exist)
         where = url.render_as_string(hide_password=True)
         try:
-            engine = sa.create_engine(url, pool_pre_ping=True)
+            engine = sa.create_engine(url, pool_pre_ping=True, **_pool_of(url))
             migrate(engine, steps)
         except sa.exc.SQLAlchemyError as exc:
             # str(exc) may quote the connection string; name the database without its password instead.

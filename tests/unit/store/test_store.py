@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -254,3 +255,23 @@ def _two_environments() -> Desired:
                               definition={"id": "/fn/api", "cmd": "serve"}),
     }
     return Desired(environments=environments, apps=apps, revision="a" * 40)
+
+
+def test_an_in_memory_store_is_one_database_from_every_thread() -> None:
+    """The controller's approval gate uses the store from a worker thread: an in-memory store (`sqlite://`)
+    is the same database there as on the event loop's thread, not an empty one of that thread's own."""
+    store = Store.open("sqlite://")
+    try:
+        store.record_revision("prod", "r1", "d1")
+
+        def in_a_thread(number: int) -> list[str]:
+            store.record_env_event("prod", "paused", revision=f"r{number}")
+            return [r.revision for r in store.revisions("prod")]
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            seen = list(pool.map(in_a_thread, range(2, 8)))
+        assert seen == [["r1"]] * 6
+        assert sorted(e.data["revision"] for e in store.history(env="prod") if e.kind == "env-event") == [
+            f"r{n}" for n in range(2, 8)]
+    finally:
+        store.close()
