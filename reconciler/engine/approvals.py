@@ -4,11 +4,12 @@ Such an environment runs its last approved desired state (the store's desired st
 "approved" or "rolled-back" environment event), so healing, registrations, DNS and drift correction go
 on whatever the specs say meanwhile. When the specs' state of it differs, the plan from the approved
 state to the specs' is recorded once as a pending plan ("awaiting-approval", with its desired state and
-actions); a plan with another digest supersedes it. `reconciler approve` (engine/approving.py) applies
-one. With nothing approved yet, nothing of the environment is touched. When `approve` handed the writes
-to the controller, the controller marks the plan applied or failed after the cycle that sent them
-(`record_outcome`). Every status is a compare-and-set from the one read (store/plans.py): a plan that
-another reconciler decided meanwhile keeps that decision. docs/approvals.md.
+actions); a plan with another digest supersedes it, in the one store transaction that records it.
+`reconciler approve` (engine/approving.py) applies one. With nothing approved yet, nothing of the
+environment is touched. When `approve` handed the writes to the controller, the controller marks the
+plan applied or failed after the cycle that sent them (`record_outcome`). Every status is a
+compare-and-set from the one read (store/plans.py): a plan that another reconciler decided meanwhile
+keeps that decision. The controller runs the gate in its sync's worker thread. docs/approvals.md.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 The plan's desired state comes back from the store and is planned again against Marathon as it is now.
 Only when that plan has the digest that was shown is it approved and applied; otherwise nothing is sent
-and the new plan is recorded to be approved instead. When a live controller owns the environment, the
-approval is handed to it through the store (it reconciles the approved state: its next cycle sends the
-writes) and nothing is sent from here, so that two writers never fight. Otherwise the approval is
-recorded before the writes go out. Each status is a compare-and-set in the store: of two reconcilers
-deciding the plan at once (two `approve`s, or `approve --force` beside the controller), one does, and the
-other says what it found. Consul follows Marathon: the controller (or the next apply) registers the tasks
-started here.
+and the new plan is recorded to be approved instead, only while the plan still awaits approval (when
+another reconciler approved it meanwhile, its writes are what changed Marathon: approve says so). When
+a live controller owns the environment, the approval is handed to it through the store (it reconciles
+the approved state: its next cycle sends the writes) and nothing is sent from here, so that two writers
+never fight. Otherwise the approval is recorded before the writes go out. Each status is a
+compare-and-set in the store: of two reconcilers deciding the plan at once (two `approve`s, or
+`approve --force` beside the controller), one does, and the other says what it found. Consul follows
+Marathon: the controller (or the next apply) registers the tasks started here.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
-from tests.unit.store.plan_races import one_approval_wins, one_mark_wins, one_plan_awaits
+from tests.unit.store.plan_races import approve_beside_the_gate, one_approval_wins, one_mark_wins, one_plan_awaits
 
 pytestmark = pytest.mark.postgres
 URL_FILE = Path(os.environ.get("TMPDIR", "/tmp")) / "reconciler-postgres.url"
@@ -147,3 +147,9 @@ def test_of_reconcilers_recording_one_plan_at_once_one_does_and_the_others_find_
 
 def test_threads_sharing_one_store_record_one_plan_at_once_on_postgresql(database: str) -> None:
     one_plan_awaits(database, rounds=3, shared=True)
+
+
+def test_approve_replacing_a_plan_beside_the_gate_recording_the_same_one_records_it_once_on_postgresql(
+    database: str,
+) -> None:
+    approve_beside_the_gate(database, rounds=3)

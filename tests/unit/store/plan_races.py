@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -112,6 +113,10 @@ def _holding(reviewed: Review) -> Contender[Pending]:
     return lambda store: ApprovalGate(store, PlanOptions()).hold(reviewed, "r1", "c00001")
 
 
+def _replacing(plan_id: str, reviewed: Review) -> Contender[Pending | PlanMove]:
+    return lambda store: ApprovalGate(store, PlanOptions()).replace_plan(plan_id, reviewed, "r1")
+
+
 def one_plan_awaits(database: str | Path, rounds: int, *, shared: bool = False) -> None:
     """Three reconcilers (controllers, `apply`, `approve`) recording one plan at once, `rounds` times: it is
     recorded once, the two others find it waiting (recorded=False); and of two different plans recorded at
@@ -128,5 +133,25 @@ def one_plan_awaits(database: str | Path, rounds: int, *, shared: bool = False) 
             assert all(p.recorded for p in two) and waiting.id in {p.plan_id for p in two}, two
             others = [p for p in (*held[:1], *two) if p.plan_id != waiting.id]
             assert [store.plan_status(p.plan_id) for p in others] == ["superseded"] * 2, others
+        finally:
+            store.close()
+
+
+def approve_beside_the_gate(database: str | Path, rounds: int) -> None:
+    """`approve` replacing plan p1 (Marathon changed since it was made) and a controller's gate recording the
+    same plan from the same state at once, `rounds` times: the plan is recorded once. approve either
+    recorded it, or finds p1 superseded by the gate's and names that plan; the gate finds approve's."""
+    for round_ in range(rounds):
+        env = f"prod{round_}"
+        store = Store.open(database)
+        try:
+            first = _holding(_reviewed(env, "1.0"))(store)
+            fresh = _reviewed(env, "2.0")
+            gate, approving = race(database, [_holding(fresh), _replacing(first.plan_id, fresh)])
+            [waiting] = store.plans_still(env, AWAITING)
+            assert waiting.digest == fresh.digest and gate.plan_id == waiting.id, (gate, waiting)
+            assert approving in (replace(gate, recorded=not gate.recorded),
+                                 PlanMove(False, "superseded", f"by plan {waiting.id} (revision r1)")), approving
+            assert store.plan_status(first.plan_id) == "superseded"
         finally:
             store.close()

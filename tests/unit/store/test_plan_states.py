@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from reconciler.store import PlanMove, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.unit.store.clocked import T0, Clock
-from tests.unit.store.plan_races import one_approval_wins, one_mark_wins, one_plan_awaits, statuses
+from tests.unit.store.plan_races import (
+    approve_beside_the_gate,
+    one_approval_wins,
+    one_mark_wins,
+    one_plan_awaits,
+    statuses,
+)
 
 
 def test_a_move_from_a_state_left_already_records_nothing_and_names_the_state_now(store: Store, clock: Clock) -> None:
@@ -54,6 +60,10 @@ def test_threads_sharing_one_store_record_one_plan_at_once_as_reconcilers_do(tmp
     """The controller's approval gate runs in a worker thread beside the event loop's store writes: one
     store (one engine, one pool of file connections) used from several threads at once."""
     one_plan_awaits(tmp_path / "history.db", rounds=3, shared=True)
+
+
+def test_approve_replacing_a_plan_beside_the_gate_recording_the_same_one_records_it_once(tmp_path: Path) -> None:
+    approve_beside_the_gate(tmp_path / "history.db", rounds=3)
 
 
 def test_an_upgraded_store_takes_each_plans_state_from_its_latest_status(tmp_path: Path) -> None:
