@@ -28,7 +28,12 @@ class AppMemo:
     """Each app's last raw JSON object and its translation, by app id (one per Marathon client).
 
     `remember=False` for a client that observes once (`reconciler plan`): no app is fingerprinted nor the
-    answer hashed, which only a later read could use (about 0.05 s at 10,000 apps)."""
+    answer hashed, which only a later read could use (about 0.05 s at 10,000 apps).
+
+    The client calls it from a worker thread (a large answer is decoded off the event loop), and the
+    thread of a cancelled observe may still run when the next one starts: its state is two references,
+    each replaced whole and never changed in place, whose every entry is a function of its key (the app's
+    bytes, the answer's digest), so overlapping reads get the right apps whichever state they see."""
 
     def __init__(self, *, remember: bool = True) -> None:
         self._remember = remember
@@ -45,17 +50,19 @@ class AppMemo:
         kept = self._answer
         return dict(kept[1]) if kept is not None and kept[0] == digest(content) else None
 
-    def translate(self, raw_apps: Any, content: bytes | None = None) -> dict[str, ActualApp]:
+    def translate(self, raw_apps: Any, content: bytes | None = None, *, lenient: bool = False) -> dict[str, ActualApp]:
         """The apps of one `/v2/apps` answer (`body["apps"]`, parsed JSON) keyed by id; raises
         ValueError (pydantic's ValidationError) or TypeError on a body that is not a list of apps.
         Apps Marathon no longer sends are forgotten. `content`: the answer they were parsed from, kept
-        for `unchanged`."""
+        for `unchanged`. `lenient`: the standard parser read it (gc_pause.parsed_json_strictly), so an app
+        may hold a NaN or an infinity, whose fingerprint is that of `null`: none is fingerprinted."""
         if not isinstance(raw_apps, list):
             _refuse(raw_apps)
         seen: dict[str, tuple[bytes, ActualApp]] = {}
         apps: dict[str, ActualApp] = {}
+        remember = self._remember and not lenient
         for raw in raw_apps:
-            mark = fingerprint(raw) if self._remember else None
+            mark = fingerprint(raw) if remember else None
             actual = self._known(raw, mark)
             if actual is None:
                 actual = self._decoded(raw, raw_apps)
@@ -88,7 +95,7 @@ class AppMemo:
 
 def fingerprint(raw: Any) -> bytes | None:
     """An app object's compact JSON; None (never memoised) for what is not an object or will not serialise
-    (an integer beyond 64 bits)."""
+    (an integer beyond 64 bits). Only of an app orjson parsed: a NaN or an infinity is written `null`."""
     if not isinstance(raw, dict):
         return None
     try:

@@ -19,9 +19,9 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
-from reconciler.core.model import Actual
+from reconciler.core.model import Actual, ActualApp
 from reconciler.errors import RemoteError, RemoteUnavailable, UsageError
-from reconciler.gc_pause import gc_paused, parsed_json
+from reconciler.gc_pause import decoded_off_loop, parsed_json_strictly
 from reconciler.marathon import wire
 from reconciler.marathon.app_memo import AppMemo
 from reconciler.marathon.errors import Call, error_from_body, error_from_exception, error_from_response
@@ -128,22 +128,22 @@ class MarathonClient:
         params += [("id", app_id)] if app_id is not None else []
         params += [("label", label)] if label is not None else []
         response = await self._read("/v2/apps", params)
-        return self._parse(response, wire.AppList).apps
+        return (await self._parse(response, wire.AppList)).apps
 
     async def get_app(self, app_id: str) -> wire.App:
         response = await self._read(app_path(app_id))
-        return self._parse_field(response, "app", wire.App)
+        return await self._parse_field(response, "app", wire.App)
 
     async def post_apps(self, body: Mapping[str, Any], *, force: bool = False) -> wire.App:
         response = await self._write("POST", "/v2/apps", [("force", _flag(force))], body)
-        return self._parse(response, wire.App)
+        return await self._parse(response, wire.App)
 
     async def put_app(
         self, app_id: str, body: Mapping[str, Any], *, force: bool = False, partial_update: bool = True
     ) -> wire.DeploymentResult:
         params = [("force", _flag(force)), ("partialUpdate", _flag(partial_update))]
         response = await self._write("PUT", app_path(app_id), params, body)
-        return self._parse(response, wire.DeploymentResult)
+        return await self._parse(response, wire.DeploymentResult)
 
     async def put_apps(
         self, bodies: Sequence[Mapping[str, Any]], *, force: bool = False, partial_update: bool = True
@@ -154,21 +154,21 @@ class MarathonClient:
             raise UsageError(f"PUT /v2/apps: bodies at positions {missing} have no id", hint="give every app its id")
         params = [("force", _flag(force)), ("partialUpdate", _flag(partial_update))]
         response = await self._write("PUT", "/v2/apps", params, list(bodies))
-        return self._parse(response, wire.DeploymentResult)
+        return await self._parse(response, wire.DeploymentResult)
 
     async def delete_app(self, app_id: str, *, force: bool = True) -> wire.DeploymentResult:
         response = await self._write("DELETE", app_path(app_id), [("force", _flag(force))])
-        return self._parse(response, wire.DeploymentResult)
+        return await self._parse(response, wire.DeploymentResult)
 
     async def post_app_restart(self, app_id: str, *, force: bool = False) -> wire.DeploymentResult:
         response = await self._write("POST", app_path(app_id, "/restart"), [("force", _flag(force))])
-        return self._parse(response, wire.DeploymentResult)
+        return await self._parse(response, wire.DeploymentResult)
 
     # -- tasks -----------------------------------------------------------------------------------
 
     async def get_app_tasks(self, app_id: str) -> list[wire.Task]:
         response = await self._read(app_path(app_id, "/tasks"))
-        return self._parse(response, wire.TaskList).tasks
+        return (await self._parse(response, wire.TaskList)).tasks
 
     async def delete_app_task(
         self, app_id: str, task_id: str, *, scale: bool = False, wipe: bool = False
@@ -178,9 +178,9 @@ class MarathonClient:
         params = [("scale", _flag(scale)), ("wipe", _flag(wipe))]
         response = await self._write("DELETE", path, params)
         if scale:
-            return self._parse(response, wire.DeploymentResult)
+            return await self._parse(response, wire.DeploymentResult)
         # Marathon up to 1.3 wraps the killed task in a one-element list.
-        return self._parse_field(response, "task", wire.Task, first_of_list=True)
+        return await self._parse_field(response, "task", wire.Task, first_of_list=True)
 
     async def post_tasks_delete(self, task_ids: Sequence[str], *, scale: bool = False, wipe: bool = False) -> None:
         if scale and wipe:
@@ -191,13 +191,13 @@ class MarathonClient:
     async def get_tasks(self, *, status: str | None = None) -> list[wire.Task]:
         """Every task of every app; `status` filters by `running` or `staging`."""
         response = await self._read("/v2/tasks", [("status", status)] if status else None)
-        return self._parse(response, wire.TaskList).tasks
+        return (await self._parse(response, wire.TaskList)).tasks
 
     # -- deployments, queue, groups, cluster -----------------------------------------------------
 
     async def get_deployments(self) -> list[wire.Deployment]:
         response = await self._read("/v2/deployments")
-        return self._parse(response, list[wire.Deployment])
+        return await self._parse(response, list[wire.Deployment])
 
     async def delete_deployment(self, deployment_id: str, *, force: bool = False) -> wire.DeploymentResult | None:
         """Cancel a deployment: `force=False` starts a revert deployment (returned), True only stops it."""
@@ -205,24 +205,24 @@ class MarathonClient:
         response = await self._write("DELETE", path, [("force", _flag(force))])
         if response.status_code == 202 or not response.content.strip(b" \r\n{}"):
             return None
-        return self._parse(response, wire.DeploymentResult)
+        return await self._parse(response, wire.DeploymentResult)
 
     async def get_queue(self) -> list[wire.QueueItem]:
         response = await self._read("/v2/queue")
-        return self._parse(response, wire.QueueList).queue
+        return (await self._parse(response, wire.QueueList)).queue
 
     async def get_group(self, group_id: str = "/") -> wire.Group:
         """A group with its apps and subgroups; `/` is the root group."""
         path = "/v2/groups/" + quote(group_id.strip("/"), safe="/")
         response = await self._read(path.rstrip("/"))
-        return self._parse(response, wire.Group)
+        return await self._parse(response, wire.Group)
 
     async def get_info(self) -> wire.Info:
-        return self._parse(await self._read("/v2/info"), wire.Info)
+        return await self._parse(await self._read("/v2/info"), wire.Info)
 
     async def get_leader(self) -> str:
         """The leader's `host:port`."""
-        return str(self._parse_field(await self._read("/v2/leader"), "leader", str))
+        return str(await self._parse_field(await self._read("/v2/leader"), "leader", str))
 
     async def ping(self) -> bool:
         """True when Marathon answers `/ping`; never raises for a Marathon that is down."""
@@ -236,14 +236,19 @@ class MarathonClient:
     async def observe(self) -> Actual:
         """The whole actual state in exactly two requests, whatever the number of apps; an app whose
         JSON is the same as at the previous observe is not decoded again, an answer byte for byte the
-        previous one is not even parsed (app_memo.py)."""
+        previous one is not even parsed (app_memo.py). A large answer is decoded in a worker thread."""
         params: Params = [("embed", e) for e in DEFAULT_EMBED]
         response, deployments = await asyncio.gather(self._read("/v2/apps", params), self.get_deployments())
+        apps = await decoded_off_loop(len(response.content), lambda: self._apps_of(response))
+        return Actual(apps=apps, deployments=tuple(to_actual_deployment(d) for d in deployments))
+
+    def _apps_of(self, response: httpx.Response) -> dict[str, ActualApp]:
         content = response.content
         apps = self._apps.unchanged(content)
-        if apps is None:
-            apps = self._decode(response, lambda body: self._apps.translate(_apps_of(body), content))
-        return Actual(apps=apps, deployments=tuple(to_actual_deployment(d) for d in deployments))
+        if apps is not None:
+            return apps
+        return self._decoded(response, lambda body, strict: self._apps.translate(
+            _apps_of(body), content, lenient=not strict))
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -350,10 +355,10 @@ class MarathonClient:
             raise error_from_response(call, response) from exc
         return response
 
-    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
-        return self._validate(response, model, lambda body: body)
+    async def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+        return await self._validate(response, model, lambda body: body)
 
-    def _parse_field(
+    async def _parse_field(
         self, response: httpx.Response, key: str, model: type[ModelT], *, first_of_list: bool = False
     ) -> ModelT:
         """Validate `body[key]` (single-object wrappers such as `{"app": ...}` and `{"task": ...}`)."""
@@ -362,17 +367,19 @@ class MarathonClient:
             value = body[key]
             return value[0] if first_of_list and isinstance(value, list) and value else value
 
-        return self._validate(response, model, pick)
+        return await self._validate(response, model, pick)
 
-    def _validate(self, response: httpx.Response, model: type[ModelT], pick: Callable[[Any], Any]) -> ModelT:
+    async def _validate(self, response: httpx.Response, model: type[ModelT], pick: Callable[[Any], Any]) -> ModelT:
+        """The answer validated as `model`, in a worker thread when it is large (gc_pause.decoded_off_loop)."""
         adapter = _adapter(cast(Hashable, model))
-        return self._decode(response, lambda body: cast(ModelT, adapter.validate_python(pick(body))))
+        return await decoded_off_loop(len(response.content), lambda: self._decoded(
+            response, lambda body, _strict: cast(ModelT, adapter.validate_python(pick(body)))))
 
-    def _decode(self, response: httpx.Response, decode: Callable[[Any], DecodedT]) -> DecodedT:
-        """`decode(parsed JSON body)`; a body it cannot decode becomes the error naming the call."""
+    def _decoded(self, response: httpx.Response, decode: Callable[[Any, bool], DecodedT]) -> DecodedT:
+        """`decode(parsed JSON body, whether orjson parsed it)`; a body it cannot decode becomes the error
+        naming the call. Touches nothing of the client's but the app memo: safe in a worker thread."""
         call = self._call(response.request.method, self._relative(response.request.url.path))
         try:
-            with gc_paused():
-                return decode(parsed_json(response.content))
+            return decode(*parsed_json_strictly(response.content))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise error_from_body(call, response, exc if isinstance(exc, ValueError) else ValueError(str(exc))) from exc

@@ -4,6 +4,7 @@ change to an app or to one of its tasks (state, health, version, a task added or
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import httpx
@@ -193,7 +194,7 @@ async def test_an_answer_byte_for_byte_the_previous_one_is_not_parsed_and_any_ot
     )
     async with client:
         real = client._apps.translate
-        client._apps.translate = lambda raw, content=None: parsed.append(1) or real(raw, content)  # type: ignore[method-assign]
+        client._apps.translate = lambda raw, content=None, **how: parsed.append(1) or real(raw, content, **how)  # type: ignore[method-assign]
         first = await client.observe()
         second = await client.observe()
         change_task_state(apps)
@@ -219,3 +220,27 @@ async def test_a_client_that_observes_once_remembers_nothing_and_reads_the_same(
     assert repr(first.apps) == repr(remembered.apps)
     # Read again from the answer each time: nothing was kept to tell it was the same.
     assert second.apps["/e/a"] is not first.apps["/e/a"]
+
+
+@pytest.mark.parametrize("lenient", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_an_app_whose_null_became_what_only_the_lenient_parser_reads_is_decoded_again(lenient: str) -> None:
+    """orjson refuses NaN, the infinities and a number beyond a double, so the standard parser reads such an
+    answer (gc_pause.parsed_json); orjson then writes each of those floats as `null`, the very bytes of
+    the app before: a fingerprint of them would hand back the stale app. So would one of NaN after an
+    infinity."""
+    body = json.dumps({"apps": [app("/e/a", backoffFactor=None), app("/e/b", 1)]}).encode()
+    other = "Infinity" if lenient == "NaN" else "NaN"
+    null = b'"backoffFactor": null'
+    changed = [body.replace(null, b'"backoffFactor": ' + value.encode()) for value in (lenient, other)]
+    answers = [body, *changed, body]
+    client = MarathonClient(
+        "http://marathon.test:8080",
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(200, content=answers.pop(0) if request.url.path == "/v2/apps" else b"[]")
+        ),
+    )
+    async with client:
+        reads = [await client.observe() for _ in range(4)]
+    factors = [read.apps["/e/a"].definition["backoffFactor"] for read in reads]
+    assert repr(factors) == repr([None, json.loads(lenient), json.loads(other), None])
+    assert reads[3].apps == reads[0].apps
