@@ -8,6 +8,7 @@ agent on the task's host: `for_agent` gives a client for another agent with the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
-from reconciler.consul.http import Answer, ConsulHttp
+from reconciler.consul.http import Answer, ConsulHttp, body_of
 from reconciler.consul.translate import (
     CheckState,
     NodeServices,
@@ -30,7 +31,7 @@ from reconciler.consul.translate import (
 )
 from reconciler.core.registry import ObservedQuery
 from reconciler.errors import RemoteUnavailable
-from reconciler.gc_pause import gc_paused
+from reconciler.gc_pause import decoded_off_loop
 
 _SERVICES = TypeAdapter(dict[str, wire.AgentService])
 _CHECKS = TypeAdapter(dict[str, wire.HealthCheck])
@@ -137,11 +138,11 @@ class ConsulClient:
 
     async def get_agent_services(self) -> dict[str, wire.AgentService]:
         answer = await self._http.send("GET", "/v1/agent/services")
-        return self._parse(_SERVICES, answer, "/v1/agent/services")
+        return await self._validated(_SERVICES, answer, "/v1/agent/services")
 
     async def get_agent_checks(self) -> dict[str, wire.HealthCheck]:
         answer = await self._http.send("GET", "/v1/agent/checks")
-        return self._parse(_CHECKS, answer, "/v1/agent/checks")
+        return await self._validated(_CHECKS, answer, "/v1/agent/checks")
 
     async def get_agent_self(self) -> wire.AgentSelf:
         answer = await self._http.send("GET", "/v1/agent/self")
@@ -157,14 +158,14 @@ class ConsulClient:
             params["tag"] = tag
         path = f"/v1/health/service/{_segment(name)}"
         answer, state = await self._blocking_get(path, params, block)
-        return self._parse(_ENTRIES, answer, path), state
+        return await self._validated(_ENTRIES, answer, path), state
 
     async def get_health_state(
         self, state: str = "any", *, block: BlockingState | None = None
     ) -> tuple[list[wire.HealthCheck], BlockingState]:
         path = f"/v1/health/state/{_segment(state)}"
         answer, next_state = await self._blocking_get(path, {}, block)
-        return self._parse(_CHECK_LIST, answer, path), next_state
+        return await self._validated(_CHECK_LIST, answer, path), next_state
 
     async def get_check_states_since(
         self, index: int, state: str = "any"
@@ -174,23 +175,25 @@ class ConsulClient:
         at `index`. The states are read straight from the JSON; an answer that is not plainly of the
         expected shape is validated as `wire.HealthCheck`s (and fails as they do)."""
         path = f"/v1/health/state/{_segment(state)}"
-        answer = await self._http.send("GET", path, unchanged_at=index if index > 0 else None)
+        answer = await self._http.send("GET", path, decode=False)
         next_state = BlockingState().advance(answer.index)
-        if answer.body is None and index > 0 and answer.index == index:
+        if index > 0 and answer.index == index:
             return None, next_state
-        with gc_paused():
-            states = check_states_of_json(answer.body)
+        return await self._decoded(answer, path, lambda body: self._check_states(body, answer, path)), next_state
+
+    def _check_states(self, body: Any, answer: Answer, path: str) -> tuple[CheckState, ...]:
+        states = check_states_of_json(body)
         if states is None:
-            checks: list[wire.HealthCheck] = self._parse(_CHECK_LIST, answer, path)
+            checks: list[wire.HealthCheck] = self._parse(_CHECK_LIST, replace(answer, body=body), path)
             states = check_states(checks)
-        return states, next_state
+        return states
 
     async def get_catalog_services(
         self, *, block: BlockingState | None = None
     ) -> tuple[dict[str, list[str]], BlockingState]:
         answer, state = await self._blocking_get("/v1/catalog/services", {}, block)
         services = {name: tags or [] for name, tags in (answer.body or {}).items()}
-        return self._parse(_CATALOG, Answer(answer.status, services, answer.index), "/v1/catalog/services"), state
+        return await self._validated(_CATALOG, replace(answer, body=services), "/v1/catalog/services"), state
 
     async def get_catalog_services_index(self) -> int | None:
         """`GET /v1/catalog/services` for its X-Consul-Index alone: the body (every service with its tags)
@@ -200,7 +203,7 @@ class ConsulClient:
 
     async def get_catalog_nodes(self, *, block: BlockingState | None = None) -> tuple[list[wire.Node], BlockingState]:
         answer, state = await self._blocking_get("/v1/catalog/nodes", {}, block)
-        return self._parse(_NODES, answer, "/v1/catalog/nodes"), state
+        return await self._validated(_NODES, answer, "/v1/catalog/nodes"), state
 
     async def get_catalog_node(
         self, node: str, *, block: BlockingState | None = None
@@ -208,20 +211,25 @@ class ConsulClient:
         """The node with its services (Consul 0.9+ has this form); None when the node is gone (`null`)."""
         path = f"/v1/catalog/node/{_segment(node)}"
         answer, state = await self._blocking_get(path, {}, block)
-        return (None if answer.body is None else self._parse(_CATALOG_NODE, answer, path)), state
+        if answer.body is None:
+            return None, state
+        return await self._validated(_CATALOG_NODE, answer, path), state
 
     async def get_catalog_node_services(self, node: str, tag: str) -> tuple[NodeServices | None, BlockingState]:
         """`get_catalog_node`'s services that carry `tag`, read straight from the JSON when it is plainly
         a catalog node (consul/plain.py), else through its model (and failing as it does)."""
         path = f"/v1/catalog/node/{_segment(node)}"
-        answer, state = await self._blocking_get(path, {}, None)
-        if answer.body is None:
-            return None, state
-        with gc_paused():
-            found = node_services_of_json(answer.body, tag)
+        answer = await self._http.send("GET", path, decode=False)
+        found = await self._decoded(answer, path, lambda body: self._node_services(body, answer, path, tag))
+        return found, BlockingState().advance(answer.index)
+
+    def _node_services(self, body: Any, answer: Answer, path: str, tag: str) -> NodeServices | None:
+        if body is None:
+            return None
+        found = node_services_of_json(body, tag)
         if found is None:
-            found = node_services(self._parse(_CATALOG_NODE, answer, path), tag)
-        return found, state
+            found = node_services(self._parse(_CATALOG_NODE, replace(answer, body=body), path), tag)
+        return found
 
     # KV and sessions ---------------------------------------------------------------------------
 
@@ -281,25 +289,27 @@ class ConsulClient:
     async def get_queries(self) -> list[wire.PreparedQuery]:
         """Every prepared query."""
         answer = await self._http.send("GET", "/v1/query")
-        return self._parse(_QUERIES, Answer(answer.status, answer.body or [], answer.index), "/v1/query")
+        return await self._validated(_QUERIES, replace(answer, body=answer.body or []), "/v1/query")
 
     async def get_observed_queries(self) -> Mapping[str, ObservedQuery]:
         """The named prepared queries as ObservedQuery by name (a read-only mapping); an answer byte for
         byte the previous one is not decoded again and gives back the same mapping (its index moves
         with every write to the datacenter's state, so it cannot tell)."""
         kept = self._queries
-        answer = await self._http.send("GET", "/v1/query", same_as=kept[0] if kept else None)
-        if kept is not None and answer.body is None and answer.content == kept[0]:
+        answer = await self._http.send("GET", "/v1/query", decode=False)
+        if kept is not None and answer.content == kept[0]:
             return kept[1]
-        body = answer.body or []
-        with gc_paused():
-            found = observed_queries_of_json(body)
-        if found is None:
-            queries = self._parse(_QUERIES, Answer(answer.status, body, answer.index), "/v1/query")
-            found = observed_queries_of(queries)
+        found = await self._decoded(answer, "/v1/query", lambda body: self._observed_queries(body, answer))
         observed = MappingProxyType(found)
         self._queries = (answer.content, observed)
         return observed
+
+    def _observed_queries(self, body: Any, answer: Answer) -> dict[str, ObservedQuery]:
+        found = observed_queries_of_json(body or [])
+        if found is None:
+            queries: list[wire.PreparedQuery] = self._parse(_QUERIES, replace(answer, body=body or []), "/v1/query")
+            found = observed_queries_of(queries)
+        return found
 
     async def post_query(self, q: wire.PreparedQueryDefinition) -> str:
         answer = await self._http.send("POST", "/v1/query", json_body=q.to_body())
@@ -325,6 +335,17 @@ class ConsulClient:
         params = {**params, **(state.query_params() if block is not None else {})}
         answer = await self._http.send("GET", path, params=params, extra_wait=extra_wait, allow_404=allow_404)
         return answer, state.advance(answer.index)
+
+    @staticmethod
+    async def _decoded(answer: Answer, path: str, decode: Callable[[Any], _T]) -> _T:
+        """`decode(the JSON)` of an answer to a GET sent with `decode=False`: in a worker thread when the
+        answer is large (gc_pause.decoded_off_loop), so `decode` reads what it is given and changes nothing."""
+        return await decoded_off_loop(len(answer.content), lambda: decode(body_of("GET", path, answer)))
+
+    async def _validated(self, adapter: TypeAdapter[_T], answer: Answer, path: str) -> _T:
+        """`_parse`, in a worker thread when the answer is large (at 10,000 checks, validating the health
+        watch's answer is most of a second)."""
+        return await decoded_off_loop(len(answer.content), lambda: self._parse(adapter, answer, path))
 
     def _parse(self, adapter: TypeAdapter[_T], answer: Answer, path: str) -> _T:
         try:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
 from reconciler.errors import RemoteUnavailable
-from reconciler.gc_pause import parsed_json
+from reconciler.gc_pause import decoded_off_loop, parsed_json
 from reconciler.redaction import secret_forms, split_userinfo
 from reconciler.tls_on_demand import tls_on_demand
 
@@ -49,11 +49,19 @@ def index_of(response: httpx.Response) -> int | None:
         return None
 
 
-def body_of(response: httpx.Response) -> Any:
-    """The JSON body, or None for an empty one (a missing KV key answers 404 with no body)."""
-    if not response.content.strip():
+def body_of(method: str, path: str, answer: Answer) -> Any:
+    """The JSON of `answer.content`, or None for an empty one (a missing KV key answers 404 with no body);
+    RemoteUnavailable naming the call for a body that is not JSON. Pure: callable from a worker thread."""
+    if not answer.content.strip():
         return None
-    return parsed_json(response.content)
+    try:
+        return parsed_json(answer.content)
+    except ValueError as exc:
+        raise RemoteUnavailable(
+            f"Consul {method} {path} answered {answer.status} with a body that is not JSON",
+            status=answer.status,
+            hint="check that the address points at a Consul agent's HTTP API",
+        ) from exc
 
 
 class ConsulHttp:
@@ -113,24 +121,19 @@ class ConsulHttp:
         content: bytes | None = None,
         extra_wait: float = 0.0,
         allow_404: bool = False,
-        unchanged_at: int | None = None,
-        same_as: bytes | None = None,
         decode: bool = True,
     ) -> Answer:
         """One request; GETs are retried on RemoteUnavailable, `extra_wait` lengthens the timeout.
 
-        With `unchanged_at`, an answer whose X-Consul-Index is still that value comes back with no
-        body: decoding a large unchanged answer (every check of a cluster) is the cost being saved.
-        With `same_as`, so does an answer whose body is byte for byte `same_as` (an endpoint whose index
-        moves with unrelated writes); `decode=False` never decodes it (a caller that needs the index only).
+        A large body is decoded in a worker thread (gc_pause.decoded_off_loop). With `decode=False`, a
+        successful answer comes back with no body, its content for the caller to compare (an unchanged
+        index or bytes: decoding a large unchanged answer is the cost being saved) or to decode with
+        `body_of`, together with what it makes of the JSON, in one trip to the worker thread.
         """
         attempts = 1 + (self.retries if method == "GET" else 0)
         for attempt in range(attempts):
             try:
-                return await self._send_once(
-                    method, path, params, json_body, content, extra_wait, allow_404,
-                    _Undecoded(unchanged_at, same_as, decode),
-                )
+                return await self._send_once(method, path, params, json_body, content, extra_wait, allow_404, decode)
             except RemoteUnavailable:
                 if attempt + 1 >= attempts:
                     raise
@@ -146,7 +149,7 @@ class ConsulHttp:
         content: bytes | None,
         extra_wait: float,
         allow_404: bool,
-        undecoded: _Undecoded | None = None,
+        decode: bool = True,
     ) -> Answer:
         if self._on_request is not None:
             self._on_request(method, path)
@@ -156,40 +159,15 @@ class ConsulHttp:
             )
         except httpx.HTTPError as exc:
             raise unavailable_error(method, path, exc, self._secrets) from exc
-        if undecoded is not None and response.is_success and undecoded.skips(response):
-            return Answer(response.status_code, None, index_of(response), response.content)
-        return self._answer_of(method, path, response, allow_404)
-
-    def _answer_of(self, method: str, path: str, response: httpx.Response, allow_404: bool) -> Answer:
         if response.status_code == 404 and allow_404:
             return Answer(404, None, index_of(response))
         if not response.is_success:
             raise status_error(method, path, response, self._secrets)
-        try:
-            body = body_of(response)
-        except ValueError as exc:
-            raise RemoteUnavailable(
-                f"Consul {method} {path} answered {response.status_code} with a body that is not JSON",
-                status=response.status_code,
-                hint="check that the address points at a Consul agent's HTTP API",
-            ) from exc
-        return Answer(response.status_code, body, index_of(response), response.content)
-
-
-@dataclass(frozen=True)
-class _Undecoded:
-    """When a successful answer is handed back without decoding its body (see `ConsulHttp.send`)."""
-
-    unchanged_at: int | None
-    same_as: bytes | None
-    decode: bool
-
-    def skips(self, response: httpx.Response) -> bool:
-        if not self.decode:
-            return True
-        if self.unchanged_at is not None and index_of(response) == self.unchanged_at:
-            return True
-        return self.same_as is not None and response.content == self.same_as
+        answer = Answer(response.status_code, None, index_of(response), response.content)
+        if not decode:
+            return answer
+        body = await decoded_off_loop(len(answer.content), lambda: body_of(method, path, answer))
+        return replace(answer, body=body)
 
 
 __all__ = ["Answer", "ConsulHttp", "ConsulNotFound"]
