@@ -414,6 +414,17 @@ async def test_a_query_list_byte_for_byte_unchanged_is_not_decoded_again_whateve
     assert emptied == {}
 
 
+async def test_a_query_list_whose_null_became_nan_is_read_anew_not_taken_for_the_previous_one() -> None:
+    """The list is kept by its bytes, not by a serialisation of its parse that writes NaN as `null` (as the
+    Marathon app memo's fingerprint does): the standard parser's NaN is read, and refused as a token."""
+    body = b'[{"ID": "q1", "Name": "redis.int", "Token": null, "Service": {"Service": "redis"}}]'
+    recorder = Recorder(httpx.Response(200, content=body), httpx.Response(200, content=body.replace(b"null", b"NaN")))
+    async with client_of(recorder) as client:
+        assert list(await client.get_observed_queries()) == ["redis.int"]
+        with pytest.raises(RemoteUnavailable, match=r"/v1/query answered a body of an unexpected shape.*Token"):
+            await client.get_observed_queries()
+
+
 async def test_the_translation_handed_to_every_cycle_cannot_be_changed_by_one() -> None:
     body = [{"ID": "q1", "Name": "redis.int", "Service": {"Service": "redis", "OnlyPassing": True, "Tags": ["int"]}},
             {"ID": "q2", "Service": {"Service": "unnamed"}}]
