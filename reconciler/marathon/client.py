@@ -382,4 +382,4 @@ class MarathonClient:
         try:
             return decode(*parsed_json_strictly(response.content))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise error_from_body(call, response, exc if isinstance(exc, ValueError) else ValueError(str(exc))) from exc
+            raise error_from_body(call, response, exc) from exc

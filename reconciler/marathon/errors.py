@@ -113,12 +113,17 @@ def error_from_response(call: Call, response: httpx.Response) -> RemoteError:
     return RemoteRejected(call.describe(text), status=status, hint=_HINTS.get(status))
 
 
-def error_from_body(call: Call, response: httpx.Response, exc: ValueError) -> RemoteError:
-    """A success status whose body is not what the API documents (not JSON, or the wrong shape)."""
+def error_from_body(call: Call, response: httpx.Response, exc: Exception) -> RemoteError:
+    """A success status whose body is not what the API documents: not JSON, or JSON of the wrong shape (a
+    field pydantic refused, a wrapper without its key: `exc` a KeyError, TypeError or IndexError)."""
     if isinstance(exc, pydantic.ValidationError):
         where = "; ".join(
             f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_input=False)[:5]
         )
+    elif isinstance(exc, KeyError):
+        where = f"no {exc} in it"
+    elif isinstance(exc, (TypeError, IndexError)):
+        where = f"not of the documented shape ({exc})"
     else:
         where = "not JSON"
     return RemoteError(

@@ -203,6 +203,21 @@ async def test_an_answer_of_the_wrong_shape_names_the_field() -> None:
             await client.get_apps()
 
 
+@pytest.mark.parametrize(
+    ("body", "call", "found"),
+    [
+        ({"message": "no app here"}, lambda client: client.get_app("/e/a"), "no 'app' in it"),
+        ({"tasks": []}, lambda client: client.delete_app_task("/e/a", "t1"), "no 'task' in it"),
+    ],
+)
+async def test_json_of_the_wrong_shape_is_not_called_not_json(body: object, call: Any, found: str) -> None:
+    client = client_answering(httpx.Response(200, json=body))
+    with pytest.raises(RemoteError, match=r"unreadable answer \(200\): ") as caught:
+        async with client:
+            await call(client)
+    assert found in str(caught.value) and "not JSON" not in str(caught.value)
+
+
 @pytest.mark.parametrize("url", ["marathon.test:8080", "ftp://marathon.test", f"ops:{PASSWORD}@marathon.test"])
 def test_bad_url_is_a_usage_error_without_credentials(url: str) -> None:
     with pytest.raises(UsageError, match="invalid Marathon URL") as caught:
