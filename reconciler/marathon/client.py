@@ -239,10 +239,11 @@ class MarathonClient:
         previous one is not even parsed (app_memo.py). A large answer is decoded in a worker thread."""
         params: Params = [("embed", e) for e in DEFAULT_EMBED]
         response, deployments = await asyncio.gather(self._read("/v2/apps", params), self.get_deployments())
-        apps = await decoded_off_loop(len(response.content), lambda: self._apps_of(response))
+        apps = await decoded_off_loop(len(response.content), lambda: self._apps_answered(response))
         return Actual(apps=apps, deployments=tuple(to_actual_deployment(d) for d in deployments))
 
-    def _apps_of(self, response: httpx.Response) -> dict[str, ActualApp]:
+    def _apps_answered(self, response: httpx.Response) -> dict[str, ActualApp]:
+        """The apps of a `/v2/apps` answer, those of the previous answer if it is byte for byte that one."""
         content = response.content
         apps = self._apps.unchanged(content)
         if apps is not None:
