@@ -179,11 +179,14 @@ class _RunJob:
     def __init__(
         self, serving: _Serving, env: str | None, cycle_options: CycleOptions, options: ControllerOptions, *,
         use_consul: bool, watch_wait: str, metrics: MetricsSettings = MetricsSettings(),
+        open_store: Callable[[str | None], Store] = Store.open,
     ) -> None:
+        """`open_store` opens the history store `--database` names (tests hand in a store they hold)."""
         self.serving, self.env = serving, env
         self.cycle_options, self.options = cycle_options, options
         self.use_consul, self.watch_wait = use_consul, watch_wait
         self.metrics = metrics
+        self._open_store = open_store
 
     def _load(self, root: Path, revision: str) -> Desired:
         return self.metrics.check(load_desired(root, env=self.env, revision=revision))
@@ -194,7 +197,7 @@ class _RunJob:
         feed = SpecFeed(serving.source, self._load, poll_seconds=serving.poll_seconds,
                         on_revision=lambda reason: wake[0].trigger(reason) if wake else None)
         await feed.prime()  # refuse to start on specs that do not load: exit 3 with every problem
-        store = Store.open(serving.database)
+        store = self._open_store(serving.database)  # on the loop: it serves nothing yet
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(store.close)
             agent_port = None
@@ -204,15 +207,10 @@ class _RunJob:
             consul = await stack.enter_async_context(consul_client(settings)) if self.use_consul else None
             # Environments paused by a rollback are reconciled at their pinned state.
             pins, in_force = Pins(store), [feed.desired()]
-
-            def load() -> Desired:  # remembered: the reports name the revision this cycle reconciled
-                in_force[0] = pins.in_force(feed.desired())
-                return in_force[0]
-
             autoscaler = await self.metrics.autoscaler(stack, agent_port)
             leadership = Leadership(serving.leader, consul)
-            reconciler = Reconciler(load, marathon, consul, self._fenced(leadership), autoscaler=autoscaler,
-                                    in_force=_approval_gate(store, self.cycle_options.plan, in_force))
+            reconciler = Reconciler(feed.desired, marathon, consul, self._fenced(leadership), autoscaler=autoscaler,
+                                    in_force=_in_force(store, pins, self.cycle_options.plan, in_force))
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
@@ -225,14 +223,13 @@ class _RunJob:
             notifications = Notifications(serving.notify, reporter.metrics)
             last: list[CycleResult] = []
 
-            def on_cycle(result: CycleResult) -> None:
+            def on_cycle(result: CycleResult) -> None:  # recorded already (Reporter.recording)
                 last[:] = [result]
-                reporter.record(result)
                 notifications.cycle_done(result, in_force[0], reconciler.memory)
                 view.show(result)
 
-            controller = Controller(reconciler.cycle, self.options, sources=tuple(sources), on_cycle=on_cycle,
-                                    may_cycle=leadership.may_cycle if leadership.enabled else None)
+            controller = Controller(reporter.recording(reconciler.cycle), self.options, sources=tuple(sources),
+                                    on_cycle=on_cycle, may_cycle=leadership.may_cycle if leadership.enabled else None)
             wake.append(controller)
             port = await self._serve(stack, reporter, feed, leadership, notifications)
 
@@ -330,14 +327,16 @@ def _identify(port: int, *clients: MarathonClient | ConsulClient | None) -> str:
     return identity
 
 
-def _approval_gate(
-    store: Store, options: PlanOptions, in_force: list[Desired]
+def _in_force(
+    store: Store, pins: Pins, options: PlanOptions, in_force: list[Desired]
 ) -> Callable[[Desired, Observation], Desired]:
-    """The cycle's approval gate (engine/approvals.py); what it leaves in force is what the reports name."""
+    """What a cycle reconciles of the specs: paused environments at their pinned state (engine/pins.py),
+    approval environments at their approved one (engine/approvals.py). Both read the store, so both run
+    where the sync calls this, in its worker thread. What it leaves in force is what the reports name."""
     gate = ApprovalGate(store, options)
 
     def approved(specs: Desired, observation: Observation) -> Desired:
-        in_force[0] = gate.in_force(specs, observation.actual, current_cycle() or "")
+        in_force[0] = gate.in_force(pins.in_force(specs), observation.actual, current_cycle() or "")
         return in_force[0]
 
     return approved

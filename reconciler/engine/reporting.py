@@ -8,11 +8,12 @@ starts from what the store knows. A store that fails is logged and counted; it n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +23,12 @@ from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
 from reconciler.engine.approvals import APPLIED, FAILED, record_outcome
 from reconciler.engine.autoscaling import AppScaling
+from reconciler.engine.controller import CycleFn
 from reconciler.engine.cycle import CycleResult
-from reconciler.engine.pins import Pins
+from reconciler.engine.pins import Pin, Pins
 from reconciler.engine.status import INVALID, Snapshot, build_status, facts_from_store, iso, pause_of, with_specs
 from reconciler.engine.telemetry import ControllerMetrics
+from reconciler.redaction import redact
 from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
@@ -49,6 +52,28 @@ def _by_env(actions: tuple[Action, ...]) -> dict[str, list[Action]]:
     for action in actions:
         grouped[action.env].append(action)
     return grouped
+
+
+Autoscaled = dict[str, tuple[tuple[Any, ...], dict[str, Any]]]  # app -> (its last decision's key, document)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A cycle to record, with what the loop's state said of it when it ended."""
+
+    result: CycleResult
+    desired: Desired
+    grouped: dict[str, list[Action]]
+    source: dict[str, str]
+    pins: dict[str, Pin]
+
+
+@dataclass
+class _Books:
+    """What status shows besides the observation, as a record leaves it (published on the loop)."""
+
+    facts: dict[str, EnvFacts]
+    autoscale: Autoscaled
 
 
 class Reporter:
@@ -75,7 +100,8 @@ class Reporter:
         self._rows = StatusMemo()  # the app rows of the last /status, computed again only where inputs changed
         self._last: dict[str, Any] = {}
         # per autoscaled app: the last decision's key (what a new store row needs to differ in) and document
-        self._autoscale: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._autoscale: Autoscaled = {}
+        self._writing = asyncio.Lock()
         self.cycles = 0
 
     @property
@@ -83,6 +109,36 @@ class Reporter:
         return self.cycles > 0
 
     def record(self, result: CycleResult) -> None:
+        """Everything in the calling thread (tests, and callers without an event loop to keep free)."""
+        self._publish(self._write(self._count(result)))
+
+    async def record_beside_loop(self, result: CycleResult) -> None:
+        """The metrics and the status snapshot on the loop, then the store's reads and writes in a worker
+        thread: a slow database (a SQLite file another process holds locked, PostgreSQL far away) holds
+        back neither the leader's beats nor the HTTP API. One record at a time, in call order, so that the
+        history keeps the cycles' order and a cycle's rows are in before the next cycle reads the store."""
+        counted = self._count(result)
+        async with self._writing:
+            self._publish(await asyncio.to_thread(self._write, counted))
+
+    def recording(self, cycle: CycleFn) -> CycleFn:
+        """`cycle`, its result recorded (record_beside_loop) before it is handed back: the controller's next
+        cycle starts only once this one's history is written. A record that raises (a bug: a store
+        failure is handled inside) is logged and counted; the cycle's result stands."""
+        async def recorded(trigger: str) -> CycleResult:
+            result = await cycle(trigger)
+            try:
+                await self.record_beside_loop(result)
+            except Exception as exc:
+                self.metrics.error("unexpected")
+                log.error("cycle=%s event=report-crashed error=%r", result.cycle_id, redact(repr(exc)), exc_info=True)
+            return result
+
+        return recorded
+
+    def _count(self, result: CycleResult) -> _Counted:
+        """The part that touches no store: metrics, the last cycle, the status snapshot; and what the store
+        part needs of the loop's state, read here."""
         self.cycles += 1
         self.metrics.cycle_done(result.seconds, ok=result.ok)
         self._last = {"id": result.cycle_id, "trigger": result.trigger, "ok": result.ok, "error": result.error or "",
@@ -106,23 +162,33 @@ class Reporter:
             self.metrics.autoscaled(scaling.app_id, scaling.desired, _limit_label(scaling))
         consul = result.observation.consul if result.observation and result.observation.consul_enabled else None
         self._snapshot = Snapshot(desired, result.actual, consul, result.plan, self._rows)
+        return _Counted(result, desired, grouped, dict(self._source()), dict(self._pins.current))
+
+    def _write(self, counted: _Counted) -> _Books:
+        """The store's part, on copies of what status reads: the loop may build a status meanwhile."""
+        books = _Books(dict(self._facts), dict(self._autoscale))
+        result, desired = counted.result, counted.desired
         try:
             for env in desired.environments:
-                self._seed(env)
-            self._store_cycle(result, desired, grouped)
-            self._remember(result, desired, grouped)
-            self._store_autoscale(result)
+                self._seed(env, books)
+            self._store_cycle(counted, books)
+            self._remember(counted, books)
+            self._store_autoscale(result, books)
         except StoreError as exc:
             self.metrics.error("store")
             log.warning("cycle=%s event=store-write-failed error=%r", result.cycle_id, str(exc))
+        return books
 
-    def _seed(self, env: str) -> None:
+    def _publish(self, books: _Books) -> None:
+        self._facts, self._autoscale = books.facts, books.autoscale
+
+    def _seed(self, env: str, books: _Books) -> None:
         """At the first sight of `env`: what the store knows of it (a restarted controller does not record
         again the revision it is synced to)."""
-        if env in self._facts:
+        if env in books.facts:
             return
         if self._store is None:
-            self._facts[env] = EnvFacts()
+            books.facts[env] = EnvFacts()
             return
         try:
             facts = facts_from_store(self._store, env)
@@ -130,38 +196,39 @@ class Reporter:
         except StoreError as exc:  # seeded at a later cycle, once the store answers
             log.warning("event=store-read-failed env=%s error=%r", env, str(exc))
             return
-        self._facts[env] = facts
+        books.facts[env] = facts
         self._invalid[env] = invalid.revision if invalid else ""
         if facts.synced_revision:
             self._synced[env] = (facts.synced_revision, facts.digest)
 
-    def _remember(self, result: CycleResult, desired: Desired, grouped: dict[str, list[Action]]) -> None:
+    def _remember(self, counted: _Counted, books: _Books) -> None:
         """The last error, heal, approval and pause of each environment, for status."""
         now = iso(datetime.now(UTC))
-        source = self._source()
+        result, source = counted.result, counted.source
         invalid = source.get("latest", "") != source.get("revision", "") and bool(source.get("error"))
-        for env in desired.environments:
-            facts = self._facts.get(env, EnvFacts())
-            error = _last_error(result, grouped.get(env, ()), now)
+        for env in counted.desired.environments:
+            facts = books.facts.get(env, EnvFacts())
+            error = _last_error(result, counted.grouped.get(env, ()), now)
             if invalid and self._invalid.get(env) != source["latest"]:
                 self._invalid[env] = source["latest"]
                 error = LastError(source["error"], now, source["latest"])
                 if self._store is not None:
                     detail = source["error"].removeprefix(f"revision {source['latest'][:12]} is invalid: ")
                     self._store.record_env_event(env, INVALID, revision=source["latest"], detail=detail[:4000])
-            heal = _last_heal(result, grouped.get(env, ()), now)
+            heal = _last_heal(result, counted.grouped.get(env, ()), now)
             plan = self._store.awaiting_approval(env) if self._store is not None else None
-            self._facts[env] = replace(
+            books.facts[env] = replace(
                 facts, last_error=error or facts.last_error, last_heal=heal or facts.last_heal,
                 approval=Pending(plan.revision, "awaiting-approval", plan_id=plan.id, digest=plan.digest)
                 if plan else None,
-                pause=pause_of(self._pins.current.get(env)),
+                pause=pause_of(counted.pins.get(env)),
             )
 
-    def _store_cycle(self, result: CycleResult, desired: Desired, grouped: dict[str, list[Action]]) -> None:
+    def _store_cycle(self, counted: _Counted, books: _Books) -> None:
+        result, desired, grouped = counted.result, counted.desired, counted.grouped
         digests = env_digests(desired)
         for env in desired.environments:
-            pin = self._pins.current.get(env)
+            pin = counted.pins.get(env)
             revision = pin.revision if pin else desired.revision_of(env)
             digest = digests[env]
             executed = [a for a in grouped.get(env, ()) if a.outcome != Outcome.PLANNED]
@@ -175,38 +242,40 @@ class Reporter:
                     self._store.record_heal(env, heal.target, heal.target, heal.reason, heal.outcome)
             settled = result.ok and _settled(grouped.get(env, ()))
             if settled and self._synced.get(env) != (revision, digest):
-                self._record_synced(env, revision, digest, desired, pinned=pin is not None)
+                self._record_synced(env, revision, digest, counted, books, pinned=pin is not None)
             if self._store is not None and desired.environments[env].approval_required:
                 outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled)
                 record_outcome(self._store, env, desired, outcome, detail)
 
-    def _record_synced(self, env: str, revision: str, digest: str, desired: Desired, *, pinned: bool) -> None:
+    def _record_synced(
+        self, env: str, revision: str, digest: str, counted: _Counted, books: _Books, *, pinned: bool
+    ) -> None:
         """A newly synced revision: metrics, status, and in the store its row and (for a digest not
         recorded yet, what a later rollback re-applies) the environment's desired state."""
         previous = self._synced.get(env)
         self._synced[env] = (revision, digest)
-        self._facts[env] = replace(self._facts.get(env, EnvFacts()), synced_revision=revision, digest=digest)
+        books.facts[env] = replace(books.facts.get(env, EnvFacts()), synced_revision=revision, digest=digest)
         self.metrics.set_synced(env, revision)
         if self._store is None:
             return
-        self._store.record_revision(env, revision, digest, source=self._source().get("source", ""))
+        self._store.record_revision(env, revision, digest, source=counted.source.get("source", ""))
         if not pinned and (previous is None or previous[1] != digest) and \
                 self._store.desired_state(env, digest=digest) is None:
-            self._store.record_desired_state(env, revision, digest, desired)
+            self._store.record_desired_state(env, revision, digest, counted.desired)
 
-    def _store_autoscale(self, result: CycleResult) -> None:
+    def _store_autoscale(self, result: CycleResult, books: _Books) -> None:
         """A decision is recorded when it differs from the app's last recorded one (the count, the rule
         that limited it, or the recommendation): a steady state adds no rows."""
         if result.error is None:  # apps no longer autoscaled (or gone) leave the status
             kept = {scaling.app_id for scaling in result.autoscale}
-            self._autoscale = {app: entry for app, entry in self._autoscale.items() if app in kept}
+            books.autoscale = {app: entry for app, entry in books.autoscale.items() if app in kept}
         samples = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
         if self._store is not None and samples:  # every app's inputs, one insert per cycle
             self._store.record_autoscale_samples(result.cycle_id, samples, keep_seconds=self._samples_keep)
         for scaling in result.autoscale:
             document = {**scaling.document(), "cycle": result.cycle_id, "at": datetime.now(UTC).isoformat()}
             key = (scaling.current, scaling.desired, scaling.limited_by, scaling.recommendation)
-            previous, self._autoscale[scaling.app_id] = self._autoscale.get(scaling.app_id), (key, document)
+            previous, books.autoscale[scaling.app_id] = books.autoscale.get(scaling.app_id), (key, document)
             if self._store is None or (previous is not None and previous[0] == key):
                 continue
             self._store.record_autoscale(scaling.env, scaling.app_id, scaling.current, scaling.desired,
