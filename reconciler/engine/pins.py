@@ -3,7 +3,8 @@
 `reconciler rollback` records a "paused" event naming the revision and digest it went back to; until
 a "resumed" event, every cycle of the controller reconciles that pinned desired state instead of the
 specs' (healing, registrations and drift correction go on against it), so auto-sync never undoes the
-rollback. The pins are read from the store at each cycle; a store that fails keeps the last ones.
+rollback. The pins are read from the store at each cycle (the controller reads them in its in-force
+hook, in the sync's worker thread, beside the event loop); a store that fails keeps the last ones.
 """
 
 from __future__ import annotations

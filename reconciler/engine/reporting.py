@@ -3,7 +3,9 @@
 After each cycle the Reporter updates the Prometheus families, appends the cycle's plans, actions,
 heals, newly synced revisions (with the desired state of a new digest) and invalid revisions to the
 store (when one is configured), and keeps what the status document of `/status` is built from. It
-starts from what the store knows. A store that fails is logged and counted; it never stops the controller.
+starts from what the store knows. In the controller the store's part runs in a worker thread, one cycle
+at a time and before the next cycle starts (`recording`), so a slow database never holds the event loop.
+A store that fails is logged and counted; it never stops the controller.
 """
 
 from __future__ import annotations
