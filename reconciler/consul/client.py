@@ -22,12 +22,15 @@ from reconciler.consul.http import Answer, ConsulHttp, body_of
 from reconciler.consul.translate import (
     CheckState,
     NodeServices,
+    WatchedCheck,
     check_states,
     check_states_of_json,
     node_services,
     node_services_of_json,
     observed_queries_of,
     observed_queries_of_json,
+    watched_checks,
+    watched_checks_of_json,
 )
 from reconciler.core.registry import ObservedQuery
 from reconciler.errors import RemoteUnavailable
@@ -166,6 +169,26 @@ class ConsulClient:
         path = f"/v1/health/state/{_segment(state)}"
         answer, next_state = await self._blocking_get(path, {}, block)
         return await self._validated(_CHECK_LIST, answer, path), next_state
+
+    async def get_watched_checks(
+        self, tag: str, *, block: BlockingState | None = None
+    ) -> tuple[tuple[WatchedCheck, ...] | None, BlockingState]:
+        """`get_health_state("any")` reduced to what the controller's health watch compares: node checks and
+        the checks of services tagged `tag`, read straight from the JSON (an answer not plainly of
+        `wire.HealthCheck`s is validated as they are, and fails as they do). None, nothing decoded, when
+        the answer's index is the one blocked on: the read timed out with no check changed."""
+        path = "/v1/health/state/any"
+        answer, next_state = await self._blocking_get(path, {}, block, decode=False)
+        if block is not None and block.index > 0 and answer.index == block.index:
+            return None, next_state
+        return await self._decoded(answer, path, lambda body: self._watched(body, answer, path, tag)), next_state
+
+    def _watched(self, body: Any, answer: Answer, path: str, tag: str) -> tuple[WatchedCheck, ...]:
+        checks = watched_checks_of_json(body, tag)
+        if checks is None:
+            models: list[wire.HealthCheck] = self._parse(_CHECK_LIST, replace(answer, body=body), path)
+            checks = watched_checks(models, tag)
+        return checks
 
     async def get_check_states_since(
         self, index: int, state: str = "any"
@@ -328,12 +351,15 @@ class ConsulClient:
     # shared ------------------------------------------------------------------------------------
 
     async def _blocking_get(
-        self, path: str, params: dict[str, str], block: BlockingState | None, *, allow_404: bool = False
+        self, path: str, params: dict[str, str], block: BlockingState | None, *, allow_404: bool = False,
+        decode: bool = True,
     ) -> tuple[Answer, BlockingState]:
         state = block or BlockingState()
         extra_wait = state.wait_seconds if block is not None and state.index > 0 else 0.0
         params = {**params, **(state.query_params() if block is not None else {})}
-        answer = await self._http.send("GET", path, params=params, extra_wait=extra_wait, allow_404=allow_404)
+        answer = await self._http.send(
+            "GET", path, params=params, extra_wait=extra_wait, allow_404=allow_404, decode=decode
+        )
         return answer, state.advance(answer.index)
 
     @staticmethod

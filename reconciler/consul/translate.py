@@ -64,6 +64,35 @@ def check_states_of_json(body: Any) -> tuple[CheckState, ...] | None:
     return tuple(map(tuple.__new__, repeat(CheckState, count), fields))  # no Python call per check
 
 
+class WatchedCheck(NamedTuple):
+    """Of one check the controller's health watch compares between wake-ups: where it is and its status."""
+
+    node: str
+    check_id: str
+    status: str
+
+
+def watched_checks(checks: Iterable[wire.HealthCheck], tag: str) -> tuple[WatchedCheck, ...]:
+    """Node checks (no service) and the checks of services that carry `tag`, as WatchedChecks."""
+    return tuple(
+        WatchedCheck(c.node, c.check_id, c.status) for c in checks if not c.service_id or tag in c.service_tags
+    )
+
+
+def watched_checks_of_json(body: Any, tag: str) -> tuple[WatchedCheck, ...] | None:
+    """`watched_checks` of a decoded `/v1/health/state/<state>` answer without building its models, or None
+    when any check is not plainly what `wire.HealthCheck` takes (the caller then validates it with pydantic,
+    whose reading or error stays the rule)."""
+    if type(body) is not list or not plain.CHECK.all_plain(body):
+        return None
+    get = dict.get
+    return tuple(
+        WatchedCheck(get(c, "Node", ""), c["CheckID"], c["Status"])
+        for c in body
+        if not get(c, "ServiceID", "") or tag in (get(c, "ServiceTags") or ())
+    )
+
+
 def instance_of(entry: wire.ServiceEntry) -> ServiceInstance:
     """One health entry as a ServiceInstance."""
     return instance_from(entry.node, entry.service, check_states(entry.checks))

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
-from reconciler.consul.translate import CheckState, NodeServices
+from reconciler.consul.translate import CheckState, NodeServices, WatchedCheck
 from reconciler.core.model import Actual
 from reconciler.core.registry import ObservedQuery
 from reconciler.marathon import wire as marathon_wire
@@ -61,6 +61,10 @@ class ConsulPort(Protocol):
     async def get_health_state(
         self, state: str = "any", *, block: BlockingState | None = None
     ) -> tuple[list[wire.HealthCheck], BlockingState]: ...
+
+    async def get_watched_checks(
+        self, tag: str, *, block: BlockingState | None = None
+    ) -> tuple[tuple[WatchedCheck, ...] | None, BlockingState]: ...
 
     async def get_check_states_since(
         self, index: int, state: str = "any"

@@ -1,10 +1,9 @@
 """Trigger sources of the controller (engine layer): Consul health changes and Marathon events.
 
-A source is an async iterator of reasons; each reason only asks for a cycle soon (it carries no
-state). The Consul source long-polls `GET /v1/health/state/any` with `index`/`wait` (FACTS §5: an
-index that goes backwards resets to 0, the index never stays 0, the loop is rate-limited by a token
-bucket) and yields when the status of one of our checks changed, not on every spurious wake-up; a
-check that only recovered to passing asks for its cycle a few seconds later, with the others of then.
+A source is an async iterator of reasons; each reason only asks for a cycle soon (it carries no state).
+The Consul source long-polls `GET /v1/health/state/any` (FACTS §5 blocking rules, a token bucket), reads
+of each check only node, id and status, and yields when one of ours changed status (a recovery to
+passing a few seconds later, with the others of then); the Marathon source yields each event's type.
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
+from reconciler.consul.translate import WatchedCheck
 from reconciler.core.registry import MANAGED_TAG, CheckStatus
 from reconciler.engine.ports import ConsulPort
 
@@ -57,11 +56,10 @@ Fingerprint = frozenset[tuple[str, str, str]]
 RECOVERY_DELAY_SECONDS = 5.0
 
 
-def health_fingerprint(checks: Sequence[wire.HealthCheck]) -> Fingerprint:
-    """The statuses that matter to us: node checks, and service checks of our instances."""
-    return frozenset(
-        (c.node, c.check_id, c.status) for c in checks if not c.service_id or MANAGED_TAG in c.service_tags
-    )
+def health_fingerprint(checks: Sequence[WatchedCheck]) -> Fingerprint:
+    """The statuses that matter to us: node checks, and service checks of our instances (the client keeps
+    only those: `get_watched_checks(MANAGED_TAG)`)."""
+    return frozenset(checks)
 
 
 def only_recoveries(before: Fingerprint, after: Fingerprint) -> bool:
@@ -89,10 +87,10 @@ async def consul_health_changes(
         if recovered_at is not None:  # wake up when the recoveries are due, whatever else happens
             due = max(recovery_delay - (time.monotonic() - recovered_at), 0.001)
             block = replace(state, wait=f"{max(int(due * 1000), 1)}ms")
-        checks, state = await consul.get_health_state("any", block=block)
+        checks, state = await consul.get_watched_checks(MANAGED_TAG, block=block)
         state = replace(state, wait=wait)
-        fingerprint = health_fingerprint(checks)
-        if seen is not None and fingerprint != seen:
+        fingerprint = seen if checks is None else health_fingerprint(checks)  # None: no check changed
+        if seen is not None and fingerprint is not None and fingerprint != seen:
             if not only_recoveries(seen, fingerprint):
                 recovered_at = None
                 yield "consul:health"
