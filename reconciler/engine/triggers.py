@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.translate import WatchedCheck
@@ -103,10 +103,10 @@ async def consul_health_changes(
 
 
 class EventStream(Protocol):
-    def stream_events(self, event_types: Sequence[str] = ()) -> AsyncIterator[Any]: ...
+    def stream_event_types(self, event_types: Sequence[str] = ()) -> AsyncIterator[str]: ...
 
 
 async def marathon_events(marathon: EventStream) -> AsyncIterator[str]:
     """Yields `marathon:<event type>` for every event that may move the actual state."""
-    async for event in marathon.stream_events(MARATHON_TRIGGER_EVENTS):
-        yield f"marathon:{event.event_type}"
+    async for event_type in marathon.stream_event_types(MARATHON_TRIGGER_EVENTS):
+        yield f"marathon:{event_type}"

@@ -26,7 +26,7 @@ from reconciler.marathon import wire
 from reconciler.marathon.app_memo import AppMemo
 from reconciler.marathon.errors import Call, error_from_body, error_from_exception, error_from_response
 from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
-from reconciler.marathon.sse import adecode_lines, to_event
+from reconciler.marathon.sse import adecode_lines, alines, event_type_of
 from reconciler.marathon.translate import to_actual_deployment
 from reconciler.redaction import redact_url
 from reconciler.tls_on_demand import tls_on_demand
@@ -253,14 +253,15 @@ class MarathonClient:
 
     # -- events ----------------------------------------------------------------------------------
 
-    async def stream_events(self, event_types: Sequence[str] = ()) -> AsyncIterator[wire.Event]:
-        """Events until the stream ends; the caller reconnects. Follows a standby's redirect."""
+    async def stream_event_types(self, event_types: Sequence[str] = ()) -> AsyncIterator[str]:
+        """The type of each event until the stream ends (the caller reconnects); only the type is read of
+        an event (sse.event_type_of). Follows a standby's redirect."""
         params: Params = [("event_type", t) for t in event_types]
         async with self._open_event_stream(params) as response:
-            async for frame in adecode_lines(response.aiter_lines()):
-                event = to_event(frame)
-                if event is not None:
-                    yield event
+            async for frame in adecode_lines(alines(response.aiter_bytes())):
+                event_type = await event_type_of(frame)
+                if event_type is not None:
+                    yield event_type
 
     @contextlib.asynccontextmanager
     async def _open_event_stream(self, params: Params) -> AsyncIterator[httpx.Response]:

@@ -68,8 +68,8 @@ async def test_event_stream_through_a_standby_redirect(servers: list[web.AppRunn
     seen: list[str] = []
     async with MarathonClient(standby_url, auth=MarathonAuth(user="ops", password="pw"), retries=0) as client:
         async with asyncio.timeout(10):
-            async for event in client.stream_events(["deployment_success"]):
-                seen.append(event.event_type)
+            async for event_type in client.stream_event_types(["deployment_success"]):
+                seen.append(event_type)
     assert seen == ["event_stream_attached", "deployment_success"]
     assert seen_auth == ["Basic b3BzOnB3"]
 

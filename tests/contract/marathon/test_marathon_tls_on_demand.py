@@ -46,7 +46,7 @@ async def test_reading_marathon_over_http_loads_no_ca_bundle(marathon: str, ca_l
 async def test_a_redirect_to_https_gets_verified_tls(marathon: str, ca_loads: list[object]) -> None:
     async with MarathonClient(marathon) as client:
         with pytest.raises(RemoteUnavailable, match="SSL"):
-            async for _ in client.stream_events():
+            async for _ in client.stream_event_types():
                 pass
     assert len(ca_loads) == 1
 
