@@ -5,7 +5,7 @@
 Point it at the static servers of a recording (`python -m tests.bench.recorded_http FOLDER`, e.g. of
 /tmp/bench-cycle-10000/marathon and .../consul). Each round, with fresh clients as a controller's
 first cycle has them: one observe of both systems, then the health watch's read of every check
-(`get_health_state`). Meanwhile a ticker asks the loop for a turn every millisecond: the longest wait
+(`get_watched_checks`). Meanwhile a ticker asks the loop for a turn every millisecond: the longest wait
 for one is the longest the loop was held (no web request, leader beat or webhook ran meanwhile).
 Prints the medians over the rounds, with the load average. Benchmarks only.
 """
@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reconciler.consul.client import ConsulClient
+from reconciler.core.registry import MANAGED_TAG
 from reconciler.engine.observe import observe
 from reconciler.marathon import MarathonClient
 
@@ -58,7 +59,7 @@ async def one_round(marathon_url: str, consul_url: str) -> dict[str, tuple[float
     async with MarathonClient(marathon_url) as marathon, ConsulClient(consul_url) as consul:
         return {
             "observe": await held(lambda: observe(marathon, consul)),
-            "health watch read": await held(lambda: consul.get_health_state("any")),
+            "health watch read": await held(lambda: consul.get_watched_checks(MANAGED_TAG)),
         }
 
 
