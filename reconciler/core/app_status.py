@@ -8,6 +8,7 @@ the very objects it came from, so that a controller's next cycle computes again 
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -115,9 +116,17 @@ _RowInputs = tuple[DesiredApp, ActualApp | None, tuple[ServiceInstance, ...] | N
 
 def _same_inputs(kept: _RowInputs, given: _RowInputs) -> bool:
     return (
-        kept[0] is given[0] and kept[1] is given[1] and kept[2] is given[2]
+        kept[0] is given[0] and kept[1] is given[1] and _same_instances(kept[2], given[2])
         and kept[3] == given[3] and kept[4] == given[4] and kept[5] == given[5]
     )
+
+
+def _same_instances(kept: tuple[ServiceInstance, ...] | None, given: tuple[ServiceInstance, ...] | None) -> bool:
+    """The same group, or (an observation whose groups were not carried over: registry.carry_indexes) a
+    group of the very same instances in the same order."""
+    if kept is given:
+        return True
+    return kept is not None and given is not None and len(kept) == len(given) and all(map(operator.is_, kept, given))
 
 
 def _status(app_id: str, given: _RowInputs) -> AppStatus:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import chain
 
-from reconciler.core.decision_memo import IdentityMemo
+from reconciler.core.decision_memo import MISSING, IdentityMemo
 from reconciler.core.model import (
     Action,
     ActionKind,
@@ -97,12 +98,14 @@ def decide_heals(
     memory: HealMemory,
     now: float,
     memo: IdentityMemo[Decided] | None = None,
+    changed: AbstractSet[str] | None = None,
 ) -> HealDecisions:
     """Kills for tasks critical past their app's grace window (within the guards), warnings, repairs.
 
     With `memo`, an app decided without the clock (no recent heal, no critical task, no lost
     registration) whose DesiredApp, ActualApp and instances are the previous call's objects is not
-    decided again."""
+    decided again. With `changed` too (the app ids whose inputs may differ from the previous call's,
+    whose `memory` was the one that call returned), no other app's inputs are even looked up."""
     if not (actual.complete and consul.complete):
         return HealDecisions((), memory)
     actions: list[Action] = []
@@ -110,12 +113,14 @@ def decide_heals(
     heals: dict[str, tuple[float, ...]] = {}
     registered: set[str] = set()
     memo = IdentityMemo() if memo is None else memo
-    with memo.pass_():
+    with memo.pass_(changed):
         for app_id in sorted(desired.apps):
-            wanted, app = desired.apps[app_id], actual.apps.get(app_id)
-            if app is None or not app.managed:
-                continue
-            outcome = _decided(memo, wanted, app, consul, memory, now, desired)
+            outcome = memo.kept(app_id)
+            if outcome is MISSING:
+                wanted, app = desired.apps[app_id], actual.apps.get(app_id)
+                if app is None or not app.managed:
+                    continue
+                outcome = _decided(memo, wanted, app, consul, memory, now, desired)
             if isinstance(outcome, frozenset):  # a quiet app: nothing to do, these tasks registered
                 registered.update(outcome)
                 continue

@@ -8,11 +8,13 @@ instance count differs), warn (the id belongs to an app we do not manage), delet
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from reconciler.core.compare_memo import ComparisonMemo
+from reconciler.core.decision_memo import MISSING, DecisionMemos
 from reconciler.core.diff import diff_fields, same_fields
 from reconciler.core.guards import PruneGuard, guard_actions
 from reconciler.core.hashing import definition_hash
@@ -114,10 +116,6 @@ def compare_app(app: DesiredApp, actual_app: ActualApp) -> Comparison:
     return Comparison(definition, desired_hash, actual_hash, changes, resets)
 
 
-# The last comparison of each app, given again while neither side changed (core/compare_memo.py).
-COMPARISONS: ComparisonMemo[Comparison] = ComparisonMemo()
-
-
 def drift_reason(changes: tuple[FieldChange, ...]) -> str:
     paths = ", ".join(change.path for change in changes[:DRIFT_PATHS_SHOWN])
     more = len(changes) - DRIFT_PATHS_SHOWN
@@ -194,13 +192,17 @@ def warn_action(app: DesiredApp) -> Action:
     )
 
 
-def plan_app(app: DesiredApp, actual_app: ActualApp | None, instances: int, revision: str) -> Action | None:
-    """The one action (or none) that brings `actual_app` to what `app` wants."""
+def plan_app(
+    app: DesiredApp, actual_app: ActualApp | None, instances: int, revision: str,
+    comparisons: ComparisonMemo[Comparison] | None = None,
+) -> Action | None:
+    """The one action (or none) that brings `actual_app` to what `app` wants. With `comparisons`, the
+    last comparison of an app whose two sides did not change is not made again (core/compare_memo.py)."""
     if actual_app is None:
         return create_action(app, instances, revision)
     if not actual_app.managed:
         return warn_action(app)
-    comparison = COMPARISONS.get(app, actual_app, compare_app)
+    comparison = comparisons.get(app, actual_app, compare_app) if comparisons else compare_app(app, actual_app)
     if comparison.spec_changed or comparison.changes:
         return update_action(app, actual_app, comparison, instances, revision)
     if instances != actual_app.instances:
@@ -246,19 +248,27 @@ def delete_action(actual_app: ActualApp) -> Action:
     )
 
 
-def write_actions(desired: Desired, actual: Actual, options: PlanOptions) -> list[Action]:
+def write_actions(desired: Desired, actual: Actual, options: PlanOptions, memos: DecisionMemos) -> list[Action]:
+    """Each desired app's action in id order; an app whose inputs did not change since the memos' last
+    pass (`memos.changed_apps`) keeps its action, one whose inputs are the same objects too."""
     actions: list[Action] = []
-    for app_id in sorted(desired.apps):
-        app = desired.apps[app_id]
-        if options.env is not None and app.env != options.env:
-            continue
-        actual_app = actual.apps.get(app_id)
-        instances = options.instances.get(app_id)
-        if instances is None:
-            instances = owned_count(app, actual_app)
-        action = plan_app(app, actual_app, instances, desired.revision_of(app.env))
-        if action is not None:
-            actions.append(action)
+    memo, comparisons = memos.writes, memos.comparisons
+    with memo.pass_(memos.changed_apps):
+        for app_id in sorted(desired.apps):
+            app = desired.apps[app_id]
+            if options.env is not None and app.env != options.env:
+                continue
+            action = memo.kept(app_id)
+            if action is MISSING:
+                actual_app = actual.apps.get(app_id)
+                instances = options.instances.get(app_id)
+                if instances is None:
+                    instances = owned_count(app, actual_app)
+                revision = desired.revision_of(app.env)
+                compute = partial(plan_app, app, actual_app, instances, revision, comparisons)
+                action = memo.get(app_id, (app, actual_app, instances, revision), compute)
+            if action is not None:
+                actions.append(action)
     return actions
 
 
@@ -308,14 +318,29 @@ def dependency_ids(app_id: str, names: Iterable[Any]) -> tuple[str, ...]:
     return tuple(resolve_dependency(app_id, str(name)) for name in names)
 
 
-def dependencies_of(desired: Desired, actual: Actual) -> dict[str, tuple[str, ...]]:
+def dependencies_of(desired: Desired, actual: Actual) -> Mapping[str, tuple[str, ...]]:
     """Absolute dependency ids per app: the spec's for desired apps, Marathon's for the others."""
-    result = {
-        app_id: dependency_ids(app_id, app.definition.get("dependencies") or []) for app_id, app in actual.apps.items()
-    }
-    for app_id, app in desired.apps.items():
-        result[app_id] = desired_dependencies(app)
-    return result
+    return Dependencies(desired, actual)
+
+
+class Dependencies(Mapping[str, tuple[str, ...]]):
+    """`dependencies_of`, each app's read when asked: ordering asks only for the apps with an action."""
+
+    def __init__(self, desired: Desired, actual: Actual) -> None:
+        self._desired, self._actual = desired, actual
+
+    def __getitem__(self, app_id: str) -> tuple[str, ...]:
+        wanted = self._desired.apps.get(app_id)
+        if wanted is not None:
+            return desired_dependencies(wanted)
+        return dependency_ids(app_id, self._actual.apps[app_id].definition.get("dependencies") or [])
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._actual.apps
+        yield from (app_id for app_id in self._desired.apps if app_id not in self._actual.apps)
+
+    def __len__(self) -> int:
+        return len(self._actual.apps) + sum(1 for app_id in self._desired.apps if app_id not in self._actual.apps)
 
 
 def managed_after_creates(actual: Actual, writes: Iterable[Action]) -> int:
@@ -328,9 +353,13 @@ def managed_after_creates(actual: Actual, writes: Iterable[Action]) -> int:
     return creates + sum(1 for app in actual.apps.values() if app.managed)
 
 
-def build_plan(desired: Desired, actual: Actual, options: PlanOptions = DEFAULT_OPTIONS) -> Plan:
-    """Everything needed to make Marathon match `desired`, ordered and guarded. Pure and deterministic."""
-    writes, deletes = write_actions(desired, actual, options), prune_actions(desired, actual, options)
+def build_plan(
+    desired: Desired, actual: Actual, options: PlanOptions = DEFAULT_OPTIONS, memos: DecisionMemos | None = None
+) -> Plan:
+    """Everything needed to make Marathon match `desired`, ordered and guarded. Pure and deterministic:
+    `memos` (a planner owner's) only save work, a plain call compares every app afresh."""
+    memos = DecisionMemos(comparisons=None) if memos is None else memos
+    writes, deletes = write_actions(desired, actual, options, memos), prune_actions(desired, actual, options)
     guard = PruneGuard(
         len(desired.apps), managed_after_creates(actual, writes), options.prune_limit_ratio, options.force
     )

@@ -13,7 +13,7 @@ from collections.abc import Set as AbstractSet
 from functools import partial
 from typing import Any
 
-from reconciler.core.decision_memo import DecisionMemos
+from reconciler.core.decision_memo import MISSING, DecisionMemos
 from reconciler.core.guards import refuse
 from reconciler.core.model import Action, ActionKind, Actual, ActualApp, Desired, Outcome
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, query_name
@@ -84,7 +84,7 @@ def plan_queries(
     A query still serving a managed app that runs in Marathon is deleted only with `prune`, tied to
     that app's delete; one whose apps are all gone from Marathon and the specs is deleted at once.
     With `memos`, the same Desired's queries are not listed again, nor a query compared again with the
-    same observed query.
+    same observed query (nor looked up, when not in `memos.changed_queries`).
     """
     if not consul.complete:
         return ()
@@ -92,10 +92,14 @@ def plan_queries(
     with memos.desired_queries.pass_():
         queries, refusals, wanted = memos.desired_queries.get("", (desired,), lambda: _listed(desired))
     actions = list(refusals)
-    with memos.queries.pass_():
+    memo = memos.queries
+    with memo.pass_(memos.changed_queries):
         for query in queries:
-            observed = consul.queries.get(query.name)
-            actions.extend(memos.queries.get(query.name, (query, observed), partial(_query_changes, query, consul)))
+            changes = memo.kept(query.name)
+            if changes is MISSING:
+                observed = consul.queries.get(query.name)
+                changes = memo.get(query.name, (query, observed), partial(_query_changes, query, consul))
+            actions.extend(changes)
     if desired.environments and actual.complete:  # an empty spec tree never deletes everything
         actions.extend(_query_deletions(wanted, actual, consul, prune))
     return tuple(actions)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from reconciler.core.decision_memo import IdentityMemo
+from reconciler.core.decision_memo import MISSING, IdentityMemo
 from reconciler.core.model import (
     Action,
     ActionKind,
@@ -216,23 +217,27 @@ def deregister_reason(instance: ServiceInstance, tasks: Mapping[str, ActualTask]
 
 
 def plan_registrations(
-    desired: Desired, actual: Actual, consul: ConsulObservation, memo: IdentityMemo[AppRegistrations] | None = None
+    desired: Desired, actual: Actual, consul: ConsulObservation, memo: IdentityMemo[AppRegistrations] | None = None,
+    changed: AbstractSet[str] | None = None,
 ) -> tuple[Action, ...]:
     """REGISTER for running tasks without a matching instance, DEREGISTER for instances of gone tasks.
 
     With `memo`, an app whose ActualApp, desired entry and matching instances are the objects of the
-    previous call is not decided again."""
+    previous call is not decided again; with `changed` too (the app ids whose inputs may differ from the
+    previous call's), no other app's inputs are even looked up."""
     if not consul.complete:
         return ()
     existing = consul.managed_by_id
     actions: list[Action] = []
     wanted_ids: set[str] = set()
     memo = IdentityMemo() if memo is None else memo
-    with memo.pass_():
+    with memo.pass_(changed):
         for app in sorted(actual.apps.values(), key=_APP_ID):
-            found = _instances_of(app, existing)
-            inputs = (app, desired.apps.get(app.app_id), *found)
-            decided = memo.get(app.app_id, inputs, partial(_app_registrations, app, desired, existing, found))
+            decided = memo.kept(app.app_id)
+            if decided is MISSING:
+                found = _instances_of(app, existing)
+                inputs = (app, desired.apps.get(app.app_id), *found)
+                decided = memo.get(app.app_id, inputs, partial(_app_registrations, app, desired, existing, found))
             wanted_ids.update(decided.service_ids)
             actions.extend(decided.actions)
     stale = existing.keys() - wanted_ids

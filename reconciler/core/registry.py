@@ -140,31 +140,78 @@ class ConsulObservation:
     problems: tuple[str, ...] = ()
 
     def instances_of_task(self, task_id: str) -> tuple[ServiceInstance, ...]:
-        return self._by_task.get(task_id, ())
+        return self._task_index.groups.get(task_id, ())
 
     def instances_of_app(self, app_id: str) -> tuple[ServiceInstance, ...]:
         """Our instances registered for the Marathon app `app_id`."""
-        return self._by_app.get(app_id, ())
+        return self._app_index.groups.get(app_id, ())
 
     # Indexed once per observation, so that per-task and per-app lookups stay O(1) at 10,000 apps. Each
     # grouping only when asked: a plan asks for tasks, a status for apps.
     @cached_property
-    def _by_task(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
-        return _BY_TASK.of(self.instances).groups
+    def _task_index(self) -> _Index:
+        return _indexed(self.instances, META_TASK_ID, {})
 
     @cached_property
-    def _by_app(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
-        return _BY_APP.of(self.instances).groups
+    def _app_index(self) -> _Index:
+        return _indexed(self.instances, META_APP_ID, {})
 
     @property
     def instances_by_task(self) -> Mapping[str, tuple[ServiceInstance, ...]]:
         """Our instances by the task id of their meta (`instances_of_task` for every task at once)."""
-        return self._by_task
+        return self._task_index.groups
 
-    @cached_property
+    @property
     def managed_by_id(self) -> Mapping[str, ServiceInstance]:
         """Our instances by service id (of two with one id, the later one observed)."""
-        return _BY_TASK.of(self.instances).by_id
+        return self._task_index.by_id
+
+    def carry_indexes(self, previous: ConsulObservation, changes: InstanceChanges | None) -> None:
+        """Indexes this observation from the indexes `previous` has made, `changes` being what moved
+        between their instances (None: unknown). A planner owner carries them from cycle to cycle: only the
+        groups of changed instances are made again, and a group of the very same instances stays the very
+        same tuple (core/app_status.py's memo matches the per-app groups by identity)."""
+        if not (isinstance(self.instances, tuple) and isinstance(previous.instances, tuple)):
+            return  # only an immutable sequence is the same while it is the same object
+        for name, key in (("_task_index", META_TASK_ID), ("_app_index", META_APP_ID)):
+            kept = previous.__dict__.get(name)
+            if kept is not None and name not in self.__dict__:
+                # what cached_property itself does: the observation stays immutable to everyone else
+                self.__dict__[name] = _reindexed(kept, self.instances, key, changes)
+
+
+@dataclass(frozen=True)
+class InstanceChanges:
+    """The instances one observation holds and the one before did not (`added`), and the other way round."""
+
+    added: tuple[ServiceInstance, ...] = ()
+    removed: tuple[ServiceInstance, ...] = ()
+
+    @property
+    def changed(self) -> tuple[ServiceInstance, ...]:
+        return self.added + self.removed
+
+
+NO_CHANGES = InstanceChanges()
+REINDEX_SHARE = 8  # beyond 1/8 of the instances changed, indexing afresh costs no more than patching
+
+
+def instance_changes(
+    before: tuple[ServiceInstance, ...], after: tuple[ServiceInstance, ...]
+) -> InstanceChanges | None:
+    """What moved between two observations' instances, by identity (the Consul read keeps an unchanged
+    instance the same object); None when the instances both hold are not in the same order."""
+    if before is after or (len(before) == len(after) and all(map(operator.is_, before, after))):
+        return NO_CHANGES
+    before_ids, after_ids = set(map(id, before)), set(map(id, after))
+    kept_before = [instance for instance in before if id(instance) in after_ids]
+    kept_after = [instance for instance in after if id(instance) in before_ids]
+    if len(kept_before) != len(kept_after) or not all(map(operator.is_, kept_before, kept_after)):
+        return None
+    return InstanceChanges(
+        tuple(instance for instance in after if id(instance) not in before_ids),
+        tuple(instance for instance in before if id(instance) not in after_ids),
+    )
 
 
 @dataclass(frozen=True)
@@ -172,31 +219,6 @@ class _Index:
     instances: tuple[ServiceInstance, ...]  # held, so that its identity stays its own
     groups: Mapping[str, tuple[ServiceInstance, ...]]  # by the value of one meta key
     by_id: Mapping[str, ServiceInstance]
-
-
-class _LastIndex:
-    """The grouping of the last instances tuple indexed by the meta key `key`. A controller's Consul read
-    hands each cycle the very tuple of the cycle before while nothing moved, and keeps each unchanged
-    instance the same object when something did (engine/consul_read.py): the same immutable instances
-    group the same way, and a group of the very same instances stays the same tuple (core/app_status.py's
-    memo matches the per-app groups by identity). Safe from any thread: one value is read, one assigned."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._last: _Index | None = None
-
-    def of(self, instances: tuple[ServiceInstance, ...]) -> _Index:
-        last = self._last
-        if last is not None and last.instances is instances:
-            return last
-        index = _indexed(instances, self._key, last.groups if last else {})
-        if isinstance(instances, tuple):  # only an immutable sequence is the same while it is the same object
-            self._last = index
-        return index
-
-
-_BY_TASK = _LastIndex(META_TASK_ID)
-_BY_APP = _LastIndex(META_APP_ID)
 
 
 def _indexed(
@@ -213,6 +235,35 @@ def _indexed(
     if not previous:
         return _Index(instances, {name: tuple(found) for name, found in grouped.items()}, by_id)
     return _Index(instances, {name: _same_or_new(previous.get(name), found) for name, found in grouped.items()}, by_id)
+
+
+def _reindexed(
+    kept: _Index, instances: tuple[ServiceInstance, ...], key: str, changes: InstanceChanges | None
+) -> _Index:
+    """The index of `instances` from `kept`, the index of the instances before `changes`."""
+    if kept.instances is instances:
+        return kept
+    if changes is None or len(changes.changed) * REINDEX_SHARE > len(instances):
+        return _indexed(instances, key, kept.groups)
+    if not changes.changed:
+        return _Index(instances, kept.groups, kept.by_id)
+    names = {instance.meta.get(key, "") for instance in changes.changed}
+    service_ids = {instance.service_id for instance in changes.changed}
+    groups, by_id = dict(kept.groups), dict(kept.by_id)
+    for name in names:
+        groups.pop(name, None)
+    for service_id in service_ids:
+        by_id.pop(service_id, None)
+    found: dict[str, list[ServiceInstance]] = {}
+    for instance in instances:  # one pass: each changed group in its observed order, the later of one id
+        if MANAGED_TAG in instance.tags:
+            name = instance.meta.get(key, "")
+            if name in names:
+                found.setdefault(name, []).append(instance)
+            if instance.service_id in service_ids:
+                by_id[instance.service_id] = instance
+    groups.update({name: _same_or_new(kept.groups.get(name), group) for name, group in found.items()})
+    return _Index(instances, groups, by_id)
 
 
 def _same_or_new(kept: tuple[ServiceInstance, ...] | None, found: list[ServiceInstance]) -> tuple[ServiceInstance, ...]:

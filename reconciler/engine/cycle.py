@@ -25,6 +25,7 @@ from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution
 from reconciler.engine.healing import heal_due_in
 from reconciler.engine.observe import Observation
+from reconciler.engine.planning import Planner
 from reconciler.engine.ports import ConsulPort, MarathonPort
 from reconciler.engine.sync import SyncHooks, SyncRequest, sync
 from reconciler.errors import ReconcilerError, SpecError
@@ -105,6 +106,7 @@ class Reconciler:
         self._clock = clock
         self.memory = HealMemory()
         self.catalog: CatalogSnapshot | None = None  # Consul's node services, re-read only when they moved
+        self.planner = Planner()  # every cycle's plans: each plans again only what changed since the last
 
     async def cycle(self, trigger: str = "manual") -> CycleResult:
         """One pass. Expected failures come back in `error`; nothing raises for a remote outage."""
@@ -138,7 +140,8 @@ class Reconciler:
         """The controller's sync: its heal memory and Consul catalog snapshot carried, strict."""
         options = self._options
         return SyncRequest(desired, options.plan, options.execute, options.routing, memory=self.memory,
-                           clock=self._clock, strict=True, catalog=self.catalog, autoscaler=self.autoscaler)
+                           clock=self._clock, strict=True, catalog=self.catalog, autoscaler=self.autoscaler,
+                           planner=self.planner)
 
 
 class _CycleLog(SyncHooks):

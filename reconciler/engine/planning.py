@@ -5,11 +5,13 @@ Order: Marathon's diff (`build_plan`), then registrations (`plan_registrations`)
 registration planner already registers is merged into one action. Consul actions stay inside the
 environments in scope (`--env`, else the tree's), and a query of a pruned app goes with its delete.
 Nothing destructive comes from an incomplete observation: no prune, no deregistration, no query
-delete, no kill (see `strict`).
+delete, no kill (see `strict`). A Planner owns the memos that spare a plan the work its last plan did:
+a controller keeps one for its life, a one-off command makes its own.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -19,7 +21,9 @@ from reconciler.core.model import Action, ActionKind, Desired, Plan
 from reconciler.core.plan import PlanOptions, build_plan, scope_of
 from reconciler.core.queries import plan_queries, tie_to_deletes
 from reconciler.core.registrations import plan_registrations
+from reconciler.core.registry import ConsulObservation, instance_changes
 from reconciler.engine.observe import Observation
+from reconciler.engine.plan_changes import Basis, ChangeScan
 from reconciler.engine.plan_memo import PlanInputs, PlanMemo
 from reconciler.gc_pause import gc_paused
 
@@ -33,15 +37,80 @@ CONSUL_KINDS = frozenset(
     }
 )
 DESTRUCTIVE_KINDS = frozenset({ActionKind.DELETE, ActionKind.DEREGISTER, ActionKind.QUERY_DELETE, ActionKind.KILL_TASK})
-PLANS = PlanMemo()  # the last plan: an idle cycle, whose inputs are the previous cycle's objects, reuses it
-# Each app's last Consul decisions, beside the last plan: a cycle after one change decides that app again
-DECISIONS = DecisionMemos()
-
-
 @dataclass(frozen=True)
 class CyclePlan:
     plan: Plan
     memory: HealMemory
+
+
+class Planner:
+    """The owner of a line of plans and of the memos between them: the last plan (an idle cycle, whose
+    inputs are the previous cycle's objects, reuses it), each app's last decisions (a cycle after one
+    change decides that app again: engine/plan_changes.py finds it) and each observation's Consul indexes.
+
+    One plan at a time: a controller plans in a worker thread (engine/sync.py) while its loop may plan
+    too, and the memos hold one pass each."""
+
+    def __init__(self) -> None:
+        self.plans = PlanMemo()
+        self.memos = DecisionMemos()
+        self._scan = ChangeScan()
+        self._consul: ConsulObservation | None = None  # the last observation's, whose indexes are carried on
+        self._lock = threading.Lock()
+
+    def plan(
+        self, desired: Desired, observation: Observation, options: PlanOptions, memory: HealMemory, now: float,
+        *, consul_desired: Desired | None = None, strict: bool = True,
+    ) -> CyclePlan:
+        """The plan of one cycle and the heal memory for the next.
+
+        `consul_desired` is the whole spec tree when `desired` was narrowed to `options.env`: a functional
+        set's fallback queries need its base environment, and Consul actions are then kept to that env.
+        `strict` (the controller): either side incomplete drops every destructive action. Not strict (a
+        one-off plan or apply, whose operator sees the warning): each side's gaps guard that side's
+        actions only, so an explicit `--prune` of Marathon apps does not wait on Consul.
+        """
+        actual = observation.actual
+        inputs = PlanInputs(
+            desired, consul_desired, options, strict, memory, actual.apps,
+            (actual.deployments, actual.complete, actual.problems), observation.consul, observation.consul_enabled,
+        )
+        basis = Basis(desired, consul_desired or desired, options, strict, observation.consul_enabled, actual,
+                      observation.consul, memory)
+        with self._lock, gc_paused():  # a plan's short-lived objects would set off full collections of the memos
+            self._carry_indexes(observation.consul)
+            return self.plans.get(inputs, lambda: self._planned(basis, observation, now), _memory_of)
+
+    def forget(self) -> None:
+        """Everything remembered: the next plan is made from scratch (as a fresh Planner's)."""
+        with self._lock:
+            self.plans.clear()
+            self.memos.clear()
+            self._scan.forget()
+            self._consul = None
+
+    def _carry_indexes(self, consul: ConsulObservation) -> None:
+        last, self._consul = self._consul, consul
+        if last is not None and last is not consul:
+            consul.carry_indexes(last, instance_changes(last.instances, consul.instances))
+
+    def _planned(self, basis: Basis, observation: Observation, now: float) -> CyclePlan:
+        changes = self._scan.changes(basis)
+        self.memos.changed_apps, self.memos.changed_queries = changes.apps, changes.queries
+        try:
+            planned = _plan_cycle(basis.desired, observation, basis.options, basis.memory, now,
+                                  basis.whole, basis.strict, self.memos)
+        except BaseException:
+            self._scan.forget()  # the memos' passes stopped half-way: none is the last plan's
+            raise
+        finally:
+            self.memos.changed_apps = self.memos.changed_queries = None
+        self._scan.keep(replace(basis, memory=planned.memory))
+        return planned
+
+
+def _memory_of(planned: CyclePlan) -> HealMemory:
+    return planned.memory
 
 
 def plan_cycle(
@@ -54,42 +123,24 @@ def plan_cycle(
     consul_desired: Desired | None = None,
     strict: bool = True,
 ) -> CyclePlan:
-    """The plan of one cycle and the heal memory for the next.
-
-    `consul_desired` is the whole spec tree when `desired` was narrowed to `options.env`: a functional
-    set's fallback queries need its base environment, and Consul actions are then kept to that env.
-    `strict` (the controller): either side incomplete drops every destructive action. Not strict (a
-    one-off plan or apply, whose operator sees the warning): each side's gaps guard that side's
-    actions only, so an explicit `--prune` of Marathon apps does not wait on Consul.
-    """
-    actual = observation.actual
-    inputs = PlanInputs(
-        desired, consul_desired, options, strict, memory, actual.apps,
-        (actual.deployments, actual.complete, actual.problems), observation.consul, observation.consul_enabled,
-    )
-    with gc_paused():  # a plan's short-lived objects would set off full collections of the memos' heap
-        return PLANS.get(
-            inputs, lambda: _plan_cycle(desired, observation, options, memory, now, consul_desired, strict),
-            lambda planned: planned.memory,
-        )
+    """One plan from scratch (a fresh Planner's): what an owner's plan must always equal."""
+    return Planner().plan(desired, observation, options, memory, now, consul_desired=consul_desired, strict=strict)
 
 
 def _plan_cycle(
     desired: Desired, observation: Observation, options: PlanOptions, memory: HealMemory, now: float,
-    consul_desired: Desired | None, strict: bool,
+    whole: Desired, strict: bool, memos: DecisionMemos,
 ) -> CyclePlan:
     if not observation.actual.complete:
         options = replace(options, prune=False)
-    marathon_plan = build_plan(desired, observation.actual, options)
+    marathon_plan = build_plan(desired, observation.actual, options, memos)
     actions = list(marathon_plan.actions)
     if observation.consul_enabled:
-        whole = consul_desired or desired
-        registrations = plan_registrations(whole, observation.actual, observation.consul, DECISIONS.registrations)
+        actual, consul = observation.actual, observation.consul
+        registrations = plan_registrations(whole, actual, consul, memos.registrations, memos.changed_apps)
         consul_actions = list(registrations)
-        consul_actions.extend(
-            plan_queries(whole, observation.actual, observation.consul, prune=options.prune, memos=DECISIONS)
-        )
-        decisions = decide_heals(desired, observation.actual, observation.consul, memory, now, DECISIONS.heals)
+        consul_actions.extend(plan_queries(whole, actual, consul, prune=options.prune, memos=memos))
+        decisions = decide_heals(desired, actual, consul, memory, now, memos.heals, memos.changed_apps)
         consul_actions.extend(decisions.actions)
         memory = decisions.memory
         scoped = in_scope(merge_registrations(consul_actions), scope_of(whole, options.env))

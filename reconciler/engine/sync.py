@@ -27,7 +27,7 @@ from reconciler.engine.consul_execute import AgentRouting, execute_consul
 from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import ExecuteOptions, Execution, ProgressCallback, execute_plan
 from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import CONSUL_KINDS, CyclePlan, plan_cycle
+from reconciler.engine.planning import CONSUL_KINDS, CyclePlan, Planner
 from reconciler.engine.ports import ConsulPort, MarathonPort
 from reconciler.engine.stuck import Convergence, convergence_of
 from reconciler.errors import ReconcilerError
@@ -48,7 +48,7 @@ class SyncRequest:
     incomplete observation drops every destructive action; not strict (a one-off, whose operator
     sees the warning): each side's gaps guard that side's actions only (engine/planning.py).
     `halt_on_refusal` (apply): a Marathon guard refusal sends nothing at all. `catalog`: the Consul
-    snapshot the previous cycle kept.
+    snapshot the previous cycle kept. `planner`: the controller's, kept for its life; a one-off's own.
     """
 
     desired: Desired
@@ -63,6 +63,7 @@ class SyncRequest:
     halt_on_refusal: bool = False
     catalog: CatalogSnapshot | None = None
     autoscaler: Autoscaler | None = None  # the controller's: decides the autoscaled apps' counts
+    planner: Planner = field(default_factory=Planner, compare=False)
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ async def plan_observed(request: SyncRequest, observation: Observation, memory: 
     back everything else the loop runs, the leader's lock beats first (a leader whose beats starve
     fences its own writes: engine/leader.py). The loop gets the interpreter back at every switch
     interval meanwhile. The inputs are immutable values nothing changes while the sync awaits its plan,
-    and the result comes back whole: the thread shares no state with the loop but the planner's memos,
-    each safe to share."""
-    return await asyncio.to_thread(plan_cycle, request.desired, observation, request.options, memory, now,
+    and the result comes back whole: the thread shares no state with the loop but the request's planner,
+    which plans one plan at a time."""
+    return await asyncio.to_thread(request.planner.plan, request.desired, observation, request.options, memory, now,
                                    consul_desired=request.whole, strict=request.strict)
 
 

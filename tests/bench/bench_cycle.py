@@ -33,9 +33,9 @@ from typing import Any
 
 from reconciler.consul.client import ConsulClient
 from reconciler.core.heal import HealMemory
-from reconciler.core.plan import COMPARISONS, PlanOptions
+from reconciler.core.plan import PlanOptions
 from reconciler.engine.observe import Observation, observe
-from reconciler.engine.planning import DECISIONS, PLANS, plan_cycle
+from reconciler.engine.planning import Planner
 from reconciler.marathon import MarathonClient
 from reconciler.spec import load_desired
 from reconciler.spec.load import forget_loaded
@@ -148,23 +148,23 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
         show(figures, "spec load, first (s)", wall, cpu)
         _, wall, cpu = await clocked(lambda: _now(load_desired(specs)))
         show(figures, "spec load, unchanged tree (s)", wall, cpu)
-        COMPARISONS.clear()
-        DECISIONS.clear()
+        planner = Planner()  # the controller's: kept across its cycles
         observation, wall, cpu = await clocked(lambda: observe(marathon, consul))
         show(figures, "observe, first (s)", wall, cpu)
         memory = HealMemory()
-        planned, wall, cpu = await clocked(lambda: _now(plan_cycle(desired, observation, PlanOptions(), memory, 0.0)))
+        planned, wall, cpu = await clocked(lambda: _now(planner.plan(desired, observation, PlanOptions(), memory, 0.0)))
         show(figures, "plan, first (s)", wall, cpu)
         figures["actions planned"] = str(len(planned.plan.actions))
         print(f"  actions planned: {figures['actions planned']}", flush=True)
         idle: list[tuple[float, float, float, float]] = []
         for _ in range(rounds):
-            observation, planned = await idle_cycle(specs, marathon, consul, observation, planned.memory, idle)
+            observation, planned = await idle_cycle(specs, marathon, consul, observation, planned.memory, idle, planner)
         for n, name in enumerate(("observe, idle", "plan, idle", "observe + plan, idle")):
             walls = [r[2 * n] if n < 2 else r[0] + r[2] for r in idle]
             cpus = [r[2 * n + 1] if n < 2 else r[1] + r[3] for r in idle]
             show(figures, f"{name} (s, median of {rounds})", statistics.median(walls), statistics.median(cpus))
-        changed = [await one_change(desired, marathon, consul, observation, planned.memory) for _ in range(rounds)]
+        changed = [await one_change(desired, marathon, consul, observation, planned.memory, planner)
+                   for _ in range(rounds)]
         for n, name in enumerate(("observe, one change", "plan, one change", "observe + plan, one change")):
             walls = [c[2 * n] if n < 2 else c[0] + c[2] for c in changed]
             cpus = [c[2 * n + 1] if n < 2 else c[1] + c[3] for c in changed]
@@ -173,7 +173,7 @@ async def measure(apps: int, rounds: int) -> dict[str, str]:
         figures["RSS holding one observation + plan (MiB)"] = f"{rss_mib():.0f}"
         tracemalloc.start()
         peak_observation = await observe(marathon, consul, observation.catalog)
-        plan_cycle(desired, peak_observation, PlanOptions(), planned.memory, 0.0)
+        planner.plan(desired, peak_observation, PlanOptions(), planned.memory, 0.0)
         figures["allocated at peak, idle observe + plan (MiB)"] = f"{tracemalloc.get_traced_memory()[1] / 2**20:.1f}"
         tracemalloc.stop()
         del peak_observation
@@ -202,29 +202,30 @@ async def cold_phases(figures: dict[str, str], specs: Path, marathon_url: str, c
 
 
 async def one_change(
-    desired: Any, marathon: MarathonClient, consul: ConsulClient, previous: Observation, memory: HealMemory
+    desired: Any, marathon: MarathonClient, consul: ConsulClient, previous: Observation, memory: HealMemory,
+    planner: Planner,
 ) -> tuple[float, float, float, float]:
     """A cycle after one app or check changed, as near as recorded answers allow: Marathon's answer is
     parsed again (its digest forgotten; each app's fingerprint still matches but one), every check decoded
     and restated (the snapshot's checks index forgotten), and everything planned again (the plan memo
     cleared; the per-app comparisons and Consul decisions still hold). Observe's and plan's wall and CPU."""
     marathon._apps._answer = None
-    PLANS.clear()
+    planner.plans.clear()
     catalog = replace(previous.catalog, checks_index=0) if previous.catalog else None
     observation, o_wall, o_cpu = await clocked(lambda: observe(marathon, consul, catalog))
-    _, p_wall, p_cpu = await clocked(lambda: _now(plan_cycle(desired, observation, PlanOptions(), memory, 0.0)))
+    _, p_wall, p_cpu = await clocked(lambda: _now(planner.plan(desired, observation, PlanOptions(), memory, 0.0)))
     return o_wall, o_cpu, p_wall, p_cpu
 
 
 async def idle_cycle(
     specs: Path, marathon: MarathonClient, consul: ConsulClient, previous: Observation, memory: HealMemory,
-    into: list[tuple[float, float, float, float]],
+    into: list[tuple[float, float, float, float]], planner: Planner,
 ) -> tuple[Observation, Any]:
     """One idle cycle's observe and plan (the spec load is not counted: an unchanged tree costs ~nothing)."""
     desired = load_desired(specs)
     observation, o_wall, o_cpu = await clocked(lambda: observe(marathon, consul, previous.catalog))
     planned, p_wall, p_cpu = await clocked(
-        lambda: _now(plan_cycle(desired, observation, PlanOptions(), memory, 0.0))
+        lambda: _now(planner.plan(desired, observation, PlanOptions(), memory, 0.0))
     )
     into.append((o_wall, o_cpu, p_wall, p_cpu))
     return observation, planned

@@ -33,10 +33,10 @@ import httpx
 
 from reconciler.consul.client import ConsulClient
 from reconciler.core.heal import HealMemory
-from reconciler.core.plan import COMPARISONS, PlanOptions
+from reconciler.core.plan import PlanOptions
 from reconciler.engine.cycle import CycleOptions, Reconciler
 from reconciler.engine.observe import observe
-from reconciler.engine.planning import plan_cycle
+from reconciler.engine.planning import Planner
 from reconciler.marathon import MarathonClient
 from reconciler.spec import load_desired
 from reconciler.spec.load import forget_loaded
@@ -143,14 +143,14 @@ async def breakdown(specs: Path, sandbox: SandboxProcess, figures: Figures) -> N
         observation = await observe(marathon, consul, warm.catalog)
         figures["Consul requests per idle cycle"] = str(await sandbox.served() - served) if consul else "-"
         observed = await _seconds(lambda: observe(marathon, consul, warm.catalog))
-        COMPARISONS.clear()
-        first = await _seconds(lambda: _async(plan_cycle(desired, observation, PlanOptions(), HealMemory(), now=0.0)))
+        planner = Planner()  # the controller's: kept across its cycles
+        first = await _seconds(lambda: _async(planner.plan(desired, observation, PlanOptions(), HealMemory(), now=0.0)))
         idle_observation = await observe(marathon, consul, warm.catalog)  # new objects, same content
         idle = await _seconds(
-            lambda: _async(plan_cycle(desired, idle_observation, PlanOptions(), HealMemory(), now=0.0))
+            lambda: _async(planner.plan(desired, idle_observation, PlanOptions(), HealMemory(), now=0.0))
         )
         tracemalloc.start()
-        plan_cycle(desired, await observe(marathon, consul, warm.catalog), PlanOptions(), HealMemory(), now=0.0)
+        planner.plan(desired, await observe(marathon, consul, warm.catalog), PlanOptions(), HealMemory(), now=0.0)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     figures["spec load, first (s)"] = f"{cold_load:.3f}"

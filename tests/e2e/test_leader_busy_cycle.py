@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-import reconciler.engine.sync as sync_module
 from reconciler.consul.client import ConsulClient
 from reconciler.core.model import Outcome
 from reconciler.engine.cycle import CycleOptions, Reconciler
 from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions
 from reconciler.engine.leader import LeaderElector, LeaderOptions
+from reconciler.engine.planning import Planner
 from reconciler.marathon import MarathonClient
 from reconciler.sandbox.consul import ConsulSandboxConfig
 from reconciler.sandbox.stack import Sandbox, SandboxConfig
@@ -100,7 +100,7 @@ async def test_a_cycle_planning_longer_than_the_write_window_still_writes_and_ke
 
             watcher = asyncio.create_task(watch_standby())
             burned: list[float] = []
-            monkeypatch.setattr(sync_module, "plan_cycle", burning_planner(sync_module.plan_cycle, burned))
+            monkeypatch.setattr(Planner, "plan", burning_planner(Planner.plan, burned))
             execute = ExecuteOptions(wait=False, later=CONTROLLER_LATER, may_write=leader.may_write)
             reconciler = Reconciler(lambda: load_desired(tmp_path), marathon, consul_a, CycleOptions(execute=execute))
             result = await reconciler.cycle("busy")

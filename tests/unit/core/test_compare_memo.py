@@ -9,38 +9,40 @@ from typing import Any
 import pytest
 
 from reconciler.core.compare_memo import ComparisonMemo
+from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.model import ActionKind, Actual, ActualApp, DesiredApp
-from reconciler.core.plan import COMPARISONS, build_plan, compare_app
+from reconciler.core.plan import build_plan, compare_app
 from tests.unit.core.planner_builders import applied, desired_app, desired_of, with_definition
 
 
-@pytest.fixture(autouse=True)
-def empty_memo() -> None:
-    COMPARISONS.clear()
+@pytest.fixture
+def memos() -> DecisionMemos:
+    """One planner owner's memos, kept across the plans of a test."""
+    return DecisionMemos()
 
 
-def kinds(desired_apps: list[DesiredApp], actual: Actual) -> list[ActionKind]:
-    return [action.kind for action in build_plan(desired_of(*desired_apps), actual).actions]
+def kinds(memos: DecisionMemos, desired_apps: list[DesiredApp], actual: Actual) -> list[ActionKind]:
+    return [action.kind for action in build_plan(desired_of(*desired_apps), actual, memos=memos).actions]
 
 
 def at_version(actual: Actual, version: str) -> Actual:
     return Actual(apps={key: replace(app, version=version) for key, app in actual.apps.items()})
 
 
-def test_a_changed_spec_is_planned_after_an_unchanged_cycle() -> None:
+def test_a_changed_spec_is_planned_after_an_unchanged_cycle(memos: DecisionMemos) -> None:
     app = desired_app("web", cmd="serve", mem=64)
     actual = applied(desired_of(app))
-    assert kinds([app], actual) == []
-    assert kinds([desired_app("web", cmd="serve --fast", mem=64)], actual) == [ActionKind.UPDATE]
-    assert kinds([app], actual) == []  # back to what runs: nothing again
+    assert kinds(memos, [app], actual) == []
+    assert kinds(memos, [desired_app("web", cmd="serve --fast", mem=64)], actual) == [ActionKind.UPDATE]
+    assert kinds(memos, [app], actual) == []  # back to what runs: nothing again
 
 
-def test_drift_at_the_same_marathon_version_is_still_seen() -> None:
+def test_drift_at_the_same_marathon_version_is_still_seen(memos: DecisionMemos) -> None:
     app = desired_app("web", cmd="serve", mem=64)
     actual = at_version(applied(desired_of(app)), "2026-01-01T00:00:00Z")
-    assert kinds([app], actual) == []
+    assert kinds(memos, [app], actual) == []
     drifted = at_version(with_definition(actual, "/int/web", mem=512), "2026-01-01T00:00:00Z")
-    [update] = build_plan(desired_of(app), drifted).actions
+    [update] = build_plan(desired_of(app), drifted, memos=memos).actions
     assert update.kind == ActionKind.UPDATE and [c.path for c in update.changes] == ["/mem"]
 
 

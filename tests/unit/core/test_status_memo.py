@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from reconciler.core.app_status import StatusMemo, app_statuses, plan_statuses, status_rows, status_summary
 from reconciler.core.model import Action, ActionKind, Actual, Desired, Plan
-from reconciler.core.registry import CheckStatus, ConsulObservation, ServiceInstance
+from reconciler.core.registry import CheckStatus, ConsulObservation, ServiceInstance, instance_changes
 from tests.unit.consul.consul_world import actual_app, actual_of, desired_app, desired_of, instance_of, task
 
 APPS = 20
@@ -65,13 +65,21 @@ def test_an_app_gone_from_the_specs_is_forgotten_and_a_new_one_computed() -> Non
     assert memo.computed == APPS + 1
 
 
-def test_consul_groups_are_kept_per_instances_tuple_and_per_group() -> None:
+def carried(previous: ConsulObservation, instances: tuple[ServiceInstance, ...]) -> ConsulObservation:
+    """The next observation, indexed from `previous` as a planner owner does (engine/planning.py)."""
+    observation = ConsulObservation(instances=instances)
+    observation.carry_indexes(previous, instance_changes(previous.instances, instances))
+    return observation
+
+
+def test_consul_groups_carried_over_are_kept_per_instances_tuple_and_per_group() -> None:
     _, _, consul = world()
-    same = ConsulObservation(instances=consul.instances)
+    consul.instances_of_app("/shop/app-01"), consul.instances_of_task(consul.instances[0].task_id)  # indexed
+    same = carried(consul, consul.instances)
     assert same.instances_of_app("/shop/app-01") is consul.instances_of_app("/shop/app-01")
     one_moved = tuple(replace(i, status=CheckStatus.WARNING) if i.app_id == "/shop/app-02" else i
                       for i in consul.instances)
-    moved = ConsulObservation(instances=one_moved)
+    moved = carried(consul, one_moved)
     assert moved.instances_of_app("/shop/app-01") is consul.instances_of_app("/shop/app-01")
     assert moved.instances_of_app("/shop/app-02") != consul.instances_of_app("/shop/app-02")
     assert all(i.status == CheckStatus.WARNING for i in moved.instances_of_app("/shop/app-02"))

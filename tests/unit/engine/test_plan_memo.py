@@ -4,7 +4,6 @@ query, the specs, the options, the heal memory) plans again; a critical task (th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -14,16 +13,15 @@ from reconciler.core.model import ActionKind, Actual, Desired, DesiredEnvironmen
 from reconciler.core.plan import PlanOptions
 from reconciler.core.registry import MANAGED_TAG, CheckStatus, ConsulObservation, ObservedQuery
 from reconciler.engine.observe import Observation
-from reconciler.engine.planning import PLANS, CyclePlan, plan_cycle
+from reconciler.engine.planning import CyclePlan, Planner
 from tests.unit.consul.consul_world import desired_app, instance_of, task
 from tests.unit.core.planner_builders import applied
 
 
-@pytest.fixture(autouse=True)
-def fresh_memo() -> Iterator[None]:
-    PLANS.clear()
-    yield
-    PLANS.clear()
+@pytest.fixture
+def planner() -> Planner:
+    """One controller's planner, kept across the cycles of a test."""
+    return Planner()
 
 
 def world(status: CheckStatus = CheckStatus.PASSING) -> tuple[Desired, Observation]:
@@ -40,78 +38,80 @@ def world(status: CheckStatus = CheckStatus.PASSING) -> tuple[Desired, Observati
     return desired, Observation(Actual(apps=actual_apps), ConsulObservation(instances=instances, queries=queries))
 
 
-def cycle(desired: Desired, observation: Observation, memory: HealMemory, now: float = 100.0) -> CyclePlan:
-    return plan_cycle(desired, observation, PlanOptions(), memory, now)
+def cycle(
+    planner: Planner, desired: Desired, observation: Observation, memory: HealMemory, now: float = 100.0
+) -> CyclePlan:
+    return planner.plan(desired, observation, PlanOptions(), memory, now)
 
 
-def idle(desired: Desired, observation: Observation) -> tuple[CyclePlan, HealMemory]:
+def idle(planner: Planner, desired: Desired, observation: Observation) -> tuple[CyclePlan, HealMemory]:
     """Two cycles: the second starts from the first's heal memory, as a controller's does."""
-    first = cycle(desired, observation, HealMemory())
-    second = cycle(desired, observation, first.memory)
+    first = cycle(planner, desired, observation, HealMemory())
+    second = cycle(planner, desired, observation, first.memory)
     return second, second.memory
 
 
-def test_an_idle_cycle_gets_the_previous_plan_back() -> None:
+def test_an_idle_cycle_gets_the_previous_plan_back(planner: Planner) -> None:
     desired, observation = world()
-    planned, memory = idle(desired, observation)
-    computed = PLANS.computed
-    again = cycle(desired, replace(observation), memory, now=5000.0)  # a new Observation, the same parts
-    assert again is planned and PLANS.computed == computed
+    planned, memory = idle(planner, desired, observation)
+    computed = planner.plans.computed
+    again = cycle(planner, desired, replace(observation), memory, now=5000.0)  # a new Observation, the same parts
+    assert again is planned and planner.plans.computed == computed
     assert again.plan.empty
 
 
-def test_a_changed_app_plans_again() -> None:
+def test_a_changed_app_plans_again(planner: Planner) -> None:
     desired, observation = world()
-    _, memory = idle(desired, observation)
+    _, memory = idle(planner, desired, observation)
     web = observation.actual.apps["/prod/web"]
     scaled = replace(web, instances=3, definition={**web.definition, "instances": 3})
     apps = {**observation.actual.apps, "/prod/web": scaled}
-    again = cycle(desired, replace(observation, actual=replace(observation.actual, apps=apps)), memory)
+    again = cycle(planner, desired, replace(observation, actual=replace(observation.actual, apps=apps)), memory)
     assert [a.kind for a in again.plan.pending] == [ActionKind.SCALE]
 
 
-def test_a_lost_registration_plans_again() -> None:
+def test_a_lost_registration_plans_again(planner: Planner) -> None:
     desired, observation = world()
-    _, memory = idle(desired, observation)
+    _, memory = idle(planner, desired, observation)
     consul = replace(observation.consul, instances=observation.consul.instances[:1])
-    again = cycle(desired, replace(observation, consul=consul), memory)
+    again = cycle(planner, desired, replace(observation, consul=consul), memory)
     assert [a.kind for a in again.plan.pending] == [ActionKind.REGISTER]
 
 
-def test_a_missing_query_plans_again() -> None:
+def test_a_missing_query_plans_again(planner: Planner) -> None:
     desired, observation = world()
-    _, memory = idle(desired, observation)
+    _, memory = idle(planner, desired, observation)
     queries = {name: q for name, q in observation.consul.queries.items() if name != "api.prod"}
-    again = cycle(desired, replace(observation, consul=replace(observation.consul, queries=queries)), memory)
+    again = cycle(planner, desired, replace(observation, consul=replace(observation.consul, queries=queries)), memory)
     assert [(a.kind, a.target) for a in again.plan.pending] == [(ActionKind.QUERY_CREATE, "api.prod")]
 
 
-def test_other_specs_or_options_plan_again() -> None:
+def test_other_specs_or_options_plan_again(planner: Planner) -> None:
     desired, observation = world()
-    _, memory = idle(desired, observation)
+    _, memory = idle(planner, desired, observation)
     web = desired.apps["/prod/web"]
     changed = replace(desired, apps={**desired.apps, "/prod/web": replace(web, definition={**web.definition,
                                                                                           "cmd": "serve --new"})})
-    assert [a.kind for a in cycle(changed, observation, memory).plan.pending] == [ActionKind.UPDATE]
-    computed = PLANS.computed
-    plan_cycle(changed, observation, PlanOptions(prune=True), memory, 100.0)
-    assert PLANS.computed == computed + 1
+    assert [a.kind for a in cycle(planner, changed, observation, memory).plan.pending] == [ActionKind.UPDATE]
+    computed = planner.plans.computed
+    planner.plan(changed, observation, PlanOptions(prune=True), memory, 100.0)
+    assert planner.plans.computed == computed + 1
 
 
-def test_a_task_gone_from_marathon_plans_its_deregistration() -> None:
+def test_a_task_gone_from_marathon_plans_its_deregistration(planner: Planner) -> None:
     desired, observation = world()
-    _, memory = idle(desired, observation)
+    _, memory = idle(planner, desired, observation)
     web = observation.actual.apps["/prod/web"]
     stopped = replace(web, tasks=(replace(web.tasks[0], state=TaskState.KILLED),))
     actual = replace(observation.actual, apps={**observation.actual.apps, "/prod/web": stopped})
-    kinds = [a.kind for a in cycle(desired, replace(observation, actual=actual), memory).plan.pending]
+    kinds = [a.kind for a in cycle(planner, desired, replace(observation, actual=actual), memory).plan.pending]
     assert ActionKind.DEREGISTER in kinds
 
 
-def test_a_critical_task_is_planned_with_the_clock_every_cycle() -> None:
+def test_a_critical_task_is_planned_with_the_clock_every_cycle(planner: Planner) -> None:
     desired, observation = world(CheckStatus.CRITICAL)
-    first = cycle(desired, observation, HealMemory(), now=100.0)
+    first = cycle(planner, desired, observation, HealMemory(), now=100.0)
     assert first.memory.critical_since
-    later = cycle(desired, observation, first.memory, now=200.0)  # past the 30 s grace window: killed
+    later = cycle(planner, desired, observation, first.memory, now=200.0)  # past the 30 s grace window: killed
     assert ActionKind.KILL_TASK in [a.kind for a in later.plan.pending]
     assert later is not first
