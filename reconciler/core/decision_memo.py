@@ -33,9 +33,13 @@ class IdentityMemo(Generic[T]):
         self._changed: AbstractSet[Hashable] | None = None  # None: any key's inputs may have changed
         self.computed = 0  # how many times `compute` ran (the tests check that a change is decided again)
 
-    def get(self, key: Hashable, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
+    def get(
+        self, key: Hashable, inputs: tuple[object, ...], compute: Callable[[], T],
+        same: Callable[[object, object], bool] = operator.is_,
+    ) -> T:
+        """The last value of `key` while its inputs are the same objects (`same`: or what else they must be)."""
         entry = self._entries.get(key)
-        if entry is not None and len(entry[0]) == len(inputs) and all(map(operator.is_, entry[0], inputs)):
+        if entry is not None and len(entry[0]) == len(inputs) and all(map(same, entry[0], inputs)):
             value = entry[1]
         else:
             self.computed += 1

@@ -8,6 +8,7 @@ with its app). The planner's caller keeps every action to the environments in sc
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from functools import partial
@@ -90,7 +91,10 @@ def plan_queries(
         return ()
     memos = DecisionMemos() if memos is None else memos
     with memos.desired_queries.pass_():
-        queries, refusals, wanted = memos.desired_queries.get("", (desired,), lambda: _listed(desired))
+        # the queries are a function of the environments alone: a new tree that changed apps only lists none again
+        queries, refusals, wanted = memos.desired_queries.get(
+            "", (desired.environments,), lambda: _listed(desired), operator.eq
+        )
     actions = list(refusals)
     memo = memos.queries
     with memo.pass_(memos.changed_queries):

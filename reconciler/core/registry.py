@@ -7,6 +7,7 @@ MANAGED_TAG; nothing else in Consul is ever changed or deleted.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -166,9 +167,9 @@ class ConsulObservation:
         """Our instances by service id (of two with one id, the later one observed)."""
         return self._task_index.by_id
 
-    def carry_indexes(self, previous: ConsulObservation, changes: InstanceChanges | None) -> None:
+    def carry_indexes(self, previous: ConsulObservation, changes: InstanceChanges) -> None:
         """Indexes this observation from the indexes `previous` has made, `changes` being what moved
-        between their instances (None: unknown). A planner owner carries them from cycle to cycle: only the
+        between their instances (instance_changes). A planner owner carries them from cycle to cycle: only the
         groups of changed instances are made again, and a group of the very same instances stays the very
         same tuple (core/app_status.py's memo matches the per-app groups by identity)."""
         if not (isinstance(self.instances, tuple) and isinstance(previous.instances, tuple)):
@@ -196,22 +197,21 @@ NO_CHANGES = InstanceChanges()
 REINDEX_SHARE = 8  # beyond 1/8 of the instances changed, indexing afresh costs no more than patching
 
 
-def instance_changes(
-    before: tuple[ServiceInstance, ...], after: tuple[ServiceInstance, ...]
-) -> InstanceChanges | None:
+def instance_changes(before: tuple[ServiceInstance, ...], after: tuple[ServiceInstance, ...]) -> InstanceChanges:
     """What moved between two observations' instances, by identity (the Consul read keeps an unchanged
-    instance the same object); None when the instances both hold are not in the same order."""
-    if before is after or (len(before) == len(after) and all(map(operator.is_, before, after))):
+    instance the same object): whatever lies between the longest common head and tail. An instance
+    outside that span keeps its place among the others, so only the groups of those inside can differ."""
+    if before is after:
         return NO_CHANGES
-    before_ids, after_ids = set(map(id, before)), set(map(id, after))
-    kept_before = [instance for instance in before if id(instance) in after_ids]
-    kept_after = [instance for instance in after if id(instance) in before_ids]
-    if len(kept_before) != len(kept_after) or not all(map(operator.is_, kept_before, kept_after)):
-        return None
-    return InstanceChanges(
-        tuple(instance for instance in after if id(instance) not in before_ids),
-        tuple(instance for instance in before if id(instance) not in after_ids),
-    )
+    shorter = min(len(before), len(after))
+    same = list(map(operator.is_, before, after))
+    head = same.index(False) if False in same else shorter
+    if head == len(before) == len(after):
+        return NO_CHANGES
+    rest = shorter - head
+    tail = list(map(operator.is_, itertools.islice(reversed(before), rest), itertools.islice(reversed(after), rest)))
+    end = tail.index(False) if False in tail else rest
+    return InstanceChanges(after[head:len(after) - end], before[head:len(before) - end])
 
 
 @dataclass(frozen=True)
@@ -237,13 +237,11 @@ def _indexed(
     return _Index(instances, {name: _same_or_new(previous.get(name), found) for name, found in grouped.items()}, by_id)
 
 
-def _reindexed(
-    kept: _Index, instances: tuple[ServiceInstance, ...], key: str, changes: InstanceChanges | None
-) -> _Index:
+def _reindexed(kept: _Index, instances: tuple[ServiceInstance, ...], key: str, changes: InstanceChanges) -> _Index:
     """The index of `instances` from `kept`, the index of the instances before `changes`."""
     if kept.instances is instances:
         return kept
-    if changes is None or len(changes.changed) * REINDEX_SHARE > len(instances):
+    if len(changes.changed) * REINDEX_SHARE > len(instances):
         return _indexed(instances, key, kept.groups)
     if not changes.changed:
         return _Index(instances, kept.groups, kept.by_id)

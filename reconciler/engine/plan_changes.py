@@ -6,7 +6,7 @@ Consul read the same instances and queries (engine/consul_read.py). The scan com
 two plans by identity (well under a microsecond an app) and names the app ids and query names whose
 inputs moved; the core decides those again and keeps every other one's last decisions
 (core/decision_memo.py). Where it cannot tell (other options, an incomplete side, a heal memory that
-is not the one the last plan returned, Consul's instances in another order), it names None: the core
+is not the one the last plan returned), it names None: the core
 then looks at every app again through its identity memos, as a plan without the scan does.
 """
 
@@ -121,8 +121,9 @@ class ChangeScan:
         """`basis` made the last plan, and the memos' last pass was that plan's."""
         self._basis = basis
 
-    def changes(self, current: Basis) -> Changes:
-        """What moved from the kept basis to `current` (`current.memory`: the memory the plan starts from)."""
+    def changes(self, current: Basis, known: tuple[ConsulObservation, InstanceChanges] | None = None) -> Changes:
+        """What moved from the kept basis to `current` (`current.memory`: the memory the plan starts from).
+        `known`: an observation and what moved from its instances to `current`'s (the owner has them)."""
         last = self._basis
         if last is None:
             return UNKNOWN
@@ -131,9 +132,10 @@ class ChangeScan:
             self._owners.moved(last.actual.apps, current.actual.apps, moved_apps)
         if not _comparable(last, current):
             return UNKNOWN
-        instances = instance_changes(last.consul.instances, current.consul.instances)
-        if instances is None:
-            return UNKNOWN
+        if known is not None and known[0] is last.consul:
+            instances = known[1]
+        else:
+            instances = instance_changes(last.consul.instances, current.consul.instances)
         apps = moved_apps | changed_keys(last.desired.apps, current.desired.apps)
         if current.whole is not current.desired or last.whole is not last.desired:
             apps |= changed_keys(last.whole.apps, current.whole.apps)
@@ -144,7 +146,8 @@ class ChangeScan:
             if not self._owners.exact:
                 return UNKNOWN
             apps |= self._owners.of(instances)
-        queries = changed_keys(last.consul.queries, current.consul.queries) if last.whole is current.whole else None
+        listed_alike = last.whole is current.whole or last.whole.environments == current.whole.environments
+        queries = changed_keys(last.consul.queries, current.consul.queries) if listed_alike else None
         return Changes(frozenset(apps), None if queries is None else frozenset(queries))
 
 

@@ -21,7 +21,7 @@ from reconciler.core.model import Action, ActionKind, Desired, Plan
 from reconciler.core.plan import PlanOptions, build_plan, scope_of
 from reconciler.core.queries import plan_queries, tie_to_deletes
 from reconciler.core.registrations import plan_registrations
-from reconciler.core.registry import ConsulObservation, instance_changes
+from reconciler.core.registry import ConsulObservation, InstanceChanges, instance_changes
 from reconciler.engine.observe import Observation
 from reconciler.engine.plan_changes import Basis, ChangeScan
 from reconciler.engine.plan_memo import PlanInputs, PlanMemo
@@ -78,8 +78,8 @@ class Planner:
         basis = Basis(desired, consul_desired or desired, options, strict, observation.consul_enabled, actual,
                       observation.consul, memory)
         with self._lock, gc_paused():  # a plan's short-lived objects would set off full collections of the memos
-            self._carry_indexes(observation.consul)
-            return self.plans.get(inputs, lambda: self._planned(basis, observation, now), _memory_of)
+            known = self._carry_indexes(observation.consul)
+            return self.plans.get(inputs, lambda: self._planned(basis, observation, now, known), _memory_of)
 
     def forget(self) -> None:
         """Everything remembered: the next plan is made from scratch (as a fresh Planner's)."""
@@ -89,13 +89,20 @@ class Planner:
             self._scan.forget()
             self._consul = None
 
-    def _carry_indexes(self, consul: ConsulObservation) -> None:
+    def _carry_indexes(self, consul: ConsulObservation) -> tuple[ConsulObservation, InstanceChanges] | None:
+        """The last observation and what moved from its instances to `consul`'s, whose indexes it carries."""
         last, self._consul = self._consul, consul
-        if last is not None and last is not consul:
-            consul.carry_indexes(last, instance_changes(last.instances, consul.instances))
+        if last is None or last is consul:
+            return None
+        changes = instance_changes(last.instances, consul.instances)
+        consul.carry_indexes(last, changes)
+        return last, changes
 
-    def _planned(self, basis: Basis, observation: Observation, now: float) -> CyclePlan:
-        changes = self._scan.changes(basis)
+    def _planned(
+        self, basis: Basis, observation: Observation, now: float,
+        known: tuple[ConsulObservation, InstanceChanges] | None,
+    ) -> CyclePlan:
+        changes = self._scan.changes(basis, known)
         self.memos.changed_apps, self.memos.changed_queries = changes.apps, changes.queries
         try:
             planned = _plan_cycle(basis.desired, observation, basis.options, basis.memory, now,

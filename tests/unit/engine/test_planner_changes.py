@@ -147,6 +147,18 @@ class World:
                                       CheckStatus.PASSING))
             self.instances[n] = replace(self.instances[n], status=status, output=f"{status} at {self.now:g}")
 
+    def reorder_instances(self) -> None:
+        """Consul lists two instances the other way round (nothing else moved)."""
+        if len(self.instances) > 1:
+            i, j = sorted(self.rng.sample(range(len(self.instances)), 2))
+            self.instances[i], self.instances[j] = self.instances[j], self.instances[i]
+
+    def register_twice(self) -> None:
+        """A second registration of one service id (on another node): the later one observed counts."""
+        if self.instances:
+            twin = self.rng.choice(self.instances)
+            self.instances.insert(self.rng.randrange(len(self.instances) + 1), replace(twin, node="node-other"))
+
     def change_query(self) -> None:
         if self.queries:
             name = self._pick(self.queries)
@@ -188,8 +200,9 @@ class World:
 CHANGES: list[Callable[[World], None]] = [
     World.add_app, World.remove_app, World.redefine_app, World.rescale_app, World.scale_in_marathon,
     World.delete_in_marathon, World.kill_task, World.kill_task, World.start_task, World.drop_instance,
-    World.check_moves, World.check_moves, World.change_query, World.narrow, World.toggle_prune,
-    World.new_revision, World.toggle_consul, World.time_passes, World.time_passes, World.nothing, World.converge,
+    World.check_moves, World.check_moves, World.reorder_instances, World.register_twice, World.change_query,
+    World.narrow, World.toggle_prune, World.new_revision, World.toggle_consul, World.time_passes,
+    World.time_passes, World.nothing, World.converge,
 ]
 
 
