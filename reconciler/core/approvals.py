@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from reconciler.core.compare_memo import ComparisonMemo
+from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.hashing import canonical_json, definition_hash
 from reconciler.core.model import MARATHON_WRITE_KINDS, Action, Actual, Desired, Outcome
 from reconciler.core.naming import HASH_LABEL
@@ -92,12 +94,17 @@ class Review:
         return self.desired_digest != self.approved_digest
 
 
-def review(specs: Desired, approved: Desired | None, actual: Actual, options: PlanOptions, env: str) -> Review:
-    """Plans the specs' `env` and its approved state against `actual` (Marathon only) and compares."""
+def review(
+    specs: Desired, approved: Desired | None, actual: Actual, options: PlanOptions, env: str,
+    comparisons: ComparisonMemo[Any] | None = None,
+) -> Review:
+    """Plans the specs' `env` and its approved state against `actual` (Marathon only) and compares.
+    `comparisons`: a memo kept from review to review (the gate's), else every app is compared afresh."""
     mine = narrowed(specs, env)
     scoped = replace(options, env=env)
-    proposed = build_plan(mine, actual, scoped).actions
-    given = build_plan(narrowed(approved, env), actual, scoped).actions if approved is not None else ()
+    proposed = build_plan(mine, actual, scoped, DecisionMemos(comparisons=comparisons)).actions
+    given = (build_plan(narrowed(approved, env), actual, scoped, DecisionMemos(comparisons=comparisons)).actions
+             if approved is not None else ())
     beyond = changes_beyond(proposed, given)
     digest_value = desired_digest(mine, env)
     approved_digest = desired_digest(approved, env) if approved is not None else None

@@ -18,8 +18,10 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.core.approvals import Review, approval_environments, in_force, matches_approved, review
+from reconciler.core.compare_memo import ComparisonMemo
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.ports import MarathonPort
@@ -62,6 +64,7 @@ class ApprovalGate:
         self._new_id = new_id
         self._approved: dict[str, tuple[int | None, Desired | None]] = {}  # env -> (event id, approved state)
         self._approved_digest: dict[str, str] = {}  # env -> the digest its approved state was recorded under
+        self._comparisons: ComparisonMemo[Any] = ComparisonMemo()  # a review each cycle compares again what moved
 
     def approved_state(self, env: str) -> Desired | None:
         """`env`'s last approved desired state, or None (read again only when a newer decision exists)."""
@@ -94,7 +97,8 @@ class ApprovalGate:
                     continue
                 approved[env] = state
                 if actual.complete:  # a plan from a partial observation would not be the one to approve
-                    self.hold(review(specs, state, actual, self._options, env), specs.revision, cycle_id)
+                    self.hold(review(specs, state, actual, self._options, env, self._comparisons), specs.revision,
+                              cycle_id)
             except StoreError as exc:
                 log.warning("event=approval-store-failed env=%s error=%r", env, str(exc))
                 approved[env] = self._approved.get(env, (None, None))[1]
