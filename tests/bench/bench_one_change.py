@@ -101,9 +101,13 @@ def main(apps: int, rounds: int) -> None:
     print(f"load average at end: {os.getloadavg()}", flush=True)
 
 
-if __name__ == "__main__":
+def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--apps", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
-    options = parser.parse_args(sys.argv[1:])
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    options = arguments(sys.argv[1:])
     main(options.apps, options.rounds)

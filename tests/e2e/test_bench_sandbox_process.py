@@ -1,7 +1,7 @@
 """The scale benchmark's sandbox in a process of its own (tests/bench/sandbox_process.py) answers the
 benchmark's commands over its pipes, counts the Consul requests it serves, and goes away with its
-context; the bench_scale and bench_cycle commands docs/performance.md shows are ones their parsers take,
-and bench_cycle's cold split times every phase of a plan in a fresh process.
+context; the bench_scale, bench_cycle and bench_one_change commands docs/performance.md shows are ones
+their parsers take, and bench_cycle's cold split times every phase of a plan in a fresh process.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import httpx
 
 from tests.bench.bench_cycle import COLD_PLAN, PROJECT
 from tests.bench.bench_cycle import arguments as cycle_arguments
+from tests.bench.bench_one_change import arguments as one_change_arguments
 from tests.bench.bench_scale import arguments, timed
 from tests.bench.sandbox_process import SandboxProcess
 
@@ -55,6 +56,14 @@ def test_the_documented_bench_cycle_commands_parse() -> None:
     for command in commands:
         options = cycle_arguments(shlex.split(command))
         assert options.command in ("record", "measure") and options.apps > 0
+
+
+def test_the_documented_bench_one_change_commands_parse() -> None:
+    commands = re.findall(r"\.venv/bin/python -m tests\.bench\.bench_one_change ([^`\n]*)", DOC.read_text())
+    assert commands, "docs/performance.md shows no bench_one_change command"
+    for command in commands:
+        options = one_change_arguments(shlex.split(command))
+        assert options.apps > 0 and options.rounds > 0
 
 
 async def test_the_cold_plan_phases_are_timed_in_a_fresh_process() -> None:
