@@ -16,29 +16,15 @@ import os
 import statistics
 import sys
 import time
-from contextlib import AsyncExitStack
 
-from reconciler.consul.client import ConsulClient
-from reconciler.core.model import Actual
 from reconciler.core.plan import build_plan
-from reconciler.engine.observe import observe
-from reconciler.marathon import MarathonClient
 from reconciler.spec import load_desired
-from tests.bench.bench_cycle import Static, folder_of
-
-
-async def observed_apps(apps: int) -> Actual:
-    async with AsyncExitStack() as stack:
-        marathon_server = await stack.enter_async_context(Static(folder_of(apps) / "marathon"))
-        consul_server = await stack.enter_async_context(Static(folder_of(apps) / "consul"))
-        marathon = await stack.enter_async_context(MarathonClient(marathon_server.url))
-        consul = await stack.enter_async_context(ConsulClient(consul_server.url))
-        return (await observe(marathon, consul)).actual
+from tests.bench.bench_cycle import folder_of, observed_recording
 
 
 def main(apps: int, rounds: int) -> None:
     desired = load_desired(folder_of(apps) / "specs")
-    actual = asyncio.run(observed_apps(apps))
+    actual = asyncio.run(observed_recording(apps)).actual
     gc.disable()  # as `reconciler plan` plans (gc_pause)
     walls, cpus = [], []
     for _ in range(rounds):

@@ -114,6 +114,16 @@ class Static:
             await self._process.wait()
 
 
+async def observed_recording(apps: int) -> Observation:
+    """One observation of the recording at `apps` apps, each side served by a Static process of its own."""
+    async with AsyncExitStack() as stack:
+        marathon_server = await stack.enter_async_context(Static(folder_of(apps) / "marathon"))
+        consul_server = await stack.enter_async_context(Static(folder_of(apps) / "consul"))
+        marathon = await stack.enter_async_context(MarathonClient(marathon_server.url))
+        consul = await stack.enter_async_context(ConsulClient(consul_server.url))
+        return await observe(marathon, consul)
+
+
 async def clocked(step: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
     """The step's result, its wall time and this process's CPU time over it."""
     cpu, wall = time.process_time(), time.perf_counter()

@@ -18,19 +18,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from dataclasses import replace
 
-from reconciler.consul.client import ConsulClient
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import Desired
 from reconciler.core.plan import PlanOptions
 from reconciler.core.registry import CheckStatus
-from reconciler.engine.observe import Observation, observe
+from reconciler.engine.observe import Observation
 from reconciler.engine.planning import Planner
-from reconciler.marathon import MarathonClient
 from reconciler.spec import load_desired
-from tests.bench.bench_cycle import Static, folder_of
+from tests.bench.bench_cycle import folder_of, observed_recording
 
 Change = Callable[[Desired, Observation], tuple[Desired, Observation]]
 
@@ -77,18 +74,9 @@ class Controller:
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def observed(apps: int) -> Observation:
-    async with AsyncExitStack() as stack:
-        marathon_server = await stack.enter_async_context(Static(folder_of(apps) / "marathon"))
-        consul_server = await stack.enter_async_context(Static(folder_of(apps) / "consul"))
-        marathon = await stack.enter_async_context(MarathonClient(marathon_server.url))
-        consul = await stack.enter_async_context(ConsulClient(consul_server.url))
-        return await observe(marathon, consul)
-
-
 def main(apps: int, rounds: int) -> None:
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    desired, observation = load_desired(folder_of(apps) / "specs"), asyncio.run(observed(apps))
+    desired, observation = load_desired(folder_of(apps) / "specs"), asyncio.run(observed_recording(apps))
     controller = Controller(desired, observation)
     for change in (scaled, critical, redefined, requeried):
         figures = []
