@@ -363,25 +363,35 @@ class MarathonClient:
     async def _parse_field(
         self, response: httpx.Response, key: str, model: type[ModelT], *, first_of_list: bool = False
     ) -> ModelT:
-        """Validate `body[key]` (single-object wrappers such as `{"app": ...}` and `{"task": ...}`)."""
+        """Validate `body[key]` (single-object wrappers such as `{"app": ...}` and `{"task": ...}`); an error
+        names its field from the answer's top (`app/instances`)."""
+        at: list[str | int] = [key]
 
         def pick(body: Any) -> Any:
             value = body[key]
-            return value[0] if first_of_list and isinstance(value, list) and value else value
+            if first_of_list and isinstance(value, list) and value:
+                at.append(0)
+                return value[0]
+            return value
 
-        return await self._validate(response, model, pick)
+        return await self._validate(response, model, pick, at)
 
-    async def _validate(self, response: httpx.Response, model: type[ModelT], pick: Callable[[Any], Any]) -> ModelT:
-        """The answer validated as `model`, in a worker thread when it is large (gc_pause.decoded_off_loop)."""
+    async def _validate(
+        self, response: httpx.Response, model: type[ModelT], pick: Callable[[Any], Any], at: Sequence[str | int] = ()
+    ) -> ModelT:
+        """The answer validated as `model`, in a worker thread when it is large (gc_pause.decoded_off_loop);
+        `at`: where in the answer `pick` found what is validated."""
         adapter = _adapter(cast(Hashable, model))
         return await decoded_off_loop(len(response.content), lambda: self._decoded(
-            response, lambda body, _strict: cast(ModelT, adapter.validate_python(pick(body)))))
+            response, lambda body, _strict: cast(ModelT, adapter.validate_python(pick(body))), at))
 
-    def _decoded(self, response: httpx.Response, decode: Callable[[Any, bool], DecodedT]) -> DecodedT:
+    def _decoded(
+        self, response: httpx.Response, decode: Callable[[Any, bool], DecodedT], at: Sequence[str | int] = ()
+    ) -> DecodedT:
         """`decode(parsed JSON body, whether orjson parsed it)`; a body it cannot decode becomes the error
         naming the call. Touches nothing of the client's but the app memo: safe in a worker thread."""
         call = self._call(response.request.method, self._relative(response.request.url.path))
         try:
             return decode(*parsed_json_strictly(response.content))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise error_from_body(call, response, exc) from exc
+            raise error_from_body(call, response, exc, at) from exc

@@ -113,12 +113,14 @@ def error_from_response(call: Call, response: httpx.Response) -> RemoteError:
     return RemoteRejected(call.describe(text), status=status, hint=_HINTS.get(status))
 
 
-def error_from_body(call: Call, response: httpx.Response, exc: Exception) -> RemoteError:
+def error_from_body(call: Call, response: httpx.Response, exc: Exception, at: Sequence[str | int] = ()) -> RemoteError:
     """A success status whose body is not what the API documents: not JSON, or JSON of the wrong shape (a
-    field pydantic refused, a wrapper without its key: `exc` a KeyError, TypeError or IndexError)."""
+    field pydantic refused, a wrapper without its key: `exc` a KeyError, TypeError or IndexError). `at`:
+    where in the answer the part pydantic validated sits (`app` of `{"app": ...}`)."""
     if isinstance(exc, pydantic.ValidationError):
         where = "; ".join(
-            f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_input=False)[:5]
+            f"{'/'.join(str(p) for p in (*at, *err['loc'])) or 'the answer'}: {err['msg']}"
+            for err in exc.errors(include_input=False)[:5]
         )
     elif isinstance(exc, KeyError):
         where = f"no {exc} in it"

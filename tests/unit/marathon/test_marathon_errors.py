@@ -206,6 +206,24 @@ async def test_an_answer_of_the_wrong_shape_names_the_field() -> None:
 @pytest.mark.parametrize(
     ("body", "call", "found"),
     [
+        ({"app": {"id": "/e/a", "instances": "two"}}, lambda client: client.get_app("/e/a"), "app/instances: "),
+        ({"leader": 5}, lambda client: client.get_leader(), "leader: Input should be a valid string"),
+        ({"task": [{"id": 7}]}, lambda client: client.delete_app_task("/e/a", "t1"), "task/0/id: "),
+    ],
+)
+async def test_a_wrapped_answer_of_the_wrong_shape_names_the_field_from_the_answers_top(
+    body: object, call: Any, found: str
+) -> None:
+    client = client_answering(httpx.Response(200, json=body))
+    with pytest.raises(RemoteError, match=r"unreadable answer \(200\): ") as caught:
+        async with client:
+            await call(client)
+    assert found in str(caught.value) and "): :" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "call", "found"),
+    [
         ({"message": "no app here"}, lambda client: client.get_app("/e/a"), "no 'app' in it"),
         ({"tasks": []}, lambda client: client.delete_app_task("/e/a", "t1"), "no 'task' in it"),
     ],
