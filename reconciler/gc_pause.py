@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -28,19 +29,41 @@ T = TypeVar("T")
 OFF_LOOP_BYTES = 256 * 1024
 
 
+class _Pauses:
+    """The collector's setting is the process's, and blocks in a worker thread and on the loop may overlap:
+    the first block turns it off, and only the last one to end turns it back on, if it was on before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._was_on = False
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._open == 0:
+                self._was_on = gc.isenabled()
+                gc.disable()
+            self._open += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0 and self._was_on:
+                gc.enable()
+
+
+_PAUSES = _Pauses()  # one per process, as the setting it guards
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """No cyclic collection inside the block (synchronous code only); the previous setting after it.
-
-    The setting is the process's: a block in a worker thread and one on the loop may overlap. Each block
-    that found the collector on turns it back on, so it is on again once they are all over."""
-    enabled = gc.isenabled()
-    gc.disable()
+    """No cyclic collection inside the block (synchronous code only); the previous setting once every
+    overlapping block, in any thread, is over."""
+    _PAUSES.begin()
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        _PAUSES.end()
 
 
 def parsed_json(content: bytes | str) -> Any:

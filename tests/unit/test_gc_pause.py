@@ -32,6 +32,26 @@ def test_a_collector_someone_else_turned_off_stays_off() -> None:
         gc.enable()
 
 
+def test_overlapping_blocks_in_two_threads_keep_the_collector_off_until_the_last_one_ends() -> None:
+    inside, leave = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def worker() -> None:
+        with gc_paused():
+            inside.set()
+            leave.wait(30)
+        seen.append(gc.isenabled())  # the block on the main thread is still open
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert inside.wait(30)
+    with gc_paused():
+        leave.set()
+        thread.join(30)
+        assert seen == [False] and not gc.isenabled()
+    assert gc.isenabled()
+
+
 @pytest.mark.parametrize(
     ("content", "strict"),
     [(b'{"a": null, "n": 1.5}', True), (b'{"a": NaN}', False), (b'{"a": -Infinity}', False), (b'{"a": 1e400}', False)],
