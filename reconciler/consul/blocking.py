@@ -53,3 +53,11 @@ class BlockingState:
         if returned_index < self.index:
             return replace(self, index=0)
         return replace(self, index=max(returned_index, 1))
+
+
+def blocking_request(params: dict[str, str], block: BlockingState | None) -> tuple[dict[str, str], float]:
+    """`params` with the `index` and `wait` of `block` (if any), and how much longer than the timeout the
+    answer may take (Consul holds a read blocked on an index up to `wait` and its jitter)."""
+    if block is None:
+        return params, 0.0
+    return {**params, **block.query_params()}, block.wait_seconds if block.index > 0 else 0.0

@@ -7,7 +7,7 @@ agent on the task's host: `for_agent` gives a client for another agent with the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -17,8 +17,9 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.consul import wire
-from reconciler.consul.blocking import BlockingState
-from reconciler.consul.http import Answer, ConsulHttp, body_of
+from reconciler.consul.blocking import BlockingState, blocking_request
+from reconciler.consul.errors import shape_error
+from reconciler.consul.http import Answer, ConsulHttp, body_of, require_object
 from reconciler.consul.translate import (
     CheckState,
     NodeServices,
@@ -56,6 +57,11 @@ def _segment(value: str) -> str:
 
 def _key_path(key: str) -> str:
     return "/v1/kv/" + quote(key.lstrip("/"), safe="/")
+
+
+def _list(body: Any) -> Any:
+    """An answer that should be a list, `null` (an empty list in some versions) as `[]`."""
+    return [] if body is None else body
 
 
 class ConsulClient:
@@ -178,10 +184,13 @@ class ConsulClient:
         `wire.HealthCheck`s is validated as they are, and fails as they do). None, nothing decoded, when
         the answer's index is the one blocked on: the read timed out with no check changed."""
         path = "/v1/health/state/any"
-        answer, next_state = await self._blocking_get(path, {}, block, decode=False)
-        if block is not None and block.index > 0 and answer.index == block.index:
-            return None, next_state
-        return await self._decoded(answer, path, lambda body: self._watched(body, answer, path, tag)), next_state
+
+        async def read(answer: Answer) -> tuple[WatchedCheck, ...] | None:
+            if block is not None and block.index > 0 and answer.index == block.index:
+                return None
+            return await self._decoded(answer, path, lambda body: self._watched(body, answer, path, tag))
+
+        return await self._blocking_read(path, block, read)
 
     def _watched(self, body: Any, answer: Answer, path: str, tag: str) -> tuple[WatchedCheck, ...]:
         checks = watched_checks_of_json(body, tag)
@@ -198,11 +207,14 @@ class ConsulClient:
         at `index`. The states are read straight from the JSON; an answer that is not plainly of the
         expected shape is validated as `wire.HealthCheck`s (and fails as they do)."""
         path = f"/v1/health/state/{_segment(state)}"
-        answer = await self._http.send("GET", path, decode=False)
-        next_state = BlockingState().advance(answer.index)
-        if index > 0 and answer.index == index:
-            return None, next_state
-        return await self._decoded(answer, path, lambda body: self._check_states(body, answer, path)), next_state
+
+        async def read(answer: Answer) -> tuple[CheckState, ...] | None:
+            if index > 0 and answer.index == index:
+                return None
+            return await self._decoded(answer, path, lambda body: self._check_states(body, answer, path))
+
+        answer, states = await self._http.get(path, read)
+        return states, BlockingState().advance(answer.index)
 
     def _check_states(self, body: Any, answer: Answer, path: str) -> tuple[CheckState, ...]:
         states = check_states_of_json(body)
@@ -215,13 +227,20 @@ class ConsulClient:
         self, *, block: BlockingState | None = None
     ) -> tuple[dict[str, list[str]], BlockingState]:
         answer, state = await self._blocking_get("/v1/catalog/services", {}, block)
-        services = {name: tags or [] for name, tags in (answer.body or {}).items()}
-        return await self._validated(_CATALOG, replace(answer, body=services), "/v1/catalog/services"), state
+        body = {} if answer.body is None else answer.body
+        if isinstance(body, dict):  # a service without tags may read `null`
+            body = {name: [] if tags is None else tags for name, tags in body.items()}
+        return await self._validated(_CATALOG, replace(answer, body=body), "/v1/catalog/services"), state
 
     async def get_catalog_services_index(self) -> int | None:
         """`GET /v1/catalog/services` for its X-Consul-Index alone: the body (every service with its tags)
-        is not decoded."""
-        answer = await self._http.send("GET", "/v1/catalog/services", decode=False)
+        is not decoded, only seen to open and close as a JSON object."""
+        path = "/v1/catalog/services"
+
+        async def read(answer: Answer) -> None:
+            require_object("GET", path, answer)
+
+        answer, _ = await self._http.get(path, read)
         return answer.index
 
     async def get_catalog_nodes(self, *, block: BlockingState | None = None) -> tuple[list[wire.Node], BlockingState]:
@@ -239,11 +258,16 @@ class ConsulClient:
         return await self._validated(_CATALOG_NODE, answer, path), state
 
     async def get_catalog_node_services(self, node: str, tag: str) -> tuple[NodeServices | None, BlockingState]:
-        """`get_catalog_node`'s services that carry `tag`, read straight from the JSON when it is plainly
-        a catalog node (consul/plain.py), else through its model (and failing as it does)."""
+        """`GET /v1/catalog/node/<node>` (the node with its services: Consul 0.9+ has this form) as the
+        services that carry `tag`, read straight from the JSON when it is plainly a catalog node
+        (consul/plain.py), else through its model (and failing as it does); None when the node is gone
+        (Consul answers `null`)."""
         path = f"/v1/catalog/node/{_segment(node)}"
-        answer = await self._http.send("GET", path, decode=False)
-        found = await self._decoded(answer, path, lambda body: self._node_services(body, answer, path, tag))
+
+        async def read(answer: Answer) -> NodeServices | None:
+            return await self._decoded(answer, path, lambda body: self._node_services(body, answer, path, tag))
+
+        answer, found = await self._http.get(path, read)
         return found, BlockingState().advance(answer.index)
 
     def _node_services(self, body: Any, answer: Answer, path: str, tag: str) -> NodeServices | None:
@@ -260,7 +284,7 @@ class ConsulClient:
         """The pair at `key`, or None when it does not exist (Consul's 404 with an empty body)."""
         path = _key_path(key)
         answer, state = await self._blocking_get(path, {}, block, allow_404=True)
-        if answer.status == 404 or not answer.body:
+        if answer.status == 404 or answer.body is None or answer.body == []:
             return None, state
         return self._parse(_KV, answer, path)[0], state
 
@@ -292,12 +316,12 @@ class ConsulClient:
         """Creates a session and returns its id; `node_checks=None` keeps Consul's default (serfHealth)."""
         body = wire.SessionCreate(name=name, ttl=ttl, behavior=behavior, lock_delay=lock_delay, checks=node_checks)
         answer = await self._http.send("PUT", "/v1/session/create", json_body=body.to_body())
-        return self._parse(TypeAdapter(wire.CreatedID), answer, "/v1/session/create").id
+        return self._parse(TypeAdapter(wire.CreatedID), answer, "/v1/session/create", "PUT").id
 
     async def put_session_renew(self, session_id: str) -> wire.Session:
         """Renews the session (honour the returned TTL); ConsulNotFound when it has expired."""
         path = f"/v1/session/renew/{_segment(session_id)}"
-        sessions = self._parse(_SESSIONS, await self._http.send("PUT", path), path)
+        sessions = self._parse(_SESSIONS, await self._http.send("PUT", path), path, "PUT")
         if not sessions:
             raise RemoteUnavailable(f"Consul PUT {path} answered an empty list", hint="retry the renewal")
         return sessions[0]
@@ -312,31 +336,34 @@ class ConsulClient:
     async def get_queries(self) -> list[wire.PreparedQuery]:
         """Every prepared query."""
         answer = await self._http.send("GET", "/v1/query")
-        return await self._validated(_QUERIES, replace(answer, body=answer.body or []), "/v1/query")
+        return await self._validated(_QUERIES, replace(answer, body=_list(answer.body)), "/v1/query")
 
     async def get_observed_queries(self) -> Mapping[str, ObservedQuery]:
         """The named prepared queries as ObservedQuery by name (a read-only mapping); an answer byte for
         byte the previous one is not decoded again and gives back the same mapping (its index moves
         with every write to the datacenter's state, so it cannot tell)."""
         kept = self._queries
-        answer = await self._http.send("GET", "/v1/query", decode=False)
-        if kept is not None and answer.content == kept[0]:
-            return kept[1]
-        found = await self._decoded(answer, "/v1/query", lambda body: self._observed_queries(body, answer))
-        observed = MappingProxyType(found)
+
+        async def read(answer: Answer) -> Mapping[str, ObservedQuery]:
+            if kept is not None and answer.content == kept[0]:
+                return kept[1]
+            found = await self._decoded(answer, "/v1/query", lambda body: self._observed_queries(body, answer))
+            return MappingProxyType(found)
+
+        answer, observed = await self._http.get("/v1/query", read)
         self._queries = (answer.content, observed)
         return observed
 
     def _observed_queries(self, body: Any, answer: Answer) -> dict[str, ObservedQuery]:
-        found = observed_queries_of_json(body or [])
+        found = observed_queries_of_json(_list(body))
         if found is None:
-            queries: list[wire.PreparedQuery] = self._parse(_QUERIES, replace(answer, body=body or []), "/v1/query")
+            queries: list[wire.PreparedQuery] = self._parse(_QUERIES, replace(answer, body=_list(body)), "/v1/query")
             found = observed_queries_of(queries)
         return found
 
     async def post_query(self, q: wire.PreparedQueryDefinition) -> str:
         answer = await self._http.send("POST", "/v1/query", json_body=q.to_body())
-        return self._parse(TypeAdapter(wire.CreatedID), answer, "/v1/query").id
+        return self._parse(TypeAdapter(wire.CreatedID), answer, "/v1/query", "POST").id
 
     async def put_query(self, query_id: str, q: wire.PreparedQueryDefinition) -> None:
         await self._http.send("PUT", f"/v1/query/{_segment(query_id)}", json_body=q.to_body())
@@ -351,21 +378,27 @@ class ConsulClient:
     # shared ------------------------------------------------------------------------------------
 
     async def _blocking_get(
-        self, path: str, params: dict[str, str], block: BlockingState | None, *, allow_404: bool = False,
-        decode: bool = True,
+        self, path: str, params: dict[str, str], block: BlockingState | None, *, allow_404: bool = False
     ) -> tuple[Answer, BlockingState]:
+        """A GET, blocking on `block` (if any) and decoded; the answer and the state to block on next."""
         state = block or BlockingState()
-        extra_wait = state.wait_seconds if block is not None and state.index > 0 else 0.0
-        params = {**params, **(state.query_params() if block is not None else {})}
-        answer = await self._http.send(
-            "GET", path, params=params, extra_wait=extra_wait, allow_404=allow_404, decode=decode
-        )
+        params, extra_wait = blocking_request(params, block)
+        answer = await self._http.send("GET", path, params=params, extra_wait=extra_wait, allow_404=allow_404)
         return answer, state.advance(answer.index)
+
+    async def _blocking_read(
+        self, path: str, block: BlockingState | None, read: Callable[[Answer], Awaitable[_T]]
+    ) -> tuple[_T, BlockingState]:
+        """A GET, blocking on `block` (if any), whose undecoded answer `read` makes into what it gives back
+        (ConsulHttp.get), with the state to block on next."""
+        params, extra_wait = blocking_request({}, block)
+        answer, found = await self._http.get(path, read, params=params, extra_wait=extra_wait)
+        return found, (block or BlockingState()).advance(answer.index)
 
     @staticmethod
     async def _decoded(answer: Answer, path: str, decode: Callable[[Any], _T]) -> _T:
-        """`decode(the JSON)` of an answer to a GET sent with `decode=False`: in a worker thread when the
-        answer is large (gc_pause.decoded_off_loop), so `decode` reads what it is given and changes nothing."""
+        """`decode(the JSON)` of an undecoded answer (ConsulHttp.get): in a worker thread when the answer is
+        large (gc_pause.decoded_off_loop), so `decode` reads what it is given and changes nothing."""
         return await decoded_off_loop(len(answer.content), lambda: decode(body_of("GET", path, answer)))
 
     async def _validated(self, adapter: TypeAdapter[_T], answer: Answer, path: str) -> _T:
@@ -373,13 +406,8 @@ class ConsulClient:
         watch's answer is most of a second)."""
         return await decoded_off_loop(len(answer.content), lambda: self._parse(adapter, answer, path))
 
-    def _parse(self, adapter: TypeAdapter[_T], answer: Answer, path: str) -> _T:
+    def _parse(self, adapter: TypeAdapter[_T], answer: Answer, path: str, method: str = "GET") -> _T:
         try:
             return adapter.validate_python(answer.body)
         except ValidationError as exc:
-            raise RemoteUnavailable(
-                f"Consul {path} answered a body of an unexpected shape: {exc.error_count()} problem(s),"
-                f" first: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}",
-                status=answer.status,
-                hint="check that the address points at a Consul agent of version 0.9 or later",
-            ) from exc
+            raise shape_error(method, path, answer.status, exc) from exc

@@ -3,8 +3,10 @@
 Connection errors, timeouts and 5xx become RemoteUnavailable (retryable); 4xx become RemoteRejected
 carrying Consul's plain-text body; 404 (and the 500 Consul answers for a write to an unknown prepared
 query) becomes ConsulNotFound, which callers may ignore where an absent object is fine; a write whose
-connection dropped after it was sent is OutcomeUnknown. No secret reaches a message: every text is
-scrubbed by reconciler.redaction (the token, the URL's password, echoed headers).
+connection dropped after it was sent is OutcomeUnknown; a 2xx body that is not JSON is NotJson (a GET is
+retried), one of the wrong shape UnexpectedShape (not retried: Consul answers the same again). No secret
+reaches a message: every text is scrubbed by reconciler.redaction (the token, the URL's password, echoed
+headers), and a shape error names where and why, never the value it refused.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import httpx
+import pydantic
 
 from reconciler.errors import OutcomeUnknown, RemoteRejected, RemoteUnavailable
 from reconciler.redaction import redact
@@ -23,6 +26,14 @@ class ConsulNotFound(RemoteRejected):
     """404 from Consul: the key, service, check, session or query does not exist."""
 
     code = "consul-not-found"
+
+
+class NotJson(RemoteUnavailable):
+    """A success status whose body is not JSON (a proxy's page, a cut answer): retried like no answer."""
+
+
+class UnexpectedShape(RemoteUnavailable):
+    """A success status whose JSON is not what the endpoint answers: the same on a retry, so not retried."""
 
 
 # Raised once the request may have left: writing it, or waiting for (or reading) the answer.
@@ -65,3 +76,27 @@ def status_error(
     if status == 403:
         return RemoteRejected(message, status=status, hint="give the reconciler's Consul token the needed ACL policy")
     return RemoteRejected(message, status=status, hint="the request was refused as invalid; see Consul's message")
+
+
+def not_json_error(method: str, path: str, status: int, what: str = "JSON") -> NotJson:
+    """The error for a success status whose body is not `what`."""
+    return NotJson(
+        f"Consul {method} {path} answered {status} with a body that is not {what}",
+        status=status,
+        hint="check that the address points at a Consul agent's HTTP API",
+    )
+
+
+def shape_error(method: str, path: str, status: int, exc: pydantic.ValidationError) -> UnexpectedShape:
+    """The error for JSON pydantic refused: where in the answer (`0/Service/Port`) and why, for each of the
+    first five problems."""
+    where = "; ".join(
+        f"{'/'.join(str(part) for part in err['loc']) or 'the answer'}: {err['msg']}"
+        for err in exc.errors(include_input=False)[:5]
+    )
+    return UnexpectedShape(
+        f"Consul {method} {path} answered {status} with a body of an unexpected shape"
+        f" ({exc.error_count()} problem(s)): {where}",
+        status=status,
+        hint="check that the address points at a Consul agent of version 0.9 or later",
+    )

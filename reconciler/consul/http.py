@@ -1,7 +1,8 @@
 """The HTTP exchange with one Consul agent (layer 3 adapter): headers, retries, error translation.
 
-Every request of ConsulClient goes through `ConsulHttp.send`. Reads (GET) are retried with exponential
-backoff when Consul is unavailable; writes are sent once, since a retried write may apply twice.
+Every request of ConsulClient goes through `ConsulHttp.send` (or `get`, for a read whose answer the caller
+decodes itself). Reads (GET) are retried with exponential backoff when Consul is unavailable or answers a
+body that is not JSON; writes are sent once, since a retried write may apply twice.
 The ACL token travels in `X-Consul-Token`, a URL's `user:password@` becomes HTTP basic auth (for a
 proxy in front of Consul); both are kept out of base_url, reprs, logs and error messages.
 """
@@ -9,13 +10,19 @@ proxy in front of Consul); both are kept out of base_url, reprs, logs and error 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from reconciler.consul.errors import ConsulNotFound, status_error, unavailable_error
+from reconciler.consul.errors import (
+    ConsulNotFound,
+    UnexpectedShape,
+    not_json_error,
+    status_error,
+    unavailable_error,
+)
 from reconciler.errors import RemoteUnavailable
 from reconciler.gc_pause import decoded_off_loop, parsed_json
 from reconciler.redaction import secret_forms, split_userinfo
@@ -27,6 +34,7 @@ MAX_BACKOFF_SECONDS = 5.0
 # One pooled, kept-alive client per agent. A cycle has at most a handful of reads in flight (the
 # per-node reads are gated in the engine); the long-poll watch holds one more connection.
 LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60.0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,17 +59,21 @@ def index_of(response: httpx.Response) -> int | None:
 
 def body_of(method: str, path: str, answer: Answer) -> Any:
     """The JSON of `answer.content`, or None for an empty one (a missing KV key answers 404 with no body);
-    RemoteUnavailable naming the call for a body that is not JSON. Pure: callable from a worker thread."""
+    NotJson naming the call for a body that is not JSON. Pure: callable from a worker thread."""
     if not answer.content.strip():
         return None
     try:
         return parsed_json(answer.content)
     except ValueError as exc:
-        raise RemoteUnavailable(
-            f"Consul {method} {path} answered {answer.status} with a body that is not JSON",
-            status=answer.status,
-            hint="check that the address points at a Consul agent's HTTP API",
-        ) from exc
+        raise not_json_error(method, path, answer.status) from exc
+
+
+def require_object(method: str, path: str, answer: Answer) -> None:
+    """NotJson unless `answer.content` opens and closes as a JSON object, for an answer read for its index
+    alone: a proxy's page or a cut answer is caught without decoding what Consul sent."""
+    head, tail = answer.content[:64].lstrip(), answer.content[-64:].rstrip()
+    if not (head.startswith(b"{") and tail.endswith(b"}")):
+        raise not_json_error(method, path, answer.status, "a JSON object")
 
 
 class ConsulHttp:
@@ -121,21 +133,47 @@ class ConsulHttp:
         content: bytes | None = None,
         extra_wait: float = 0.0,
         allow_404: bool = False,
-        decode: bool = True,
     ) -> Answer:
-        """One request; GETs are retried on RemoteUnavailable, `extra_wait` lengthens the timeout.
+        """One request and its decoded JSON (in a worker thread when large: gc_pause.decoded_off_loop); GETs
+        are retried on RemoteUnavailable (a body that is not JSON too), `extra_wait` lengthens the timeout."""
 
-        A large body is decoded in a worker thread (gc_pause.decoded_off_loop). With `decode=False`, a
-        successful answer comes back with no body, its content for the caller to compare (an unchanged
-        index or bytes: decoding a large unchanged answer is the cost being saved) or to decode with
-        `body_of`, together with what it makes of the JSON, in one trip to the worker thread.
-        """
+        async def decoded(answer: Answer) -> Any:
+            return await decoded_off_loop(len(answer.content), lambda: body_of(method, path, answer))
+
+        answer, body = await self._retried(
+            method, lambda: self._send_once(method, path, params, json_body, content, extra_wait, allow_404), decoded
+        )
+        return replace(answer, body=body)
+
+    async def get(
+        self,
+        path: str,
+        read: Callable[[Answer], Awaitable[T]],
+        *,
+        params: Mapping[str, str] | None = None,
+        extra_wait: float = 0.0,
+        allow_404: bool = False,
+    ) -> tuple[Answer, T]:
+        """A GET whose answer, undecoded (its `content`), goes to `read`: which decodes it with `body_of`,
+        together with what it makes of the JSON in one trip to the worker thread, or does not (an
+        unchanged index or bytes: decoding a large unchanged answer is the cost being saved). Retried as
+        `send` retries, a body that `read` finds not JSON included."""
+        return await self._retried(
+            "GET", lambda: self._send_once("GET", path, params, None, None, extra_wait, allow_404), read
+        )
+
+    async def _retried(
+        self, method: str, request: Callable[[], Awaitable[Answer]], read: Callable[[Answer], Awaitable[T]]
+    ) -> tuple[Answer, T]:
+        """`request()` and `read` of its answer; a GET again, after a growing pause, while either raises
+        RemoteUnavailable other than UnexpectedShape (JSON of the wrong shape is answered the same again)."""
         attempts = 1 + (self.retries if method == "GET" else 0)
         for attempt in range(attempts):
             try:
-                return await self._send_once(method, path, params, json_body, content, extra_wait, allow_404, decode)
-            except RemoteUnavailable:
-                if attempt + 1 >= attempts:
+                answer = await request()
+                return answer, await read(answer)
+            except RemoteUnavailable as exc:
+                if attempt + 1 >= attempts or isinstance(exc, UnexpectedShape):
                     raise
                 await asyncio.sleep(min(self.backoff * 2**attempt, MAX_BACKOFF_SECONDS))
         raise AssertionError("unreachable: the loop returns or raises")
@@ -149,7 +187,6 @@ class ConsulHttp:
         content: bytes | None,
         extra_wait: float,
         allow_404: bool,
-        decode: bool = True,
     ) -> Answer:
         if self._on_request is not None:
             self._on_request(method, path)
@@ -163,11 +200,7 @@ class ConsulHttp:
             return Answer(404, None, index_of(response))
         if not response.is_success:
             raise status_error(method, path, response, self._secrets)
-        answer = Answer(response.status_code, None, index_of(response), response.content)
-        if not decode:
-            return answer
-        body = await decoded_off_loop(len(answer.content), lambda: body_of(method, path, answer))
-        return replace(answer, body=body)
+        return Answer(response.status_code, None, index_of(response), response.content)
 
 
 __all__ = ["Answer", "ConsulHttp", "ConsulNotFound"]

@@ -112,7 +112,7 @@ async def test_consul_decodes_a_large_health_answer_off_the_loop_and_a_small_one
     witness = LoopWitness()
     monkeypatch.setattr(consul_client, "check_states_of_json", witness.wrap(check_states_of_json))
     async with ConsulClient("http://consul.test:8500", transport=consul_answering(checks)) as consul:
-        answer = await consul._http.send("GET", "/v1/health/state/any", decode=False)
+        answer = await consul._http.send("GET", "/v1/health/state/any")
         states, _ = await consul.get_check_states_since(0)
     assert (len(answer.content) >= OFF_LOOP_BYTES) is off_loop
     assert witness.ran_meanwhile == [off_loop]

@@ -421,7 +421,8 @@ async def test_a_query_list_whose_null_became_nan_is_read_anew_not_taken_for_the
     recorder = Recorder(httpx.Response(200, content=body), httpx.Response(200, content=body.replace(b"null", b"NaN")))
     async with client_of(recorder) as client:
         assert list(await client.get_observed_queries()) == ["redis.int"]
-        with pytest.raises(RemoteUnavailable, match=r"/v1/query answered a body of an unexpected shape.*Token"):
+        with pytest.raises(RemoteUnavailable, match=r"GET /v1/query answered 200 with a body of an unexpected shape"
+                                                     r" .*0/Token"):
             await client.get_observed_queries()
 
 
@@ -436,6 +437,6 @@ async def test_the_translation_handed_to_every_cycle_cannot_be_changed_by_one() 
 
 
 async def test_the_catalog_services_index_is_read_without_decoding_the_services() -> None:
-    not_json = httpx.Response(200, content=b"{not json", headers={"X-Consul-Index": "42"})
+    not_json = httpx.Response(200, content=b"{not json}", headers={"X-Consul-Index": "42"})
     async with client_of(Recorder(not_json)) as client:
         assert await client.get_catalog_services_index() == 42
