@@ -247,16 +247,6 @@ class ConsulClient:
         answer, state = await self._blocking_get("/v1/catalog/nodes", {}, block)
         return await self._validated(_NODES, answer, "/v1/catalog/nodes"), state
 
-    async def get_catalog_node(
-        self, node: str, *, block: BlockingState | None = None
-    ) -> tuple[wire.CatalogNode | None, BlockingState]:
-        """The node with its services (Consul 0.9+ has this form); None when the node is gone (`null`)."""
-        path = f"/v1/catalog/node/{_segment(node)}"
-        answer, state = await self._blocking_get(path, {}, block)
-        if answer.body is None:
-            return None, state
-        return await self._validated(_CATALOG_NODE, answer, path), state
-
     async def get_catalog_node_services(self, node: str, tag: str) -> tuple[NodeServices | None, BlockingState]:
         """`GET /v1/catalog/node/<node>` (the node with its services: Consul 0.9+ has this form) as the
         services that carry `tag`, read straight from the JSON when it is plainly a catalog node

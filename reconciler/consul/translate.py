@@ -215,18 +215,11 @@ def instances_of_services(nodes: Iterable[NodeServices], checks: Sequence[CheckS
     return tuple(instances)
 
 
-def instances_of_nodes(
-    nodes: Iterable[wire.CatalogNode], checks: Sequence[CheckState], *, tag: str
-) -> tuple[ServiceInstance, ...]:
-    """The instances carrying `tag` on validated catalog nodes (see `instances_of_services`)."""
-    return instances_of_services((node_services(node, tag) for node in nodes), checks)
-
-
 def with_statuses(
     instances: Iterable[ServiceInstance], checks: Iterable[CheckState], before: Iterable[CheckState] | None = None
 ) -> tuple[ServiceInstance, ...]:
     """The same instances with the statuses `checks` give them (the catalog did not move, the checks did),
-    as `instances_of_nodes` would build them again; an instance whose status stands is the same object.
+    as `instances_of_services` would build them again; an instance whose status stands is the same object.
     `before`: the checks the instances' statuses were made from; an instance whose own checks and
     node's checks are equal to those is not aggregated again."""
     grouped = checks_by_instance(checks)

@@ -12,10 +12,10 @@ import pytest
 
 from reconciler.consul import wire
 from reconciler.consul.client import ConsulClient
-from reconciler.consul.translate import instances_of, observed_queries_of
+from reconciler.consul.translate import TaggedService, instances_of, node_services, observed_queries_of
 from reconciler.core.queries import query_body, query_of
 from reconciler.core.registrations import registration_of
-from reconciler.core.registry import CheckStatus
+from reconciler.core.registry import MANAGED_TAG, CheckStatus
 from tests.unit.consul.consul_world import HTTP_CHECK, actual_app, desired_app, task
 
 pytestmark = pytest.mark.reference
@@ -224,24 +224,36 @@ async def test_catalog_nodes(consul_dir: Path, path: str, nodes: list[tuple[str,
 
 
 @pytest.mark.parametrize(
-    ("path", "node", "services"),
+    ("path", "tag", "node", "tagged", "services"),
     [
-        ("examples/GET_v1_catalog_node_NODE_NAME.response.json", "t2-node", ["consul", "redis"]),
-        ("recorded/signalfx__GET_v1_catalog_node_server-1.json", "server-1", ["consul"]),
-        ("recorded/criteo__GET_v1_catalog_node_consul02.prod.json", "consul02.prod", []),
+        (
+            "examples/GET_v1_catalog_node_NODE_NAME.response.json", "v1", ("t2-node", "10.1.10.12"),
+            (TaggedService("redis", "redis", "10.1.10.12", 8000, ("v1",), {"redis_version": "4.0"}),),
+            ["consul", "redis"],
+        ),
+        ("recorded/signalfx__GET_v1_catalog_node_server-1.json", "", ("server-1", "10.2.5.60"), (), ["consul"]),
+        ("recorded/signalfx__GET_v1_catalog_node_google.json", "", ("google", "www.google.com"), (), ["search"]),
+        ("recorded/criteo__GET_v1_catalog_node_consul02.prod.json", "v1", ("consul02.prod", "10.251.1.96"), (), []),
     ],
 )
-async def test_catalog_node(consul_dir: Path, path: str, node: str, services: list[str]) -> None:
+async def test_catalog_node(
+    consul_dir: Path, path: str, tag: str, node: tuple[str, str], tagged: tuple[TaggedService, ...],
+    services: list[str],
+) -> None:
+    """Read as a cycle reads each node (its services of one tag); the same as through the node's model,
+    which reads every service of the answer."""
     async with serving(consul_dir / path) as client:
-        parsed, state = await client.get_catalog_node(node)
-    assert parsed is not None and parsed.node.node == node and sorted(parsed.services) == services
-    assert all(isinstance(s.tags, list) for s in parsed.services.values()) and state.index == 7
+        found, state = await client.get_catalog_node_services(node[0], tag)
+    model = wire.CatalogNode.model_validate_json((consul_dir / path).read_bytes())
+    assert found is not None and (found.node, found.address) == node and found.services == tagged
+    assert found == node_services(model, tag) and state.index == 7
+    assert sorted(model.services) == services and all(isinstance(s.tags, list) for s in model.services.values())
 
 
 async def test_catalog_node_of_an_unknown_node_is_none(consul_dir: Path) -> None:
     async with serving(consul_dir / "recorded/criteo__GET_v1_catalog_node_does_not_exists.json") as client:
-        parsed, _ = await client.get_catalog_node("does-not-exist")
-    assert parsed is None
+        found, _ = await client.get_catalog_node_services("does-not-exist", MANAGED_TAG)
+    assert found is None
 
 
 # KV and sessions --------------------------------------------------------------------------------

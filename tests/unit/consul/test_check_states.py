@@ -17,14 +17,13 @@ from reconciler.consul.client import ConsulClient
 from reconciler.consul.translate import (
     check_states,
     check_states_of_json,
-    instances_of_nodes,
     watched_checks,
     watched_checks_of_json,
     with_statuses,
 )
 from reconciler.core.registry import MANAGED_TAG, CheckStatus
 from reconciler.errors import RemoteUnavailable
-from tests.unit.consul.test_consul_translate import catalog_node, check
+from tests.unit.consul.test_consul_translate import built, catalog_node, check
 
 PLAIN: list[dict[str, Any]] = [
     {"Node": "n1", "CheckID": "serfHealth", "Name": "Serf Health Status", "Status": "passing", "Notes": "",
@@ -148,11 +147,11 @@ async def test_a_watch_read_that_timed_out_decodes_nothing() -> None:
 def test_an_instance_whose_checks_stand_is_not_aggregated_again_and_a_change_is_seen() -> None:
     nodes = [catalog_node("n1", "10.0.0.1", 2)]
     before = check_states([check("n1", sid, "passing", "ok") for sid in ("", "n1-s0", "n1-s1")])
-    first = instances_of_nodes(nodes, before, tag=MANAGED_TAG)
+    first = built(nodes, before)
     after = check_states([check("n1", "", "passing"), check("n1", "n1-s0", "critical", "refused"),
                           check("n1", "n1-s1", "passing")])
     updated = with_statuses(first, after, before)
-    assert updated == instances_of_nodes(nodes, after, tag=MANAGED_TAG)
+    assert updated == built(nodes, after)
     by_id = {i.service_id: i for i in updated}
     assert by_id["n1-s0"].status == CheckStatus.CRITICAL and by_id["n1-s0"].output == "refused"
     assert by_id["n1-s1"] is next(i for i in first if i.service_id == "n1-s1")

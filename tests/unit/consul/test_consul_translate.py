@@ -8,11 +8,13 @@ import pytest
 
 from reconciler.consul import wire
 from reconciler.consul.translate import (
+    CheckState,
     agent_host_of,
     check_states,
     deregistration_of,
     instance_of,
-    instances_of_nodes,
+    instances_of_services,
+    node_services,
     observed_queries_of,
     query_definition_of,
     query_id_of,
@@ -22,7 +24,7 @@ from reconciler.consul.translate import (
 from reconciler.core.model import Action, ActionKind
 from reconciler.core.queries import query_body, query_of
 from reconciler.core.registrations import deregister_action
-from reconciler.core.registry import MANAGED_TAG, CheckStatus, aggregate_status
+from reconciler.core.registry import MANAGED_TAG, CheckStatus, ServiceInstance, aggregate_status
 from tests.unit.consul.consul_world import instance_of as core_instance
 from tests.unit.consul.consul_world import task
 
@@ -136,6 +138,11 @@ def catalog_node(name: str, address: str, services: int) -> wire.CatalogNode:
     })
 
 
+def built(nodes: list[wire.CatalogNode], checks: tuple[CheckState, ...]) -> tuple[ServiceInstance, ...]:
+    """The instances a cold cycle builds of these nodes' answers (engine/consul_read.py, read_snapshot)."""
+    return instances_of_services([node_services(node, MANAGED_TAG) for node in nodes], checks)
+
+
 def check(node: str, service_id: str, status: str, output: str = "") -> wire.HealthCheck:
     check_id = f"service:{service_id}" if service_id else "serfHealth"
     return wire.HealthCheck.model_validate({"Node": node, "CheckID": check_id, "Status": status, "Output": output,
@@ -151,14 +158,14 @@ def check(node: str, service_id: str, status: str, output: str = "") -> wire.Hea
     ],
 )
 def test_statuses_from_new_checks_are_those_a_fresh_build_gives(changed: list[wire.HealthCheck]) -> None:
-    """with_statuses (the catalog stood still, the checks moved) builds what instances_of_nodes builds."""
+    """with_statuses (the catalog stood still, the checks moved) builds what a fresh build of the nodes builds."""
     nodes = [catalog_node("n1", "10.0.0.1", 2), catalog_node("n2", "10.0.0.2", 2)]
     before = [check(node, sid, "passing", "ok") for node in ("n1", "n2") for sid in ("", f"{node}-s0", f"{node}-s1")]
     replaced = {(x.node, x.service_id) for x in changed}
     after = [c for c in before if (c.node, c.service_id) not in replaced] + changed
-    first = instances_of_nodes(nodes, check_states(before), tag=MANAGED_TAG)
+    first = built(nodes, check_states(before))
     updated = with_statuses(first, check_states(after))
-    assert updated == instances_of_nodes(nodes, check_states(after), tag=MANAGED_TAG)
+    assert updated == built(nodes, check_states(after))
     assert updated != first
     unchanged = [a is b for a, b in zip(first, updated, strict=True) if a == b]
     assert unchanged and all(unchanged)  # an instance whose status stands is the same object
