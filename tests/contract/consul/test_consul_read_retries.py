@@ -77,8 +77,9 @@ async def garbling(upstream: str) -> AsyncIterator[tuple[Garbling, str]]:
 
 @pytest.fixture
 async def world(consul_sandbox_factory: SandboxFactory) -> AsyncIterator[tuple[Garbling, ConsulClient]]:
-    """A sandbox with one service, one key and one prepared query, and a client reaching it through Garbling."""
-    sandbox: ConsulSandbox = await consul_sandbox_factory()
+    """A sandbox with one service, one key and one prepared query, and a client reaching it through Garbling.
+    Checks at their nominal pace: the service's TTL check must not expire (moving the index) between reads."""
+    sandbox: ConsulSandbox = await consul_sandbox_factory(check_interval_scale=1.0)
     async with ConsulClient(sandbox.url) as direct:
         await direct.put_agent_service_register(REGISTRATION)
         await direct.put_kv("reconciler/leader", b"me")
