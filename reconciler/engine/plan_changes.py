@@ -13,7 +13,7 @@ then looks at every app again through its identity memos, as a plan without the 
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -65,27 +65,38 @@ def changed_keys(kept: Mapping[str, Any], given: Mapping[str, Any]) -> set[str]:
 
 
 class Owners:
-    """Which app reads the Consul instances of a task id or a service id: its registrations look
-    instances up by service id, its heal decisions by task id. `exact` turns False when two apps claim
-    one key (a changed instance could then not be traced to one app)."""
+    """Which apps read the Consul instances of a task id or a service id: their registrations look
+    instances up by service id, their heal decisions by task id. A key two apps claim (a task id both
+    list) has both as owners: a changed instance of it has both decided again, and each keeps its claim
+    until that app's tasks no longer name the key."""
 
     def __init__(self, apps: Mapping[str, ActualApp]) -> None:
-        self._by_key: dict[str, str] = {}
-        self.exact = True
+        self._by_key: dict[str, str] = {}  # every claimed key: one of its owners
+        self._shared: dict[str, set[str]] = {}  # a key of more than one owner: all of them
         for app in apps.values():
             self.add(app)
 
     def add(self, app: ActualApp) -> None:
-        for task in app.tasks:
-            for key in (task.task_id, service_id_of(app.app_id, task.task_id)):
-                if self._by_key.setdefault(key, app.app_id) != app.app_id:
-                    self.exact = False
+        app_id = app.app_id
+        for key in _keys_of(app):
+            owner = self._by_key.setdefault(key, app_id)
+            if owner != app_id:
+                self._shared.setdefault(key, {owner}).add(app_id)
 
     def remove(self, app: ActualApp) -> None:
-        for task in app.tasks:
-            for key in (task.task_id, service_id_of(app.app_id, task.task_id)):
-                if self._by_key.get(key) == app.app_id:
+        """Takes back every claim of `app` (as it was when added), and no other app's."""
+        app_id = app.app_id
+        for key in _keys_of(app):
+            shared = self._shared.get(key)
+            if shared is None:
+                if self._by_key.get(key) == app_id:
                     del self._by_key[key]
+                continue
+            shared.discard(app_id)
+            if self._by_key[key] == app_id:
+                self._by_key[key] = next(iter(shared))
+            if len(shared) == 1:
+                del self._shared[key]
 
     def moved(self, before: Mapping[str, ActualApp], after: Mapping[str, ActualApp], app_ids: set[str]) -> None:
         """Follows the apps `app_ids` from `before` to `after`."""
@@ -104,7 +115,16 @@ class Owners:
                 owner = self._by_key.get(key)
                 if owner is not None:
                     owners.add(owner)
+                    owners.update(self._shared.get(key, ()))
         return owners
+
+
+def _keys_of(app: ActualApp) -> Iterator[str]:
+    """The keys of the instances `app`'s decisions read: each task's id and service id."""
+    app_id = app.app_id
+    for task in app.tasks:
+        yield task.task_id
+        yield service_id_of(app_id, task.task_id)
 
 
 class ChangeScan:
@@ -143,8 +163,6 @@ class ChangeScan:
         if instances.changed:
             if self._owners is None:
                 self._owners = Owners(current.actual.apps)
-            if not self._owners.exact:
-                return UNKNOWN
             apps |= self._owners.of(instances)
         listed_alike = last.whole is current.whole or last.whole.environments == current.whole.environments
         queries = changed_keys(last.consul.queries, current.consul.queries) if listed_alike else None

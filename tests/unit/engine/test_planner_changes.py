@@ -1,8 +1,8 @@
 """A planner owner's change-driven plans equal plans from scratch: side by side over seeded random sequences
 of changes (apps added, removed, redefined and rescaled, tasks killed and started, Consul instances gone,
-critical or back, queries changed or gone, the environment narrowed, prune on and off, a new revision,
-Consul unreadable, the clock moving on), the owner's plan equals a fresh Planner's at every step, while the
-owner decides again only what changed."""
+critical or back, queries changed or gone, a task id or service id claimed by two apps and released, the
+environment narrowed, prune on and off, a new revision, Consul unreadable, the clock moving on), the
+owner's plan equals a fresh Planner's at every step, while the owner decides again only what changed."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.plan import PlanOptions
 from reconciler.core.queries import desired_queries
+from reconciler.core.registrations import service_id_of
 from reconciler.core.registry import CheckStatus, ConsulObservation, ObservedQuery, ServiceInstance
 from reconciler.engine.observe import Observation
 from reconciler.engine.planning import CyclePlan, Planner
@@ -159,6 +160,52 @@ class World:
             twin = self.rng.choice(self.instances)
             self.instances.insert(self.rng.randrange(len(self.instances) + 1), replace(twin, node="node-other"))
 
+    def share_task_id(self) -> None:
+        """One app lists a task of another under that task's id: both read its instances (heals, by task id)."""
+        holders = [app for app in self.actual_apps.values() if app.tasks]
+        if holders and len(self.actual_apps) > 1:
+            lender = self.rng.choice(holders)
+            borrower = self.actual_apps[self._pick({k: v for k, v in self.actual_apps.items() if k != lender.app_id})]
+            lent = replace(self.rng.choice(lender.tasks), app_id=borrower.app_id)
+            self.actual_apps[borrower.app_id] = replace(borrower, tasks=(*borrower.tasks, lent))
+
+    def twin_in_marathon(self) -> None:
+        """Someone runs `/int_app0` beside `/int/app0`: its tasks `tN` have the service ids `int_app0.tN` of the
+        other's tasks (registrations read instances by service id)."""
+        originals = {app_id: app for app_id, app in self.actual_apps.items() if app_id.count("/") == 2}
+        if originals:
+            original = originals[self._pick(originals)]
+            twin_id = "/" + original.app_id.strip("/").replace("/", "_")
+            tasks = tuple(replace(t, app_id=twin_id, task_id=t.task_id.partition(".")[2]) for t in original.tasks)
+            self.actual_apps[twin_id] = replace(original, app_id=twin_id, tasks=tasks)
+
+    def claimed_check_moves(self) -> None:
+        """The check of an instance that two apps read moves (else any instance's)."""
+        claims: dict[str, set[str]] = {}
+        for app in self.actual_apps.values():
+            for t in app.tasks:
+                for key in (t.task_id, service_id_of(app.app_id, t.task_id)):
+                    claims.setdefault(key, set()).add(app.app_id)
+        shared = [n for n, i in enumerate(self.instances) if len(claims.get(i.task_id, ())) > 1
+                  or len(claims.get(i.service_id, ())) > 1]
+        if not shared:
+            self.check_moves()
+            return
+        n = self.rng.choice(shared)
+        status = self.rng.choice((CheckStatus.CRITICAL, CheckStatus.WARNING, CheckStatus.PASSING))
+        self.instances[n] = replace(self.instances[n], status=status, output=f"{status} at {self.now:g}")
+
+    def release_claims(self) -> None:
+        """The tasks one app holds under another's name go (a borrowed task, a twin app's)."""
+        for app_id, app in sorted(self.actual_apps.items()):
+            own = [t for t in app.tasks if t.task_id.startswith(app_id.strip("/").replace("/", "_") + ".")]
+            if app_id.count("/") == 1:  # a twin
+                del self.actual_apps[app_id]
+                return
+            if len(own) < len(app.tasks):
+                self.actual_apps[app_id] = replace(app, tasks=tuple(own))
+                return
+
     def change_query(self) -> None:
         if self.queries:
             name = self._pick(self.queries)
@@ -201,6 +248,8 @@ CHANGES: list[Callable[[World], None]] = [
     World.add_app, World.remove_app, World.redefine_app, World.rescale_app, World.scale_in_marathon,
     World.delete_in_marathon, World.kill_task, World.kill_task, World.start_task, World.drop_instance,
     World.check_moves, World.check_moves, World.reorder_instances, World.register_twice, World.change_query,
+    World.share_task_id, World.twin_in_marathon, World.claimed_check_moves, World.claimed_check_moves,
+    World.release_claims,
     World.narrow, World.toggle_prune, World.new_revision, World.toggle_consul, World.time_passes,
     World.time_passes, World.nothing, World.converge,
 ]
