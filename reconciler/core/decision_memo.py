@@ -4,15 +4,16 @@ Registrations, queries and heals are decided app by app from objects the adapter
 for an unchanged app (the same ActualApp, the same ServiceInstances, the same DesiredApp). IdentityMemo
 keeps, per key, the last value with the objects it was made from and gives it back only while every
 one of them is the very same object; an equal object is a miss (never a wrong answer, only a
-recomputation). A pass (`with memo.pass_():`) forgets every key it did not ask for, so the memo holds
-no more than the last input. A pass told which keys changed since the last pass (`pass_(changed)`: the
-planner owner finds them, engine/plan_changes.py) gives every other key's value back unasked (`kept`).
+recomputation). A pass (`with memo.pass_(keys) as deciding:`) forgets every key it did not decide, so
+the memo holds no more than the last input, and leaves the pass's values in order (`values()`) for the
+caller to hand back in bulk. A pass told which keys changed since the last pass (`pass_(keys, changed)`:
+the planner owner finds them, engine/plan_changes.py) decides those alone and keeps every other value.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,25 +22,30 @@ from typing import Any, Generic, TypeVar
 from reconciler.core.compare_memo import ComparisonMemo
 
 T = TypeVar("T")
-MISSING: Any = object()  # what `kept` gives for a key whose inputs may have changed
+_NEVER: tuple[object, ...] = (object(),)  # the inputs of a value made with the clock: never the same again
+_VALUE = operator.itemgetter(1)
 
 
 class IdentityMemo(Generic[T]):
-    """Per key, the last `compute()` while its inputs are the same objects, in the same order."""
+    """Per key, the last `compute()` while its inputs are the same objects, in the same order; and the
+    last pass's values in the order of its keys."""
 
     def __init__(self) -> None:
-        self._entries: dict[Hashable, tuple[tuple[object, ...], T]] = {}
-        self._seen: dict[Hashable, tuple[tuple[object, ...], T]] | None = None  # None: outside a pass
-        self._changed: AbstractSet[Hashable] | None = None  # None: any key's inputs may have changed
+        self._entries: dict[str, tuple[tuple[object, ...], T]] = {}  # the last pass's, in its keys' order
+        self._once: set[str] = set()  # the last pass's keys whose values were made with the clock
+        self._seen: dict[str, tuple[tuple[object, ...], T]] | None = None  # None: outside a pass
+        self._once_now: set[str] = set()
         self.computed = 0  # how many times `compute` ran (the tests check that a change is decided again)
 
     def get(
-        self, key: Hashable, inputs: tuple[object, ...], compute: Callable[[], T],
+        self, key: str, inputs: tuple[object, ...], compute: Callable[[], T],
         same: Callable[[object, object], bool] = operator.is_,
     ) -> T:
         """The last value of `key` while its inputs are the same objects (`same`: or what else they must be)."""
         entry = self._entries.get(key)
-        if entry is not None and len(entry[0]) == len(inputs) and all(map(same, entry[0], inputs)):
+        if entry is not None and len(entry[0]) == len(inputs) and entry[0] is not _NEVER and all(
+            map(same, entry[0], inputs)
+        ):
             value = entry[1]
         else:
             self.computed += 1
@@ -48,38 +54,61 @@ class IdentityMemo(Generic[T]):
             self._seen[key] = (inputs, value)
         return value
 
-    def kept(self, key: Hashable) -> T:
-        """The last pass's value of `key` when the pass was told its inputs did not change, else MISSING
-        (the caller then asks `get`, which compares the inputs)."""
-        changed = self._changed
-        if changed is None or key in changed:
-            return MISSING  # type: ignore[no-any-return]
-        entry = self._entries.get(key)
-        if entry is None:
-            return MISSING  # type: ignore[no-any-return]
+    def once(self, key: str, value: T) -> T:
+        """`value` is `key`'s in this pass, made with the clock: never given back, decided again next pass."""
         if self._seen is not None:
-            self._seen[key] = entry
-        return entry[1]
-
-    def skip(self, key: Hashable) -> None:
-        """Forget `key` now: its value this pass was not one to keep (it depended on the clock)."""
-        if self._seen is not None:
-            self._seen.pop(key, None)
+            self._seen[key] = (_NEVER, value)
+            self._once_now.add(key)
+        return value
 
     @contextmanager
-    def pass_(self, changed: AbstractSet[Hashable] | None = None) -> Iterator[None]:
-        """One pass over the input: afterwards only the keys asked for in it are kept. `changed`: the
-        keys whose inputs may differ from the last pass's; every other key's inputs are the very same
-        objects as then (the caller vouches for it), so `kept` gives its value back. None: any may differ."""
-        seen: dict[Hashable, tuple[tuple[object, ...], T]] = {}
-        self._seen, self._changed = seen, changed
+    def pass_(
+        self, keys: Callable[[], Iterable[str]], changed: AbstractSet[str] | None = None
+    ) -> Iterator[Iterable[str]]:
+        """One pass over the input, whose keys are `keys()` in order; it yields the keys to decide (`get` or
+        `once`; a key decided without either has no value). Afterwards `values()` holds the values of the
+        pass in the order of `keys()`.
+
+        `changed`: the keys whose inputs may differ from the last pass's; every other key's inputs are the
+        very same objects as then (the caller vouches for it), so only `changed` and the keys of values made
+        with the clock are decided: every other key keeps its last value, and its place. None: any may
+        differ, every key is decided and the values of keys not decided are forgotten."""
+        seen: dict[str, tuple[tuple[object, ...], T]] = {}
+        self._seen, self._once_now = seen, set()
+        if changed is None:
+            try:
+                yield keys()
+            finally:
+                self._entries, self._seen, self._once = seen, None, self._once_now
+            return
+        deciding = sorted(changed | self._once)
         try:
-            yield
+            yield deciding
         finally:
-            self._entries, self._seen, self._changed = seen, None, None
+            self._merge(seen, deciding, keys)
+            self._seen, self._once = None, self._once_now
+
+    def _merge(self, seen: dict[str, tuple[tuple[object, ...], T]], decided: list[str],
+               keys: Callable[[], Iterable[str]]) -> None:
+        """The last pass's entries with the keys decided in this one replaced, added or gone, in order."""
+        entries, added = self._entries, False
+        for key in decided:
+            entry = seen.get(key)
+            if entry is None:
+                entries.pop(key, None)
+            else:
+                added = added or key not in entries
+                entries[key] = entry  # an existing key keeps its place
+        if added:
+            self._entries = {key: entries[key] for key in keys() if key in entries}
+
+    def values(self) -> list[T]:
+        """The last pass's values, in the order of its keys."""
+        return list(map(_VALUE, self._entries.values()))
 
     def clear(self) -> None:
         self._entries.clear()
+        self._once.clear()
 
     @property
     def size(self) -> int:

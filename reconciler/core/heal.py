@@ -12,9 +12,10 @@ import math
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 
-from reconciler.core.decision_memo import MISSING, IdentityMemo
+from reconciler.core.decision_memo import IdentityMemo
 from reconciler.core.model import (
     Action,
     ActionKind,
@@ -108,28 +109,30 @@ def decide_heals(
     whose `memory` was the one that call returned), no other app's inputs are even looked up."""
     if not (actual.complete and consul.complete):
         return HealDecisions((), memory)
+    memo = IdentityMemo() if memo is None else memo
+    with memo.pass_(partial(sorted, desired.apps), changed) as deciding:
+        for app_id in deciding:
+            wanted, app = desired.apps.get(app_id), actual.apps.get(app_id)
+            if wanted is not None and app is not None and app.managed:
+                _decided(memo, wanted, app, consul, memory, now, desired)
+    return _gathered(memo.values())
+
+
+def _gathered(outcomes: list[Decided]) -> HealDecisions:
+    """The apps' decisions, in app order, as one."""
     actions: list[Action] = []
     critical_since: dict[str, float] = {}
     heals: dict[str, tuple[float, ...]] = {}
     registered: set[str] = set()
-    memo = IdentityMemo() if memo is None else memo
-    with memo.pass_(changed):
-        for app_id in sorted(desired.apps):
-            outcome = memo.kept(app_id)
-            if outcome is MISSING:
-                wanted, app = desired.apps[app_id], actual.apps.get(app_id)
-                if app is None or not app.managed:
-                    continue
-                outcome = _decided(memo, wanted, app, consul, memory, now, desired)
-            if isinstance(outcome, frozenset):  # a quiet app: nothing to do, these tasks registered
-                registered.update(outcome)
-                continue
-            kept = outcome.memory
-            actions.extend(outcome.actions)
-            critical_since.update(kept.critical_since)
-            if kept.heals.get(app_id):
-                heals[app_id] = kept.heals[app_id]
-            registered.update(kept.registered)
+    for outcome in outcomes:
+        if isinstance(outcome, frozenset):  # a quiet app: nothing to do, these tasks registered
+            registered.update(outcome)
+            continue
+        kept = outcome.memory
+        actions.extend(outcome.actions)
+        critical_since.update(kept.critical_since)
+        heals.update(kept.heals)  # the app's own entry alone, when it has recent heals (decide_app)
+        registered.update(kept.registered)
     return HealDecisions(tuple(actions), HealMemory(critical_since, heals, frozenset(registered)))
 
 
@@ -153,14 +156,13 @@ def _decided(
         not found and task.task_id in seen for task, found in zip(app.tasks, instances, strict=True)
     )
     if lost or memory.heals.get(app.app_id):
-        memo.skip(app.app_id)
-        return decide_app(wanted, app, consul, memory, now, desired)
+        return memo.once(app.app_id, decide_app(wanted, app, consul, memory, now, desired))
     inputs = (wanted, app, *chain.from_iterable(instances))
     outcome = memo.get(
         app.app_id, inputs, lambda: _quiet_or_decided(wanted, app, instances, consul, memory, now, desired)
     )
     if isinstance(outcome, HealDecisions) and (outcome.memory.critical_since or outcome.memory.heals):
-        memo.skip(app.app_id)  # made with the clock: never given back
+        memo.once(app.app_id, outcome)  # made with the clock: never given back
     return outcome
 
 

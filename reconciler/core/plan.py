@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from reconciler.core.compare_memo import ComparisonMemo
-from reconciler.core.decision_memo import MISSING, DecisionMemos
+from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.diff import diff_fields, same_fields
 from reconciler.core.guards import PruneGuard, guard_actions
 from reconciler.core.hashing import definition_hash
@@ -251,25 +251,20 @@ def delete_action(actual_app: ActualApp) -> Action:
 def write_actions(desired: Desired, actual: Actual, options: PlanOptions, memos: DecisionMemos) -> list[Action]:
     """Each desired app's action in id order; an app whose inputs did not change since the memos' last
     pass (`memos.changed_apps`) keeps its action, one whose inputs are the same objects too."""
-    actions: list[Action] = []
-    memo, comparisons = memos.writes, memos.comparisons
-    with memo.pass_(memos.changed_apps):
-        for app_id in sorted(desired.apps):
-            app = desired.apps[app_id]
-            if options.env is not None and app.env != options.env:
+    memo, comparisons, env = memos.writes, memos.comparisons, options.env
+    with memo.pass_(partial(sorted, desired.apps), memos.changed_apps) as deciding:
+        for app_id in deciding:
+            app = desired.apps.get(app_id)
+            if app is None or (env is not None and app.env != env):
                 continue
-            action = memo.kept(app_id)
-            if action is MISSING:
-                actual_app = actual.apps.get(app_id)
-                instances = options.instances.get(app_id)
-                if instances is None:
-                    instances = owned_count(app, actual_app)
-                revision = desired.revision_of(app.env)
-                compute = partial(plan_app, app, actual_app, instances, revision, comparisons)
-                action = memo.get(app_id, (app, actual_app, instances, revision), compute)
-            if action is not None:
-                actions.append(action)
-    return actions
+            actual_app = actual.apps.get(app_id)
+            instances = options.instances.get(app_id)
+            if instances is None:
+                instances = owned_count(app, actual_app)
+            revision = desired.revision_of(app.env)
+            compute = partial(plan_app, app, actual_app, instances, revision, comparisons)
+            memo.get(app_id, (app, actual_app, instances, revision), compute)
+    return [action for action in memo.values() if action is not None]
 
 
 def owned_count(app: DesiredApp, actual_app: ActualApp | None) -> int:

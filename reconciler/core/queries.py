@@ -12,9 +12,10 @@ import operator
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from functools import partial
+from itertools import chain
 from typing import Any
 
-from reconciler.core.decision_memo import MISSING, DecisionMemos
+from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.guards import refuse
 from reconciler.core.model import Action, ActionKind, Actual, ActualApp, Desired, Outcome
 from reconciler.core.naming import APP_LABEL, ENV_LABEL, query_name
@@ -42,9 +43,10 @@ def desired_queries(desired: Desired) -> tuple[list[DesiredQuery], list[Action]]
     return queries, refusals
 
 
-def _listed(desired: Desired) -> tuple[list[DesiredQuery], list[Action], frozenset[str]]:
+def _listed(desired: Desired) -> tuple[dict[str, DesiredQuery], list[Action]]:
+    """The desired queries by name, in order (a name is one app's in one environment: never listed twice)."""
     queries, refusals = desired_queries(desired)
-    return queries, refusals, frozenset(q.name for q in queries)
+    return {query.name: query for query in queries}, refusals
 
 
 def _base_refusal(env: str, base: str, missing: bool) -> Action:
@@ -90,22 +92,20 @@ def plan_queries(
     if not consul.complete:
         return ()
     memos = DecisionMemos() if memos is None else memos
-    with memos.desired_queries.pass_():
+    with memos.desired_queries.pass_(lambda: ("",)):
         # the queries are a function of the environments alone: a new tree that changed apps only lists none again
-        queries, refusals, wanted = memos.desired_queries.get(
-            "", (desired.environments,), lambda: _listed(desired), operator.eq
-        )
+        wanted, refusals = memos.desired_queries.get("", (desired.environments,), lambda: _listed(desired), operator.eq)
     actions = list(refusals)
     memo = memos.queries
-    with memo.pass_(memos.changed_queries):
-        for query in queries:
-            changes = memo.kept(query.name)
-            if changes is MISSING:
-                observed = consul.queries.get(query.name)
-                changes = memo.get(query.name, (query, observed), partial(_query_changes, query, consul))
-            actions.extend(changes)
+    with memo.pass_(wanted.keys, memos.changed_queries) as deciding:
+        for name in deciding:
+            query = wanted.get(name)
+            if query is not None:
+                observed = consul.queries.get(name)
+                memo.get(name, (query, observed), partial(_query_changes, query, consul))
+    actions.extend(chain.from_iterable(memo.values()))
     if desired.environments and actual.complete:  # an empty spec tree never deletes everything
-        actions.extend(_query_deletions(wanted, actual, consul, prune))
+        actions.extend(_query_deletions(wanted.keys(), actual, consul, prune))
     return tuple(actions)
 
 

@@ -13,10 +13,11 @@ from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
-from operator import attrgetter
+from itertools import chain
+from operator import itemgetter
 from typing import Any, NamedTuple
 
-from reconciler.core.decision_memo import MISSING, IdentityMemo
+from reconciler.core.decision_memo import IdentityMemo
 from reconciler.core.model import (
     Action,
     ActionKind,
@@ -228,21 +229,22 @@ def plan_registrations(
     if not consul.complete:
         return ()
     existing = consul.managed_by_id
-    actions: list[Action] = []
-    wanted_ids: set[str] = set()
     memo = IdentityMemo() if memo is None else memo
-    with memo.pass_(changed):
-        for app in sorted(actual.apps.values(), key=_APP_ID):
-            decided = memo.kept(app.app_id)
-            if decided is MISSING:
-                found = _instances_of(app, existing)
-                inputs = (app, desired.apps.get(app.app_id), *found)
-                decided = memo.get(app.app_id, inputs, partial(_app_registrations, app, desired, existing, found))
-            wanted_ids.update(decided.service_ids)
-            actions.extend(decided.actions)
+    apps = actual.apps
+    with memo.pass_(partial(sorted, apps), changed) as deciding:
+        for app_id in deciding:
+            app = apps.get(app_id)
+            if app is None:
+                continue
+            found = _instances_of(app, existing)
+            inputs = (app, desired.apps.get(app_id), *found)
+            memo.get(app_id, inputs, partial(_app_registrations, app, desired, existing, found))
+    decided = memo.values()
+    actions = list(chain.from_iterable(map(_ACTIONS, decided)))
+    wanted_ids = set(chain.from_iterable(map(_SERVICE_IDS, decided)))
     stale = existing.keys() - wanted_ids
     if actual.complete and stale:
-        tasks = {t.task_id: t for app in actual.apps.values() for t in app.tasks}
+        tasks = {t.task_id: t for app in apps.values() for t in app.tasks}
         for service_id in sorted(stale):
             instance = existing[service_id]
             reason = deregister_reason(instance, tasks, wanted_ids)
@@ -251,7 +253,7 @@ def plan_registrations(
     return tuple(actions)
 
 
-_APP_ID = attrgetter("app_id")
+_SERVICE_IDS, _ACTIONS = itemgetter(0), itemgetter(1)  # of an AppRegistrations
 _ABSENT = object()
 _RUNNING = TaskState.RUNNING  # an enum member read once: each read costs as much as the test it is for
 

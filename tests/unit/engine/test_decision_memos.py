@@ -42,19 +42,48 @@ def with_instance(observation: Observation, index: int, **changes: object) -> Ob
 def test_identity_memo_gives_back_only_for_the_same_objects_and_forgets_what_a_pass_skipped() -> None:
     memo: IdentityMemo[str] = IdentityMemo()
     first, equal = {"a": 1}, {"a": 1}
-    with memo.pass_():
+    with memo.pass_(lambda: ("k", "gone")):
         assert memo.get("k", (first,), lambda: "one") == "one"
         memo.get("gone", (first,), lambda: "x")
-    with memo.pass_():
+    with memo.pass_(lambda: ("k",)) as deciding:
+        assert list(deciding) == ["k"]
         assert memo.get("k", (first,), lambda: "two") == "one"  # the same object: kept
-    assert memo.size == 1  # "gone" was not asked for in the last pass
-    with memo.pass_():
+    assert memo.size == 1 and memo.values() == ["one"]  # "gone" was not asked for in the last pass
+    with memo.pass_(lambda: ("k", "k2")):
         assert memo.get("k", (equal,), lambda: "three") == "three"  # equal, not the same: computed again
         assert memo.get("k2", (first, None), lambda: "y") == "y"
-        memo.skip("k2")
-    assert memo.size == 1 and memo.computed == 4
+        memo.once("k2", "y")
+    assert memo.values() == ["three", "y"] and memo.computed == 4
+    with memo.pass_(lambda: ("k", "k2")):
+        assert memo.get("k2", (first, None), lambda: "made again") == "made again"  # made with the clock
     memo.get("outside", (first,), lambda: "z")  # outside a pass nothing is kept
     assert memo.size == 1
+
+
+def test_a_pass_told_what_changed_decides_those_and_the_clocks_and_keeps_every_other_value_in_place() -> None:
+    memo: IdentityMemo[str] = IdentityMemo()
+    objects = {key: object() for key in "abcde"}
+    keys = ["a", "b", "d", "e"]
+    with memo.pass_(lambda: keys) as deciding:
+        for key in deciding:
+            value = memo.get(key, (objects[key],), lambda key=key: key.upper())
+            if key == "e":
+                memo.once(key, value)
+    keys = ["a", "b", "c", "d", "e"]  # c comes, b changes, d goes
+    keys.remove("d")
+    with memo.pass_(lambda: keys, frozenset({"b", "c", "d"})) as deciding:
+        assert list(deciding) == ["b", "c", "d", "e"]  # the changed ones, and the one made with the clock
+        memo.get("b", (object(),), lambda: "B2")
+        memo.get("c", (objects["c"],), lambda: "C")
+        memo.once("e", "E2")
+    assert memo.values() == ["A", "B2", "C", "E2"] and memo.computed == 4 + 2
+    with memo.pass_(lambda: keys, frozenset()) as deciding:
+        assert list(deciding) == ["e"]
+        memo.get("e", (objects["e"],), lambda: "E3")  # no longer with the clock: given back from now on
+    assert memo.values() == ["A", "B2", "C", "E3"]
+    with memo.pass_(lambda: keys, frozenset()) as deciding:
+        assert list(deciding) == []
+    assert memo.values() == ["A", "B2", "C", "E3"]
 
 
 def test_an_idle_plan_after_a_cleared_plan_memo_decides_nothing_again(planner: Planner) -> None:
