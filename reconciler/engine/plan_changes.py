@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from itertools import compress
 from typing import Any
 
 from reconciler.core.heal import HealMemory
@@ -53,12 +54,11 @@ UNKNOWN = Changes()
 
 def changed_keys(kept: Mapping[str, Any], given: Mapping[str, Any]) -> set[str]:
     """The keys of either mapping not bound to the very same object in the other."""
-    if kept is given or (
-        len(kept) == len(given)
-        and all(map(operator.is_, kept.values(), given.values()))
-        and all(map(operator.eq, kept.keys(), given.keys()))
-    ):
+    if kept is given:
         return set()
+    if len(kept) == len(given) and all(map(operator.eq, kept.keys(), given.keys())):
+        # the same keys in the same order (an adapter's new container, mostly of the same objects): no loop in Python
+        return set(compress(given.keys(), map(operator.is_not, kept.values(), given.values())))
     changed = {key for key, value in given.items() if kept.get(key, _ABSENT) is not value}
     changed.update(key for key in kept if key not in given)
     return changed

@@ -1,6 +1,6 @@
-"""The change scan's owners of Consul instances (engine/plan_changes.py): a task id or service id two apps
-claim has both as owners, a changed instance of it names both, and once one app lets the key go the scan
-names the other alone, with no fall-back to "any app may have changed"."""
+"""The change scan (engine/plan_changes.py): the keys whose objects moved, and the owners of Consul instances.
+A task id or service id two apps claim has both as owners, a changed instance of it names both, and once
+one app lets the key go the scan names the other alone, with no fall-back to "any app may have changed"."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from reconciler.core.heal import HealMemory
 from reconciler.core.model import ActualApp, ActualTask
 from reconciler.core.plan import PlanOptions
 from reconciler.core.registry import CheckStatus, InstanceChanges, ServiceInstance
-from reconciler.engine.plan_changes import Basis, ChangeScan, Owners
+from reconciler.engine.plan_changes import Basis, ChangeScan, Owners, changed_keys
 from tests.unit.consul.consul_world import instance_of, task
 from tests.unit.engine.test_planner_changes import World, started
 
@@ -77,3 +77,14 @@ def test_after_a_claim_of_two_apps_went_away_an_instance_change_names_its_one_ap
         named.append(scan.changes(current).apps)
         scan.keep(current)
     assert named == [{"/int/app1"}, {"/int/app0", "/int/app1"}, {"/int/app1"}, {"/int/app0"}]
+
+
+def test_changed_keys_names_what_is_not_the_very_same_object_in_either_mapping() -> None:
+    one, two, three = object(), object(), object()
+    kept = {"a": one, "b": two, "c": three}
+    assert changed_keys(kept, kept) == set() and changed_keys(kept, dict(kept)) == set()
+    assert changed_keys(kept, {"a": one, "b": object(), "c": three}) == {"b"}  # same keys, same order
+    assert changed_keys(kept, {"c": three, "b": two, "a": one}) == set()  # another order
+    assert changed_keys(kept, {"a": one, "c": three, "d": two}) == {"b", "d"}  # one gone, one come
+    assert changed_keys(kept, {"a": one, "b": {}, "c": three}) == {"b"}
+    assert changed_keys({"a": {}}, {"a": {}}) == {"a"}  # equal is not the same
