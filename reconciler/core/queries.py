@@ -44,7 +44,8 @@ def desired_queries(desired: Desired) -> tuple[list[DesiredQuery], list[Action]]
 
 
 def _listed(desired: Desired) -> tuple[dict[str, DesiredQuery], list[Action]]:
-    """The desired queries by name, in order (a name is one app's in one environment: never listed twice)."""
+    """The desired queries by name, in order. Of two with one name (app `a.b` in `c`, app `a` in `b.c`) the
+    later stands: one Consul query cannot be both."""
     queries, refusals = desired_queries(desired)
     return {query.name: query for query in queries}, refusals
 
