@@ -105,12 +105,12 @@ class ApprovalGate:
         return in_force(specs, approved) if approved else specs
 
     def hold(self, reviewed: Review, revision: str, cycle_id: str = "") -> Pending:
-        """Records `reviewed` as the plan awaiting approval, unless the same plan already waits; an older
+        """Records `reviewed` as the plan awaiting approval, unless the same plan already waits; every other
         one waiting is superseded. The check and the record are one store transaction: of reconcilers
         holding one plan at once (controllers, `apply`, `approve`), one records it and the others find it."""
-        for plan in self._store.plans_still(reviewed.env, AWAITING):  # each cycle while it waits: no lock taken
-            if plan.digest == reviewed.digest:
-                return _pending(plan, reviewed, recorded=False)
+        waiting = self._store.plans_still(reviewed.env, AWAITING)  # each cycle while it waits: no lock taken
+        if len(waiting) == 1 and waiting[0].digest == reviewed.digest:
+            return _pending(waiting[0], reviewed, recorded=False)
         held = self._record(reviewed, revision, cycle_id, replacing="")
         assert held.plan is not None, "only a plan to replace is ever found decided"
         return _pending(held.plan, reviewed, held.recorded)
@@ -127,11 +127,13 @@ class ApprovalGate:
     def _record(self, reviewed: Review, revision: str, cycle_id: str, *, replacing: str) -> Held:
         plan_id, env = self._new_id(), reviewed.env
         held = self._store.record_pending(plan_id, env, revision, reviewed.digest, reviewed.desired, reviewed.actions,
-                                          detail=f"by plan {plan_id} (revision {revision[:12]})", cycle_id=cycle_id,
-                                          replacing=replacing)
+                                          detail=_superseded_by, cycle_id=cycle_id, replacing=replacing)
         if held.recorded:
             log.warning("event=approval-pending env=%s plan=%s digest=%s revision=%s actions=%d", env, plan_id,
                         reviewed.digest, revision[:12], len(reviewed.actions))
+        elif held.superseded:  # a store an older reconciler left with two plans awaiting
+            log.warning("event=approval-pending-superseded env=%s plan=%s superseded=%s", env,
+                        held.plan.id if held.plan else "", ",".join(held.superseded))
         return held
 
     def _settle(self, env: str, revision: str) -> None:
@@ -174,6 +176,11 @@ def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | Non
         elif outcome is not None and (status, outcome) != (FAILED, FAILED) and \
                 matches_approved(in_force, store.desired_state(env, digest=plan.digest), env):
             _move(store, plan.id, status, outcome, detail)
+
+
+def _superseded_by(plan: PlanRecord) -> str:
+    """The detail of a plan superseded by `plan`, the one that awaits approval."""
+    return f"by plan {plan.id} (revision {plan.revision[:12]})"
 
 
 def _pending(plan: PlanRecord, reviewed: Review, recorded: bool) -> Pending:

@@ -6,12 +6,13 @@ a compare-and-set (one UPDATE ... WHERE state = the state read, in the transacti
 event), so two of them (a controller and `approve --force`, two `approve`s) never both decide a plan's
 fate: the one that finds the state changed is told what it is now, and records nothing. A plan awaiting
 approval is recorded in one transaction holding the environment's lock (`hold_plan`): the check for the
-same plan waiting, the record, and the superseding of the older ones.
+same plan waiting, the record, and the superseding of every other one, so that one plan of an environment
+awaits approval afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -36,8 +37,8 @@ class PlanMove:
 
 @dataclass(frozen=True)
 class Held:
-    """What `hold_plan` did: `plan` awaits approval, recorded just now (`recorded`; it superseded the plans
-    `superseded`) or found waiting with the same digest; or nothing was recorded because the plan it was
+    """What `hold_plan` did: `plan` awaits approval, recorded just now (`recorded`) or found waiting with the
+    same digest, and it superseded the plans `superseded`; or nothing was written because the plan it was
     to replace no longer awaits approval (`plan` None; `replaced`: what that plan is now, and why)."""
 
     plan: PlanRecord | None
@@ -74,11 +75,15 @@ class PlanStore(Sessions):
                 ApprovalDecision(plan_id=plan.id, env=plan.env, digest=plan.digest, decision=status, by=by, at=at)]
         return self._move(plan.id, expected, status, detail, rows)
 
-    def hold_plan(self, plan: PlanRecord, rows: Sequence[SQLModel], *, detail: str, replacing: str = "") -> Held:
+    def hold_plan(
+        self, plan: PlanRecord, rows: Sequence[SQLModel], *, detail: Callable[[PlanRecord], str], replacing: str = "",
+    ) -> Held:
         """Records `plan` (awaiting approval; `rows`: its desired state and actions) unless a plan of its digest
-        awaits already, and marks the older plans awaiting superseded (`detail`), in one transaction that holds
-        the environment's lock: of reconcilers recording one plan at once, one does and the others find it.
-        With `replacing` (a plan id): only while that plan still awaits approval (it is superseded too)."""
+        awaits already (the newest such one is kept instead), and marks every other plan of its environment
+        awaiting superseded (`detail` of the plan kept), in one transaction that holds the environment's lock:
+        of reconcilers recording one plan at once, one does and the others find it, and one plan awaits
+        afterwards (also on a store an older reconciler left with two). With `replacing` (a plan id): only
+        while that plan still awaits approval (it is superseded too, unless it is the plan kept)."""
         try:
             with self.serialised(f"plans/{plan.env}") as session:
                 held = self._hold(session, plan, rows, detail, replacing)
@@ -86,27 +91,26 @@ class PlanStore(Sessions):
             raise self.write_failed(exc, f"plan {plan.id} was not recorded; check the database") from None
         return held if held is not None else Held(None, replaced=self._found(replacing))
 
-    def _hold(self, session: Session, plan: PlanRecord, rows: Sequence[SQLModel], detail: str,
-              replacing: str) -> Held | None:
+    def _hold(self, session: Session, plan: PlanRecord, rows: Sequence[SQLModel],
+              detail: Callable[[PlanRecord], str], replacing: str) -> Held | None:
         """hold_plan's transaction; None: `replacing` no longer awaits, and nothing is written."""
         awaiting = list(session.exec(select(PlanRecord).where(
             PlanRecord.env == plan.env, PlanRecord.status == AWAITING, PlanRecord.state == AWAITING,
         ).order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc())).all())
         if replacing and replacing not in {p.id for p in awaiting}:
             return None
-        same = [p for p in awaiting if p.digest == plan.digest]
-        if same:
-            return Held(same[0])
-        session.add_all([plan, *rows])
+        kept = next((p for p in awaiting if p.digest == plan.digest), plan)
+        if kept is plan:
+            session.add_all([plan, *rows])
         superseded = []
-        for older in awaiting:
+        for older in (p for p in awaiting if p is not kept):
             if _compare_and_set(session, older.id, AWAITING, SUPERSEDED):
-                session.add(PlanEvent(plan_id=older.id, status=SUPERSEDED, detail=detail, at=self.now()))
+                session.add(PlanEvent(plan_id=older.id, status=SUPERSEDED, detail=detail(kept), at=self.now()))
                 superseded.append(older.id)
             elif older.id == replacing:  # decided by a reconciler that does not take the lock (approve_plan)
                 return None
         session.commit()
-        return Held(plan, recorded=True, superseded=tuple(superseded))
+        return Held(kept, recorded=kept is plan, superseded=tuple(superseded))
 
     def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel]) -> PlanMove:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -160,11 +160,12 @@ class Store(PlanStore):
 
     def record_pending(
         self, plan_id: str, env: str, revision: str, digest: str, desired: Desired, actions: Iterable[ActionLike],
-        *, detail: str, cycle_id: str = "", replacing: str = "",
+        *, detail: Callable[[PlanRecord], str], cycle_id: str = "", replacing: str = "",
     ) -> Held:
         """Plan `plan_id` of `env` awaiting approval, with its desired state and actions, unless a plan of
-        `digest` awaits already; the older ones awaiting are superseded (`detail`). One transaction under the
-        environment's lock (plans.py's hold_plan); with `replacing`, only while that plan still awaits."""
+        `digest` awaits already; the others awaiting are superseded (`detail` of the plan that awaits). One
+        transaction under the environment's lock (plans.py's hold_plan); with `replacing`, only while that
+        plan still awaits."""
         at = self.now()
         plan = PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=AWAITING, state=AWAITING,
                           cycle_id=cycle_id, at=at)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
+from tests.unit.store.old_awaiting import OLD_DATA, OldData, one_awaits_on_old_data
 from tests.unit.store.plan_races import approve_beside_the_gate, one_approval_wins, one_mark_wins, one_plan_awaits
 
 pytestmark = pytest.mark.postgres
@@ -153,3 +154,10 @@ def test_approve_replacing_a_plan_beside_the_gate_recording_the_same_one_records
     database: str,
 ) -> None:
     approve_beside_the_gate(database, rounds=3)
+
+
+@pytest.mark.parametrize("case", OLD_DATA)
+def test_two_plans_awaiting_on_old_data_leave_one_awaiting_after_a_hold_or_a_replace_on_postgresql(
+    database: str, case: OldData
+) -> None:
+    one_awaits_on_old_data(database, case)

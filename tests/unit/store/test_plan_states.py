@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from reconciler.store import PlanMove, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.unit.store.clocked import T0, Clock
+from tests.unit.store.old_awaiting import OLD_DATA, OldData, one_awaits_on_old_data
 from tests.unit.store.plan_races import (
     approve_beside_the_gate,
     one_approval_wins,
@@ -86,3 +88,11 @@ def test_an_upgraded_store_takes_each_plans_state_from_its_latest_status(tmp_pat
         assert upgraded.move_plan("p1", "applied", "superseded").moved
     finally:
         upgraded.close()
+
+
+
+@pytest.mark.parametrize("case", OLD_DATA)
+def test_two_plans_awaiting_on_old_data_leave_one_awaiting_after_a_hold_or_a_replace(
+    tmp_path: Path, case: OldData
+) -> None:
+    one_awaits_on_old_data(tmp_path / "history.db", case)
