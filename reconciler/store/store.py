@@ -30,7 +30,6 @@ from reconciler.store.sessions import Clock, as_utc, cause_of
 from reconciler.store.tables import (
     ActionRecord,
     AppliedRevision,
-    ApprovalDecision,
     AutoscaleDecision,
     AutoscaleSample,
     DesiredState,
@@ -174,13 +173,6 @@ class Store(PlanStore):
 
     def record_heal(self, env: str, app: str, task_id: str, reason: str, outcome: str) -> HealEvent:
         row = HealEvent(env=env, app=app, task_id=task_id, reason=reason, outcome=outcome, at=self.now())
-        return self._add([row])[0]
-
-    def record_approval(
-        self, plan_id: str, env: str, digest: str, decision: str, *, by: str, note: str = ""
-    ) -> ApprovalDecision:
-        row = ApprovalDecision(plan_id=plan_id, env=env, digest=digest, decision=decision, by=by, note=note,
-                               at=self.now())
         return self._add([row])[0]
 
     def record_autoscale(

@@ -90,7 +90,7 @@ class ApprovalDecision(SQLModel, table=True):
     plan_id: str = Field(index=True)
     env: str = Field(index=True)
     digest: str
-    decision: str  # approved | rejected | expired
+    decision: str  # approved: recorded with the plan's move to it (plans.py's approve_plan)
     by: str
     at: datetime = Field(index=True)
     note: str = ""

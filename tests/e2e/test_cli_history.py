@@ -33,7 +33,8 @@ class _Action:
 
 def _write_history(path: Path) -> None:
     """Old: func-1 synced and redis created. Recent: func-1's redis healed and autoscaled, func-2 a plan
-    approved, applied, with an action on web."""
+    approved (as `approve` records it: the decision, the approved state's event, the status), applied, with
+    an action on web."""
     when = [OLD]
 
     def clock() -> datetime:  # a millisecond per record: the order written is the order read back
@@ -48,9 +49,9 @@ def _write_history(path: Path) -> None:
         when[0] = datetime.now(UTC) - timedelta(minutes=1)
         store.record_heal("func-1", "/func-1/redis", "redis.t1", "critical for 30s", "succeeded")
         store.record_autoscale("func-1", "/func-1/redis", 2, 4, "cpu 90% above 70%")
-        store.record_plan("p-new", "func-2", "def456", "d2", "awaiting-approval")
-        store.record_approval("p-new", "func-2", "d2", "approved", by="alice")
-        store.move_plan("p-new", "awaiting-approval", "applied", detail="1 action")
+        plan = store.record_plan("p-new", "func-2", "def456", "d2", "awaiting-approval")
+        store.approve_plan(plan, "awaiting-approval", "approved", by="alice", event="approved")
+        store.move_plan("p-new", "approved", "applied", detail="1 action")
         store.record_actions("p-new", [_Action("update", "/func-2/web", "func-2", "image changed", "failed", "500")])
         store.record_env_event("func-1", "paused", revision="abc123", digest="d1", by="bob@ops", detail="rollback")
     finally:
@@ -81,19 +82,20 @@ def test_every_event_one_line_oldest_first(database: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert _kinds(result.stdout) == ["plan", "action", "revision", "heal", "autoscale", "plan", "approval",
-                                     "plan-status", "action", "env-event"]
+                                     "env-event", "plan-status", "plan-status", "action", "env-event"]
     stamps = [line.split()[0] for line in lines]
     assert stamps == sorted(stamps) and all(s.endswith("Z") for s in stamps)
     assert "action env=func-1 app=/func-1/redis create /func-1/redis succeeded: not in Marathon" in lines[1]
     assert "revision env=func-1 app=- synced to abc123 (digest d1)" in lines[2]
     assert "autoscale /func-1/redis 2->4: cpu 90% above 70%" in lines[4]
-    assert "plan p-new applied: 1 action" in lines[7]
-    assert "env-event env=func-1 app=- paused at abc123 by bob@ops: rollback" in lines[9]
+    assert "env-event env=func-2 app=- approved at def456 by alice" in lines[7]
+    assert "plan p-new applied: 1 action" in lines[9]
+    assert "env-event env=func-1 app=- paused at abc123 by bob@ops: rollback" in lines[11]
 
 
 def test_filters_by_env_app_and_since(database: Path) -> None:
     by_env = _history("--database", str(database), "--env", "func-2")
-    assert _kinds(by_env.stdout) == ["plan", "approval", "plan-status", "action"]
+    assert _kinds(by_env.stdout) == ["plan", "approval", "env-event", "plan-status", "plan-status", "action"]
     assert all(" env=func-2 " in line for line in by_env.stdout.splitlines())
     by_app = _history("--database", str(database), "--app", "redis")
     assert _kinds(by_app.stdout) == ["action", "heal", "autoscale"]
@@ -158,7 +160,8 @@ def test_the_default_database_is_the_one_run_writes(tmp_path: Path) -> None:
     assert not state.exists()
     _write_history(state / "reconciler" / "history.db")
     present = _history("--env", "func-2", state=state)
-    assert present.returncode == 0 and _kinds(present.stdout) == ["plan", "approval", "plan-status", "action"]
+    assert present.returncode == 0 and _kinds(present.stdout) == ["plan", "approval", "env-event", "plan-status",
+                                                                  "plan-status", "action"]
 
 
 def test_history_reads_what_run_recorded(tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ def test_open_creates_the_file_and_its_folders(tmp_path: Path) -> None:
 def test_records_read_back_as_history_in_time_order(store: Store, clock: Clock) -> None:
     store.record_revision("integration", "a" * 40, "d1", source="file:///repo")
     clock.tick()
-    store.record_plan("p1", "integration", "a" * 40, "d1", "awaiting-approval", cycle_id="c00001")
+    plan = store.record_plan("p1", "integration", "a" * 40, "d1", "awaiting-approval", cycle_id="c00001")
     clock.tick()
-    store.record_approval("p1", "integration", "d1", "approved", by="alice")
+    assert store.approve_plan(plan, "awaiting-approval", "approved", by="alice", event="approved").moved
     clock.tick()
     store.record_actions(
         "p1",
@@ -66,14 +66,17 @@ def test_records_read_back_as_history_in_time_order(store: Store, clock: Clock) 
         ],
     )
     clock.tick()
-    store.move_plan("p1", "awaiting-approval", "applied")
+    store.move_plan("p1", "approved", "applied")
     clock.tick()
     store.record_heal("integration", "/integration/web", "web.t1", "critical for 31s", "succeeded")
     store.record_autoscale("integration", "/integration/web", 3, 5, "cpu 140% of target")
     store.record_revision("func-1", "b" * 40, "d2")
 
     kinds = [e.kind for e in store.history(env="integration")]
-    assert kinds == ["revision", "plan", "approval", "action", "action", "plan-status", "heal", "autoscale"]
+    assert kinds == ["revision", "plan", "plan-status", "approval", "env-event", "action", "action", "plan-status",
+                     "heal", "autoscale"]
+    [approval] = [e for e in store.history(env="integration") if e.kind == "approval"]
+    assert (approval.summary, approval.data["digest"]) == ("plan p1 approved by alice", "d1")
     assert store.last_revision("integration").revision == "a" * 40  # type: ignore[union-attr]
     assert store.last_revision("nowhere") is None
     assert store.plan_status("p1") == "applied"
