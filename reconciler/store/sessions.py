@@ -12,16 +12,22 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
+from reconciler.redaction import MASK, redact, secret_forms
 from reconciler.store.migrations import StoreError
 
 Clock = Callable[[], datetime]
 Row = TypeVar("Row", bound=SQLModel)
 # PostgreSQL's advisory locks of `serialised` (two int4 keys: a space apart from the migrations' bigint one).
 _LOCK_SPACE = 0x6D72
+# libpq's secret connection parameters, which a postgresql:// URL may carry in its query.
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+LOCKED_HINT = ("another process holds the SQLite file's write lock (a controller or `reconciler approve` writing,"
+               " or a transaction left open): try again once it ends")
 
 
 def _lock_key(key: str) -> int:
@@ -30,13 +36,34 @@ def _lock_key(key: str) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def cause_of(exc: sa.exc.SQLAlchemyError) -> str:
-    """The driver's error class and its first line: never the connection string, which may hold a password."""
+def cause_of(exc: sa.exc.SQLAlchemyError, secrets: Sequence[str] = ()) -> str:
+    """The driver's error class and its first line (`secrets` masked): never the connection string, which
+    may hold a password."""
     orig = getattr(exc, "orig", None)
     if orig is None:
         return type(exc).__name__
-    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    first = redact(str(orig).strip().splitlines()[0], secrets) if str(orig).strip() else ""
     return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
+
+
+def hint_for(exc: sa.exc.SQLAlchemyError, otherwise: str) -> str:
+    """LOCKED_HINT when SQLite waited out another process's write lock, else `otherwise`."""
+    return LOCKED_HINT if "database is locked" in str(getattr(exc, "orig", "")) else otherwise
+
+
+def shown_url(url: sa.URL) -> str:
+    """`url` as the store names it in errors and /status: its password and secret parameters masked."""
+    hidden = {key: MASK for key in url.query if key.lower() in _SECRET_PARAMETERS}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True).replace(quote(MASK), MASK)
+
+
+def secrets_of(url: sa.URL) -> tuple[str, ...]:
+    """Every form of the secrets `url` carries, for masking a driver's error that quotes one."""
+    values = [url.password or ""]
+    for key, value in url.query.items():
+        if key.lower() in _SECRET_PARAMETERS:
+            values += [value] if isinstance(value, str) else list(value)
+    return secret_forms(tokens=values)
 
 
 def as_utc(at: datetime) -> datetime:
@@ -50,10 +77,11 @@ class Sessions:
     def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._secrets = secrets_of(engine.url)
 
     @property
     def url(self) -> str:
-        return self._engine.url.render_as_string(hide_password=True)
+        return shown_url(self._engine.url)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -62,7 +90,8 @@ class Sessions:
         return as_utc(self._clock())
 
     def write_failed(self, exc: sa.exc.SQLAlchemyError, hint: str) -> StoreError:
-        return StoreError(f"writing to the store at {self.url} failed: {cause_of(exc)}", hint=hint)
+        return StoreError(f"writing to the store at {self.url} failed: {cause_of(exc, self._secrets)}",
+                          hint=hint_for(exc, hint))
 
     @contextlib.contextmanager
     def serialised(self, key: str) -> Iterator[Session]:
@@ -94,4 +123,5 @@ class Sessions:
             with Session(self._engine, expire_on_commit=False) as session:
                 return list(session.exec(statement).all())
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"reading the store at {self.url} failed: {cause_of(exc)}") from None
+            raise StoreError(f"reading the store at {self.url} failed: {cause_of(exc, self._secrets)}",
+                             hint=hint_for(exc, "check that the database is reachable")) from None

@@ -22,11 +22,12 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from reconciler.core.model import Desired
+from reconciler.redaction import redact
 from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
 from reconciler.store.migrations import MIGRATIONS, Step, StoreError, migrate
 from reconciler.store.plans import AWAITING, Held, PlanStore
-from reconciler.store.sessions import Clock, as_utc, cause_of
+from reconciler.store.sessions import Clock, as_utc, cause_of, hint_for, secrets_of, shown_url
 from reconciler.store.tables import (
     ActionRecord,
     AppliedRevision,
@@ -39,6 +40,7 @@ from reconciler.store.tables import (
 )
 
 DEFAULT_FILE = "reconciler/history.db"
+_URL_HINT = "write sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 DEFAULT_SAMPLES_KEEP = 6 * 3600.0  # seconds of autoscale samples kept (`run --autoscale-samples-keep`)
 
 
@@ -84,7 +86,9 @@ def database_url(database: str | Path | None, *, must_exist: bool = False) -> sa
         try:
             url = make_url(database)
         except sa.exc.ArgumentError as exc:
-            raise StoreError(f"--database: {exc}", hint="write sqlite:///PATH or postgresql+psycopg://...") from exc
+            raise StoreError(f"--database: {redact(str(exc))}", hint=_URL_HINT) from None
+        except ValueError:  # SQLAlchemy reads the port with int()
+            raise StoreError("--database: the URL's port is not a number", hint=_URL_HINT) from None
         if must_exist and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             _check_exists(Path(url.database))
         return url
@@ -135,15 +139,15 @@ class Store(PlanStore):
     ) -> Store:
         """`must_exist`: refuse a SQLite file that is not there instead of creating it (for readers)."""
         url = database_url(database, must_exist=must_exist)
-        where = url.render_as_string(hide_password=True)
+        where = shown_url(url)
         try:
             engine = sa.create_engine(url, pool_pre_ping=True, **_pool_of(url))
             migrate(engine, steps)
         except sa.exc.SQLAlchemyError as exc:
             # str(exc) may quote the connection string; name the database without its password instead.
-            cause = cause_of(exc).replace(url.password, "***") if url.password else cause_of(exc)
-            raise StoreError(f"cannot open the store at {where}: {cause}",
-                             hint="check that the database is reachable and the user may create tables") from None
+            raise StoreError(f"cannot open the store at {where}: {cause_of(exc, secrets_of(url))}",
+                             hint=hint_for(exc, "check that the database is reachable and the user may create"
+                                                " tables")) from None
         except ModuleNotFoundError as exc:
             raise StoreError(f"cannot open the store at {where}: driver {exc.name!r} is not installed") from None
         return cls(engine, clock=clock)

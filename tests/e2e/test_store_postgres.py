@@ -161,3 +161,14 @@ def test_two_plans_awaiting_on_old_data_leave_one_awaiting_after_a_hold_or_a_rep
     database: str, case: OldData
 ) -> None:
     one_awaits_on_old_data(database, case)
+
+
+def test_a_password_in_the_urls_query_is_never_shown_on_postgresql(database: str) -> None:
+    """libpq takes `?password=` as well as the URL's userinfo: /status and every error name the store by
+    `store.url`, which masks both."""
+    store = Store.open(f"{database}?password=s3cret-pw&application_name=reconciler-test")
+    try:
+        store.record_revision("int", "abc", "d")
+        assert "s3cret-pw" not in store.url and "password=***" in store.url and "application_name" in store.url
+    finally:
+        store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
@@ -24,6 +25,7 @@ from reconciler.core.model import (
 from reconciler.store import LATEST, Store, StoreError
 from reconciler.store.desired import environment_only
 from reconciler.store.migrations import MIGRATIONS
+from reconciler.store.sessions import LOCKED_HINT
 from tests.unit.store.clocked import T0, Clock
 
 
@@ -210,11 +212,46 @@ def test_an_unusable_path_or_url_is_a_clear_error(tmp_path: Path) -> None:
         Store.open("nope://x")
 
 
-def test_a_database_password_never_appears_in_errors() -> None:
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql+psycopg://reconciler:s3cret-pw@127.0.0.1:1/history?connect_timeout=5",
+     "cannot open the store at postgresql+psycopg://reconciler:***@127.0.0.1:1/history?connect_timeout=5: "
+     "OperationalError"),
+    # libpq takes the password (and the client key's) from the query too
+    ("postgresql+psycopg://reconciler@127.0.0.1:1/history?password=s3cret-pw&connect_timeout=5",
+     "cannot open the store at postgresql+psycopg://reconciler@127.0.0.1:1/history?connect_timeout=5&password=***:"),
+    ("postgresql+psycopg://reconciler@127.0.0.1:1/history?sslpassword=s3cret-pw&connect_timeout=5",
+     "history?connect_timeout=5&sslpassword=***:"),
+    # SQLAlchemy reads the port with int(): a ValueError, not its ArgumentError
+    ("postgresql+psycopg://reconciler:s3cret-pw@127.0.0.1:port/history", "--database: the URL's port is not a number"),
+])
+def test_a_database_password_never_appears_in_errors(url: str, shown: str) -> None:
     with pytest.raises(StoreError) as caught:
-        Store.open("postgresql+psycopg://reconciler:s3cret-pw@127.0.0.1:1/history?connect_timeout=5")
-    assert "s3cret-pw" not in str(caught.value)
-    assert "127.0.0.1" in str(caught.value)
+        Store.open(url)
+    assert "s3cret-pw" not in str(caught.value) and shown in str(caught.value)
+
+
+def test_a_sqlite_file_another_process_holds_locked_names_the_lock(tmp_path: Path) -> None:
+    """A writer waits out SQLite's busy timeout (5 s), then is told another process holds the file; so is an
+    open that must upgrade the schema. Reads go on beside the lock (the holder has not committed yet)."""
+    old, current = tmp_path / "old.db", tmp_path / "current.db"
+    Store.open(old, steps=MIGRATIONS[:5]).close()
+    store = Store.open(current)
+    store.record_revision("shop", "r1", "d1")
+    holders = [sqlite3.connect(path, isolation_level=None) for path in (old, current)]
+    try:
+        for holder in holders:
+            holder.execute("BEGIN IMMEDIATE")  # `approve`'s transaction, say, not yet committed
+        assert store.last_revision("shop") is not None
+        with pytest.raises(StoreError, match="failed: OperationalError: database is locked") as writing:
+            store.record_revision("shop", "r2", "d2")
+        with pytest.raises(StoreError, match=f"cannot open the store at sqlite:///{old}: OperationalError: database"
+                                             " is locked") as opening:
+            Store.open(old, must_exist=True)
+    finally:
+        for holder in holders:
+            holder.close()
+        store.close()
+    assert writing.value.hint == opening.value.hint == LOCKED_HINT
 
 
 def test_a_desired_state_reads_back_equal_per_environment_and_revision(store: Store, clock: Clock) -> None:
