@@ -6,10 +6,11 @@ and the new plan is recorded to be approved instead, only while the plan still a
 another reconciler approved it meanwhile, its writes are what changed Marathon: approve says so). When
 a live controller owns the environment, the approval is handed to it through the store (it reconciles
 the approved state: its next cycle sends the writes) and nothing is sent from here, so that two writers
-never fight. Otherwise the approval is recorded before the writes go out. Each status is a
-compare-and-set in the store: of two reconcilers deciding the plan at once (two `approve`s, or
-`approve --force` beside the controller), one does, and the other says what it found. Consul follows
-Marathon: the controller (or the next apply) registers the tasks started here.
+never fight. Otherwise the approval is recorded before the writes go out (a store that then fails to
+record their outcome is an error saying they went out). Each status is a compare-and-set in the store:
+of two reconcilers deciding the plan at once (two `approve`s, or `approve --force` beside the
+controller), one does, and the other says what it found. Consul follows Marathon: the controller (or the
+next apply) registers the tasks started here.
 """
 
 from __future__ import annotations
@@ -105,10 +106,21 @@ async def approve(
         return Approval(plan, handed_to=handed_to, pending=len(writes.pending))
     execution = await execute_plan(writes, marathon, execute) if not writes.empty else Execution(writes.actions)
     approval = Approval(plan, execution, pending=len(writes.pending))
-    store.record_actions(plan_id, [a for a in execution.actions if a.kind != ActionKind.WARN])
-    outcome = store.move_plan(plan_id, APPROVED, FAILED if approval.failed else APPLIED,
-                              detail=_summary(writes, execution))
+    try:
+        store.record_actions(plan_id, [a for a in execution.actions if a.kind != ActionKind.WARN])
+        outcome = store.move_plan(plan_id, APPROVED, FAILED if approval.failed else APPLIED,
+                                  detail=_summary(writes, execution))
+    except StoreError as exc:
+        raise _unrecorded(plan, writes, execution, exc) from None
     return approval if outcome.moved else replace(approval, marked_by_other=outcome)
+
+
+def _unrecorded(plan: PlanRecord, writes: Plan, execution: Execution, exc: StoreError) -> StoreError:
+    """The writes went out but their outcome is not in the store: say so, or a person would approve again."""
+    then = "the plan stays approved until a controller's cycle reconciles its state and marks it"
+    return StoreError(f"plan {plan.id} of {plan.env} was approved and its writes went out"
+                      f" ({_summary(writes, execution)}), but the store did not record their outcome: {exc.message}",
+                      hint=f"{exc.hint}; {then}" if exc.hint else then)
 
 
 def _decided_meanwhile(store: Store, env: str, plan_id: str, found: PlanMove) -> NotPending:
