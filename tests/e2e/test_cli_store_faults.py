@@ -70,9 +70,9 @@ def locked_old_store(tmp_path: Path) -> Iterator[Path]:
         holder.close()
 
 
-@pytest.mark.parametrize("command", COMMANDS[:2], ids=lambda c: c[0])
-def test_a_store_another_process_holds_locked_says_so(locked_old_store: Path, command: tuple[str, ...]) -> None:
-    shown = one_error(reconciler(*command, "--database", str(locked_old_store)), ExitCode.ERROR,
+def test_a_store_another_process_holds_locked_says_so(locked_old_store: Path) -> None:
+    """(history reads the same open: tests/unit/store/test_store.py)"""
+    shown = one_error(reconciler(*COMMANDS[1], "--database", str(locked_old_store)), ExitCode.ERROR,
                       f"error: cannot open the store at sqlite:///{locked_old_store}: OperationalError: database is"
                       " locked")
     assert shown.rstrip("\n").endswith(f"(hint: {LOCKED_HINT})")
