@@ -17,6 +17,7 @@ from reconciler.spec.expand import ConcreteEntry, Expansion, expand_environment
 from reconciler.spec.ids import check_ids
 from reconciler.spec.policies import heal_policy
 from reconciler.spec.problems import closest_hint, raise_problems
+from reconciler.spec.query_names import check_query_names
 from reconciler.spec.service_ports import check_service_ports
 from reconciler.spec.specset import EnvironmentSource, SpecSet
 
@@ -29,6 +30,7 @@ def render_desired(specs: SpecSet, *, env: str | None = None, revision: str = ""
     owners = _id_owners(specs.environments, expansions)
     check_ids(owners, selected, problems)
     check_service_ports(owners, selected, problems)
+    check_query_names(specs.environments, expansions, selected, problems)
     environments: dict[str, DesiredEnvironment] = {}
     apps: dict[str, DesiredApp] = {}
     for name in selected:
@@ -53,6 +55,7 @@ def check_rendering(
     owners = _id_owners(environments, expansions)
     check_ids(owners, list(environments), problems)
     check_service_ports(owners, list(environments), problems)
+    check_query_names(environments, expansions, list(environments), problems)
     for name, environment in environments.items():
         check_dependencies(environment, expansions[name], _base(environment, expansions), problems)
     shelf = ChartShelf(problems)
