@@ -39,7 +39,7 @@ from reconciler.cli.plan import (
     report_observation,
 )
 from reconciler.cli.plan_view import Compared, approval_notes, plan_lines, show_plan
-from reconciler.cli.settings import GlobalSettings
+from reconciler.cli.settings import GlobalSettings, check_seconds
 from reconciler.cli.store_opts import DatabaseOpt
 from reconciler.core.approvals import approval_environments
 from reconciler.core.export import plan_as_dict
@@ -81,6 +81,7 @@ def apply_command(
 ) -> None:
     """Make Marathon and Consul match the specs (exit 0 ok, 1 error, 3 invalid specs, 4 refused by a guard)."""
     check_output(output)
+    check_seconds("--deadline", deadline)
     desired, whole = load_both(specs, env, charts)
     refuse_prune_without_environments(desired, prune)
     job = _ApplyJob(

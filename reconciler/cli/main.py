@@ -21,7 +21,7 @@ from reconciler.cli.logs import (
 )
 from reconciler.cli.output import print_error, protect_secrets, report_error
 from reconciler.cli.process_exit import exit_quickly
-from reconciler.cli.settings import GlobalSettings, check_url, secrets_of
+from reconciler.cli.settings import GlobalSettings, check_seconds, check_url, secrets_of
 from reconciler.errors import ExitCode, ReconcilerError
 
 # Typer 0.29+ ships its own copy of click; take its ClickException from a public class's ancestry
@@ -141,7 +141,7 @@ def global_options(
         marathon_token=marathon_token,
         consul_url=check_url("--consul", consul),
         consul_token=consul_token,
-        timeout=timeout,
+        timeout=check_seconds("--timeout", timeout),
         insecure=insecure,
         log_level=log_level,
         log_format=log_format,
@@ -158,6 +158,18 @@ def entry() -> None:
     exit_quickly(main)
 
 
+def usage_line(exc: Exception) -> str:
+    """Click's error as the one line the README promises (click prints a usage line and a "Try" line around
+    it), with the help to read: `reconciler plan --help`."""
+    names: list[str] = []
+    ctx = getattr(exc, "ctx", None)
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    message = exc.format_message()  # type: ignore[attr-defined]
+    return f"{message} (hint: see {' '.join(['reconciler', *names, '--help'])})"
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
@@ -172,7 +184,7 @@ def main() -> None:
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except ClickException as exc:
-        exc.show()  # type: ignore[attr-defined]
+        print_error(usage_line(exc))
         raise SystemExit(ExitCode.USAGE) from None
     # Without standalone mode, click returns the code of `typer.Exit` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else ExitCode.OK)

@@ -20,7 +20,7 @@ from reconciler.cli.event_loop import run_returning
 from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt
-from reconciler.cli.settings import GlobalSettings
+from reconciler.cli.settings import GlobalSettings, check_seconds
 from reconciler.core.model import Desired, Outcome
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.pins import PAUSE_KINDS, Pin, apply_pinned, read_pin, recorded_whole
@@ -58,6 +58,7 @@ def rollback_command(
     consul_agent: AgentOpt = AgentRouting.HOST,
 ) -> None:
     """Re-apply a recorded revision of ENV and pause its automatic sync until `reconciler resume ENV`."""
+    check_seconds("--deadline", deadline)
     store = Store.open(database, must_exist=True)
     try:
         revision = find_revision(store, env, to)

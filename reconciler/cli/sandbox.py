@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import signal
 from typing import Annotated
 
@@ -71,6 +72,8 @@ def up(
     })
     if runtime not in RUNTIMES:
         raise UsageError(f"--runtime {runtime} is not a task runtime", hint=f"use one of {', '.join(RUNTIMES)}")
+    if not (math.isfinite(agent_cpus) and math.isfinite(agent_mem)):
+        raise UsageError("agent cpus, mem and disk must be finite numbers", hint="such as --agent-cpus 4")
     if not 1 <= agents <= MAX_AGENTS:
         raise UsageError(f"--agents {agents} is out of range", hint=f"use 1 to {MAX_AGENTS} (127.0.0.2-127.0.0.255)")
     marathon = MarathonSandboxConfig(

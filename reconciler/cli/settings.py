@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,3 +54,12 @@ def check_url(option: str, url: str) -> str:
         shown = f"{parts.scheme}://{where}" if parts.scheme else "(no scheme)"
         raise UsageError(f"{option}: not an http(s) URL with a host: {shown}", hint="write it as http://host:port")
     return url
+
+
+def check_seconds(option: str, seconds: float) -> float:
+    """`seconds` when it is a finite number above 0; otherwise a UsageError naming the flag (a timeout of 0
+    would fail every request, a negative or `nan` one is no time at all, `inf` waits forever)."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"{option} {seconds:g}: not a positive number of seconds",
+                         hint="give a number of seconds above 0, such as 10 or 2.5")
+    return seconds

@@ -50,3 +50,47 @@ def test_an_unknown_log_format_is_a_usage_error_naming_the_flag() -> None:
     [line] = result.stderr.strip().splitlines()
     assert "--log-format 'yaml'" in line and "text, json" in line
 
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "-inf"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_a_usage_error(value: str) -> None:
+    # Before: 0 and -1 ran and reported "no answer in time" (exit 1), nan ended in a traceback.
+    result = reconciler(f"--timeout={value}", "plan", "specs", "--no-consul")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --timeout") and value in line and "seconds" in line, line
+
+
+@pytest.mark.parametrize("command", ["apply", "rollback"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
+def test_a_deadline_that_is_not_a_positive_number_of_seconds_is_a_usage_error(command: str, value: str) -> None:
+    # Before: apply ran with any of them (nan and inf waited forever, 0 and -5 timed out at once).
+    args = ["integration", "--to", "abc"] if command == "rollback" else ["specs", "--no-consul"]
+    result = reconciler(command, *args, f"--deadline={value}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --deadline") and value in line, line
+
+
+@pytest.mark.parametrize("flag", ["--agent-cpus", "--agent-mem"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_sandbox_agent_resources_must_be_finite(flag: str, value: str) -> None:
+    # Before: `--agent-cpus nan` started a sandbox whose agents could never take a task.
+    result = reconciler("sandbox", "up", "--marathon-port", "0", "--consul-port", "0", "--dns-port", "0",
+                        f"{flag}={value}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "cpus, mem and disk" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [(("plan", "specs", "--no-such-flag"), "--no-such-flag"), (("run", "specs", "--resync", "0"), "--resync"),
+     (("plan", "specs", "-o", "yaml"), "--output")],
+)
+def test_a_bad_flag_is_one_error_line_naming_it(args: tuple[str, ...], flag: str) -> None:
+    # The README promises one line naming the flag; click printed a usage line, a "Try" line and the error.
+    result = reconciler(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and flag in line and f"reconciler {args[0]} --help" in line, line
