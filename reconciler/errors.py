@@ -65,9 +65,12 @@ class SpecError(ReconcilerError):
     exit_code = ExitCode.INVALID_SPEC
     code = "invalid-spec"
 
-    def __init__(self, problems: list[SpecProblem]) -> None:
+    def __init__(self, problems: list[SpecProblem], *, hint: str | None = None) -> None:
         self.problems = problems
-        super().__init__("\n".join(p.render() for p in problems) or "invalid spec")
+        super().__init__("\n".join(p.render() for p in problems) or "invalid spec", hint=hint)
+
+    def __str__(self) -> str:  # each problem carries its own hint: the error's, if any, is a line of its own
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
 
 
 class RemoteError(ReconcilerError):

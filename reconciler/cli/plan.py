@@ -26,6 +26,7 @@ from reconciler.engine.observe import Observation
 from reconciler.engine.sync import SyncRequest, sync
 from reconciler.errors import ExitCode, GuardRefused, SpecError
 from reconciler.gc_pause import gc_paused
+from reconciler.spec import env_scope
 
 # Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), as for validate.
 SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).")]
@@ -129,7 +130,8 @@ def load_both(specs: Path, env: str | None, charts: Path | None = None) -> tuple
         whole = desired_from_folder(specs, env=None, charts=charts)
     except SpecError:
         desired_from_folder(specs, env=env, charts=charts)
-        raise
+        with env_scope(env):  # `env` renders: another environment's problems fail it, saying why
+            raise
     if env not in whole.environments:
         return desired_from_folder(specs, env=env, charts=charts), whole
     return narrowed(whole, env), whole

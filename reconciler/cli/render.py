@@ -8,6 +8,7 @@ import io
 import json
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +17,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.cli.validate import ChartsOpt, SpecsArg, load_or_exit, print_warnings
 from reconciler.core.model import Desired
-from reconciler.spec import dns_warnings, load_specs, render_desired
+from reconciler.spec import SpecSet, dns_warnings, env_scope, load_specs, render_desired
 
 
 class RenderFormat(StrEnum):
@@ -36,13 +37,18 @@ def render_command(
     specs: SpecsArg, env: EnvOpt = None, output_format: FormatOpt = RenderFormat.YAML, charts: ChartsOpt = None
 ) -> None:
     """Print the Marathon app definitions the specs render to (exit 3 on invalid specs)."""
-    specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts), problems_to_stderr=True)
+    specset = load_or_exit(lambda: scoped_load(specs, env, charts), problems_to_stderr=True)
     desired = load_or_exit(lambda: render_desired(specset, env=env), problems_to_stderr=True)
     print_warnings(dns_warnings(specset, env))
     if output_format == RenderFormat.MARATHON_JSON:
         typer.echo(json.dumps(app_bodies(desired), indent=2))
     else:
         typer.echo(yaml_documents(desired), nl=False)
+
+
+def scoped_load(specs: Path, env: str | None, charts: Path | None) -> SpecSet:
+    with env_scope(env):
+        return load_specs(specs, charts_dir=charts)
 
 
 def app_bodies(desired: Desired) -> list[dict[str, Any]]:

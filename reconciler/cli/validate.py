@@ -59,6 +59,8 @@ def load_or_exit(load: Callable[[], T], *, problems_to_stderr: bool = False) -> 
     except SpecError as exc:
         for problem in exc.problems:
             typer.echo(problem.render(), err=problems_to_stderr)
+        if exc.hint:
+            typer.echo(exc.hint, err=problems_to_stderr)
         count = len(exc.problems)
         typer.echo(f"invalid: {count} problem{'s' if count != 1 else ''}", err=True)
         raise typer.Exit(ExitCode.INVALID_SPEC) from None

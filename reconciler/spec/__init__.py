@@ -17,13 +17,17 @@ from reconciler.spec.notices import dns_warnings
 from reconciler.spec.render import render_desired
 from reconciler.spec.rendered import render_kept
 from reconciler.spec.schema import spec_json_schema
+from reconciler.spec.scope import env_scope
 from reconciler.spec.specset import AppSource, EnvironmentSource, SpecSet
 
 
 def load_desired(root: Path, *, env: str | None = None, revision: str = "", charts_dir: Path | None = None) -> Desired:
     """The Desired state of the spec tree at `root`; raises SpecError naming every problem. An unchanged
-    tree (spec files and charts) gives the same Desired object as its last load (spec/rendered.py)."""
-    return render_kept(load_specs(root, charts_dir=charts_dir), env=env, revision=revision)
+    tree (spec files and charts) gives the same Desired object as its last load (spec/rendered.py). With
+    `env`, a problem of another environment still fails the load, with a hint saying why (spec/scope.py)."""
+    with env_scope(env):
+        specset = load_specs(root, charts_dir=charts_dir)
+    return render_kept(specset, env=env, revision=revision)
 
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "SpecSet",
     "default_charts_dir",
     "dns_warnings",
+    "env_scope",
     "load_desired",
     "load_specs",
     "render_desired",
