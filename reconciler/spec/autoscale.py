@@ -28,7 +28,7 @@ from reconciler.core.autoscale_policy import (
     SelectPolicy,
     TargetType,
 )
-from reconciler.spec.fields import SpecModel
+from reconciler.spec.fields import Real, SpecModel, Whole
 from reconciler.spec.policies import MAX_INSTANCES
 from reconciler.spec.problems import RangeHint, rule_error
 from reconciler.spec.units import Duration, Percent
@@ -38,7 +38,7 @@ _SHARE = "a share above 0 and at most 100%, e.g. 70% (or 0.7)"
 Share = Annotated[Percent, Field(gt=0, le=1), RangeHint(low=_SHARE, high=_SHARE)]
 Tolerance = Annotated[Percent, Field(le=1), RangeHint(high="a share of the target up to 100%, e.g. 10%")]
 Window = Annotated[Duration, Field(le=3600), RangeHint(high="at most 1h, as the HPA allows")]
-Amount = Annotated[float, Field(gt=0, allow_inf_nan=False), RangeHint(low="a number above 0")]
+Amount = Annotated[Real, Field(gt=0, allow_inf_nan=False), RangeHint(low="a number above 0")]
 
 
 class ToleranceSpec(SpecModel):
@@ -50,7 +50,7 @@ class PolicySpec(SpecModel):
     """`{type: Tasks, value: 4, period: 15s}`: at most 4 tasks (or 4%) per 15 seconds."""
 
     type: PolicyType
-    value: int = Field(ge=1, le=MAX_INSTANCES * 100)
+    value: Whole = Field(ge=1, le=MAX_INSTANCES * 100)
     period: Annotated[Duration, Field(gt=0, le=1800), RangeHint(low="above 0s", high="at most 30m, as the HPA allows")]
 
 
@@ -58,7 +58,7 @@ class ScaleRuleSpec(SpecModel):
     stabilization_window: Window | None = None
     select_policy: SelectPolicy | None = None
     policies: list[PolicySpec] | None = Field(None, min_length=1)
-    max_step: int | None = Field(None, ge=1, le=MAX_INSTANCES)
+    max_step: Whole | None = Field(None, ge=1, le=MAX_INSTANCES)
 
     @model_validator(mode="after")
     def _step_or_policies(self) -> ScaleRuleSpec:
@@ -130,8 +130,8 @@ class MetricSpec(SpecModel):
 
 
 class AutoscaleSpec(SpecModel):
-    min_instances: int = Field(alias="min", ge=1, le=MAX_INSTANCES)
-    max_instances: int = Field(alias="max", ge=1, le=MAX_INSTANCES)
+    min_instances: Whole = Field(alias="min", ge=1, le=MAX_INSTANCES)
+    max_instances: Whole = Field(alias="max", ge=1, le=MAX_INSTANCES)
     metrics: list[MetricSpec] = Field(min_length=1)
     behavior: BehaviorSpec | None = None
     tolerance: Tolerance | ToleranceSpec = DEFAULT_TOLERANCE

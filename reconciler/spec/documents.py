@@ -17,13 +17,16 @@ from reconciler.spec.fields import (
     BackoffSpec,
     ConstraintSpec,
     FetchEntry,
+    Flag,
     HealthCheckSpec,
     Network,
     PortSpec,
+    Real,
     SpecModel,
     Text,
     UpgradeStrategySpec,
     VolumeSpec,
+    Whole,
 )
 from reconciler.spec.policies import MAX_INSTANCES, HealSpec
 from reconciler.spec.problems import RangeHint
@@ -60,14 +63,14 @@ class AppFields(SpecModel):
     """The inline fields of an app; every one is optional so that entries can override each other."""
 
     image: str | None = Field(None, min_length=1, description="Docker image; the app runs in a Docker container")
-    force_pull_image: bool | None = None
+    force_pull_image: Flag | None = None
     network: Network | None = Field(None, description="Docker networking: bridge (default) or host")
     cmd: str | None = Field(None, min_length=1)
     args: list[str] | None = None
-    cpus: Annotated[float, _UNIT_OF_CPUS] | None = Field(None, ge=0, le=MAX_CPUS)
-    mem: Annotated[float, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_MEM_MB, description="memory in MiB")
-    disk: Annotated[float, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_DISK_MB, description="disk in MiB")
-    instances: int | None = Field(None, ge=0, le=MAX_INSTANCES)
+    cpus: Annotated[Real, _UNIT_OF_CPUS] | None = Field(None, ge=0, le=MAX_CPUS)
+    mem: Annotated[Real, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_MEM_MB, description="memory in MiB")
+    disk: Annotated[Real, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_DISK_MB, description="disk in MiB")
+    instances: Whole | None = Field(None, ge=0, le=MAX_INSTANCES)
     env: dict[str, Text] | None = None
     labels: dict[str, Text] | None = None
     ports: list[PortSpec] | None = None
@@ -78,7 +81,7 @@ class AppFields(SpecModel):
     dependencies: list[str] | None = Field(None, description="names of apps in the same environment")
     volumes: list[VolumeSpec] | None = None
     fetch: list[FetchEntry] | None = None
-    force: bool | None = Field(None, description="let apply force deployments of this app past a lock")
+    force: Flag | None = Field(None, description="let apply force deployments of this app past a lock")
     heal: HealSpec | None = None
     autoscale: AutoscaleSpec | None = None
 

@@ -11,8 +11,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from reconciler.spec.problems import RangeHint, rule_error
 from reconciler.spec.units import Duration, Percent
@@ -20,6 +21,22 @@ from reconciler.spec.units import Duration, Percent
 RESERVED_LABEL_PREFIX = "reconciler."
 INT32_MAX = 2**31 - 1  # Marathon's `format: int32` fields (raml/v2/types/healthCheck.raml, app.raml)
 INT64_MAX = 2**63 - 1
+
+
+def _not_text(value: Any) -> Any:
+    """A whole number is written as one: pydantic would read `"3"` as 3 and `true` as 1 (a quoted count
+    is most likely a template's `"{{ n }}"`, and `instances: true` is no count at all)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a whole number, not a boolean")
+    if isinstance(value, str):
+        raise PydanticCustomError("int_type", "Input should be a whole number, not text")
+    return value
+
+
+# Numbers and booleans as YAML writes them: text ("3", "yes") and booleans where a number goes are refused.
+Whole = Annotated[int, BeforeValidator(_not_text)]
+Real = Annotated[float, Strict()]  # a strict float takes an int, never text or a boolean
+Flag = Annotated[bool, Strict()]  # `yes`, `on`, "true" and 1 are not booleans (YAML 1.2: only true and false)
 
 
 class SpecModel(BaseModel):
@@ -95,9 +112,9 @@ class PortSpec(SpecModel):
     """A port: `containerPort` for bridge networking, `hostPort` (0 = any) on the agent."""
 
     name: PortName | None = None
-    container_port: int | None = Field(None, ge=0, le=65535)
-    host_port: int | None = Field(None, ge=0, le=65535)
-    service_port: int | None = Field(None, ge=0, le=65535)
+    container_port: Whole | None = Field(None, ge=0, le=65535)
+    host_port: Whole | None = Field(None, ge=0, le=65535)
+    service_port: Whole | None = Field(None, ge=0, le=65535)
     protocol: PortProtocol = PortProtocol.TCP
     labels: dict[str, Text] = Field(default_factory=dict)
 
@@ -107,15 +124,15 @@ class HealthCheckSpec(SpecModel):
 
     protocol: HealthProtocol = HealthProtocol.HTTP
     path: str | None = None
-    port_index: int | None = Field(None, ge=0, le=INT32_MAX)
-    port: int | None = Field(None, ge=0, le=65535)
+    port_index: Whole | None = Field(None, ge=0, le=INT32_MAX)
+    port: Whole | None = Field(None, ge=0, le=65535)
     command: str | None = Field(None, min_length=1)
-    grace_period_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
-    interval_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
-    timeout_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
-    max_consecutive_failures: int | None = Field(None, ge=0, le=INT32_MAX)
-    delay_seconds: int | None = Field(None, ge=0, le=INT32_MAX)
-    ignore_http1xx: bool | None = Field(None, alias="ignoreHttp1xx")  # to_camel would say ignoreHttp1Xx
+    grace_period_seconds: Whole | None = Field(None, ge=0, le=INT32_MAX)
+    interval_seconds: Whole | None = Field(None, ge=0, le=INT32_MAX)
+    timeout_seconds: Whole | None = Field(None, ge=0, le=INT32_MAX)
+    max_consecutive_failures: Whole | None = Field(None, ge=0, le=INT32_MAX)
+    delay_seconds: Whole | None = Field(None, ge=0, le=INT32_MAX)
+    ignore_http1xx: Flag | None = Field(None, alias="ignoreHttp1xx")  # to_camel would say ignoreHttp1Xx
     ip_protocol: IpProtocol | None = None
 
 
@@ -180,7 +197,7 @@ def _is_int32(value: str | None) -> bool:
 _FRACTION = "a fraction of the instance count between 0 and 1: 0.5 or 50%"
 Capacity = Annotated[Percent, Field(le=1), RangeHint(low=_FRACTION, high=_FRACTION)]
 BackoffFactor = Annotated[
-    float,
+    Real,
     Field(ge=1, le=100),
     RangeHint(low="a factor >= 1 that multiplies the delay after each failed launch (1: always the same delay)"),
 ]
@@ -200,7 +217,7 @@ class BackoffSpec(SpecModel):
 
 
 class PersistentVolumeSpec(SpecModel):
-    size: int = Field(ge=1, le=INT64_MAX, description="size in MiB")
+    size: Whole = Field(ge=1, le=INT64_MAX, description="size in MiB")
     type: str | None = Field(None, pattern=r"^(root|path|mount)$")
 
 
@@ -228,9 +245,9 @@ class FetchSpec(SpecModel):
     """A URI for the Mesos fetcher; a plain string is shorthand for `{uri: ...}`."""
 
     uri: str = Field(min_length=1)
-    executable: bool | None = None
-    extract: bool | None = None
-    cache: bool | None = None
+    executable: Flag | None = None
+    extract: Flag | None = None
+    cache: Flag | None = None
     dest_path: str | None = None
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from reconciler.core.model import HealPolicy
-from reconciler.spec.fields import SpecModel
+from reconciler.spec.fields import Flag, SpecModel, Whole
 from reconciler.spec.problems import rule_error
 from reconciler.spec.units import Duration
 
@@ -50,12 +50,12 @@ CountOrPercent = Annotated[
 class CrashLoopSpec(SpecModel):
     """Stop healing an app healed `heals` times within `window` (it crash-loops; report it instead)."""
 
-    heals: int = Field(5, ge=1, le=1000)
+    heals: Whole = Field(5, ge=1, le=1000)
     window: Duration = 600.0
 
 
 class HealSpec(SpecModel):
-    enabled: bool = True
+    enabled: Flag = True
     critical_for: Duration = 30.0
     max_unavailable: CountOrPercent | None = None
     backoff: Duration = 30.0

@@ -50,7 +50,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, int | None, str, str, str | No
     (
         "wrong-type",
         {"specs/a.yaml": env("apps:\n  web:\n    image: x\n    instances: many\n")},
-        ("specs/a.yaml", 7, "apps.web.instances", "valid integer", "whole number"),
+        ("specs/a.yaml", 7, "apps.web.instances", "whole number, not text", "without quotes"),
     ),
     (
         "wrong-type-mapping",
