@@ -168,6 +168,10 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, display: str, first_line: int) -> S
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + first_line if mark is not None else None
     what = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+    started = exc.context_mark
+    if exc.context and exc.problem and started is not None and mark is not None and started.line != mark.line:
+        # The parser trips lines after the cause (an unclosed `[` or quote): name where that began.
+        what = f"{exc.problem} ({exc.context} that starts at line {started.line + first_line})"
     hint = "check indentation, quoting and the ':' after each key"
     if "duplicate anchor" in what:
         hint = "give each anchor (&name) its own name"

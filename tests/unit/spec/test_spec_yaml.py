@@ -271,3 +271,24 @@ def test_the_depth_limit_holds_for_a_scalar_at_its_edge(opening: str, closing: s
     assert problems == [] and documents
     problem = only_problem(nested(MAX_DEPTH))
     assert f"nested deeper than {MAX_DEPTH} levels" in problem.message and problem.field.startswith("a")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("apps:\n  web: [\n    image: x\n  db: {}\n", 4,
+         "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 2)"),
+        ("name: 'shop\napps: {}\n", 3,
+         "invalid YAML: found unexpected end of stream (while scanning a quoted scalar that starts at line 1)"),
+    ],
+)
+def test_a_yaml_error_names_the_line_where_the_unclosed_part_starts(text: str, line: int, message: str) -> None:
+    # The parser finds the problem lines after the cause (an unclosed `[` or quote); before, only that later
+    # line was named and the words "while parsing a flow sequence" did not say where it began.
+    problem = only_problem(text)
+    assert (problem.line, problem.message) == (line, message), problem.render()
+
+
+def test_a_yaml_error_on_the_line_it_starts_names_one_line() -> None:
+    problem = only_problem("name: shop\napps: [web, db}\n")
+    assert problem.line == 2 and "starts at line" not in problem.message, problem.render()
