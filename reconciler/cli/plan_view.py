@@ -98,20 +98,26 @@ def listed(app_ids: Iterable[str]) -> str:
 
 
 def plan_lines(actions: Iterable[Action], *, verbose: bool = True) -> list[str]:
-    lines: list[str] = []
-    env = None
-    collapsed: dict[str, list[Action]] = {}
+    """Each environment once, in the order the plan first names it: its actions in plan order (Marathon's,
+    then Consul's, which the planner lists after every environment's Marathon actions)."""
+    by_env: dict[str | None, list[Action]] = {}
     for action in actions:
-        if action.env != env:
-            lines.extend(consul_summary_lines(collapsed))
-            collapsed = {}
-            env = action.env
-            lines.append(f"[bold]{escape(env or '(no environment)')}[/]")
-        if not verbose and action.kind in COLLAPSED_KINDS and action.outcome in (Outcome.PLANNED, Outcome.SUCCEEDED):
-            collapsed.setdefault(consul_app_of(action), []).append(action)
-            continue
-        lines.extend(action_lines(action))
-    return lines + consul_summary_lines(collapsed)
+        by_env.setdefault(action.env, []).append(action)
+    lines: list[str] = []
+    for env, group in by_env.items():
+        lines.append(f"[bold]{escape(env or '(no environment)')}[/]")
+        collapsed: dict[str, list[Action]] = {}
+        for action in group:
+            if not verbose and collapsible(action):
+                collapsed.setdefault(consul_app_of(action), []).append(action)
+                continue
+            lines.extend(action_lines(action))
+        lines.extend(consul_summary_lines(collapsed))
+    return lines
+
+
+def collapsible(action: Action) -> bool:
+    return action.kind in COLLAPSED_KINDS and action.outcome in (Outcome.PLANNED, Outcome.SUCCEEDED)
 
 
 def consul_app_of(action: Action) -> str:

@@ -46,3 +46,22 @@ def test_orphans_and_running_deployments_are_named_and_never_called_a_match() ->
     assert "still changes /int/c" in lines[1]
     assert "no changes without --prune" in summary_line(Plan(prunable=("/int/a",)), title="Plan")
     assert "1 app would be deleted" in state_lines(Plan(prunable=("/int/a",)))[0]
+
+
+def test_each_environment_is_headed_once_with_its_marathon_then_its_consul_lines() -> None:
+    # The planner lists Marathon actions of every environment, then Consul's: the plan printed each
+    # environment's header twice, its apps in one block and its queries in another far below.
+    def create(env: str, app: str) -> Action:
+        return Action(kind=ActionKind.CREATE, target=f"/{env}/{app}", reason="not in Marathon", env=env)
+
+    def query(env: str, app: str) -> Action:
+        return Action(kind=ActionKind.QUERY_CREATE, target=f"{app}.{env}", reason="r", env=env,
+                      body={"Name": f"{app}.{env}", "Service": {"Service": app}})
+
+    actions = [create("b", "web"), create("a", "db"), query("b", "web"), query("a", "db"), query("a", "web")]
+    lines = plan_lines(actions, verbose=False)
+    headers = [line for line in lines if line.startswith("[bold]")]
+    assert headers == ["[bold]b[/]", "[bold]a[/]"]
+    assert ["/b/web" in lines[1], "web[/] consul" in lines[2]] == [True, True]
+    assert ["/a/db" in lines[4], "db[/] consul" in lines[5], "web[/] consul" in lines[6]] == [True, True, True]
+    assert len(lines) == 7
