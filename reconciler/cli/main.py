@@ -117,7 +117,8 @@ def global_options(
     ),
     consul_token: Annotated[str | None, typer.Option(envvar="RECONCILER_CONSUL_TOKEN")] = None,
     timeout: Annotated[float, typer.Option(envvar="RECONCILER_TIMEOUT", help="Per-request timeout (s).")] = 10.0,
-    insecure: Annotated[bool, typer.Option(help="Skip TLS verification (not recommended).")] = False,
+    insecure: Annotated[bool, typer.Option(
+        help="Skip the TLS verification of Marathon (not recommended); Consul's is always verified.")] = False,
     log_level: Annotated[
         str | None,
         typer.Option(

@@ -94,3 +94,9 @@ def test_a_bad_flag_is_one_error_line_naming_it(args: tuple[str, ...], flag: str
     assert result.returncode == 2, result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and flag in line and f"reconciler {args[0]} --help" in line, line
+
+
+def test_insecure_says_it_skips_the_verification_of_marathon_only() -> None:
+    # Only the Marathon client takes `verify=not insecure` (cli/adapters.py); the help said "Skip TLS verification".
+    shown = " ".join(reconciler("--help").stdout.replace("│", " ").split())
+    assert "Skip the TLS verification of Marathon (not recommended); Consul's is always verified." in shown
