@@ -294,4 +294,7 @@ def _undefined_hint(message: str, template: Path) -> str:
     match = _UNDEFINED_NAME.search(message)
     name = next((group for group in match.groups() if group), "it") if match else "it"
     values = display(template.parent.parent / "values.yaml")
-    return f"set `{name}` in {values}, in the environment's values or in the app's values"
+    where = f"in {values}, in the environment's values or in the app's values"
+    if "(did you mean '" in message:  # the mapping has a key close to it: a typo, most likely
+        return f"correct `{name}` in the template, or in the value it is looked up by; or set `{name}` {where}"
+    return f"set `{name}` {where}"

@@ -8,6 +8,7 @@ interrupts whatever loop is left when the rendering thread's CPU time runs out.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -121,7 +122,7 @@ class ChartEnvironment(SandboxedEnvironment):
     def __init__(self, folder: Path, limits: TemplateLimits) -> None:
         super().__init__(
             loader=_ContentLoader(str(folder)),
-            undefined=jinja2.StrictUndefined,
+            undefined=KeyedUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -136,7 +137,7 @@ class ChartEnvironment(SandboxedEnvironment):
         self.globals["range"] = self.bounded_range
         self.filters = {name: self._bounded_filter(name, function) for name, function in self.filters.items()}
         self.filters["json"] = self.filters["tojson"] = _json_text
-        self.filters["merge"] = self._bounded_filter("merge", deep_merge)
+        self.filters["merge"] = self._bounded_filter("merge", _merge)
 
     def forget_changed(self) -> None:
         """Drops each compiled template whose file no longer holds the text it was compiled from: a
@@ -318,6 +319,37 @@ def _finalize(context: Context, value: Any) -> str:
 def _json_text(value: Any) -> JsonText:
     """`| json`: the value itself where it stands alone, its JSON text inside a longer string."""
     return JsonText(json.dumps(value), value)
+
+
+class KeyedUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose message, for a key a mapping lacks, names the closest key it has (or its few
+    keys): `kind: redsi` in an app's values shows up where a chart looks the preset up."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        message: str = super()._undefined_message
+        within, name = self._undefined_obj, self._undefined_name
+        if not isinstance(within, dict) or not within or not isinstance(name, str):
+            return message
+        keys = sorted(str(key) for key in within)
+        close = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+        if close:
+            return f"{message} (did you mean '{close[0]}'?)"
+        return f"{message} (its keys: {', '.join(keys)})" if len(keys) <= _KEYS_LISTED else message
+
+
+_KEYS_LISTED = 12
+
+
+def _merge(under: Any, over: Any) -> Any:
+    """`a | merge(b)`; an undefined side fails here, where it was looked up, rather than as an empty mapping
+    whose fields are then missing lines later."""
+    for side in (under, over):
+        if isinstance(side, jinja2.Undefined):
+            str(side)
+    return deep_merge(under, over)
 
 
 def _raise_undefined(value: Any) -> None:
