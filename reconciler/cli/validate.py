@@ -15,7 +15,7 @@ import typer
 from reconciler.core.model import Desired
 from reconciler.errors import ExitCode, SpecError, SpecProblem
 from reconciler.gc_pause import gc_paused
-from reconciler.spec import dns_warnings, load_specs, render_desired
+from reconciler.spec import dns_warnings, empty_file_warnings, load_specs, render_desired
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def validate_command(specs: SpecsArg, charts: ChartsOpt = None) -> None:
     with gc_paused():
         specset = load_or_exit(lambda: load_specs(specs, charts_dir=charts))
         desired = load_or_exit(lambda: render_desired(specset))
-    print_warnings(dns_warnings(specset))
+    print_warnings(empty_file_warnings(specset) + dns_warnings(specset))
     typer.echo(summary(desired, files=len(specset.files)))
 
 

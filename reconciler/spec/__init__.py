@@ -5,6 +5,7 @@ render_desired(specs)   charts + values + overlays -> concrete Marathon app defi
 load_desired(root)      both in one call
 spec_json_schema()      the JSON Schema of a spec document
 dns_warnings(specs)     environments whose bare app names will not resolve (advice, not problems)
+empty_file_warnings(specs)  spec files that declare no environment (advice, not problems)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from reconciler.core.model import Desired
 from reconciler.spec.load import default_charts_dir, load_specs
-from reconciler.spec.notices import dns_warnings
+from reconciler.spec.notices import dns_warnings, empty_file_warnings
 from reconciler.spec.render import render_desired
 from reconciler.spec.rendered import render_kept
 from reconciler.spec.schema import spec_json_schema
@@ -36,6 +37,7 @@ __all__ = [
     "SpecSet",
     "default_charts_dir",
     "dns_warnings",
+    "empty_file_warnings",
     "env_scope",
     "load_desired",
     "load_specs",

@@ -24,3 +24,13 @@ def dns_warnings(specs: SpecSet, env: str | None = None) -> list[SpecProblem]:
         hint = f"add `dns: {{domain: consul}}` (docs/dns.md), or have callers ask for `<app>.{name}.query.consul`"
         warnings.append(SpecProblem(mark.file, mark.line, "", message, hint))
     return warnings
+
+
+def empty_file_warnings(specs: SpecSet) -> list[SpecProblem]:
+    """Spec files that declare no environment (empty, only comments or `---`): most likely truncated by a
+    bad merge or an editor, and then whatever they held is silently out of the tree (never pruned, never
+    synced again)."""
+    declaring = {environment.mark.file for environment in specs.environments.values()}
+    message = "the file declares no environment (it is empty, or holds only comments)"
+    hint = "delete it, or declare an environment in it (apiVersion: reconciler/v1, kind: Environment, name: ...)"
+    return [SpecProblem(file, None, "", message, hint) for file in specs.files if file not in declaring]

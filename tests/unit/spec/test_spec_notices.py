@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from reconciler.cli.main import app
-from reconciler.spec import dns_warnings, load_specs
+from reconciler.spec import dns_warnings, empty_file_warnings, load_specs
 from tests.unit.spec.spec_tree import HEADER, write_tree
 
 TREE = {
@@ -41,3 +41,14 @@ def test_validate_and_render_print_the_warning_on_stderr_and_exit_0(tmp_path: Pa
         assert "warning" not in result.stdout
     quiet = runner.invoke(app, ["render", specs, "--env", "func-1"])
     assert quiet.exit_code == 0 and "warning" not in quiet.stderr
+
+
+def test_a_spec_file_that_declares_nothing_is_warned_by_validate(tmp_path: Path) -> None:
+    # A truncated file (a bad merge, an editor) dropped its environment from the tree without a word.
+    tree = {**TREE, "specs/d.yaml": "# emptied by a merge\n---\n", "specs/e.yaml": ""}
+    specs = load_specs(write_tree(tmp_path, tree))
+    assert [w.file for w in empty_file_warnings(specs)] == [f"{tmp_path}/specs/d.yaml", f"{tmp_path}/specs/e.yaml"]
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "specs")])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {tmp_path}/specs/e.yaml: the file declares no environment" in result.output
+    assert not empty_file_warnings(load_specs(write_tree(tmp_path / "full", TREE)))
