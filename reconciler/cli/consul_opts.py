@@ -10,9 +10,16 @@ from typing import Annotated
 
 import typer
 
-ConsulOpt = Annotated[
-    str | None, typer.Option("--consul", help="Consul agent URL for this command (default: the global --consul).")
-]
+from reconciler.cli.settings import check_url
+
+
+def _checked_consul(url: str | None) -> str | None:
+    return check_url("--consul", url) if url is not None else None
+
+
+ConsulOpt = Annotated[str | None, typer.Option(
+    "--consul", help="Consul agent URL for this command (default: the global --consul).", callback=_checked_consul,
+)]
 NoConsulOpt = Annotated[bool, typer.Option("--no-consul", help="Leave Consul out entirely (Marathon only).")]
 LeaderKeyOpt = Annotated[str, typer.Option(
     "--leader-key", envvar="RECONCILER_LEADER_KEY",

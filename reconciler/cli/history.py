@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from reconciler.cli.output import console, use_json_output
 from reconciler.cli.plan import OutputOpt
 from reconciler.errors import ExitCode, UsageError
-from reconciler.spec.units import parse_duration
+from reconciler.spec.units import MAX_SECONDS, parse_duration
 from reconciler.store import HistoryEntry, Store
 
 DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a postgresql+psycopg://"
@@ -46,6 +46,8 @@ def history_command(
     store = Store.open(database, must_exist=True)
     try:
         entries = store.history(env=env, app=app, since=cutoff)
+        if env is not None and not entries:
+            known_env(env, store.environments())
     finally:
         store.close()
     if output == "json":
@@ -56,6 +58,13 @@ def history_command(
     raise typer.Exit(ExitCode.OK)
 
 
+def known_env(env: str, known: list[str]) -> None:
+    """A UsageError for an --env the store has never heard of (a typo would print nothing, as a quiet env does)."""
+    if env not in known:
+        raise UsageError(f"--env: no environment {env!r} in the store",
+                         hint=f"the environments are: {', '.join(known) or 'none recorded yet'}")
+
+
 def since_seconds(since: str, flag: str = "--since") -> float:
     """Seconds of a `--since` (or `flag`) duration (the spec files' syntax); a usage error naming the flag."""
     try:
@@ -64,6 +73,9 @@ def since_seconds(since: str, flag: str = "--since") -> float:
         raise UsageError(f"{flag}: {exc.message()}", hint="write a duration like 30s, 10m, 1h or 1h30m") from None
     if seconds <= 0:
         raise UsageError(f"{flag}: {since!r} is not a positive duration", hint="write a duration like 30s, 10m or 1h")
+    if seconds > MAX_SECONDS:  # a date that far back does not exist (Python's datetime starts at year 1)
+        raise UsageError(f"{flag}: {since!r} is longer than {MAX_SECONDS} seconds (68 years)",
+                         hint="leave it out to see every event")
     return seconds
 
 

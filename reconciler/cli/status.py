@@ -23,7 +23,7 @@ from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_json_document, print_warning
 from reconciler.cli.plan import ChartsOpt, OutputOpt, check_output
 from reconciler.cli.run import COMPACT_ABOVE, WIDE_HELP
-from reconciler.cli.settings import GlobalSettings
+from reconciler.cli.settings import GlobalSettings, check_url
 from reconciler.core.model import Desired
 from reconciler.engine.status import observed_status
 from reconciler.errors import ExitCode, UsageError
@@ -31,7 +31,10 @@ from reconciler.redaction import redact_url
 from reconciler.store import Store, StoreError
 
 DEFAULT_CONTROLLER = "http://127.0.0.1:9090"
-ControllerOpt = Annotated[str, typer.Option("--controller", help="URL of a running controller's HTTP server.")]
+ControllerOpt = Annotated[str, typer.Option(
+    "--controller", help="URL of a running controller's HTTP server.",
+    callback=lambda url: check_url("--controller", url),
+)]
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")]
 SpecsOpt = Annotated[Path | None, typer.Argument(
     help="Spec tree: without a controller, list its environments too (never applied, paused behind it).")]

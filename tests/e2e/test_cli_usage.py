@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from reconciler.store import Store
 from tests.e2e.cli import PROJECT
 
 NOWHERE = "http://127.0.0.1:9"  # discard port: nothing a usage error does may need a remote
@@ -100,3 +102,33 @@ def test_insecure_says_it_skips_the_verification_of_marathon_only() -> None:
     # Only the Marathon client takes `verify=not insecure` (cli/adapters.py); the help said "Skip TLS verification".
     shown = " ".join(reconciler("--help").stdout.replace("│", " ").split())
     assert "Skip the TLS verification of Marathon (not recommended); Consul's is always verified." in shown
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [(("plan", "specs", "--consul", "http://ops:pw-9@[::1"), "--consul"),
+     (("apply", "specs", "--consul", "consul:8500"), "--consul"),
+     (("status", "--controller", "localhost:9090"), "--controller")],
+)
+def test_a_command_url_that_is_not_one_is_a_usage_error(args: tuple[str, ...], flag: str) -> None:
+    # Before: plan's `--consul` with a broken URL ended in a traceback, and status took any --controller
+    # for "no controller answered" and went on to the store.
+    result = reconciler(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {flag}: not ") and "pw-9" not in line, line
+
+
+def test_history_of_an_unknown_environment_or_beyond_any_date_is_a_usage_error(tmp_path: Path) -> None:
+    # Before: `--env nope` printed nothing with exit 0 (as a quiet environment does), and a --since past
+    # year 1 ended in an OverflowError traceback.
+    database = str(tmp_path / "history.db")
+    Store.open(database).close()
+    unknown = reconciler("history", "--database", database, "--env", "nope")
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    assert unknown.stderr.strip() == ("error: --env: no environment 'nope' in the store"
+                                      " (hint: the environments are: none recorded yet)")
+    ancient = reconciler("history", "--database", database, "--since", "99999999999h")
+    assert ancient.returncode == 2, ancient.stdout + ancient.stderr
+    [line] = ancient.stderr.strip().splitlines()
+    assert line.startswith("error: --since: '99999999999h' is longer than 2147483647 seconds"), line
