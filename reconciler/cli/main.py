@@ -21,8 +21,9 @@ from reconciler.cli.logs import (
 )
 from reconciler.cli.output import print_error, protect_secrets, report_error
 from reconciler.cli.process_exit import exit_quickly
-from reconciler.cli.settings import GlobalSettings, check_seconds, check_url, secrets_of
+from reconciler.cli.settings import GlobalSettings, check_credentials, check_seconds, check_url, secrets_of
 from reconciler.errors import ExitCode, ReconcilerError
+from reconciler.redaction import secret_forms
 
 # Typer 0.29+ ships its own copy of click; take its ClickException from a public class's ancestry
 # instead of importing either a private module or a click that typer no longer uses.
@@ -135,6 +136,8 @@ def global_options(
 ) -> None:
     log_format = check_format(log_format)
     configure_logging(check_level(log_level) if log_level else DEFAULT_LEVEL, log_format)
+    protect_secrets(secret_forms(user=marathon_user, password=marathon_password, tokens=(marathon_token,)))
+    check_credentials(marathon_user, marathon_password, marathon_token)
     settings = GlobalSettings(
         marathon_url=check_url("--marathon", marathon),
         marathon_user=marathon_user,

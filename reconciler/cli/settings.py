@@ -63,3 +63,14 @@ def check_seconds(option: str, seconds: float) -> float:
         raise UsageError(f"{option} {seconds:g}: not a positive number of seconds",
                          hint="give a number of seconds above 0, such as 10 or 2.5")
     return seconds
+
+
+def check_credentials(user: str | None, password: str | None, token: str | None) -> None:
+    """Marathon's credential flags that would be silently ignored are a UsageError: a password without a user
+    is never sent, and a token wins over a user and password (DC/OS ignores basic auth)."""
+    if password is not None and user is None:
+        raise UsageError("--marathon-password is given without --marathon-user: it would never be sent",
+                         hint="add --marathon-user (RECONCILER_MARATHON_USER)")
+    if token is not None and user is not None:
+        raise UsageError("--marathon-token and --marathon-user are both given: the token would win and the user"
+                         " and password be ignored", hint="give one of them (a DC/OS cluster takes the token)")

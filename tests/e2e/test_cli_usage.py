@@ -132,3 +132,16 @@ def test_history_of_an_unknown_environment_or_beyond_any_date_is_a_usage_error(t
     assert ancient.returncode == 2, ancient.stdout + ancient.stderr
     [line] = ancient.stderr.strip().splitlines()
     assert line.startswith("error: --since: '99999999999h' is longer than 2147483647 seconds"), line
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--marathon-password", "pw-Hidden-7"),
+     ("--marathon-token", "tok-Hidden-8", "--marathon-user", "ops", "--marathon-password", "pw-Hidden-7")],
+)
+def test_marathon_credentials_that_would_be_ignored_are_a_usage_error(flags: tuple[str, ...]) -> None:
+    # Before: a password without a user was never sent, and a token silently won over a user and password.
+    result = reconciler(*flags, "plan", "specs", "--no-consul")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --marathon-") and "Hidden" not in result.stdout + result.stderr, line
