@@ -11,16 +11,18 @@ import os
 import re
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import jinja2
+from jsonschema.protocols import Validator
 from pydantic import ValidationError
 
 from reconciler.errors import ProblemList, SpecProblem
 from reconciler.spec.chart_memo import RenderMemo
+from reconciler.spec.chart_schema import SCHEMA_FILE, read_values_schema
 from reconciler.spec.chart_values import known_values
 from reconciler.spec.cpu_watchdog import CpuWatchdog
 from reconciler.spec.documents import ChartMeta
@@ -56,6 +58,8 @@ class Chart:
     defaults: dict[str, Any]
     templates: tuple[Path, ...]
     value_names: frozenset[str] | None = None  # declared or read by a template (None: any may be read)
+    values_schema: Validator | None = None  # values.schema.json, when the chart has one
+    defaults_marks: Marks = field(default_factory=Marks)  # where values.yaml writes each default
 
 
 class ChartShelf:
@@ -140,6 +144,7 @@ def read_chart(folder: Path, problems: ProblemList) -> Chart | None:
     found: list[SpecProblem] = []
     meta = _meta(folder, found)
     defaults = _defaults(folder, found)
+    schema = read_values_schema(folder, display(folder / SCHEMA_FILE), found)
     templates = tuple(sorted(path for path in (folder / "templates").glob("*.y*ml") if path.is_file()))
     if not templates:
         found.append(SpecProblem(display(folder), None, "", "the chart has no templates", "add templates/<name>.yaml"))
@@ -151,9 +156,11 @@ def read_chart(folder: Path, problems: ProblemList) -> Chart | None:
         name=folder.name,
         folder=folder,
         meta=meta,
-        defaults=defaults,
+        defaults=defaults.data if defaults is not None else {},
         templates=templates,
-        value_names=known_values(folder / "templates", defaults),
+        value_names=known_values(folder / "templates", defaults.data if defaults is not None else {}),
+        values_schema=schema,
+        defaults_marks=defaults.marks if defaults is not None else Marks(),
     )
 
 
@@ -192,12 +199,11 @@ def _meta(folder: Path, found: list[SpecProblem]) -> ChartMeta | None:
     return meta
 
 
-def _defaults(folder: Path, found: list[SpecProblem]) -> dict[str, Any]:
+def _defaults(folder: Path, found: list[SpecProblem]) -> Document | None:
     path = folder / "values.yaml"
     if not path.is_file():
-        return {}
-    document = _single_mapping(path, found, required=False)
-    return document.data if document is not None else {}
+        return None
+    return _single_mapping(path, found, required=False)
 
 
 def render_chart(

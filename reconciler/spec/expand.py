@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.core.naming import segment_problem
 from reconciler.errors import ProblemList
+from reconciler.spec.chart_schema import SCHEMA_FILE, ValuesLayer, schema_problems
 from reconciler.spec.chart_values import unknown_value_problems
 from reconciler.spec.charts import Chart, ChartShelf, display, render_chart
 from reconciler.spec.documents import AppEntry, ConcreteApp
@@ -131,6 +132,23 @@ def _expand_entry(
     return _render_entry(source, environment, chart, entry.values or {}, inline, problems, shelf)
 
 
+def _schema_refuses(
+    chart: Chart, merged: dict[str, Any], source: AppSource, environment: EnvironmentSource, problems: ProblemList
+) -> bool:
+    """Whether the chart's values.schema.json refuses the merged values (each refusal is a problem)."""
+    if chart.values_schema is None:
+        return False
+    layers = (
+        ValuesLayer(source.data.get("values") or {}, source.marks, ("values",)),
+        ValuesLayer(environment.values, environment.values_marks),
+        ValuesLayer(chart.defaults, chart.defaults_marks),
+    )
+    refused = schema_problems(chart.values_schema, merged, layers, chart.name, display(chart.folder / SCHEMA_FILE))
+    for problem in refused:
+        problems.add(problem)
+    return bool(refused)
+
+
 def _render_entry(
     source: AppSource,
     environment: EnvironmentSource,
@@ -141,8 +159,11 @@ def _render_entry(
     shelf: ChartShelf,
 ) -> tuple[Rendered, bool]:
     """The apps `chart` renders for this entry, each with the entry's inline fields laid over it."""
+    merged = deep_merge(deep_merge(chart.defaults, environment.values), values)
+    if _schema_refuses(chart, merged, source, environment, problems):
+        return [], False  # what the template makes of a refused value would only add follow-ons
     context = {
-        "values": deep_merge(deep_merge(chart.defaults, environment.values), values),
+        "values": merged,
         "app": source.name,
         "env": environment.name,
         "environment": {"name": environment.name, "group": environment.group, "base": environment.base},

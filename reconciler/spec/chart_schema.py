@@ -1,0 +1,70 @@
+"""A chart's `values.schema.json` (spec layer): the JSON Schema its merged values must satisfy, as Helm's.
+
+Checked before the chart renders, so that `kind: redsi` or `heapMb: lots` is reported where it was
+written (the app's values, the environment's values, or the chart's values.yaml, in that order) rather
+than as whatever the template makes of it: a failed lookup lines later, or `-Xmxlotsm` sent to Marathon.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
+from reconciler.errors import SpecProblem
+from reconciler.spec.source import DataPath, Marks
+
+SCHEMA_FILE = "values.schema.json"
+_SHOWN = 200  # characters of a schema error's message (it quotes the offending value)
+
+
+@dataclass(frozen=True)
+class ValuesLayer:
+    """Values as one place wrote them: `marks.problem(prefix + path)` names a value at `path`."""
+
+    values: dict[str, Any]
+    marks: Marks
+    prefix: DataPath = ()
+
+
+def read_values_schema(folder: Path, display: str, found: list[SpecProblem]) -> Validator | None:
+    """The validator of `folder/values.schema.json`; None without one, or when it is not a valid schema
+    (a problem names the file)."""
+    path = folder / SCHEMA_FILE
+    if not path.is_file():
+        return None
+    hint = "write a JSON Schema (https://json-schema.org) of the chart's values, as Helm's values.schema.json"
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except (OSError, UnicodeDecodeError) as exc:
+        found.append(SpecProblem(display, None, "", f"cannot read the values schema: {exc}", hint))
+        return None
+    except json.JSONDecodeError as exc:
+        found.append(SpecProblem(display, exc.lineno, "", f"invalid JSON: {exc.msg}", hint))
+        return None
+    except SchemaError as exc:
+        found.append(SpecProblem(display, None, "", f"not a valid JSON Schema: {exc.message[:_SHOWN]}", hint))
+        return None
+    validator: Validator = validator_for(schema, default=Draft202012Validator)(schema)
+    return validator
+
+
+def schema_problems(
+    validator: Validator, merged: dict[str, Any], layers: Sequence[ValuesLayer], chart: str, schema_file: str
+) -> list[SpecProblem]:
+    """One problem per violation of the chart's schema by `merged`, placed at the first layer (app, then
+    environment, then chart defaults) that wrote the value, else at the first layer's closest node."""
+    problems = []
+    for error in sorted(validator.iter_errors(merged), key=lambda e: [str(part) for part in e.absolute_path]):
+        path = tuple(error.absolute_path)
+        layer = next((layer for layer in layers if layer.marks.written((*layer.prefix, *path))), layers[0])
+        message = f"chart '{chart}' refuses the value: {error.message[:_SHOWN]}"
+        problems.append(layer.marks.problem((*layer.prefix, *path), message, f"see {schema_file}"))
+    return problems
