@@ -82,8 +82,10 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
     try:
         store = Store.open(database, must_exist=True)
     except StoreError as exc:
+        # `apply` records no sync: after one-off applies there is no store, and `plan` is what compares.
+        hint = f"{exc.hint}; without a controller, `reconciler plan SPECS` shows what differs from the specs"
         raise StoreError(f"no controller answered at {redact_url(controller)}, and {exc.message}",
-                         hint=exc.hint) from None
+                         hint=hint if tree is not None else exc.hint) from None
     try:
         envs = store.environments()
         async with (marathon_client(settings, observes_once=True) as marathon,

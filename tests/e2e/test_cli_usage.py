@@ -145,3 +145,13 @@ def test_marathon_credentials_that_would_be_ignored_are_a_usage_error(flags: tup
     assert result.returncode == 2, result.stdout + result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: --marathon-") and "Hidden" not in result.stdout + result.stderr, line
+
+
+def test_status_of_a_tree_without_a_controller_or_store_points_at_plan(tmp_path: Path) -> None:
+    # After one-off applies (which record no sync) there is no store: say what compares instead.
+    result = reconciler("status", "specs", "--controller", NOWHERE, "--database", str(tmp_path / "none.db"),
+                        "--no-consul")
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert f"no history database at {tmp_path}/none.db" in line
+    assert line.endswith("without a controller, `reconciler plan SPECS` shows what differs from the specs)"), line
