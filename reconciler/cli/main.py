@@ -188,7 +188,8 @@ def main() -> None:
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except ClickException as exc:
-        print_error(usage_line(exc))
+        if exc.format_message():  # type: ignore[attr-defined]  # empty: the help was printed (no arguments)
+            print_error(usage_line(exc))
         raise SystemExit(ExitCode.USAGE) from None
     # Without standalone mode, click returns the code of `typer.Exit` instead of raising it.
     raise SystemExit(code if isinstance(code, int) else ExitCode.OK)

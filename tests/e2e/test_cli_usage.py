@@ -155,3 +155,11 @@ def test_status_of_a_tree_without_a_controller_or_store_points_at_plan(tmp_path:
     [line] = result.stderr.strip().splitlines()
     assert f"no history database at {tmp_path}/none.db" in line
     assert line.endswith("without a controller, `reconciler plan SPECS` shows what differs from the specs)"), line
+
+
+@pytest.mark.parametrize("args", [(), ("sandbox",)])
+def test_a_command_without_arguments_prints_its_help_and_no_error_line(args: tuple[str, ...]) -> None:
+    result = subprocess.run([sys.executable, "-m", "reconciler", *args], capture_output=True, text=True, timeout=60,
+                            check=False, cwd=PROJECT, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.returncode == 2 and "Usage: " in result.stdout, result.stdout + result.stderr
+    assert "error" not in result.stderr, result.stderr
