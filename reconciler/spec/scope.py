@@ -36,18 +36,24 @@ def scope_hint(problems: Sequence[SpecProblem], env: str) -> str | None:
     """The words on the problems not in `env`, or None when every one is `env`'s own."""
     elsewhere: dict[str, list[str]] = {}
     for problem in problems:
-        owners = environments_of(problem)
-        if owners is not None and env in owners:
-            continue
         where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        for name in sorted(owners) if owners is not None else ["a file that may declare any environment"]:
-            elsewhere.setdefault(name if owners is None else f"environment {name}", []).append(where)
+        for label in _labels(problem, env):
+            elsewhere.setdefault(label, []).append(where)
     if not elsewhere:
         return None
     broken = ", ".join(f"{what} ({_places(wheres)})" for what, wheres in elsewhere.items())
     return (f"--env {env} does not skip {broken}: the controller applies a commit whole, never one environment of"
             f" a tree that does not load, so {env} alone would show a state that never runs; fix the problems"
             " above (`reconciler validate` lists them all)")
+
+
+def _labels(problem: SpecProblem, env: str) -> list[str]:
+    """What the problem breaks besides `env`: other environments, or a file that may declare any; nothing
+    for `env`'s own problems and for those that cannot be placed (a chart's file: its line says where)."""
+    owners = environments_of(problem)
+    if owners is None:
+        return ["a file that does not load (it may declare any environment)"] if _unparsed(problem) else []
+    return [] if env in owners else [f"environment {name}" for name in sorted(owners)]
 
 
 def _places(wheres: list[str]) -> str:
@@ -65,6 +71,20 @@ def environments_of(problem: SpecProblem) -> frozenset[str] | None:
         return frozenset({rendered.group(1)})
     document = _document_at(problem)
     return _declared(document.data) if document is not None else None
+
+
+def _unparsed(problem: SpecProblem) -> bool:
+    """Whether the problem's file is a spec file that gives no document (bad YAML, not UTF-8, too big)."""
+    path = Path(problem.file)
+    if not path.name.endswith((".yaml", ".yml")) or _in_chart(path):
+        return False
+    found: list[SpecProblem] = []
+    return not read_documents(path, problem.file, found) and bool(found)
+
+
+def _in_chart(path: Path) -> bool:
+    """A chart's own file (Chart.yaml, values.yaml, a template): it serves whichever environments use it."""
+    return any((folder / "Chart.yaml").is_file() for folder in (path.parent, path.parent.parent))
 
 
 def _document_at(problem: SpecProblem) -> Document | None:

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.errors import SpecError
 from reconciler.spec import env_scope, load_desired
+from reconciler.spec.scope import scope_hint
 from tests.unit.spec.spec_tree import HEADER, SVC_CHART, write_tree
 
 SHOP = HEADER + "name: shop\napps:\n  web: {image: web, cpus: 0.1, mem: 64}\n"
@@ -59,7 +60,8 @@ def test_without_env_the_error_is_the_problems_alone(tmp_path: Path) -> None:
 def test_a_file_that_does_not_parse_may_declare_any_environment(tmp_path: Path) -> None:
     files = {"specs/shop.yaml": SHOP, "specs/lab.yaml": HEADER + "name: lab\napps: [\n"}
     error = failure(tmp_path, files, env="shop")
-    assert error.hint is not None and "does not skip a file that may declare any environment (" in error.hint
+    assert error.hint is not None
+    assert "does not skip a file that does not load (it may declare any environment) (" in error.hint
 
 
 def test_a_chart_problem_is_the_environment_of_the_app_it_renders(tmp_path: Path) -> None:
@@ -75,3 +77,16 @@ def test_a_chart_problem_is_the_environment_of_the_app_it_renders(tmp_path: Path
     error = raised.value
     assert [p.field for p in error.problems] == ["lab/api"]
     assert error.hint is not None and "environment lab (" in error.hint and "templates/app.yaml:5" in error.hint
+
+
+def test_a_chart_file_problem_is_not_blamed_on_another_environment(tmp_path: Path) -> None:
+    # A chart's values.yaml may serve `shop` too: the problem names the file; no environment is accused.
+    files = {
+        **SVC_CHART,
+        "charts/svc/values.yaml": "image: svc\ntag: '1.0'\nport: 8080\nextra: [\n",
+        "specs/shop.yaml": HEADER + "name: shop\napps:\n  api: {chart: svc}\n",
+    }
+    error = failure(tmp_path, files, env="shop")
+    assert error.hint is None, error.hint
+    other = scope_hint(error.problems, "elsewhere")  # for another environment: shop's app that cannot render
+    assert other is not None and "environment shop (" in other and "a file that does not load" not in other, other
