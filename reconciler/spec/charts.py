@@ -14,10 +14,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from jsonschema.protocols import Validator
 from pydantic import ValidationError
 
 from reconciler.errors import ProblemList, SpecProblem
@@ -37,6 +36,9 @@ from reconciler.spec.templating import (
     TemplateTimeout,
     limits_from_environ,
 )
+
+if TYPE_CHECKING:  # jsonschema is imported only by a chart that has a values schema (chart_schema.py)
+    from jsonschema.protocols import Validator
 
 # The watchdog fires a little after the template's own CPU checks: when both saw the budget spent at once,
 # its exception could land in the unwinding of the precise one (outside the template's frames) and take

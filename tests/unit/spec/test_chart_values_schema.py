@@ -79,3 +79,19 @@ def test_the_example_datastore_chart_names_a_mistyped_kind_where_it_is_written(t
     assert (problem.file, problem.line, problem.field) == (str(path), line, "apps.redis.values.kind")
     assert "'redsi' is not one of ['redis', 'mysql', 'zookeeper']" in problem.message
     load_desired(PROJECT / "specs")  # the example tree itself satisfies its charts' schemas
+
+
+def test_a_tree_whose_charts_have_no_schema_never_imports_jsonschema(tmp_path: Path) -> None:
+    """jsonschema costs about 0.1 s of a cold command's start: only a chart with a values schema pays it."""
+    import subprocess
+    import sys
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(HEADER + "name: integration\napps:\n  web: {image: w}\n", encoding="utf-8")
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom reconciler.spec import load_desired\nimport reconciler.cli.plan\n"
+        f"assert load_desired(Path({str(specs)!r})).apps\nprint('jsonschema' in sys.modules)\n"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert answer.stdout.strip() == "False", answer.stderr
