@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from reconciler.core.heal import HealMemory
-from reconciler.core.model import Action, Actual, Desired, Plan
+from reconciler.core.model import Action, Actual, Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.autoscaling import AppScaling, Autoscaler
 from reconciler.engine.consul_execute import AgentRouting
@@ -123,13 +123,13 @@ class Reconciler:
         except SpecError as exc:
             first = exc.problems[0].render() if exc.problems else str(exc)
             log.error("cycle=%s event=spec-invalid problems=%d first=%r", cycle_id, len(exc.problems), first)
-            return CycleResult(cycle_id, trigger, error=f"invalid specs: {first}")
+            return CycleResult(cycle_id, trigger, error=f"invalid specs: {first}", seconds=time.monotonic() - started)
         except ReconcilerError as exc:
             log.error("cycle=%s event=observe-failed error=%r", cycle_id, str(exc))
-            return CycleResult(cycle_id, trigger, error=str(exc))
+            return CycleResult(cycle_id, trigger, error=str(exc), seconds=time.monotonic() - started)
         self.catalog, self.memory = synced.observation.catalog, synced.memory
         for action in synced.execution.actions if synced.execution else synced.plan.actions:
-            log.info("cycle=%s %s", cycle_id, action.line())
+            log.log(_level(action), "cycle=%s %s", cycle_id, action.line())
         seconds = time.monotonic() - started
         log.info("cycle=%s event=cycle-end actions=%d seconds=%.3f", cycle_id, len(synced.plan.pending), seconds)
         due = heal_due_in(hooks.desired or request.desired, synced.observation.actual, self.memory, synced.now)
@@ -142,6 +142,11 @@ class Reconciler:
         return SyncRequest(desired, options.plan, options.execute, options.routing, memory=self.memory,
                            clock=self._clock, strict=True, catalog=self.catalog, autoscaler=self.autoscaler,
                            planner=self.planner)
+
+
+def _level(action: Action) -> int:
+    """A write that failed, or whose outcome is unknown, is a warning: `--log-level WARNING` must show it."""
+    return logging.WARNING if action.outcome in (Outcome.FAILED, Outcome.UNKNOWN) else logging.INFO
 
 
 class _CycleLog(SyncHooks):

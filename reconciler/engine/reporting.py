@@ -101,6 +101,7 @@ class Reporter:
         self._snapshot: Snapshot | None = None
         self._rows = StatusMemo()  # the app rows of the last /status, computed again only where inputs changed
         self._last: dict[str, Any] = {}
+        self._observed: dict[str, str] | None = None  # the cycle whose observation status shows, and when
         # per autoscaled app: the last decision's key (what a new store row needs to differ in) and document
         self._autoscale: Autoscaled = {}
         self._writing = asyncio.Lock()
@@ -152,7 +153,7 @@ class Reporter:
         desired = self._desired()
         actions = result.execution.actions if result.execution else (result.plan.actions if result.plan else ())
         grouped = _by_env(actions)
-        for env in desired.environments:
+        for env in desired.environments if result.actual is not None else ():  # unobserved: drift unknown
             drifted = {a.target for a in grouped.get(env, ()) if a.kind in _DRIFT_KINDS}
             self.metrics.set_drifted(env, len(drifted))
         for action in actions:
@@ -162,9 +163,19 @@ class Reporter:
                 self.metrics.heal_done(action.env, action.outcome)
         for scaling in result.autoscale:
             self.metrics.autoscaled(scaling.app_id, scaling.desired, _limit_label(scaling))
+        self._observe(result, desired)
+        return _Counted(result, desired, grouped, dict(self._source()), dict(self._pins.current))
+
+    def _observe(self, result: CycleResult, desired: Desired) -> None:
+        """The snapshot status is built from. A cycle that observed nothing (Marathon unreachable, specs
+        unreadable) leaves the last observation's: what was last seen, with when (`observed`), rather
+        than every app missing; `last_cycle` and each environment's `last_error` say why it is old."""
+        if result.actual is None and self._snapshot is not None:
+            return
         consul = result.observation.consul if result.observation and result.observation.consul_enabled else None
         self._snapshot = Snapshot(desired, result.actual, consul, result.plan, self._rows)
-        return _Counted(result, desired, grouped, dict(self._source()), dict(self._pins.current))
+        if result.actual is not None:
+            self._observed = {"cycle": result.cycle_id, "at": self._last["at"]}
 
     def _write(self, counted: _Counted) -> _Books:
         """The store's part, on copies of what status reads: the loop may build a status meanwhile."""
@@ -293,7 +304,8 @@ class Reporter:
         facts = {env: with_specs(f, source.get("revision", ""), invalid, self._held_back(env) if f.pause else "")
                  for env, f in sorted(self._facts.items())}
         built = build_status(self._snapshot, facts) if self._snapshot is not None else {"environments": {}, "apps": {}}
-        return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "source": source,
+        return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "observed": self._observed,
+                "source": source,
                 "store": self._store.url if self._store else None, "from": "controller",
                 "autoscale": {app: entry[1] for app, entry in sorted(self._autoscale.items())}, **built}
 
