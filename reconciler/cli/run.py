@@ -28,7 +28,7 @@ from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.history import since_seconds
 from reconciler.cli.live_view import LiveTables, cycle_rows
 from reconciler.cli.logs import RUN_DEFAULT_LEVEL, configure_logging
-from reconciler.cli.output import console, print_error
+from reconciler.cli.output import console
 from reconciler.cli.plan import AgentOpt, EnvOpt, PruneOpt
 from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt, SamplesKeepOpt
@@ -390,8 +390,8 @@ class _CycleView:
         self._desired = self._desired_of()
         if self._live is not None:
             self._live.update(result.cycle_id, *cycle_rows(result, self._desired, datetime.now(UTC)))
-        if result.error:
-            print_error(f"cycle {result.cycle_id}: {result.error}")
+        if result.error:  # on stdout like every cycle's line: stderr carries log lines alone (JSON ones too)
+            console.print(f"cycle {result.cycle_id} ({result.trigger}) failed: {result.error}", markup=False)
             return
         actions = result.execution.actions if result.execution else ()
         if actions:
