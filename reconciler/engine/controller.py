@@ -43,6 +43,10 @@ class ControllerOptions:
     # Cycles start at least this far apart: a burst of events (a deployment's status updates, a
     # flapping check) costs a few cycles per second at most, never one per event.
     min_interval_seconds: float = 0.25
+    # A trigger source that fails is restarted after this pause, doubling while it fails at once, at most
+    # max_source_retry_seconds; one that ran longer than its pause before failing starts over at the first.
+    source_retry_seconds: float = 1.0
+    max_source_retry_seconds: float = 30.0
 
 
 class Controller:
@@ -199,16 +203,22 @@ class Controller:
             self._heal_timer = asyncio.get_running_loop().call_later(due_in, self.trigger, "heal-due")
 
     async def _watch(self, source: TriggerSource) -> None:
-        """Feeds one trigger source; a failing source is restarted with a growing pause."""
-        pause = 1.0
+        """Feeds one trigger source; a failing source is restarted with a growing pause. A source that
+        ran longer than that pause before it failed was connected (an event stream, a blocking query that
+        reported nothing yet): its failure begins a new outage, retried after the first pause again."""
+        first, most = self._options.source_retry_seconds, self._options.max_source_retry_seconds
+        loop = asyncio.get_running_loop()
+        pause = first
         while not self._stopping.is_set():
+            started = loop.time()
             try:
                 async for reason in source():
                     self.trigger(reason)
-                    pause = 1.0
+                    pause = first
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a trigger source must never take the controller down
-                log.warning("event=trigger-source-failed error=%r retry_in=%.0fs", str(exc), pause)
+                pause = first if loop.time() - started >= pause else pause
+                log.warning("event=trigger-source-failed error=%r retry_in=%.1fs", str(exc), pause)
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
+            pause = min(pause * 2, most)

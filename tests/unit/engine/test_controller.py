@@ -120,6 +120,32 @@ async def test_a_failing_trigger_source_is_restarted_and_never_stops_the_control
     assert calls >= 2
 
 
+async def test_a_source_that_ran_a_while_before_it_failed_restarts_after_the_first_pause_again() -> None:
+    """Marathon's event stream refused while Marathon is down (the pause grows), then connected for a
+    while after it came back: its next break is a new outage, retried after the first pause, not after
+    the longest one (events of that time would otherwise wait for a resync)."""
+    options = ControllerOptions(resync_seconds=3600, source_retry_seconds=0.05, max_source_retry_seconds=0.8)
+    calls: list[float] = []
+    ended: list[float] = []
+
+    async def stream() -> AsyncIterator[str]:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 6:
+            await asyncio.sleep(1.0)  # connected: nothing to report for a while, then the connection breaks
+        ended.append(asyncio.get_running_loop().time())
+        raise ConnectionError("event stream closed")
+        yield "never"
+
+    controller = Controller(Recorder(), options, sources=(stream,))
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: len(calls) >= 7, "the stream attached again", timeout=10)
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    pauses = [start - end for end, start in zip(ended, calls[1:], strict=False)]
+    assert pauses[3] >= 0.4 - 0.01  # 0.05 doubling while refused at once: 0.05, 0.1, 0.2, 0.4
+    assert pauses[5] < 0.4, pauses  # after the second outage began: the first pause again, not 0.8
+
+
 async def test_max_cycles_ends_the_run() -> None:
     cycle = Recorder()
     controller = Controller(cycle, ControllerOptions(resync_seconds=0.01, min_interval_seconds=0.0, max_cycles=3))
