@@ -93,11 +93,14 @@ class SpecFeed:
         try:
             desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
         except SpecError as exc:
+            # A clone's files are named inside the repository; a folder's as loaded (the operator's paths).
+            named = SpecError([_relative(p, checkout.root) for p in exc.problems]) if checkout.root else exc
+            first = named.problems[0].render() if named.problems else ""
             log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", checkout.revision[:12],
-                      len(exc.problems), self.state.revision[:12], exc.problems[0].render() if exc.problems else "")
+                      len(named.problems), self.state.revision[:12], first)
             self.state = FeedState(self.state.source, self.state.revision, checkout.revision,
-                                   f"revision {checkout.revision[:12]} is invalid: {exc}",
-                                   tuple(_relative(p, checkout.path).render() for p in exc.problems))
+                                   f"revision {checkout.revision[:12]} is invalid: {named}",
+                                   tuple(_relative(p, checkout.root or checkout.path).render() for p in named.problems))
             return False
         self._desired = desired
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
@@ -106,8 +109,10 @@ class SpecFeed:
 
 
 def _relative(problem: SpecProblem, root: Path) -> SpecProblem:
-    """The problem with its file named inside the checkout (`specs/app.yaml`), not where the clone lives."""
-    path = Path(problem.file)
-    if path.is_absolute() and path.is_relative_to(root):
-        return replace(problem, file=str(path.relative_to(root)))
-    return problem
+    """The problem with its files named inside the repository (`specs/app.yaml`, `charts/web/Chart.yaml`
+    in a message too), as their author knows them, not where the controller's clone lives: the log line,
+    `/status` and the notification alike."""
+    path, inside = Path(problem.file), f"{root}/"
+    file = str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else problem.file
+    hint = problem.hint.replace(inside, "") if problem.hint else problem.hint
+    return replace(problem, file=file, message=problem.message.replace(inside, ""), hint=hint)

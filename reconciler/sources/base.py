@@ -29,6 +29,7 @@ class Checkout:
 
     path: Path
     revision: str
+    root: Path | None = None  # the repository's top (a git clone): files in errors are named from there
 
 
 class Source(Protocol):

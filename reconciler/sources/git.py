@@ -107,7 +107,7 @@ class GitSource:
             raise SourceError(f"{self.describe()} at {sha[:12]}: the folder {self.path} does not exist",
                               hint="check --path against the repository's layout")
         log.info("event=git-fetched source=%s revision=%s", self.describe(), sha[:12])
-        return Checkout(specs, sha)
+        return Checkout(specs, sha, root=self.workdir)
 
     def _ensure_clone(self) -> None:
         """`git init` + remote once; a cache folder holding another remote is started afresh."""

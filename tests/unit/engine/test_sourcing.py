@@ -125,3 +125,28 @@ async def test_an_invalid_revision_keeps_its_problems_while_fetches_fail() -> No
     source.failing, source.current = False, "r3"
     await feed.poll_once()
     assert feed.state.problems == ()
+
+
+async def test_a_clone_s_invalid_revision_names_its_files_inside_the_repository(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @dataclass
+    class Clone(Revisions):
+        def fetch(self) -> Checkout:
+            return Checkout(Path("/cache/git/0123/specs"), self.current, root=Path("/cache/git/0123"))
+
+    def load_clone(path: Path, revision: str) -> Desired:
+        if revision.startswith("broken"):
+            raise SpecError([SpecProblem(f"{path}/env.yaml", 4, "apps.web.chart",
+                                         f"unknown chart 'nope' (no {path.parent}/charts/nope/Chart.yaml)")])
+        return Desired(environments={}, apps={}, revision=revision)
+
+    source = Clone()
+    feed = SpecFeed(source, load_clone, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    source.current = "broken-2"
+    await feed.poll_once()
+    named = "specs/env.yaml:4: apps.web.chart: unknown chart 'nope' (no charts/nope/Chart.yaml)"
+    assert feed.state.error == f"revision broken-2 is invalid: {named}" and feed.state.problems == (named,)
+    assert [r.getMessage() for r in caplog.records if "revision-invalid" in r.getMessage()] == [
+        f"event=revision-invalid revision=broken-2 problems=1 kept=r1 first={named!r}"]
