@@ -331,7 +331,7 @@ class LeaderElector:
         """Releases the lock and destroys the session, so a standby need not wait: a release sets no
         lock-delay (only an invalidation does), and the session goes with nothing held."""
         session, held = self._term.session, self._term.held
-        self._set_held(False)
+        self._set_held(False, event="leader-released")
         self._term.session = None
         if session is None:
             return
@@ -340,7 +340,8 @@ class LeaderElector:
                 await self._consul.put_kv(self._options.key, b"", release=session)
             await self._consul.put_session_destroy(session)
 
-    def _set_held(self, held: bool) -> None:
+    def _set_held(self, held: bool, *, event: str = "leader-lost") -> None:
+        """`event`: what an operator reads when this replica stops holding the lock (lost, or released)."""
         if held == self._term.held:
             return
         self._term.held = held
@@ -350,6 +351,6 @@ class LeaderElector:
             self._term.beat_sent_at = float("-inf")
             self._released.set()
         self._term.holder = ""  # whoever held it before this change is no news
-        log.info("event=%s identity=%s", "leader-elected" if held else "leader-lost", self._options.identity)
+        log.info("event=%s identity=%s", "leader-elected" if held else event, self._options.identity)
         if self._on_change is not None:
             self._on_change(held)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -195,7 +196,10 @@ async def cut_off_leader(proxies: list[Proxy], urls: list[str]) -> None:
         assert time.monotonic() - cut_at >= stopped  # the sampler saw no overlap on the way
 
 
-async def test_a_destroyed_session_moves_the_lock_and_a_stop_hands_it_over(sandbox: ConsulSandbox) -> None:
+async def test_a_destroyed_session_moves_the_lock_and_a_stop_hands_it_over(
+    sandbox: ConsulSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.leader")
     async with cluster_of([sandbox.url, sandbox.url]) as cluster, httpx.AsyncClient() as http:
         leader = await one_leader(cluster)
         standby = next(r for r in cluster.replicas if r is not leader)
@@ -210,6 +214,9 @@ async def test_a_destroyed_session_moves_the_lock_and_a_stop_hands_it_over(sandb
         await asyncio.wait_for(current.task, 10)
         # A clean stop releases the lock: no waiting for a TTL.
         await wait_for(other.elector.may_write, TTL * SCALE + 5, "the other replica takes the released lock")
+    events = [r.getMessage().split()[0] for r in caplog.records if r.getMessage().startswith("event=leader-")]
+    # One loss (the destroyed session) and one release (the stop), each told as what it was.
+    assert events.count("event=leader-lost") == 1 and events[-1] == "event=leader-released", events
 
 
 async def test_an_idle_leader_costs_consul_its_beats_alone(sandbox: ConsulSandbox) -> None:
