@@ -106,7 +106,8 @@ class GitSource:
         if not specs.is_dir():
             raise SourceError(f"{self.describe()} at {sha[:12]}: the folder {self.path} does not exist",
                               hint="check --path against the repository's layout")
-        log.info("event=git-fetched source=%s revision=%s", self.describe(), sha[:12])
+        # DEBUG: a controller fetches every poll; what changed is logged by whoever loads the revision.
+        log.debug("event=git-fetched source=%s revision=%s", self.describe(), sha[:12])
         return Checkout(specs, sha, root=self.workdir)
 
     def _ensure_clone(self) -> None:

@@ -48,6 +48,20 @@ def test_clones_once_then_fetches_each_new_commit(repo: Repo, tmp_path: Path) ->
     assert sorted(p.name for p in checkout.path.iterdir()) == ["env.yaml"]  # deletions and strays are gone
     assert marker.exists()
     assert source.fetch().revision == third  # nothing new: the same revision
+    assert checkout.root == source.workdir  # files in errors are named from the repository's top
+
+
+def test_a_poll_that_finds_nothing_new_logs_nothing_at_info(
+    repo: Repo, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `run` polls every 30 s and logs at INFO: one line per fetch would be 2,880 lines a day of nothing.
+    # A new revision is logged by the feed (event=revision-loaded), a failed fetch at WARNING.
+    repo.commit({"specs/env.yaml": "a: 1\n"})
+    source = GitSource(repo.url, cache_dir=tmp_path / "cache", path="specs")
+    caplog.set_level(logging.INFO, logger="reconciler.sources")
+    for _ in range(3):
+        source.fetch()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
 
 
 def test_a_branch_is_followed_and_a_missing_one_is_explained(repo: Repo, tmp_path: Path) -> None:
