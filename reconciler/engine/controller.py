@@ -155,10 +155,11 @@ class Controller:
 
     def _after(self, result: CycleResult) -> None:
         """The retry a cycle's result calls for: backoff (failed as a whole), one plain retry (an action
-        failed), or none."""
+        failed, or part of the observation: once Consul answers again nothing else may ask for a cycle
+        before the resync, and heals and registrations wait on a complete one), or none."""
         if result.error is not None:
             self._schedule_retry(self.retry_delay(self.failures + 1), hold=True)
-        elif not result.ok:
+        elif not result.ok or result.problems:
             self._schedule_retry(self._options.retry_seconds, hold=False)
         else:
             self._schedule_retry(None)
@@ -192,7 +193,8 @@ class Controller:
             self._not_before = due
         rest = max(0.0, due - loop.time())
         self._retry_timer = loop.call_later(rest, self.trigger, "retry")
-        log.warning("event=cycle-failed failures=%d retry_in=%.1fs hold=%s", self.failures, rest, hold)
+        log.warning("event=%s failures=%d retry_in=%.1fs hold=%s", "cycle-failed" if hold else "cycle-retry",
+                    self.failures, rest, hold)
 
     def _schedule_heal(self, due_in: float | None) -> None:
         """One timer for the next heal moment; a newer cycle's answer replaces the older one."""

@@ -54,6 +54,11 @@ class CycleResult:
     def ok(self) -> bool:
         return self.error is None and not (self.execution and (self.execution.failed or self.execution.unknown))
 
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What the cycle's observation could not read (Consul down, say): it planned nothing destructive."""
+        return self.observation.problems if self.observation is not None else ()
+
 
 @dataclass(frozen=True)
 class CycleOptions:

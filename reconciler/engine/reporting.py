@@ -145,9 +145,12 @@ class Reporter:
         self.cycles += 1
         self.metrics.cycle_done(result.seconds, ok=result.ok)
         self._last = {"id": result.cycle_id, "trigger": result.trigger, "ok": result.ok, "error": result.error or "",
-                      "seconds": round(result.seconds, 3), "at": datetime.now(UTC).isoformat()}
+                      "problems": list(result.problems), "seconds": round(result.seconds, 3),
+                      "at": datetime.now(UTC).isoformat()}
         if result.error:
             self.metrics.error("cycle-failed")
+        elif result.problems:
+            self.metrics.error("observation-incomplete")
         if result.unexpected:
             self.metrics.error("unexpected")
         desired = self._desired()
