@@ -72,6 +72,7 @@ class Controller:
         self._last_start: float | None = None
         self._not_before: float | None = None  # no cycle before this loop time (failure backoff)
         self.failures = 0  # failed cycles in a row
+        self.incomplete = 0  # cycles in a row whose observation was incomplete (Consul unreadable)
         self.cycles = 0
         self.unexpected = 0  # cycles (or their reporting) that raised an unexpected exception
         self.phase = "idle"  # idle (waiting for a trigger), pacing (waiting to start one), cycling
@@ -157,10 +158,14 @@ class Controller:
         """The retry a cycle's result calls for: backoff (failed as a whole), one plain retry (an action
         failed, or part of the observation: once Consul answers again nothing else may ask for a cycle
         before the resync, and heals and registrations wait on a complete one), or none."""
+        self.incomplete = self.incomplete + 1 if result.error is None and result.problems else 0
         if result.error is not None:
             self._schedule_retry(self.retry_delay(self.failures + 1), hold=True)
         elif not result.ok or result.problems:
-            self._schedule_retry(self._options.retry_seconds, hold=False)
+            # Backing off while Consul stays away, as for a failure: a long outage must not cost Marathon
+            # a full read every retry_seconds.
+            delay = self._options.retry_seconds if not result.ok else self.retry_delay(self.incomplete)
+            self._schedule_retry(delay, hold=False)
         else:
             self._schedule_retry(None)
 

@@ -115,7 +115,7 @@ async def with_consul(tmp_path: Path) -> AsyncIterator[tuple[Running, Sandbox]]:
     """The shop with Consul: registrations through the agents, a resync far away (30 s)."""
     (tmp_path / "shop.yaml").write_text(SPEC)
     config = SandboxConfig(marathon=fast_config(keep_event_history=False), consul=ConsulSandboxConfig())
-    options = ControllerOptions(resync_seconds=30, retry_seconds=0.5)
+    options = ControllerOptions(resync_seconds=30, retry_seconds=0.5, max_retry_seconds=2.0)
     async with Sandbox(config) as sandbox, \
             controlled(sandbox.marathon, sandbox.consul_url, tmp_path, options) as state:
         yield state, sandbox

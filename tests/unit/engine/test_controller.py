@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from reconciler.core.model import Desired
+from reconciler.core.model import Actual, Desired
+from reconciler.core.registry import ConsulObservation
 from reconciler.engine.controller import Controller, ControllerOptions
 from reconciler.engine.cycle import CycleResult, current_cycle
+from reconciler.engine.observe import Observation
 from reconciler.engine.reporting import Reporter
 from reconciler.engine.telemetry import ControllerMetrics
 
@@ -189,6 +191,30 @@ async def test_failed_cycles_are_retried_with_one_capped_exponential_backoff_wha
     assert all(gap >= want - 0.01 for gap, want in zip(gaps, wanted, strict=False)), gaps
     assert all("retry" in trigger for trigger in cycle.triggers[1:6]), cycle.triggers
     assert controller.failures == 0  # the successful cycle reset the backoff
+
+
+async def test_cycles_that_could_not_read_consul_are_retried_backing_off_until_one_reads_everything() -> None:
+    consul_down = Observation(Actual(apps={}), ConsulObservation(complete=False, problems=("Consul down",)))
+    whole = Observation(Actual(apps={}), ConsulObservation())
+
+    class Partial(Recorder):
+        async def __call__(self, trigger: str) -> CycleResult:
+            result = await super().__call__(trigger)
+            seen = consul_down if len(self.triggers) <= 4 else whole
+            return CycleResult(result.cycle_id, trigger, actual=seen.actual, observation=seen)
+
+    cycle = Partial()
+    options = ControllerOptions(resync_seconds=3600, retry_seconds=0.1, max_retry_seconds=0.4, min_interval_seconds=0)
+    controller = Controller(cycle, options)
+    runner = asyncio.create_task(controller.run())
+    await until(lambda: len(cycle.triggers) >= 5, "four incomplete cycles retried, then a complete one", timeout=30)
+    await asyncio.sleep(0.5)  # a complete cycle asks for no retry: nothing comes after it
+    controller.stop()
+    await asyncio.wait_for(runner, 5)
+    assert cycle.triggers == ["start", "retry", "retry", "retry", "retry"]
+    gaps = [later - earlier for earlier, later in zip(cycle.starts, cycle.starts[1:], strict=False)]
+    assert all(gap >= want - 0.01 for gap, want in zip(gaps, [0.1, 0.2, 0.4, 0.4], strict=True)), gaps
+    assert controller.incomplete == 0
 
 
 async def test_a_successful_cycle_ends_the_backoff() -> None:
