@@ -229,7 +229,8 @@ class _RunJob:
                 view.show(result)
 
             controller = Controller(reporter.recording(reconciler.cycle), self.options, sources=tuple(sources),
-                                    on_cycle=on_cycle, may_cycle=leadership.may_cycle if leadership.enabled else None)
+                                    on_cycle=on_cycle, may_cycle=leadership.may_cycle if leadership.enabled else None,
+                                    interruptible=lambda: reconciler.interruptible)
             wake.append(controller)
             port = await self._serve(stack, reporter, feed, leadership, notifications)
 

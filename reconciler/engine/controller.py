@@ -7,7 +7,8 @@ number of triggers during a cycle coalesce into one more cycle. After a cycle th
 a row, at most `max_retry_seconds` and never longer than a resync: one retry timer, and no trigger
 starts a cycle sooner. A cycle that raises (a bug, never an outage: those come back as errors) is
 logged with its id and traceback, counted in `unexpected`, and retried on that same backoff: no
-exception in a cycle ends the controller. Stop() lets the running cycle finish, then returns.
+exception in a cycle ends the controller. Stop() lets the running cycle finish, then returns; a cycle
+that has sent nothing yet (it still reads or plans) is cancelled instead.
 docs/controller.md describes the loop.
 """
 
@@ -57,8 +58,14 @@ class Controller:
         sources: tuple[TriggerSource, ...] = (),
         on_cycle: Callable[[CycleResult], None] | None = None,
         may_cycle: Callable[[], bool] | None = None,
+        interruptible: Callable[[], bool] | None = None,
     ) -> None:
+        """`interruptible`: whether the running cycle has sent nothing yet (it still reads or plans), so
+        that stop() may cancel it rather than wait for reads of a hanging Marathon to time out."""
         self._cycle = cycle
+        self._interruptible = interruptible
+        self._running: asyncio.Future[CycleResult] | None = None
+        self._interrupted = False
         # False on a standby (leader election): triggers are dropped until it leads, then trigger().
         self._may_cycle = may_cycle
         self._options = options
@@ -83,8 +90,14 @@ class Controller:
         self._wanted.set()
 
     def stop(self) -> None:
+        """The running cycle finishes, unless it has sent nothing yet: then it is cancelled (a level-triggered
+        controller loses nothing by it; its successor observes afresh)."""
         self._stopping.set()
         self._wanted.set()
+        running = self._running
+        if running is not None and not running.done() and self._interruptible is not None and self._interruptible():
+            self._interrupted = True
+            running.cancel()
 
     async def run(self) -> None:
         scheduler = AsyncIOScheduler()
@@ -118,13 +131,29 @@ class Controller:
                 continue
             self._last_start = asyncio.get_running_loop().time()
             self.phase = "cycling"
-            result = await self._guarded_cycle(",".join(sorted(set(reasons))) or "resync")
+            result = await self._run_cycle(",".join(sorted(set(reasons))) or "resync")
+            if result is None:
+                return
             self.cycles += 1
             self._report(result)
             self._after(result)
             self._schedule_heal(result.heal_due_in)
             if self._options.max_cycles is not None and self.cycles >= self._options.max_cycles:
                 return
+
+    async def _run_cycle(self, trigger: str) -> CycleResult | None:
+        """The cycle's result; None when stop() interrupted it before it sent anything."""
+        self._running = asyncio.ensure_future(self._guarded_cycle(trigger))
+        try:
+            return await self._running
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._interrupted or (task is not None and task.cancelling()):
+                raise
+            log.info("event=cycle-interrupted reason=stopping: nothing was sent")
+            return None
+        finally:
+            self._running = None
 
     async def _guarded_cycle(self, trigger: str) -> CycleResult:
         """The cycle under an id every log line inside it carries; whatever it raises (but a

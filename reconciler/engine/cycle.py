@@ -112,6 +112,12 @@ class Reconciler:
         self.memory = HealMemory()
         self.catalog: CatalogSnapshot | None = None  # Consul's node services, re-read only when they moved
         self.planner = Planner()  # every cycle's plans: each plans again only what changed since the last
+        self._log: _CycleLog | None = None  # the running cycle's, while one runs
+
+    @property
+    def interruptible(self) -> bool:
+        """A cycle runs and has sent nothing yet: it observes or plans (Controller.stop may cancel it)."""
+        return self._log is not None and not self._log.writing
 
     async def cycle(self, trigger: str = "manual") -> CycleResult:
         """One pass. Expected failures come back in `error`; nothing raises for a remote outage."""
@@ -121,9 +127,9 @@ class Reconciler:
     async def _cycle(self, cycle_id: str, trigger: str) -> CycleResult:
         started = time.monotonic()
         log.info("cycle=%s event=cycle-start trigger=%s", cycle_id, trigger)
+        hooks = self._log = _CycleLog(cycle_id, self._in_force)
         try:
             request = self._request(self._load())
-            hooks = _CycleLog(cycle_id, self._in_force)
             synced = await sync(request, self._marathon, self._consul, hooks=hooks)
         except SpecError as exc:
             first = exc.problems[0].render() if exc.problems else str(exc)
@@ -132,6 +138,8 @@ class Reconciler:
         except ReconcilerError as exc:
             log.error("cycle=%s event=observe-failed error=%r", cycle_id, str(exc))
             return CycleResult(cycle_id, trigger, error=str(exc), seconds=time.monotonic() - started)
+        finally:
+            self._log = None
         self.catalog, self.memory = synced.observation.catalog, synced.memory
         for action in synced.execution.actions if synced.execution else synced.plan.actions:
             log.log(_level(action), "cycle=%s %s", cycle_id, action.line())
@@ -161,6 +169,10 @@ class _CycleLog(SyncHooks):
         self.cycle_id = cycle_id
         self._in_force = in_force
         self.desired: Desired | None = None  # what the sync planned, once known
+        self.writing = False  # the sync began to write (set before the first write goes out)
+
+    def executing(self, plan: Plan) -> None:
+        self.writing = True
 
     def in_force(self, desired: Desired, observation: Observation) -> Desired:
         self.desired = self._in_force(desired, observation) if self._in_force is not None else desired

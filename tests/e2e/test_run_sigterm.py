@@ -1,5 +1,6 @@
 """`reconciler run specs --sandbox` in a subprocess: it starts the sandbox, converges, lists the DNS
-names, and stops cleanly (exit 0) on SIGTERM after finishing the running cycle."""
+names, and stops cleanly (exit 0) on SIGTERM after finishing the running cycle; a cycle stuck reading
+a hanging Marathon, which has sent nothing, is cancelled instead."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from reconciler.sandbox.marathon import MarathonSandbox
 from tests.e2e.cli import PROJECT, copy_example_tree, read_until
+from tests.sandbox.marathon.fixtures import fast_config
 
 pytestmark = pytest.mark.slow
 
@@ -42,3 +46,36 @@ async def test_run_with_sandbox_converges_and_stops_on_sigterm(tmp_path: Path) -
     output = "".join(seen) + rest.decode()
     assert process.returncode == 0, output + errors.decode()
     assert "controller stopped after" in output
+
+
+async def test_sigterm_while_marathon_hangs_ends_the_run_at_once_and_sends_nothing(tmp_path: Path) -> None:
+    """The first cycle's reads hang (Marathon answers after a minute): at the default --timeout, 10 s per
+    attempt and three retries, the cycle would hold SIGTERM back some 40 s, past the grace period a
+    scheduler gives before SIGKILL, which leaves the leader lock to expire. It has sent nothing, so stop
+    cancels it: exit 0 at once."""
+    specs = copy_example_tree(tmp_path)
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    async with MarathonSandbox(fast_config(keep_event_history=False)) as sandbox:
+        sandbox.set_latency(60_000)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reconciler", "--marathon", sandbox.url, "--log-format", "json", "run", str(specs),
+            "--no-consul", "--listen", "127.0.0.1:0", "--database", str(tmp_path / "history.db"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        logged: list[str] = []
+        try:
+            await read_until(process.stderr, '"event": "cycle-start"', logged, 60)
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            rest, errors = await asyncio.wait_for(process.communicate(), 30)
+            took = time.monotonic() - started
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, "".join(logged) + errors.decode()
+        assert took < 8, took  # reads of 10 s each, retried: well beyond this had the cycle run to its end
+        assert '"event": "cycle-interrupted"' in errors.decode()
+        assert "controller stopped after 0 cycle(s)." in rest.decode()
+        assert sandbox.writes.writes() == []

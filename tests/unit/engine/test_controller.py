@@ -91,6 +91,18 @@ async def test_stop_lets_the_running_cycle_finish_and_starts_no_other() -> None:
     assert cycle.triggers == ["start"] and cycle.running == 0
 
 
+async def test_stop_cancels_a_cycle_that_has_sent_nothing_yet() -> None:
+    """Marathon hangs: the cycle's reads would take their timeouts and retries (40 s at the defaults)
+    before SIGTERM could end the process; a cycle that has not begun to write is cancelled instead."""
+    cycle = Recorder(duration=60)
+    controller = Controller(cycle, QUICK, interruptible=lambda: True)
+    runner = asyncio.create_task(controller.run())
+    await cycle.started.wait()
+    controller.stop()
+    await asyncio.wait_for(runner, 2)
+    assert controller.cycles == 0 and cycle.triggers == ["start"]
+
+
 async def test_stop_during_the_pacing_pause_returns_at_once() -> None:
     cycle = Recorder()
     controller = Controller(cycle, ControllerOptions(resync_seconds=3600, min_interval_seconds=30))
