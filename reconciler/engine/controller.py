@@ -150,7 +150,7 @@ class Controller:
             task = asyncio.current_task()
             if not self._interrupted or (task is not None and task.cancelling()):
                 raise
-            log.info("event=cycle-interrupted reason=stopping: nothing was sent")
+            log.info("event=cycle-interrupted reason=%r", "stopping before the cycle sent anything")
             return None
         finally:
             self._running = None
