@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -93,14 +94,15 @@ class SpecFeed:
         try:
             desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
         except SpecError as exc:
-            # A clone's files are named inside the repository; a folder's as loaded (the operator's paths).
-            named = SpecError([_relative(p, checkout.root) for p in exc.problems]) if checkout.root else exc
+            # A clone's files are named inside the spec tree; a folder's as loaded (the operator's own paths).
+            named = SpecError([_relative(p, checkout.path, checkout.root) for p in exc.problems]) \
+                if checkout.root else exc
             first = named.problems[0].render() if named.problems else ""
             log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", checkout.revision[:12],
                       len(named.problems), self.state.revision[:12], first)
             self.state = FeedState(self.state.source, self.state.revision, checkout.revision,
                                    f"revision {checkout.revision[:12]} is invalid: {named}",
-                                   tuple(_relative(p, checkout.root or checkout.path).render() for p in named.problems))
+                                   tuple(_relative(p, checkout.path).render() for p in named.problems))
             return False
         self._desired = desired
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
@@ -108,11 +110,17 @@ class SpecFeed:
         return True
 
 
-def _relative(problem: SpecProblem, root: Path) -> SpecProblem:
-    """The problem with its files named inside the repository (`specs/app.yaml`, `charts/web/Chart.yaml`
-    in a message too), as their author knows them, not where the controller's clone lives: the log line,
-    `/status` and the notification alike."""
-    path, inside = Path(problem.file), f"{root}/"
-    file = str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else problem.file
-    hint = problem.hint.replace(inside, "") if problem.hint else problem.hint
-    return replace(problem, file=file, message=problem.message.replace(inside, ""), hint=hint)
+def _relative(problem: SpecProblem, tree: Path, clone: Path | None = None) -> SpecProblem:
+    """The problem with its file named inside the spec tree (`integration.yaml`, as docs/notifications.md
+    shows it), not where the controller's clone lives; with `clone`, the paths its message and hint name
+    too (`../charts/nope/Chart.yaml`): the log line, `/status` and the notification alike."""
+    path = Path(problem.file)
+    file = str(path.relative_to(tree)) if path.is_absolute() and path.is_relative_to(tree) else problem.file
+    if clone is None:
+        return replace(problem, file=file)
+    up = f"{os.path.relpath(clone, tree)}/"
+
+    def named(text: str) -> str:
+        return text.replace(f"{tree}/", "").replace(f"{clone}/", up)
+
+    return replace(problem, file=file, message=named(problem.message), hint=named(problem.hint or "") or None)

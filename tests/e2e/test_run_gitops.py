@@ -116,9 +116,11 @@ async def test_a_commit_converges_within_a_poll_and_a_broken_one_keeps_the_last_
             return source["latest"] == broken and source["revision"] == second and broken[:12] in source["error"]
 
         await eventually(reported, "the broken commit reported", 30)
-        # Named in the repository, as its author knows the file, not in the controller's clone.
+        # Named inside the spec tree (as the notification names them), not in the controller's clone.
         error = (await http.get(f"{run.server}/status")).json()["source"]["error"]
-        assert "specs/integration.yaml:4: apps.web.chart" in error and str(tmp_path) not in error, error
+        problems = [line.split(" is invalid: ")[-1] for line in error.splitlines()]
+        assert any(p.startswith("integration.yaml:4: apps.web.chart") for p in problems), error
+        assert str(tmp_path) not in error and "../charts/nope/Chart.yaml" in error, error
         assert await order_api_instances(http, run.marathon) == 3  # nothing changed because of it
         metrics = (await http.get(f"{run.server}/metrics")).text
         assert f'reconciler_synced_revision_info{{env="integration",revision="{second}"}} 1.0' in metrics

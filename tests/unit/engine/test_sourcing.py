@@ -127,7 +127,7 @@ async def test_an_invalid_revision_keeps_its_problems_while_fetches_fail() -> No
     assert feed.state.problems == ()
 
 
-async def test_a_clone_s_invalid_revision_names_its_files_inside_the_repository(
+async def test_a_clone_s_invalid_revision_names_its_files_inside_the_spec_tree(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     @dataclass
@@ -146,7 +146,7 @@ async def test_a_clone_s_invalid_revision_names_its_files_inside_the_repository(
     await feed.prime()
     source.current = "broken-2"
     await feed.poll_once()
-    named = "specs/env.yaml:4: apps.web.chart: unknown chart 'nope' (no charts/nope/Chart.yaml)"
+    named = "env.yaml:4: apps.web.chart: unknown chart 'nope' (no ../charts/nope/Chart.yaml)"
     assert feed.state.error == f"revision broken-2 is invalid: {named}" and feed.state.problems == (named,)
     assert [r.getMessage() for r in caplog.records if "revision-invalid" in r.getMessage()] == [
         f"event=revision-invalid revision=broken-2 problems=1 kept=r1 first={named!r}"]
