@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+from reconciler.cli.adapters import ConsulChoice, load_both, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.output import console, print_error, print_json_document, print_lines, print_warning
 from reconciler.cli.plan import (
@@ -34,7 +34,6 @@ from reconciler.cli.plan import (
     check_output,
     compared_of,
     consul_unread,
-    load_both,
     refuse_prune_without_environments,
     report_observation,
 )

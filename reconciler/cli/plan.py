@@ -12,21 +12,19 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
+from reconciler.cli.adapters import ConsulChoice, load_both, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.event_loop import run_returning
 from reconciler.cli.output import print_error, use_json_output
 from reconciler.cli.plan_view import Compared, approval_notes, print_warning, show_plan
 from reconciler.cli.settings import GlobalSettings
-from reconciler.core.approvals import narrowed
 from reconciler.core.model import Desired, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.observe import Observation
 from reconciler.engine.sync import SyncRequest, sync
-from reconciler.errors import ExitCode, GuardRefused, SpecError
+from reconciler.errors import ExitCode, GuardRefused
 from reconciler.gc_pause import gc_paused
-from reconciler.spec import env_scope
 
 # Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), as for validate.
 SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).")]
@@ -116,25 +114,6 @@ def refuse_prune_without_environments(desired: Desired, prune: bool) -> None:
             "refusing to prune from a spec tree without environments: nothing would be in scope",
             hint="check the spec path; prune deletes only apps of the environments the tree declares",
         )
-
-
-def load_both(specs: Path, env: str | None, charts: Path | None = None) -> tuple[Desired, Desired | None]:
-    """The desired state of `env` (or all), and the whole tree when narrowed (for the DNS fallbacks).
-
-    The tree is rendered once, whole, and narrowed to `env` (at 10,000 apps a render is most of a second).
-    When that fails, or `env` is not in it, rendering `env` alone raises what it always raised first: its
-    own problems, or the usage error naming the environments; else the whole tree's problems stand."""
-    if env is None:
-        return desired_from_folder(specs, env=None, charts=charts), None
-    try:
-        whole = desired_from_folder(specs, env=None, charts=charts)
-    except SpecError:
-        desired_from_folder(specs, env=env, charts=charts)
-        with env_scope(env):  # `env` renders: another environment's problems fail it, saying why
-            raise
-    if env not in whole.environments:
-        return desired_from_folder(specs, env=env, charts=charts), whole
-    return narrowed(whole, env), whole
 
 
 async def observe_and_plan(

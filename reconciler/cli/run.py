@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 
 from reconciler import __version__
-from reconciler.cli.adapters import consul_client, marathon_client
+from reconciler.cli.adapters import consul_client, load_both, marathon_client
 from reconciler.cli.consul_opts import ConsulOpt, LeaderKeyOpt, NoConsulOpt
 from reconciler.cli.history import since_seconds
 from reconciler.cli.live_view import LiveTables, cycle_rows
@@ -65,7 +65,6 @@ from reconciler.marathon import MarathonClient
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT
 from reconciler.redaction import redact_url
 from reconciler.sources.base import DEFAULT_POLL_SECONDS, Source
-from reconciler.spec import load_desired
 from reconciler.store import Store
 from reconciler.web.server import HttpServer, Readiness, ServerHooks, parse_listen
 
@@ -187,9 +186,22 @@ class _RunJob:
         self.use_consul, self.watch_wait = use_consul, watch_wait
         self.metrics = metrics
         self._open_store = open_store
+        self._wholes: list[tuple[Desired, Desired | None]] = []  # the last two loads: (specs, whole tree)
 
     def _load(self, root: Path, revision: str) -> Desired:
-        return self.metrics.check(load_desired(root, env=self.env, revision=revision))
+        """The specs of `--env` (or all), read as `plan --env` reads them: the whole tree, narrowed. The whole
+        tree is kept beside them for the DNS fallbacks of a functional set, whose base's apps the narrowed
+        specs lack (`whole_of`)."""
+        desired, whole = load_both(root, self.env, revision=revision)
+        checked = self.metrics.check(desired)
+        # The feed loads in a worker thread and adopts the result after: a cycle meanwhile still plans the
+        # previous specs, so their whole tree is kept too.
+        self._wholes = [(checked, whole), *self._wholes[:1]]
+        return checked
+
+    def whole_of(self, desired: Desired) -> Desired | None:
+        """The whole tree of the specs `desired` (one the feed loaded), when --env narrowed them."""
+        return next((whole for loaded, whole in self._wholes if loaded is desired), None)
 
     async def run(self, settings: GlobalSettings, *, sandbox: bool) -> int:
         serving = self.serving
@@ -210,7 +222,8 @@ class _RunJob:
             autoscaler = await self.metrics.autoscaler(stack, agent_port)
             leadership = Leadership(serving.leader, consul)
             reconciler = Reconciler(feed.desired, marathon, consul, self._fenced(leadership), autoscaler=autoscaler,
-                                    in_force=_in_force(store, pins, self.cycle_options.plan, in_force))
+                                    in_force=_in_force(store, pins, self.cycle_options.plan, in_force),
+                                    whole=self.whole_of)
             sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))

@@ -99,10 +99,14 @@ class Reconciler:
         clock: Callable[[], float] = time.monotonic,
         autoscaler: Autoscaler | None = None,
         in_force: Callable[[Desired, Observation], Desired] | None = None,
+        whole: Callable[[Desired], Desired | None] | None = None,
     ) -> None:
         """`in_force`: what of the loaded specs this cycle reconciles, given the observation (the approval
-        gate keeps approval environments at their approved state: engine/approvals.py)."""
+        gate keeps approval environments at their approved state: engine/approvals.py). `whole`: the whole
+        spec tree of specs `load` gave, when narrowed to one environment (a functional set's DNS fallbacks
+        need its base's apps), else None."""
         self._load = load
+        self._whole = whole
         self.autoscaler = autoscaler
         self._in_force = in_force
         self._marathon = marathon
@@ -154,7 +158,7 @@ class Reconciler:
         options = self._options
         return SyncRequest(desired, options.plan, options.execute, options.routing, memory=self.memory,
                            clock=self._clock, strict=True, catalog=self.catalog, autoscaler=self.autoscaler,
-                           planner=self.planner)
+                           planner=self.planner, whole=self._whole(desired) if self._whole is not None else None)
 
 
 def _level(action: Action) -> int:

@@ -1,4 +1,4 @@
-"""`plan --env X` and `apply --env X` render the spec tree once and narrow it (cli/plan.py load_both): the
+"""`plan --env X` and `apply --env X` render the spec tree once and narrow it (cli/adapters.py load_both): the
 same Desired of X and of the whole tree as rendering X alone and the whole tree apart, and the same error
 when X, another environment or the flag is wrong (when only another one is, with a hint saying why X fails)."""
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli.adapters import desired_from_folder
-from reconciler.cli.plan import load_both
+from reconciler.cli.adapters import desired_from_folder, load_both
 from reconciler.core.model import Desired
 from reconciler.errors import ReconcilerError
 from reconciler.spec.rendered import forget_renderings
