@@ -8,6 +8,15 @@ fate: the one that finds the state changed is told what it is now, and records n
 approval is recorded in one transaction holding the environment's lock (`hold_plan`): the check for the
 same plan waiting, the record, and the superseding of every other one, so that one plan of an environment
 awaits approval afterwards.
+
+An older reconciler (schema v5: the leader still running in a rolling upgrade, beside a newer one that
+migrated the store) records plans with `state` '' and gives them later statuses as events only. So a plan
+whose state is not final (applied, superseded: nothing moves it on) is read as its latest status says (its
+latest event, else the status it was recorded with: migration v6's expression), and a compare-and-set
+(`hold_plan` too) first writes that into `state` for the plans it may move, in its transaction: on
+PostgreSQL with their rows locked first, so the events read are all those committed before (a reconciler
+of this version commits a state and its event together); on SQLite under the database's write lock. Only
+plans not final (a handful) are looked up, and never from a WHERE (PostgreSQL would cost one per plan).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
 from reconciler.store.sessions import Sessions
@@ -23,6 +33,8 @@ from reconciler.store.tables import ApprovalDecision, EnvEvent, PlanEvent, PlanR
 
 AWAITING = "awaiting-approval"
 SUPERSEDED = "superseded"
+# A plan's fate once in one of these: no reconciler moves it on (engine/approvals.py's state machine).
+FINAL = ("applied", SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class PlanStore(Sessions):
     def _hold(self, session: Session, plan: PlanRecord, rows: Sequence[SQLModel],
               detail: Callable[[PlanRecord], str], replacing: str) -> Held | None:
         """hold_plan's transaction; None: `replacing` no longer awaits, and nothing is written."""
+        _repair(session, col(PlanRecord.env) == plan.env, col(PlanRecord.status) == AWAITING)
         awaiting = list(session.exec(select(PlanRecord).where(
             PlanRecord.env == plan.env, PlanRecord.status == AWAITING, PlanRecord.state == AWAITING,
         ).order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc())).all())
@@ -115,6 +128,7 @@ class PlanStore(Sessions):
     def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel]) -> PlanMove:
         try:
             with Session(self._engine) as session:
+                _repair(session, col(PlanRecord.id) == plan_id)
                 moved = _compare_and_set(session, plan_id, expected, status)
                 if moved:
                     session.add_all([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now()), *rows])
@@ -133,8 +147,9 @@ class PlanStore(Sessions):
         return PlanMove(False, plan.state, last[0].detail if last and last[0].status == plan.state else "")
 
     def plan(self, plan_id: str) -> PlanRecord | None:
-        found = self._all(select(PlanRecord).where(PlanRecord.id == plan_id))
-        return found[0] if found else None
+        """Plan `plan_id`, its `state` its latest status (also when an older reconciler left it)."""
+        found = _as_now(self._all(select(PlanRecord, _state_now()).where(PlanRecord.id == plan_id)))
+        return found[0][0] if found else None
 
     def decision_on(self, plan_id: str) -> ApprovalDecision | None:
         """The latest decision recorded on plan `plan_id` (who approved it), or None."""
@@ -155,17 +170,21 @@ class PlanStore(Sessions):
     def plans_now(self, env: str, recorded: str, statuses: Iterable[str]) -> list[tuple[PlanRecord, str]]:
         """The plans of `env` recorded with `recorded` whose state is one of `statuses`, each with that state,
         newest first."""
-        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == recorded,
-                                              col(PlanRecord.state).in_(list(statuses)))
+        wanted = list(statuses)
+        # Filtered on the columns only: a subquery in the WHERE makes PostgreSQL cost (and JIT-compile) an
+        # event lookup for every plan of `env`; the few plans not final are looked up once each instead.
+        maybe = col(PlanRecord.state).in_(wanted) | col(PlanRecord.state).not_in(FINAL)
+        statement = (select(PlanRecord, _state_now()).where(PlanRecord.env == env, PlanRecord.status == recorded,
+                                                            maybe)
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
-        return [(plan, plan.state) for plan in self._all(statement)]
+        return [(plan, now) for plan, now in _as_now(self._all(statement)) if now in wanted]
 
     def awaiting_approval(self, env: str) -> PlanRecord | None:
         """`env`'s newest plan recorded as awaiting approval, if it still does."""
-        statement = (select(PlanRecord).where(PlanRecord.env == env, PlanRecord.status == AWAITING)
+        statement = (select(PlanRecord, _state_now()).where(PlanRecord.env == env, PlanRecord.status == AWAITING)
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()).limit(1))
-        found = self._all(statement)
-        return found[0] if found and found[0].state == AWAITING else None
+        found = _as_now(self._all(statement))
+        return found[0][0] if found and found[0][1] == AWAITING else None
 
 
 def _compare_and_set(session: Session, plan_id: str, expected: str, status: str) -> bool:
@@ -175,3 +194,39 @@ def _compare_and_set(session: Session, plan_id: str, expected: str, status: str)
     statement = (sa.update(PlanRecord).where(col(PlanRecord.id) == plan_id, col(PlanRecord.state) == expected)
                  .values(state=status).execution_options(synchronize_session=False))
     return bool(session.exec(statement).rowcount == 1)
+
+
+def _latest_status() -> sa.ColumnElement[str]:
+    """A plan's latest status: its latest event's, else the one it was recorded with (as migration v6)."""
+    latest = (select(PlanEvent.status).where(col(PlanEvent.plan_id) == col(PlanRecord.id))
+              .order_by(col(PlanEvent.at).desc(), col(PlanEvent.id).desc()).limit(1).scalar_subquery())
+    return sa.func.coalesce(latest, col(PlanRecord.status))
+
+
+def _state_now() -> sa.ColumnElement[str]:
+    """A plan's state as a read takes it: a final one as it is, another as its latest status says (an older
+    reconciler may have left it '' or moved it by an event only)."""
+    return sa.case((col(PlanRecord.state).in_(FINAL), col(PlanRecord.state)), else_=_latest_status())
+
+
+def _as_now(rows: Sequence[tuple[PlanRecord, str]]) -> list[tuple[PlanRecord, str]]:
+    """Each plan read with `_state_now()`, that state set as its `state` (not a change to write back)."""
+    for plan, now in rows:
+        set_committed_value(plan, "state", now)
+    return list(rows)
+
+
+def _repair(session: Session, *scope: sa.ColumnElement[bool]) -> None:
+    """In `session`'s transaction, before a compare-and-set: the plans of `scope` that are not final take
+    their latest status as `state` (an older reconciler may have left it behind). On PostgreSQL their rows
+    are locked first and the statuses read by the next statement, so they are the ones committed before: a
+    reconciler moving one meanwhile commits its state and its event together, and the repair waits for both.
+    The statuses are not compared in the WHERE: PostgreSQL would cost an event lookup for every plan."""
+    pending = [*scope, col(PlanRecord.state).not_in(FINAL)]
+    if session.connection().dialect.name == "postgresql":
+        locked = list(session.exec(select(PlanRecord.id).where(*pending).with_for_update()).all())
+        if not locked:
+            return
+        pending = [col(PlanRecord.id).in_(locked)]
+    session.exec(sa.update(PlanRecord).where(*pending).values(state=_latest_status())
+                 .execution_options(synchronize_session=False))

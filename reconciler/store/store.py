@@ -1,5 +1,6 @@
 """The store (layer 3 adapter): append-only history of what the reconciler did, in SQL (plans.py: plans
-and the compare-and-set of their states).
+and the compare-and-set of their states; a plan an older reconciler still writing left is read as its latest
+status says).
 
 A SQLite file by default (its folder is created on first use), PostgreSQL through a
 `postgresql+psycopg://` URL. Opening applies the missing schema migrations. Times are stored and handed

@@ -20,6 +20,11 @@ from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.unit.store.old_awaiting import OLD_DATA, OldData, one_awaits_on_old_data
+from tests.unit.store.old_writer import (
+    approve_moves_the_old_leaders_plan,
+    hold_finds_the_old_leaders_plan,
+    old_decision_stands,
+)
 from tests.unit.store.plan_races import approve_beside_the_gate, one_approval_wins, one_mark_wins, one_plan_awaits
 
 pytestmark = pytest.mark.postgres
@@ -161,6 +166,26 @@ def test_two_plans_awaiting_on_old_data_leave_one_awaiting_after_a_hold_or_a_rep
     database: str, case: OldData
 ) -> None:
     one_awaits_on_old_data(database, case)
+
+
+@pytest.mark.parametrize("tag", ["1.0", "2.0"], ids=["same-plan", "another-plan"])
+def test_the_gate_finds_the_old_leaders_awaiting_plan_and_records_no_second_one_on_postgresql(
+    database: str, tag: str
+) -> None:
+    """A v5 reconciler still writing beside the migrated store (tests/unit/store/old_writer.py)."""
+    hold_finds_the_old_leaders_plan(database, tag)
+
+
+@pytest.mark.parametrize("decided", [("superseded",), ("approved", "applied"), ("approved",)],
+                         ids=["superseded", "applied", "approved"])
+def test_a_plan_the_old_leader_decided_reads_as_its_decision_and_is_not_approvable_on_postgresql(
+    database: str, decided: tuple[str, ...]
+) -> None:
+    old_decision_stands(database, decided)
+
+
+def test_approve_moves_a_plan_the_old_leader_recorded_once_on_postgresql(database: str) -> None:
+    approve_moves_the_old_leaders_plan(database)
 
 
 def test_a_password_in_the_urls_query_is_never_shown_on_postgresql(database: str) -> None:

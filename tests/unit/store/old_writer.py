@@ -1,0 +1,119 @@
+"""An older (schema v5) reconciler still writing after a newer one migrated the store to v6, as in a rolling
+upgrade: it records plans without `state` (left '') and appends their later statuses as `plan_events` rows
+only, never moving `state`. Its rows are written straight into the tables, through the columns v5 knew;
+the newer store must read each plan as its latest status says. Shared by the SQLite and PostgreSQL tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.approvals import APPLIED, APPROVED, AWAITING, SUPERSEDED, ApprovalGate, Pending
+from reconciler.engine.approving import NotPending, pending_plan
+from reconciler.store import PlanMove, Store, database_url
+from tests.unit.store.clocked import T0, Clock
+from tests.unit.store.old_awaiting import ENV, NEW, reviewed
+
+_WHEN = sa.DateTime(timezone=True)
+# The two tables as a v5 reconciler sees them: `plans` without `state`.
+_PLANS_V5 = sa.table("plans", sa.column("id"), sa.column("env"), sa.column("revision"), sa.column("digest"),
+                     sa.column("status"), sa.column("at", _WHEN), sa.column("cycle_id"))
+_EVENTS_V5 = sa.table("plan_events", sa.column("plan_id"), sa.column("status"), sa.column("at", _WHEN),
+                      sa.column("detail"))
+
+
+def old_plan(database: str | Path, plan_id: str, tag: str, at: datetime, status: str = AWAITING) -> None:
+    """A plan the v5 reconciler records (of the version `tag`, as old_awaiting.reviewed makes it)."""
+    _write(database, sa.insert(_PLANS_V5).values(id=plan_id, env=ENV, revision=f"r-{plan_id}",
+                                                 digest=reviewed(tag).digest, status=status, at=at, cycle_id=""))
+
+
+def old_status(database: str | Path, plan_id: str, status: str, at: datetime, detail: str = "") -> None:
+    """A later status the v5 reconciler gives a plan: an event, and `state` untouched."""
+    _write(database, sa.insert(_EVENTS_V5).values(plan_id=plan_id, status=status, at=at, detail=detail))
+
+
+def _write(database: str | Path, statement: sa.Insert) -> None:
+    engine = sa.create_engine(database_url(database))
+    try:
+        with engine.begin() as conn:
+            conn.execute(statement)
+    finally:
+        engine.dispose()
+
+
+def upgraded(database: str | Path, clock: Clock) -> Store:
+    """The store migrated to the latest version (by the newer reconciler's start), before the old one writes."""
+    Store.open(database).close()
+    return Store.open(database, clock=clock)
+
+
+def hold_finds_the_old_leaders_plan(database: str | Path, tag: str) -> None:
+    """The gate holds the plan of version `tag` while the old leader's plan of version 1.0 awaits: the same
+    one is found (nothing recorded), another one supersedes it."""
+    clock = Clock()
+    store = upgraded(database, clock)
+    try:
+        old_plan(database, "old1", "1.0", T0)
+        clock.tick()
+        found = ApprovalGate(store, PlanOptions(), new_id=lambda: NEW).hold(reviewed(tag), "r9")
+        assert isinstance(found, Pending)
+        if tag == "1.0":
+            assert (found.plan_id, found.recorded) == ("old1", False)
+            assert store.plan(NEW) is None
+        else:
+            assert (found.plan_id, found.recorded) == (NEW, True)
+            assert store.plan_status("old1") == SUPERSEDED
+        assert [p.id for p in store.plans_still(ENV, AWAITING)] == [found.plan_id]
+        assert getattr(store.awaiting_approval(ENV), "id", None) == found.plan_id
+    finally:
+        store.close()
+
+
+def old_decision_stands(database: str | Path, decided: tuple[str, ...]) -> None:
+    """A plan the newer reconciler recorded awaiting, then the old leader moved through `decided`: it is read
+    as the last of them, is not approvable, and a move from that state works."""
+    clock = Clock()
+    store = upgraded(database, clock)
+    try:
+        ApprovalGate(store, PlanOptions(), new_id=lambda: "p1").hold(reviewed("1.0"), "r1")
+        for n, status in enumerate(decided, start=1):
+            old_status(database, "p1", status, T0 + timedelta(seconds=n), detail=f"old {status}")
+        clock.tick(len(decided) + 1)
+        last = decided[-1]
+        assert store.plan_status("p1") == last and store.plans_still(ENV, AWAITING) == []
+        assert store.awaiting_approval(ENV) is None
+        assert [(p.id, s) for p, s in store.plans_now(ENV, AWAITING, (APPROVED, "failed"))] == (
+            [("p1", last)] if last == APPROVED else [])
+        plan = store.plan("p1")
+        assert plan is not None and plan.state == last
+        with pytest.raises(NotPending, match=f"plan p1 is {last}, not awaiting approval"):
+            pending_plan(store, ENV, "p1")
+        lost = store.approve_plan(plan, AWAITING, APPROVED, by="alice@a", event="approved", detail="by alice@a")
+        assert lost == PlanMove(False, last, f"old {last}")
+        assert store.move_plan("p1", last, SUPERSEDED if last == APPROVED else APPLIED).moved
+    finally:
+        store.close()
+
+
+def approve_moves_the_old_leaders_plan(database: str | Path) -> None:
+    """approve's compare-and-set on a plan the old leader recorded (its `state` empty): one approval moves it."""
+    clock = Clock()
+    store = upgraded(database, clock)
+    try:
+        old_plan(database, "old1", "1.0", T0)
+        clock.tick()
+        plan = pending_plan(store, ENV, "old1")
+        moved = store.approve_plan(plan, AWAITING, APPROVED, by="alice@a", event="approved", detail="by alice@a")
+        assert moved == PlanMove(True, APPROVED, "by alice@a")
+        clock.tick()
+        again = store.approve_plan(plan, AWAITING, APPROVED, by="bob@b", event="approved", detail="by bob@b")
+        assert again == PlanMove(False, APPROVED, "by alice@a")
+        assert store.plan_status("old1") == APPROVED and store.decision_on("old1").by == "alice@a"  # type: ignore[union-attr]
+    finally:
+        store.close()
