@@ -78,6 +78,8 @@ class MarathonSandboxConfig:
     # Where every agent serves Mesos' `/monitor/statistics` (a real agent: 5051). 0: one free port
     # that every agent address can take, so concurrent sandboxes never collide.
     agent_stats_port: int = 0
+    # --max_running_deployments: a root change while this many deployments run is refused with 403.
+    max_running_deployments: int = 100
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if k != "http_credentials"}
@@ -178,6 +180,7 @@ class MarathonSandbox:
         self.runtime: TaskRuntime = docker or TaskListeners(self.config.task_listeners, self._exposition)
         self.core = MarathonCore(timings, self.runtime, clock or Clock(), self.config.seed)
         self.core.state.bus.keep_history = self.config.keep_event_history
+        self.core.writer.max_running = self.config.max_running_deployments
         self.agent_statistics = AgentStatistics(
             self.core, self.loads, self.config.agent_stats_port, docker.usage if docker else None
         )

@@ -1,7 +1,8 @@
 """Deployment plans (sandbox layer, pure): the steps Marathon derives from two root states.
 
 DeploymentPlan.apply: stop removed apps, start new apps at 0 instances, then one step per
-dependency level that scales (new or instances-only change) or restarts (any other change).
+dependency level that scales (new, instances-only change, or any change to 0 instances) or restarts
+(any other change).
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ def build_steps(
     starts = sorted(set(target) - set(original))
     moving: dict[str, ActionKind] = {app_id: ActionKind.SCALE for app_id in starts}
     for app_id in sorted(set(original) & set(target)):
-        if app_id in restarts:
-            moving[app_id] = ActionKind.RESTART
-        elif original[app_id] != target[app_id]:
-            scale = is_scale_only(original[app_id], target[app_id])
-            moving[app_id] = ActionKind.SCALE if scale else ActionKind.RESTART
+        if app_id in restarts or original[app_id] != target[app_id]:
+            moving[app_id] = _moving_kind(original[app_id], target[app_id])
     steps: list[list[PlanAction]] = []
     if stops:
         steps.append([PlanAction(ActionKind.STOP, app_id) for app_id in stops])
@@ -31,6 +29,14 @@ def build_steps(
     for level in sorted(set(levels.values())):
         steps.append([PlanAction(moving[app_id], app_id) for app_id in sorted(moving) if levels[app_id] == level])
     return steps
+
+
+def _moving_kind(stored: JsonDict, target: JsonDict) -> ActionKind:
+    """A changed (or restarted) app scales when only `instances` moved or when it goes to 0 instances,
+    whatever else changed (DeploymentPlan.dependencyOrderedSteps: `isOnlyScaleChange || isScaledToZero`)."""
+    if is_scale_only(stored, target) or int(target.get("instances", 1)) == 0:
+        return ActionKind.SCALE
+    return ActionKind.RESTART
 
 
 def dependency_levels(app_ids: set[str], apps: dict[str, JsonDict]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from reconciler.sandbox.marathon.views import Embeds, stored_app_json
 from reconciler.sandbox.marathon.wire import (
     LOCKED_MESSAGE,
     ApiError,
+    bad_json,
     deployment_result,
     flag,
     json_response,
@@ -27,7 +28,7 @@ from reconciler.sandbox.marathon.wire import (
     validate_app,
     validate_app_update,
 )
-from reconciler.sandbox.marathon.writes import AppLocked
+from reconciler.sandbox.marathon.writes import AppLocked, TooManyDeployments
 
 CORE = web.AppKey("marathon_core", MarathonCore)
 ROLLBACK_ONLY = "The 'version' field may only be combined with the 'id' field."
@@ -56,11 +57,21 @@ def commit(
 ) -> tuple[str, str]:
     try:
         result = core.writer.commit(target, force=force, restarts=restarts, group_id=group_id, groups=groups)
+    except TooManyDeployments as exc:
+        raise ApiError(403, str(exc)) from exc
     except AppLocked as exc:
         raise ApiError(409, LOCKED_MESSAGE, deployments=[{"id": d} for d in exc.deployment_ids]) from exc
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
     return result
+
+
+def refuse_over_capacity(core: MarathonCore) -> None:
+    """403 while Marathon runs its maximum number of deployments (GroupManagerImpl.checkMaxRunningDeployments)."""
+    try:
+        core.writer.check_capacity()
+    except TooManyDeployments as exc:
+        raise ApiError(403, str(exc)) from exc
 
 
 def announce(core: MarathonCore, request: web.Request, app_id: str) -> None:
@@ -257,10 +268,7 @@ async def put_apps(request: web.Request, patch: bool = False) -> web.Response:
     target = core.state.definitions()
     partial = patch or flag(request, "partialUpdate", True)
     for index, body in enumerate(bodies):
-        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
-            raise ApiError(
-                422, "Object is not valid", details=[{"path": f"({index})/id", "errors": ["error.path.missing"]}]
-            )
+        check_bulk_id(body, index, partial)
         app_id = resolve_id(body["id"])
         if patch and app_id not in core.state.apps:
             raise unknown_app(app_id)
@@ -268,6 +276,21 @@ async def put_apps(request: web.Request, patch: bool = False) -> web.Response:
     check_tree(core, target)
     deployment_id, version = commit(core, target, flag(request, "force"))
     return deployment_result(deployment_id, version)
+
+
+def check_bulk_id(body: object, index: int, partial: bool) -> None:
+    """An element of a bulk body needs an object with a string `id`. A partial update reads each element as
+    an AppUpdate (id optional) and then `require`s the id, an IllegalArgumentException (422 with only a
+    message); a full replacement reads a raml.App, whose missing id is a JsResultException (422 Invalid
+    JSON) (AppsResource.canonicalAppUpdatesFromJson, MarathonExceptionMapper)."""
+    if not isinstance(body, dict):
+        raise bad_json(f"({index})", "error.expected.jsobject")
+    if "id" in body and not isinstance(body["id"], str):
+        raise bad_json(f"({index})/id", "error.expected.jsstring")
+    if "id" not in body:
+        if partial:
+            raise ApiError(422, "requirement failed: App Update must have app id set")
+        raise bad_json(f"({index})/id", "error.path.missing")
 
 
 async def patch_apps(request: web.Request) -> web.Response:

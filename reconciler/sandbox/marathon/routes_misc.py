@@ -7,7 +7,7 @@ import contextlib
 
 from aiohttp import web
 
-from reconciler.sandbox.marathon.routes_apps import commit, core_of
+from reconciler.sandbox.marathon.routes_apps import commit, core_of, refuse_over_capacity
 from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response
 
 KEEPALIVE_S = 15.0
@@ -28,6 +28,9 @@ async def cancel_deployment(request: web.Request) -> web.Response:
     if flag(request, "force"):
         core.runner.cancel(deployment, "The deployment was stopped through the API")
         return web.Response(status=202)
+    # The revert is a root change like any other: refused (403) while the maximum runs, the deployment
+    # it would revert still running (DeploymentsResource.cancel -> GroupManagerImpl.updateRoot).
+    refuse_over_capacity(core)
     target = core.writer.rollback_target(deployment)
     core.runner.cancel(deployment, "The deployment was rolled back through the API")
     new_id, version = commit(core, target, force=True)

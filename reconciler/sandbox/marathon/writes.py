@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from reconciler.sandbox.marathon.appdef import ServicePorts, assign_service_ports, service_ports
+from reconciler.sandbox.marathon.appdef import ServicePorts, assign_service_ports, config_part, service_ports
 from reconciler.sandbox.marathon.deployments import DeploymentRunner
 from reconciler.sandbox.marathon.model import ActionKind, AppRun, Deployment, JsonDict, PlanAction
 from reconciler.sandbox.marathon.plans import build_steps
@@ -25,10 +25,28 @@ class AppLocked(Exception):
         self.deployment_ids = deployment_ids
 
 
+class TooManyDeployments(Exception):
+    """Marathon runs its maximum number of deployments (TooManyRunningDeploymentsException, a 403)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Max number ({limit}) of running deployments is achieved. Wait for existing deployments to complete "
+            "or cancel oneusing force=true parameter. You can increase max deployment number by using "
+            "--max_running_deployments parameter but be advised that this can have negative effects on the performance."
+        )
+
+
 class Writer:
     def __init__(self, state: SandboxState, runner: DeploymentRunner) -> None:
         self.state = state
         self.runner = runner
+        self.max_running = 100  # --max_running_deployments' default (GroupManagerConfig)
+
+    def check_capacity(self) -> None:
+        """Refuse any root change while the maximum number of deployments runs, forced or not, before
+        the change is even computed (GroupManagerImpl.checkMaxRunningDeployments)."""
+        if len(self.state.deployments) >= self.max_running:
+            raise TooManyDeployments(self.max_running)
 
     def plan(self, target: dict[str, JsonDict], restarts: frozenset[str] = frozenset()) -> list[list[PlanAction]]:
         """The steps a change would take, without applying it (dryRun)."""
@@ -49,8 +67,9 @@ class Writer:
         `group_id` is the group `group_change_success` names: the one the caller edits, as each API
         resource passes it to GroupManager.updateRoot (an app's parent group for one-app changes).
         `groups`, when given, replaces the explicit groups; an entry without a `version` gets this
-        change's. Nothing is stored when the change is refused (AppLocked, ValueError).
+        change's. Nothing is stored when the change is refused (TooManyDeployments, AppLocked, ValueError).
         """
+        self.check_capacity()
         steps = self.plan(target, restarts)
         affected = {action.app_id for step in steps for action in step}
         conflicts = [d for d in self.state.deployments.values() if affected & d.affected]
@@ -62,7 +81,7 @@ class Writer:
         if groups is not None:
             self.state.groups = {gid: {"version": version, **meta} for gid, meta in groups.items()}
         original = self.state.definitions()
-        self._store(original, target, steps, version)
+        self._store(original, target, steps, version, restarts)
         deployment_id = str(uuid.uuid4())
         if steps:
             snapshot = {app_id: original.get(app_id) for app_id in affected}
@@ -91,7 +110,12 @@ class Writer:
             assign_service_ports(defn, stored.get(app_id), ports)
 
     def _store(
-        self, original: dict[str, JsonDict], target: dict[str, JsonDict], steps: list[list[PlanAction]], version: str
+        self,
+        original: dict[str, JsonDict],
+        target: dict[str, JsonDict],
+        steps: list[list[PlanAction]],
+        version: str,
+        restarts: frozenset[str],
     ) -> None:
         kinds = {action.app_id: action.kind for step in steps for action in step}
         for app_id in set(original) - set(target):
@@ -101,16 +125,11 @@ class Writer:
             kind = kinds.get(app_id)
             if kind is None:
                 continue
-            self._store_app(app_id, defn, kind, version)
+            self._store_app(app_id, defn, kind, version, app_id in restarts)
 
-    def _store_app(self, app_id: str, defn: JsonDict, kind: ActionKind, version: str) -> None:
+    def _store_app(self, app_id: str, defn: JsonDict, kind: ActionKind, version: str, restarted: bool) -> None:
         previous = self.state.apps.get(app_id)
-        if previous is None or kind in (ActionKind.START,):
-            stored = StoredApp(defn, version, version, version)
-        elif kind == ActionKind.SCALE:
-            stored = StoredApp(defn, version, version, previous.last_config_change_at)
-        else:
-            stored = StoredApp(defn, version, version, version)
+        stored = StoredApp(defn, version, *_version_info(previous, defn, restarted, version))
         self.state.apps[app_id] = stored
         self.state.app_history.setdefault(app_id, {})[version] = stored
         run = self.state.runs.get(app_id)
@@ -131,3 +150,16 @@ class Writer:
             else:
                 target[app_id] = defn
         return target
+
+
+def _version_info(previous: StoredApp | None, defn: JsonDict, restarted: bool, version: str) -> tuple[str, str]:
+    """(lastScalingAt, lastConfigChangeAt) after a change (GroupVersioningUtil.updateVersionInfoForChangedApps,
+    VersionInfo.scala): a new app or a config change moves both, an instances-only change moves
+    lastScalingAt, a restart of the same definition moves lastConfigChangeAt only (withRestartChange)."""
+    if previous is None or config_part(previous.definition) != config_part(defn):
+        return version, version
+    if previous.definition.get("instances") != defn.get("instances"):
+        return version, previous.last_config_change_at
+    if restarted:
+        return previous.last_scaling_at, version
+    return previous.last_scaling_at, previous.last_config_change_at
