@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from reconciler.sandbox.write_log import WriteLog
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
+JITTER_FRACTION = 16  # agent/consul/rpc.go jitterFraction
 FAULTS_KEY = web.AppKey("faults", HttpFaults)
 WRITES_KEY = web.AppKey("writes", WriteLog)
 T = TypeVar("T")
@@ -117,6 +119,13 @@ class Blocking:
     index: int
     wait: float
 
+    @property
+    def hold(self) -> float:
+        """How long a read blocked on an unchanged index is held: `wait` plus a random stagger below
+        wait/16 (agent/consul/rpc.go blockingQuery: `queryTimeout += lib.RandomStagger(queryTimeout /
+        jitterFraction)`), so that clients must allow for more than `wait`."""
+        return jittered(self.wait, random.random())
+
     @classmethod
     def from_request(cls, request: web.Request) -> Blocking:
         """agent/http.go parseWait: an empty value is no value; `index` is a Go ParseUint.
@@ -136,6 +145,11 @@ class Blocking:
         if "stale" in request.query and "consistent" in request.query:
             raise ConsulHTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
         return cls(index=index, wait=DEFAULT_WAIT if wait <= 0 else min(wait, MAX_WAIT))
+
+
+def jittered(wait: float, draw: float) -> float:
+    """`wait` plus `draw` (in [0, 1)) of its 1/16th: lib.RandomStagger(wait / 16) is uniform in [0, wait/16)."""
+    return wait + draw * wait / JITTER_FRACTION
 
 
 def parse_uint(text: str) -> int | None:
@@ -172,7 +186,7 @@ async def block(request: web.Request, raft: RaftIndex, read: Callable[[], tuple[
     peek = index_of or (lambda: read()[0])
     if blocking.index > 0:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + blocking.wait
+        deadline = loop.time() + blocking.hold
         while peek() <= blocking.index and (left := deadline - loop.time()) > 0:
             await raft.wait_change(left)
     return read()

@@ -77,7 +77,8 @@ def ttl_of(value: Any) -> float:
     except DurationError as exc:
         raise ConsulHTTPError(400, f"Request decode failed: TTL: {exc}") from exc
     if seconds != 0 and not MIN_TTL <= seconds <= MAX_TTL:
-        raise _rpc_error(f"Invalid Session TTL '{format_duration(seconds)}', must be between [10s=24h0m0s]")
+        # Consul formats the time.Duration with %d: nanoseconds (agent/consul/session_endpoint.go Apply).
+        raise _rpc_error(f"Invalid Session TTL '{round(seconds * 1e9)}', must be between [10s=24h0m0s]")
     return seconds
 
 
