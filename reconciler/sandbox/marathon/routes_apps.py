@@ -219,7 +219,8 @@ def updated_definition(core: MarathonCore, app_id: str, body: JsonDict, partial:
             raise ApiError(422, "Object is not valid", details=[{"path": "/", "errors": [ROLLBACK_ONLY]}])
         stored = core.state.app_history.get(app_id, {}).get(str(body["version"]))
         if stored is None:
-            raise ApiError(404, f"App '{app_id}' does not exist in version {body['version']}")
+            # AppHelpers.rollback throws AppNotFoundException(appId): the message names no version.
+            raise unknown_app(app_id)
         return dict(stored.definition)
     existing = core.state.apps.get(app_id)
     if existing and partial:

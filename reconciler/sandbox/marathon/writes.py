@@ -88,6 +88,11 @@ class Writer:
             self.runner.start(Deployment(deployment_id, version, steps, snapshot))
         self._remember_root(version)
         self.state.bus.publish("group_change_success", {"groupId": group_id, "version": version})
+        if not steps:
+            # A plan without steps still runs: its DeploymentActor finishes at once and
+            # MarathonSchedulerActor.deploymentSuccess publishes deployment_success for it.
+            plan = Deployment(deployment_id, version, [], {}).light_plan()
+            self.state.bus.publish("deployment_success", {"id": deployment_id, "plan": plan})
         return deployment_id, version
 
     def _remember_root(self, version: str) -> None:

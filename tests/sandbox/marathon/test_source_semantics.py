@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.sandbox.marathon.fixtures import fast_config
+from tests.sandbox.marathon.fixtures import event_types, events_of, fast_config
 
 
 def small(app_id: str, **fields: object) -> dict[str, object]:
@@ -104,3 +104,33 @@ async def test_bulk_put_elements_without_an_id_are_refused_as_marathon_reads_the
     assert typed.status_code == 422
     assert typed.json()["details"] == [{"path": "(0)/id", "errors": ["error.expected.jsstring"]}]
     assert (await api.get("/v2/apps")).json() == {"apps": []}
+
+
+async def test_a_rollback_to_an_unknown_version_is_404_naming_only_the_app(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # AppHelpers.updateOrCreate -> rollback: `service.getApp(appId, version).getOrElse(throw
+    # AppNotFoundException(appId))`, no version given, so Exception.scala's message has no " in version".
+    await api.post("/v2/apps", json=small("/back"))
+    await marathon_sandbox.wait_idle()
+    missing = await api.put("/v2/apps/back", json={"version": "2001-01-01T00:00:00.000Z"})
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "App '/back' does not exist"}
+
+
+async def test_a_change_without_steps_still_ends_in_deployment_success(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # GroupManagerImpl.updateRootEither deploys every plan, empty or not; DeploymentManagerActor starts a
+    # DeploymentActor that, with no step, sends DeploymentFinished at once, and
+    # MarathonSchedulerActor.deploymentSuccess publishes DeploymentSuccess. A client listening to
+    # deployment_success sees one for each write, even one that changed nothing.
+    await api.put("/v2/apps", json=[small("/same")])
+    await marathon_sandbox.wait_idle()
+    same = await api.put("/v2/apps", json=[small("/same")])
+    assert same.status_code == 200
+    deployment_id = same.json()["deploymentId"]
+    assert (await api.get("/v2/deployments")).json() == []
+    successes = [e for e in events_of(marathon_sandbox, "deployment_success") if e["id"] == deployment_id]
+    assert [e["plan"] for e in successes] == [{"id": deployment_id, "steps": [], "version": same.json()["version"]}]
+    assert "group_change_success" in event_types(marathon_sandbox)
