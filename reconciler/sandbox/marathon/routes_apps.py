@@ -213,23 +213,31 @@ def versions(core: MarathonCore, app_id: str, version: str | None) -> web.Respon
 
 
 def updated_definition(core: MarathonCore, app_id: str, body: JsonDict, partial: bool) -> JsonDict:
-    """The full definition a PUT/PATCH body asks for (rollback, partial merge or replacement)."""
-    if "version" in body:
-        if set(body) - {"id", "version"}:
-            raise ApiError(422, "Object is not valid", details=[{"path": "/", "errors": [ROLLBACK_ONLY]}])
-        stored = core.state.app_history.get(app_id, {}).get(str(body["version"]))
-        if stored is None:
-            # AppHelpers.rollback throws AppNotFoundException(appId): the message names no version.
-            raise unknown_app(app_id)
-        return dict(stored.definition)
+    """The full definition a PUT/PATCH body asks for (rollback, partial merge or replacement).
+
+    Only a partial update of an existing app reads `version` (a rollback); a complete replacement or a
+    new app is read as a raml.App whose `version` the AppUpdate conversion drops (AppsResource
+    canonicalAppUpdateFromJson, AppConversion.appToUpdate: "purposefully ignore version")."""
     existing = core.state.apps.get(app_id)
+    if existing and partial and "version" in body:
+        return rolled_back(core, app_id, body)
     if existing and partial:
         validate_app_update(body)
         merged = merge_partial(existing.definition, body)
     else:
-        merged = dict(body)
+        merged = {key: value for key, value in body.items() if key != "version"}
     validate_app({**merged, "id": app_id})
     return normalise(merged, app_id)
+
+
+def rolled_back(core: MarathonCore, app_id: str, body: JsonDict) -> JsonDict:
+    if set(body) - {"id", "version"}:
+        raise ApiError(422, "Object is not valid", details=[{"path": "/", "errors": [ROLLBACK_ONLY]}])
+    stored = core.state.app_history.get(app_id, {}).get(str(body["version"]))
+    if stored is None:
+        # AppHelpers.rollback throws AppNotFoundException(appId): the message names no version.
+        raise unknown_app(app_id)
+    return dict(stored.definition)
 
 
 async def put_app(request: web.Request) -> web.Response:

@@ -134,3 +134,22 @@ async def test_a_change_without_steps_still_ends_in_deployment_success(
     successes = [e for e in events_of(marathon_sandbox, "deployment_success") if e["id"] == deployment_id]
     assert [e["plan"] for e in successes] == [{"id": deployment_id, "steps": [], "version": same.json()["version"]}]
     assert "group_change_success" in event_types(marathon_sandbox)
+
+
+async def test_a_complete_replacement_ignores_version_where_a_partial_update_rolls_back(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # AppsResource.canonicalAppUpdate(s)FromJson: partialUpdate=false (and any new app) reads a raml.App and
+    # converts it with AppConversion.appToUpdate, which "purposefully ignore[s] version"; only a partial
+    # update of an existing app keeps it (a rollback, alone with `id`: AppValidation.validateAppUpdateVersion).
+    await api.put("/v2/apps", json=[small("/v")])
+    await marathon_sandbox.wait_idle()
+    old = (await api.get("/v2/apps/v")).json()["app"]["version"]
+    whole = await api.put("/v2/apps", params={"partialUpdate": "false"}, json=[small("/v", cmd="new", version=old)])
+    assert whole.status_code == 200
+    assert (await api.get("/v2/apps/v")).json()["app"]["cmd"] == "new"
+    created = await api.put("/v2/apps/fresh", json={**small("/fresh"), "version": old})
+    assert created.status_code == 201
+    partial = await api.put("/v2/apps/v", json={"cmd": "newer", "version": old})
+    assert partial.status_code == 422
+    await marathon_sandbox.wait_idle()
