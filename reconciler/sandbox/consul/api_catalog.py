@@ -164,12 +164,12 @@ async def get_node(request: web.Request) -> web.Response:
     def read() -> tuple[int, dict[str, Any] | None]:
         node = state.catalog.nodes.get(name)
         if node is None:
-            return state.catalog.catalog_index(), None
+            return 0, None
         services = apply_filter(_node_services(state, name), keep)
-        return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter),
-                                               "Services": {s["ID"]: s for s in services}}
+        return state.catalog.node_services_index(name), {"Node": node_json(node, state.datacenter),
+                                                         "Services": {s["ID"]: s for s in services}}
 
-    index, body = await block(request, state.raft, read, state.catalog.catalog_index)
+    index, body = await block(request, state.raft, read, lambda: state.catalog.node_services_index(name))
     return json_response(body, request, index)
 
 
@@ -181,11 +181,12 @@ async def get_node_services(request: web.Request) -> web.Response:
     def read() -> tuple[int, dict[str, Any] | None]:
         node = state.catalog.nodes.get(name)
         if node is None:
-            return state.catalog.catalog_index(), None
+            return 0, None
         services = apply_filter(_node_services(state, name), keep)
-        return state.catalog.catalog_index(), {"Node": node_json(node, state.datacenter), "Services": services}
+        listed = {"Node": node_json(node, state.datacenter), "Services": services}
+        return state.catalog.node_services_index(name), listed
 
-    index, body = await block(request, state.raft, read, state.catalog.catalog_index)
+    index, body = await block(request, state.raft, read, lambda: state.catalog.node_services_index(name))
     return json_response(body, request, index)
 
 

@@ -162,8 +162,13 @@ class Catalog:
         """The index a health or catalog read of service `name` reports (>= 1)."""
         return max(self._service_index.get(name.lower(), 1), self.table_index["nodes"])
 
-    def catalog_index(self) -> int:
-        return max(self.table_index.values())
+    def node_services_index(self, node: str) -> int:
+        """The index `/v1/catalog/node/<n>` and `/catalog/node-services/<n>` report: the nodes and services
+        tables', check writes left out (catalogMaxIndex(tx, entMeta, false)); 0 for an unknown node,
+        which the HTTP layer shows as 1 (state/catalog.go nodeServices, agent/http.go setIndex)."""
+        if node not in self.nodes:
+            return 0
+        return max(self.table_index["nodes"], self.table_index["services"])
 
     def _names_on_node(self, node: str) -> tuple[str, ...]:
         return tuple({s.name for s in self.services.values() if s.node == node})

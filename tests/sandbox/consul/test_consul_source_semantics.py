@@ -63,3 +63,24 @@ async def test_re_registering_a_service_keeps_its_checks_status_and_output(consu
     assert (await http.put(f"{base}/v1/agent/service/register", json=again, params=params)).status_code == 200
     check = (await http.get(f"{base}/v1/agent/checks")).json()["web-ttl"]
     assert (check["Status"], check["Output"], check["ServiceTags"]) == ("passing", "fine", ["v2"])
+
+
+async def test_a_node_read_reports_the_nodes_and_services_index_and_1_for_an_unknown_node(
+        consul_sandbox: ConsulSandbox, http: httpx.AsyncClient) -> None:
+    # state/catalog.go NodeServices/nodeServices: the index is catalogMaxIndex(tx, entMeta, false), the nodes
+    # and services tables without the checks table, and 0 for an unknown node, which agent/http.go setIndex
+    # answers as 1 ("the very first Raft write is always an internal one").
+    base = consul_sandbox.url
+    node = (await http.get(f"{base}/v1/agent/self")).json()["Config"]["NodeName"]
+    registration = {"ID": "api-1", "Name": "api", "Check": {"CheckID": "api-ttl", "Name": "ttl", "TTL": "300s"}}
+    assert (await http.put(f"{base}/v1/agent/service/register", json=registration)).status_code == 200
+    before = await http.get(f"{base}/v1/catalog/node/{node}")
+    checks_before = (await http.get(f"{base}/v1/health/state/any")).headers["X-Consul-Index"]
+    assert (await http.put(f"{base}/v1/agent/check/pass/api-ttl")).status_code == 200
+    checks_after = (await http.get(f"{base}/v1/health/state/any")).headers["X-Consul-Index"]
+    after = await http.get(f"{base}/v1/catalog/node/{node}")
+    assert int(checks_after) > int(checks_before)
+    assert after.headers["X-Consul-Index"] == before.headers["X-Consul-Index"]
+    assert "api-1" in after.json()["Services"]
+    unknown = await http.get(f"{base}/v1/catalog/node/no-such-node")
+    assert (unknown.status_code, unknown.text, unknown.headers["X-Consul-Index"]) == (200, "null", "1")
