@@ -254,7 +254,11 @@ async def put_app(request: web.Request) -> web.Response:
     check_tree(core, target)
     deployment_id, version = commit(core, target, flag(request, "force"), group_id=parent_group(app_id))
     announce(core, request, app_id)
-    return deployment_result(deployment_id, version, 201 if created else 200)
+    if not created:
+        return deployment_result(deployment_id, version)
+    # Response.created(new URI(appId.toString)) (AppsResource.update): JAX-RS resolves the relative URI
+    # against the application's base URI, so the Location is the bare app path, not /v2/apps/<id>.
+    return deployment_result(deployment_id, version, 201, str(request.url.with_path(app_id).with_query(None)))
 
 
 async def patch_app(request: web.Request) -> web.Response:

@@ -153,3 +153,18 @@ async def test_a_complete_replacement_ignores_version_where_a_partial_update_rol
     partial = await api.put("/v2/apps/v", json={"cmd": "newer", "version": old})
     assert partial.status_code == 422
     await marathon_sandbox.wait_idle()
+
+
+async def test_a_put_that_creates_an_app_answers_201_with_the_app_path_as_location(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # AppsResource.update: `plan.original.app(appId).map(_ => Response.ok()).getOrElse(Response.created(new
+    # URI(appId.toString)))`; JAX-RS makes the relative URI absolute against the base URI (the server root).
+    created = await api.put("/v2/apps/new/one", json=small("/new/one"))
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"{marathon_sandbox.url}/new/one"
+    assert created.headers["Marathon-Deployment-Id"] == created.json()["deploymentId"]
+    await marathon_sandbox.wait_idle()
+    updated = await api.put("/v2/apps/new/one", json={"instances": 2})
+    assert updated.status_code == 200 and "Location" not in updated.headers
+    await marathon_sandbox.wait_idle()
