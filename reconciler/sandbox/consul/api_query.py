@@ -14,6 +14,7 @@ from aiohttp import web
 from reconciler.sandbox.consul.catalog import Instance
 from reconciler.sandbox.consul.http_wire import (
     ConsulHTTPError,
+    block,
     json_response,
     json_text_response,
     read_json,
@@ -38,11 +39,17 @@ async def post_query(request: web.Request) -> web.Response:
 
 @routes.get("/v1/query")
 async def get_queries(request: web.Request) -> web.Response:
+    """A blocking read on the prepared-queries table's index (PreparedQuery.List runs in blockingQuery;
+    state/prepared_query.go PreparedQueryList reports maxIndexTxn(tx, "prepared-queries"))."""
     state = state_of(request)
-    queries = sorted(state.queries.queries.values(), key=lambda q: q.create_index)
+
+    def read() -> tuple[int, list[PreparedQuery]]:
+        return state.queries.table_index, sorted(state.queries.queries.values(), key=lambda q: q.create_index)
+
+    index, queries = await block(request, state.raft, read, lambda: state.queries.table_index)
     if "pretty" in request.query:
-        return json_response([q.to_json() for q in queries], request, state.raft.current)
-    return json_text_response(state.query_texts.array(queries), request, state.raft.current)
+        return json_response([q.to_json() for q in queries], request, index)
+    return json_text_response(state.query_texts.array(queries), request, index)
 
 
 def _stored(state: ConsulState, query_id: str) -> PreparedQuery:
@@ -54,8 +61,14 @@ def _stored(state: ConsulState, query_id: str) -> PreparedQuery:
 
 @routes.get("/v1/query/{query_id:[^/]*}")
 async def get_query(request: web.Request) -> web.Response:
-    state = state_of(request)
-    return json_response([_stored(state, request.match_info["query_id"]).to_json()], request, state.raft.current)
+    """PreparedQuery.Get blocks too, on the same table index (PreparedQueryGet)."""
+    state, query_id = state_of(request), request.match_info["query_id"]
+
+    def read() -> tuple[int, PreparedQuery]:
+        return state.queries.table_index, _stored(state, query_id)
+
+    index, query = await block(request, state.raft, read, lambda: state.queries.table_index)
+    return json_response([query.to_json()], request, index)
 
 
 @routes.put("/v1/query/{query_id:[^/]*}")
@@ -106,7 +119,8 @@ async def get_execute(request: web.Request) -> web.Response:
         instances = instances[:limit]
     body = {"Service": query.service["Service"], "Nodes": [_node_entry(state, i) for i in instances],
             "DNS": query.dns, "Datacenter": state.datacenter, "Failovers": 0}
-    return json_response(body, request, state.raft.current)
+    # PreparedQuery.Execute is not a blocking RPC and never sets reply.Index; setMeta shows the 0 as 1.
+    return json_response(body, request, 0)
 
 
 @routes.get("/v1/query/{query:.+}/explain")

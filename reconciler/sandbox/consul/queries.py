@@ -159,6 +159,13 @@ class QueryStore:
         # Lower-cased name -> id, as the state store's name index: a create looks one name up, not all.
         self._named: dict[str, str] = {}
         self.rng = random.Random(seed)
+        # The prepared-queries table's index (maxIndexTxn(tx, "prepared-queries")): moved by query writes
+        # only; 0 until the first, which the HTTP layer shows as 1.
+        self.table_index = 0
+
+    def _write(self) -> int:
+        self.table_index = self.catalog.index.advance()
+        return self.table_index
 
     def _build(self, body: dict[str, Any], query_id: str) -> PreparedQuery:
         if not isinstance(body, dict):
@@ -183,7 +190,7 @@ class QueryStore:
         query = self._build(body, str(uuid.uuid4()))
         if query.session and not known_session:
             raise rpc_error(f'invalid session "{query.session}"')
-        query.create_index = query.modify_index = self.catalog.index.advance()
+        query.create_index = query.modify_index = self._write()
         self._store(query)
         return query
 
@@ -192,7 +199,7 @@ class QueryStore:
         if known is None:
             raise not_modifiable(query_id)
         query = self._build(body, query_id)
-        query.create_index, query.modify_index = known.create_index, self.catalog.index.advance()
+        query.create_index, query.modify_index = known.create_index, self._write()
         self._named.pop(known.name.lower(), None)
         self._store(query)
 
@@ -206,7 +213,7 @@ class QueryStore:
         if query is None:
             return False
         self._named.pop(query.name.lower(), None)
-        self.catalog.index.advance()
+        self._write()
         return True
 
     def drop_session(self, session_id: str) -> None:

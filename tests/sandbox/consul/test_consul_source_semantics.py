@@ -11,6 +11,7 @@ import httpx
 
 from reconciler.sandbox.consul import ConsulSandbox
 from reconciler.sandbox.consul.http_wire import JITTER_FRACTION, jittered
+from tests.sandbox.consul.test_consul_blocking import blocked
 
 
 def test_a_blocked_read_is_held_for_wait_plus_a_stagger_below_a_sixteenth() -> None:
@@ -84,3 +85,28 @@ async def test_a_node_read_reports_the_nodes_and_services_index_and_1_for_an_unk
     assert "api-1" in after.json()["Services"]
     unknown = await http.get(f"{base}/v1/catalog/node/no-such-node")
     assert (unknown.status_code, unknown.text, unknown.headers["X-Consul-Index"]) == (200, "null", "1")
+
+
+async def test_the_query_list_blocks_on_the_prepared_queries_table_index(consul_sandbox: ConsulSandbox,
+                                                                         http: httpx.AsyncClient) -> None:
+    # agent/consul/prepared_query_endpoint.go List and Get run in blockingQuery; state/prepared_query.go
+    # PreparedQueryList/Get report maxIndexTxn(tx, "prepared-queries"): other writes (a KV key here) do
+    # not move it, a query write does. Execute is no blocking RPC and leaves the index at 0 (shown as 1).
+    base = consul_sandbox.url
+    created = await http.post(f"{base}/v1/query", json={"Name": "web-q", "Service": {"Service": "web"}})
+    query_id = created.json()["ID"]
+    index = (await http.get(f"{base}/v1/query")).headers["X-Consul-Index"]
+    assert (await http.get(f"{base}/v1/query/{query_id}")).headers["X-Consul-Index"] == index
+    assert (await http.put(f"{base}/v1/kv/unrelated", content=b"x")).text == "true"
+    assert (await http.get(f"{base}/v1/query")).headers["X-Consul-Index"] == index
+    waiting = asyncio.create_task(http.get(f"{base}/v1/query", params={"index": index, "wait": "30s"}))
+    await blocked(consul_sandbox)
+    assert (await http.put(f"{base}/v1/kv/unrelated", content=b"y")).text == "true"
+    await blocked(consul_sandbox)
+    assert not waiting.done()
+    renamed = await http.put(f"{base}/v1/query/{query_id}", json={"Name": "web-r", "Service": {"Service": "web"}})
+    assert renamed.status_code == 200
+    woken = await asyncio.wait_for(waiting, 10)
+    assert int(woken.headers["X-Consul-Index"]) > int(index) and woken.json()[0]["Name"] == "web-r"
+    executed = await http.get(f"{base}/v1/query/web-r/execute")
+    assert executed.headers["X-Consul-Index"] == "1"
