@@ -41,6 +41,18 @@ DOCKER_NETWORK_MODES = {"BRIDGE": "container/bridge", "USER": "container", "HOST
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"})
 # Omitted when empty by the 1.5+ serialiser (pragma.raml omitEmpty).
 OMIT_WHEN_EMPTY = ("args", "constraints", "env", "fetch", "healthChecks", "dependencies", "readinessChecks", "secrets")
+# The App type's properties (docs/docs/rest-api/public/api/v2/types/app.raml); the generated play-json reader
+# reads these and ignores any other top-level key, which is thus neither stored, shown nor compared.
+APP_FIELDS = frozenset(
+    {
+        "id", "acceptedResourceRoles", "args", "backoffFactor", "backoffSeconds", "cmd", "constraints", "container",
+        "cpus", "dependencies", "disk", "env", "executor", "executorResources", "fetch", "healthChecks", "check",
+        "instances", "labels", "maxLaunchDelaySeconds", "mem", "gpus", "ipAddress", "networks", "ports",
+        "portDefinitions", "readinessChecks", "residency", "resourceLimits", "requirePorts", "secrets",
+        "taskKillGracePeriodSeconds", "upgradeStrategy", "uris", "user", "version", "versionInfo", "killSelection",
+        "unreachableStrategy", "tty", "role",
+    }
+)
 # Runtime fields of a GET body; never part of a stored definition.
 RUNTIME_FIELDS = frozenset(
     {
@@ -84,7 +96,11 @@ def is_host_networked(defn: JsonDict) -> bool:
 def normalise(body: JsonDict, app_id: str) -> JsonDict:
     """A full stored definition from a request body: defaults filled, deprecated fields mapped."""
     # null reads as absent (optional RAML fields): a replacing PUT with `container: null` has no container.
-    defn = {key: copy.deepcopy(value) for key, value in body.items() if key not in RUNTIME_FIELDS and value is not None}
+    defn = {
+        key: copy.deepcopy(value)
+        for key, value in body.items()
+        if key in APP_FIELDS and key not in RUNTIME_FIELDS and value is not None
+    }
     defn["id"] = app_id
     for key, value in APP_DEFAULTS.items():
         if defn.get(key) is None:

@@ -168,3 +168,19 @@ async def test_a_put_that_creates_an_app_answers_201_with_the_app_path_as_locati
     updated = await api.put("/v2/apps/new/one", json={"instances": 2})
     assert updated.status_code == 200 and "Location" not in updated.headers
     await marathon_sandbox.wait_idle()
+
+
+async def test_a_top_level_key_the_app_type_does_not_have_is_dropped_not_stored(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # The App type (docs/docs/rest-api/public/api/v2/types/app.raml) is read by a generated play-json reader
+    # (type-generator ObjectVisitor) that picks its own properties and ignores any other key: an unknown
+    # key is not stored nor shown, and changing it changes nothing (an empty plan, nothing restarts).
+    await api.put("/v2/apps", json=[small("/odd", fooBar=1)])
+    await marathon_sandbox.wait_idle()
+    assert "fooBar" not in (await api.get("/v2/apps/odd")).json()["app"]
+    marathon_sandbox.freeze_deployments()
+    again = await api.put("/v2/apps", json=[small("/odd", fooBar=2)])
+    assert again.status_code == 200
+    assert (await api.get("/v2/deployments")).json() == []
+    marathon_sandbox.freeze_deployments(False)
