@@ -301,7 +301,7 @@ class _RunJob:
 
 
 def run_exit_code(last: CycleResult | None, *, signalled: bool) -> int:
-    """0 when stopped by SIGTERM/Ctrl-C (the way a controller ends); after --cycles, 1 when the last
+    """0 when stopped by SIGTERM/SIGHUP/Ctrl-C (the way a controller ends); after --cycles, 1 when the last
     cycle failed as a whole (specs, Marathon unreadable, a crash), so a script sees that nothing ran."""
     if signalled or last is None or last.error is None:
         return ExitCode.OK
@@ -316,10 +316,12 @@ def _stopper(controller: Controller, signalled: list[int], sig: signal.Signals) 
 
 
 def _stop_on_signals(controller: Controller) -> list[int]:
-    """SIGTERM and SIGINT stop the controller; the list they fill tells that a signal stopped it."""
+    """SIGTERM, SIGINT and SIGHUP stop the controller; the list they fill tells that a signal stopped it.
+    SIGHUP too: a closing terminal or a supervisor's hangup would otherwise end the process at once,
+    leaving the leader lock held until Consul's TTL timer lets a standby lead."""
     loop = asyncio.get_running_loop()
     signalled: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, _stopper(controller, signalled, sig))
     return signalled
 

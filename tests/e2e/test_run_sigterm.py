@@ -1,6 +1,7 @@
 """`reconciler run specs --sandbox` in a subprocess: it starts the sandbox, converges, lists the DNS
 names, and stops cleanly (exit 0) on SIGTERM after finishing the running cycle; a cycle stuck reading
-a hanging Marathon, which has sent nothing, is cancelled instead."""
+a hanging Marathon, which has sent nothing, is cancelled instead. SIGHUP stops it the same way and
+releases the leader lock."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from reconciler.cli.sandbox import embedded_sandbox
+from reconciler.consul.client import ConsulClient
+from reconciler.engine.ownership import DEFAULT_KEY
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.e2e.cli import PROJECT, copy_example_tree, read_until
+from tests.e2e.cli import PROJECT, copy_example_tree, read_until, serving_controller
+from tests.e2e.test_run_leader import wait_until
 from tests.sandbox.marathon.fixtures import fast_config
 
 pytestmark = pytest.mark.slow
@@ -79,3 +85,27 @@ async def test_sigterm_while_marathon_hangs_ends_the_run_at_once_and_sends_nothi
         assert '"event": "cycle-interrupted"' in errors.decode()
         assert "controller stopped after 0 cycle(s)." in rest.decode()
         assert sandbox.writes.writes() == []
+
+
+async def test_sighup_stops_the_controller_as_sigterm_does_and_releases_the_leader_lock(tmp_path: Path) -> None:
+    """A terminal that closes or a supervisor's hangup sends SIGHUP: the default action would end the
+    process at once and leave the lock held until Consul's TTL timer (up to 2 TTL) lets a standby lead."""
+    specs = copy_example_tree(tmp_path)
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    async with embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
+        assert sandbox.consul_url is not None
+        async with serving_controller(
+            "--log-level", "WARNING", "--marathon", sandbox.marathon_url, "--consul", sandbox.consul_url,
+            "run", str(specs), "--listen", "127.0.0.1:0", "--database", str(tmp_path / "history.db"), env=env,
+        ) as (process, server):
+
+            async def leading() -> bool:
+                return bool((await http.get(f"{server}/status")).json()["leadership"]["leader"])
+
+            await wait_until(leading, "the controller leads", 60)
+            process.send_signal(signal.SIGHUP)
+            code = await asyncio.wait_for(process.wait(), 30)
+        assert code == 0
+        async with ConsulClient(sandbox.consul_url, retries=0) as consul:
+            lock, _ = await consul.get_kv(DEFAULT_KEY)
+        assert lock is not None and lock.session == "", lock  # released, not left to expire
