@@ -59,7 +59,7 @@ from reconciler.engine.pins import Pins
 from reconciler.engine.reporting import Reporter
 from reconciler.engine.sourcing import SpecFeed
 from reconciler.engine.telemetry import ControllerMetrics
-from reconciler.engine.triggers import consul_health_changes, marathon_events
+from reconciler.engine.triggers import StreamConnects, consul_health_changes, marathon_events
 from reconciler.errors import ExitCode, UsageError
 from reconciler.marathon import MarathonClient
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT
@@ -224,7 +224,8 @@ class _RunJob:
             reconciler = Reconciler(feed.desired, marathon, consul, self._fenced(leadership), autoscaler=autoscaler,
                                     in_force=_in_force(store, pins, self.cycle_options.plan, in_force),
                                     whole=self.whole_of)
-            sources: list[TriggerSource] = [lambda: marathon_events(marathon)]
+            connects = StreamConnects()
+            sources: list[TriggerSource] = [lambda: marathon_events(marathon, connects)]
             if consul is not None:
                 sources.append(lambda: consul_health_changes(consul, wait=self.watch_wait))
             reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0], pins,

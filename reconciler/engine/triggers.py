@@ -3,7 +3,8 @@
 A source is an async iterator of reasons; each reason only asks for a cycle soon (it carries no state).
 The Consul source long-polls `GET /v1/health/state/any` (FACTS §5 blocking rules, a token bucket), reads
 of each check only node, id and status, and yields when one of ours changed status (a recovery to
-passing a few seconds later, with the others of then); the Marathon source yields each event's type.
+passing a few seconds later, with the others of then); the Marathon source yields each event's type,
+and asks for one cycle when its stream opens again after a break.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from reconciler.consul.blocking import BlockingState
@@ -103,10 +104,31 @@ async def consul_health_changes(
 
 
 class EventStream(Protocol):
-    def stream_event_types(self, event_types: Sequence[str] = ()) -> AsyncIterator[str]: ...
+    def stream_event_types(self, event_types: Sequence[str] = (), *, opened: str | None = None) -> AsyncIterator[str]:
+        ...
 
 
-async def marathon_events(marathon: EventStream) -> AsyncIterator[str]:
-    """Yields `marathon:<event type>` for every event that may move the actual state."""
-    async for event_type in marathon.stream_event_types(MARATHON_TRIGGER_EVENTS):
-        yield f"marathon:{event_type}"
+# Yielded by the stream once open: an empty string, which no event type is.
+_OPENED = ""
+RECONNECTED = "marathon-events-reconnected"
+
+
+@dataclass
+class StreamConnects:
+    """How often the event stream opened, kept across the restarts of its trigger source."""
+
+    count: int = 0
+
+
+async def marathon_events(marathon: EventStream, connects: StreamConnects | None = None) -> AsyncIterator[str]:
+    """Yields `marathon:<event type>` for every event that may move the actual state, and `RECONNECTED`
+    when the stream opens again after a break (given the `connects` of the previous openings): events
+    sent while it was down are lost, so one cycle looks afresh rather than wait for a retry or resync."""
+    connects = connects if connects is not None else StreamConnects()
+    async for event_type in marathon.stream_event_types(MARATHON_TRIGGER_EVENTS, opened=_OPENED):
+        if event_type != _OPENED:
+            yield f"marathon:{event_type}"
+            continue
+        connects.count += 1
+        if connects.count > 1:
+            yield RECONNECTED

@@ -253,11 +253,16 @@ class MarathonClient:
 
     # -- events ----------------------------------------------------------------------------------
 
-    async def stream_event_types(self, event_types: Sequence[str] = ()) -> AsyncIterator[str]:
+    async def stream_event_types(
+        self, event_types: Sequence[str] = (), *, opened: str | None = None
+    ) -> AsyncIterator[str]:
         """The type of each event until the stream ends (the caller reconnects); only the type is read of
-        an event (sse.event_type_of). Follows a standby's redirect."""
+        an event (sse.event_type_of). Follows a standby's redirect. `opened`: yielded first, once the
+        stream is open (Marathon sends nothing on connect that a filtered stream is sure to carry)."""
         params: Params = [("event_type", t) for t in event_types]
         async with self._open_event_stream(params) as response:
+            if opened is not None:
+                yield opened
             async for frame in adecode_lines(alines(response.aiter_bytes())):
                 event_type = await event_type_of(frame)
                 if event_type is not None:
