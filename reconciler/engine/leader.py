@@ -45,6 +45,7 @@ from reconciler.errors import RemoteError
 
 log = logging.getLogger("reconciler.leader")
 MAX_LOCK_DELAY = 60.0  # Consul refuses a longer LockDelay (structs.MaxLockDelay)
+BEAT_FAILED_LOG_EVERY = 60.0  # seconds (our clock) between two leader-beat-failed lines of one outage
 
 __all__ = ["DEFAULT_KEY", "LeaderElector", "LeaderOptions", "LockPort", "write_deadline"]
 
@@ -135,6 +136,28 @@ class _Watch:
     moved_at: float = 0.0
 
 
+@dataclass
+class _FailedBeats:
+    """Beats failed in a row. A Consul outage fails a beat every P for its whole length: the first is
+    logged, then at most one line a minute with the count, and one line when a beat succeeds again."""
+
+    count: int = 0
+    logged_at: float = float("-inf")
+
+    def failed(self, error: str, now: float) -> None:
+        self.count += 1
+        if self.count == 1 or now - self.logged_at >= BEAT_FAILED_LOG_EVERY:
+            self.logged_at = now
+            log.warning("event=leader-beat-failed failed_beats=%d error=%r", self.count, error)
+
+    def succeeded(self) -> None:
+        if self.count:
+            # At WARNING as the failures were: a log read at WARNING must not end on an outage that is over.
+            log.warning("event=leader-beat-recovered failed_beats=%d", self.count)
+        self.count = 0
+        self.logged_at = float("-inf")
+
+
 class LeaderElector:
     """Campaigns for the lock until `stop()`; `may_write()` tells writers whether they may write now."""
 
@@ -151,6 +174,7 @@ class LeaderElector:
         self._watch = _Watch()
         self._stopping = asyncio.Event()
         self._released = asyncio.Event()  # set when this replica stops holding the lock
+        self._failed_beats = _FailedBeats()
 
     # -- what writers and status ask ------------------------------------------------------------
 
@@ -295,9 +319,12 @@ class LeaderElector:
                 await self._beat(session)
             except ConsulNotFound:
                 log.warning("event=leader-session-lost session=%s", session)
+                self._failed_beats = _FailedBeats()
                 self._lose(session)
             except RemoteError as exc:  # may_write() lapses by itself if this goes on
-                log.warning("event=leader-beat-failed error=%r", str(exc))
+                self._failed_beats.failed(str(exc), self._clock())
+            else:
+                self._failed_beats.succeeded()
 
     async def _beat(self, session: str) -> None:
         """Renews the session and, while leading, re-acquires the key; each success extends may_write()."""
