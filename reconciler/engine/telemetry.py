@@ -7,6 +7,8 @@ exposition format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Cycles last from milliseconds (nothing to do) to minutes (waiting for deployments).
@@ -14,7 +16,8 @@ _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 
 
 class ControllerMetrics:
-    """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader, revision,
+    """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader (and whether it
+    may write), revision,
     autoscaling decisions, notifications."""
 
     def __init__(self) -> None:
@@ -32,6 +35,9 @@ class ControllerMetrics:
         self.errors = Counter("reconciler_errors", "Errors, by kind (invalid-spec, remote-unavailable, ...).",
                               ["kind"], registry=r)
         self.leader = Gauge("reconciler_leader", "1 while this replica holds the leader lock, else 0.", registry=r)
+        self.leader_may_write = Gauge("reconciler_leader_may_write", "1 while this replica may write: it holds the"
+                                      " leader lock and its last beat is fresh (or there is no election), else 0.",
+                                      registry=r)
         self.synced = Gauge("reconciler_synced_revision_info", "The revision each environment is synced to"
                             " (value 1; the revision is a label).", ["env", "revision"], registry=r)
         self.autoscale_desired = Gauge("reconciler_autoscale_desired_instances", "The instance count the"
@@ -65,6 +71,11 @@ class ControllerMetrics:
 
     def set_leader(self, leader: bool) -> None:
         self.leader.set(1 if leader else 0)
+
+    def follow_may_write(self, may_write: Callable[[], bool]) -> None:
+        """The gauge reads `may_write` at each scrape: a leader cut off from Consul keeps the lock
+        (reconciler_leader 1) while its write window lapses, and only this tells it."""
+        self.leader_may_write.set_function(lambda: 1.0 if may_write() else 0.0)
 
     def set_synced(self, env: str, revision: str) -> None:
         """One series per environment: the previous revision's series goes when the revision changes."""

@@ -103,6 +103,8 @@ async def test_sighup_stops_the_controller_as_sigterm_does_and_releases_the_lead
                 return bool((await http.get(f"{server}/status")).json()["leadership"]["leader"])
 
             await wait_until(leading, "the controller leads", 60)
+            metrics = (await http.get(f"{server}/metrics")).text
+            assert "\nreconciler_leader 1.0\n" in metrics and "\nreconciler_leader_may_write 1.0\n" in metrics
             process.send_signal(signal.SIGHUP)
             code = await asyncio.wait_for(process.wait(), 30)
         assert code == 0

@@ -1,6 +1,7 @@
 """The leader's beats through a Consul outage (engine/leader.py), with an in-memory lock port and a
 clock the test moves: the first failed beat is logged, then at most one line a minute with the count
-of failed beats, and one `leader-beat-recovered` line when a beat succeeds again."""
+of failed beats, and one `leader-beat-recovered` line when a beat succeeds again; meanwhile the gauge
+`reconciler_leader_may_write` drops to 0 while `reconciler_leader` (the lock held) stays 1."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.engine.leader import LeaderElector, LeaderOptions
+from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.errors import RemoteUnavailable
 
 DEADLINE_S = 20.0
@@ -100,3 +102,28 @@ async def test_an_outage_logs_its_first_failed_beat_then_one_line_a_minute_then_
     finally:
         elector.stop()
         await asyncio.wait_for(running, 10)
+
+
+def gauge(metrics: ControllerMetrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(name)
+
+
+async def test_the_may_write_gauge_drops_while_the_leader_cannot_beat_and_holds_the_lock() -> None:
+    lock, metrics = FlakyLock(), ControllerMetrics()
+    elector = LeaderElector(lock, LeaderOptions(identity="ctl", ttl=10.0, time_scale=0.01),
+                            on_change=metrics.set_leader)
+    metrics.follow_may_write(elector.may_write)
+    assert gauge(metrics, "reconciler_leader_may_write") == 0
+    running = asyncio.create_task(elector.run())
+    try:
+        await until(elector.may_write, "the elector leads")
+        assert gauge(metrics, "reconciler_leader_may_write") == 1 and gauge(metrics, "reconciler_leader") == 1
+        lock.down = True
+        await until(lambda: gauge(metrics, "reconciler_leader_may_write") == 0, "the write window lapses")
+        assert gauge(metrics, "reconciler_leader") == 1 and elector.is_leader  # the lock, as far as it knows
+        lock.down = False
+        await until(lambda: gauge(metrics, "reconciler_leader_may_write") == 1, "a beat succeeds again")
+    finally:
+        elector.stop()
+        await asyncio.wait_for(running, 10)
+    assert gauge(metrics, "reconciler_leader_may_write") == 0 and gauge(metrics, "reconciler_leader") == 0
