@@ -6,6 +6,7 @@ the chart renders; an inline entry is its own concrete app. Names: the entry's k
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,10 +134,16 @@ def _expand_entry(
 
 
 def _schema_refuses(
-    chart: Chart, merged: dict[str, Any], source: AppSource, environment: EnvironmentSource, problems: ProblemList
+    chart: Chart, merged: dict[str, Any], source: AppSource, environment: EnvironmentSource, problems: ProblemList,
+    accepted: set[str],
 ) -> bool:
-    """Whether the chart's values.schema.json refuses the merged values (each refusal is a problem)."""
+    """Whether the chart's values.schema.json refuses the merged values (each refusal is a problem);
+    `accepted`: the values it accepted before in this load, which are not validated again."""
     if chart.values_schema is None:
+        return False
+    # 1, 1.0 and true are written apart, as the schema tells them apart; repr for what JSON lacks (a date).
+    key = json.dumps(merged, sort_keys=True, default=repr)
+    if key in accepted:
         return False
     layers = (
         ValuesLayer(source.data.get("values") or {}, source.marks, ("values",)),
@@ -146,6 +153,8 @@ def _schema_refuses(
     refused = schema_problems(chart.values_schema, merged, layers, chart.name, display(chart.folder / SCHEMA_FILE))
     for problem in refused:
         problems.add(problem)
+    if not refused:
+        accepted.add(key)
     return bool(refused)
 
 
@@ -160,7 +169,7 @@ def _render_entry(
 ) -> tuple[Rendered, bool]:
     """The apps `chart` renders for this entry, each with the entry's inline fields laid over it."""
     merged = deep_merge(deep_merge(chart.defaults, environment.values), values)
-    if _schema_refuses(chart, merged, source, environment, problems):
+    if _schema_refuses(chart, merged, source, environment, problems, shelf.accepted(chart)):
         return [], False  # what the template makes of a refused value would only add follow-ons
     context = {
         "values": merged,
