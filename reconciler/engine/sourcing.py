@@ -95,8 +95,8 @@ class SpecFeed:
             desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
         except SpecError as exc:
             # A clone's files are named inside the spec tree; a folder's as loaded (the operator's own paths).
-            named = SpecError([_relative(p, checkout.path, checkout.root) for p in exc.problems]) \
-                if checkout.root else exc
+            named = SpecError([_relative(p, checkout.path, checkout.root) for p in exc.problems],
+                              hint=_inside(exc.hint, checkout.path, checkout.root)) if checkout.root else exc
             first = named.problems[0].render() if named.problems else ""
             log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", checkout.revision[:12],
                       len(named.problems), self.state.revision[:12], first)
@@ -118,9 +118,13 @@ def _relative(problem: SpecProblem, tree: Path, clone: Path | None = None) -> Sp
     file = str(path.relative_to(tree)) if path.is_absolute() and path.is_relative_to(tree) else problem.file
     if clone is None:
         return replace(problem, file=file)
-    up = f"{os.path.relpath(clone, tree)}/"
+    return replace(problem, file=file, message=_inside(problem.message, tree, clone) or "",
+                   hint=_inside(problem.hint, tree, clone))
 
-    def named(text: str) -> str:
-        return text.replace(f"{tree}/", "").replace(f"{clone}/", up)
 
-    return replace(problem, file=file, message=named(problem.message), hint=named(problem.hint or "") or None)
+def _inside(text: str | None, tree: Path, clone: Path) -> str | None:
+    """`text` with the paths it names inside the spec tree, or relative to it for the rest of the clone (a
+    problem's message and hint, or `--env`'s scope hint: spec/scope.py)."""
+    if not text:
+        return None
+    return text.replace(f"{tree}/", "").replace(f"{clone}/", f"{os.path.relpath(clone, tree)}/")

@@ -150,3 +150,27 @@ async def test_a_clone_s_invalid_revision_names_its_files_inside_the_spec_tree(
     assert feed.state.error == f"revision broken-2 is invalid: {named}" and feed.state.problems == (named,)
     assert [r.getMessage() for r in caplog.records if "revision-invalid" in r.getMessage()] == [
         f"event=revision-invalid revision=broken-2 problems=1 kept=r1 first={named!r}"]
+
+
+async def test_a_clone_s_invalid_revision_keeps_the_env_scope_hint_with_its_files_inside_the_spec_tree() -> None:
+    """`run --env shop` on a revision where another environment is broken: the hint saying why (spec/scope.py)
+    stays in /status, its paths named as the problems' are."""
+
+    @dataclass
+    class Clone(Revisions):
+        def fetch(self) -> Checkout:
+            return Checkout(Path("/cache/git/0123/specs"), self.current, root=Path("/cache/git/0123"))
+
+    def load_clone(path: Path, revision: str) -> Desired:
+        if revision.startswith("broken"):
+            problem = SpecProblem(f"{path}/other.yaml", 4, "apps.web.chart", "unknown chart 'nope'")
+            raise SpecError([problem], hint=f"--env shop does not skip environment other ({path}/other.yaml:4)")
+        return Desired(environments={}, apps={}, revision=revision)
+
+    source = Clone()
+    feed = SpecFeed(source, load_clone, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    source.current = "broken-2"
+    await feed.poll_once()
+    assert feed.state.error == ("revision broken-2 is invalid: other.yaml:4: apps.web.chart: unknown chart 'nope'\n"
+                                "--env shop does not skip environment other (other.yaml:4)")
