@@ -16,9 +16,8 @@ _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 
 
 class ControllerMetrics:
-    """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader (and whether it
-    may write), revision,
-    autoscaling decisions, notifications."""
+    """cycles, cycle duration, actions by kind and outcome, drifted apps, heals, errors, leader (and whether
+    it may write), revision, autoscaling decisions, notifications."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
