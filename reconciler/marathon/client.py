@@ -350,7 +350,8 @@ class MarathonClient:
                 method, path, params=httpx.QueryParams(tuple(params or ())), json=body, timeout=timeout
             )
         except httpx.HTTPError as exc:
-            logger.info("request method=%s path=%s outcome=failed error=%s", method, path, type(exc).__name__)
+            # DEBUG as a success's line is: the retry's WARNING, or the error raised, tells the rest.
+            logger.debug("request method=%s path=%s outcome=failed error=%s", method, path, type(exc).__name__)
             raise error_from_exception(call, exc) from exc
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug(

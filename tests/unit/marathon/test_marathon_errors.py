@@ -185,6 +185,28 @@ async def test_a_read_whose_connection_drops_is_unavailable_and_retried_not_unkn
     assert not isinstance(caught.value, OutcomeUnknown) and len(calls) == 2
 
 
+async def test_a_failed_read_logs_one_line_per_attempt_whatever_failed(caplog: pytest.LogCaptureFixture) -> None:
+    """A retried read says so once per attempt (the retry WARNING, which names the error), whether
+    Marathon answered 503 or the connection failed; the request line of a failure is DEBUG, as a
+    success's is. It used to add an INFO line per dropped connection, two lines per attempt."""
+    caplog.set_level(logging.INFO, logger="reconciler.marathon")
+    for failure in (httpx.Response(503, text="busy"), httpx.ConnectError("Connection refused")):
+        caplog.clear()
+
+        def answer(request: httpx.Request, failure: httpx.Response | Exception = failure) -> httpx.Response:
+            if isinstance(failure, Exception):
+                raise failure
+            return failure
+
+        client = MarathonClient("http://marathon.test:8080", transport=httpx.MockTransport(answer), retries=2,
+                                sleep=_no_sleep)
+        with pytest.raises(RemoteUnavailable):
+            async with client:
+                await client.get_deployments()
+        lines = [(r.levelname, r.getMessage().split(" ")[0]) for r in caplog.records]
+        assert lines == [("WARNING", "retry"), ("WARNING", "retry")], (failure, lines)
+
+
 async def _no_sleep(_seconds: float) -> None:
     return None
 
