@@ -231,6 +231,7 @@ class _RunJob:
             reporter = Reporter(ControllerMetrics(), store, lambda: _feed_status(feed), lambda: in_force[0], pins,
                                 samples_keep=self.metrics.samples_keep, specs=feed.desired)
             reporter.metrics.follow_may_write(leadership.may_cycle)
+            reporter.metrics.set_leader(not leadership.enabled)  # without election this replica is the writer
             live = LiveTables(console, stderr_is_terminal=sys.stderr.isatty()) if console.is_terminal else None
             view = _CycleView(lambda: in_force[0], wide=self.serving.wide, live=live)
             stack.callback(view.close)

@@ -33,7 +33,8 @@ class ControllerMetrics:
                              ["env", "outcome"], registry=r)
         self.errors = Counter("reconciler_errors", "Errors, by kind (invalid-spec, remote-unavailable, ...).",
                               ["kind"], registry=r)
-        self.leader = Gauge("reconciler_leader", "1 while this replica holds the leader lock, else 0.", registry=r)
+        self.leader = Gauge("reconciler_leader", "1 while this replica leads: it holds the leader lock, or runs"
+                            " without election (the only writer), else 0.", registry=r)
         self.leader_may_write = Gauge("reconciler_leader_may_write", "1 while this replica may write: it holds the"
                                       " leader lock and its last beat is fresh (or there is no election), else 0.",
                                       registry=r)

@@ -125,6 +125,8 @@ async def test_a_commit_converges_within_a_poll_and_a_broken_one_keeps_the_last_
         metrics = (await http.get(f"{run.server}/metrics")).text
         assert f'reconciler_synced_revision_info{{env="integration",revision="{second}"}} 1.0' in metrics
         assert "reconciler_cycles_total" in metrics
+        # No election (--no-consul): this replica is the only writer, and the leader gauges say so.
+        assert "\nreconciler_leader 1.0\n" in metrics and "\nreconciler_leader_may_write 1.0\n" in metrics
 
     store = Store.open(tmp_path / "history.db")
     try:
