@@ -330,8 +330,10 @@ class ConsulClient:
 
     async def get_observed_queries(self) -> Mapping[str, ObservedQuery]:
         """The named prepared queries as ObservedQuery by name (a read-only mapping); an answer byte for
-        byte the previous one is not decoded again and gives back the same mapping (its index moves
-        with every write to the datacenter's state, so it cannot tell)."""
+        byte the previous one is not decoded again and gives back the same mapping. Consul's index on
+        this list moves only with prepared-query writes (`PreparedQuery.List` runs in `blockingQuery`
+        on the queries table), but this read does not block: the answer holds the whole list anyway,
+        and its bytes tell whether anything changed."""
         kept = self._queries
 
         async def read(answer: Answer) -> Mapping[str, ObservedQuery]:
