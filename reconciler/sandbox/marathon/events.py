@@ -7,6 +7,7 @@ only built when someone listens, so a large sandbox pays nothing for an idle bus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, JsonDict, Task
 
 SUBSCRIBER_BACKLOG = 10_000
+CLOSE = ""  # queued to a subscription: the server ends that stream (no frame is ever empty)
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Subscription:
     types: frozenset[str]
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_BACKLOG))
     dropped: int = 0
+    closed: bool = False
 
     def wants(self, event_type: str) -> bool:
         return not self.types or event_type in self.types
@@ -47,6 +50,14 @@ class EventBus:
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self.subscriptions:
             self.subscriptions.remove(subscription)
+
+    def close_streams(self) -> None:
+        """End every attached stream, as Marathon does when it stops leading: HttpEventStreamActor's
+        `handleLeadership` on LeadershipTransition.Standby removes (closes) every handle."""
+        for subscription in self.subscriptions:
+            subscription.closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                subscription.queue.put_nowait(CLOSE)  # wakes the stream's writer at once
 
     def publish(self, event_type: str, payload: JsonDict) -> None:
         if not self.listening:

@@ -7,10 +7,14 @@ import contextlib
 
 from aiohttp import web
 
+from reconciler.sandbox.marathon.events import CLOSE, Subscription
 from reconciler.sandbox.marathon.routes_apps import commit, core_of, refuse_over_capacity
 from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response
 
-KEEPALIVE_S = 15.0
+# Jetty's EventSourceServlet (jetty-servlets 9.4.8, Marathon's HttpEventStreamServlet sets no
+# `heartBeatPeriod` init parameter): a bare CRLF every 10 s from the stream's opening, whether events
+# flowed or not (EventSourceEmitter.run reschedules itself after each heartbeat).
+KEEPALIVE_S = 10.0
 DISCONNECT_CHECK_S = 0.1
 
 
@@ -44,13 +48,18 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
     core = core_of(request)
     bus = core.state.bus
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    # EventSourceServlet.respond: UTF-8 text/event-stream and `Connection: close` (the connection ends
+    # with the stream; aiohttp still chunks the body, which HTTP clients undo).
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream;charset=utf-8", "Cache-Control": "no-cache"}
+    )
+    response.force_close()
     await response.prepare(request)
     subscription = bus.subscribe(frozenset(request.query.getall("event_type", [])))
     remote = request.remote or ""
     bus.publish("event_stream_attached", {"remoteAddress": remote})
     try:
-        await _pump(request, response, subscription.queue)
+        await _pump(request, response, subscription)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -61,18 +70,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _pump(request: web.Request, response: web.StreamResponse, queue: asyncio.Queue[str]) -> None:
-    """Forward frames until the client goes away (checked often: aiohttp does not cancel us)."""
-    idle = 0.0
-    while request.transport is not None and not request.transport.is_closing():
+async def _pump(request: web.Request, response: web.StreamResponse, subscription: Subscription) -> None:
+    """Forward frames until the client goes away (checked often: aiohttp does not cancel us) or the
+    server ends the stream; a keep-alive CRLF every KEEPALIVE_S from the opening, events or not."""
+    loop = asyncio.get_running_loop()
+    next_beat = loop.time() + KEEPALIVE_S
+    while request.transport is not None and not request.transport.is_closing() and not subscription.closed:
+        wait = min(DISCONNECT_CHECK_S, max(next_beat - loop.time(), 0.0))
         try:
-            frame = await asyncio.wait_for(queue.get(), DISCONNECT_CHECK_S)
+            frame = await asyncio.wait_for(subscription.queue.get(), wait)
         except TimeoutError:
-            idle += DISCONNECT_CHECK_S
-            if idle < KEEPALIVE_S:
+            if loop.time() < next_beat:
                 continue
             frame = "\r\n"
-        idle = 0.0
+            next_beat = loop.time() + KEEPALIVE_S
+        if frame == CLOSE:
+            return
         await response.write(frame.encode())
 
 

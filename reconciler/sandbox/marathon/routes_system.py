@@ -4,6 +4,7 @@ InfoResource and LeaderResource answer them (FACTS.md §11), plus the HTTP meter
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from reconciler.sandbox.marathon.wire import json_response
 VERSION = "1.10.26"
 METRICS_VERSION = "4.0.0"  # MetricsConversion.metricsRamlWriter
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+ABDICATION_DELAY_S = 0.5  # LeaderResource.abdicationDelay
 
 
 @dataclass
@@ -125,8 +127,12 @@ async def leader(request: web.Request) -> web.Response:
 
 
 async def abdicate(request: web.Request) -> web.Response:
-    """LeaderResource.delete: the leader steps down and, being the only candidate, is elected again at
-    once (real Marathon abdicates after LeaderResource.abdicationDelay, 500 ms, and re-elects via ZooKeeper)."""
+    """LeaderResource.delete: the leader steps down after LeaderResource.abdicationDelay (500 ms). Its
+    event streams end then (HttpEventStreamActor closes every handle on LeadershipTransition.Standby; the
+    process itself crashes and restarts, ElectionServiceImpl.localTransitionSink), so a client sees its
+    `/v2/events` connection close. Being the only candidate, the sandbox is elected again at once."""
+    bus = core_of(request).state.bus
+    asyncio.get_running_loop().call_later(ABDICATION_DELAY_S, bus.close_streams)
     return json_response({"message": "Leadership abdicated"})
 
 

@@ -1,0 +1,98 @@
+"""The `/v2/events` stream checked against Marathon's source (mesosphere/marathon master @ 90619da70d79,
+`src/main/scala/mesosphere/marathon/...`) and the Jetty servlet it extends (jetty-servlets 9.4.8,
+`org.eclipse.jetty.servlets.EventSourceServlet`): keep-alive period and form, response headers, and what a
+client sees when the leader abdicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+
+from reconciler.sandbox.marathon import MarathonSandbox
+
+SSE = {"Accept": "text/event-stream"}
+
+
+async def test_keep_alive_is_a_bare_crlf_every_ten_seconds_from_the_opening_even_while_events_flow(
+    marathon_sandbox: MarathonSandbox,
+) -> None:
+    # EventSourceServlet: `heartBeatPeriod = 10` (seconds; HttpBindings adds HttpEventStreamServlet with no
+    # init parameter), EventSourceEmitter.run writes '\r' then '\n' and reschedules itself; the schedule
+    # starts when the stream opens (doGet -> scheduleHeartBeat) and events do not postpone it.
+    bus = marathon_sandbox.state.bus
+    loop = asyncio.get_running_loop()
+
+    async def chatter() -> None:
+        for _ in range(30):  # bounded: one event a second for at most 30 s
+            bus.publish("framework_message_event", {"message": "tick"})
+            await asyncio.sleep(1.0)
+
+    async with (
+        httpx.AsyncClient(timeout=30.0) as client,
+        client.stream("GET", f"{marathon_sandbox.url}/v2/events", headers=SSE) as stream,
+    ):
+        opened = loop.time()
+        noise = asyncio.create_task(chatter())
+        try:
+            previous, beat_at = "", None
+            frames = 0
+            async with asyncio.timeout(25.0):
+                async for line in stream.aiter_lines():
+                    if line == "" and previous == "":
+                        beat_at = loop.time() - opened
+                        break
+                    if line == "":
+                        frames += 1
+                    previous = line
+        finally:
+            noise.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await noise
+    assert beat_at is not None, "no keep-alive while events flowed"
+    assert frames >= 5, "events flowed while waiting for the keep-alive"
+    assert 9.0 <= beat_at < 20.0, beat_at
+
+
+async def test_the_stream_answers_utf8_event_stream_and_closes_the_connection(
+    marathon_sandbox: MarathonSandbox,
+) -> None:
+    # EventSourceServlet.respond: status 200, character encoding UTF-8, content type text/event-stream,
+    # header `Connection: close` (the connection ends with the stream).
+    async with (
+        httpx.AsyncClient(timeout=10.0) as client,
+        client.stream("GET", f"{marathon_sandbox.url}/v2/events", headers=SSE) as stream,
+    ):
+        assert stream.status_code == 200
+        mime, _, params = stream.headers["content-type"].partition(";")
+        assert mime.strip() == "text/event-stream"
+        assert params.replace(" ", "").lower() == "charset=utf-8"
+        assert stream.headers["connection"].lower() == "close"
+
+
+async def test_abdication_ends_every_event_stream_half_a_second_later(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # LeaderResource.delete schedules ElectionService.abdicateLeadership after abdicationDelay (500 ms);
+    # on LeadershipTransition.Standby HttpEventStreamActor.handleLeadership removes every handle (its
+    # HttpEventStreamHandleActor.postStop closes the emitter) and ElectionServiceImpl crashes the process.
+    # Either way an attached client sees its stream end; it reconnects to the next leader.
+    async with (
+        httpx.AsyncClient(timeout=10.0) as client,
+        client.stream("GET", f"{marathon_sandbox.url}/v2/events", headers=SSE) as stream,
+    ):
+        lines = stream.aiter_lines()
+        assert await anext(lines) == "event: event_stream_attached"
+        abdicated = await api.delete("/v2/leader")
+        assert abdicated.json() == {"message": "Leadership abdicated"}
+        async with asyncio.timeout(8.0):
+            rest = [line async for line in lines]
+    assert not any(line.startswith("event: ") for line in rest), rest
+    # The sandbox is the only candidate: it leads again and a new stream attaches.
+    async with (
+        httpx.AsyncClient(timeout=10.0) as client,
+        client.stream("GET", f"{marathon_sandbox.url}/v2/events", headers=SSE) as stream,
+    ):
+        assert await anext(stream.aiter_lines()) == "event: event_stream_attached"
