@@ -78,7 +78,7 @@ async def put_deregister(request: web.Request) -> web.Response:
     body = await read_json(request)
     node = pick(body, "Node", "")
     if not node:
-        raise ConsulHTTPError(500, "Must provide node")  # the Catalog.Deregister RPC's error
+        raise ConsulHTTPError(500, "Must provide node", rpc=True)  # the Catalog.Deregister RPC's error
     if pick(body, "ServiceID"):
         state.catalog.remove_service(node, pick(body, "ServiceID"))
     elif pick(body, "CheckID"):

@@ -116,7 +116,7 @@ async def put_coordinate_update(request: web.Request) -> web.Response:
     coord = body.get("Coord") if isinstance(body, dict) else None
     if node not in state.catalog.nodes or not valid_coordinate(coord):
         # agent/consul/coordinate_endpoint.go Update refuses a coordinate it cannot use.
-        raise ConsulHTTPError(500, "rpc error making call: invalid coordinate")
+        raise ConsulHTTPError(500, "invalid coordinate", rpc=True)
     _coordinates(state)[node] = coord  # type: ignore[assignment]
     state.coordinate_index = state.raft.advance()
     return text_response(200, "")

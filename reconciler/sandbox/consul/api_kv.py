@@ -110,7 +110,7 @@ async def put_kv(request: web.Request) -> web.Response:
     if acquire is not None:
         if acquire not in state.sessions.sessions:
             # Consul's state store refuses the lock outright; the RPC error surfaces as a 500.
-            raise ConsulHTTPError(500, f'rpc error making call: invalid session "{acquire}"')
+            raise ConsulHTTPError(500, f'invalid session "{acquire}"', rpc=True)
         done = state.kv.acquire(key, value, flags, acquire)
     elif release is not None:
         done = state.kv.release(key, value, flags, release)

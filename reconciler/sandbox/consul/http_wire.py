@@ -25,17 +25,29 @@ MAX_WAIT = 600.0
 JITTER_FRACTION = 16  # agent/consul/rpc.go jitterFraction
 FAULTS_KEY = web.AppKey("faults", HttpFaults)
 WRITES_KEY = web.AppKey("writes", WriteLog)
+# True on the server agent's listener, False on a client agent's (see ConsulHTTPError.rpc).
+SERVER_AGENT_KEY = web.AppKey("server_agent", bool)
+# agent/pool/pool.go ConnPool.rpc wraps every error a client agent's RPC to a server returns.
+RPC_CALL_PREFIX = "rpc error making call: "
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ConsulHTTPError(Exception):
-    """An answer with a plain-text body, as Consul's HTTP layer writes every error."""
+    """An answer with a plain-text body, as Consul's HTTP layer writes every error.
 
-    def __init__(self, status: int, text: str) -> None:
+    `rpc` marks an error a server's RPC endpoint returned (Session.Apply, KVS.Apply, Catalog.Register,
+    PreparedQuery.Apply, a `?dc` forward...). A server agent calls its own endpoints in memory
+    (agent/consul/server.go Server.RPC: the error text as is), a client agent through its connection
+    pool (agent/consul/client.go Client.RPC -> agent/pool/pool.go ConnPool.rpc: `rpc error making
+    call: <error>`), so the same failure reads differently depending on the agent asked.
+    """
+
+    def __init__(self, status: int, text: str, *, rpc: bool = False) -> None:
         super().__init__(text)
         self.status = status
         self.text = text
+        self.rpc = rpc
 
 
 def text_response(status: int, text: str) -> web.Response:
@@ -213,7 +225,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ConsulHTTPError as exc:
-        return text_response(exc.status, exc.text)
+        through_pool = exc.rpc and not request.app.get(SERVER_AGENT_KEY, True)
+        return text_response(exc.status, RPC_CALL_PREFIX + exc.text if through_pool else exc.text)
     except web.HTTPMethodNotAllowed as exc:
         response = text_response(405, f"method {request.method} not allowed")
         response.headers["Allow"] = ", ".join(sorted(set(exc.allowed_methods) - {"HEAD"}))

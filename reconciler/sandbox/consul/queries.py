@@ -21,12 +21,14 @@ from reconciler.sandbox.consul.registration import pick
 
 NOT_FOUND = ConsulHTTPError(404, "Query not found")
 # agent/consul/state/prepared_query.go PreparedQueryResolve: a template looked up by its ID is an error.
-TEMPLATE_BY_ID = ConsulHTTPError(500, "prepared query templates can only be resolved up by name, not by ID")
+TEMPLATE_BY_ID = ConsulHTTPError(
+    500, "prepared query templates can only be resolved up by name, not by ID", rpc=True
+)
 
 
 def rpc_error(text: str) -> ConsulHTTPError:
     """An error `PreparedQuery.Apply` returns: the HTTP layer answers it as a 500 with the error text."""
-    return ConsulHTTPError(500, text)
+    return ConsulHTTPError(500, text, rpc=True)
 
 
 def not_modifiable(query_id: str) -> ConsulHTTPError:

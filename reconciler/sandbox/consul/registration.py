@@ -120,9 +120,9 @@ def catalog_node(body: dict[str, Any]) -> Node:
     """
     name, address = pick(body, "Node", ""), pick(body, "Address", "")
     if not name:
-        raise ConsulHTTPError(500, "Must provide node")
+        raise ConsulHTTPError(500, "Must provide node", rpc=True)
     if not address and not pick(body, "SkipNodeUpdate", False):
-        raise ConsulHTTPError(500, "Must provide address if SkipNodeUpdate is not set")
+        raise ConsulHTTPError(500, "Must provide address if SkipNodeUpdate is not set", rpc=True)
     return Node(name=name, address=address, id=pick(body, "ID", "") or "", meta=dict(pick(body, "NodeMeta") or {}),
                 tagged_addresses=pick(body, "TaggedAddresses"))
 
@@ -130,7 +130,7 @@ def catalog_node(body: dict[str, Any]) -> Node:
 def catalog_service(body: dict[str, Any], node: str) -> Service:
     name = pick(body, "Service", "")
     if not name:
-        raise ConsulHTTPError(500, "Must provide service name with ID")  # catalog_endpoint.go servicePreApply
+        raise ConsulHTTPError(500, "Must provide service name with ID", rpc=True)  # catalog_endpoint.go servicePreApply
     return _service(body, node, name)
 
 

@@ -30,7 +30,7 @@ async def datacenter_guard(request: web.Request,
     forwarded = request.path.startswith(FORWARDED) and request.path != "/v1/catalog/datacenters"
     forwarded = forwarded and request.match_info.http_exception is None  # an unknown path stays a 404
     if wanted and forwarded and wanted != state_of(request).datacenter:
-        raise ConsulHTTPError(500, NO_DC_PATH)
+        raise ConsulHTTPError(500, NO_DC_PATH, rpc=True)
     return await handler(request)
 
 

@@ -17,7 +17,7 @@ from reconciler.sandbox.consul import api_agent, api_catalog, api_events, api_kv
 from reconciler.sandbox.consul.catalog import Check, CheckStatus
 from reconciler.sandbox.consul.dns_server import DnsServer
 from reconciler.sandbox.consul.faults import HttpFaults
-from reconciler.sandbox.consul.http_wire import FAULTS_KEY, WRITES_KEY, consul_middleware
+from reconciler.sandbox.consul.http_wire import FAULTS_KEY, SERVER_AGENT_KEY, WRITES_KEY, consul_middleware
 from reconciler.sandbox.consul.scoping import datacenter_guard
 from reconciler.sandbox.consul.state import NODE_KEY, STATE_KEY, ConsulState
 from reconciler.sandbox.listen import ListenError
@@ -57,6 +57,7 @@ def build_app(state: ConsulState, node: str, faults: HttpFaults) -> web.Applicat
     app[STATE_KEY] = state
     app[NODE_KEY] = node
     app[FAULTS_KEY] = faults
+    app[SERVER_AGENT_KEY] = node == state.server_node
     app[WRITES_KEY] = state.writes
     for module in (api_agent, api_catalog, api_kv, api_query, api_events, api_txn):
         app.router.add_routes(module.routes)

@@ -51,7 +51,8 @@ class Session:
 
 
 def _rpc_error(text: str) -> ConsulHTTPError:
-    return ConsulHTTPError(500, f"rpc error making call: {text}")
+    """An error of the Session.Apply RPC (agent/consul/session_endpoint.go Apply)."""
+    return ConsulHTTPError(500, text, rpc=True)
 
 
 def lock_delay_of(value: Any) -> float:
