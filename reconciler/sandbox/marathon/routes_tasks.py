@@ -118,18 +118,22 @@ async def list_group_tasks(request: web.Request, group_id: str) -> web.Response:
 async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | None) -> web.Response:
     core = core_of(request)
     refuse_scale_and_wipe(request)
+    scale = flag(request, "scale")
     if app_id not in core.state.apps:
-        raise unknown_app(app_id)
+        # With scale, TaskKiller.killAndScale finds no instances of the id: PathNotFoundException.
+        raise ApiError(404, f"Path '{app_id}' does not exist") if scale else unknown_app(app_id)
     run = core.state.runs.get(app_id)
     tasks = list(run.tasks.values()) if run else []
     if task_id is not None:
         chosen = [t for t in tasks if t.id == task_id]
-        if not chosen:
+        # AppTasksResource.deleteOne answers `unknownTask` only on the kill path; with scale an id that
+        # matches no instance kills nothing and scales nothing (still a deployment result).
+        if not chosen and not scale:
             raise ApiError(404, f"Task '{task_id}' does not exist")
     else:
         host = request.query.get("host", "*")
         chosen = [t for t in tasks if host in ("*", t.host)]
-    if flag(request, "scale"):
+    if scale:
         return kill_and_scale(core, chosen, flag(request, "force"))
     bodies = [task_json(task) for task in chosen]
     kill_keeping_instances(core, chosen, wipe=flag(request, "wipe"))
@@ -145,8 +149,19 @@ def kill_keeping_instances(core: MarathonCore, tasks: Iterable[Task], wipe: bool
         core.scheduler.kill(task, TaskState.KILLED, "killed through the API", reschedule=not wipe)
 
 
+# Instance.isActive && !Instance.isKilling: the instances a kill-and-scale counts.
+COUNTED_BY_SCALE = (TaskState.STAGING, TaskState.RUNNING, TaskState.UNREACHABLE)
+
+
 def kill_and_scale(core: MarathonCore, tasks: list[Task], force: bool) -> web.Response:
-    """Kill the tasks and lower each app's instances by as many, in one deployment."""
+    """Kill the tasks and lower each app's instances, in one deployment (TaskKiller.killAndScale).
+
+    The kill is per instance (TasksResource.killTasks keys the ids by instance id: an id named twice
+    counts once), and `instances` drops only by the instances that are active and not already being
+    killed (`toKillCount = instances.count(i => i.isActive && !i.isKilling)`): a task already in
+    TASK_KILLING was counted by the kill that started it, if by any.
+    """
+    tasks = [t for t in {t.instance_id: t for t in tasks}.values() if t.state in COUNTED_BY_SCALE]
     target = core.state.definitions()
     for task in tasks:
         defn = target.get(task.app_id)
