@@ -29,7 +29,23 @@ REAP_PERIOD = 30.0
 MAX_PROBES_IN_FLIGHT = 256
 DEFAULT_TIMEOUT = 10.0
 STOP_ROUNDS = 30  # seconds at most to end the check loops
-OUTPUT_MAX = 4096
+OUTPUT_MAX = 4096  # structs.CheckType OutputMaxSize default (checks.DefaultBufSize)
+TTL_EXPIRED = "TTL expired"
+
+
+def ttl_output(output: str) -> str:
+    """agent/checks/check.go CheckTTL.SetStatus: an output longer than OutputMaxSize bytes keeps its
+    first OutputMaxSize bytes and says how much it cut."""
+    raw = output.encode()
+    if len(raw) <= OUTPUT_MAX:
+        return output
+    kept = raw[:OUTPUT_MAX].decode(errors="replace")
+    return f"{kept} ... (captured {OUTPUT_MAX} of {len(raw)} bytes)"
+
+
+def expired_output(last_output: str) -> str:
+    """agent/checks/check.go CheckTTL.getExpiredOutput: the last output set, if any, after the notice."""
+    return f"{TTL_EXPIRED} (last output before timeout follows): {last_output}" if last_output else TTL_EXPIRED
 Key = tuple[str, str]
 
 
@@ -96,7 +112,8 @@ async def probe_http(session: aiohttp.ClientSession, check: Check, timeout: floa
     try:
         async with session.request(method, url, headers=headers, data=definition.body or None,
                                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            body = (await response.read())[:OUTPUT_MAX].decode(errors="replace")
+            # CheckHTTP.check copies the body into a circbuf of OutputMaxSize bytes: the *last* ones stay.
+            body = (await response.read())[-OUTPUT_MAX:].decode(errors="replace")
             output = f"HTTP {method} {url}: {response.status} {response.reason} Output: {body}"
             return http_status(response.status), output
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -113,6 +130,7 @@ class CheckRunner:
         self.forced: dict[Key, tuple[CheckStatus, str]] = {}
         self._running: dict[Key, tuple[asyncio.Task[None], Check]] = {}
         self._ttl_reset: dict[Key, asyncio.Event] = {}
+        self._ttl_last_output: dict[Key, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._probing = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
@@ -154,6 +172,7 @@ class CheckRunner:
             running = None
         if removed:
             self.forced.pop(key, None)
+            self._ttl_last_output.pop(key, None)
         elif running is None and self._session is not None and check.runs_on_agent and check.definition.kind:
             self._running[key] = (asyncio.create_task(self._run(check)), check)
 
@@ -170,7 +189,9 @@ class CheckRunner:
         self.catalog.set_check_status(check.node, check.check_id, status, output)
 
     def update_ttl(self, check: Check, status: CheckStatus, output: str) -> None:
-        """A pass/warn/fail/update call: store the status and restart the TTL clock."""
+        """A pass/warn/fail/update call: store the status (output truncated) and restart the TTL clock."""
+        output = ttl_output(output)
+        self._ttl_last_output[(check.node, check.check_id)] = output
         self.record(check, status, output)
         reset = self._ttl_reset.get((check.node, check.check_id))
         if reset is not None:
@@ -213,7 +234,7 @@ class CheckRunner:
             try:
                 await asyncio.wait_for(reset.wait(), check.definition.ttl * self.scale)
             except TimeoutError:
-                self.record(check, CheckStatus.CRITICAL, "TTL expired")
+                self.record(check, CheckStatus.CRITICAL, expired_output(self._ttl_last_output.get(key, "")))
                 await reset.wait()
 
     async def _reap_forever(self) -> None:
