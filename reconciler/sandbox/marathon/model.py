@@ -137,6 +137,7 @@ class AppRun:
     restarting: bool = False
     backoff_delay: float = 0.0
     delay_until: float = 0.0
+    delay_set_at: float = 0.0  # RateLimiter.Delay.referenceTimestamp (monotonic)
     queued_since: str | None = None
     last_failure: JsonDict | None = None
     offers_processed: int = 0

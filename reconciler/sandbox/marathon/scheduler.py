@@ -264,14 +264,21 @@ class Scheduler:
             hook(task)
 
     def _record_failure(self, run: AppRun, task: Task, message: str) -> None:
+        """RateLimiter.addDelay: the first delay is `backoffSeconds min maxLaunchDelaySeconds`, each next
+        one the last times `backoffFactor`, capped. A delay older than maxLaunchDelaySeconds is dropped
+        (RateLimiter.cleanUpOverdueDelays: `now > referenceTimestamp + maxLaunchDelay`), so a failure after
+        that quiet time starts over. Marathon sweeps overdue delays every 10 s and moves the reference on
+        each relaunch (advanceDelay); the sandbox decides at the failure, from the last failure."""
         defn = run.definition
-        if run.backoff_delay <= 0:
-            run.backoff_delay = float(defn["backoffSeconds"])
+        now = self.state.clock.monotonic()
+        max_delay = float(defn["maxLaunchDelaySeconds"])
+        overdue = now > run.delay_set_at + self.timings.scaled(max_delay)
+        if run.backoff_delay <= 0 or overdue:
+            run.backoff_delay = min(float(defn["backoffSeconds"]), max_delay)
         else:
-            run.backoff_delay = min(
-                run.backoff_delay * float(defn["backoffFactor"]), float(defn["maxLaunchDelaySeconds"])
-            )
-        run.delay_until = self.state.clock.monotonic() + self.timings.scaled(run.backoff_delay)
+            run.backoff_delay = min(run.backoff_delay * float(defn["backoffFactor"]), max_delay)
+        run.delay_set_at = now
+        run.delay_until = now + self.timings.scaled(run.backoff_delay)
         run.last_failure = {
             "appId": run.app_id,
             "host": task.host,
