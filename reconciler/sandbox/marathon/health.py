@@ -78,15 +78,11 @@ class HealthProber:
         )
 
     def _publish_failure(self, task: Task, check: JsonDict) -> None:
+        # api/v2/json/Formats.FailedHealthCheckWrites: appId, healthCheck and the *instance* id under
+        # the key `taskId` (FailedHealthCheck carries no task id and no version).
         self.scheduler.state.bus.publish(
             "failed_health_check_event",
-            {
-                "appId": task.app_id,
-                "instanceId": task.instance_id,
-                "taskId": task.id,
-                "healthCheck": check,
-                "version": task.version,
-            },
+            {"appId": task.app_id, "taskId": task.instance_id, "healthCheck": check},
         )
 
     def _kill_unhealthy(self, task: Task, check: JsonDict) -> None:

@@ -96,3 +96,30 @@ async def test_abdication_ends_every_event_stream_half_a_second_later(
         client.stream("GET", f"{marathon_sandbox.url}/v2/events", headers=SSE) as stream,
     ):
         assert await anext(stream.aiter_lines()) == "event: event_stream_attached"
+
+
+async def test_failed_health_check_event_names_the_instance_under_task_id(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # core/event/Events.scala FailedHealthCheck(appId, instanceId, healthCheck) and
+    # api/v2/json/Formats.FailedHealthCheckWrites: {appId, eventType, healthCheck, taskId: <instance id>,
+    # timestamp}; no `instanceId`, no `version`.
+    check = {"protocol": "MESOS_TCP", "gracePeriodSeconds": 0, "intervalSeconds": 1, "maxConsecutiveFailures": 5}
+    app = {"id": "/f", "cmd": "run", "cpus": 0.1, "mem": 16, "instances": 1, "healthChecks": [check]}
+    assert (await api.post("/v2/apps", json=app)).status_code == 201
+    await marathon_sandbox.wait_idle()
+    [task] = marathon_sandbox.state.all_tasks()
+    await marathon_sandbox.set_task_health(task.id, False)
+    bus = marathon_sandbox.state.bus
+
+    def failures() -> list[dict[str, object]]:
+        return [e for e in bus.history if e["eventType"] == "failed_health_check_event"]
+
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while not failures():
+        assert asyncio.get_running_loop().time() < deadline, "no failed_health_check_event"
+        await asyncio.sleep(0.01)
+    event = failures()[0]
+    assert set(event) == {"appId", "eventType", "healthCheck", "taskId", "timestamp"}
+    assert (event["appId"], event["taskId"]) == ("/f", task.instance_id)
+    assert event["healthCheck"]["protocol"] == "MESOS_TCP"
