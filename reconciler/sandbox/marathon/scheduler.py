@@ -182,6 +182,11 @@ class Scheduler:
         task.state = TaskState.RUNNING
         task.started_at = self.state.clock.iso()
         task.started_mono = self.state.clock.monotonic()
+        run = self.state.runs.get(task.app_id)
+        if run is not None and run.backoff_delay > 0:
+            # NotifyRateLimiterStep: Running is `advanceWorthy`, RateLimiter.advanceDelay restarts the
+            # delay's reference time (what cleanUpOverdueDelays measures from).
+            run.delay_set_at = task.started_mono
         self.touch_task(task)
         self.state.bus.status_update(task)
         for hook in self.on_running:
@@ -267,8 +272,9 @@ class Scheduler:
         """RateLimiter.addDelay: the first delay is `backoffSeconds min maxLaunchDelaySeconds`, each next
         one the last times `backoffFactor`, capped. A delay older than maxLaunchDelaySeconds is dropped
         (RateLimiter.cleanUpOverdueDelays: `now > referenceTimestamp + maxLaunchDelay`), so a failure after
-        that quiet time starts over. Marathon sweeps overdue delays every 10 s and moves the reference on
-        each relaunch (advanceDelay); the sandbox decides at the failure, from the last failure."""
+        that quiet time starts over. The reference is the last failure or the last task to start running
+        since (advanceDelay, which also moves the deadline: not emulated). Marathon sweeps overdue delays
+        every 10 s; the sandbox decides at the failure."""
         defn = run.definition
         now = self.state.clock.monotonic()
         max_delay = float(defn["maxLaunchDelaySeconds"])

@@ -134,7 +134,9 @@ async def test_scale_down_honours_kill_selection(
 async def test_failed_tasks_relaunch_with_growing_backoff(
     api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
 ) -> None:
-    await api.post("/v2/apps", json=app("/crash", backoffSeconds=40, backoffFactor=2, maxLaunchDelaySeconds=100))
+    # Long enough (1000 app seconds = 1 s here) that no delay turns overdue between a relaunch and the
+    # next failure (RateLimiter.cleanUpOverdueDelays would start the backoff over).
+    await api.post("/v2/apps", json=app("/crash", backoffSeconds=400, backoffFactor=2, maxLaunchDelaySeconds=1000))
     await marathon_sandbox.wait_idle()
     run = marathon_sandbox.state.runs["/crash"]
     delays = []
@@ -144,7 +146,7 @@ async def test_failed_tasks_relaunch_with_growing_backoff(
         delays.append(run.backoff_delay)
         queue = (await api.get("/v2/queue")).json()["queue"]
         assert queue and queue[0]["app"]["id"] == "/crash" and queue[0]["delay"]["overdue"] is False
-    assert delays == [40, 80, 100]
+    assert delays == [400, 800, 1000]
     assert (await api.get("/v2/apps", params={"embed": "apps.lastTaskFailure"})).json()["apps"][0]["lastTaskFailure"][
         "state"
     ] == "TASK_FAILED"
