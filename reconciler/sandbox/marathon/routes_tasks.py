@@ -20,6 +20,29 @@ from reconciler.sandbox.marathon.views import queue_json, task_json
 from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, json_response, read_json
 
 TASK_ID = re.compile(r"^[a-z0-9_.\-]+\.(instance-)?[0-9a-f\-]+(\._app\.\d+)?$")
+# core/task/Task.scala Task.Id: TaskIdWithInstanceIdAndIncarnationRegex, then TaskIdWithInstanceIdRegex.
+INSTANCE_TASK_IDS = (
+    re.compile(r"^(.+)\.(instance-|marathon-)([^_.]+)[._]([^.]+)\.(\d+)$"),
+    re.compile(r"^(.+)\.(instance-|marathon-)([^_.]+)[._]([^.]+)$"),
+)
+
+
+def instance_task(core: MarathonCore, task_id: str) -> Task | None:
+    """The current task of the instance a task id names (Task.Id.parse(id).instanceId): Marathon kills
+    instances, so an earlier incarnation's id (`<instance>._app.1`) reaches the task running now
+    (`._app.2`). Ids from before instances (no `instance-`/`marathon-` part) name no sandbox instance.
+    While a task is being killed its replacement may already run in the sandbox; Marathon's instance is
+    still the one being killed then, so the oldest task of the instance is the one named."""
+    for pattern in INSTANCE_TASK_IDS:
+        found = pattern.match(task_id)
+        if found:
+            instance_id = f"{found[1]}.{found[2]}{found[3]}"
+            for run in core.state.runs.values():
+                for task in run.tasks.values():
+                    if task.instance_id == instance_id:
+                        return task
+            return None
+    return None
 STATUS_FILTER = {"running": TaskState.RUNNING, "staging": TaskState.STAGING}
 
 
@@ -125,7 +148,9 @@ async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | Non
     run = core.state.runs.get(app_id)
     tasks = list(run.tasks.values()) if run else []
     if task_id is not None:
-        chosen = [t for t in tasks if t.id == task_id]
+        # AppTasksResource.deleteOne findToKill: the app's instances whose id the task id's instance id is.
+        current = instance_task(core, task_id)
+        chosen = [t for t in tasks if current is not None and t.id == current.id]
         # AppTasksResource.deleteOne answers `unknownTask` only on the kill path; with scale an id that
         # matches no instance kills nothing and scales nothing (still a deployment result).
         if not chosen and not scale:
@@ -186,7 +211,8 @@ async def delete_tasks(request: web.Request) -> web.Response:
     for task_id in ids:
         if not TASK_ID.match(task_id):
             raise ApiError(400, f"Invalid task id '{task_id}'. [Task id must be of the form <app>.<uuid>]")
-    tasks = [task for task in (core.state.find_task(i) for i in ids) if task is not None]
+    # TasksResource.killTasks: each id's instance (instancesBySpec.instance(instanceId)).
+    tasks = [task for task in (instance_task(core, i) for i in ids) if task is not None]
     if flag(request, "scale"):
         return kill_and_scale(core, tasks, flag(request, "force"))
     bodies = [task_json(task) for task in tasks]

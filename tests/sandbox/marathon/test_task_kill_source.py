@@ -69,3 +69,30 @@ async def test_scale_kill_of_an_unknown_task_is_an_empty_deployment_and_of_an_un
     assert (no_app.status_code, no_app.json()) == (404, {"message": "Path '/none' does not exist"})
     no_app = await api.delete(f"/v2/apps/none/tasks/{unknown_task}")
     assert (no_app.status_code, no_app.json()) == (404, {"message": "App '/none' does not exist"})
+
+
+async def test_a_kill_by_an_earlier_incarnations_id_kills_the_instances_task_running_now(
+    api: httpx.AsyncClient, marathon_sandbox: MarathonSandbox
+) -> None:
+    # api/v2/TasksResource.killTasks and AppTasksResource.deleteOne parse each id with Task.Id.parse and
+    # look up its *instance* (instancesBySpec.instance(taskId.instanceId), `_.instanceId == instanceId`):
+    # Marathon kills instances, so an id read before a relaunch (`<instance>._app.1`) reaches the
+    # instance's current task (`._app.2`), which is what the answer lists.
+    assert (await api.post("/v2/apps", json={"id": "/i", "cmd": "run", "cpus": 0.1, "mem": 16})).status_code == 201
+    await marathon_sandbox.wait_idle()
+    [first] = (await api.get("/v2/apps/i/tasks")).json()["tasks"]
+    assert first["id"].endswith("._app.1")
+    assert (await api.delete(f"/v2/apps/i/tasks/{first['id']}")).status_code == 200
+    second = await until(lambda: _running_other_than(api, first["id"]), "the next incarnation running")
+    assert second["id"] == first["id"].removesuffix("._app.1") + "._app.2"
+    killed = await api.post("/v2/tasks/delete", json={"ids": [first["id"]]})
+    assert killed.status_code == 200
+    assert [t["id"] for t in killed.json()["tasks"]] == [second["id"]]
+    third = await until(lambda: _running_other_than(api, second["id"]), "the third incarnation running")
+    answer = await api.delete(f"/v2/apps/i/tasks/{first['id']}")
+    assert (answer.status_code, answer.json()["task"]["id"]) == (200, third["id"])
+
+
+async def _running_other_than(api: httpx.AsyncClient, task_id: str) -> dict[str, str] | None:
+    tasks = (await api.get("/v2/apps/i/tasks")).json()["tasks"]
+    return next((t for t in tasks if t["id"] != task_id and t["state"] == "TASK_RUNNING"), None)
