@@ -4,17 +4,24 @@ Cloned once into a cache folder, then fetched: each fetch checks out the branch'
 whose sha is the revision. A token for https comes from an environment variable or a file and
 reaches git as an `http.<origin>.extraHeader` set through GIT_CONFIG_* environment variables: never in
 the URL, the command line, `.git/config`, a log line or an error message. The git CLI rather than a
-library: it speaks every transport and credential setup an operator already has working.
+library: it speaks every transport and credential setup an operator already has working. Each git
+runs in its own process group, killed whole at the deadline (`git remote-http` and `ssh` included); a
+clone that a killed git left damaged (a stale `index.lock`, a broken index) is started afresh.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -25,6 +32,16 @@ from reconciler.sources.base import Checkout, SourceError
 log = logging.getLogger("reconciler.sources")
 REDACTED = "<redacted>"
 _LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+# Maintenance that git starts after a fetch runs in the foreground: detached, it would outlive the deadline's
+# kill and hold the clone's locks while the next fetch runs.
+_QUIET_CONFIG = (("gc.autoDetach", "false"), ("maintenance.autoDetach", "false"))
+# What git says of a clone it cannot use (a lock a killed git left, a broken index or object), as opposed to
+# the remote's answers: `.git/` as a path of its own, not the end of a URL's `specs.git/`.
+_DAMAGE = re.compile(r"(?:^|[\s'\"])\.git/|index file|bad object|is corrupt|not a git repository", re.MULTILINE)
+
+
+class _DamagedClone(SourceError):
+    """A git step failed because of the local clone, not the remote: started afresh once."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,24 @@ class GitSource:
 
     def fetch(self) -> Checkout:
         token = self.token.read()
+        with self._locked():
+            try:
+                return self._checkout(token)
+            except _DamagedClone as exc:
+                log.warning("event=git-clone-restarted source=%s reason=%r", self.describe(), exc.message)
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                return self._checkout(token)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One git at a time in the clone, across threads and processes sharing the cache folder: a lock file
+        found inside it is then a killed git's, never a running one's."""
+        self.workdir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.workdir.with_name(self.workdir.name + ".lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _checkout(self, token: str | None) -> Checkout:
         self._ensure_clone()
         if self.branch:
             self._git(["fetch", "--quiet", "--no-tags", "--prune", "origin",
@@ -123,33 +158,70 @@ class GitSource:
 
     def _env(self, token: str | None) -> dict[str, str]:
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+        config = list(_QUIET_CONFIG)
         if token is not None:
             basic = base64.b64encode(f"{self.token.username}:{token}".encode()).decode()
-            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0=f"http.{_origin(self.url)}.extraHeader",
-                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+            config.append((f"http.{_origin(self.url)}.extraHeader", f"Authorization: Basic {basic}"))
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for index, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
         return env
 
     def _git(self, args: list[str], token: str | None, *, check: bool = True) -> str:
         try:
-            done = subprocess.run(["git", "-C", str(self.workdir), *args], env=self._env(token), capture_output=True,
-                                  text=True, timeout=self.timeout, check=False, stdin=subprocess.DEVNULL)
+            code, stdout, stderr = _run(["git", "-C", str(self.workdir), *args], self._env(token), self.timeout)
         except subprocess.TimeoutExpired:
             raise SourceError(f"git {args[0]} of {self.describe()} took longer than {self.timeout:.0f}s",
                               hint="check that the git server is reachable") from None
         except OSError as exc:
             raise SourceError(f"cannot run git: {exc.strerror}", hint="install git") from None
-        if check and done.returncode != 0:
-            raise SourceError(f"git {args[0]} of {self.describe()} failed: {self._redact(done.stderr, token)}",
-                              hint=_hint(done.stderr, with_token=token is not None))
-        return done.stdout
+        if check and code != 0:
+            message = f"git {args[0]} of {self.describe()} failed: {self._redact(stderr, token)}"
+            if _DAMAGE.search(stderr) or str(self.workdir) in stderr:
+                raise _DamagedClone(message, hint="the local clone is started afresh")
+            raise SourceError(message, hint=self._hint(stderr, token))
+        return stdout
+
+    def _hint(self, stderr: str, token: str | None) -> str:
+        if "couldn't find remote ref" not in stderr:
+            return _hint(stderr, with_token=token is not None)
+        try:
+            code, listed, _ = _run(["git", "-C", str(self.workdir), "ls-remote", "--heads", "origin"],
+                                   self._env(token), self.timeout)
+        except (subprocess.TimeoutExpired, OSError):
+            code, listed = 1, ""
+        branches = [line.split("refs/heads/", 1)[-1] for line in listed.splitlines() if "refs/heads/" in line]
+        if code == 0 and not branches:
+            return "the remote has no commits yet (an empty repository): push the specs first"
+        shown = ", ".join(sorted(branches)[:10]) + (", ..." if len(branches) > 10 else "")
+        if self.branch is None:
+            return f"the remote has no default branch (HEAD): pass --branch, one of {shown}"
+        return "check --branch: the remote has no such branch" + (f"; it has {shown}" if branches else "")
 
     def _redact(self, text: str, token: str | None) -> str:
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-        message = " / ".join(lines[-3:]) or "(no message)"
+        # git's own verdicts first: after them comes advice ("...remove the file manually to continue.").
+        verdicts = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        message = " / ".join((verdicts or lines)[-3:]) or "(no message)"
         if token:
             basic = base64.b64encode(f"{self.token.username}:{token}".encode()).decode()
             message = message.replace(basic, REDACTED).replace(token, REDACTED)
         return message
+
+
+def _run(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
+    """Runs git in a process group of its own; at the deadline the whole group is killed, the helpers git
+    starts (`git remote-http`, `ssh`) with it: killed alone, git would leave them hanging on the remote."""
+    with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return process.returncode, stdout, stderr
 
 
 _AUTH_SIGNS = ("Authentication failed", "could not read Username", "could not read Password", " 401", " 403")
