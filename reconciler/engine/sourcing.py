@@ -3,7 +3,8 @@
 A SpecFeed fetches its Source off the event loop (git runs as a subprocess) every poll interval and
 whenever a webhook asks. A new revision is loaded (off the loop too) and, if it loads, becomes the
 desired state the cycles reconcile; then a cycle is triggered. A revision that fails to load is
-reported once and the last good desired state stays in force.
+reported once and the last good desired state stays in force; so is one without a spec tree (a commit
+that removed the --path folder): never read as "no specs", it is an invalid revision like the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from reconciler.core.model import Desired
 from reconciler.errors import ReconcilerError, SpecError, SpecProblem
-from reconciler.sources.base import Source, next_poll_delay
+from reconciler.sources.base import RevisionError, Source, next_poll_delay
 
 log = logging.getLogger("reconciler.sources")
 Loader = Callable[[Path, str], Desired]
@@ -49,6 +50,7 @@ class SpecFeed:
         self._wake = asyncio.Event()
         self._desired: Desired | None = None
         self.state = FeedState(source.describe())
+        self._rejected = self.state  # what is shown of the newest revision while it fails to load
 
     def desired(self) -> Desired:
         """The desired state in force (the last revision that loaded)."""
@@ -83,13 +85,19 @@ class SpecFeed:
         """Fetches; True when a new revision loaded and is now in force."""
         try:
             checkout = await asyncio.to_thread(self._source.fetch)
+        except RevisionError as exc:
+            if exc.revision != self.state.latest:
+                self._reject(exc.revision, str(exc), (str(exc),))
+            elif self.state.error:
+                self._fetch_recovered()
+            return False
         except ReconcilerError as exc:
             log.warning("event=source-fetch-failed source=%s error=%r", self.state.source, str(exc))
             self.state = replace(self.state, error=str(exc))  # an invalid latest revision stays reported
             return False
         if checkout.revision == self.state.latest:
-            if self.state.error and self.state.latest == self.state.revision:  # the fetch works again
-                self.state = FeedState(self.state.source, self.state.revision, self.state.latest)
+            if self.state.error:
+                self._fetch_recovered()
             return False
         try:
             desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
@@ -97,17 +105,29 @@ class SpecFeed:
             # A clone's files are named inside the spec tree; a folder's as loaded (the operator's own paths).
             named = SpecError([_relative(p, checkout.path, checkout.root) for p in exc.problems],
                               hint=_inside(exc.hint, checkout.path, checkout.root)) if checkout.root else exc
-            first = named.problems[0].render() if named.problems else ""
-            log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", checkout.revision[:12],
-                      len(named.problems), self.state.revision[:12], first)
-            self.state = FeedState(self.state.source, self.state.revision, checkout.revision,
-                                   f"revision {checkout.revision[:12]} is invalid: {named}",
-                                   tuple(_relative(p, checkout.path).render() for p in named.problems))
+            self._reject(checkout.revision, str(named),
+                         tuple(_relative(p, checkout.path).render() for p in named.problems))
             return False
         self._desired = desired
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
         log.info("event=revision-loaded revision=%s", checkout.revision[:12])
         return True
+
+    def _fetch_recovered(self) -> None:
+        """The fetch works again: its error gives way to the newest revision's own state (its problems, if
+        it does not load; before, the fetch error stayed shown as the reason it was not in force)."""
+        if self.state.latest != self.state.revision:
+            self.state = self._rejected
+        else:
+            self.state = FeedState(self.state.source, self.state.revision, self.state.latest)
+
+    def _reject(self, revision: str, error: str, problems: tuple[str, ...]) -> None:
+        """`revision` does not load: logged once, shown with its problems; the one in force stays."""
+        log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", revision[:12],
+                  len(problems), self.state.revision[:12], problems[0] if problems else "")
+        self.state = FeedState(self.state.source, self.state.revision, revision,
+                               f"revision {revision[:12]} is invalid: {error}", problems)
+        self._rejected = self.state
 
 
 def _relative(problem: SpecProblem, tree: Path, clone: Path | None = None) -> SpecProblem:

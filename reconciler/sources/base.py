@@ -23,6 +23,15 @@ class SourceError(ReconcilerError):
     code = "source-error"
 
 
+class RevisionError(SourceError):
+    """The source's newest revision was fetched but holds no spec tree (its --path folder is missing): a
+    problem of that revision, like a spec that does not load, rather than of the fetch."""
+
+    def __init__(self, message: str, *, revision: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.revision = revision
+
+
 @dataclass(frozen=True)
 class Checkout:
     """A spec tree on disk at one revision (a commit sha, or a folder's content hash)."""

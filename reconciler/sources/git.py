@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from reconciler.errors import UsageError
-from reconciler.sources.base import Checkout, SourceError
+from reconciler.sources.base import Checkout, RevisionError, SourceError
 
 log = logging.getLogger("reconciler.sources")
 REDACTED = "<redacted>"
@@ -139,8 +139,8 @@ class GitSource:
         self._git(["clean", "-ffdxq"], None)
         specs = self.workdir / self.path
         if not specs.is_dir():
-            raise SourceError(f"{self.describe()} at {sha[:12]}: the folder {self.path} does not exist",
-                              hint="check --path against the repository's layout")
+            raise RevisionError(f"{self.describe()} at {sha[:12]}: the folder {self.path} does not exist",
+                                revision=sha, hint="check --path against the repository's layout")
         # DEBUG: a controller fetches every poll; what changed is logged by whoever loads the revision.
         log.debug("event=git-fetched source=%s revision=%s", self.describe(), sha[:12])
         return Checkout(specs, sha, root=self.workdir)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from reconciler.core.alerts import invalid_commit_alert
 from reconciler.core.model import Desired
-from reconciler.engine.sourcing import SpecFeed
+from reconciler.engine.sourcing import FeedState, SpecFeed
 from reconciler.errors import SpecError, SpecProblem
-from reconciler.sources.base import Checkout, SourceError
+from reconciler.sources.base import Checkout, RevisionError, SourceError
 
 
 @dataclass
@@ -174,3 +176,53 @@ async def test_a_clone_s_invalid_revision_keeps_the_env_scope_hint_with_its_file
     await feed.poll_once()
     assert feed.state.error == ("revision broken-2 is invalid: other.yaml:4: apps.web.chart: unknown chart 'nope'\n"
                                 "--env shop does not skip environment other (other.yaml:4)")
+
+
+async def test_a_fetch_error_in_between_gives_way_to_the_invalid_revision_s_problems() -> None:
+    source = Revisions()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    source.current = "broken-2"
+    await feed.poll_once()
+    source.failing = True
+    await feed.poll_once()
+    assert "connection refused" in feed.state.error
+    source.failing = False
+    assert not await feed.poll_once()
+    # Before: "git fetch failed: connection refused" stayed the reason shown until the next commit.
+    assert "broken-2 is invalid" in feed.state.error and "connection refused" not in feed.state.error
+    assert (feed.state.revision, feed.state.latest) == ("r1", "broken-2") and feed.state.problems
+
+
+@dataclass
+class WithoutTree(Revisions):
+    """A source whose revisions starting with 'gone' have no spec folder (a commit that removed it)."""
+
+    def fetch(self) -> Checkout:
+        if self.current.startswith("gone"):
+            self.fetches += 1
+            raise RevisionError(f"repo at {self.current}: the folder specs does not exist", revision=self.current,
+                                hint="check --path against the repository's layout")
+        return super().fetch()
+
+
+async def test_a_revision_without_its_spec_folder_is_an_invalid_revision_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = WithoutTree()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    source.current = "gone-2"
+    caplog.set_level(logging.INFO, logger="reconciler.sources")
+    for _ in range(3):
+        assert not await feed.poll_once()
+    assert feed.desired().revision == "r1"  # never "no specs": the last good state stays in force
+    assert (feed.state.revision, feed.state.latest) == ("r1", "gone-2")
+    assert "gone-2 is invalid" in feed.state.error and "the folder specs does not exist" in feed.state.error
+    # Before: a fetch failure, warned at every poll, with `latest` still the last good one and no alert.
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("event=revision-invalid revision=gone-2"), lines
+    alert = invalid_commit_alert(feed.state.source, feed.state.revision, feed.state.latest, feed.state.problems)
+    assert alert is not None and "check --path" in alert.detail
+    source.current = "r3"
+    assert await feed.poll_once() and feed.state == FeedState("memory", "r3", "r3")
