@@ -5,6 +5,7 @@
     GET  /metrics     Prometheus text exposition
     GET  /status      the status document (JSON)
     POST /hooks/git   asks for a fetch and a cycle; with a secret, only when X-Hub-Signature-256 matches
+                      (GitHub, Gitea) or X-Gitlab-Token is the secret (GitLab)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.errors import UsageError
 from reconciler.listeners import start_site, stop_runners
-from reconciler.web.signature import SIGNATURE_HEADER, signature_valid
+from reconciler.web.signature import SIGNATURE_HEADER, TOKEN_HEADER, delivery_valid
 
 log = logging.getLogger("reconciler.web")
 DEFAULT_LISTEN = ("127.0.0.1", 9090)
@@ -67,28 +69,37 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(dict(request.app[_HOOKS].status()), dumps=lambda d: json.dumps(d, default=str))
 
 
-def _pushed_branch(body: bytes) -> str | None:
-    """`main` for a push payload whose ref is `refs/heads/main`; None when the body says nothing."""
+def _pushed_branch(body: bytes, content_type: str) -> str | None:
+    """`main` for a push payload whose ref is `refs/heads/main`; None when the body says nothing. GitHub's
+    and Gitea's form deliveries carry the JSON payload in the `payload` field."""
     try:
+        if content_type == "application/x-www-form-urlencoded":
+            body = parse_qs(body.decode(), max_num_fields=100).get("payload", [""])[0].encode()
         ref = json.loads(body).get("ref") if body else None
     except (ValueError, AttributeError):
         return None
     return ref.removeprefix("refs/heads/") if isinstance(ref, str) and ref.startswith("refs/heads/") else None
 
 
+def _event(request: web.Request) -> str:
+    """`push`, `ping`...: GitHub's and Gitea's X-GitHub-Event, or GitLab's X-Gitlab-Event (`Push Hook`)."""
+    gitlab = request.headers.get("X-Gitlab-Event")
+    if "X-GitHub-Event" not in request.headers and gitlab:
+        return gitlab.removesuffix(" Hook").lower().replace(" ", "_")
+    return request.headers.get("X-GitHub-Event", "push")
+
+
 async def git_hook(request: web.Request) -> web.Response:
     hooks = request.app[_HOOKS]
     body = await request.read()
-    if hooks.webhook_secret is not None and not signature_valid(
-        hooks.webhook_secret, body, request.headers.get(SIGNATURE_HEADER)
-    ):
-        log.warning("event=webhook-refused reason=%s", "unsigned" if SIGNATURE_HEADER not in request.headers
-                    else "bad-signature")
-        return web.json_response({"error": f"missing or invalid {SIGNATURE_HEADER}"}, status=401)
-    event = request.headers.get("X-GitHub-Event", "push")
+    if hooks.webhook_secret is not None and not delivery_valid(hooks.webhook_secret, body, request.headers):
+        given = SIGNATURE_HEADER in request.headers or TOKEN_HEADER in request.headers
+        log.warning("event=webhook-refused reason=%s", "bad-signature" if given else "unsigned")
+        return web.json_response({"error": f"missing or invalid {SIGNATURE_HEADER} (or {TOKEN_HEADER})"}, status=401)
+    event = _event(request)
     if event == "ping":
         return web.json_response({"triggered": False, "reason": "ping"})
-    branch = _pushed_branch(body)
+    branch = _pushed_branch(body, request.content_type)
     if hooks.branch is not None and branch is not None and branch != hooks.branch:
         return web.json_response({"triggered": False, "reason": f"push to {branch}, not {hooks.branch}"},
                                  status=202)

@@ -1,16 +1,19 @@
-"""GitHub-style webhook signatures (face layer, HTTP server): `X-Hub-Signature-256` checks.
+"""Webhook deliveries' proofs (face layer, HTTP server): GitHub's `X-Hub-Signature-256`, GitLab's token.
 
-The header is `sha256=` followed by the hex HMAC-SHA256 of the raw request body under the shared
-secret (GitHub's "Validating webhook deliveries"; Gitea and GitLab's GitHub-compatible mode send the
-same). The comparison is constant-time; a missing, malformed or wrong signature is refused.
+The signature is `sha256=` followed by the hex HMAC-SHA256 of the raw request body under the shared
+secret (GitHub's "Validating webhook deliveries"; Gitea sends the same header, over the body when its
+content type is JSON). GitLab signs nothing: it sends the secret itself in `X-Gitlab-Token`. Every
+comparison is constant-time; a missing, malformed or wrong proof is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+TOKEN_HEADER = "X-Gitlab-Token"
 _PREFIX = "sha256="
 
 
@@ -29,3 +32,21 @@ def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(expected, given)
+
+
+def token_valid(secret: bytes, header: str | None) -> bool:
+    """True only for an `X-Gitlab-Token` that is the secret."""
+    if not secret or header is None:
+        return False
+    try:
+        given = header.strip().encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(secret, given)
+
+
+def delivery_valid(secret: bytes, body: bytes, headers: Mapping[str, str]) -> bool:
+    """A signed delivery is judged by its signature alone; one without is judged by GitLab's token."""
+    if SIGNATURE_HEADER in headers:
+        return signature_valid(secret, body, headers.get(SIGNATURE_HEADER))
+    return token_valid(secret, headers.get(TOKEN_HEADER))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -139,3 +140,47 @@ def test_parse_listen() -> None:
     for bad in ("9090", "host:", "host:port", "h:70000"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_listen(bad)
+
+
+async def test_a_form_delivery_to_another_branch_is_ignored(base: str, controller: Controllerish) -> None:
+    # GitHub's "application/x-www-form-urlencoded" content type (Gitea's "form"): the JSON in `payload`.
+    # Before, its branch was not read, so every push to any branch made the controller fetch and cycle.
+    async with httpx.AsyncClient() as http:
+        for ref, triggered in (("refs/heads/feature", False), ("refs/heads/main", True)):
+            body = urlencode({"payload": json.dumps({"ref": ref})}).encode()
+            answer = await http.post(f"{base}/hooks/git", content=body, headers={
+                "Content-Type": "application/x-www-form-urlencoded", "X-GitHub-Event": "push",
+                "X-Hub-Signature-256": sign(SECRET, body)})
+            assert (answer.status_code, answer.json()["triggered"]) == (202, triggered)
+    assert controller.pushes == ["webhook:push"]
+
+
+async def test_gitlab_s_token_opens_the_hook_and_a_wrong_one_does_not(base: str, controller: Controllerish) -> None:
+    # GitLab signs nothing: it sends the secret itself in X-Gitlab-Token (docs.gitlab.com, "Webhooks",
+    # "Validate payloads by using a secret token"). Before, every GitLab delivery was refused with a secret.
+    gitlab = {"X-Gitlab-Event": "Push Hook", "Content-Type": "application/json"}
+    async with httpx.AsyncClient() as http:
+        wrong = await http.post(f"{base}/hooks/git", content=PUSH, headers={**gitlab, "X-Gitlab-Token": "guess"})
+        assert wrong.status_code == 401 and "guess" not in wrong.text and SECRET.decode() not in wrong.text
+        other = json.dumps({"object_kind": "push", "ref": "refs/heads/feature"}).encode()
+        ignored = await http.post(f"{base}/hooks/git", content=other,
+                                  headers={**gitlab, "X-Gitlab-Token": SECRET.decode()})
+        assert (ignored.status_code, ignored.json()["triggered"]) == (202, False)
+        good = await http.post(f"{base}/hooks/git", content=PUSH, headers={**gitlab, "X-Gitlab-Token": SECRET.decode()})
+        assert (good.status_code, good.json()) == (202, {"triggered": True})
+        # A delivery that carries a signature is judged by it alone: a right token does not save a wrong one.
+        both = await http.post(f"{base}/hooks/git", content=PUSH, headers={
+            "X-Gitlab-Token": SECRET.decode(), "X-Hub-Signature-256": sign(b"other", PUSH)})
+        assert both.status_code == 401
+    assert controller.pushes == ["webhook:push"]
+
+
+async def test_gitea_s_json_delivery_is_verified_by_its_github_header(base: str, controller: Controllerish) -> None:
+    # Gitea (services/webhook/deliver.go, Deliver) sends X-Gitea-Signature (bare hex) and, over the same
+    # JSON body, X-Hub-Signature-256 and X-GitHub-Event.
+    signature = sign(SECRET, PUSH)
+    headers = {"Content-Type": "application/json", "X-Gitea-Event": "push", "X-GitHub-Event": "push",
+               "X-Gitea-Signature": signature.removeprefix("sha256="), "X-Hub-Signature-256": signature}
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{base}/hooks/git", content=PUSH, headers=headers)
+    assert (answer.status_code, controller.pushes) == (202, ["webhook:push"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.web.signature import sign, signature_valid
+from reconciler.web.signature import sign, signature_valid, token_valid
 
 # GitHub's "Validating webhook deliveries" example: secret "It's a Secret to Everybody", payload
 # "Hello, World!" gives this signature.
@@ -31,3 +31,11 @@ def test_the_body_and_the_secret_both_count() -> None:
     assert not signature_valid(GITHUB_SECRET, GITHUB_BODY + b" ", GITHUB_SIGNATURE)
     assert not signature_valid(b"another secret", GITHUB_BODY, GITHUB_SIGNATURE)
     assert not signature_valid(b"", b"", sign(b"", b""))  # an empty secret never verifies anything
+
+
+def test_gitlab_s_token_is_the_secret_itself() -> None:
+    assert token_valid(GITHUB_SECRET, GITHUB_SECRET.decode())
+    assert token_valid(GITHUB_SECRET, f" {GITHUB_SECRET.decode()}\t")  # as a proxy may fold it
+    for header in (None, "", GITHUB_SECRET.decode()[:-1], GITHUB_SECRET.decode() + "x", "s\udce9cret"):
+        assert not token_valid(GITHUB_SECRET, header)
+    assert not token_valid(b"", "")  # an empty secret never verifies anything
