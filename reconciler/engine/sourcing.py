@@ -20,7 +20,7 @@ from pathlib import Path
 
 from reconciler.core.model import Desired
 from reconciler.errors import ReconcilerError, SpecError, SpecProblem
-from reconciler.sources.base import RevisionError, Source, next_poll_delay
+from reconciler.sources.base import Checkout, RevisionError, Source, next_poll_delay
 
 log = logging.getLogger("reconciler.sources")
 Loader = Callable[[Path, str], Desired]
@@ -60,7 +60,7 @@ class SpecFeed:
 
     async def prime(self) -> Desired:
         """The first fetch and load; raises (SourceError, SpecError) so that `run` refuses to start."""
-        checkout = await asyncio.to_thread(self._source.fetch)
+        checkout = await self._fetch()
         self._desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
         return self._desired
@@ -84,7 +84,7 @@ class SpecFeed:
     async def poll_once(self) -> bool:
         """Fetches; True when a new revision loaded and is now in force."""
         try:
-            checkout = await asyncio.to_thread(self._source.fetch)
+            checkout = await self._fetch()
         except RevisionError as exc:
             if exc.revision != self.state.latest:
                 self._reject(exc.revision, str(exc), (str(exc),))
@@ -112,6 +112,16 @@ class SpecFeed:
         self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
         log.info("event=revision-loaded revision=%s", checkout.revision[:12])
         return True
+
+    async def _fetch(self) -> Checkout:
+        """The source's fetch in a worker thread. Cancelled (the controller stops), it stops the fetch too: the
+        process waits for its worker threads before it exits, so a fetch hanging on its remote held the exit
+        up to the git deadline (120 s), past a scheduler's grace period before SIGKILL."""
+        try:
+            return await asyncio.to_thread(self._source.fetch)
+        except asyncio.CancelledError:
+            self._source.close()
+            raise
 
     def _fetch_recovered(self) -> None:
         """The fetch works again: its error gives way to the newest revision's own state (its problems, if

@@ -50,6 +50,10 @@ class Source(Protocol):
         """Where the specs come from, fit for logs and status (never a credential)."""
         ...
 
+    def close(self) -> None:
+        """Stops for good, from any thread: a fetch running now ends at once (failing), no later one runs."""
+        ...
+
 
 def next_poll_delay(interval: float, draw: float, jitter: float = DEFAULT_JITTER) -> float:
     """`interval` moved by up to +-`jitter` of itself: `draw` in [0, 1) picks where (0.5 = no change)."""

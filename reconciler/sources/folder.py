@@ -30,6 +30,9 @@ class FolderSource:
     def describe(self) -> str:
         return str(self.root)
 
+    def close(self) -> None:
+        """Nothing runs beside a folder's read."""
+
 
 def folder_revision(root: Path, *, extra: tuple[Path, ...] = ()) -> str:
     """`git:<sha12>` for a clean git checkout, else `sha256:<12 hex>` of the files' content.

@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -102,9 +103,20 @@ class GitSource:
         self.url, self.branch, self.path = url, branch, relative
         self.token, self.timeout = token, timeout
         self.workdir = cache_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
+        self._guard = threading.Lock()  # `close` comes from the event loop while a worker thread fetches
+        self._running: subprocess.Popen[str] | None = None
+        self._closed = False
 
     def describe(self) -> str:
         return f"{self.url}#{self.branch or 'HEAD'}:{self.path}"
+
+    def close(self) -> None:
+        """Kills the git running now (a fetch hanging on its remote would hold the controller's exit up to its
+        deadline) and refuses every later one."""
+        with self._guard:
+            self._closed, running = True, self._running
+        if running is not None:
+            _kill_group(running)
 
     def fetch(self) -> Checkout:
         token = self.token.read()
@@ -169,7 +181,7 @@ class GitSource:
 
     def _git(self, args: list[str], token: str | None, *, check: bool = True) -> str:
         try:
-            code, stdout, stderr = _run(["git", "-C", str(self.workdir), *args], self._env(token), self.timeout)
+            code, stdout, stderr = self._run(["git", "-C", str(self.workdir), *args], self._env(token))
         except subprocess.TimeoutExpired:
             raise SourceError(f"git {args[0]} of {self.describe()} took longer than {self.timeout:.0f}s",
                               hint="check that the git server is reachable") from None
@@ -186,9 +198,9 @@ class GitSource:
         if "couldn't find remote ref" not in stderr:
             return _hint(stderr, with_token=token is not None)
         try:
-            code, listed, _ = _run(["git", "-C", str(self.workdir), "ls-remote", "--heads", "origin"],
-                                   self._env(token), self.timeout)
-        except (subprocess.TimeoutExpired, OSError):
+            code, listed, _ = self._run(["git", "-C", str(self.workdir), "ls-remote", "--heads", "origin"],
+                                        self._env(token))
+        except (subprocess.TimeoutExpired, OSError, SourceError):
             code, listed = 1, ""
         branches = [line.split("refs/heads/", 1)[-1] for line in listed.splitlines() if "refs/heads/" in line]
         if code == 0 and not branches:
@@ -197,6 +209,26 @@ class GitSource:
         if self.branch is None:
             return f"the remote has no default branch (HEAD): pass --branch, one of {shown}"
         return "check --branch: the remote has no such branch" + (f"; it has {shown}" if branches else "")
+
+    def _run(self, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+        """Runs git in a process group of its own, killed whole at the deadline or by `close`."""
+        with self._guard:
+            if self._closed:
+                raise SourceError(f"{self.describe()}: the source is closed (the controller stops)")
+            process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self._running = process
+        with process:
+            try:
+                stdout, stderr = process.communicate(timeout=self.timeout)
+            except BaseException:
+                _kill_group(process)
+                process.communicate()
+                raise
+            finally:
+                with self._guard:
+                    self._running = None
+        return process.returncode, stdout, stderr
 
     def _redact(self, text: str, token: str | None) -> str:
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
@@ -209,19 +241,11 @@ class GitSource:
         return message
 
 
-def _run(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
-    """Runs git in a process group of its own; at the deadline the whole group is killed, the helpers git
-    starts (`git remote-http`, `ssh`) with it: killed alone, git would leave them hanging on the remote."""
-    with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, start_new_session=True) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise
-    return process.returncode, stdout, stderr
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """Kills git's process group: killed alone, git would leave its helpers (`git remote-http`, `ssh`)
+    hanging on the remote."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 _AUTH_SIGNS = ("Authentication failed", "could not read Username", "could not read Password", " 401", " 403")

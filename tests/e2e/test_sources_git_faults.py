@@ -136,3 +136,20 @@ def test_a_renamed_branch_names_the_branches_there_are(repo: Repo, tmp_path: Pat
     with pytest.raises(SourceError, match="couldn't find remote ref refs/heads/release") as caught:
         source.fetch()
     assert caught.value.hint == "check --branch: the remote has no such branch; it has main, release-2026"
+
+
+async def test_close_ends_a_fetch_hanging_on_its_remote_at_once_and_every_later_one(tmp_path: Path) -> None:
+    asked: list[str] = []
+    async for url in _hanging_remote(asked):
+        source = GitSource(url, cache_dir=tmp_path / "cache", path="specs")  # the 120 s deadline
+        fetching = asyncio.create_task(asyncio.to_thread(source.fetch))
+        deadline = time.monotonic() + 30
+        while not asked and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert asked and not fetching.done()
+        source.close()  # what the controller does when it stops (SIGTERM) during a fetch
+        with pytest.raises(SourceError):
+            await asyncio.wait_for(fetching, 30)
+        assert _processes_naming(url) == []
+        with pytest.raises(SourceError, match="closed"):
+            source.fetch()

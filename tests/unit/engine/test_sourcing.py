@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class Revisions:
 
     def describe(self) -> str:
         return "memory"
+
+    def close(self) -> None:
+        pass
 
 
 def load(path: Path, revision: str) -> Desired:
@@ -226,3 +230,34 @@ async def test_a_revision_without_its_spec_folder_is_an_invalid_revision_reporte
     assert alert is not None and "check --path" in alert.detail
     source.current = "r3"
     assert await feed.poll_once() and feed.state == FeedState("memory", "r3", "r3")
+
+
+@dataclass
+class Hanging(Revisions):
+    """A source whose fetch hangs (a remote that never answers) until it is closed."""
+
+    started: threading.Event = field(default_factory=threading.Event)
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    def fetch(self) -> Checkout:
+        if self.fetches:
+            self.started.set()
+            self.closed.wait(30)
+        return super().fetch()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+async def test_a_cancelled_poll_closes_the_source_so_its_fetch_ends_too() -> None:
+    # The process waits for its worker threads before it exits: a fetch left hanging held a stopping
+    # controller up to the git deadline (120 s), past a scheduler's grace period.
+    source = Hanging()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=Triggers())
+    await feed.prime()
+    polling = asyncio.create_task(feed.poll_once())
+    assert await asyncio.to_thread(source.started.wait, 10)
+    polling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await polling
+    assert source.closed.is_set()
