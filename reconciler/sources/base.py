@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ExitCode, ReconcilerError
 
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_JITTER = 0.2  # each delay is within +-20% of the interval
@@ -26,6 +26,8 @@ class SourceError(ReconcilerError):
 class RevisionError(SourceError):
     """The source's newest revision was fetched but holds no spec tree (its --path folder is missing): a
     problem of that revision, like a spec that does not load, rather than of the fetch."""
+
+    exit_code = ExitCode.INVALID_SPEC  # `run` refuses to start on it as on specs that do not load
 
     def __init__(self, message: str, *, revision: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
