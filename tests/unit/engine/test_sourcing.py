@@ -261,3 +261,25 @@ async def test_a_cancelled_poll_closes_the_source_so_its_fetch_ends_too() -> Non
     with pytest.raises(asyncio.CancelledError):
         await polling
     assert source.closed.is_set()
+
+
+async def test_a_burst_of_webhooks_during_a_fetch_costs_one_more_fetch_and_cycle() -> None:
+    source, triggers = Hanging(), Triggers()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=triggers)
+    await feed.prime()
+    task = asyncio.create_task(feed.run())
+    try:
+        feed.request_fetch()
+        assert await asyncio.to_thread(source.started.wait, 10)  # a fetch under way, hanging
+        for _ in range(100):  # a burst of deliveries (or one replayed 100 times)
+            feed.request_fetch()
+        source.close()  # the remote answers
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(triggers.reasons) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # room for more, which must not come
+        assert (source.fetches, triggers.reasons) == (3, ["webhook", "webhook"])  # prime, the first, one more
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
