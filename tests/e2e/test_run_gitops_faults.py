@@ -130,10 +130,13 @@ async def test_an_outage_many_commits_a_force_push_and_a_removed_spec_folder(tmp
 
         await eventually(failing, "the outage shown", 30)
         assert (await source())["revision"] == first
-        away.rename(repo.bare)
-        # Several commits between two polls: only the last one is applied, and the history names it.
+        # Several commits between two polls (pushed while the remote is away, so that no poll falls between
+        # them): only the last one is applied, and the history names it.
+        git(repo.work, "remote", "set-url", "origin", str(away))
         skipped = [set_order_api_instances(repo, count) for count in (3, 4)]
         last = set_order_api_instances(repo, 5)
+        git(repo.work, "remote", "set-url", "origin", str(repo.bare))
+        away.rename(repo.bare)
         await eventually(synced(http, run.server, last), "the last commit synced after the outage", 60)
         assert (await source())["error"] == "" and await order_api_instances(http, run.marathon) == 5
 
