@@ -69,5 +69,12 @@ def schema_problems(
         path = tuple(error.absolute_path)
         layer = next((layer for layer in layers if layer.marks.written((*layer.prefix, *path))), layers[0])
         message = f"chart '{chart}' refuses the value: {error.message[:_SHOWN]}"
-        problems.append(layer.marks.problem((*layer.prefix, *path), message, f"see {schema_file}"))
+        problems.append(layer.marks.problem((*layer.prefix, *path), message, _hint(error.schema, schema_file)))
     return problems
+
+
+def _hint(schema: object, schema_file: str) -> str:
+    """Where the rule is written, with the rule's own `description` when it has one: a `pattern` or a range
+    says what it wants only there."""
+    description = schema.get("description") if isinstance(schema, dict) else None
+    return f"see {schema_file}: {description}" if isinstance(description, str) and description else f"see {schema_file}"

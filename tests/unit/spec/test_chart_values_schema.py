@@ -119,3 +119,12 @@ def test_values_the_schema_accepted_once_are_not_validated_again_in_one_load(
     assert sorted(p.field for p in problems) == ["apps.bad.values.kind", "apps.worse.values.kind"]
     values = [instance for instance in validated if instance != SCHEMA]  # not the schema's own check
     assert len(values) == 4  # mem 64, mem 128, and each refusal (a refusal is reported where it is written)
+
+
+def test_the_hint_carries_the_description_of_the_rule_that_refused(tmp_path: Path) -> None:
+    """`does not match '^/[A-Za-z0-9._/-]*$'` says what is wrong; the rule's description says what to write."""
+    schema = {"type": "object", "properties": {"kind": {"enum": ["redis", "mysql"]},
+                                               "mem": {"type": "integer", "description": "MiB, a whole number"}}}
+    spec = "name: shop\napps:\n  cache:\n    chart: store\n    values: {mem: lots}\n"
+    [problem] = problems_of(tmp_path, tree(spec, values_schema_json=json.dumps(schema)))
+    assert problem.hint == f"see {tmp_path}/charts/store/values.schema.json: MiB, a whole number"
