@@ -1,0 +1,104 @@
+"""The app `charts/marathon-reconciler` renders really runs the controller: its command line, run as
+written (only the listen host moved from 0.0.0.0 to loopback, as every test listens) with the rendered
+environment and nothing else, is accepted by `reconciler run`; the port and path of the rendered health
+check answer; its two instances (rendered twice, on two ports, as two containers would be) elect one
+leader through the Consul lock; and no credential is ever a word of the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.cli.sandbox import embedded_sandbox
+from reconciler.spec import load_desired
+from tests.e2e.cli import PROJECT, copy_example_tree, serving_controller
+
+pytestmark = pytest.mark.slow
+CREDENTIAL_WORDS = ("password", "token", "secret", "@")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rendered_controller(tmp_path: Path, specs: Path, marathon: str, consul: str, port: int) -> dict[str, Any]:
+    spec = tmp_path / f"platform-{port}.yaml"
+    spec.write_text(
+        "apiVersion: reconciler/v1\nkind: Environment\nname: platform\napps:\n  reconciler:\n"
+        "    chart: marathon-reconciler\n"
+        f"    values: {{specs: {specs}, marathon: '{marathon}', consul: '{consul}', port: {port}, leaderTtl: 10}}\n",
+        encoding="utf-8",
+    )
+    app = load_desired(spec, charts_dir=PROJECT / "charts").apps["/platform/reconciler"]
+    return dict(app.definition)
+
+
+def command_line(definition: dict[str, Any]) -> list[str]:
+    """The rendered `cmd` as the words `reconciler` gets, its listen address moved to loopback."""
+    words = shlex.split(str(definition["cmd"]))
+    assert words[:2] == ["reconciler", "run"], words
+    listen = words.index("--listen") + 1
+    host, port = words[listen].rsplit(":", 1)
+    assert host == "0.0.0.0"  # in a container: Marathon's health check comes from outside it
+    words[listen] = f"127.0.0.1:{port}"
+    assert not [w for w in words if any(part in w.lower() for part in CREDENTIAL_WORDS)], words
+    return words[1:]
+
+
+def container_environment(definition: dict[str, Any], home: Path) -> dict[str, str]:
+    """What a container of the app gets: the rendered `env` (no RECONCILER_* of this machine), a home."""
+    keep = {key: value for key, value in os.environ.items() if not key.startswith("RECONCILER_")}
+    return {**keep, **{str(k): str(v) for k, v in definition["env"].items()}, "HOME": str(home), "NO_COLOR": "1"}
+
+
+async def wait_until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s")
+        await asyncio.sleep(0.2)
+
+
+async def test_the_rendered_command_line_runs_two_replicas_that_elect_one_leader(tmp_path: Path) -> None:
+    specs = copy_example_tree(tmp_path)
+    async with embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
+        assert sandbox.consul_url is not None
+        definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port())
+                       for _ in range(2)]
+        assert definitions[0]["instances"] == 2
+        homes = [tmp_path / "home-a", tmp_path / "home-b"]
+        async with serving_controller(*command_line(definitions[0]),
+                                      env=container_environment(definitions[0], homes[0])) as (_, first), \
+                serving_controller(*command_line(definitions[1]),
+                                   env=container_environment(definitions[1], homes[1])) as (_, second):
+            servers = [first, second]
+            for definition, server in zip(definitions, servers, strict=True):
+                check = definition["healthChecks"][0]
+                port = definition["container"]["portMappings"][check["portIndex"]]["containerPort"]
+                assert server == f"http://127.0.0.1:{port}"
+                assert (await http.get(f"{server}{check['path']}")).status_code == 200
+
+            async def one_leader() -> bool:
+                states = [(await http.get(f"{server}/status")).json()["leadership"] for server in servers]
+                return sorted(bool(state["leader"]) for state in states) == [False, True]
+
+            await wait_until(one_leader, "one leader and one standby", 60)
+            leaders = [s for s in servers if (await http.get(f"{s}/status")).json()["leadership"]["leader"]]
+
+            async def leader_ready() -> bool:
+                return (await http.get(f"{leaders[0]}/readyz")).status_code == 200
+
+            await wait_until(leader_ready, "the leader ready (first cycle done, lock held)", 120)
+            # The default history store, in the container's home: the chart names none.
+            assert any((home / ".local/state/reconciler/history.db").is_file() for home in homes)
