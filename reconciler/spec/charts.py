@@ -153,7 +153,7 @@ def read_chart(folder: Path, problems: ProblemList) -> Chart | None:
     meta = _meta(folder, found)
     defaults = _defaults(folder, found)
     schema = read_values_schema(folder, display(folder / SCHEMA_FILE), found)
-    templates = tuple(sorted(path for path in (folder / "templates").glob("*.y*ml") if path.is_file()))
+    templates = tuple(sorted(path for path in (folder / "templates").glob("*.y*ml") if _renders_apps(path)))
     if not templates:
         found.append(SpecProblem(display(folder), None, "", "the chart has no templates", "add templates/<name>.yaml"))
     for problem in found:
@@ -170,6 +170,12 @@ def read_chart(folder: Path, problems: ProblemList) -> Chart | None:
         values_schema=schema,
         defaults_marks=defaults.marks if defaults is not None else Marks(),
     )
+
+
+def _renders_apps(path: Path) -> bool:
+    """A template of the chart's apps; `_name.yaml` (as Helm's `_helpers.tpl`) and files in subfolders are
+    only there to be included."""
+    return path.is_file() and not path.name.startswith("_")
 
 
 def _single_mapping(path: Path, found: list[SpecProblem], *, required: bool) -> Document | None:
@@ -282,6 +288,11 @@ def _render_template(
     except jinja2.UndefinedError as exc:
         line, message = _template_line(exc.__traceback__, template), f"undefined template value: {exc.message}"
         hint = _undefined_hint(exc.message or "", template)
+    except jinja2.TemplateNotFound as exc:
+        line = _template_line(exc.__traceback__, template)
+        message = f"template error: no template '{exc.name}' to include"
+        hint = (f"correct the name (relative to {display(template.parent)}) or create that file; name an included"
+                " file `_name.yaml` or put it in a subfolder, so that it renders no app of its own")
     except TemplateLimitError as exc:
         line = exc.line or _template_line(exc.__traceback__, template)
         message = environment.timeout_message() if isinstance(exc, TemplateTimeout) else str(exc)
