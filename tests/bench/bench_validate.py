@@ -56,11 +56,15 @@ def median_of(specs: Path, runs: int) -> str:
     return f"{wall:.2f} s ({cpu:.2f} s CPU)"
 
 
-def main() -> None:
+def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--runs", type=int, default=3)
-    options = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    options = arguments(sys.argv[1:])
     print(f"load average at the start: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     for apps in (int(size) for size in options.sizes.split(",")):
         with tempfile.TemporaryDirectory() as folder:
