@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import SpecProblem
+from reconciler.redaction import redact, redact_url
 from reconciler.spec.source import DataPath, Marks
 
 if TYPE_CHECKING:
@@ -68,9 +69,17 @@ def schema_problems(
     for error in sorted(validator.iter_errors(merged), key=lambda e: [str(part) for part in e.absolute_path]):
         path = tuple(error.absolute_path)
         layer = next((layer for layer in layers if layer.marks.written((*layer.prefix, *path))), layers[0])
-        message = f"chart '{chart}' refuses the value: {error.message[:_SHOWN]}"
+        message = f"chart '{chart}' refuses the value: {_shown(error.message, error.instance)}"
         problems.append(layer.marks.problem((*layer.prefix, *path), message, _hint(error.schema, schema_file)))
     return problems
+
+
+def _shown(message: str, value: object) -> str:
+    """The schema's message, which quotes the value: a URL's credentials (refused for that very reason)
+    masked, so that the problem never carries them to a log or a notification."""
+    if isinstance(value, str) and "@" in value:
+        message = message.replace(value, redact_url(value))
+    return redact(message)[:_SHOWN]
 
 
 def _hint(schema: object, schema_file: str) -> str:

@@ -91,6 +91,8 @@ REFUSED = [
     ("marathon-reconciler", {"specs": "specs"}, "specs", "absolute path"),
     ("marathon-reconciler", {"specsHostPath": "srv/specs"}, "specsHostPath", "absolute path"),
     ("marathon-reconciler", {"marathon": "marathon.mesos:8080"}, "marathon", "URL"),
+    ("marathon-reconciler", {"marathon": "http://ops:s3cr3t@marathon.mesos:8080"}, "marathon", "without credentials"),
+    ("marathon-reconciler", {"consul": "https://acl-token@consul.internal"}, "consul", "without credentials"),
     ("web", {"apis": "user-api"}, "apis", "a list, even of one"),
     ("web", {"apis": ["user_api"]}, "apis[0]", "an app name"),
     ("web", {"port": "3000x"}, "port", "see"),
@@ -127,3 +129,15 @@ def test_a_copy_of_a_shipped_chart_keeps_its_schema(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_desired(tmp_path / "specs")
     assert [p.field for p in caught.value.problems] == ["apps.web.values.apis"]
+
+
+@pytest.mark.parametrize("url", ["http://ops:s3cr3t@marathon.mesos:8080", "ftp://ops:s3cr3t@marathon", "ops:s3cr3t@m"])
+def test_a_url_refused_for_its_credentials_is_named_without_them(tmp_path: Path, url: str) -> None:
+    """The problem travels to logs and notifications (an invalid commit): it quotes the value masked."""
+    spec = tmp_path / "platform.yaml"
+    spec.write_text(f"{HEADER}  app: {{chart: marathon-reconciler, values: {{marathon: '{url}'}}}}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_desired(spec, charts_dir=CHARTS)
+    [problem] = caught.value.problems
+    assert problem.field == "apps.app.values.marathon" and "***@" in problem.message, problem.render()
+    assert "s3cr3t" not in problem.render()
