@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import SpecProblem
-from reconciler.redaction import redact, redact_url
+from reconciler.redaction import MASK, redact
 from reconciler.spec.source import DataPath, Marks
 
 if TYPE_CHECKING:
@@ -77,8 +77,11 @@ def schema_problems(
 def _shown(message: str, value: object) -> str:
     """The schema's message, which quotes the value: a URL's credentials (refused for that very reason)
     masked, so that the problem never carries them to a log or a notification."""
-    if isinstance(value, str) and "@" in value:
-        message = message.replace(value, redact_url(value))
+    if isinstance(value, str):  # not the whole message: a `pattern` it quotes may look like a URL
+        userinfo = value.rpartition("@")[0].rpartition("://")[2]
+        for form in (userinfo, repr(userinfo)[1:-1]) if userinfo else ():
+            message = message.replace(form, MASK)
+        return message[:_SHOWN]
     return redact(message)[:_SHOWN]
 
 

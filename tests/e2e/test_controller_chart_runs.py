@@ -7,7 +7,9 @@ leader through the Consul lock; and no credential is ever a word of the command 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shlex
 import socket
 import time
@@ -17,13 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.spec import load_desired
+from reconciler.store import Store
 from tests.e2e.cli import PROJECT, copy_example_tree, serving_controller
+from tests.e2e.test_store_postgres import database  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
-CREDENTIAL_WORDS = ("password", "token", "secret", "@")
+CREDENTIAL = re.compile(r"password|token|secret|://[^/@]*:[^/@]*@", re.I)
 
 
 def free_port() -> int:
@@ -32,12 +37,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def rendered_controller(tmp_path: Path, specs: Path, marathon: str, consul: str, port: int) -> dict[str, Any]:
+def rendered_controller(tmp_path: Path, specs: Path, marathon: str, consul: str, port: int,
+                        store_url: str = "") -> dict[str, Any]:
     spec = tmp_path / f"platform-{port}.yaml"
+    values = {"specs": str(specs), "marathon": marathon, "consul": consul, "port": port, "leaderTtl": 10}
+    values |= {"database": store_url} if store_url else {}
     spec.write_text(
         "apiVersion: reconciler/v1\nkind: Environment\nname: platform\napps:\n  reconciler:\n"
-        "    chart: marathon-reconciler\n"
-        f"    values: {{specs: {specs}, marathon: '{marathon}', consul: '{consul}', port: {port}, leaderTtl: 10}}\n",
+        f"    chart: marathon-reconciler\n    values: {json.dumps(values)}\n",
         encoding="utf-8",
     )
     app = load_desired(spec, charts_dir=PROJECT / "charts").apps["/platform/reconciler"]
@@ -52,7 +59,7 @@ def command_line(definition: dict[str, Any]) -> list[str]:
     host, port = words[listen].rsplit(":", 1)
     assert host == "0.0.0.0"  # in a container: Marathon's health check comes from outside it
     words[listen] = f"127.0.0.1:{port}"
-    assert not [w for w in words if any(part in w.lower() for part in CREDENTIAL_WORDS)], words
+    assert not [word for word in words if CREDENTIAL.search(word)], words
     return words[1:]
 
 
@@ -71,11 +78,32 @@ async def wait_until(probe: Callable[[], Awaitable[bool]], what: str, timeout: f
 
 
 async def test_the_rendered_command_line_runs_two_replicas_that_elect_one_leader(tmp_path: Path) -> None:
+    await _two_replicas_elect_one_leader(tmp_path, "")
+    # The default history store, in each container's home (the chart names none): lost with the container.
+    assert any((tmp_path / home / ".local/state/reconciler/history.db").is_file() for home in ("home-a", "home-b"))
+
+
+@pytest.mark.postgres
+async def test_the_replicas_share_the_postgresql_store_the_database_value_names(
+    tmp_path: Path, database: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    url = make_url(database)
+    assert url.password is None  # the test server trusts loopback: the value may carry no password
+    await _two_replicas_elect_one_leader(tmp_path, url.render_as_string())
+    assert not list(tmp_path.glob("home-*/.local/state/reconciler/history.db"))
+    store = Store.open(database, must_exist=True)
+    try:
+        assert store.environments(), "the leader recorded nothing in the shared store"
+    finally:
+        store.close()
+
+
+async def _two_replicas_elect_one_leader(tmp_path: Path, store_url: str) -> None:
     specs = copy_example_tree(tmp_path)
     async with embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
         assert sandbox.consul_url is not None
-        definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port())
-                       for _ in range(2)]
+        definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port(),
+                                           store_url) for _ in range(2)]
         assert definitions[0]["instances"] == 2
         homes = [tmp_path / "home-a", tmp_path / "home-b"]
         async with serving_controller(*command_line(definitions[0]),
@@ -100,5 +128,3 @@ async def test_the_rendered_command_line_runs_two_replicas_that_elect_one_leader
                 return (await http.get(f"{leaders[0]}/readyz")).status_code == 200
 
             await wait_until(leader_ready, "the leader ready (first cycle done, lock held)", 120)
-            # The default history store, in the container's home: the chart names none.
-            assert any((home / ".local/state/reconciler/history.db").is_file() for home in homes)

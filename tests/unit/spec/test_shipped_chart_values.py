@@ -27,6 +27,7 @@ CHANGED: dict[str, dict[str, Any]] = {
         "registry": "registry.other.internal", "image": "reconciler", "tag": "0.2.0", "cpus": 0.5, "mem": 512,
         "instances": 3, "leaderTtl": 30, "port": 9191, "specs": "/srv/specs", "specsHostPath": "/data/specs",
         "marathon": "https://marathon.internal:8443", "consul": "http://127.0.0.1:8500",
+        "database": "postgresql+psycopg://reconciler@db.internal:5432/history",
     },
     "java-service": {
         "registry": "registry.other.internal", "image": "order-api", "tag": "1.4.2", "profile": "integration",
@@ -93,6 +94,9 @@ REFUSED = [
     ("marathon-reconciler", {"marathon": "marathon.mesos:8080"}, "marathon", "URL"),
     ("marathon-reconciler", {"marathon": "http://ops:s3cr3t@marathon.mesos:8080"}, "marathon", "without credentials"),
     ("marathon-reconciler", {"consul": "https://acl-token@consul.internal"}, "consul", "without credentials"),
+    ("marathon-reconciler", {"database": "postgresql+psycopg://ops:pw@db/history"}, "database", "without a password"),
+    ("marathon-reconciler", {"database": "/var/lib/history.db"}, "database", "a SQLite file in each container"),
+    ("marathon-reconciler", {"database": "postgresql+psycopg://db/h?sslmode=require&x=1"}, "database", "query"),
     ("web", {"apis": "user-api"}, "apis", "a list, even of one"),
     ("web", {"apis": ["user_api"]}, "apis[0]", "an app name"),
     ("web", {"port": "3000x"}, "port", "see"),
@@ -131,13 +135,17 @@ def test_a_copy_of_a_shipped_chart_keeps_its_schema(tmp_path: Path) -> None:
     assert [p.field for p in caught.value.problems] == ["apps.web.values.apis"]
 
 
-@pytest.mark.parametrize("url", ["http://ops:s3cr3t@marathon.mesos:8080", "ftp://ops:s3cr3t@marathon", "ops:s3cr3t@m"])
-def test_a_url_refused_for_its_credentials_is_named_without_them(tmp_path: Path, url: str) -> None:
+@pytest.mark.parametrize(("key", "url"), [
+    ("marathon", "http://ops:s3cr3t@marathon.mesos:8080"), ("marathon", "ftp://ops:s3cr3t@marathon"),
+    ("consul", "ops:s3cr3t@m"), ("database", "postgresql+psycopg://ops:s3cr3t@db:5432/history"),
+    ("marathon", "http://ops:it's-s3cr3t@marathon"),
+])
+def test_a_url_refused_for_its_credentials_is_named_without_them(tmp_path: Path, key: str, url: str) -> None:
     """The problem travels to logs and notifications (an invalid commit): it quotes the value masked."""
     spec = tmp_path / "platform.yaml"
-    spec.write_text(f"{HEADER}  app: {{chart: marathon-reconciler, values: {{marathon: '{url}'}}}}\n", encoding="utf-8")
+    spec.write_text(f"{HEADER}  app: {{chart: marathon-reconciler, values: {{{key}: {json.dumps(url)}}}}}\n")
     with pytest.raises(SpecError) as caught:
         load_desired(spec, charts_dir=CHARTS)
     [problem] = caught.value.problems
-    assert problem.field == "apps.app.values.marathon" and "***@" in problem.message, problem.render()
+    assert problem.field == f"apps.app.values.{key}" and "***@" in problem.message, problem.render()
     assert "s3cr3t" not in problem.render()
