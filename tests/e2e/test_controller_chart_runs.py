@@ -25,6 +25,7 @@ from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.spec import load_desired
 from reconciler.store import Store
 from tests.e2e.cli import PROJECT, copy_example_tree, serving_controller
+from tests.e2e.gitrepo import Repo
 from tests.e2e.test_store_postgres import database  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
@@ -37,10 +38,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def rendered_controller(tmp_path: Path, specs: Path, marathon: str, consul: str, port: int,
+def rendered_controller(tmp_path: Path, specs: Path | dict[str, str], marathon: str, consul: str, port: int,
                         store_url: str = "") -> dict[str, Any]:
+    """`specs`: a folder, or the `source`, `branch` and `path` values of a git remote."""
     spec = tmp_path / f"platform-{port}.yaml"
-    values = {"specs": str(specs), "marathon": marathon, "consul": consul, "port": port, "leaderTtl": 10}
+    values: dict[str, Any] = {"marathon": marathon, "consul": consul, "port": port, "leaderTtl": 10}
+    values |= specs if isinstance(specs, dict) else {"specs": str(specs)}
     values |= {"database": store_url} if store_url else {}
     spec.write_text(
         "apiVersion: reconciler/v1\nkind: Environment\nname: platform\napps:\n  reconciler:\n"
@@ -98,8 +101,23 @@ async def test_the_replicas_share_the_postgresql_store_the_database_value_names(
         store.close()
 
 
-async def _two_replicas_elect_one_leader(tmp_path: Path, store_url: str) -> None:
-    specs = copy_example_tree(tmp_path)
+async def test_the_replicas_follow_the_git_remote_the_source_value_names(tmp_path: Path) -> None:
+    """GitOps: `source`, `branch` and `path` become `run --source URL --branch B --path DIR`."""
+    example = copy_example_tree(tmp_path / "example")
+    files = {f"platform/{path.relative_to(example.parent)}": path.read_text(encoding="utf-8")
+             for path in sorted(example.parent.rglob("*")) if path.is_file()}
+    repo = Repo(tmp_path / "git")
+    sha = repo.commit(files, branch="release")
+    source = {"source": repo.url, "branch": "release", "path": "platform/specs"}
+    status = await _two_replicas_elect_one_leader(tmp_path, "", source)
+    assert sha[:12] in json.dumps(status), status.get("source")
+
+
+async def _two_replicas_elect_one_leader(
+    tmp_path: Path, store_url: str, source: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The leader's /status once it is ready."""
+    specs: Path | dict[str, str] = source or copy_example_tree(tmp_path)
     async with embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
         assert sandbox.consul_url is not None
         definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port(),
@@ -128,3 +146,5 @@ async def _two_replicas_elect_one_leader(tmp_path: Path, store_url: str) -> None
                 return (await http.get(f"{leaders[0]}/readyz")).status_code == 200
 
             await wait_until(leader_ready, "the leader ready (first cycle done, lock held)", 120)
+            answer: dict[str, Any] = (await http.get(f"{leaders[0]}/status")).json()
+            return answer

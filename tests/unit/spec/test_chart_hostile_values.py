@@ -26,6 +26,9 @@ CHART_NAMES = sorted(path.name for path in CHARTS.iterdir() if (path / "Chart.ya
 BASE: dict[str, dict[str, Any]] = {"java-service": {"image": "user-api"}, "datastore": {"kind": "redis"}}
 # Leaves an empty mapping default opens up (`override` lays any preset field over the preset).
 EXTRA: dict[str, list[tuple[str, ...]]] = {"datastore": [("override", "tag"), ("override", "env", "KEY")]}
+# Values read only beside another one (the controller's `branch` and `path` go with a git `source`).
+BESIDE: dict[str, dict[str, Any]] = {"branch": {"source": "https://git.example/specs.git"},
+                                     "path": {"source": "https://git.example/specs.git"}}
 HOSTILE = [
     'say "hi"',
     "it's",
@@ -78,8 +81,8 @@ def base_values(name: str) -> dict[str, Any]:
 
 def with_value(name: str, leaf: Leaf, value: str) -> dict[str, Any]:
     """The chart's base values with `value` placed at `leaf`."""
-    values = base_values(name)
     path, kind = leaf
+    values = {**base_values(name), **BESIDE.get(str(path[0]), {})}
     *parents, last = path
     holder: Any = values
     for part in parents:

@@ -28,6 +28,7 @@ CHANGED: dict[str, dict[str, Any]] = {
         "instances": 3, "leaderTtl": 30, "port": 9191, "specs": "/srv/specs", "specsHostPath": "/data/specs",
         "marathon": "https://marathon.internal:8443", "consul": "http://127.0.0.1:8500",
         "database": "postgresql+psycopg://reconciler@db.internal:5432/history",
+        "source": "https://git.example/ops/specs.git", "branch": "release", "path": "platform/specs",
     },
     "java-service": {
         "registry": "registry.other.internal", "image": "order-api", "tag": "1.4.2", "profile": "integration",
@@ -40,6 +41,13 @@ CHANGED: dict[str, dict[str, Any]] = {
     "nginx": {"image": "nginx-edge", "tag": "1.27", "cpus": 0.2, "mem": 256, "servicePort": 10080,
               "upstream": "shop"},
 }
+
+
+# Values that act only beside another one: compared with that one set.
+COMPANIONS: dict[str, dict[str, Any]] = {"branch": {"source": "https://git.example/ops/specs.git"},
+                                         "path": {"source": "https://git.example/ops/specs.git"}}
+# Values refused together (`source` replaces the folder `specs` and its host volume).
+APART = {"marathon-reconciler": {"specs", "specsHostPath"}}
 
 
 def _render(tmp_path: Path, chart: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -67,10 +75,12 @@ def test_every_value_a_chart_declares_changes_the_app_it_renders(tmp_path: Path,
         assert _render(tmp_path, chart, {"override": CHANGED[chart]["override"]}) != base
         assert _render(tmp_path, chart, {"kind": "mysql"}) != base
         return
-    base = _render(tmp_path, chart, {})
     for key, value in CHANGED[chart].items():
-        assert _render(tmp_path, chart, {key: value}) != base, f"{chart}: value {key!r} changes nothing"
-    _render(tmp_path, chart, CHANGED[chart])  # all of them at once
+        companion = COMPANIONS.get(key, {})
+        base = _render(tmp_path, chart, companion)
+        assert _render(tmp_path, chart, {**companion, key: value}) != base, f"{chart}: value {key!r} changes nothing"
+    apart = APART.get(chart, set())
+    _render(tmp_path, chart, {k: v for k, v in CHANGED[chart].items() if k not in apart})  # all of them at once
 
 
 @pytest.mark.parametrize("chart", SHIPPED)
@@ -97,6 +107,13 @@ REFUSED = [
     ("marathon-reconciler", {"database": "postgresql+psycopg://ops:pw@db/history"}, "database", "without a password"),
     ("marathon-reconciler", {"database": "/var/lib/history.db"}, "database", "a SQLite file in each container"),
     ("marathon-reconciler", {"database": "postgresql+psycopg://db/h?sslmode=require&x=1"}, "database", "query"),
+    ("marathon-reconciler", {"source": "https://tok@git.example/specs.git"}, "source", "without credentials"),
+    ("marathon-reconciler", {"source": "https://git.example/specs.git;id"}, "source", "shell characters"),
+    ("marathon-reconciler", {"branch": "main"}, "branch", "only with `source`"),
+    ("marathon-reconciler", {"path": "specs"}, "path", "only with `source`"),
+    ("marathon-reconciler", {"source": "https://git.example/s.git", "specsHostPath": "/srv"}, "specsHostPath",
+     "not with `source`"),
+    ("marathon-reconciler", {"source": "https://git.example/s.git", "specs": "/srv"}, "specs", "not with `source`"),
     ("web", {"apis": "user-api"}, "apis", "a list, even of one"),
     ("web", {"apis": ["user_api"]}, "apis[0]", "an app name"),
     ("web", {"port": "3000x"}, "port", "see"),
