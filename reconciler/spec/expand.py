@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.core.naming import segment_problem
-from reconciler.errors import ProblemList
+from reconciler.errors import ProblemList, SpecProblem
 from reconciler.spec.chart_schema import SCHEMA_FILE, ValuesLayer, schema_problems
 from reconciler.spec.chart_values import unknown_value_problems
 from reconciler.spec.charts import Chart, ChartShelf, display, render_chart
@@ -64,14 +65,7 @@ def expand_environment(environment: EnvironmentSource, shelf: ChartShelf, proble
             unresolved[source.name] = source
         for name, data, marks in rendered:
             if name in result:
-                first = result[name].source.mark.where
-                problems.add(
-                    marks.problem(
-                        (),
-                        f"app '{name}' is defined twice in environment '{environment.name}'",
-                        f"the first is from {first}: give each a distinct name or `suffix`",
-                    )
-                )
+                problems.add(_twice(name, environment.name, result[name].source.mark.where, marks))
                 continue
             entry = _concrete(name, data, marks, source, problems)
             if entry is None:
@@ -79,6 +73,13 @@ def expand_environment(environment: EnvironmentSource, shelf: ChartShelf, proble
             else:
                 result[name] = entry
     return Expansion(result, unresolved)
+
+
+def _twice(name: str, environment: str, first: str, marks: Marks) -> SpecProblem:
+    hint = f"the first is from {first}: give each a distinct name or `suffix`"
+    if Path(marks.at(()).file).parent.name == "templates":  # most likely a file written to be included
+        hint += "; a template only meant for {% include %} is named `_name.yaml` (or kept in a subfolder)"
+    return marks.problem((), f"app '{name}' is defined twice in environment '{environment}'", hint)
 
 
 def _concrete(

@@ -33,3 +33,14 @@ def test_an_include_of_a_missing_file_names_the_line_and_where_included_files_go
     assert (problem.file, problem.line) == (f"{tmp_path}/charts/svc/templates/app.yaml", 4), problem.render()
     assert problem.message == "template error: no template '_port.yaml' to include"
     assert "correct the name" in problem.hint and "`_name.yaml` or put it in a subfolder" in problem.hint
+
+
+def test_a_file_for_include_named_like_a_template_is_a_second_app_and_the_hint_says_how_to_name_it(
+    tmp_path: Path,
+) -> None:
+    files = {**SVC_CHART, **SPEC, "charts/svc/templates/app.yaml": APP.replace("INCLUDED", "ports.yaml"),
+             "charts/svc/templates/ports.yaml": PORTS}
+    [problem] = problems_of(tmp_path, files)
+    assert problem.file == f"{tmp_path}/charts/svc/templates/ports.yaml", problem.render()
+    assert problem.message == "app 'api' is defined twice in environment 'shop'"
+    assert "named `_name.yaml`" in problem.hint
