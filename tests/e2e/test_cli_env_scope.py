@@ -47,10 +47,10 @@ def test_env_fails_on_another_environments_problem_and_says_why(tmp_path: Path, 
 
 def test_plan_env_fails_on_another_environments_chart_problem_too(tmp_path: Path) -> None:
     # integration renders alone; func-2's web does not: the whole tree is what the controller would load.
-    specs = copy_example_tree(tmp_path)
-    path = specs / "functional.yaml"
-    web = "      web:\n        instances: 1\n        values: {tag: feature-cart"
-    path.write_text(path.read_text().replace(web, web + ", apis: 7"))  # the template loops over `apis`
+    copy_example_tree(tmp_path)
+    # A template problem in func-2 alone (a value of the wrong type is refused earlier, by the chart's schema).
+    template = tmp_path / "charts" / "web" / "templates" / "web.yaml"
+    template.write_text("{% if env == 'func-2' %}{{ values.nosuch }}{% endif %}" + template.read_text())
     result = reconciler(tmp_path, "plan", "specs", "--env", "integration", "--no-consul", "-o", "json")
     assert result.returncode == 3, result.stdout + result.stderr
     error = json.loads(result.stdout)["error"]
