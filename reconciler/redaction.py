@@ -2,8 +2,9 @@
 
 `redact_url` is the one way a Marathon or Consul URL is shown; `split_userinfo` takes the credentials
 out of a URL before a client uses it; `redact` scrubs text that may echo a secret back (a remote's
-error body, an exception): URL userinfo, authorization headers in text or JSON form (Basic, Bearer,
-DC/OS `token=`, X-Consul-Token), and every form of the known secret values (`secret_forms`).
+error body, an exception): URL userinfo, a URL's or JDBC string's password parameters (`?password=`,
+`&sslpassword=`, `;password=`), authorization headers in text or JSON form (Basic, Bearer, DC/OS `token=`,
+X-Consul-Token), and every form of the known secret values (`secret_forms`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ MASK = "***"
 # `scheme://user:password@` anywhere in a text; the userinfo is what goes.
 # Greedy up to the last `@` before the path, as URL parsers split it: `p@ss` in a password goes too.
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s\"'<>]+@")
+# A URL query or JDBC parameter whose name says it is a password (`?password=`, `&sslpassword=`,
+# `;password=`): libpq, JDBC drivers and many clients take the password there instead of the userinfo.
+_PARAMETER = re.compile(r"(?i)(?P<name>[?&;][a-z_.-]*(?:password|passwd|pwd)=)(?P<value>[^&;#\s\"'<>]+)")
 # A header named in text or JSON (`Authorization: Basic x`, `"X-Consul-Token": ["x"]`, `token=x`).
 _HEADER = re.compile(
     r"(?i)(?P<name>\b(?:proxy-)?authorization|\bx-consul-token|\bx-vault-token)"
@@ -33,10 +37,11 @@ _SCHEME = re.compile(
 
 
 def redact_url(url: str) -> str:
-    """`url` as it may be shown: its userinfo (`user:password@`) replaced by the mask."""
+    """`url` as it may be shown: its userinfo (`user:password@`) and password parameters masked."""
     if "://" not in url and "@" in url:  # no scheme: everything before the host may be a secret
-        return f"{MASK}@{url.rpartition('@')[2]}"
-    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", url)
+        url = f"{MASK}@{url.rpartition('@')[2]}"
+    url = _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", url)
+    return _PARAMETER.sub(lambda m: f"{m.group('name')}{MASK}", url)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
@@ -69,10 +74,12 @@ def secret_forms(*, user: str | None = None, password: str | None = None, tokens
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with URL userinfo, authorization header values and each of `secrets` masked."""
+    """`text` with URL userinfo, password parameters, authorization header values and each of `secrets`
+    masked."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, MASK)
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    text = _PARAMETER.sub(lambda m: f"{m.group('name')}{MASK}", text)
     text = _HEADER.sub(lambda m: f"{m.group('name')}{m.group('sep')}{MASK}", text)
     return _SCHEME.sub(lambda m: f"{m.group('scheme')}{MASK}", text)

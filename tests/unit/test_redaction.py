@@ -161,3 +161,19 @@ async def test_consul_errors_never_show_the_token_or_the_urls_password(
     for text in (str(caught.value), str(agent_caught.value), *(r.getMessage() for r in caplog.records)):
         assert not leaks(text), text
     assert "refused" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("jdbc:postgresql://db/x?user=app&password=hunter2&ssl=true",
+         "jdbc:postgresql://db/x?user=app&password=***&ssl=true"),
+        ("postgresql://db/x?sslpassword=a%20b", "postgresql://db/x?sslpassword=***"),
+        ("jdbc:sqlserver://db;user=app;password=hunter2;database=x", "jdbc:sqlserver://db;user=app;password=***;database=x"),
+        ("mysql://db/x?PWD=hunter2#frag", "mysql://db/x?PWD=***#frag"),
+        ("http://h.test/p?passwordless=1&mode=password", "http://h.test/p?passwordless=1&mode=password"),
+    ],
+)
+def test_password_parameters_of_urls_are_masked(text: str, shown: str) -> None:
+    assert redact(text) == shown
+    assert redact_url(text) == shown
