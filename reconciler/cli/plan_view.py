@@ -17,6 +17,7 @@ from rich.markup import escape
 from reconciler.cli.output import console, err_console, print_json_document, print_lines
 from reconciler.core.approvals import approval_environments
 from reconciler.core.export import plan_as_dict, summarize
+from reconciler.core.masking import shown_change
 from reconciler.core.model import Action, ActionKind, Desired, Outcome, Plan
 
 MARATHON_KINDS = ("create", "update", "scale", "delete")
@@ -160,10 +161,13 @@ def action_lines(action: Action) -> list[str]:
 
 
 def change_lines(action: Action) -> list[str]:
-    return [
-        f"        [yellow]{escape(c.path)}[/]: {escape(_short(c.actual))} -> {escape(_short(c.desired))}"
-        for c in action.changes
-    ]
+    """One line per changed field, its secrets masked; `(changed)` when the masked sides read alike."""
+    lines = []
+    for shown in map(shown_change, action.changes):
+        actual, desired = _short(shown.actual), _short(shown.desired)
+        changed = " (changed)" if actual == desired else ""
+        lines.append(f"        [yellow]{escape(shown.path)}[/]: {escape(actual)} -> {escape(desired)}{changed}")
+    return lines
 
 
 def summary_line(plan: Plan, *, title: str, compared: str = "Marathon and Consul") -> str:

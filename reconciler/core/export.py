@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from reconciler.core.model import Action, ActionKind, Plan
+from reconciler.core.masking import shown_change
+from reconciler.core.model import Action, ActionKind, FieldChange, Plan
 
 
 def action_as_dict(action: Action) -> dict[str, Any]:
@@ -17,7 +18,7 @@ def action_as_dict(action: Action) -> dict[str, Any]:
         "outcome": str(action.outcome),
     }
     if action.changes:
-        data["changes"] = [{"path": c.path, "actual": c.actual, "desired": c.desired} for c in action.changes]
+        data["changes"] = [_change_as_dict(c) for c in action.changes]
     if action.instances_to is not None:
         data["instances"] = {"actual": action.instances_from, "desired": action.instances_to}
     if action.force:
@@ -25,6 +26,13 @@ def action_as_dict(action: Action) -> dict[str, Any]:
     if action.detail:
         data["detail"] = action.detail
     return data
+
+
+def _change_as_dict(change: FieldChange) -> dict[str, Any]:
+    """One changed field, its secrets masked (core/masking.py): `masked` says that the values shown hide one."""
+    shown = shown_change(change)
+    data: dict[str, Any] = {"path": shown.path, "actual": shown.actual, "desired": shown.desired}
+    return data | {"masked": True} if shown.masked else data
 
 
 def summarize(plan: Plan) -> dict[str, int]:

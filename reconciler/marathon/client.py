@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
+from reconciler.core.masking import secret_env_values
 from reconciler.core.model import Actual, ActualApp
 from reconciler.errors import RemoteError, RemoteUnavailable, UsageError
 from reconciler.gc_pause import decoded_off_loop, parsed_json_strictly
@@ -28,7 +30,7 @@ from reconciler.marathon.errors import Call, error_from_body, error_from_excepti
 from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
 from reconciler.marathon.sse import adecode_lines, alines, event_type_of
 from reconciler.marathon.translate import to_actual_deployment
-from reconciler.redaction import redact_url
+from reconciler.redaction import redact_url, secret_forms
 from reconciler.tls_on_demand import tls_on_demand
 
 logger = logging.getLogger("reconciler.marathon")
@@ -343,6 +345,9 @@ class MarathonClient:
         self, method: str, path: str, params: Params | None, body: Any, timeout: httpx.Timeout
     ) -> httpx.Response:
         call = self._call(method, path)
+        if body is not None:  # an answer quoting the body back must not show its secret variables
+            secrets = {*call.secrets, *secret_forms(tokens=secret_env_values(body))}
+            call = dataclasses.replace(call, secrets=tuple(sorted(secrets, key=len, reverse=True)))
         self._count(call)
         started = time.monotonic()
         try:
