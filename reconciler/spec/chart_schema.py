@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.core.masking import is_secret_name
 from reconciler.errors import SpecProblem
 from reconciler.redaction import MASK, redact
 from reconciler.spec.source import DataPath, Marks
@@ -69,20 +70,30 @@ def schema_problems(
     for error in sorted(validator.iter_errors(merged), key=lambda e: [str(part) for part in e.absolute_path]):
         path = tuple(error.absolute_path)
         layer = next((layer for layer in layers if layer.marks.written((*layer.prefix, *path))), layers[0])
-        message = f"chart '{chart}' refuses the value: {_shown(error.message, error.instance)}"
+        message = f"chart '{chart}' refuses the value: {_shown(error.message, path, error.instance)}"
         problems.append(layer.marks.problem((*layer.prefix, *path), message, _hint(error.schema, schema_file)))
     return problems
 
 
-def _shown(message: str, value: object) -> str:
-    """The schema's message, which quotes the value: a URL's credentials (refused for that very reason)
-    masked, so that the problem never carries them to a log or a notification."""
-    if isinstance(value, str):  # not the whole message: a `pattern` it quotes may look like a URL
-        userinfo = value.rpartition("@")[0].rpartition("://")[2]
-        for form in (userinfo, repr(userinfo)[1:-1]) if userinfo else ():
-            message = message.replace(form, MASK)
-        return message[:_SHOWN]
-    return redact(message)[:_SHOWN]
+def _shown(message: str, path: tuple[str | int, ...], value: object) -> str:
+    """The schema's message, which quotes the value, with the value's secrets masked (a spec problem reaches
+    logs, /status and notifications): the whole value when its name says it is a secret (core/masking.py),
+    else a password inside a URL. Only the value is masked, not the whole message: a `pattern` it quotes may
+    look like a URL."""
+    if not isinstance(value, str) or not value:
+        return redact(message)[:_SHOWN]
+    hidden = MASK if any(is_secret_name(str(part)) for part in path) else _without_userinfo(redact(value))
+    if hidden != value:
+        for form, shown in ((repr(value)[1:-1], repr(hidden)[1:-1]), (value, hidden)):
+            message = message.replace(form, shown)
+    return message[:_SHOWN]
+
+
+def _without_userinfo(value: str) -> str:
+    """`value` with whatever stands before its last `@` (after a scheme, if any) masked: a value refused for
+    its credentials may lack a scheme, or hold characters the URL pattern of `redact` stops at."""
+    userinfo = value.rpartition("@")[0].rpartition("://")[2]
+    return value.replace(f"{userinfo}@", f"{MASK}@", 1) if userinfo and userinfo != MASK else value
 
 
 def _hint(schema: object, schema_file: str) -> str:
