@@ -79,9 +79,13 @@ def _origin(url: str) -> str:
 def check_git_url(url: str, token: GitToken) -> None:
     """Refuses URLs with credentials in them, and tokens that would travel unencrypted off this host."""
     parts = urlsplit(url)
+    hint = "remove it from the URL and pass the token with --git-token-env or --git-token-file"
     if parts.scheme in ("http", "https") and parts.password is not None:
-        raise UsageError("--source: the URL carries a password",
-                         hint="remove it from the URL and pass the token with --git-token-env or --git-token-file")
+        raise UsageError("--source: the URL carries a password", hint=hint)
+    if parts.scheme in ("http", "https") and parts.username is not None:
+        # GitHub takes a token as the user name (`https://<token>@github.com/...`): the URL would show it in
+        # every error, the status and .git/config, as a password would be.
+        raise UsageError("--source: the URL carries a user name, which may be a token", hint=hint)
     has_token = token.env is not None or token.file is not None
     if has_token and parts.scheme not in ("http", "https"):
         raise UsageError(f"--source: a git token works with https URLs only, not {parts.scheme or 'this'} URLs")

@@ -55,6 +55,15 @@ def test_unsafe_urls_are_refused(tmp_path: Path, url: str, token: GitToken, mess
         GitSource(url, cache_dir=tmp_path, token=token)
 
 
+def test_a_token_as_the_user_name_is_refused_without_showing_it(tmp_path: Path) -> None:
+    """GitHub accepts `https://<token>@github.com/...`: such a URL would show the token wherever the source is
+    named (errors, /status, the invalid-commit notification), so it is refused as a password is."""
+    token = "ghp_Tok3nAsUser0000000000000000000000"
+    with pytest.raises(UsageError, match="carries a user name") as refused:
+        GitSource(f"https://{token}@127.0.0.1:9/specs.git", cache_dir=tmp_path)
+    assert token not in str(refused.value) and token not in (refused.value.hint or "")
+
+
 @pytest.mark.parametrize("path", ["../outside", "/etc", "specs/../../x"])
 def test_a_path_outside_the_repository_is_refused(tmp_path: Path, path: str) -> None:
     with pytest.raises(UsageError, match="inside the repository"):
