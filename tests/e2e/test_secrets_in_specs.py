@@ -239,3 +239,12 @@ async def test_a_refusal_quoting_the_definition_back_shows_none_of_its_secrets(
     assert result.code == 1, result.output
     assert "Object is not valid" in result.output and "LOG_LEVEL" in result.output  # the answer is shown
     assert not leaked(result.output), (leaked(result.output), result.output)
+
+
+async def test_render_prints_the_definitions_as_they_are_sent_secrets_included(specs: Path) -> None:
+    """docs/plan-apply.md: render is how the definitions are checked, and it reads nothing but the specs."""
+    rendered = await cli("render", str(specs), "--format", "marathon-json", marathon="http://127.0.0.1:9")
+    assert rendered.code == 0, rendered.output
+    [app] = json.loads(rendered.stdout)
+    assert app["env"]["API_PASSWORD"] == NAMED_SECRETS["API_PASSWORD"].replace("{n}", "1")
+    assert app["env"]["DATABASE_URL"] == "postgres://app:envUrl-Pw1-5b1@db:5432/shop"

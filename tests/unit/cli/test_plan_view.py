@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.cli.plan_view import counted, plan_lines, state_lines, summary_line
-from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.cli.output import scrubbed
+from reconciler.cli.plan_view import change_lines, counted, plan_lines, state_lines, summary_line
+from reconciler.core.model import Action, ActionKind, FieldChange, Outcome, Plan
 
 
 def register(task: str, app: str = "redis") -> Action:
@@ -65,3 +66,13 @@ def test_each_environment_is_headed_once_with_its_marathon_then_its_consul_lines
     assert ["/b/web" in lines[1], "web[/] consul" in lines[2]] == [True, True]
     assert ["/a/db" in lines[4], "db[/] consul" in lines[5], "web[/] consul" in lines[6]] == [True, True, True]
     assert len(lines) == 7
+
+
+def test_a_long_value_is_cut_after_its_secrets_are_masked() -> None:
+    """A value longer than a line is cut at 80 characters: cut before its `@`, a URL's password would no longer
+    look like userinfo to the output's scrubbing, so the masking comes first."""
+    url = "https://deploy:Hunter2-Long-Secret-Value@artifacts.example.internal/releases/web/1.4.2/web.tgz"
+    action = Action(kind=ActionKind.UPDATE, target="/int/web", reason="spec changed: 1 field", env="int",
+                    changes=(FieldChange("/env/ARTIFACT", url.replace("1.4.2", "1.4.1"), url),))
+    [line] = change_lines(action)
+    assert "Hunter2" not in scrubbed(line) and "https://***@artifacts.example.internal/" in line
