@@ -23,13 +23,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from reconciler.redaction import secret_forms
 from reconciler.sandbox.consul import ConsulSandbox
 from reconciler.sandbox.marathon import MarathonSandbox
 from tests.e2e.cli import PROJECT, CliResult, run_cli, stop_process
+from tests.e2e.test_store_postgres import database  # noqa: F401
 from tests.sandbox.consul.fixtures import SandboxFactory, consul_sandbox_factory  # noqa: F401
 from tests.sandbox.marathon.fixtures import fast_config
 
@@ -135,19 +138,19 @@ async def test_secrets_in_specs_reach_no_output_and_plans_still_show_their_chang
     assert changes["/env/SESSION_TOKEN"] == {"path": "/env/SESSION_TOKEN", "actual": "***", "desired": "***",
                                              "masked": True}
 
-    database = tmp_path / "history.db"
-    ran, served = await run_controller(specs, database, marathon=marathon, consul=consul)
+    history_file = tmp_path / "history.db"
+    ran, served = await run_controller(specs, history_file, marathon=marathon, consul=consul)
     outputs += [("run", ran), *served]
 
-    for command in (("history", "--database", str(database)), ("history", "--database", str(database), "-o", "json"),
-                    ("status", str(specs), "--database", str(database))):
+    store = ("--database", str(history_file))
+    for command in (("history", *store), ("history", *store, "-o", "json"), ("status", str(specs), *store)):
         result = await cli(*command, marathon=marathon, consul=consul)
         assert result.code == 0, result.output
         outputs.append((" ".join(command[:1]), result.output))
 
     for name, text in outputs:
         assert not leaked(text), (name, leaked(text), text)
-    assert tables_holding_secrets(database) == {"desired_states"}  # the definitions rollback re-applies
+    assert tables_holding_secrets(history_file) == {"desired_states"}  # the definitions rollback re-applies
 
 
 def documented_example() -> set[str]:
@@ -159,16 +162,16 @@ def documented_example() -> set[str]:
 
 
 async def run_controller(
-    specs: Path, database: Path, *, marathon: str, consul: str
+    specs: Path, history_file: Path, *, marathon: str, consul: str
 ) -> tuple[str, list[tuple[str, str]]]:
     """`run` with JSON logs at DEBUG until its first cycle applied the specs: everything it printed (stdout
     and stderr, into files), and what its /status, /metrics and /readyz answered meanwhile."""
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
-    out, err = database.with_suffix(".out"), database.with_suffix(".err")
+    out, err = history_file.with_suffix(".out"), history_file.with_suffix(".err")
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "reconciler", "--marathon", marathon, "--consul", consul, "--log-level", "DEBUG",
-            "--log-format", "json", "run", str(specs), "--listen", "127.0.0.1:0", "--database", str(database),
+            "--log-format", "json", "run", str(specs), "--listen", "127.0.0.1:0", "--database", str(history_file),
             "--no-leader-election", stdout=stdout, stderr=stderr, cwd=PROJECT, env=env,
         )
     served: list[tuple[str, str]] = []
@@ -194,13 +197,13 @@ async def printed_in(file: Path, process: asyncio.subprocess.Process, needle: st
     return text
 
 
-def tables_holding_secrets(database: Path) -> set[str]:
+def tables_holding_secrets(history_file: Path) -> set[str]:
     """The store's tables in which any form of any planted secret occurs, in any column."""
     found = set()
-    with sqlite3.connect(database) as connection:
+    with sqlite3.connect(history_file) as connection:
         tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
-            rows = connection.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 (names from the file)
+            rows = connection.execute(f'SELECT * FROM "{table}"').fetchall()
             if any(leaked(repr(row)) for row in rows):
                 found.add(table)
     return found
@@ -248,3 +251,29 @@ async def test_render_prints_the_definitions_as_they_are_sent_secrets_included(s
     [app] = json.loads(rendered.stdout)
     assert app["env"]["API_PASSWORD"] == NAMED_SECRETS["API_PASSWORD"].replace("{n}", "1")
     assert app["env"]["DATABASE_URL"] == "postgres://app:envUrl-Pw1-5b1@db:5432/shop"
+
+
+PG_PASSWORD = "pg-Pw-planted-31c"
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_store_holds_the_secrets_in_its_desired_states_only(
+    remotes: tuple[str, str], specs: Path, database: str  # noqa: F811
+) -> None:
+    """The same, with the history in PostgreSQL reached through a URL whose query carries a password: the
+    history tables hold no secret of the specs, and no output shows the store's password."""
+    marathon, consul = remotes
+    url = f"{database}?password={PG_PASSWORD}"
+    ran = await cli("run", str(specs), "--cycles", "2", "--no-leader-election", "--database", url,
+                    marathon=marathon, consul=consul)
+    assert ran.code == 0, ran.output
+    history = await cli("history", "--database", url, "-o", "json", marathon=marathon)
+    assert history.code == 0 and json.loads(history.stdout), history.output
+    shown = [*secret_forms(tokens=(PG_PASSWORD,)), *EVERY_SECRET]
+    for result in (ran, history):
+        assert not [form for form in shown if form in result.output], result.output
+    with psycopg.connect(make_url(database).set(drivername="postgresql").render_as_string(hide_password=False)) as pg:
+        tables = [row[0] for row in pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        holding = {table for table in tables
+                   if any(leaked(repr(row)) for row in pg.execute(f'SELECT * FROM "{table}"'))}
+    assert holding == {"desired_states"}
