@@ -9,6 +9,7 @@ back as aware UTC datetimes. Errors never carry the database password.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -90,8 +91,11 @@ def database_url(database: str | Path | None, *, must_exist: bool = False) -> sa
             raise StoreError(f"--database: {redact(str(exc))}", hint=_URL_HINT) from None
         except ValueError:  # SQLAlchemy reads the port with int()
             raise StoreError("--database: the URL's port is not a number", hint=_URL_HINT) from None
-        if must_exist and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            _check_exists(Path(url.database))
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            if must_exist:
+                _check_exists(Path(url.database))
+            elif "uri" not in url.query:  # a `file:` URI names its file in its own way
+                _create_private(Path(url.database))
         return url
     path = Path(database) if database is not None else default_database()
     if must_exist:
@@ -102,7 +106,16 @@ def database_url(database: str | Path | None, *, must_exist: bool = False) -> sa
     except OSError as exc:
         raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}",
                          hint="choose a writable --database path") from exc
+    _create_private(path)
     return make_url(f"sqlite:///{path}")
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite file readable by its owner alone (SQLite gives its journal and WAL files the same mode):
+    it keeps every applied definition whole, with the secrets written in the specs. An existing file keeps
+    its mode; a file that cannot be created is left for SQLite to report."""
+    with contextlib.suppress(OSError):  # FileExistsError among them
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _check_exists(path: Path) -> None:
