@@ -22,7 +22,11 @@ MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s\"'<>]+@")
 # A URL query or JDBC parameter whose name says it is a password (`?password=`, `&sslpassword=`,
 # `;password=`): libpq, JDBC drivers and many clients take the password there instead of the userinfo.
-_PARAMETER = re.compile(r"(?i)(?P<name>[?&;][a-z_.-]*(?:password|passwd|pwd)=)(?P<value>[^&;#\s\"'<>]+)")
+# A `:`, `,`, `.` or `)` ending the value before a space or the end is the sentence's, not the password's
+# (`...?password=***: OperationalError`, where the store already masked it).
+_PARAMETER = re.compile(
+    r"(?i)(?P<name>[?&;][a-z_.-]*(?:password|passwd|pwd)=)(?P<value>[^&;#\s\"'<>]+?)(?=[:,.)]?(?:[&;#\s\"'<>]|$))"
+)
 # A header named in text or JSON (`Authorization: Basic x`, `"X-Consul-Token": ["x"]`, `token=x`).
 _HEADER = re.compile(
     r"(?i)(?P<name>\b(?:proxy-)?authorization|\bx-consul-token|\bx-vault-token)"

@@ -172,6 +172,9 @@ async def test_consul_errors_never_show_the_token_or_the_urls_password(
         ("jdbc:sqlserver://db;user=app;password=hunter2;database=x", "jdbc:sqlserver://db;user=app;password=***;database=x"),
         ("mysql://db/x?PWD=hunter2#frag", "mysql://db/x?PWD=***#frag"),
         ("http://h.test/p?passwordless=1&mode=password", "http://h.test/p?passwordless=1&mode=password"),
+        ("store at postgresql://db/x?password=***: OperationalError", "store at postgresql://db/x?password=***: "
+         "OperationalError"),
+        ("(postgresql://db/x?password=p:w.d)", "(postgresql://db/x?password=***)"),
     ],
 )
 def test_password_parameters_of_urls_are_masked(text: str, shown: str) -> None:
