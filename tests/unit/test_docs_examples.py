@@ -133,6 +133,8 @@ EXERCISED = {
     "--idle-seconds 60": f"{HERE}::test_the_controller_and_validate_benchmark_commands_parse",
     "docs/plan-apply.md: integration": "tests/unit/cli/test_plan_view.py::test_each_environment_is_headed_once_with_"
     "its_marathon_then_its_consul_lines",
+    "docs/plan-apply.md: shop": "tests/e2e/test_secrets_in_specs.py::test_secrets_in_specs_reach_no_output_and_plans_"
+    "still_show_their_changes",
     "docs/plan-apply.md: error: specs/functional.yaml:16: sets.func-2.imgae: unknown key 'imgae' (hint: known keys "
     "here: approval, apps, dns, group, values)":
         "tests/e2e/test_cli_env_scope.py::test_env_fails_on_another_environments_problem_and_says_why",
