@@ -95,6 +95,14 @@ def _version_6(conn: Connection) -> None:
     ))
 
 
+def _version_7(conn: Connection) -> None:
+    """The plans of an environment recorded with one status, newest first (`plans_still`, `awaiting_approval`,
+    the approval gate's transaction), through one index: with `env`'s alone, SQLite walked every plan by
+    `at` and PostgreSQL fetched every plan of the environment. An index only: a reconciler of version 6
+    reads and writes a store at 7 as it is (docs/performance.md, tests/bench/bench_store.py)."""
+    conn.execute(sa.text("CREATE INDEX ix_plans_env_status_at ON plans (env, status, at)"))
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -103,7 +111,9 @@ def _str(name: str, *, index: bool = False) -> sa.Column[str]:
     return sa.Column(name, sa.String, nullable=False, index=index)
 
 
-MIGRATIONS: tuple[Step, ...] = (_version_1, _version_2, _version_3, _version_4, _version_5, _version_6)
+MIGRATIONS: tuple[Step, ...] = (
+    _version_1, _version_2, _version_3, _version_4, _version_5, _version_6, _version_7,
+)
 LATEST = len(MIGRATIONS)
 
 
@@ -122,10 +132,7 @@ def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
         version = current_version(conn)
         if version > len(steps):
-            raise StoreError(
-                f"the database's schema is at version {version}, newer than this reconciler knows ({len(steps)})",
-                hint="upgrade the reconciler; an older one must not write to a newer schema",
-            )
+            raise _newer(version, len(steps), "an older one must not write to a newer schema")
         for number, step in enumerate(steps[version:], start=version + 1):
             step(conn)
             conn.execute(
@@ -133,3 +140,8 @@ def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
                 {"v": number, "at": datetime.now(UTC)},
             )
         return max(version, len(steps))
+
+
+def _newer(version: int, known: int, why: str) -> StoreError:
+    return StoreError(f"the database's schema is at version {version}, newer than this reconciler knows ({known})",
+                      hint=f"upgrade the reconciler; {why}")

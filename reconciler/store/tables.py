@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text
+from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION_TABLE = "schema_version"
@@ -38,6 +38,7 @@ class AppliedRevision(SQLModel, table=True):
 
 class PlanRecord(SQLModel, table=True):
     __tablename__ = "plans"
+    __table_args__ = (Index("ix_plans_env_status_at", "env", "status", "at"),)  # since v7
     id: str = Field(primary_key=True)
     env: str = Field(index=True)
     revision: str
