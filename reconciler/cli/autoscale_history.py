@@ -26,7 +26,7 @@ def history_input(app: str, since: str | None, database: str | None) -> dict[str
     """The simulation input of `app`'s samples in the window; a usage error (exit 2) naming the apps
     with samples when there are none."""
     cutoff = datetime.now(UTC) - timedelta(seconds=since_seconds(since)) if since is not None else None
-    store = Store.open(database, must_exist=True)
+    store = Store.open_for_reading(database)
     try:
         rows = _rows(store, app, cutoff)
         if not rows:

@@ -43,7 +43,7 @@ def history_command(
         raise UsageError(f"--output: unknown format {output!r}", hint="use text or json")
     use_json_output(output == "json")
     cutoff = datetime.now(UTC) - timedelta(seconds=since_seconds(since)) if since is not None else None
-    store = Store.open(database, must_exist=True)
+    store = Store.open_for_reading(database)
     try:
         entries = store.history(env=env, app=app, since=cutoff)
         if env is not None and not entries:

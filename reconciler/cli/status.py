@@ -80,7 +80,7 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
                           " SPECS is read only without a controller")
         return answered | {"from": f"controller at {redact_url(controller)}"}
     try:
-        store = Store.open(database, must_exist=True)
+        store = Store.open_for_reading(database)
     except StoreError as exc:
         # `apply` records no sync: after one-off applies there is no store, and `plan` is what compares.
         hint = f"{exc.hint}; without a controller, `reconciler plan SPECS` shows what differs from the specs"

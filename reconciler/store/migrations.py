@@ -5,6 +5,11 @@ is a new step. Opening a store applies the missing steps in order inside one tra
 PostgreSQL under an advisory lock, so two controllers starting together do not race), and records
 each version in `schema_version`. Rows are never dropped by a step: an upgrade keeps all history
 (autoscale samples, measurements rather than history, are pruned by age by the controller).
+
+Only a reconciler that writes migrates. A command that only reads (`history`, `status`, `autoscale
+simulate --from-history`) takes the schema as it is (`check_readable`): from READS_FROM, the oldest
+version with every column and table this one reads (a step that only adds an index leaves it alone, one
+that adds a column or a table moves it to its own version), to LATEST; any other is refused, naming it.
 """
 
 from __future__ import annotations
@@ -115,6 +120,8 @@ MIGRATIONS: tuple[Step, ...] = (
     _version_1, _version_2, _version_3, _version_4, _version_5, _version_6, _version_7,
 )
 LATEST = len(MIGRATIONS)
+READS_FROM = 6  # the oldest version holding every column and table of tables.py (7 added an index only)
+_READING_HINT = "reading never upgrades a store"
 
 
 def current_version(conn: Connection) -> int:
@@ -140,6 +147,26 @@ def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
                 {"v": number, "at": datetime.now(UTC)},
             )
         return max(version, len(steps))
+
+
+def check_readable(conn: Connection) -> int:
+    """The version of the database behind `conn` when this reconciler reads it as it is (READS_FROM to
+    LATEST); a StoreError naming the version and what to do otherwise. Writes nothing."""
+    version = current_version(conn)
+    if version > LATEST:
+        raise _newer(version, LATEST, "an older one cannot read what a newer one recorded")
+    if version == 0:
+        raise StoreError("the database holds no reconciler history (no schema_version table)",
+                         hint="point --database at the store `reconciler run` writes")
+    if version < READS_FROM:
+        raise StoreError(
+            f"the database's schema is at version {version}, older than this reconciler reads"
+            f" ({READS_FROM} to {LATEST}); {_READING_HINT}",
+            hint="a reconciler of this version upgrades it when it opens it to write: `reconciler run` with the"
+                 " same --database (once the reconcilers writing to it are upgraded); until then read it with the"
+                 " version that writes it",
+        )
+    return version
 
 
 def _newer(version: int, known: int, why: str) -> StoreError:

@@ -27,7 +27,7 @@ from reconciler.core.model import Desired
 from reconciler.redaction import redact
 from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
-from reconciler.store.migrations import MIGRATIONS, Step, StoreError, migrate
+from reconciler.store.migrations import MIGRATIONS, Step, StoreError, check_readable, migrate
 from reconciler.store.plans import AWAITING, Held, PlanStore
 from reconciler.store.sessions import Clock, as_utc, cause_of, hint_for, secrets_of, shown_url
 from reconciler.store.tables import (
@@ -134,6 +134,43 @@ def _pool_of(url: sa.URL) -> dict[str, Any]:
     return {}
 
 
+def _engine(url: sa.URL, prepare: Callable[[sa.Engine], object], hint: str) -> sa.Engine:
+    """An engine for `url` that `prepare` (a migration, a version check) accepted; every failure a StoreError
+    naming the database without its password."""
+    where = shown_url(url)
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True, **_pool_of(url))
+    except ModuleNotFoundError as exc:
+        raise StoreError(f"cannot open the store at {where}: driver {exc.name!r} is not installed") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the store at {where}: {cause_of(exc, secrets_of(url))}",
+                         hint=hint_for(exc, hint)) from None
+    try:
+        prepare(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        # str(exc) may quote the connection string; name the database without its password instead.
+        raise StoreError(f"cannot open the store at {where}: {cause_of(exc, secrets_of(url))}",
+                         hint=hint_for(exc, hint)) from None
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _read_only_session(dialect: str) -> Callable[[Any, Any], None]:
+    """A `connect` listener making each new connection refuse writes (the database, not only this code, keeps
+    a reader from writing)."""
+
+    def read_only(connection: Any, _record: Any) -> None:
+        if dialect == "sqlite":
+            connection.execute("PRAGMA query_only = ON")
+        elif dialect == "postgresql":
+            connection.read_only = True  # psycopg: every transaction it begins is READ ONLY
+
+    return read_only
+
+
 def _action_rows(plan_id: str, actions: Iterable[ActionLike], at: datetime) -> list[ActionRecord]:
     return [ActionRecord(plan_id=plan_id, seq=seq, env=a.env, app=a.target, kind=str(a.kind), reason=a.reason,
                          outcome=str(a.outcome), detail=a.detail, at=at) for seq, a in enumerate(actions)]
@@ -151,20 +188,27 @@ class Store(PlanStore):
         cls, database: str | Path | None = None, *, clock: Clock | None = None, steps: Sequence[Step] = MIGRATIONS,
         must_exist: bool = False,
     ) -> Store:
-        """`must_exist`: refuse a SQLite file that is not there instead of creating it (for readers)."""
+        """The store a reconciler writes to, its missing migration steps applied. `must_exist`: refuse a SQLite
+        file that is not there instead of creating it."""
         url = database_url(database, must_exist=must_exist)
-        where = shown_url(url)
-        try:
-            engine = sa.create_engine(url, pool_pre_ping=True, **_pool_of(url))
-            migrate(engine, steps)
-        except sa.exc.SQLAlchemyError as exc:
-            # str(exc) may quote the connection string; name the database without its password instead.
-            raise StoreError(f"cannot open the store at {where}: {cause_of(exc, secrets_of(url))}",
-                             hint=hint_for(exc, "check that the database is reachable and the user may create"
-                                                " tables")) from None
-        except ModuleNotFoundError as exc:
-            raise StoreError(f"cannot open the store at {where}: driver {exc.name!r} is not installed") from None
+        engine = _engine(url, lambda engine: migrate(engine, steps), "check that the database is reachable and the"
+                                                                      " user may create tables")
         return cls(engine, clock=clock)
+
+    @classmethod
+    def open_for_reading(cls, database: str | Path | None = None) -> Store:
+        """The store for a command that only reads (`history`, `status`): never created, migrated nor written
+        to. Its connections are read-only (SQLite's `query_only`, a read-only PostgreSQL session), and a schema
+        this version does not read as it is is refused, naming its version (migrations.check_readable): a
+        newer reconciler's CLI never upgrades a store an older controller still writes to."""
+        url = database_url(database, must_exist=True)
+
+        def check(engine: sa.Engine) -> None:
+            sa.event.listen(engine, "connect", _read_only_session(engine.dialect.name))
+            with engine.connect() as conn:
+                check_readable(conn)
+
+        return cls(_engine(url, check, "check that the database is reachable"))
 
     # -- writes ---------------------------------------------------------------------------------
 

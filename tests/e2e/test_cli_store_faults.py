@@ -1,10 +1,13 @@
 """The store's commands (history, approve, rollback) on a store they cannot use as it is, end to end (the real
 CLI in a subprocess): a URL with a password they cannot open, a SQLite file another process holds locked, a
 schema older or newer than theirs. Each is one error line (no traceback) with the right exit code, and a
-password never shows."""
+password never shows. A command that only reads never upgrades a store (an older controller may still write
+to it)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -17,7 +20,7 @@ import sqlalchemy as sa
 
 from reconciler.errors import ExitCode
 from reconciler.store import LATEST, Store
-from reconciler.store.migrations import MIGRATIONS
+from reconciler.store.migrations import MIGRATIONS, READS_FROM
 from reconciler.store.sessions import LOCKED_HINT
 
 pytestmark = pytest.mark.slow
@@ -25,6 +28,9 @@ pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-pw"
 COMMANDS = [("history",), ("approve", "prod", "p1", "--no-consul"), ("rollback", "prod", "--to", "abc123")]
+# the commands that only read the store: they never migrate it
+READERS = [("history",), ("status", "--controller", "http://127.0.0.1:1", "--no-consul"),
+           ("autoscale", "simulate", "--from-history", "/shop/web")]
 
 
 def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,21 +84,63 @@ def test_a_store_another_process_holds_locked_says_so(locked_old_store: Path) ->
     assert shown.rstrip("\n").endswith(f"(hint: {LOCKED_HINT})")
 
 
-def test_an_older_store_is_upgraded_and_read_and_a_newer_one_refused(tmp_path: Path) -> None:
-    old, new = tmp_path / "old.db", tmp_path / "new.db"
-    store = Store.open(old, steps=MIGRATIONS[:1])
-    store.close()
-    with sa.create_engine(f"sqlite:///{old}").begin() as conn:  # what a version-1 reconciler wrote
+def _version_and_bytes(path: Path) -> tuple[int, str]:
+    with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+        version = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar()
+    return int(version or 0), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _version_1_store(path: Path) -> None:
+    """What a version-1 reconciler wrote: its schema and one revision."""
+    Store.open(path, steps=MIGRATIONS[:1]).close()
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
         conn.execute(sa.text("INSERT INTO revisions (env, revision, digest, at) VALUES ('shop', 'abc123', 'd1',"
                              " '2026-03-01 12:00:00.000000')"))
+
+
+@pytest.mark.parametrize("reader", READERS, ids=["history", "status", "autoscale-history"])
+def test_a_reader_refuses_an_older_store_and_leaves_it_as_it_is(tmp_path: Path, reader: tuple[str, ...]) -> None:
+    """A newer CLI's read-only command beside an older controller still writing: the schema is not upgraded
+    under that controller; the error names the store's version and the command that upgrades it."""
+    old = tmp_path / "old.db"
+    _version_1_store(old)
+    before = _version_and_bytes(old)
+    shown = one_error(reconciler(*reader, "--database", str(old)), ExitCode.ERROR, "error: ")
+    assert f"the database's schema is at version 1, older than this reconciler reads ({READS_FROM} to {LATEST});" \
+           " reading never upgrades a store" in shown
+    assert "`reconciler run` with the same --database" in shown
+    assert _version_and_bytes(old) == before
+
+
+def test_a_writer_upgrades_an_older_store_and_a_reader_reads_it_then(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    _version_1_store(old)
+    assert reconciler("resume", "shop", "--database", str(old)).returncode == ExitCode.OK
+    assert _version_and_bytes(old)[0] == LATEST
     shown = reconciler("history", "--database", str(old))
     assert shown.returncode == ExitCode.OK and "revision env=shop app=- synced to abc123 (digest d1)" in shown.stdout
-    with sa.create_engine(f"sqlite:///{old}").connect() as conn:
-        assert conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() == LATEST
+
+
+def test_a_reader_reads_the_oldest_schema_it_can_as_it_is(tmp_path: Path) -> None:
+    """A store at READS_FROM (what the previous version's controller writes): read, not upgraded."""
+    path = tmp_path / "history.db"
+    store = Store.open(path, steps=MIGRATIONS[:READS_FROM])
+    store.record_revision("shop", "abc123", "d1")
+    store.close()
+    before = _version_and_bytes(path)
+    shown = reconciler("history", "--database", str(path), "-o", "json")
+    assert shown.returncode == ExitCode.OK, shown.stderr
+    assert [e["summary"] for e in json.loads(shown.stdout)["events"]] == ["synced to abc123 (digest d1)"]
+    assert _version_and_bytes(path) == before == (READS_FROM, before[1])
+
+
+def test_a_newer_store_is_refused_by_every_command(tmp_path: Path) -> None:
+    new = tmp_path / "new.db"
     Store.open(new).close()
     with sa.create_engine(f"sqlite:///{new}").begin() as conn:
         conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, '2026-03-01')"),
                      {"v": LATEST + 1})
-    for command in COMMANDS[1:]:
-        one_error(reconciler(*command, "--database", str(new)), ExitCode.ERROR,
-                  f"error: the database's schema is at version {LATEST + 1}, newer than this reconciler knows")
+    for command in [*COMMANDS, *READERS]:
+        shown = one_error(reconciler(*command, "--database", str(new)), ExitCode.ERROR, "error: ")
+        assert f"the database's schema is at version {LATEST + 1}, newer than this reconciler knows ({LATEST})" \
+               in shown, command

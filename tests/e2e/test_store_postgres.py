@@ -26,6 +26,12 @@ from tests.unit.store.old_writer import (
     old_decision_stands,
 )
 from tests.unit.store.plan_races import approve_beside_the_gate, one_approval_wins, one_mark_wins, one_plan_awaits
+from tests.unit.store.reading import (
+    newer_and_empty_are_refused,
+    older_schema_is_refused_under_its_writer,
+    previous_schema_is_read_as_it_is,
+    reader_writes_nothing,
+)
 
 pytestmark = pytest.mark.postgres
 URL_FILE = Path(os.environ.get("TMPDIR", "/tmp")) / "reconciler-postgres.url"
@@ -197,3 +203,20 @@ def test_a_password_in_the_urls_query_is_never_shown_on_postgresql(database: str
         assert "s3cret-pw" not in store.url and "password=***" in store.url and "application_name" in store.url
     finally:
         store.close()
+
+
+def test_a_reader_refuses_an_older_schema_an_older_controller_still_writes_on_postgresql(database: str) -> None:
+    """Read-only commands never migrate (tests/unit/store/reading.py)."""
+    older_schema_is_refused_under_its_writer(database)
+
+
+def test_a_reader_reads_the_previous_schema_as_it_is_on_postgresql(database: str) -> None:
+    previous_schema_is_read_as_it_is(database)
+
+
+def test_a_reader_writes_nothing_on_postgresql(database: str) -> None:
+    reader_writes_nothing(database)
+
+
+def test_a_reader_refuses_an_empty_or_a_newer_schema_on_postgresql(database: str) -> None:
+    newer_and_empty_are_refused(database)

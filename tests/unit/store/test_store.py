@@ -24,7 +24,7 @@ from reconciler.core.model import (
 )
 from reconciler.store import LATEST, Store, StoreError
 from reconciler.store.desired import environment_only
-from reconciler.store.migrations import MIGRATIONS
+from reconciler.store.migrations import MIGRATIONS, READS_FROM
 from reconciler.store.sessions import LOCKED_HINT
 from tests.unit.store.clocked import T0, Clock
 
@@ -187,6 +187,19 @@ def test_the_migrations_build_exactly_the_tables_the_models_declare(store: Store
         }, name
         indexed = {tuple(i["column_names"]) for i in inspector.get_indexes(name)}
         assert {tuple(c.name for c in i.columns) for i in table.indexes} <= indexed, name
+
+
+def test_the_schema_readers_take_as_it_is_has_every_column_and_table_the_models_declare(tmp_path: Path) -> None:
+    """READS_FROM moves with any step that adds a column or a table: a reader opens the store without a
+    migration (Store.open_for_reading) and selects every column of the models."""
+    Store.open(tmp_path / "oldest.db", steps=MIGRATIONS[:READS_FROM]).close()
+    Store.open(tmp_path / "latest.db").close()
+
+    def columns(path: Path) -> dict[str, set[str]]:
+        inspector = sa.inspect(sa.create_engine(f"sqlite:///{path}"))
+        return {name: {c["name"] for c in inspector.get_columns(name)} for name in inspector.get_table_names()}
+
+    assert columns(tmp_path / "oldest.db") == columns(tmp_path / "latest.db")
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
