@@ -12,11 +12,20 @@ awaits approval afterwards.
 An older reconciler (schema v5: the leader still running in a rolling upgrade, beside a newer one that
 migrated the store) records plans with `state` '' and gives them later statuses as events only. So a plan
 whose state is not final (applied, superseded: nothing moves it on) is read as its latest status says (its
-latest event, else the status it was recorded with: migration v6's expression), and a compare-and-set
-(`hold_plan` too) first writes that into `state` for the plans it may move, in its transaction: on
-PostgreSQL with their rows locked first, so the events read are all those committed before (a reconciler
-of this version commits a state and its event together); on SQLite under the database's write lock. Only
-plans not final (a handful) are looked up, and never from a WHERE (PostgreSQL would cost one per plan).
+latest event, else the status it was recorded with), and a compare-and-set (`hold_plan` too) first writes
+that into `state` for the plans it may move, in its transaction: on PostgreSQL with their rows locked first,
+so the events read are all those committed before (a reconciler of this version commits a state and its
+event together); on SQLite under the database's write lock. Only plans not final (a handful) are looked up,
+and never from a WHERE over every plan (PostgreSQL would cost one per plan).
+
+Two edges of that upgrade. A plan's latest event is its last appended (the highest id), not the one with
+the latest `at`: two replicas' clocks differ, and the one running behind would sort its later event first.
+And the old leader, which takes no compare-and-set, may append a status to a plan this version had already
+superseded: `approve` of the old version approving it (whose environment event makes the controller run
+its desired state) or the old controller applying it. The plan is then what that later event says (the
+approval took effect), so a superseded plan with a later event of another status is read, and repaired, as
+that event says. Applied is the one state nothing changes: its actions were sent; an old leader's later
+event on it (superseded, failed) stays in the history only.
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ from reconciler.store.tables import ApprovalDecision, EnvEvent, PlanEvent, PlanR
 
 AWAITING = "awaiting-approval"
 SUPERSEDED = "superseded"
-# A plan's fate once in one of these: no reconciler moves it on (engine/approvals.py's state machine).
-FINAL = ("applied", SUPERSEDED)
+APPLIED = "applied"
+# A plan's fate once in one of these: no reconciler of this version moves it on (engine/approvals.py's state
+# machine); only an older one's later event moves a superseded plan on (the module's docstring).
+FINAL = (APPLIED, SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -143,7 +154,7 @@ class PlanStore(Sessions):
         if plan is None:
             return PlanMove(False, None)
         last = self._all(select(PlanEvent).where(PlanEvent.plan_id == plan_id)
-                         .order_by(col(PlanEvent.at).desc(), col(PlanEvent.id).desc()).limit(1))
+                         .order_by(col(PlanEvent.id).desc()).limit(1))
         return PlanMove(False, plan.state, last[0].detail if last and last[0].status == plan.state else "")
 
     def plan(self, plan_id: str) -> PlanRecord | None:
@@ -173,7 +184,7 @@ class PlanStore(Sessions):
         wanted = list(statuses)
         # Filtered on the columns only: a subquery in the WHERE makes PostgreSQL cost (and JIT-compile) an
         # event lookup for every plan of `env`; the few plans not final are looked up once each instead.
-        maybe = col(PlanRecord.state).in_(wanted) | col(PlanRecord.state).not_in(FINAL)
+        maybe = col(PlanRecord.state).in_(wanted) | _may_move()
         statement = (select(PlanRecord, _state_now()).where(PlanRecord.env == env, PlanRecord.status == recorded,
                                                             maybe)
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
@@ -196,17 +207,32 @@ def _compare_and_set(session: Session, plan_id: str, expected: str, status: str)
     return bool(session.exec(statement).rowcount == 1)
 
 
+def _latest_event() -> sa.ScalarSelect[str]:
+    """The status of a plan's last appended event (the highest id: `at` is the clock of whichever replica
+    wrote it), NULL without one."""
+    return (select(PlanEvent.status).where(col(PlanEvent.plan_id) == col(PlanRecord.id))
+            .order_by(col(PlanEvent.id).desc()).limit(1).scalar_subquery())
+
+
 def _latest_status() -> sa.ColumnElement[str]:
-    """A plan's latest status: its latest event's, else the one it was recorded with (as migration v6)."""
-    latest = (select(PlanEvent.status).where(col(PlanEvent.plan_id) == col(PlanRecord.id))
-              .order_by(col(PlanEvent.at).desc(), col(PlanEvent.id).desc()).limit(1).scalar_subquery())
-    return sa.func.coalesce(latest, col(PlanRecord.status))
+    """A plan's latest status: its latest event's, else the one it was recorded with."""
+    return sa.func.coalesce(_latest_event(), col(PlanRecord.status))
 
 
 def _state_now() -> sa.ColumnElement[str]:
-    """A plan's state as a read takes it: a final one as it is, another as its latest status says (an older
-    reconciler may have left it '' or moved it by an event only)."""
-    return sa.case((col(PlanRecord.state).in_(FINAL), col(PlanRecord.state)), else_=_latest_status())
+    """A plan's state as a read takes it: applied as it is; superseded unless an older reconciler appended
+    another status after it; another as its latest status says (an older reconciler may have left it '' or
+    moved it by an event only)."""
+    state = col(PlanRecord.state)
+    return sa.case((state == APPLIED, state), (state == SUPERSEDED, sa.func.coalesce(_latest_event(), state)),
+                   else_=_latest_status())
+
+
+def _may_move() -> sa.ColumnElement[bool]:
+    """The plans whose state a read or a repair looks up: those not final, and those superseded whose last
+    event says otherwise (looked up only among the superseded plans the rest of the WHERE keeps)."""
+    state = col(PlanRecord.state)
+    return state.not_in(FINAL) | ((state == SUPERSEDED) & (sa.func.coalesce(_latest_event(), state) != SUPERSEDED))
 
 
 def _as_now(rows: Sequence[tuple[PlanRecord, str]]) -> list[tuple[PlanRecord, str]]:
@@ -217,12 +243,14 @@ def _as_now(rows: Sequence[tuple[PlanRecord, str]]) -> list[tuple[PlanRecord, st
 
 
 def _repair(session: Session, *scope: sa.ColumnElement[bool]) -> None:
-    """In `session`'s transaction, before a compare-and-set: the plans of `scope` that are not final take
-    their latest status as `state` (an older reconciler may have left it behind). On PostgreSQL their rows
+    """In `session`'s transaction, before a compare-and-set: the plans of `scope` that are not final, and the
+    superseded ones an older reconciler moved on, take their latest status as `state`. On PostgreSQL their rows
     are locked first and the statuses read by the next statement, so they are the ones committed before: a
     reconciler moving one meanwhile commits its state and its event together, and the repair waits for both.
-    The statuses are not compared in the WHERE: PostgreSQL would cost an event lookup for every plan."""
-    pending = [*scope, col(PlanRecord.state).not_in(FINAL)]
+    Only a superseded plan's last event is compared in the WHERE, among the plans `scope` keeps (one plan, or
+    one environment's plans recorded awaiting approval through the v7 index): a lookup for every plan of the
+    environment would cost PostgreSQL one per plan."""
+    pending = [*scope, _may_move()]
     if session.connection().dialect.name == "postgresql":
         locked = list(session.exec(select(PlanRecord.id).where(*pending).with_for_update()).all())
         if not locked:

@@ -21,9 +21,12 @@ from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.unit.store.old_awaiting import OLD_DATA, OldData, one_awaits_on_old_data
 from tests.unit.store.old_writer import (
+    applied_stays_applied,
     approve_moves_the_old_leaders_plan,
     hold_finds_the_old_leaders_plan,
+    later_event_wins_whatever_the_clocks,
     old_decision_stands,
+    old_leader_moves_on_a_superseded_plan,
 )
 from tests.unit.store.plan_races import approve_beside_the_gate, one_approval_wins, one_mark_wins, one_plan_awaits
 from tests.unit.store.reading import (
@@ -192,6 +195,22 @@ def test_a_plan_the_old_leader_decided_reads_as_its_decision_and_is_not_approvab
 
 def test_approve_moves_a_plan_the_old_leader_recorded_once_on_postgresql(database: str) -> None:
     approve_moves_the_old_leaders_plan(database)
+
+
+def test_a_plans_latest_status_is_its_last_event_whatever_the_replicas_clocks_on_postgresql(database: str) -> None:
+    later_event_wins_whatever_the_clocks(database)
+
+
+@pytest.mark.parametrize("late", [("approved",), ("approved", "applied"), ("applied",)],
+                         ids=["approved", "approved-applied", "applied"])
+def test_a_plan_this_version_superseded_and_the_old_leader_moved_on_is_read_as_it_says_on_postgresql(
+    database: str, late: tuple[str, ...]
+) -> None:
+    old_leader_moves_on_a_superseded_plan(database, late)
+
+
+def test_a_plan_this_version_applied_stays_applied_whatever_the_old_leader_appends_on_postgresql(database: str) -> None:
+    applied_stays_applied(database)
 
 
 def test_a_password_in_the_urls_query_is_never_shown_on_postgresql(database: str) -> None:

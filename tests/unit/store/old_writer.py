@@ -117,3 +117,80 @@ def approve_moves_the_old_leaders_plan(database: str | Path) -> None:
         assert store.plan_status("old1") == APPROVED and store.decision_on("old1").by == "alice@a"  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def later_event_wins_whatever_the_clocks(database: str | Path) -> None:
+    """Two replicas whose clocks differ by a minute: a plan's latest status is its last appended event, not the
+    one stamped latest. The old leader (its clock behind) supersedes a plan after this version approved it:
+    superseded; this version marking a plan applied from a replica whose clock runs behind the approver's:
+    applied, with its own detail."""
+    ahead, behind = Clock(), Clock()
+    ahead.tick(60)
+    store = upgraded(database, ahead)
+    other = Store.open(database, clock=behind)  # a second replica of this version, a minute behind
+    try:
+        gate = ApprovalGate(store, PlanOptions(), new_id=lambda: "p1")
+        gate.hold(reviewed("1.0"), "r1")
+        plan = pending_plan(store, ENV, "p1")
+        assert store.approve_plan(plan, AWAITING, APPROVED, by="alice@a", event="approved").moved
+        old_status(database, "p1", SUPERSEDED, T0 + timedelta(seconds=5), detail="old superseded")
+        assert store.plan_status("p1") == SUPERSEDED
+        assert store.plans_now(ENV, AWAITING, (APPROVED, "failed")) == []
+        ApprovalGate(store, PlanOptions(), new_id=lambda: "p2").hold(reviewed("2.0"), "r2")
+        plan = pending_plan(store, ENV, "p2")
+        assert store.approve_plan(plan, AWAITING, APPROVED, by="alice@a", event="approved").moved
+        assert other.move_plan("p2", APPROVED, APPLIED, detail="cycle c1").moved
+        assert other.move_plan("p2", APPROVED, APPLIED, detail="cycle c2") == PlanMove(False, APPLIED, "cycle c1")
+    finally:
+        other.close()
+        store.close()
+
+
+def old_leader_moves_on_a_superseded_plan(database: str | Path, late: tuple[str, ...]) -> None:
+    """The old leader, which read plan p1 awaiting before this version superseded it (by p2), appends `late`
+    to it (its `approve`, its controller applying it): p1 is what the last of them says (the old approval took
+    effect), is repaired so, and moves on from there; p2 still awaits."""
+    clock = Clock()
+    store = upgraded(database, clock)
+    try:
+        ApprovalGate(store, PlanOptions(), new_id=lambda: "p1").hold(reviewed("1.0"), "r1")
+        clock.tick()
+        ApprovalGate(store, PlanOptions(), new_id=lambda: "p2").hold(reviewed("2.0"), "r2")
+        assert store.plan_status("p1") == SUPERSEDED
+        for n, status in enumerate(late, start=1):
+            old_status(database, "p1", status, T0 + timedelta(seconds=n), detail=f"old {status}")
+        clock.tick(10)
+        last = late[-1]
+        assert store.plan_status("p1") == last
+        assert [(p.id, s) for p, s in store.plans_now(ENV, AWAITING, (APPROVED, "failed"))] == (
+            [] if last == APPLIED else [("p1", last)])
+        assert [p.id for p in store.plans_still(ENV, AWAITING)] == ["p2"]
+        found = ApprovalGate(store, PlanOptions(), new_id=lambda: NEW).hold(reviewed("2.0"), "r2")
+        assert isinstance(found, Pending) and (found.plan_id, found.recorded) == ("p2", False)
+        if last == APPROVED:
+            assert store.move_plan("p1", APPROVED, APPLIED, detail="cycle c1").moved
+        assert store.move_plan("p1", SUPERSEDED, APPLIED) == PlanMove(False, APPLIED, "cycle c1" if last == APPROVED
+                                                                      else f"old {APPLIED}")
+    finally:
+        store.close()
+
+
+def applied_stays_applied(database: str | Path) -> None:
+    """A plan this version marked applied stays applied whatever the old leader appends later (its actions
+    were sent); that event stays in the history."""
+    clock = Clock()
+    store = upgraded(database, clock)
+    try:
+        ApprovalGate(store, PlanOptions(), new_id=lambda: "p1").hold(reviewed("1.0"), "r1")
+        plan = pending_plan(store, ENV, "p1")
+        assert store.approve_plan(plan, AWAITING, APPROVED, by="alice@a", event="approved").moved
+        assert store.move_plan("p1", APPROVED, APPLIED, detail="cycle c1").moved
+        for n, status in enumerate((SUPERSEDED, "failed", APPROVED), start=1):
+            old_status(database, "p1", status, T0 + timedelta(seconds=60 + n), detail=f"old {status}")
+            assert store.plan_status("p1") == APPLIED
+        assert store.plans_now(ENV, AWAITING, (APPROVED, "failed", SUPERSEDED)) == []
+        assert not store.move_plan("p1", APPROVED, "failed").moved
+        assert [e.data["status"] for e in store.history(env=ENV) if e.kind == "plan-status"][-3:] == [
+            SUPERSEDED, "failed", APPROVED]
+    finally:
+        store.close()
