@@ -65,18 +65,24 @@ def _app_rows(fetch: Fetch, table: Any, env: str | None, app: str | None, since:
 def _env_entries(fetch: Fetch, env: str | None, since: datetime | None) -> list[HistoryEntry]:
     entries = [_entry("revision", r, r.env, "", f"synced to {r.revision} (digest {r.digest})")
                for r in fetch(_where(select(AppliedRevision), AppliedRevision, env, since))]
-    plans = fetch(_where(select(PlanRecord), PlanRecord, env, None))
     entries += [_entry("plan", p, p.env, "", f"plan {p.id} {p.status} (digest {p.digest}, revision {p.revision})")
-                for p in plans if since is None or p.at >= since]
-    env_of = {p.id: p.env for p in plans}
-    events = fetch(select(PlanEvent).where(col(PlanEvent.plan_id).in_(list(env_of))))
-    entries += [_entry("plan-status", e, env_of[e.plan_id], "", f"plan {e.plan_id} {e.status}"
-                       + (f": {e.detail}" if e.detail else "")) for e in events if since is None or e.at >= since]
+                for p in fetch(_where(select(PlanRecord), PlanRecord, env, since))]
+    entries += [_entry("plan-status", e, plan_env, "", f"plan {e.plan_id} {e.status}"
+                       + (f": {e.detail}" if e.detail else "")) for e, plan_env in fetch(_plan_events(env, since))]
     entries += [_entry("approval", a, a.env, "", f"plan {a.plan_id} {a.decision} by {a.by}")
                 for a in fetch(_where(select(ApprovalDecision), ApprovalDecision, env, since))]
     entries += [_entry("env-event", e, e.env, "", _env_summary(e))
                 for e in fetch(_where(select(EnvEvent), EnvEvent, env, since))]
     return entries
+
+
+def _plan_events(env: str | None, since: datetime | None) -> Any:
+    """The later statuses of `env`'s plans, each with its plan's environment: filtered in the database (a list
+    of plan ids bound as parameters stops at PostgreSQL's 65,535 on a big store, and `--since` read it all)."""
+    statement = select(PlanEvent, PlanRecord.env).join(PlanRecord, col(PlanRecord.id) == col(PlanEvent.plan_id))
+    if env is not None:
+        statement = statement.where(PlanRecord.env == env)
+    return statement.where(col(PlanEvent.at) >= since) if since is not None else statement
 
 
 def _env_summary(event: EnvEvent) -> str:

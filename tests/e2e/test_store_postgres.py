@@ -9,6 +9,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -211,6 +212,39 @@ def test_a_plan_this_version_superseded_and_the_old_leader_moved_on_is_read_as_i
 
 def test_a_plan_this_version_applied_stays_applied_whatever_the_old_leader_appends_on_postgresql(database: str) -> None:
     applied_stays_applied(database)
+
+
+def test_history_of_more_plans_than_a_statement_takes_parameters_on_postgresql(database: str) -> None:
+    """70,000 plans, more than the 65,535 parameters PostgreSQL takes in one statement: `history` (with --env,
+    --since or neither) read their later statuses through a list of every plan's id, and failed."""
+    Store.open(database).close()
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:
+        for table, columns, values in (
+            ("plans", "id, env, revision, digest, status, at, cycle_id, state",
+             "'p' || g, 'prod', 'r', 'd', 'awaiting-approval', now() - interval '2 days' + g * interval '1 ms', '',"
+             " 'superseded'"),
+            ("plan_events", "plan_id, status, at, detail",
+             "'p' || g, 'superseded', now() - interval '2 days' + g * interval '1 ms', ''"),
+        ):
+            conn.execute(sa.text(f"INSERT INTO {table} ({columns}) SELECT {values} FROM generate_series(1, 70000) g"))
+    engine.dispose()
+    store = Store.open(database)
+    try:
+        store.record_plan("recent", "prod", "r2", "d2", "awaiting-approval")
+        assert store.move_plan("recent", "awaiting-approval", "approved", detail="by alice").moved
+    finally:
+        store.close()
+    reader = Store.open_for_reading(database)
+    try:
+        since = datetime.now(UTC) - timedelta(hours=1)
+        for env in ("prod", None):
+            assert [(e.kind, e.summary) for e in reader.history(env=env, since=since)] == [
+                ("plan", "plan recent awaiting-approval (digest d2, revision r2)"),
+                ("plan-status", "plan recent approved: by alice")]
+        assert reader.history(env="staging", since=since) == []
+    finally:
+        reader.close()
 
 
 def test_a_password_in_the_urls_query_is_never_shown_on_postgresql(database: str) -> None:
