@@ -117,7 +117,8 @@ class PlanStore(Sessions):
     def _hold(self, session: Session, plan: PlanRecord, rows: Sequence[SQLModel],
               detail: Callable[[PlanRecord], str], replacing: str) -> Held | None:
         """hold_plan's transaction; None: `replacing` no longer awaits, and nothing is written."""
-        _repair(session, col(PlanRecord.env) == plan.env, col(PlanRecord.status) == AWAITING)
+        # superseded plans an older reconciler moved on await no more: not looked up (one per plan)
+        _repair(session, col(PlanRecord.env) == plan.env, col(PlanRecord.status) == AWAITING, moved_on=False)
         awaiting = list(session.exec(select(PlanRecord).where(
             PlanRecord.env == plan.env, PlanRecord.status == AWAITING, PlanRecord.state == AWAITING,
         ).order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc())).all())
@@ -139,7 +140,7 @@ class PlanStore(Sessions):
     def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel]) -> PlanMove:
         try:
             with Session(self._engine) as session:
-                _repair(session, col(PlanRecord.id) == plan_id)
+                _repair(session, col(PlanRecord.id) == plan_id, moved_on=True)
                 moved = _compare_and_set(session, plan_id, expected, status)
                 if moved:
                     session.add_all([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now()), *rows])
@@ -184,7 +185,8 @@ class PlanStore(Sessions):
         wanted = list(statuses)
         # Filtered on the columns only: a subquery in the WHERE makes PostgreSQL cost (and JIT-compile) an
         # event lookup for every plan of `env`; the few plans not final are looked up once each instead.
-        maybe = col(PlanRecord.state).in_(wanted) | _may_move()
+        # A superseded plan is looked up only when an older reconciler's late status could make it one wanted.
+        maybe = col(PlanRecord.state).in_(wanted) | _may_move(moved_on=bool(set(wanted) - {AWAITING, SUPERSEDED}))
         statement = (select(PlanRecord, _state_now()).where(PlanRecord.env == env, PlanRecord.status == recorded,
                                                             maybe)
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()))
@@ -228,10 +230,13 @@ def _state_now() -> sa.ColumnElement[str]:
                    else_=_latest_status())
 
 
-def _may_move() -> sa.ColumnElement[bool]:
-    """The plans whose state a read or a repair looks up: those not final, and those superseded whose last
-    event says otherwise (looked up only among the superseded plans the rest of the WHERE keeps)."""
+def _may_move(*, moved_on: bool) -> sa.ColumnElement[bool]:
+    """The plans whose state a read or a repair looks up: those not final and, with `moved_on`, those
+    superseded whose last event says otherwise (an event lookup for each superseded plan the rest of the
+    WHERE keeps: only where such a plan matters)."""
     state = col(PlanRecord.state)
+    if not moved_on:
+        return state.not_in(FINAL)
     return state.not_in(FINAL) | ((state == SUPERSEDED) & (sa.func.coalesce(_latest_event(), state) != SUPERSEDED))
 
 
@@ -242,15 +247,15 @@ def _as_now(rows: Sequence[tuple[PlanRecord, str]]) -> list[tuple[PlanRecord, st
     return list(rows)
 
 
-def _repair(session: Session, *scope: sa.ColumnElement[bool]) -> None:
-    """In `session`'s transaction, before a compare-and-set: the plans of `scope` that are not final, and the
-    superseded ones an older reconciler moved on, take their latest status as `state`. On PostgreSQL their rows
-    are locked first and the statuses read by the next statement, so they are the ones committed before: a
-    reconciler moving one meanwhile commits its state and its event together, and the repair waits for both.
-    Only a superseded plan's last event is compared in the WHERE, among the plans `scope` keeps (one plan, or
-    one environment's plans recorded awaiting approval through the v7 index): a lookup for every plan of the
-    environment would cost PostgreSQL one per plan."""
-    pending = [*scope, _may_move()]
+def _repair(session: Session, *scope: sa.ColumnElement[bool], moved_on: bool) -> None:
+    """In `session`'s transaction, before a compare-and-set: the plans of `scope` that are not final (with
+    `moved_on`, also the superseded ones an older reconciler moved on) take their latest status as `state`.
+    On PostgreSQL their rows are locked first and the statuses read by the next statement, so they are the
+    ones committed before: a reconciler moving one meanwhile commits its state and its event together, and
+    the repair waits for both.
+    Only a superseded plan's last event is compared in the WHERE, with `moved_on` (a move of one plan): a
+    lookup for every plan of an environment would cost PostgreSQL one per plan."""
+    pending = [*scope, _may_move(moved_on=moved_on)]
     if session.connection().dialect.name == "postgresql":
         locked = list(session.exec(select(PlanRecord.id).where(*pending).with_for_update()).all())
         if not locked:
