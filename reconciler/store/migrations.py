@@ -1,10 +1,11 @@
 """Versioned schema migrations of the store (layer 3 adapter, store).
 
 Each step is frozen DDL for one version: once released, a step never changes; a new column or table
-is a new step. Opening a store applies the missing steps in order inside one transaction (on
-PostgreSQL under an advisory lock, so two controllers starting together do not race), and records
-each version in `schema_version`. Rows are never dropped by a step: an upgrade keeps all history
-(autoscale samples, measurements rather than history, are pruned by age by the controller).
+is a new step. Opening a store applies the missing steps in order inside one transaction (under the
+database's write lock on SQLite, an advisory lock on PostgreSQL, so two controllers starting together
+do not race), and records each version in `schema_version`. Rows are never dropped by a step: an
+upgrade keeps all history (autoscale samples, measurements rather than history, are pruned by age by
+the controller).
 
 Only a reconciler that writes migrates. A command that only reads (`history`, `status`, `autoscale
 simulate --from-history`) takes the schema as it is (`check_readable`): from READS_FROM, the oldest
@@ -133,10 +134,18 @@ def current_version(conn: Connection) -> int:
 
 
 def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
-    """Applies the steps the database lacks, in order; returns the version it is at afterwards."""
+    """Applies the steps the database lacks, in order; returns the version it is at afterwards. A database
+    already at the version is only read; otherwise the steps run in one transaction holding the write lock
+    from its first statement (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), which reads the
+    version again: of reconcilers opening one store at once, one applies them and the others find them."""
+    with engine.connect() as conn:
+        version = current_version(conn)
+    if version > len(steps):
+        raise _newer(version, len(steps), "an older one must not write to a newer schema")
+    if version == len(steps):
+        return version
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        _lock(conn)
         version = current_version(conn)
         if version > len(steps):
             raise _newer(version, len(steps), "an older one must not write to a newer schema")
@@ -147,6 +156,15 @@ def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
                 {"v": number, "at": datetime.now(UTC)},
             )
         return max(version, len(steps))
+
+
+def _lock(conn: Connection) -> None:
+    """The migrations' lock, held to the end of `conn`'s transaction. SQLite: without BEGIN IMMEDIATE,
+    pysqlite would run the steps' DDL outside any transaction, and two reconcilers would both apply them."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def check_readable(conn: Connection) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
@@ -200,6 +201,41 @@ def test_the_schema_readers_take_as_it_is_has_every_column_and_table_the_models_
         return {name: {c["name"] for c in inspector.get_columns(name)} for name in inspector.get_table_names()}
 
     assert columns(tmp_path / "oldest.db") == columns(tmp_path / "latest.db")
+
+
+@pytest.mark.parametrize("start", [0, 5], ids=["new-file", "version-5"])
+def test_reconcilers_opening_one_sqlite_file_at_once_apply_each_step_once(tmp_path: Path, start: int) -> None:
+    """Two controllers starting together (or a controller and `approve`) on one file that needs steps: one
+    applies them under the write lock and the others find them (they failed with "duplicate column name",
+    "table already exists" or a UNIQUE constraint on schema_version: the DDL ran outside a transaction)."""
+    for attempt in range(5):
+        path = tmp_path / f"history-{attempt}.db"
+        if start:
+            Store.open(path, steps=MIGRATIONS[:start]).close()
+        assert _open_at_once(path, 3) == []
+        with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+            versions = [r[0] for r in conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))]
+        assert versions == list(range(1, LATEST + 1))
+
+
+def _open_at_once(path: Path, count: int) -> list[BaseException]:
+    """`count` threads opening the store at `path` together; what they raised."""
+    barrier = threading.Barrier(count, timeout=60)
+    errors: list[BaseException] = []
+
+    def open_and_close() -> None:
+        barrier.wait()
+        try:
+            Store.open(path).close()
+        except BaseException as exc:  # collected and returned
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
