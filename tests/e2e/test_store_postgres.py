@@ -6,6 +6,8 @@ Each test gets a database of its own on that server, dropped afterwards.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from sqlalchemy.engine import make_url
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
+from tests.bench import bench_store
 from tests.unit.store.old_awaiting import OLD_DATA, OldData, one_awaits_on_old_data
 from tests.unit.store.old_writer import (
     applied_stays_applied,
@@ -245,6 +248,19 @@ def test_history_of_more_plans_than_a_statement_takes_parameters_on_postgresql(d
         assert reader.history(env="staging", since=since) == []
     finally:
         reader.close()
+
+
+def test_the_documented_store_benchmark_runs_on_both_backends(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/performance.md's bench_store command, on 300 plans instead of 22,000 and this server."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "performance.md").read_text()
+    commands = re.findall(r"\.venv/bin/python -m tests\.bench\.bench_store ([^`\n]*)", doc)
+    assert commands == ["22000 --postgres URL"]
+    bench_store.main(["300" if word == "22000" else server_url() if word == "URL" else word
+                      for word in shlex.split(commands[0])])
+    shown = capsys.readouterr().out
+    for backend, version in (("sqlite", 6), ("sqlite", LATEST), ("postgresql", 6), ("postgresql", LATEST)):
+        assert re.search(rf"^{backend} +v{version} +plans_still +[0-9.]+ +awaiting_approval", shown, re.M), shown
+    assert "SEARCH plans USING INDEX ix_plans_env_status_at" in shown and "Execution Time" in shown
 
 
 def test_a_password_in_the_urls_query_is_never_shown_on_postgresql(database: str) -> None:
