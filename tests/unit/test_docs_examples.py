@@ -129,6 +129,8 @@ EXERCISED = {
         "tests/e2e/test_bench_sandbox_process.py::test_the_documented_bench_one_change_commands_parse",
     "docs/performance.md: flock /work/wt/bench.lock .venv/bin/python -m tests.bench.bench_cycle measure --apps "
     "10000 --rounds 5": "tests/e2e/test_bench_sandbox_process.py::test_the_documented_bench_cycle_commands_parse",
+    "docs/performance.md: flock /work/wt/bench.lock .venv/bin/python -m tests.bench.bench_store 22000 --postgres URL":
+        "tests/e2e/test_store_postgres.py::test_the_documented_store_benchmark_runs_on_both_backends",
     "docs/performance.md: .venv/bin/python -m tests.bench.bench_controller --runs 9 --poll-interval 2 --apps 1000 "
     "--idle-seconds 60": f"{HERE}::test_the_controller_and_validate_benchmark_commands_parse",
     "docs/plan-apply.md: integration": "tests/unit/cli/test_plan_view.py::test_each_environment_is_headed_once_with_"
