@@ -219,7 +219,7 @@ class _RunJob:
             consul = await stack.enter_async_context(consul_client(settings)) if self.use_consul else None
             # Environments paused by a rollback are reconciled at their pinned state.
             pins, in_force = Pins(store), [feed.desired()]
-            autoscaler = await self.metrics.autoscaler(stack, agent_port)
+            autoscaler = await self.metrics.autoscaler(stack, store, agent_port)
             leadership = Leadership(serving.leader, consul)
             reconciler = Reconciler(feed.desired, marathon, consul, self._fenced(leadership), autoscaler=autoscaler,
                                     in_force=_in_force(store, pins, self.cycle_options.plan, in_force),
@@ -253,6 +253,7 @@ class _RunJob:
             def on_leader_change(leading: bool) -> None:
                 reporter.metrics.set_leader(leading)
                 if leading:
+                    autoscaler.forget()  # the previous leader decided meanwhile: take up its recorded memory
                     controller.trigger("leader-elected")
 
             identity = _identify(port, marathon, consul)

@@ -15,10 +15,10 @@ import httpx
 import typer
 
 from reconciler.core.model import Desired
-from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources, check_sources
+from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources, check_sources, store_recall
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT, MesosStatistics
 from reconciler.metrics.prometheus import PrometheusQueries
-from reconciler.store import DEFAULT_SAMPLES_KEEP
+from reconciler.store import DEFAULT_SAMPLES_KEEP, Store
 
 PrometheusOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus server (http://host:9090)"
                                                    " that autoscale `prometheus` metrics query.")]
@@ -39,9 +39,11 @@ class MetricsSettings:
     def check(self, desired: Desired) -> Desired:
         return check_sources(desired, prometheus=self.prometheus is not None)
 
-    async def autoscaler(self, stack: contextlib.AsyncExitStack, agent_port: int | None = None) -> Autoscaler:
-        """The controller's autoscaler; `agent_port` overrides the flag (the embedded sandbox's port)."""
+    async def autoscaler(self, stack: contextlib.AsyncExitStack, store: Store, agent_port: int | None = None
+                         ) -> Autoscaler:
+        """The controller's autoscaler, taking up from `store` the decision memory of a previous run (or
+        another replica); `agent_port` overrides the flag (the embedded sandbox's port)."""
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=METRICS_TIMEOUT))
         tasks = MesosStatistics(client, port=agent_port or self.agent_port)
         prometheus = PrometheusQueries(client, self.prometheus) if self.prometheus else None
-        return Autoscaler(AutoscaleSources(tasks=tasks, prometheus=prometheus))
+        return Autoscaler(AutoscaleSources(tasks=tasks, prometheus=prometheus), recall=store_recall(store))

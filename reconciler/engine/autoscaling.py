@@ -6,16 +6,18 @@ the memory (recommendations, scale events) this object carries between cycles. T
 the count the plan asks for (PlanOptions.instances), a write of `instances` only, never a restart.
 A scale-down kills tasks that are not healthy first (`POST /v2/tasks/delete?scale=true`), otherwise
 Marathon picks by the app's `killSelection`. An app in a deployment the autoscaler did not start is
-left alone until it ends; so is every app when Marathon's observation is incomplete.
+left alone until it ends; so is every app when Marathon's observation is incomplete. An app seen for
+the first time (a restart, a new leader) takes up the memory its last recorded decision left.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reconciler.core.autoscale import Decision, ScaleEvent, ScaleHistory, decide
@@ -25,11 +27,14 @@ from reconciler.core.model import Action, ActionKind, Actual, ActualApp, ActualT
 from reconciler.core.plan import PlanOptions
 from reconciler.errors import RemoteError, SpecError, SpecProblem
 from reconciler.metrics.sources import ExternalSource, TaskRef, TaskSource
-from reconciler.spec.simulation_record import sample_record
+from reconciler.spec.simulation_record import memory_after, sample_record
+from reconciler.store import Store, StoreError
 
 log = logging.getLogger("reconciler.engine")
 
 SCALE_KILL = "scale"  # an autoscaler's KILL_TASK carries body {"scale": true}: Marathon lowers `instances`
+MEMORY_HORIZON = 3600.0  # seconds: the longest stabilization window (1h) or policy period (30m) a spec allows
+Recall = Callable[[str], Mapping[str, Any] | None]  # an app's last recorded decision inputs, or None
 
 
 @dataclass(frozen=True)
@@ -192,9 +197,12 @@ def _unhealthy(tasks: Iterable[ActualTask]) -> list[str]:
 class Autoscaler:
     """Decides every autoscaled app's count each cycle, carrying each app's decision memory."""
 
-    def __init__(self, sources: AutoscaleSources, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, sources: AutoscaleSources, *, clock: Callable[[], float] = time.time, recall: Recall | None = None
+    ) -> None:
         self._sources = sources
         self._clock = clock  # wall time: the agents' samples and Marathon's task times are on that axis
+        self._recall = recall
         self._memory: dict[str, ScaleHistory] = {}
         self._changed: set[str] = set()  # apps this autoscaler scaled: a deployment on them is its own
         self._last: dict[str, tuple[int, str | None, str]] = {}  # per app: its previous decision's gist
@@ -212,6 +220,12 @@ class Autoscaler:
         self._last = {k: v for k, v in self._last.items() if k in kept}
         self._changed &= kept
         return AutoscaleRound(outcomes)
+
+    def forget(self) -> None:
+        """Drops the memory of every app (this replica becomes the leader: another one decided
+        meanwhile), so each app's next decision takes up its last recorded one."""
+        self._memory.clear()
+        self._changed.clear()
 
     def _news(self, outcome: AppScaling) -> AppScaling:
         """Marks a decision that differs from the app's previous one (what a log shows at INFO)."""
@@ -252,6 +266,8 @@ class Autoscaler:
             return AppScaling(app.app_id, app.env, actual_app.instances, actual_app.instances, held, at=now)
         assert app.autoscale is not None  # decide() only passes autoscaled apps
         current, views, memory = actual_app.instances, task_views(actual_app, samples), self._memory.get(app.app_id)
+        if memory is None:
+            memory = self._recalled(app.app_id)
         decision = decide(app.autoscale, current, views, now=now, history=memory, external=external)
         inputs = sample_record(app.autoscale, current, now, memory, views, external)
         kills = tuple(_unhealthy(actual_app.tasks)[: max(0, current - decision.instances)])
@@ -266,6 +282,16 @@ class Autoscaler:
         return AppScaling(app.app_id, app.env, current, instances, decision.reason, decision, kills, now,
                           inputs=inputs)
 
+    def _recalled(self, app_id: str) -> ScaleHistory | None:
+        """The memory the app's last recorded decision left, so stabilization windows and rate policies
+        hold across a restart; None (a first sight, as the HPA seeds it) without one."""
+        record = self._recall(app_id) if self._recall is not None else None
+        memory = memory_after(record) if record is not None else None
+        if memory is not None:
+            log.info("event=autoscale-memory app=%s recommendations=%d scale_events=%d", app_id,
+                     len(memory.recommendations), len(memory.scale_events))
+        return memory
+
     def _held(self, actual_app: ActualApp, actual: Actual) -> str | None:
         """Why the app is left alone this cycle, or None."""
         if not actual.complete:
@@ -277,6 +303,20 @@ class Autoscaler:
         if actual_app.app_id in self._changed:
             return f"its scaling (deployment {ids}) is still running: decided again once it ends"
         return f"left alone: deployment {ids}, which the autoscaler did not start, is still running"
+
+
+def store_recall(store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Recall:
+    """Reads an app's last decision inputs the store kept (one no window can reach any more is ignored);
+    a store that cannot be read recalls nothing."""
+    def recall(app_id: str) -> Mapping[str, Any] | None:
+        try:
+            rows = store.autoscale_samples(app_id, since=clock() - timedelta(seconds=MEMORY_HORIZON))
+        except StoreError as exc:
+            log.warning("event=autoscale-memory-unread app=%s error=%r", app_id, str(exc))
+            return None
+        document: Mapping[str, Any] | None = json.loads(rows[-1].document) if rows else None
+        return document
+    return recall
 
 
 async def autoscale_round(autoscaler: Autoscaler | None, desired: Desired, actual: Actual) -> AutoscaleRound:

@@ -3,7 +3,8 @@ record per autoscaled app per cycle; `--from-history` turns a run of them back i
 
 A record is plain JSON on the wall-clock axis (seconds since the epoch): the policy in the spec's own
 words, the count before the decision, the decision memory it started from, the tasks and the Prometheus
-values. simulation_input() shifts the times so the first step is 0, as the simulation format wants.
+values. simulation_input() shifts the times so the first step is 0, as the simulation format wants;
+memory_after() decides a record again to get the memory the controller held after it (a restart).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.core.autoscale import ScaleHistory
+from reconciler.core.autoscale import Recommendation, ScaleEvent, ScaleHistory
 from reconciler.core.autoscale_metrics import TaskView
 from reconciler.core.autoscale_policy import AutoscalePolicy, Behavior, MetricKind, ScalingRules, TargetType
+from reconciler.core.autoscale_replay import replay
+from reconciler.errors import SpecError
+from reconciler.spec.simulation import simulation_from_data
 
 
 def policy_document(policy: AutoscalePolicy) -> dict[str, Any]:
@@ -105,3 +109,18 @@ def _step(record: Mapping[str, Any], origin: float) -> dict[str, Any]:
             shifted["sample"] = {**task["sample"], "at": task["sample"]["at"] - origin}
         tasks.append(shifted)
     return {"at": float(record["at"]) - origin, "tasks": tasks, "external": dict(record["external"])}
+
+
+def memory_after(record: Mapping[str, Any]) -> ScaleHistory | None:
+    """The decision memory the controller held after the decision `record` describes: that decision
+    made again, from the memory it started with (times on the wall-clock axis). None when the record
+    cannot be read (one an older version wrote differently): the app is then seen for the first time."""
+    try:
+        origin = float(record["at"])
+        simulation = simulation_from_data(simulation_input([record]), "a recorded autoscale decision")
+    except (SpecError, KeyError, TypeError, ValueError):
+        return None
+    ((_, decision),) = replay(simulation.policy, simulation.instances, simulation.steps, simulation.history)
+    memory = decision.history
+    return ScaleHistory(tuple(Recommendation(r.at + origin, r.instances) for r in memory.recommendations),
+                        tuple(ScaleEvent(e.at + origin, e.change) for e in memory.scale_events))
