@@ -1,9 +1,10 @@
 """Prometheus instant queries (layer 3 adapter): `GET /api/v1/query?query=...`.
 
 A vector answer is summed into one number (the total the autoscaler compares with `value`, or divides
-by the task count for `averageValue`); a scalar answer is taken as is; an empty vector is 0. A query
-Prometheus refuses, or one that does not answer, is a metric that could not be read: None, so a
-scale-down waits (core/autoscale.py).
+by the task count for `averageValue`); a scalar answer is taken as is. A query Prometheus refuses, one
+that does not answer, and an empty vector (no series: a target gone, a label mistyped) are a metric
+that could not be read: None, so a scale-down waits (core/autoscale.py), as the HPA's external metrics
+client refuses an empty answer ("no metrics returned", pkg/controller/podautoscaler/metrics/client.go).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def value_of(body: Any) -> float:
     kind, result = data.get("resultType"), data.get("result") or []
     if kind == "scalar":
         return _number(result[1])
+    if kind == "vector" and not result:
+        raise ValueError("the query returned no series (append `or vector(0)` if no series means 0)")
     if kind == "vector":
         return float(sum(_number(sample["value"][1]) for sample in result))
     raise ValueError(f"unsupported result type {kind!r}: write a query that yields a vector or a scalar")

@@ -11,6 +11,7 @@ test_autoscale_prometheus_consul.py discovers through Consul with vmagent."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.core.autoscale import decide
+from reconciler.core.autoscale import ScaleHistory, decide
 from reconciler.metrics.prometheus import PrometheusQueries
 from reconciler.sandbox.marathon import MarathonSandbox
 from tests.e2e.autoscale_support import app_tasks, policy, views
@@ -26,6 +27,7 @@ from tests.e2e.prometheus_support import active_targets, prometheus_server
 from tests.sandbox.marathon.fixtures import fast_config, until
 
 pytestmark = pytest.mark.slow
+DOC = Path(__file__).resolve().parents[2] / "docs" / "autoscaling.md"
 
 APP = {"id": "/web", "cmd": "serve", "cpus": 0.1, "mem": 32, "instances": 2}
 QUERY = 'sum(rate(requests_total{job="sandbox-tasks"}[5s]))'
@@ -106,3 +108,36 @@ async def test_prometheus_discovers_the_tasks_and_its_query_scales_up(
     expected = [math.ceil(rate / 20 * 2), math.ceil(rate / 10)]
     assert [p.instances for p in decision.proposals] == expected and min(expected) > 4, decision.proposals
     assert (decision.instances, decision.limited_by) == (4, "legacy-scale-up-limit"), decision.reason
+
+
+async def test_an_empty_answer_could_not_be_read_so_it_never_scales_down(
+    sandbox: MarathonSandbox, prometheus: str
+) -> None:
+    """A query no series matches (a mistyped job: `shop-web` for `sandbox-tasks`) is an empty vector.
+    As the HPA's external metrics client refuses an empty answer (pkg/controller/podautoscaler/metrics/
+    client.go, GetExternalMetric: "no metrics returned from external metrics API"), it could not be
+    read: a scale-down waits, where a 0 would take the app to min. docs/autoscaling.md's `or vector(0)`
+    makes "no series" mean 0 when it does."""
+    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10.0) as api:
+        assert (await api.post("/v2/apps", json=APP)).status_code == 201
+        await sandbox.wait_idle()
+        app, tasks = await app_tasks(api, "/web")
+    mistyped = 'sum(rate(requests_total{job="shop-web"}[5s]))'
+    documented = re.search(r"`(sum\(rate\(requests_total\{job=\"shop-web\"\}\[5s\]\)\) or vector\(0\))`",
+                           DOC.read_text())
+    assert documented is not None
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        queries = PrometheusQueries(client, prometheus)
+
+        async def scraped() -> float | None:  # the real job's series are there
+            return await queries.query('count(up{job="sandbox-tasks"} == 1)')
+
+        await until(scraped, "Prometheus scrapes the sandbox's tasks", timeout=90)
+        assert await queries.query(mistyped) is None
+        assert queries.last_error is not None and "no series" in queries.last_error
+        assert await queries.query(documented.group(1)) == 0.0
+
+    scaling = policy({"min": 1, "max": 10, "metrics": [{"prometheus": {"query": mistyped, "target": {"value": 20}}}],
+                      "behavior": {"scaleDown": {"stabilizationWindow": "0s"}}})
+    decision = decide(scaling, 4, views(app, tasks, {}), now=0.0, history=ScaleHistory(), external={})
+    assert (decision.instances, decision.reason) == (4, f"no change: the query {mistyped!r} could not be read")

@@ -108,7 +108,7 @@ VECTOR = {
     ("body", "status", "expected"),
     [
         (VECTOR, 200, 20.0),
-        ({"status": "success", "data": {"resultType": "vector", "result": []}}, 200, 0.0),
+        ({"status": "success", "data": {"resultType": "vector", "result": []}}, 200, None),  # no series: unread
         ({"status": "success", "data": {"resultType": "scalar", "result": [1700000000.0, "3"]}}, 200, 3.0),
         ({"status": "error", "errorType": "bad_data", "error": "parse error"}, 400, None),
         ({"status": "success", "data": {"resultType": "matrix", "result": []}}, 200, None),
