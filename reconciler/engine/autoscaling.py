@@ -206,6 +206,7 @@ class Autoscaler:
         self._memory: dict[str, ScaleHistory] = {}
         self._changed: set[str] = set()  # apps this autoscaler scaled: a deployment on them is its own
         self._last: dict[str, tuple[int, str | None, str]] = {}  # per app: its previous decision's gist
+        self._query_errors: dict[str, str] = {}  # per Prometheus query: why it could not be read last
 
     async def decide(self, desired: Desired, actual: Actual) -> AutoscaleRound:
         apps = [(app, actual.apps[app.app_id]) for app in sorted(desired.apps.values(), key=lambda a: a.app_id)
@@ -255,7 +256,19 @@ class Autoscaler:
             value = await self._sources.prometheus.query(query)
             if value is not None:
                 values[query] = value
+            self._query_outcome(query, None if value is not None else self._sources.prometheus.last_error or "-")
         return values
+
+    def _query_outcome(self, query: str, error: str | None) -> None:
+        """Logs why a query could not be read (WARNING when the reason is new, DEBUG while it lasts) and
+        when it is read again: the decision itself only says that it could not be."""
+        before = self._query_errors.pop(query, None)
+        if error is not None:
+            self._query_errors[query] = error
+            level = logging.DEBUG if error == before else logging.WARNING
+            log.log(level, "event=autoscale-query-failed query=%r error=%r", query, error)
+        elif before is not None:
+            log.info("event=autoscale-query-read query=%r", query)
 
     def _decide_app(
         self, app: DesiredApp, actual_app: ActualApp, actual: Actual, samples: Mapping[str, TaskSample],

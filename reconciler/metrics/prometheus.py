@@ -51,10 +51,12 @@ class PrometheusQueries:
     async def query(self, expression: str) -> float | None:
         """The query's value now; None when it could not be read (the reason is in `last_error`)."""
         try:
-            return await self.get_query(expression)
+            value = await self.get_query(expression)
         except (RemoteUnavailable, RemoteRejected) as exc:
             self.last_error = str(exc)
             return None
+        self.last_error = None
+        return value
 
     async def get_query(self, expression: str) -> float:
         """`GET /api/v1/query`; raises a RemoteError when Prometheus fails or refuses the query."""

@@ -28,4 +28,6 @@ class TaskSource(Protocol):
 
 
 class ExternalSource(Protocol):
+    last_error: str | None  # why the last query that answered None could not be read
+
     async def query(self, expression: str) -> float | None: ...

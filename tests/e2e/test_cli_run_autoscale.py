@@ -1,6 +1,7 @@
 """`reconciler run` with autoscaled apps (e2e, the real CLI in a subprocess): a Prometheus metric
 without `--prometheus` is refused before the controller starts (exit 3, file:line and field); with
-it, and with cpu from the embedded sandbox's agent statistics, the controller runs its cycles."""
+it, and with cpu from the embedded sandbox's agent statistics, the controller runs its cycles and logs
+why a query could not be read."""
 
 from __future__ import annotations
 
@@ -50,3 +51,7 @@ async def test_with_a_prometheus_server_given_the_controller_runs_and_logs_its_d
                            "--prometheus", "http://127.0.0.1:9", marathon="http://127.0.0.1:9")
     assert result.code == 0, result.output
     assert "event=autoscale autoscale /shop/web current=1 desired=1" in result.output, result.output
+    # Why it could not be read is logged, once while the reason lasts (the decision only says it could not be).
+    failed = [line for line in result.output.splitlines() if "event=autoscale-query-failed" in line]
+    assert len(failed) == 1, result.output
+    assert "query='sum(rate(http_requests_total[1m]))' error='Prometheus did not answer: ConnectError'" in failed[0]

@@ -194,6 +194,7 @@ class QueryTable:
 
     def __init__(self, values: Mapping[str, float]) -> None:
         self.values = dict(values)
+        self.last_error: str | None = None
 
     async def query(self, expression: str) -> float | None:
         return self.values.get(expression)
