@@ -23,7 +23,17 @@ from typing import Any
 from reconciler.core.autoscale import Decision, ScaleEvent, ScaleHistory, decide
 from reconciler.core.autoscale_metrics import Proposal, TaskSample, TaskView
 from reconciler.core.autoscale_policy import MetricKind, TargetType
-from reconciler.core.model import Action, ActionKind, Actual, ActualApp, ActualTask, Desired, DesiredApp, Plan
+from reconciler.core.model import (
+    Action,
+    ActionKind,
+    Actual,
+    ActualApp,
+    ActualTask,
+    Desired,
+    DesiredApp,
+    Outcome,
+    Plan,
+)
 from reconciler.core.plan import PlanOptions
 from reconciler.errors import RemoteError, SpecError, SpecProblem
 from reconciler.metrics.sources import ExternalSource, TaskRef, TaskSource
@@ -34,6 +44,8 @@ log = logging.getLogger("reconciler.engine")
 
 SCALE_KILL = "scale"  # an autoscaler's KILL_TASK carries body {"scale": true}: Marathon lowers `instances`
 MEMORY_HORIZON = 3600.0  # seconds: the longest stabilization window (1h) or policy period (30m) a spec allows
+_SCALING_KINDS = (ActionKind.SCALE, ActionKind.UPDATE, ActionKind.KILL_TASK)
+_MAY_HAVE_LANDED = (Outcome.SUCCEEDED, Outcome.UNKNOWN)  # an unknown outcome counts: never scale twice
 Recall = Callable[[str], Mapping[str, Any] | None]  # an app's last recorded decision inputs, or None
 
 
@@ -221,6 +233,23 @@ class Autoscaler:
         self._last = {k: v for k, v in self._last.items() if k in kept}
         self._changed &= kept
         return AutoscaleRound(outcomes)
+
+    def written(self, apps: Sequence[AppScaling], actions: Sequence[Action]) -> None:
+        """Drops the scale event of each decision whose write did not land (failed, refused, never sent):
+        the HPA stores a scale event only once its scale update succeeded (horizontal.go,
+        reconcileAutoscaler: storeScaleEvent after Scales().Update), so a failed write neither counts
+        against the rate policies nor makes the app's next deployment pass for the autoscaler's own."""
+        sent = {a.target for a in actions if a.kind in _SCALING_KINDS and a.outcome in _MAY_HAVE_LANDED}
+        for scaling in apps:
+            if scaling.decision is None or scaling.desired == scaling.current:
+                continue
+            if scaling.app_id in sent or sent.intersection(scaling.kills):
+                continue
+            memory = self._memory.get(scaling.app_id)
+            if memory is not None:
+                events = tuple(e for e in memory.scale_events if e.at != scaling.at)
+                self._memory[scaling.app_id] = ScaleHistory(memory.recommendations, events)
+            self._changed.discard(scaling.app_id)
 
     def forget(self) -> None:
         """Drops the memory of every app (this replica becomes the leader: another one decided

@@ -153,17 +153,25 @@ async def sync(
     planned = replace(planned, plan=scaling.with_plan(planned.plan))
     result = SyncResult(observation, planned.plan, planned.memory, now, autoscale=scaling.apps)
     if request.dry_run or planned.plan.empty or (request.halt_on_refusal and result.held):
+        _written(request.autoscaler, scaling.apps, ())
         return result
     hooks.executing(planned.plan)
     execution = await _execute(planned.plan, marathon, consul, request, hooks)
     replanning = _Replanning(request, planned.memory, now, marathon, consul, hooks)
     if execution.unknown:
         execution = await replanning.settle(execution)
+    _written(request.autoscaler, scaling.apps, execution.actions)
     after = None
     if request.execute.wait and not execution.failed and not execution.unknown:
         after, execution = await replanning.follow_up(execution)
     convergence = await convergence_of(marathon, request.desired, execution, after)
     return replace(result, execution=execution, after=after, convergence=convergence)
+
+
+def _written(autoscaler: Autoscaler | None, apps: tuple[AppScaling, ...], actions: tuple[Action, ...]) -> None:
+    """Tells the autoscaler which of its scalings were written (it forgets those that were not)."""
+    if autoscaler is not None:
+        autoscaler.written(apps, actions)
 
 
 async def _execute(
