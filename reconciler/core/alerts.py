@@ -25,6 +25,7 @@ _SENT_OR_SENDING = frozenset({Outcome.PLANNED, Outcome.SUCCEEDED, Outcome.UNKNOW
 
 class AlertKind(StrEnum):
     TOO_MANY_INSTANCES = "too-many-instances"
+    AUTOSCALE_AT_MAX = "autoscale-at-max"
     CRASH_LOOP = "crash-loop"
     INVALID_COMMIT = "invalid-commit"
     HEAL_BUDGET_EXHAUSTED = "heal-budget-exhausted"
@@ -54,6 +55,9 @@ class AlertOptions:
     # More instances than wanted must last this long: Marathon kills the surplus of returning
     # unreachable tasks itself, and a person's scale is undone by the next cycle.
     excess_for_seconds: float = 30.0
+    # An autoscaled app whose metrics ask for more than its `max` must stay so this long: a burst that
+    # passes within it is what the bounds are for.
+    at_max_for_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class AlertMemory:
 
     deployments_seen: Mapping[str, float] = field(default_factory=dict)  # deployment id -> first seen
     excess_since: Mapping[str, float] = field(default_factory=dict)  # app id -> first seen over its bound
+    at_max_since: Mapping[str, float] = field(default_factory=dict)  # app id -> first seen pinned at max
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class CycleFacts:
     consul: ConsulObservation | None  # None: Consul not observed (no healing)
     actions: tuple[Action, ...]
     heals: HealMemory
+    # Per autoscaled app, the largest count its metrics proposed this cycle (None: no decision was made).
+    recommendations: Mapping[str, int | None] = field(default_factory=dict)
 
 
 def cycle_alerts(
@@ -83,8 +90,9 @@ def cycle_alerts(
         return (), memory
     excess, excess_since = too_many_instances(facts, memory.excess_since, now, options)
     late, seen = late_deployments(facts, memory.deployments_seen, now, options)
-    alerts = [*excess, *crash_loops(facts), *exhausted_budgets(facts), *late]
-    return tuple(alerts), AlertMemory(seen, excess_since)
+    pinned, at_max_since = pinned_at_max(facts, memory.at_max_since, now, options)
+    alerts = [*excess, *pinned, *crash_loops(facts), *exhausted_budgets(facts), *late]
+    return tuple(alerts), AlertMemory(seen, excess_since, at_max_since)
 
 
 def instance_bound(wanted: DesiredApp) -> int:
@@ -121,6 +129,31 @@ def too_many_instances(
                                 f"{app_id}: {running} instances running, {what}",
                                 f"no deployment is running for the app; the surplus is reported, not killed"
                                 f" (seen for {now - kept[app_id]:.0f}s)"))
+    return alerts, kept
+
+
+def pinned_at_max(
+    facts: CycleFacts, since: Mapping[str, float], now: float, options: AlertOptions
+) -> tuple[list[Alert], dict[str, float]]:
+    """Autoscaled apps running at their `max` while their metrics ask for more, for longer than
+    `at_max_for_seconds`. A cycle that made no decision for the app (a deployment, a metric not read)
+    keeps it as it was."""
+    alerts: list[Alert] = []
+    kept: dict[str, float] = {}
+    for app_id in sorted(facts.recommendations):
+        wanted, app = facts.desired.apps.get(app_id), facts.actual.apps.get(app_id)
+        if wanted is None or wanted.autoscale is None or app is None:
+            continue
+        recommendation, bound = facts.recommendations[app_id], wanted.autoscale.max_instances
+        if recommendation is None and app_id in since:
+            kept[app_id] = since[app_id]
+        elif recommendation is not None and recommendation > bound and app.instances >= bound:
+            kept[app_id] = since.get(app_id, now)
+        if app_id in kept and now - kept[app_id] >= options.at_max_for_seconds:
+            asks = f"; its metrics ask for {recommendation}" if recommendation is not None else ""
+            alerts.append(Alert(AlertKind.AUTOSCALE_AT_MAX, f"autoscale-at-max:{app_id}", Severity.WARNING,
+                                f"{app_id} is held at its autoscale max ({bound}){asks}",
+                                f"seen for {now - kept[app_id]:.0f}s; raise autoscale.max, or look at the load"))
     return alerts, kept
 
 

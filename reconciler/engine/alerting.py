@@ -40,7 +40,8 @@ class CycleAlerts:
             return None
         consul = observation.consul if observation.consul_enabled else None
         actions = result.execution.actions if result.execution else result.plan.actions
-        facts = CycleFacts(desired, result.actual, consul, actions, heals)
+        recommendations = {s.app_id: s.recommendation for s in result.autoscale}
+        facts = CycleFacts(desired, result.actual, consul, actions, heals, recommendations)
         alerts, self._memory = cycle_alerts(facts, self._memory, self._clock(), self._options)
         return alerts
 

@@ -135,6 +135,29 @@ def test_an_autoscaled_app_is_bounded_by_its_max() -> None:
     assert alert.summary == "/shop/web: 5 instances running, autoscale max 4"
 
 
+def test_an_autoscaled_app_held_at_its_max_while_its_metrics_ask_for_more() -> None:
+    policy = AutoscalePolicy(min_instances=1, max_instances=4)
+    at_max = replace(excess_facts(running=4, instances=4, autoscale=policy), recommendations={"/shop/web": 7})
+    assert at_max.actual.apps["/shop/web"].instances == 4
+    alerts, memory = cycle_alerts(at_max, AlertMemory(), T0, OPTIONS)
+    assert alerts == () and memory.at_max_since == {"/shop/web": T0}
+    held = replace(at_max, recommendations={"/shop/web": None})  # no decision this cycle: kept as it was
+    alerts, memory = cycle_alerts(held, memory, T0 + 10, OPTIONS)
+    assert alerts == () and memory.at_max_since == {"/shop/web": T0}
+    (alert,), memory = cycle_alerts(at_max, memory, T0 + 30, OPTIONS)
+    assert (alert.kind, alert.key, alert.severity) == (AlertKind.AUTOSCALE_AT_MAX, "autoscale-at-max:/shop/web",
+                                                       "warning")
+    assert alert.summary == "/shop/web is held at its autoscale max (4); its metrics ask for 7"
+    assert alert.detail == "seen for 30s; raise autoscale.max, or look at the load"
+    # The metrics ask for no more than max: forgotten, so a later one waits its own 30 s.
+    alerts, memory = cycle_alerts(replace(at_max, recommendations={"/shop/web": 4}), memory, T0 + 31, OPTIONS)
+    assert alerts == () and memory.at_max_since == {}
+    # Below max (still scaling up, a rate policy limits it): not held at max.
+    below = replace(excess_facts(running=3, instances=3, autoscale=policy), recommendations={"/shop/web": 7})
+    assert below.actual.apps["/shop/web"].instances == 3
+    assert cycle_alerts(below, AlertMemory(), T0 + 60, OPTIONS)[1].at_max_since == {}
+
+
 def test_a_deployment_past_its_deadline() -> None:
     wanted = desired_app("shop", "web", instances=2)
     running = ActualDeployment("d-1", ("/shop/web",), current_step=1, total_steps=2)
