@@ -8,17 +8,23 @@ Prometheus metric are refused (exit 3) when no Prometheus server is given.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import httpx
 import typer
 
 from reconciler.core.model import Desired
-from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources, check_sources, store_recall
+from reconciler.engine.autoscaling import MEMORY_HORIZON, Autoscaler, AutoscaleSources, Recall, check_sources
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT, MesosStatistics
 from reconciler.metrics.prometheus import PrometheusQueries
-from reconciler.store import DEFAULT_SAMPLES_KEEP, Store
+from reconciler.store import DEFAULT_SAMPLES_KEEP, Store, StoreError
+
+log = logging.getLogger("reconciler.engine")
 
 PrometheusOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus server (http://host:9090)"
                                                    " that autoscale `prometheus` metrics query.")]
@@ -47,3 +53,17 @@ class MetricsSettings:
         tasks = MesosStatistics(client, port=agent_port or self.agent_port)
         prometheus = PrometheusQueries(client, self.prometheus) if self.prometheus else None
         return Autoscaler(AutoscaleSources(tasks=tasks, prometheus=prometheus), recall=store_recall(store))
+
+
+def store_recall(store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Recall:
+    """Reads an app's last decision inputs the store kept (one no window can reach any more is ignored);
+    a store that cannot be read recalls nothing."""
+    def recall(app_id: str) -> Mapping[str, Any] | None:
+        try:
+            rows = store.autoscale_samples(app_id, since=clock() - timedelta(seconds=MEMORY_HORIZON))
+        except StoreError as exc:
+            log.warning("event=autoscale-memory-unread app=%s error=%r", app_id, str(exc))
+            return None
+        document: Mapping[str, Any] | None = json.loads(rows[-1].document) if rows else None
+        return document
+    return recall

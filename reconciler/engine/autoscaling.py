@@ -12,12 +12,11 @@ the first time (a restart, a new leader) takes up the memory its last recorded d
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from reconciler.core.autoscale import Decision, ScaleEvent, ScaleHistory, decide
@@ -38,7 +37,6 @@ from reconciler.core.plan import PlanOptions
 from reconciler.errors import RemoteError, SpecError, SpecProblem
 from reconciler.metrics.sources import ExternalSource, TaskRef, TaskSource
 from reconciler.spec.simulation_record import memory_after, sample_record
-from reconciler.store import Store, StoreError
 
 log = logging.getLogger("reconciler.engine")
 
@@ -345,20 +343,6 @@ class Autoscaler:
         if actual_app.app_id in self._changed:
             return f"its scaling (deployment {ids}) is still running: decided again once it ends"
         return f"left alone: deployment {ids}, which the autoscaler did not start, is still running"
-
-
-def store_recall(store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Recall:
-    """Reads an app's last decision inputs the store kept (one no window can reach any more is ignored);
-    a store that cannot be read recalls nothing."""
-    def recall(app_id: str) -> Mapping[str, Any] | None:
-        try:
-            rows = store.autoscale_samples(app_id, since=clock() - timedelta(seconds=MEMORY_HORIZON))
-        except StoreError as exc:
-            log.warning("event=autoscale-memory-unread app=%s error=%r", app_id, str(exc))
-            return None
-        document: Mapping[str, Any] | None = json.loads(rows[-1].document) if rows else None
-        return document
-    return recall
 
 
 async def autoscale_round(autoscaler: Autoscaler | None, desired: Desired, actual: Actual) -> AutoscaleRound:

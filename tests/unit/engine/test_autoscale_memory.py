@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from reconciler.cli.run_metrics import store_recall
 from reconciler.core.autoscale_policy import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
@@ -16,7 +17,7 @@ from reconciler.core.autoscale_policy import (
     PolicyType,
     ScalingPolicy,
 )
-from reconciler.engine.autoscaling import AppScaling, Autoscaler, AutoscaleSources, store_recall
+from reconciler.engine.autoscaling import AppScaling, Autoscaler, AutoscaleSources
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.reporting import Reporter
 from reconciler.engine.telemetry import ControllerMetrics
