@@ -6,7 +6,8 @@ starts later still. A client that connects just as a listener stops is accepted 
 served after it: on Python 3.11 its transport asserted the server open and the socket was dropped
 unclosed (a ResourceWarning at some later garbage collection), and a handler that starts after the stop
 holds its connection until the loop ends (aiohttp's cleanup waits its 60 s shutdown timeout for it).
-`Server.wait_closed()` returns at once there, so it cannot tell.
+`Server.wait_closed()` returns at once there, so it cannot tell. Starting one is made safe to cancel
+too (`opened_or_undone`): a bind given up halfway leaves no listener behind.
 """
 
 from __future__ import annotations
@@ -14,13 +15,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 SETTLE_DEADLINE_S = 2.0
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+T = TypeVar("T")
+
+
+async def opened_or_undone(opening: Coroutine[Any, Any, T], undo: Callable[[T], Awaitable[None]]) -> T:
+    """Runs `opening` (a bind: `loop.create_server`, an aiohttp site's start) so that cancelling the
+    caller cannot leave a listener behind. `create_server` binds, starts serving, then yields once
+    (`await sleep(0)`): cancelled there, it drops its Server, whose socket goes on accepting on the
+    loop and is dropped unclosed when the loop ends (a ResourceWarning at some later garbage
+    collection). Here the bind runs to its end in a task of its own; a caller cancelled meanwhile waits for
+    it (one loop iteration), undoes what it opened, and is cancelled."""
+    job = asyncio.ensure_future(opening)
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([job])
+        if not job.cancelled() and job.exception() is None:
+            await undo(job.result())
+        raise
+
+
+async def close_server(server: asyncio.Server) -> None:
+    """`opened_or_undone`'s undo for `loop.create_server`."""
+    server.close()
 
 
 def count_late_accepts(server: asyncio.Server) -> asyncio.Server:
@@ -94,8 +120,17 @@ class StreamConnections:
 
 
 async def start_site(site: web.BaseSite) -> None:
-    """Starts an aiohttp site whose late accepts `stop_runners` closes too."""
-    await site.start()
+    """Starts an aiohttp site whose late accepts `stop_runners` closes too; a caller cancelled during
+    the start leaves the site stopped (`opened_or_undone`)."""
+
+    async def started() -> web.BaseSite:
+        await site.start()
+        return site
+
+    async def stopped(_: web.BaseSite) -> None:
+        await site.stop()
+
+    await opened_or_undone(started(), stopped)
     server = getattr(site, "_server", None)  # aiohttp keeps the asyncio.Server there, unexposed
     if isinstance(server, asyncio.Server):
         count_late_accepts(server)

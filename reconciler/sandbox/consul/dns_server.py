@@ -14,7 +14,7 @@ from typing import cast
 import dns.exception
 import dns.message
 
-from reconciler.listeners import StreamConnections, count_late_accepts
+from reconciler.listeners import StreamConnections, close_server, count_late_accepts, opened_or_undone
 from reconciler.sandbox.consul.dns_answer import DnsAnswerer
 from reconciler.sandbox.consul.state import ConsulState
 from reconciler.sandbox.listen import ListenError
@@ -56,8 +56,8 @@ class DnsServer:
         wanted, attempts = self.port, 5 if self.port == 0 else 1
         for attempt in range(attempts):
             try:
-                self._tcp = count_late_accepts(await asyncio.start_server(
-                    self._tcp_connections.serving(self._serve_tcp), self.host, wanted))
+                self._tcp = count_late_accepts(await opened_or_undone(asyncio.start_server(
+                    self._tcp_connections.serving(self._serve_tcp), self.host, wanted), close_server))
             except OSError as exc:
                 raise ListenError("Consul DNS (TCP)", self.host, wanted, exc) from exc
             self.port = self._tcp.sockets[0].getsockname()[1]

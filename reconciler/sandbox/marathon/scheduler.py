@@ -336,8 +336,8 @@ class Scheduler:
         for handle in self._kill_timers.values():
             handle.cancel()
         self._kill_timers.clear()
-        # Binding a listener is not safely cancellable (asyncio.start_server can leak its socket),
-        # so in-flight starts finish first; they take milliseconds.
+        # In-flight starts finish first (they take milliseconds); one cancelled after the wait closes
+        # what it bound (TaskListeners.open).
         if self._background:
             await asyncio.wait(list(self._background), timeout=5.0)
         for job in list(self._background):

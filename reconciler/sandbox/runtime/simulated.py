@@ -12,7 +12,7 @@ import contextlib
 import errno
 from collections.abc import Callable
 
-from reconciler.listeners import accepts_settled, count_late_accepts
+from reconciler.listeners import accepts_settled, close_server, count_late_accepts, opened_or_undone
 from reconciler.sandbox.runtime import Launch, PortInUse
 from reconciler.sandbox.runtime.ports import HostPorts
 
@@ -50,10 +50,15 @@ class TaskListeners:
         self._wanted.add(task_id)
         servers: list[asyncio.Server] = []
         port = 0
+        loop = asyncio.get_running_loop()
         try:
             for port in ports:
-                server = await asyncio.get_running_loop().create_server(lambda: _Answer(self, task_id), host, port)
+                server = await opened_or_undone(loop.create_server(lambda: _Answer(self, task_id), host, port),
+                                                close_server)
                 servers.append(count_late_accepts(server))
+        except asyncio.CancelledError:  # the task's start given up (the sandbox stopping): no listener stays
+            self._wanted.discard(task_id)
+            raise
         except OSError as exc:
             self._wanted.discard(task_id)
             if exc.errno == errno.EADDRINUSE:
