@@ -6,7 +6,8 @@ serving, then yields once (`await tasks.sleep(0)`); cancelled there, it drops th
 socket goes on accepting on the loop and is dropped unclosed only when the loop ends: a
 `ResourceWarning: unclosed <socket.socket ... laddr=('127.0.0.2', ...)>` at a later garbage collection,
 failing whichever test ran then. The agent statistics opened an agent's site in a task the sandbox's
-stop cancels, and the simulated runtime opens a task's listeners in one too. Each is started,
+stop cancels, the simulated runtime opens a task's listeners in one too, and a Consul client agent
+joining while Consul's listeners closed registered its listener after the close. Each is started,
 the loop runs `yields` iterations, then it is stopped; afterwards its address must refuse connections
 and no socket may be found unclosed (reconciler/listeners.py `opened_or_undone`).
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.sandbox.consul import ConsulSandbox, ConsulSandboxConfig
 from reconciler.sandbox.marathon import MarathonSandbox
 from reconciler.sandbox.runtime.simulated import TaskListeners
 from tests.sandbox.marathon.fixtures import fast_config
@@ -89,3 +91,17 @@ async def test_a_task_start_cancelled_while_binding_leaves_no_listener(yields: i
             assert [refused(host, port) for port in ports] == [True, True]
         await listeners.close_all()
         assert [refused(host, port) for port in ports] == [True, True]
+
+
+@pytest.mark.parametrize("yields", YIELDS)
+async def test_a_client_agent_joining_while_consul_goes_down_does_not_listen(yields: int) -> None:
+    config = ConsulSandboxConfig(check_interval_scale=0.01, nodes=(("agent-1", "127.0.0.2"),))
+    with no_unclosed_sockets():
+        async with ConsulSandbox(config) as sandbox:
+            joining = asyncio.get_running_loop().create_task(sandbox.add_agent_node("agent-2", "127.0.0.3"))
+            await spin(yields)
+            await sandbox.stop_http()
+            await joining
+            assert refused("127.0.0.3", sandbox.port), "agent-2 listens while Consul is down"
+            await sandbox.start_http()
+            assert not refused("127.0.0.3", sandbox.port)  # it comes back with the others

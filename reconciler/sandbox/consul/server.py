@@ -76,6 +76,7 @@ class ConsulSandbox:
         self._addresses = {cfg.server_node: cfg.host, **dict(cfg.nodes)}
         self._ports: dict[str, int] = {}
         self._runners: dict[str, web.AppRunner] = {}
+        self._http_stops = 0  # how many times the HTTP listeners closed: a listen started before one is undone
         self._dns = DnsServer(self.state, cfg.host, cfg.dns_port, cfg.dns_enable_truncate)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ class ConsulSandbox:
         self._addresses[node] = address
         self.state.catalog.add_agent_node(node, address)
         if self._runners:
-            await self._listen(node, address)
+            await self._listen(node, address, self._http_stops)
 
     async def stop(self) -> None:
         await self.stop_http()
@@ -117,16 +118,19 @@ class ConsulSandbox:
 
     async def start_http(self) -> None:
         """(Re)open every agent's HTTP listener on the port it had (Consul comes back)."""
-        for node, address in self._addresses.items():
-            if node not in self._runners:
-                await self._listen(node, address)
+        stops = self._http_stops
+        for node, address in list(self._addresses.items()):
+            if node not in self._runners and self._http_stops == stops:
+                await self._listen(node, address, stops)
 
     async def stop_http(self) -> None:
         """Close every HTTP listener: connections are refused until `start_http`; state is kept."""
         runners, self._runners = self._runners, {}
+        self._http_stops += 1
         await stop_runners(*runners.values())
 
-    async def _listen(self, node: str, address: str) -> None:
+    async def _listen(self, node: str, address: str, stops: int) -> None:
+        """Listen for `node` unless the HTTP listeners closed since `stops` (then nothing stays open)."""
         runner = web.AppRunner(build_app(self.state, node, self.faults), shutdown_timeout=SHUTDOWN_TIMEOUT,
                                access_log=None)
         await runner.setup()
@@ -142,6 +146,9 @@ class ConsulSandbox:
                 raise ListenError(f"Consul HTTP ({node})", address, wanted, exc) from exc
             site = web.TCPSite(runner, address, 0)
             await start_site(site)
+        if self._http_stops != stops:  # the listeners closed (Consul down, the sandbox stopping) meanwhile
+            await stop_runners(runner)
+            return
         self._ports[node] = runner.addresses[0][1]
         self._runners[node] = runner
 
