@@ -111,3 +111,30 @@ async def test_a_client_agent_joining_while_consul_goes_down_does_not_listen(yie
 def agent_port(sandbox: ConsulSandbox) -> int:
     """agent-2's port: the server's, unless it was taken on 127.0.0.3 and the agent moved."""
     return urlsplit(sandbox.agent_url("agent-2")).port or sandbox.port
+
+
+@pytest.mark.parametrize("yields", YIELDS)
+async def test_agents_followed_while_the_statistics_stop_open_nothing(yields: int) -> None:
+    """A scheduler pass may still ask the statistics to follow the agents while they stop: no site may open
+    on a runner being cleaned up (it would listen on after the stop), and no task may fail for the runner
+    being gone (a `Task exception was never retrieved` in the log)."""
+    failures: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
+    try:
+        with no_unclosed_sockets():
+            async with MarathonSandbox(fast_config(task_listeners=False, agents=1)) as sandbox:
+                stats = sandbox.agent_statistics
+                agent = sandbox.add_agent()
+                stopping = asyncio.ensure_future(stats.stop())
+                for _ in range(yields + 1):
+                    stats.follow_agents()  # as a scheduler pass during the stop would
+                    await asyncio.sleep(0)
+                await stopping
+                port = sandbox.agent_stats_port
+                assert refused(agent.host, port), f"{agent.host}:{port} listens after the statistics stopped"
+            gc.collect()  # a task dropped with its exception unretrieved reports it here
+    finally:
+        loop.set_exception_handler(previous)
+    assert [str(c.get("exception") or c.get("message")) for c in failures] == []

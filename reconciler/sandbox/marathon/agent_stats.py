@@ -79,15 +79,16 @@ class AgentStatistics:
                 await self._open(agent.index, agent.host)
 
     async def _open(self, index: int, host: str) -> None:
-        assert self._runner is not None
-        site = web.TCPSite(self._runner, host, self.port)
+        runner = self._runner
+        assert runner is not None
+        site = web.TCPSite(runner, host, self.port)
         try:
             await start_site(site)
         except OSError as exc:
             raise ListenError("Mesos agent statistics", host, self.port, exc) from exc
         self._sites[index] = site
         if self.port == 0:
-            self.port = self._runner.addresses[-1][1]
+            self.port = runner.addresses[-1][1]
 
     async def _close_sites(self) -> None:
         sites, self._sites = list(self._sites.values()), {}
@@ -114,18 +115,22 @@ class AgentStatistics:
                 with contextlib.suppress(Exception):
                     await self._sites.pop(index).stop()
             for index in set(agents) - set(self._sites):
+                if self._runner is None:  # stopping
+                    return
                 with contextlib.suppress(ListenError):  # taken outside the sandbox: that agent has no statistics
                     await self._open(index, agents[index].host)
 
     async def stop(self) -> None:
+        # The runner goes first: a scheduler pass calling follow_agents meanwhile starts no _sync, and a
+        # _sync between two sites opens no more on a runner being cleaned up (it would listen on after it).
+        runner, self._runner = self._runner, None
         if self._syncing is not None:
             self._syncing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._syncing
         self._sites = {}
-        if self._runner is not None:
-            await stop_runners(self._runner)  # its sites, and the connections they accepted
-            self._runner = None
+        if runner is not None:
+            await stop_runners(runner)  # its sites, and the connections they accepted
 
     async def answer(self, request: web.Request) -> web.Response:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
