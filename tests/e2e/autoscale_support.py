@@ -56,6 +56,21 @@ async def sampled_views(api: httpx.AsyncClient, source: TaskSource, app_id: str)
 
 
 APP = "/shop/web"
+# One task at most per 10 minutes up: a step the policy let through shows at once.
+RATE_LIMITED_SHOP = """apiVersion: reconciler/v1
+kind: Environment
+name: shop
+apps:
+  web:
+    cmd: serve
+    cpus: 1.0
+    mem: 128
+    autoscale:
+      min: 2
+      max: 6
+      metrics: [{cpu: 50%}]
+      behavior: {scaleUp: {policies: [{type: Tasks, value: 1, period: 10m}]}}
+"""
 AUTOSCALED_SHOP = """apiVersion: reconciler/v1
 kind: Environment
 name: shop

@@ -22,24 +22,12 @@ from reconciler.marathon import MarathonClient
 from reconciler.metrics.mesos import MesosStatistics
 from reconciler.sandbox.marathon import MarathonSandbox
 from reconciler.spec import load_desired
+from tests.e2e.autoscale_support import RATE_LIMITED_SHOP
 from tests.sandbox.marathon.fixtures import fast_config, until
 
 pytestmark = pytest.mark.slow
 APP = "/shop/web"
-SPEC = """apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve
-    cpus: 1.0
-    mem: 128
-    autoscale:
-      min: 2
-      max: 6
-      metrics: [{cpu: 50%}]
-      behavior: {scaleUp: {policies: [{type: Tasks, value: 1, period: 10m}]}}
-"""
+SPEC = RATE_LIMITED_SHOP
 
 
 @dataclass

@@ -14,25 +14,13 @@ import httpx
 import pytest
 
 from reconciler.sandbox.marathon import MarathonSandbox
+from tests.e2e.autoscale_support import RATE_LIMITED_SHOP
 from tests.e2e.cli import PROJECT, stop_process
 from tests.sandbox.marathon.fixtures import fast_config, until
 
 pytestmark = pytest.mark.slow
 APP = "/shop/web"
-SPEC = """apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve
-    cpus: 1.0
-    mem: 128
-    autoscale:
-      min: 2
-      max: 6
-      metrics: [{cpu: 50%}]
-      behavior: {scaleUp: {policies: [{type: Tasks, value: 1, period: 10m}]}}
-"""
+SPEC = RATE_LIMITED_SHOP
 
 
 async def start_run(tmp_path: Path, sandbox: MarathonSandbox, log: Path) -> asyncio.subprocess.Process:
