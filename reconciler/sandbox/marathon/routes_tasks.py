@@ -36,12 +36,11 @@ def instance_task(core: MarathonCore, task_id: str) -> Task | None:
     for pattern in INSTANCE_TASK_IDS:
         found = pattern.match(task_id)
         if found:
+            # The id's run spec (PathId.safePath: `/` written `_`, which no path segment may hold).
+            run = core.state.runs.get("/" + found[1].replace("_", "/"))
             instance_id = f"{found[1]}.{found[2]}{found[3]}"
-            for run in core.state.runs.values():
-                for task in run.tasks.values():
-                    if task.instance_id == instance_id:
-                        return task
-            return None
+            tasks = run.tasks.values() if run is not None else ()
+            return next((task for task in tasks if task.instance_id == instance_id), None)
     return None
 STATUS_FILTER = {"running": TaskState.RUNNING, "staging": TaskState.STAGING}
 
