@@ -12,6 +12,7 @@ the first time (a restart, a new leader) takes up the memory its last recorded d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -222,6 +223,7 @@ class Autoscaler:
         apps = [(app, actual.apps[app.app_id]) for app in sorted(desired.apps.values(), key=lambda a: a.app_id)
                 if app.autoscale is not None and app.app_id in actual.apps and actual.apps[app.app_id].managed]
         now = self._clock()
+        await self._take_up([app.app_id for app, actual_app in apps if self._held(actual_app, actual) is None])
         samples = await self._samples([a for _, a in apps])
         external = await self._queries([app for app, _ in apps])
         outcomes = tuple(self._decide_app(app, actual_app, actual, samples, external, now) for app, actual_app in apps)
@@ -306,8 +308,6 @@ class Autoscaler:
             return AppScaling(app.app_id, app.env, actual_app.instances, actual_app.instances, held, at=now)
         assert app.autoscale is not None  # decide() only passes autoscaled apps
         current, views, memory = actual_app.instances, task_views(actual_app, samples), self._memory.get(app.app_id)
-        if memory is None:
-            memory = self._recalled(app.app_id)
         decision = decide(app.autoscale, current, views, now=now, history=memory, external=external)
         inputs = sample_record(app.autoscale, current, now, memory, views, external)
         kills = tuple(_unhealthy(actual_app.tasks)[: max(0, current - decision.instances)])
@@ -321,6 +321,15 @@ class Autoscaler:
         instances = current if kills else decision.instances
         return AppScaling(app.app_id, app.env, current, instances, decision.reason, decision, kills, now,
                           inputs=inputs)
+
+    async def _take_up(self, app_ids: Sequence[str]) -> None:
+        """The memory of each app seen for the first time (a restart, a new leader), from its last recorded
+        decision: the store is read in a worker thread, off the event loop the leader's beats run on."""
+        missing = [app_id for app_id in app_ids if app_id not in self._memory]
+        if self._recall is None or not missing:
+            return
+        found = await asyncio.to_thread(lambda: {app_id: self._recalled(app_id) for app_id in missing})
+        self._memory.update({app_id: memory for app_id, memory in found.items() if memory is not None})
 
     def _recalled(self, app_id: str) -> ScaleHistory | None:
         """The memory the app's last recorded decision left, so stabilization windows and rate policies
