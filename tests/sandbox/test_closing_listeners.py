@@ -110,3 +110,24 @@ async def test_a_stopping_server_closes_connections_accepted_at_any_stage(name: 
     assert [f"{u.exc_type.__name__}: {u.exc_value}" for u in unraisable] == []
     assert closed == [True] * CLIENTS
     assert stopped_in < STOP_DEADLINE_S, f"the stop took {stopped_in:.1f} s"  # not aiohttp's 60 s shutdown timeout
+
+
+async def test_dns_start_cancelled_between_its_two_binds_leaves_no_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DNS server binds TCP, then UDP on the same number. A start cancelled while the UDP bind is in
+    progress (a sandbox start given up, a test timing out) undoes the TCP listener it already had."""
+    loop = asyncio.get_running_loop()
+    udp_bind_began = asyncio.Event()
+
+    async def never_bound(*args: object, **kwargs: object) -> None:
+        udp_bind_began.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(loop, "create_datagram_endpoint", never_bound)
+    server = DnsServer(ConsulState.build("dc1", "consul", "consul-server", 1.0, 1.0), "127.0.0.1", 0)
+    starting = asyncio.create_task(server.start())
+    await asyncio.wait_for(udp_bind_began.wait(), 30)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()

@@ -67,11 +67,18 @@ class DnsServer:
                 )
                 return
             except OSError as exc:
-                self._tcp.close()
-                await self._tcp.wait_closed()
-                self._tcp = None
+                await self._close_tcp()
                 if attempt == attempts - 1:
                     raise ListenError("Consul DNS (UDP)", self.host, self.port, exc) from exc
+            except asyncio.CancelledError:
+                await asyncio.shield(self._close_tcp())  # cancelled between the two binds: TCP is undone too
+                raise
+
+    async def _close_tcp(self) -> None:
+        if self._tcp is not None:
+            tcp, self._tcp = self._tcp, None
+            tcp.close()
+            await tcp.wait_closed()
 
     async def stop(self) -> None:
         if self._udp is not None:
