@@ -29,6 +29,11 @@ from reconciler.core.model import Action, ActionKind, FieldChange
          ([{"uri": "https://***@h.test/a.tgz"}], [])),
         ("/env", None, {"API_KEY": "k1", "MODE": "x"}, (None, {"API_KEY": "***", "MODE": "x"})),
         ("/container", {"env": {"SECRET": "s"}}, None, ({"env": {"SECRET": "***"}}, None)),
+        # Labels are named like variables, and masked by the same rule.
+        ("/labels/WEBHOOK_TOKEN", "t1", "t2", ("***", "***")),
+        ("/labels", {"basic-auth-password": "pw", "tier": "edge"}, None,
+         ({"basic-auth-password": "***", "tier": "edge"}, None)),
+        ("/fetch/0", {"labels": {"apiKey": "k"}}, None, ({"labels": {"apiKey": "***"}}, None)),
     ],
 )
 def test_secrets_are_masked_on_both_sides(path: str, actual: Any, desired: Any, shown: tuple[Any, Any]) -> None:
@@ -42,7 +47,7 @@ def test_secrets_are_masked_on_both_sides(path: str, actual: Any, desired: Any, 
 @pytest.mark.parametrize(
     ("path", "actual", "desired"),
     [("/env/JAVA_OPTS", "-Xmx1g", "-Xmx2g"), ("/container/docker/image", "a:1", "a:2"), ("/instances", 1, 2),
-     ("/env/MONKEY", "a", "b"), ("/healthChecks/0/path", "/health", "/ready")],
+     ("/env/MONKEY", "a", "b"), ("/labels/tier", "web", "edge"), ("/healthChecks/0/path", "/health", "/ready")],
 )
 def test_other_values_are_shown_as_they_are(path: str, actual: Any, desired: Any) -> None:
     masked = shown_change(FieldChange(path, actual, desired))
@@ -74,3 +79,5 @@ def test_secret_env_values_of_one_body_or_a_list() -> None:
     assert secret_env_values([body, {"id": "/b", "env": {"X_SECRET": "s3cr3t"}}, {"id": "/c"}]) == (
         "pw-long", "s3cr3t")
     assert secret_env_values(None) == ()
+    assert secret_env_values({"id": "/d", "labels": {"DEPLOY_TOKEN": "tok-123", "tier": "edge-tier"}}) == (
+        "tok-123",)
