@@ -31,6 +31,7 @@ from reconciler.spec.source import Document, Marks, parse_text, read_documents
 from reconciler.spec.templating import (
     LIMITS_HINT,
     ChartEnvironment,
+    ChartRefusal,
     TemplateLimitError,
     TemplateLimits,
     TemplateTimeout,
@@ -293,6 +294,10 @@ def _render_template(
         message = f"template error: no template '{exc.name}' to include"
         hint = (f"correct the name (relative to {display(template.parent)}) or create that file; name an included"
                 " file `_name.yaml` or put it in a subfolder, so that it renders no app of its own")
+    except ChartRefusal as exc:
+        line = _template_line(exc.__traceback__, template)
+        message = f"chart '{template.parent.parent.name}' refuses the values: {exc.message}"
+        hint = exc.hint or f"change the values (see {display(template.parent.parent / 'values.yaml')})"
     except TemplateLimitError as exc:
         line = exc.line or _template_line(exc.__traceback__, template)
         message = environment.timeout_message() if isinstance(exc, TemplateTimeout) else str(exc)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jinja2
 from jinja2.compiler import CodeGenerator, Frame
@@ -80,6 +80,20 @@ class TemplateLimitError(Exception):
         self.line = line
 
 
+class ChartRefusal(Exception):
+    """Raised by a template's `fail(message, hint)`: the chart refuses the values it was given."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def fail(message: Any, hint: Any = "") -> NoReturn:
+    """`{{ fail("heapMb must be below mem", "lower heapMb") }}`: a chart refuses values no schema can
+    express (one value against another), as Helm's `fail`; reported at the template line, naming the app."""
+    raise ChartRefusal(str(message), str(hint))
+
+
 class TemplateTimeout(TemplateLimitError):
     """Raised into the rendering thread by the watchdog (no arguments: it is raised as a class)."""
 
@@ -135,6 +149,7 @@ class ChartEnvironment(SandboxedEnvironment):
         self.output = 0
         self.cpu_deadline = time.thread_time() + limits.cpu_seconds
         self.globals["range"] = self.bounded_range
+        self.globals["fail"] = fail
         self.filters = {name: self._bounded_filter(name, function) for name, function in self.filters.items()}
         self.filters["json"] = self.filters["tojson"] = _json_text
         self.filters["merge"] = self._bounded_filter("merge", _merge)

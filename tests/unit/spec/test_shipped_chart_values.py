@@ -32,7 +32,7 @@ CHANGED: dict[str, dict[str, Any]] = {
     },
     "java-service": {
         "registry": "registry.other.internal", "image": "order-api", "tag": "1.4.2", "profile": "integration",
-        "cpus": 0.5, "mem": 768, "heapMb": 512, "port": 8081, "healthPath": "/ready", "env": {"LOG": "debug"},
+        "cpus": 0.5, "mem": 768, "heapMb": 300, "port": 8081, "healthPath": "/ready", "env": {"LOG": "debug"},
     },
     "datastore": {"kind": "mysql", "override": {"mem": 1024},
                   "presets": {"redis": {"tag": "7.4-alpine"}}},
