@@ -57,6 +57,15 @@ class AutoscaleSources:
 
 
 @dataclass(frozen=True)
+class QueryLimits:
+    """How one cycle's Prometheus queries run: at most `concurrency` at once (Prometheus itself runs 20,
+    `--query.max-concurrency`), all of them within `deadline` seconds."""
+
+    concurrency: int = 8
+    deadline: float = 10.0
+
+
+@dataclass(frozen=True)
 class AppScaling:
     """One app's outcome in one cycle: the count the plan asks for (`instances`) and why.
 
@@ -209,9 +218,11 @@ class Autoscaler:
     """Decides every autoscaled app's count each cycle, carrying each app's decision memory."""
 
     def __init__(
-        self, sources: AutoscaleSources, *, clock: Callable[[], float] = time.time, recall: Recall | None = None
+        self, sources: AutoscaleSources, *, clock: Callable[[], float] = time.time, recall: Recall | None = None,
+        query_limits: QueryLimits = QueryLimits(),
     ) -> None:
         self._sources = sources
+        self._query_limits = query_limits
         self._clock = clock  # wall time: the agents' samples and Marathon's task times are on that axis
         self._recall = recall
         self._memory: dict[str, ScaleHistory] = {}
@@ -276,17 +287,43 @@ class Autoscaler:
             return {}
 
     async def _queries(self, apps: Sequence[DesiredApp]) -> dict[str, float]:
+        """Every distinct Prometheus query's value, read at most `concurrency` at once and all within one
+        deadline: a query without an answer by then could not be read, like a failed one, so a Prometheus
+        that accepts connections and never answers delays the cycle by the deadline, not a timeout a query."""
         queries = sorted({m.name for app in apps if app.autoscale for m in app.autoscale.metrics
                           if m.kind is MetricKind.PROMETHEUS})
+        if self._sources.prometheus is None or not queries:
+            return {}
+        answers = await self._read_all(self._sources.prometheus, queries)
+        late = f"no answer within the {self._query_limits.deadline:g}s deadline of a cycle's queries"
         values: dict[str, float] = {}
-        if self._sources.prometheus is None:
-            return values
         for query in queries:
-            value = await self._sources.prometheus.query(query)
+            value, error = answers.get(query, (None, late))
             if value is not None:
                 values[query] = value
-            self._query_outcome(query, None if value is not None else self._sources.prometheus.last_error or "-")
+            self._query_outcome(query, error)
         return values
+
+    async def _read_all(self, source: ExternalSource, queries: Sequence[str]
+                        ) -> dict[str, tuple[float | None, str | None]]:
+        """The answers that came within the deadline (value, or None and why); the rest are cancelled."""
+        answers: dict[str, tuple[float | None, str | None]] = {}
+        gate = asyncio.Semaphore(self._query_limits.concurrency)
+
+        async def read(query: str) -> None:
+            async with gate:
+                value = await source.query(query)
+                # read at once: no other query runs between query() returning and this line
+                answers[query] = (value, None) if value is not None else (None, source.last_error or "-")
+
+        reads = [asyncio.create_task(read(query)) for query in queries]
+        try:
+            await asyncio.wait(reads, timeout=self._query_limits.deadline)
+        finally:  # past the deadline, or the cycle itself cancelled: no read outlives it
+            for task in reads:
+                task.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+        return answers
 
     def _query_outcome(self, query: str, error: str | None) -> None:
         """Logs why a query could not be read (WARNING when the reason is new, DEBUG while it lasts) and
