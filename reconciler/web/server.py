@@ -6,6 +6,9 @@
     GET  /status      the status document (JSON)
     POST /hooks/git   asks for a fetch and a cycle; with a secret, only when X-Hub-Signature-256 matches
                       (GitHub, Gitea) or X-Gitlab-Token is the secret (GitLab)
+
+What can be judged from a delivery's head (its declared length, a missing proof, GitLab's token) is
+judged before its body is read; the body itself is read up to the 25 MiB limit only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.errors import UsageError
 from reconciler.listeners import start_site, stop_runners
-from reconciler.web.signature import SIGNATURE_HEADER, TOKEN_HEADER, delivery_valid
+from reconciler.web.signature import SIGNATURE_HEADER, TOKEN_HEADER, delivery_valid, token_valid
 
 log = logging.getLogger("reconciler.web")
 DEFAULT_LISTEN = ("127.0.0.1", 9090)
@@ -91,11 +94,15 @@ def _event(request: web.Request) -> str:
 
 async def git_hook(request: web.Request) -> web.Response:
     hooks = request.app[_HOOKS]
-    body = await request.read()
+    refused = _refused_unread(request, hooks)
+    if refused is not None:
+        return refused
+    try:
+        body = await request.read()  # aiohttp stops reading past client_max_size: a chunked body is cut off
+    except web.HTTPRequestEntityTooLarge:
+        return _refuse(413, "too-large", f"the body is over the {MAX_HOOK_BODY} bytes a delivery may have")
     if hooks.webhook_secret is not None and not delivery_valid(hooks.webhook_secret, body, request.headers):
-        given = SIGNATURE_HEADER in request.headers or TOKEN_HEADER in request.headers
-        log.warning("event=webhook-refused reason=%s", "bad-signature" if given else "unsigned")
-        return web.json_response({"error": f"missing or invalid {SIGNATURE_HEADER} (or {TOKEN_HEADER})"}, status=401)
+        return _refuse(401, "bad-signature", _UNSIGNED)
     event = _event(request)
     if event == "ping":
         return web.json_response({"triggered": False, "reason": "ping"})
@@ -105,6 +112,33 @@ async def git_hook(request: web.Request) -> web.Response:
                                  status=202)
     hooks.on_git_push(f"webhook:{event}")
     return web.json_response({"triggered": True}, status=202)
+
+
+_UNSIGNED = f"missing or invalid {SIGNATURE_HEADER} (or {TOKEN_HEADER})"
+
+
+def _refused_unread(request: web.Request, hooks: ServerHooks) -> web.Response | None:
+    """The refusal of a delivery that can be judged before its body is read (none for the rest): a declared
+    length over the limit, or, with a secret, neither proof header, or GitLab's token (the secret itself,
+    it needs no body) wrong. A signature is judged once the body is read."""
+    length = request.content_length
+    if length is not None and length > MAX_HOOK_BODY:
+        return _refuse(413, "too-large", f"a body of {length} bytes is over the {MAX_HOOK_BODY} a delivery may have")
+    secret, headers = hooks.webhook_secret, request.headers
+    if secret is None or SIGNATURE_HEADER in headers:
+        return None
+    if TOKEN_HEADER not in headers:
+        return _refuse(401, "unsigned", _UNSIGNED)
+    return None if token_valid(secret, headers[TOKEN_HEADER]) else _refuse(401, "bad-signature", _UNSIGNED)
+
+
+def _refuse(status: int, reason: str, error: str) -> web.Response:
+    """A refused delivery: logged, answered, and its connection closed once answered (whatever is left of
+    its body is never read: the server does not linger, build_app)."""
+    log.warning("event=webhook-refused reason=%s", reason)
+    response = web.json_response({"error": error}, status=status)
+    response.force_close()
+    return response
 
 
 def build_app(hooks: ServerHooks) -> web.Application:
@@ -122,7 +156,9 @@ class HttpServer:
     """Runs the app on host:port (port 0 picks a free one); `start()` returns the bound address."""
 
     def __init__(self, hooks: ServerHooks, host: str = DEFAULT_LISTEN[0], port: int = DEFAULT_LISTEN[1]) -> None:
-        self._runner = web.AppRunner(build_app(hooks), access_log=None)
+        # No lingering: aiohttp would otherwise read and drop what is left of a refused body for up to 10 s
+        # before it closes the connection; a refusal closes it at once (git_hook).
+        self._runner = web.AppRunner(build_app(hooks), access_log=None, lingering_time=0)
         self._host, self._port = host, port
 
     async def start(self) -> tuple[str, int]:
