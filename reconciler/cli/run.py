@@ -65,6 +65,7 @@ from reconciler.marathon import MarathonClient
 from reconciler.metrics.mesos import DEFAULT_AGENT_PORT
 from reconciler.redaction import redact_url
 from reconciler.sources.base import DEFAULT_POLL_SECONDS, Source
+from reconciler.sources.git import DEFAULT_GIT_TIMEOUT
 from reconciler.store import Store
 from reconciler.web.server import HttpServer, Readiness, ServerHooks, parse_listen
 
@@ -75,6 +76,9 @@ PathOpt = Annotated[str | None, typer.Option("--path", help="Folder of the specs
 TokenEnvOpt = Annotated[str | None, typer.Option(help="Environment variable holding an https git token.")]
 TokenFileOpt = Annotated[Path | None, typer.Option(help="File holding an https git token.", dir_okay=False)]
 CacheOpt = Annotated[Path | None, typer.Option(help="Where git clones are kept (default ~/.cache/reconciler/git).")]
+GitTimeoutOpt = Annotated[float | None, typer.Option(help=f"Seconds one git command may run before it is killed"
+                                                      f" (default {DEFAULT_GIT_TIMEOUT:g}).", min=1.0, max=3600.0,
+                                                      show_default=False)]
 PollOpt = Annotated[float, typer.Option(help="Seconds between fetches of the source (+-20% jitter).", min=1.0)]
 ListenOpt = Annotated[str, typer.Option(help="HOST:PORT of the health, metrics, status and webhook server.")]
 SecretOpt = Annotated[str | None, typer.Option(help="Webhook HMAC secret (better: its variable or a file).",
@@ -106,6 +110,7 @@ def run_command(
     git_token_env: TokenEnvOpt = None,
     git_token_file: TokenFileOpt = None,
     git_cache: CacheOpt = None,
+    git_timeout: GitTimeoutOpt = None,
     poll_interval: PollOpt = DEFAULT_POLL_SECONDS,
     listen: ListenOpt = "127.0.0.1:9090",
     webhook_secret: SecretOpt = None,
@@ -137,7 +142,7 @@ def run_command(
     if ctx.obj.log_level is None:  # a controller logs its cycles unless told otherwise
         configure_logging(RUN_DEFAULT_LEVEL, ctx.obj.log_format)
     spec_source = build_source(specs, source, branch=branch, path=path, token_env=git_token_env,
-                               token_file=git_token_file, cache=git_cache)
+                               token_file=git_token_file, cache=git_cache, timeout=git_timeout)
     try:
         address = parse_listen(listen)
     except ValueError as exc:

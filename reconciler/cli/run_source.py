@@ -14,7 +14,7 @@ from pathlib import Path
 from reconciler.errors import UsageError
 from reconciler.sources.base import Source
 from reconciler.sources.folder import FolderSource
-from reconciler.sources.git import GitSource, GitToken
+from reconciler.sources.git import DEFAULT_GIT_TIMEOUT, GitSource, GitToken
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:org/specs.git
 
@@ -30,7 +30,7 @@ def default_git_cache() -> Path:
 
 def build_source(
     specs: Path | None, source: str | None, *, branch: str | None, path: str | None, token_env: str | None,
-    token_file: Path | None, cache: Path | None,
+    token_file: Path | None, cache: Path | None, timeout: float | None = None,
 ) -> Source:
     """The Source the flags describe; a UsageError for contradicting or meaningless flags."""
     if (specs is None) == (source is None):
@@ -39,9 +39,9 @@ def build_source(
         if token_env and token_file:
             raise UsageError("--git-token-env and --git-token-file: give one of them")
         return GitSource(source, cache_dir=cache or default_git_cache(), branch=branch, path=path or ".",
-                         token=GitToken(env=token_env, file=token_file))
+                         token=GitToken(env=token_env, file=token_file), timeout=timeout or DEFAULT_GIT_TIMEOUT)
     git_only = {"--branch": branch, "--path": path, "--git-token-env": token_env, "--git-token-file": token_file,
-                "--git-cache": cache}
+                "--git-cache": cache, "--git-timeout": timeout}
     given = [flag for flag, value in git_only.items() if value is not None]
     if given:
         raise UsageError(f"{', '.join(given)}: only with a git --source URL", hint="a folder is read as it is")

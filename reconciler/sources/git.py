@@ -32,6 +32,7 @@ from reconciler.sources.base import Checkout, RevisionError, SourceError
 
 log = logging.getLogger("reconciler.sources")
 REDACTED = "<redacted>"
+DEFAULT_GIT_TIMEOUT = 120.0  # seconds one git command may run (`run --git-timeout`)
 _LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 # Maintenance that git starts after a fetch runs in the foreground: detached, it would outlive the deadline's
 # kill and hold the clone's locks while the next fetch runs.
@@ -98,7 +99,7 @@ class GitSource:
 
     def __init__(
         self, url: str, *, cache_dir: Path, branch: str | None = None, path: str = ".",
-        token: GitToken = GitToken(), timeout: float = 120.0,
+        token: GitToken = GitToken(), timeout: float = DEFAULT_GIT_TIMEOUT,
     ) -> None:
         check_git_url(url, token)
         relative = PurePosixPath(path)
@@ -187,8 +188,8 @@ class GitSource:
         try:
             code, stdout, stderr = self._run(["git", "-C", str(self.workdir), *args], self._env(token))
         except subprocess.TimeoutExpired:
-            raise SourceError(f"git {args[0]} of {self.describe()} took longer than {self.timeout:.0f}s",
-                              hint="check that the git server is reachable") from None
+            raise SourceError(f"git {args[0]} of {self.describe()} took longer than {self.timeout:g}s",
+                              hint="check that the git server is reachable, or raise --git-timeout") from None
         except OSError as exc:
             raise SourceError(f"cannot run git: {exc.strerror}", hint="install git") from None
         if check and code != 0:

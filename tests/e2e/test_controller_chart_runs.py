@@ -38,7 +38,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def rendered_controller(tmp_path: Path, specs: Path | dict[str, str], marathon: str, consul: str, port: int,
+def rendered_controller(tmp_path: Path, specs: Path | dict[str, Any], marathon: str, consul: str, port: int,
                         store_url: str = "") -> dict[str, Any]:
     """`specs`: a folder, or the `source`, `branch` and `path` values of a git remote."""
     spec = tmp_path / f"platform-{port}.yaml"
@@ -102,22 +102,23 @@ async def test_the_replicas_share_the_postgresql_store_the_database_value_names(
 
 
 async def test_the_replicas_follow_the_git_remote_the_source_value_names(tmp_path: Path) -> None:
-    """GitOps: `source`, `branch` and `path` become `run --source URL --branch B --path DIR`."""
+    """GitOps: `source`, `branch`, `path` and `gitTimeout` become `run --source URL --branch B --path DIR
+    --git-timeout S`."""
     example = copy_example_tree(tmp_path / "example")
     files = {f"platform/{path.relative_to(example.parent)}": path.read_text(encoding="utf-8")
              for path in sorted(example.parent.rglob("*")) if path.is_file()}
     repo = Repo(tmp_path / "git")
     sha = repo.commit(files, branch="release")
-    source = {"source": repo.url, "branch": "release", "path": "platform/specs"}
+    source = {"source": repo.url, "branch": "release", "path": "platform/specs", "gitTimeout": 30}
     status = await _two_replicas_elect_one_leader(tmp_path, "", source)
     assert sha[:12] in json.dumps(status), status.get("source")
 
 
 async def _two_replicas_elect_one_leader(
-    tmp_path: Path, store_url: str, source: dict[str, str] | None = None,
+    tmp_path: Path, store_url: str, source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The leader's /status once it is ready."""
-    specs: Path | dict[str, str] = source or copy_example_tree(tmp_path)
+    specs: Path | dict[str, Any] = source or copy_example_tree(tmp_path)
     async with embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
         assert sandbox.consul_url is not None
         definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port(),

@@ -52,3 +52,12 @@ def test_webhook_secret_from_a_flag_or_a_file(tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(UsageError, match="is empty"):
         read_webhook_secret(None, tmp_path / "empty")
+
+
+def test_the_git_timeout_reaches_the_git_source_and_is_refused_with_a_folder(tmp_path: Path) -> None:
+    git = build_source(None, "file:///srv/specs.git", **{**NONE, "cache": tmp_path}, timeout=7.5)
+    assert isinstance(git, GitSource) and git.timeout == 7.5
+    default = build_source(None, "file:///srv/specs.git", **{**NONE, "cache": tmp_path})
+    assert isinstance(default, GitSource) and default.timeout == 120
+    with pytest.raises(UsageError, match="--git-timeout: only with a git --source"):
+        build_source(tmp_path, None, **NONE, timeout=30)

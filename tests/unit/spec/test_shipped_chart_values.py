@@ -29,6 +29,7 @@ CHANGED: dict[str, dict[str, Any]] = {
         "marathon": "https://marathon.internal:8443", "consul": "http://127.0.0.1:8500",
         "database": "postgresql+psycopg://reconciler@db.internal:5432/history",
         "source": "https://git.example/ops/specs.git", "branch": "release", "path": "platform/specs",
+        "gitTimeout": 30,
     },
     "java-service": {
         "registry": "registry.other.internal", "image": "order-api", "tag": "1.4.2", "profile": "integration",
@@ -45,7 +46,8 @@ CHANGED: dict[str, dict[str, Any]] = {
 
 # Values that act only beside another one: compared with that one set.
 COMPANIONS: dict[str, dict[str, Any]] = {"branch": {"source": "https://git.example/ops/specs.git"},
-                                         "path": {"source": "https://git.example/ops/specs.git"}}
+                                         "path": {"source": "https://git.example/ops/specs.git"},
+                                         "gitTimeout": {"source": "https://git.example/ops/specs.git"}}
 # Values refused together (`source` replaces the folder `specs` and its host volume).
 APART = {"marathon-reconciler": {"specs", "specsHostPath"}}
 

@@ -1,5 +1,6 @@
 """The controller's chart matches the HTTP server (the port it listens on is the port Marathon checks) and the
-leader election (two instances on different agents, a leader TTL `run` accepts)."""
+leader election (two instances on different agents, a leader TTL `run` accepts), and its git values become
+`run`'s git flags."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
+
+from reconciler.errors import SpecError
 from reconciler.spec import load_desired
 from reconciler.web.server import parse_listen
 
@@ -39,3 +43,22 @@ def test_two_instances_on_different_agents_elect_one_leader_with_a_ttl_run_accep
                     "apps:\n  reconciler: {chart: marathon-reconciler}\n")
     words = shlex.split(str(load_desired(spec, charts_dir=CHARTS).apps["/platform/reconciler"].definition["cmd"]))
     assert 10 <= float(words[words.index("--leader-ttl") + 1]) <= 86400  # the range `run --leader-ttl` accepts
+
+
+def test_the_git_timeout_value_becomes_the_flag_and_is_refused_without_a_source(tmp_path: Path) -> None:
+    spec = tmp_path / "platform.yaml"
+
+    def words(values: str) -> list[str]:
+        spec.write_text("apiVersion: reconciler/v1\nkind: Environment\nname: platform\n"
+                        f"apps:\n  reconciler: {{chart: marathon-reconciler, values: {values}}}\n")
+        return shlex.split(str(load_desired(spec, charts_dir=CHARTS).apps["/platform/reconciler"].definition["cmd"]))
+
+    given = words("{source: 'https://git.example/specs.git', gitTimeout: 30}")
+    assert given[given.index("--git-timeout") + 1] == "30"
+    default = words("{source: 'https://git.example/specs.git'}")
+    assert default[default.index("--git-timeout") + 1] == "120"  # run's own default, said out loud
+    assert "--git-timeout" not in words("{}")
+    for values, why in (("{gitTimeout: 30}", "only with `source`"),
+                        ("{source: 'https://git.example/specs.git', gitTimeout: 0}", "less than the minimum of 1")):
+        with pytest.raises(SpecError, match=why):
+            words(values)
