@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -291,6 +291,8 @@ class _RunJob:
     ) -> int:
         """The HTTP server; the webhook asks the feed to fetch, and the feed triggers the cycle. Returns the
         port it listens on."""
+        reporter.metrics.follow_source(lambda: feed.fetched_at)  # read at each scrape of /metrics
+
         def readiness() -> Readiness:
             return leadership.readiness(reporter.ready)
 
@@ -367,9 +369,10 @@ def _in_force(
     return approved
 
 
-def _feed_status(feed: SpecFeed) -> dict[str, str]:
+def _feed_status(feed: SpecFeed) -> dict[str, Any]:
     state = feed.state
-    return {"source": state.source, "revision": state.revision, "latest": state.latest, "error": state.error}
+    return {"source": state.source, "revision": state.revision, "latest": state.latest, "error": state.error,
+            "fetched_at": state.fetched_at, "failed_fetches": state.failed_fetches}
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -18,6 +18,8 @@ from reconciler.core.registry import ConsulObservation
 
 # An invalid commit's notification carries this many of its problems (the rest are counted).
 MAX_PROBLEMS = 10
+# The source is stale once this many fetches in a row failed: one failure is a blip a poll later mends.
+STALE_AFTER_FAILED_FETCHES = 3
 # Writes that bring an app's instances back: while one is planned or just sent, an excess is being corrected.
 _CORRECTING = frozenset({ActionKind.SCALE, ActionKind.UPDATE, ActionKind.CREATE})
 _SENT_OR_SENDING = frozenset({Outcome.PLANNED, Outcome.SUCCEEDED, Outcome.UNKNOWN})
@@ -31,6 +33,7 @@ class AlertKind(StrEnum):
     HEAL_BUDGET_EXHAUSTED = "heal-budget-exhausted"
     DEPLOYMENT_PAST_DEADLINE = "deployment-past-deadline"
     LEADER_LOST = "leader-lost"
+    SOURCE_STALE = "source-stale"
 
 
 class Severity(StrEnum):
@@ -229,6 +232,16 @@ def invalid_commit_alert(source: str, in_force: str, latest: str, problems: Sequ
     return Alert(AlertKind.INVALID_COMMIT, f"invalid-commit:{latest}", Severity.CRITICAL,
                  f"commit {latest[:12]} of {source} is invalid ({count}); {in_force[:12]} stays in force",
                  "\n".join(shown))
+
+
+def source_stale_alert(source: str, failed_fetches: int, fetched_at: str, error: str) -> Alert | None:
+    """The source, once its last STALE_AFTER_FAILED_FETCHES fetches failed: a commit pushed since the last
+    good fetch is not applied (the desired state in force stays as it was)."""
+    if failed_fetches < STALE_AFTER_FAILED_FETCHES:
+        return None
+    return Alert(AlertKind.SOURCE_STALE, f"source-stale:{source}", Severity.WARNING,
+                 f"{source} could not be fetched {failed_fetches} times in a row (last fetched {fetched_at}):"
+                 " new commits are not applied", error)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from reconciler.core.alerts import (
     cycle_alerts,
     invalid_commit_alert,
     leader_alerts,
+    source_stale_alert,
 )
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import Desired
@@ -47,8 +48,9 @@ class CycleAlerts:
 
 
 def feed_alerts(state: FeedState) -> tuple[Alert, ...]:
-    alert = invalid_commit_alert(state.source, state.revision, state.latest, state.problems)
-    return (alert,) if alert else ()
+    invalid = invalid_commit_alert(state.source, state.revision, state.latest, state.problems)
+    stale = source_stale_alert(state.source, state.failed_fetches, state.fetched_at, state.error)
+    return tuple(alert for alert in (invalid, stale) if alert is not None)
 
 
 class LeaderWatch:

@@ -66,7 +66,7 @@ class _Counted:
     result: CycleResult
     desired: Desired
     grouped: dict[str, list[Action]]
-    source: dict[str, str]
+    source: dict[str, Any]
     pins: dict[str, Pin]
 
 
@@ -80,7 +80,7 @@ class _Books:
 
 class Reporter:
     def __init__(
-        self, metrics: ControllerMetrics, store: Store | None, source: Callable[[], Mapping[str, str]],
+        self, metrics: ControllerMetrics, store: Store | None, source: Callable[[], Mapping[str, Any]],
         desired: Callable[[], Desired], pins: Pins | None = None, *, samples_keep: float = DEFAULT_SAMPLES_KEEP,
         specs: Callable[[], Desired] | None = None,
     ) -> None:

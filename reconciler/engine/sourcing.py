@@ -16,6 +16,7 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.core.model import Desired
@@ -35,22 +36,38 @@ class FeedState:
     latest: str = ""  # the newest revision fetched (differs from `revision` while it fails to load)
     error: str = ""
     problems: tuple[str, ...] = ()  # every problem of `latest` (file:line: field: message) while it fails to load
+    fetched_at: str = ""  # when a fetch last worked (ISO 8601, UTC)
+    failed_fetches: int = 0  # fetches that failed since (0 while fetches work)
 
 
 class SpecFeed:
     def __init__(
         self, source: Source, load: Loader, *, poll_seconds: float, on_revision: Callable[[str], None],
-        draw: Callable[[], float] = random.random,
+        draw: Callable[[], float] = random.random, wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._source = source
         self._load = load
         self._poll_seconds = poll_seconds
         self._on_revision = on_revision
         self._draw = draw
+        self._wall = wall
+        self._fetched: tuple[datetime | None, int] = (None, 0)  # when a fetch last worked, failures since
         self._wake = asyncio.Event()
         self._desired: Desired | None = None
-        self.state = FeedState(source.describe())
-        self._rejected = self.state  # what is shown of the newest revision while it fails to load
+        self._state = FeedState(source.describe())
+        self._rejected = self._state  # what is shown of the newest revision while it fails to load
+
+    @property
+    def state(self) -> FeedState:
+        """What status shows of the source now."""
+        at, failed = self._fetched
+        return replace(self._state, fetched_at=at.isoformat(timespec="seconds") if at else "", failed_fetches=failed)
+
+    @property
+    def fetched_at(self) -> float:
+        """When a fetch last worked, seconds since the epoch (0 before the first)."""
+        at = self._fetched[0]
+        return at.timestamp() if at else 0.0
 
     def desired(self) -> Desired:
         """The desired state in force (the last revision that loaded)."""
@@ -62,7 +79,7 @@ class SpecFeed:
         """The first fetch and load; raises (SourceError, SpecError) so that `run` refuses to start."""
         checkout = await self._fetch()
         self._desired = await asyncio.to_thread(self._load, checkout.path, checkout.revision)
-        self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
+        self._state = FeedState(self._state.source, checkout.revision, checkout.revision)
         return self._desired
 
     def request_fetch(self) -> None:
@@ -79,24 +96,24 @@ class SpecFeed:
             self._wake.clear()
             changed = await self.poll_once()
             if changed or requested:
-                self._on_revision(f"revision:{self.state.revision[:12]}" if changed else "webhook")
+                self._on_revision(f"revision:{self._state.revision[:12]}" if changed else "webhook")
 
     async def poll_once(self) -> bool:
         """Fetches; True when a new revision loaded and is now in force."""
         try:
             checkout = await self._fetch()
         except RevisionError as exc:
-            if exc.revision != self.state.latest:
+            if exc.revision != self._state.latest:
                 self._reject(exc.revision, str(exc), (str(exc),))
-            elif self.state.error:
+            elif self._state.error:
                 self._fetch_recovered()
             return False
         except ReconcilerError as exc:
-            log.warning("event=source-fetch-failed source=%s error=%r", self.state.source, str(exc))
-            self.state = replace(self.state, error=str(exc))  # an invalid latest revision stays reported
+            log.warning("event=source-fetch-failed source=%s error=%r", self._state.source, str(exc))
+            self._state = replace(self._state, error=str(exc))  # an invalid latest revision stays reported
             return False
-        if checkout.revision == self.state.latest:
-            if self.state.error:
+        if checkout.revision == self._state.latest:
+            if self._state.error:
                 self._fetch_recovered()
             return False
         try:
@@ -109,35 +126,44 @@ class SpecFeed:
                          tuple(_relative(p, checkout.path).render() for p in named.problems))
             return False
         self._desired = desired
-        self.state = FeedState(self.state.source, checkout.revision, checkout.revision)
+        self._state = FeedState(self._state.source, checkout.revision, checkout.revision)
         log.info("event=revision-loaded revision=%s", checkout.revision[:12])
         return True
 
     async def _fetch(self) -> Checkout:
         """The source's fetch in a worker thread. Cancelled (the controller stops), it stops the fetch too: the
         process waits for its worker threads before it exits, so a fetch hanging on its remote held the exit
-        up to the git deadline (120 s), past a scheduler's grace period before SIGKILL."""
+        up to the git deadline (`--git-timeout`), past a scheduler's grace period before SIGKILL. A fetch that
+        brings a revision worked, even one without a spec tree; any other error counts as a failed one."""
         try:
-            return await asyncio.to_thread(self._source.fetch)
+            checkout = await asyncio.to_thread(self._source.fetch)
         except asyncio.CancelledError:
             self._source.close()
             raise
+        except RevisionError:
+            self._fetched = (self._wall(), 0)
+            raise
+        except ReconcilerError:
+            self._fetched = (self._fetched[0], self._fetched[1] + 1)
+            raise
+        self._fetched = (self._wall(), 0)
+        return checkout
 
     def _fetch_recovered(self) -> None:
         """The fetch works again: its error gives way to the newest revision's own state (its problems, if
         it does not load; before, the fetch error stayed shown as the reason it was not in force)."""
-        if self.state.latest != self.state.revision:
-            self.state = self._rejected
+        if self._state.latest != self._state.revision:
+            self._state = self._rejected
         else:
-            self.state = FeedState(self.state.source, self.state.revision, self.state.latest)
+            self._state = FeedState(self._state.source, self._state.revision, self._state.latest)
 
     def _reject(self, revision: str, error: str, problems: tuple[str, ...]) -> None:
         """`revision` does not load: logged once, shown with its problems; the one in force stays."""
         log.error("event=revision-invalid revision=%s problems=%d kept=%s first=%r", revision[:12],
-                  len(problems), self.state.revision[:12], problems[0] if problems else "")
-        self.state = FeedState(self.state.source, self.state.revision, revision,
+                  len(problems), self._state.revision[:12], problems[0] if problems else "")
+        self._state = FeedState(self._state.source, self._state.revision, revision,
                                f"revision {revision[:12]} is invalid: {error}", problems)
-        self._rejected = self.state
+        self._rejected = self._state
 
 
 def _relative(problem: SpecProblem, tree: Path, clone: Path | None = None) -> SpecProblem:

@@ -48,6 +48,8 @@ class ControllerMetrics:
                                            ["limited_by"], registry=r)
         self.notifications = Counter("reconciler_notifications", "Alert notifications to the webhook, by alert kind"
                                      " and outcome (sent, failed, dropped).", ["kind", "outcome"], registry=r)
+        self.source_fetched = Gauge("reconciler_source_last_fetch_timestamp_seconds", "When the spec source was"
+                                    " last fetched successfully, seconds since the epoch (0: not yet).", registry=r)
         self._synced_revision: dict[str, str] = {}
 
     def cycle_done(self, seconds: float, *, ok: bool) -> None:
@@ -76,6 +78,11 @@ class ControllerMetrics:
         """The gauge reads `may_write` at each scrape: a leader cut off from Consul keeps the lock
         (reconciler_leader 1) while its write window lapses, and only this tells it."""
         self.leader_may_write.set_function(lambda: 1.0 if may_write() else 0.0)
+
+    def follow_source(self, fetched_at: Callable[[], float]) -> None:
+        """The gauge reads when the spec source was last fetched at each scrape (0 before the first fetch):
+        `time() - reconciler_source_last_fetch_timestamp_seconds` is how stale the specs may be."""
+        self.source_fetched.set_function(fetched_at)
 
     def set_synced(self, env: str, revision: str) -> None:
         """One series per environment: the previous revision's series goes when the revision changes."""
