@@ -6,12 +6,14 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from reconciler.core.alerts import invalid_commit_alert
 from reconciler.core.model import Desired
+from reconciler.engine.alerting import feed_alerts
 from reconciler.engine.sourcing import SpecFeed
 from reconciler.errors import SpecError, SpecProblem
 from reconciler.sources.base import Checkout, RevisionError, SourceError
@@ -284,3 +286,25 @@ async def test_a_burst_of_webhooks_during_a_fetch_costs_one_more_fetch_and_cycle
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_failed_fetches_are_counted_since_the_last_that_worked_and_turn_the_source_stale() -> None:
+    clock = iter(datetime(2026, 12, 7, 12, minute, tzinfo=UTC) for minute in range(60))
+    source = WithoutTree()
+    feed = SpecFeed(source, load, poll_seconds=3600, on_revision=Triggers(), wall=lambda: next(clock))
+    assert (feed.state.fetched_at, feed.fetched_at) == ("", 0.0)
+    await feed.prime()
+    assert (feed.state.fetched_at, feed.state.failed_fetches) == ("2026-12-07T12:00:00+00:00", 0)
+    source.failing = True
+    for failed in (1, 2):
+        await feed.poll_once()
+        assert feed.state.failed_fetches == failed and feed_alerts(feed.state) == ()
+    await feed.poll_once()
+    (stale,) = feed_alerts(feed.state)
+    assert stale.key == "source-stale:memory" and stale.detail == "git fetch failed: connection refused"
+    assert "3 times in a row (last fetched 2026-12-07T12:00:00+00:00)" in stale.summary
+    assert feed.fetched_at == datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
+    source.failing, source.current = False, "gone-2"
+    await feed.poll_once()  # a fetch that brings a revision, even one without its spec folder, worked
+    assert (feed.state.failed_fetches, feed.state.fetched_at) == (0, "2026-12-07T12:01:00+00:00")
+    assert [a.kind for a in feed_alerts(feed.state)] == ["invalid-commit"]
