@@ -20,10 +20,11 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import Any
 
-from reconciler.core.model import Action, ActionKind, Outcome, Plan
+from reconciler.core.model import Action, ActionKind, Outcome, Plan, TaskState
 from reconciler.core.normalize import replaces_whole
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import DeploymentLocked, OutcomeUnknown, RemoteError
+from reconciler.marathon.translate import app_of_task_id, to_task_state
 
 log = logging.getLogger("reconciler.engine")
 
@@ -211,9 +212,12 @@ async def _delete(marathon: MarathonPort, action: Action, deployment_ids: list[s
 
 async def _kill_tasks(marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]) -> None:
     """Heals: one `POST /v2/tasks/delete?scale=false` for all of them, so Marathon replaces each task;
-    the autoscaler's kills (body `{"scale": true}`): one with `scale=true`, so Marathon lowers `instances`."""
+    the autoscaler's kills (body `{"scale": true}`): one with `scale=true`, so Marathon lowers `instances`.
+    A heal goes out only while its task still runs, as read right before the kill (`_still_running`)."""
     for scale in (False, True):
         chosen = [(i, a) for i, a in kills if bool((a.body or {}).get("scale")) == scale]
+        if not scale:
+            chosen = await _still_running(marathon, chosen, done)
         if not chosen:
             continue
         try:
@@ -223,6 +227,55 @@ async def _kill_tasks(marathon: MarathonPort, kills: list[tuple[int, Action]], d
             continue
         _mark(chosen, done, Outcome.SUCCEEDED,
               "killed and instances lowered" if scale else "killed; Marathon launches a replacement")
+
+
+# At most this many apps' tasks are read at once before their heals.
+REREAD_CONCURRENCY = 8
+
+
+async def _still_running(
+    marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]
+) -> list[tuple[int, Action]]:
+    """The heals whose task Marathon still lists running, read again (`GET /v2/apps/{app}/tasks`) right
+    before the kill; the others are skipped, logged and never sent.
+
+    Marathon kills instances: a task id reaches its instance's current task (TasksResource.killTasks:
+    `Task.Id.parse(id).instanceId`), and a replaced task's instance runs on as its next incarnation
+    (InstanceOpFactoryImpl: `Task.Id.nextIncarnationFor`; a resident app's always, by its reservation).
+    A heal decided on an observation of a task that Marathon has replaced since would kill the healthy
+    replacement. An app whose tasks cannot be read gets no kill: healing never acts on what it cannot see.
+    """
+    if not kills:
+        return []
+    limit = asyncio.Semaphore(REREAD_CONCURRENCY)
+
+    async def tasks_of(app_id: str) -> dict[str, TaskState] | str:
+        async with limit:
+            try:
+                return {t.id: to_task_state(t) for t in await marathon.get_app_tasks(app_id)}
+            except RemoteError as exc:
+                return str(exc)
+
+    apps = {i: app_of_task_id(a.target) for i, a in kills}
+    wanted = sorted({app for app in apps.values() if app})
+    read = dict(zip(wanted, await asyncio.gather(*(tasks_of(app) for app in wanted)), strict=True))
+    kept = []
+    for i, action in kills:
+        app = apps[i]
+        tasks = read.get(app) if app else "not a Marathon task id"
+        if isinstance(tasks, dict) and tasks.get(action.target) == TaskState.RUNNING:
+            kept.append((i, action))
+            continue
+        if isinstance(tasks, str) or tasks is None:
+            why = f"the app's tasks could not be read again before the kill ({tasks})"
+        elif action.target in tasks:
+            why = f"the task is {tasks[action.target]} now"
+        else:
+            why = "the task is gone: Marathon replaced or ended it since it was observed"
+        log.warning("event=heal-skipped task=%s reason=%r", action.target, why)
+        done[i] = replace(action, outcome=Outcome.SKIPPED,
+                          detail=f"not killed: {why}; a kill would reach whatever task its instance runs now")
+    return kept
 
 
 def _refused(items: list[tuple[int, Action]], done: dict[int, Action], options: ExecuteOptions) -> bool:

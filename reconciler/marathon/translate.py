@@ -7,6 +7,7 @@ job), its tasks become ActualTasks with a TaskState and a health verdict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from reconciler.core.model import Actual, ActualApp, ActualDeployment, ActualTask, TaskState
@@ -24,6 +25,27 @@ def task_state(state: str | None, started_at: str | None) -> TaskState:
 
 def to_task_state(task: wire.Task) -> TaskState:
     return task_state(task.state, task.started_at)
+
+
+# core/task/Task.scala Task.Id.parse, in its order: with instance id and incarnation, with instance id,
+# resident (legacy, with attempt), legacy. The first group is the run spec's PathId.safePath.
+_TASK_IDS = (
+    re.compile(r"^(.+)\.(instance-|marathon-)([^_.]+)[._]([^.]+)\.(\d+)$"),
+    re.compile(r"^(.+)\.(instance-|marathon-)([^_.]+)[._]([^.]+)$"),
+    re.compile(r"^(.+)([._])([^_.]+)(\.)(\d+)$"),
+    re.compile(r"^(.+)([._])([^_.]+)$"),
+)
+
+
+def app_of_task_id(task_id: str) -> str | None:
+    """The app a task id names, as Marathon reads it (Task.Id.parse, then PathId.fromSafePath: `_` is
+    `/`, which no path segment may hold); None for an id Marathon would refuse. Marathon kills by
+    this: a task id names its app's instance, not one incarnation of it (TasksResource.killTasks)."""
+    for pattern in _TASK_IDS:
+        found = pattern.match(task_id)
+        if found:
+            return "/" + found[1].replace("_", "/")
+    return None
 
 
 # What the health verdict reads of one health check result: alive, firstSuccess, lastSuccess, lastFailure.

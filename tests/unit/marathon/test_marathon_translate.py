@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.core.model import TaskState
 from reconciler.marathon import wire
-from reconciler.marathon.translate import to_actual, to_actual_app, to_actual_deployment, to_actual_task
+from reconciler.marathon.translate import app_of_task_id, to_actual, to_actual_app, to_actual_deployment, to_actual_task
 
 STATUS = {
     "version": "2024-05-01T10:00:00.000Z",
@@ -192,3 +192,18 @@ def test_light_and_heavy_event_plans() -> None:
         assert event.plan.affected_apps() == ["/a"]
     plan = wire.DeploymentPlan.model_validate(heavy)
     assert plan.target is not None and [a.id for a in plan.target.all_apps()] == ["/g/b"]
+
+
+@pytest.mark.parametrize(
+    ("task_id", "app_id"),
+    [
+        # Task.Id.parse's four forms (core/task/Task.scala), the run spec written PathId.safePath.
+        ("shop_web.instance-6f1c2b9e-7714-11e7-a55c-5ecf1c4671f6._app.2", "/shop/web"),
+        ("shop_web.marathon-6f1c2b9e-7714-11e7-a55c-5ecf1c4671f6._app", "/shop/web"),
+        ("db.b6ff5fa5-7714-11e7-a55c-5ecf1c4671f6.41", "/db"),
+        ("a_b_c.b6ff5fa5-7714-11e7-a55c-5ecf1c4671f6", "/a/b/c"),
+        ("no-separator", None),
+    ],
+)
+def test_app_of_task_id_reads_the_id_as_marathon_does(task_id: str, app_id: str | None) -> None:
+    assert app_of_task_id(task_id) == app_id

@@ -1,0 +1,128 @@
+"""A heal decided on one observation and sent after Marathon replaced the task: the Marathon + Consul
+sandbox over loopback HTTP, the sync and the executor as the controller runs them.
+
+Marathon kills instances: `POST /v2/tasks/delete` turns each id into its instance
+(TasksResource.killTasks: `Task.Id.parse(id).instanceId`), and a replaced task's instance runs on as
+its next incarnation (InstanceOpFactoryImpl: `Task.Id.nextIncarnationFor`, `<instance>._app.2`). So a
+kill of the task observed critical, sent once its replacement runs, would kill the healthy replacement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.consul.client import ConsulClient
+from reconciler.core.heal import HealMemory
+from reconciler.core.model import ActionKind, Desired, Outcome, Plan
+from reconciler.core.plan import PlanOptions
+from reconciler.engine.execute import ExecuteOptions, execute_plan
+from reconciler.engine.sync import SyncRequest, sync
+from reconciler.marathon import MarathonClient
+from reconciler.sandbox.stack import Sandbox
+from reconciler.spec import load_desired
+from tests.e2e.healing_shop import converged, fast_sandbox, passing_tasks, running_tasks, shop_spec
+from tests.sandbox.marathon.fixtures import until
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Shop:
+    sandbox: Sandbox
+    marathon: MarathonClient
+    consul: ConsulClient
+    desired: Desired
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+    (tmp_path / "shop.yaml").write_text(shop_spec("v1", instances=2))
+    async with contextlib.AsyncExitStack() as stack:
+        sandbox = await stack.enter_async_context(Sandbox(fast_sandbox()))
+        marathon = await stack.enter_async_context(MarathonClient(sandbox.marathon_url))
+        consul = await stack.enter_async_context(ConsulClient(str(sandbox.consul_url), retries=1, timeout=5.0))
+        state = Shop(sandbox, marathon, consul, load_desired(tmp_path))
+        deploy = SyncRequest(state.desired, PlanOptions(), ExecuteOptions(wait=True, timeout=60.0, poll_interval=0.05),
+                             strict=False)
+        await sync(deploy, marathon, consul)
+        await until(lambda: converged(sandbox, 2), "the shop runs two tasks passing in Consul", 30)
+        yield state
+
+
+async def heal_plan(shop: Shop, victim: str) -> Plan:
+    """The plan a controller makes of the victim critical in Consul for a minute already: its kill."""
+    await shop.sandbox.marathon.set_task_health(victim, False)
+    await until(lambda: _not_passing(shop, victim), "the victim critical in Consul", 15)
+    now = time.monotonic()
+    request = SyncRequest(shop.desired, PlanOptions(), memory=HealMemory(critical_since={victim: now - 60}),
+                          clock=lambda: now, dry_run=True)
+    plan = (await sync(request, shop.marathon, shop.consul)).plan
+    [kill] = [a for a in plan.pending if a.kind == ActionKind.KILL_TASK]
+    assert kill.target == victim and kill.body == {"scale": False}
+    return plan
+
+
+async def _not_passing(shop: Shop, task_id: str) -> bool:
+    return task_id not in await passing_tasks(shop.sandbox)
+
+
+def next_incarnation(task_id: str) -> str:
+    instance, _, number = task_id.rpartition("._app.")
+    return f"{instance}._app.{int(number) + 1}"
+
+
+async def test_a_heal_of_a_task_replaced_since_the_observation_spares_the_replacement(shop: Shop) -> None:
+    victim, bystander = await running_tasks(shop.sandbox)
+    plan = await heal_plan(shop, victim)
+    # Between the observation and the kill, Marathon replaces the victim (here: someone's kill;
+    # Marathon's own health checks do the same) in the same instance, as its next incarnation.
+    async with httpx.AsyncClient(base_url=shop.sandbox.marathon_url) as client:
+        killed = await client.delete(f"/v2/apps/shop/web/tasks/{victim}", params={"scale": "false"})
+        assert killed.status_code == 200
+    replacement = next_incarnation(victim)
+    await until(lambda: _runs(shop, replacement), "the replacement runs in the victim's instance", 15)
+
+    execution = await execute_plan(plan, shop.marathon, ExecuteOptions(wait=False))
+
+    [kill] = [a for a in execution.actions if a.kind == ActionKind.KILL_TASK]
+    assert kill.outcome == Outcome.SKIPPED
+    assert "the task is gone" in kill.detail and "not killed" in kill.detail
+    assert await running_tasks(shop.sandbox) == sorted([bystander, replacement])
+
+
+async def test_a_heal_of_a_task_still_running_is_sent(shop: Shop) -> None:
+    victim, bystander = await running_tasks(shop.sandbox)
+    plan = await heal_plan(shop, victim)
+
+    execution = await execute_plan(plan, shop.marathon, ExecuteOptions(wait=False))
+
+    [kill] = [a for a in execution.actions if a.kind == ActionKind.KILL_TASK]
+    assert kill.outcome == Outcome.SUCCEEDED, kill.detail
+    await until(lambda: _runs(shop, next_incarnation(victim)), "the victim replaced in its instance", 15)
+    assert bystander in await running_tasks(shop.sandbox)
+
+
+async def test_a_heal_is_not_sent_when_the_app_s_tasks_cannot_be_read_again(shop: Shop) -> None:
+    victim, bystander = await running_tasks(shop.sandbox)
+    plan = await heal_plan(shop, victim)
+    shop.sandbox.marathon.fail_every(1, 500)  # Marathon answers 500 from now on
+    try:
+        execution = await execute_plan(plan, shop.marathon, ExecuteOptions(wait=False))
+    finally:
+        shop.sandbox.marathon.reset_faults()
+
+    [kill] = [a for a in execution.actions if a.kind == ActionKind.KILL_TASK]
+    assert kill.outcome == Outcome.SKIPPED
+    assert "could not be read again" in kill.detail
+    assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
+
+
+async def _runs(shop: Shop, task_id: str) -> bool:
+    return task_id in await running_tasks(shop.sandbox)
