@@ -105,6 +105,15 @@ def status_of(checks: Sequence[CheckState]) -> tuple[CheckStatus | None, str]:
     return status, "; ".join(failing)
 
 
+_CRITICAL = CheckStatus.CRITICAL.value
+
+
+def node_critical(checks: Iterable[CheckState]) -> bool:
+    """Whether a check of the node itself (no service id) is critical: `serfHealth` once the node's agent
+    is down or unreachable (its service checks then keep their last status), or a node-level check."""
+    return any(c.status == _CRITICAL and not c.service_id for c in checks)
+
+
 def instance_from(node: wire.Node, service: wire.AgentService, checks: Sequence[CheckState]) -> ServiceInstance:
     """An instance from its node, its service and their checks; an empty service address means the node's."""
     status, output = status_of(checks)
@@ -119,6 +128,7 @@ def instance_from(node: wire.Node, service: wire.AgentService, checks: Sequence[
         meta=dict(service.meta),
         status=status,
         output=output,
+        node_critical=node_critical(checks),
     )
 
 
@@ -204,13 +214,15 @@ def instances_of_services(nodes: Iterable[NodeServices], checks: Sequence[CheckS
         name, node_checks = node.node, grouped.get((node.node, ""), [])
         node_passing = (name, "") not in failing
         for s in node.services:
+            down = False
             if node_passing and (name, s.service_id) not in failing:
                 status, output = passing, ""
             else:
                 status, output = status_of(node_checks + grouped.get((name, s.service_id), []))
+                down = not node_passing and node_critical(node_checks)
             instances.append(
                 ServiceInstance(s.service_id, s.name, name, node.address, s.address, s.port, s.tags, s.meta,
-                                status, output)
+                                status, output, down)
             )
     return tuple(instances)
 
@@ -234,8 +246,9 @@ def with_statuses(
             result.append(instance)
             continue
         status, output = status_of(node_checks + own_checks)
-        same = instance.status == status and instance.output == output
-        result.append(instance if same else replace(instance, status=status, output=output))
+        down = node_critical(node_checks)
+        same = instance.status == status and instance.output == output and instance.node_critical == down
+        result.append(instance if same else replace(instance, status=status, output=output, node_critical=down))
     return tuple(result)
 
 

@@ -54,6 +54,13 @@ class TaskHealth:
     status: CheckStatus | None
     registered: bool
     output: str = ""
+    node: str = ""  # the node of the worst instance, when a check of the node itself is critical
+
+    @property
+    def healable(self) -> bool:
+        """Critical through its own checks: a critical node check (its agent down, a node-level check)
+        says nothing of the task, and no kill of it can make its node pass."""
+        return self.status == CheckStatus.CRITICAL and not self.node
 
 
 def default_budget(instances: int) -> int:
@@ -88,7 +95,8 @@ def task_health(app: ActualApp, consul: ConsulObservation) -> list[TaskHealth]:
             continue
         worst = worst_instance(consul.instances_of_task(task.task_id))
         status = worst.status if worst is not None else None
-        result.append(TaskHealth(task, status, worst is not None, worst.output if worst else ""))
+        node = worst.node if worst is not None and worst.node_critical else ""
+        result.append(TaskHealth(task, status, worst is not None, worst.output if worst else "", node))
     return result
 
 
@@ -205,11 +213,7 @@ def decide_app(
     policy = wanted.heal
     recent = tuple(t for t in memory.heals.get(app.app_id, ()) if now - t <= policy.crash_loop_window_seconds)
     tasks = task_health(app, consul)
-    since = {
-        h.task.task_id: memory.critical_since.get(h.task.task_id, now)
-        for h in tasks
-        if h.status == CheckStatus.CRITICAL
-    }
+    since = {h.task.task_id: memory.critical_since.get(h.task.task_id, now) for h in tasks if h.healable}
     actions = [*warnings(wanted, app, tasks), *repairs(wanted, app, tasks, desired, memory.registered)]
     overdue = [
         h for h in tasks if h.task.task_id in since and now - since[h.task.task_id] > policy.critical_for_seconds
@@ -231,6 +235,11 @@ def warnings(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth]) -> Ite
     for health in tasks:
         if health.status == CheckStatus.WARNING:
             reason = f"check warning on task {health.task.task_id}" + (f": {health.output}" if health.output else "")
+            yield Action(kind=ActionKind.WARN, target=health.task.task_id, env=wanted.env, reason=reason)
+        elif health.status == CheckStatus.CRITICAL and health.node:
+            reason = (f"check critical on task {health.task.task_id} through node {health.node}'s own checks"
+                      f" (its Consul agent down or a node check failing): not healed, a kill cannot fix the node"
+                      + (f": {health.output}" if health.output else ""))
             yield Action(kind=ActionKind.WARN, target=health.task.task_id, env=wanted.env, reason=reason)
     if len(tasks) > wanted.instances and not app.deployment_ids:  # deployments run extra instances on purpose
         yield Action(

@@ -61,7 +61,9 @@ class ServiceInstance:
 
     `agent_address` is the address of the node whose agent holds the registration (deregistration must
     go there); `address` is the instance's own address (the task's host); `output` is the text of the
-    checks that are not passing, for reasons and warnings.
+    checks that are not passing, for reasons and warnings. `node_critical`: a check of the node itself
+    is critical (`serfHealth` when the node's agent is down or unreachable, or a node-level check):
+    the instance's status then says nothing of its task alone, and healing does not judge it.
     """
 
     service_id: str
@@ -74,6 +76,7 @@ class ServiceInstance:
     meta: Mapping[str, str] = field(default_factory=dict)
     status: CheckStatus | None = CheckStatus.PASSING
     output: str = ""
+    node_critical: bool = False
 
     @property
     def managed(self) -> bool:

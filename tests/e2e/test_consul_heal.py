@@ -273,6 +273,32 @@ async def test_consul_down_means_no_heal_and_no_deregistration_until_it_returns(
     await until(running.converged, "repaired after Consul returned", 15)
 
 
+async def test_a_consul_agent_down_kills_no_task_on_its_node(running: Running) -> None:
+    """Every node's agent unreachable (serfHealth critical): every instance is critical, and no task is."""
+    consul = running.sandbox.consul
+    assert consul is not None
+    nodes = sorted({c.node for c in consul.state.catalog.checks.values() if c.check_id == "serfHealth"})
+    tasks = await running.tasks("/shop/web") + await running.tasks("/shop/flaky")
+    down_from, cycles = len(running.executed), len(running.results)
+    for node in nodes:
+        consul.force_check_status("serfHealth", "critical", node=node, output="Agent not live or unreachable")
+
+    async def none_passing() -> bool:
+        return not await running.passing("web") and not await running.passing("flaky")
+
+    await until(none_passing, "every instance critical in Consul", 10)
+    past_grace = time.monotonic() + CRITICAL_FOR + 0.5
+    await until(lambda: sum(t > past_grace for t in running.ended) >= 2, "two cycles past the grace window", 20)
+    assert not [a for a in running.executed[down_from:] if a.kind == ActionKind.KILL_TASK]
+    warned = {a.target for r in running.results[cycles:] for a in (r.plan.actions if r.plan else ())
+              if a.kind == ActionKind.WARN and "Consul agent down" in a.reason}
+    assert warned == set(tasks)
+    for node in nodes:
+        consul.force_check_status("serfHealth", "passing", node=node, output="Agent alive and reachable")
+    await until(running.converged, "every task passing again", 15)
+    assert sorted(await running.tasks("/shop/web") + await running.tasks("/shop/flaky")) == sorted(tasks)
+
+
 def _observed_registered(result: CycleResult, task_id: str) -> bool:
     return bool(result.observation and result.observation.consul.instances_of_task(task_id))
 

@@ -176,3 +176,24 @@ def test_a_passing_check_keeps_no_output() -> None:
     assert state.output == "" and state.check_id == "service:s"
     (state,) = check_states([check("n1", "s", "critical", "HTTP 503")])
     assert state.output == "HTTP 503"
+
+
+def test_a_critical_node_check_marks_every_instance_on_the_node_whichever_read_built_it() -> None:
+    """serfHealth critical (the node's agent down) makes its instances critical whatever their own checks say:
+    each read path (health entries, a cold catalog build, checks that moved) says it came from the node."""
+    dead = [{"CheckID": "serfHealth", "Status": "critical", "Output": "Agent not live or unreachable"},
+            {"CheckID": "service:integration_redis.t1", "Status": "passing", "ServiceID": "integration_redis.t1"}]
+    by_entry = instance_of(entry("", dead))
+    assert by_entry.status == CheckStatus.CRITICAL and by_entry.node_critical
+    own = [{"CheckID": "service:integration_redis.t1", "Status": "critical", "ServiceID": "integration_redis.t1"}]
+    assert not instance_of(entry("", own)).node_critical
+
+    nodes = [catalog_node("n1", "10.0.0.1", 2), catalog_node("n2", "10.0.0.2", 1)]
+    healthy = [check(node, sid, "passing") for node, sid in (("n1", ""), ("n1", "n1-s0"), ("n1", "n1-s1"),
+                                                             ("n2", ""), ("n2", "n2-s0"))]
+    agent_gone = [c for c in healthy if (c.node, c.service_id) != ("n1", "")] + [check("n1", "", "critical", "gone")]
+    cold = built(nodes, check_states(agent_gone))
+    assert [(i.service_id, i.node_critical) for i in cold] == [("n1-s0", True), ("n1-s1", True), ("n2-s0", False)]
+    moved = with_statuses(built(nodes, check_states(healthy)), check_states(agent_gone))
+    assert moved == cold
+    assert not any(i.node_critical for i in with_statuses(cold, check_states(healthy)))

@@ -103,6 +103,22 @@ def test_recovered_task_forgets_its_critical_clock() -> None:
     assert decisions.actions == () and decisions.memory.critical_since == {}
 
 
+def test_a_task_critical_through_its_node_s_own_checks_is_reported_never_healed() -> None:
+    # serfHealth critical (the node's Consul agent down): every instance on the node turns critical,
+    # whatever its task does; a kill cannot make the node's checks pass.
+    desired, actual, consul = world(critical=(1, 2))
+    on_dead_node = replace(consul.instances[0], node_critical=True, output="Agent not live or unreachable")
+    consul = replace(consul, instances=(on_dead_node, *consul.instances[1:]))
+    decisions = decide_heals(desired, actual, consul, since(1, 2), T0 + 100)
+    assert kills(decisions.actions) == ["integration_api.t2"]
+    [warn] = [a for a in decisions.actions if a.target == "integration_api.t1"]
+    assert warn.kind == ActionKind.WARN and warn.reason == (
+        f"check critical on task integration_api.t1 through node {on_dead_node.node}'s own checks (its Consul agent"
+        " down or a node check failing): not healed, a kill cannot fix the node: Agent not live or unreachable"
+    )
+    assert "integration_api.t1" not in decisions.memory.critical_since  # its grace window starts when it is judged
+
+
 def test_maintenance_is_deliberate_and_never_healed() -> None:
     desired, actual, consul = world()
     consul = replace(consul, instances=(replace(consul.instances[0], status=CheckStatus.MAINTENANCE),))
