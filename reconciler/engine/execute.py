@@ -237,7 +237,8 @@ async def _still_running(
     marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]
 ) -> list[tuple[int, Action]]:
     """The heals whose task Marathon still lists running, read again (`GET /v2/apps/{app}/tasks`) right
-    before the kill; the others are skipped, logged and never sent.
+    before the kill, of apps no deployment runs for (`GET /v2/deployments`: one may have started since the
+    observation, the same plan's update among them); the others are skipped, logged and never sent.
 
     Marathon kills instances: a task id reaches its instance's current task (TasksResource.killTasks:
     `Task.Id.parse(id).instanceId`), and a replaced task's instance runs on as its next incarnation
@@ -257,25 +258,38 @@ async def _still_running(
                 return str(exc)
 
     apps = {i: app_of_task_id(a.target) for i, a in kills}
+    try:
+        deploying: set[str] | str = {a for d in await _running_deployments(marathon) for a in d.affected_apps}
+    except RemoteError as exc:
+        deploying = str(exc)
     wanted = sorted({app for app in apps.values() if app})
     read = dict(zip(wanted, await asyncio.gather(*(tasks_of(app) for app in wanted)), strict=True))
     kept = []
     for i, action in kills:
         app = apps[i]
-        tasks = read.get(app) if app else "not a Marathon task id"
-        if isinstance(tasks, dict) and tasks.get(action.target) == TaskState.RUNNING:
+        why = _not_to_kill(action.target, app, deploying, read.get(app) if app else "not a Marathon task id")
+        if why is None:
             kept.append((i, action))
             continue
-        if isinstance(tasks, str) or tasks is None:
-            why = f"the app's tasks could not be read again before the kill ({tasks})"
-        elif action.target in tasks:
-            why = f"the task is {tasks[action.target]} now"
-        else:
-            why = "the task is gone: Marathon replaced or ended it since it was observed"
         log.warning("event=heal-skipped task=%s reason=%r", action.target, why)
-        done[i] = replace(action, outcome=Outcome.SKIPPED,
-                          detail=f"not killed: {why}; a kill would reach whatever task its instance runs now")
+        done[i] = replace(action, outcome=Outcome.SKIPPED, detail=f"not killed: {why}")
     return kept
+
+
+def _not_to_kill(
+    task_id: str, app: str | None, deploying: set[str] | str, tasks: dict[str, TaskState] | str | None
+) -> str | None:
+    """Why a heal must not go out as Marathon stands now (deployments, the app's tasks), or None."""
+    if isinstance(deploying, str):
+        return f"the running deployments could not be read again before the kill ({deploying})"
+    if app in deploying:
+        return "a deployment of the app runs (it started since the observation): Marathon is replacing its tasks"
+    if not isinstance(tasks, dict):
+        return f"the app's tasks could not be read again before the kill ({tasks})"
+    if task_id not in tasks:
+        return ("the task is gone: Marathon replaced or ended it since it was observed (a kill names its"
+                " instance: it would reach the task running there now)")
+    return None if tasks[task_id] == TaskState.RUNNING else f"the task is {tasks[task_id]} now"
 
 
 def _refused(items: list[tuple[int, Action]], done: dict[int, Action], options: ExecuteOptions) -> bool:

@@ -126,3 +126,28 @@ async def test_a_heal_is_not_sent_when_the_app_s_tasks_cannot_be_read_again(shop
 
 async def _runs(shop: Shop, task_id: str) -> bool:
     return task_id in await running_tasks(shop.sandbox)
+
+
+async def test_a_heal_is_not_sent_into_a_deployment_of_its_app_started_since_the_observation(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """The observation showed no deployment of the app, so the heal was planned beside the app's update;
+    the update's deployment (here the same plan's) replaces tasks by its own upgrade strategy, and the
+    documented guard holds: no kill while a deployment of the app runs."""
+    victim, bystander = await running_tasks(shop.sandbox)
+    await shop.sandbox.marathon.set_task_health(victim, False)
+    await until(lambda: _not_passing(shop, victim), "the victim critical in Consul", 15)
+    (tmp_path / "shop.yaml").write_text(shop_spec("v2", instances=2))
+    shop.sandbox.marathon.freeze_deployments()  # the rolling update stays under way
+    now = time.monotonic()
+    request = SyncRequest(load_desired(tmp_path), PlanOptions(), ExecuteOptions(wait=False),
+                          memory=HealMemory(critical_since={victim: now - 60}), clock=lambda: now)
+    result = await sync(request, shop.marathon, shop.consul)
+
+    assert result.execution is not None
+    done = {a.kind: a for a in result.execution.actions if a.kind in (ActionKind.UPDATE, ActionKind.KILL_TASK)}
+    assert done[ActionKind.UPDATE].outcome == Outcome.SUCCEEDED
+    kill = done[ActionKind.KILL_TASK]
+    assert kill.target == victim and kill.outcome == Outcome.SKIPPED
+    assert "a deployment of the app runs" in kill.detail
+    assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
