@@ -29,8 +29,12 @@ def family_of(action: Action) -> tuple[str, str]:
 
 
 def settle_unknown(actions: tuple[Action, ...], fresh: Plan) -> tuple[Action, ...]:
-    """`actions` with each UNKNOWN outcome decided by `fresh`, the plan made from a new observation."""
+    """`actions` with each UNKNOWN outcome decided by `fresh`, the plan made from a new observation.
+
+    A kill the fresh plan holds back (refused) is still needed all the same: its task still runs and is
+    still critical, and the heal just recorded is what holds it (backoff), not the kill having landed."""
     still_needed = {family_of(a) for a in fresh.pending}
+    still_needed.update(family_of(a) for a in fresh.refused if a.kind == ActionKind.KILL_TASK)
     settled = []
     for action in actions:
         if action.outcome != Outcome.UNKNOWN:

@@ -21,6 +21,7 @@ import pytest
 from reconciler.consul.client import ConsulClient
 from reconciler.core.heal import HealMemory
 from reconciler.core.model import ActionKind, Desired, Outcome, Plan
+from reconciler.core.outcomes import LANDED, NOT_SEEN
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.execute import ExecuteOptions, execute_plan
 from reconciler.engine.sync import SyncRequest, sync
@@ -151,3 +152,49 @@ async def test_a_heal_is_not_sent_into_a_deployment_of_its_app_started_since_the
     assert kill.target == victim and kill.outcome == Outcome.SKIPPED
     assert "a deployment of the app runs" in kill.detail
     assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
+
+
+class KillAnswerLost(httpx.AsyncBaseTransport):
+    """Loopback HTTP, but the answer of every `POST /v2/tasks/delete` is lost: after Marathon acted on it
+    (`reaches`), or on its way (Marathon never saw it): a read timeout either way."""
+
+    def __init__(self, reaches: bool) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.reaches = reaches
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/v2/tasks/delete":
+            if self.reaches:
+                response = await self._inner.handle_async_request(request)
+                await response.aread()
+                await response.aclose()
+            raise httpx.ReadTimeout("the answer never came", request=request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.parametrize("reaches", [False, True])
+async def test_a_heal_whose_answer_was_lost_is_settled_by_whether_its_task_still_runs(
+    shop: Shop, reaches: bool
+) -> None:
+    """A kill sent and not answered is UNKNOWN; the fresh observation settles it. The heal that was just
+    recorded holds the fresh plan's kill back (backoff): held back is still needed, never 'landed'."""
+    victim, bystander = await running_tasks(shop.sandbox)
+    await shop.sandbox.marathon.set_task_health(victim, False)
+    await until(lambda: _not_passing(shop, victim), "the victim critical in Consul", 15)
+    now = time.monotonic()
+    request = SyncRequest(shop.desired, PlanOptions(), ExecuteOptions(wait=False),
+                          memory=HealMemory(critical_since={victim: now - 60}), clock=lambda: now)
+    async with MarathonClient(shop.sandbox.marathon_url, transport=KillAnswerLost(reaches)) as marathon:
+        result = await sync(request, marathon, shop.consul)
+
+    assert result.execution is not None
+    [kill] = [a for a in result.execution.actions if a.kind == ActionKind.KILL_TASK]
+    if reaches:
+        assert (kill.outcome, kill.detail) == (Outcome.SUCCEEDED, LANDED)
+        await until(lambda: _runs(shop, next_incarnation(victim)), "the victim replaced in its instance", 15)
+    else:
+        assert kill.outcome == Outcome.UNKNOWN and kill.detail.endswith(NOT_SEEN)
+        assert await running_tasks(shop.sandbox) == sorted([victim, bystander])

@@ -31,3 +31,11 @@ def test_a_create_that_landed_but_still_needs_a_scale_is_not_claimed_as_landed()
     update = Plan(actions=(act(ActionKind.QUERY_UPDATE, "a.e", Outcome.PLANNED),))
     assert settle_unknown((query,), update)[0].outcome == Outcome.UNKNOWN
     assert settle_unknown((query,), Plan())[0].outcome == Outcome.SUCCEEDED
+
+
+def test_a_kill_the_fresh_plan_holds_back_did_not_land() -> None:
+    """The fresh plan still kills the task, but the heal just recorded holds it (backoff): not landed."""
+    kill = act(ActionKind.KILL_TASK, "e_a.t1")
+    held = Plan(actions=(act(ActionKind.KILL_TASK, "e_a.t1", Outcome.REFUSED),))
+    assert settle_unknown((kill,), held)[0].outcome == Outcome.UNKNOWN
+    assert settle_unknown((kill,), Plan())[0].outcome == Outcome.SUCCEEDED  # its task no longer runs critical
