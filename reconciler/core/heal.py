@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain
 
@@ -344,3 +344,29 @@ def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth]) -> int:
     running = len(tasks)
     already_down = max(0, wanted.instances - running)
     return max(0, min(budget - already_down, running - minimum_healthy(wanted)))
+
+
+def forget_unsent(memory: HealMemory, actual: Actual, actions: Iterable[Action], now: float) -> HealMemory:
+    """`memory` without the heals of `now` that were never sent (outcome skipped: a guard at the moment of
+    the kill, or the leader's fence), so that they neither start a backoff nor count toward a crash loop.
+    A failed kill stays counted: a 5xx may have killed some of its tasks (Marathon kills them one by one)."""
+    app_of = {t.task_id: app_id for app_id, app in actual.apps.items() for t in app.tasks}
+    unsent: dict[str, int] = {}
+    for action in actions:
+        if action.kind == ActionKind.KILL_TASK and action.outcome == Outcome.SKIPPED and not (action.body or {}).get(
+            "scale"
+        ) and action.target in app_of:
+            unsent[app_of[action.target]] = unsent.get(app_of[action.target], 0) + 1
+    if not unsent:
+        return memory
+    heals = dict(memory.heals)
+    for app_id, count in unsent.items():
+        times = list(heals.get(app_id, ()))
+        for _ in range(count):
+            if now in times:
+                times.remove(now)
+        if times:
+            heals[app_id] = tuple(times)
+        else:
+            heals.pop(app_id, None)
+    return replace(memory, heals=heals)

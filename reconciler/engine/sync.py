@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.heal import HealMemory
+from reconciler.core.heal import HealMemory, forget_unsent
 from reconciler.core.model import Action, ActionKind, Actual, Desired, Plan
 from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
@@ -157,6 +157,7 @@ async def sync(
         return result
     hooks.executing(planned.plan)
     execution = await _execute(planned.plan, marathon, consul, request, hooks)
+    result = replace(result, memory=forget_unsent(planned.memory, observation.actual, execution.actions, now))
     replanning = _Replanning(request, planned.memory, now, marathon, consul, hooks)
     if execution.unknown:
         execution = await replanning.settle(execution)

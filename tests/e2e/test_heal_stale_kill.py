@@ -151,6 +151,7 @@ async def test_a_heal_is_not_sent_into_a_deployment_of_its_app_started_since_the
     kill = done[ActionKind.KILL_TASK]
     assert kill.target == victim and kill.outcome == Outcome.SKIPPED
     assert "a deployment of the app runs" in kill.detail
+    assert result.memory.heals == {}  # no kill sent: no backoff started, no heal toward a crash loop
     assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
 
 
