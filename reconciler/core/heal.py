@@ -349,7 +349,7 @@ def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth]) -> int:
 def forget_unsent(memory: HealMemory, actual: Actual, actions: Iterable[Action], now: float) -> HealMemory:
     """`memory` without the heals of `now` that were never sent (outcome skipped: a guard at the moment of
     the kill, or the leader's fence), so that they neither start a backoff nor count toward a crash loop.
-    A failed kill stays counted: a 5xx may have killed some of its tasks (Marathon kills them one by one)."""
+    A failed kill stays counted: an error may come after Marathon killed some of its tasks (app by app)."""
     app_of = {t.task_id: app_id for app_id, app in actual.apps.items() for t in app.tasks}
     unsent: dict[str, int] = {}
     for action in actions:
