@@ -199,3 +199,39 @@ async def test_a_heal_whose_answer_was_lost_is_settled_by_whether_its_task_still
     else:
         assert kill.outcome == Outcome.UNKNOWN and kill.detail.endswith(NOT_SEEN)
         assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
+
+
+class KillAnswers500(httpx.AsyncBaseTransport):
+    """Loopback HTTP, but Marathon answers every `POST /v2/tasks/delete` with a 500 (and kills nothing)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/v2/tasks/delete":
+            return httpx.Response(500, json={"message": "An unexpected server error occurred."}, request=request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_heal_marathon_answers_500_to_is_failed_not_retried_and_counted(shop: Shop) -> None:
+    """docs/healing.md, what counts as a heal: a failed kill is sent once, and holds the next one back."""
+    victim, bystander = await running_tasks(shop.sandbox)
+    await shop.sandbox.marathon.set_task_health(victim, False)
+    await until(lambda: _not_passing(shop, victim), "the victim critical in Consul", 15)
+    now = time.monotonic()
+    request = SyncRequest(shop.desired, PlanOptions(), ExecuteOptions(wait=False),
+                          memory=HealMemory(critical_since={victim: now - 60}), clock=lambda: now)
+    sent: list[str] = []
+    async with MarathonClient(shop.sandbox.marathon_url, transport=KillAnswers500(),
+                              on_request=lambda method, path: sent.append(f"{method} {path}")) as marathon:
+        result = await sync(request, marathon, shop.consul)
+
+    assert result.execution is not None
+    [kill] = [a for a in result.execution.actions if a.kind == ActionKind.KILL_TASK]
+    assert kill.outcome == Outcome.FAILED and "500" in kill.detail
+    assert sent.count("POST /v2/tasks/delete") == 1
+    assert result.memory.heals == {"/shop/web": (now,)}
+    assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
