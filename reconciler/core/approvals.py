@@ -17,7 +17,7 @@ from typing import Any
 from reconciler.core.compare_memo import ComparisonMemo
 from reconciler.core.decision_memo import DecisionMemos
 from reconciler.core.hashing import canonical_json, definition_hash
-from reconciler.core.model import MARATHON_WRITE_KINDS, Action, Actual, Desired, Outcome
+from reconciler.core.model import MARATHON_WRITE_KINDS, Action, ActionKind, Actual, Desired, Outcome
 from reconciler.core.naming import HASH_LABEL
 from reconciler.core.plan import PlanOptions, build_plan, stamped_definition
 
@@ -56,25 +56,41 @@ def desired_digest(desired: Desired, env: str) -> str:
     return _digest({"environment": shape, "apps": apps})
 
 
-def action_key(action: Action) -> tuple[str, str, str, Any, Any, str]:
+AUTOSCALED = "autoscaled"  # an autoscaled app's count in a write, as an approval sees it
+
+
+def action_key(action: Action, autoscaled: frozenset[str] = frozenset()) -> tuple[str, str, str, Any, Any, str]:
     """One write as an approval sees it: kind, app, the definition hash and instances it writes, and the
-    actual values it changes (so that a hand edit in between tells)."""
+    actual values it changes (so that a hand edit in between tells). The count of an app in `autoscaled`
+    is the autoscaler's, not the specs': which number it is (and was) is left out."""
     body = action.body or {}
     labels = body.get("labels") or {}
     changes = _digest([[c.path, c.actual] for c in action.changes]) if action.changes else ""
-    return (str(action.kind), action.target, str(labels.get(HASH_LABEL, "")), body.get("instances"),
-            action.instances_from, changes)
+    instances, instances_from = body.get("instances"), action.instances_from
+    if action.target in autoscaled and action.kind in (ActionKind.UPDATE, ActionKind.SCALE):
+        instances, instances_from = AUTOSCALED, None
+    return (str(action.kind), action.target, str(labels.get(HASH_LABEL, "")), instances, instances_from, changes)
 
 
-def changes_beyond(proposed: Iterable[Action], approved: Iterable[Action]) -> tuple[Action, ...]:
+def changes_beyond(proposed: Iterable[Action], approved: Iterable[Action],
+                   autoscaled: frozenset[str] = frozenset()) -> tuple[Action, ...]:
     """The Marathon writes of `proposed` that the approved state's plan does not make identically."""
-    given = {action_key(a) for a in approved if a.kind in MARATHON_WRITE_KINDS}
+    given = {action_key(a, autoscaled) for a in approved if a.kind in MARATHON_WRITE_KINDS}
     return tuple(a for a in proposed if a.kind in MARATHON_WRITE_KINDS and a.outcome == Outcome.PLANNED
-                 and action_key(a) not in given)
+                 and action_key(a, autoscaled) not in given)
 
 
-def plan_digest(desired_digest_value: str, actions: Iterable[Action]) -> str:
-    return _digest({"desired": desired_digest_value, "actions": [list(action_key(a)) for a in actions]})
+def plan_digest(desired_digest_value: str, actions: Iterable[Action], autoscaled: frozenset[str] = frozenset()) -> str:
+    """The digest of a plan. A scale of an autoscaled app is not in it: whether one is needed turns with
+    each scaling, and the bounds it clamps to are in the desired state's digest."""
+    keys = [list(action_key(a, autoscaled)) for a in actions
+            if not (a.kind == ActionKind.SCALE and a.target in autoscaled)]
+    return _digest({"desired": desired_digest_value, "actions": keys})
+
+
+def autoscaled_apps(desired: Desired, env: str) -> frozenset[str]:
+    """The apps of `env` whose count the autoscaler decides."""
+    return frozenset(app_id for app_id, app in desired.apps.items() if app.env == env and app.autoscale is not None)
 
 
 @dataclass(frozen=True)
@@ -105,10 +121,11 @@ def review(
     proposed = build_plan(mine, actual, scoped, DecisionMemos(comparisons=comparisons)).actions
     given = (build_plan(narrowed(approved, env), actual, scoped, DecisionMemos(comparisons=comparisons)).actions
              if approved is not None else ())
-    beyond = changes_beyond(proposed, given)
+    autoscaled = autoscaled_apps(mine, env)
+    beyond = changes_beyond(proposed, given, autoscaled)
     digest_value = desired_digest(mine, env)
     approved_digest = desired_digest(approved, env) if approved is not None else None
-    return Review(env, mine, digest_value, approved_digest, beyond, plan_digest(digest_value, beyond))
+    return Review(env, mine, digest_value, approved_digest, beyond, plan_digest(digest_value, beyond, autoscaled))
 
 
 def matches_approved(specs: Desired, approved: Desired | None, env: str) -> bool:

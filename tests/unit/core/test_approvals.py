@@ -13,6 +13,7 @@ from reconciler.core.approvals import (
     plan_digest,
     review,
 )
+from reconciler.core.autoscale_policy import AutoscalePolicy
 from reconciler.core.model import ActionKind, Desired, HealPolicy
 from reconciler.core.naming import REVISION_LABEL
 from reconciler.core.plan import PlanOptions, build_plan
@@ -117,3 +118,26 @@ def test_prune_puts_the_deletes_of_apps_that_left_the_specs_in_the_plan() -> Non
     assert review(without_db, approved, actual, OPTIONS, "prod").actions == ()
     pruned = review(without_db, approved, actual, PlanOptions(prune=True), "prod")
     assert [(a.kind, a.target) for a in pruned.actions] == [(ActionKind.DELETE, "/prod/db")]
+
+
+def _autoscaled(desired: Desired, low: int = 1, high: int = 6) -> Desired:
+    web = replace(desired.apps["/prod/web"], autoscale=AutoscalePolicy(min_instances=low, max_instances=high))
+    return replace(desired, apps={**desired.apps, "/prod/web": web})
+
+
+def test_a_scaling_of_an_autoscaled_app_keeps_the_digest_and_a_hand_edit_still_changes_it() -> None:
+    approved, specs = _autoscaled(_shop()), _autoscaled(_shop(tag="2.0"))
+    actual = applied(approved)
+    before = review(specs, approved, actual, OPTIONS, "prod")
+    assert [a.kind for a in before.actions] == [ActionKind.UPDATE]
+    for count in (3, 5):  # the autoscaler's counts: not a change of the plan the approver looks at
+        scaled = review(specs, approved, with_instances(actual, "/prod/web", count), OPTIONS, "prod")
+        assert scaled.digest == before.digest
+        assert [a.body["instances"] for a in scaled.actions if a.body] == [count]  # the writes keep the count
+    edited = review(specs, approved, with_definition(actual, "/prod/web", cmd="by hand"), OPTIONS, "prod")
+    assert edited.digest != before.digest
+    # new bounds are a spec change: the clamp they make waits, whatever the count it clamps
+    bounded = _autoscaled(_shop(), low=4)
+    clamps = [review(bounded, approved, with_instances(actual, "/prod/web", n), OPTIONS, "prod") for n in (2, 3)]
+    assert [[(a.kind, a.instances_to) for a in r.actions] for r in clamps] == [[(ActionKind.SCALE, 4)]] * 2
+    assert clamps[0].digest == clamps[1].digest != review(_shop(), approved, actual, OPTIONS, "prod").digest
