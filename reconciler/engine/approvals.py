@@ -7,7 +7,10 @@ state to the specs' is recorded once as a pending plan ("awaiting-approval", wit
 actions); a plan with another digest supersedes it, in the one store transaction that records it.
 `reconciler approve` (engine/approving.py) applies one. With nothing approved yet, nothing of the
 environment is touched. When `approve` handed the writes to the controller, the controller marks the
-plan applied or failed after the cycle that sent them (`record_outcome`). Every status is a
+plan applied or failed after the cycle that sent them (`record_outcome`). When `approve` sends the writes
+itself (no live controller found, `--no-consul`, `--force`), its decision's note says until when: the
+controller leaves the environment alone until the plan is marked, or that time passed (an `approve`
+killed midway), so that the two never both send the approved state. Every status is a
 compare-and-set from the one read (store/plans.py): a plan that another reconciler decided meanwhile
 keeps that decision. The controller runs the gate in its sync's worker thread. docs/approvals.md.
 """
@@ -18,6 +21,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reconciler.core.approvals import Review, approval_environments, in_force, matches_approved, review
@@ -36,6 +40,27 @@ APPROVED, APPLIED, FAILED = "approved", "applied", "failed"
 APPROVED_EVENT = "approved"
 # A rollback names the state to run as explicitly as an approval does.
 APPROVAL_EVENTS = (APPROVED_EVENT, "rolled-back")
+
+
+APPLYING_FROM_HERE = "applying from here until "
+# How long past `approve`'s --deadline the controller leaves an environment to it: the plan's last mark.
+SEND_MARGIN = timedelta(seconds=30)
+
+
+def applying_note(now: datetime, deadline: float) -> str:
+    """The note of an approval whose writes `approve` sends itself: until when the controller stands aside."""
+    return APPLYING_FROM_HERE + (now + timedelta(seconds=deadline) + SEND_MARGIN).isoformat(timespec="seconds")
+
+
+def applying_until(note: str) -> datetime | None:
+    """The time `applying_note` wrote, or None (an approval handed to the controller, or an older one)."""
+    if not note.startswith(APPLYING_FROM_HERE):
+        return None
+    try:
+        until = datetime.fromisoformat(note.removeprefix(APPLYING_FROM_HERE))
+    except ValueError:
+        return None
+    return until if until.tzinfo else until.replace(tzinfo=UTC)
 
 
 def new_plan_id() -> str:
@@ -58,8 +83,11 @@ class Pending:
 class ApprovalGate:
     """Reads approved states and records pending plans in `store`; one per controller or command."""
 
-    def __init__(self, store: Store, options: PlanOptions, *, new_id: Callable[[], str] = new_plan_id) -> None:
+    def __init__(self, store: Store, options: PlanOptions, *, new_id: Callable[[], str] = new_plan_id,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._store = store
+        self._clock = clock
+        self._standing_aside: dict[str, str] = {}  # env -> the plan `approve` sends itself (logged once)
         self._options = options
         self._new_id = new_id
         self._approved: dict[str, tuple[int | None, Desired | None]] = {}  # env -> (event id, approved state)
@@ -92,6 +120,9 @@ class ApprovalGate:
         for env in approval_environments(specs, self._options.env):
             try:
                 state = self.approved_state(env)
+                if self._sent_elsewhere(env):
+                    approved[env] = None  # nothing of it is touched until `approve` marks its plan
+                    continue
                 if matches_approved(specs, state, env):
                     self._settle(env, specs.revision)
                     continue
@@ -103,6 +134,21 @@ class ApprovalGate:
                 log.warning("event=approval-store-failed env=%s error=%r", env, str(exc))
                 approved[env] = self._approved.get(env, (None, None))[1]
         return in_force(specs, approved) if approved else specs
+
+    def _sent_elsewhere(self, env: str) -> bool:
+        """Whether an `approve` sends the writes of `env`'s approved plan itself right now: the plan is still
+        `approved` (not yet marked applied or failed) and the time its note gives has not passed."""
+        for plan, _ in self._store.plans_now(env, AWAITING, (APPROVED,)):
+            decision = self._store.decision_on(plan.id)
+            until = applying_until(decision.note) if decision is not None else None
+            if until is not None and self._clock() < until:
+                if self._standing_aside.get(env) != plan.id:
+                    self._standing_aside[env] = plan.id
+                    log.warning("event=approval-applied-elsewhere env=%s plan=%s by=%s until=%s", env, plan.id,
+                                decision.by if decision else "", until.isoformat(timespec="seconds"))
+                return True
+        self._standing_aside.pop(env, None)
+        return False
 
     def hold(self, reviewed: Review, revision: str, cycle_id: str = "") -> Pending:
         """Records `reviewed` as the plan awaiting approval, unless the same plan already waits; every other

@@ -16,11 +16,22 @@ next apply) registers the tasks started here.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from reconciler.core.approvals import narrowed, review
 from reconciler.core.model import ActionKind, Plan
 from reconciler.core.plan import PlanOptions, build_plan
-from reconciler.engine.approvals import APPLIED, APPROVED, APPROVED_EVENT, AWAITING, FAILED, ApprovalGate, Pending
+from reconciler.engine.approvals import (
+    APPLIED,
+    APPROVED,
+    APPROVED_EVENT,
+    AWAITING,
+    FAILED,
+    ApprovalGate,
+    Pending,
+    applying_note,
+    applying_until,
+)
 from reconciler.engine.execute import ExecuteOptions, Execution, execute_plan
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import ExitCode, ReconcilerError
@@ -98,8 +109,10 @@ async def approve(
     handing = f"; the live controller {handed_to} applies it" if handed_to else ""
     # The approved state and the plan's status in one transaction: a controller cycle never sees one without
     # the other, and of two reconcilers approving (or superseding) the plan at once, one does.
+    # Sent from here: the note tells a controller on this store to leave ENV alone until the plan is marked.
+    note = "" if handed_to else applying_note(store.now(), execute.timeout)
     approved = store.approve_plan(plan, AWAITING, APPROVED, by=by, event=APPROVED_EVENT, detail=f"by {by}{handing}",
-                                  event_detail=f"plan {plan_id}")
+                                  event_detail=f"plan {plan_id}", note=note)
     if not approved.moved:
         raise _decided_meanwhile(store, env, plan_id, approved)
     if handed_to:
@@ -111,13 +124,17 @@ async def approve(
         outcome = store.move_plan(plan_id, APPROVED, FAILED if approval.failed else APPLIED,
                                   detail=_summary(writes, execution))
     except StoreError as exc:
-        raise _unrecorded(plan, writes, execution, exc) from None
+        raise _unrecorded(plan, writes, execution, exc, applying_until(note)) from None
     return approval if outcome.moved else replace(approval, marked_by_other=outcome)
 
 
-def _unrecorded(plan: PlanRecord, writes: Plan, execution: Execution, exc: StoreError) -> StoreError:
+def _unrecorded(
+    plan: PlanRecord, writes: Plan, execution: Execution, exc: StoreError, until: datetime | None
+) -> StoreError:
     """The writes went out but their outcome is not in the store: say so, or a person would approve again."""
     then = "the plan stays approved until a controller's cycle reconciles its state and marks it"
+    if until is not None:  # a controller leaves the environment to this command until then
+        then += f" (from {until.isoformat(timespec='seconds')} on)"
     return StoreError(f"plan {plan.id} of {plan.env} was approved and its writes went out"
                       f" ({_summary(writes, execution)}), but the store did not record their outcome: {exc.message}",
                       hint=f"{exc.hint}; {then}" if exc.hint else then)

@@ -87,7 +87,7 @@ class PlanStore(Sessions):
 
     def approve_plan(
         self, plan: PlanRecord, expected: str, status: str, *, by: str, event: str, detail: str = "",
-        event_detail: str = "",
+        event_detail: str = "", note: str = "",
     ) -> PlanMove:
         """Moves `plan` from `expected` to `status` and, in the same transaction, records the decision by `by`
         and the environment event `event` naming the plan's desired state (what a controller runs from then
@@ -95,7 +95,8 @@ class PlanStore(Sessions):
         at = self.now()
         rows = [EnvEvent(env=plan.env, kind=event, revision=plan.revision, digest=plan.digest, by=by,
                          detail=event_detail, at=at),
-                ApprovalDecision(plan_id=plan.id, env=plan.env, digest=plan.digest, decision=status, by=by, at=at)]
+                ApprovalDecision(plan_id=plan.id, env=plan.env, digest=plan.digest, decision=status, by=by, at=at,
+                                 note=note)]
         return self._move(plan.id, expected, status, detail, rows)
 
     def hold_plan(

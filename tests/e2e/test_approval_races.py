@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from reconciler.core.model import Actual
-from reconciler.core.plan import PlanOptions
+from reconciler.core.plan import PlanOptions, build_plan
 from reconciler.engine.approvals import APPLIED, AWAITING, FAILED, ApprovalGate, record_outcome
 from reconciler.engine.approving import Approval, NotPending, approve
 from reconciler.engine.execute import ExecuteOptions
@@ -31,6 +33,12 @@ from tests.sandbox.marathon.fixtures import fast_config, until
 pytestmark = pytest.mark.slow
 CREATED = {"/prod/db": 1, "/prod/web": 2}
 BY_CONTROLLER = "by the controller in cycle c00007: 2 action(s) succeeded"
+
+
+def past_the_deadline_of_approve() -> datetime:
+    """A controller's clock once the time an `approve` sending its writes itself gave passed (its --deadline,
+    at most 300 s, and a margin): it reconciles the approved state again, as after an `approve` killed midway."""
+    return datetime.now(UTC) + timedelta(seconds=400)
 
 
 def doc_line(start: str) -> str:
@@ -121,13 +129,56 @@ async def test_the_controller_marking_a_forced_approval_first_keeps_its_word_and
 
         await until(created, "approve's writes in Marathon (their deployments wait for an agent)", 30)
         assert not approving.done()
-        controller = ApprovalGate(running.controller, PlanOptions())
+        controller = ApprovalGate(running.controller, PlanOptions(), clock=past_the_deadline_of_approve)
         in_force = controller.in_force(load_desired(running.specs), await running.marathon.observe())
         record_outcome(running.controller, "prod", in_force, APPLIED, BY_CONTROLLER)
         running.sandbox.add_agent()
         done = await asyncio.wait_for(approving, 60)
         assert running.statuses(plan_id) == [AWAITING, "approved", APPLIED]
         assert not done.failed and done.marked_by_other == PlanMove(False, APPLIED, BY_CONTROLLER)
+
+
+async def test_the_controller_leaves_the_environment_to_an_approve_sending_its_writes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`approve` without a live controller found (`--no-consul`, a controller without election) sends the
+    writes itself. A controller cycle on the same store that observed Marathon before those writes and reads
+    the approval after it was recorded would send the approved state again: it leaves prod alone instead
+    (no write, no mark) until approve marks the plan, or until the time approve gave passed."""
+    async with stage(tmp_path, agents=0) as running:
+        plan_id = await running.pending()
+        specs = load_desired(running.specs)
+        before = await running.marathon.observe()  # the cycle's observation: from before approve's writes
+        approving = running.approving(running.cli, plan_id, "alice@cli")
+
+        async def approved() -> list[tuple[object, str]]:
+            return [(p.id, s) for p, s in running.controller.plans_now("prod", AWAITING, ("approved",))]
+
+        assert await until(approved, "the plan approved, its writes going out", 30) == [(plan_id, "approved")]
+        controller = ApprovalGate(running.controller, PlanOptions())
+        with caplog.at_level(logging.WARNING, logger="reconciler.approvals"):
+            in_force = controller.in_force(specs, before)
+        assert "prod" not in in_force.environments, in_force.environments
+        [logged] = [r.getMessage() for r in caplog.records if "approval-applied-elsewhere" in r.getMessage()]
+        shown = doc_line("event=approval-applied-elsewhere")  # docs/approvals.md's example
+        assert logged.split(" until=")[0] == shown.replace("5b0d7e21", plan_id).replace(
+            "alice@laptop", "alice@cli").split(" until=")[0]
+        until_ = datetime.fromisoformat(logged.split(" until=")[1]) - datetime.now(UTC)
+        assert timedelta(seconds=60) < until_ <= timedelta(seconds=91)  # approve's deadline (60 s) and the margin
+        assert [a.target for a in build_plan(in_force, before).actions if a.env == "prod"] == []
+        assert "prod" in ApprovalGate(running.controller, PlanOptions(), clock=past_the_deadline_of_approve
+                                      ).in_force(specs, before).environments  # an approve killed midway
+
+        running.sandbox.add_agent()
+        done = await asyncio.wait_for(approving, 60)
+        assert done.marked_by_other is None and not done.failed
+        assert running.statuses(plan_id) == [AWAITING, "approved", APPLIED]
+        writers = {w.user_agent for w in running.sandbox.writes.writes()}
+        assert len(running.sandbox.writes.writes()) == 1, writers  # approve's one PUT /v2/apps, nothing else
+        after = await running.marathon.observe()
+        in_force = controller.in_force(specs, after)  # marked: the controller reconciles prod again
+        assert "prod" in in_force.environments
+        assert [a.target for a in build_plan(in_force, after).pending if a.env == "prod"] == []
 
 
 async def test_approve_marking_first_keeps_its_word_over_the_controllers_later_mark(tmp_path: Path) -> None:
@@ -190,8 +241,8 @@ async def test_what_approve_says_when_the_controller_marked_the_plan_while_its_w
             return await marathon_instances(running.sandbox.url) == CREATED
 
         await until(created, "the CLI's writes in Marathon (their deployments wait for an agent)", 60)
-        in_force = ApprovalGate(running.controller, PlanOptions()).in_force(load_desired(running.specs),
-                                                                           await running.marathon.observe())
+        in_force = ApprovalGate(running.controller, PlanOptions(), clock=past_the_deadline_of_approve).in_force(
+            load_desired(running.specs), await running.marathon.observe())
         record_outcome(running.controller, "prod", in_force, APPLIED, BY_CONTROLLER)
         running.sandbox.add_agent()
         done = await asyncio.wait_for(approving, 90)

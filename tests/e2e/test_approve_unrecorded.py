@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,14 @@ async def test_writes_sent_whose_outcome_the_store_did_not_record_are_an_error_s
                 f"plan {plan.id} of prod was approved and its writes went out (2 of 2 action(s) succeeded), but the"
                 f" store did not record their outcome: writing to the store at sqlite:///{database} failed:"
                 " OperationalError: database is locked"), failed.value.message
-            assert failed.value.hint == f"{LOCKED_HINT}; the plan stays approved until a controller's cycle" \
-                                        " reconciles its state and marks it"
+            hint, until = failed.value.hint.rsplit(" (from ", 1)
+            assert hint == f"{LOCKED_HINT}; the plan stays approved until a controller's cycle reconciles its state" \
+                           " and marks it"
+            later = datetime.fromisoformat(until.removesuffix(" on)"))  # approve's deadline and a margin
+            assert timedelta(seconds=60) < later - datetime.now(UTC) <= timedelta(seconds=91)
             assert await marathon_instances(sandbox.url) == {"/prod/db": 1, "/prod/web": 2}
             assert store.plan_status(plan.id) == "approved"
+            gate = ApprovalGate(store, PlanOptions(), clock=lambda: later)  # a controller's cycle from then on
             in_force = gate.in_force(load_desired(specs), await marathon.observe())
             record_outcome(store, "prod", in_force, APPLIED, "by the controller in cycle c00002")
             assert store.plan_status(plan.id) == APPLIED

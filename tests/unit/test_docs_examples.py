@@ -68,6 +68,9 @@ EXERCISED = {
     "docs/approvals.md: apiVersion: reconciler/v1": "tests/e2e/test_cli_approve.py::doc_spec",
     "docs/approvals.md: event=approval-pending env=prod plan=3f2a9c01 digest=60f82b8c6ea7d6fe revision=5d1c0e7b2a44 "
     "actions=1": "tests/e2e/test_approval_heal.py::test_healing_goes_on_while_a_plan_awaits_approval",
+    "docs/approvals.md: event=approval-applied-elsewhere env=prod plan=5b0d7e21 by=alice@laptop "
+    "until=2026-12-07T03:55:21+00:00": "tests/e2e/test_approval_races.py::test_the_controller_leaves_the_environment_"
+    "to_an_approve_sending_its_writes",
     "docs/approvals.md: $ reconciler apply specs --database history.db": "tests/e2e/test_cli_approve.py::AWAITS",
     "docs/approvals.md: $ reconciler approve prod cfc46090 --database history.db":
         "tests/e2e/test_approval_races.py::doc_line",
