@@ -132,8 +132,17 @@ def resume_command(env: EnvArg, database: DatabaseOpt = None) -> None:
             console.print(f"{env} is not paused; nothing to resume")
             raise typer.Exit(ExitCode.OK)
         store.record_env_event(env, "resumed", revision=last.revision, digest=last.digest, by=operator())
+        paused_at = store.desired_state(env, digest=last.digest) if last.digest else None
     finally:
         store.close()
-    console.print(f"{env} resumed: the controller follows the specs again from its next cycle"
-                  f" (it was paused at {last.revision[:12]} by {last.by})")
+    where = f"it was paused at {last.revision[:12]} by {last.by}"
+    environment = paused_at.environments.get(env) if paused_at is not None else None
+    if environment is not None and environment.approval_required:
+        # The rollback's state stays the approved one: the specs' state is a change to approve like any other.
+        console.print(f"{env} resumed ({where}); it requires an approval (`approval: required`), so it stays at its"
+                      " approved state: from its next cycle the controller records the specs' state as a plan"
+                      f" awaiting approval (`reconciler status` shows its id; approve it: `reconciler approve {env}"
+                      " PLAN-ID`)", soft_wrap=True, markup=False)
+        raise typer.Exit(ExitCode.OK)
+    console.print(f"{env} resumed: the controller follows the specs again from its next cycle ({where})")
     raise typer.Exit(ExitCode.OK)

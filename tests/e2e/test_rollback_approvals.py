@@ -1,0 +1,112 @@
+"""`reconciler rollback` and `resume` as an operator uses them: in an approval environment (the rollback
+needs no approval: it goes to a state the environment ran; after `resume`, the specs' state waits for an
+approval again), and to a revision whose app was since renamed. A controller subprocess follows a real git
+repository against a sandbox on the test's loop; the one-off commands run as subprocesses too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.cli.sandbox import embedded_sandbox
+from reconciler.store import Store
+from reconciler.store.tables import PlanRecord
+from tests.e2e.cli import run_cli
+from tests.e2e.gitrepo import Repo
+from tests.e2e.test_status_rollback import MARATHON, controller, env_is, eventually, runs, shop
+
+pytestmark = pytest.mark.slow
+
+
+def gated(cmd: str, instances: int) -> str:
+    return shop(cmd, instances).replace("name: shop\n", "name: shop\napproval: required\n")
+
+
+def awaiting(db: Path) -> list[PlanRecord]:
+    if not db.exists():
+        return []
+    store = Store.open(db, must_exist=True)
+    try:
+        return store.plans_still("shop", "awaiting-approval")
+    finally:
+        store.close()
+
+
+async def approve_waiting(db: Path, marathon: str) -> None:
+    async def one() -> bool:
+        return len(awaiting(db)) == 1
+
+    await eventually(one, "one plan of shop awaiting approval", 90)
+    [plan] = awaiting(db)
+    approved = await run_cli("approve", "shop", plan.id, "--database", str(db), "--deadline", "120",
+                             marathon=marathon, timeout=180)
+    assert approved.code == 0, approved.output
+
+
+async def test_a_rollback_in_an_approval_environment_and_the_resume_after_it(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    v1 = repo.commit({"shop.yaml": gated("serve v1", 1)}, "v1")
+    db = tmp_path / "history.db"
+    async with embedded_sandbox(with_consul=False) as sandbox, httpx.AsyncClient(timeout=10) as http:
+        marathon = sandbox.marathon_url
+        MARATHON.append(marathon)
+        async with controller(tmp_path, repo, marathon) as run:
+            await approve_waiting(db, marathon)
+            await eventually(env_is(http, run.server, synced_revision=v1, sync="Synced"), "v1 synced")
+            v2 = repo.commit({"shop.yaml": gated("serve v2", 2)}, "v2")
+            await approve_waiting(db, marathon)
+            await eventually(env_is(http, run.server, synced_revision=v2, sync="Synced"), "v2 synced")
+            v3 = repo.commit({"shop.yaml": gated("serve v3", 2)}, "v3")
+
+            async def v3_waits() -> bool:
+                return [p.revision for p in awaiting(db)] == [v3]
+
+            await eventually(v3_waits, "v3's plan awaiting approval")
+            [v3_plan] = awaiting(db)
+
+            # No approval asked: v1 ran, so it was approved; it becomes the approved state.
+            rolled = await run_cli("rollback", "shop", "--to", v1[:8], "--database", str(db), "--no-consul",
+                                   marathon=marathon, timeout=180)
+            assert rolled.code == 0, rolled.output
+            await eventually(runs(http, marathon, "serve v1", 1), "v1 rolled back")
+            await eventually(env_is(http, run.server, sync="Paused"), "status shows the pause")
+
+            async def v3_superseded() -> bool:
+                return awaiting(db) == [] and superseded(db) == [v3_plan.id]
+
+            await eventually(v3_superseded, "v3's plan superseded by the rollback")
+
+            resumed = await run_cli("resume", "shop", "--database", str(db), marathon=marathon)
+            assert resumed.code == 0, resumed.output
+            assert " ".join(resumed.stdout.split()) == (
+                f"shop resumed (it was paused at {v1[:12]} by {rolled_by(db)}); it requires an approval (`approval:"
+                " required`), so it stays at its approved state: from its next cycle the controller records the"
+                " specs' state as a plan awaiting approval (`reconciler status` shows its id; approve it:"
+                " `reconciler approve shop PLAN-ID`)"), resumed.output
+
+            await eventually(v3_waits, "the specs' state (v3) awaiting approval again after the resume")
+            await eventually(env_is(http, run.server, sync="AwaitingApproval", synced_revision=v1), "v1 in force")
+            assert await runs(http, marathon, "serve v1", 1)()
+            await approve_waiting(db, marathon)
+            await eventually(runs(http, marathon, "serve v3", 2), "v3 runs once approved")
+            await eventually(env_is(http, run.server, synced_revision=v3, sync="Synced"), "v3 synced")
+
+
+def superseded(db: Path) -> list[str]:
+    store = Store.open(db, must_exist=True)
+    try:
+        return [p.id for p, _ in store.plans_now("shop", "awaiting-approval", ("superseded",))]
+    finally:
+        store.close()
+
+
+def rolled_by(db: Path) -> str:
+    store = Store.open(db, must_exist=True)
+    try:
+        event = store.last_env_event("shop", ("rolled-back",))
+    finally:
+        store.close()
+    assert event is not None
+    return event.by
