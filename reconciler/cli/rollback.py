@@ -20,6 +20,7 @@ from reconciler.cli.event_loop import run_returning
 from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_error
 from reconciler.cli.plan import AgentOpt
+from reconciler.cli.plan_view import counted, listed
 from reconciler.cli.settings import GlobalSettings, check_seconds
 from reconciler.core.model import Desired, Outcome
 from reconciler.engine.consul_execute import AgentRouting
@@ -78,7 +79,7 @@ def rollback_command(
                   f" ({len(pin.desired.apps)} apps)")
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
     result = run_returning(_apply(ctx.obj, pin, whole, choice, deadline))
-    raise typer.Exit(_report(result, env))
+    raise typer.Exit(_report(result, env, pin.revision))
 
 
 async def _apply(settings: GlobalSettings, pin: Pin, whole: Desired, choice: ConsulChoice, deadline: float
@@ -87,8 +88,9 @@ async def _apply(settings: GlobalSettings, pin: Pin, whole: Desired, choice: Con
         return await apply_pinned(pin, whole, marathon, consul, routing=choice.routing, deadline=deadline)
 
 
-def _report(result: SyncResult, env: str) -> int:
-    """Each action sent with its outcome, and why an app did not converge; 0 when all went well."""
+def _report(result: SyncResult, env: str, revision: str) -> int:
+    """Each action sent with its outcome, why an app did not converge, and the apps the revision does not
+    hold (a rollback deletes nothing); 0 when all went well."""
     actions = result.execution.actions if result.execution else ()
     for action in actions:
         if action.outcome != Outcome.PLANNED:
@@ -99,6 +101,11 @@ def _report(result: SyncResult, env: str) -> int:
         print_error(f"{app_id}: {why}")
     if result.convergence.unconverged:
         print_error("not converged yet: " + ", ".join(result.convergence.unconverged))
+    if left := result.plan.prunable:
+        console.print(f"{counted(len(left), 'app')} of {env} {'is' if len(left) == 1 else 'are'} not in"
+                      f" {revision[:12]} and {'was' if len(left) == 1 else 'were'} left running: {listed(left)}"
+                      f" (a controller run with --prune deletes {'it' if len(left) == 1 else 'them'} while {env}"
+                      " stays paused)", soft_wrap=True, markup=False, highlight=False)
     done = sum(1 for a in actions if a.outcome == Outcome.SUCCEEDED)
     console.print(f"rolled back: {done} action(s) succeeded; {env} stays paused until `reconciler resume {env}`")
     return ExitCode.ERROR if failed or result.convergence.unconverged else ExitCode.OK

@@ -5,6 +5,7 @@ repository against a sandbox on the test's loop; the one-off commands run as sub
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -110,3 +111,47 @@ def rolled_by(db: Path) -> str:
         store.close()
     assert event is not None
     return event.by
+
+
+def named(app: str, cmd: str) -> str:
+    return shop(cmd, 1).replace("  web: ", f"  {app}: ")
+
+
+async def apps_of(http: httpx.AsyncClient, marathon: str) -> dict[str, str]:
+    return {a["id"]: a["cmd"] for a in (await http.get(f"{marathon}/v2/apps")).json()["apps"]}
+
+
+async def test_a_rollback_to_a_revision_before_an_app_was_renamed_names_the_app_it_left_running(
+    tmp_path: Path,
+) -> None:
+    """v2 renamed shop's web to front (the controller runs with --prune). While no controller runs, a
+    rollback to v1 brings web back and leaves front running: it says so. A controller with --prune then
+    deletes front while shop stays paused at v1."""
+    repo = Repo(tmp_path / "repo")
+    v1 = repo.commit({"shop.yaml": named("web", "serve v1")}, "v1")
+    db = tmp_path / "history.db"
+    async with embedded_sandbox(with_consul=False) as sandbox, httpx.AsyncClient(timeout=10) as http:
+        marathon = sandbox.marathon_url
+        MARATHON.append(marathon)
+
+        def only(expected: dict[str, str]) -> Callable[[], Awaitable[bool]]:
+            async def probe() -> bool:
+                return await apps_of(http, marathon) == expected
+            return probe
+
+        async with controller(tmp_path, repo, marathon, extra=("--prune",)) as run:
+            await eventually(env_is(http, run.server, synced_revision=v1, sync="Synced"), "v1 synced")
+            v2 = repo.commit({"shop.yaml": named("front", "serve v2")}, "v2: web is called front")
+            await eventually(env_is(http, run.server, synced_revision=v2, sync="Synced"), "v2 synced")
+            await eventually(only({"/shop/front": "serve v2"}), "web renamed to front in Marathon")
+
+        rolled = await run_cli("rollback", "shop", "--to", v1[:8], "--database", str(db), "--no-consul",
+                               marathon=marathon, timeout=180)
+        assert rolled.code == 0, rolled.output
+        assert await apps_of(http, marathon) == {"/shop/web": "serve v1", "/shop/front": "serve v2"}
+        assert (f"1 app of shop is not in {v1[:12]} and was left running: /shop/front (a controller run with --prune"
+                " deletes it while shop stays paused)") in " ".join(rolled.stdout.split()), rolled.output
+
+        async with controller(tmp_path, repo, marathon, extra=("--prune",)) as run:
+            await eventually(only({"/shop/web": "serve v1"}), "front pruned while shop stays paused at v1")
+            await eventually(env_is(http, run.server, sync="Paused", synced_revision=v1), "shop paused at v1")

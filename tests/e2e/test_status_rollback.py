@@ -61,15 +61,16 @@ class Controller:
 
 
 @contextlib.asynccontextmanager
-async def controller(tmp_path: Path, repo: Repo, marathon: str, consul: str | None = None
-                     ) -> AsyncIterator[Controller]:
-    """A controller following `repo`; with `consul`, registering in it (and electing itself leader)."""
+async def controller(tmp_path: Path, repo: Repo, marathon: str, consul: str | None = None, *,
+                     extra: tuple[str, ...] = ()) -> AsyncIterator[Controller]:
+    """A controller following `repo`; with `consul`, registering in it (and electing itself leader); `extra`:
+    more flags of `run`."""
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb", XDG_CACHE_HOME=str(tmp_path / "cache"))
     consul_flags = ["--consul", consul] if consul else []
     async with serving_controller(
         "--log-level", "WARNING", "--marathon", marathon, *consul_flags, "run",
         "--source", repo.url, *([] if consul else ["--no-consul"]), "--listen", "127.0.0.1:0",
-        "--database", str(tmp_path / "history.db"), "--poll-interval", "1", "--resync", "1", env=env,
+        "--database", str(tmp_path / "history.db"), "--poll-interval", "1", "--resync", "1", *extra, env=env,
     ) as (process, server):
         yield Controller(process, server)
 
