@@ -26,7 +26,7 @@ from reconciler.core.model import Desired, Outcome
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.pins import PAUSE_KINDS, Pin, apply_pinned, read_pin, recorded_whole
 from reconciler.engine.sync import SyncResult
-from reconciler.errors import ExitCode, UsageError
+from reconciler.errors import ExitCode, ReconcilerError, UsageError
 from reconciler.store import Store
 from reconciler.store.tables import AppliedRevision
 
@@ -78,7 +78,14 @@ def rollback_command(
     console.print(f"{env} paused at {revision.revision[:12]} by {by}; applying its recorded desired state"
                   f" ({len(pin.desired.apps)} apps)")
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
-    result = run_returning(_apply(ctx.obj, pin, whole, choice, deadline))
+    try:
+        result = run_returning(_apply(ctx.obj, pin, whole, choice, deadline))
+    except ReconcilerError as exc:
+        # The pause is recorded before anything is sent: a controller on the store goes on with the rollback.
+        stays = (f"{env} stays paused at {revision.revision[:12]}: a controller on this store applies that state from"
+                 f" its next cycle; run the rollback again, or undo it with `reconciler resume {env}`")
+        exc.hint = f"{exc.hint}; {stays}" if exc.hint else stays
+        raise
     raise typer.Exit(_report(result, env, pin.revision))
 
 
@@ -118,12 +125,25 @@ def find_revision(store: Store, env: str, prefix: str) -> AppliedRevision:
         raise UsageError(f"no environment {env!r} in the store at {store.url}",
                          hint=f"the environments are: {', '.join(known) or 'none recorded yet'}")
     matches = store.revisions(env, prefix=prefix) if prefix else []
-    if len({m.revision for m in matches}) == 1:
+    found = list(dict.fromkeys(m.revision for m in matches))
+    if len(found) == 1:
         return matches[0]
+    if found:  # each named as far as it differs from the others
+        shown = ", ".join(r[:_distinct_length(found)] for r in found[:RECENT])
+        more = f" and {len(found) - RECENT} more" if len(found) > RECENT else ""
+        raise UsageError(f"--to: {prefix!r} matches {len(found)} revisions of {env}: {shown}{more}",
+                         hint="give more of the sha, enough to name one of them")
     recent = list(dict.fromkeys(r.revision[:12] for r in store.revisions(env, limit=RECENT * 4)))[:RECENT]
-    why = "matches several revisions" if matches else "is not a recorded revision"
-    raise UsageError(f"--to: {prefix!r} {why} of {env}",
+    raise UsageError(f"--to: {prefix!r} is not a recorded revision of {env}",
                      hint=f"recent revisions of {env}, newest first: {', '.join(recent) or 'none'}")
+
+
+def _distinct_length(revisions: list[str]) -> int:
+    """How many leading characters tell `revisions` apart (at least 12, as revisions are shown elsewhere)."""
+    length = 12
+    while length < max(map(len, revisions)) and len({r[:length] for r in revisions}) < len(revisions):
+        length += 1
+    return length
 
 
 def resume_command(env: EnvArg, database: DatabaseOpt = None) -> None:
