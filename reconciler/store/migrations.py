@@ -7,15 +7,24 @@ do not race), and records each version in `schema_version`. Rows are never dropp
 upgrade keeps all history (autoscale samples, measurements rather than history, are pruned by age by
 the controller).
 
+Each step also says from which version a reconciler may still read and write a store at it
+(`compatible_from`): a step that only adds an index keeps the previous step's, a step that changes what a
+writer must write or a reader finds (a column, a table) raises it to its own version. Since version 8 the
+store records it beside each version (`schema_version.compatible_from`), so a reconciler meeting a store
+newer than it knows (an old replica restarting in a rolling upgrade, a rolled-back deployment) uses it as
+it is when the store's marker is at or below its own latest version, and refuses it otherwise, naming
+both versions. Reconcilers before version 8 do not read the marker: they refuse any newer store.
+
 Only a reconciler that writes migrates. A command that only reads (`history`, `status`, `autoscale
-simulate --from-history`) takes the schema as it is (`check_readable`): from READS_FROM, the oldest
-version with every column and table this one reads (a step that only adds an index leaves it alone, one
-that adds a column or a table moves it to its own version), to LATEST; any other is refused, naming it.
+simulate --from-history`) takes the schema as it is (`check_readable`): from READS_FROM, the latest
+step's `compatible_from` (the oldest version with every column and table this one reads), to LATEST, or a
+newer one compatible from LATEST or before; any other is refused, naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -23,12 +32,30 @@ from sqlalchemy.engine import Connection
 
 from reconciler.errors import ReconcilerError
 
-Step = Callable[[Connection], None]
+DDL = Callable[[Connection], None]
 _ADVISORY_LOCK_KEY = 0x6D72_6563  # any fixed number: it only has to be the same for every reconciler
 
 
 class StoreError(ReconcilerError):
     code = "store-error"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One schema version: its frozen DDL, and the oldest version whose reconciler may still read and write a
+    store at this one (an index-only step keeps the previous step's, any other raises it to its own)."""
+
+    apply: DDL
+    compatible_from: int
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A store's schema: its version and, recorded with it since version 8, the oldest version whose
+    reconciler may use it (before 8, the version itself: nothing older was told otherwise)."""
+
+    version: int
+    compatible_from: int
 
 
 def _version_1(conn: Connection) -> None:
@@ -104,9 +131,16 @@ def _version_6(conn: Connection) -> None:
 def _version_7(conn: Connection) -> None:
     """The plans of an environment recorded with one status, newest first (`plans_still`, `awaiting_approval`,
     the approval gate's transaction), through one index: with `env`'s alone, SQLite walked every plan by
-    `at` and PostgreSQL fetched every plan of the environment. An index only: a reconciler of version 6
-    reads and writes a store at 7 as it is (docs/performance.md, tests/bench/bench_store.py)."""
+    `at` and PostgreSQL fetched every plan of the environment. An index only, compatible from 6
+    (docs/performance.md, tests/bench/bench_store.py); reconcilers of 6 and 7 do not read that marker."""
     conn.execute(sa.text("CREATE INDEX ix_plans_env_status_at ON plans (env, status, at)"))
+
+
+def _version_8(conn: Connection) -> None:
+    """Each schema version records from which version a reconciler may still use the store (its step's
+    `compatible_from`); the versions before get theirs (7 added an index only, so 6; the others their own)."""
+    conn.execute(sa.text("ALTER TABLE schema_version ADD COLUMN compatible_from INTEGER"))
+    conn.execute(sa.text("UPDATE schema_version SET compatible_from = CASE WHEN version = 7 THEN 6 ELSE version END"))
 
 
 def _id() -> sa.Column[int]:
@@ -118,19 +152,36 @@ def _str(name: str, *, index: bool = False) -> sa.Column[str]:
 
 
 MIGRATIONS: tuple[Step, ...] = (
-    _version_1, _version_2, _version_3, _version_4, _version_5, _version_6, _version_7,
+    Step(_version_1, 1), Step(_version_2, 2), Step(_version_3, 3), Step(_version_4, 4), Step(_version_5, 5),
+    Step(_version_6, 6), Step(_version_7, 6),
+    # 8 changes only schema_version, which a reconciler writes when it migrates, never a store newer than it.
+    Step(_version_8, 6),
 )
 LATEST = len(MIGRATIONS)
-READS_FROM = 6  # the oldest version holding every column and table of tables.py (7 added an index only)
+# The oldest version holding every column and table of tables.py: what the latest step is compatible from.
+READS_FROM = MIGRATIONS[-1].compatible_from
+_MARKED_FROM = 8  # the first version recorded with its compatible_from
 _READING_HINT = "reading never upgrades a store"
+
+
+def stored_schema(conn: Connection) -> Schema:
+    """The highest version recorded and its compatible_from; version 0 for an empty database."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("schema_version"):
+        return Schema(0, 0)
+    if "compatible_from" not in {c["name"] for c in inspector.get_columns("schema_version")}:
+        version = int(conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() or 0)
+        return Schema(version, version)
+    row = conn.execute(sa.text(
+        "SELECT version, compatible_from FROM schema_version ORDER BY version DESC LIMIT 1")).first()
+    if row is None:
+        return Schema(0, 0)
+    return Schema(int(row[0]), int(row[1] if row[1] is not None else row[0]))
 
 
 def current_version(conn: Connection) -> int:
     """The highest version recorded, 0 for an empty database."""
-    if not sa.inspect(conn).has_table("schema_version"):
-        return 0
-    found = conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar()
-    return int(found or 0)
+    return stored_schema(conn).version
 
 
 def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
@@ -139,23 +190,28 @@ def migrate(engine: sa.Engine, steps: Sequence[Step] = MIGRATIONS) -> int:
     from its first statement (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), which reads the
     version again: of reconcilers opening one store at once, one applies them and the others find them."""
     with engine.connect() as conn:
-        version = current_version(conn)
-    if version > len(steps):
-        raise _newer(version, len(steps), "an older one must not write to a newer schema")
-    if version == len(steps):
-        return version
+        schema = stored_schema(conn)
+    if schema.version >= len(steps):
+        return _usable(schema, len(steps), "an older one must not write to a newer schema")
     with engine.begin() as conn:
         _lock(conn)
-        version = current_version(conn)
-        if version > len(steps):
-            raise _newer(version, len(steps), "an older one must not write to a newer schema")
-        for number, step in enumerate(steps[version:], start=version + 1):
-            step(conn)
-            conn.execute(
-                sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
-                {"v": number, "at": datetime.now(UTC)},
-            )
-        return max(version, len(steps))
+        schema = stored_schema(conn)
+        if schema.version >= len(steps):
+            return _usable(schema, len(steps), "an older one must not write to a newer schema")
+        for number, step in enumerate(steps[schema.version:], start=schema.version + 1):
+            step.apply(conn)
+            _record(conn, number, step)
+        return len(steps)
+
+
+def _record(conn: Connection, number: int, step: Step) -> None:
+    at = datetime.now(UTC)
+    if number < _MARKED_FROM:
+        conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
+                     {"v": number, "at": at})
+    else:
+        conn.execute(sa.text("INSERT INTO schema_version (version, applied_at, compatible_from) VALUES (:v, :at, :c)"),
+                     {"v": number, "at": at, "c": step.compatible_from})
 
 
 def _lock(conn: Connection) -> None:
@@ -170,9 +226,10 @@ def _lock(conn: Connection) -> None:
 def check_readable(conn: Connection) -> int:
     """The version of the database behind `conn` when this reconciler reads it as it is (READS_FROM to
     LATEST); a StoreError naming the version and what to do otherwise. Writes nothing."""
-    version = current_version(conn)
+    schema = stored_schema(conn)
+    version = schema.version
     if version > LATEST:
-        raise _newer(version, LATEST, "an older one cannot read what a newer one recorded")
+        return _usable(schema, LATEST, "an older one cannot read what a newer one recorded")
     if version == 0:
         raise StoreError("the database holds no reconciler history (no schema_version table)",
                          hint="point --database at the store `reconciler run` writes")
@@ -187,6 +244,14 @@ def check_readable(conn: Connection) -> int:
     return version
 
 
-def _newer(version: int, known: int, why: str) -> StoreError:
-    return StoreError(f"the database's schema is at version {version}, newer than this reconciler knows ({known})",
-                      hint=f"upgrade the reconciler; {why}")
+def _usable(schema: Schema, known: int, why: str) -> int:
+    """The version of a store at or above `known` that a reconciler knowing up to `known` uses as it is: one
+    whose steps past `known` kept compatible_from at or below it (indexes only); a StoreError otherwise."""
+    if schema.compatible_from <= known:
+        return schema.version
+    raise StoreError(
+        f"the database's schema is at version {schema.version}, newer than this reconciler knows ({known}),"
+        f" and compatible from version {schema.compatible_from} only",
+        hint=f"upgrade the reconciler to one that knows schema version {schema.compatible_from} or later; {why}"
+             " (a rollback past that version needs the database as it was before the upgrade)",
+    )

@@ -22,6 +22,7 @@ class SchemaVersion(SQLModel, table=True):
     __tablename__ = SCHEMA_VERSION_TABLE
     version: int = Field(primary_key=True)
     applied_at: datetime
+    compatible_from: int | None = None  # the oldest version whose reconciler may use the store; since v8
 
 
 class AppliedRevision(SQLModel, table=True):

@@ -22,6 +22,7 @@ from reconciler.errors import ExitCode
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS, READS_FROM
 from reconciler.store.sessions import LOCKED_HINT
+from tests.unit.store.compatible import INDEX_ONLY, NEXT, RAISING
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +145,26 @@ def test_a_newer_store_is_refused_by_every_command(tmp_path: Path) -> None:
         shown = one_error(reconciler(*command, "--database", str(new)), ExitCode.ERROR, "error: ")
         assert f"the database's schema is at version {LATEST + 1}, newer than this reconciler knows ({LATEST})" \
                in shown, command
+
+
+def test_a_newer_store_compatible_with_this_version_is_used_as_it_is(tmp_path: Path) -> None:
+    """A rolled-back deployment (or an old replica restarting in a rolling upgrade) on a store the newer version
+    moved on by an index only: the writers and readers of this version use it, and it stays at its version."""
+    new = tmp_path / "new.db"
+    Store.open(new, steps=(*MIGRATIONS, INDEX_ONLY)).record_revision("shop", "abc123", "d1")
+    resumed = reconciler("resume", "shop", "--database", str(new))  # a writer: it opens the store to migrate it
+    assert resumed.returncode == ExitCode.OK, resumed.stderr
+    shown = reconciler("history", "--database", str(new), "-o", "json")
+    assert shown.returncode == ExitCode.OK, shown.stderr
+    assert [e["kind"] for e in json.loads(shown.stdout)["events"]] == ["revision"]
+    assert _version_and_bytes(new)[0] == NEXT
+
+
+def test_a_newer_store_compatible_from_a_later_version_names_both_and_the_fix(tmp_path: Path) -> None:
+    new = tmp_path / "new.db"
+    Store.open(new, steps=(*MIGRATIONS, RAISING)).close()
+    for command in [("resume", "shop"), ("history",)]:
+        shown = one_error(reconciler(*command, "--database", str(new)), ExitCode.ERROR, "error: ")
+        assert f"schema is at version {NEXT}, newer than this reconciler knows ({LATEST}), and compatible from" \
+               f" version {NEXT} only" in shown, command
+        assert f"upgrade the reconciler to one that knows schema version {NEXT} or later" in shown, command

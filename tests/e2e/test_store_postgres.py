@@ -23,6 +23,11 @@ from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.bench import bench_store
+from tests.unit.store.compatible import (
+    a_newer_index_only_store_is_used_as_it_is,
+    a_newer_store_that_raised_it_is_refused,
+    an_upgrade_records_each_version_compatible_from,
+)
 from tests.unit.store.old_awaiting import OLD_DATA, OldData, one_awaits_on_old_data
 from tests.unit.store.old_writer import (
     applied_stays_applied,
@@ -289,3 +294,15 @@ def test_a_reader_writes_nothing_on_postgresql(database: str) -> None:
 
 def test_a_reader_refuses_an_empty_or_a_newer_schema_on_postgresql(database: str) -> None:
     newer_and_empty_are_refused(database)
+
+
+def test_an_upgrade_records_each_version_compatible_from_on_postgresql(database: str) -> None:
+    an_upgrade_records_each_version_compatible_from(database)
+
+
+def test_a_newer_index_only_store_is_written_and_read_as_it_is_on_postgresql(database: str) -> None:
+    a_newer_index_only_store_is_used_as_it_is(database)
+
+
+def test_a_newer_store_compatible_only_from_a_later_version_is_refused_on_postgresql(database: str) -> None:
+    a_newer_store_that_raised_it_is_refused(database)
