@@ -143,6 +143,13 @@ def _version_8(conn: Connection) -> None:
     conn.execute(sa.text("UPDATE schema_version SET compatible_from = CASE WHEN version = 7 THEN 6 ELSE version END"))
 
 
+def _version_9(conn: Connection) -> None:
+    """The plans' later statuses by time (`history --since`): without it, SQLite and PostgreSQL read every
+    `plan_events` row to keep the recent ones. An index only, compatible from 6 as 8 (docs/performance.md,
+    tests/bench/bench_store.py)."""
+    conn.execute(sa.text("CREATE INDEX ix_plan_events_at ON plan_events (at)"))
+
+
 def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -155,7 +162,7 @@ MIGRATIONS: tuple[Step, ...] = (
     Step(_version_1, 1), Step(_version_2, 2), Step(_version_3, 3), Step(_version_4, 4), Step(_version_5, 5),
     Step(_version_6, 6), Step(_version_7, 6),
     # 8 changes only schema_version, which a reconciler writes when it migrates, never a store newer than it.
-    Step(_version_8, 6),
+    Step(_version_8, 6), Step(_version_9, 6),
 )
 LATEST = len(MIGRATIONS)
 # The oldest version holding every column and table of tables.py: what the latest step is compatible from.

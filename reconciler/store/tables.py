@@ -57,7 +57,7 @@ class PlanEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     plan_id: str = Field(index=True)
     status: str
-    at: datetime
+    at: datetime = Field(index=True)  # since v9: `history --since` reads the later statuses by time
     detail: str = ""
 
 

@@ -9,7 +9,9 @@ in milliseconds, `plans_still(env, awaiting-approval)`, `awaiting_approval(env)`
 awaiting-approval, (approved,))`, at schema version 6 (the `env` index alone) and at the latest (v7 adds
 the `(env, status)` index), on a SQLite file and, with `--postgres URL` (a server database the benchmark
 may create databases in), on PostgreSQL; and how the database runs `plans_still` (the query plan's scan of
-`plans`; on PostgreSQL with its own execution time, without the Python and pool around the call).
+`plans`; on PostgreSQL with its own execution time, without the Python and pool around the call). It also
+times `history --since 1h` (the last hour of plans), with and without `--env`, and shows how the database
+reads `plan_events` for it. `--versions 8,9` picks the schema versions measured.
 """
 
 from __future__ import annotations
@@ -102,16 +104,44 @@ def plan_of_plans_still(database: str | Path) -> str:
         engine.dispose()
 
 
+def last_hour(plans: int) -> datetime:
+    """`history --since 1h` at the time of the last plan recorded."""
+    return T0 + timedelta(minutes=plans + 2000 - 60)
+
+
+def plan_of_history(database: str | Path, env: str | None, since: datetime) -> str:
+    """How the database reads `plan_events` for `history --since` (with `--env` when `env` is given): SQLite's
+    query plan of `plan_events`, PostgreSQL's scan of it and its own execution time (EXPLAIN ANALYZE)."""
+    from reconciler.store.history import _plan_events
+
+    engine = sa.create_engine(database_url(database))
+    try:
+        sql = str(_plan_events(env, since).compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                lines = [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+                return "; ".join(lines)
+            lines = [str(row[0]).strip() for row in conn.exec_driver_sql("EXPLAIN ANALYZE " + sql)]
+            scans = [line.split("(")[0].strip("-> ") for line in lines if "Scan" in line]
+            return f"{'; '.join(scans)}; {lines[-1]}"
+    finally:
+        engine.dispose()
+
+
 def measure(database: str | Path, version: int, plans: int) -> dict[str, float]:
     Store.open(database, steps=MIGRATIONS[:version]).close()
     fill(database, plans)
     store = Store.open(database, steps=MIGRATIONS[:version])  # at `version` still (runs on earlier code too)
     try:
         assert [p.id for p in store.plans_still(ENV, AWAITING)] == [f"p{plans - 1:06d}"]
+        since = last_hour(plans)
+        assert len(store.history(since=since)) == len(store.history(env=OTHER, since=since)) > 0
         return {
             "plans_still": median_ms(lambda: store.plans_still(ENV, AWAITING)),
             "awaiting_approval": median_ms(lambda: store.awaiting_approval(ENV)),
             "plans_now": median_ms(lambda: store.plans_now(ENV, AWAITING, (APPROVED,))),
+            "history_since": median_ms(lambda: store.history(since=since)),
+            "history_env_since": median_ms(lambda: store.history(env=ENV, since=since)),
         }
     finally:
         store.close()
@@ -145,13 +175,19 @@ def main(argv: list[str]) -> None:
         backends.append(("postgresql", lambda: postgres_database(server)))
     print(f"{plans} plans of {ENV} ({plans // 10 + 1} recorded awaiting approval), 2000 of {OTHER}; median of"
           f" {CALLS} calls, ms")
+    versions = sorted({6, LATEST})
+    if "--versions" in argv:
+        versions = [int(v) for v in argv[argv.index("--versions") + 1].split(",")]
     for backend, make in backends:
-        for version in sorted({6, LATEST}):
+        for version in versions:
             with make() as database:
                 figures = measure(database, version, plans)
                 how = plan_of_plans_still(database)
+                history = [plan_of_history(database, env, last_hour(plans)) for env in (None, ENV)]
             print(f"{backend:10} v{version}  " + "  ".join(f"{k} {v:7.2f}" for k, v in figures.items()))
             print(f"{'':10} v{version}  plans_still runs as: {how}")
+            print(f"{'':10} v{version}  history --since reads plan_events as: {history[0]}")
+            print(f"{'':10} v{version}  history --env --since reads plan_events as: {history[1]}")
 
 
 if __name__ == "__main__":
