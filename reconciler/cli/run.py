@@ -264,7 +264,8 @@ class _RunJob:
             identity = _identify(port, marathon, consul)
             # The specs, not what the approval gate lets run: an environment awaiting approval is ours too.
             await leadership.start(stack, identity, on_leader_change, lambda: self._owned(feed.desired()))
-            notifications.start(stack, identity, lambda: feed.state, leadership, serving.leader.key, serving.leader.ttl)
+            notifications.start(stack, identity, lambda: feed.state, leadership, serving.leader.key, serving.leader.ttl,
+                                store=reporter.store_alerts)
             polling = asyncio.create_task(feed.run())
             stack.push_async_callback(_cancel, polling)
             signalled = _stop_on_signals(controller)
@@ -294,7 +295,11 @@ class _RunJob:
         reporter.metrics.follow_source(lambda: feed.fetched_at)  # read at each scrape of /metrics
 
         def readiness() -> Readiness:
-            return leadership.readiness(reporter.ready)
+            """The store failing does not make the controller unready (it goes on reconciling, its records
+            wait for the store): the reason says so."""
+            ready = leadership.readiness(reporter.ready)
+            problem = reporter.store_problem
+            return replace(ready, reason=f"{ready.reason}; {problem}") if problem else ready
 
         def status() -> dict[str, object]:
             extra = {"notifications": notifications.status()} if notifications.enabled else {}

@@ -123,7 +123,7 @@ class Notifications:
 
     def start(
         self, stack: contextlib.AsyncExitStack, identity: str, feed: Callable[[], FeedState], leadership: Leadership,
-        key: str, ttl: float,
+        key: str, ttl: float, *, store: Callable[[], tuple[Alert, ...]] = tuple,
     ) -> None:
         """Starts sending (until the stack closes) and says where to, as the webhook may be shown."""
         notifier = self._notifier
@@ -131,6 +131,7 @@ class Notifications:
             return
         notifier.identity = identity
         notifier.add_source("feed", lambda: feed_alerts(feed()))
+        notifier.add_source("store", store)
         if leadership.enabled:
             watch = LeaderWatch(key, ttl)
 

@@ -34,6 +34,7 @@ class AlertKind(StrEnum):
     DEPLOYMENT_PAST_DEADLINE = "deployment-past-deadline"
     LEADER_LOST = "leader-lost"
     SOURCE_STALE = "source-stale"
+    STORE_UNAVAILABLE = "store-unavailable"
 
 
 class Severity(StrEnum):
@@ -270,3 +271,13 @@ def leader_alerts(view: LeaderView, now: float) -> tuple[Alert, ...]:
                             f" (session TTL {view.ttl:g}s): nothing is reconciled",
                             f"seen by {view.identity}"))
     return tuple(alerts)
+
+
+def store_alert(store: str, since: str | None, waiting: int, error: str) -> Alert | None:
+    """The history store (named without its password) failing since `since`, with `waiting` records of the
+    cycles meanwhile held until it answers; None while it answers."""
+    if since is None:
+        return None
+    return Alert(AlertKind.STORE_UNAVAILABLE, store, Severity.CRITICAL,
+                 f"the history store {store} fails since {since}: {waiting} record(s) of the cycles since wait for it",
+                 error)

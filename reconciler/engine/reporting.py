@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.core.alerts import Alert
 from reconciler.core.app_status import StatusMemo
 from reconciler.core.hashing import env_digest
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
@@ -29,6 +30,7 @@ from reconciler.engine.controller import CycleFn
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.pins import Pin, Pins
 from reconciler.engine.status import INVALID, Snapshot, build_status, facts_from_store, iso, pause_of, with_specs
+from reconciler.engine.store_backlog import Backlog, Write
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.redaction import redact
 from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
@@ -89,6 +91,7 @@ class Reporter:
         autoscale samples the store keeps; `specs` the specs' own state (what a pause holds back)."""
         self.metrics = metrics
         self._store = store
+        self._backlog = Backlog(store) if store is not None else None
         self._source = source
         self._desired = desired
         self._specs = specs
@@ -110,6 +113,14 @@ class Reporter:
     @property
     def ready(self) -> bool:
         return self.cycles > 0
+
+    @property
+    def store_problem(self) -> str:
+        """Why the history store fails now (since when, how many records wait), else ""."""
+        return self._backlog.problem if self._backlog is not None else ""
+
+    def store_alerts(self) -> tuple[Alert, ...]:
+        return self._backlog.alerts() if self._backlog is not None else ()
 
     def record(self, result: CycleResult) -> None:
         """Everything in the calling thread (tests, and callers without an event loop to keep free)."""
@@ -181,7 +192,8 @@ class Reporter:
             self._observed = {"cycle": result.cycle_id, "at": self._last["at"]}
 
     def _write(self, counted: _Counted) -> _Books:
-        """The store's part, on copies of what status reads: the loop may build a status meanwhile."""
+        """The store's part, on copies of what status reads: the loop may build a status meanwhile. The cycle's
+        records join the backlog first, so that a store that fails keeps them for the next cycle."""
         books = _Books(dict(self._facts), dict(self._autoscale))
         result, desired = counted.result, counted.desired
         try:
@@ -192,7 +204,12 @@ class Reporter:
             self._store_autoscale(result, books)
         except StoreError as exc:
             self.metrics.error("store")
+            if self._backlog is not None:
+                self._backlog.failed(exc)
             log.warning("cycle=%s event=store-write-failed error=%r", result.cycle_id, str(exc))
+        else:
+            if self._backlog is not None:
+                self._backlog.answered()
         return books
 
     def _publish(self, books: _Books) -> None:
@@ -241,27 +258,30 @@ class Reporter:
             )
 
     def _store_cycle(self, counted: _Counted, books: _Books) -> None:
+        """The cycle's plans and synced revisions join the backlog, which is written; then the approval
+        environments' outcomes (read from those plans)."""
         result, desired, grouped = counted.result, counted.desired, counted.grouped
         digests = env_digests(desired)
+        settled: dict[str, bool] = {}
         for env in desired.environments:
             pin = counted.pins.get(env)
             revision = pin.revision if pin else desired.revision_of(env)
-            digest = digests[env]
             executed = [a for a in grouped.get(env, ()) if a.outcome != Outcome.PLANNED]
-            if self._store is not None and executed:
-                failed = any(a.outcome == Outcome.FAILED for a in executed)
-                plan_id = uuid.uuid4().hex[:12]
-                self._store.record_plan(plan_id, env, revision, digest, "failed" if failed else "applied",
-                                        cycle_id=result.cycle_id)
-                self._store.record_actions(plan_id, executed)
-                for heal in (a for a in executed if _is_heal(a)):
-                    self._store.record_heal(env, heal.target, heal.target, heal.reason, heal.outcome)
-            settled = result.ok and _settled(grouped.get(env, ()))
-            if settled and self._synced.get(env) != (revision, digest):
-                self._record_synced(env, revision, digest, counted, books, pinned=pin is not None)
+            if executed:
+                self._later(result.cycle_id, _executed(env, revision, digests[env], executed, result.cycle_id))
+            settled[env] = result.ok and _settled(grouped.get(env, ()))
+            if settled[env] and self._synced.get(env) != (revision, digests[env]):
+                self._record_synced(env, revision, digests[env], counted, books, pinned=pin is not None)
+        if self._backlog is not None:
+            self._backlog.write(result.cycle_id)
+        for env in desired.environments:
             if self._store is not None and desired.environments[env].approval_required:
-                outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled)
+                outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled[env])
                 record_outcome(self._store, env, desired, outcome, detail)
+
+    def _later(self, cycle_id: str, record: tuple[str, Write]) -> None:
+        if self._backlog is not None:
+            self._backlog.add(cycle_id, *record)
 
     def _record_synced(
         self, env: str, revision: str, digest: str, counted: _Counted, books: _Books, *, pinned: bool
@@ -272,12 +292,15 @@ class Reporter:
         self._synced[env] = (revision, digest)
         books.facts[env] = replace(books.facts.get(env, EnvFacts()), synced_revision=revision, digest=digest)
         self.metrics.set_synced(env, revision)
-        if self._store is None:
-            return
-        self._store.record_revision(env, revision, digest, source=counted.source.get("source", ""))
-        if not pinned and (previous is None or previous[1] != digest) and \
-                self._store.desired_state(env, digest=digest) is None:
-            self._store.record_desired_state(env, revision, digest, counted.desired)
+        at, source, desired = datetime.now(UTC), counted.source.get("source", ""), counted.desired
+        new_digest = not pinned and (previous is None or previous[1] != digest)
+
+        def write(store: Store) -> None:
+            store.record_revision(env, revision, digest, source=source, at=at)
+            if new_digest and store.desired_state(env, digest=digest) is None:
+                store.record_desired_state(env, revision, digest, desired, at=at)
+
+        self._later(counted.result.cycle_id, (f"revision {revision} of {env}", write))
 
     def _store_autoscale(self, result: CycleResult, books: _Books) -> None:
         """A decision is recorded when it differs from the app's last recorded one (the count, the rule
@@ -294,9 +317,9 @@ class Reporter:
             previous, books.autoscale[scaling.app_id] = books.autoscale.get(scaling.app_id), (key, document)
             if self._store is None or (previous is not None and previous[0] == key):
                 continue
-            self._store.record_autoscale(scaling.env, scaling.app_id, scaling.current, scaling.desired,
-                                         scaling.reason, cycle_id=result.cycle_id, limited_by=scaling.limited_by,
-                                         recommendation=scaling.recommendation, metrics=scaling.metrics())
+            self._later(result.cycle_id, _decision(scaling, result.cycle_id))
+        if self._backlog is not None:
+            self._backlog.write(result.cycle_id)
 
     def status(self) -> dict[str, Any]:
         """The status document of `/status`: the controller's state, each autoscaled app's last decision
@@ -309,7 +332,8 @@ class Reporter:
         built = build_status(self._snapshot, facts) if self._snapshot is not None else {"environments": {}, "apps": {}}
         return {"ready": self.ready, "cycles": self.cycles, "last_cycle": self._last, "observed": self._observed,
                 "source": source,
-                "store": self._store.url if self._store else None, "from": "controller",
+                "store": self._store.url if self._store else None,
+                "store_outage": self._backlog.status() if self._backlog is not None else None, "from": "controller",
                 "autoscale": {app: entry[1] for app, entry in sorted(self._autoscale.items())}, **built}
 
     def _held_back(self, env: str) -> str:
@@ -324,6 +348,29 @@ class Reporter:
         if env not in digests:
             digests[env] = env_digest(specs, env)
         return digests[env]
+
+
+def _executed(env: str, revision: str, digest: str, executed: list[Action], cycle_id: str) -> tuple[str, Write]:
+    """A plan the cycle executed, whole (with its actions and heal kills) in one transaction, at its time."""
+    failed = any(a.outcome == Outcome.FAILED for a in executed)
+    plan_id, at = uuid.uuid4().hex[:12], datetime.now(UTC)
+
+    def write(store: Store) -> None:
+        store.record_executed(plan_id, env, revision, digest, "failed" if failed else "applied", executed,
+                              heals=[a for a in executed if _is_heal(a)], cycle_id=cycle_id, at=at)
+
+    return f"plan {plan_id} of {env}", write
+
+
+def _decision(scaling: AppScaling, cycle_id: str) -> tuple[str, Write]:
+    at = datetime.now(UTC)
+
+    def write(store: Store) -> None:
+        store.record_autoscale(scaling.env, scaling.app_id, scaling.current, scaling.desired, scaling.reason,
+                               cycle_id=cycle_id, limited_by=scaling.limited_by,
+                               recommendation=scaling.recommendation, metrics=scaling.metrics(), at=at)
+
+    return f"autoscale decision of {scaling.app_id}", write
 
 
 def _last_error(result: CycleResult, actions: Iterable[Action], now: str) -> LastError | None:

@@ -43,6 +43,7 @@ from reconciler.store.tables import (
 
 DEFAULT_FILE = "reconciler/history.db"
 _URL_HINT = "write sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+CONNECT_TIMEOUT_S = 10  # seconds PostgreSQL's connection may take (a URL's connect_timeout wins)
 DEFAULT_SAMPLES_KEEP = 6 * 3600.0  # seconds of autoscale samples kept (`run --autoscale-samples-keep`)
 
 
@@ -127,10 +128,15 @@ def _check_exists(path: Path) -> None:
 def _pool_of(url: sa.URL) -> dict[str, Any]:
     """An in-memory SQLite database lives in its connection, and SQLAlchemy's default gives each thread its
     own: the controller's worker thread would find an empty database. One connection instead, taken by one
-    thread at a time. A file or a server: the default pool (a connection per call, any thread)."""
+    thread at a time. A file or a server: the default pool (a connection per call, any thread; each checked
+    with a ping before use, so one a restarted server ended is replaced)."""
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return {"poolclass": sa.pool.QueuePool, "pool_size": 1, "max_overflow": 0,
                 "connect_args": {"check_same_thread": False}}
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        # libpq waits for a server that does not answer (a host gone, a port nothing reads) as long as TCP
+        # does, and a controller's cycle, or `history`, with it: a URL's own connect_timeout wins.
+        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
     return {}
 
 
@@ -212,12 +218,37 @@ class Store(PlanStore):
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def record_revision(self, env: str, revision: str, digest: str, *, source: str = "") -> AppliedRevision:
-        row = AppliedRevision(env=env, revision=revision, digest=digest, source=source, at=self.now())
+    def record_revision(
+        self, env: str, revision: str, digest: str, *, source: str = "", at: datetime | None = None
+    ) -> AppliedRevision:
+        row = AppliedRevision(env=env, revision=revision, digest=digest, source=source,
+                              at=as_utc(at) if at else self.now())
         return self._add([row])[0]
 
     def record_actions(self, plan_id: str, actions: Iterable[ActionLike]) -> list[ActionRecord]:
         return self._add(_action_rows(plan_id, actions, self.now()))
+
+    def record_executed(
+        self, plan_id: str, env: str, revision: str, digest: str, status: str, actions: Sequence[ActionLike], *,
+        heals: Iterable[ActionLike] = (), cycle_id: str = "", at: datetime | None = None,
+    ) -> bool:
+        """A plan a cycle executed, its actions and its heal kills (a heal action's target is the task), all at
+        `at` (the cycle's time; now by default), in one transaction: never a plan without its actions. Recorded
+        once: False when plan `plan_id` is in already (a retry after a commit whose answer was lost)."""
+        at = as_utc(at) if at else self.now()
+        rows: list[Any] = [PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=status,
+                                      state=status, cycle_id=cycle_id, at=at), *_action_rows(plan_id, actions, at)]
+        rows += [HealEvent(env=env, app=h.target, task_id=h.target, reason=h.reason, outcome=h.outcome, at=at)
+                 for h in heals]
+        try:
+            with Session(self._engine) as session:
+                if session.get(PlanRecord, plan_id) is not None:
+                    return False
+                session.add_all(rows)
+                session.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self.write_failed(exc, "the history of this cycle is incomplete; check the database") from None
+        return True
 
     def record_pending(
         self, plan_id: str, env: str, revision: str, digest: str, desired: Desired, actions: Iterable[ActionLike],
@@ -240,9 +271,12 @@ class Store(PlanStore):
     def record_autoscale(
         self, env: str, app: str, current: int, desired: int, reason: str, *, cycle_id: str = "",
         limited_by: str | None = None, recommendation: int | None = None, metrics: Sequence[Mapping[str, Any]] = (),
+        at: datetime | None = None,
     ) -> AutoscaleDecision:
-        """One decision; `metrics` holds per metric `name`, `current`, `target` and `proposal`."""
-        row = AutoscaleDecision(env=env, app=app, current=current, desired=desired, reason=reason, at=self.now(),
+        """One decision (at `at`, now by default); `metrics` holds per metric `name`, `current`, `target` and
+        `proposal`."""
+        row = AutoscaleDecision(env=env, app=app, current=current, desired=desired, reason=reason,
+                                at=as_utc(at) if at else self.now(),
                                 cycle_id=cycle_id, limited_by=limited_by or "", recommendation=recommendation,
                                 metrics=json.dumps(list(metrics), sort_keys=True))
         return self._add([row])[0]
@@ -265,10 +299,12 @@ class Store(PlanStore):
         except sa.exc.SQLAlchemyError as exc:
             raise self.write_failed(exc, "this cycle's autoscale samples are missing; check the database") from None
 
-    def record_desired_state(self, env: str, revision: str, digest: str, desired: Desired) -> DesiredState:
+    def record_desired_state(
+        self, env: str, revision: str, digest: str, desired: Desired, *, at: datetime | None = None
+    ) -> DesiredState:
         """`env`'s part of `desired` as synced at `revision`; `digest` is reporting.env_digest of it."""
         row = DesiredState(env=env, revision=revision, digest=digest, document=encode_desired(desired, env),
-                           at=self.now())
+                           at=as_utc(at) if at else self.now())
         return self._add([row])[0]
 
     def record_env_event(

@@ -23,6 +23,7 @@ from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.bench import bench_store
+from tests.unit.engine.store_outage import a_plan_is_recorded_whole_once_the_store_takes_it
 from tests.unit.store.compatible import (
     a_newer_index_only_store_is_used_as_it_is,
     a_newer_store_that_raised_it_is_refused,
@@ -306,3 +307,7 @@ def test_a_newer_index_only_store_is_written_and_read_as_it_is_on_postgresql(dat
 
 def test_a_newer_store_compatible_only_from_a_later_version_is_refused_on_postgresql(database: str) -> None:
     a_newer_store_that_raised_it_is_refused(database)
+
+
+def test_a_plan_is_recorded_whole_once_the_store_takes_it_on_postgresql(database: str) -> None:
+    a_plan_is_recorded_whole_once_the_store_takes_it(database)
