@@ -259,6 +259,6 @@ def _usable(schema: Schema, known: int, why: str) -> int:
     raise StoreError(
         f"the database's schema is at version {schema.version}, newer than this reconciler knows ({known}),"
         f" and compatible from version {schema.compatible_from} only",
-        hint=f"upgrade the reconciler to one that knows schema version {schema.compatible_from} or later; {why}"
-             " (a rollback past that version needs the database as it was before the upgrade)",
+        hint=f"upgrade the reconciler to one that knows schema version {schema.compatible_from} or later: {why}; a"
+             f" rollback to a version before {schema.compatible_from} needs the database as it was before that upgrade",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tests.unit.store.compatible import INDEX_ONLY, NEXT, RAISING
 pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).resolve().parents[2]
+DOCS = PROJECT / "docs" / "controller.md"
 SECRET = "s3cret-pw"
 COMMANDS = [("history",), ("approve", "prod", "p1", "--no-consul"), ("rollback", "prod", "--to", "abc123")]
 # the commands that only read the store: they never migrate it
@@ -168,3 +170,6 @@ def test_a_newer_store_compatible_from_a_later_version_names_both_and_the_fix(tm
         assert f"schema is at version {NEXT}, newer than this reconciler knows ({LATEST}), and compatible from" \
                f" version {NEXT} only" in shown, command
         assert f"upgrade the reconciler to one that knows schema version {NEXT} or later" in shown, command
+        if command[0] == "resume":  # docs/controller.md's example (its versions are this release's)
+            documented = re.search(r"```text\n(error: the database's schema is at version .*)\n```", DOCS.read_text())
+            assert documented and shown == documented.group(1) + "\n", shown

@@ -106,6 +106,11 @@ EXERCISED = {
         "tests/e2e/test_autoscale_replay.py::test_replaying_the_recorded_samples_decides_what_the_controller_decided",
     "docs/controller.md: 2026-12-06T23:50:01.123Z action env=func-1 app=/func-1/redis create /func-1/redis "
     "succeeded: not in Marathon": "tests/e2e/test_cli_history.py::test_every_event_one_line_oldest_first",
+    "docs/controller.md: error: the database's schema is at version 10, newer than this reconciler knows (9), "
+    "and compatible from version 10 only (hint: upgrade the reconciler to one that knows schema version 10 or "
+    "later: an older one must not write to a newer schema; a rollback to a version before 10 needs the database "
+    "as it was before that upgrade)":
+        "tests/e2e/test_cli_store_faults.py::test_a_newer_store_compatible_from_a_later_version_names_both_and_the_fix",
     "docs/dns.md: warning: specs/plain.yaml:3: environment 'plain' has no `dns`: its containers get no "
     "`dns-search plain.query.consul`, so bare app names (`redis`) will not resolve in them (hint: add "
     "`dns: {domain: consul}` (docs/dns.md), or have callers ask for `<app>.plain.query.consul`)":

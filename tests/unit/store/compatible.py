@@ -89,7 +89,7 @@ def a_newer_store_that_raised_it_is_refused(database: str | Path) -> None:
 def reads_from_is_what_the_latest_step_is_compatible_from() -> None:
     """A reader of this version reads as it is every store a writer of READS_FROM may use; the markers never
     go down and never point past their own version."""
-    assert READS_FROM == MIGRATIONS[-1].compatible_from
+    assert MIGRATIONS[-1].compatible_from == READS_FROM
     markers = [step.compatible_from for step in MIGRATIONS]
     assert markers == sorted(markers)
     assert all(1 <= marker <= number for number, marker in enumerate(markers, start=1))
