@@ -5,14 +5,14 @@ heals, newly synced revisions (with the desired state of a new digest) and inval
 store (when one is configured), and keeps what the status document of `/status` is built from. It
 starts from what the store knows. In the controller the store's part runs in a worker thread, one cycle
 at a time and before the next cycle starts (`recording`), so a slow database never holds the event loop.
-A store that fails is logged and counted; it never stops the controller.
+A store that fails is logged and counted; it never stops the controller: the cycle's records wait for it
+(store_backlog.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -30,7 +30,7 @@ from reconciler.engine.controller import CycleFn
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.pins import Pin, Pins
 from reconciler.engine.status import INVALID, Snapshot, build_status, facts_from_store, iso, pause_of, with_specs
-from reconciler.engine.store_backlog import Backlog, Write
+from reconciler.engine.store_backlog import Backlog, Write, decision, executed_plan, is_heal
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.redaction import redact
 from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
@@ -173,7 +173,7 @@ class Reporter:
         for action in actions:
             if action.outcome != Outcome.PLANNED:
                 self.metrics.action_done(action.kind, action.outcome)
-            if _is_heal(action) and action.outcome != Outcome.PLANNED:
+            if is_heal(action) and action.outcome != Outcome.PLANNED:
                 self.metrics.heal_done(action.env, action.outcome)
         for scaling in result.autoscale:
             self.metrics.autoscaled(scaling.app_id, scaling.desired, _limit_label(scaling))
@@ -268,7 +268,8 @@ class Reporter:
             revision = pin.revision if pin else desired.revision_of(env)
             executed = [a for a in grouped.get(env, ()) if a.outcome != Outcome.PLANNED]
             if executed:
-                self._later(result.cycle_id, _executed(env, revision, digests[env], executed, result.cycle_id))
+                plan = executed_plan(env, revision, digests[env], executed, result.cycle_id, self._now())
+                self._later(result.cycle_id, plan)
             settled[env] = result.ok and _settled(grouped.get(env, ()))
             if settled[env] and self._synced.get(env) != (revision, digests[env]):
                 self._record_synced(env, revision, digests[env], counted, books, pinned=pin is not None)
@@ -278,6 +279,10 @@ class Reporter:
             if self._store is not None and desired.environments[env].approval_required:
                 outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled[env])
                 record_outcome(self._store, env, desired, outcome, detail)
+
+    def _now(self) -> datetime:
+        """The time a record of this cycle is stamped with, by the store's clock."""
+        return self._store.now() if self._store is not None else datetime.now(UTC)
 
     def _later(self, cycle_id: str, record: tuple[str, Write]) -> None:
         if self._backlog is not None:
@@ -292,7 +297,7 @@ class Reporter:
         self._synced[env] = (revision, digest)
         books.facts[env] = replace(books.facts.get(env, EnvFacts()), synced_revision=revision, digest=digest)
         self.metrics.set_synced(env, revision)
-        at, source, desired = datetime.now(UTC), counted.source.get("source", ""), counted.desired
+        at, source, desired = self._now(), counted.source.get("source", ""), counted.desired
         new_digest = not pinned and (previous is None or previous[1] != digest)
 
         def write(store: Store) -> None:
@@ -317,7 +322,7 @@ class Reporter:
             previous, books.autoscale[scaling.app_id] = books.autoscale.get(scaling.app_id), (key, document)
             if self._store is None or (previous is not None and previous[0] == key):
                 continue
-            self._later(result.cycle_id, _decision(scaling, result.cycle_id))
+            self._later(result.cycle_id, decision(scaling, result.cycle_id, self._now()))
         if self._backlog is not None:
             self._backlog.write(result.cycle_id)
 
@@ -350,29 +355,6 @@ class Reporter:
         return digests[env]
 
 
-def _executed(env: str, revision: str, digest: str, executed: list[Action], cycle_id: str) -> tuple[str, Write]:
-    """A plan the cycle executed, whole (with its actions and heal kills) in one transaction, at its time."""
-    failed = any(a.outcome == Outcome.FAILED for a in executed)
-    plan_id, at = uuid.uuid4().hex[:12], datetime.now(UTC)
-
-    def write(store: Store) -> None:
-        store.record_executed(plan_id, env, revision, digest, "failed" if failed else "applied", executed,
-                              heals=[a for a in executed if _is_heal(a)], cycle_id=cycle_id, at=at)
-
-    return f"plan {plan_id} of {env}", write
-
-
-def _decision(scaling: AppScaling, cycle_id: str) -> tuple[str, Write]:
-    at = datetime.now(UTC)
-
-    def write(store: Store) -> None:
-        store.record_autoscale(scaling.env, scaling.app_id, scaling.current, scaling.desired, scaling.reason,
-                               cycle_id=cycle_id, limited_by=scaling.limited_by,
-                               recommendation=scaling.recommendation, metrics=scaling.metrics(), at=at)
-
-    return f"autoscale decision of {scaling.app_id}", write
-
-
 def _last_error(result: CycleResult, actions: Iterable[Action], now: str) -> LastError | None:
     """This cycle's error for an environment: the cycle's own, else its last failed action."""
     if result.error:
@@ -384,7 +366,7 @@ def _last_error(result: CycleResult, actions: Iterable[Action], now: str) -> Las
 
 def _last_heal(result: CycleResult, actions: Iterable[Action], now: str) -> LastHeal | None:
     """This cycle's last heal of an environment (a kill that was sent), with the app of its task."""
-    heals = [a for a in actions if _is_heal(a) and a.outcome not in (Outcome.PLANNED, Outcome.REFUSED)]
+    heals = [a for a in actions if is_heal(a) and a.outcome not in (Outcome.PLANNED, Outcome.REFUSED)]
     if not heals:
         return None
     apps = result.actual.apps.values() if result.actual else ()
@@ -406,11 +388,6 @@ def _approval_outcome(result: CycleResult, actions: list[Action], *, settled: bo
 def _settled(actions: Iterable[Action]) -> bool:
     """Synced: every action this cycle had for the environment succeeded (none waits, none refused)."""
     return all(a.outcome == Outcome.SUCCEEDED or a.kind == ActionKind.WARN for a in actions)
-
-
-def _is_heal(action: Action) -> bool:
-    """A task kill that Marathon replaces (the autoscaler's kills lower `instances` instead)."""
-    return action.kind == ActionKind.KILL_TASK and not (action.body or {}).get("scale")
 
 
 def _limit_label(scaling: AppScaling) -> str:

@@ -11,6 +11,7 @@ later ones wait for the next cycle. At most MAX_WAITING records wait: past that 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.core.alerts import Alert, store_alert
+from reconciler.core.model import Action, ActionKind, Outcome
+from reconciler.engine.autoscaling import AppScaling
 from reconciler.store import Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
@@ -93,6 +96,36 @@ class Backlog:
         found = store_alert(self._store.url, _iso(self._since) if self._since else None, len(self._records),
                             self._error)
         return (found,) if found else ()
+
+
+def executed_plan(
+    env: str, revision: str, digest: str, executed: list[Action], cycle_id: str, at: datetime
+) -> tuple[str, Write]:
+    """A plan the cycle executed, whole (with its actions and heal kills) in one transaction, at its time."""
+    failed = any(a.outcome == Outcome.FAILED for a in executed)
+    plan_id = uuid.uuid4().hex[:12]
+
+    def write(store: Store) -> None:
+        store.record_executed(plan_id, env, revision, digest, "failed" if failed else "applied", executed,
+                              heals=[a for a in executed if is_heal(a)], cycle_id=cycle_id, at=at)
+
+    return f"plan {plan_id} of {env}", write
+
+
+def decision(scaling: AppScaling, cycle_id: str, at: datetime) -> tuple[str, Write]:
+    """An autoscale decision, at its cycle's time."""
+
+    def write(store: Store) -> None:
+        store.record_autoscale(scaling.env, scaling.app_id, scaling.current, scaling.desired, scaling.reason,
+                               cycle_id=cycle_id, limited_by=scaling.limited_by,
+                               recommendation=scaling.recommendation, metrics=scaling.metrics(), at=at)
+
+    return f"autoscale decision of {scaling.app_id}", write
+
+
+def is_heal(action: Action) -> bool:
+    """A task kill that Marathon replaces (the autoscaler's kills lower `instances` instead)."""
+    return action.kind == ActionKind.KILL_TASK and not (action.body or {}).get("scale")
 
 
 def _iso(at: datetime) -> str:

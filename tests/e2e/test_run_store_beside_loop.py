@@ -61,9 +61,9 @@ class HeldStore(Store):
         self._wait("last_env_event")
         return super().last_env_event(*args, **kwargs)
 
-    def record_plan(self, *args: Any, **kwargs: Any) -> Any:
-        self._wait("record_plan")
-        return super().record_plan(*args, **kwargs)
+    def record_executed(self, *args: Any, **kwargs: Any) -> Any:
+        self._wait("record_executed")
+        return super().record_executed(*args, **kwargs)
 
 
 def controller(specs: Path, store: Store) -> _RunJob:
@@ -83,7 +83,7 @@ async def lock_index(consul: ConsulClient) -> tuple[int, str]:
     return pair.modify_index, f"http://127.0.0.1:{holder.split(' ', maxsplit=1)[0].rsplit(':', 1)[1]}"
 
 
-@pytest.mark.parametrize("held", ["last_env_event", "record_plan"])
+@pytest.mark.parametrize("held", ["last_env_event", "record_executed"])
 async def test_the_controller_serves_and_beats_while_a_store_call_waits_on_the_database(
     tmp_path: Path, held: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

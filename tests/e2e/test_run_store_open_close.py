@@ -62,9 +62,9 @@ class Witness:
 class WitnessedStore(Store):
     witness: Witness
 
-    def record_plan(self, *args: Any, **kwargs: Any) -> Any:
+    def record_executed(self, *args: Any, **kwargs: Any) -> Any:
         self.witness.look("cycle")  # the cycle's history, written in a worker thread
-        return super().record_plan(*args, **kwargs)
+        return super().record_executed(*args, **kwargs)
 
     def close(self) -> None:
         self.witness.look("close")
