@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 SPEC = ("apiVersion: reconciler/v1\nkind: Environment\nname: shop\napps:\n"
         "  web: {cmd: serve, instances: 1, cpus: 0.01, mem: 8}\n")
 APP = "/shop/web"
-BOUND_S = 90.0
+BOUND_S = 60.0
 CONNECT_BOUND_S = 60.0  # six times the store's connect timeout
 
 
@@ -117,6 +117,7 @@ async def controller(tmp_path: Path, marathon: str, database: str, hook: str) ->
         err.close()
 
 
+@pytest.mark.timeout(300)  # its bounded waits in a row, each generous for a loaded machine
 async def test_postgresql_restarting_under_a_running_controller(tmp_path: Path) -> None:
     with private_cluster() as pg:
         async with MarathonSandbox(fast_config(keep_event_history=False)) as marathon, webhook() as (hook, hook_url), \
