@@ -59,9 +59,11 @@ async def test_a_restarted_controller_keeps_the_rate_policy_the_previous_run_sta
             loaded = await api.put("/_sandbox/load", json={"app": APP, "cpu": 0.9, "mem": 20})
             assert loaded.status_code == 200, loaded.text  # 90% of the cpus against 50%: a scale-up
             await until(lambda: any("desired=3" in d for d in decisions(first_log)), "a scale-up", timeout=60)
+            # Stopped once the scale is done: a stop between the decision and its write cancels a cycle that
+            # has sent nothing yet (by design), and the scale-up would never come.
+            await until(lambda: settled(api, 3), "the scale-up to 3 done", timeout=60)
         finally:
             await stop_process(first)
-        await until(lambda: settled(api, 3), "the scale-up to 3 done", timeout=60)
         assert not any("desired=4" in d for d in decisions(first_log)), decisions(first_log)
 
         second = await start_run(tmp_path, sandbox, second_log)
