@@ -34,6 +34,7 @@ from reconciler.cli.run_leader import LeaderSettings, Leadership
 from reconciler.cli.run_metrics import AgentPortOpt, MetricsSettings, PrometheusOpt, SamplesKeepOpt
 from reconciler.cli.run_notify import (
     Notifications,
+    NotifyAtMaxOpt,
     NotifyCooldownOpt,
     NotifyDeadlineOpt,
     NotifyFormatOpt,
@@ -124,6 +125,7 @@ def run_command(
     notify_format: NotifyFormatOpt = NotifyFormat.JSON,
     notify_cooldown: NotifyCooldownOpt = 600.0,
     notify_deadline: NotifyDeadlineOpt = 600.0,
+    notify_at_max_for: NotifyAtMaxOpt = 30.0,
     env: EnvOpt = None,
     prune: PruneOpt = False,
     sandbox: Annotated[bool, typer.Option(help="Start the embedded sandbox on loopback and run against it.")] = False,
@@ -153,7 +155,8 @@ def run_command(
         raise UsageError("--leader-election needs Consul: drop --no-consul or --leader-election")
     leader = LeaderSettings(enabled=leader_election and not no_consul, key=leader_key, ttl=leader_ttl)
     settings: GlobalSettings = ctx.obj if consul is None else replace(ctx.obj, consul_url=consul)
-    notify = notify_settings(ctx, notify_url, notify_url_file, notify_format, notify_cooldown, notify_deadline)
+    notify = notify_settings(ctx, notify_url, notify_url_file, notify_format, notify_cooldown, notify_deadline,
+                             notify_at_max_for)
     job = _RunJob(
         _Serving(spec_source, poll_interval, address, secret, branch, database, leader, wide, notify), env,
         CycleOptions(plan=PlanOptions(prune=prune, env=env), routing=consul_agent),

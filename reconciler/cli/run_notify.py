@@ -43,8 +43,11 @@ NotifyCooldownOpt = Annotated[float, typer.Option(
     help="Seconds before an alert still active is notified again.", min=0.0)]
 NotifyDeadlineOpt = Annotated[float, typer.Option(
     help="Seconds a deployment may run before it is notified as past its deadline.", min=1.0)]
+NotifyAtMaxOpt = Annotated[float, typer.Option(
+    help="Seconds an autoscaled app must stay at its max, its metrics asking for more, before it is notified.",
+    min=1.0)]
 log = logging.getLogger("reconciler.notify")
-_TUNING = ("notify_format", "notify_cooldown", "notify_deadline")
+_TUNING = ("notify_format", "notify_cooldown", "notify_deadline", "notify_at_max_for")
 STOP_DRAIN_SECONDS = 3.0
 
 
@@ -56,6 +59,7 @@ class NotifySettings:
 
 def notify_settings(
     ctx: typer.Context, url: str | None, url_file: Path | None, fmt: NotifyFormat, cooldown: float, deadline: float,
+    at_max_for: float,
 ) -> NotifySettings | None:
     """The settings the flags describe, or None (no webhook); a UsageError for flags that do nothing."""
     if url and url_file:
@@ -69,7 +73,8 @@ def notify_settings(
             raise UsageError(f"{flags} without a webhook: add --notify-url-file (or --notify-url)")
         return None
     _check_url(url)
-    return NotifySettings(NotifyOptions(url, fmt, cooldown), AlertOptions(deployment_deadline_seconds=deadline))
+    alerts = AlertOptions(deployment_deadline_seconds=deadline, at_max_for_seconds=at_max_for)
+    return NotifySettings(NotifyOptions(url, fmt, cooldown), alerts)
 
 
 def _explicit(ctx: typer.Context, name: str) -> bool:
