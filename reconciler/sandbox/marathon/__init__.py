@@ -80,6 +80,9 @@ class MarathonSandboxConfig:
     agent_stats_port: int = 0
     # --max_running_deployments: a root change while this many deployments run is refused with 403.
     max_running_deployments: int = 100
+    # Seconds between the bare CRLFs of `/v2/events`: Jetty's EventSourceServlet sends one every 10 s
+    # (routes_misc); shorter only for tests of the heartbeat's form.
+    event_stream_keepalive_seconds: float = 10.0
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if k != "http_credentials"}
@@ -99,6 +102,9 @@ class MarathonSandboxConfig:
         for name, port in (("port", self.port), ("agent_stats_port", self.agent_stats_port)):
             if not 0 <= port <= 65535:
                 raise ValueError(f"{name} {port} must lie within 0-65535")
+        keepalive = self.event_stream_keepalive_seconds
+        if not keepalive > 0:
+            raise ValueError(f"event_stream_keepalive_seconds must be above 0, not {keepalive}")
 
 
 @web.middleware
@@ -215,6 +221,7 @@ class MarathonSandbox:
             base64.b64encode(self.config.http_credentials.encode()).decode() if self.config.http_credentials else ""
         )
         app[AUTH] = (encoded, self.config.http_realm)
+        app[routes_misc.KEEPALIVE] = self.config.event_stream_keepalive_seconds
         app[negotiation.DEPRECATED] = frozenset({negotiation.TEXT_PLAIN_TASKS} if self.config.text_plain_tasks else ())
         app.on_response_prepare.append(stamp_leader)
         for module in (routes_apps, routes_tasks, routes_groups, routes_misc, routes_system, faults, routes_load):

@@ -13,8 +13,9 @@ from reconciler.sandbox.marathon.wire import ApiError, deployment_result, flag, 
 
 # Jetty's EventSourceServlet (jetty-servlets 9.4.8, Marathon's HttpEventStreamServlet sets no
 # `heartBeatPeriod` init parameter): a bare CRLF every 10 s from the stream's opening, whether events
-# flowed or not (EventSourceEmitter.run reschedules itself after each heartbeat).
-KEEPALIVE_S = 10.0
+# flowed or not (EventSourceEmitter.run reschedules itself after each heartbeat). The period is
+# MarathonSandboxConfig.event_stream_keepalive_seconds (10 s unless a test shortens it).
+KEEPALIVE = web.AppKey("marathon_event_stream_keepalive", float)
 DISCONNECT_CHECK_S = 0.1
 
 
@@ -72,9 +73,10 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def _pump(request: web.Request, response: web.StreamResponse, subscription: Subscription) -> None:
     """Forward frames until the client goes away (checked often: aiohttp does not cancel us) or the
-    server ends the stream; a keep-alive CRLF every KEEPALIVE_S from the opening, events or not."""
+    server ends the stream; a keep-alive CRLF every KEEPALIVE seconds from the opening, events or not."""
     loop = asyncio.get_running_loop()
-    next_beat = loop.time() + KEEPALIVE_S
+    period = request.app[KEEPALIVE]
+    next_beat = loop.time() + period
     while request.transport is not None and not request.transport.is_closing() and not subscription.closed:
         wait = min(DISCONNECT_CHECK_S, max(next_beat - loop.time(), 0.0))
         try:
@@ -83,7 +85,7 @@ async def _pump(request: web.Request, response: web.StreamResponse, subscription
             if loop.time() < next_beat:
                 continue
             frame = "\r\n"
-            next_beat = loop.time() + KEEPALIVE_S
+            next_beat = loop.time() + period
         if frame == CLOSE:
             return
         await response.write(frame.encode())

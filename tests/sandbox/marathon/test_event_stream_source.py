@@ -10,50 +10,63 @@ import asyncio
 import contextlib
 
 import httpx
+import pytest
 
-from reconciler.sandbox.marathon import MarathonSandbox
+from reconciler.sandbox.marathon import MarathonSandbox, MarathonSandboxConfig
+from tests.sandbox.marathon.fixtures import fast_config
 
 SSE = {"Accept": "text/event-stream"}
 
 
-async def test_keep_alive_is_a_bare_crlf_every_ten_seconds_from_the_opening_even_while_events_flow(
-    marathon_sandbox: MarathonSandbox,
-) -> None:
+def test_the_keep_alive_period_is_jettys_ten_seconds_unless_a_test_shortens_it() -> None:
     # EventSourceServlet: `heartBeatPeriod = 10` (seconds; HttpBindings adds HttpEventStreamServlet with no
-    # init parameter), EventSourceEmitter.run writes '\r' then '\n' and reschedules itself; the schedule
-    # starts when the stream opens (doGet -> scheduleHeartBeat) and events do not postpone it.
-    bus = marathon_sandbox.state.bus
+    # init parameter). The test below checks the heartbeat's form and schedule at a shorter period.
+    assert MarathonSandboxConfig().event_stream_keepalive_seconds == 10.0
+    assert fast_config().event_stream_keepalive_seconds == 10.0
+    for period in (0.0, -1.0):
+        with pytest.raises(ValueError, match="event_stream_keepalive_seconds must be above 0"):
+            MarathonSandbox(fast_config(event_stream_keepalive_seconds=period))
+
+
+async def test_keep_alive_is_a_bare_crlf_every_period_from_the_opening_even_while_events_flow() -> None:
+    # EventSourceEmitter.run writes '\r' then '\n' and reschedules itself; the schedule starts when the
+    # stream opens (doGet -> scheduleHeartBeat) and events do not postpone it. The period is 3 s here
+    # instead of Jetty's 10 s (checked above); events flow ten times a period for three periods.
+    period = 3.0
     loop = asyncio.get_running_loop()
 
-    async def chatter() -> None:
-        for _ in range(30):  # bounded: one event a second for at most 30 s
-            bus.publish("framework_message_event", {"message": "tick"})
-            await asyncio.sleep(1.0)
+    async with MarathonSandbox(fast_config(event_stream_keepalive_seconds=period)) as sandbox:
+        bus = sandbox.state.bus
 
-    async with (
-        httpx.AsyncClient(timeout=30.0) as client,
-        client.stream("GET", f"{marathon_sandbox.url}/v2/events", headers=SSE) as stream,
-    ):
-        opened = loop.time()
-        noise = asyncio.create_task(chatter())
-        try:
-            previous, beat_at = "", None
-            frames = 0
-            async with asyncio.timeout(25.0):
-                async for line in stream.aiter_lines():
-                    if line == "" and previous == "":
-                        beat_at = loop.time() - opened
-                        break
-                    if line == "":
-                        frames += 1
-                    previous = line
-        finally:
-            noise.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await noise
+        async def chatter() -> None:
+            for _ in range(30):  # bounded: one event every period / 10 for at most 3 periods
+                bus.publish("framework_message_event", {"message": "tick"})
+                await asyncio.sleep(period / 10)
+
+        async with (
+            httpx.AsyncClient(timeout=30.0) as client,
+            client.stream("GET", f"{sandbox.url}/v2/events", headers=SSE) as stream,
+        ):
+            opened = loop.time()
+            noise = asyncio.create_task(chatter())
+            try:
+                previous, beat_at = "", None
+                frames = 0
+                async with asyncio.timeout(25.0):
+                    async for line in stream.aiter_lines():
+                        if line == "" and previous == "":
+                            beat_at = loop.time() - opened
+                            break
+                        if line == "":
+                            frames += 1
+                        previous = line
+            finally:
+                noise.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await noise
     assert beat_at is not None, "no keep-alive while events flowed"
     assert frames >= 5, "events flowed while waiting for the keep-alive"
-    assert 9.0 <= beat_at < 20.0, beat_at
+    assert 0.9 * period <= beat_at < 2 * period, beat_at  # a beat the events postponed comes after 4 periods
 
 
 async def test_the_stream_answers_utf8_event_stream_and_closes_the_connection(
