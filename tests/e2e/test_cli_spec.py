@@ -145,12 +145,22 @@ def test_an_empty_missing_or_environment_less_tree_is_invalid(
 
 
 def test_run_refuses_an_empty_missing_or_environment_less_tree(tmp_path: Path) -> None:
-    """The controller exits 3 at once instead of reconciling "nothing" (bounded: one cycle at most)."""
-    for folder, message in empty_trees(tmp_path):
-        args = ["--marathon", "http://127.0.0.1:9", "run", str(folder), "--no-consul", "--cycles", "1"]
-        result = run_reconciler(*args, cwd=tmp_path)
-        assert result.returncode == 3, (folder, result.stdout + result.stderr)
-        assert f"{folder}: {message}" in result.stdout + result.stderr, result.stdout + result.stderr
+    """The controller exits 3 at once instead of reconciling "nothing" (bounded: one cycle at most). The
+    mistyped path goes through a real process (the exit code as a user sees it); the other two trees take
+    the same refusal in process, as the other commands' do above."""
+    (empty, no_files), missing, (comments, declares_nothing) = empty_trees(tmp_path)
+    def args(folder: Path) -> list[str]:
+        return ["--marathon", "http://127.0.0.1:9", "run", str(folder), "--no-consul", "--cycles", "1"]
+
+    result = run_reconciler(*args(missing[0]), cwd=tmp_path)
+    assert result.returncode == 3, (missing, result.stdout + result.stderr)
+    assert f"{missing[0]}: {missing[1]}" in result.stdout + result.stderr, result.stdout + result.stderr
+    for folder, message in ((empty, no_files), (comments, declares_nothing)):
+        ran = runner.invoke(app, args(folder))
+        error = ran.exception if isinstance(ran.exception, ReconcilerError) else None
+        code = error.exit_code if error is not None else ran.exit_code  # as reconciler.cli.main:main maps it
+        assert code == 3, (folder, ran.output, ran.exception)
+        assert f"{folder}: {message}" in ran.output + str(error or ""), ran.output
 
 
 def test_a_yaml_error_in_a_base_file_is_reported_alone(tmp_path: Path) -> None:
