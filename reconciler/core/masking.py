@@ -3,7 +3,9 @@
 A plan compares and sends the real values; only what it shows passes through `shown_change`: a
 password inside a URL (`scheme://user:password@`, `?password=`, JDBC's `;password=`) and the value of
 an environment variable or a label whose name says it is a secret (`SECRET_NAME`) read `***`. When masking
-leaves both sides alike, the change is still shown: `masked` tells the printer to say `(changed)`.
+leaves both sides alike, the change is still shown: `masked` tells the printer to say `(changed)`. A
+reference to one of Marathon's secrets (`{"secret": "<name>"}` as an env value) holds no value: it shows
+as it is, whatever the variable's name.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def is_secret_name(name: str) -> bool:
 def shown_change(change: FieldChange) -> ShownChange:
     """`change` as a plan may show it: every secret of both sides masked."""
     segments = change.path.split("/")[1:]
-    if len(segments) >= 2 and segments[0] in NAMED and is_secret_name(segments[1]):
+    if segments[:1] == ["env"] and segments[2:] == ["secret"]:
+        actual, desired = change.actual, change.desired  # the names of two secrets, no value
+    elif len(segments) >= 2 and segments[0] in NAMED and is_secret_name(segments[1]):
         actual, desired = _hidden(change.actual), _hidden(change.desired)
     elif len(segments) == 1 and segments[0] in NAMED:
         actual, desired = _masked_env(change.actual), _masked_env(change.desired)
@@ -49,7 +53,14 @@ def shown_change(change: FieldChange) -> ShownChange:
 
 
 def _hidden(value: Any) -> Any:
+    if is_secret_reference(value):
+        return value
     return None if value is None else MASK
+
+
+def is_secret_reference(value: Any) -> bool:
+    """Marathon's EnvVarSecretRef: `{"secret": "<name>"}`, the name of a declared secret, not its value."""
+    return isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("secret"), str)
 
 
 def _masked_env(env: Any) -> Any:

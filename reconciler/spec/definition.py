@@ -1,6 +1,7 @@
 """A concrete app as a Marathon app body (spec layer).
 
-Only fields the spec sets are written (the rest are Marathon's to default), plus the absolute `id`,
+Only fields the spec sets are written (a secret is written as its reference: `secrets` with each
+`source`, and `{"secret": "<name>"}` as the value of an env variable) (the rest are Marathon's to default), plus the absolute `id`,
 `instances`, the ownership labels and, for Docker apps of an environment with `dns`, the container
 DNS parameters (`dns-search <env>.query.<domain>`, one `dns` per server).
 """
@@ -47,10 +48,14 @@ def marathon_body(
 
 def _command_and_resources(app: ConcreteApp) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for name in ("cmd", "args", "env"):
+    for name in ("cmd", "args"):
         value = getattr(app, name)
         if value is not None:
             body[name] = value
+    if app.env is not None:
+        body["env"] = {name: value if isinstance(value, str) else _dump(value) for name, value in app.env.items()}
+    if app.secrets:
+        body["secrets"] = {name: _dump(secret) for name, secret in app.secrets.items()}
     for name in ("cpus", "mem", "disk"):
         amount = getattr(app, name)
         if amount is not None:

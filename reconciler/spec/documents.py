@@ -16,12 +16,14 @@ from reconciler.spec.autoscale import AutoscaleSpec
 from reconciler.spec.fields import (
     BackoffSpec,
     ConstraintSpec,
+    EnvValue,
     FetchEntry,
     Flag,
     HealthCheckSpec,
     Network,
     PortSpec,
     Real,
+    SecretSpec,
     SpecModel,
     Text,
     UpgradeStrategySpec,
@@ -71,7 +73,8 @@ class AppFields(SpecModel):
     mem: Annotated[Real, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_MEM_MB, description="memory in MiB")
     disk: Annotated[Real, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_DISK_MB, description="disk in MiB")
     instances: Whole | None = Field(None, ge=0, le=MAX_INSTANCES)
-    env: dict[str, Text] | None = None
+    env: dict[str, EnvValue] | None = None
+    secrets: dict[str, SecretSpec] | None = Field(None, description="secrets by name, each a `source` in the secret store")
     labels: dict[str, Text] | None = None
     ports: list[PortSpec] | None = None
     health_checks: list[HealthCheckSpec] | None = None

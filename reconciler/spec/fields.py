@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Strict, Tag, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -105,6 +105,67 @@ def _stringify(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_stringify)]
+
+
+def _not_empty(message: str, hint: str) -> AfterValidator:
+    """Marathon refuses these empty (SecretValidation: `must not be empty`): said in a spec author's words."""
+
+    def check(value: str) -> str:
+        if not value:
+            raise rule_error(message, hint)
+        return value
+
+    return AfterValidator(check)
+
+
+SecretSource = Annotated[
+    str,
+    _not_empty("a secret's `source` is empty", "write the secret's path in the secret store: `source: /shop/db/password`"),
+    Field(json_schema_extra={"minLength": 1}, description="the secret's path in the secret store"),
+]
+SecretName = Annotated[
+    str,
+    _not_empty("the secret reference names no secret", "write the name of one of the app's `secrets`: `{secret: db-password}`"),
+    Field(json_schema_extra={"minLength": 1}, description="the name of a secret in the app's `secrets`"),
+]
+
+
+class SecretSpec(SpecModel):
+    """A secret the app declares: `source` is its path in Marathon's secret store (resolved by the
+    cluster's secrets plugin, never by the reconciler)."""
+
+    source: SecretSource
+
+
+class EnvSecretRef(SpecModel):
+    """An environment variable whose value is a declared secret: `{secret: <name in secrets>}`."""
+
+    secret: SecretName
+
+
+def _env_value(value: Any) -> Any:
+    """Text (numbers and booleans as text), or a mapping, which is a secret reference; nothing else."""
+    if isinstance(value, dict | EnvSecretRef):
+        return value
+    if isinstance(value, str | int | float):
+        return _stringify(value)
+    raise rule_error(
+        "an env value is text or a secret reference `{secret: <name>}`",
+        "write the value as text (quote it), or `{secret: <name in secrets>}` to take it from a declared secret",
+    )
+
+
+def _env_kind(value: Any) -> str:
+    return "text" if isinstance(value, str) else "reference"
+
+
+# An env value: text, or a reference to one of the app's `secrets` (Marathon's EnvVarSecretRef). The
+# reference comes first so that an unknown key in it is hinted with `secret`.
+EnvValue = Annotated[
+    Annotated[EnvSecretRef, Tag("reference")] | Annotated[str, Tag("text")],
+    Discriminator(_env_kind),
+    BeforeValidator(_env_value),
+]
 PortName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
 
 
@@ -225,10 +286,16 @@ class VolumeSpec(SpecModel):
     container_path: str = Field(min_length=1)
     host_path: str | None = Field(None, min_length=1)
     persistent: PersistentVolumeSpec | None = None
+    secret: str | None = Field(None, description="not supported yet: a secret volume")
     mode: VolumeMode = VolumeMode.RW
 
     @model_validator(mode="after")
     def _one_source(self) -> VolumeSpec:
+        if self.secret is not None:
+            raise rule_error(
+                "secret volumes are not supported yet: the reconciler writes, compares and emulates secrets in env only",
+                "take the secret in an environment variable: `env: {NAME: {secret: <name in secrets>}}`",
+            )
         if (self.host_path is None) == (self.persistent is None):
             raise rule_error(
                 "a volume needs exactly one of `hostPath` or `persistent`",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from reconciler.errors import SpecProblem
 from reconciler.spec.documents import ConcreteApp
 from reconciler.spec.fields import (
+    EnvSecretRef,
     HTTP_PROTOCOLS,
     RESERVED_LABEL_PREFIX,
     HealthCheckSpec,
@@ -19,6 +20,7 @@ from reconciler.spec.fields import (
     Network,
     PortProtocol,
 )
+from reconciler.spec.problems import closest_hint
 from reconciler.spec.source import DataPath, Mark, Marks
 
 
@@ -63,6 +65,30 @@ def _labels(app: ConcreteApp) -> Iterator[Finding]:
                 (("labels", key),),
                 f"label '{key}': labels starting with '{RESERVED_LABEL_PREFIX}' are the reconciler's own",
                 f"rename the label without the `{RESERVED_LABEL_PREFIX}` prefix: the reconciler sets those itself",
+            )
+
+
+def _secret_names(app: ConcreteApp) -> Iterator[Finding]:
+    if "" in (app.secrets or {}):
+        yield Finding(
+            (("secrets", ""), ("secrets",)),
+            "a secret without a name: Marathon refuses it (`must not be empty`)",
+            "name the secret (`db-password: {source: ...}`): env variables reference it by that name",
+        )
+
+
+def _secret_references(app: ConcreteApp) -> Iterator[Finding]:
+    """An env reference to a secret the app does not declare: Marathon refuses it with `references an
+    undefined secret` (SecretValidation.secretValidator)."""
+    declared = sorted(app.secrets or {})
+    for name, value in (app.env or {}).items():
+        if isinstance(value, EnvSecretRef) and value.secret not in declared:
+            close = closest_hint(value.secret, declared) if declared else None
+            declare = f"declare it: `secrets: {{{value.secret}: {{source: <path in the secret store>}}}}`"
+            yield Finding(
+                (("env", name, "secret"), ("env", name)),
+                f"env {name}: secret '{value.secret}' is not declared in the app's `secrets`",
+                f"{close[:-1]}, or {declare}" if close and close.startswith("did you mean") else declare,
             )
 
 
@@ -200,6 +226,8 @@ RULES: tuple[tuple[Rule, frozenset[str] | None], ...] = (
     (_cmd_or_args, frozenset({"cmd", "args"})),
     (_network, EVERY_FIELD),
     (_labels, frozenset({"labels"})),
+    (_secret_names, frozenset({"secrets"})),
+    (_secret_references, frozenset({"env", "secrets"})),
     (_ports, EVERY_FIELD),
     (_host_ports, frozenset({"ports", "image", "network"})),
     (_port_names, frozenset({"ports"})),

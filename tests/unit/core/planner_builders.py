@@ -178,6 +178,8 @@ def fill_version_defaults(definition: dict[str, Any], version: MarathonVersion) 
     else:
         for key, value in COLLECTIONS.items():
             definition.setdefault(key, copy.deepcopy(value))
+        if version == MarathonVersion.V1_3:
+            definition.setdefault("secrets", {})  # 1.3 and 1.4 send the empty map; 0.15 has no secrets
         for key in ("cpus", "mem", "disk"):
             definition[key] = as_float(definition[key])
 

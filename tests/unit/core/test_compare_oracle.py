@@ -144,6 +144,50 @@ def test_every_reference_app_compares_alike_in_every_marathon_version(reference_
             assert_compared_alike(app, actual_of(app, {**other, "id": app.app_id}, stamp=True))
 
 
+SECRET_APP = {
+    "id": "/shop/orders-api",
+    "cmd": "serve",
+    "env": {"DB_USER": "orders", "DB_PASSWORD": {"secret": "db-password"}},
+    "secrets": {"db-password": {"source": "/shop/orders/db-password"}},
+}
+
+
+def stored(definition: dict[str, Any], version: MarathonVersion) -> dict[str, Any]:
+    """`definition` as the reconciler writes it (with its ownership labels) and `version` returns it."""
+    return marathon_shape(stamped_definition(desired_from(definition)), version)
+
+
+@pytest.mark.parametrize("version", list(MarathonVersion))
+def test_secrets_as_every_marathon_version_returns_them_compare_equal(version: MarathonVersion) -> None:
+    app = desired_from(SECRET_APP)
+    actual = actual_of(app, stored(SECRET_APP, version), stamp=True)
+    assert_compared_alike(app, actual)
+    assert compare_app(app, actual).changes == ()
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        ({"secrets": {"db-password": {"source": "/shop/orders/db-password-v2"}}}, "/secrets/db-password/source"),
+        ({"env": {"DB_USER": "orders", "DB_PASSWORD": {"secret": "db-password-2"}},
+          "secrets": {"db-password-2": {"source": "/shop/orders/db-password"}}}, "/env/DB_PASSWORD/secret"),
+        ({"env": {"DB_USER": "orders", "DB_PASSWORD": "hunter22"}}, "/env/DB_PASSWORD"),
+        ({"secrets": {}}, "/secrets/db-password/source"),
+    ],
+    ids=["source", "reference", "reference-to-value", "secret-dropped"],
+)
+@pytest.mark.parametrize("version", list(MarathonVersion))
+def test_a_changed_secret_source_or_reference_is_a_spec_change(
+    edit: dict[str, Any], path: str, version: MarathonVersion
+) -> None:
+    app = desired_from(SECRET_APP)
+    actual = actual_of(app, stored({**SECRET_APP, **edit}, version), stamp=False)
+    assert_compared_alike(app, actual)
+    compared = compare_app(app, actual)
+    assert compared.desired_hash != compared.actual_hash
+    assert path in [change.path for change in compared.changes]
+
+
 leaves = st.sampled_from([0, 1, 2, 0.0, 1.0, 0.5, 1.15, 1e-05, True, False, None, "", "x", "HOST", "*", 128, 300])
 values = st.recursive(
     leaves,

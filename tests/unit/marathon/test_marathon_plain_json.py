@@ -55,6 +55,11 @@ PLAIN_APPS: dict[str, dict[str, Json]] = {
     "numbers of every JSON kind in the definition": full_app(
         cpus=1, mem=1.0, disk=0, gpus=False, maxLaunchDelaySeconds=2**70, backoffSeconds=-1.5e-3
     ),
+    "secrets and an env secret reference (Marathon 1.5+)": full_app(
+        env={"DB_USER": "orders", "DB_PASSWORD": {"secret": "db-password"}},
+        secrets={"db-password": {"source": "/shop/orders/db-password"}},
+    ),
+    "empty secrets as Marathon 1.3 and 1.4 send them": full_app(env={}, secrets={}),
     "fields named like pydantic's own attributes": full_app(model_config=1, definition={"x": 1}, _private="p"),
     "versionInfo and deployments with fields of their own": full_app(
         versionInfo={"lastConfigChangeAt": "2026-01-01T00:00:00.000Z", "future": [1]},
