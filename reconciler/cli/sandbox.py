@@ -64,6 +64,9 @@ def up(
     text_plain_tasks: Annotated[
         bool, typer.Option(help="Enable Marathon 1.10's deprecated text_plain_tasks feature (text/plain task lists).")
     ] = False,
+    enable_features: Annotated[
+        str, typer.Option(help="Marathon's --enable_features, comma-separated: `secrets` accepts apps with secrets.")
+    ] = "",
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
     check_flags(host, {
@@ -85,6 +88,7 @@ def up(
         runtime=runtime,
         text_plain_tasks=text_plain_tasks,
         agent_stats_port=agent_stats_port,
+        features=frozenset(name.strip() for name in enable_features.split(",") if name.strip()),
     )
     try:
         marathon.check()

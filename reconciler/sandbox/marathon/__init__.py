@@ -46,6 +46,7 @@ from reconciler.sandbox.runtime.simulated import TaskListeners
 from reconciler.sandbox.write_log import WriteLog
 
 RUNTIMES = ("simulated", "docker")
+FEATURES = frozenset({"secrets"})  # the --enable_features the sandbox emulates
 WRITE_LOG = web.AppKey("write_log", WriteLog)
 
 
@@ -83,6 +84,9 @@ class MarathonSandboxConfig:
     # Seconds between the bare CRLFs of `/v2/events`: Jetty's EventSourceServlet sends one every 10 s
     # (routes_misc); shorter only for tests of the heartbeat's form.
     event_stream_keepalive_seconds: float = 10.0
+    # --enable_features: `secrets` lets apps declare `secrets` and env secret references (else Marathon's
+    # 422). Tasks get no value for such a variable: no secrets plugin resolves one (docs/sandbox.md).
+    features: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if k != "http_credentials"}
@@ -99,6 +103,9 @@ class MarathonSandboxConfig:
         low, high = self.agent_port_range
         if not 1 <= low <= high <= 65535:
             raise ValueError(f"agent port range {low}-{high} must lie within 1-65535, low <= high")
+        unknown = sorted(set(self.features) - FEATURES)
+        if unknown:
+            raise ValueError(f"feature {', '.join(unknown)} is not emulated; the sandbox knows {', '.join(sorted(FEATURES))}")
         for name, port in (("port", self.port), ("agent_stats_port", self.agent_stats_port)):
             if not 0 <= port <= 65535:
                 raise ValueError(f"{name} {port} must lie within 0-65535")
@@ -187,6 +194,7 @@ class MarathonSandbox:
         self.core = MarathonCore(timings, self.runtime, clock or Clock(), self.config.seed)
         self.core.state.bus.keep_history = self.config.keep_event_history
         self.core.writer.max_running = self.config.max_running_deployments
+        self.core.features = frozenset(self.config.features)
         self.agent_statistics = AgentStatistics(
             self.core, self.loads, self.config.agent_stats_port, docker.usage if docker else None
         )

@@ -42,6 +42,7 @@ class MarathonCore:
         self.writer = Writer(self.state, self.runner)
         self.views = AppViews(self.state, self.scheduler)
         self._expunge_timers: list[asyncio.TimerHandle] = []
+        self.features: frozenset[str] = frozenset()  # --enable_features: what app validation accepts
         # Called for an agent added while running (fault API): the stack gives it its Consul agent.
         self.agent_added: list[Callable[[Agent], Awaitable[None]]] = []
 

@@ -136,7 +136,7 @@ def selected(core: MarathonCore, app_id: str, request: web.Request) -> bool:
 async def create_app(request: web.Request) -> web.Response:
     core = core_of(request)
     body = await read_json(request, dict)
-    validate_app(body)
+    validate_app(body, features=core.features)
     if not isinstance(body.get("id"), str) or not body["id"].strip("/"):
         raise ApiError(422, "Object is not valid", details=[{"path": "/id", "errors": ["error.path.missing"]}])
     app_id = resolve_id(body["id"])
@@ -226,7 +226,7 @@ def updated_definition(core: MarathonCore, app_id: str, body: JsonDict, partial:
         merged = merge_partial(existing.definition, body)
     else:
         merged = {key: value for key, value in body.items() if key != "version"}
-    validate_app({**merged, "id": app_id})
+    validate_app({**merged, "id": app_id}, features=core.features)
     return normalise(merged, app_id)
 
 

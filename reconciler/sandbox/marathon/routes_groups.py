@@ -128,7 +128,10 @@ def group_versions(core: MarathonCore, group_id: str) -> web.Response:
     return json_response([v for v in reversed(history) if group_id in history[v].group_ids])
 
 
-def apply_group(target: dict[str, JsonDict], groups: dict[str, JsonDict], group_id: str, body: JsonDict) -> None:
+def apply_group(
+    target: dict[str, JsonDict], groups: dict[str, JsonDict], group_id: str, body: JsonDict,
+    features: frozenset[str] = frozenset(),
+) -> None:
     """Fold one group body into the target apps and explicit groups, recursively for nested groups."""
     if isinstance(body.get("apps"), list):
         for app_id in [a for a in target if parent_of(a) == group_id]:
@@ -147,7 +150,7 @@ def apply_group(target: dict[str, JsonDict], groups: dict[str, JsonDict], group_
                     "Object is not valid",
                     details=[{"path": f"/apps({index})/id", "errors": [f"Identifier is not child of '{group_id}'"]}],
                 )
-            validate_app({**app, "id": app_id})
+            validate_app({**app, "id": app_id}, features=features)
             target[app_id] = normalise(app, app_id)
     if isinstance(body.get("groups"), list):
         listed = {resolve_id(str(g.get("id", "")), group_id) for g in body["groups"] if isinstance(g, dict)}
@@ -159,7 +162,7 @@ def apply_group(target: dict[str, JsonDict], groups: dict[str, JsonDict], group_
         for child_body in body["groups"]:
             child_id = resolve_id(str(child_body.get("id", "")), group_id)
             groups[child_id] = group_entry(child_id, child_body)
-            apply_group(target, groups, child_id, child_body)
+            apply_group(target, groups, child_id, child_body, features)
 
 
 def group_entry(group_id: str, body: JsonDict) -> JsonDict:
@@ -185,7 +188,7 @@ def group_target(core: MarathonCore, group_id: str, body: JsonDict) -> tuple[dic
     if "scaleBy" in body and not ({"apps", "groups"} & set(body)):
         return scaled_target(core, group_id, float(body["scaleBy"])), groups
     target = core.state.definitions()
-    apply_group(target, groups, group_id, body)
+    apply_group(target, groups, group_id, body, core.features)
     if group_id != "/":
         groups[group_id] = group_entry(group_id, body)
     return target, groups
@@ -207,7 +210,7 @@ async def write_group(request: web.Request, creating: bool) -> web.Response:
     path_id = resolve_id(request.match_info.get("tail", ""))
     body = await read_json(request, dict)
     group_id = resolve_id(str(body["id"]), path_id) if creating and isinstance(body.get("id"), str) else path_id
-    validate_group(body, group_id)
+    validate_group(body, group_id, core.features)
     if creating:
         refuse_existing(core, group_id)
     target, groups = group_target(core, group_id, body)

@@ -59,7 +59,7 @@ async def info(request: web.Request) -> web.Response:
             "elected": True,
             "leader": host,
             "frameworkId": core.framework_id,
-            "marathon_config": marathon_config(host),
+            "marathon_config": {**marathon_config(host), "features": sorted(core.features)},
             "zookeeper_config": {
                 "zk": "zk://sandbox:2181/marathon",
                 "zk_compression": True,

@@ -75,9 +75,9 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
     return value.lower() == "true"
 
 
-def validate_app(body: object, base: str = "/") -> None:
+def validate_app(body: object, base: str = "/", features: frozenset[str] = frozenset()) -> None:
     """422 with Marathon's details when the app body is invalid; 422 "Invalid JSON" for wrong JSON types."""
-    _raise_if_invalid(lambda: validation.validate_app(body, base=base))
+    _raise_if_invalid(lambda: validation.validate_app(body, base=base, features=features))
 
 
 def validate_app_update(body: object) -> None:
@@ -85,8 +85,8 @@ def validate_app_update(body: object) -> None:
     _raise_if_invalid(lambda: validation.validate_app_update(body))
 
 
-def validate_group(body: object, group_id: str) -> None:
-    _raise_if_invalid(lambda: validation.validate_group(body, group_id=group_id))
+def validate_group(body: object, group_id: str, features: frozenset[str] = frozenset()) -> None:
+    _raise_if_invalid(lambda: validation.validate_group(body, group_id=group_id, features=features))
 
 
 def _raise_if_invalid(check: Callable[[], list[dict[str, object]]]) -> None:

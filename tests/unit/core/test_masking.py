@@ -81,3 +81,36 @@ def test_secret_env_values_of_one_body_or_a_list() -> None:
     assert secret_env_values(None) == ()
     assert secret_env_values({"id": "/d", "labels": {"DEPLOY_TOKEN": "tok-123", "tier": "edge-tier"}}) == (
         "tok-123",)
+
+
+REF, OTHER = {"secret": "db-password"}, {"secret": "db-password-2"}
+
+
+@pytest.mark.parametrize(
+    ("path", "actual", "desired", "shown", "masked"),
+    [
+        # A reference names a declared secret; the value lives in Marathon's secret store: shown as it is.
+        ("/env/DB_PASSWORD/secret", "db-password", "db-password-2", ("db-password", "db-password-2"), False),
+        ("/env/DB_PASSWORD", REF, OTHER, (REF, OTHER), False),
+        ("/env/DB_PASSWORD", None, REF, (None, REF), False),
+        ("/env", None, {"DB_PASSWORD": REF, "API_KEY": "k1"}, (None, {"DB_PASSWORD": REF, "API_KEY": "***"}), True),
+        ("/secrets/db-password/source", "/shop/db", "/shop/db-v2", ("/shop/db", "/shop/db-v2"), False),
+        ("/secrets", None, {"db-password": {"source": "/shop/db"}}, (None, {"db-password": {"source": "/shop/db"}}),
+         False),
+        # A value replaced by a reference: the value is still masked, the reference shown.
+        ("/env/DB_PASSWORD", "hunter22", REF, ("***", REF), True),
+        # Not a reference (another key beside it): a value like any other, masked.
+        ("/env/DB_PASSWORD", None, {"secret": "x", "value": "y"}, (None, "***"), True),
+    ],
+    ids=["reference-name", "reference", "added", "whole-env", "source", "secrets", "value-to-reference", "not-a-ref"],
+)
+def test_a_secret_reference_is_shown_as_it_is_whatever_the_variable_is_named(
+    path: str, actual: Any, desired: Any, shown: tuple[Any, Any], masked: bool
+) -> None:
+    change = shown_change(FieldChange(path, actual, desired))
+    assert (change.actual, change.desired, change.masked) == (*shown, masked)
+
+
+def test_secret_references_are_no_values_to_scrub_from_a_remote_answer() -> None:
+    body = {"env": {"DB_PASSWORD": REF, "API_TOKEN": "t0k3n-value"}, "secrets": {"db-password": {"source": "/s"}}}
+    assert secret_env_values(body) == ("t0k3n-value",)

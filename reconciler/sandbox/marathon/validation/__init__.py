@@ -27,11 +27,12 @@ from reconciler.sandbox.marathon.validation.rules import (
 )
 
 
-def validate_app(body: object, *, base: str = "/") -> Details:
+def validate_app(body: object, *, base: str = "/", features: frozenset[str] = frozenset()) -> Details:
     """Marathon 422 `details` entries [{"path": "/id", "errors": ["..."]}] for an app definition; [] when valid.
 
     Raises JsonTypeError for wrong JSON types (string where a number is expected, etc.), as play-json does.
-    `base` is the group a relative id resolves against (root for POST /v2/apps).
+    `base` is the group a relative id resolves against (root for POST /v2/apps); `features` are the
+    ones Marathon runs with (`--enable_features`: `secrets`).
     """
     found = Findings()
     read(body, APP, "", found)
@@ -39,7 +40,7 @@ def validate_app(body: object, *, base: str = "/") -> Details:
         found.add("/id", "error.path.missing")
     raise_type_errors(found)
     assert isinstance(body, dict)  # read() reported anything else
-    check_app(body, "", found, base=base)
+    check_app(body, "", found, base=base, features=features)
     return found.details()
 
 
@@ -53,7 +54,7 @@ def validate_app_update(body: object) -> Details:
     return found.details()
 
 
-def validate_group(body: object, *, group_id: str) -> Details:
+def validate_group(body: object, *, group_id: str, features: frozenset[str] = frozenset()) -> Details:
     """422 `details` for a group body that becomes the group `group_id`; nested paths like /apps(0)/id.
 
     App and subgroup ids resolve against `group_id` and must be its direct children
@@ -63,7 +64,7 @@ def validate_group(body: object, *, group_id: str) -> Details:
     read_group(body, "", found)
     raise_type_errors(found)
     assert isinstance(body, dict)
-    check_group(body, "", found, group_id=canonical_path(group_id))
+    check_group(body, "", found, group_id=canonical_path(group_id), features=features)
     return found.details()
 
 

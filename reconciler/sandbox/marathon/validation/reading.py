@@ -56,6 +56,8 @@ PORT_RANGE = (0, 65535)
 LIMIT_ERRORS = frozenset({"error.min", "error.max"})
 PROTOCOLS = Choice(("HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_TCP", "MESOS_HTTP", "MESOS_HTTPS"))
 LABELS = "labels"
+SECRETS = "secrets"  # a map of raml.SecretDef: {"<name>": {"source": "<path in the secret store>"}}
+SECRET_DEF = Obj({"source": "string"}, required=("source",))
 PORT_MAPPING = Obj({"containerPort": PORT, "hostPort": PORT, "servicePort": PORT, "name": "string",
                     "protocol": "string", "labels": LABELS, "networkNames": ListOf("string")})
 HEALTH_CHECK = Obj({
@@ -75,7 +77,7 @@ APP = Obj({
     "cpus": "number", "mem": "number", "disk": "number", "gpus": "int", "instances": "int",
     "backoffSeconds": "int", "backoffFactor": "number", "maxLaunchDelaySeconds": "int",
     "taskKillGracePeriodSeconds": "int", "requirePorts": "bool", "tty": "bool", "version": "string",
-    "role": "string", "env": "env", "labels": LABELS, "secrets": "object",
+    "role": "string", "env": "env", "labels": LABELS, "secrets": SECRETS,
     "constraints": ListOf(ListOf("string")), "dependencies": ListOf("string"),
     "acceptedResourceRoles": ListOf("string"), "uris": ListOf("string"), "ports": ListOf("int"),
     "fetch": ListOf(Obj({"uri": "string", "extract": "bool", "executable": "bool", "cache": "bool"})),
@@ -96,7 +98,7 @@ GROUP = Obj({"id": "string", "apps": ListOf(APP), "groups": ListOf("object"), "d
 EXPECTED = {"string": "error.expected.jsstring", "number": "error.expected.jsnumber", "int": "error.expected.jsnumber",
             PORT: "error.expected.jsnumber",
             "bool": "error.expected.jsboolean", "object": "error.expected.jsobject", LABELS: "error.expected.jsobject",
-            "env": "error.expected.jsobject"}
+            "env": "error.expected.jsobject", SECRETS: "error.expected.jsobject"}
 
 
 def _read_scalar(value: object, kind: str, path: str, found: Findings) -> None:
@@ -113,6 +115,9 @@ def _read_scalar(value: object, kind: str, path: str, found: Findings) -> None:
         _read_limits(value, PORT_RANGE, path, found)
     elif kind in (LABELS, "env") and isinstance(value, dict):
         _read_map(value, kind, path, found)
+    elif kind == SECRETS and isinstance(value, dict):
+        for name, secret in value.items():
+            read(secret, SECRET_DEF, f"{path}/{name}", found)
 
 
 def _read_limits(value: float, limits: tuple[int, int], path: str, found: Findings) -> None:

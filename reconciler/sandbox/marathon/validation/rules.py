@@ -24,6 +24,12 @@ OPERATORS = frozenset({"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_P
 BAD_PORT_INDEX = "Health check port indices must address an element of the ports array or container port mappings."
 INACTIVE_AFTER_EXPUNGE = "inactiveAfterSeconds ({}) must be less or equal to expungeAfterSeconds, which is {}"
 MARATHON_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
+SECRETS = "secrets"  # Features.SECRETS, enabled with `--enable_features secrets`
+# Validation.featureEnabled, word for word (the closing parenthesis without an opening one is Marathon's).
+FEATURE_DISABLED = "Feature {0} is not enabled. Enable with --enable_features {0})"
+# EnvVarValidationMessages.UseOfSecretRefsRequiresSecretFeature; SecretValidation.secretValidator.
+SECRET_REFS_NEED_FEATURE = "use of secret-references in the environment requires the secrets feature to be enabled"
+UNDEFINED_SECRET = "references an undefined secret"
 MESOS_PROTOCOLS = frozenset({"COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"})
 
 # RAML minimums (app.raml, healthCheck.raml); accord words them "got X, expected Y or more".
@@ -229,13 +235,38 @@ def _check_fields(app: Json, path: str, found: Findings) -> None:
     _check_networking(app, path, found)
 
 
-def check_app(app: Json, path: str, found: Findings, *, base: str) -> None:
+def _check_secrets(app: Json, path: str, found: Findings, features: frozenset[str]) -> None:
+    """AppValidation.validBasicAppDefinition's secret rules: `secrets` only with the feature (then each
+    name and source not empty: SecretValidation.secretValidator), env secret references only with the
+    feature (EnvVarValidation.envValidator) and, feature or not, only to a declared secret."""
+    secrets: Json = app.get("secrets") or {}
+    enabled = SECRETS in features
+    if secrets and not enabled:
+        found.add(f"{path}/secrets", FEATURE_DISABLED.format(SECRETS))
+    if enabled:
+        for index, name in enumerate(secrets):
+            if not name:
+                found.add(f"{path}/secrets/keys({index})", "must not be empty")
+        for name, secret in secrets.items():
+            if secret.get("source") == "":
+                found.add(f"{path}/secrets/{name}/source", "must not be empty")
+    env: Json = app.get("env") or {}
+    references = {name: value["secret"] for name, value in env.items() if isinstance(value, dict)}
+    if references and not enabled:
+        found.add(f"{path}/env", SECRET_REFS_NEED_FEATURE)
+    for name, secret in references.items():
+        if secret not in secrets:
+            found.add(f"{path}/env/{name}/secret", UNDEFINED_SECRET)
+
+
+def check_app(app: Json, path: str, found: Findings, *, base: str, features: frozenset[str] = frozenset()) -> None:
     raw_id = str(app.get("id"))
     check_path_id(raw_id, f"{path}/id", found)
     if canonical_path(raw_id, base) == "/" and path == "":
         found.add("/", "must not be root")
     _check_command(app, path, found)
     _check_fields(app, path, found)
+    _check_secrets(app, path, found, features)
 
 
 def check_app_update(update: Json, found: Findings) -> None:
@@ -246,7 +277,9 @@ def check_app_update(update: Json, found: Findings) -> None:
     _check_fields(update, "", found)
 
 
-def check_group(group: Json, path: str, found: Findings, *, group_id: str) -> None:
+def check_group(
+    group: Json, path: str, found: Findings, *, group_id: str, features: frozenset[str] = frozenset()
+) -> None:
     if isinstance(group.get("id"), str) and group.get("id") not in ("", "/"):
         check_path_id(group["id"], f"{path}/id", found, reserved=False)
     app_ids = set()
@@ -258,14 +291,15 @@ def check_group(group: Json, path: str, found: Findings, *, group_id: str) -> No
         app_ids.add(check_nested_id(app["id"], group_id, f"{where}/id", found))
         _check_command(app, where, found)
         _check_fields(app, where, found)
-    _check_subgroups(group, path, found, group_id=group_id, app_ids=app_ids)
+        _check_secrets(app, where, found, features)
+    _check_subgroups(group, path, found, group_id=group_id, app_ids=app_ids, features=features)
 
 
 def _check_subgroups(group: Json, path: str, found: Findings, *, group_id: str,
-                     app_ids: set[str]) -> None:
+                     app_ids: set[str], features: frozenset[str]) -> None:
     for index, sub in enumerate(group.get("groups") or []):
         where = f"{path}/groups({index})"
         sub_id = check_nested_id(str(sub.get("id", "")), group_id, f"{where}/id", found)
         if sub_id in app_ids:
             found.add(where, "Groups and Applications may not have the same identifier.")
-        check_group({k: v for k, v in sub.items() if k != "id"}, where, found, group_id=sub_id)
+        check_group({k: v for k, v in sub.items() if k != "id"}, where, found, group_id=sub_id, features=features)
