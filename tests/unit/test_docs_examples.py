@@ -170,6 +170,12 @@ EXERCISED = {
         f"{HERE}::test_every_reconciler_command_line_names_a_command_and_flags_it_accepts",
     "docs/spec.md: apiVersion: reconciler/v1": f"{HERE}::test_the_spec_documents_load",
     "docs/spec.md: user-api:": f"{HERE}::test_the_app_entries_load_inside_an_environment",
+    "docs/spec.md: orders-api:": "tests/unit/spec/test_spec_secrets.py::test_the_documented_app_renders_marathons_"
+    "secrets_and_env_secret_reference",
+    "docs/spec.md: specs/shop.yaml:14: apps.orders-api.env.DB_PASSWORD.secret: env DB_PASSWORD: secret 'db-pasword' "
+    "is not declared in the app's `secrets` (hint: did you mean 'db-password', or declare it: `secrets: {db-pasword: "
+    "{source: <path in the secret store>}}`)": "tests/unit/spec/test_spec_secrets.py::test_validate_prints_the_"
+    "documented_problem",
     "docs/spec.md: autoscale:": "tests/unit/spec/test_autoscale_doc_example.py::test_the_documented_autoscale_block_"
     "loads",
     "docs/spec.md: charts/java-service/": "tests/unit/spec/test_chart_includes.py::test_an_included_file_renders_"
