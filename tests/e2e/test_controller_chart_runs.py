@@ -22,6 +22,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from reconciler.cli.sandbox import embedded_sandbox
+from reconciler.sandbox.consul import ConsulSandboxConfig
+from reconciler.sandbox.marathon import MarathonSandboxConfig
+from reconciler.sandbox.stack import Sandbox, SandboxConfig
 from reconciler.spec import load_desired
 from reconciler.store import Store
 from tests.e2e.cli import PROJECT, copy_example_tree, serving_controller
@@ -39,10 +42,10 @@ def free_port() -> int:
 
 
 def rendered_controller(tmp_path: Path, specs: Path | dict[str, Any], marathon: str, consul: str, port: int,
-                        store_url: str = "") -> dict[str, Any]:
-    """`specs`: a folder, or the `source`, `branch` and `path` values of a git remote."""
+                        store_url: str = "", extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """`specs`: a folder, or the `source`, `branch` and `path` values of a git remote; `extra`: more values."""
     spec = tmp_path / f"platform-{port}.yaml"
-    values: dict[str, Any] = {"marathon": marathon, "consul": consul, "port": port, "leaderTtl": 10}
+    values: dict[str, Any] = {"marathon": marathon, "consul": consul, "port": port, "leaderTtl": 10, **(extra or {})}
     values |= specs if isinstance(specs, dict) else {"specs": str(specs)}
     values |= {"database": store_url} if store_url else {}
     spec.write_text(
@@ -66,10 +69,17 @@ def command_line(definition: dict[str, Any]) -> list[str]:
     return words[1:]
 
 
-def container_environment(definition: dict[str, Any], home: Path) -> dict[str, str]:
-    """What a container of the app gets: the rendered `env` (no RECONCILER_* of this machine), a home."""
+def container_environment(definition: dict[str, Any], home: Path, store: dict[str, str] | None = None) -> dict[str, str]:
+    """What a container of the app gets: the rendered `env` (no RECONCILER_* of this machine), a home. A
+    secret reference gets the value `store` holds at the declared secret's source, as the agent's secrets
+    plugin resolves it for a real task."""
     keep = {key: value for key, value in os.environ.items() if not key.startswith("RECONCILER_")}
-    return {**keep, **{str(k): str(v) for k, v in definition["env"].items()}, "HOME": str(home), "NO_COLOR": "1"}
+    env = {}
+    for name, value in definition["env"].items():
+        if isinstance(value, dict):
+            value = (store or {})[definition["secrets"][value["secret"]]["source"]]
+        env[str(name)] = str(value)
+    return {**keep, **env, "HOME": str(home), "NO_COLOR": "1"}
 
 
 async def wait_until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
@@ -114,21 +124,41 @@ async def test_the_replicas_follow_the_git_remote_the_source_value_names(tmp_pat
     assert sha[:12] in json.dumps(status), status.get("source")
 
 
+async def test_the_replicas_take_marathon_and_consul_credentials_from_marathon_secrets(tmp_path: Path) -> None:
+    """`marathonUser`, `marathonPasswordSecret` and `consulTokenSecret`: a Marathon that takes only HTTP Basic
+    auth is reached with the password the secret store holds, which no word of the command line and no value
+    of the app's definition carries."""
+    store = {"/platform/reconciler/marathon-password": "mara-Pw-5e1b", "/platform/consul-token": "acl-Tok-90d2"}
+    credentials = {"marathonUser": "ops", "marathonPasswordSecret": "/platform/reconciler/marathon-password",
+                   "consulTokenSecret": "/platform/consul-token"}
+    marathon = MarathonSandboxConfig(http_credentials="ops:mara-Pw-5e1b", features=frozenset({"secrets"}))
+    sandbox = Sandbox(SandboxConfig(marathon=marathon, consul=ConsulSandboxConfig()))
+    status = await _two_replicas_elect_one_leader(tmp_path, "", sandbox=sandbox, extra=credentials, store=store)
+    assert status["leadership"]["leader"]
+    definition = rendered_controller(tmp_path, tmp_path, "http://127.0.0.1:1", "http://127.0.0.1:2", 1, "", credentials)
+    assert not [value for value in store.values() if value in json.dumps(definition)]
+    async with Sandbox(SandboxConfig(marathon=marathon, consul=None)) as secrets_marathon:
+        async with httpx.AsyncClient(timeout=10, auth=("ops", "mara-Pw-5e1b")) as http:
+            created = await http.post(f"{secrets_marathon.marathon_url}/v2/apps", json=definition)
+        assert created.status_code == 201, created.text  # a Marathon with the secrets feature takes the app
+
+
 async def _two_replicas_elect_one_leader(
-    tmp_path: Path, store_url: str, source: dict[str, Any] | None = None,
+    tmp_path: Path, store_url: str, source: dict[str, Any] | None = None, *, sandbox: Sandbox | None = None,
+    extra: dict[str, str] | None = None, store: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The leader's /status once it is ready."""
     specs: Path | dict[str, Any] = source or copy_example_tree(tmp_path)
-    async with embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
+    async with sandbox or embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
         assert sandbox.consul_url is not None
         definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port(),
-                                           store_url) for _ in range(2)]
+                                           store_url, extra) for _ in range(2)]
         assert definitions[0]["instances"] == 2
         homes = [tmp_path / "home-a", tmp_path / "home-b"]
         async with serving_controller(*command_line(definitions[0]),
-                                      env=container_environment(definitions[0], homes[0])) as (_, first), \
+                                      env=container_environment(definitions[0], homes[0], store)) as (_, first), \
                 serving_controller(*command_line(definitions[1]),
-                                   env=container_environment(definitions[1], homes[1])) as (_, second):
+                                   env=container_environment(definitions[1], homes[1], store)) as (_, second):
             servers = [first, second]
             for definition, server in zip(definitions, servers, strict=True):
                 check = definition["healthChecks"][0]

@@ -30,6 +30,8 @@ CHANGED: dict[str, dict[str, Any]] = {
         "database": "postgresql+psycopg://reconciler@db.internal:5432/history",
         "source": "https://git.example/ops/specs.git", "branch": "release", "path": "platform/specs",
         "gitTimeout": 30,
+        "marathonUser": "ops", "marathonPasswordSecret": "/platform/reconciler/marathon-password",
+        "marathonTokenSecret": "/platform/reconciler/marathon-token", "consulTokenSecret": "/platform/consul-token",
     },
     "java-service": {
         "registry": "registry.other.internal", "image": "order-api", "tag": "1.4.2", "profile": "integration",
@@ -47,9 +49,11 @@ CHANGED: dict[str, dict[str, Any]] = {
 # Values that act only beside another one: compared with that one set.
 COMPANIONS: dict[str, dict[str, Any]] = {"branch": {"source": "https://git.example/ops/specs.git"},
                                          "path": {"source": "https://git.example/ops/specs.git"},
-                                         "gitTimeout": {"source": "https://git.example/ops/specs.git"}}
-# Values refused together (`source` replaces the folder `specs` and its host volume).
-APART = {"marathon-reconciler": {"specs", "specsHostPath"}}
+                                         "gitTimeout": {"source": "https://git.example/ops/specs.git"},
+                                         "marathonPasswordSecret": {"marathonUser": "ops"}}
+# Values refused together (`source` replaces the folder `specs` and its host volume; a Marathon token is not
+# given with a user).
+APART = {"marathon-reconciler": {"specs", "specsHostPath", "marathonTokenSecret"}}
 
 
 def _render(tmp_path: Path, chart: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +120,9 @@ REFUSED = [
     ("marathon-reconciler", {"source": "https://git.example/s.git", "specsHostPath": "/srv"}, "specsHostPath",
      "not with `source`"),
     ("marathon-reconciler", {"source": "https://git.example/s.git", "specs": "/srv"}, "specs", "not with `source`"),
+    ("marathon-reconciler", {"marathonUser": "ops:pw"}, "marathonUser", "without `:`"),
+    ("marathon-reconciler", {"marathonPasswordSecret": "/a b"}, "marathonPasswordSecret", "secret store"),
+    ("marathon-reconciler", {"consulTokenSecret": 7}, "consulTokenSecret", "secret store"),
     ("web", {"apis": "user-api"}, "apis", "a list, even of one"),
     ("web", {"apis": ["user_api"]}, "apis[0]", "an app name"),
     ("web", {"port": "3000x"}, "port", "see"),
