@@ -1,9 +1,9 @@
 """A concrete app as a Marathon app body (spec layer).
 
-Only fields the spec sets are written (a secret is written as its reference: `secrets` with each
-`source`, and `{"secret": "<name>"}` as the value of an env variable) (the rest are Marathon's to default), plus the absolute `id`,
+Only fields the spec sets are written (the rest are Marathon's to default), plus the absolute `id`,
 `instances`, the ownership labels and, for Docker apps of an environment with `dns`, the container
-DNS parameters (`dns-search <env>.query.<domain>`, one `dns` per server).
+DNS parameters (`dns-search <env>.query.<domain>`, one `dns` per server). A secret is written as its
+reference: `secrets` with each `source`, and `{"secret": "<name>"}` as the value of an env variable.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class AppFields(SpecModel):
     disk: Annotated[Real, _UNIT_OF_MIB] | None = Field(None, ge=0, le=MAX_DISK_MB, description="disk in MiB")
     instances: Whole | None = Field(None, ge=0, le=MAX_INSTANCES)
     env: dict[str, EnvValue] | None = None
-    secrets: dict[str, SecretSpec] | None = Field(None, description="secrets by name, each a `source` in the secret store")
+    secrets: dict[str, SecretSpec] | None = Field(None, description="secrets by name, each a `source` in the store")
     labels: dict[str, Text] | None = None
     ports: list[PortSpec] | None = None
     health_checks: list[HealthCheckSpec] | None = None

@@ -11,7 +11,17 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Strict, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -120,12 +130,16 @@ def _not_empty(message: str, hint: str) -> AfterValidator:
 
 SecretSource = Annotated[
     str,
-    _not_empty("a secret's `source` is empty", "write the secret's path in the secret store: `source: /shop/db/password`"),
+    _not_empty(
+        "a secret's `source` is empty", "write the secret's path in the secret store: `source: /shop/db/password`"
+    ),
     Field(json_schema_extra={"minLength": 1}, description="the secret's path in the secret store"),
 ]
 SecretName = Annotated[
     str,
-    _not_empty("the secret reference names no secret", "write the name of one of the app's `secrets`: `{secret: db-password}`"),
+    _not_empty(
+        "the secret reference names no secret", "write the name of one of the app's `secrets`: `{secret: db-password}`"
+    ),
     Field(json_schema_extra={"minLength": 1}, description="the name of a secret in the app's `secrets`"),
 ]
 
@@ -293,7 +307,8 @@ class VolumeSpec(SpecModel):
     def _one_source(self) -> VolumeSpec:
         if self.secret is not None:
             raise rule_error(
-                "secret volumes are not supported yet: the reconciler writes, compares and emulates secrets in env only",
+                "secret volumes are not supported yet: the reconciler writes, compares and emulates secrets in env"
+                " only",
                 "take the secret in an environment variable: `env: {NAME: {secret: <name in secrets>}}`",
             )
         if (self.host_path is None) == (self.persistent is None):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from reconciler.errors import SpecProblem
 from reconciler.spec.documents import ConcreteApp
 from reconciler.spec.fields import (
-    EnvSecretRef,
     HTTP_PROTOCOLS,
     RESERVED_LABEL_PREFIX,
+    EnvSecretRef,
     HealthCheckSpec,
     HealthProtocol,
     Network,

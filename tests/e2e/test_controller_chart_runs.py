@@ -69,16 +69,17 @@ def command_line(definition: dict[str, Any]) -> list[str]:
     return words[1:]
 
 
-def container_environment(definition: dict[str, Any], home: Path, store: dict[str, str] | None = None) -> dict[str, str]:
+def container_environment(
+    definition: dict[str, Any], home: Path, store: dict[str, str] | None = None
+) -> dict[str, str]:
     """What a container of the app gets: the rendered `env` (no RECONCILER_* of this machine), a home. A
     secret reference gets the value `store` holds at the declared secret's source, as the agent's secrets
     plugin resolves it for a real task."""
     keep = {key: value for key, value in os.environ.items() if not key.startswith("RECONCILER_")}
     env = {}
     for name, value in definition["env"].items():
-        if isinstance(value, dict):
-            value = (store or {})[definition["secrets"][value["secret"]]["source"]]
-        env[str(name)] = str(value)
+        secret = definition["secrets"][value["secret"]]["source"] if isinstance(value, dict) else None
+        env[str(name)] = (store or {})[secret] if secret is not None else str(value)
     return {**keep, **env, "HOME": str(home), "NO_COLOR": "1"}
 
 
@@ -149,9 +150,9 @@ async def _two_replicas_elect_one_leader(
 ) -> dict[str, Any]:
     """The leader's /status once it is ready."""
     specs: Path | dict[str, Any] = source or copy_example_tree(tmp_path)
-    async with sandbox or embedded_sandbox(with_consul=True) as sandbox, httpx.AsyncClient(timeout=10) as http:
-        assert sandbox.consul_url is not None
-        definitions = [rendered_controller(tmp_path, specs, sandbox.marathon_url, sandbox.consul_url, free_port(),
+    async with sandbox or embedded_sandbox(with_consul=True) as remotes, httpx.AsyncClient(timeout=10) as http:
+        assert remotes.consul_url is not None
+        definitions = [rendered_controller(tmp_path, specs, remotes.marathon_url, remotes.consul_url, free_port(),
                                            store_url, extra) for _ in range(2)]
         assert definitions[0]["instances"] == 2
         homes = [tmp_path / "home-a", tmp_path / "home-b"]

@@ -105,7 +105,8 @@ class MarathonSandboxConfig:
             raise ValueError(f"agent port range {low}-{high} must lie within 1-65535, low <= high")
         unknown = sorted(set(self.features) - FEATURES)
         if unknown:
-            raise ValueError(f"feature {', '.join(unknown)} is not emulated; the sandbox knows {', '.join(sorted(FEATURES))}")
+            known = ", ".join(sorted(FEATURES))
+            raise ValueError(f"feature {', '.join(unknown)} is not emulated; the sandbox knows {known}")
         for name, port in (("port", self.port), ("agent_stats_port", self.agent_stats_port)):
             if not 0 <= port <= 65535:
                 raise ValueError(f"{name} {port} must lie within 0-65535")

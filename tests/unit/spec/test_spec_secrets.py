@@ -89,7 +89,8 @@ def test_bad_secrets_are_problems_at_their_line_with_a_hint(tmp_path: Path, apps
 
 
 def test_numbers_and_booleans_are_still_text_beside_references(tmp_path: Path) -> None:
-    app = load_desired(tree(tmp_path, "a: {cmd: x, env: {N: 8080, B: true, S: {secret: s}}, secrets: {s: {source: /x}}}\n"))
+    text = "a: {cmd: x, env: {N: 8080, B: true, S: {secret: s}}, secrets: {s: {source: /x}}}\n"
+    app = load_desired(tree(tmp_path, text))
     assert app.apps["/shop/a"].definition["env"] == {"N": "8080", "B": "true", "S": {"secret": "s"}}
 
 
