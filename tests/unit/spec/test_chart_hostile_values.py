@@ -26,10 +26,12 @@ CHART_NAMES = sorted(path.name for path in CHARTS.iterdir() if (path / "Chart.ya
 BASE: dict[str, dict[str, Any]] = {"java-service": {"image": "user-api"}, "datastore": {"kind": "redis"}}
 # Leaves an empty mapping default opens up (`override` lays any preset field over the preset).
 EXTRA: dict[str, list[tuple[str, ...]]] = {"datastore": [("override", "tag"), ("override", "env", "KEY")]}
-# Values read only beside another one (the controller's `branch`, `path` and `gitTimeout` go with a git `source`).
+# Values read only beside another one (the controller's `branch`, `path` and `gitTimeout` go with a git `source`,
+# a Marathon password with a user).
 BESIDE: dict[str, dict[str, Any]] = {"branch": {"source": "https://git.example/specs.git"},
                                      "path": {"source": "https://git.example/specs.git"},
-                                     "gitTimeout": {"source": "https://git.example/specs.git"}}
+                                     "gitTimeout": {"source": "https://git.example/specs.git"},
+                                     "marathonPasswordSecret": {"marathonUser": "ops"}}
 HOSTILE = [
     'say "hi"',
     "it's",
