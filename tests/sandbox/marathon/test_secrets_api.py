@@ -23,9 +23,14 @@ REFS_NEED_FEATURE = "use of secret-references in the environment requires the se
 
 
 @pytest.fixture
-async def with_secrets() -> AsyncIterator[httpx.AsyncClient]:
-    async with MarathonSandbox(fast_config(features=frozenset({"secrets"}))) as sandbox, \
-            httpx.AsyncClient(base_url=sandbox.url, timeout=10.0) as client:
+async def secrets_sandbox() -> AsyncIterator[MarathonSandbox]:
+    async with MarathonSandbox(fast_config(features=frozenset({"secrets"}))) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+async def with_secrets(secrets_sandbox: MarathonSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=secrets_sandbox.url, timeout=10.0) as client:
         yield client
 
 
@@ -47,7 +52,9 @@ async def test_without_the_feature_an_app_with_secrets_is_refused_with_marathons
     assert info["marathon_config"]["features"] == []
 
 
-async def test_with_the_feature_secrets_are_stored_and_returned_as_written(with_secrets: httpx.AsyncClient) -> None:
+async def test_with_the_feature_secrets_are_stored_and_returned_as_written(
+    secrets_sandbox: MarathonSandbox, with_secrets: httpx.AsyncClient
+) -> None:
     api = with_secrets
     created = await api.post("/v2/apps", json=APP)
     assert created.status_code == 201, created.text
@@ -55,12 +62,14 @@ async def test_with_the_feature_secrets_are_stored_and_returned_as_written(with_
     assert (app["secrets"], app["env"]) == (SECRETS, ENV)
     assert (await api.get("/v2/info")).json()["marathon_config"]["features"] == ["secrets"]
 
+    await secrets_sandbox.wait_idle(timeout=60)  # a write while the deployment runs is refused: app locked
     moved = {"db-password": {"source": "/shop/db/password-v2"}}
     changed = await api.patch("/v2/apps/shop/orders", json={"secrets": moved})
     assert changed.status_code == 200, changed.text
     app = (await api.get("/v2/apps/shop/orders")).json()["app"]
     assert (app["secrets"], app["versionInfo"]["lastConfigChangeAt"]) == (moved, app["version"])
 
+    await secrets_sandbox.wait_idle(timeout=60)
     cleared = await api.put("/v2/apps/shop/orders", json={**APP, "secrets": {}, "env": {"DB_USER": "orders"}})
     assert cleared.status_code == 200, cleared.text
     app = (await api.get("/v2/apps/shop/orders")).json()["app"]

@@ -449,7 +449,8 @@ def test_published_app_with_both_cmd_and_args_is_what_marathon_refuses(reference
 # The wording is Marathon's: Validation.featureEnabled (its stray closing parenthesis included, as
 # AppsResourceTest "The secrets feature is NOT enabled..." quotes it), EnvVarValidationMessages, and
 # SecretValidation ("references an undefined secret" at /env/<NAME>/secret, as AppsResourceTest
-# "Create a new app (that uses undefined secret ref) and fails" shows the path).
+# "Create a new app (that uses undefined secret ref) and fails" shows the path). An empty name is
+# `s.keys is every(notEmpty)`: `/secrets/keys(0)`, as EnvVarValidationTest shows `/keys(0)` for env's keys.
 FEATURE_DISABLED = "Feature secrets is not enabled. Enable with --enable_features secrets)"
 SECRET_REFS_NEED_FEATURE = "use of secret-references in the environment requires the secrets feature to be enabled"
 UNDEFINED_SECRET = "references an undefined secret"
