@@ -8,10 +8,7 @@ remote answers again the alert is resolved and a commit pushed meanwhile is appl
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.cli import PROJECT, read_until, stop_process
+from tests.e2e.cli import serving_controller
 from tests.e2e.gitrepo import Repo, git
 from tests.e2e.test_run_gitops import eventually, set_order_api_instances, specs_repo, synced
 from tests.e2e.test_run_gitops_faults import Remote, _serve
@@ -43,22 +40,13 @@ async def test_a_hanging_remote_is_cut_at_the_git_timeout_and_turns_stale(tmp_pa
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb", XDG_CACHE_HOME=str(tmp_path / "cache"))
     async with receiver() as alerts:
         async for url in _serve(remote):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "reconciler", "--log-level", "WARNING", "run", "--source", url,
-                "--path", "specs", "--git-timeout", "2", "--sandbox", "--no-consul", "--listen", "127.0.0.1:0",
-                "--database", str(tmp_path / "history.db"), "--poll-interval", "1", "--resync", "1",
-                "--notify-url", alerts.url, "--notify-cooldown", "3600",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=PROJECT, env=env,
-            )
-            assert process.stdout is not None
-            seen: list[str] = []
-            try:
-                await read_until(process.stdout, "POST /hooks/git on http://", seen, 60)
-                found = re.search(r"on (http://127\.0\.0\.1:\d+)", seen[-1])
-                assert found
-                await _hang_and_recover(found.group(1), remote, repo, alerts, first)
-            finally:
-                await stop_process(process)
+            async with serving_controller(
+                "--log-level", "WARNING", "run", "--source", url, "--path", "specs", "--git-timeout", "2",
+                "--sandbox", "--no-consul", "--listen", "127.0.0.1:0", "--database", str(tmp_path / "history.db"),
+                "--poll-interval", "1", "--resync", "1", "--notify-url", alerts.url, "--notify-cooldown", "3600",
+                env=env,
+            ) as (_, server):
+                await _hang_and_recover(server, remote, repo, alerts, first)
 
 
 async def _hang_and_recover(server: str, remote: Remote, repo: Repo, alerts: Receiver, first: str) -> None:
