@@ -124,7 +124,7 @@ class ApprovalGate:
                     approved[env] = None  # nothing of it is touched until `approve` marks its plan
                     continue
                 if matches_approved(specs, state, env):
-                    self._settle(env, specs.revision)
+                    self._settle(env, state.revision_of(env) if state is not None else specs.revision_of(env))
                     continue
                 approved[env] = state
                 if actual.complete:  # a plan from a partial observation would not be the one to approve
@@ -183,13 +183,14 @@ class ApprovalGate:
         return held
 
     def _settle(self, env: str, revision: str) -> None:
-        """The specs are the approved state again (a revert): what waited is no longer wanted. The plan
-        just approved is left to `approve`, which records its own statuses."""
+        """The state in force is the approved one (the specs reverted to it, or a rollback pinned it at
+        `revision`): what waited is no longer wanted. The plan just approved is left to `approve`, which
+        records its own statuses."""
         approved_digest = self._approved_digest.get(env, "")
         for plan in self._store.plans_still(env, AWAITING):
             if plan.digest != approved_digest:
                 _move(self._store, plan.id, AWAITING, SUPERSEDED,
-                      f"the specs at {revision[:12]} are the approved state")
+                      f"the approved state ({revision[:12]}) is in force")
 
 
 async def hold_unapproved(store: Store, specs: Desired, marathon: MarathonPort, options: PlanOptions) -> list[Pending]:

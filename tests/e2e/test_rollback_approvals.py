@@ -5,6 +5,7 @@ repository against a sandbox on the test's loop; the one-off commands run as sub
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -78,6 +79,8 @@ async def test_a_rollback_in_an_approval_environment_and_the_resume_after_it(tmp
                 return awaiting(db) == [] and superseded(db) == [v3_plan.id]
 
             await eventually(v3_superseded, "v3's plan superseded by the rollback")
+            # It names the revision in force, v1 (the specs are at v3: "the specs at v3" misled before).
+            assert superseded_detail(db, v3_plan.id) == f"the approved state ({v1[:12]}) is in force"
 
             resumed = await run_cli("resume", "shop", "--database", str(db), marathon=marathon)
             assert resumed.code == 0, resumed.output
@@ -101,6 +104,13 @@ def superseded(db: Path) -> list[str]:
         return [p.id for p, _ in store.plans_now("shop", "awaiting-approval", ("superseded",))]
     finally:
         store.close()
+
+
+def superseded_detail(db: Path, plan_id: str) -> str:
+    with sqlite3.connect(db) as connection:
+        [(detail,)] = connection.execute(
+            "SELECT detail FROM plan_events WHERE plan_id = ? AND status = 'superseded'", (plan_id,)).fetchall()
+    return str(detail)
 
 
 def rolled_by(db: Path) -> str:
