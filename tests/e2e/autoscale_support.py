@@ -56,8 +56,11 @@ async def sampled_views(api: httpx.AsyncClient, source: TaskSource, app_id: str)
 
 
 APP = "/shop/web"
-# One task at most per 10 minutes up: a step the policy let through shows at once.
-RATE_LIMITED_SHOP = """apiVersion: reconciler/v1
+
+
+def shop_spec(*, low: int = 2, high: int = 6, behavior: str = "") -> str:
+    """shop's web at 1 cpu, autoscaled from `low` to `high` tasks on cpu at 50%, with `behavior` (flow YAML)."""
+    spec = f"""apiVersion: reconciler/v1
 kind: Environment
 name: shop
 apps:
@@ -66,31 +69,23 @@ apps:
     cpus: 1.0
     mem: 128
     autoscale:
-      min: 2
-      max: 6
-      metrics: [{cpu: 50%}]
-      behavior: {scaleUp: {policies: [{type: Tasks, value: 1, period: 10m}]}}
-"""
-AUTOSCALED_SHOP = """apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve
-    cpus: 1.0
-    mem: 128
-    autoscale:
-      min: 2
-      max: 6
+      min: {low}
+      max: {high}
       metrics: [{{cpu: 50%}}]
-      behavior: {{scaleDown: {{stabilizationWindow: {window}}}}}
 """
+    return spec + (f"      behavior: {behavior}\n" if behavior else "")
+
+
+# One task at most per 10 minutes up: a step the policy let through shows at once.
+RATE_LIMITED_SHOP = shop_spec(behavior="{scaleUp: {policies: [{type: Tasks, value: 1, period: 10m}]}}")
 
 
 def autoscaled_shop(window: str) -> str:
     """shop's web at 1 cpu, autoscaled from 2 to 6 on cpu at 50%, scaling down after `window` of
     stabilization (the app docs/autoscaling.md shows, with its 5s window)."""
-    return AUTOSCALED_SHOP.format(window=window)
+    return shop_spec(behavior=f"{{scaleDown: {{stabilizationWindow: {window}}}}}")
+
+
 TICK = 0.5  # the controller's resync: one tick
 
 

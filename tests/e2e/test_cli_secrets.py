@@ -17,7 +17,7 @@ from aiohttp import web
 
 from reconciler.redaction import secret_forms
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.e2e.cli import CliResult, run_cli
+from tests.e2e.cli import CliResult, answering, run_cli
 from tests.sandbox.marathon.fixtures import fast_config
 
 pytestmark = pytest.mark.slow
@@ -59,16 +59,8 @@ async def echo_credentials(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def hostile() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", echo_credentials)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with answering(echo_credentials) as address:
+        yield address
 
 
 @pytest.fixture

@@ -12,23 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.autoscale_support import shop_spec
 from tests.e2e.test_run_gitops import eventually
 from tests.e2e.test_run_notify import _async, _ready, controller, receiver
 
 pytestmark = pytest.mark.slow
-SPEC = """apiVersion: reconciler/v1
-kind: Environment
-name: shop
-apps:
-  web:
-    cmd: serve
-    cpus: 1.0
-    mem: 128
-    autoscale:
-      min: 1
-      max: 2
-      metrics: [{cpu: 50%}]
-"""
+SPEC = shop_spec(low=1, high=2)
 KEY = "autoscale-at-max:/shop/web"
 HOLD = 2
 

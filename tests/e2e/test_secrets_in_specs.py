@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from reconciler.redaction import secret_forms
 from reconciler.sandbox.consul import ConsulSandbox
 from reconciler.sandbox.marathon import MarathonSandbox
-from tests.e2e.cli import PROJECT, CliResult, run_cli, stop_process
+from tests.e2e.cli import PROJECT, CliResult, answering, run_cli, stop_process
 from tests.e2e.test_store_postgres import database  # noqa: F401
 from tests.sandbox.consul.fixtures import SandboxFactory, consul_sandbox_factory  # noqa: F401
 from tests.sandbox.marathon.fixtures import fast_config
@@ -222,16 +222,8 @@ async def quoting_marathon(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def quoting() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", quoting_marathon)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with answering(quoting_marathon) as address:
+        yield f"http://{address}"
 
 
 @pytest.mark.parametrize("output", [(), ("-o", "json")], ids=["text", "json"])
