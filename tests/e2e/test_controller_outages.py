@@ -225,12 +225,15 @@ async def test_a_cycle_without_consul_says_so_and_is_retried_until_consul_answer
         return len(running_ids) == 2 and web.id not in running_ids and bool(last.problems)
 
     await until(replaced, "a cycle saw the replacement while Consul was down", timeout=30)
-    await sandbox.consul.start_http()
+    # Counted before the listeners open: `start_http` opens them one agent at a time, and a retry may run a
+    # whole cycle between two of them, before `start_http` returns.
     came_back = len(running.results)
+    await sandbox.consul.start_http()
     await until(registered, "the replacement registered after Consul came back", timeout=90)
     # Asked for by a retry (0.5 s to 2 s), by Consul's health watch once it reads again, or by an event,
     # not left to the resync 30 s away. Read from the cycles' triggers rather than from a short deadline,
     # which a loaded machine missed.
-    first_whole = next(r for r in running.results[came_back:] if not r.problems)
+    first_whole = next((r for r in running.results[came_back:] if not r.problems), None)
+    assert first_whole is not None, [(r.trigger, r.problems) for r in running.results[came_back:]]
     assert first_whole.trigger != "resync", [r.trigger for r in running.results[came_back:]]
     assert (await running.status())["last_cycle"]["problems"] == []
