@@ -1,7 +1,8 @@
 """`reconciler rollback ENV --to REVISION` and `reconciler resume ENV` (face layer).
 
 Rollback pauses the environment at a recorded revision (env events "paused" and "rolled-back" in the
-store, by user@host), then applies that revision's recorded desired state to Marathon and Consul. A
+store, by user@host), then applies that revision's recorded desired state to Marathon and Consul (with
+`--prune`, deleting the managed apps the revision does not hold, under apply's prune limit). A
 running controller on the same store reconciles the pinned state from its next cycle on and never
 undoes it; `resume` records "resumed", and the controller follows the specs again.
 """
@@ -19,19 +20,22 @@ from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
 from reconciler.cli.event_loop import run_returning
 from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_error
-from reconciler.cli.plan import AgentOpt
+from reconciler.cli.plan import AgentOpt, ForceOpt
 from reconciler.cli.plan_view import counted, listed
 from reconciler.cli.settings import GlobalSettings, check_seconds
 from reconciler.core.model import Desired, Outcome
 from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.pins import PAUSE_KINDS, Pin, apply_pinned, read_pin, recorded_whole
 from reconciler.engine.sync import SyncResult
-from reconciler.errors import ExitCode, ReconcilerError, UsageError
+from reconciler.errors import ExitCode, GuardRefused, ReconcilerError, UsageError
 from reconciler.store import Store
 from reconciler.store.tables import AppliedRevision
 
 EnvArg = Annotated[str, typer.Argument(help="The environment.")]
 RECENT = 10  # revisions listed when --to names none
+PruneOpt = Annotated[bool, typer.Option(
+    help="Also delete the managed apps of ENV that the revision does not hold (under the prune limit)."
+)]
 
 
 def register(app: typer.Typer) -> None:
@@ -57,9 +61,14 @@ def rollback_command(
     consul: ConsulOpt = None,
     no_consul: NoConsulOpt = False,
     consul_agent: AgentOpt = AgentRouting.HOST,
+    prune: PruneOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Re-apply a recorded revision of ENV and pause its automatic sync until `reconciler resume ENV`."""
     check_seconds("--deadline", deadline)
+    if force and not prune:
+        raise UsageError("--force lifts the prune limit: it goes with --prune",
+                         hint=f"add --prune to delete the apps of {env} the revision does not hold, or drop --force")
     store = Store.open(database, must_exist=True)
     try:
         revision = find_revision(store, env, to)
@@ -79,7 +88,8 @@ def rollback_command(
                   f" ({len(pin.desired.apps)} apps)")
     choice = ConsulChoice(enabled=not no_consul, url=consul, routing=consul_agent)
     try:
-        result = run_returning(_apply(ctx.obj, pin, whole, choice, deadline))
+        result = run_returning(_apply(ctx.obj, pin, whole, choice, deadline, prune=prune, force=force))
+        _refuse_held(result, env, revision.revision)
     except ReconcilerError as exc:
         # The pause is recorded before anything is sent: a controller on the store goes on with the rollback.
         stays = (f"{env} stays paused at {revision.revision[:12]}: a controller on this store applies that state from"
@@ -89,15 +99,27 @@ def rollback_command(
     raise typer.Exit(_report(result, env, pin.revision))
 
 
-async def _apply(settings: GlobalSettings, pin: Pin, whole: Desired, choice: ConsulChoice, deadline: float
-                 ) -> SyncResult:
+async def _apply(settings: GlobalSettings, pin: Pin, whole: Desired, choice: ConsulChoice, deadline: float, *,
+                 prune: bool, force: bool) -> SyncResult:
     async with marathon_client(settings) as marathon, optional_consul(settings, choice) as consul:
-        return await apply_pinned(pin, whole, marathon, consul, routing=choice.routing, deadline=deadline)
+        return await apply_pinned(pin, whole, marathon, consul, routing=choice.routing, deadline=deadline,
+                                  prune=prune, force=force)
+
+
+def _refuse_held(result: SyncResult, env: str, revision: str) -> None:
+    """A prune the guard refused sent nothing at all (apply_pinned): each refused action, then the refusal."""
+    if not (held := result.held):
+        return
+    for action in held:
+        console.print(action.line(), soft_wrap=True, markup=False, highlight=False)
+    raise GuardRefused(f"the rollback of {env} to {revision[:12]} was refused by a guard; nothing was sent",
+                       hint="--force lifts the prune limit; without --prune the apps the revision does not hold"
+                            " are left running")
 
 
 def _report(result: SyncResult, env: str, revision: str) -> int:
     """Each action sent with its outcome, why an app did not converge, and the apps the revision does not
-    hold (a rollback deletes nothing); 0 when all went well."""
+    hold (left running without --prune); 0 when all went well."""
     actions = result.execution.actions if result.execution else ()
     for action in actions:
         if action.outcome != Outcome.PLANNED:
@@ -111,8 +133,9 @@ def _report(result: SyncResult, env: str, revision: str) -> int:
     if left := result.plan.prunable:
         console.print(f"{counted(len(left), 'app')} of {env} {'is' if len(left) == 1 else 'are'} not in"
                       f" {revision[:12]} and {'was' if len(left) == 1 else 'were'} left running: {listed(left)}"
-                      f" (a controller run with --prune deletes {'it' if len(left) == 1 else 'them'} while {env}"
-                      " stays paused)", soft_wrap=True, markup=False, highlight=False)
+                      f" (roll back with --prune to delete {'it' if len(left) == 1 else 'them'}; a controller run"
+                      f" with --prune deletes {'it' if len(left) == 1 else 'them'} while {env} stays paused)",
+                      soft_wrap=True, markup=False, highlight=False)
     done = sum(1 for a in actions if a.outcome == Outcome.SUCCEEDED)
     console.print(f"rolled back: {done} action(s) succeeded; {env} stays paused until `reconciler resume {env}`")
     return ExitCode.ERROR if failed or result.convergence.unconverged else ExitCode.OK

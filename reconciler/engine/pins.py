@@ -107,11 +107,14 @@ def recorded_whole(store: Store, pin: Pin) -> Desired:
 
 async def apply_pinned(
     pin: Pin, whole: Desired, marathon: MarathonPort, consul: ConsulPort | None, *,
-    routing: AgentRouting = AgentRouting.HOST, deadline: float = 300.0,
+    routing: AgentRouting = AgentRouting.HOST, deadline: float = 300.0, prune: bool = False, force: bool = False,
 ) -> SyncResult:
     """Makes Marathon and Consul match the pinned state in its environment through the one sync: it
     waits for the deployments, then registers the tasks they started (`whole`: recorded_whole, for the
-    fallback queries). The one place rollback applies a state."""
-    request = SyncRequest(pin.desired, PlanOptions(env=pin.env), ExecuteOptions(wait=True, timeout=deadline),
-                          routing, whole=whole, strict=False)
+    fallback queries). The one place rollback applies a state. With `prune` it also deletes the managed
+    apps of the environment the state does not hold, under apply's prune limit (`force` lifts it); a
+    refusal by that guard sends nothing at all, as `apply --prune` does."""
+    request = SyncRequest(pin.desired, PlanOptions(env=pin.env, prune=prune, force=force),
+                          ExecuteOptions(wait=True, timeout=deadline), routing, whole=whole, strict=False,
+                          halt_on_refusal=prune)
     return await sync(request, marathon, consul)

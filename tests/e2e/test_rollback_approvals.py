@@ -159,9 +159,68 @@ async def test_a_rollback_to_a_revision_before_an_app_was_renamed_names_the_app_
                                marathon=marathon, timeout=180)
         assert rolled.code == 0, rolled.output
         assert await apps_of(http, marathon) == {"/shop/web": "serve v1", "/shop/front": "serve v2"}
-        assert (f"1 app of shop is not in {v1[:12]} and was left running: /shop/front (a controller run with --prune"
-                " deletes it while shop stays paused)") in " ".join(rolled.stdout.split()), rolled.output
+        assert (f"1 app of shop is not in {v1[:12]} and was left running: /shop/front (roll back with --prune to"
+                " delete it; a controller run with --prune deletes it while shop stays paused)"
+                ) in " ".join(rolled.stdout.split()), rolled.output
 
         async with controller(tmp_path, repo, marathon, extra=("--prune",)) as run:
             await eventually(only({"/shop/web": "serve v1"}), "front pruned while shop stays paused at v1")
             await eventually(env_is(http, run.server, sync="Paused", synced_revision=v1), "shop paused at v1")
+
+
+async def test_a_rollback_with_prune_deletes_what_the_revision_does_not_hold_within_the_prune_limit(
+    tmp_path: Path,
+) -> None:
+    """v2 added two apps beside web. A rollback to v1 with --prune would delete both: more than the prune
+    limit allows of three managed apps (max(1, 10 %) = 1), so nothing is sent and it exits 4, shop paused
+    at v1 all the same; with --force it deletes them and brings web back to v1."""
+    repo = Repo(tmp_path / "repo")
+    v1 = repo.commit({"shop.yaml": named("web", "serve v1")}, "v1")
+    v2_apps = {"web": "serve v2", "cart": "serve cart", "search": "serve search"}
+    v2_spec = named("web", "serve v2") + "".join(named(app, cmd).split("apps:\n", 1)[1]
+                                                 for app, cmd in v2_apps.items() if app != "web")
+    db = tmp_path / "history.db"
+    async with embedded_sandbox(with_consul=False) as sandbox, httpx.AsyncClient(timeout=10) as http:
+        marathon = sandbox.marathon_url
+        MARATHON.append(marathon)
+        v2_running = {f"/shop/{app}": cmd for app, cmd in v2_apps.items()}
+
+        async def only(expected: dict[str, str]) -> bool:
+            return await apps_of(http, marathon) == expected
+
+        async with controller(tmp_path, repo, marathon) as run:
+            await eventually(env_is(http, run.server, synced_revision=v1, sync="Synced"), "v1 synced")
+            v2 = repo.commit({"shop.yaml": v2_spec}, "v2: cart and search")
+            await eventually(env_is(http, run.server, synced_revision=v2, sync="Synced"), "v2 synced")
+            await eventually(lambda: only(v2_running), "v2's three apps in Marathon")
+
+        forced_alone = await run_cli("rollback", "shop", "--to", v1[:8], "--database", str(db), "--force",
+                                     marathon=marathon)
+        assert forced_alone.code == 2 and "--force lifts the prune limit: it goes with --prune" in forced_alone.stderr
+        assert not rolled_back(db), "a refused flag records no rollback"
+
+        refused = await run_cli("rollback", "shop", "--to", v1[:8], "--database", str(db), "--prune", "--no-consul",
+                                marathon=marathon, timeout=180)
+        assert refused.code == 4, refused.output
+        said = " ".join(refused.output.split())
+        assert "delete /shop/cart outcome=refused" in said and "delete /shop/search outcome=refused" in said, said
+        assert f"the rollback of shop to {v1[:12]} was refused by a guard; nothing was sent" in said, said
+        assert "--force lifts the prune limit" in said and f"shop stays paused at {v1[:12]}" in said, said
+        assert await apps_of(http, marathon) == v2_running  # web's update did not go either
+        assert rolled_back(db)  # the pause stands: a controller on the store goes on with it
+
+        forced = await run_cli("rollback", "shop", "--to", v1[:8], "--database", str(db), "--prune", "--force",
+                               "--no-consul", marathon=marathon, timeout=180)
+        assert forced.code == 0, forced.output
+        await eventually(lambda: only({"/shop/web": "serve v1"}), "cart and search deleted, web at v1")
+        assert "left running" not in forced.stdout, forced.output
+        deleted = " ".join(forced.stdout.split())
+        assert "delete /shop/cart outcome=succeeded" in deleted and "delete /shop/search outcome=succeeded" in deleted
+
+
+def rolled_back(db: Path) -> bool:
+    store = Store.open(db, must_exist=True)
+    try:
+        return store.last_env_event("shop", ("rolled-back",)) is not None
+    finally:
+        store.close()
