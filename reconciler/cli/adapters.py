@@ -11,7 +11,7 @@ from reconciler.cli.settings import GlobalSettings
 from reconciler.consul.client import ConsulClient
 from reconciler.core.approvals import narrowed
 from reconciler.core.model import Desired
-from reconciler.engine.consul_execute import AgentRouting
+from reconciler.engine.routing import AgentRouting
 from reconciler.errors import SpecError
 from reconciler.marathon import MarathonAuth, MarathonClient, Timeouts
 from reconciler.sources.folder import folder_revision

@@ -15,7 +15,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from urllib.parse import urlsplit
 
 from reconciler.consul.errors import ConsulNotFound
@@ -31,6 +30,7 @@ from reconciler.core.queries import FOLLOWS_KEY
 from reconciler.engine.execute import NOT_LEADER, fenced
 from reconciler.engine.planning import CONSUL_KINDS
 from reconciler.engine.ports import ConsulPort
+from reconciler.engine.routing import AgentRouting
 from reconciler.errors import OutcomeUnknown, RemoteError, RemoteRejected
 
 log = logging.getLogger("reconciler.engine")
@@ -41,13 +41,6 @@ MAX_CONCURRENT_WRITES = 16
 # connection pool stays small (httpcore looks at every pooled connection on each request, which made
 # a quarter of the client's CPU of 5,000 registrations and query creates sent 16 at a time).
 MAX_WRITES_PER_AGENT = 4
-
-
-class AgentRouting(StrEnum):
-    """Where registrations go: the agent on the task's host, or the one configured agent."""
-
-    HOST = "host"
-    SINGLE = "single"
 
 
 def agent_url(consul: ConsulPort, host: str) -> str:

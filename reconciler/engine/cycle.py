@@ -20,13 +20,13 @@ from reconciler.core.heal import HealMemory
 from reconciler.core.model import Action, Actual, Desired, Outcome, Plan
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.autoscaling import AppScaling, Autoscaler
-from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import CONTROLLER_LATER, ExecuteOptions, Execution
 from reconciler.engine.healing import heal_due_in
 from reconciler.engine.observe import Observation
 from reconciler.engine.planning import Planner
 from reconciler.engine.ports import ConsulPort, MarathonPort
+from reconciler.engine.routing import AgentRouting
 from reconciler.engine.sync import SyncHooks, SyncRequest, sync
 from reconciler.errors import ReconcilerError, SpecError
 

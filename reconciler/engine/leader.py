@@ -40,7 +40,8 @@ from typing import Protocol
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
 from reconciler.consul.errors import ConsulNotFound
-from reconciler.engine.ownership import DEFAULT_KEY, LockRecord
+from reconciler.engine.lock_key import DEFAULT_KEY
+from reconciler.engine.ownership import LockRecord
 from reconciler.errors import RemoteError
 
 log = logging.getLogger("reconciler.leader")

@@ -16,9 +16,8 @@ from typing import Protocol
 
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState
+from reconciler.engine.lock_key import DEFAULT_KEY
 from reconciler.errors import GuardRefused, RemoteError
-
-DEFAULT_KEY = "service/marathon-reconciler/leader"
 
 
 class LockReader(Protocol):

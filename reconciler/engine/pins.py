@@ -16,9 +16,9 @@ from datetime import datetime
 
 from reconciler.core.model import Desired
 from reconciler.core.plan import PlanOptions
-from reconciler.engine.consul_execute import AgentRouting
 from reconciler.engine.execute import ExecuteOptions
 from reconciler.engine.ports import ConsulPort, MarathonPort
+from reconciler.engine.routing import AgentRouting
 from reconciler.engine.sync import SyncRequest, SyncResult, sync
 from reconciler.store import Store, StoreError
 

@@ -23,12 +23,13 @@ from reconciler.core.model import Action, ActionKind, Actual, Desired, Plan
 from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.autoscaling import AppScaling, Autoscaler, autoscale_round
-from reconciler.engine.consul_execute import AgentRouting, execute_consul
+from reconciler.engine.consul_execute import execute_consul
 from reconciler.engine.consul_read import CatalogSnapshot
 from reconciler.engine.execute import ExecuteOptions, Execution, ProgressCallback, execute_plan
 from reconciler.engine.observe import Observation, observe
 from reconciler.engine.planning import CONSUL_KINDS, CyclePlan, Planner
 from reconciler.engine.ports import ConsulPort, MarathonPort
+from reconciler.engine.routing import AgentRouting
 from reconciler.engine.stuck import Convergence, convergence_of
 from reconciler.errors import ReconcilerError
 

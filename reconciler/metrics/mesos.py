@@ -19,11 +19,11 @@ import httpx
 
 from reconciler.core.autoscale_metrics import TaskSample
 from reconciler.errors import RemoteError, RemoteRejected, RemoteUnavailable
+from reconciler.metrics.defaults import DEFAULT_AGENT_PORT
 from reconciler.metrics.sources import TaskRef
 
 log = logging.getLogger("reconciler.metrics")
 MIB = 1024 * 1024
-DEFAULT_AGENT_PORT = 5051
 
 
 @dataclass(frozen=True)

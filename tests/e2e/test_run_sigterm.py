@@ -17,7 +17,7 @@ import pytest
 
 from reconciler.cli.sandbox import embedded_sandbox
 from reconciler.consul.client import ConsulClient
-from reconciler.engine.ownership import DEFAULT_KEY
+from reconciler.engine.lock_key import DEFAULT_KEY
 from reconciler.sandbox.marathon import MarathonSandbox
 from tests.e2e.cli import PROJECT, copy_example_tree, read_until, serving_controller
 from tests.e2e.test_run_leader import wait_until

@@ -13,10 +13,10 @@ from reconciler.core.model import Action, ActionKind, Outcome, Plan
 from reconciler.engine.consul_execute import (
     MAX_CONCURRENT_WRITES,
     MAX_WRITES_PER_AGENT,
-    AgentRouting,
     agent_url,
     execute_consul,
 )
+from reconciler.engine.routing import AgentRouting
 
 REGISTRATION = {
     "ID": "shop_web.a", "Name": "web", "Tags": ["shop", "managed-by-reconciler"], "Address": "127.0.0.3", "Port": 31000,
