@@ -23,7 +23,7 @@ from tests.bench.bench_scale import load_average
 
 ONE_OBSERVE = """
 import asyncio, gc, json, sys, time
-import reconciler.cli.main, reconciler.cli.plan
+import reconciler.cli.main, reconciler.cli.plan, reconciler.cli.plan_steps
 from reconciler.marathon import MarathonClient
 kept = []
 async def observed(url, remember):

@@ -27,10 +27,12 @@ def clocked(step: Callable[[], Any], into: dict[str, list[float]], name: str) ->
 
 
 def imported() -> Any:
+    """What `reconciler plan` imports: the command's module, then its work's (cli/plan_steps.py)."""
     import reconciler.cli.main
     import reconciler.cli.plan
+    import reconciler.cli.plan_steps
 
-    return reconciler.cli.plan
+    return reconciler.cli.plan_steps
 
 
 def observed(marathon_url: str, consul_url: str) -> Any:

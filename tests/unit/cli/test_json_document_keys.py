@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.cli.apply import apply_document
+from reconciler.cli.apply_steps import apply_document
 from reconciler.cli.plan_view import Compared
 from reconciler.core.export import action_as_dict, plan_as_dict
 from reconciler.core.model import Action, ActionKind, FieldChange, Plan
