@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic_core import PydanticCustomError
 
 from reconciler.cli.output import console, use_json_output
-from reconciler.cli.plan import OutputOpt
+from reconciler.cli.plan_opts import OutputOpt
+from reconciler.cli.store_opts import DatabaseOpt
 from reconciler.errors import ExitCode, UsageError
-from reconciler.spec.units import MAX_SECONDS, parse_duration
-from reconciler.store import HistoryEntry, Store
 
-DatabaseOpt = Annotated[str | None, typer.Option(help="History store: a SQLite file path or a postgresql+psycopg://"
-                                                     " URL (default: the file `reconciler run` writes).")]
+if TYPE_CHECKING:
+    from reconciler.store import HistoryEntry
+
 EnvFilterOpt = Annotated[str | None, typer.Option("--env", help="Only this environment's events.")]
 AppFilterOpt = Annotated[str | None, typer.Option("--app", help="Only this app's events (name or /env/app).")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events this recent: 30s, 10m, 1h, 1h30m.")]
@@ -43,6 +42,8 @@ def history_command(
         raise UsageError(f"--output: unknown format {output!r}", hint="use text or json")
     use_json_output(output == "json")
     cutoff = datetime.now(UTC) - timedelta(seconds=since_seconds(since)) if since is not None else None
+    from reconciler.store import Store  # SQLModel and SQLAlchemy: imported when the command runs, not for --help
+
     store = Store.open_for_reading(database)
     try:
         entries = store.history(env=env, app=app, since=cutoff)
@@ -67,6 +68,10 @@ def known_env(env: str, known: list[str]) -> None:
 
 def since_seconds(since: str, flag: str = "--since") -> float:
     """Seconds of a `--since` (or `flag`) duration (the spec files' syntax); a usage error naming the flag."""
+    from pydantic_core import PydanticCustomError
+
+    from reconciler.spec.units import MAX_SECONDS, parse_duration  # the spec package: only a duration given pays
+
     try:
         seconds = float(parse_duration(since))
     except PydanticCustomError as exc:

@@ -1,4 +1,4 @@
-"""The autoscaler's metric sources of `reconciler run` (face layer): its flags, and the real adapters.
+"""The autoscaler's metric sources of `reconciler run` (face layer): what their flags (run_opts) set, and the adapters.
 
 Task samples come from each agent's `/monitor/statistics` (`--agent-port`, 5051 as on Mesos; the
 sandbox's own port with `--sandbox`); Prometheus queries from `--prometheus URL`. Specs with a
@@ -13,26 +13,19 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 
 from reconciler.core.model import Desired
 from reconciler.engine.autoscaling import MEMORY_HORIZON, Autoscaler, AutoscaleSources, Recall, check_sources
-from reconciler.metrics.mesos import DEFAULT_AGENT_PORT, MesosStatistics
+from reconciler.metrics.defaults import DEFAULT_AGENT_PORT
+from reconciler.metrics.mesos import MesosStatistics
 from reconciler.metrics.prometheus import PrometheusQueries
 from reconciler.store import DEFAULT_SAMPLES_KEEP, Store, StoreError
 
 log = logging.getLogger("reconciler.engine")
 
-PrometheusOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus server (http://host:9090)"
-                                                   " that autoscale `prometheus` metrics query.")]
-AgentPortOpt = Annotated[int, typer.Option("--agent-port", help="Port of the Mesos agents' /monitor/statistics"
-                                           " (autoscale cpu and mem).", min=1, max=65535)]
-SamplesKeepOpt = Annotated[str, typer.Option("--autoscale-samples-keep", help="How long the store keeps the"
-                                             " samples autoscale decisions were made from (for"
-                                             " `autoscale simulate --from-history`): 30m, 6h, 48h.")]
 METRICS_TIMEOUT = 5.0  # a slow agent or Prometheus delays a cycle by at most this much
 
 

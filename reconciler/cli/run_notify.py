@@ -1,4 +1,4 @@
-"""Alert notifications of `reconciler run` (face layer): the --notify-* flags and the wiring.
+"""Alert notifications of `reconciler run` (face layer): what the --notify-* flags (run_opts) set, and the wiring.
 
 The webhook URL comes from --notify-url, RECONCILER_NOTIFY_URL or --notify-url-file (a URL may hold
 a token: better from a file or the environment); it is never printed. Without a URL nothing is sent,
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import typer
@@ -32,20 +32,6 @@ from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.errors import UsageError
 from reconciler.redaction import redact
 
-NotifyUrlOpt = Annotated[str | None, typer.Option(
-    help="Webhook that receives alert notifications (better: RECONCILER_NOTIFY_URL or --notify-url-file).",
-    envvar="RECONCILER_NOTIFY_URL", show_default=False, show_envvar=True)]
-NotifyUrlFileOpt = Annotated[Path | None, typer.Option(help="File holding the notification webhook URL.",
-                                                       dir_okay=False)]
-NotifyFormatOpt = Annotated[NotifyFormat, typer.Option(
-    help="Notification body: generic JSON, or Slack-compatible {\"text\": ...}.")]
-NotifyCooldownOpt = Annotated[float, typer.Option(
-    help="Seconds before an alert still active is notified again.", min=0.0)]
-NotifyDeadlineOpt = Annotated[float, typer.Option(
-    help="Seconds a deployment may run before it is notified as past its deadline.", min=1.0)]
-NotifyAtMaxOpt = Annotated[float, typer.Option(
-    help="Seconds an autoscaled app must stay at its max, its metrics asking for more, before it is notified.",
-    min=1.0)]
 log = logging.getLogger("reconciler.notify")
 _TUNING = ("notify_format", "notify_cooldown", "notify_deadline", "notify_at_max_for")
 STOP_DRAIN_SECONDS = 3.0

@@ -10,25 +10,23 @@ and a paused one with the specs' revision and digest it is not applying.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
-from reconciler.cli.adapters import ConsulChoice, desired_from_folder, marathon_client, optional_consul
 from reconciler.cli.consul_opts import ConsulOpt, NoConsulOpt
-from reconciler.cli.history import DatabaseOpt
 from reconciler.cli.output import console, print_json_document, print_warning
-from reconciler.cli.plan import ChartsOpt, OutputOpt, check_output
-from reconciler.cli.run import COMPACT_ABOVE, WIDE_HELP
+from reconciler.cli.plan_opts import COMPACT_ABOVE, ChartsOpt, OutputOpt, WideOpt, check_output
 from reconciler.cli.settings import GlobalSettings, check_url
-from reconciler.core.model import Desired
-from reconciler.engine.status import observed_status
+from reconciler.cli.store_opts import DatabaseOpt
 from reconciler.errors import ExitCode, UsageError
 from reconciler.redaction import redact_url
-from reconciler.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from reconciler.core.model import Desired
 
 DEFAULT_CONTROLLER = "http://127.0.0.1:9090"
 ControllerOpt = Annotated[str, typer.Option(
@@ -55,13 +53,17 @@ def status_command(
     database: DatabaseOpt = None,
     consul: ConsulOpt = None,
     no_consul: NoConsulOpt = False,
-    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
+    wide: WideOpt = False,
     charts: ChartsOpt = None,
 ) -> None:
     """Show each environment's sync state and health, and each app's (from the controller, else the store)."""
     check_output(output)
-    tree = desired_from_folder(specs, env=None, charts=charts) if specs is not None else None
-    document = asyncio.run(_document(ctx.obj, controller, database, ConsulChoice(enabled=not no_consul, url=consul),
+    tree = None
+    if specs is not None:
+        from reconciler.cli.adapters import desired_from_folder  # the spec loader: only SPECS given pays for it
+
+        tree = desired_from_folder(specs, env=None, charts=charts)
+    document = asyncio.run(_document(ctx.obj, controller, database, _Consul(url=consul, enabled=not no_consul),
                                      tree))
     document = only_env(document, env)
     if output == "json":
@@ -71,7 +73,15 @@ def status_command(
     raise typer.Exit(ExitCode.OK)
 
 
-async def _document(settings: GlobalSettings, controller: str, database: str | None, choice: ConsulChoice,
+@dataclass(frozen=True)
+class _Consul:
+    """--consul and --no-consul, for the observation made when no controller answers."""
+
+    url: str | None
+    enabled: bool
+
+
+async def _document(settings: GlobalSettings, controller: str, database: str | None, consul: _Consul,
                     tree: Desired | None) -> dict[str, Any]:
     answered = await from_controller(controller, settings.timeout)
     if answered is not None:
@@ -79,6 +89,11 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
             print_warning("the controller answered: its status names the environments of the specs it follows;"
                           " SPECS is read only without a controller")
         return answered | {"from": f"controller at {redact_url(controller)}"}
+    # Imported when no controller answered: a status the controller gives needs no client, engine or store.
+    from reconciler.cli.adapters import ConsulChoice, marathon_client, optional_consul
+    from reconciler.engine.status import observed_status
+    from reconciler.store import Store, StoreError
+
     try:
         store = Store.open_for_reading(database)
     except StoreError as exc:
@@ -89,7 +104,7 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
     try:
         envs = store.environments()
         async with (marathon_client(settings, observes_once=True) as marathon,
-                    optional_consul(settings, choice) as client):
+                    optional_consul(settings, ConsulChoice(enabled=consul.enabled, url=consul.url)) as client):
             built = await observed_status(store, envs, marathon, client, tree)
         observed = "Marathon and Consul" if client is not None else "Marathon"
         return built | {"from": f"store at {store.url} and a fresh observation of {observed}"
@@ -100,6 +115,8 @@ async def _document(settings: GlobalSettings, controller: str, database: str | N
 
 async def from_controller(url: str, timeout: float) -> dict[str, Any] | None:
     """The controller's status document, or None when nothing (or something else) answers there."""
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=min(timeout, 5.0)) as http:
             answer = await http.get(f"{url.rstrip('/')}/status")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli.run import _RunJob, _Serving
+from reconciler.cli.run_job import RunJob, Serving
 from reconciler.cli.run_leader import LeaderSettings
 from reconciler.cli.run_source import build_source
 from reconciler.cli.settings import GlobalSettings
@@ -36,11 +36,11 @@ SET = (
 RUN_DEADLINE_S = 120.0
 
 
-def controller(specs: Path, env: str, store: Path) -> _RunJob:
+def controller(specs: Path, env: str, store: Path) -> RunJob:
     """`reconciler run SPECS --env ENV --cycles 1 --no-leader-election --database STORE`."""
     source = build_source(specs, None, branch=None, path=None, token_env=None, token_file=None, cache=None)
-    serving = _Serving(source, 60.0, ("127.0.0.1", 0), None, None, None, LeaderSettings(enabled=False))
-    return _RunJob(serving, env, CycleOptions(plan=PlanOptions(env=env)), ControllerOptions(max_cycles=1),
+    serving = Serving(source, 60.0, ("127.0.0.1", 0), None, None, None, LeaderSettings(enabled=False))
+    return RunJob(serving, env, CycleOptions(plan=PlanOptions(env=env)), ControllerOptions(max_cycles=1),
                    use_consul=True, watch_wait="5s", open_store=lambda _: Store.open(store))
 
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from reconciler.cli.main import app as cli_app
 from reconciler.cli.output import console
-from reconciler.cli.run import COMPACT_ABOVE, _CycleView
+from reconciler.cli.plan_opts import COMPACT_ABOVE
+from reconciler.cli.run_job import CycleView
 from reconciler.core.model import Actual, ActualApp, ActualTask, TaskState
 from reconciler.engine.cycle import CycleResult
 from reconciler.spec import load_desired
@@ -40,7 +41,7 @@ def actual(missing: str, short: str) -> Actual:
 
 def printed(tmp_path: Path, *, wide: bool) -> str:
     desired = load_desired(specs(tmp_path))
-    view = _CycleView(lambda: desired, wide=wide)
+    view = CycleView(lambda: desired, wide=wide)
     with console.capture() as capture:
         view.show(CycleResult("c00001", "test", actual=actual("/shop/app-3", "/shop/app-40")))
     return capture.get()

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.cli.run import _RunJob, _Serving
+from reconciler.cli.run_job import RunJob, Serving
 from reconciler.cli.run_leader import LeaderSettings
 from reconciler.cli.run_source import build_source
 from reconciler.cli.settings import GlobalSettings
@@ -66,11 +66,11 @@ class HeldStore(Store):
         return super().record_executed(*args, **kwargs)
 
 
-def controller(specs: Path, store: Store) -> _RunJob:
+def controller(specs: Path, store: Store) -> RunJob:
     """`reconciler run SPECS --leader-ttl 10 --cycles 1 --listen 127.0.0.1:0`, on `store`."""
     source = build_source(specs, None, branch=None, path=None, token_env=None, token_file=None, cache=None)
-    serving = _Serving(source, 60.0, ("127.0.0.1", 0), None, None, None, LeaderSettings(key=KEY, ttl=TTL))
-    return _RunJob(serving, None, CycleOptions(), ControllerOptions(max_cycles=1), use_consul=True,
+    serving = Serving(source, 60.0, ("127.0.0.1", 0), None, None, None, LeaderSettings(key=KEY, ttl=TTL))
+    return RunJob(serving, None, CycleOptions(), ControllerOptions(max_cycles=1), use_consul=True,
                    watch_wait="5s", open_store=lambda _: store)
 
 

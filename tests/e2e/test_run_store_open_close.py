@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli.run import _RunJob, _Serving
+from reconciler.cli.run_job import RunJob, Serving
 from reconciler.cli.run_leader import LeaderSettings
 from reconciler.cli.run_source import build_source
 from reconciler.cli.settings import GlobalSettings
@@ -77,11 +77,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def controller(specs: Path, port: int, open_store: Any) -> _RunJob:
+def controller(specs: Path, port: int, open_store: Any) -> RunJob:
     """`reconciler run SPECS --leader-ttl 10 --cycles 1 --listen 127.0.0.1:PORT`."""
     source = build_source(specs, None, branch=None, path=None, token_env=None, token_file=None, cache=None)
-    serving = _Serving(source, 60.0, ("127.0.0.1", port), None, None, None, LeaderSettings(key=KEY, ttl=10.0))
-    return _RunJob(serving, None, CycleOptions(), ControllerOptions(max_cycles=1), use_consul=True,
+    serving = Serving(source, 60.0, ("127.0.0.1", port), None, None, None, LeaderSettings(key=KEY, ttl=10.0))
+    return RunJob(serving, None, CycleOptions(), ControllerOptions(max_cycles=1), use_consul=True,
                    watch_wait="5s", open_store=open_store)
 
 

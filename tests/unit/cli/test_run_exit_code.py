@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.cli.run import run_exit_code
+from reconciler.cli.run_job import run_exit_code
 from reconciler.engine.cycle import CycleResult
 from reconciler.errors import ExitCode
 
