@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reconciler.cli.autoscale_history import history_input
-from reconciler.cli.autoscale_history import write_input as write_input_file
 from reconciler.cli.output import console, use_json_output
-from reconciler.cli.validate import load_or_exit
-from reconciler.core.autoscale import Decision
-from reconciler.core.autoscale_replay import Step, replay
-from reconciler.engine.autoscaling import metric_document
 from reconciler.errors import UsageError
-from reconciler.spec.simulation import load_simulation, simulation_from_data
+
+if TYPE_CHECKING:
+    from reconciler.core.autoscale import Decision
+    from reconciler.core.autoscale_replay import Step
 
 autoscale_app = typer.Typer(help="Autoscaling tools.", no_args_is_help=True)
 
@@ -47,7 +44,15 @@ def simulate_command(
         raise typer.BadParameter(f"unknown output format {output!r}; use text or json", param_hint="--output")
     _check_arguments(file, from_history, (since, database, write_input))
     use_json_output(output == "json")
+    # Imported when the command runs, not for --help; the store only for --from-history.
+    from reconciler.cli.validate import load_or_exit
+    from reconciler.core.autoscale_replay import replay
+    from reconciler.spec.simulation import load_simulation, simulation_from_data
+
     if from_history is not None:
+        from reconciler.cli.autoscale_history import history_input
+        from reconciler.cli.autoscale_history import write_input as write_input_file
+
         data = history_input(from_history, since, database)
         if write_input is not None:
             write_input_file(write_input, data)
@@ -75,6 +80,8 @@ def _check_arguments(file: Path | None, from_history: str | None, history_option
 
 def step_document(step: Step, decision: Decision) -> dict[str, Any]:
     """One step of the output: the fields docs/autoscaling.md lists, in that order."""
+    from reconciler.engine.autoscaling import metric_document
+
     return {
         "at": step.at,
         "instances": decision.instances,

@@ -9,15 +9,15 @@ import json
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.cli.validate import ChartsOpt, SpecsArg, load_or_exit, print_warnings
-from reconciler.core.model import Desired
-from reconciler.spec import SpecSet, dns_warnings, env_scope, load_specs, render_desired
+
+if TYPE_CHECKING:
+    from reconciler.core.model import Desired
+    from reconciler.spec import SpecSet
 
 
 class RenderFormat(StrEnum):
@@ -37,6 +37,8 @@ def render_command(
     specs: SpecsArg, env: EnvOpt = None, output_format: FormatOpt = RenderFormat.YAML, charts: ChartsOpt = None
 ) -> None:
     """Print the Marathon app definitions the specs render to (exit 3 on invalid specs)."""
+    from reconciler.spec import dns_warnings, render_desired  # the spec loader: imported when the command runs
+
     specset = load_or_exit(lambda: scoped_load(specs, env, charts), problems_to_stderr=True)
     desired = load_or_exit(lambda: render_desired(specset, env=env), problems_to_stderr=True)
     print_warnings(dns_warnings(specset, env))
@@ -47,6 +49,8 @@ def render_command(
 
 
 def scoped_load(specs: Path, env: str | None, charts: Path | None) -> SpecSet:
+    from reconciler.spec import env_scope, load_specs
+
     with env_scope(env):
         return load_specs(specs, charts_dir=charts)
 
@@ -56,6 +60,8 @@ def app_bodies(desired: Desired) -> list[dict[str, Any]]:
 
 
 def yaml_documents(desired: Desired) -> str:
+    from ruamel.yaml import YAML  # only the YAML output pays for ruamel
+
     yaml = YAML(typ="rt", pure=True)  # keeps the field order (id first); the safe dumper sorts keys
     yaml.default_flow_style = False
     out = io.StringIO()
@@ -88,5 +94,7 @@ def _yaml_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [_yaml_safe(item) for item in value]
     if isinstance(value, str) and YAML11_SPECIAL.match(value):
+        from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
         return DoubleQuotedScalarString(value)
     return value

@@ -11,15 +11,15 @@ import contextlib
 import errno
 import math
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from reconciler.errors import ReconcilerError, UsageError
-from reconciler.sandbox.consul import ConsulSandboxConfig
-from reconciler.sandbox.listen import ListenError
-from reconciler.sandbox.marathon import RUNTIMES, DockerUnavailable, MarathonSandboxConfig
-from reconciler.sandbox.stack import Sandbox, SandboxConfig
+
+if TYPE_CHECKING:  # the sandbox (aiohttp, the Docker SDK) is imported when a command starts it, not for --help
+    from reconciler.sandbox.listen import ListenError
+    from reconciler.sandbox.stack import Sandbox, SandboxConfig
 
 sandbox_app = typer.Typer(
     name="sandbox", help="Embedded Marathon and Consul APIs on loopback for trying specs locally.",
@@ -39,6 +39,10 @@ PORT_FLAGS = {
 def embedded_sandbox(*, with_consul: bool) -> Sandbox:
     """The sandbox `run --sandbox` starts on free loopback ports (an async context manager); the one
     way the rest of the CLI reaches the sandbox package."""
+    from reconciler.sandbox.consul import ConsulSandboxConfig
+    from reconciler.sandbox.marathon import MarathonSandboxConfig
+    from reconciler.sandbox.stack import Sandbox, SandboxConfig
+
     consul = ConsulSandboxConfig() if with_consul else None
     return Sandbox(SandboxConfig(marathon=MarathonSandboxConfig(), consul=consul))
 
@@ -69,6 +73,10 @@ def up(
     ] = "",
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
+    from reconciler.sandbox.consul import ConsulSandboxConfig
+    from reconciler.sandbox.marathon import RUNTIMES, MarathonSandboxConfig
+    from reconciler.sandbox.stack import SandboxConfig
+
     check_flags(host, {
         "--marathon-port": marathon_port, "--consul-port": consul_port, "--dns-port": dns_port,
         "--agent-stats-port": agent_stats_port,
@@ -108,6 +116,10 @@ def check_flags(host: str, ports: dict[str, int]) -> None:
 
 
 async def serve(config: SandboxConfig) -> None:
+    from reconciler.sandbox.listen import ListenError
+    from reconciler.sandbox.marathon import DockerUnavailable
+    from reconciler.sandbox.stack import Sandbox
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

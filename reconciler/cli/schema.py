@@ -8,8 +8,6 @@ import json
 
 import typer
 
-from reconciler.spec import spec_json_schema
-
 
 def register(app: typer.Typer) -> None:
     app.command("schema")(schema_command)
@@ -17,4 +15,6 @@ def register(app: typer.Typer) -> None:
 
 def schema_command() -> None:
     """Print the JSON Schema of the spec format (Environment and FunctionalSet documents)."""
+    from reconciler.spec import spec_json_schema  # the spec models: imported when the command runs, not for --help
+
     typer.echo(json.dumps(spec_json_schema(), indent=2))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from reconciler.core.model import Desired
 from reconciler.errors import ExitCode, SpecError, SpecProblem
-from reconciler.gc_pause import gc_paused
-from reconciler.spec import dns_warnings, empty_file_warnings, load_specs, render_desired
+
+if TYPE_CHECKING:
+    from reconciler.core.model import Desired
 
 T = TypeVar("T")
 
@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
 
 def validate_command(specs: SpecsArg, charts: ChartsOpt = None) -> None:
     """Check spec files and charts; report every problem at once (exit 3 when any)."""
+    from reconciler.gc_pause import gc_paused
+    from reconciler.spec import dns_warnings, empty_file_warnings, load_specs, render_desired  # not for --help
+
     # The process ends after one load: collecting garbage cycles among thousands of live apps again
     # and again would cost a fifth of it (reference counting still frees everything else).
     with gc_paused():
