@@ -1,20 +1,30 @@
 """A command imports what it needs only (cli/main.py LazyCommands): `validate` starts without the
 sandbox, the store, the Prometheus client or the Docker SDK, `--help` lists every command without
-importing any command module, and its list is the real commands' names and help."""
+importing any command module, and its list is the real commands' names and help. A command's own
+`--help` imports none of its work (each module names its flags; its work is imported when it runs),
+and a command imports the store, the engine or the clients only on the path that uses them."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer.main
+from aiohttp import web
 from typer.testing import CliRunner
 
 from reconciler.cli.main import COMMAND_MODULES, LISTED_COMMANDS, LazyCommands, app
+from tests.e2e.cli import answering
 from tests.unit.spec.spec_tree import HEADER, write_tree
 
 HEAVY = ("reconciler.sandbox", "reconciler.store", "sqlmodel", "sqlalchemy", "aiohttp", "prometheus_client", "docker")
+# What no command's --help needs: besides HEAVY, the controller's scheduler and machinery, the web
+# server, the clients (httpx), the spec loader (Jinja2) and the engine's sync.
+NOT_FOR_HELP = (*HEAVY, "apscheduler", "httpx", "jinja2", "reconciler.web", "reconciler.marathon", "reconciler.consul",
+                "reconciler.metrics.mesos", "reconciler.spec", "reconciler.engine.sync", "reconciler.engine.controller")
 PROBE = """
 import sys
 from reconciler.cli.main import main
@@ -24,8 +34,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 print("EXIT", code)
-print("LOADED", " ".join(sorted(m for m in sys.modules if m.split(".")[0] in {"reconciler", "sqlmodel",
-      "sqlalchemy", "aiohttp", "prometheus_client", "docker"})))
+print("LOADED", " ".join(sorted(sys.modules)))
 """
 
 
@@ -67,7 +76,7 @@ def test_plan_and_apply_import_no_store_when_no_environment_requires_an_approval
     for command in (("plan", "--no-consul"), ("apply", "--no-consul"), ("apply", "--dry-run", "--no-consul")):
         code, modules = loaded_by(*closed, *command, str(specs))
         assert code == "1", command
-        assert "reconciler.cli.plan" in modules and not [m for m in modules if m.startswith(HEAVY)], command
+        assert "reconciler.cli.plan_steps" in modules and not [m for m in modules if m.startswith(HEAVY)], command
 
 
 def test_the_listed_commands_are_the_real_ones_with_their_help() -> None:
@@ -100,3 +109,38 @@ def test_a_command_listed_by_help_still_runs_and_shows_its_own_help() -> None:
     result = runner.invoke(app, ["autoscale", "--help"])
     assert result.exit_code == 0 and "simulate" in result.output
     assert runner.invoke(app, ["plan", "--help"]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [
+    ("validate",), ("render",), ("schema",), ("plan",), ("apply",), ("run",), ("status",), ("history",),
+    ("approve",), ("rollback",), ("resume",), ("autoscale", "simulate"), ("sandbox", "up"),
+], ids=" ".join)
+def test_a_commands_help_imports_none_of_its_work(command: tuple[str, ...]) -> None:
+    code, modules = loaded_by(*command, "--help")
+    assert code == "0", command
+    assert not [m for m in modules if m.startswith(NOT_FOR_HELP)], command
+
+
+async def test_a_status_the_controller_answers_imports_no_store_engine_or_spec_loader() -> None:
+    """The store, the Marathon and Consul clients and the engine build a status only when no controller
+    answers (cli/status.py): asking a live controller needs an HTTP GET."""
+    document = {"environments": {"prod": {"sync": "Synced", "health": "Healthy", "apps": 0}}, "apps": {}}
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async with answering(status) as address:
+        code, modules = await asyncio.to_thread(loaded_by, "status", "--controller", f"http://{address}", "-o", "json")
+    assert code == "0"
+    assert not [m for m in modules if m.startswith((*HEAVY, "reconciler.engine.status", "reconciler.marathon",
+                                                     "reconciler.consul", "reconciler.spec"))]
+
+
+def test_a_simulation_from_a_file_imports_no_store(tmp_path: Path) -> None:
+    """Only `--from-history` reads the store."""
+    section = (Path(__file__).resolve().parents[3] / "docs" / "autoscaling.md").read_text()
+    example = section.split("## `reconciler autoscale simulate`", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "load.yaml").write_text(example)
+    code, modules = loaded_by("autoscale", "simulate", str(tmp_path / "load.yaml"))
+    assert code == "0"
+    assert not [m for m in modules if m.startswith(HEAVY)]
