@@ -4,6 +4,7 @@ Cycles start on a periodic resync, and sooner on a Marathon event, a Consul heal
 query), a new revision of the specs (polled with jitter, or pushed through the git webhook) or the
 end of a heal grace window. It serves /healthz, /readyz, /metrics, /status and POST /hooks/git, and
 appends what it does to the store. With `--sandbox` it first starts the embedded sandbox on loopback.
+This module parses the flags (run_opts); the controller is in run_job, imported when the command runs.
 """
 
 from __future__ import annotations
