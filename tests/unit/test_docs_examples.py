@@ -141,6 +141,8 @@ EXERCISED = {
         "tests/e2e/test_store_postgres.py::test_the_documented_store_benchmark_runs_on_both_backends",
     "docs/performance.md: .venv/bin/python -m tests.bench.bench_controller --runs 9 --poll-interval 2 --apps 1000 "
     "--idle-seconds 60": f"{HERE}::test_the_controller_and_validate_benchmark_commands_parse",
+    "docs/performance.md: flock /work/wt/bench.lock .venv/bin/python -m tests.bench.bench_startup --runs 9":
+        f"{HERE}::test_the_controller_and_validate_benchmark_commands_parse",
     "docs/plan-apply.md: integration": "tests/unit/cli/test_plan_view.py::test_each_environment_is_headed_once_with_"
     "its_marathon_then_its_consul_lines",
     "docs/plan-apply.md: shop": "tests/e2e/test_secrets_in_specs.py::test_secrets_in_specs_reach_no_output_and_plans_"
@@ -225,7 +227,7 @@ def test_every_reconciler_command_line_names_a_command_and_flags_it_accepts() ->
         words = line.replace("[", " ").replace("]", " ").replace("|", " ").replace("\\", " ").split()[1:]
         if not words or not re.fullmatch(r"[a-z-]+", words[0]):
             continue  # prose: "reconciler registered ..." is not a command line
-        command, at, accepted = root, 0, _options(root)
+        command, at, accepted = root, 0, _options(root) | {"--help"}  # click gives every command --help
         while at < len(words) and words[at].startswith("-"):
             at += 1
         while hasattr(command, "list_commands") and at < len(words):
@@ -234,7 +236,7 @@ def test_every_reconciler_command_line_names_a_command_and_flags_it_accepts() ->
                 break
             command, at = found, at + 1
             accepted |= _options(command)
-        if command is root:
+        if command is root and at < len(words):  # global options alone (`reconciler --help`) are checked below
             assert words[0] in ("registered",), f"{where}: `{line}` names no command"
             continue
         for word in words:
@@ -342,10 +344,10 @@ def test_the_python_examples_run(tmp_path: Path) -> None:
 # --- benchmarks and the quick start
 
 def test_the_controller_and_validate_benchmark_commands_parse() -> None:
-    from tests.bench import bench_controller, bench_validate
+    from tests.bench import bench_controller, bench_startup, bench_validate
 
     text = (PROJECT / "docs" / "performance.md").read_text(encoding="utf-8")
-    for module in (bench_controller, bench_validate):
+    for module in (bench_controller, bench_validate, bench_startup):
         name = module.__name__.rsplit(".", 1)[1]
         commands = re.findall(rf"python -m tests\.bench\.{name} ([^`\n]*)", text)
         assert commands, f"docs/performance.md shows no {name} command"
