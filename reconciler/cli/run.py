@@ -44,6 +44,7 @@ from reconciler.cli.run_opts import (
     TokenFileOpt,
 )
 from reconciler.cli.settings import GlobalSettings
+from reconciler.engine.lock_key import DEFAULT_KEY
 from reconciler.engine.notify_format import NotifyFormat
 from reconciler.engine.routing import AgentRouting
 from reconciler.errors import UsageError
@@ -71,7 +72,7 @@ def run_command(
     webhook_secret_file: SecretFileOpt = None,
     database: DatabaseOpt = None,
     leader_election: ElectionOpt = True,
-    leader_key: LeaderKeyOpt = "service/marathon-reconciler/leader",
+    leader_key: LeaderKeyOpt = DEFAULT_KEY,
     leader_ttl: LeaderTtlOpt = 15.0,
     notify_url: NotifyUrlOpt = None,
     notify_url_file: NotifyUrlFileOpt = None,
