@@ -129,14 +129,28 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
             await asyncio.wait_for(loop_task, 30)
 
 
-async def test_a_failing_check_is_healed_within_the_grace_window_plus_one_second(running: Running) -> None:
+async def test_a_failing_check_is_healed_by_the_first_cycle_past_the_grace_window(running: Running) -> None:
+    """Judged by the cycles, not by a deadline a loaded machine misses (how soon after the window a
+    cycle comes is a figure of tests/bench/bench_heal.py): a cycle that starts once the victim has
+    been seen critical for the window kills it, unless one before it already did."""
     victim = (await running.tasks("/shop/web"))[0]
     versions_before = await _version(running, "/shop/web")
-    started = time.monotonic()
+    mark = len(running.results)
     await running.sandbox.marathon.set_task_health(victim, False)
-    await until(lambda: any(a.target == victim for a in running.done(ActionKind.KILL_TASK)), "victim killed", 10)
-    elapsed = time.monotonic() - started
-    assert elapsed <= CRITICAL_FOR + 1.0, f"healed after {elapsed:.2f}s"
+    await until(lambda: any(a.target == victim for a in running.done(ActionKind.KILL_TASK)), "victim killed", 60)
+    cycles = list(enumerate(running.results))[mark:]
+
+    def acted_on_victim(result: CycleResult, *kinds: ActionKind) -> bool:
+        return any(a.target == victim and a.kind in kinds for a in (result.plan.actions if result.plan else ()))
+
+    first_seen = next(i for i, r in cycles if acted_on_victim(r, ActionKind.WARN, ActionKind.KILL_TASK))
+    killed = next(i for i, r in cycles if acted_on_victim(r, ActionKind.KILL_TASK))
+    # Seen critical at that cycle's observation, so by its end at the latest: a cycle starting CRITICAL_FOR
+    # after that end observes the window over.
+    due = running.ended[first_seen] + CRITICAL_FOR
+    past_window = next((i for i, r in cycles if running.ended[i] - r.seconds >= due), None)
+    assert past_window is None or killed <= past_window, [
+        (r.cycle_id, r.trigger, round(running.ended[i] - r.seconds - due, 3)) for i, r in cycles]
     kill = next(a for a in running.done(ActionKind.KILL_TASK) if a.target == victim)
     assert kill.reason.startswith("critical for") and "Marathon launches a replacement" in kill.detail
     await until(running.converged, "a replacement runs and passes", 15)
