@@ -155,6 +155,7 @@ def test_debians_prometheus_refuses_consul_sd_configs_hence_vmagent(tmp_path: Pa
     assert checked.returncode != 0 and "field consul_sd_configs not found" in checked.stdout + checked.stderr, checked
 
 
+@pytest.mark.timeout(600)  # four waits of up to 120 s each: vmagent, Prometheus and the controller share 2 cores
 async def test_vmagent_discovers_the_tasks_in_consul_and_the_query_scales_the_app_up(tmp_path: Path) -> None:
     async with running_stack(tmp_path) as running, httpx.AsyncClient(timeout=5.0) as client:
         async def discovered(count: int) -> list[dict[str, Any]] | None:
@@ -163,14 +164,14 @@ async def test_vmagent_discovers_the_tasks_in_consul_and_the_query_scales_the_ap
             healthy = all(t["discoveredLabels"]["__meta_consul_health"] == "passing" for t in targets)
             return targets if up and healthy else None
 
-        targets = await poll(lambda: discovered(2), "vmagent scrapes the 2 tasks it found in Consul", 60)
+        targets = await poll(lambda: discovered(2), "vmagent scrapes the 2 tasks it found in Consul", 120)
         tasks = await running.tasks()
         assert_discovered(targets, tasks)
         async with httpx.AsyncClient(base_url=running.sandbox.marathon_url, timeout=10) as api:
             loaded = await api.put("/_sandbox/load", json={"app": "/shop/web", "requests": RATE_PER_TASK})
             assert loaded.status_code == 200, loaded.text
 
-        first = await poll(lambda: running.decided(3), "the controller scales the app up on the query", 60)
+        first = await poll(lambda: running.decided(3), "the controller scales the app up on the query", 120)
         proposal = first.proposals[0]
         # The rate climbs over its 5 s window, so the app may reach 4 in one step (ceil(60 / 10) = 6,
         # the legacy limit 4) or through 3: either way from 2, on the query's value (`current` is its
@@ -178,10 +179,10 @@ async def test_vmagent_discovers_the_tasks_in_consul_and_the_query_scales_the_ap
         assert (first.current, proposal.metric.kind) == (2, MetricKind.PROMETHEUS), first
         assert proposal.current is not None and proposal.instances is not None, proposal
         assert proposal.instances - 1 < 2 * proposal.current / 10 <= proposal.instances + 0.01, proposal
-        await poll(lambda: running.decided(4), "the controller scales the app to its max, 4", 60)
+        await poll(lambda: running.decided(4), "the controller scales the app to its max, 4", 120)
         # The 2 tasks Marathon added are registered by the controller; vmagent's blocking health
         # query on Consul returns with them.
-        targets = await poll(lambda: discovered(4), "vmagent scrapes the 4 tasks", 60)
+        targets = await poll(lambda: discovered(4), "vmagent scrapes the 4 tasks", 120)
         assert_discovered(targets, await running.tasks())
 
 
