@@ -15,8 +15,9 @@ from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.deployments import DeploymentRunner
 from reconciler.sandbox.marathon.events import EventBus
 from reconciler.sandbox.marathon.health import HealthProber
+from reconciler.sandbox.marathon.instances import counted_tasks
 from reconciler.sandbox.marathon.model import Agent, TaskState
-from reconciler.sandbox.marathon.scheduler import Scheduler, Timings, counted_tasks
+from reconciler.sandbox.marathon.scheduler import Scheduler, Timings
 from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.views import AppViews
 from reconciler.sandbox.marathon.writes import Writer

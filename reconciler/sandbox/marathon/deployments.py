@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from reconciler.sandbox.marathon.instances import counted_tasks, pick_victims
 from reconciler.sandbox.marathon.model import ActionKind, AppRun, Deployment, PlanAction, Task, TaskState
-from reconciler.sandbox.marathon.scheduler import Scheduler, counted_tasks, pick_victims
+from reconciler.sandbox.marathon.scheduler import Scheduler
 
 
 @dataclass
@@ -151,6 +152,9 @@ class DeploymentRunner:
     def _stop(self, run: AppRun) -> None:
         for task in list(run.tasks.values()):
             self.scheduler.kill(task, TaskState.KILLED, "app removed")
+        if run.scheduled:
+            run.scheduled.clear()
+            run.touch()
         if run.app_id not in self.state.apps:
             self.state.runs.pop(run.app_id, None)
             self.restarts.pop(run.app_id, None)

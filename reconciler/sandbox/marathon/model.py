@@ -50,6 +50,9 @@ CONDITION_OF_STATE = {
 }
 
 ACTIVE_STATES = frozenset({TaskState.STAGING, TaskState.RUNNING})
+# The terminal states a task of an instance that keeps its goal can end in (the sandbox loses tasks
+# only by expunging their instance).
+ENDED_STATES = frozenset({TaskState.KILLED, TaskState.FAILED, TaskState.FINISHED})
 
 
 @dataclass
@@ -110,6 +113,9 @@ class Task:
     health: list[HealthResult] = field(default_factory=list)
     unreachable_mono: float | None = None
     revision: int = 0
+    # Killed or ended while its instance's goal stays Running: once terminal, the instance relaunches it
+    # as its next incarnation (Instance.isScheduled), never before.
+    rescheduled: bool = False
 
     @property
     def host(self) -> str:
@@ -147,11 +153,18 @@ class AppRun:
     reject_counts: dict[str, int] = field(default_factory=dict)
     last_round_offers: int = 0
     revision: int = 0
-    # Instances whose task ended while their goal stayed Running: (instance id, next incarnation).
-    relaunch: list[tuple[str, int]] = field(default_factory=list)
+    # Instances whose task ended while their goal stayed Running (Instance.isScheduled), by instance id,
+    # with that ended task, oldest first: each relaunches as its next incarnation, and until then the API
+    # lists the ended task in its terminal state, as Marathon keeps the instance with it.
+    scheduled: dict[str, Task] = field(default_factory=dict)
 
     def touch(self) -> None:
         self.revision += 1
+
+    def listed_tasks(self) -> list[Task]:
+        """The tasks the task lists show: every instance's current task, an ended one included while its
+        instance waits to relaunch (EnrichedTask.fromInstance takes any instance with an agent and tasks)."""
+        return [*self.tasks.values(), *self.scheduled.values()]
 
 
 class ActionKind(StrEnum):

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.core import MarathonCore
-from reconciler.sandbox.marathon.model import Task, TaskState
+from reconciler.sandbox.marathon.model import ENDED_STATES, Task, TaskState
 from reconciler.sandbox.marathon.negotiation import DEPRECATED, TEXT_PLAIN_DEPRECATED, TEXT_PLAIN_TASKS, prefers_text
 from reconciler.sandbox.marathon.routes_apps import commit, core_of, unknown_app
 from reconciler.sandbox.marathon.views import queue_json, task_json
@@ -31,15 +31,14 @@ def instance_task(core: MarathonCore, task_id: str) -> Task | None:
     """The current task of the instance a task id names (Task.Id.parse(id).instanceId): Marathon kills
     instances, so an earlier incarnation's id (`<instance>._app.1`) reaches the task running now
     (`._app.2`). Ids from before instances (no `instance-`/`marathon-` part) name no sandbox instance.
-    While a task is being killed its replacement may already run in the sandbox; Marathon's instance is
-    still the one being killed then, so the oldest task of the instance is the one named."""
+    An instance waiting to relaunch is named by its ended task (it is not active: a kill leaves it)."""
     for pattern in INSTANCE_TASK_IDS:
         found = pattern.match(task_id)
         if found:
             # The id's run spec (PathId.safePath: `/` written `_`, which no path segment may hold).
             run = core.state.runs.get("/" + found[1].replace("_", "/"))
             instance_id = f"{found[1]}.{found[2]}{found[3]}"
-            tasks = run.tasks.values() if run is not None else ()
+            tasks = run.listed_tasks() if run is not None else ()
             return next((task for task in tasks if task.instance_id == instance_id), None)
     return None
 STATUS_FILTER = {"running": TaskState.RUNNING, "staging": TaskState.STAGING}
@@ -86,7 +85,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     if text:
         return text_response(tasks_as_text(core, sorted(core.state.apps)))
     states = wanted_states(request)
-    tasks = [t for t in core.state.all_tasks() if not states or t.state in states]
+    tasks = [t for t in core.state.listed_tasks() if not states or t.state in states]
     return json_response({"tasks": [task_json(task) for task in tasks]})
 
 
@@ -122,7 +121,7 @@ async def list_app_tasks(request: web.Request, app_id: str) -> web.Response:
     if text:
         return text_response(tasks_as_text(core, [app_id]))
     run = core.state.runs.get(app_id)
-    tasks = list(run.tasks.values()) if run else []
+    tasks = run.listed_tasks() if run else []
     return json_response({"tasks": [task_json(task) for task in tasks]})
 
 
@@ -133,7 +132,7 @@ async def list_group_tasks(request: web.Request, group_id: str) -> web.Response:
     if group_id not in core.state.group_ids():
         raise ApiError(404, f"Group '{group_id}' does not exist")
     prefix = group_id.rstrip("/") + "/"
-    tasks = [t for app_id, run in core.state.runs.items() if app_id.startswith(prefix) for t in run.tasks.values()]
+    tasks = [t for app_id, run in core.state.runs.items() if app_id.startswith(prefix) for t in run.listed_tasks()]
     return json_response({"tasks": [task_json(task) for task in tasks]})
 
 
@@ -145,7 +144,7 @@ async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | Non
         # With scale, TaskKiller.killAndScale finds no instances of the id: PathNotFoundException.
         raise ApiError(404, f"Path '{app_id}' does not exist") if scale else unknown_app(app_id)
     run = core.state.runs.get(app_id)
-    tasks = list(run.tasks.values()) if run else []
+    tasks = run.listed_tasks() if run else []
     if task_id is not None:
         # AppTasksResource.deleteOne findToKill: the app's instances whose id the task id's instance id is.
         current = instance_task(core, task_id)
@@ -168,8 +167,11 @@ async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | Non
 
 def kill_keeping_instances(core: MarathonCore, tasks: Iterable[Task], wipe: bool) -> None:
     """Kill without scale: each instance keeps its goal and relaunches as its next incarnation
-    (`._app.2`); `wipe` expunges the instance, so a new one replaces it (TaskKiller.kill)."""
+    (`._app.2`); `wipe` expunges the instance, so a new one replaces it (TaskKiller.kill). Only active
+    instances are killed: one waiting to relaunch is left as it is, or expunged with `wipe`."""
     for task in tasks:
+        if wipe and task.state in ENDED_STATES:
+            core.scheduler.forget_scheduled(task)
         core.scheduler.kill(task, TaskState.KILLED, "killed through the API", reschedule=not wipe)
 
 

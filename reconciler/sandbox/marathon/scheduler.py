@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reconciler.sandbox.marathon.appdef import service_ports, unreachable_after
+from reconciler.sandbox.marathon.appdef import service_ports
+from reconciler.sandbox.marathon.instances import counted_tasks, ending_in_place, next_incarnation, pick_victims
 from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
 from reconciler.sandbox.marathon.state import SandboxState
@@ -78,16 +79,34 @@ class Scheduler:
         self.kick()
 
     def keep_instances(self, run: AppRun) -> bool:
-        """Launch or kill so that `launch_target` tasks are active; True if launches are pending."""
+        """Launch or kill so that `launch_target` tasks are active; True if launches are pending.
+
+        A task being killed while its instance keeps its goal (TASK_KILLING, `rescheduled`) holds its
+        instance's place: Marathon relaunches that instance once the task is terminal and starts no other
+        for it (Instance.isScheduled: goal Running and a terminal condition; Killing is active)."""
         active = counted_tasks(run, self.state.clock.monotonic(), self.timings)
-        missing = run.launch_target - len(active)
-        if missing <= 0:
-            run.relaunch.clear()
+        missing = run.launch_target - len(active) - len(ending_in_place(run))
+        self._drop_scheduled(run, max(missing, 0))
         if missing < 0:
             for task in pick_victims(active, -missing, run.definition.get("killSelection", "YOUNGEST_FIRST")):
                 self.kill(task, TaskState.KILLED, "scaled down")
             return False
         return self.launch(run, missing) > 0 if missing else self._leave_queue(run)
+
+    def _drop_scheduled(self, run: AppRun, keep: int) -> None:
+        """Instances waiting to relaunch beyond what the target still wants are dropped with their ended
+        task (a scale-down decommissions them first: they run nothing)."""
+        while len(run.scheduled) > keep:
+            run.scheduled.popitem()
+            run.touch()
+
+    def forget_scheduled(self, task: Task) -> None:
+        """The instance of an ended task is expunged instead of relaunched (a kill with `wipe`)."""
+        run = self.state.runs.get(task.app_id)
+        if run is not None and run.scheduled.get(task.instance_id) is task:
+            del run.scheduled[task.instance_id]
+            run.touch()
+            self.kick()
 
     def _leave_queue(self, run: AppRun) -> bool:
         run.queued_since = None
@@ -129,9 +148,13 @@ class Scheduler:
     def _start_task(self, run: AppRun, match: Match) -> None:
         stored = self.state.apps.get(run.app_id)
         defn = run.definition
+        # InstanceOpFactoryImpl.inferNormalTaskOp: a scheduled instance that ran a task before launches
+        # `Task.Id.nextIncarnationFor` that task; its ended task leaves the lists as the new one appears
+        # (Instance.provisioned replaces the tasks map).
+        ended = run.scheduled.pop(next(iter(run.scheduled))) if run.scheduled else None
         instance, incarnation = (
-            run.relaunch.pop(0)
-            if run.relaunch
+            next_incarnation(ended)
+            if ended is not None
             else (f"{run.app_id.strip('/').replace('/', '_')}.instance-{uuid.uuid4()}", 1)
         )
         agent = match.agent
@@ -177,7 +200,8 @@ class Scheduler:
             self.listeners.close(task.id)
             return
         if failure:
-            self.kill(task, TaskState.FAILED, failure)
+            # A task that fails on its own keeps its instance's goal: the instance relaunches it.
+            self.kill(task, TaskState.FAILED, failure, reschedule=True)
             return
         task.state = TaskState.RUNNING
         task.started_at = self.state.clock.iso()
@@ -218,17 +242,19 @@ class Scheduler:
     # --- killing --------------------------------------------------------------------------
     def kill(self, task: Task, state: TaskState, message: str = "", *, reschedule: bool = False) -> None:
         """End a task in `state`; failures feed the app's backoff and lastTaskFailure. With `reschedule`
-        the instance keeps its goal, so its replacement is the instance's next incarnation.
+        the instance keeps its goal Running: once the task is terminal the instance is scheduled
+        (Instance.isScheduled), the API lists the ended task until the instance relaunches as its next
+        incarnation, and nothing else launches in its place meanwhile.
 
         A running task killed on purpose (state TASK_KILLED) first reports TASK_KILLING for
         `kill_delay_ms`, as an executor with the TASK_KILLING_STATE capability does: it is no longer
-        active (a replacement launches) but keeps its resources and keeps answering on its ports.
+        active but keeps its resources and keeps answering on its ports. A replacement launches
+        meanwhile only when the instance does not keep its goal (a scale-down, a restart); the same
+        instance relaunches only once the task is terminal.
         """
         if task.state not in (TaskState.STAGING, TaskState.RUNNING, TaskState.UNREACHABLE):
             return
-        run = self.state.runs.get(task.app_id)
-        if reschedule and run is not None:
-            run.relaunch.append(next_incarnation(task))
+        task.rescheduled = reschedule
         if state == TaskState.KILLED and task.state == TaskState.RUNNING and self.timings.kill_delay_ms > 0:
             task.state = TaskState.KILLING
             self.touch_task(task)
@@ -253,6 +279,11 @@ class Scheduler:
         self.state.bus.status_update(task, message)
         if run is not None:
             run.tasks.pop(task.id, None)
+            if task.rescheduled:
+                # InstanceUpdater.mesosUpdate: a terminal task of an instance whose goal is Running is no
+                # reason to expunge it; the instance stays, with that task, until it is provisioned again.
+                task.health = []
+                run.scheduled[task.instance_id] = task
             run.touch()
             if state in BACKOFF_STATES:
                 self._record_failure(run, task, message)
@@ -327,7 +358,7 @@ class Scheduler:
         elif task.state == TaskState.RUNNING:
             failure = await self._open(task, movable=False)
             if failure:
-                self.kill(task, TaskState.FAILED, failure)
+                self.kill(task, TaskState.FAILED, failure, reschedule=True)
 
     async def close(self) -> None:
         self._closed = True
@@ -343,34 +374,3 @@ class Scheduler:
         for job in list(self._background):
             job.cancel()
         await self.listeners.close_all()
-
-
-def counted_tasks(run: AppRun, now: float, timings: Timings) -> list[Task]:
-    """Tasks that count toward the instance target: active, or unreachable but not yet inactive."""
-    after = unreachable_after(run.definition, "inactiveAfterSeconds")
-    inactive_after = float("inf") if after is None else timings.scaled(after)  # "disabled": never inactive
-    return [
-        task
-        for task in run.tasks.values()
-        if task.active
-        or (
-            task.state == TaskState.UNREACHABLE
-            and task.unreachable_mono is not None
-            and now - task.unreachable_mono < inactive_after
-        )
-    ]
-
-
-def next_incarnation(task: Task) -> tuple[str, int]:
-    """The task's instance and the incarnation after the task's own (Task.Id: `<instance>._app.<n>`)."""
-    _, _, number = task.id.rpartition("._app.")
-    return task.instance_id, (int(number) if number.isdigit() else 1) + 1
-
-
-def pick_victims(tasks: list[Task], count: int, kill_selection: str) -> list[Task]:
-    """Staging tasks go first, then the youngest (or oldest) by staging time."""
-    youngest_first = kill_selection != "OLDEST_FIRST"
-    ordered = sorted(
-        tasks, key=lambda t: (t.state == TaskState.RUNNING, -t.staged_mono if youngest_first else t.staged_mono)
-    )
-    return ordered[:count]

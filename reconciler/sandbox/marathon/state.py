@@ -60,6 +60,10 @@ class SandboxState:
     def all_tasks(self) -> list[Task]:
         return [task for run in self.runs.values() for task in run.tasks.values()]
 
+    def listed_tasks(self) -> list[Task]:
+        """Every task the task lists show (ended ones of instances waiting to relaunch included)."""
+        return [task for run in self.runs.values() for task in run.listed_tasks()]
+
     def find_task(self, task_id: str) -> Task | None:
         for run in self.runs.values():
             if task_id in run.tasks:

@@ -10,15 +10,18 @@ import json
 from dataclasses import dataclass, field
 
 from reconciler.sandbox.marathon.appdef import render
-from reconciler.sandbox.marathon.model import AppRun, HealthResult, JsonDict, Task, TaskState
+from reconciler.sandbox.marathon.instances import counted_tasks, ending_in_place
+from reconciler.sandbox.marathon.model import ENDED_STATES, AppRun, HealthResult, JsonDict, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER
-from reconciler.sandbox.marathon.scheduler import Scheduler, counted_tasks
+from reconciler.sandbox.marathon.scheduler import Scheduler
 from reconciler.sandbox.marathon.state import SandboxState, StoredApp
 
 COMPACT = (",", ":")
 
 
 def task_json(task: Task) -> JsonDict:
+    if task.state in ENDED_STATES:
+        return ended_task_json(task)
     body: JsonDict = {
         "id": task.id,
         "appId": task.app_id,
@@ -38,6 +41,24 @@ def task_json(task: Task) -> JsonDict:
     if task.health:
         body["healthCheckResults"] = [health_json(result, task) for result in task.health if result.seen]
     return body
+
+
+def ended_task_json(task: Task) -> JsonDict:
+    """A terminal task its instance keeps until it relaunches: TaskConversion.enrichedTaskRamlWrite
+    writes `stagedAt`, `startedAt`, `ports` and `version` only for an active task; the health results
+    of an inactive instance are purged (HealthCheckActor.purgeStatusOfDoneInstances)."""
+    return {
+        "id": task.id,
+        "appId": task.app_id,
+        "host": task.host,
+        "slaveId": task.agent.slave_id,
+        "ports": [],
+        "servicePorts": task.service_ports,
+        "ipAddresses": [{"ipAddress": task.host, "protocol": "IPv4"}],
+        "state": task.state.value,
+        "localVolumes": [],
+        "role": "*",
+    }
 
 
 def health_json(result: HealthResult, task: Task) -> JsonDict:
@@ -171,7 +192,7 @@ class AppViews:
         body["versionInfo"] = stored.version_info()
         body.update(counts(run))
         if embeds.tasks:
-            body["tasks"] = [task_json(task) for task in (run.tasks.values() if run else [])]
+            body["tasks"] = [task_json(task) for task in (run.listed_tasks() if run else [])]
         if embeds.last_task_failure and run is not None and run.last_failure:
             body["lastTaskFailure"] = run.last_failure
         return body
@@ -203,7 +224,8 @@ def queue_json(state: SandboxState, scheduler: Scheduler, views: AppViews) -> Js
 
 def _waiting(run: AppRun, scheduler: Scheduler) -> int:
     active = counted_tasks(run, scheduler.state.clock.monotonic(), scheduler.timings)
-    return run.launch_target - sum(1 for task in active if task.state != TaskState.UNREACHABLE)
+    counted = sum(1 for task in active if task.state != TaskState.UNREACHABLE) + len(ending_in_place(run))
+    return run.launch_target - counted
 
 
 def _offers_summary(run: AppRun) -> JsonDict:
