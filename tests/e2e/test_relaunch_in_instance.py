@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +23,13 @@ import httpx
 import pytest
 
 from reconciler.consul.client import ConsulClient
+from reconciler.core.heal import HealMemory
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.controller import Controller, ControllerOptions
 from reconciler.engine.cycle import CycleOptions, CycleResult, Reconciler
+from reconciler.engine.execute import ExecuteOptions, execute_plan
+from reconciler.engine.sync import SyncRequest, sync
 from reconciler.engine.triggers import consul_health_changes, marathon_events
 from reconciler.marathon import MarathonClient
 from reconciler.sandbox.stack import Sandbox
@@ -126,13 +130,7 @@ async def test_a_task_failing_on_its_own_is_deregistered_and_its_next_incarnatio
     running: Running,
 ) -> None:
     victim, bystander = await running_tasks(running.sandbox)
-    async with httpx.AsyncClient(base_url=running.sandbox.marathon_url) as client:
-        [task] = [t for t in (await client.get("/v2/apps/shop/web/tasks")).json()["tasks"] if t["id"] == victim]
-    # The task stops answering, and when it would answer again its port is taken: it fails on its own.
-    marathon = running.sandbox.marathon
-    await marathon.set_task_health(victim, False)
-    with contextlib.closing(held(task["host"], task["ports"][0])):
-        await marathon.set_task_health(victim, True)
+    with contextlib.closing(await fail_on_its_own(running.sandbox, victim)):
         assert await running.listed() == {victim: "TASK_FAILED", bystander: "TASK_RUNNING"}
 
         await until(lambda: _deregistered(running, victim), "the failed task's registration removed", 15)
@@ -153,3 +151,61 @@ async def test_a_task_failing_on_its_own_is_deregistered_and_its_next_incarnatio
 
 async def _deregistered(running: Running, task_id: str) -> bool:
     return task_id not in await running.registered()
+
+
+async def fail_on_its_own(sandbox: Sandbox, task_id: str) -> socket.socket:
+    """The task stops answering, and when it would answer again its port is taken: it fails (TASK_FAILED).
+    Returns the listener holding the port (close it to free the port)."""
+    async with httpx.AsyncClient(base_url=sandbox.marathon_url) as client:
+        [task] = [t for t in (await client.get("/v2/apps/shop/web/tasks")).json()["tasks"] if t["id"] == task_id]
+    await sandbox.marathon.set_task_health(task_id, False)
+    holder = held(task["host"], task["ports"][0])
+    await sandbox.marathon.set_task_health(task_id, True)
+    return holder
+
+
+async def test_a_heal_decided_before_its_task_failed_on_its_own_never_reaches_the_next_incarnation(
+    tmp_path: Path,
+) -> None:
+    # The heal was planned on the task critical in Consul; before it goes out the task fails on its own.
+    # TasksResource.killTasks would turn the old id into its instance, whose next incarnation runs once
+    # the backoff is over: the kill must not go out, neither while Marathon lists the failed task nor after.
+    (tmp_path / "shop.yaml").write_text(SPEC)
+    desired = load_desired(tmp_path)
+    async with contextlib.AsyncExitStack() as stack:
+        sandbox = await stack.enter_async_context(Sandbox(fast_sandbox()))
+        marathon = await stack.enter_async_context(MarathonClient(sandbox.marathon_url))
+        consul = await stack.enter_async_context(ConsulClient(str(sandbox.consul_url), retries=1, timeout=5.0))
+        deploy = ExecuteOptions(wait=True, timeout=60.0, poll_interval=0.05)
+        await sync(SyncRequest(desired, PlanOptions(), deploy, strict=False), marathon, consul)
+        state = Running(sandbox)
+        await until(lambda: _two_passing(state), "web runs two tasks passing in Consul", timeout=30)
+        victim, bystander = await running_tasks(sandbox)
+        await sandbox.marathon.set_task_health(victim, False)
+        await until(lambda: _not_passing(sandbox, victim), "the victim critical in Consul", 15)
+        now = time.monotonic()
+        request = SyncRequest(desired, PlanOptions(), memory=HealMemory(critical_since={victim: now - 60}),
+                              clock=lambda: now, dry_run=True)
+        plan = (await sync(request, marathon, consul)).plan
+        assert [a.target for a in plan.pending if a.kind == ActionKind.KILL_TASK] == [victim]
+
+        with contextlib.closing(await fail_on_its_own(sandbox, victim)):
+            assert await state.listed() == {victim: "TASK_FAILED", bystander: "TASK_RUNNING"}
+            execution = await execute_plan(plan, marathon, ExecuteOptions(wait=False))
+            [kill] = [a for a in execution.actions if a.kind == ActionKind.KILL_TASK]
+            assert (kill.outcome, kill.detail) == (Outcome.SKIPPED, "not killed: the task is TASK_FAILED now")
+
+            relaunched = victim.removesuffix("._app.1") + "._app.2"
+            await until(lambda: _runs(sandbox, relaunched), "the next incarnation running", 30)
+            execution = await execute_plan(plan, marathon, ExecuteOptions(wait=False))
+            [kill] = [a for a in execution.actions if a.kind == ActionKind.KILL_TASK]
+            assert kill.outcome == Outcome.SKIPPED and "the task is gone" in kill.detail
+        assert await running_tasks(sandbox) == sorted([bystander, relaunched])
+
+
+async def _not_passing(sandbox: Sandbox, task_id: str) -> bool:
+    return task_id not in await passing_tasks(sandbox)
+
+
+async def _runs(sandbox: Sandbox, task_id: str) -> bool:
+    return task_id in await running_tasks(sandbox)
