@@ -178,9 +178,10 @@ async def test_kills_stay_within_the_budget_when_half_the_instances_are_critical
     await until(running.converged, "both replaced", 15)
 
 
+@pytest.mark.timeout(300)  # three heals and their relaunches, then more cycles, on a loaded machine
 async def test_a_crash_looping_app_stops_being_healed_and_shows_in_status(running: Running) -> None:
-    async def keep_failing() -> None:
-        deadline = time.monotonic() + 20
+    async def keep_failing() -> None:  # until the test cancels it, within the bound a loop needs
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             for task in await running.tasks("/shop/flaky"):
                 task_state = running.sandbox.marathon.state.find_task(task)
@@ -190,10 +191,10 @@ async def test_a_crash_looping_app_stops_being_healed_and_shows_in_status(runnin
 
     failing = asyncio.create_task(keep_failing())
     try:
-        await until(lambda: _crash_loop_reported(running), "crash loop reported", 15)
+        await until(lambda: _crash_loop_reported(running), "crash loop reported", 60)
         heals = len(running.done(ActionKind.KILL_TASK, "shop_flaky"))
         assert heals == 3
-        await until(lambda: len(running.results) > 3 + _cycles_at(running, heals), "more cycles", 10)
+        await until(lambda: len(running.results) > 3 + _cycles_at(running, heals), "more cycles", 30)
         assert len(running.done(ActionKind.KILL_TASK, "shop_flaky")) == 3
     finally:
         failing.cancel()
