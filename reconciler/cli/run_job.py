@@ -177,7 +177,8 @@ class RunJob:
         notifications: Notifications,
     ) -> int:
         """The HTTP server; the webhook asks the feed to fetch, and the feed triggers the cycle. Returns the
-        port it listens on."""
+        port it listens on. At stop the server ends, then the records waiting for the store get a last try."""
+        stack.push_async_callback(reporter.write_waiting)  # before the store closes, registered earlier
         reporter.metrics.follow_source(lambda: feed.fetched_at)  # read at each scrape of /metrics
 
         def readiness() -> Readiness:

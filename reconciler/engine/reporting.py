@@ -6,7 +6,7 @@ store (when one is configured), and keeps what the status document of `/status` 
 starts from what the store knows. In the controller the store's part runs in a worker thread, one cycle
 at a time and before the next cycle starts (`recording`), so a slow database never holds the event loop.
 A store that fails is logged and counted; it never stops the controller: the cycle's records wait for it
-(store_backlog.py).
+(store_backlog.py), and at stop get one last try within STOP_WRITE_S (`write_waiting`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
 _DRIFT_KINDS = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SCALE)
+STOP_WRITE_S = 5.0  # seconds a stopping controller gives its waiting history records (a dead store: no hang)
 
 
 _DIGESTS: list[tuple[Desired, dict[str, str]]] = []  # the last Desired's digests (the loader hands it back)
@@ -91,7 +92,7 @@ class Reporter:
         autoscale samples the store keeps; `specs` the specs' own state (what a pause holds back)."""
         self.metrics = metrics
         self._store = store
-        self._backlog = Backlog(store) if store is not None else None
+        self._backlog = Backlog(store, count=metrics.error) if store is not None else None
         self._source = source
         self._desired = desired
         self._specs = specs
@@ -134,6 +135,13 @@ class Reporter:
         counted = self._count(result)
         async with self._writing:
             self._publish(await asyncio.to_thread(self._write, counted))
+
+    async def write_waiting(self, deadline_s: float = STOP_WRITE_S) -> int:
+        """At stop: one last try of the records waiting for the store, within `deadline_s`; how many could not
+        be written (logged)."""
+        if self._backlog is None:
+            return 0
+        return await asyncio.to_thread(self._backlog.write_at_stop, deadline_s)
 
     def recording(self, cycle: CycleFn) -> CycleFn:
         """`cycle`, its result recorded (record_beside_loop) before it is handed back: the controller's next
@@ -193,15 +201,20 @@ class Reporter:
 
     def _write(self, counted: _Counted) -> _Books:
         """The store's part, on copies of what status reads: the loop may build a status meanwhile. The cycle's
-        records join the backlog first, so that a store that fails keeps them for the next cycle."""
+        records (plans, synced revisions, autoscale decisions, each stamped with the cycle's time) all join the
+        backlog before it is written, so that a store that fails keeps every one of them for a later cycle."""
         books = _Books(dict(self._facts), dict(self._autoscale))
         result, desired = counted.result, counted.desired
         try:
             for env in desired.environments:
                 self._seed(env, books)
-            self._store_cycle(counted, books)
+            settled = self._queue_cycle(counted, books)
+            self._queue_autoscale(result, books)
+            if self._backlog is not None:
+                self._backlog.write(result.cycle_id)
+            self._record_approvals(counted, settled)
             self._remember(counted, books)
-            self._store_autoscale(result, books)
+            self._store_samples(result)
         except StoreError as exc:
             self.metrics.error("store")
             if self._backlog is not None:
@@ -257,9 +270,8 @@ class Reporter:
                 pause=pause_of(counted.pins.get(env)),
             )
 
-    def _store_cycle(self, counted: _Counted, books: _Books) -> None:
-        """The cycle's plans and synced revisions join the backlog, which is written; then the approval
-        environments' outcomes (read from those plans)."""
+    def _queue_cycle(self, counted: _Counted, books: _Books) -> dict[str, bool]:
+        """The cycle's plans and synced revisions join the backlog; whether each environment settled."""
         result, desired, grouped = counted.result, counted.desired, counted.grouped
         digests = env_digests(desired)
         settled: dict[str, bool] = {}
@@ -273,8 +285,11 @@ class Reporter:
             settled[env] = result.ok and _settled(grouped.get(env, ()))
             if settled[env] and self._synced.get(env) != (revision, digests[env]):
                 self._record_synced(env, revision, digests[env], counted, books, pinned=pin is not None)
-        if self._backlog is not None:
-            self._backlog.write(result.cycle_id)
+        return settled
+
+    def _record_approvals(self, counted: _Counted, settled: dict[str, bool]) -> None:
+        """The approval environments' outcomes, read from the plans written just before."""
+        result, desired, grouped = counted.result, counted.desired, counted.grouped
         for env in desired.environments:
             if self._store is not None and desired.environments[env].approval_required:
                 outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled[env])
@@ -301,21 +316,16 @@ class Reporter:
         new_digest = not pinned and (previous is None or previous[1] != digest)
 
         def write(store: Store) -> None:
-            store.record_revision(env, revision, digest, source=source, at=at)
-            if new_digest and store.desired_state(env, digest=digest) is None:
-                store.record_desired_state(env, revision, digest, desired, at=at)
+            store.record_synced(env, revision, digest, source=source, desired=desired if new_digest else None, at=at)
 
         self._later(counted.result.cycle_id, (f"revision {revision} of {env}", write))
 
-    def _store_autoscale(self, result: CycleResult, books: _Books) -> None:
-        """A decision is recorded when it differs from the app's last recorded one (the count, the rule
-        that limited it, or the recommendation): a steady state adds no rows."""
+    def _queue_autoscale(self, result: CycleResult, books: _Books) -> None:
+        """A decision joins the backlog, at its cycle's time, when it differs from the app's last one (the
+        count, the rule that limited it, or the recommendation): a steady state adds no rows."""
         if result.error is None:  # apps no longer autoscaled (or gone) leave the status
             kept = {scaling.app_id for scaling in result.autoscale}
             books.autoscale = {app: entry for app, entry in books.autoscale.items() if app in kept}
-        samples = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
-        if self._store is not None and samples:  # every app's inputs, one insert per cycle
-            self._store.record_autoscale_samples(result.cycle_id, samples, keep_seconds=self._samples_keep)
         for scaling in result.autoscale:
             document = {**scaling.document(), "cycle": result.cycle_id, "at": datetime.now(UTC).isoformat()}
             key = (scaling.current, scaling.desired, scaling.limited_by, scaling.recommendation)
@@ -323,8 +333,12 @@ class Reporter:
             if self._store is None or (previous is not None and previous[0] == key):
                 continue
             self._later(result.cycle_id, decision(scaling, result.cycle_id, self._now()))
-        if self._backlog is not None:
-            self._backlog.write(result.cycle_id)
+
+    def _store_samples(self, result: CycleResult) -> None:
+        """Every autoscaled app's inputs, one insert per cycle (measurements: not kept while the store fails)."""
+        samples = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
+        if self._store is not None and samples:
+            self._store.record_autoscale_samples(result.cycle_id, samples, keep_seconds=self._samples_keep)
 
     def status(self) -> dict[str, Any]:
         """The status document of `/status`: the controller's state, each autoscaled app's last decision

@@ -3,14 +3,20 @@ database answers again, and the outage is told to /readyz, /status and the alert
 
 Each record is one transaction of a cycle's history (a plan with its actions and heals, a synced revision
 with its desired state, an autoscale decision), stamped with the cycle's time. The reporter adds a cycle's
-records, then writes every waiting one oldest first; the first that fails stops the write, and it and the
-later ones wait for the next cycle. At most MAX_WAITING records wait: past that the oldest are dropped
-(logged and counted), so a store down for days does not grow the controller without bound.
+records, then writes every waiting one oldest first. A database out of reach (down, restarting, locked)
+stops the write at the first record that fails: it and the later ones wait for the next cycle. A record
+the database refuses (StoreError.lasting: a constraint, a value a column refuses, a bug in the record)
+would fail the same way every time: after MAX_TRIES such refusals it is dropped, logged with the error and
+counted, and the records behind it go on. At most MAX_WAITING records wait: past that the oldest are
+dropped (logged and counted), so a store down for days does not grow the controller without bound. At
+stop, the waiting records get one more try, within a deadline (`write_at_stop`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -21,50 +27,114 @@ from typing import Any
 from reconciler.core.alerts import Alert, store_alert
 from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.engine.autoscaling import AppScaling
+from reconciler.redaction import redact
 from reconciler.store import Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
 MAX_WAITING = 10_000
+MAX_TRIES = 3  # refusals of one record by a database that answers before it is dropped
 Write = Callable[[Store], object]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Record:
     cycle_id: str
-    what: str  # for the log: `plan p1 of shop`
+    what: str  # for the log: `plan p1 of shop at revision abc`
     write: Write
+    refused: int = 0  # times the database answered and refused it
 
 
 class Backlog:
     """A store's waiting records and its outage: when it began, why, and the last one's end."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._store, self._clock = store, clock
+    def __init__(
+        self, store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        count: Callable[[str], object] = lambda kind: None,
+    ) -> None:
+        """`count(kind)` is told of each record dropped (`store-record-dropped`)."""
+        self._store, self._clock, self._count = store, clock, count
         self._records: deque[_Record] = deque()
+        self._lock = threading.Lock()  # one writer at a time: a cycle's worker thread, or the stop's
         self._since: datetime | None = None
         self._error = ""
         self._late = 0  # records of earlier cycles written since the outage began
         self._last: dict[str, Any] | None = None
+        self._last_dropped: dict[str, Any] | None = None
         self.dropped = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._records)
 
     def add(self, cycle_id: str, what: str, write: Write) -> None:
         self._records.append(_Record(cycle_id, what, write))
         if len(self._records) > MAX_WAITING:
             lost = self._records.popleft()
-            self.dropped += 1
-            log.error("cycle=%s event=store-record-dropped record=%r waiting=%d", lost.cycle_id, lost.what,
-                      MAX_WAITING)
+            self._drop(lost, "full", f"{MAX_WAITING} records wait")
 
-    def write(self, cycle_id: str) -> None:
-        """Every waiting record, oldest first; the StoreError of the first that fails (it and the rest wait)."""
-        while self._records:
-            record = self._records[0]
-            record.write(self._store)
-            self._records.popleft()
-            if record.cycle_id != cycle_id:
-                self._late += 1
-                log.info("cycle=%s event=store-record-written-late record=%r of_cycle=%s", cycle_id, record.what,
-                         record.cycle_id)
+    def write(self, cycle_id: str, *, until: float | None = None, last_try: bool = False) -> None:
+        """Every waiting record, oldest first; the StoreError of the first that fails (it and the rest wait).
+        `until`: a time.monotonic() past which no record is begun (the rest wait); `last_try`: a record the
+        database refuses is dropped at once."""
+        with self._lock:
+            while self._records and (until is None or time.monotonic() < until):
+                record = self._records[0]
+                try:
+                    record.write(self._store)
+                except StoreError as exc:
+                    if not exc.lasting:
+                        raise
+                    error = exc
+                except Exception as exc:  # a bug in the record: it fails the same way at every try
+                    log.error("cycle=%s event=store-record-crashed record=%r", cycle_id, record.what, exc_info=True)
+                    error = StoreError(f"recording {record.what} failed: {redact(repr(exc))}")
+                    error.lasting = True
+                else:
+                    self._records.popleft()
+                    if record.cycle_id != cycle_id:
+                        self._late += 1
+                        log.info("cycle=%s event=store-record-written-late record=%r of_cycle=%s", cycle_id,
+                                 record.what, record.cycle_id)
+                    continue
+                record.refused += 1
+                if record.refused < MAX_TRIES and not last_try:
+                    raise error
+                self._records.popleft()
+                self._drop(record, "refused", str(error))
+
+    def write_at_stop(self, deadline_s: float) -> int:
+        """One last try of every waiting record, in a thread of its own that this waits for `deadline_s` at most
+        (a dead database, a connection that hangs, a cycle's write still holding the records: the stop goes
+        on; no record is begun after the deadline); how many were not written by then. Logged either way."""
+        waiting = len(self._records)
+        if not waiting:
+            return 0
+        until, errors = time.monotonic() + deadline_s, []
+
+        def last_try() -> None:
+            try:
+                self.write("stop", until=until, last_try=True)
+            except StoreError as exc:
+                errors.append(str(exc))
+
+        worker = threading.Thread(target=last_try, name="store-write-at-stop", daemon=True)
+        worker.start()
+        worker.join(deadline_s)
+        left = len(self._records)
+        if left:
+            log.error("event=store-records-unwritten-at-stop unwritten=%d written=%d deadline_s=%g error=%r", left,
+                      waiting - left, deadline_s, errors[0] if errors else "the deadline passed")
+        else:
+            log.info("event=store-records-written-at-stop written=%d", waiting)
+        return left
+
+    def _drop(self, record: _Record, reason: str, error: str) -> None:
+        self.dropped += 1
+        self._last_dropped = {"record": record.what, "cycle": record.cycle_id, "reason": reason, "error": error,
+                              "at": _iso(self._clock())}
+        self._count("store-record-dropped")
+        log.error("cycle=%s event=store-record-dropped record=%r reason=%s error=%r", record.cycle_id, record.what,
+                  reason, error)
 
     def failed(self, error: StoreError) -> None:
         if self._since is None:
@@ -90,7 +160,8 @@ class Backlog:
 
     def status(self) -> dict[str, Any]:
         return {"since": _iso(self._since) if self._since else None, "error": self._error if self._since else "",
-                "waiting": len(self._records), "dropped": self.dropped, "last": self._last}
+                "waiting": len(self._records), "dropped": self.dropped, "last_dropped": self._last_dropped,
+                "last": self._last}
 
     def alerts(self) -> tuple[Alert, ...]:
         found = store_alert(self._store.url, _iso(self._since) if self._since else None, len(self._records),
@@ -109,7 +180,7 @@ def executed_plan(
         store.record_executed(plan_id, env, revision, digest, "failed" if failed else "applied", executed,
                               heals=[a for a in executed if is_heal(a)], cycle_id=cycle_id, at=at)
 
-    return f"plan {plan_id} of {env}", write
+    return f"plan {plan_id} of {env} at revision {revision}", write
 
 
 def decision(scaling: AppScaling, cycle_id: str, at: datetime) -> tuple[str, Write]:
@@ -120,7 +191,7 @@ def decision(scaling: AppScaling, cycle_id: str, at: datetime) -> tuple[str, Wri
                                cycle_id=cycle_id, limited_by=scaling.limited_by,
                                recommendation=scaling.recommendation, metrics=scaling.metrics(), at=at)
 
-    return f"autoscale decision of {scaling.app_id}", write
+    return f"autoscale decision of {scaling.app_id} ({scaling.current}->{scaling.desired})", write
 
 
 def is_heal(action: Action) -> bool:

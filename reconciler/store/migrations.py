@@ -37,7 +37,13 @@ _ADVISORY_LOCK_KEY = 0x6D72_6563  # any fixed number: it only has to be the same
 
 
 class StoreError(ReconcilerError):
+    """A store that failed. `lasting`: the database answered and refused this write or read (a constraint, a
+    value a column refuses, a statement it rejects), so the same one fails again; otherwise the database
+    could not be reached or used for now (down, restarting, locked, a connection lost) and a retry may pass
+    (sessions.py's `is_lasting`)."""
+
     code = "store-error"
+    lasting = False
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,19 @@ def cause_of(exc: sa.exc.SQLAlchemyError, secrets: Sequence[str] = ()) -> str:
     return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
 
 
+# What a database that cannot be reached or used for now raises (down, restarting, locked, a connection lost, a
+# pool waited out): a retry may pass. Any other error is the database refusing the statement.
+_PASSING = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError)
+
+
+def is_lasting(exc: sa.exc.SQLAlchemyError) -> bool:
+    """`exc` says the same statement fails again (IntegrityError, DataError, ProgrammingError, a trigger's
+    exception, a statement SQLAlchemy cannot build), not that the database is out of reach for now."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return False
+    return not isinstance(exc, _PASSING)
+
+
 def hint_for(exc: sa.exc.SQLAlchemyError, otherwise: str) -> str:
     """LOCKED_HINT when SQLite waited out another process's write lock, else `otherwise`."""
     return LOCKED_HINT if "database is locked" in str(getattr(exc, "orig", "")) else otherwise
@@ -90,8 +103,10 @@ class Sessions:
         return as_utc(self._clock())
 
     def write_failed(self, exc: sa.exc.SQLAlchemyError, hint: str) -> StoreError:
-        return StoreError(f"writing to the store at {self.url} failed: {cause_of(exc, self._secrets)}",
-                          hint=hint_for(exc, hint))
+        error = StoreError(f"writing to the store at {self.url} failed: {cause_of(exc, self._secrets)}",
+                           hint=hint_for(exc, hint))
+        error.lasting = is_lasting(exc)
+        return error
 
     @contextlib.contextmanager
     def serialised(self, key: str) -> Iterator[Session]:
@@ -123,5 +138,7 @@ class Sessions:
             with Session(self._engine, expire_on_commit=False) as session:
                 return list(session.exec(statement).all())
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"reading the store at {self.url} failed: {cause_of(exc, self._secrets)}",
-                             hint=hint_for(exc, "check that the database is reachable")) from None
+            error = StoreError(f"reading the store at {self.url} failed: {cause_of(exc, self._secrets)}",
+                               hint=hint_for(exc, "check that the database is reachable"))
+            error.lasting = is_lasting(exc)
+            raise error from None

@@ -225,6 +225,32 @@ class Store(PlanStore):
                               at=as_utc(at) if at else self.now())
         return self._add([row])[0]
 
+    def record_synced(
+        self, env: str, revision: str, digest: str, *, source: str = "", desired: Desired | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """`env` synced to `revision` at `at` (now by default) and, with `desired`, its desired state unless one
+        of `digest` is recorded already, in one transaction: never the revision without its desired state.
+        Recorded once: False when the same sync (env, revision, digest, time) is in already (a retry after a
+        commit whose answer was lost)."""
+        at = as_utc(at) if at else self.now()
+        try:
+            with Session(self._engine) as session:
+                same = select(AppliedRevision.id).where(
+                    AppliedRevision.env == env, AppliedRevision.revision == revision, AppliedRevision.digest == digest,
+                    AppliedRevision.at == at)
+                if session.exec(same.limit(1)).first() is not None:
+                    return False
+                session.add(AppliedRevision(env=env, revision=revision, digest=digest, source=source, at=at))
+                known = select(DesiredState.id).where(DesiredState.env == env, DesiredState.digest == digest)
+                if desired is not None and session.exec(known.limit(1)).first() is None:
+                    session.add(DesiredState(env=env, revision=revision, digest=digest,
+                                             document=encode_desired(desired, env), at=at))
+                session.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self.write_failed(exc, "the history of this cycle is incomplete; check the database") from None
+        return True
+
     def record_actions(self, plan_id: str, actions: Iterable[ActionLike]) -> list[ActionRecord]:
         return self._add(_action_rows(plan_id, actions, self.now()))
 

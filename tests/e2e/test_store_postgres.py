@@ -23,7 +23,13 @@ from reconciler.core.model import Action, ActionKind, Outcome
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.bench import bench_store
-from tests.unit.engine.store_outage import a_plan_is_recorded_whole_once_the_store_takes_it
+from tests.unit.engine.store_outage import (
+    a_decision_is_recorded_at_its_cycles_time,
+    a_plan_is_recorded_whole_once_the_store_takes_it,
+    a_record_the_database_refuses_is_dropped_after_its_tries,
+    a_synced_revision_is_recorded_once_with_its_desired_state,
+    waiting_records_are_written_at_stop,
+)
 from tests.unit.store.compatible import (
     a_newer_index_only_store_is_used_as_it_is,
     a_newer_store_that_raised_it_is_refused,
@@ -314,3 +320,21 @@ def test_a_newer_store_compatible_only_from_a_later_version_is_refused_on_postgr
 
 def test_a_plan_is_recorded_whole_once_the_store_takes_it_on_postgresql(database: str) -> None:
     a_plan_is_recorded_whole_once_the_store_takes_it(database)
+
+
+def test_a_synced_revision_is_recorded_once_with_its_desired_state_on_postgresql(database: str) -> None:
+    a_synced_revision_is_recorded_once_with_its_desired_state(database)
+
+
+def test_a_record_the_database_refuses_is_dropped_after_its_tries_on_postgresql(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a_record_the_database_refuses_is_dropped_after_its_tries(database, caplog)
+
+
+def test_a_decision_is_recorded_at_its_cycles_time_on_postgresql(database: str) -> None:
+    a_decision_is_recorded_at_its_cycles_time(database)
+
+
+def test_waiting_records_are_written_at_stop_on_postgresql(database: str, caplog: pytest.LogCaptureFixture) -> None:
+    waiting_records_are_written_at_stop(database, caplog)

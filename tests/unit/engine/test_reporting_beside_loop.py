@@ -32,19 +32,19 @@ SOURCE = {"source": "/specs", "revision": "rev1", "latest": "rev1", "error": ""}
 
 
 class HeldStore(Store):
-    """Its first record_revision waits for `release`; `failing` makes every record_revision fail instead."""
+    """Its first record_synced waits for `release`; `failing` makes every record_synced fail instead."""
 
     entered: threading.Event
     release: threading.Event
     failing = False
 
-    def record_revision(self, *args: Any, **kwargs: Any) -> Any:
+    def record_synced(self, *args: Any, **kwargs: Any) -> Any:
         if self.failing:
             raise StoreError("writing to the store failed: database is locked")
         if not self.entered.is_set():
             self.entered.set()
             assert self.release.wait(30), "the test never let the write go on"
-        return super().record_revision(*args, **kwargs)
+        return super().record_synced(*args, **kwargs)
 
 
 @pytest.fixture

@@ -1,12 +1,112 @@
 """A store failing in the middle of a cycle's record, on a SQLite file (tests/unit/engine/store_outage.py;
-tests/e2e/test_store_postgres.py runs the same on PostgreSQL)."""
+tests/e2e/test_store_postgres.py runs the same on PostgreSQL), and on a SQLite file another process holds
+locked: an outage, which never drops a record however long it lasts, and which a stop does not wait on."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 from pathlib import Path
 
-from tests.unit.engine.store_outage import a_plan_is_recorded_whole_once_the_store_takes_it
+import pytest
+
+from reconciler.engine.cycle import CycleResult
+from reconciler.engine.execute import Execution
+from reconciler.engine.reporting import Reporter
+from reconciler.engine.telemetry import ControllerMetrics
+from reconciler.store import Store
+from tests.sandbox.marathon.fixtures import until
+from tests.unit.engine.store_outage import (
+    CREATED,
+    TRIES,
+    a_decision_is_recorded_at_its_cycles_time,
+    a_plan_is_recorded_whole_once_the_store_takes_it,
+    a_record_the_database_refuses_is_dropped_after_its_tries,
+    a_synced_revision_is_recorded_once_with_its_desired_state,
+    refuse_rows,
+    waiting_records_are_written_at_stop,
+)
+from tests.unit.engine.test_reporting_status import RUNNING, V1
 
 
 def test_a_plan_is_recorded_whole_once_the_store_takes_it(tmp_path: Path) -> None:
     a_plan_is_recorded_whole_once_the_store_takes_it(tmp_path / "history.db")
+
+
+def test_a_synced_revision_is_recorded_once_with_its_desired_state(tmp_path: Path) -> None:
+    a_synced_revision_is_recorded_once_with_its_desired_state(tmp_path / "history.db")
+
+
+def test_a_record_the_database_refuses_is_dropped_after_its_tries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a_record_the_database_refuses_is_dropped_after_its_tries(tmp_path / "history.db", caplog)
+
+
+def test_a_decision_is_recorded_at_its_cycles_time(tmp_path: Path) -> None:
+    a_decision_is_recorded_at_its_cycles_time(tmp_path / "history.db")
+
+
+def test_waiting_records_are_written_at_stop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    waiting_records_are_written_at_stop(tmp_path / "history.db", caplog)
+
+
+def _locked(path: Path) -> sqlite3.Connection:
+    """Another process's connection holding the file's write lock (readers and writers wait on it)."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_an_outage_longer_than_the_tries_drops_no_record(tmp_path: Path) -> None:
+    """SQLite's `database is locked` is an outage (OperationalError), not a refusal: the plan waits through
+    more cycles than store_backlog.MAX_TRIES and goes in once the lock is gone."""
+    path = tmp_path / "history.db"
+    store = Store.open(f"sqlite:///{path}?timeout=0.05")
+    try:
+        reporter = Reporter(ControllerMetrics(), store, lambda: {"revision": "rev1", "latest": "rev1"}, lambda: V1)
+        holder = _locked(path)
+        try:
+            reporter.record(CycleResult("c1", "start", execution=Execution((CREATED,)), actual=RUNNING))
+            for number in range(2, TRIES + 3):
+                reporter.record(CycleResult(f"c{number}", "resync", actual=RUNNING))
+            outage = reporter.status()["store_outage"]
+            assert outage["since"] and outage["waiting"] == 2 and outage["dropped"] == 0, outage
+            assert "database is locked" in outage["error"]
+        finally:
+            holder.rollback()
+            holder.close()
+        reporter.record(CycleResult("c9", "resync", actual=RUNNING))
+        assert [p.data["cycle_id"] for p in store.history() if p.kind == "plan"] == ["c1"]
+        assert reporter.status()["store_outage"]["waiting"] == 0
+    finally:
+        store.close()
+
+
+def test_a_stop_does_not_wait_on_a_store_that_does_not_answer(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The file locked by another process for longer than SQLite would wait (60 s): the stop's last try gives
+    up at its deadline, with the count of records not written in an ERROR log; no record is begun after it
+    (the one begun goes on in its thread once the lock is gone)."""
+    path = tmp_path / "history.db"
+    store = Store.open(f"sqlite:///{path}?timeout=60")
+    try:
+        reporter = Reporter(ControllerMetrics(), store, lambda: {"revision": "rev1", "latest": "rev1"}, lambda: V1)
+        refuse_rows(path)
+        reporter.record(CycleResult("c1", "start", execution=Execution((CREATED,)), actual=RUNNING))
+        assert reporter.status()["store_outage"]["waiting"] == 2
+        refuse_rows(path, mend=True)
+        holder = _locked(path)
+        try:
+            with caplog.at_level(logging.INFO, logger="reconciler.controller"):
+                left = asyncio.run(reporter.write_waiting(0.5))  # returns while the lock is still held
+            assert left == 2
+            assert "event=store-records-unwritten-at-stop unwritten=2 written=0" in caplog.text
+            assert [r.levelname for r in caplog.records if "unwritten-at-stop" in r.getMessage()] == ["ERROR"]
+        finally:
+            holder.rollback()
+            holder.close()
+        asyncio.run(until(lambda: reporter.status()["store_outage"]["waiting"] == 1, "the begun record written", 60))
+        assert [r.revision for r in store.revisions("shop")] == []  # not begun after the deadline
+    finally:
+        store.close()
