@@ -14,8 +14,9 @@ import pytest
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.execute import Execution
 from reconciler.engine.reporting import Reporter
+from reconciler.engine.store_backlog import Backlog
 from reconciler.engine.telemetry import ControllerMetrics
-from reconciler.store import Store
+from reconciler.store import Store, StoreError
 from tests.sandbox.marathon.fixtures import until
 from tests.unit.engine.store_outage import (
     CREATED,
@@ -108,5 +109,33 @@ def test_a_stop_does_not_wait_on_a_store_that_does_not_answer(tmp_path: Path, ca
             holder.close()
         asyncio.run(until(lambda: reporter.status()["store_outage"]["waiting"] == 1, "the begun record written", 60))
         assert [r.revision for r in store.revisions("shop")] == []  # not begun after the deadline
+    finally:
+        store.close()
+
+
+def test_a_record_that_crashes_is_dropped_after_its_tries_and_the_next_goes_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a record (it raises something other than a StoreError) fails the same way at every try: it is
+    logged with its traceback, dropped after its tries, and the record behind it goes in."""
+    store = Store.open(tmp_path / "history.db")
+    try:
+        backlog = Backlog(store)
+
+        def crashes(_store: Store) -> None:
+            raise RuntimeError("a bug in the record")
+
+        backlog.add("c1", "plan p1 of shop at revision rev1", crashes)
+        backlog.add("c1", "revision rev1 of shop", lambda s: s.record_synced("shop", "rev1", "d1"))
+        with caplog.at_level(logging.INFO, logger="reconciler.controller"):
+            for number in range(1, TRIES):
+                with pytest.raises(StoreError, match="recording plan p1 of shop at revision rev1 failed: "
+                                                     "RuntimeError"):
+                    backlog.write(f"c{number}")
+            backlog.write(f"c{TRIES}")
+        assert backlog.waiting == 0 and backlog.dropped == 1
+        assert [r.revision for r in store.revisions("shop")] == ["rev1"]
+        assert "event=store-record-crashed" in caplog.text and "Traceback" in caplog.text
+        assert "event=store-record-dropped record='plan p1 of shop at revision rev1' reason=refused" in caplog.text
     finally:
         store.close()
