@@ -49,12 +49,17 @@ def cause_of(exc: sa.exc.SQLAlchemyError, secrets: Sequence[str] = ()) -> str:
 # What a database that cannot be reached or used for now raises (down, restarting, locked, a connection lost, a
 # pool waited out): a retry may pass. Any other error is the database refusing the statement.
 _PASSING = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError)
+# PostgreSQL's read_only_sql_transaction: a server that is a standby for now (a failover under way), which
+# psycopg raises as an InternalError.
+_PASSING_SQLSTATES = frozenset({"25006"})
 
 
 def is_lasting(exc: sa.exc.SQLAlchemyError) -> bool:
     """`exc` says the same statement fails again (IntegrityError, DataError, ProgrammingError, a trigger's
     exception, a statement SQLAlchemy cannot build), not that the database is out of reach for now."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return False
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _PASSING_SQLSTATES:
         return False
     return not isinstance(exc, _PASSING)
 

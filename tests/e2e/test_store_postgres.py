@@ -20,16 +20,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from reconciler.core.model import Action, ActionKind, Outcome
+from reconciler.engine.cycle import CycleResult
+from reconciler.engine.execute import Execution
+from reconciler.engine.reporting import Reporter
+from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.store import LATEST, Store
 from reconciler.store.migrations import MIGRATIONS
 from tests.bench import bench_store
 from tests.unit.engine.store_outage import (
+    CREATED,
+    TRIES,
     a_decision_is_recorded_at_its_cycles_time,
     a_plan_is_recorded_whole_once_the_store_takes_it,
     a_record_the_database_refuses_is_dropped_after_its_tries,
     a_synced_revision_is_recorded_once_with_its_desired_state,
     waiting_records_are_written_at_stop,
 )
+from tests.unit.engine.test_reporting_status import RUNNING, V1
 from tests.unit.store.compatible import (
     a_newer_index_only_store_is_used_as_it_is,
     a_newer_store_that_raised_it_is_refused,
@@ -334,6 +341,36 @@ def test_a_record_the_database_refuses_is_dropped_after_its_tries_on_postgresql(
 
 def test_a_decision_is_recorded_at_its_cycles_time_on_postgresql(database: str) -> None:
     a_decision_is_recorded_at_its_cycles_time(database)
+
+
+def test_a_read_only_server_is_an_outage_and_drops_no_record_on_postgresql(database: str) -> None:
+    """Writes refused as `read-only transaction` (a server that is a standby for now, as in a failover:
+    SQLSTATE 25006, psycopg's InternalError) are an outage, not a refusal: the records wait past the tries,
+    and go in once the server takes writes again."""
+    name = make_url(database).database
+    admin = make_url(server_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def read_only(on: bool) -> None:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+
+    store = Store.open(database)
+    try:
+        reporter = Reporter(ControllerMetrics(), store, lambda: {"revision": "rev1", "latest": "rev1"}, lambda: V1)
+        read_only(True)
+        store.close()  # the pool's connections began read-write: new ones take the setting
+        reporter.record(CycleResult("c1", "start", execution=Execution((CREATED,)), actual=RUNNING))
+        for number in range(2, TRIES + 3):
+            reporter.record(CycleResult(f"c{number}", "resync", actual=RUNNING))
+        outage = reporter.status()["store_outage"]
+        assert outage["waiting"] == 2 and outage["dropped"] == 0 and "read-only" in outage["error"], outage
+        read_only(False)
+        store.close()
+        reporter.record(CycleResult("c9", "resync", actual=RUNNING))
+        assert [p.data["cycle_id"] for p in store.history() if p.kind == "plan"] == ["c1"]
+        assert reporter.status()["store_outage"]["waiting"] == 0
+    finally:
+        store.close()
 
 
 def test_waiting_records_are_written_at_stop_on_postgresql(database: str, caplog: pytest.LogCaptureFixture) -> None:
