@@ -105,11 +105,12 @@ class Backlog:
     def write_at_stop(self, deadline_s: float) -> int:
         """One last try of every waiting record, in a thread of its own that this waits for `deadline_s` at most
         (a dead database, a connection that hangs, a cycle's write still holding the records: the stop goes
-        on; no record is begun after the deadline); how many were not written by then. Logged either way."""
+        on; no record is begun after the deadline); how many were not written by then (those the database refused
+included: they are dropped). Logged either way."""
         waiting = len(self._records)
         if not waiting:
             return 0
-        until, errors = time.monotonic() + deadline_s, []
+        until, errors, dropped = time.monotonic() + deadline_s, [], self.dropped
 
         def last_try() -> None:
             try:
@@ -120,13 +121,14 @@ class Backlog:
         worker = threading.Thread(target=last_try, name="store-write-at-stop", daemon=True)
         worker.start()
         worker.join(deadline_s)
-        left = len(self._records)
-        if left:
-            log.error("event=store-records-unwritten-at-stop unwritten=%d written=%d deadline_s=%g error=%r", left,
-                      waiting - left, deadline_s, errors[0] if errors else "the deadline passed")
+        left, refused = len(self._records), self.dropped - dropped  # a record refused at stop is dropped
+        if left or refused:
+            log.error("event=store-records-unwritten-at-stop unwritten=%d written=%d deadline_s=%g error=%r",
+                      left + refused, waiting - left - refused, deadline_s,
+                      errors[0] if errors else "refused" if not left else "the deadline passed")
         else:
             log.info("event=store-records-written-at-stop written=%d", waiting)
-        return left
+        return left + refused
 
     def _drop(self, record: _Record, reason: str, error: str) -> None:
         self.dropped += 1

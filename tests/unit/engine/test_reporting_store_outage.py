@@ -139,3 +139,20 @@ def test_a_record_that_crashes_is_dropped_after_its_tries_and_the_next_goes_in(
         assert "event=store-record-dropped record='plan p1 of shop at revision rev1' reason=refused" in caplog.text
     finally:
         store.close()
+
+
+def test_a_record_refused_at_stop_is_counted_as_not_written(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At stop a record the database refuses is dropped at once, the next one still goes in, and the log counts
+    the refused one among those not written."""
+    store = Store.open(tmp_path / "history.db")
+    try:
+        reporter = Reporter(ControllerMetrics(), store, lambda: {"revision": "rev1", "latest": "rev1"}, lambda: V1)
+        refuse_rows(tmp_path / "history.db")
+        reporter.record(CycleResult("c1", "start", execution=Execution((CREATED,)), actual=RUNNING))
+        with caplog.at_level(logging.INFO, logger="reconciler.controller"):
+            assert asyncio.run(reporter.write_waiting(30)) == 1
+        assert "event=store-records-unwritten-at-stop unwritten=1 written=1" in caplog.text
+        assert [r.revision for r in store.revisions("shop")] == ["rev1"]
+        assert reporter.status()["store_outage"]["dropped"] == 1
+    finally:
+        store.close()
