@@ -106,17 +106,19 @@ def global_options(
     marathon: Annotated[str, typer.Option(envvar="RECONCILER_MARATHON", help="Marathon URL.")] = (
         "http://127.0.0.1:8080"
     ),
-    marathon_user: Annotated[str | None, typer.Option(envvar="RECONCILER_MARATHON_USER")] = None,
-    marathon_password: Annotated[
-        str | None, typer.Option(envvar="RECONCILER_MARATHON_PASSWORD", show_default=False)
-    ] = None,
+    marathon_user: Annotated[str | None, typer.Option(
+        envvar="RECONCILER_MARATHON_USER", help="Marathon's HTTP basic auth user (with --marathon-password).")] = None,
+    marathon_password: Annotated[str | None, typer.Option(
+        envvar="RECONCILER_MARATHON_PASSWORD", show_default=False,
+        help="Its password; prefer the variable: a flag shows in the process list.")] = None,
     marathon_token: Annotated[
         str | None, typer.Option(envvar="RECONCILER_MARATHON_TOKEN", help="DC/OS ACS token.")
     ] = None,
     consul: Annotated[str, typer.Option(envvar="RECONCILER_CONSUL", help="Consul URL.")] = (
         "http://127.0.0.1:8500"
     ),
-    consul_token: Annotated[str | None, typer.Option(envvar="RECONCILER_CONSUL_TOKEN")] = None,
+    consul_token: Annotated[str | None, typer.Option(
+        envvar="RECONCILER_CONSUL_TOKEN", help="Consul ACL token (sent as X-Consul-Token).")] = None,
     timeout: Annotated[float, typer.Option(envvar="RECONCILER_TIMEOUT", help="Per-request timeout (s).")] = 10.0,
     insecure: Annotated[bool, typer.Option(
         help="Skip the TLS verification of Marathon (not recommended); Consul's is always verified.")] = False,
