@@ -8,7 +8,9 @@
                       (GitHub, Gitea) or X-Gitlab-Token is the secret (GitLab)
 
 What can be judged from a delivery's head (its declared length, a missing proof, GitLab's token) is
-judged before its body is read; the body itself is read up to the 25 MiB limit only.
+judged before its body is read, and before `100 Continue` is answered to a client that waits for it
+(`Expect: 100-continue`, as curl sends for bodies over 1 KiB): such a client gets the refusal and never
+sends the body. The body itself is read up to the 25 MiB limit only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from reconciler.engine.telemetry import ControllerMetrics
@@ -132,6 +135,22 @@ def _refused_unread(request: web.Request, hooks: ServerHooks) -> web.Response | 
     return None if token_valid(secret, headers[TOKEN_HEADER]) else _refuse(401, "bad-signature", _UNSIGNED)
 
 
+async def git_hook_expect(request: web.Request) -> web.Response | None:
+    """Answers `Expect: 100-continue` with the refusal of a delivery judged from its head, else with
+    `100 Continue` as aiohttp's own expect handler does (an expectation other than 100-continue: 417)."""
+    refused = _refused_unread(request, request.app[_HOOKS])
+    if refused is not None:
+        return refused
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if request.version != HttpVersion11:
+        return None
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer proper starts after it
+    return None
+
+
 def _refuse(status: int, reason: str, error: str) -> web.Response:
     """A refused delivery: logged, answered, and its connection closed once answered (whatever is left of
     its body is never read: the server does not linger, build_app)."""
@@ -148,7 +167,7 @@ def build_app(hooks: ServerHooks) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
-    app.router.add_post("/hooks/git", git_hook)
+    app.router.add_post("/hooks/git", git_hook, expect_handler=git_hook_expect)
     return app
 
 

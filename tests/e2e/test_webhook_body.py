@@ -3,6 +3,11 @@ before it is read (a declared length over the 25 MiB limit; with a secret, a del
 proof header, or GitLab's token wrong), the connection closed once answered; a chunked body is cut off
 at the limit while it is read; a signed delivery just under the limit still triggers.
 
+A client that asks before it sends the body (`Expect: 100-continue`, as curl does for bodies over 1 KiB)
+gets those refusals in place of `100 Continue`, so it never sends the body; a valid delivery that asks
+still gets `100 Continue` and triggers. Before, aiohttp answered `100 Continue` to every one of them, and
+the client sent the body the refusal was meant to spare.
+
 Before, each of these bodies was read (up to 25 MiB, buffered) before anything was judged: a sender
 that declared a length and sent nothing held the request open, and aiohttp read and dropped what came
 after a chunked body's limit for 10 more seconds ("lingering") before it closed the connection."""
@@ -66,17 +71,67 @@ async def answer_to_head(address: tuple[str, int], request: bytes) -> tuple[int,
             await writer.wait_closed()
 
 
-@pytest.mark.parametrize(("length", "headers", "status"), [
+REFUSED_FROM_HEAD = [
     (20 * CHUNK, {}, 401),  # no proof header at all
     (20 * CHUNK, {"X_Gitlab_Token": "guess"}, 401),  # GitLab's token is the secret itself: judged at once
     (MAX_HOOK_BODY + 1, {"X_Hub_Signature_256": "sha256=" + "0" * 64}, 413),  # declared over the limit
-])
+]
+
+
+@pytest.mark.parametrize(("length", "headers", "status"), REFUSED_FROM_HEAD)
 async def test_a_delivery_judged_from_its_head_is_refused_before_its_body(
     address: tuple[str, int], controller: Controllerish, length: int, headers: dict[str, str], status: int
 ) -> None:
     answered, rest = await answer_to_head(address, head(length, **headers))
     assert answered == status and b"error" in rest
     assert controller.pushes == []
+
+
+async def status_line_to_head(address: tuple[str, int], request: bytes) -> bytes:
+    """Sends only the request's head and reads the first line the server answers."""
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(ANSWER_WITHIN):
+            return (await reader.readline()).rstrip()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize(("length", "headers", "status"), REFUSED_FROM_HEAD)
+async def test_a_client_that_expects_100_continue_gets_the_refusal_instead(
+    address: tuple[str, int], controller: Controllerish, length: int, headers: dict[str, str], status: int
+) -> None:
+    first = await status_line_to_head(address, head(length, Expect="100-continue", **headers))
+    assert first.startswith(f"HTTP/1.1 {status} ".encode()), first  # before: HTTP/1.1 100 Continue
+    answered, rest = await answer_to_head(address, head(length, Expect="100-continue", **headers))
+    assert answered == status and b"error" in rest  # the whole answer, the connection closed after it
+    assert controller.pushes == []
+
+
+async def test_a_valid_delivery_that_expects_100_continue_gets_it_and_triggers(
+    address: tuple[str, int], controller: Controllerish
+) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "padding": " " * 2048}).encode()
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(head(len(body), Expect="100-continue", X_Hub_Signature_256=sign(SECRET, body)))
+        await writer.drain()
+        async with asyncio.timeout(ANSWER_WITHIN):
+            interim = await reader.readuntil(b"\r\n\r\n")
+            writer.write(body)  # only once the server asked for it
+            await writer.drain()
+            final = (await reader.readline()).rstrip()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert final == b"HTTP/1.1 202 Accepted"
+    assert controller.pushes == ["webhook:push"]
 
 
 async def test_a_chunked_body_is_cut_off_at_the_limit(address: tuple[str, int], controller: Controllerish) -> None:
