@@ -26,7 +26,9 @@ from reconciler.store import DEFAULT_SAMPLES_KEEP, Store, StoreError
 
 log = logging.getLogger("reconciler.engine")
 
-METRICS_TIMEOUT = 5.0  # a slow agent or Prometheus delays a cycle by at most this much
+# Each connection and each wait for the next bytes of an agent's or Prometheus' answer; a cycle's reads as a
+# whole have their own deadline (AgentLimits, QueryLimits): an answer trickled byte by byte never trips this.
+METRICS_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)

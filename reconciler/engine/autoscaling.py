@@ -36,6 +36,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.plan import PlanOptions
 from reconciler.errors import RemoteError, SpecError, SpecProblem
+from reconciler.metrics.bounded import read_within
 from reconciler.metrics.sources import ExternalSource, TaskRef, TaskSource
 from reconciler.spec.simulation_record import memory_after, sample_record
 
@@ -235,8 +236,10 @@ class Autoscaler:
                 if app.autoscale is not None and app.app_id in actual.apps and actual.apps[app.app_id].managed]
         now = self._clock()
         await self._take_up([app.app_id for app, actual_app in apps if self._held(actual_app, actual) is None])
-        samples = await self._samples([a for _, a in apps])
-        external = await self._queries([app for app, _ in apps])
+        async with asyncio.TaskGroup() as reads:  # side by side: the pass costs one deadline, not the sum
+            sampling = reads.create_task(self._samples([a for _, a in apps]))
+            querying = reads.create_task(self._queries([app for app, _ in apps]))
+        samples, external = sampling.result(), querying.result()
         outcomes = tuple(self._decide_app(app, actual_app, actual, samples, external, now) for app, actual_app in apps)
         outcomes = tuple(self._news(outcome) for outcome in outcomes)
         kept = {o.app_id for o in outcomes}
@@ -307,23 +310,14 @@ class Autoscaler:
     async def _read_all(self, source: ExternalSource, queries: Sequence[str]
                         ) -> dict[str, tuple[float | None, str | None]]:
         """The answers that came within the deadline (value, or None and why); the rest are cancelled."""
-        answers: dict[str, tuple[float | None, str | None]] = {}
-        gate = asyncio.Semaphore(self._query_limits.concurrency)
 
-        async def read(query: str) -> None:
-            async with gate:
-                value = await source.query(query)
-                # read at once: no other query runs between query() returning and this line
-                answers[query] = (value, None) if value is not None else (None, source.last_error or "-")
+        async def read(query: str) -> tuple[float | None, str | None]:
+            value = await source.query(query)
+            # read at once: no other query runs between query() returning and this line
+            return (value, None) if value is not None else (None, source.last_error or "-")
 
-        reads = [asyncio.create_task(read(query)) for query in queries]
-        try:
-            await asyncio.wait(reads, timeout=self._query_limits.deadline)
-        finally:  # past the deadline, or the cycle itself cancelled: no read outlives it
-            for task in reads:
-                task.cancel()
-            await asyncio.gather(*reads, return_exceptions=True)
-        return answers
+        limits = self._query_limits
+        return await read_within(queries, read, concurrency=limits.concurrency, deadline=limits.deadline)
 
     def _query_outcome(self, query: str, error: str | None) -> None:
         """Logs why a query could not be read (WARNING when the reason is new, DEBUG while it lasts) and

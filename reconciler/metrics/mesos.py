@@ -4,12 +4,12 @@ endpoint mesosphere/marathon-autoscale reads.
 The agent answers one entry per executor with cumulative CPU times; CPU usage is the rate between
 two readings of the same executor (`cpus_user_time_secs + cpus_system_time_secs` over the change of
 `timestamp`), so the first reading of a task yields a memory sample only. For Marathon's command
-executor the executor id is the task id.
+executor the executor id is the task id. A pass reads its agents a few at a time within one deadline
+(AgentLimits): an agent that trickles its answer, or many slow ones, cost the cycle that deadline at most.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ import httpx
 
 from reconciler.core.autoscale_metrics import TaskSample
 from reconciler.errors import RemoteError, RemoteRejected, RemoteUnavailable
+from reconciler.metrics.bounded import read_within
 from reconciler.metrics.defaults import DEFAULT_AGENT_PORT
 from reconciler.metrics.sources import TaskRef
 
@@ -65,34 +66,67 @@ def cpu_rate(earlier: ExecutorReading | None, later: ExecutorReading) -> tuple[f
     return (later.cpu_seconds - earlier.cpu_seconds) / window, window
 
 
+@dataclass(frozen=True)
+class AgentLimits:
+    """How one pass reads the agents: at most `concurrency` at once (each agent is its own host: the bound
+    is on the controller's own connections), all of them within `deadline` seconds."""
+
+    concurrency: int = 16
+    deadline: float = 10.0
+
+
 class MesosStatistics:
     """Samples tasks from their agents' statistics, remembering each executor's previous reading."""
 
-    def __init__(self, client: httpx.AsyncClient, *, port: int = DEFAULT_AGENT_PORT, scheme: str = "http") -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, *, port: int = DEFAULT_AGENT_PORT, scheme: str = "http",
+        limits: AgentLimits = AgentLimits(),
+    ) -> None:
         self._client = client
         self._port = port
         self._scheme = scheme
+        self._limits = limits
         self._previous: dict[str, ExecutorReading] = {}
+        self._errors: dict[str, str] = {}  # per agent: why it could not be read last
 
     async def sample(self, tasks: Sequence[TaskRef]) -> Mapping[str, TaskSample]:
-        """One reading of every agent that runs one of `tasks`. An agent that fails leaves its tasks
-        without a sample (logged), never the other agents' tasks."""
+        """One reading of every agent that runs one of `tasks`, within the pass's deadline. An agent that
+        fails, or has not answered by then, leaves its tasks without a sample, never the other agents'."""
         hosts = sorted({task.host for task in tasks})
-        answers = await asyncio.gather(*(self.get_statistics(host) for host in hosts), return_exceptions=True)
-        wanted = {task.task_id for task in tasks}
+        answers = await read_within(hosts, self._read_agent, concurrency=self._limits.concurrency,
+                                    deadline=self._limits.deadline)
+        late = f"no answer within the {self._limits.deadline:g}s deadline of a cycle's agent reads"
+        self._errors = {host: self._errors[host] for host in hosts if host in self._errors}  # agents gone: forgotten
         readable: list[list[ExecutorReading]] = []
-        for host, answer in zip(hosts, answers, strict=True):
-            if isinstance(answer, RemoteError):
-                log.warning("event=agent-statistics-failed host=%s error=%r", host, str(answer))
-            elif isinstance(answer, BaseException):
-                raise answer
-            else:
+        for host in hosts:
+            answer = answers.get(host, late)
+            self._outcome(host, answer if isinstance(answer, str) else None)
+            if not isinstance(answer, str):
                 readable.append(answer)
+        wanted = {task.task_id for task in tasks}
         samples: dict[str, TaskSample] = {}
         for reading in (r for readings in readable for r in readings if r.executor_id in wanted):
             samples[reading.executor_id] = self._sample(reading)
         self._previous = {k: v for k, v in self._previous.items() if k in wanted}
         return samples
+
+    async def _read_agent(self, host: str) -> list[ExecutorReading] | str:
+        """The agent's readings, or why it could not be read."""
+        try:
+            return await self.get_statistics(host)
+        except RemoteError as exc:
+            return str(exc)
+
+    def _outcome(self, host: str, error: str | None) -> None:
+        """Logs why an agent could not be read (WARNING when the reason is new, DEBUG while it lasts) and
+        when it is read again: its tasks only go without a sample meanwhile."""
+        before = self._errors.pop(host, None)
+        if error is not None:
+            self._errors[host] = error
+            level = logging.DEBUG if error == before else logging.WARNING
+            log.log(level, "event=agent-statistics-failed host=%s error=%r", host, error)
+        elif before is not None:
+            log.info("event=agent-statistics-read host=%s", host)
 
     def _sample(self, reading: ExecutorReading) -> TaskSample:
         cpu, window = cpu_rate(self._previous.get(reading.executor_id), reading)
