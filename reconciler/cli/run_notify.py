@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,16 @@ class Notifications:
         if notifier is None:
             return
         notifier.identity = identity
-        notifier.add_source("feed", lambda: feed_alerts(feed()))
+
+        def fed() -> tuple[Alert, ...]:
+            """Every replica fetches the source, only the leader applies it and reports what is wrong with it:
+            a standby's notification would repeat the leader's. A replica that stops leading drops them unsent."""
+            if not _leading(leadership.status()):
+                notifier.forget("feed")
+                return ()
+            return feed_alerts(feed())
+
+        notifier.add_source("feed", fed)
         notifier.add_source("store", store)
         if leadership.enabled:
             watch = LeaderWatch(key, ttl)
@@ -130,7 +139,7 @@ class Notifications:
                 state = leadership.status()
                 if not state.get("election"):
                     return ()
-                leading = bool(state["leader"] and state["may_write"])
+                leading = _leading(state)
                 if not leading:  # a standby runs no cycles: what the last ones saw is dropped, unsent
                     notifier.forget("cycle")
                 return watch.judge(identity, leading=leading, holder=str(state["holder"]))
@@ -139,6 +148,11 @@ class Notifications:
         task = asyncio.create_task(notifier.run())
         stack.push_async_callback(_stop, notifier, task)
         console.print(f"alert notifications go to {notifier.target} ({notifier.status()['format']})")
+
+
+def _leading(state: Mapping[str, Any]) -> bool:
+    """This replica leads (holds the lock and may write), or runs without an election."""
+    return not state.get("election") or bool(state["leader"] and state["may_write"])
 
 
 async def _stop(notifier: Notifier, task: asyncio.Task[None]) -> None:
