@@ -4,7 +4,8 @@ client's read timeout never trips on a trickle, so before, one such agent held t
 with it the cycle's plan, heals and writes, for as long as it trickled. Now the agents are read a few at a
 time within one deadline; each agent without an answer by then is not read (its tasks have no sample),
 logged once per reason, and logged again once it answers. The agents are read beside the Prometheus
-queries, not before them, so the pass costs one deadline, not two."""
+queries, not before them, so the pass costs one deadline, not two. And `reconciler run` in a subprocess,
+every agent of the sandbox trickling: its cycle plans and writes after the deadline."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources, QueryLim
 from reconciler.metrics.mesos import AgentLimits, MesosStatistics
 from reconciler.metrics.prometheus import PrometheusQueries
 from reconciler.metrics.sources import TaskRef
+from reconciler.sandbox.marathon import MarathonSandbox
+from tests.e2e.cli import run_cli
 from tests.e2e.test_autoscale_prometheus_hung import STARTED, HungPrometheus, hung  # noqa: F401
+from tests.sandbox.marathon.fixtures import fast_config
 from tests.unit.consul.consul_world import actual_app, actual_of, desired_app, desired_of, task
 
 ANSWERING = "127.0.0.10"
@@ -195,3 +199,64 @@ def test_the_documented_limits_are_the_defaults() -> None:
     assert f"The agents are read at most {limits.concurrency} at once and all within {limits.deadline:g} s" in doc
     assert f"no answer within the {limits.deadline:g}s deadline of a cycle's agent reads" in doc
     assert f"cost a cycle {max(limits.deadline, QueryLimits().deadline):g} s at most" in doc
+
+
+SHOP = """apiVersion: reconciler/v1
+kind: Environment
+name: shop
+apps:
+  web:
+    cmd: serve
+    cpus: 0.1
+    mem: 32
+    autoscale: {min: 2, max: 4, metrics: [{cpu: 70%}]}
+  api:
+    cmd: serve
+    cpus: 0.1
+    mem: 32
+    instances: 1
+"""
+
+
+async def _trickle_forever(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Every agent of the sandbox as a trickling one: a head, then a byte every 0.2 s (10 minutes at most)."""
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[")
+        for _ in range(3000):
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(b" ")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.mark.slow
+async def test_a_cycle_of_reconciler_run_is_not_held_by_trickling_agents(tmp_path: Path) -> None:
+    """`reconciler run` in a subprocess against the sandbox, every agent's statistics trickling: the cycle
+    reads the agents for 10 s at most, then plans and writes (here: api scaled back to its 1 instance after
+    someone scaled it by hand). Before, the cycle waited for the agents' answers, never to come."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "shop.yaml").write_text(SHOP)
+    async with MarathonSandbox(fast_config(agents=2)) as sandbox, httpx.AsyncClient(timeout=10) as http:
+        applied = await run_cli("apply", str(tmp_path / "specs"), marathon=sandbox.url)
+        assert applied.code == 0, applied.output
+        await sandbox.wait_idle()
+        assert (await http.put(f"{sandbox.url}/v2/apps/shop/api", json={"instances": 3})).status_code == 200
+        await sandbox.wait_idle()
+        hosts = sorted({t["host"] for t in (await http.get(f"{sandbox.url}/v2/tasks")).json()["tasks"]})
+        servers = [await asyncio.start_server(_trickle_forever, hosts[0], 0)]
+        port = servers[0].sockets[0].getsockname()[1]
+        servers += [await asyncio.start_server(_trickle_forever, host, port) for host in hosts[1:]]
+        try:
+            result = await run_cli("--log-level", "info", "run", "--no-consul", str(tmp_path / "specs"), "--cycles",
+                                   "1", "--agent-port", str(port), marathon=sandbox.url, timeout=90)
+        finally:
+            await _close(servers)
+        api = (await http.get(f"{sandbox.url}/v2/apps/shop/api")).json()["app"]
+    assert result.code == 0, result.output
+    limits = AgentLimits()
+    assert f"no answer within the {limits.deadline:g}s deadline of a cycle's agent reads" in result.output
+    assert api["instances"] == 1  # the cycle's write went out after the agents' deadline
