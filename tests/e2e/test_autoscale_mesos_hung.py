@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -100,23 +100,30 @@ class Agents:
 @pytest.fixture
 async def agents() -> AsyncIterator[Agents]:
     state = Agents()
+    servers, state.port = await listen_on_one_port([ANSWERING, *TRICKLING], state.serve)
+    try:
+        yield state
+    finally:
+        await state.idle()  # the trickles see their clients gone: none is cut off mid-write by the loop's end
+        await _close(servers)
+
+
+async def listen_on_one_port(
+    hosts: list[str], serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+) -> tuple[list[asyncio.Server], int]:
+    """Servers on every host, one port for all (as the agents' --agent-port)."""
     for _ in range(5):  # another process may hold the port on one of the addresses: take another port
         servers: list[asyncio.Server] = []
         try:
-            servers.append(await asyncio.start_server(state.serve, ANSWERING, 0))
-            state.port = servers[0].sockets[0].getsockname()[1]
-            for host in TRICKLING:
-                servers.append(await asyncio.start_server(state.serve, host, state.port))
+            servers.append(await asyncio.start_server(serve, hosts[0], 0))
+            port = servers[0].sockets[0].getsockname()[1]
+            for host in hosts[1:]:
+                servers.append(await asyncio.start_server(serve, host, port))
         except OSError:
             await _close(servers)
             continue
-        try:
-            yield state
-        finally:
-            await state.idle()  # the trickles see their clients gone: none is cut off mid-write by the loop's end
-            await _close(servers)
-        return
-    raise AssertionError("no port free on every agent address")
+        return servers, port
+    raise AssertionError(f"no port free on every one of {hosts}")
 
 
 async def _close(servers: list[asyncio.Server]) -> None:
@@ -247,9 +254,7 @@ async def test_a_cycle_of_reconciler_run_is_not_held_by_trickling_agents(tmp_pat
         assert (await http.put(f"{sandbox.url}/v2/apps/shop/api", json={"instances": 3})).status_code == 200
         await sandbox.wait_idle()
         hosts = sorted({t["host"] for t in (await http.get(f"{sandbox.url}/v2/tasks")).json()["tasks"]})
-        servers = [await asyncio.start_server(_trickle_forever, hosts[0], 0)]
-        port = servers[0].sockets[0].getsockname()[1]
-        servers += [await asyncio.start_server(_trickle_forever, host, port) for host in hosts[1:]]
+        servers, port = await listen_on_one_port(hosts, _trickle_forever)
         try:
             result = await run_cli("--log-level", "info", "run", "--no-consul", str(tmp_path / "specs"), "--cycles",
                                    "1", "--agent-port", str(port), marathon=sandbox.url, timeout=90)
