@@ -21,9 +21,11 @@ from itertools import groupby
 from typing import Any
 
 from reconciler.core.model import Action, ActionKind, Outcome, Plan, TaskState
+from reconciler.core.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from reconciler.core.normalize import replaces_whole
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import DeploymentLocked, OutcomeUnknown, RemoteError
+from reconciler.marathon import wire as marathon_wire
 from reconciler.marathon.translate import app_of_task_id, to_task_state
 
 log = logging.getLogger("reconciler.engine")
@@ -236,8 +238,10 @@ REREAD_CONCURRENCY = 8
 async def _still_running(
     marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]
 ) -> list[tuple[int, Action]]:
-    """The heals whose task Marathon still lists running, read again (`GET /v2/apps/{app}/tasks`) right
-    before the kill, of apps no deployment runs for (`GET /v2/deployments`: one may have started since the
+    """The heals whose task Marathon still lists running, read again with its app (`GET /v2/apps/{app}`:
+    the app's labels and, always embedded for one app, its tasks) right before the kill, of apps the
+    reconciler still owns (its `reconciler.managed-by` label: someone may have taken the app over since the
+    observation) and no deployment runs for (`GET /v2/deployments`: one may have started since the
     observation, the same plan's update among them); the others are skipped, logged and never sent.
 
     Marathon kills instances: a task id reaches its instance's current task (TasksResource.killTasks:
@@ -250,10 +254,10 @@ async def _still_running(
         return []
     limit = asyncio.Semaphore(REREAD_CONCURRENCY)
 
-    async def tasks_of(app_id: str) -> dict[str, TaskState] | str:
+    async def tasks_of(app_id: str) -> Reread | str:
         async with limit:
             try:
-                return {t.id: to_task_state(t) for t in await marathon.get_app_tasks(app_id)}
+                return reread(await marathon.get_app(app_id))
             except RemoteError as exc:
                 return str(exc)
 
@@ -276,16 +280,34 @@ async def _still_running(
     return kept
 
 
+@dataclass(frozen=True)
+class Reread:
+    """An app as read again right before its heals: whether the reconciler still owns it, its tasks' states."""
+
+    managed: bool
+    tasks: dict[str, TaskState]
+
+
+def reread(app: marathon_wire.App) -> Reread:
+    labels = app.labels or {}
+    tasks = {t.id: to_task_state(t) for t in app.tasks or ()}
+    return Reread(labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE, tasks)
+
+
 def _not_to_kill(
-    task_id: str, app: str | None, deploying: set[str] | str, tasks: dict[str, TaskState] | str | None
+    task_id: str, app: str | None, deploying: set[str] | str, read: Reread | str | None
 ) -> str | None:
-    """Why a heal must not go out as Marathon stands now (deployments, the app's tasks), or None."""
+    """Why a heal must not go out as Marathon stands now (deployments, the app's owner, its tasks), or None."""
     if isinstance(deploying, str):
         return f"the running deployments could not be read again before the kill ({deploying})"
     if app in deploying:
         return "a deployment of the app runs (it started since the observation): Marathon is replacing its tasks"
-    if not isinstance(tasks, dict):
-        return f"the app's tasks could not be read again before the kill ({tasks})"
+    if not isinstance(read, Reread):
+        return f"the app could not be read again before the kill ({read})"
+    if not read.managed:
+        return (f"the app is no longer the reconciler's: its {MANAGED_BY_LABEL} label is gone or changed since"
+                " the observation (someone took it over, or replaced it under the same id)")
+    tasks = read.tasks
     if task_id not in tasks:
         return ("the task is gone: Marathon replaced or ended it since it was observed (a kill names its"
                 " instance: it would reach the task running there now)")

@@ -235,3 +235,28 @@ async def test_a_heal_marathon_answers_500_to_is_failed_not_retried_and_counted(
     assert sent.count("POST /v2/tasks/delete") == 1
     assert result.memory.heals == {"/shop/web": (now,)}
     assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
+
+
+async def test_a_heal_of_an_app_taken_over_since_the_observation_is_not_sent(shop: Shop) -> None:
+    """The reconciler acts on the apps it owns alone (its `reconciler.managed-by` label). Between the
+    observation and the kill, someone takes the app over: their update drops the label, and the deployment
+    it starts is cancelled with `force=true` (DeploymentManagerActor.cancel: the deployment just stops,
+    no rollback), so the old tasks run on under the new definition and no deployment of the app runs."""
+    victim, bystander = await running_tasks(shop.sandbox)
+    plan = await heal_plan(shop, victim)
+    shop.sandbox.marathon.freeze_deployments()
+    async with httpx.AsyncClient(base_url=shop.sandbox.marathon_url) as client:
+        taken = await client.put("/v2/apps/shop/web", json={"labels": {"owner": "team-b"}})
+        assert taken.status_code == 200, taken.text
+        stopped = await client.delete(f"/v2/deployments/{taken.json()['deploymentId']}", params={"force": "true"})
+        assert stopped.status_code == 202, stopped.text
+        labels = (await client.get("/v2/apps/shop/web")).json()["app"]["labels"]
+    shop.sandbox.marathon.freeze_deployments(False)
+    assert labels == {"owner": "team-b"}
+
+    execution = await execute_plan(plan, shop.marathon, ExecuteOptions(wait=False))
+
+    [kill] = [a for a in execution.actions if a.kind == ActionKind.KILL_TASK]
+    assert kill.outcome == Outcome.SKIPPED
+    assert "no longer the reconciler's" in kill.detail and "reconciler.managed-by" in kill.detail
+    assert await running_tasks(shop.sandbox) == sorted([victim, bystander])
