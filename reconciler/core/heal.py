@@ -38,6 +38,8 @@ class HealMemory:
     critical_since: Mapping[str, float] = field(default_factory=dict)  # task id -> first seen critical
     heals: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # app id -> times of recent kills
     registered: frozenset[str] = frozenset()  # task ids seen registered in Consul: a later absence is a loss
+    # task id -> when its heal kill was sent, while Marathon still lists the task (`in_flight`)
+    killed: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def _gathered(outcomes: list[Decided]) -> HealDecisions:
     critical_since: dict[str, float] = {}
     heals: dict[str, tuple[float, ...]] = {}
     registered: set[str] = set()
+    killed: dict[str, float] = {}
     for outcome in outcomes:
         if isinstance(outcome, frozenset):  # a quiet app: nothing to do, these tasks registered
             registered.update(outcome)
@@ -141,7 +144,8 @@ def _gathered(outcomes: list[Decided]) -> HealDecisions:
         critical_since.update(kept.critical_since)
         heals.update(kept.heals)  # the app's own entry alone, when it has recent heals (decide_app)
         registered.update(kept.registered)
-    return HealDecisions(tuple(actions), HealMemory(critical_since, heals, frozenset(registered)))
+        killed.update(kept.killed)
+    return HealDecisions(tuple(actions), HealMemory(critical_since, heals, frozenset(registered), killed))
 
 
 # An app's decisions as remembered: in full, or (a quiet app, the common case) the ids of its registered
@@ -163,13 +167,15 @@ def _decided(
     lost = bool(seen) and any(
         not found and task.task_id in seen for task, found in zip(app.tasks, instances, strict=True)
     )
-    if lost or memory.heals.get(app.app_id):
+    if lost or memory.heals.get(app.app_id) or (memory.killed and any(t.task_id in memory.killed for t in app.tasks)):
         return memo.once(app.app_id, decide_app(wanted, app, consul, memory, now, desired))
     inputs = (wanted, app, *chain.from_iterable(instances))
     outcome = memo.get(
         app.app_id, inputs, lambda: _quiet_or_decided(wanted, app, instances, consul, memory, now, desired)
     )
-    if isinstance(outcome, HealDecisions) and (outcome.memory.critical_since or outcome.memory.heals):
+    if isinstance(outcome, HealDecisions) and (
+        outcome.memory.critical_since or outcome.memory.heals or outcome.memory.killed
+    ):
         memo.once(app.app_id, outcome)  # made with the clock: never given back
     return outcome
 
@@ -212,8 +218,12 @@ def decide_app(
     """The heal decisions of one managed app; the memory returned holds this app's entries only."""
     policy = wanted.heal
     recent = tuple(t for t in memory.heals.get(app.app_id, ()) if now - t <= policy.crash_loop_window_seconds)
+    killed = in_flight(wanted, app, memory.killed, now)
     tasks = task_health(app, consul)
-    since = {h.task.task_id: memory.critical_since.get(h.task.task_id, now) for h in tasks if h.healable}
+    since = {
+        h.task.task_id: memory.critical_since.get(h.task.task_id, now)
+        for h in tasks if h.healable and h.task.task_id not in killed  # a task being killed is not judged
+    }
     actions = [*warnings(wanted, app, tasks), *repairs(wanted, app, tasks, desired, memory.registered)]
     overdue = [
         h for h in tasks if h.task.task_id in since and now - since[h.task.task_id] > policy.critical_for_seconds
@@ -223,11 +233,31 @@ def decide_app(
     if policy.enabled and len(recent) >= policy.crash_loop_heals:
         actions.append(crash_loop_warning(wanted, app, recent))
     elif policy.enabled and overdue:
-        kills = kill_actions(wanted, app, tasks, overdue, since, recent, now)
+        kills = kill_actions(wanted, app, tasks, overdue, since, recent, now, killed)
         actions.extend(kills)
-        recent += tuple(now for a in kills if a.kind == ActionKind.KILL_TASK and a.outcome == Outcome.PLANNED)
+        sent = [a.target for a in kills if a.kind == ActionKind.KILL_TASK and a.outcome == Outcome.PLANNED]
+        recent += tuple(now for _ in sent)
+        killed = {**killed, **dict.fromkeys(sent, now)}
     registered = frozenset(h.task.task_id for h in tasks if h.registered)
-    return HealDecisions(tuple(actions), HealMemory(since, {app.app_id: recent} if recent else {}, registered))
+    return HealDecisions(
+        tuple(actions), HealMemory(since, {app.app_id: recent} if recent else {}, registered, killed)
+    )
+
+
+def in_flight(wanted: DesiredApp, app: ActualApp, killed: Mapping[str, float], now: float) -> dict[str, float]:
+    """The app's heal kills sent and not yet seen gone: Marathon still lists their task (TASK_KILLING, or
+    still TASK_RUNNING when the kill is not seen yet). Each holds its share of the kill budget until then.
+    A task listed TASK_RUNNING longer than `criticalFor` after its kill is judged again (the kill did not
+    land: failed, or its answer lost on its way), its grace window starting anew."""
+    if not killed:
+        return {}
+    kept = {}
+    for task in app.tasks:
+        sent = killed.get(task.task_id)
+        if sent is None or (task.state == _RUNNING and now - sent > wanted.heal.critical_for_seconds):
+            continue
+        kept[task.task_id] = sent
+    return kept
 
 
 def warnings(wanted: DesiredApp, app: ActualApp, tasks: list[TaskHealth]) -> Iterable[Action]:
@@ -295,11 +325,17 @@ def kill_actions(
     since: Mapping[str, float],
     recent: tuple[float, ...],
     now: float,
+    killed: Mapping[str, float] | None = None,
 ) -> list[Action]:
-    """KILL_TASK actions for overdue tasks: planned within the guards, refused (with why) beyond them."""
+    """KILL_TASK actions for overdue tasks: planned within the guards, refused (with why) beyond them.
+    `killed`: the app's kills in flight (`in_flight`), counted against the budget."""
     policy = wanted.heal
+    killed = killed or {}
     refusal = guard_refusal(wanted, app, recent, now)
-    allowed = 0 if refusal else kill_allowance(wanted, tasks)
+    allowed = 0 if refusal else kill_allowance(wanted, tasks, killed)
+    if refusal is None and killed:
+        refusal = (f"kill budget of the app used up ({len(killed)} task(s) killed and still listed by Marathon"
+                   " count against it)")
     actions = []
     for position, health in enumerate(overdue):
         critical_for = now - since[health.task.task_id]
@@ -337,26 +373,36 @@ def guard_refusal(wanted: DesiredApp, app: ActualApp, recent: tuple[float, ...],
     return None
 
 
-def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth]) -> int:
-    """How many tasks may be killed now: the budget minus instances already down, above the floor."""
+def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth], killed: Mapping[str, float] | None = None) -> int:
+    """How many tasks may be killed now: the budget minus instances already down, above the floor.
+
+    A task killed and still listed (`killed`, the kills in flight) is down whatever its state: each takes
+    one instance of the budget, and the instances missing beyond those take one each."""
     budget = wanted.heal.max_unavailable
     budget = default_budget(wanted.instances) if budget is None else budget
-    running = len(tasks)
-    already_down = max(0, wanted.instances - running)
+    killed = killed or {}
+    running = sum(1 for h in tasks if h.task.task_id not in killed)
+    already_down = max(0, wanted.instances - running, len(killed))
     return max(0, min(budget - already_down, running - minimum_healthy(wanted)))
 
 
 def forget_unsent(memory: HealMemory, actual: Actual, actions: Iterable[Action], now: float) -> HealMemory:
     """`memory` without the heals of `now` that were never sent (outcome skipped: a guard at the moment of
-    the kill, or the leader's fence), so that they neither start a backoff nor count toward a crash loop.
-    A failed kill stays counted: an error may come after Marathon killed some of its tasks (app by app)."""
+    the kill, or the leader's fence), so that they neither start a backoff nor count toward a crash loop,
+    nor hold the kill budget as kills in flight. A failed kill stays counted: an error may come after
+    Marathon killed some of its tasks (app by app)."""
     app_of = {t.task_id: app_id for app_id, app in actual.apps.items() for t in app.tasks}
     unsent: dict[str, int] = {}
+    skipped: set[str] = set()
     for action in actions:
         if action.kind == ActionKind.KILL_TASK and action.outcome == Outcome.SKIPPED and not (action.body or {}).get(
             "scale"
-        ) and action.target in app_of:
-            unsent[app_of[action.target]] = unsent.get(app_of[action.target], 0) + 1
+        ):
+            skipped.add(action.target)
+            if action.target in app_of:
+                unsent[app_of[action.target]] = unsent.get(app_of[action.target], 0) + 1
+    if skipped.intersection(memory.killed):
+        memory = replace(memory, killed={t: at for t, at in memory.killed.items() if t not in skipped})
     if not unsent:
         return memory
     heals = dict(memory.heals)

@@ -73,8 +73,8 @@ def _same_consul(kept: ConsulObservation, given: ConsulObservation) -> bool:
 
 
 def clockless(memory: HealMemory) -> bool:
-    """Whether a heal memory leaves the clock out of planning: no task critical, no recent kill."""
-    return not memory.critical_since and not memory.heals
+    """Whether a heal memory leaves the clock out of planning: no task critical, no recent kill, none in flight."""
+    return not memory.critical_since and not memory.heals and not memory.killed
 
 
 class PlanMemo:
