@@ -176,9 +176,15 @@ def env_table(document: dict[str, Any]) -> Table:
         table.add_row(
             name, _state(env["sync"]), _state(env["health"]), _short(env.get("synced_revision")), str(env["apps"]),
             env_notes(env), f"{error['message']} ({error['at']})" if error else "-",
-            f"{heal['task']}: {heal['reason']} ({heal['at']})" if heal else "-",
+            _heal_text(heal) if heal else "-",
         )
     return table
+
+
+def _heal_text(heal: dict[str, Any]) -> str:
+    """The last heal sent: its task, why, and when; its outcome too unless it succeeded."""
+    outcome = heal.get("outcome", "succeeded")
+    return f"{heal['task']}: {heal['reason']} ({'' if outcome == 'succeeded' else f'{outcome}, '}{heal['at']})"
 
 
 def apps_table(apps: dict[str, dict[str, Any]], title: str = "Apps") -> Table:

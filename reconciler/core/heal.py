@@ -65,6 +65,11 @@ class TaskHealth:
         return self.status == CheckStatus.CRITICAL and not self.node
 
 
+# The outcomes of a kill that was sent (docs/healing.md, what counts as a heal); a kill refused by a guard
+# or skipped at the moment of the kill never went out.
+SENT_HEALS = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.UNKNOWN)
+
+
 def default_budget(instances: int) -> int:
     """How many instances may be down at once unless the app says: 1 or 25%, whichever is larger."""
     return max(1, instances // 4)

@@ -22,6 +22,7 @@ from typing import Any
 from reconciler.core.alerts import Alert
 from reconciler.core.app_status import StatusMemo
 from reconciler.core.hashing import env_digest
+from reconciler.core.heal import SENT_HEALS
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
 from reconciler.engine.approvals import APPLIED, FAILED, record_outcome
@@ -379,8 +380,9 @@ def _last_error(result: CycleResult, actions: Iterable[Action], now: str) -> Las
 
 
 def _last_heal(result: CycleResult, actions: Iterable[Action], now: str) -> LastHeal | None:
-    """This cycle's last heal of an environment (a kill that was sent), with the app of its task."""
-    heals = [a for a in actions if is_heal(a) and a.outcome not in (Outcome.PLANNED, Outcome.REFUSED)]
+    """This cycle's last heal of an environment (a kill that was sent), with the app of its task. A kill
+    held back (refused) or skipped at the moment of the kill was never sent: not a heal that happened."""
+    heals = [a for a in actions if is_heal(a) and a.outcome in SENT_HEALS]
     if not heals:
         return None
     apps = result.actual.apps.values() if result.actual else ()

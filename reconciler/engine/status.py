@@ -17,6 +17,7 @@ from typing import Any
 from reconciler.core.app_status import StatusMemo, plan_statuses
 from reconciler.core.approvals import narrowed
 from reconciler.core.hashing import env_digest
+from reconciler.core.heal import SENT_HEALS
 from reconciler.core.model import Actual, Desired, Plan
 from reconciler.core.registry import ConsulObservation
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pause, Pending, status_document
@@ -50,7 +51,7 @@ def facts_from_store(store: Store, env: str) -> EnvFacts:
     failed = store.last_failed_action(env)
     errors = [e for e in (_invalid_error(invalid), failed and LastError(
         f"{failed.kind} {failed.app} failed: {failed.detail or failed.reason}", iso(failed.at))) if e]
-    heal = store.last_heal(env)
+    heal = store.last_heal(env, [str(outcome) for outcome in SENT_HEALS])  # a heal that happened
     plan = store.awaiting_approval(env)
     newer = invalid is not None and (synced is None or invalid.at > synced.at)
     return EnvFacts(

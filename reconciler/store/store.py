@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -402,9 +402,12 @@ class Store(PlanStore):
         statement = statement.order_by(col(AppliedRevision.at).desc(), col(AppliedRevision.id).desc())
         return self._all(statement.limit(limit) if limit is not None else statement)
 
-    def last_heal(self, env: str) -> HealEvent | None:
-        found = self._all(select(HealEvent).where(HealEvent.env == env)
-                          .order_by(col(HealEvent.at).desc(), col(HealEvent.id).desc()).limit(1))
+    def last_heal(self, env: str, outcomes: Collection[str] | None = None) -> HealEvent | None:
+        """`env`'s last heal event (of one of `outcomes`, when given)."""
+        statement = select(HealEvent).where(HealEvent.env == env)
+        if outcomes is not None:
+            statement = statement.where(col(HealEvent.outcome).in_(list(outcomes)))
+        found = self._all(statement.order_by(col(HealEvent.at).desc(), col(HealEvent.id).desc()).limit(1))
         return found[0] if found else None
 
     def last_failed_action(self, env: str) -> ActionRecord | None:

@@ -70,6 +70,15 @@ def test_last_heal_and_last_failed_action(store: Store) -> None:
     assert facts.last_error is not None and "500 from Marathon" in facts.last_error.message
 
 
+def test_the_last_heal_of_status_is_the_last_kill_sent(store: Store) -> None:
+    """docs/status.md: a kill skipped at the moment of the kill, or refused by a guard, never went out."""
+    store.record_heal("shop", "/shop/web", "t1", "critical for 31s", "succeeded")
+    store.record_heal("shop", "/shop/web", "t2", "critical for 40s", "skipped")
+    store.record_heal("shop", "/shop/web", "t3", "critical for 41s; not killed: backoff", "refused")
+    facts = facts_from_store(store, "shop")
+    assert facts.last_heal is not None and (facts.last_heal.task, facts.last_heal.outcome) == ("t1", "succeeded")
+
+
 def test_an_invalid_revision_is_pending_until_a_newer_sync(store: Store) -> None:
     store.record_revision("shop", "good1", "d1")
     store.record_env_event("shop", "invalid", revision="bad2", detail="shop.yaml:3: apps.web.chart: unknown")
