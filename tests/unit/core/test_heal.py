@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.core.heal import HealMemory, decide_heals, default_budget, minimum_healthy
+from reconciler.core.heal import HealMemory, decide_heals, default_budget, forget_unsent, minimum_healthy
 from reconciler.core.model import Action, ActionKind, Actual, Desired, HealPolicy, Outcome, TaskState
 from reconciler.core.registry import CheckStatus, ConsulObservation
 from tests.unit.consul.consul_world import (
@@ -315,3 +315,60 @@ def test_unmanaged_apps_are_never_healed() -> None:
     app = actual.apps["/integration/api"]
     actual = replace(actual, apps={app.app_id: replace(app, definition={"id": app.app_id})})
     assert decide_heals(desired, actual, consul, since(1), T0 + 100).actions == ()
+
+
+def _with_task_state(actual: Actual, number: int, state: TaskState) -> Actual:
+    """`actual` with task `number` of its one app in `state`."""
+    [app] = actual.apps.values()
+    tasks = tuple(replace(t, state=state) if t.task_id.endswith(f".t{number}") else t for t in app.tasks)
+    return replace(actual, apps={app.app_id: replace(app, tasks=tasks)})
+
+
+@pytest.mark.parametrize("state", [TaskState.KILLING, TaskState.RUNNING])
+def test_a_kill_in_flight_holds_its_share_of_the_budget(state: TaskState) -> None:
+    """docs/healing.md, Budget: task 1 was killed at T0 (backoff 0) and Marathon still lists it, killing
+    or (the kill not seen yet) running; task 2 is overdue. One kill in flight uses up a budget of one."""
+    policy = replace(POLICY, backoff_seconds=0)
+    desired, actual, consul = world(critical=(1, 2), policy=policy)
+    actual = _with_task_state(actual, 1, state)
+    memory = HealMemory(critical_since={"integration_api.t2": T0 - 60}, heals={"/integration/api": (T0,)},
+                        killed={"integration_api.t1": T0})
+    decisions = decide_heals(desired, actual, consul, memory, T0 + 1)
+    assert kills(decisions.actions) == []  # task 1 is not killed again, task 2 waits
+    assert kills(decisions.actions, Outcome.REFUSED) == ["integration_api.t2"]
+    [refused] = [a for a in decisions.actions if a.outcome == Outcome.REFUSED]
+    assert "1 task(s) killed and still listed by Marathon" in refused.reason
+    assert decisions.memory.killed == {"integration_api.t1": T0}
+    assert "integration_api.t1" not in decisions.memory.critical_since
+
+
+def test_a_kill_in_flight_is_forgotten_once_its_task_is_no_longer_listed() -> None:
+    policy = replace(POLICY, backoff_seconds=0)
+    desired, actual, consul = world(critical=(2,), policy=policy)
+    memory = HealMemory(critical_since={"integration_api.t2": T0 - 60}, heals={"/integration/api": (T0,)},
+                        killed={"integration_api.t9": T0})  # no longer listed: gone
+    decisions = decide_heals(desired, actual, consul, memory, T0 + 1)
+    assert kills(decisions.actions) == ["integration_api.t2"]
+    assert decisions.memory.killed == {"integration_api.t2": T0 + 1}
+
+
+def test_a_task_listed_running_past_the_grace_window_after_its_kill_is_judged_again() -> None:
+    """The kill did not land (failed, or lost on its way): the task's grace window starts anew."""
+    policy = replace(POLICY, backoff_seconds=0)
+    desired, actual, consul = world(critical=(1,), policy=policy)
+    memory = HealMemory(heals={"/integration/api": (T0,)}, killed={"integration_api.t1": T0})
+    held = decide_heals(desired, actual, consul, memory, T0 + 30)
+    assert held.memory.killed == {"integration_api.t1": T0} and held.memory.critical_since == {}
+    judged = decide_heals(desired, actual, consul, memory, T0 + 30.5)
+    assert judged.memory.killed == {} and judged.memory.critical_since == {"integration_api.t1": T0 + 30.5}
+    assert kills(judged.actions) == []
+
+
+def test_a_kill_skipped_at_the_moment_of_the_kill_holds_nothing() -> None:
+    desired, actual, consul = world(critical=(1,))
+    decisions = decide_heals(desired, actual, consul, since(1), T0 + 31)
+    assert decisions.memory.killed == {"integration_api.t1": T0 + 31}
+    [kill] = [a for a in decisions.actions if a.kind == ActionKind.KILL_TASK]
+    skipped = replace(kill, outcome=Outcome.SKIPPED, detail="not killed: the task is gone")
+    kept = forget_unsent(decisions.memory, actual, [skipped], T0 + 31)
+    assert kept.killed == {} and kept.heals == {}
