@@ -253,7 +253,8 @@ def in_flight(wanted: DesiredApp, app: ActualApp, killed: Mapping[str, float], n
     """The app's heal kills sent and not yet seen gone: Marathon still lists their task (TASK_KILLING, or
     still TASK_RUNNING when the kill is not seen yet). Each holds its share of the kill budget until then.
     A task listed TASK_RUNNING longer than `criticalFor` after its kill is judged again (the kill did not
-    land: failed, or its answer lost on its way), its grace window starting anew."""
+    land: its answer was lost on its way), its grace window starting anew. Kills skipped or failed are
+    not in flight (`forget_unsent`)."""
     if not killed:
         return {}
     kept = {}
@@ -391,23 +392,26 @@ def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth], killed: Mapping[
     return max(0, min(budget - already_down, running - minimum_healthy(wanted)))
 
 
+def not_in_flight(memory: HealMemory, task_ids: AbstractSet[str]) -> HealMemory:
+    """`memory` without these tasks' kills in flight: their tasks are judged as any other."""
+    if task_ids.isdisjoint(memory.killed):
+        return memory
+    return replace(memory, killed={t: at for t, at in memory.killed.items() if t not in task_ids})
+
+
 def forget_unsent(memory: HealMemory, actual: Actual, actions: Iterable[Action], now: float) -> HealMemory:
     """`memory` without the heals of `now` that were never sent (outcome skipped: a guard at the moment of
     the kill, or the leader's fence), so that they neither start a backoff nor count toward a crash loop,
     nor hold the kill budget as kills in flight. A failed kill stays counted: an error may come after
-    Marathon killed some of its tasks (app by app)."""
+    Marathon killed some of its tasks (app by app); but it is no kill in flight: a task it did kill is
+    down in the next observation anyway, one it did not is judged again once the backoff ends."""
     app_of = {t.task_id: app_id for app_id, app in actual.apps.items() for t in app.tasks}
     unsent: dict[str, int] = {}
-    skipped: set[str] = set()
-    for action in actions:
-        if action.kind == ActionKind.KILL_TASK and action.outcome == Outcome.SKIPPED and not (action.body or {}).get(
-            "scale"
-        ):
-            skipped.add(action.target)
-            if action.target in app_of:
-                unsent[app_of[action.target]] = unsent.get(app_of[action.target], 0) + 1
-    if skipped.intersection(memory.killed):
-        memory = replace(memory, killed={t: at for t, at in memory.killed.items() if t not in skipped})
+    kills = [a for a in actions if a.kind == ActionKind.KILL_TASK and not (a.body or {}).get("scale")]
+    for action in kills:
+        if action.outcome == Outcome.SKIPPED and action.target in app_of:
+            unsent[app_of[action.target]] = unsent.get(app_of[action.target], 0) + 1
+    memory = not_in_flight(memory, {a.target for a in kills if a.outcome in (Outcome.SKIPPED, Outcome.FAILED)})
     if not unsent:
         return memory
     heals = dict(memory.heals)

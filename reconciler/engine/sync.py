@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.heal import HealMemory, forget_unsent
+from reconciler.core.heal import HealMemory, forget_unsent, not_in_flight
 from reconciler.core.model import Action, ActionKind, Actual, Desired, Plan
 from reconciler.core.outcomes import settle_unknown
 from reconciler.core.plan import PlanOptions
@@ -209,7 +209,9 @@ class _Replanning:
         except ReconcilerError as exc:
             self.hooks.settle_failed(exc)
             return execution
-        replanned = (await plan_observed(self.request, fresh, self.memory, self.now)).plan
+        # Whether a kill is still needed is the question: its own task is judged, not held as killed.
+        judged = not_in_flight(self.memory, {a.target for a in execution.unknown})
+        replanned = (await plan_observed(self.request, fresh, judged, self.now)).plan
         return replace(execution, actions=settle_unknown(execution.actions, replanned))
 
     async def follow_up(self, execution: Execution) -> tuple[Actual, Execution]:

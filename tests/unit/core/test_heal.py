@@ -353,7 +353,7 @@ def test_a_kill_in_flight_is_forgotten_once_its_task_is_no_longer_listed() -> No
 
 
 def test_a_task_listed_running_past_the_grace_window_after_its_kill_is_judged_again() -> None:
-    """The kill did not land (failed, or lost on its way): the task's grace window starts anew."""
+    """The kill did not land (its answer lost on its way): the task's grace window starts anew."""
     policy = replace(POLICY, backoff_seconds=0)
     desired, actual, consul = world(critical=(1,), policy=policy)
     memory = HealMemory(heals={"/integration/api": (T0,)}, killed={"integration_api.t1": T0})
@@ -372,3 +372,14 @@ def test_a_kill_skipped_at_the_moment_of_the_kill_holds_nothing() -> None:
     skipped = replace(kill, outcome=Outcome.SKIPPED, detail="not killed: the task is gone")
     kept = forget_unsent(decisions.memory, actual, [skipped], T0 + 31)
     assert kept.killed == {} and kept.heals == {}
+
+
+def test_a_kill_marathon_answered_with_an_error_is_counted_but_not_in_flight() -> None:
+    """docs/healing.md, what counts as a heal: a failed kill starts the backoff; its task, if it still
+    runs, is judged again once the backoff ends, not held as a kill under way."""
+    desired, actual, consul = world(critical=(1,))
+    decisions = decide_heals(desired, actual, consul, since(1), T0 + 31)
+    [kill] = [a for a in decisions.actions if a.kind == ActionKind.KILL_TASK]
+    failed = replace(kill, outcome=Outcome.FAILED, detail="500 from Marathon")
+    kept = forget_unsent(decisions.memory, actual, [failed], T0 + 31)
+    assert kept.killed == {} and kept.heals == {"/integration/api": (T0 + 31,)}
