@@ -239,7 +239,7 @@ async def _still_running(
     marathon: MarathonPort, kills: list[tuple[int, Action]], done: dict[int, Action]
 ) -> list[tuple[int, Action]]:
     """The heals whose task Marathon still lists running, read again with its app (`GET /v2/apps/{app}`:
-    the app's labels and, always embedded for one app, its tasks) right before the kill, of apps the
+    the app's labels and its tasks, which AppsResource.show always embeds) right before the kill, of apps the
     reconciler still owns (its `reconciler.managed-by` label: someone may have taken the app over since the
     observation) and no deployment runs for (`GET /v2/deployments`: one may have started since the
     observation, the same plan's update among them); the others are skipped, logged and never sent.

@@ -240,8 +240,11 @@ async def test_a_heal_marathon_answers_500_to_is_failed_not_retried_and_counted(
 async def test_a_heal_of_an_app_taken_over_since_the_observation_is_not_sent(shop: Shop) -> None:
     """The reconciler acts on the apps it owns alone (its `reconciler.managed-by` label). Between the
     observation and the kill, someone takes the app over: their update drops the label, and the deployment
-    it starts is cancelled with `force=true` (DeploymentManagerActor.cancel: the deployment just stops,
-    no rollback), so the old tasks run on under the new definition and no deployment of the app runs."""
+    it starts is cancelled with `force=true` (DeploymentsResource.cancel: "do not create a new deployment
+    to return to the previous state"), so the old tasks run on under the new definition and no deployment
+    of the app runs. The read before the kill is `GET /v2/apps/{app}`, which embeds the app's tasks
+    whatever `embed` says (AppsResource.show: Counts, Tasks, LastTaskFailure, Deployments "for
+    compatibility")."""
     victim, bystander = await running_tasks(shop.sandbox)
     plan = await heal_plan(shop, victim)
     shop.sandbox.marathon.freeze_deployments()
