@@ -44,6 +44,14 @@ async def consul_sandbox(consul_sandbox_factory: SandboxFactory) -> ConsulSandbo
     return await consul_sandbox_factory()
 
 
+@pytest.fixture(name="consul_sandbox")
+async def consul_sandbox_at_real_periods(consul_sandbox_factory: SandboxFactory) -> ConsulSandbox:
+    """`consul_sandbox` with checks and TTLs at their real periods, for a module that imports it (it then
+    replaces the fast one there): its tests register TTL checks (9 to 60 s) and read their status or what
+    they select back, and the fast scale (0.01) lets them expire between two requests on a loaded machine."""
+    return await consul_sandbox_factory(check_interval_scale=1.0)
+
+
 async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 5.0,
                      period: float = 0.02) -> T:
     """Re-run `probe` until `accept` says yes; fail with the last value once `timeout` has passed."""

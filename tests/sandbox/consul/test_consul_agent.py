@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from reconciler.sandbox.consul import ConsulSandbox, agent_nodes
-from tests.sandbox.consul.fixtures import SandboxFactory
-
-
-@pytest.fixture
-async def consul_sandbox(consul_sandbox_factory: SandboxFactory) -> ConsulSandbox:
-    """Checks at their real periods: these tests register TTL checks of 9 to 60 s and read their status
-    back, which the fixtures' fast scale (0.01) would let expire between two requests on a loaded machine."""
-    return await consul_sandbox_factory(check_interval_scale=1.0)
+from tests.sandbox.consul.fixtures import SandboxFactory, consul_sandbox_at_real_periods  # noqa: F401
 
 
 async def register(http: httpx.AsyncClient, base: str, body: dict[str, object], **params: str) -> httpx.Response:

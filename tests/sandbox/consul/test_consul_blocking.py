@@ -8,6 +8,7 @@ import time
 import httpx
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.consul.fixtures import consul_sandbox_at_real_periods  # noqa: F401
 from tests.sandbox.marathon.fixtures import until
 
 

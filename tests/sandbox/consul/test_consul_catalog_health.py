@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.consul.fixtures import consul_sandbox_at_real_periods  # noqa: F401
 
 
 async def seed(http: httpx.AsyncClient, sandbox: ConsulSandbox) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.consul import ConsulSandbox
-from tests.sandbox.consul.fixtures import SandboxFactory
+from tests.sandbox.consul.fixtures import SandboxFactory, consul_sandbox_at_real_periods  # noqa: F401
 
 
 async def ask(sandbox: ConsulSandbox, name: str, rdtype: str = "A", tcp: bool = False) -> dns.message.Message:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.consul.fixtures import consul_sandbox_at_real_periods  # noqa: F401
 
 EVALUATOR = "Failed to create boolean expression evaluator"
 FILTERING_PATHS = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from reconciler.sandbox.consul import ConsulSandbox
+from tests.sandbox.consul.fixtures import consul_sandbox_at_real_periods  # noqa: F401
 
 
 async def seed(http: httpx.AsyncClient, base: str) -> None:
