@@ -269,6 +269,7 @@ def test_history_of_more_plans_than_a_statement_takes_parameters_on_postgresql(d
         reader.close()
 
 
+@pytest.mark.timeout(480)  # four stores migrated and filled, twice per backend: over 120 s at load 20
 def test_the_documented_store_benchmark_runs_on_both_backends(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/performance.md's bench_store command, on 300 plans instead of 22,000 and this server."""
     doc = (Path(__file__).resolve().parents[2] / "docs" / "performance.md").read_text()
