@@ -36,7 +36,7 @@ from reconciler.core.model import (
 )
 from reconciler.core.plan import PlanOptions
 from reconciler.errors import RemoteError, SpecError, SpecProblem
-from reconciler.metrics.bounded import read_within
+from reconciler.metrics.bounded import ReadOutcomes, read_within
 from reconciler.metrics.sources import ExternalSource, TaskRef, TaskSource
 from reconciler.spec.simulation_record import memory_after, sample_record
 
@@ -229,7 +229,8 @@ class Autoscaler:
         self._memory: dict[str, ScaleHistory] = {}
         self._changed: set[str] = set()  # apps this autoscaler scaled: a deployment on them is its own
         self._last: dict[str, tuple[int, str | None, str]] = {}  # per app: its previous decision's gist
-        self._query_errors: dict[str, str] = {}  # per Prometheus query: why it could not be read last
+        # per Prometheus query: why it could not be read (the decision itself only says that it could not be)
+        self._query_outcomes = ReadOutcomes(log, "autoscale-query-failed", "autoscale-query-read", "query=%r")
 
     async def decide(self, desired: Desired, actual: Actual) -> AutoscaleRound:
         apps = [(app, actual.apps[app.app_id]) for app in sorted(desired.apps.values(), key=lambda a: a.app_id)
@@ -304,7 +305,7 @@ class Autoscaler:
             value, error = answers.get(query, (None, late))
             if value is not None:
                 values[query] = value
-            self._query_outcome(query, error)
+            self._query_outcomes.outcome(query, error)
         return values
 
     async def _read_all(self, source: ExternalSource, queries: Sequence[str]
@@ -318,17 +319,6 @@ class Autoscaler:
 
         limits = self._query_limits
         return await read_within(queries, read, concurrency=limits.concurrency, deadline=limits.deadline)
-
-    def _query_outcome(self, query: str, error: str | None) -> None:
-        """Logs why a query could not be read (WARNING when the reason is new, DEBUG while it lasts) and
-        when it is read again: the decision itself only says that it could not be."""
-        before = self._query_errors.pop(query, None)
-        if error is not None:
-            self._query_errors[query] = error
-            level = logging.DEBUG if error == before else logging.WARNING
-            log.log(level, "event=autoscale-query-failed query=%r error=%r", query, error)
-        elif before is not None:
-            log.info("event=autoscale-query-read query=%r", query)
 
     def _decide_app(
         self, app: DesiredApp, actual_app: ActualApp, actual: Actual, samples: Mapping[str, TaskSample],

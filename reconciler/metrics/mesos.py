@@ -19,7 +19,7 @@ import httpx
 
 from reconciler.core.autoscale_metrics import TaskSample
 from reconciler.errors import RemoteError, RemoteRejected, RemoteUnavailable
-from reconciler.metrics.bounded import read_within
+from reconciler.metrics.bounded import ReadOutcomes, read_within
 from reconciler.metrics.defaults import DEFAULT_AGENT_PORT
 from reconciler.metrics.sources import TaskRef
 
@@ -87,7 +87,7 @@ class MesosStatistics:
         self._scheme = scheme
         self._limits = limits
         self._previous: dict[str, ExecutorReading] = {}
-        self._errors: dict[str, str] = {}  # per agent: why it could not be read last
+        self._outcomes = ReadOutcomes(log, "agent-statistics-failed", "agent-statistics-read", "host=%s")
 
     async def sample(self, tasks: Sequence[TaskRef]) -> Mapping[str, TaskSample]:
         """One reading of every agent that runs one of `tasks`, within the pass's deadline. An agent that
@@ -96,11 +96,11 @@ class MesosStatistics:
         answers = await read_within(hosts, self._read_agent, concurrency=self._limits.concurrency,
                                     deadline=self._limits.deadline)
         late = f"no answer within the {self._limits.deadline:g}s deadline of a cycle's agent reads"
-        self._errors = {host: self._errors[host] for host in hosts if host in self._errors}  # agents gone: forgotten
+        self._outcomes.keep_only(hosts)  # agents gone: forgotten
         readable: list[list[ExecutorReading]] = []
         for host in hosts:
             answer = answers.get(host, late)
-            self._outcome(host, answer if isinstance(answer, str) else None)
+            self._outcomes.outcome(host, answer if isinstance(answer, str) else None)
             if not isinstance(answer, str):
                 readable.append(answer)
         wanted = {task.task_id for task in tasks}
@@ -116,17 +116,6 @@ class MesosStatistics:
             return await self.get_statistics(host)
         except RemoteError as exc:
             return str(exc)
-
-    def _outcome(self, host: str, error: str | None) -> None:
-        """Logs why an agent could not be read (WARNING when the reason is new, DEBUG while it lasts) and
-        when it is read again: its tasks only go without a sample meanwhile."""
-        before = self._errors.pop(host, None)
-        if error is not None:
-            self._errors[host] = error
-            level = logging.DEBUG if error == before else logging.WARNING
-            log.log(level, "event=agent-statistics-failed host=%s error=%r", host, error)
-        elif before is not None:
-            log.info("event=agent-statistics-read host=%s", host)
 
     def _sample(self, reading: ExecutorReading) -> TaskSample:
         cpu, window = cpu_rate(self._previous.get(reading.executor_id), reading)
