@@ -102,7 +102,8 @@ class Reporter:
         self._samples_keep = samples_keep
         self._synced: dict[str, tuple[str, str]] = {}  # env -> (revision, digest)
         self._facts: dict[str, EnvFacts] = {}  # env -> what status shows besides the observation
-        self._invalid: dict[str, str] = {}  # env -> the last invalid revision recorded for it
+        self._invalid: dict[str, str] = {}  # env -> the last invalid revision its status showed
+        self._invalid_queued: dict[str, str] = {}  # env -> the last invalid revision whose event was queued
         self._snapshot: Snapshot | None = None
         self._rows = StatusMemo()  # the app rows of the last /status, computed again only where inputs changed
         self._last: dict[str, Any] = {}
@@ -210,6 +211,7 @@ class Reporter:
             for env in desired.environments:
                 self._seed(env, books)
             settled = self._queue_cycle(counted, books)
+            self._queue_invalid(counted)
             self._queue_autoscale(result, books)
             if self._backlog is not None:
                 self._backlog.write(result.cycle_id)
@@ -244,7 +246,7 @@ class Reporter:
             log.warning("event=store-read-failed env=%s error=%r", env, str(exc))
             return
         books.facts[env] = facts
-        self._invalid[env] = invalid.revision if invalid else ""
+        self._invalid[env] = self._invalid_queued[env] = invalid.revision if invalid else ""
         if facts.synced_revision:
             self._synced[env] = (facts.synced_revision, facts.digest)
 
@@ -259,9 +261,6 @@ class Reporter:
             if invalid and self._invalid.get(env) != source["latest"]:
                 self._invalid[env] = source["latest"]
                 error = LastError(source["error"], now, source["latest"])
-                if self._store is not None:
-                    detail = source["error"].removeprefix(f"revision {source['latest'][:12]} is invalid: ")
-                    self._store.record_env_event(env, INVALID, revision=source["latest"], detail=detail[:4000])
             heal = _last_heal(result, counted.grouped.get(env, ()), now)
             plan = self._store.awaiting_approval(env) if self._store is not None else None
             books.facts[env] = replace(
@@ -270,6 +269,24 @@ class Reporter:
                 if plan else None,
                 pause=pause_of(counted.pins.get(env)),
             )
+
+    def _queue_invalid(self, counted: _Counted) -> None:
+        """An invalid revision of the source joins the backlog once per environment, as an env event: a store
+        that fails keeps it for a later cycle (it was marked recorded before its write, and lost)."""
+        source = counted.source
+        latest, error = source.get("latest", ""), source.get("error", "")
+        if self._store is None or not error or latest == source.get("revision", ""):
+            return
+        detail = error.removeprefix(f"revision {latest[:12]} is invalid: ")[:4000]
+        for env in counted.desired.environments:
+            if self._invalid_queued.get(env) == latest:
+                continue
+            self._invalid_queued[env] = latest
+
+            def write(store: Store, env: str = env) -> None:
+                store.record_env_event(env, INVALID, revision=latest, detail=detail)
+
+            self._later(counted.result.cycle_id, (f"invalid revision {latest[:12]} of {env}", write))
 
     def _queue_cycle(self, counted: _Counted, books: _Books) -> dict[str, bool]:
         """The cycle's plans and synced revisions join the backlog; whether each environment settled."""

@@ -156,3 +156,33 @@ def test_a_record_refused_at_stop_is_counted_as_not_written(tmp_path: Path, capl
         assert reporter.status()["store_outage"]["dropped"] == 1
     finally:
         store.close()
+
+
+def test_an_invalid_revision_seen_during_an_outage_is_recorded_once_the_store_answers(tmp_path: Path) -> None:
+    """The invalid revision's event waits with the cycle's other records: it was marked recorded before its
+    write, so one seen while the store was locked was never written."""
+    path = tmp_path / "history.db"
+    store = Store.open(f"sqlite:///{path}?timeout=0.05")
+    source = {"source": "/specs", "revision": "rev1", "latest": "rev1", "error": ""}
+    try:
+        reporter = Reporter(ControllerMetrics(), store, lambda: source, lambda: V1)
+        reporter.record(CycleResult("c1", "start", actual=RUNNING))
+        error = "revision bad2bad2bad2 is invalid: shop.yaml:3: apps.web.chart: unknown chart"
+        source.update(latest="bad2bad2bad2ff", error=error)
+        holder = _locked(path)
+        try:
+            for number in (2, 3):
+                reporter.record(CycleResult(f"c{number}", "resync", actual=RUNNING))
+            assert reporter.status()["store_outage"]["waiting"] == 1
+        finally:
+            holder.rollback()
+            holder.close()
+        reporter.record(CycleResult("c4", "resync", actual=RUNNING))
+        reporter.record(CycleResult("c5", "resync", actual=RUNNING))
+        events = [e for e in store.history() if e.kind == "env-event"]
+        assert [(e.data["kind"], e.data["revision"]) for e in events] == [("invalid", "bad2bad2bad2ff")]
+        assert events[0].data["detail"] == "shop.yaml:3: apps.web.chart: unknown chart"
+        assert reporter.status()["store_outage"]["waiting"] == 0
+        assert reporter.status()["environments"]["shop"]["last_error"]["message"] == error
+    finally:
+        store.close()
