@@ -229,11 +229,14 @@ async def test_a_cycle_without_consul_says_so_and_is_retried_until_consul_answer
     # whole cycle between two of them, before `start_http` returns.
     came_back = len(running.results)
     await sandbox.consul.start_http()
-    await until(registered, "the replacement registered after Consul came back", timeout=90)
+
+    async def back() -> bool:  # /status is updated before the cycle's result is handed to `results`
+        return any(not r.problems for r in running.results[came_back:]) and await registered()
+
+    await until(back, "the replacement registered after Consul came back", timeout=90)
     # Asked for by a retry (0.5 s to 2 s), by Consul's health watch once it reads again, or by an event,
     # not left to the resync 30 s away. Read from the cycles' triggers rather than from a short deadline,
     # which a loaded machine missed.
-    first_whole = next((r for r in running.results[came_back:] if not r.problems), None)
-    assert first_whole is not None, [(r.trigger, r.problems) for r in running.results[came_back:]]
+    first_whole = next(r for r in running.results[came_back:] if not r.problems)
     assert first_whole.trigger != "resync", [r.trigger for r in running.results[came_back:]]
     assert (await running.status())["last_cycle"]["problems"] == []
