@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reconciler.cli.validate import ChartsOpt, SpecsArg, load_or_exit, print_warnings
+from reconciler.cli.plan_opts import ChartsOpt, SpecsArg
+from reconciler.cli.validate import load_or_exit, print_warnings
 
 if TYPE_CHECKING:
     from reconciler.core.model import Desired

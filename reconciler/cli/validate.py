@@ -7,11 +7,11 @@ Exit 0 with a one-line summary when the specs are valid, 3 with one `file:line: 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from reconciler.cli.plan_opts import ChartsOpt, SpecsArg
 from reconciler.errors import ExitCode, SpecError, SpecProblem
 
 if TYPE_CHECKING:
@@ -19,12 +19,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Not `exists=True`: a path that does not exist is an invalid spec tree (exit 3), named in the problem.
-SpecsArg = Annotated[Path, typer.Argument(help="Spec tree: a folder (or one file).")]
-ChartsOpt = Annotated[
-    Path | None,
-    typer.Option("--charts", help="Charts folder (default: <specs>/../charts if it exists, else <specs>/charts)."),
-]
 
 
 def register(app: typer.Typer) -> None:
