@@ -68,14 +68,11 @@ def known_env(env: str, known: list[str]) -> None:
 
 def since_seconds(since: str, flag: str = "--since") -> float:
     """Seconds of a `--since` (or `flag`) duration (the spec files' syntax); a usage error naming the flag."""
-    from pydantic_core import PydanticCustomError
+    from reconciler.core.durations import MAX_SECONDS, duration_seconds
 
-    from reconciler.spec.units import MAX_SECONDS, parse_duration  # the spec package: only a duration given pays
-
-    try:
-        seconds = float(parse_duration(since))
-    except PydanticCustomError as exc:
-        raise UsageError(f"{flag}: {exc.message()}", hint="write a duration like 30s, 10m, 1h or 1h30m") from None
+    seconds = duration_seconds(since)
+    if seconds is None:
+        raise UsageError(f"{flag}: {since!r} is not a duration", hint="write a duration like 30s, 10m, 1h or 1h30m")
     if seconds <= 0:
         raise UsageError(f"{flag}: {since!r} is not a positive duration", hint="write a duration like 30s, 10m or 1h")
     if seconds > MAX_SECONDS:  # a date that far back does not exist (Python's datetime starts at year 1)

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from annotated_types import Ge, Le
 from pydantic import AllowInfNan, BeforeValidator, WithJsonSchema
 
+from reconciler.core.durations import MAX_SECONDS, duration_seconds
 from reconciler.spec.problems import RangeHint, rule_error
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
 _DURATION_HINT = "seconds as a number (90), or a duration like 30s, 10m or 1h30m"
 _PERCENT_HINT = "a percentage like 70%, or a fraction like 0.7"
@@ -27,10 +27,9 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if match and any(match.groups()):
-            hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
-            return hours * 3600 + minutes * 60 + seconds
+        seconds = duration_seconds(value)
+        if seconds is not None:
+            return seconds
         raise rule_error(f"'{value}' is not a duration", _DURATION_HINT)
     raise rule_error("a duration is a number of seconds or a string like 30s, 10m, 1h", _DURATION_HINT)
 
@@ -61,8 +60,6 @@ _PERCENT_SCHEMA: dict[str, Any] = {
     "description": "a percentage like 70% (or a fraction like 0.7)",
 }
 
-# Marathon's durations are int32 seconds (backoffSeconds, maxLaunchDelaySeconds); about 68 years.
-MAX_SECONDS = 2**31 - 1
 _TOO_LONG = RangeHint(high="a duration is at most 2147483647 seconds (68 years): check the unit")
 Duration = Annotated[
     float,

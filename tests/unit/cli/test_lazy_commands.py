@@ -144,3 +144,13 @@ def test_a_simulation_from_a_file_imports_no_store(tmp_path: Path) -> None:
     code, modules = loaded_by("autoscale", "simulate", str(tmp_path / "load.yaml"))
     assert code == "0"
     assert not [m for m in modules if m.startswith(HEAVY)]
+
+
+@pytest.mark.parametrize(("since", "code"), [("1h30m", "1"), ("5x", "2")])
+def test_history_since_reads_its_duration_without_the_spec_package(tmp_path: Path, since: str, code: str) -> None:
+    """`--since` shares the spec files' duration syntax (core/durations.py) but not the spec package,
+    whose import (pydantic models, Jinja2, the loader) cost 0.35 s. Exit 1: the duration was read, then
+    the missing database named; exit 2: the duration refused as a usage error."""
+    code_seen, modules = loaded_by("history", "--since", since, "--database", str(tmp_path / "none.db"))
+    assert code_seen == code
+    assert not [m for m in modules if m.startswith(("reconciler.spec", "jinja2"))]
