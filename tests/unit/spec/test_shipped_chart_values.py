@@ -175,3 +175,11 @@ def test_a_url_refused_for_its_credentials_is_named_without_them(tmp_path: Path,
     [problem] = caught.value.problems
     assert problem.field == f"apps.app.values.{key}" and "***@" in problem.message, problem.render()
     assert "s3cr3t" not in problem.render()
+
+
+def test_nginx_hands_its_upstream_to_the_container_as_a_bare_name(tmp_path: Path) -> None:
+    """docs/spec.md: `upstream` becomes UPSTREAM_SRV, a bare name as `web`'s `apis` give theirs."""
+    nginx = _render(tmp_path, "nginx", {"upstream": "shop"})
+    web = _render(tmp_path, "web", {"apis": ["user-api"]})
+    assert nginx["env"]["UPSTREAM_SRV"] == "shop" and web["env"]["USER_API_SRV"] == "user-api"
+    assert _render(tmp_path, "nginx", {})["env"]["UPSTREAM_SRV"] == "web"  # the default upstream
