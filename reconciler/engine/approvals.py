@@ -29,7 +29,7 @@ from reconciler.core.compare_memo import ComparisonMemo
 from reconciler.core.model import Action, Actual, Desired
 from reconciler.core.plan import PlanOptions
 from reconciler.engine.ports import MarathonPort
-from reconciler.store import Held, PlanMove, Store, StoreError
+from reconciler.store import Held, PlanMove, Since, Store, StoreError
 from reconciler.store.tables import PlanRecord
 
 log = logging.getLogger("reconciler.approvals")
@@ -128,8 +128,13 @@ class ApprovalGate:
                     continue
                 approved[env] = state
                 if actual.complete:  # a plan from a partial observation would not be the one to approve
-                    self.hold(review(specs, state, actual, self._options, env, self._comparisons), specs.revision,
-                              cycle_id)
+                    reviewed = review(specs, state, actual, self._options, env, self._comparisons)
+                    # Recorded only while the approved state read above is still the latest decision: a
+                    # plan made before an approval that lands meanwhile would wait beside the plan just
+                    # approved (the next cycle reviews against the new state).
+                    since = Since(APPROVAL_EVENTS, self._approved[env][0])
+                    if self._held(reviewed, specs.revision, cycle_id, since) is None:
+                        log.info("event=approval-review-stale env=%s", env)
             except StoreError as exc:
                 log.warning("event=approval-store-failed env=%s error=%r", env, str(exc))
                 approved[env] = self._approved.get(env, (None, None))[1]
@@ -154,10 +159,18 @@ class ApprovalGate:
         """Records `reviewed` as the plan awaiting approval, unless the same plan already waits; every other
         one waiting is superseded. The check and the record are one store transaction: of reconcilers
         holding one plan at once (controllers, `apply`, `approve`), one records it and the others find it."""
+        pending = self._held(reviewed, revision, cycle_id, None)
+        assert pending is not None, "only a plan held against a decision is ever found stale"
+        return pending
+
+    def _held(self, reviewed: Review, revision: str, cycle_id: str, since: Since | None) -> Pending | None:
+        """`hold`; with `since`, None when that decision is no longer the latest (nothing recorded)."""
         waiting = self._store.plans_still(reviewed.env, AWAITING)  # each cycle while it waits: no lock taken
         if len(waiting) == 1 and waiting[0].digest == reviewed.digest:
             return _pending(waiting[0], reviewed, recorded=False)
-        held = self._record(reviewed, revision, cycle_id, replacing="")
+        held = self._record(reviewed, revision, cycle_id, replacing="", since=since)
+        if held.stale:
+            return None
         assert held.plan is not None, "only a plan to replace is ever found decided"
         return _pending(held.plan, reviewed, held.recorded)
 
@@ -170,10 +183,11 @@ class ApprovalGate:
             return held.replaced
         return _pending(held.plan, reviewed, held.recorded)
 
-    def _record(self, reviewed: Review, revision: str, cycle_id: str, *, replacing: str) -> Held:
+    def _record(self, reviewed: Review, revision: str, cycle_id: str, *, replacing: str,
+                since: Since | None = None) -> Held:
         plan_id, env = self._new_id(), reviewed.env
         held = self._store.record_pending(plan_id, env, revision, reviewed.digest, reviewed.desired, reviewed.actions,
-                                          detail=_superseded_by, cycle_id=cycle_id, replacing=replacing)
+                                          detail=_superseded_by, cycle_id=cycle_id, replacing=replacing, since=since)
         if held.recorded:
             log.warning("event=approval-pending env=%s plan=%s digest=%s revision=%s actions=%d", env, plan_id,
                         reviewed.digest, revision[:12], len(reviewed.actions))

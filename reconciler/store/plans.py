@@ -68,6 +68,17 @@ class Held:
     recorded: bool = False
     superseded: tuple[str, ...] = ()
     replaced: PlanMove | None = None
+    stale: bool = False  # nothing written: the environment's decision moved since the plan was made (`Since`)
+
+
+@dataclass(frozen=True)
+class Since:
+    """The environment's latest event among `kinds` that a plan was made against (`event_id` None: none
+    yet). `hold_plan` records the plan only while that event is still the latest: a plan made from the
+    state before an approval landed would wait beside the plan just approved."""
+
+    kinds: tuple[str, ...]
+    event_id: int | None
 
 
 class PlanStore(Sessions):
@@ -97,19 +108,24 @@ class PlanStore(Sessions):
                          detail=event_detail, at=at),
                 ApprovalDecision(plan_id=plan.id, env=plan.env, digest=plan.digest, decision=status, by=by, at=at,
                                  note=note)]
-        return self._move(plan.id, expected, status, detail, rows)
+        return self._move(plan.id, expected, status, detail, rows, lock=_plans_lock(plan.env))
 
     def hold_plan(
         self, plan: PlanRecord, rows: Sequence[SQLModel], *, detail: Callable[[PlanRecord], str], replacing: str = "",
+        since: Since | None = None,
     ) -> Held:
         """Records `plan` (awaiting approval; `rows`: its desired state and actions) unless a plan of its digest
         awaits already (the newest such one is kept instead), and marks every other plan of its environment
         awaiting superseded (`detail` of the plan kept), in one transaction that holds the environment's lock:
         of reconcilers recording one plan at once, one does and the others find it, and one plan awaits
         afterwards (also on a store an older reconciler left with two). With `replacing` (a plan id): only
-        while that plan still awaits approval (it is superseded too, unless it is the plan kept)."""
+        while that plan still awaits approval (it is superseded too, unless it is the plan kept). With `since`:
+        only while the event it names is still the environment's latest of its kinds (else `stale`); an
+        approval (`approve_plan`) takes the same lock, so none lands between that check and the record."""
         try:
-            with self.serialised(f"plans/{plan.env}") as session:
+            with self.serialised(_plans_lock(plan.env)) as session:
+                if since is not None and _latest_decision(session, plan.env, since.kinds) != since.event_id:
+                    return Held(None, stale=True)
                 held = self._hold(session, plan, rows, detail, replacing)
         except sa.exc.SQLAlchemyError as exc:
             raise self.write_failed(exc, f"plan {plan.id} was not recorded; check the database") from None
@@ -138,9 +154,11 @@ class PlanStore(Sessions):
         session.commit()
         return Held(kept, recorded=kept is plan, superseded=tuple(superseded))
 
-    def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel]) -> PlanMove:
+    def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel],
+              lock: str = "") -> PlanMove:
+        """The compare-and-set; with `lock`, in a transaction holding that key's lock (`serialised`)."""
         try:
-            with Session(self._engine) as session:
+            with self.serialised(lock) if lock else Session(self._engine) as session:
                 _repair(session, col(PlanRecord.id) == plan_id, moved_on=True)
                 moved = _compare_and_set(session, plan_id, expected, status)
                 if moved:
@@ -199,6 +217,17 @@ class PlanStore(Sessions):
                      .order_by(col(PlanRecord.at).desc(), col(PlanRecord.id).desc()).limit(1))
         found = _as_now(self._all(statement))
         return found[0][0] if found and found[0][1] == AWAITING else None
+
+
+def _plans_lock(env: str) -> str:
+    """The lock of `env`'s plans: held while one is recorded awaiting approval and while one is approved."""
+    return f"plans/{env}"
+
+
+def _latest_decision(session: Session, env: str, kinds: Iterable[str]) -> int | None:
+    """The id of `env`'s latest event among `kinds` (Store.last_env_event's order), or None."""
+    return session.exec(select(EnvEvent.id).where(EnvEvent.env == env, col(EnvEvent.kind).in_(list(kinds)))
+                        .order_by(col(EnvEvent.at).desc(), col(EnvEvent.id).desc()).limit(1)).first()
 
 
 def _compare_and_set(session: Session, plan_id: str, expected: str, status: str) -> bool:

@@ -28,7 +28,7 @@ from reconciler.redaction import redact
 from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
 from reconciler.store.migrations import MIGRATIONS, Step, StoreError, check_readable, migrate
-from reconciler.store.plans import AWAITING, Held, PlanStore
+from reconciler.store.plans import AWAITING, Held, PlanStore, Since
 from reconciler.store.sessions import Clock, as_utc, cause_of, hint_for, secrets_of, shown_url
 from reconciler.store.tables import (
     ActionRecord,
@@ -278,17 +278,18 @@ class Store(PlanStore):
 
     def record_pending(
         self, plan_id: str, env: str, revision: str, digest: str, desired: Desired, actions: Iterable[ActionLike],
-        *, detail: Callable[[PlanRecord], str], cycle_id: str = "", replacing: str = "",
+        *, detail: Callable[[PlanRecord], str], cycle_id: str = "", replacing: str = "", since: Since | None = None,
     ) -> Held:
         """Plan `plan_id` of `env` awaiting approval, with its desired state and actions, unless a plan of
         `digest` awaits already; the others awaiting are superseded (`detail` of the plan that awaits). One
         transaction under the environment's lock (plans.py's hold_plan); with `replacing`, only while that
-        plan still awaits."""
+        plan still awaits; with `since`, only while that event is still the environment's latest."""
         at = self.now()
         plan = PlanRecord(id=plan_id, env=env, revision=revision, digest=digest, status=AWAITING, state=AWAITING,
                           cycle_id=cycle_id, at=at)
         state = DesiredState(env=env, revision=revision, digest=digest, document=encode_desired(desired, env), at=at)
-        return self.hold_plan(plan, [state, *_action_rows(plan_id, actions, at)], detail=detail, replacing=replacing)
+        return self.hold_plan(plan, [state, *_action_rows(plan_id, actions, at)], detail=detail, replacing=replacing,
+                              since=since)
 
     def record_heal(self, env: str, app: str, task_id: str, reason: str, outcome: str) -> HealEvent:
         row = HealEvent(env=env, app=app, task_id=task_id, reason=reason, outcome=outcome, at=self.now())

@@ -44,8 +44,8 @@ def _specs(tag: str = "1.0", revision: str = "r1") -> Desired:
     return replace(desired, environments={**desired.environments, "prod": prod})
 
 
-def _gate(store: Store) -> ApprovalGate:
-    ids = (f"p{n}" for n in itertools.count(1))
+def _gate(store: Store, prefix: str = "p") -> ApprovalGate:
+    ids = (f"{prefix}{n}" for n in itertools.count(1))
     return ApprovalGate(store, PlanOptions(), new_id=lambda: next(ids))
 
 
@@ -134,3 +134,26 @@ def test_a_handed_approval_is_marked_by_the_cycles_that_reconcile_its_state(stor
     assert [e.data["detail"] for e in store.history(env="prod") if e.kind == "plan-status"
             and e.data["plan_id"] == "p2"][-1] == "by the approval of revision r3"
     assert store.plan_status("p1") == "applied"
+
+
+def test_an_approval_landing_during_a_cycles_review_leaves_no_second_plan_waiting(store: Store) -> None:
+    """A cycle reads the approved state (none yet), `approve` approves p1 before the cycle records its
+    review, made from the state before: recording it would leave a copy of p1 waiting beside p1 approved
+    (seen under load: `tests/e2e/test_approval_heal.py` took that copy for the next plan). The record is
+    refused in the store's transaction (store/plans.py `Since`), and the next cycle runs the approved state."""
+    _gate(store).in_force(_specs(), EMPTY)  # p1 awaits
+    racing = _gate(store, "q")  # another controller's ids
+    read = racing.approved_state
+
+    def approved_right_after_the_read(env: str) -> Desired | None:
+        state = read(env)
+        if env == "prod" and store.plan_status("p1") == AWAITING:
+            _approve(store, "p1")
+        return state
+
+    racing.approved_state = approved_right_after_the_read  # type: ignore[method-assign]
+    running = racing.in_force(_specs(), EMPTY, "c00002")
+    assert "/prod/web" not in running.apps  # this cycle still ran the state it read: nothing approved
+    assert store.plans_still("prod", AWAITING) == [] and store.plan_status("p1") == "approved"
+    assert racing.in_force(_specs(), EMPTY, "c00003").apps["/prod/web"].definition["cmd"] == "web 1.0"
+    assert store.plans_still("prod", AWAITING) == []
