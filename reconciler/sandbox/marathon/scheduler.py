@@ -17,6 +17,7 @@ from reconciler.sandbox.marathon.instances import counted_tasks, ending_in_place
 from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
 from reconciler.sandbox.marathon.state import SandboxState
+from reconciler.sandbox.marathon.task_env import task_environment
 from reconciler.sandbox.runtime import Launch, PortInUse, TaskRuntime
 
 BACKOFF_STATES = frozenset({TaskState.FAILED, TaskState.FINISHED})
@@ -334,9 +335,13 @@ class Scheduler:
         return tuple(str(check.get("path", "/")) for check in checks if "HTTP" in str(check.get("protocol", "")))
 
     def launch_of(self, task: Task) -> Launch:
+        """The app's command and the environment TaskBuilder.commandInfo gives the task."""
         run = self.state.runs.get(task.app_id)
-        command = run.definition.get("cmd") if run else None
-        return Launch(command if isinstance(command, str) and command else None, task.cpus)
+        if run is None:
+            return Launch(None, task.cpus)
+        command = run.definition.get("cmd")
+        env = task_environment(run.definition, task.id, task.version, task.host, task.ports, self.state.rng)
+        return Launch(command if isinstance(command, str) and command else None, task.cpus, tuple(env.items()))
 
     def reset_delay(self, run: AppRun) -> None:
         run.backoff_delay = 0.0

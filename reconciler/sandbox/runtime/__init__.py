@@ -12,10 +12,12 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Launch:
-    """What a runtime that runs processes needs of the app: its command and its CPU allocation."""
+    """What a runtime that runs processes needs of the app: its command, its CPU allocation and the
+    environment Marathon gives the task (variable name and value, in order)."""
 
     command: str | None = None
     cpus: float = 0.0
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

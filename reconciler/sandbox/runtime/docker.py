@@ -125,6 +125,7 @@ class DockerTasks:
             detach=True,
             labels={LABEL: "marathon", "task-id": task_id},
             ports={f"{port}/tcp": (host, port) for port in ports},
+            environment=dict(launch.env),
             **limits,
         )
 
