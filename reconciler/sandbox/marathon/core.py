@@ -16,7 +16,7 @@ from reconciler.sandbox.marathon.deployments import DeploymentRunner
 from reconciler.sandbox.marathon.events import EventBus
 from reconciler.sandbox.marathon.health import HealthProber
 from reconciler.sandbox.marathon.instances import counted_tasks
-from reconciler.sandbox.marathon.model import Agent, TaskState
+from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, Agent, Condition, Task, TaskState
 from reconciler.sandbox.marathon.scheduler import Scheduler, Timings
 from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.views import AppViews
@@ -96,6 +96,31 @@ class MarathonCore:
         task = run.tasks.get(task_id) if run else None
         if task is not None and task.state == TaskState.UNREACHABLE:
             self.scheduler.kill(task, TaskState.LOST, "expunged after being unreachable")
+
+    def wipe(self, task: Task) -> None:
+        """A kill with wipe (api/TaskKiller.kill): the instance's goal becomes Decommissioned, then
+        doForceExpunge removes it at once (InstanceUpdater.forceExpunge, condition Killed), whatever its task
+        is doing; nothing relaunches in it and the scale check launches a new instance. KillServiceActor
+        kills a task still active on the goal change; one already being killed goes on ending, unlisted, and
+        its terminal update is for an unknown instance. An instance whose task ended is expunged by the goal
+        change itself (InstanceUpdater.changeGoal: shouldBeExpunged)."""
+        run = self.state.runs.get(task.app_id)
+        if run is None:
+            return
+        condition = CONDITION_OF_STATE[task.state]
+        if run.scheduled.get(task.instance_id) is task:
+            self.state.bus.instance_changed(task, condition)
+            self.scheduler.forget_scheduled(task)
+            return
+        if run.tasks.get(task.id) is not task:
+            return
+        self.state.bus.instance_changed(task, condition)
+        self.state.bus.instance_changed(task, Condition.KILLED)
+        task.expunged, task.rescheduled = True, False
+        del run.tasks[task.id]
+        run.touch()
+        self.scheduler.kill(task, TaskState.KILLED, "killed through the API")  # a task already killing goes on
+        self.scheduler.kick()
 
     def restore_agent(self, index: int) -> None:
         """The agent comes back; tasks not yet expunged report running again."""

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, JsonDict, Task
+from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, Condition, JsonDict, Task
 
 SUBSCRIBER_BACKLOG = 10_000
 CLOSE = ""  # queued to a subscription: the server ends that stream (no frame is ever empty)
@@ -92,17 +92,30 @@ class EventBus:
                 "version": task.version,
             },
         )
+        self.instance_changed(task, CONDITION_OF_STATE[task.state])
+
+    def instance_changed(self, task: Task, condition: Condition) -> None:
+        """InstanceChangedEventsGenerator: the instance of `task` in `condition` (also sent when only its
+        goal changed, with the condition it has)."""
         self.publish(
             "instance_changed_event",
             {
                 "instanceId": task.instance_id,
-                "condition": CONDITION_OF_STATE[task.state].value,
+                "condition": condition.value,
                 "runSpecId": task.app_id,
                 "agentId": task.agent.slave_id,
                 "host": task.host,
                 "runSpecVersion": task.version,
                 "timestamp": self._now_iso(),
             },
+        )
+
+    def unknown_instance_terminated(self, task: Task, condition: Condition) -> None:
+        """TaskStatusUpdateProcessorImpl.publish: a terminal update for a task whose instance is no longer
+        known (expunged) is no status update; only this event tells it (core/event/Events.scala)."""
+        self.publish(
+            "unknown_instance_terminated_event",
+            {"instanceId": task.instance_id, "runSpecId": task.app_id, "condition": condition.value},
         )
 
     def health_changed(self, task: Task, alive: bool) -> None:

@@ -116,6 +116,9 @@ class Task:
     # Killed or ended while its instance's goal stays Running: once terminal, the instance relaunches it
     # as its next incarnation (Instance.isScheduled), never before.
     rescheduled: bool = False
+    # Its instance was expunged (a kill with wipe) while the task still ends: no list shows it, and its
+    # last update is for an unknown instance (TaskStatusUpdateProcessorImpl.publish).
+    expunged: bool = False
 
     @property
     def host(self) -> str:

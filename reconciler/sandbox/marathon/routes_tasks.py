@@ -13,7 +13,7 @@ from aiohttp import web
 
 from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.core import MarathonCore
-from reconciler.sandbox.marathon.model import ENDED_STATES, Task, TaskState
+from reconciler.sandbox.marathon.model import Task, TaskState
 from reconciler.sandbox.marathon.negotiation import DEPRECATED, TEXT_PLAIN_DEPRECATED, TEXT_PLAIN_TASKS, prefers_text
 from reconciler.sandbox.marathon.routes_apps import commit, core_of, unknown_app
 from reconciler.sandbox.marathon.views import queue_json, task_json
@@ -168,11 +168,13 @@ async def delete_app_tasks(request: web.Request, app_id: str, task_id: str | Non
 def kill_keeping_instances(core: MarathonCore, tasks: Iterable[Task], wipe: bool) -> None:
     """Kill without scale: each instance keeps its goal and relaunches as its next incarnation
     (`._app.2`); `wipe` expunges the instance, so a new one replaces it (TaskKiller.kill). Only active
-    instances are killed: one waiting to relaunch is left as it is, or expunged with `wipe`."""
+    instances are killed: one waiting to relaunch is left as it is, or expunged with `wipe`, as is one
+    whose task is being killed already."""
     for task in tasks:
-        if wipe and task.state in ENDED_STATES:
-            core.scheduler.forget_scheduled(task)
-        core.scheduler.kill(task, TaskState.KILLED, "killed through the API", reschedule=not wipe)
+        if wipe:
+            core.wipe(task)
+        else:
+            core.scheduler.kill(task, TaskState.KILLED, "killed through the API", reschedule=True)
 
 
 # Instance.isActive && !Instance.isKilling: the instances a kill-and-scale counts.

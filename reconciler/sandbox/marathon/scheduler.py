@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from reconciler.sandbox.marathon.appdef import service_ports
 from reconciler.sandbox.marathon.instances import counted_tasks, ending_in_place, next_incarnation, pick_victims
-from reconciler.sandbox.marathon.model import AppRun, Task, TaskState
+from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
 from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.task_env import task_environment
@@ -259,7 +259,8 @@ class Scheduler:
         if state == TaskState.KILLED and task.state == TaskState.RUNNING and self.timings.kill_delay_ms > 0:
             task.state = TaskState.KILLING
             self.touch_task(task)
-            self.state.bus.status_update(task, message)
+            if not task.expunged:
+                self.state.bus.status_update(task, message)
             handle = asyncio.get_running_loop().call_later(
                 self.timings.kill_delay_ms / 1000, self._killed, task, message
             )
@@ -274,10 +275,13 @@ class Scheduler:
             self._end(task, TaskState.KILLED, message)
 
     def _end(self, task: Task, state: TaskState, message: str) -> None:
-        run = self.state.runs.get(task.app_id)
+        run = None if task.expunged else self.state.runs.get(task.app_id)
         task.state = state
         self._release(task)
-        self.state.bus.status_update(task, message)
+        if task.expunged:
+            self.state.bus.unknown_instance_terminated(task, CONDITION_OF_STATE[state])
+        else:
+            self.state.bus.status_update(task, message)
         if run is not None:
             run.tasks.pop(task.id, None)
             if task.rescheduled:

@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler.sandbox.marathon import MarathonSandbox
 from tests.sandbox.marathon.fixtures import events_of, fast_config, until
@@ -141,8 +142,9 @@ async def test_an_instance_relaunches_only_once_its_killed_task_is_terminal() ->
 
 async def test_a_wiped_instance_is_replaced_by_a_new_one_without_waiting_for_its_kill() -> None:
     # api/TaskKiller.kill with wipe: the goal becomes Decommissioned and the instance is expunged at once
-    # (doForceExpunge); the scale check then launches a new instance (`._app.1` of another instance) while
-    # the old task may still report TASK_KILLING.
+    # (doForceExpunge; InstanceUpdater.forceExpunge returns InstanceUpdateEffect.Expunge), so no list shows
+    # its task any more although Mesos still kills it; the scale check launches a new instance (`._app.1`
+    # of another instance) meanwhile.
     async with (
         MarathonSandbox(fast_config(kill_delay_ms=60_000)) as sandbox,
         httpx.AsyncClient(base_url=sandbox.url, timeout=10.0) as api,
@@ -153,7 +155,47 @@ async def test_a_wiped_instance_is_replaced_by_a_new_one_without_waiting_for_its
         assert (await api.delete(f"/v2/apps/w/tasks/{first['id']}", params={"wipe": "true"})).status_code == 200
         other = await until(lambda: _running_except(api, "/w", first["id"]), "a new instance running")
         assert other["id"].endswith("._app.1") and not other["id"].startswith(first["id"].removesuffix("._app.1"))
-        assert [t["state"] for t in await app_tasks(api, "/w") if t["id"] == first["id"]] == ["TASK_KILLING"]
+        assert [t for t in await app_tasks(api, "/w") if t["id"] == first["id"]] == []
+        # Both tasks hold their cpus: the old one is still ending.
+        assert sum(agent.used_cpus for agent in sandbox.state.agents) == pytest.approx(0.2)
+
+
+async def test_wiping_an_instance_whose_task_is_being_killed_expunges_it_instead_of_relaunching_it() -> None:
+    # A kill without wipe leaves the instance's goal Running: its task reports TASK_KILLING and the
+    # instance would relaunch as `._app.2` once TASK_KILLED. A second kill with wipe on that instance
+    # (api/TaskKiller.kill: `foundInstances` are set Decommissioned and force-expunged whatever their
+    # condition) removes it: InstanceUpdater.changeGoal sends instance_changed_event in its condition
+    # (Killing), forceExpunge one in condition Killed, and the task's TASK_KILLED then reaches
+    # TaskStatusUpdateProcessorImpl.publish for an unknown instance: no status update, an
+    # `unknown_instance_terminated_event` (core/event/Events.scala). Nothing relaunches in that instance;
+    # the scale check launches a new one.
+    async with (
+        MarathonSandbox(fast_config(kill_delay_ms=3000, agents=1)) as sandbox,
+        httpx.AsyncClient(base_url=sandbox.url, timeout=10.0) as api,
+    ):
+        assert (await api.post("/v2/apps", json={"id": "/k", "cmd": "run", "cpus": 0.1, "mem": 16})).status_code == 201
+        await sandbox.wait_idle()
+        [first] = await app_tasks(api, "/k")
+        instance = first["id"].removesuffix("._app.1")
+        assert (await api.delete(f"/v2/apps/k/tasks/{first['id']}")).status_code == 200
+        assert await only_task_in(api, "/k", "TASK_KILLING")
+        wiped = await api.delete(f"/v2/apps/k/tasks/{first['id']}", params={"wipe": "true"})
+        assert (wiped.status_code, wiped.json()["task"]["id"], wiped.json()["task"]["state"]) == (
+            200, first["id"], "TASK_KILLING")
+        assert [t for t in await app_tasks(api, "/k") if t["id"] == first["id"]] == []
+        assert [t for t in (await api.get("/v2/tasks")).json()["tasks"] if t["id"] == first["id"]] == []
+        other = await until(lambda: _running_except(api, "/k", first["id"]), "a new instance running")
+        assert other["id"].endswith("._app.1") and not other["id"].startswith(instance)
+        await until(lambda: events_of(sandbox, "unknown_instance_terminated_event"), "the old task's end", 30)
+        assert events_of(sandbox, "unknown_instance_terminated_event")[0] | {"timestamp": ""} == {
+            "eventType": "unknown_instance_terminated_event", "instanceId": instance, "runSpecId": "/k",
+            "condition": "Killed", "timestamp": ""}
+        conditions = [e["condition"] for e in events_of(sandbox, "instance_changed_event") if e["instanceId"] == instance]
+        assert conditions == ["Staging", "Running", "Killing", "Killing", "Killed"]
+        statuses = [e["taskStatus"] for e in events_of(sandbox, "status_update_event") if e["taskId"] == first["id"]]
+        assert statuses == ["TASK_STAGING", "TASK_RUNNING", "TASK_KILLING"]
+        assert [t["id"] for t in await app_tasks(api, "/k")] == [other["id"]]
+        assert sandbox.state.agent(1).used_cpus == pytest.approx(0.1)  # the old task's resources are free
 
 
 async def _running_except(api: httpx.AsyncClient, app_id: str, task_id: str) -> Json | None:
