@@ -32,13 +32,14 @@ from reconciler.sandbox.marathon import (
 from reconciler.sandbox.marathon.agent_stats import AgentStatistics
 from reconciler.sandbox.marathon.clock import Clock
 from reconciler.sandbox.marathon.core import AgentShape, MarathonCore
-from reconciler.sandbox.marathon.fault_bodies import AGENT_FIELDS, FAULT_FIELDS, check_body
-from reconciler.sandbox.marathon.faults import FAULTS, KILL_STATES, FaultSettings
+from reconciler.sandbox.marathon.fault_bodies import AGENT_FIELDS, FAULT_FIELDS, check_body, kill_fields
+from reconciler.sandbox.marathon.faults import FAULTS, FaultSettings
 from reconciler.sandbox.marathon.load import LoadModel, exposition
 from reconciler.sandbox.marathon.model import Agent, Task
 from reconciler.sandbox.marathon.routes_apps import CORE
 from reconciler.sandbox.marathon.scheduler import Timings
 from reconciler.sandbox.marathon.state import SandboxState
+from reconciler.sandbox.marathon.task_faults import FAULT_STATES, apply_task_fault
 from reconciler.sandbox.marathon.wire import ApiError, json_response
 from reconciler.sandbox.runtime import TaskRuntime
 from reconciler.sandbox.runtime.docker import DockerTasks, DockerUnavailable
@@ -290,9 +291,13 @@ class MarathonSandbox:
         await self.wait_for(self.core.idle, timeout, "idle (no deployments, no pending launches)")
 
     # --- faults, in process -----------------------------------------------------------------
-    def kill_task(self, task_id: str, state: str = "TASK_KILLED", message: str = "killed by a test") -> None:
-        task = self._task(task_id)
-        self.core.scheduler.kill(task, KILL_STATES[state], message, reschedule=True)
+    def kill_task(
+        self, task_id: str, state: str = "TASK_KILLED", message: str = "killed by a test", reason: str | None = None
+    ) -> None:
+        """As `POST /_sandbox/tasks/{id}/kill` (task_faults.py); a ValueError names what is wrong."""
+        body = {"state": state, "message": message, **({"reason": reason} if reason is not None else {})}
+        check_body(body, kill_fields(FAULT_STATES), "kill_task")
+        apply_task_fault(self.core, self._task(task_id), state, message, reason)
 
     async def set_task_health(self, task_id: str, healthy: bool) -> None:
         await self.core.scheduler.set_healthy(self._task(task_id), healthy)

@@ -67,35 +67,57 @@ class MarathonCore:
         """The agent disappears: its tasks become unreachable and are replaced elsewhere."""
         agent = self.state.agent(index)
         agent.active = False
-        now = self.state.clock.monotonic()
         lost = [task for task in self.state.all_tasks() if task.agent is agent and task.active]
         for task in lost:
-            task.state = TaskState.UNREACHABLE
-            task.unreachable_mono = now
-            self.scheduler.listeners.close(task.id)
-            self.prober.forget(task)
-            self.scheduler.touch_task(task)
-            self.state.bus.status_update(task, "agent lost")
-            self._schedule_expunge(task.id, task.app_id)
+            self.make_unreachable(task, "agent lost")
         self.scheduler.kick()
         return [task.id for task in lost]
 
-    def _schedule_expunge(self, task_id: str, app_id: str) -> None:
-        run = self.state.runs.get(app_id)
-        after = unreachable_after(run.definition, "expungeAfterSeconds") if run else 0.0
-        if after is None:  # "disabled": kept unreachable until its agent comes back
-            return
-        loop = asyncio.get_running_loop()
-        self._expunge_timers.append(
-            loop.call_later(self.scheduler.timings.scaled(after), self._expunge, task_id, app_id)
-        )
-        loop.call_later(self.scheduler.timings.scaled(after) + 0.001, self.scheduler.kick)
+    def make_unreachable(self, task: Task, message: str, reported: TaskState = TaskState.UNREACHABLE) -> None:
+        """The task's agent no longer answers the master (TASK_UNREACHABLE, or a TASK_LOST that
+        TaskCondition reads as Unreachable): condition Unreachable, no listener. After the app's
+        unreachableStrategy `inactiveAfterSeconds` the instance is UnreachableInactive and a new one replaces
+        it (ScaleAppUpdateStepImpl: scalingWorthy); after `expungeAfterSeconds` it is expunged
+        (ExpungeOverdueLostTasksActor). "disabled" keeps it unreachable until its agent comes back."""
+        task.state, task.unreachable_inactive = TaskState.UNREACHABLE, False
+        task.unreachable_mono = since = self.state.clock.monotonic()
+        self.scheduler.listeners.close(task.id)
+        self.prober.forget(task)
+        self.scheduler.touch_task(task)
+        self.state.bus.status_update(task, message, reported)
+        run = self.state.runs.get(task.app_id)
+        if run is not None and reported == TaskState.LOST:
+            self.scheduler.note_failure(run, task, message, reported)
+        for key, step in (("inactiveAfterSeconds", self._inactive), ("expungeAfterSeconds", self._expunge)):
+            after = unreachable_after(run.definition, key) if run else 0.0
+            if after is not None:  # "disabled": kept unreachable until its agent comes back
+                delay = self.scheduler.timings.scaled(after) + 0.001  # past the bound counted_tasks checks
+                self._expunge_timers.append(asyncio.get_running_loop().call_later(delay, step, task, since))
 
-    def _expunge(self, task_id: str, app_id: str) -> None:
-        run = self.state.runs.get(app_id)
-        task = run.tasks.get(task_id) if run else None
-        if task is not None and task.state == TaskState.UNREACHABLE:
-            self.scheduler.kill(task, TaskState.LOST, "expunged after being unreachable")
+    def _still_unreachable(self, task: Task, since: float) -> bool:
+        run = self.state.runs.get(task.app_id)
+        return (
+            run is not None and run.tasks.get(task.id) is task
+            and task.state == TaskState.UNREACHABLE and task.unreachable_mono == since
+        )
+
+    def _inactive(self, task: Task, since: float) -> None:
+        """Instance.InstanceState.conditionFromTasks: Unreachable past inactiveAfter is UnreachableInactive;
+        the lists still say TASK_UNREACHABLE (Condition.toMesosTaskState). Marathon sees it at the next
+        update of the task (reconciliation); the sandbox at once."""
+        if self._still_unreachable(task, since) and not task.unreachable_inactive:
+            task.unreachable_inactive = True
+            self.state.bus.instance_changed(task, Condition.UNREACHABLE_INACTIVE)
+            self.scheduler.kick()
+
+    def _expunge(self, task: Task, since: float) -> None:
+        """ExpungeOverdueLostTasksActor.triggerExpunge -> InstanceUpdater.forceExpunge: the instance goes
+        with condition Killed (its instance_changed_event), and no status update. Only an UnreachableInactive
+        instance is expunged (shouldExpunge), so with equal bounds that comes first."""
+        self._inactive(task, since)
+        if self._still_unreachable(task, since):
+            self.state.bus.instance_changed(task, Condition.KILLED)
+            self.scheduler.expunge(task)
 
     def wipe(self, task: Task) -> None:
         """A kill with wipe (api/TaskKiller.kill): the instance's goal becomes Decommissioned, then
@@ -128,7 +150,7 @@ class MarathonCore:
         agent.active = True
         for task in self.state.all_tasks():
             if task.agent is agent and task.state == TaskState.UNREACHABLE:
-                task.state = TaskState.RUNNING
+                task.state, task.unreachable_inactive = TaskState.RUNNING, False
                 task.unreachable_mono = None
                 self.scheduler.touch_task(task)
                 self.state.bus.status_update(task, "agent restored")

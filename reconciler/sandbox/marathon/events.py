@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, Condition, JsonDict, Task
+from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, Condition, JsonDict, Task, TaskState
 
 SUBSCRIBER_BACKLOG = 10_000
 CLOSE = ""  # queued to a subscription: the server ends that stream (no frame is ever empty)
@@ -75,7 +75,9 @@ class EventBus:
                 # A stalled client loses events rather than growing memory; events only trigger re-reads.
                 subscription.dropped += 1
 
-    def status_update(self, task: Task, message: str = "") -> None:
+    def status_update(self, task: Task, message: str = "", reported: TaskState | None = None) -> None:
+        """A Mesos status update of `task` in `reported` (its state unless told), then its instance's
+        condition, which follows the task's state (TaskCondition)."""
         if not self.listening:
             return
         self.publish(
@@ -83,7 +85,7 @@ class EventBus:
             {
                 "slaveId": task.agent.slave_id,
                 "taskId": task.id,
-                "taskStatus": task.state.value,
+                "taskStatus": (reported or task.state).value,
                 "message": message,
                 "appId": task.app_id,
                 "host": task.host,

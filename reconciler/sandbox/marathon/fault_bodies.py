@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +77,14 @@ HEALTH_FIELDS: Mapping[str, Field] = {"healthy": FLAG}
 NO_FIELDS: Mapping[str, Field] = {}
 
 
+REASON = Field(
+    "a Mesos TaskStatus reason name such as REASON_SLAVE_REMOVED (TASK_LOST only)",
+    lambda v: isinstance(v, str) and re.fullmatch(r"REASON_[A-Z_]+", v) is not None,
+)
+
+
 def kill_fields(states: list[str]) -> Mapping[str, Field]:
-    return {"state": one_of(states), "message": TEXT}
+    return {"state": one_of(states), "message": TEXT, "reason": REASON}
 
 
 def check_body(

@@ -22,12 +22,10 @@ from reconciler.sandbox.marathon.fault_bodies import (
     read_body,
 )
 from reconciler.sandbox.marathon.load import LoadModel
-from reconciler.sandbox.marathon.model import TaskState
 from reconciler.sandbox.marathon.routes_apps import core_of
 from reconciler.sandbox.marathon.routes_load import LOADS
+from reconciler.sandbox.marathon.task_faults import FAULT_STATES, TaskFaultError, apply_task_fault
 from reconciler.sandbox.marathon.wire import ApiError, json_response
-
-KILL_STATES = {"TASK_FAILED": TaskState.FAILED, "TASK_KILLED": TaskState.KILLED, "TASK_FINISHED": TaskState.FINISHED}
 
 
 @dataclass
@@ -131,10 +129,13 @@ async def kill_task(request: web.Request) -> web.Response:
     task = core.state.find_task(request.match_info["task"])
     if task is None:
         raise ApiError(404, f"Task '{request.match_info['task']}' does not exist")
-    body = await read_body(request, kill_fields(sorted(KILL_STATES)))
-    state = KILL_STATES[body.get("state", "TASK_KILLED")]
-    core.scheduler.kill(task, state, body.get("message", "killed through the sandbox fault API"), reschedule=True)
-    return json_response({"taskId": task.id, "state": state.value})
+    body = await read_body(request, kill_fields(FAULT_STATES))
+    state, message = body.get("state", "TASK_KILLED"), body.get("message", "killed through the sandbox fault API")
+    try:
+        apply_task_fault(core, task, state, message, body.get("reason"))
+    except TaskFaultError as exc:
+        raise ApiError(400, f"POST /_sandbox/tasks/{{task}}/kill: {exc}") from exc
+    return json_response({"taskId": task.id, "state": state})
 
 
 async def set_task_health(request: web.Request) -> web.Response:

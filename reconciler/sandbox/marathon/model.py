@@ -22,6 +22,10 @@ class TaskState(StrEnum):
     FINISHED = "TASK_FINISHED"
     LOST = "TASK_LOST"
     UNREACHABLE = "TASK_UNREACHABLE"
+    # What the lists show for a TASK_LOST that TaskCondition reads as Gone or Unknown
+    # (Condition.toMesosTaskStateOrStaging).
+    GONE = "TASK_GONE"
+    UNKNOWN = "TASK_UNKNOWN"
 
 
 class Condition(StrEnum):
@@ -35,7 +39,9 @@ class Condition(StrEnum):
     FAILED = "Failed"
     FINISHED = "Finished"
     UNREACHABLE = "Unreachable"
+    UNREACHABLE_INACTIVE = "UnreachableInactive"
     GONE = "Gone"
+    UNKNOWN = "Unknown"
 
 
 CONDITION_OF_STATE = {
@@ -47,12 +53,14 @@ CONDITION_OF_STATE = {
     TaskState.FINISHED: Condition.FINISHED,
     TaskState.LOST: Condition.GONE,
     TaskState.UNREACHABLE: Condition.UNREACHABLE,
+    TaskState.GONE: Condition.GONE,
+    TaskState.UNKNOWN: Condition.UNKNOWN,
 }
 
 ACTIVE_STATES = frozenset({TaskState.STAGING, TaskState.RUNNING})
-# The terminal states a task of an instance that keeps its goal can end in (the sandbox loses tasks
-# only by expunging their instance).
-ENDED_STATES = frozenset({TaskState.KILLED, TaskState.FAILED, TaskState.FINISHED})
+# The terminal states a task of an instance that keeps its goal can end in (Gone and Unknown: a TASK_LOST
+# through the fault API; an unreachable instance is expunged instead, never ended).
+ENDED_STATES = frozenset({TaskState.KILLED, TaskState.FAILED, TaskState.FINISHED, TaskState.GONE, TaskState.UNKNOWN})
 
 
 @dataclass
@@ -112,6 +120,7 @@ class Task:
     healthy_flag: bool = True
     health: list[HealthResult] = field(default_factory=list)
     unreachable_mono: float | None = None
+    unreachable_inactive: bool = False  # its instance is UnreachableInactive (told by instance_changed_event)
     revision: int = 0
     # Killed or ended while its instance's goal stays Running: once terminal, the instance relaunches it
     # as its next incarnation (Instance.isScheduled), never before.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.sandbox.marathon.appdef import service_ports
+from reconciler.sandbox.marathon.backoff import DELAYING_STATES, FAILURE_UPDATES, add_delay, task_failure
 from reconciler.sandbox.marathon.instances import counted_tasks, ending_in_place, next_incarnation, pick_victims
 from reconciler.sandbox.marathon.model import CONDITION_OF_STATE, AppRun, Task, TaskState
 from reconciler.sandbox.marathon.placement import REASON_ORDER, Match, RejectReason, match_offer, pick_ports
@@ -20,7 +21,6 @@ from reconciler.sandbox.marathon.state import SandboxState
 from reconciler.sandbox.marathon.task_env import task_environment
 from reconciler.sandbox.runtime import Launch, PortInUse, TaskRuntime
 
-BACKOFF_STATES = frozenset({TaskState.FAILED, TaskState.FINISHED})
 PORT_MOVES = 5  # how often a staging task moves off ports held outside the sandbox before it fails
 
 
@@ -241,7 +241,10 @@ class Scheduler:
         return f"cannot listen on {task.host}:{task.ports}: ports kept being taken outside the sandbox"
 
     # --- killing --------------------------------------------------------------------------
-    def kill(self, task: Task, state: TaskState, message: str = "", *, reschedule: bool = False) -> None:
+    def kill(
+        self, task: Task, state: TaskState, message: str = "", *, reschedule: bool = False,
+        reported: TaskState | None = None,
+    ) -> None:
         """End a task in `state`; failures feed the app's backoff and lastTaskFailure. With `reschedule`
         the instance keeps its goal Running: once the task is terminal the instance is scheduled
         (Instance.isScheduled), the API lists the ended task until the instance relaunches as its next
@@ -251,7 +254,8 @@ class Scheduler:
         `kill_delay_ms`, as an executor with the TASK_KILLING_STATE capability does: it is no longer
         active but keeps its resources and keeps answering on its ports. A replacement launches
         meanwhile only when the instance does not keep its goal (a scale-down, a restart); the same
-        instance relaunches only once the task is terminal.
+        instance relaunches only once the task is terminal. `reported` is the Mesos state of the status
+        update when it is not the one the lists show (TASK_LOST read as Gone or Unknown: TaskCondition).
         """
         if task.state not in (TaskState.STAGING, TaskState.RUNNING, TaskState.UNREACHABLE):
             return
@@ -267,21 +271,21 @@ class Scheduler:
             self._kill_timers[task.id] = handle
             self.kick()
             return
-        self._end(task, state, message)
+        self._end(task, state, message, reported or state)
 
     def _killed(self, task: Task, message: str) -> None:
         self._kill_timers.pop(task.id, None)
         if task.state == TaskState.KILLING:
-            self._end(task, TaskState.KILLED, message)
+            self._end(task, TaskState.KILLED, message, TaskState.KILLED)
 
-    def _end(self, task: Task, state: TaskState, message: str) -> None:
+    def _end(self, task: Task, state: TaskState, message: str, reported: TaskState) -> None:
         run = None if task.expunged else self.state.runs.get(task.app_id)
         task.state = state
         self._release(task)
         if task.expunged:
             self.state.bus.unknown_instance_terminated(task, CONDITION_OF_STATE[state])
         else:
-            self.state.bus.status_update(task, message)
+            self.state.bus.status_update(task, message, reported)
         if run is not None:
             run.tasks.pop(task.id, None)
             if task.rescheduled:
@@ -290,8 +294,23 @@ class Scheduler:
                 task.health = []
                 run.scheduled[task.instance_id] = task
             run.touch()
-            if state in BACKOFF_STATES:
-                self._record_failure(run, task, message)
+            self.note_failure(run, task, message, reported)
+        self.kick()
+
+    def note_failure(self, run: AppRun, task: Task, message: str, reported: TaskState) -> None:
+        """The app's launch delay and lastTaskFailure after an update in `reported` (backoff.py)."""
+        if task.state in DELAYING_STATES:
+            add_delay(run, self.state.clock.monotonic(), self.timings.seconds_scale)
+        if reported in FAILURE_UPDATES:
+            run.last_failure = task_failure(task, message, reported, self.state.clock.iso())
+
+    def expunge(self, task: Task) -> None:
+        """The instance of `task` leaves the tracker and every list at once, its resources freed."""
+        task.expunged = True
+        run = self.state.runs.get(task.app_id)
+        if run is not None and run.tasks.pop(task.id, None) is not None:
+            run.touch()
+        self._release(task)
         self.kick()
 
     def _release(self, task: Task) -> None:
@@ -303,34 +322,6 @@ class Scheduler:
         self.listeners.close(task.id)
         for hook in self.on_gone:
             hook(task)
-
-    def _record_failure(self, run: AppRun, task: Task, message: str) -> None:
-        """RateLimiter.addDelay: the first delay is `backoffSeconds min maxLaunchDelaySeconds`, each next
-        one the last times `backoffFactor`, capped. A delay older than maxLaunchDelaySeconds is dropped
-        (RateLimiter.cleanUpOverdueDelays: `now > referenceTimestamp + maxLaunchDelay`), so a failure after
-        that quiet time starts over. The reference is the last failure or the last task to start running
-        since (advanceDelay, which also moves the deadline: not emulated). Marathon sweeps overdue delays
-        every 10 s; the sandbox decides at the failure."""
-        defn = run.definition
-        now = self.state.clock.monotonic()
-        max_delay = float(defn["maxLaunchDelaySeconds"])
-        overdue = now > run.delay_set_at + self.timings.scaled(max_delay)
-        if run.backoff_delay <= 0 or overdue:
-            run.backoff_delay = min(float(defn["backoffSeconds"]), max_delay)
-        else:
-            run.backoff_delay = min(run.backoff_delay * float(defn["backoffFactor"]), max_delay)
-        run.delay_set_at = now
-        run.delay_until = now + self.timings.scaled(run.backoff_delay)
-        run.last_failure = {
-            "appId": run.app_id,
-            "host": task.host,
-            "message": message,
-            "state": task.state.value,
-            "taskId": task.id,
-            "timestamp": self.state.clock.iso(),
-            "version": task.version,
-            "slaveId": task.agent.slave_id,
-        }
 
     def check_paths(self, task: Task) -> tuple[str, ...]:
         """The HTTP paths the app's health checks ask for (a container runtime must serve them)."""

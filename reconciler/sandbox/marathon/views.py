@@ -223,9 +223,10 @@ def queue_json(state: SandboxState, scheduler: Scheduler, views: AppViews) -> Js
 
 
 def _waiting(run: AppRun, scheduler: Scheduler) -> int:
+    """TaskLauncherActor.instancesToLaunch: the scheduled instances. An Unreachable one is active, not
+    scheduled; once UnreachableInactive it is replaced by a new instance, which is."""
     active = counted_tasks(run, scheduler.state.clock.monotonic(), scheduler.timings)
-    counted = sum(1 for task in active if task.state != TaskState.UNREACHABLE) + len(ending_in_place(run))
-    return run.launch_target - counted
+    return run.launch_target - len(active) - len(ending_in_place(run))
 
 
 def _offers_summary(run: AppRun) -> JsonDict:

@@ -190,8 +190,9 @@ async def test_wiping_an_instance_whose_task_is_being_killed_expunges_it_instead
         assert events_of(sandbox, "unknown_instance_terminated_event")[0] | {"timestamp": ""} == {
             "eventType": "unknown_instance_terminated_event", "instanceId": instance, "runSpecId": "/k",
             "condition": "Killed", "timestamp": ""}
-        conditions = [e["condition"] for e in events_of(sandbox, "instance_changed_event") if e["instanceId"] == instance]
-        assert conditions == ["Staging", "Running", "Killing", "Killing", "Killed"]
+        changes = events_of(sandbox, "instance_changed_event")
+        assert [e["condition"] for e in changes if e["instanceId"] == instance] == [
+            "Staging", "Running", "Killing", "Killing", "Killed"]
         statuses = [e["taskStatus"] for e in events_of(sandbox, "status_update_event") if e["taskId"] == first["id"]]
         assert statuses == ["TASK_STAGING", "TASK_RUNNING", "TASK_KILLING"]
         assert [t["id"] for t in await app_tasks(api, "/k")] == [other["id"]]

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.sandbox.marathon import MarathonSandbox
 from reconciler.sandbox.marathon.task_env import java_double, labels_environment, ports_environment, task_environment
 from tests.sandbox.marathon.fixtures import docker_marathon, until
 
