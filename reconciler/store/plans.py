@@ -32,12 +32,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
-from reconciler.store.sessions import Sessions
+from reconciler.store.sessions import Sessions, as_utc
 from reconciler.store.tables import ApprovalDecision, EnvEvent, PlanEvent, PlanRecord
 
 AWAITING = "awaiting-approval"
@@ -91,10 +92,13 @@ class PlanStore(Sessions):
                          cycle_id=cycle_id, at=self.now())
         return self._add([row])[0]
 
-    def move_plan(self, plan_id: str, expected: str, status: str, *, detail: str = "") -> PlanMove:
-        """Plan `plan_id` from state `expected` to `status`, with `detail`; not moved when it is not (or no
-        longer) `expected`."""
-        return self._move(plan_id, expected, status, detail, ())
+    def move_plan(
+        self, plan_id: str, expected: str, status: str, *, detail: str = "", at: datetime | None = None
+    ) -> PlanMove:
+        """Plan `plan_id` from state `expected` to `status`, with `detail`, its event at `at` (now by default: a
+        controller's mark written late keeps its cycle's time); not moved when it is not (or no longer)
+        `expected`."""
+        return self._move(plan_id, expected, status, detail, (), at=at)
 
     def approve_plan(
         self, plan: PlanRecord, expected: str, status: str, *, by: str, event: str, detail: str = "",
@@ -154,15 +158,19 @@ class PlanStore(Sessions):
         session.commit()
         return Held(kept, recorded=kept is plan, superseded=tuple(superseded))
 
-    def _move(self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel],
-              lock: str = "") -> PlanMove:
-        """The compare-and-set; with `lock`, in a transaction holding that key's lock (`serialised`)."""
+    def _move(
+        self, plan_id: str, expected: str, status: str, detail: str, rows: Sequence[SQLModel], lock: str = "", *,
+        at: datetime | None = None,
+    ) -> PlanMove:
+        """The compare-and-set; with `lock`, in a transaction holding that key's lock (`serialised`); its event
+        at `at` (now by default)."""
         try:
             with self.serialised(lock) if lock else Session(self._engine) as session:
                 _repair(session, col(PlanRecord.id) == plan_id, moved_on=True)
                 moved = _compare_and_set(session, plan_id, expected, status)
                 if moved:
-                    session.add_all([PlanEvent(plan_id=plan_id, status=status, detail=detail, at=self.now()), *rows])
+                    session.add_all([PlanEvent(plan_id=plan_id, status=status, detail=detail,
+                                               at=as_utc(at) if at else self.now()), *rows])
                     session.commit()
         except sa.exc.SQLAlchemyError as exc:
             raise self.write_failed(exc, f"plan {plan_id} was not marked {status}; check the database") from None

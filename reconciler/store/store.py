@@ -309,15 +309,18 @@ class Store(PlanStore):
         return self._add([row])[0]
 
     def record_autoscale_samples(
-        self, cycle_id: str, samples: Sequence[SampleRow], *, keep_seconds: float = DEFAULT_SAMPLES_KEEP
+        self, cycle_id: str, samples: Sequence[SampleRow], *, keep_seconds: float = DEFAULT_SAMPLES_KEEP,
+        at: datetime | None = None,
     ) -> None:
-        """A cycle's samples in one transaction, which also drops the samples older than `keep_seconds`."""
-        at = self.now()
+        """A cycle's samples, taken at `at` (now by default), in one transaction, which also drops the samples
+        older than `keep_seconds`; samples already that old when written (a store that was down) are not added."""
+        now = self.now()
+        at = as_utc(at) if at else now
+        cutoff = now - timedelta(seconds=keep_seconds)
         rows = [AutoscaleSample(env=s.env, app=s.app, cycle_id=cycle_id, at=at, instances=s.instances,
                                 policy_digest=_digest(s.document.get("policy")),
                                 document=json.dumps(s.document, sort_keys=True, separators=(",", ":")))
-                for s in samples]
-        cutoff = at - timedelta(seconds=keep_seconds)
+                for s in samples if at >= cutoff]
         try:
             with Session(self._engine) as session:
                 session.add_all(rows)
