@@ -220,11 +220,18 @@ async def hold_unapproved(store: Store, specs: Desired, marathon: MarathonPort, 
     return [gate.hold(review(specs, state, actual, options, env), specs.revision) for env, state in unapproved.items()]
 
 
-def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | None, detail: str) -> None:
+def record_outcome(
+    store: Store, env: str, in_force: Desired, outcome: str | None, detail: str, *, at: datetime | None = None
+) -> None:
     """After a controller cycle of approval environment `env` that reconciled `in_force`: each plan of it
     approved (or failed before) whose state that was is marked `outcome` (APPLIED: the cycle's writes all
-    succeeded; FAILED: one failed, and the controller retries; None: still on its way, nothing marked).
-    One whose approval a later approval or a rollback replaced is marked superseded."""
+    succeeded; FAILED: one failed, and the controller retries; None: still on its way, nothing marked), at
+    `at` (the cycle's time: the mark may be written later, engine/store_backlog.py). One that cycle did not
+    run whose approval a later approval or a rollback replaced is marked superseded (now): a plan the cycle ran
+    keeps its outcome, also when an approval recorded since the cycle is read first. Each mark is a
+    compare-and-set from the state read now: a plan another reconciler decided meanwhile (applied,
+    superseded) is not read, and one it marked failed the controller's later success marks applied, as
+    at any cycle."""
     plans = store.plans_now(env, AWAITING, (APPROVED, FAILED))
     latest = store.last_env_event(env, APPROVAL_EVENTS) if plans else None
     if latest is None:
@@ -232,11 +239,11 @@ def record_outcome(store: Store, env: str, in_force: Desired, outcome: str | Non
     what = "the approval" if latest.kind == APPROVED_EVENT else "the rollback"
     replaced = f"by {what} of revision {latest.revision[:12]}" + (f" ({latest.detail})" if latest.detail else "")
     for plan, status in plans:
-        if latest.digest != plan.digest:
-            _move(store, plan.id, status, SUPERSEDED, replaced)
-        elif outcome is not None and (status, outcome) != (FAILED, FAILED) and \
+        if outcome is not None and (status, outcome) != (FAILED, FAILED) and \
                 matches_approved(in_force, store.desired_state(env, digest=plan.digest), env):
-            _move(store, plan.id, status, outcome, detail)
+            _move(store, plan.id, status, outcome, detail, at=at)
+        elif latest.digest != plan.digest:
+            _move(store, plan.id, status, SUPERSEDED, replaced)  # judged now, from the approval read now
 
 
 def _superseded_by(plan: PlanRecord) -> str:
@@ -248,10 +255,10 @@ def _pending(plan: PlanRecord, reviewed: Review, recorded: bool) -> Pending:
     return Pending(plan.id, plan.env, plan.revision, plan.digest, reviewed.actions, recorded)
 
 
-def _move(store: Store, plan_id: str, expected: str, status: str, detail: str) -> None:
-    """Marks plan `plan_id` `status` if it still is `expected`; another reconciler (`approve`, another
-    controller) that decided it first keeps its word, and the log says so."""
-    move = store.move_plan(plan_id, expected, status, detail=detail)
+def _move(store: Store, plan_id: str, expected: str, status: str, detail: str, *, at: datetime | None = None) -> None:
+    """Marks plan `plan_id` `status` (at `at`, now by default) if it still is `expected`; another reconciler
+    (`approve`, another controller) that decided it first keeps its word, and the log says so."""
+    move = store.move_plan(plan_id, expected, status, detail=detail, at=at)
     if not move.moved:
         log.info("event=plan-status-taken plan=%s wanted=%s found=%s detail=%r", plan_id, status, move.state,
                  move.detail)
