@@ -1,8 +1,9 @@
 """What the running controller tells the outside (engine layer): metrics, history in the store, status.
 
 After each cycle the Reporter updates the Prometheus families, appends the cycle's plans, actions,
-heals, newly synced revisions (with the desired state of a new digest) and invalid revisions to the
-store (when one is configured), and keeps what the status document of `/status` is built from. It
+heals, newly synced revisions (with the desired state of a new digest), invalid revisions, the outcomes of
+approved plans and the autoscale samples to the store (when one is configured), and keeps what the status
+document of `/status` is built from. It
 starts from what the store knows. In the controller the store's part runs in a worker thread, one cycle
 at a time and before the next cycle starts (`recording`), so a slow database never holds the event loop.
 A store that fails is logged and counted; it never stops the controller: the cycle's records wait for it
@@ -25,13 +26,24 @@ from reconciler.core.hashing import env_digest
 from reconciler.core.heal import SENT_HEALS
 from reconciler.core.model import Action, ActionKind, Desired, Outcome
 from reconciler.core.status import EnvFacts, LastError, LastHeal, Pending
-from reconciler.engine.approvals import APPLIED, FAILED, record_outcome
+from reconciler.engine.approvals import APPLIED, FAILED
 from reconciler.engine.autoscaling import AppScaling
 from reconciler.engine.controller import CycleFn
 from reconciler.engine.cycle import CycleResult
 from reconciler.engine.pins import Pin, Pins
 from reconciler.engine.status import INVALID, Snapshot, build_status, facts_from_store, iso, pause_of, with_specs
-from reconciler.engine.store_backlog import Backlog, Write, decision, executed_plan, is_heal
+from reconciler.engine.store_backlog import (
+    REFUSED,
+    WAITING,
+    Backlog,
+    Record,
+    Write,
+    approval_outcome,
+    decision,
+    executed_plan,
+    is_heal,
+    samples,
+)
 from reconciler.engine.telemetry import ControllerMetrics
 from reconciler.redaction import redact
 from reconciler.store import DEFAULT_SAMPLES_KEEP, SampleRow, Store, StoreError
@@ -110,6 +122,8 @@ class Reporter:
         self._observed: dict[str, str] | None = None  # the cycle whose observation status shows, and when
         # per autoscaled app: the last decision's key (what a new store row needs to differ in) and document
         self._autoscale: Autoscaled = {}
+        # per approval environment: the last outcome queued (its outcome and approved state's digest), and its record
+        self._outcomes: dict[str, tuple[tuple[str | None, str], Record]] = {}
         self._writing = asyncio.Lock()
         self.cycles = 0
 
@@ -211,13 +225,13 @@ class Reporter:
             for env in desired.environments:
                 self._seed(env, books)
             settled = self._queue_cycle(counted, books)
+            self._queue_approvals(counted, settled)
             self._queue_invalid(counted)
             self._queue_autoscale(result, books)
+            self._queue_samples(result)
             if self._backlog is not None:
                 self._backlog.write(result.cycle_id)
-            self._record_approvals(counted, settled)
             self._remember(counted, books)
-            self._store_samples(result)
         except StoreError as exc:
             self.metrics.error("store")
             if self._backlog is not None:
@@ -305,13 +319,22 @@ class Reporter:
                 self._record_synced(env, revision, digests[env], counted, books, pinned=pin is not None)
         return settled
 
-    def _record_approvals(self, counted: _Counted, settled: dict[str, bool]) -> None:
-        """The approval environments' outcomes, read from the plans written just before."""
+    def _queue_approvals(self, counted: _Counted, settled: dict[str, bool]) -> None:
+        """The approval environments' outcomes join the backlog behind the cycle's plans, at the cycle's time.
+        Not while the same outcome of the same approved state waits already (a later cycle's would mark
+        nothing more), nor after the database refused it for good: each cycle would add one it refuses, and
+        the outage would never end; a new outcome, or a new approved state, is queued again."""
         result, desired, grouped = counted.result, counted.desired, counted.grouped
+        digests = env_digests(desired)
         for env in desired.environments:
-            if self._store is not None and desired.environments[env].approval_required:
-                outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled[env])
-                record_outcome(self._store, env, desired, outcome, detail)
+            if self._backlog is None or not desired.environments[env].approval_required:
+                continue
+            outcome, detail = _approval_outcome(result, grouped.get(env, []), settled=settled[env])
+            key, last = (outcome, digests[env]), self._outcomes.get(env)
+            if last is not None and last[0] == key and last[1].fate in (WAITING, REFUSED):
+                continue
+            what, write = approval_outcome(env, desired, outcome, detail, self._now())
+            self._outcomes[env] = (key, self._backlog.add(result.cycle_id, what, write))
 
     def _now(self) -> datetime:
         """The time a record of this cycle is stamped with, by the store's clock."""
@@ -352,11 +375,11 @@ class Reporter:
                 continue
             self._later(result.cycle_id, decision(scaling, result.cycle_id, self._now()))
 
-    def _store_samples(self, result: CycleResult) -> None:
-        """Every autoscaled app's inputs, one insert per cycle (measurements: not kept while the store fails)."""
-        samples = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
-        if self._store is not None and samples:
-            self._store.record_autoscale_samples(result.cycle_id, samples, keep_seconds=self._samples_keep)
+    def _queue_samples(self, result: CycleResult) -> None:
+        """Every autoscaled app's inputs join the backlog, one insert per cycle, at the cycle's time."""
+        rows = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
+        if rows:
+            self._later(result.cycle_id, samples(result.cycle_id, rows, self._samples_keep, self._now()))
 
     def status(self) -> dict[str, Any]:
         """The status document of `/status`: the controller's state, each autoscaled app's last decision

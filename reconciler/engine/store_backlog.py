@@ -2,14 +2,16 @@
 database answers again, and the outage is told to /readyz, /status and the alerts.
 
 Each record is one transaction of a cycle's history (a plan with its actions and heals, a synced revision
-with its desired state, an autoscale decision), stamped with the cycle's time. The reporter adds a cycle's
+with its desired state, an autoscale decision, the outcome of an approved plan, the autoscale samples),
+stamped with the cycle's time. The reporter adds a cycle's
 records, then writes every waiting one oldest first. A database out of reach (down, restarting, locked)
 stops the write at the first record that fails: it and the later ones wait for the next cycle. A record
 the database refuses (StoreError.lasting: a constraint, a value a column refuses, a bug in the record)
 would fail the same way every time: after MAX_TRIES such refusals it is dropped, logged with the error and
 counted, and the records behind it go on. At most MAX_WAITING records wait: past that the oldest are
 dropped (logged and counted), so a store down for days does not grow the controller without bound. At
-stop, the waiting records get one more try, within a deadline (`write_at_stop`).
+stop, the waiting records get one more try, within a deadline (`write_at_stop`); a record begun before the
+deadline that has not ended by then is logged as unfinished (it may still go in), not as unwritten.
 """
 
 from __future__ import annotations
@@ -25,23 +27,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.core.alerts import Alert, store_alert
-from reconciler.core.model import Action, ActionKind, Outcome
+from reconciler.core.model import Action, ActionKind, Desired, Outcome
+from reconciler.engine.approvals import record_outcome
 from reconciler.engine.autoscaling import AppScaling
 from reconciler.redaction import redact
-from reconciler.store import Store, StoreError
+from reconciler.store import SampleRow, Store, StoreError
 
 log = logging.getLogger("reconciler.controller")
 MAX_WAITING = 10_000
 MAX_TRIES = 3  # refusals of one record by a database that answers before it is dropped
 Write = Callable[[Store], object]
+WAITING, WRITTEN, REFUSED, FULL = "waiting", "written", "refused", "full"  # a record's fate
 
 
-@dataclass
-class _Record:
+@dataclass(eq=False)
+class Record:
+    """One waiting record; `fate` says what became of it (WAITING, WRITTEN, or dropped: REFUSED, FULL)."""
+
     cycle_id: str
     what: str  # for the log: `plan p1 of shop at revision abc`
     write: Write
     refused: int = 0  # times the database answered and refused it
+    fate: str = WAITING
 
 
 class Backlog:
@@ -53,8 +60,10 @@ class Backlog:
     ) -> None:
         """`count(kind)` is told of each record dropped (`store-record-dropped`)."""
         self._store, self._clock, self._count = store, clock, count
-        self._records: deque[_Record] = deque()
+        self._records: deque[Record] = deque()
         self._lock = threading.Lock()  # one writer at a time: a cycle's worker thread, or the stop's
+        self._books = threading.Lock()  # the records and the one begun, as the stop counts them (never held on I/O)
+        self._begun: Record | None = None  # the record being written
         self._since: datetime | None = None
         self._error = ""
         self._late = 0  # records of earlier cycles written since the outage began
@@ -66,47 +75,75 @@ class Backlog:
     def waiting(self) -> int:
         return len(self._records)
 
-    def add(self, cycle_id: str, what: str, write: Write) -> None:
-        self._records.append(_Record(cycle_id, what, write))
-        if len(self._records) > MAX_WAITING:
-            lost = self._records.popleft()
-            self._drop(lost, "full", f"{MAX_WAITING} records wait")
+    def add(self, cycle_id: str, what: str, write: Write) -> Record:
+        record = Record(cycle_id, what, write)
+        with self._books:
+            self._records.append(record)
+            lost = self._records.popleft() if len(self._records) > MAX_WAITING else None
+        if lost is not None:
+            self._drop(lost, FULL, f"{MAX_WAITING} records wait")
+        return record
 
     def write(self, cycle_id: str, *, until: float | None = None, last_try: bool = False) -> None:
         """Every waiting record, oldest first; the StoreError of the first that fails (it and the rest wait).
         `until`: a time.monotonic() past which no record is begun (the rest wait); `last_try`: a record the
         database refuses is dropped at once."""
         with self._lock:
-            while self._records and (until is None or time.monotonic() < until):
-                record = self._records[0]
-                try:
-                    record.write(self._store)
-                except StoreError as exc:
-                    if not exc.lasting:
-                        raise
-                    error = exc
-                except Exception as exc:  # a bug in the record: it fails the same way at every try
-                    log.error("cycle=%s event=store-record-crashed record=%r", cycle_id, record.what, exc_info=True)
-                    error = StoreError(f"recording {record.what} failed: {redact(repr(exc))}")
-                    error.lasting = True
-                else:
-                    self._records.popleft()
-                    if record.cycle_id != cycle_id:
-                        self._late += 1
-                        log.info("cycle=%s event=store-record-written-late record=%r of_cycle=%s", cycle_id,
-                                 record.what, record.cycle_id)
-                    continue
-                record.refused += 1
-                if record.refused < MAX_TRIES and not last_try:
-                    raise error
-                self._records.popleft()
-                self._drop(record, "refused", str(error))
+            try:
+                while self._records and (until is None or time.monotonic() < until):
+                    record = self._begun = self._records[0]
+                    error = self._try(record, cycle_id)
+                    if error is None:
+                        self._written(record, cycle_id, until)
+                        continue
+                    record.refused += 1
+                    if record.refused < MAX_TRIES and not last_try:
+                        raise error
+                    self._pop(record)
+                    self._drop(record, REFUSED, str(error))
+            finally:
+                with self._books:
+                    self._begun = None
+
+    def _try(self, record: Record, cycle_id: str) -> StoreError | None:
+        """Writes `record`: None, else the lasting StoreError of a database that refused it (an outage raises)."""
+        try:
+            record.write(self._store)
+        except StoreError as exc:
+            if not exc.lasting:
+                raise
+            return exc
+        except Exception as exc:  # a bug in the record: it fails the same way at every try
+            log.error("cycle=%s event=store-record-crashed record=%r", cycle_id, record.what, exc_info=True)
+            error = StoreError(f"recording {record.what} failed: {redact(repr(exc))}")
+            error.lasting = True
+            return error
+        return None
+
+    def _pop(self, record: Record) -> None:
+        """`record`, the first waiting, leaves (written or dropped) and is no longer the one begun."""
+        with self._books:
+            self._records.popleft()
+            self._begun = None
+
+    def _written(self, record: Record, cycle_id: str, until: float | None) -> None:
+        self._pop(record)
+        record.fate = WRITTEN
+        if until is not None and time.monotonic() >= until:  # the stop counted it unfinished
+            log.warning("event=store-record-written-after-stop-deadline record=%r of_cycle=%s", record.what,
+                        record.cycle_id)
+        if record.cycle_id != cycle_id:
+            self._late += 1
+            log.info("cycle=%s event=store-record-written-late record=%r of_cycle=%s", cycle_id, record.what,
+                     record.cycle_id)
 
     def write_at_stop(self, deadline_s: float) -> int:
         """One last try of every waiting record, in a thread of its own that this waits for `deadline_s` at most
         (a dead database, a connection that hangs, a cycle's write still holding the records: the stop goes
         on; no record is begun after the deadline); how many were not written by then (those the database refused
-included: they are dropped). Logged either way."""
+        included: they are dropped). Logged either way: the record begun before the deadline and not ended by then
+        is counted apart (`unfinished`, named): its transaction may still commit while the process exits, and a
+        later line says so if it does."""
         waiting = len(self._records)
         if not waiting:
             return 0
@@ -121,16 +158,21 @@ included: they are dropped). Logged either way."""
         worker = threading.Thread(target=last_try, name="store-write-at-stop", daemon=True)
         worker.start()
         worker.join(deadline_s)
-        left, refused = len(self._records), self.dropped - dropped  # a record refused at stop is dropped
+        with self._books:
+            left, begun = len(self._records), self._begun
+        refused = self.dropped - dropped  # a record refused at stop is dropped
         if left or refused:
-            log.error("event=store-records-unwritten-at-stop unwritten=%d written=%d deadline_s=%g error=%r",
-                      left + refused, waiting - left - refused, deadline_s,
-                      errors[0] if errors else "refused" if not left else "the deadline passed")
+            unfinished = 1 if begun is not None else 0
+            log.error("event=store-records-unwritten-at-stop unwritten=%d written=%d unfinished=%d deadline_s=%g"
+                      " error=%r%s", left - unfinished + refused, waiting - left - refused, unfinished, deadline_s,
+                      errors[0] if errors else "refused" if not left else "the deadline passed",
+                      f" unfinished_record={begun.what!r}" if begun is not None else "")
         else:
             log.info("event=store-records-written-at-stop written=%d", waiting)
         return left + refused
 
-    def _drop(self, record: _Record, reason: str, error: str) -> None:
+    def _drop(self, record: Record, reason: str, error: str) -> None:
+        record.fate = reason
         self.dropped += 1
         self._last_dropped = {"record": record.what, "cycle": record.cycle_id, "reason": reason, "error": error,
                               "at": _iso(self._clock())}
@@ -194,6 +236,29 @@ def decision(scaling: AppScaling, cycle_id: str, at: datetime) -> tuple[str, Wri
                                recommendation=scaling.recommendation, metrics=scaling.metrics(), at=at)
 
     return f"autoscale decision of {scaling.app_id} ({scaling.current}->{scaling.desired})", write
+
+
+def approval_outcome(
+    env: str, in_force: Desired, outcome: str | None, detail: str, at: datetime
+) -> tuple[str, Write]:
+    """What a cycle of approval environment `env` makes of its approved plans (approvals.record_outcome), at its
+    time: behind the cycle's own plan in the backlog, so a plan is never marked before the record of the writes
+    that applied it."""
+
+    def write(store: Store) -> None:
+        record_outcome(store, env, in_force, outcome, detail, at=at)
+
+    return f"approval outcome {outcome or 'none'} of {env} at revision {in_force.revision_of(env)}", write
+
+
+def samples(cycle_id: str, rows: list[SampleRow], keep_seconds: float, at: datetime) -> tuple[str, Write]:
+    """A cycle's autoscale samples, taken at `at` (their time, not the write's); the write also prunes those
+    older than `keep_seconds`."""
+
+    def write(store: Store) -> None:
+        store.record_autoscale_samples(cycle_id, rows, keep_seconds=keep_seconds, at=at)
+
+    return f"autoscale samples of {len(rows)} app(s)", write
 
 
 def is_heal(action: Action) -> bool:

@@ -27,13 +27,16 @@ from tests.unit.engine.test_reporting_status import RUNNING, V1
 from tests.unit.store.clocked import Clock
 
 
-def _refusing(table: str, dialect: str) -> tuple[str, ...]:
-    """DDL making the database refuse every row inserted into `table` (an error the database answers with)."""
+def _refusing(table: str, dialect: str, when: str) -> tuple[str, ...]:
+    """DDL making the database refuse every row inserted into `table` (those matching the SQL condition `when`
+    on NEW, if given): an error the database answers with."""
     if dialect == "sqlite":
-        return (f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'disk gone'); END",)
+        return (f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}{f' WHEN {when}' if when else ''}"
+                " BEGIN SELECT RAISE(ABORT, 'disk gone'); END",)
     return (f"CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$"
             " LANGUAGE plpgsql",
-            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_{table}()")
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW{f' WHEN ({when})' if when else ''}"
+            f" EXECUTE FUNCTION refuse_{table}()")
 
 
 def _mended(table: str, dialect: str) -> tuple[str, ...]:
@@ -46,12 +49,12 @@ TRIES = 3  # store_backlog.MAX_TRIES: refusals of one record before it is droppe
 CREATED = Action(ActionKind.CREATE, "/shop/web", "not in Marathon", env="shop", outcome=Outcome.SUCCEEDED)
 
 
-def refuse_rows(database: str | Path, *, mend: bool = False, table: str = "actions") -> None:
+def refuse_rows(database: str | Path, *, mend: bool = False, table: str = "actions", when: str = "") -> None:
     engine = sa.create_engine(database_url(database))
     try:
         with engine.begin() as conn:
             dialect = conn.dialect.name
-            for statement in _mended(table, dialect) if mend else _refusing(table, dialect):
+            for statement in _mended(table, dialect) if mend else _refusing(table, dialect, when):
                 conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
