@@ -87,8 +87,9 @@ def test_an_outage_longer_than_the_tries_drops_no_record(tmp_path: Path) -> None
 
 def test_a_stop_does_not_wait_on_a_store_that_does_not_answer(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The file locked by another process for longer than SQLite would wait (60 s): the stop's last try gives
-    up at its deadline, with the count of records not written in an ERROR log; no record is begun after it
-    (the one begun goes on in its thread once the lock is gone)."""
+    up at its deadline, with the count of records not written in an ERROR log; no record is begun after it.
+    The one begun goes on in its thread once the lock is gone, and goes in: the log counted it unfinished
+    (named), not unwritten, and says when it went in."""
     path = tmp_path / "history.db"
     store = Store.open(f"sqlite:///{path}?timeout=60")
     try:
@@ -102,12 +103,17 @@ def test_a_stop_does_not_wait_on_a_store_that_does_not_answer(tmp_path: Path, ca
             with caplog.at_level(logging.INFO, logger="reconciler.controller"):
                 left = asyncio.run(reporter.write_waiting(0.5))  # returns while the lock is still held
             assert left == 2
-            assert "event=store-records-unwritten-at-stop unwritten=2 written=0" in caplog.text
+            assert "event=store-records-unwritten-at-stop unwritten=1 written=0 unfinished=1" in caplog.text
+            assert "unfinished_record='plan " in caplog.text
             assert [r.levelname for r in caplog.records if "unwritten-at-stop" in r.getMessage()] == ["ERROR"]
         finally:
             holder.rollback()
             holder.close()
-        asyncio.run(until(lambda: reporter.status()["store_outage"]["waiting"] == 1, "the begun record written", 60))
+        with caplog.at_level(logging.INFO, logger="reconciler.controller"):
+            asyncio.run(until(lambda: "event=store-record-written-after-stop-deadline record='plan " in caplog.text,
+                              "the begun record written, and logged", 60))
+        assert reporter.status()["store_outage"]["waiting"] == 1
+        assert [p.data["cycle_id"] for p in store.history() if p.kind == "plan"] == ["c1"]
         assert [r.revision for r in store.revisions("shop")] == []  # not begun after the deadline
     finally:
         store.close()
