@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reconciler.core.alerts import Alert
@@ -124,6 +124,7 @@ class Reporter:
         self._autoscale: Autoscaled = {}
         # per approval environment: the last outcome queued (its outcome and approved state's digest), and its record
         self._outcomes: dict[str, tuple[tuple[str | None, str], Record]] = {}
+        self._samples: deque[tuple[datetime, Record]] = deque()  # the samples records queued, oldest first
         self._writing = asyncio.Lock()
         self.cycles = 0
 
@@ -376,10 +377,21 @@ class Reporter:
             self._later(result.cycle_id, decision(scaling, result.cycle_id, self._now()))
 
     def _queue_samples(self, result: CycleResult) -> None:
-        """Every autoscaled app's inputs join the backlog, one insert per cycle, at the cycle's time."""
+        """Every autoscaled app's inputs join the backlog, one insert per cycle, at the cycle's time; those still
+        waiting past `samples_keep` leave it unwritten (the store would not add them)."""
+        if self._backlog is None:
+            return
+        now, expired = self._now(), 0
+        while self._samples and (self._samples[0][1].fate != WAITING
+                                 or self._samples[0][0] < now - timedelta(seconds=self._samples_keep)):
+            expired += self._backlog.expire(self._samples.popleft()[1])
+        if expired:
+            log.info("cycle=%s event=store-samples-expired records=%d keep_s=%g", result.cycle_id, expired,
+                     self._samples_keep)
         rows = [SampleRow(s.env, s.app_id, s.current, s.inputs) for s in result.autoscale if s.inputs is not None]
         if rows:
-            self._later(result.cycle_id, samples(result.cycle_id, rows, self._samples_keep, self._now()))
+            what, write = samples(result.cycle_id, rows, self._samples_keep, now)
+            self._samples.append((now, self._backlog.add(result.cycle_id, what, write)))
 
     def status(self) -> dict[str, Any]:
         """The status document of `/status`: the controller's state, each autoscaled app's last decision

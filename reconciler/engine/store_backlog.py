@@ -37,7 +37,8 @@ log = logging.getLogger("reconciler.controller")
 MAX_WAITING = 10_000
 MAX_TRIES = 3  # refusals of one record by a database that answers before it is dropped
 Write = Callable[[Store], object]
-WAITING, WRITTEN, REFUSED, FULL = "waiting", "written", "refused", "full"  # a record's fate
+# a record's fate; EXPIRED: a measurement (autoscale samples) taken out unwritten once past its keep
+WAITING, WRITTEN, REFUSED, FULL, EXPIRED = "waiting", "written", "refused", "full", "expired"
 
 
 @dataclass(eq=False)
@@ -83,6 +84,16 @@ class Backlog:
         if lost is not None:
             self._drop(lost, FULL, f"{MAX_WAITING} records wait")
         return record
+
+    def expire(self, record: Record) -> bool:
+        """Takes `record` out unwritten, if it still waits and is not being written: samples past their keep,
+        which the store would not add, need not hold memory through a long outage."""
+        with self._books:
+            if record.fate != WAITING or record is self._begun:
+                return False
+            self._records.remove(record)
+        record.fate = EXPIRED
+        return True
 
     def write(self, cycle_id: str, *, until: float | None = None, last_try: bool = False) -> None:
         """Every waiting record, oldest first; the StoreError of the first that fails (it and the rest wait).

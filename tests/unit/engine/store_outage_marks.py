@@ -155,9 +155,9 @@ def _scaling(at: float) -> AppScaling:
 
 
 def samples_taken_during_an_outage_arrive_with_their_own_times(database: str | Path, outage: Outage) -> None:
-    """Cycles c1 and c2 take their samples while the store is out of reach, 60 s apart; it is back 120 s after
-    c1, with samples kept 100 s: c1's are older than that and not added, c2's go in at c2's time, and c3's
-    at its own."""
+    """Cycles c1, c2 and c3 take their samples 60 s apart while the store is out of reach, with samples kept
+    100 s: c1's leave the waiting records unwritten at c3 (older than that), c2's at c4, once the store is
+    back; c3's and c4's go in at their own times."""
     clock = Clock()
     store = Store.open(database, clock=clock)
     try:
@@ -165,16 +165,18 @@ def samples_taken_during_an_outage_arrive_with_their_own_times(database: str | P
         reporter = Reporter(ControllerMetrics(), store, lambda: SOURCE, lambda: running, samples_keep=100)
         start = clock()
         outage(store, True)
-        for number in (1, 2):
+        for number in (1, 2, 3):
             reporter.record(_cycle(number, running, autoscale=(_scaling(60.0 * number),)))
             clock.tick(60)
-        assert reporter.status()["store_outage"]["since"]
+        outage_now = reporter.status()["store_outage"]
+        # c1's revision, outcome and autoscale decision; c2's and c3's samples (c1's expired)
+        assert outage_now["since"] and outage_now["waiting"] == 5 and outage_now["dropped"] == 0, outage_now
         outage(store, False)
-        reporter.record(_cycle(3, running, autoscale=(_scaling(180.0),)))
+        reporter.record(_cycle(4, running, autoscale=(_scaling(240.0),)))
         rows = store.autoscale_samples("/prod/web")
-        assert [(r.cycle_id, r.at) for r in rows] == [("c2", start + timedelta(seconds=60)),
-                                                     ("c3", start + timedelta(seconds=120))]
-        assert '"at":120.0' in rows[0].document
+        assert [(r.cycle_id, r.at) for r in rows] == [("c3", start + timedelta(seconds=120)),
+                                                     ("c4", start + timedelta(seconds=180))]
+        assert '"at":180.0' in rows[0].document
         assert reporter.status()["store_outage"]["waiting"] == 0
     finally:
         store.close()
