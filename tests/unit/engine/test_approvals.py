@@ -157,3 +157,17 @@ def test_an_approval_landing_during_a_cycles_review_leaves_no_second_plan_waitin
     assert store.plans_still("prod", AWAITING) == [] and store.plan_status("p1") == "approved"
     assert racing.in_force(_specs(), EMPTY, "c00003").apps["/prod/web"].definition["cmd"] == "web 1.0"
     assert store.plans_still("prod", AWAITING) == []
+
+
+def test_a_plan_the_cycle_ran_is_marked_with_its_outcome_though_an_approval_since_replaced_it(store: Store) -> None:
+    """The mark of the cycle that applied p1, written late (the store was down): p2 was approved meanwhile, and
+    is read as the latest approval. p1 was applied by that cycle, not replaced before a cycle ran it; p2 is
+    left to the cycles that run it."""
+    gate = _gate(store)
+    gate.in_force(_specs(), EMPTY)
+    _approve(store, "p1")
+    running = gate.in_force(_specs(), EMPTY)
+    gate.in_force(_specs("2.0", "r2"), applied(running))
+    _approve(store, "p2")
+    record_outcome(store, "prod", running, APPLIED, "cycle 1")
+    assert (store.plan_status("p1"), store.plan_status("p2")) == ("applied", "approved")

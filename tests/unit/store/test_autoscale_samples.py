@@ -44,3 +44,16 @@ def test_the_policy_digest_follows_the_policy_only(store: Store) -> None:
     first, changed = store.autoscale_samples("/shop/web")
     (other,) = store.autoscale_samples("/shop/api")
     assert first.policy_digest == other.policy_digest != changed.policy_digest
+
+
+def test_samples_keep_their_own_time_and_are_not_added_once_older_than_the_retention(
+    store: Store, clock: Clock
+) -> None:
+    """Samples written late (a store that was down) are stamped with the time they were taken; those already
+    older than the retention when written are not added."""
+    taken = clock()
+    clock.at += timedelta(seconds=45)
+    store.record_autoscale_samples("c1", [row("/shop/web", 2, 0.0)], keep_seconds=60, at=taken)
+    store.record_autoscale_samples("c0", [row("/shop/web", 2, 0.0)], keep_seconds=60,
+                                   at=taken - timedelta(seconds=30))
+    assert [(r.cycle_id, r.at.replace(tzinfo=UTC)) for r in store.autoscale_samples("/shop/web")] == [("c1", taken)]
