@@ -50,6 +50,7 @@ class Record:
     write: Write
     refused: int = 0  # times the database answered and refused it
     fate: str = WAITING
+    unfinished_at_stop: bool = False  # being written when the stop's deadline passed (the stop said so)
 
 
 class Backlog:
@@ -101,11 +102,10 @@ class Backlog:
         database refuses is dropped at once."""
         with self._lock:
             try:
-                while self._records and (until is None or time.monotonic() < until):
-                    record = self._begun = self._records[0]
+                while (record := self._begin(until)) is not None:
                     error = self._try(record, cycle_id)
                     if error is None:
-                        self._written(record, cycle_id, until)
+                        self._written(record, cycle_id)
                         continue
                     record.refused += 1
                     if record.refused < MAX_TRIES and not last_try:
@@ -115,6 +115,15 @@ class Backlog:
             finally:
                 with self._books:
                     self._begun = None
+
+    def _begin(self, until: float | None) -> Record | None:
+        """The first waiting record, now the one begun; None when none waits or `until` passed. Decided under
+        the books' lock, as the stop counts them: a record is either begun before its count or not at all."""
+        with self._books:
+            if not self._records or (until is not None and time.monotonic() >= until):
+                return None
+            self._begun = self._records[0]
+            return self._begun
 
     def _try(self, record: Record, cycle_id: str) -> StoreError | None:
         """Writes `record`: None, else the lasting StoreError of a database that refused it (an outage raises)."""
@@ -137,10 +146,10 @@ class Backlog:
             self._records.popleft()
             self._begun = None
 
-    def _written(self, record: Record, cycle_id: str, until: float | None) -> None:
+    def _written(self, record: Record, cycle_id: str) -> None:
         self._pop(record)
         record.fate = WRITTEN
-        if until is not None and time.monotonic() >= until:  # the stop counted it unfinished
+        if record.unfinished_at_stop:
             log.warning("event=store-record-written-after-stop-deadline record=%r of_cycle=%s", record.what,
                         record.cycle_id)
         if record.cycle_id != cycle_id:
@@ -171,6 +180,8 @@ class Backlog:
         worker.join(deadline_s)
         with self._books:
             left, begun = len(self._records), self._begun
+            if begun is not None:
+                begun.unfinished_at_stop = True
         refused = self.dropped - dropped  # a record refused at stop is dropped
         if left or refused:
             unfinished = 1 if begun is not None else 0
