@@ -189,8 +189,8 @@ def exhausted_budgets(facts: CycleFacts) -> Iterable[Alert]:
         wanted, app = facts.desired.apps.get(app_id), facts.actual.apps[app_id]
         if wanted is None or not wanted.heal.enabled:
             continue
-        allowed = kill_allowance(wanted, task_health(app, facts.consul))
         late = overdue[app_id]
+        allowed = kill_allowance(wanted, task_health(app, facts.consul), candidates={a.target for a in late})
         if len(late) > allowed:
             tasks = ", ".join(a.target for a in late)
             yield Alert(AlertKind.HEAL_BUDGET_EXHAUSTED, f"heal-budget-exhausted:{app_id}", Severity.CRITICAL,

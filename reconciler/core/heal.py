@@ -337,11 +337,14 @@ def kill_actions(
     `killed`: the app's kills in flight (`in_flight`), counted against the budget."""
     policy = wanted.heal
     killed = killed or {}
+    candidates = frozenset(h.task.task_id for h in overdue)
     refusal = guard_refusal(wanted, app, recent, now)
-    allowed = 0 if refusal else kill_allowance(wanted, tasks, killed)
-    if refusal is None and killed:
-        refusal = (f"kill budget of the app used up ({len(killed)} task(s) killed and still listed by Marathon"
-                   " count against it)")
+    allowed = 0 if refusal else kill_allowance(wanted, tasks, killed, candidates)
+    waiting = len(not_serving(tasks, killed, candidates))
+    if refusal is None and (killed or waiting):
+        held = [f"{len(killed)} task(s) killed and still listed by Marathon"] if killed else []
+        held += [f"{waiting} instance(s) not serving yet"] if waiting else []
+        refusal = f"kill budget of the app used up ({' and '.join(held)} count against it)"
     actions = []
     for position, health in enumerate(overdue):
         critical_for = now - since[health.task.task_id]
@@ -379,17 +382,42 @@ def guard_refusal(wanted: DesiredApp, app: ActualApp, recent: tuple[float, ...],
     return None
 
 
-def kill_allowance(wanted: DesiredApp, tasks: list[TaskHealth], killed: Mapping[str, float] | None = None) -> int:
+def kill_allowance(
+    wanted: DesiredApp,
+    tasks: list[TaskHealth],
+    killed: Mapping[str, float] | None = None,
+    candidates: AbstractSet[str] = frozenset(),
+) -> int:
     """How many tasks may be killed now: the budget minus instances already down, above the floor.
 
     A task killed and still listed (`killed`, the kills in flight) is down whatever its state: each takes
-    one instance of the budget, and the instances missing beyond those take one each."""
+    one instance of the budget, and the instances missing beyond those take one each. A running task that
+    does not serve (`not_serving`: not registered in Consul yet, or critical and not one of this cycle's
+    overdue kill `candidates`) takes one more each: a replacement counts only once its checks pass."""
     budget = wanted.heal.max_unavailable
     budget = default_budget(wanted.instances) if budget is None else budget
     killed = killed or {}
     running = sum(1 for h in tasks if h.task.task_id not in killed)
-    already_down = max(0, wanted.instances - running, len(killed))
+    waiting = len(not_serving(tasks, killed, candidates))
+    already_down = max(0, wanted.instances - running, len(killed)) + waiting
     return max(0, min(budget - already_down, running - minimum_healthy(wanted)))
+
+
+_UP = (CheckStatus.PASSING, CheckStatus.WARNING, CheckStatus.MAINTENANCE)
+
+
+def not_serving(
+    tasks: list[TaskHealth], killed: Mapping[str, float], candidates: AbstractSet[str]
+) -> list[TaskHealth]:
+    """The running tasks, not being killed, that count as down: not registered in Consul yet (whatever
+    Marathon's own health says), or critical without being an overdue kill candidate (inside its grace
+    window, or critical through its node). Passing, warning and maintenance count as up (the last two are
+    not healing's to act on), and so does a candidate: killing a task that already fails removes no
+    capacity."""
+    return [
+        h for h in tasks
+        if h.task.task_id not in killed and h.status not in _UP and h.task.task_id not in candidates
+    ]
 
 
 def not_in_flight(memory: HealMemory, task_ids: AbstractSet[str]) -> HealMemory:

@@ -105,8 +105,9 @@ def test_recovered_task_forgets_its_critical_clock() -> None:
 
 def test_a_task_critical_through_its_node_s_own_checks_is_reported_never_healed() -> None:
     # serfHealth critical (the node's Consul agent down): every instance on the node turns critical,
-    # whatever its task does; a kill cannot make the node's checks pass.
-    desired, actual, consul = world(critical=(1, 2))
+    # whatever its task does; a kill cannot make the node's checks pass. Task 1 does not serve meanwhile:
+    # it holds one instance of the budget (test_a_task_critical_through_its_node_holds_the_budget).
+    desired, actual, consul = world(critical=(1, 2), policy=replace(POLICY, max_unavailable=2))
     on_dead_node = replace(consul.instances[0], node_critical=True, output="Agent not live or unreachable")
     consul = replace(consul, instances=(on_dead_node, *consul.instances[1:]))
     decisions = decide_heals(desired, actual, consul, since(1, 2), T0 + 100)
