@@ -26,6 +26,7 @@ from reconciler.core.plan import PlanOptions
 from reconciler.engine.execute import ExecuteOptions
 from reconciler.engine.sync import SyncRequest, SyncResult, sync
 from reconciler.marathon import MarathonClient
+from reconciler.sandbox.consul import ConsulSandboxConfig
 from reconciler.sandbox.stack import Sandbox
 from reconciler.spec import load_desired
 from tests.e2e.healing_shop import converged, fast_sandbox, passing_tasks, running_tasks, shop_spec
@@ -44,11 +45,14 @@ class Shop:
 
 
 @contextlib.asynccontextmanager
-async def shop_of(tmp_path: Path, kill_delay_ms: int) -> AsyncIterator[Shop]:
-    """Three web tasks healing after 1 s critical, one at a time (`maxUnavailable: 1`), with no backoff."""
+async def shop_of(tmp_path: Path, kill_delay_ms: int, check_scale: float | None = None) -> AsyncIterator[Shop]:
+    """Three web tasks healing after 1 s critical, one at a time (`maxUnavailable: 1`), with no backoff.
+    `check_scale`: Consul's checks, and its reaper, at that fraction of their nominal pace."""
     (tmp_path / "shop.yaml").write_text(shop_spec("v1", instances=3).replace("backoff: 0.3", "backoff: 0"))
     config = fast_sandbox()
     config = replace(config, marathon=replace(config.marathon, kill_delay_ms=kill_delay_ms))
+    if check_scale is not None:
+        config = replace(config, consul=ConsulSandboxConfig(check_interval_scale=check_scale))
     async with contextlib.AsyncExitStack() as stack:
         sandbox = await stack.enter_async_context(Sandbox(config))
         marathon = await stack.enter_async_context(MarathonClient(sandbox.marathon_url))
