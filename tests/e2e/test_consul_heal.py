@@ -105,7 +105,10 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     (tmp_path / "specs" / "shop.yaml").write_text(SPEC)
     config = SandboxConfig(
         marathon=fast_config(keep_event_history=False, seconds_scale=0.01),
-        consul=ConsulSandboxConfig(check_interval_scale=0.05),
+        # Checks at a quarter of their length: the critical-service reaper (DeregisterCriticalServiceAfter,
+        # 60 s at the least) then takes 15 s, far beyond any heal window here even on a loaded machine; at
+        # 0.05 it took 3 s and could remove a victim before a slow cycle judged it overdue.
+        consul=ConsulSandboxConfig(check_interval_scale=0.25),
     )
     async with contextlib.AsyncExitStack() as stack:
         sandbox = await stack.enter_async_context(Sandbox(config))
