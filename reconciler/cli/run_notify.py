@@ -122,12 +122,13 @@ class Notifications:
             return
         notifier.identity = identity
 
-        def fed() -> tuple[Alert, ...]:
+        def fed() -> tuple[Alert, ...] | None:
             """Every replica fetches the source, only the leader applies it and reports what is wrong with it:
-            a standby's notification would repeat the leader's. A replica that stops leading drops them unsent."""
+            a standby's notification would repeat the leader's. A replica that stops leading sends no more
+            firings, but resolves those it sent once its own fetches no longer see them."""
             if not _leading(leadership.status()):
-                notifier.forget("feed")
-                return ()
+                notifier.forget("feed", still=feed_alerts(feed()))
+                return None
             return feed_alerts(feed())
 
         notifier.add_source("feed", fed)
@@ -140,7 +141,7 @@ class Notifications:
                 if not state.get("election"):
                     return ()
                 leading = _leading(state)
-                if not leading:  # a standby runs no cycles: what the last ones saw is dropped, unsent
+                if not leading:  # a standby runs no cycles: what the last ones saw waits for its next lead
                     notifier.forget("cycle")
                 return watch.judge(identity, leading=leading, holder=str(state["holder"]))
 

@@ -2,7 +2,8 @@
 
 An AlertBook turns each source's active alerts into messages: a key newly active fires once, an alert
 still active fires again once the cooldown since its last firing passed, and a notified alert that
-clears sends "resolved". The Notifier queues the messages (bounded) and one task posts them with
+clears sends "resolved", also when its source was forgotten in between (a replica that stopped leading
+and leads again). The Notifier queues the messages (bounded) and one task posts them with
 httpx (short timeout, bounded retries): a failing or hanging receiver never holds a cycle back, and
 the webhook URL (it may hold a token) never appears in a log, an error or the status.
 """
@@ -65,6 +66,9 @@ class AlertBook:
         self._cooldown = cooldown
         self._wall = wall
         self._active: dict[str, _Entry] = {}
+        # Notified alerts of a forgotten source: the receiver's last word on each is "firing", so the
+        # source's next report either takes the episode up again or resolves it.
+        self._dormant: dict[str, _Entry] = {}
         self._fired: dict[str, float] = {}  # key -> when its last firing message was made
 
     @property
@@ -74,7 +78,7 @@ class AlertBook:
     def update(self, source: str, alerts: Iterable[Alert], now: float) -> list[Message]:
         """The messages owed now that `source` reports exactly `alerts` as active."""
         current = {alert.key: alert for alert in alerts}
-        messages = []
+        messages = self._settle(source, current)
         for key, entry in list(self._active.items()):
             if entry.source == source and key not in current:
                 del self._active[key]
@@ -92,19 +96,38 @@ class AlertBook:
         self._forget(now)
         return messages
 
-    def forget(self, source: str) -> None:
-        """Drops the source's alerts without a word: they are no longer known, not resolved."""
+    def forget(self, source: str, still: Iterable[Alert] | None = None) -> list[Message]:
+        """The source cannot judge any more: its alerts leave the active ones without a word. Those notified
+        stay owed a "resolved": given at the source's next report that no longer holds them, or here when
+        the source can still tell which are active (`still`); one it reports again takes its episode up
+        (its cooldown and repeat count), so the receiver never sees a second "firing" within the cooldown."""
         for key in [k for k, entry in self._active.items() if entry.source == source]:
-            del self._active[key]
+            entry = self._active.pop(key)
+            if entry.notified:
+                self._dormant[key] = entry
+        return [] if still is None else self._settle(source, {alert.key: alert for alert in still}, take_up=False)
+
+    def _settle(self, source: str, current: dict[str, Alert], *, take_up: bool = True) -> list[Message]:
+        """The dormant alerts of `source`: "resolved" for each not in `current`; each in it active again
+        (`take_up`) as the episode it was, or left dormant."""
+        messages = []
+        for key in [k for k, entry in self._dormant.items() if entry.source == source]:
+            if key not in current:
+                entry = self._dormant.pop(key)
+                messages.append(Message(RESOLVED, entry.alert, entry.since, entry.repeats))
+            elif take_up:
+                self._active[key] = self._dormant.pop(key)
+        return messages
 
     def _forget(self, now: float) -> None:
         """Cooldowns of cleared keys are kept only as long as they may still hold a firing back."""
-        for key in [k for k, at in self._fired.items() if k not in self._active and now - at >= self._cooldown]:
+        held = self._active.keys() | self._dormant.keys()
+        for key in [k for k, at in self._fired.items() if k not in held and now - at >= self._cooldown]:
             del self._fired[key]
 
 
 Counter = Callable[[str, str], None]  # (alert kind, outcome) -> counted in reconciler_notifications_total
-Source = Callable[[], Iterable[Alert]]
+Source = Callable[[], Iterable[Alert] | None]  # None: the source may not report now (it forgot itself)
 
 
 class Notifier:
@@ -143,10 +166,16 @@ class Notifier:
         except Exception as exc:
             log.error("event=notify-update-crashed source=%s error=%r", source, self._safe(repr(exc)), exc_info=True)
 
-    def forget(self, source: str) -> None:
-        """The source cannot judge any more (a replica that stopped cycling): its alerts are dropped
-        silently, neither repeated nor resolved; the replica that cycles now reports them itself."""
-        self._book.forget(source)
+    def forget(self, source: str, still: Iterable[Alert] | None = None) -> None:
+        """The source cannot judge any more (a replica that stopped leading): its alerts are neither repeated
+        nor shown active, the replica that leads now reports them itself. Those this one notified are
+        resolved once its source no longer holds them: at the source's next report, or now from `still`
+        (what the source sees while it may not report: a standby's own fetch of the spec source)."""
+        try:
+            for message in self._book.forget(source, None if still is None else tuple(still)):
+                self._enqueue(message)
+        except Exception as exc:
+            log.error("event=notify-update-crashed source=%s error=%r", source, self._safe(repr(exc)), exc_info=True)
 
     def status(self) -> dict[str, Any]:
         active = [{"kind": a.kind.value, "key": a.key, "severity": a.severity.value, "summary": a.summary}
@@ -171,12 +200,14 @@ class Notifier:
         while True:
             for name, source in list(self._sources.items()):
                 try:
-                    alerts = tuple(source())
+                    judged = source()
+                    alerts = None if judged is None else tuple(judged)
                 except Exception as exc:
                     log.error("event=notify-source-crashed source=%s error=%r", name, self._safe(repr(exc)),
                               exc_info=True)
                     continue
-                self.update(name, alerts)
+                if alerts is not None:
+                    self.update(name, alerts)
             await asyncio.sleep(self._options.tick_seconds)
 
     async def _send_loop(self, client: httpx.AsyncClient) -> None:

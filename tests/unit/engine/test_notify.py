@@ -66,12 +66,47 @@ def test_sources_clear_only_their_own_alerts_and_text_changes_are_not_new_alerts
     assert book.active[0].summary == "other words"
 
 
-def test_a_forgotten_source_sends_no_resolution_and_fires_anew_later() -> None:
+def test_a_forgotten_source_resolves_what_it_notified_at_its_next_report() -> None:
+    """Before, a forgotten alert was dropped: the receiver's last word on it stayed "firing" for good."""
     book = AlertBook(cooldown=0, wall=lambda: SINCE)
     book.update("cycle", [alert()], 0)
+    assert book.forget("cycle") == [] and book.active == ()
+    assert statuses(book.update("cycle", [], 1)) == [(RESOLVED, alert().key, 1)]
+    assert book.update("cycle", [], 2) == []
+    assert statuses(book.update("cycle", [alert()], 3)) == [(FIRING, alert().key, 0)]  # a new episode
+
+
+def test_a_forgotten_alert_reported_again_is_its_episode_taken_up() -> None:
+    """Before, it came back as a new alert held back by the cooldown, never notified, so never resolved."""
+    book = AlertBook(cooldown=600, wall=lambda: SINCE)
+    a = alert()
+    book.update("cycle", [a], 0)
     book.forget("cycle")
-    assert book.active == () and book.update("cycle", [], 1) == []
-    assert statuses(book.update("cycle", [alert()], 2)) == [(FIRING, alert().key, 0)]
+    assert book.update("cycle", [a], 10) == [] and book.active == (a,)  # within the cooldown: no second firing
+    assert statuses(book.update("cycle", [], 20)) == [(RESOLVED, a.key, 1)]
+    book.update("cycle", [alert("crash-loop:/b")], 700)
+    book.forget("cycle")
+    assert statuses(book.update("cycle", [alert("crash-loop:/b")], 1400)) == [(FIRING, "crash-loop:/b", 1)]
+
+
+def test_an_alert_held_back_when_forgotten_is_owed_nothing() -> None:
+    book = AlertBook(cooldown=600, wall=lambda: SINCE)
+    a = alert()
+    book.update("cycle", [a], 0)
+    book.update("cycle", [], 5)  # resolved
+    assert book.update("cycle", [a], 10) == []  # back within the cooldown: held back, not notified
+    book.forget("cycle")
+    assert book.update("cycle", [], 20) == []  # the receiver's last word was "resolved" already
+
+
+def test_a_forgotten_source_that_still_sees_resolves_without_taking_up() -> None:
+    book = AlertBook(cooldown=600, wall=lambda: SINCE)
+    kept, cleared = alert("invalid-commit:abc"), alert("source-stale:git")
+    book.update("feed", [kept, cleared], 0)
+    assert book.forget("feed", still=[kept, cleared]) == [] and book.active == ()
+    assert statuses(book.forget("feed", still=[kept])) == [(RESOLVED, cleared.key, 1)]
+    assert book.forget("feed", still=[kept]) == [] and book.active == ()  # still forgotten: not shown active
+    assert book.update("feed", [kept], 30) == [] and book.active == (kept,)  # leads again: no second firing
 
 
 def test_a_zero_cooldown_sends_every_time() -> None:
