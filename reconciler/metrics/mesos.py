@@ -5,11 +5,13 @@ The agent answers one entry per executor with cumulative CPU times; CPU usage is
 two readings of the same executor (`cpus_user_time_secs + cpus_system_time_secs` over the change of
 `timestamp`), so the first reading of a task yields a memory sample only. For Marathon's command
 executor the executor id is the task id. A pass reads its agents a few at a time within one deadline
-(AgentLimits): an agent that trickles its answer, or many slow ones, cost the cycle that deadline at most.
+(AgentLimits): an agent that trickles its answer, or many slow ones, cost the cycle that deadline at most;
+an answer past the size limit is given up as it comes, never held whole (answer_size.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.answer_size import MIB, AnswerTooLarge, read_bounded
 from reconciler.core.autoscale_metrics import TaskSample
 from reconciler.errors import RemoteError, RemoteRejected, RemoteUnavailable
 from reconciler.metrics.bounded import ReadOutcomes, read_within
@@ -24,7 +27,6 @@ from reconciler.metrics.defaults import DEFAULT_AGENT_PORT
 from reconciler.metrics.sources import TaskRef
 
 log = logging.getLogger("reconciler.metrics")
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,13 @@ def cpu_rate(earlier: ExecutorReading | None, later: ExecutorReading) -> tuple[f
 @dataclass(frozen=True)
 class AgentLimits:
     """How one pass reads the agents: at most `concurrency` at once (each agent is its own host: the bound
-    is on the controller's own connections), all of them within `deadline` seconds."""
+    is on the controller's own connections), all of them within `deadline` seconds, each answer up to
+    `answer_bytes`. An executor's entry is about 1 KiB (some 30 counters), and an agent runs tens to
+    hundreds of executors: 8 MiB holds thousands, and 16 agents at their limit hold 128 MiB at most."""
 
     concurrency: int = 16
     deadline: float = 10.0
+    answer_bytes: int = 8 * MIB
 
 
 class MesosStatistics:
@@ -126,14 +131,19 @@ class MesosStatistics:
         """`GET /monitor/statistics` of one agent: its executors' readings."""
         url = f"{self._scheme}://{host}:{self._port}/monitor/statistics"
         try:
-            response = await self._client.get(url)
+            async with self._client.stream("GET", url) as response:
+                if response.status_code >= 500:
+                    raise RemoteUnavailable(f"Mesos agent {host} answered {response.status_code}",
+                                            status=response.status_code)
+                if response.status_code != 200:
+                    raise RemoteRejected(f"Mesos agent {host} answered {response.status_code}",
+                                         status=response.status_code)
+                body = await read_bounded(response, self._limits.answer_bytes)
         except httpx.HTTPError as exc:
             raise RemoteUnavailable(f"Mesos agent {host}:{self._port} did not answer: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise RemoteUnavailable(f"Mesos agent {host} answered {response.status_code}", status=response.status_code)
-        if response.status_code != 200:
-            raise RemoteRejected(f"Mesos agent {host} answered {response.status_code}", status=response.status_code)
+        except AnswerTooLarge as exc:
+            raise RemoteRejected(f"Mesos agent {host}: {exc}") from exc
         try:
-            return readings_of(response.json())
+            return readings_of(json.loads(body))
         except ValueError as exc:
             raise RemoteRejected(f"Mesos agent {host} sent statistics that are not JSON: {exc}") from exc

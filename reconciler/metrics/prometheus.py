@@ -5,16 +5,23 @@ by the task count for `averageValue`); a scalar answer is taken as is. A query P
 that does not answer, and an empty vector (no series: a target gone, a label mistyped) are a metric
 that could not be read: None, so a scale-down waits (core/autoscale.py), as the HPA's external metrics
 client refuses an empty answer ("no metrics returned", pkg/controller/podautoscaler/metrics/client.go).
+An answer past its size limit could not be read either; it is given up as it comes (answer_size.py).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import httpx
 
+from reconciler.answer_size import MIB, AnswerTooLarge, read_bounded
 from reconciler.errors import RemoteRejected, RemoteUnavailable
+
+# A series of a vector answer is about 150 bytes: 32 MiB is some 200,000 series, far more than a query the
+# autoscaler sums should match (Prometheus' own --query.max-samples is 50 million, so it may send gigabytes).
+ANSWER_BYTES = 32 * MIB
 
 
 def value_of(body: Any) -> float:
@@ -43,9 +50,10 @@ def _number(text: Any) -> float:
 class PrometheusQueries:
     """Answers instant queries against one Prometheus server."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, base_url: str, *, answer_bytes: int = ANSWER_BYTES) -> None:
         self._client = client
         self._base = base_url.rstrip("/")
+        self._answer_bytes = answer_bytes
         self.last_error: str | None = None
 
     async def query(self, expression: str) -> float | None:
@@ -60,13 +68,18 @@ class PrometheusQueries:
 
     async def get_query(self, expression: str) -> float:
         """`GET /api/v1/query`; raises a RemoteError when Prometheus fails or refuses the query."""
+        url, status = f"{self._base}/api/v1/query", 0
         try:
-            response = await self._client.get(f"{self._base}/api/v1/query", params={"query": expression})
+            async with self._client.stream("GET", url, params={"query": expression}) as response:
+                status = response.status_code
+                if status >= 500:
+                    raise RemoteUnavailable(f"Prometheus answered {status}", status=status)
+                body = await read_bounded(response, self._answer_bytes)
         except httpx.HTTPError as exc:
             raise RemoteUnavailable(f"Prometheus did not answer: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise RemoteUnavailable(f"Prometheus answered {response.status_code}", status=response.status_code)
+        except AnswerTooLarge as exc:
+            raise RemoteRejected(f"Prometheus query {expression!r}: {exc}", status=status) from exc
         try:
-            return value_of(response.json())
+            return value_of(json.loads(body))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise RemoteRejected(f"Prometheus query {expression!r}: {exc}", status=response.status_code) from exc
+            raise RemoteRejected(f"Prometheus query {expression!r}: {exc}", status=status) from exc
