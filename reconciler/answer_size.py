@@ -13,6 +13,11 @@ from __future__ import annotations
 import httpx
 
 MIB = 1024 * 1024
+# The limit of an answer of Marathon's or Consul's API. Their largest answers grow with the cluster: a
+# 10,000-app `/v2/apps` with its tasks is about 14 MB, Consul's health state of as many instances about
+# 18 MB; 256 MiB is some 15 times either, while an answer that never ends stops there.
+API_ANSWER_BYTES = 256 * MIB
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 class AnswerTooLarge(Exception):
@@ -42,3 +47,14 @@ async def read_bounded(response: httpx.Response, limit: int) -> bytes:
             raise AnswerTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def bounded_response(response: httpx.Response, limit: int) -> httpx.Response:
+    """The answer of a response opened with `stream=True`, read within `limit` (AnswerTooLarge past it) and
+    closed: a response holding the decompressed body, as `client.request` would have answered."""
+    try:
+        content = await read_bounded(response, limit)
+    finally:
+        await response.aclose()
+    headers = [(key, value) for key, value in response.headers.multi_items() if key.lower() not in _FRAMING]
+    return httpx.Response(response.status_code, headers=headers, content=content, request=response.request)

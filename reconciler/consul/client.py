@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from reconciler.answer_size import API_ANSWER_BYTES
 from reconciler.consul import wire
 from reconciler.consul.blocking import BlockingState, blocking_request
 from reconciler.consul.errors import shape_error
@@ -79,8 +80,10 @@ class ConsulClient:
         backoff: float = 0.2,
         basic_auth: tuple[str, str | None] | None = None,
         user_agent: str | None = None,
+        answer_bytes: int = API_ANSWER_BYTES,
     ) -> None:
         self._settings: dict[str, Any] = {
+            "answer_bytes": answer_bytes,
             "user_agent": user_agent,
             "token": token,
             "timeout": timeout,

@@ -78,6 +78,14 @@ def status_error(
     return RemoteRejected(message, status=status, hint="the request was refused as invalid; see Consul's message")
 
 
+def too_large_error(method: str, path: str, exc: Exception) -> UnexpectedShape:
+    """An answer past the client's size limit: not retried, the same answer would come again."""
+    return UnexpectedShape(
+        f"Consul {method} {path}: {exc}",
+        hint="check that the address points at a Consul agent; its health state of 10,000 instances is about 18 MB",
+    )
+
+
 def not_json_error(method: str, path: str, status: int, what: str = "JSON") -> NotJson:
     """The error for a success status whose body is not `what`."""
     return NotJson(

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 
 import httpx
 
+from reconciler.answer_size import API_ANSWER_BYTES, AnswerTooLarge, bounded_response
 from reconciler.consul.errors import (
     ConsulNotFound,
     UnexpectedShape,
     not_json_error,
     status_error,
+    too_large_error,
     unavailable_error,
 )
 from reconciler.errors import RemoteUnavailable
@@ -91,8 +93,10 @@ class ConsulHttp:
         on_request: Callable[[str, str], None] | None,
         basic_auth: tuple[str, str | None] | None = None,
         user_agent: str | None = None,
+        answer_bytes: int = API_ANSWER_BYTES,
     ) -> None:
         clean, user, password = split_userinfo(base_url)
+        self._answer_bytes = answer_bytes  # an answer larger is given up as it comes (answer_size.py)
         if user is None and basic_auth is not None:
             user, password = basic_auth
         self.base_url = clean.rstrip("/")
@@ -190,12 +194,15 @@ class ConsulHttp:
     ) -> Answer:
         if self._on_request is not None:
             self._on_request(method, path)
+        request = self._client.build_request(
+            method, path, params=params, json=json_body, content=content, timeout=self.timeout + extra_wait
+        )
         try:
-            response = await self._client.request(
-                method, path, params=params, json=json_body, content=content, timeout=self.timeout + extra_wait
-            )
+            response = await bounded_response(await self._client.send(request, stream=True), self._answer_bytes)
         except httpx.HTTPError as exc:
             raise unavailable_error(method, path, exc, self._secrets) from exc
+        except AnswerTooLarge as exc:
+            raise too_large_error(method, path, exc) from exc
         if response.status_code == 404 and allow_404:
             return Answer(404, None, index_of(response))
         if not response.is_success:

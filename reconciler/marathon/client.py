@@ -20,13 +20,20 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
+from reconciler.answer_size import API_ANSWER_BYTES, AnswerTooLarge, bounded_response
 from reconciler.core.masking import secret_env_values
 from reconciler.core.model import Actual, ActualApp
 from reconciler.errors import RemoteError, RemoteUnavailable, UsageError
 from reconciler.gc_pause import decoded_off_loop, parsed_json_strictly
 from reconciler.marathon import wire
 from reconciler.marathon.app_memo import AppMemo
-from reconciler.marathon.errors import Call, error_from_body, error_from_exception, error_from_response
+from reconciler.marathon.errors import (
+    Call,
+    error_from_body,
+    error_from_exception,
+    error_from_response,
+    too_large_error,
+)
 from reconciler.marathon.settings import MarathonAuth, Timeouts, split_credentials
 from reconciler.marathon.sse import adecode_lines, alines, event_type_of
 from reconciler.marathon.translate import to_actual_deployment
@@ -87,8 +94,10 @@ class MarathonClient:
         max_backoff_seconds: float = 5.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         remember_apps: bool = True,
+        answer_bytes: int = API_ANSWER_BYTES,
     ) -> None:
         self.base_url, url_auth = split_credentials(base_url)
+        self._answer_bytes = answer_bytes  # an answer larger is given up as it comes (answer_size.py)
         self._auth = auth or url_auth or MarathonAuth()
         self._timeouts = timeouts
         self._retries = max(0, retries)
@@ -350,14 +359,17 @@ class MarathonClient:
             call = dataclasses.replace(call, secrets=tuple(sorted(secrets, key=len, reverse=True)))
         self._count(call)
         started = time.monotonic()
+        request = self._http.build_request(
+            method, path, params=httpx.QueryParams(tuple(params or ())), json=body, timeout=timeout
+        )
         try:
-            response = await self._http.request(
-                method, path, params=httpx.QueryParams(tuple(params or ())), json=body, timeout=timeout
-            )
+            response = await bounded_response(await self._http.send(request, stream=True), self._answer_bytes)
         except httpx.HTTPError as exc:
             # DEBUG as a success's line is: the retry's WARNING, or the error raised, tells the rest.
             logger.debug("request method=%s path=%s outcome=failed error=%s", method, path, type(exc).__name__)
             raise error_from_exception(call, exc) from exc
+        except AnswerTooLarge as exc:
+            raise too_large_error(call, exc) from exc
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug(
             "request method=%s path=%s status=%d elapsed_ms=%.0f", method, path, response.status_code, elapsed_ms

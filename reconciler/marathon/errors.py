@@ -95,6 +95,14 @@ def error_from_exception(call: Call, exc: httpx.HTTPError) -> RemoteError | Usag
     return RemoteError(call.describe(f"request failed: {type(exc).__name__}: {exc}"))
 
 
+def too_large_error(call: Call, exc: Exception) -> RemoteRejected:
+    """An answer past the client's size limit: not retried, the same answer would come again."""
+    return RemoteRejected(
+        call.describe(str(exc)),
+        hint="check that the URL points at Marathon; its largest answer, /v2/apps of 10,000 apps, is about 14 MB",
+    )
+
+
 def error_from_response(call: Call, response: httpx.Response) -> RemoteError:
     """Translate a response with an error status (>= 300) for `call`."""
     status = response.status_code

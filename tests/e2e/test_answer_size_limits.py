@@ -20,9 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.answer_size import MIB, AnswerTooLarge, read_bounded
+from reconciler.answer_size import API_ANSWER_BYTES, MIB, AnswerTooLarge, read_bounded
+from reconciler.consul.client import ConsulClient
+from reconciler.consul.errors import UnexpectedShape
 from reconciler.core.autoscale_policy import AutoscalePolicy, MetricKind, MetricTarget, TargetType
 from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources
+from reconciler.errors import RemoteRejected
+from reconciler.marathon.client import MarathonClient
 from reconciler.metrics.mesos import AgentLimits, MesosStatistics
 from reconciler.metrics.prometheus import ANSWER_BYTES, PrometheusQueries
 from reconciler.metrics.sources import TaskRef
@@ -188,7 +192,79 @@ async def test_an_answer_of_exactly_the_limit_is_read_one_byte_more_is_not(size:
         await _close([server])
 
 
+@dataclass
+class Api:
+    """A Marathon or Consul on loopback: the paths in `endless` stream an endless answer, the others `[]`."""
+
+    endless: tuple[str, ...]
+    asked: list[str] = field(default_factory=list)
+    sent: int = 0
+    url: str = ""
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode().split("?")[0]
+                self.asked.append(path)
+                if path in self.endless:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n1\r\n[\r\n")
+                    chunk = f"{CHUNK:x}\r\n".encode() + b" " * CHUNK + b"\r\n"
+                    for _ in range(STREAM_BOUND // CHUNK):
+                        writer.write(chunk)
+                        await writer.drain()
+                        self.sent += CHUNK
+                    return
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Consul-Index: 7\r\n"
+                             b"Content-Length: 2\r\n\r\n[]")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def api(*endless: str) -> AsyncIterator[Api]:
+    state = Api(endless)
+    server = await asyncio.start_server(state.serve, "127.0.0.1", 0)
+    state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield state
+    finally:
+        await _close([server])
+
+
+async def test_a_marathon_answer_past_the_limit_is_an_error_naming_the_call_and_is_not_retried() -> None:
+    async with api("/v2/apps") as marathon, MarathonClient(marathon.url, answer_bytes=MIB) as client:
+        assert await client.get_deployments() == []  # an answer within the limit: read as before
+        with pytest.raises(RemoteRejected, match=r"GET /v2/apps.*answer larger than 1 MiB") as refused:
+            async with asyncio.timeout(60):
+                await client.get_apps()
+    assert refused.value.hint is not None and "14 MB" in refused.value.hint
+    assert marathon.asked == ["/v2/deployments", "/v2/apps"]  # not retried: the same answer would come again
+    assert marathon.sent < STREAM_BOUND // 4
+
+
+async def test_a_consul_answer_past_the_limit_is_an_error_naming_the_call_and_is_not_retried() -> None:
+    async with api("/v1/health/state/any") as consul:
+        client = ConsulClient(consul.url, answer_bytes=MIB, backoff=0.01)
+        try:
+            assert (await client.get_health_service("web"))[0] == []  # within the limit: read as before
+            with pytest.raises(UnexpectedShape, match=r"GET /v1/health/state/any: answer larger than 1 MiB"):
+                async with asyncio.timeout(60):
+                    await client.get_health_state()
+        finally:
+            await client.aclose()
+    assert consul.asked == ["/v1/health/service/web", "/v1/health/state/any"]
+    assert consul.sent < STREAM_BOUND // 4
+
+
 def test_the_documented_limits_are_the_defaults() -> None:
-    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "autoscaling.md").read_text().split())
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    doc = " ".join((docs / "autoscaling.md").read_text().split())
     assert f"an agent's answer up to {AgentLimits().answer_bytes // MIB} MiB" in doc
     assert f"a query's answer up to {ANSWER_BYTES // MIB} MiB" in doc
+    controller = " ".join((docs / "controller.md").read_text().split())
+    assert f"An answer of Marathon or Consul larger than {API_ANSWER_BYTES // MIB} MiB" in controller
