@@ -264,15 +264,17 @@ class Notifier:
         try:
             # The whole exchange has one deadline: httpx's own timeouts are per read, which a receiver
             # that drips its answer never trips.
-            async with asyncio.timeout(self._options.timeout_seconds):
-                response = await client.post(self._options.url, json=body)
+            # Only the status is read: the receiver's body, of any size, is never taken in.
+            async with asyncio.timeout(self._options.timeout_seconds), \
+                    client.stream("POST", self._options.url, json=body) as response:
+                status = response.status_code
         except (TimeoutError, httpx.TimeoutException):
             return f"no answer within {self._options.timeout_seconds:g}s", True
         except httpx.HTTPError as exc:
             return self._safe(f"{type(exc).__name__}: {exc}"), True
-        if response.is_success:
+        if 200 <= status < 300:
             return "", False
-        return f"HTTP {response.status_code}", response.status_code == 429 or response.status_code >= 500
+        return f"HTTP {status}", status == 429 or status >= 500
 
     def _safe(self, text: str) -> str:
         return redact(text, secret_parts(self._options.url))

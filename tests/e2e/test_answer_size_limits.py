@@ -23,8 +23,10 @@ import pytest
 from reconciler.answer_size import API_ANSWER_BYTES, MIB, AnswerTooLarge, read_bounded
 from reconciler.consul.client import ConsulClient
 from reconciler.consul.errors import UnexpectedShape
+from reconciler.core.alerts import Alert, AlertKind, Severity
 from reconciler.core.autoscale_policy import AutoscalePolicy, MetricKind, MetricTarget, TargetType
 from reconciler.engine.autoscaling import Autoscaler, AutoscaleSources
+from reconciler.engine.notify import Notifier, NotifyOptions
 from reconciler.errors import RemoteRejected
 from reconciler.marathon.client import MarathonClient
 from reconciler.metrics.mesos import AgentLimits, MesosStatistics
@@ -32,6 +34,7 @@ from reconciler.metrics.prometheus import ANSWER_BYTES, PrometheusQueries
 from reconciler.metrics.sources import TaskRef
 from tests.e2e.test_autoscale_mesos_hung import _close, listen_on_one_port
 from tests.unit.consul.consul_world import actual_app, actual_of, desired_app, desired_of, task
+from tests.unit.engine.test_notify import Counts, until
 
 ANSWERING, ENDLESS, DECLARED, BOMB = "127.0.0.40", "127.0.0.41", "127.0.0.42", "127.0.0.43"
 STREAM_BOUND = 256 * MIB  # what an endless server sends at most, whether or not its client reads on
@@ -259,6 +262,22 @@ async def test_a_consul_answer_past_the_limit_is_an_error_naming_the_call_and_is
             await client.aclose()
     assert consul.asked == ["/v1/health/service/web", "/v1/health/state/any"]
     assert consul.sent < STREAM_BOUND // 4
+
+
+async def test_the_notifier_reads_only_the_status_of_a_receiver_s_answer() -> None:
+    """Before, the receiver's whole answer was read (here 256 MiB) before its status was looked at."""
+    async with api("/hook") as hook:
+        counts = Counts()
+        notifier = Notifier(NotifyOptions(f"{hook.url}/hook"), counts)
+        task = asyncio.create_task(notifier.run())
+        try:
+            notifier.update("cycle", [Alert(AlertKind.CRASH_LOOP, "/shop/web", Severity.CRITICAL, "crash", "")])
+            await until(lambda: counts.seen == [("crash-loop", "sent")], "the notification sent", timeout=60)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert hook.asked == ["/hook"] and hook.sent < STREAM_BOUND // 4
 
 
 def test_the_documented_limits_are_the_defaults() -> None:
