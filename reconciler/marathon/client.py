@@ -274,10 +274,13 @@ class MarathonClient:
         async with self._open_event_stream(params) as response:
             if opened is not None:
                 yield opened
-            async for frame in adecode_lines(alines(response.aiter_bytes())):
-                event_type = await event_type_of(frame)
-                if event_type is not None:
-                    yield event_type
+            try:
+                async for frame in adecode_lines(alines(response.aiter_bytes(), self._answer_bytes)):
+                    event_type = await event_type_of(frame)
+                    if event_type is not None:
+                        yield event_type
+            except AnswerTooLarge as exc:  # an event past the limit of an answer: the stream is given up
+                raise too_large_error(self._call("GET", "/v2/events"), exc) from exc
 
     @contextlib.asynccontextmanager
     async def _open_event_stream(self, params: Params) -> AsyncIterator[httpx.Response]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pydantic
 
+from reconciler.answer_size import AnswerTooLarge
 from reconciler.gc_pause import decoded_off_loop, parsed_json
 from reconciler.marathon import wire
 
@@ -65,6 +66,8 @@ class LineSplitter:
     def __init__(self) -> None:
         self._pieces: list[bytes] = []
         self._after_cr = False  # a CR ended the last chunk: a LF starting the next one ends no line
+        self.pending = 0  # bytes of the unfinished line
+
 
     def feed(self, chunk: bytes) -> list[str]:
         if self._after_cr and chunk.startswith(b"\n"):
@@ -76,18 +79,25 @@ class LineSplitter:
         unfinished = None if chunk.endswith((b"\n", b"\r")) else parts.pop()
         if parts and self._pieces:
             parts[0] = b"".join([*self._pieces, parts[0]])
-            self._pieces = []
+            self._pieces, self.pending = [], 0
         if unfinished is not None:  # the start (or more) of a line that ends in a later chunk
             self._pieces.append(unfinished)
+            self.pending += len(unfinished)
         return [part.decode("utf-8", "replace") for part in parts]
 
 
-async def alines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """The lines of a byte stream (an unfinished last line is dropped: it ends no frame anyway)."""
+async def alines(chunks: AsyncIterable[bytes], limit: int | None = None) -> AsyncIterator[str]:
+    """The lines of a byte stream (an unfinished last line is dropped: it ends no frame anyway). `limit`:
+    the most bytes one frame (its lines up to a blank one) may have; AnswerTooLarge once it is passed,
+    a line that never ends included."""
     splitter = LineSplitter()
+    frame = 0
     async for chunk in chunks:
         for line in splitter.feed(chunk):
+            frame = 0 if not line else frame + len(line)
             yield line
+        if limit is not None and frame + splitter.pending > limit:
+            raise AnswerTooLarge(limit)
 
 
 def decode_lines(lines: Iterable[str]) -> Iterator[Frame]:

@@ -264,6 +264,18 @@ async def test_a_consul_answer_past_the_limit_is_an_error_naming_the_call_and_is
     assert consul.sent < STREAM_BOUND // 4
 
 
+async def test_a_marathon_event_past_the_limit_ends_the_stream_with_an_error_naming_it() -> None:
+    """An event line that never ends: before, held whole however long it grew (a trigger source's error
+    restarts the stream: engine/controller.py, _watch)."""
+    async with api("/v2/events") as marathon, MarathonClient(marathon.url, answer_bytes=MIB) as client:
+        seen: list[str] = []
+        with pytest.raises(RemoteRejected, match=r"GET /v2/events: answer larger than 1 MiB"):
+            async with asyncio.timeout(60):
+                async for event_type in client.stream_event_types(opened="opened"):
+                    seen.append(event_type)
+    assert seen == ["opened"] and marathon.sent < STREAM_BOUND // 4
+
+
 async def test_the_notifier_reads_only_the_status_of_a_receiver_s_answer() -> None:
     """Before, the receiver's whole answer was read (here 256 MiB) before its status was looked at."""
     async with api("/hook") as hook:

@@ -14,9 +14,18 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from reconciler.answer_size import AnswerTooLarge
 from reconciler.errors import RemoteRejected, RemoteUnavailable
 from reconciler.marathon import MarathonAuth, MarathonClient, Timeouts
-from reconciler.marathon.sse import Frame, LineSplitter, SseDecoder, decode_lines, event_type_of, to_event
+from reconciler.marathon.sse import (
+    Frame,
+    LineSplitter,
+    SseDecoder,
+    alines,
+    decode_lines,
+    event_type_of,
+    to_event,
+)
 
 STATUS_UPDATE = {
     "slaveId": "agent-1",
@@ -237,3 +246,29 @@ async def test_stream_connect_error_is_unavailable() -> None:
 
     with pytest.raises(RemoteUnavailable, match="cannot reach Marathon"):
         await collect(stream_client(httpx.MockTransport(answer)))
+
+
+async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.parametrize(("chunks", "frames_read"), [
+    ((b"data: " + b"x" * 60 + b"\n\n",) * 10, 10),  # frames of 66 bytes, 660 in all: each within the limit
+    ((b"data: " + b"x" * 60 + b"\n",) * 10, None),  # one frame of ten lines: past it at the second chunk
+    ((b"data: " + b"x" * 70, b"x" * 40), None),  # one line, unfinished, past it
+])
+async def test_a_frame_past_the_limit_ends_the_lines(chunks: tuple[bytes, ...], frames_read: int | None) -> None:
+    """Before, a line that never ends, or a frame that never does, was held whole however long it grew."""
+    lines: list[str] = []
+
+    async def read() -> None:
+        async for line in alines(_chunks(*chunks), 100):
+            lines.append(line)
+
+    if frames_read is None:
+        with pytest.raises(AnswerTooLarge, match="answer larger than"):
+            await read()
+    else:
+        await read()
+        assert lines.count("") == frames_read
