@@ -305,8 +305,11 @@ class MarathonClient:
             url, params = target, []
         try:
             if response.status_code >= 300:
-                await response.aread()
-                raise error_from_response(call, response)
+                try:
+                    answered = await bounded_response(response, self._answer_bytes)
+                except AnswerTooLarge as exc:
+                    raise too_large_error(call, exc) from exc
+                raise error_from_response(call, answered)
             yield response
         finally:
             await response.aclose()

@@ -200,6 +200,7 @@ class Api:
     """A Marathon or Consul on loopback: the paths in `endless` stream an endless answer, the others `[]`."""
 
     endless: tuple[str, ...]
+    status: bytes = b"200 OK"  # of the endless answers
     asked: list[str] = field(default_factory=list)
     sent: int = 0
     url: str = ""
@@ -211,7 +212,7 @@ class Api:
                 path = head.split(b" ", 2)[1].decode().split("?")[0]
                 self.asked.append(path)
                 if path in self.endless:
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    writer.write(b"HTTP/1.1 " + self.status + b"\r\nContent-Type: application/json\r\n"
                                  b"Transfer-Encoding: chunked\r\n\r\n1\r\n[\r\n")
                     chunk = f"{CHUNK:x}\r\n".encode() + b" " * CHUNK + b"\r\n"
                     for _ in range(STREAM_BOUND // CHUNK):
@@ -229,8 +230,8 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def api(*endless: str) -> AsyncIterator[Api]:
-    state = Api(endless)
+async def api(*endless: str, status: bytes = b"200 OK") -> AsyncIterator[Api]:
+    state = Api(endless, status)
     server = await asyncio.start_server(state.serve, "127.0.0.1", 0)
     state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
@@ -274,6 +275,17 @@ async def test_a_marathon_event_past_the_limit_ends_the_stream_with_an_error_nam
                 async for event_type in client.stream_event_types(opened="opened"):
                     seen.append(event_type)
     assert seen == ["opened"] and marathon.sent < STREAM_BOUND // 4
+
+
+async def test_a_refusal_of_the_event_stream_past_the_limit_is_an_error_naming_it() -> None:
+    """The body of an error status the stream answers (a proxy's page, say): before, read whole."""
+    async with api("/v2/events", status=b"503 Service Unavailable") as marathon, \
+            MarathonClient(marathon.url, answer_bytes=MIB) as client:
+        with pytest.raises(RemoteRejected, match=r"GET /v2/events: answer larger than 1 MiB"):
+            async with asyncio.timeout(60):
+                async for _ in client.stream_event_types():
+                    pass
+    assert marathon.sent < STREAM_BOUND // 4
 
 
 async def test_the_notifier_reads_only_the_status_of_a_receiver_s_answer() -> None:
