@@ -93,6 +93,10 @@ async def test_a_controller_stopped_while_records_wait_writes_them(tmp_path: Pat
                         return any(a["id"] == APP for a in apps) and outage["waiting"] >= 1
 
                     await wait_until(waiting, "recreated, its plan waiting for the store", BOUND_S)
+                    # The recreation's deployment_success triggers one more cycle: once the server is back, that
+                    # cycle would write the waiting plan before the stop does. Its write fails here, first.
+                    await wait_until(lambda: _failed_after_deployment(err), "the deployment's cycle failed to write",
+                                     BOUND_S)
                     await asyncio.to_thread(pg.start)
                     process.send_signal(signal.SIGTERM)
                     assert await asyncio.to_thread(process.wait, BOUND_S) == 0, err.read_text()[-3000:]
@@ -102,7 +106,21 @@ async def test_a_controller_stopped_while_records_wait_writes_them(tmp_path: Pat
                         process.wait()
             assert await recorded(pg.url, 2), err.read_text()[-3000:]
             events = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
-            assert [e for e in events if e.get("event") == "store-records-written-at-stop"], events[-10:]
+            assert [e for e in events if e.get("event") == "store-records-written-at-stop"], [
+                e.get("msg", "")[:200] for e in events[-12:]]
+
+
+async def _failed_after_deployment(err: Path) -> bool:
+    """Whether a cycle the recreation's deployment_success triggered (after the recreating cycle) found the
+    store down, its records still waiting."""
+    events = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
+    recreated = [i for i, e in enumerate(events) if "create /shop/web" in e.get("msg", "")][1:]
+    if not recreated:
+        return False
+    cycle = next((e["cycle"] for e in events[recreated[0]:] if e.get("event") == "cycle-start"
+                  and "deployment_success" in e.get("trigger", "")), None)
+    return cycle is not None and any(e.get("event") == "store-write-failed" and e.get("cycle") == cycle
+                                     for e in events)
 
 
 async def _listening(process: subprocess.Popen[bytes], tmp_path: Path) -> str:
