@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from reconciler.core.autoscale_policy import AutoscalePolicy
-from reconciler.core.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from reconciler.core.naming import is_managed
 
 JsonObject = Mapping[str, Any]
 
@@ -130,7 +130,7 @@ class ActualApp:
 
     @cached_property
     def managed(self) -> bool:
-        return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+        return is_managed(self.labels)
 
 
 @dataclass(frozen=True)

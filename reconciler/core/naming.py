@@ -7,6 +7,7 @@ carries the labels below; apps without MANAGED_BY_LABEL are never changed or del
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 MANAGED_BY_LABEL = "reconciler.managed-by"
 MANAGED_BY_VALUE = "marathon-reconciler"
@@ -16,6 +17,11 @@ HASH_LABEL = "reconciler.definition-hash"
 REVISION_LABEL = "reconciler.revision"
 
 OWNERSHIP_LABELS = (MANAGED_BY_LABEL, ENV_LABEL, APP_LABEL, HASH_LABEL, REVISION_LABEL)
+
+
+def is_managed(labels: Mapping[str, str]) -> bool:
+    """Whether an app with these labels is the reconciler's to change or delete."""
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
 
 # Marathon's PathId segment rule (src/state/PathId.scala ID_PATH_SEGMENT_PATTERN).
 SEGMENT_PATTERN = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")

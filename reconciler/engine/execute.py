@@ -21,7 +21,7 @@ from itertools import groupby
 from typing import Any
 
 from reconciler.core.model import Action, ActionKind, Outcome, Plan, TaskState
-from reconciler.core.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from reconciler.core.naming import MANAGED_BY_LABEL, is_managed
 from reconciler.core.normalize import replaces_whole
 from reconciler.engine.ports import MarathonPort
 from reconciler.errors import DeploymentLocked, OutcomeUnknown, RemoteError
@@ -289,9 +289,7 @@ class Reread:
 
 
 def reread(app: marathon_wire.App) -> Reread:
-    labels = app.labels or {}
-    tasks = {t.id: to_task_state(t) for t in app.tasks or ()}
-    return Reread(labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE, tasks)
+    return Reread(is_managed(app.labels or {}), {t.id: to_task_state(t) for t in app.tasks or ()})
 
 
 def _not_to_kill(
