@@ -37,6 +37,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from reconciler.store.sessions import Sessions, as_utc
 from reconciler.store.tables import ApprovalDecision, EnvEvent, PlanEvent, PlanRecord
@@ -232,10 +233,16 @@ def _plans_lock(env: str) -> str:
     return f"plans/{env}"
 
 
+def latest_env_event(env: str, kinds: Iterable[str]) -> SelectOfScalar[EnvEvent]:
+    """The statement of `env`'s latest event among `kinds` (the latest `at`, then the highest id)."""
+    return (select(EnvEvent).where(EnvEvent.env == env, col(EnvEvent.kind).in_(list(kinds)))
+            .order_by(col(EnvEvent.at).desc(), col(EnvEvent.id).desc()).limit(1))
+
+
 def _latest_decision(session: Session, env: str, kinds: Iterable[str]) -> int | None:
-    """The id of `env`'s latest event among `kinds` (Store.last_env_event's order), or None."""
-    return session.exec(select(EnvEvent.id).where(EnvEvent.env == env, col(EnvEvent.kind).in_(list(kinds)))
-                        .order_by(col(EnvEvent.at).desc(), col(EnvEvent.id).desc()).limit(1)).first()
+    """The id of `env`'s latest event among `kinds` as `session` reads it, or None."""
+    event = session.exec(latest_env_event(env, kinds)).first()
+    return event.id if event is not None else None
 
 
 def _compare_and_set(session: Session, plan_id: str, expected: str, status: str) -> bool:

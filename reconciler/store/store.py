@@ -28,7 +28,7 @@ from reconciler.redaction import redact
 from reconciler.store.desired import decode_desired, encode_desired
 from reconciler.store.history import HistoryEntry, collect_history
 from reconciler.store.migrations import MIGRATIONS, Step, StoreError, check_readable, migrate
-from reconciler.store.plans import AWAITING, Held, PlanStore, Since
+from reconciler.store.plans import AWAITING, Held, PlanStore, Since, latest_env_event
 from reconciler.store.sessions import Clock, as_utc, cause_of, hint_for, secrets_of, shown_url
 from reconciler.store.tables import (
     ActionRecord,
@@ -384,9 +384,7 @@ class Store(PlanStore):
 
     def last_env_event(self, env: str, kinds: Iterable[str]) -> EnvEvent | None:
         """The latest event of `env` among `kinds` (e.g. the latest of paused/resumed), or None."""
-        statement = (select(EnvEvent).where(EnvEvent.env == env, col(EnvEvent.kind).in_(list(kinds)))
-                     .order_by(col(EnvEvent.at).desc(), col(EnvEvent.id).desc()).limit(1))
-        found = self._all(statement)
+        found = self._all(latest_env_event(env, kinds))
         return found[0] if found else None
 
     # -- what status, rollback and resume read ------------------------------------------------------
