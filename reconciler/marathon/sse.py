@@ -68,7 +68,6 @@ class LineSplitter:
         self._after_cr = False  # a CR ended the last chunk: a LF starting the next one ends no line
         self.pending = 0  # bytes of the unfinished line
 
-
     def feed(self, chunk: bytes) -> list[str]:
         if self._after_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
